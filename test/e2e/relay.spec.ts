@@ -1,0 +1,31 @@
+import { expect, test } from '@playwright/test';
+import { startRelayProcess, type RelayProcess } from '../support/relay-process';
+
+let relay: RelayProcess;
+test.beforeAll(async () => {
+  relay = await startRelayProcess();
+});
+test.afterAll(async () => {
+  await relay.stop();
+});
+
+test('npm start prints a URL whose demo page loads in Chromium', async ({ page }) => {
+  expect(relay.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+  const response = await page.goto(relay.url);
+  expect(response?.status()).toBe(200);
+  await expect(page).toHaveTitle('Letterbox demo');
+  await expect(page.locator('h1')).toHaveText('Letterbox');
+});
+
+test('the relay serves nothing outside its folders and answers bad requests plainly', async ({ request }) => {
+  for (const path of ['/../package.json', '/%2e%2e/package.json', '/%2e%2e%2fpackage.json', '/missing.html', '/%E0%A4%A']) {
+    const response = await request.get(relay.url.replace(/\/$/, '') + path);
+    expect(response.status(), path).toBe(404);
+  }
+  const post = await request.post(relay.url, { data: 'x' });
+  expect(post.status()).toBe(405);
+});
+
+test('a bad port is refused with a clear message', async () => {
+  await expect(startRelayProcess(['--port', 'eighty'])).rejects.toThrow(/--port must be a whole number/);
+});

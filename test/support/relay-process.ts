@@ -1,0 +1,48 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+
+export interface RelayProcess {
+  readonly url: string;
+  readonly process: ChildProcess;
+  /** Ends the process this helper started (by its PID) and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the built relay (`dist/node/relay.js`, as `npm start` does) on a free port and
+ * resolves with the URL it prints.
+ * @example const relay = await startRelayProcess(); await page.goto(relay.url);
+ */
+export async function startRelayProcess(args: readonly string[] = [], timeoutMs = 15_000): Promise<RelayProcess> {
+  const child = spawn(process.execPath, ['dist/node/relay.js', '--port', '0', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`relay printed no URL within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /https?:\/\/[^\s]+/.exec(output);
+      if (match !== null) {
+        clearTimeout(timer);
+        resolve(match[0]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`relay exited with ${code} before printing a URL:\n${output}`));
+    });
+  });
+  return {
+    url,
+    process: child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
