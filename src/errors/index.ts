@@ -24,3 +24,27 @@ export class LetterboxError extends Error {
     this.retriable = options.retriable ?? false;
   }
 }
+
+/** The browser refused to store more (IndexedDB QuotaExceededError). The write was not applied; retry after freeing space. */
+export class StorageFullError extends LetterboxError {
+  override name = 'StorageFullError';
+  constructor(message = 'storage quota exceeded: the write was not applied', options: LetterboxErrorOptions = {}) {
+    super('KAFKA_STORAGE_ERROR', message, { retriable: true, ...options });
+  }
+}
+
+/** The store is closed: by `close()`, or because another tab upgraded the database. */
+export class StorageClosedError extends LetterboxError {
+  override name = 'StorageClosedError';
+  constructor(message: string, options: LetterboxErrorOptions = {}) {
+    super('STORAGE_CLOSED', message, options);
+  }
+}
+
+/** Any other failure of the underlying store. */
+export class StorageError extends LetterboxError {
+  override name = 'StorageError';
+  constructor(message: string, options: LetterboxErrorOptions = {}) {
+    super('KAFKA_STORAGE_ERROR', message, options);
+  }
+}

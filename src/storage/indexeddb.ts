@@ -1,0 +1,202 @@
+import { openDB, type DBSchema, type IDBPDatabase, type IDBPObjectStore, type StoreNames } from 'idb';
+import { StorageClosedError, StorageError, StorageFullError } from '../errors';
+import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } from './types';
+
+type BatchKey = [topic: string, partition: number, baseOffset: number];
+
+/** The database of one node slot. Version 1. */
+interface LetterboxDb extends DBSchema {
+  /** Record batches as their wire bytes, one value per batch. */
+  batches: { key: BatchKey; value: ArrayBuffer };
+  /** The summary of each batch under the same key, so that scans never read batch values. */
+  summaries: { key: BatchKey; value: Omit<BatchSummary, 'baseOffset'> };
+  partitions: { key: [topic: string, partition: number]; value: PartitionMeta };
+}
+
+const DB_VERSION = 1;
+const SUMMARY_SCAN_LIMIT = 4096;
+
+export interface IndexedDbStorageInit {
+  /** How long to wait for other connections (an older tab) to let an upgrade through. Default 5000. */
+  blockedTimeoutMs?: number;
+  /** Called once when the store closes by itself: another tab upgraded the database, or the browser terminated it. */
+  onClose?: (error: StorageClosedError) => void;
+}
+
+const partitionRange = (id: PartitionId, from: number, to: number, openEnd = true) =>
+  IDBKeyRange.bound([id.topic, id.partition, from], [id.topic, id.partition, to], false, openEnd);
+
+/** A batch's bytes as an ArrayBuffer of exactly that length: a view into a larger buffer would store all of it. */
+function exactBuffer(bytes: Uint8Array): ArrayBuffer {
+  const { buffer, byteOffset, byteLength } = bytes;
+  if (buffer instanceof ArrayBuffer && byteOffset === 0 && byteLength === buffer.byteLength) return buffer;
+  return bytes.slice().buffer as ArrayBuffer;
+}
+
+function translate(error: unknown): Error {
+  if (error instanceof Error && error.name === 'QuotaExceededError') {
+    return new StorageFullError('storage quota exceeded: the write was not applied', { cause: error });
+  }
+  if (error instanceof Error && error.name === 'InvalidStateError') {
+    return new StorageClosedError('the IndexedDB connection is closed', { cause: error });
+  }
+  if (error instanceof StorageClosedError || error instanceof StorageError) return error;
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new StorageError(`IndexedDB failed: ${message}`, { cause: error });
+}
+
+/**
+ * Opens (creating or upgrading) the IndexedDB database `name` as a {@link Storage}.
+ * Writes use relaxed durability: `complete` fires once the data is handed to the OS, so an
+ * acknowledged write survives a browser crash; only an OS crash or power loss can lose it
+ * (Chromium's default has been relaxed since v121; strict costs ~40% and fsyncs per commit).
+ * @example const storage = await openIndexedDbStorage('letterbox-slot-0');
+ */
+export async function openIndexedDbStorage(name: string, init: IndexedDbStorageInit = {}): Promise<Storage> {
+  let closedBy: StorageClosedError | undefined;
+  let db: IDBPDatabase<LetterboxDb> | undefined;
+  const closeBecause = (error: StorageClosedError) => {
+    if (closedBy !== undefined) return;
+    closedBy = error;
+    db?.close();
+    init.onClose?.(error);
+  };
+
+  const timeoutMs = init.blockedTimeoutMs ?? 5000;
+  let blockedTimer: ReturnType<typeof setTimeout> | undefined;
+  let rejectBlocked: (error: Error) => void = () => {};
+  const blocked = new Promise<never>((_, reject) => (rejectBlocked = reject));
+  const opening = openDB<LetterboxDb>(name, DB_VERSION, {
+    upgrade(database, oldVersion) {
+      if (oldVersion < 1) {
+        database.createObjectStore('batches');
+        database.createObjectStore('summaries');
+        database.createObjectStore('partitions');
+      }
+    },
+    blocked() {
+      blockedTimer ??= setTimeout(
+        () => rejectBlocked(new StorageError(`opening ${name} stayed blocked by another connection for ${timeoutMs} ms`, { retriable: true })),
+        timeoutMs,
+      );
+    },
+    blocking: () => closeBecause(new StorageClosedError(`another tab is upgrading ${name}; this connection closed to let it`)),
+    terminated: () => closeBecause(new StorageClosedError(`the browser closed ${name} unexpectedly`)),
+  });
+  try {
+    db = await Promise.race([opening, blocked]);
+  } catch (error) {
+    // Should the open still succeed later, close that connection instead of leaking it.
+    void opening.then((late) => late.close(), () => undefined);
+    throw translate(error);
+  } finally {
+    clearTimeout(blockedTimer);
+  }
+  const database = db;
+
+  const ensureOpen = () => {
+    if (closedBy !== undefined) throw closedBy;
+  };
+
+  /** Runs `body` against a transaction and translates every failure into the project's errors. */
+  async function run<T>(body: () => Promise<T>): Promise<T> {
+    ensureOpen();
+    try {
+      return await body();
+    } catch (error) {
+      throw translate(closedBy ?? error);
+    }
+  }
+
+  return {
+    write: (writes: readonly StorageWrite[]) =>
+      run(async () => {
+        const tx = database.transaction(['batches', 'summaries', 'partitions'], 'readwrite', { durability: 'relaxed' });
+        const batches = tx.objectStore('batches');
+        const summaries = tx.objectStore('summaries');
+        const partitions = tx.objectStore('partitions');
+        const requests: Promise<unknown>[] = [];
+        for (const w of writes) {
+          switch (w.kind) {
+            case 'putBatch': {
+              const key: BatchKey = [w.id.topic, w.id.partition, w.summary.baseOffset];
+              const { baseOffset: _, ...rest } = w.summary;
+              requests.push(batches.put(exactBuffer(w.bytes), key), summaries.put(rest, key));
+              break;
+            }
+            case 'deleteBatches': {
+              const range = partitionRange(w.id, w.fromBaseOffset, w.toBaseOffset);
+              requests.push(batches.delete(range), summaries.delete(range));
+              break;
+            }
+            case 'putMeta':
+              requests.push(partitions.put(w.meta, [w.id.topic, w.id.partition]));
+              break;
+            case 'deletePartition': {
+              const range = partitionRange(w.id, -Infinity, Infinity, false);
+              requests.push(batches.delete(range), summaries.delete(range), partitions.delete([w.id.topic, w.id.partition]));
+              break;
+            }
+          }
+        }
+        // Every request's own rejection is observed; the transaction's outcome is the verdict.
+        await Promise.all([...requests.map((r) => r.catch(() => undefined)), tx.done]);
+      }),
+
+    readBatches: (id, offset, options) =>
+      run(async () => {
+        const tx = database.transaction(['summaries', 'batches'], 'readonly');
+        const summaries = await scanSummaries(tx.objectStore('summaries'), id, offset, options.endOffset, SUMMARY_SCAN_LIMIT);
+        let count = 0;
+        let bytes = 0;
+        while (count < summaries.length && bytes < options.maxBytes) bytes += summaries[count++]!.sizeBytes;
+        if (count === 0) return [];
+        const first = summaries[0]!.baseOffset;
+        const buffers = await tx.objectStore('batches').getAll(partitionRange(id, first, Infinity, false), count);
+        return buffers.map((b) => new Uint8Array(b));
+      }),
+
+    readSummaries: (id, offset, limit) =>
+      run(async () => {
+        const tx = database.transaction('summaries', 'readonly');
+        return scanSummaries(tx.store, id, offset, Infinity, limit);
+      }),
+
+    readLastSummaries: (id, limit) =>
+      run(async () => {
+        const out: BatchSummary[] = [];
+        const tx = database.transaction('summaries', 'readonly');
+        let cursor = await tx.store.openCursor(partitionRange(id, -Infinity, Infinity, false), 'prev');
+        while (cursor !== null && out.length < limit) {
+          out.push({ baseOffset: cursor.key[2], ...cursor.value });
+          cursor = await cursor.continue();
+        }
+        return out;
+      }),
+
+    readMeta: (id) => run(() => database.get('partitions', [id.topic, id.partition])),
+
+    listPartitions: () =>
+      run(async () => (await database.getAllKeys('partitions')).map(([topic, partition]) => ({ topic, partition }))),
+
+    close() {
+      closeBecause(new StorageClosedError(`${name} was closed`));
+    },
+  };
+}
+
+/** Summaries from the one holding `offset` (or the first after it) up to `endOffset`, at most `limit`. */
+async function scanSummaries<TxStores extends ArrayLike<StoreNames<LetterboxDb>>>(
+  store: IDBPObjectStore<LetterboxDb, TxStores, 'summaries', 'readonly'>,
+  id: PartitionId,
+  offset: number,
+  endOffset: number,
+  limit: number,
+): Promise<BatchSummary[]> {
+  let from = offset;
+  const holder = await store.openCursor(partitionRange(id, -Infinity, offset, false), 'prev');
+  if (holder !== null && holder.value.lastOffset >= offset) from = holder.key[2];
+  const range = partitionRange(id, from, endOffset);
+  const [keys, values] = await Promise.all([store.getAllKeys(range, limit), store.getAll(range, limit)]);
+  return values.map((value, i) => ({ baseOffset: keys[i]![2], ...value }));
+}

@@ -1,0 +1,145 @@
+import { StorageClosedError, StorageFullError } from '../errors';
+import type { BatchSummary, PartitionId, PartitionMeta, ReadBatchesOptions, Storage, StorageWrite } from './types';
+
+interface MemoryPartition {
+  id: PartitionId;
+  /** Ascending by baseOffset. */
+  summaries: BatchSummary[];
+  bytes: Map<number, Uint8Array>;
+  meta?: PartitionMeta;
+}
+
+/** Hooks for tests and the simulator: the contents behind the store, to corrupt or inspect. */
+export interface MemoryStorage extends Storage {
+  /** The stored bytes of a batch (the same array the store keeps: flipping bits corrupts it). */
+  storedBatch(id: PartitionId, baseOffset: number): Uint8Array | undefined;
+  /** Makes writes fail as if out of quota while `full` is true. */
+  setFull(full: boolean): void;
+  /** Number of write transactions applied so far. */
+  readonly writeCount: number;
+}
+
+const keyOf = (id: PartitionId) => `${id.partition}\u0000${id.topic}`;
+
+/** Index of the summary holding `offset`, or of the first one after it (may be length). */
+function startIndex(summaries: readonly BatchSummary[], offset: number): number {
+  let low = 0;
+  let high = summaries.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (summaries[mid]!.lastOffset < offset) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+/**
+ * A {@link Storage} in memory: for unit tests and the simulator. Writes are atomic and
+ * copy their bytes, as IndexedDB's structured clone does.
+ * @example const storage = createMemoryStorage(); const log = await openPartitionLog(storage, id, config);
+ */
+export function createMemoryStorage(): MemoryStorage {
+  const partitions = new Map<string, MemoryPartition>();
+  let closed = false;
+  let full = false;
+  let writeCount = 0;
+
+  const partitionOf = (id: PartitionId, create: boolean): MemoryPartition | undefined => {
+    const key = keyOf(id);
+    let p = partitions.get(key);
+    if (p === undefined && create) {
+      p = { id: { ...id }, summaries: [], bytes: new Map() };
+      partitions.set(key, p);
+    }
+    return p;
+  };
+  const ensureOpen = () => {
+    if (closed) throw new StorageClosedError('the in-memory store is closed');
+  };
+
+  const apply = (write: StorageWrite) => {
+    switch (write.kind) {
+      case 'putBatch': {
+        const p = partitionOf(write.id, true)!;
+        const at = startIndex(p.summaries, write.summary.baseOffset);
+        const existing = p.summaries[at];
+        const replaces = existing?.baseOffset === write.summary.baseOffset;
+        p.summaries.splice(at, replaces ? 1 : 0, { ...write.summary });
+        p.bytes.set(write.summary.baseOffset, write.bytes.slice());
+        break;
+      }
+      case 'deleteBatches': {
+        const p = partitionOf(write.id, false);
+        if (p === undefined) break;
+        p.summaries = p.summaries.filter((s) => {
+          const inRange = s.baseOffset >= write.fromBaseOffset && s.baseOffset < write.toBaseOffset;
+          if (inRange) p.bytes.delete(s.baseOffset);
+          return !inRange;
+        });
+        break;
+      }
+      case 'putMeta':
+        partitionOf(write.id, true)!.meta = { ...write.meta };
+        break;
+      case 'deletePartition':
+        partitions.delete(keyOf(write.id));
+        break;
+    }
+  };
+
+  return {
+    async write(writes) {
+      ensureOpen();
+      if (full && writes.some((w) => w.kind === 'putBatch' || w.kind === 'putMeta')) throw new StorageFullError();
+      writes.forEach(apply);
+      writeCount++;
+    },
+    async readBatches(id, offset, options: ReadBatchesOptions) {
+      ensureOpen();
+      const p = partitionOf(id, false);
+      if (p === undefined) return [];
+      const out: Uint8Array[] = [];
+      let bytes = 0;
+      for (let i = startIndex(p.summaries, offset); i < p.summaries.length && bytes < options.maxBytes; i++) {
+        const s = p.summaries[i]!;
+        if (s.baseOffset >= options.endOffset) break;
+        out.push(p.bytes.get(s.baseOffset)!.slice());
+        bytes += s.sizeBytes;
+      }
+      return out;
+    },
+    async readSummaries(id, offset, limit) {
+      ensureOpen();
+      const p = partitionOf(id, false);
+      if (p === undefined) return [];
+      const at = startIndex(p.summaries, offset);
+      return p.summaries.slice(at, at + limit).map((s) => ({ ...s }));
+    },
+    async readLastSummaries(id, limit) {
+      ensureOpen();
+      const p = partitionOf(id, false);
+      return p === undefined ? [] : p.summaries.slice(-limit).reverse().map((s) => ({ ...s }));
+    },
+    async readMeta(id) {
+      ensureOpen();
+      const meta = partitionOf(id, false)?.meta;
+      return meta === undefined ? undefined : { ...meta };
+    },
+    async listPartitions() {
+      ensureOpen();
+      return [...partitions.values()].filter((p) => p.meta !== undefined).map((p) => ({ ...p.id }));
+    },
+    close() {
+      closed = true;
+    },
+    storedBatch(id, baseOffset) {
+      return partitionOf(id, false)?.bytes.get(baseOffset);
+    },
+    setFull(value) {
+      full = value;
+    },
+    get writeCount() {
+      return writeCount;
+    },
+  };
+}

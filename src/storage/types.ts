@@ -1,0 +1,63 @@
+/** One partition of one topic. */
+export interface PartitionId {
+  topic: string;
+  partition: number;
+}
+
+/**
+ * What is known of a stored batch without reading it: kept beside the bytes so that
+ * retention, size accounting and lookups by offset or time never read batch values.
+ */
+export interface BatchSummary {
+  baseOffset: number;
+  /** Offset of the batch's last record (baseOffset + lastOffsetDelta). */
+  lastOffset: number;
+  maxTimestamp: number;
+  sizeBytes: number;
+}
+
+/** Per-partition metadata, written only when it changes. */
+export interface PartitionMeta {
+  /** First offset a consumer may read; retention and deleteRecords advance it. */
+  logStartOffset: number;
+  /** Batches below this offset were verified once; recovery checks only from here on. */
+  recoveryPoint: number;
+  /** Last checkpointed high watermark. */
+  highWatermark: number;
+}
+
+/** One change inside an atomic {@link Storage.write}. */
+export type StorageWrite =
+  | { kind: 'putBatch'; id: PartitionId; summary: BatchSummary; bytes: Uint8Array }
+  /** Deletes the batches whose baseOffset is in [fromBaseOffset, toBaseOffset). */
+  | { kind: 'deleteBatches'; id: PartitionId; fromBaseOffset: number; toBaseOffset: number }
+  | { kind: 'putMeta'; id: PartitionId; meta: PartitionMeta }
+  /** Deletes a partition's batches and metadata. */
+  | { kind: 'deletePartition'; id: PartitionId };
+
+export interface ReadBatchesOptions {
+  /** Stop after the batch that brings the total past this many bytes (at least one batch is returned). */
+  maxBytes: number;
+  /** Batches whose baseOffset is at or past this are not read. */
+  endOffset: number;
+}
+
+/**
+ * What the partition log needs from a durable store, nothing more. Implementations:
+ * IndexedDB ({@link openIndexedDbStorage}) and in-memory ({@link createMemoryStorage}).
+ */
+export interface Storage {
+  /** Applies `writes` atomically; resolves once they are durable. Rejects with StorageFullError when out of quota (nothing applied). */
+  write(writes: readonly StorageWrite[]): Promise<void>;
+  /** Batches in offset order starting with the one that holds `offset` (or the first after it). */
+  readBatches(id: PartitionId, offset: number, options: ReadBatchesOptions): Promise<Uint8Array[]>;
+  /** Summaries in offset order from the one that holds `offset` (or the first after it), at most `limit`. */
+  readSummaries(id: PartitionId, offset: number, limit: number): Promise<BatchSummary[]>;
+  /** The last `limit` summaries, newest first. */
+  readLastSummaries(id: PartitionId, limit: number): Promise<BatchSummary[]>;
+  readMeta(id: PartitionId): Promise<PartitionMeta | undefined>;
+  /** Every partition that has metadata. */
+  listPartitions(): Promise<PartitionId[]>;
+  /** Closes the store; later calls reject with StorageClosedError. */
+  close(): void;
+}

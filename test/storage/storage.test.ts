@@ -1,0 +1,33 @@
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import { openDB } from 'idb';
+import { StorageClosedError } from '../../src/errors';
+import { createMemoryStorage, openIndexedDbStorage } from '../../src/storage';
+import { fakeBatch, runStorageTests } from './storage-suite';
+
+let dbCounter = 0;
+runStorageTests('in-memory', async () => createMemoryStorage());
+runStorageTests('IndexedDB (fake-indexeddb)', () => openIndexedDbStorage(`suite-${dbCounter++}`));
+
+describe('IndexedDB storage lifecycle', () => {
+  it('closes itself when another tab upgrades the database, and says so', async () => {
+    let closedWith: StorageClosedError | undefined;
+    const storage = await openIndexedDbStorage('upgrade-me', { onClose: (e) => (closedWith = e) });
+    const upgraded = await openDB('upgrade-me', 2); // another tab, newer version
+    expect(closedWith).toBeInstanceOf(StorageClosedError);
+    expect(closedWith?.message).toMatch(/another tab is upgrading/);
+    await expect(storage.readMeta({ topic: 't', partition: 0 })).rejects.toBeInstanceOf(StorageClosedError);
+    upgraded.close();
+  });
+
+  it('memory storage refuses writes while full, applying none of them, and recovers', async () => {
+    const storage = createMemoryStorage();
+    const id = { topic: 't', partition: 0 };
+    storage.setFull(true);
+    await expect(storage.write([{ kind: 'putBatch', id, ...fakeBatch(0, 1) }])).rejects.toMatchObject({ code: 'KAFKA_STORAGE_ERROR', retriable: true });
+    expect(await storage.readSummaries(id, 0, 1)).toEqual([]);
+    storage.setFull(false);
+    await storage.write([{ kind: 'putBatch', id, ...fakeBatch(0, 1) }]);
+    expect(await storage.readSummaries(id, 0, 1)).toHaveLength(1);
+  });
+});
