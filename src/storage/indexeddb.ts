@@ -4,17 +4,20 @@ import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } 
 
 type BatchKey = [topic: string, partition: number, baseOffset: number];
 
-/** The database of one node slot. Version 1. */
+/** The database of one node slot. Version 2. */
 interface LetterboxDb extends DBSchema {
   /** Record batches as their wire bytes, one value per batch. */
   batches: { key: BatchKey; value: ArrayBuffer };
   /** The summary of each batch under the same key, so that scans never read batch values. */
   summaries: { key: BatchKey; value: Omit<BatchSummary, 'baseOffset'> };
   partitions: { key: [topic: string, partition: number]; value: PartitionMeta };
+  /** Node-level values: the database marker, topic definitions. Since version 2. */
+  node: { key: string; value: unknown };
 }
 
-const DB_VERSION = 1;
-const SUMMARY_SCAN_LIMIT = 4096;
+const DB_VERSION = 2;
+/** Summaries fetched per request while sizing a read: enough for one typical fetch. */
+const SUMMARY_CHUNK = 32;
 
 export interface IndexedDbStorageInit {
   /** How long to wait for other connections (an older tab) to let an upgrade through. Default 5000. */
@@ -73,6 +76,7 @@ export async function openIndexedDbStorage(name: string, init: IndexedDbStorageI
         database.createObjectStore('summaries');
         database.createObjectStore('partitions');
       }
+      if (oldVersion < 2) database.createObjectStore('node');
     },
     blocked() {
       blockedTimer ??= setTimeout(
@@ -111,10 +115,11 @@ export async function openIndexedDbStorage(name: string, init: IndexedDbStorageI
   return {
     write: (writes: readonly StorageWrite[]) =>
       run(async () => {
-        const tx = database.transaction(['batches', 'summaries', 'partitions'], 'readwrite', { durability: 'relaxed' });
+        const tx = database.transaction(['batches', 'summaries', 'partitions', 'node'], 'readwrite', { durability: 'relaxed' });
         const batches = tx.objectStore('batches');
         const summaries = tx.objectStore('summaries');
         const partitions = tx.objectStore('partitions');
+        const node = tx.objectStore('node');
         const requests: Promise<unknown>[] = [];
         for (const w of writes) {
           switch (w.kind) {
@@ -137,6 +142,9 @@ export async function openIndexedDbStorage(name: string, init: IndexedDbStorageI
               requests.push(batches.delete(range), summaries.delete(range), partitions.delete([w.id.topic, w.id.partition]));
               break;
             }
+            case 'putValue':
+              requests.push(w.value === undefined ? node.delete(w.key) : node.put(w.value, w.key));
+              break;
           }
         }
         // Every request's own rejection is observed; the transaction's outcome is the verdict.
@@ -146,12 +154,24 @@ export async function openIndexedDbStorage(name: string, init: IndexedDbStorageI
     readBatches: (id, offset, options) =>
       run(async () => {
         const tx = database.transaction(['summaries', 'batches'], 'readonly');
-        const summaries = await scanSummaries(tx.objectStore('summaries'), id, offset, options.endOffset, SUMMARY_SCAN_LIMIT);
+        const summaryStore = tx.objectStore('summaries');
+        // Summaries in small chunks until maxBytes is covered: reads only what the fetch needs.
+        let first: number | undefined;
         let count = 0;
         let bytes = 0;
-        while (count < summaries.length && bytes < options.maxBytes) bytes += summaries[count++]!.sizeBytes;
-        if (count === 0) return [];
-        const first = summaries[0]!.baseOffset;
+        for (let at = offset; bytes < options.maxBytes; ) {
+          const chunk = await scanSummaries(summaryStore, id, at, options.endOffset, SUMMARY_CHUNK);
+          for (const s of chunk) {
+            if (bytes >= options.maxBytes) break;
+            first ??= s.baseOffset;
+            count++;
+            bytes += s.sizeBytes;
+          }
+          const last = chunk.at(-1);
+          if (chunk.length < SUMMARY_CHUNK || last === undefined) break;
+          at = last.lastOffset + 1;
+        }
+        if (first === undefined) return [];
         const buffers = await tx.objectStore('batches').getAll(partitionRange(id, first, Infinity, false), count);
         return buffers.map((b) => new Uint8Array(b));
       }),
@@ -175,6 +195,8 @@ export async function openIndexedDbStorage(name: string, init: IndexedDbStorageI
       }),
 
     readMeta: (id) => run(() => database.get('partitions', [id.topic, id.partition])),
+
+    readValue: (key) => run(() => database.get('node', key)),
 
     listPartitions: () =>
       run(async () => (await database.getAllKeys('partitions')).map(([topic, partition]) => ({ topic, partition }))),

@@ -40,6 +40,7 @@ function startIndex(summaries: readonly BatchSummary[], offset: number): number 
  */
 export function createMemoryStorage(): MemoryStorage {
   const partitions = new Map<string, MemoryPartition>();
+  const values = new Map<string, unknown>();
   let closed = false;
   let full = false;
   let writeCount = 0;
@@ -84,13 +85,17 @@ export function createMemoryStorage(): MemoryStorage {
       case 'deletePartition':
         partitions.delete(keyOf(write.id));
         break;
+      case 'putValue':
+        if (write.value === undefined) values.delete(write.key);
+        else values.set(write.key, structuredClone(write.value));
+        break;
     }
   };
 
   return {
     async write(writes) {
       ensureOpen();
-      if (full && writes.some((w) => w.kind === 'putBatch' || w.kind === 'putMeta')) throw new StorageFullError();
+      if (full && writes.some((w) => w.kind === 'putBatch' || w.kind === 'putMeta' || w.kind === 'putValue')) throw new StorageFullError();
       writes.forEach(apply);
       writeCount++;
     },
@@ -124,6 +129,10 @@ export function createMemoryStorage(): MemoryStorage {
       ensureOpen();
       const meta = partitionOf(id, false)?.meta;
       return meta === undefined ? undefined : { ...meta };
+    },
+    async readValue(key) {
+      ensureOpen();
+      return structuredClone(values.get(key));
     },
     async listPartitions() {
       ensureOpen();

@@ -33,7 +33,9 @@ export type StorageWrite =
   | { kind: 'deleteBatches'; id: PartitionId; fromBaseOffset: number; toBaseOffset: number }
   | { kind: 'putMeta'; id: PartitionId; meta: PartitionMeta }
   /** Deletes a partition's batches and metadata. */
-  | { kind: 'deletePartition'; id: PartitionId };
+  | { kind: 'deletePartition'; id: PartitionId }
+  /** Node-level values (the database marker, topic definitions); `value: undefined` deletes. */
+  | { kind: 'putValue'; key: string; value: unknown };
 
 export interface ReadBatchesOptions {
   /** Stop after the batch that brings the total past this many bytes (at least one batch is returned). */
@@ -56,6 +58,8 @@ export interface Storage {
   /** The last `limit` summaries, newest first. */
   readLastSummaries(id: PartitionId, limit: number): Promise<BatchSummary[]>;
   readMeta(id: PartitionId): Promise<PartitionMeta | undefined>;
+  /** A node-level value written with `putValue` (a structured clone), or undefined. */
+  readValue(key: string): Promise<unknown>;
   /** Every partition that has metadata. */
   listPartitions(): Promise<PartitionId[]>;
   /** Closes the store; later calls reject with StorageClosedError. */

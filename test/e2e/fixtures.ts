@@ -1,11 +1,31 @@
-import { test as base } from '@playwright/test';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, test as base, type BrowserContext } from '@playwright/test';
+import { chromiumArgs, findChromium } from '../support/chromium';
 
-/** Playwright's `test` with `baseURL` pointing at the pages server from global-setup. */
-export const test = base.extend({
+/**
+ * Playwright's `test` with `baseURL` pointing at the pages server from global-setup, and a
+ * `profile` fixture: a context on a real on-disk profile (Playwright's default contexts are
+ * incognito, where IndexedDB lives in memory and quotas differ).
+ */
+export const test = base.extend<{ profile: BrowserContext }>({
   baseURL: async ({}, use) => {
     const url = process.env['LETTERBOX_PAGES_URL'];
     if (url === undefined) throw new Error('LETTERBOX_PAGES_URL is unset: run through playwright.config.ts');
     await use(url);
+  },
+  profile: async ({ baseURL }, use) => {
+    const dir = await mkdtemp(join(tmpdir(), 'letterbox-profile-'));
+    const context = await chromium.launchPersistentContext(dir, {
+      executablePath: findChromium(),
+      headless: true,
+      args: chromiumArgs,
+      ...(baseURL === undefined ? {} : { baseURL }),
+    });
+    await use(context);
+    await context.close();
+    await rm(dir, { recursive: true, force: true });
   },
 });
 

@@ -95,6 +95,16 @@ export function runStorageTests(name: string, open: () => Promise<Storage>): voi
       expect(baseOf(read!)).toBe(40);
     });
 
+    it('keeps node-level values as structured clones, and deletes them', async () => {
+      const marker = { incarnation: 'abc', createdAt: 5, topics: [{ name: 't', partitions: 3 }] };
+      await storage.write([{ kind: 'putValue', key: 'marker', value: marker }]);
+      marker.createdAt = 6;
+      expect(await storage.readValue('marker')).toEqual({ incarnation: 'abc', createdAt: 5, topics: [{ name: 't', partitions: 3 }] });
+      expect(await storage.readValue('missing')).toBeUndefined();
+      await storage.write([{ kind: 'putValue', key: 'marker', value: undefined }]);
+      expect(await storage.readValue('marker')).toBeUndefined();
+    });
+
     it('rejects every call after close with StorageClosedError', async () => {
       storage.close();
       await expect(storage.readMeta(a)).rejects.toBeInstanceOf(StorageClosedError);

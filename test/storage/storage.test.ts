@@ -13,11 +13,19 @@ describe('IndexedDB storage lifecycle', () => {
   it('closes itself when another tab upgrades the database, and says so', async () => {
     let closedWith: StorageClosedError | undefined;
     const storage = await openIndexedDbStorage('upgrade-me', { onClose: (e) => (closedWith = e) });
-    const upgraded = await openDB('upgrade-me', 2); // another tab, newer version
+    const upgraded = await openDB('upgrade-me', 99); // another tab, newer version
     expect(closedWith).toBeInstanceOf(StorageClosedError);
     expect(closedWith?.message).toMatch(/another tab is upgrading/);
     await expect(storage.readMeta({ topic: 't', partition: 0 })).rejects.toBeInstanceOf(StorageClosedError);
     upgraded.close();
+  });
+
+  it('gives up with a typed error when an older connection blocks the upgrade for too long', async () => {
+    // A version-1 database held open by a connection that ignores versionchange.
+    const older = await openDB('blocked-db', 1, { upgrade: (db) => void db.createObjectStore('batches') });
+    older.addEventListener('versionchange', () => undefined);
+    await expect(openIndexedDbStorage('blocked-db', { blockedTimeoutMs: 50 })).rejects.toMatchObject({ name: 'StorageError', retriable: true });
+    older.close();
   });
 
   it('memory storage refuses writes while full, applying none of them, and recovers', async () => {

@@ -1,0 +1,80 @@
+import { InvalidArgumentError, NotConnectedError } from '../errors';
+import type { TopicSpec } from '../node/api';
+import type { Letterbox } from './letterbox';
+
+export interface PartitionMetadata {
+  partitionErrorCode: number;
+  partitionId: number;
+  leader: number;
+  replicas: number[];
+  isr: number[];
+  offlineReplicas: number[];
+}
+
+export interface TopicMetadata {
+  name: string;
+  partitions: PartitionMetadata[];
+}
+
+/**
+ * Topic administration, KafkaJS-style (the rest of KafkaJS's admin follows).
+ * @example const admin = letterbox.admin(); await admin.connect();
+ */
+export class Admin {
+  readonly #letterbox: Letterbox;
+  #connected = false;
+
+  constructor(letterbox: Letterbox) {
+    this.#letterbox = letterbox;
+  }
+
+  /** @example await admin.connect(); */
+  async connect(): Promise<void> {
+    await this.#letterbox.node();
+    this.#connected = true;
+  }
+
+  /** @example await admin.disconnect(); */
+  async disconnect(): Promise<void> {
+    this.#connected = false;
+  }
+
+  /**
+   * Creates topics; resolves true if all were created, false if any existed already.
+   * @example await admin.createTopics({ topics: [{ topic: 'orders', numPartitions: 4, configEntries: [{ name: 'retention.ms', value: '3600000' }] }] });
+   */
+  async createTopics(options: { topics: TopicSpec[]; validateOnly?: boolean }): Promise<boolean> {
+    const node = await this.#node();
+    if (typeof options !== 'object' || options === null || !Array.isArray(options.topics)) throw new InvalidArgumentError('createTopics takes { topics: [...] }');
+    const created = await node.createTopics(options.topics, options.validateOnly ?? false);
+    return created.every(Boolean);
+  }
+
+  /**
+   * Names of all topics.
+   * @example const names = await admin.listTopics();
+   */
+  async listTopics(): Promise<string[]> {
+    return (await this.#node()).listTopics();
+  }
+
+  /**
+   * Partitions and leaders of the named topics (all if none named).
+   * @example const { topics } = await admin.fetchTopicMetadata({ topics: ['orders'] });
+   */
+  async fetchTopicMetadata(options: { topics?: string[] } = {}): Promise<{ topics: TopicMetadata[] }> {
+    const node = await this.#node();
+    const states = await node.describeTopics(options.topics);
+    return {
+      topics: states.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((p) => ({ partitionErrorCode: 0, partitionId: p.partition, leader: p.leader, replicas: [p.leader], isr: [p.leader], offlineReplicas: [] })),
+      })),
+    };
+  }
+
+  async #node() {
+    if (!this.#connected) throw new NotConnectedError('the admin client is not connected: call connect() first');
+    return this.#letterbox.node();
+  }
+}

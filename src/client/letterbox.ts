@@ -1,0 +1,187 @@
+import type { Remote } from 'comlink';
+import { InvalidArgumentError, NotConnectedError, StorageLostError } from '../errors';
+import type { NodeApi, NodeInfo } from '../node/api';
+import { Admin } from './admin';
+import { Consumer, type ConsumerConfig } from './consumer';
+import { connectNode, type NodeConnection } from './node-connection';
+import { Producer, type ProducerConfig } from './producer';
+
+export type LogLevel = 'NOTHING' | 'ERROR' | 'WARN' | 'INFO' | 'DEBUG';
+
+export interface LetterboxConfig {
+  /** Names this client in logs and slot bookkeeping. Default `letterbox`. */
+  clientId?: string;
+  /** Default `NOTHING`: quiet. */
+  logLevel?: LogLevel;
+  /** How long the worker may take to start before WorkerStartError. Default 10000. */
+  workerStartTimeoutMs?: number;
+  /** How long a reloaded tab waits for its previous worker to release its slot. Default 3000. */
+  slotWaitMs?: number;
+  /** What to do when this slot's database was evicted or wiped: `fail` (default) or `continue` afresh. */
+  onStorageLost?: 'fail' | 'continue';
+}
+
+export interface LetterboxEvents {
+  /** The slot's database was found evicted or wiped: with onStorageLost 'continue' a new one was started (its incarnation given), with 'fail' the start failed with StorageLostError. */
+  'letterbox.storage_lost': { slot: number; incarnation?: string };
+  /** The node started in its worker. */
+  'letterbox.connect': NodeInfo;
+}
+
+type Listener<E extends keyof LetterboxEvents> = (event: { type: E; timestamp: number; payload: LetterboxEvents[E] }) => void;
+
+const SESSION_SLOT_KEY = (clientId: string) => `letterbox:slot:${clientId}`;
+const INCARNATIONS_KEY = 'letterbox:incarnations';
+/** Slots held by Letterbox instances of this page, which a new instance must not wait for. */
+const heldByThisPage = new Set<number>();
+
+function readJson<T>(storage: Storage | undefined, key: string, fallback: T): T {
+  try {
+    const raw = storage?.getItem(key);
+    return raw === null || raw === undefined ? fallback : (JSON.parse(raw) as T);
+  } catch {
+    return fallback;
+  }
+}
+const webStorage = (kind: 'sessionStorage' | 'localStorage'): Storage | undefined => {
+  try {
+    return globalThis[kind];
+  } catch {
+    return undefined; // storage disabled (e.g. sandboxed iframe)
+  }
+};
+
+/**
+ * The entry point, like KafkaJS's `Kafka`: one broker node in a Web Worker, its data in
+ * IndexedDB. Several instances on one page each get their own node and slot.
+ * @example const letterbox = new Letterbox({ clientId: 'my-app' });
+ */
+export class Letterbox {
+  readonly clientId: string;
+  readonly #config: Required<Omit<LetterboxConfig, 'clientId'>>;
+  #connection: Promise<NodeConnection> | undefined;
+  #closed = false;
+  readonly #listeners = new Map<keyof LetterboxEvents, Set<Listener<keyof LetterboxEvents>>>();
+  readonly #persisted: Promise<boolean>;
+
+  constructor(config: LetterboxConfig = {}) {
+    if (typeof config !== 'object' || config === null) throw new InvalidArgumentError('new Letterbox(config) takes an object');
+    this.clientId = config.clientId ?? 'letterbox';
+    if (typeof this.clientId !== 'string' || this.clientId === '') throw new InvalidArgumentError('clientId must be a non-empty string');
+    this.#config = {
+      logLevel: config.logLevel ?? 'NOTHING',
+      workerStartTimeoutMs: config.workerStartTimeoutMs ?? 10_000,
+      slotWaitMs: config.slotWaitMs ?? 3_000,
+      onStorageLost: config.onStorageLost ?? 'fail',
+    };
+    // Only the page may ask; without it the browser may evict the data under storage pressure.
+    this.#persisted = navigator.storage?.persist?.().catch(() => false) ?? Promise.resolve(false);
+  }
+
+  /**
+   * A producer, as in KafkaJS.
+   * @example const producer = letterbox.producer(); await producer.connect(); await producer.send({ topic: 'events', messages: [{ value: 'hi' }] });
+   */
+  producer(config: ProducerConfig = {}): Producer {
+    return new Producer(this, config);
+  }
+
+  /**
+   * A consumer, as in KafkaJS.
+   * @example const consumer = letterbox.consumer({ groupId: 'readers' });
+   */
+  consumer(config: ConsumerConfig): Consumer {
+    return new Consumer(this, config);
+  }
+
+  /**
+   * An admin client, as in KafkaJS.
+   * @example const admin = letterbox.admin(); await admin.createTopics({ topics: [{ topic: 'events', numPartitions: 3 }] });
+   */
+  admin(): Admin {
+    return new Admin(this);
+  }
+
+  /**
+   * Whether the browser granted persistent storage (asked for at construction).
+   * @example if (!(await letterbox.storagePersisted())) warnUser();
+   */
+  storagePersisted(): Promise<boolean> {
+    return this.#persisted;
+  }
+
+  /**
+   * The node's slot and database, starting the node if needed.
+   * @example const { slot } = await letterbox.nodeInfo();
+   */
+  async nodeInfo(): Promise<NodeInfo> {
+    return (await this.#connectOnce()).info;
+  }
+
+  /**
+   * Listens to an event; returns a function that stops listening.
+   * @example const off = letterbox.on('letterbox.storage_lost', (e) => console.warn(e.payload));
+   */
+  on<E extends keyof LetterboxEvents>(type: E, listener: Listener<E>): () => void {
+    const set = this.#listeners.get(type) ?? new Set();
+    set.add(listener as Listener<keyof LetterboxEvents>);
+    this.#listeners.set(type, set);
+    return () => set.delete(listener as Listener<keyof LetterboxEvents>);
+  }
+
+  /**
+   * Stops the node and its worker; this instance and its clients cannot be used afterwards.
+   * @example await letterbox.close();
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const connection = this.#connection;
+    this.#connection = undefined;
+    if (connection === undefined) return;
+    const settled = await connection.catch(() => undefined);
+    if (settled === undefined) return;
+    heldByThisPage.delete(settled.info.slot);
+    await settled.close();
+  }
+
+  /** @internal The running node, started on first use. */
+  async node(): Promise<Remote<NodeApi>> {
+    return (await this.#connectOnce()).node;
+  }
+
+  #emit<E extends keyof LetterboxEvents>(type: E, payload: LetterboxEvents[E]): void {
+    for (const listener of this.#listeners.get(type) ?? []) listener({ type, timestamp: Date.now(), payload });
+  }
+
+  #connectOnce(): Promise<NodeConnection> {
+    if (this.#closed) return Promise.reject(new NotConnectedError('this Letterbox instance was closed'));
+    this.#connection ??= this.#start();
+    return this.#connection;
+  }
+
+  async #start(): Promise<NodeConnection> {
+    const session = webStorage('sessionStorage');
+    const local = webStorage('localStorage');
+    const remembered = readJson<number | undefined>(session, SESSION_SLOT_KEY(this.clientId), undefined);
+    const preferredSlot = remembered !== undefined && !heldByThisPage.has(remembered) ? remembered : undefined;
+    const knownIncarnations = readJson<Record<number, string>>(local, INCARNATIONS_KEY, {});
+    try {
+      const connection = await connectNode(
+        { clientId: this.clientId, ...(preferredSlot === undefined ? {} : { preferredSlot }), slotWaitMs: this.#config.slotWaitMs, knownIncarnations, onStorageLost: this.#config.onStorageLost },
+        this.#config.workerStartTimeoutMs,
+      );
+      const { slot, incarnation, storageLost } = connection.info;
+      heldByThisPage.add(slot);
+      session?.setItem(SESSION_SLOT_KEY(this.clientId), JSON.stringify(slot));
+      local?.setItem(INCARNATIONS_KEY, JSON.stringify({ ...readJson<Record<number, string>>(local, INCARNATIONS_KEY, {}), [slot]: incarnation }));
+      if (storageLost) this.#emit('letterbox.storage_lost', { slot, incarnation });
+      this.#emit('letterbox.connect', connection.info);
+      return connection;
+    } catch (error) {
+      this.#connection = undefined; // a later call may try again
+      if (error instanceof StorageLostError) this.#emit('letterbox.storage_lost', { slot: error.slot });
+      throw error;
+    }
+  }
+}

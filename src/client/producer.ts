@@ -1,0 +1,170 @@
+import { AbortedError, InvalidArgumentError, NotConnectedError } from '../errors';
+import type { ProduceResult, TopicState } from '../node/api';
+import { createStickyPartitioner, defaultPartition, type Compression } from '../protocol';
+import type { Letterbox } from './letterbox';
+import { encodeBatches, normalizeMessage, type Message, type NormalizedMessage } from './messages';
+import { abortable, transfer, withTimeout } from './node-connection';
+
+/** KafkaJS's compression codes. */
+export const CompressionTypes = { None: 0, GZIP: 1 } as const;
+export type CompressionType = (typeof CompressionTypes)[keyof typeof CompressionTypes];
+
+export interface ProducerConfig {
+  /** Create a topic on first send when it does not exist (KafkaJS's default: true). */
+  allowAutoTopicCreation?: boolean;
+  /**
+   * Largest record batch the producer builds, in bytes. Default ~1 MiB: measured on IndexedDB,
+   * 1 MiB batches append and read at 0.6–0.9 of raw speed, 60 KiB ones at 0.2–0.5.
+   */
+  maxBatchBytes?: number;
+}
+
+export interface ProducerRecord {
+  topic: string;
+  messages: Message[];
+  /** -1 (all replicas; on one node: durable), 1 (leader durable), 0 (node received). Default -1. */
+  acks?: -1 | 0 | 1;
+  /** Milliseconds before the send fails with TimeoutError. Default 30000. */
+  timeout?: number;
+  compression?: CompressionType;
+}
+
+export interface ProducerBatch {
+  topicMessages: Array<{ topic: string; messages: Message[] }>;
+  acks?: -1 | 0 | 1;
+  timeout?: number;
+  compression?: CompressionType;
+}
+
+/** One per partition written, as in KafkaJS. Offsets are decimal strings. */
+export interface RecordMetadata {
+  topicName: string;
+  partition: number;
+  errorCode: number;
+  baseOffset: string;
+  logAppendTime: string;
+  logStartOffset: string;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+const DEFAULT_MAX_BATCH_BYTES = 1_000_000;
+
+/**
+ * Sends messages to topics, KafkaJS-style.
+ * @example const producer = letterbox.producer(); await producer.connect();
+ */
+export class Producer {
+  readonly #letterbox: Letterbox;
+  readonly #config: Required<ProducerConfig>;
+  #connected = false;
+  readonly #sticky = createStickyPartitioner(Math.random);
+  readonly #partitionCounts = new Map<string, number>();
+
+  constructor(letterbox: Letterbox, config: ProducerConfig) {
+    this.#letterbox = letterbox;
+    this.#config = { allowAutoTopicCreation: config.allowAutoTopicCreation ?? true, maxBatchBytes: config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES };
+  }
+
+  /**
+   * Starts the node if needed.
+   * @example await producer.connect();
+   */
+  async connect(): Promise<void> {
+    await this.#letterbox.node();
+    this.#connected = true;
+  }
+
+  /**
+   * Sends messages to one topic; resolves per partition with the offsets written. An abort
+   * (or timeout) after the request reached the node stops the wait, not the write: the
+   * records may still be appended, as with Kafka.
+   * @example const [meta] = await producer.send({ topic: 'events', messages: [{ key: 'user-1', value: 'clicked' }] });
+   */
+  send(record: ProducerRecord, options: CallOptions = {}): Promise<RecordMetadata[]> {
+    if (typeof record !== 'object' || record === null) return Promise.reject(new InvalidArgumentError('send takes { topic, messages }'));
+    const { topic, messages, ...rest } = record;
+    return this.sendBatch({ ...rest, topicMessages: [{ topic, messages }] }, options);
+  }
+
+  /**
+   * Sends messages to several topics in one request.
+   * @example await producer.sendBatch({ topicMessages: [{ topic: 'a', messages }, { topic: 'b', messages }] });
+   */
+  async sendBatch(batch: ProducerBatch, options: CallOptions = {}): Promise<RecordMetadata[]> {
+    if (!this.#connected) throw new NotConnectedError('the producer is not connected: call connect() first');
+    if (options.signal?.aborted === true) throw new AbortedError(undefined, { cause: options.signal.reason });
+    const acks = batch.acks ?? -1;
+    if (acks !== -1 && acks !== 0 && acks !== 1) throw new InvalidArgumentError(`acks must be -1, 0 or 1, got ${String(acks)}`);
+    const compression = compressionOf(batch.compression);
+    if (!Array.isArray(batch.topicMessages)) throw new InvalidArgumentError('topicMessages must be an array');
+    const node = await this.#letterbox.node();
+    const now = Date.now();
+    const request: Array<{ topic: string; partition: number; bytes: Uint8Array }> = [];
+    for (const { topic, messages } of batch.topicMessages) {
+      if (typeof topic !== 'string') throw new InvalidArgumentError(`topic must be a string, got ${typeof topic}`);
+      if (!Array.isArray(messages)) throw new InvalidArgumentError(`messages of topic "${topic}" must be an array`);
+      const normalized = messages.map((m) => normalizeMessage(m, now));
+      const partitions = await this.#partitionCount(topic);
+      const byPartition = new Map<number, NormalizedMessage[]>();
+      for (const message of normalized) {
+        const partition = this.#partitionOf(topic, message, partitions);
+        byPartition.set(partition, [...(byPartition.get(partition) ?? []), message]);
+      }
+      for (const [partition, list] of byPartition) {
+        for (const bytes of await encodeBatches(list, this.#config.maxBatchBytes, compression)) request.push({ topic, partition, bytes });
+        this.#sticky.onNewBatch(topic, partitions, partition);
+      }
+    }
+    const buffers = [...new Set(request.map((b) => b.bytes.buffer as ArrayBuffer))];
+    const produced = node.produce(transfer({ acks, allowAutoTopicCreation: this.#config.allowAutoTopicCreation, batches: request }, buffers));
+    const results = await abortable(withTimeout(produced, batch.timeout ?? 30_000, 'send'), options.signal);
+    return summarize(results);
+  }
+
+  /**
+   * Stops this producer; the node keeps running for other clients.
+   * @example await producer.disconnect();
+   */
+  async disconnect(): Promise<void> {
+    this.#connected = false;
+  }
+
+  async #partitionCount(topic: string): Promise<number> {
+    const known = this.#partitionCounts.get(topic);
+    if (known !== undefined) return known;
+    const node = await this.#letterbox.node();
+    if (this.#config.allowAutoTopicCreation && !(await node.listTopics()).includes(topic)) await node.createTopics([{ topic }], false);
+    const described: TopicState[] = await node.describeTopics([topic]);
+    const count = described[0]!.numPartitions;
+    this.#partitionCounts.set(topic, count);
+    return count;
+  }
+
+  #partitionOf(topic: string, message: NormalizedMessage, partitions: number): number {
+    if (message.partition !== undefined) {
+      if (message.partition >= partitions) throw new InvalidArgumentError(`topic "${topic}" has ${partitions} partitions; there is no partition ${message.partition}`);
+      return message.partition;
+    }
+    return message.key === null ? this.#sticky.partition(topic, partitions) : defaultPartition(message.key, partitions);
+  }
+}
+
+function compressionOf(code: CompressionType | undefined): Compression {
+  if (code === undefined || code === CompressionTypes.None) return 'none';
+  if (code === CompressionTypes.GZIP) return 'gzip';
+  throw new InvalidArgumentError(`unsupported compression ${String(code)}: use CompressionTypes.None or CompressionTypes.GZIP`);
+}
+
+/** One RecordMetadata per partition: the first batch's base offset, as Kafka reports a produce. */
+function summarize(results: readonly ProduceResult[]): RecordMetadata[] {
+  const byPartition = new Map<string, RecordMetadata>();
+  for (const r of results) {
+    const key = `${r.topic}\u0000${r.partition}`;
+    if (byPartition.has(key)) continue;
+    byPartition.set(key, { topicName: r.topic, partition: r.partition, errorCode: 0, baseOffset: String(r.baseOffset), logAppendTime: '-1', logStartOffset: String(r.logStartOffset) });
+  }
+  return [...byPartition.values()];
+}

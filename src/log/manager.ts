@@ -1,0 +1,112 @@
+import type { PartitionId, Storage } from '../storage';
+import { LogCleaner } from './cleaner';
+import { defaultLogConfig, type LogConfig } from './config';
+import { createGroupCommitter } from './group-commit';
+import { PartitionLog } from './partition-log';
+import { recoverPartition } from './recovery';
+
+export interface OpenLogOptions {
+  /**
+   * `durable-end` (a single node): the high watermark follows the durable log end.
+   * `replicated`: the owner advances it (replication). Default `durable-end`.
+   */
+  highWatermark?: 'durable-end' | 'replicated';
+}
+
+export interface LogManager {
+  /**
+   * Opens a partition's log, creating it or recovering it from storage.
+   * @example const log = await logs.open({ topic: 'orders', partition: 0 }, { retentionMs: 60_000 });
+   */
+  open(id: PartitionId, config?: Partial<LogConfig>, options?: OpenLogOptions): Promise<PartitionLog>;
+  /** An open log, if any. */
+  get(id: PartitionId): PartitionLog | undefined;
+  /** Deletes a partition's log and all its batches. */
+  delete(id: PartitionId): Promise<void>;
+  /**
+   * One maintenance round for every open log: retention, then one compaction step.
+   * Resolves true while compaction has more steps to do.
+   * @example while (await logs.maintain(Date.now())) await nextTask();
+   */
+  maintain(nowMs: number): Promise<boolean>;
+  /**
+   * Runs maintenance in the background: a round every `intervalMs` (Kafka's
+   * log.retention.check.interval.ms, default 5 min), and while compaction has more steps,
+   * the next step in a new task, so appends are never held up for long. Returns a stop function.
+   * @example const stop = logs.maintainInBackground({ now: Date.now });
+   */
+  maintainInBackground(init: { now: () => number; intervalMs?: number; onError?: (error: unknown) => void }): () => void;
+  /** Partitions found in storage (opened or not). */
+  listStored(): Promise<PartitionId[]>;
+  /** IndexedDB transactions committed by group commit so far. */
+  readonly transactions: number;
+}
+
+const keyOf = (id: PartitionId) => `${id.topic}\u0000${id.partition}`;
+
+/**
+ * The logs of one node over one storage, sharing one group committer.
+ * @example const logs = createLogManager(await openIndexedDbStorage('letterbox-slot-0'));
+ */
+export function createLogManager(storage: Storage): LogManager {
+  const committer = createGroupCommitter(storage);
+  const cleaner = new LogCleaner();
+  const logs = new Map<string, PartitionLog>();
+  const opening = new Map<string, Promise<PartitionLog>>();
+
+  return {
+    open(id, config = {}, options = {}) {
+      const key = keyOf(id);
+      const existing = logs.get(key);
+      if (existing !== undefined) return Promise.resolve(existing);
+      const pending =
+        opening.get(key) ??
+        (async () => {
+          const state = await recoverPartition(storage, id);
+          const log = new PartitionLog(storage, committer, id, { ...defaultLogConfig, ...config }, {
+            ...state,
+            followsDurableEnd: (options.highWatermark ?? 'durable-end') === 'durable-end',
+          });
+          logs.set(key, log);
+          return log;
+        })().finally(() => opening.delete(key));
+      opening.set(key, pending);
+      return pending;
+    },
+    get: (id) => logs.get(keyOf(id)),
+    async delete(id) {
+      logs.delete(keyOf(id));
+      await storage.write([{ kind: 'deletePartition', id }]);
+    },
+    async maintain(nowMs) {
+      let more = false;
+      for (const log of logs.values()) {
+        await log.enforceRetention(nowMs);
+        if (await cleaner.step(log, nowMs)) more = true;
+      }
+      return more;
+    },
+    maintainInBackground({ now, intervalMs = 300_000, onError = () => undefined }) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let stopped = false;
+      const round = async () => {
+        let more = false;
+        try {
+          more = await this.maintain(now());
+        } catch (error) {
+          onError(error);
+        }
+        if (!stopped) timer = setTimeout(() => void round(), more ? 0 : intervalMs);
+      };
+      timer = setTimeout(() => void round(), 0);
+      return () => {
+        stopped = true;
+        clearTimeout(timer);
+      };
+    },
+    listStored: () => storage.listPartitions(),
+    get transactions() {
+      return committer.transactions;
+    },
+  };
+}

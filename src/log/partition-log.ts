@@ -1,0 +1,387 @@
+import { InvalidOffsetError, InvalidRecordError, OffsetOutOfRangeError, RecordBatchTooLargeError } from '../errors';
+import { decodeBatch, decodeBatchAsync, setBaseOffset, verifyBatch, type BatchHeader } from '../protocol';
+import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } from '../storage';
+import { compacts, deletes, type LogConfig } from './config';
+import type { FlushPart, FlushSource, GroupCommitter } from './group-commit';
+
+export interface AppendResult {
+  baseOffset: number;
+  lastOffset: number;
+}
+
+export interface ReadOptions {
+  /** Stop after the batch that brings the total past this (at least one batch is returned). */
+  maxBytes: number;
+  /** Stop once this many records at or after the offset are included. */
+  maxRecords?: number;
+  /** Read no batch at or past this; default and upper limit: the high watermark. Replication passes the log end. */
+  endOffset?: number;
+}
+
+export type OffsetSpec = 'earliest' | 'latest' | { timestamp: number };
+
+/** Summaries read per storage call while scanning. */
+const SCAN_CHUNK = 1024;
+/** Appends waiting for a flush, per partition, before `append` makes its caller wait. */
+const PENDING_BYTES_MAX = 32 * 1024 * 1024;
+
+interface PendingAppend {
+  bytes: Uint8Array;
+  header: BatchHeader;
+  keepOffsets: boolean;
+  resolve(result: AppendResult): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * One partition's log over a {@link Storage}: record batches in offset order, appended
+ * through the shared group committer. Its logEndOffset is the durable end: an append
+ * resolves only after its transaction fired `complete`.
+ */
+export class PartitionLog implements FlushSource {
+  readonly id: PartitionId;
+  #config: LogConfig;
+  #logStartOffset: number;
+  #logEndOffset: number;
+  #highWatermark: number;
+  #recoveryPoint: number;
+  #sizeBytes: number;
+  /** Offset the next leader append gets; ahead of logEndOffset while a flush is in flight. */
+  #nextOffset: number;
+  readonly #pending: PendingAppend[] = [];
+  #pendingBytes = 0;
+  #inFlight = 0;
+  #truncating = false;
+  readonly #idleWaiters: Array<() => void> = [];
+  readonly #roomWaiters: Array<() => void> = [];
+  readonly #followsDurableEnd: boolean;
+  /** Fetches waiting at the end of the log, woken when the high watermark passes their offset. */
+  readonly #hwWaiters = new Set<{ offset: number; wake: () => void }>();
+
+  constructor(
+    readonly storage: Storage,
+    readonly committer: GroupCommitter,
+    id: PartitionId,
+    config: LogConfig,
+    state: { meta: PartitionMeta; logEndOffset: number; sizeBytes: number; followsDurableEnd: boolean },
+  ) {
+    this.id = { ...id };
+    this.#config = config;
+    this.#logStartOffset = state.meta.logStartOffset;
+    this.#recoveryPoint = state.meta.recoveryPoint;
+    this.#logEndOffset = state.logEndOffset;
+    this.#nextOffset = state.logEndOffset;
+    this.#sizeBytes = state.sizeBytes;
+    this.#followsDurableEnd = state.followsDurableEnd;
+    this.#highWatermark = state.followsDurableEnd ? state.logEndOffset : Math.min(state.meta.highWatermark, state.logEndOffset);
+  }
+
+  get logStartOffset(): number {
+    return this.#logStartOffset;
+  }
+  /** One past the last durable offset. */
+  get logEndOffset(): number {
+    return this.#logEndOffset;
+  }
+  /** Consumers read below this. A single node's high watermark is its durable end. */
+  get highWatermark(): number {
+    return this.#highWatermark;
+  }
+  /** Bytes of all stored batches. */
+  get sizeBytes(): number {
+    return this.#sizeBytes;
+  }
+  get config(): LogConfig {
+    return this.#config;
+  }
+
+  /** Applies new topic settings (alterConfigs); the next maintenance pass obeys them. */
+  setConfig(config: LogConfig): void {
+    this.#config = config;
+  }
+
+  /**
+   * Moves the high watermark forward (never back, never past the durable end).
+   * @example log.advanceHighWatermark(committedOffset);
+   */
+  advanceHighWatermark(offset: number): void {
+    this.#setHighWatermark(Math.max(this.#highWatermark, Math.min(offset, this.#logEndOffset)));
+  }
+
+  /**
+   * Resolves once the high watermark is past `offset` (at once if it already is), or when
+   * `signal` aborts. Woken by the append itself, not by polling.
+   * @example await log.waitForData(position, AbortSignal.timeout(maxWaitMs));
+   */
+  waitForData(offset: number, signal?: AbortSignal): Promise<void> {
+    if (this.#highWatermark > offset || signal?.aborted === true) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = {
+        offset,
+        wake: () => {
+          this.#hwWaiters.delete(waiter);
+          signal?.removeEventListener('abort', waiter.wake);
+          resolve();
+        },
+      };
+      this.#hwWaiters.add(waiter);
+      signal?.addEventListener('abort', waiter.wake, { once: true });
+    });
+  }
+
+  #setHighWatermark(offset: number): void {
+    this.#highWatermark = offset;
+    for (const waiter of this.#hwWaiters) if (offset > waiter.offset) waiter.wake();
+  }
+
+  /**
+   * Appends one record batch (wire bytes, RecordBatch v2) and resolves once it is durable.
+   * The log assigns the offsets by writing the batch's baseOffset in place; with
+   * `keepOffsets` (a follower copying its leader) the batch must start at the log end.
+   * @example const { baseOffset } = await log.append(encodeBatch({ records }));
+   */
+  async append(bytes: Uint8Array, options: { keepOffsets?: boolean } = {}): Promise<AppendResult> {
+    const header = verifyBatch(bytes);
+    if (bytes.length > this.#config.maxMessageBytes) throw new RecordBatchTooLargeError(bytes.length, this.#config.maxMessageBytes);
+    if (compacts(this.#config) && header.compression === 'none') {
+      // Kafka refuses keyless records on compacted topics; compressed batches are checked when cleaned.
+      if (decodeBatch(bytes).records.some((r) => r.key === null)) {
+        throw new InvalidRecordError(`compacted topic ${this.id.topic} cannot accept a record without a key`);
+      }
+    }
+    while (this.#pendingBytes >= PENDING_BYTES_MAX) await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.#pending.push({ bytes, header, keepOffsets: options.keepOffsets ?? false, resolve, reject });
+      this.#pendingBytes += bytes.length;
+      this.committer.schedule(this);
+    });
+  }
+
+  hasPending(): boolean {
+    return this.#pending.length > 0;
+  }
+
+  takeFlushPart(budgetBytes: number): FlushPart | undefined {
+    if (this.#truncating || this.#pending.length === 0) return undefined;
+    const writes: StorageWrite[] = [];
+    const taken: Array<{ append: PendingAppend; result: AppendResult }> = [];
+    let next = this.#nextOffset;
+    let sizeBytes = 0;
+    while (this.#pending.length > 0 && (taken.length === 0 || sizeBytes + this.#pending[0]!.bytes.length <= budgetBytes)) {
+      const append = this.#pending.shift()!;
+      this.#pendingBytes -= append.bytes.length;
+      if (append.keepOffsets && append.header.baseOffset !== next) {
+        append.reject(new InvalidOffsetError(`batch at ${append.header.baseOffset} does not continue ${this.id.topic}-${this.id.partition} at ${next}`));
+        continue;
+      }
+      if (!append.keepOffsets) setBaseOffset(append.bytes, next);
+      const summary: BatchSummary = {
+        baseOffset: next,
+        lastOffset: next + append.header.lastOffsetDelta,
+        maxTimestamp: append.header.maxTimestamp,
+        sizeBytes: append.bytes.length,
+      };
+      writes.push({ kind: 'putBatch', id: this.id, summary, bytes: append.bytes });
+      taken.push({ append, result: { baseOffset: summary.baseOffset, lastOffset: summary.lastOffset } });
+      sizeBytes += append.bytes.length;
+      next = summary.lastOffset + 1;
+    }
+    this.#wakeRoomWaiters();
+    if (taken.length === 0) return undefined;
+    this.#nextOffset = next;
+    this.#inFlight++;
+    return {
+      writes,
+      sizeBytes,
+      committed: () => {
+        this.#logEndOffset = next;
+        this.#sizeBytes += sizeBytes;
+        if (this.#followsDurableEnd) this.#setHighWatermark(next);
+        for (const { append, result } of taken) append.resolve(result);
+        this.#settle();
+      },
+      failed: (error) => {
+        // One flush is in flight at a time, so nothing after it was numbered yet.
+        this.#nextOffset = this.#logEndOffset;
+        for (const { append } of taken) append.reject(error);
+        this.#settle();
+      },
+    };
+  }
+
+  /**
+   * Record batches holding the records from `offset` on, below the high watermark (or
+   * `endOffset`). The first batch may start before `offset`; readers skip those records.
+   * Throws OffsetOutOfRangeError outside [logStartOffset, logEndOffset].
+   * @example const batches = await log.read(42, { maxBytes: 1 << 20 });
+   */
+  async read(offset: number, options: ReadOptions): Promise<Uint8Array[]> {
+    if (!Number.isSafeInteger(offset) || offset < this.#logStartOffset || offset > this.#logEndOffset) {
+      throw new OffsetOutOfRangeError(this.id.topic, this.id.partition, offset, this.#logStartOffset, this.#logEndOffset);
+    }
+    const endOffset = Math.min(options.endOffset ?? this.#highWatermark, this.#logEndOffset);
+    if (offset >= endOffset) return [];
+    const batches = await this.storage.readBatches(this.id, offset, { maxBytes: options.maxBytes, endOffset });
+    const maxRecords = options.maxRecords ?? Infinity;
+    let records = 0;
+    let count = 0;
+    for (const bytes of batches) {
+      const header = verifyBatch(bytes);
+      count++;
+      records += header.baseOffset + header.lastOffsetDelta + 1 - Math.max(offset, header.baseOffset);
+      if (records >= maxRecords) break;
+    }
+    return count === batches.length ? batches : batches.slice(0, count);
+  }
+
+  /**
+   * Removes every batch holding an offset at or past `offset` (replication's truncation of
+   * an uncommitted suffix). The log end becomes the start of the first removed batch.
+   * @example await log.truncateTo(divergedAt);
+   */
+  async truncateTo(offset: number): Promise<void> {
+    if (offset < this.#highWatermark) {
+      throw new InvalidOffsetError(`cannot truncate ${this.id.topic}-${this.id.partition} to ${offset}, below its high watermark ${this.#highWatermark}`);
+    }
+    this.#truncating = true;
+    try {
+      await this.#idle();
+      const removed = await this.#summariesFrom(offset);
+      if (removed.length === 0) return;
+      const from = removed[0]!.baseOffset;
+      await this.storage.write([{ kind: 'deleteBatches', id: this.id, fromBaseOffset: from, toBaseOffset: Infinity }]);
+      this.#logEndOffset = from;
+      this.#nextOffset = from;
+      this.#sizeBytes -= removed.reduce((sum, s) => sum + s.sizeBytes, 0);
+    } finally {
+      this.#truncating = false;
+      if (this.#pending.length > 0) this.committer.schedule(this);
+    }
+  }
+
+  /**
+   * Kafka's ListOffsets: `earliest` (log start), `latest` (high watermark), or the first
+   * offset whose record timestamp is at or after `timestamp` (undefined if none).
+   * @example const offset = await log.offsetFor({ timestamp: Date.now() - 60_000 });
+   */
+  async offsetFor(spec: OffsetSpec): Promise<number | undefined> {
+    if (spec === 'earliest') return this.#logStartOffset;
+    if (spec === 'latest') return this.#highWatermark;
+    for (let at = this.#logStartOffset; at < this.#highWatermark; ) {
+      const summaries = await this.storage.readSummaries(this.id, at, SCAN_CHUNK);
+      const hit = summaries.find((s) => s.maxTimestamp >= spec.timestamp && s.baseOffset < this.#highWatermark);
+      if (hit !== undefined) {
+        const [bytes] = await this.storage.readBatches(this.id, hit.baseOffset, { maxBytes: 1, endOffset: hit.baseOffset + 1 });
+        if (bytes === undefined) return undefined; // deleted by retention meanwhile
+        const batch = await decodeBatchAsync(bytes);
+        for (const record of batch.records) {
+          const recordOffset = batch.baseOffset + record.offsetDelta;
+          if (batch.baseTimestamp + record.timestampDelta >= spec.timestamp && recordOffset >= this.#logStartOffset) return recordOffset;
+        }
+      }
+      const last = summaries.at(-1);
+      if (last === undefined) return undefined;
+      at = last.lastOffset + 1;
+    }
+    return undefined;
+  }
+
+  /**
+   * Kafka's DeleteRecords: moves the log start to `offset` (at most the high watermark) and
+   * deletes the batches wholly below it.
+   * @example await log.deleteRecordsBefore(1000);
+   */
+  async deleteRecordsBefore(offset: number): Promise<number> {
+    if (offset === -1) offset = this.#highWatermark; // Kafka's "up to the high watermark"
+    if (!Number.isSafeInteger(offset) || offset > this.#highWatermark || offset < 0) {
+      throw new OffsetOutOfRangeError(this.id.topic, this.id.partition, offset, this.#logStartOffset, this.#highWatermark);
+    }
+    if (offset <= this.#logStartOffset) return this.#logStartOffset;
+    const doomed = (await this.#summariesFrom(this.#logStartOffset, offset)).filter((s) => s.lastOffset < offset);
+    await this.#removeHead(doomed, offset);
+    return this.#logStartOffset;
+  }
+
+  /**
+   * Retention: deletes whole batches from the head that are older than retention.ms or
+   * beyond retention.bytes, only below the high watermark. Returns how many it deleted.
+   * @example await log.enforceRetention(Date.now());
+   */
+  async enforceRetention(nowMs: number): Promise<number> {
+    const { retentionMs, retentionBytes } = this.#config;
+    if (!deletes(this.#config) || (retentionMs < 0 && retentionBytes < 0)) return 0;
+    const doomed: BatchSummary[] = [];
+    let remainingBytes = this.#sizeBytes;
+    for (const s of await this.#summariesFrom(this.#logStartOffset, this.#highWatermark)) {
+      if (s.lastOffset >= this.#highWatermark) break;
+      const expired = retentionMs >= 0 && s.maxTimestamp < nowMs - retentionMs;
+      const oversize = retentionBytes >= 0 && remainingBytes - s.sizeBytes >= retentionBytes;
+      if (!expired && !oversize) break;
+      doomed.push(s);
+      remainingBytes -= s.sizeBytes;
+    }
+    if (doomed.length === 0) return 0;
+    await this.#removeHead(doomed, doomed.at(-1)!.lastOffset + 1);
+    return doomed.length;
+  }
+
+  /** Marks the batches verified so far; the next open's recovery starts at the last batch. */
+  async checkpoint(): Promise<void> {
+    const [last] = await this.storage.readLastSummaries(this.id, 1);
+    const recoveryPoint = Math.max(this.#logStartOffset, last?.baseOffset ?? this.#logEndOffset);
+    if (recoveryPoint === this.#recoveryPoint) return;
+    this.#recoveryPoint = recoveryPoint;
+    await this.storage.write([{ kind: 'putMeta', id: this.id, meta: this.#meta() }]);
+  }
+
+  /** Persists new batch contents below the high watermark (compaction's rewrite); same offsets. */
+  async rewrite(writes: StorageWrite[], sizeDeltaBytes: number): Promise<void> {
+    if (writes.length === 0) return;
+    await this.storage.write(writes);
+    this.#sizeBytes += sizeDeltaBytes;
+  }
+
+  #meta(): PartitionMeta {
+    return { logStartOffset: this.#logStartOffset, recoveryPoint: this.#recoveryPoint, highWatermark: this.#highWatermark };
+  }
+
+  async #removeHead(doomed: readonly BatchSummary[], newLogStartOffset: number): Promise<void> {
+    const logStartOffset = Math.max(this.#logStartOffset, newLogStartOffset);
+    const writes: StorageWrite[] = [{ kind: 'putMeta', id: this.id, meta: { ...this.#meta(), logStartOffset, recoveryPoint: Math.max(this.#recoveryPoint, logStartOffset) } }];
+    if (doomed.length > 0) {
+      writes.push({ kind: 'deleteBatches', id: this.id, fromBaseOffset: doomed[0]!.baseOffset, toBaseOffset: doomed.at(-1)!.baseOffset + 1 });
+    }
+    await this.storage.write(writes);
+    this.#logStartOffset = logStartOffset;
+    this.#recoveryPoint = Math.max(this.#recoveryPoint, logStartOffset);
+    this.#sizeBytes -= doomed.reduce((sum, s) => sum + s.sizeBytes, 0);
+  }
+
+  /** Summaries of the batches holding offsets in [from, to). */
+  async #summariesFrom(from: number, to = Infinity): Promise<BatchSummary[]> {
+    const out: BatchSummary[] = [];
+    for (let at = from; at < to; ) {
+      const chunk = await this.storage.readSummaries(this.id, at, SCAN_CHUNK);
+      for (const s of chunk) if (s.baseOffset < to) out.push(s);
+      const last = chunk.at(-1);
+      if (chunk.length < SCAN_CHUNK || last === undefined) break;
+      at = last.lastOffset + 1;
+    }
+    return out;
+  }
+
+  #settle(): void {
+    this.#inFlight--;
+    if (this.#inFlight === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+
+  #wakeRoomWaiters(): void {
+    if (this.#pendingBytes < PENDING_BYTES_MAX) for (const wake of this.#roomWaiters.splice(0)) wake();
+  }
+
+  /** Resolves when no flush of this log is in flight (pending appends are held while truncating). */
+  #idle(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+}

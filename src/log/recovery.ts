@@ -1,0 +1,90 @@
+import { verifyBatch } from '../protocol';
+import type { BatchSummary, PartitionId, PartitionMeta, Storage } from '../storage';
+
+/** Bytes read per storage call while verifying. */
+const VERIFY_CHUNK_BYTES = 4 * 1024 * 1024;
+const SUMMARY_CHUNK = 1024;
+
+export interface RecoveredState {
+  meta: PartitionMeta;
+  logEndOffset: number;
+  sizeBytes: number;
+  /** Offset from which corrupt or torn batches were removed, if any. */
+  truncatedFrom?: number;
+}
+
+/** Whether the stored bytes are the batch its summary describes, intact. */
+function intact(summary: BatchSummary, bytes: Uint8Array, previousLastOffset: number): boolean {
+  try {
+    const header = verifyBatch(bytes);
+    return (
+      header.baseOffset === summary.baseOffset &&
+      header.baseOffset + header.lastOffsetDelta === summary.lastOffset &&
+      bytes.length === summary.sizeBytes &&
+      summary.baseOffset > previousLastOffset
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Brings a partition's stored log to a consistent state on open: every batch from the
+ * recovery point on (always including the last one) is checked for length, CRC and
+ * continuity, and the log is truncated before the first that fails. Returns the state to
+ * open the log with; writes the metadata of a new partition.
+ */
+export async function recoverPartition(storage: Storage, id: PartitionId): Promise<RecoveredState> {
+  const stored = await storage.readMeta(id);
+  const meta: PartitionMeta = stored ?? { logStartOffset: 0, recoveryPoint: 0, highWatermark: 0 };
+
+  let sizeBytes = 0;
+  let last: BatchSummary | undefined;
+  const summaries: BatchSummary[] = [];
+  for (let at = meta.logStartOffset; ; ) {
+    const chunk = await storage.readSummaries(id, at, SUMMARY_CHUNK);
+    for (const s of chunk) sizeBytes += s.sizeBytes;
+    summaries.push(...chunk.filter((s) => s.lastOffset >= meta.recoveryPoint));
+    last = chunk.at(-1) ?? last;
+    if (chunk.length < SUMMARY_CHUNK || last === undefined) break;
+    at = last.lastOffset + 1;
+  }
+  // Keep the last batch under check even when it lies below the recovery point.
+  if (summaries.length === 0 && last !== undefined) summaries.push(last);
+
+  let truncatedFrom: number | undefined;
+  let previousLastOffset = -Infinity;
+  let index = 0;
+  verify: while (index < summaries.length) {
+    const from = summaries[index]!.baseOffset;
+    const batches = await storage.readBatches(id, from, { maxBytes: VERIFY_CHUNK_BYTES, endOffset: Infinity });
+    if (batches.length === 0) break;
+    for (const bytes of batches) {
+      const summary = summaries[index];
+      if (summary === undefined) break verify;
+      if (!intact(summary, bytes, previousLastOffset)) {
+        truncatedFrom = summary.baseOffset;
+        break verify;
+      }
+      previousLastOffset = summary.lastOffset;
+      index++;
+    }
+  }
+
+  let logEndOffset = last === undefined ? meta.logStartOffset : last.lastOffset + 1;
+  if (truncatedFrom !== undefined) {
+    await storage.write([{ kind: 'deleteBatches', id, fromBaseOffset: truncatedFrom, toBaseOffset: Infinity }]);
+    sizeBytes -= summaries.slice(index).reduce((sum, s) => sum + s.sizeBytes, 0);
+    logEndOffset = Math.max(meta.logStartOffset, truncatedFrom);
+  }
+  const lastValid = index > 0 ? summaries[index - 1] : undefined;
+  const recovered: PartitionMeta = {
+    ...meta,
+    recoveryPoint: lastValid?.baseOffset ?? Math.min(meta.recoveryPoint, logEndOffset),
+    highWatermark: Math.min(meta.highWatermark, logEndOffset),
+  };
+  if (stored === undefined || recovered.recoveryPoint !== meta.recoveryPoint || recovered.highWatermark !== meta.highWatermark) {
+    await storage.write([{ kind: 'putMeta', id, meta: recovered }]);
+  }
+  return truncatedFrom === undefined ? { meta: recovered, logEndOffset, sizeBytes } : { meta: recovered, logEndOffset, sizeBytes, truncatedFrom };
+}

@@ -1,0 +1,113 @@
+// The broker node's interface as the page sees it through Comlink. Types only: the page
+// imports them without pulling the broker into its bundle.
+
+import type { LogConfig } from '../log';
+
+export interface ConfigEntry {
+  name: string;
+  value: string;
+}
+
+export interface TopicSpec {
+  topic: string;
+  /** Default 1 (Kafka's num.partitions). */
+  numPartitions?: number;
+  /** Stored for the cluster; a single node holds one replica. Default 1. */
+  replicationFactor?: number;
+  /** Kafka topic configs: retention.ms, retention.bytes, cleanup.policy, delete.retention.ms, max.message.bytes. */
+  configEntries?: ConfigEntry[];
+}
+
+export interface TopicDefinition {
+  name: string;
+  numPartitions: number;
+  replicationFactor: number;
+  config: LogConfig;
+}
+
+export interface PartitionState {
+  partition: number;
+  /** The node leading the partition (this node, on a single node). */
+  leader: number;
+  logStartOffset: number;
+  highWatermark: number;
+}
+
+export interface TopicState extends TopicDefinition {
+  partitions: PartitionState[];
+}
+
+export interface NodeStartInit {
+  clientId: string;
+  /** The slot this tab held before a reload (from sessionStorage), tried first. */
+  preferredSlot?: number;
+  /** How long to wait for the previous worker of a reloaded tab to release its slot. */
+  slotWaitMs: number;
+  /** Incarnation the page remembers for each slot (localStorage), to notice a wiped database. */
+  knownIncarnations: Record<number, string>;
+  /** `fail`: a lost database fails the start with StorageLostError; `continue`: start afresh and report it. */
+  onStorageLost: 'fail' | 'continue';
+}
+
+export interface NodeInfo {
+  slot: number;
+  /** Identifies this slot's database since its creation; a new one after a wipe. */
+  incarnation: string;
+  databaseName: string;
+  /** True when the start found the database lost and began afresh (onStorageLost: 'continue'). */
+  storageLost: boolean;
+}
+
+export interface ProduceRequest {
+  /** 0: resolve once the node has the request; 1 and -1: once the batches are durable. */
+  acks: -1 | 0 | 1;
+  allowAutoTopicCreation: boolean;
+  /** Record batches (RecordBatch v2 bytes), transferred. */
+  batches: Array<{ topic: string; partition: number; bytes: Uint8Array }>;
+}
+
+export interface ProduceResult {
+  topic: string;
+  partition: number;
+  /** -1 with acks 0. */
+  baseOffset: number;
+  logStartOffset: number;
+}
+
+export interface FetchRequest {
+  /** Lets `cancel(requestId)` end a waiting fetch. */
+  requestId: number;
+  maxWaitMs: number;
+  minBytes: number;
+  maxBytes: number;
+  partitions: Array<{ topic: string; partition: number; fetchOffset: number; maxBytes: number }>;
+}
+
+export interface FetchedPartition {
+  topic: string;
+  partition: number;
+  highWatermark: number;
+  logStartOffset: number;
+  /** Whole batches; the first may start before fetchOffset. Transferred. */
+  batches: Uint8Array[];
+  /** Kafka's error name for this partition, e.g. OFFSET_OUT_OF_RANGE. */
+  errorCode?: 'OFFSET_OUT_OF_RANGE' | 'UNKNOWN_TOPIC_OR_PARTITION';
+}
+
+export type OffsetQuery = 'earliest' | 'latest' | { timestamp: number };
+
+/** What the worker exposes. Every method may reject with a LetterboxError subclass. */
+export interface NodeApi {
+  start(init: NodeStartInit): Promise<NodeInfo>;
+  /** Resolves per topic: true if created, false if it existed. */
+  createTopics(specs: TopicSpec[], validateOnly: boolean): Promise<boolean[]>;
+  listTopics(): Promise<string[]>;
+  /** All topics, or the named ones (UnknownTopicOrPartitionError for a missing one). */
+  describeTopics(names?: string[]): Promise<TopicState[]>;
+  produce(request: ProduceRequest): Promise<ProduceResult[]>;
+  fetch(request: FetchRequest): Promise<FetchedPartition[]>;
+  listOffsets(queries: Array<{ topic: string; partition: number; query: OffsetQuery }>): Promise<Array<number | undefined>>;
+  /** Ends the fetch with this requestId now, returning what it has. */
+  cancel(requestId: number): void;
+  close(): Promise<void>;
+}

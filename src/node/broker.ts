@@ -1,0 +1,244 @@
+import { InvalidArgumentError, NotConnectedError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
+import { createLogManager, type LogManager, type PartitionLog } from '../log';
+import type { Storage } from '../storage';
+import type { FetchedPartition, FetchRequest, NodeApi, NodeInfo, NodeStartInit, ProduceResult, TopicDefinition } from './api';
+import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
+import { defineTopic } from './topics';
+
+/** What the node needs from its environment: I/O and the clock, passed in so tests can supply their own. */
+export interface BrokerNodeComponents {
+  openStorage(name: string): Promise<Storage>;
+  locks: SlotLocks;
+  now(): number;
+  randomId(): string;
+  /** Receives errors from background work (maintenance). */
+  onError?(error: unknown): void;
+}
+
+/** Written once into a new database; its absence where the page remembers one means the data was lost. */
+interface DatabaseMarker {
+  incarnation: string;
+  createdAt: number;
+}
+
+/** Longest a fetch may wait for data: bounds how long a request holds the node's resources. */
+const FETCH_WAIT_MAX_MS = 60_000;
+
+interface Running {
+  claim: SlotClaim;
+  storage: Storage;
+  logs: LogManager;
+  topics: Map<string, TopicDefinition>;
+  info: NodeInfo;
+  stopMaintenance: () => void;
+  fetches: Map<number, AbortController>;
+}
+
+export const databaseNameOf = (slot: number) => `letterbox-slot-${slot}`;
+
+/**
+ * A broker node on one slot: topics and their partition logs, produce and fetch. The
+ * worker entry exposes it through Comlink; tests drive it directly.
+ * @example const node = createBrokerNode(components); await node.start(init);
+ */
+export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
+  let running: Running | undefined;
+  let starting = false;
+
+  const state = (): Running => {
+    if (running === undefined) throw new NotConnectedError('the broker node is not started (or was closed)');
+    return running;
+  };
+
+  const logOf = (topic: string, partition: number): PartitionLog => {
+    const { topics, logs } = state();
+    const definition = topics.get(topic);
+    if (definition === undefined) throw new UnknownTopicOrPartitionError(topic);
+    const log = logs.get({ topic, partition });
+    if (log === undefined || !Number.isInteger(partition)) throw new UnknownTopicOrPartitionError(topic, partition);
+    return log;
+  };
+
+  async function createTopic(r: Running, definition: TopicDefinition): Promise<void> {
+    r.topics.set(definition.name, definition);
+    await r.storage.write([{ kind: 'putValue', key: 'topics', value: [...r.topics.values()] }]);
+    for (let partition = 0; partition < definition.numPartitions; partition++) {
+      await r.logs.open({ topic: definition.name, partition }, definition.config);
+    }
+  }
+
+  const node: NodeApi = {
+    async start(init: NodeStartInit) {
+      if (running !== undefined || starting) throw new InvalidArgumentError('the broker node is already started');
+      starting = true;
+      try {
+        const claim = await claimSlot(components.locks, init.preferredSlot, init.slotWaitMs);
+        const databaseName = databaseNameOf(claim.slot);
+        let storage: Storage;
+        try {
+          storage = await components.openStorage(databaseName);
+        } catch (error) {
+          claim.release();
+          throw error;
+        }
+        let marker = (await storage.readValue('marker')) as DatabaseMarker | undefined;
+        const remembered = init.knownIncarnations[claim.slot];
+        const lost = remembered !== undefined && marker?.incarnation !== remembered;
+        if (lost && init.onStorageLost === 'fail') {
+          storage.close();
+          claim.release();
+          throw new StorageLostError(
+            claim.slot,
+            `the database of slot ${claim.slot} (${databaseName}) was evicted or wiped: its records are gone. ` +
+              `Pass onStorageLost: 'continue' to start afresh.`,
+          );
+        }
+        if (marker === undefined) {
+          marker = { incarnation: components.randomId(), createdAt: components.now() };
+          await storage.write([{ kind: 'putValue', key: 'marker', value: marker }]);
+        }
+        const logs = createLogManager(storage);
+        const topics = new Map<string, TopicDefinition>();
+        for (const definition of ((await storage.readValue('topics')) ?? []) as TopicDefinition[]) {
+          topics.set(definition.name, definition);
+          for (let partition = 0; partition < definition.numPartitions; partition++) {
+            await logs.open({ topic: definition.name, partition }, definition.config);
+          }
+        }
+        const info: NodeInfo = { slot: claim.slot, incarnation: marker.incarnation, databaseName, storageLost: lost };
+        const stopMaintenance = logs.maintainInBackground({ now: components.now, ...(components.onError ? { onError: components.onError } : {}) });
+        running = { claim, storage, logs, topics, info, stopMaintenance, fetches: new Map() };
+        return info;
+      } finally {
+        starting = false;
+      }
+    },
+
+    async createTopics(specs, validateOnly) {
+      const r = state();
+      if (!Array.isArray(specs)) throw new InvalidArgumentError('createTopics takes an array of topic specs');
+      const definitions = specs.map(defineTopic);
+      const names = new Set<string>();
+      for (const d of definitions) {
+        if (names.has(d.name)) throw new InvalidArgumentError(`topic "${d.name}" appears twice in one request`);
+        names.add(d.name);
+      }
+      const created: boolean[] = [];
+      for (const definition of definitions) {
+        const exists = r.topics.has(definition.name);
+        if (!exists && !validateOnly) await createTopic(r, definition);
+        created.push(!exists);
+      }
+      return created;
+    },
+
+    async listTopics() {
+      return [...state().topics.keys()];
+    },
+
+    async describeTopics(names) {
+      const r = state();
+      const chosen = names ?? [...r.topics.keys()];
+      return chosen.map((name) => {
+        const definition = r.topics.get(name);
+        if (definition === undefined) throw new UnknownTopicOrPartitionError(name);
+        return {
+          ...definition,
+          partitions: Array.from({ length: definition.numPartitions }, (_, partition) => {
+            const log = logOf(name, partition);
+            return { partition, leader: r.info.slot, logStartOffset: log.logStartOffset, highWatermark: log.highWatermark };
+          }),
+        };
+      });
+    },
+
+    async produce(request) {
+      const r = state();
+      if (request.acks !== 0 && request.acks !== 1 && request.acks !== -1) throw new InvalidArgumentError(`acks must be -1, 0 or 1, got ${String(request.acks)}`);
+      if (!Array.isArray(request.batches)) throw new InvalidArgumentError('produce takes an array of batches');
+      for (const { topic } of request.batches) {
+        if (!r.topics.has(topic) && request.allowAutoTopicCreation) await createTopic(r, defineTopic({ topic }));
+      }
+      const targets = request.batches.map(({ topic, partition, bytes }) => {
+        if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('a produced batch must be a Uint8Array');
+        return { log: logOf(topic, partition), bytes };
+      });
+      const appends = targets.map(({ log, bytes }) => log.append(bytes));
+      if (request.acks === 0) {
+        // The caller asked not to hear back: failures are the node's to report.
+        for (const append of appends) append.catch((error: unknown) => components.onError?.(error));
+        return targets.map(({ log }) => ({ topic: log.id.topic, partition: log.id.partition, baseOffset: -1, logStartOffset: log.logStartOffset }));
+      }
+      const results = await Promise.all(appends);
+      return results.map((result, i): ProduceResult => {
+        const { log } = targets[i]!;
+        return { topic: log.id.topic, partition: log.id.partition, baseOffset: result.baseOffset, logStartOffset: log.logStartOffset };
+      });
+    },
+
+    async fetch(request: FetchRequest) {
+      const r = state();
+      const controller = new AbortController();
+      r.fetches.set(request.requestId, controller);
+      const timer = setTimeout(() => controller.abort(), Math.max(0, Math.min(request.maxWaitMs, FETCH_WAIT_MAX_MS)));
+      try {
+        for (;;) {
+          const results = await readPartitions(request);
+          const bytes = results.reduce((sum, p) => sum + p.batches.reduce((n, b) => n + b.length, 0), 0);
+          if (bytes >= Math.max(1, request.minBytes) || results.some((p) => p.errorCode !== undefined) || controller.signal.aborted) {
+            return results;
+          }
+          // Wait until any partition's high watermark passes its fetch offset: woken by the append.
+          await Promise.race(
+            request.partitions.map(({ topic, partition, fetchOffset }) => logOf(topic, partition).waitForData(fetchOffset, controller.signal)),
+          );
+        }
+      } finally {
+        clearTimeout(timer);
+        r.fetches.delete(request.requestId);
+      }
+    },
+
+    async listOffsets(queries) {
+      return Promise.all(queries.map(({ topic, partition, query }) => logOf(topic, partition).offsetFor(query)));
+    },
+
+    cancel(requestId) {
+      running?.fetches.get(requestId)?.abort();
+    },
+
+    async close() {
+      const r = running;
+      if (r === undefined) return;
+      running = undefined;
+      r.stopMaintenance();
+      for (const controller of r.fetches.values()) controller.abort();
+      r.storage.close();
+      r.claim.release();
+    },
+  };
+
+  async function readPartitions(request: FetchRequest): Promise<FetchedPartition[]> {
+    let budget = request.maxBytes;
+    const results: FetchedPartition[] = [];
+    for (const { topic, partition, fetchOffset, maxBytes } of request.partitions) {
+      const r = state();
+      const log = r.logs.get({ topic, partition });
+      if (log === undefined || !r.topics.has(topic)) {
+        results.push({ topic, partition, highWatermark: -1, logStartOffset: -1, batches: [], errorCode: 'UNKNOWN_TOPIC_OR_PARTITION' });
+        continue;
+      }
+      const base = { topic, partition, highWatermark: log.highWatermark, logStartOffset: log.logStartOffset };
+      if (fetchOffset < log.logStartOffset || fetchOffset > log.logEndOffset || !Number.isSafeInteger(fetchOffset)) {
+        results.push({ ...base, batches: [], errorCode: 'OFFSET_OUT_OF_RANGE' });
+        continue;
+      }
+      const batches = budget > 0 ? await log.read(fetchOffset, { maxBytes: Math.min(maxBytes, budget) }) : [];
+      budget -= batches.reduce((n, b) => n + b.length, 0);
+      results.push({ ...base, batches });
+    }
+    return results;
+  }
+
+  return node;
+}

@@ -1,0 +1,30 @@
+import { expose, transfer, type Endpoint } from 'comlink';
+import { registerErrorTransfer } from '../errors/transfer';
+import { openIndexedDbStorage } from '../storage';
+import type { NodeApi } from './api';
+import { createBrokerNode } from './broker';
+
+/**
+ * Starts a broker node on IndexedDB and Web Locks and serves it over `endpoint` with
+ * Comlink: errors cross with their class and fields, fetched batches are transferred.
+ * @example exposeBrokerNode(self); // in workers/node.worker.ts
+ */
+export function exposeBrokerNode(endpoint: Endpoint & { location?: { origin: string } }): void {
+  registerErrorTransfer();
+  const node = createBrokerNode({
+    openStorage: (name) => openIndexedDbStorage(name),
+    locks: navigator.locks,
+    now: () => Date.now(),
+    randomId: () => crypto.randomUUID(),
+    onError: (error) => console.error('letterbox node:', error),
+  });
+  const api: NodeApi = {
+    ...node,
+    async fetch(request) {
+      const partitions = await node.fetch(request);
+      const buffers = new Set(partitions.flatMap((p) => p.batches.map((b) => b.buffer as ArrayBuffer)));
+      return transfer(partitions, [...buffers]);
+    },
+  };
+  expose(api, endpoint);
+}

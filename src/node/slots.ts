@@ -1,0 +1,53 @@
+import { NoFreeSlotError } from '../errors';
+
+/** Slots an origin offers: bounds the databases and locks one origin can accumulate. */
+export const SLOTS_MAX = 64;
+
+export interface SlotClaim {
+  slot: number;
+  /** Releases the slot's lock (the tab's worker ending releases it too). */
+  release(): void;
+}
+
+/** The subset of the Web Locks API the slots need (a structural type, so tests can pass their own). */
+export interface SlotLocks {
+  request(name: string, options: LockOptions, callback: (lock: Lock | null) => Promise<void>): Promise<void>;
+}
+
+export const slotLockName = (slot: number) => `letterbox-slot-${slot}`;
+
+/** Takes the lock `name` and holds it until the returned release is called; undefined if not granted. */
+function hold(locks: SlotLocks, name: string, options: LockOptions): Promise<(() => void) | undefined> {
+  return new Promise((resolve, reject) => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((r) => (release = r));
+    locks
+      .request(name, options, async (lock) => {
+        if (lock === null) return resolve(undefined);
+        resolve(release);
+        await released;
+      })
+      .catch((error: unknown) => {
+        if (error instanceof DOMException && error.name === 'AbortError') resolve(undefined);
+        else reject(error);
+      });
+  });
+}
+
+/**
+ * Claims a node slot with Web Locks: the `preferred` one (a reloaded tab's own, waiting up to
+ * `waitMs` for its previous worker to let go), else the lowest free one. The lock is held
+ * for the worker's life, so two tabs never open one slot's database.
+ * @example const { slot } = await claimSlot(navigator.locks, 0, 3000);
+ */
+export async function claimSlot(locks: SlotLocks, preferred: number | undefined, waitMs: number): Promise<SlotClaim> {
+  if (preferred !== undefined && Number.isInteger(preferred) && preferred >= 0 && preferred < SLOTS_MAX) {
+    const release = await hold(locks, slotLockName(preferred), { signal: AbortSignal.timeout(waitMs) });
+    if (release !== undefined) return { slot: preferred, release };
+  }
+  for (let slot = 0; slot < SLOTS_MAX; slot++) {
+    const release = await hold(locks, slotLockName(slot), { ifAvailable: true });
+    if (release !== undefined) return { slot, release };
+  }
+  throw new NoFreeSlotError(SLOTS_MAX);
+}

@@ -1,0 +1,95 @@
+import { InvalidConfigError, InvalidTopicError } from '../errors';
+import { defaultLogConfig, type LogConfig } from '../log';
+import type { ConfigEntry, TopicDefinition, TopicSpec } from './api';
+
+/** Kafka's limits: 249 characters of [a-zA-Z0-9._-], not "." or "..". */
+const TOPIC_NAME_MAX = 249;
+/** Partitions one topic may have on a node: bounds the logs a node opens. */
+export const PARTITIONS_MAX = 1000;
+
+/**
+ * Throws InvalidTopicError unless `name` is a legal user topic name (Kafka's rules; names
+ * starting with `__` are reserved for Letterbox's internal topics).
+ * @example validateTopicName('orders.v1');
+ */
+export function validateTopicName(name: unknown): asserts name is string {
+  if (typeof name !== 'string') throw new InvalidTopicError(`a topic name must be a string, got ${typeof name}`);
+  if (name.length === 0) throw new InvalidTopicError('a topic name cannot be empty');
+  if (name.length > TOPIC_NAME_MAX) throw new InvalidTopicError(`topic name is ${name.length} characters; at most ${TOPIC_NAME_MAX}`);
+  if (name === '.' || name === '..') throw new InvalidTopicError(`"${name}" is not a legal topic name`);
+  if (!/^[a-zA-Z0-9._-]+$/.test(name)) throw new InvalidTopicError(`topic name "${name}" may contain only ASCII letters, digits, ".", "_" and "-"`);
+  if (name.startsWith('__')) throw new InvalidTopicError(`topic names starting with "__" are reserved for internal topics: "${name}"`);
+}
+
+const wholeNumber = (name: string, value: string, min: number): number => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) throw new InvalidConfigError(`${name} must be a whole number ≥ ${min}, got "${value}"`);
+  return n;
+};
+
+/**
+ * Topic config entries (Kafka names, string values) applied over `base`.
+ * @example parseConfigEntries([{ name: 'retention.ms', value: '60000' }])
+ */
+export function parseConfigEntries(entries: readonly ConfigEntry[] = [], base: LogConfig = defaultLogConfig): LogConfig {
+  const config = { ...base };
+  for (const entry of entries) {
+    if (typeof entry !== 'object' || entry === null || typeof entry.name !== 'string' || typeof entry.value !== 'string') {
+      throw new InvalidConfigError('config entries are { name: string, value: string }');
+    }
+    switch (entry.name) {
+      case 'retention.ms':
+        config.retentionMs = wholeNumber(entry.name, entry.value, -1);
+        break;
+      case 'retention.bytes':
+        config.retentionBytes = wholeNumber(entry.name, entry.value, -1);
+        break;
+      case 'delete.retention.ms':
+        config.deleteRetentionMs = wholeNumber(entry.name, entry.value, 0);
+        break;
+      case 'max.message.bytes':
+        config.maxMessageBytes = wholeNumber(entry.name, entry.value, 64);
+        break;
+      case 'cleanup.policy': {
+        const policy = entry.value.split(',').map((p) => p.trim()).sort().join(',');
+        if (policy !== 'delete' && policy !== 'compact' && policy !== 'compact,delete') {
+          throw new InvalidConfigError(`cleanup.policy must be delete, compact or both, got "${entry.value}"`);
+        }
+        config.cleanupPolicy = policy;
+        break;
+      }
+      default:
+        throw new InvalidConfigError(`unknown or unsupported topic config "${entry.name}"`);
+    }
+  }
+  return config;
+}
+
+/** Kafka's names and string values for a config, as describeConfigs reports them. */
+export function configEntriesOf(config: LogConfig): ConfigEntry[] {
+  return [
+    { name: 'cleanup.policy', value: config.cleanupPolicy },
+    { name: 'delete.retention.ms', value: String(config.deleteRetentionMs) },
+    { name: 'max.message.bytes', value: String(config.maxMessageBytes) },
+    { name: 'retention.bytes', value: String(config.retentionBytes) },
+    { name: 'retention.ms', value: String(config.retentionMs) },
+  ];
+}
+
+/**
+ * A validated topic definition from a createTopics spec.
+ * @example defineTopic({ topic: 'orders', numPartitions: 3 })
+ */
+export function defineTopic(spec: TopicSpec): TopicDefinition {
+  if (typeof spec !== 'object' || spec === null) throw new InvalidTopicError('a topic spec is an object { topic, numPartitions?, ... }');
+  validateTopicName(spec.topic);
+  const numPartitions = spec.numPartitions ?? 1;
+  if (!Number.isSafeInteger(numPartitions) || numPartitions < 1 || numPartitions > PARTITIONS_MAX) {
+    throw new InvalidConfigError(`numPartitions must be a whole number from 1 to ${PARTITIONS_MAX}, got ${String(numPartitions)}`, 'INVALID_PARTITIONS');
+  }
+  const replicationFactor = spec.replicationFactor ?? 1;
+  if (!Number.isSafeInteger(replicationFactor) || replicationFactor < 1) {
+    throw new InvalidConfigError(`replicationFactor must be a whole number ≥ 1, got ${String(replicationFactor)}`, 'INVALID_REPLICATION_FACTOR');
+  }
+  return { name: spec.topic, numPartitions, replicationFactor, config: parseConfigEntries(spec.configEntries) };
+}

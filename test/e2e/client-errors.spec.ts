@@ -1,0 +1,94 @@
+/// <reference path="./pages/client.ts" />
+import { expect, test } from './fixtures';
+
+test.beforeEach(async ({ page }) => {
+  await page.goto('test/e2e/pages/client.html');
+  await page.waitForFunction(() => document.body.dataset['ready'] === 'true');
+});
+
+test('bad input from user code gets typed errors, and nothing is stored', async ({ page }) => {
+  const outcomes = await page.evaluate(async () => {
+    const { Letterbox, LetterboxError } = window.lb;
+    const letterbox = new Letterbox({ clientId: 'bad-input' });
+    const admin = letterbox.admin();
+    const producer = letterbox.producer({ allowAutoTopicCreation: false });
+    const consumer = letterbox.consumer({ groupId: 'g' });
+    const attempt = async (what: string, call: () => Promise<unknown>) => {
+      try {
+        await call();
+        return { what, outcome: 'resolved' };
+      } catch (error) {
+        return {
+          what,
+          typed: error instanceof LetterboxError,
+          name: (error as Error).name,
+          code: (error as { code?: string }).code,
+          retriable: (error as { retriable?: boolean }).retriable,
+        };
+      }
+    };
+    const results = [];
+    results.push(await attempt('send before connect', () => producer.send({ topic: 't', messages: [{ value: 'x' }] })));
+    await admin.connect();
+    await producer.connect();
+    await consumer.connect();
+    await admin.createTopics({ topics: [{ topic: 'small', configEntries: [{ name: 'max.message.bytes', value: '1000' }] }] });
+    results.push(await attempt('illegal topic name', () => admin.createTopics({ topics: [{ topic: 'no spaces allowed' }] })));
+    results.push(await attempt('reserved topic name', () => admin.createTopics({ topics: [{ topic: '__internal' }] })));
+    results.push(await attempt('too long topic name', () => admin.createTopics({ topics: [{ topic: 'x'.repeat(250) }] })));
+    results.push(await attempt('zero partitions', () => admin.createTopics({ topics: [{ topic: 'zero', numPartitions: 0 }] })));
+    results.push(await attempt('bad config value', () => admin.createTopics({ topics: [{ topic: 'cfg', configEntries: [{ name: 'retention.ms', value: 'soon' }] }] })));
+    results.push(await attempt('unknown config', () => admin.createTopics({ topics: [{ topic: 'cfg', configEntries: [{ name: 'colour', value: 'blue' }] }] })));
+    results.push(await attempt('unknown topic', () => producer.send({ topic: 'nowhere', messages: [{ value: 'x' }] })));
+    results.push(await attempt('message over max.message.bytes', () => producer.send({ topic: 'small', messages: [{ value: 'x'.repeat(2000) }] })));
+    results.push(await attempt('value of a wrong type', () => producer.send({ topic: 'small', messages: [{ value: 42 as unknown as string }] })));
+    results.push(await attempt('key of a wrong type', () => producer.send({ topic: 'small', messages: [{ key: { a: 1 } as unknown as string, value: 'v' }] })));
+    results.push(await attempt('header of a wrong type', () => producer.send({ topic: 'small', messages: [{ value: 'v', headers: { h: 7 as unknown as string } }] })));
+    results.push(await attempt('partition out of range', () => producer.send({ topic: 'small', messages: [{ value: 'v', partition: 3 }] })));
+    results.push(await attempt('bad acks', () => producer.send({ topic: 'small', acks: 2 as 1, messages: [{ value: 'v' }] })));
+    results.push(await attempt('subscribe to an unknown topic', () => consumer.subscribe({ topic: 'nowhere' })));
+    results.push(await attempt('run without eachMessage', () => consumer.run({} as never)));
+    const aborted = new AbortController();
+    aborted.abort();
+    results.push(await attempt('aborted send', () => producer.send({ topic: 'small', messages: [{ value: 'v' }] }, { signal: aborted.signal })));
+    await producer.disconnect();
+    results.push(await attempt('send after disconnect', () => producer.send({ topic: 'small', messages: [{ value: 'x' }] })));
+    await letterbox.close();
+    results.push(await attempt('use after close', () => letterbox.nodeInfo()));
+    // Nothing of the refused calls was stored: no stray topics, and the next record is offset 0.
+    const reopened = new Letterbox({ clientId: 'bad-input' });
+    const reader = reopened.admin();
+    await reader.connect();
+    const topics = await reader.listTopics();
+    const writer = reopened.producer();
+    await writer.connect();
+    const [first] = await writer.send({ topic: 'small', messages: [{ value: 'first' }] });
+    await reopened.close();
+    return { results, topics, firstOffset: first?.baseOffset };
+  });
+  const byWhat = Object.fromEntries(outcomes.results.map((r) => [r.what, r]));
+  const expectTyped = (what: string, name: string, code: string, retriable = false) =>
+    expect(byWhat[what], what).toEqual({ what, typed: true, name, code, retriable });
+  expectTyped('send before connect', 'NotConnectedError', 'NOT_CONNECTED');
+  expectTyped('illegal topic name', 'InvalidTopicError', 'INVALID_TOPIC_EXCEPTION');
+  expectTyped('reserved topic name', 'InvalidTopicError', 'INVALID_TOPIC_EXCEPTION');
+  expectTyped('too long topic name', 'InvalidTopicError', 'INVALID_TOPIC_EXCEPTION');
+  expectTyped('zero partitions', 'InvalidConfigError', 'INVALID_PARTITIONS');
+  expectTyped('bad config value', 'InvalidConfigError', 'INVALID_CONFIG');
+  expectTyped('unknown config', 'InvalidConfigError', 'INVALID_CONFIG');
+  // Thrown in the worker: class, code and retriable survive the hop.
+  expectTyped('unknown topic', 'UnknownTopicOrPartitionError', 'UNKNOWN_TOPIC_OR_PARTITION', true);
+  expectTyped('message over max.message.bytes', 'RecordBatchTooLargeError', 'MESSAGE_TOO_LARGE');
+  expectTyped('value of a wrong type', 'InvalidArgumentError', 'INVALID_ARGUMENT');
+  expectTyped('key of a wrong type', 'InvalidArgumentError', 'INVALID_ARGUMENT');
+  expectTyped('header of a wrong type', 'InvalidArgumentError', 'INVALID_ARGUMENT');
+  expectTyped('partition out of range', 'InvalidArgumentError', 'INVALID_ARGUMENT');
+  expectTyped('bad acks', 'InvalidArgumentError', 'INVALID_ARGUMENT');
+  expectTyped('subscribe to an unknown topic', 'UnknownTopicOrPartitionError', 'UNKNOWN_TOPIC_OR_PARTITION', true);
+  expectTyped('run without eachMessage', 'InvalidArgumentError', 'INVALID_ARGUMENT');
+  expectTyped('aborted send', 'AbortError', 'ABORTED');
+  expectTyped('send after disconnect', 'NotConnectedError', 'NOT_CONNECTED');
+  expectTyped('use after close', 'NotConnectedError', 'NOT_CONNECTED');
+  expect(outcomes.topics).toEqual(['small']);
+  expect(outcomes.firstOffset).toBe('0');
+});

@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chromium, type Browser } from '@playwright/test';
+import { chromiumArgs, findChromium } from './chromium';
+
+export interface KillableChromium {
+  browser: Browser;
+  /** PID of the browser process this helper spawned. */
+  pid: number;
+  /** SIGKILLs that process (a crash, not a shutdown) and waits for it to exit. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts Chromium on `userDataDir` as a process of our own and attaches over CDP, so that a
+ * test can kill it like a crash and relaunch on the same profile (Playwright's persistent
+ * context exposes no PID).
+ * @example const first = await launchKillableChromium(dir); ...; await first.kill();
+ */
+export async function launchKillableChromium(userDataDir: string, timeoutMs = 20_000): Promise<KillableChromium> {
+  const child = spawn(
+    findChromium(),
+    [...chromiumArgs, '--headless', `--user-data-dir=${userDataDir}`, '--remote-debugging-port=0', 'about:blank'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Chromium printed no DevTools URL within ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /DevTools listening on (ws:\/\/\S+)/.exec(stderr);
+      if (match !== null) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`Chromium exited with ${code} before listening:\n${stderr}`));
+    });
+  });
+  const browser = await chromium.connectOverCDP(endpoint);
+  const pid = child.pid!;
+  return {
+    browser,
+    pid,
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      process.kill(pid, 'SIGKILL');
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,4 @@
+// The broker node's worker: one per Letterbox instance (per tab).
+import { exposeBrokerNode } from '../src/node';
+
+exposeBrokerNode(self);
