@@ -24,3 +24,48 @@ export class LetterboxError extends Error {
     this.retriable = options.retriable ?? false;
   }
 }
+
+/**
+ * Bytes that claim to be a record batch but are not one: too short, wrong magic, a
+ * length that disagrees with the bytes, a record that overruns its batch, a bad CRC.
+ * @example try { verifyBatch(bytes) } catch (e) { if (e instanceof CorruptBatchError) truncateHere(); }
+ */
+export class CorruptBatchError extends LetterboxError {
+  override name = 'CorruptBatchError';
+  constructor(message: string, options: LetterboxErrorOptions = {}) {
+    super('CORRUPT_MESSAGE', message, options);
+  }
+}
+
+/**
+ * A batch whose compression codec Letterbox cannot (de)compress (snappy, lz4, zstd, or an unknown id).
+ * @example if (e instanceof UnsupportedCompressionError) reply(e.code);
+ */
+export class UnsupportedCompressionError extends LetterboxError {
+  override name = 'UnsupportedCompressionError';
+  constructor(message: string, options: LetterboxErrorOptions = {}) {
+    super('UNSUPPORTED_COMPRESSION_TYPE', message, options);
+  }
+}
+
+/**
+ * A record or batch that cannot be encoded: an offset or timestamp out of range, a count over the format's limits.
+ * @example encodeBatch({ ...batch, baseOffset: -5 }) // throws InvalidRecordError
+ */
+export class InvalidRecordError extends LetterboxError {
+  override name = 'InvalidRecordError';
+  constructor(message: string, options: LetterboxErrorOptions = {}) {
+    super('INVALID_RECORD', message, options);
+  }
+}
+
+/**
+ * A peer frame that cannot be accepted. `code` says why: `MESSAGE_TOO_LARGE` (over the
+ * size limit), `UNSUPPORTED_VERSION` (a version of a message type this node does not
+ * speak), `INVALID_REQUEST` (unknown message type), `CORRUPT_MESSAGE` (a body that does
+ * not decode). The connection stays usable after any of them.
+ * @example if (result.error instanceof FrameError) answer(result.requestId, result.error);
+ */
+export class FrameError extends LetterboxError {
+  override name = 'FrameError';
+}

@@ -17,6 +17,11 @@ describe('crc32c', () => {
     expect(crc32c(Uint8Array.from({ length: 32 }, (_, i) => 31 - i))).toBe(0x113fdb5c);
   });
 
+  // Kafka's own vector: Crc32CTest.testValue in clients/src/test/java/org/apache/kafka/common/utils/.
+  it('matches Kafka\'s Crc32CTest vector', () => {
+    expect(crc32c(ascii('Some String'))).toBe(608512271);
+  });
+
   it('agrees with a bytewise reference on every length around the 8-byte stride', () => {
     const reference = (bytes: Uint8Array) => {
       let c = 0xffffffff;
