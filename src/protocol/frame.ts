@@ -216,8 +216,18 @@ export function createFrameCodec<T extends MessageTypes>(types: T, init: FrameCo
     encode,
     decode,
     encodeErrorAnswer(requestId, error) {
-      const body = { code: error.code, message: error.message, retriable: error.retriable };
-      return encode({ type: 'error', version: 0, requestId, isResponse: true, body } as Frame<WithErrorAnswer<T>>);
+      // An answer must always go out, so a message too long for the frame limit is shortened.
+      let message = error.message;
+      for (;;) {
+        const body = { code: error.code, message, retriable: error.retriable };
+        const frame = { type: 'error', version: 0, requestId, isResponse: true, body } as Frame<WithErrorAnswer<T>>;
+        try {
+          return encode(frame);
+        } catch (cause) {
+          if (!(cause instanceof FrameError && cause.code === 'MESSAGE_TOO_LARGE') || message === '') throw cause;
+          message = message.slice(0, Math.floor(message.length / 2));
+        }
+      }
     },
     createStreamDecoder: () => createStreamDecoder(decode, requestIdToAnswer, maxFrameBytes),
   };

@@ -145,9 +145,9 @@ export function readBatchHeader(bytes: Uint8Array): BatchHeader {
   }
   const attributes = view.getInt16(ATTRIBUTES);
   const compression = COMPRESSION_BY_ID[attributes & COMPRESSION_MASK];
-  if (compression === undefined) {
-    throw new UnsupportedCompressionError(`record batch names unknown compression codec ${attributes & COMPRESSION_MASK}`);
-  }
+  // Ids 5–7 name no codec at all (unlike snappy, lz4, zstd, which are merely unsupported):
+  // the batch is damaged, and a bit flip in the attributes must read as such.
+  if (compression === undefined) throw corrupt(`record batch names unknown compression codec ${attributes & COMPRESSION_MASK}`);
   const int64 = (offset: number, name: string) => {
     const value = getSafeInt64(view, offset);
     if (value === undefined) throw corrupt(`record batch ${name} is outside the safe integer range`);
