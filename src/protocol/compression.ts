@@ -9,9 +9,12 @@ import {
   BATCH_HEADER_BYTES,
   decodeRecords,
   encodeBatch,
-  encodeRecords,
+  batchCrc,
+  planRecords,
+  setBatchCrc,
   verifyBatch,
   writeBatchHeader,
+  writeRecords,
   type RecordBatch,
   type RecordBatchInput,
 } from './record-batch';
@@ -35,10 +38,15 @@ export async function encodeBatchAsync(batch: RecordBatchInput): Promise<Uint8Ar
   const compression = batch.compression ?? 'none';
   if (compression === 'none') return encodeBatch(batch);
   if (compression !== 'gzip') throw unsupported(compression);
-  const compressed = await transform(encodeRecords(batch.records, 0), new CompressionStream('gzip'), Infinity);
+  const plan = planRecords(batch.records);
+  const records = new Uint8Array(plan.recordsBytes);
+  writeRecords(batch.records, plan, records, 0, false);
+  const compressed = await transform(records, new CompressionStream('gzip'), Infinity);
   const out = new Uint8Array(BATCH_HEADER_BYTES + compressed.length);
   out.set(compressed, BATCH_HEADER_BYTES);
-  return writeBatchHeader(batch, out);
+  writeBatchHeader(batch, plan, out);
+  setBatchCrc(out, batchCrc(out));
+  return out;
 }
 
 /**

@@ -38,3 +38,12 @@ describe('crc32c', () => {
     expect(crc32c(new Uint8Array(0))).toBe(0);
   });
 });
+
+describe('crc32c continued', () => {
+  it('continues from the CRC of the bytes before, at every split point', () => {
+    const data = Uint8Array.from({ length: 40 }, (_, i) => (i * 37 + 11) & 0xff);
+    for (let split = 0; split <= data.length; split++) {
+      expect(crc32c(data.subarray(split), crc32c(data.subarray(0, split)))).toBe(crc32c(data));
+    }
+  });
+});
