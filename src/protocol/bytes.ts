@@ -10,17 +10,18 @@ const TWO_POW_32 = 0x1_0000_0000;
 /** Largest int64 high word whose value stays a safe integer: 2^53 - 1 = 0x1fffff_ffffffff. */
 const MAX_SAFE_HIGH_WORD = 0x1fffff;
 
-/** Reads from `bytes[start, end)`; `position` is an absolute index into `bytes`. */
+/**
+ * Reads from `bytes[position, end)`; `position` is an absolute index into `bytes`. A caller
+ * may narrow `end` to read a nested structure and widen it again afterwards.
+ */
 export class ByteReader {
   readonly bytes: Uint8Array;
-  readonly view: DataView;
   position: number;
-  readonly end: number;
+  end: number;
   private readonly malformed: MalformedInput;
 
   constructor(bytes: Uint8Array, malformed: MalformedInput, start = 0, end = bytes.length) {
     this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.position = start;
     this.end = end;
     this.malformed = malformed;
@@ -35,7 +36,7 @@ export class ByteReader {
 
   int8(what: string): number {
     this.need(1, what);
-    return this.view.getInt8(this.position++);
+    return (this.bytes[this.position++]! << 24) >> 24;
   }
 
   /**

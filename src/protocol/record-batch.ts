@@ -13,6 +13,8 @@ const LOG_OVERHEAD_BYTES = 12;
 /** How much the encoder writes before it checksums: small enough to stay in L1/L2 cache, large enough to amortise the call. */
 const CHECKSUM_CHUNK_BYTES = 16 * 1024;
 const MAGIC = 2;
+/** The smallest record: length, attributes, timestampDelta, offsetDelta, key, value and header count, one byte each. */
+const MIN_RECORD_BYTES = 7;
 
 // Field offsets (FORMATS.md § Record batch).
 const BASE_OFFSET = 0;
@@ -219,32 +221,38 @@ export function setPartitionLeaderEpoch(bytes: Uint8Array, epoch: number): void 
  */
 export function decodeRecords(header: BatchHeader, recordBytes: Uint8Array, start: number): BatchRecord[] {
   const reader = new ByteReader(recordBytes, corrupt, start);
+  const setEnd = reader.end;
+  // Checked before allocating: a damaged count must not size an array.
+  if (header.recordCount > (setEnd - start) / MIN_RECORD_BYTES) {
+    throw corrupt(`record batch claims ${header.recordCount} records in ${setEnd - start} bytes`);
+  }
   const records: BatchRecord[] = new Array(header.recordCount);
   for (let i = 0; i < header.recordCount; i++) {
     const length = reader.varint('record length');
     if (length < 0) throw corrupt(`record ${i} has negative length ${length}`);
     reader.need(length, `record ${i}`);
     const recordEnd = reader.position + length;
-    const recordReader = reader.end === recordEnd ? reader : new ByteReader(recordBytes, corrupt, reader.position, recordEnd);
-    const attributes = recordReader.int8('record attributes');
-    const timestampDelta = recordReader.varlong('record timestampDelta');
-    const offsetDelta = recordReader.varint('record offsetDelta');
-    const key = recordReader.bytesOrNull('record key');
-    const value = recordReader.bytesOrNull('record value');
-    const headerCount = recordReader.varint('record header count');
+    // Narrowed to the record, so that no field can read into the next one.
+    reader.end = recordEnd;
+    const attributes = reader.int8('record attributes');
+    const timestampDelta = reader.varlong('record timestampDelta');
+    const offsetDelta = reader.varint('record offsetDelta');
+    const key = reader.bytesOrNull('record key');
+    const value = reader.bytesOrNull('record value');
+    const headerCount = reader.varint('record header count');
     if (headerCount < 0) throw corrupt(`record ${i} has negative header count ${headerCount}`);
     const headers: RecordHeader[] = [];
     for (let h = 0; h < headerCount; h++) {
-      const keyBytes = recordReader.bytesOrNull('header key');
+      const keyBytes = reader.bytesOrNull('header key');
       if (keyBytes === null) throw corrupt(`record ${i} has a header with a null key`);
-      headers.push({ key: utf8(keyBytes), value: recordReader.bytesOrNull('header value') });
+      headers.push({ key: utf8(keyBytes), value: reader.bytesOrNull('header value') });
     }
-    if (recordReader.position !== recordEnd) throw corrupt(`record ${i} has ${recordEnd - recordReader.position} bytes left over`);
-    reader.position = recordEnd;
+    if (reader.position !== recordEnd) throw corrupt(`record ${i} has ${recordEnd - reader.position} bytes left over`);
+    reader.end = setEnd;
     records[i] = { attributes, timestampDelta, offsetDelta, key, value, headers };
   }
-  if (reader.position !== reader.end) {
-    throw corrupt(`record batch has ${reader.end - reader.position} bytes after its ${header.recordCount} records`);
+  if (reader.position !== setEnd) {
+    throw corrupt(`record batch has ${setEnd - reader.position} bytes after its ${header.recordCount} records`);
   }
   return records;
 }

@@ -203,7 +203,7 @@ describe('record batch', () => {
     });
 
     it('a record count that disagrees with the records', () => {
-      for (const count of [2, 4, 1000, -1]) {
+      for (const count of [2, 4, 1000, 0x7fffffff, -1]) {
         const bytes = good();
         new DataView(bytes.buffer).setInt32(57, count);
         expectCorrupt(fixCrc(bytes));
