@@ -4,6 +4,8 @@ import type { Throughput } from './raw-api';
 export interface CodecWorkerApi {
   /** encodeBatch of uncompressed batches; bytes are the encoded batch bytes. */
   encode(batches: number, batchRecords: number, recordBytes: number): Promise<Throughput>;
+  /** What the encoder cannot go under: allocating a fresh batch-sized buffer and copying the values into it. */
+  freshBuffer(batches: number, batchRecords: number, recordBytes: number): Promise<Throughput>;
   /** decodeBatch (header, CRC32C, records) of uncompressed batches. */
   decode(batches: number, batchRecords: number, recordBytes: number): Promise<Throughput>;
   /** encodeBatchAsync with gzip; bytes are the uncompressed batch bytes. */

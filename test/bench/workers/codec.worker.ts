@@ -44,6 +44,20 @@ const api: CodecWorkerApi = {
     return measure(batches, batchRecords, (i) => encodeBatch(pool[i % POOL_BATCHES]!).length);
   },
 
+  async freshBuffer(batches, batchRecords, recordBytes) {
+    const pool = inputs(batchRecords, recordBytes);
+    const batchBytes = encodeBatch(pool[0]!).length;
+    return measure(batches, batchRecords, (i) => {
+      const out = new Uint8Array(batchBytes);
+      let position = 0;
+      for (const record of pool[i % POOL_BATCHES]!.records) {
+        out.set(record.value!, position);
+        position += recordBytes;
+      }
+      return out.length;
+    });
+  },
+
   async decode(batches, batchRecords, recordBytes) {
     const pool = inputs(batchRecords, recordBytes).map(encodeBatch);
     return measure(batches, batchRecords, (i) => {
