@@ -39,7 +39,7 @@ const TRANSACTIONAL_BIT = 0x10;
 const CONTROL_BIT = 0x20;
 
 /** Kafka's compression codec ids 0–4, by name. */
-export const COMPRESSION_IDS = { none: 0, gzip: 1, snappy: 2, lz4: 3, zstd: 4 } as const;
+const COMPRESSION_IDS = { none: 0, gzip: 1, snappy: 2, lz4: 3, zstd: 4 } as const;
 export type Compression = keyof typeof COMPRESSION_IDS;
 const COMPRESSION_BY_ID: readonly Compression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
 

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { FrameError, LetterboxError } from '../../src/errors';
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -57,6 +57,17 @@ describe('peer frames', () => {
     expect(codec.decode(request)).toEqual({ ok: true, frame: { type: 'echo', version: 1, requestId: 41, isResponse: false, body: 'hi' } });
     const response = codec.encode({ type: 'echo', version: 2, requestId: 0xffffffff, isResponse: true, body: 'ok' });
     expect(codec.decode(response)).toEqual({ ok: true, frame: { type: 'echo', version: 2, requestId: 0xffffffff, isResponse: true, body: 'OK' } });
+  });
+
+  it('types each body by its message type', () => {
+    const result = codec.decode(codec.encode({ type: 'careless', version: 0, requestId: 1, isResponse: false, body: 9 }));
+    if (result.ok && result.frame.type === 'careless') expectTypeOf(result.frame.body).toEqualTypeOf<number>();
+    if (result.ok && result.frame.type === 'error') expectTypeOf(result.frame.body.retriable).toEqualTypeOf<boolean>();
+    // @ts-expect-error echo's body is a string
+    const wrongBody = () => codec.encode({ type: 'echo', version: 1, requestId: 1, isResponse: false, body: 9 });
+    // @ts-expect-error no such message type
+    const unknownType = () => codec.encode({ type: 'nope', version: 1, requestId: 1, isResponse: false, body: 9 });
+    expect([wrongBody, unknownType]).toHaveLength(2);
   });
 
   it('answers an unknown type or version with an error the requester can read', () => {
