@@ -68,8 +68,9 @@ const api: CodecWorkerApi = {
   },
 
   async gzipEncode(batches, batchRecords, recordBytes) {
-    const pool = inputs(batchRecords, recordBytes).map((input) => ({ ...input, compression: 'gzip' as const }));
-    const plainBytes = encodeBatch(inputs(batchRecords, recordBytes)[0]!).length;
+    const plain = inputs(batchRecords, recordBytes);
+    const pool = plain.map((input) => ({ ...input, compression: 'gzip' as const }));
+    const plainBytes = encodeBatch(plain[0]!).length;
     return measure(batches, batchRecords, async (i) => {
       await encodeBatchAsync(pool[i % POOL_BATCHES]!);
       return plainBytes;
