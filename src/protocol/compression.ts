@@ -1,8 +1,9 @@
 // Compressed record batches. In a compressed batch the bytes after the record count are
 // the whole record set, compressed as one stream (Kafka: DefaultRecordBatch). Gzip uses
 // the platform's CompressionStream/DecompressionStream: native zlib, in every browser and
-// in Node ≥ 18, and no bundle weight. Snappy, lz4 and zstd have no such built-in; see
-// FORMATS.md § Compression for what was found.
+// in Node ≥ 18, and no bundle weight; measured as fast as or faster than fflate on
+// compressible data. Snappy, lz4 and zstd have no such built-in; see FORMATS.md
+// § Compression for both findings.
 
 import { CorruptBatchError, UnsupportedCompressionError } from '../errors';
 import {
