@@ -25,7 +25,7 @@ const MAX_UINT32 = 0xffffffff;
 export interface MessageType<Body> {
   /** Wire id, 1–65535, unique within a registry (0 is the error answer). */
   readonly id: number;
-  /** Body versions this node reads and writes. A frame of another version is answered with UNSUPPORTED_VERSION. */
+  /** Body versions (0–255) this node reads and writes. A frame of another version is answered with UNSUPPORTED_VERSION. */
   readonly versions: readonly number[];
   encode(body: Body, version: number): Uint8Array;
   /** May throw on a malformed body; the codec turns that into a CORRUPT_MESSAGE FrameError. */
@@ -140,6 +140,9 @@ export function createFrameCodec<T extends MessageTypes>(types: T, init: FrameCo
     const reserved = name !== 'error' && type.id === ERROR_ANSWER_TYPE_ID;
     if (clash !== undefined || reserved || !Number.isInteger(type.id) || type.id < 0 || type.id > 0xffff) {
       throw new LetterboxError('INVALID_CONFIG', `message type ${name} has id ${type.id}, which is ${clash ? `also ${clash.name}'s` : 'reserved or not a uint16'}`);
+    }
+    if (type.versions.length === 0 || !type.versions.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xff)) {
+      throw new LetterboxError('INVALID_CONFIG', `message type ${name} must list its versions, each a uint8`);
     }
     byId.set(type.id, { name, type });
   }

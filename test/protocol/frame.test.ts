@@ -121,6 +121,8 @@ describe('peer frames', () => {
     expect(() => createFrameCodec({ a: echo, b: { ...careless, id: 7 } })).toThrow(LetterboxError);
     expect(() => createFrameCodec({ a: { ...echo, id: 0 } })).toThrow(LetterboxError);
     expect(() => createFrameCodec({ a: { ...echo, id: 70000 } })).toThrow(LetterboxError);
+    expect(() => createFrameCodec({ a: { ...echo, versions: [256] } })).toThrow(LetterboxError);
+    expect(() => createFrameCodec({ a: { ...echo, versions: [] } })).toThrow(LetterboxError);
     expect(() => createFrameCodec({}, { maxFrameBytes: 4 })).toThrow(LetterboxError);
     expect(createPeerFrameCodec().maxFrameBytes).toBe(DEFAULT_MAX_FRAME_BYTES);
   });
