@@ -23,12 +23,14 @@ const table = (() => {
 })();
 
 /**
- * CRC32C of `bytes`, as an unsigned 32-bit number.
+ * CRC32C of `bytes`, as an unsigned 32-bit number; given the CRC of the bytes before them
+ * as `previous`, the CRC of both together (so a writer can checksum while data is in cache).
  * @example crc32c(new TextEncoder().encode('123456789')) === 0xe3069283
+ * @example crc32c(second, crc32c(first)) === crc32c(firstThenSecond)
  */
-export function crc32c(bytes: Uint8Array): number {
+export function crc32c(bytes: Uint8Array, previous = 0): number {
   const t = table;
-  let c = -1;
+  let c = ~previous;
   let i = 0;
   const end8 = bytes.length - 7;
   for (; i < end8; i += 8) {

@@ -1,1 +1,40 @@
+// The binary formats of Letterbox (specified in FORMATS.md): Kafka RecordBatch v2,
+// compression, Kafka's partitioners and the peer frame envelope. Pure: no I/O, no clock,
+// no randomness of its own.
+
 export { crc32c } from './crc32c';
+export {
+  BATCH_HEADER_BYTES,
+  readBatchHeader,
+  verifyBatch,
+  setBaseOffset,
+  setPartitionLeaderEpoch,
+  encodeBatch,
+  decodeBatch,
+  type BatchHeader,
+  type BatchRecord,
+  type Compression,
+  type RecordBatch,
+  type RecordBatchInput,
+  type RecordHeader,
+  type RecordInput,
+  type TimestampType,
+} from './record-batch';
+export { encodeBatchAsync, decodeBatchAsync, DEFAULT_MAX_DECOMPRESSED_BYTES, type DecodeBatchOptions } from './compression';
+export { murmur2, defaultPartition, createStickyPartitioner, type StickyPartitioner } from './partitioner';
+export {
+  FRAME_HEADER_BYTES,
+  DEFAULT_MAX_FRAME_BYTES,
+  ERROR_ANSWER_TYPE_ID,
+  createFrameCodec,
+  type ErrorAnswer,
+  type Frame,
+  type FrameCodec,
+  type FrameCodecInit,
+  type FrameResult,
+  type FrameStreamDecoder,
+  type MessageType,
+  type MessageTypes,
+  type WithErrorAnswer,
+} from './frame';
+export { PEER_MESSAGE_TYPES, createPeerFrameCodec, type PeerMessageTypes } from './peer-messages';

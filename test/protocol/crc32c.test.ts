@@ -17,6 +17,11 @@ describe('crc32c', () => {
     expect(crc32c(Uint8Array.from({ length: 32 }, (_, i) => 31 - i))).toBe(0x113fdb5c);
   });
 
+  // Kafka's own vector: Crc32CTest.testValue in clients/src/test/java/org/apache/kafka/common/utils/.
+  it('matches Kafka\'s Crc32CTest vector', () => {
+    expect(crc32c(ascii('Some String'))).toBe(608512271);
+  });
+
   it('agrees with a bytewise reference on every length around the 8-byte stride', () => {
     const reference = (bytes: Uint8Array) => {
       let c = 0xffffffff;
@@ -31,5 +36,14 @@ describe('crc32c', () => {
       expect(crc32c(data.subarray(0, length)), `length ${length}`).toBe(reference(data.subarray(0, length)));
     }
     expect(crc32c(new Uint8Array(0))).toBe(0);
+  });
+});
+
+describe('crc32c continued', () => {
+  it('continues from the CRC of the bytes before, at every split point', () => {
+    const data = Uint8Array.from({ length: 40 }, (_, i) => (i * 37 + 11) & 0xff);
+    for (let split = 0; split <= data.length; split++) {
+      expect(crc32c(data.subarray(split), crc32c(data.subarray(0, split)))).toBe(crc32c(data));
+    }
   });
 });
