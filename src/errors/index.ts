@@ -147,14 +147,6 @@ export class InvalidTopicError extends LetterboxError {
   }
 }
 
-/** A topic already exists. */
-export class TopicExistsError extends LetterboxError {
-  static override readonly errorName = 'TopicExistsError';
-  constructor(topic: string) {
-    super('TOPIC_ALREADY_EXISTS', `topic "${topic}" already exists`);
-  }
-}
-
 /** A bad topic configuration entry or partition count. */
 export class InvalidConfigError extends LetterboxError {
   static override readonly errorName = 'InvalidConfigError';
