@@ -1,6 +1,8 @@
 import { InvalidArgumentError, NotConnectedError } from '../errors';
 import type { TopicSpec } from '../node/api';
 import type { Letterbox } from './letterbox';
+import { abortable } from './node-connection';
+import type { CallOptions } from './producer';
 
 export interface PartitionMetadata {
   partitionErrorCode: number;
@@ -43,10 +45,10 @@ export class Admin {
    * Creates topics; resolves true if all were created, false if any existed already.
    * @example await admin.createTopics({ topics: [{ topic: 'orders', numPartitions: 4, configEntries: [{ name: 'retention.ms', value: '3600000' }] }] });
    */
-  async createTopics(options: { topics: TopicSpec[]; validateOnly?: boolean }): Promise<boolean> {
+  async createTopics(options: { topics: TopicSpec[]; validateOnly?: boolean }, call: CallOptions = {}): Promise<boolean> {
     const node = await this.#node();
     if (typeof options !== 'object' || options === null || !Array.isArray(options.topics)) throw new InvalidArgumentError('createTopics takes { topics: [...] }');
-    const created = await node.createTopics(options.topics, options.validateOnly ?? false);
+    const created = await abortable(node.createTopics(options.topics, options.validateOnly ?? false), call.signal);
     return created.every(Boolean);
   }
 
@@ -54,17 +56,17 @@ export class Admin {
    * Names of all topics.
    * @example const names = await admin.listTopics();
    */
-  async listTopics(): Promise<string[]> {
-    return (await this.#node()).listTopics();
+  async listTopics(call: CallOptions = {}): Promise<string[]> {
+    return abortable((await this.#node()).listTopics(), call.signal);
   }
 
   /**
    * Partitions and leaders of the named topics (all if none named).
    * @example const { topics } = await admin.fetchTopicMetadata({ topics: ['orders'] });
    */
-  async fetchTopicMetadata(options: { topics?: string[] } = {}): Promise<{ topics: TopicMetadata[] }> {
+  async fetchTopicMetadata(options: { topics?: string[] } = {}, call: CallOptions = {}): Promise<{ topics: TopicMetadata[] }> {
     const node = await this.#node();
-    const states = await node.describeTopics(options.topics);
+    const states = await abortable(node.describeTopics(options.topics), call.signal);
     return {
       topics: states.map((t) => ({
         name: t.name,

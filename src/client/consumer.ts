@@ -3,6 +3,8 @@ import type { FetchedPartition } from '../node/api';
 import { decodeBatchAsync } from '../protocol';
 import type { Letterbox } from './letterbox';
 import { toKafkaMessage, type KafkaMessage } from './messages';
+import { abortable } from './node-connection';
+import type { CallOptions } from './producer';
 
 export interface ConsumerConfig {
   groupId: string;
@@ -88,12 +90,12 @@ export class Consumer {
    * Adds topics (names or RegExps matched against existing topics) to read.
    * @example await consumer.subscribe({ topics: ['orders', /^audit\./], fromBeginning: true });
    */
-  async subscribe(subscription: ConsumerSubscribeTopics): Promise<void> {
+  async subscribe(subscription: ConsumerSubscribeTopics, call: CallOptions = {}): Promise<void> {
     this.#ensureConnected();
     if (this.#running !== undefined) throw new InvalidArgumentError('subscribe before run(), as in KafkaJS');
     const topics = subscription.topics ?? (subscription.topic === undefined ? [] : [subscription.topic]);
     if (!Array.isArray(topics) || topics.length === 0) throw new InvalidArgumentError('subscribe needs { topic } or { topics: [...] }');
-    const existing = await (await this.#letterbox.node()).listTopics();
+    const existing = await abortable((await this.#letterbox.node()).listTopics(), call.signal);
     for (const topic of topics) {
       if (typeof topic === 'string') {
         if (!existing.includes(topic)) throw new UnknownTopicOrPartitionError(topic);
