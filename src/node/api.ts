@@ -107,6 +107,14 @@ export interface NodeApi {
   produce(request: ProduceRequest): Promise<ProduceResult[]>;
   fetch(request: FetchRequest): Promise<FetchedPartition[]>;
   listOffsets(queries: Array<{ topic: string; partition: number; query: OffsetQuery }>): Promise<Array<number | undefined>>;
+  /** Deletes topics and all their records. UnknownTopicOrPartitionError for a missing one. */
+  deleteTopics(names: string[]): Promise<void>;
+  /** Raises a topic's partition count to `count` (never lowers it). */
+  createPartitions(topic: string, count: number): Promise<void>;
+  /** Applies config entries to a topic; later maintenance obeys them. */
+  alterConfigs(topic: string, entries: ConfigEntry[]): Promise<void>;
+  /** Kafka's DeleteRecords: moves each partition's log start to `offset` (-1: the high watermark); resolves the new log starts. */
+  deleteRecords(topic: string, partitions: Array<{ partition: number; offset: number }>): Promise<number[]>;
   /** Ends the fetch with this requestId now, returning what it has. */
   cancel(requestId: number): void;
   close(): Promise<void>;

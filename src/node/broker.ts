@@ -1,9 +1,9 @@
-import { InvalidArgumentError, NotConnectedError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
+import { InvalidArgumentError, InvalidConfigError, NotConnectedError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
 import { createLogManager, type LogManager, type PartitionLog } from '../log';
 import type { Storage } from '../storage';
 import type { FetchedPartition, FetchRequest, NodeApi, NodeInfo, NodeStartInit, ProduceResult, TopicDefinition } from './api';
 import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
-import { defineTopic } from './topics';
+import { defineTopic, parseConfigEntries, PARTITIONS_MAX } from './topics';
 
 /** What the node needs from its environment: I/O and the clock, passed in so tests can supply their own. */
 export interface BrokerNodeComponents {
@@ -59,9 +59,11 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     return log;
   };
 
+  const saveTopics = (r: Running) => r.storage.write([{ kind: 'putValue', key: 'topics', value: [...r.topics.values()] }]);
+
   async function createTopic(r: Running, definition: TopicDefinition): Promise<void> {
     r.topics.set(definition.name, definition);
-    await r.storage.write([{ kind: 'putValue', key: 'topics', value: [...r.topics.values()] }]);
+    await saveTopics(r);
     for (let partition = 0; partition < definition.numPartitions; partition++) {
       await r.logs.open({ topic: definition.name, partition }, definition.config);
     }
@@ -197,6 +199,48 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         clearTimeout(timer);
         r.fetches.delete(request.requestId);
       }
+    },
+
+    async deleteTopics(names) {
+      const r = state();
+      if (!Array.isArray(names)) throw new InvalidArgumentError('deleteTopics takes an array of topic names');
+      for (const name of names) if (!r.topics.has(name)) throw new UnknownTopicOrPartitionError(name);
+      for (const name of names) {
+        const definition = r.topics.get(name)!;
+        r.topics.delete(name);
+        await saveTopics(r);
+        for (let partition = 0; partition < definition.numPartitions; partition++) await r.logs.delete({ topic: name, partition });
+      }
+    },
+
+    async createPartitions(topic, count) {
+      const r = state();
+      const definition = r.topics.get(topic);
+      if (definition === undefined) throw new UnknownTopicOrPartitionError(topic);
+      if (!Number.isSafeInteger(count) || count <= definition.numPartitions || count > PARTITIONS_MAX) {
+        throw new InvalidConfigError(`topic "${topic}" has ${definition.numPartitions} partitions; the new count must be more, at most ${PARTITIONS_MAX}, got ${String(count)}`, 'INVALID_PARTITIONS');
+      }
+      const grown = { ...definition, numPartitions: count };
+      for (let partition = definition.numPartitions; partition < count; partition++) await r.logs.open({ topic, partition }, grown.config);
+      r.topics.set(topic, grown);
+      await saveTopics(r);
+    },
+
+    async alterConfigs(topic, entries) {
+      const r = state();
+      const definition = r.topics.get(topic);
+      if (definition === undefined) throw new UnknownTopicOrPartitionError(topic);
+      if (!Array.isArray(entries)) throw new InvalidArgumentError('alterConfigs takes an array of { name, value }');
+      const altered = { ...definition, config: parseConfigEntries(entries, definition.config) };
+      r.topics.set(topic, altered);
+      await saveTopics(r);
+      for (let partition = 0; partition < altered.numPartitions; partition++) logOf(topic, partition).setConfig(altered.config);
+    },
+
+    async deleteRecords(topic, partitions) {
+      if (!Array.isArray(partitions)) throw new InvalidArgumentError('deleteRecords takes an array of { partition, offset }');
+      const logs = partitions.map(({ partition }) => logOf(topic, partition));
+      return Promise.all(partitions.map(({ offset }, i) => logs[i]!.deleteRecordsBefore(offset)));
     },
 
     async listOffsets(queries) {
