@@ -50,6 +50,7 @@ interface PendingWrite {
   readonly firstIndex: number;
   /** Last index of the log once it is applied. */
   readonly lastIndexAfter: number;
+  readonly hardState: HardState | undefined;
 }
 
 /** The whole state of one member. Fields are mutated only on a fresh copy inside `step`. */
@@ -66,6 +67,8 @@ interface State {
   nextWriteId: number;
   /** The hard state last handed out in a `persist` effect. */
   writtenHardState: HardState;
+  /** The hard state known durable. */
+  durableHardState: HardState;
   electionElapsedTicks: number;
   heartbeatElapsedTicks: number;
   /** This round's election timeout, in [electionTicks, 2·electionTicks). */
@@ -131,6 +134,7 @@ export function createRaft(config: RaftConfig, log: RaftLog, hardState: HardStat
     pendingWrites: [],
     nextWriteId: 1,
     writtenHardState: hardState,
+    durableHardState: hardState,
     electionElapsedTicks: 0,
     heartbeatElapsedTicks: 0,
     electionTimeoutTicks: 0,
@@ -164,7 +168,7 @@ export function step(previous: RaftState, input: Input): StepResult {
       propose(s, out, input.payloads);
       break;
     case 'persisted':
-      persisted(s, input.writeId);
+      persisted(s, out, input.writeId);
       break;
   }
   finish(s, out);
@@ -258,7 +262,9 @@ function campaign(s: State, out: Out, kind: 'preVote' | 'vote'): void {
   }
   s.leader = undefined;
   s.progress = new Map();
-  s.votes = new Map([[s.config.id, true]]);
+  // A candidate's own vote counts once it is durable (see `persisted`): were it counted
+  // earlier, a lone member could lead a term it forgets on a crash, and lead it again.
+  s.votes = new Map(kind === 'preVote' ? [[s.config.id, true]] : []);
   resetTimers(s);
   if (tally(s) === 'won') return won(s, out);
   const term = kind === 'preVote' ? s.term + 1 : s.term;
@@ -309,15 +315,20 @@ function append(s: State, out: Out, firstIndex: number, entries: readonly Entry[
   out.dirtyFrom = Math.min(out.dirtyFrom, firstIndex);
 }
 
-/** Sends a follower what it lacks, as far as its mode and the inflight bound allow. */
-function sendAppends(s: State, out: Out, to: NodeId): void {
+/**
+ * Sends a follower what it lacks, as far as its mode and the inflight bound allow.
+ * `evenIfEmpty`: in replicate mode with nothing new, send an empty append at the end
+ * of the log, so a follower that lost the last appends says so and is probed.
+ */
+function sendAppends(s: State, out: Out, to: NodeId, evenIfEmpty = false): void {
   const pr = s.progress.get(to)!;
   const { maxInflightAppends, maxEntriesPerAppend, maxBytesPerAppend } = s.config;
   const last = lastIndex(s.view);
   assert(pr.next >= 1 && pr.next <= last + 1, 'progress.next beyond the log');
   for (let sent = 0; sent <= maxInflightAppends; sent++) {
     if (pr.mode === 'probe' ? pr.probeSent : pr.inflight.length >= maxInflightAppends) return;
-    if (pr.mode === 'replicate' && pr.next > last) return;
+    const empty = pr.mode === 'replicate' && pr.next > last;
+    if (empty && !(evenIfEmpty && sent === 0)) return;
     const prevIndex = pr.next - 1;
     const entries =
       pr.next <= last ? readEntries(s.view, pr.next, Math.min(last, prevIndex + maxEntriesPerAppend), maxBytesPerAppend) : [];
@@ -336,6 +347,7 @@ function sendAppends(s: State, out: Out, to: NodeId): void {
       pr.probeSent = true;
       return;
     }
+    if (empty) return;
     pr.next += entries.length;
     pr.inflight.push(pr.next - 1);
   }
@@ -480,7 +492,7 @@ function heartbeatResponse(s: State, out: Out, from: NodeId): void {
   // A full window whose appends were lost would never drain: free one slot so an
   // append goes out, and its rejection brings the follower back to probing.
   if (pr.mode === 'replicate' && pr.inflight.length >= s.config.maxInflightAppends) pr.inflight.shift();
-  if (pr.match < lastIndex(s.view)) sendAppends(s, out, from);
+  if (pr.match < lastIndex(s.view)) sendAppends(s, out, from, true);
 }
 
 function maybeCommit(s: State): void {
@@ -511,7 +523,7 @@ function propose(s: State, out: Out, payloads: readonly Uint8Array[]): void {
   for (const to of s.progress.keys()) sendAppends(s, out, to);
 }
 
-function persisted(s: State, writeId: number): void {
+function persisted(s: State, out: Out, writeId: number): void {
   const at = s.pendingWrites.findIndex((w) => w.id === writeId);
   assert(at >= 0, `completion of unknown write ${writeId}`);
   const done = s.pendingWrites[at]!;
@@ -520,9 +532,14 @@ function persisted(s: State, writeId: number): void {
   let stable = done.lastIndexAfter;
   for (const w of rest) stable = Math.min(stable, w.firstIndex - 1);
   stableTo(s.view, stable);
+  for (const w of s.pendingWrites.slice(0, at + 1)) if (w.hardState !== undefined) s.durableHardState = w.hardState;
   s.pendingWrites = rest;
-  // A leader counts its own log only once durable.
+  // A leader counts its own log, and a candidate its own vote, only once durable.
   if (s.role === 'leader') maybeCommit(s);
+  if (s.role === 'candidate' && s.durableHardState.term === s.term && s.durableHardState.votedFor === s.config.id) {
+    s.votes.set(s.config.id, true);
+    if (tally(s) === 'won') becomeLeader(s, out);
+  }
 }
 
 function finish(s: State, out: Out): void {
@@ -542,7 +559,10 @@ function finish(s: State, out: Out): void {
       thenSend: out.afterWrite,
     };
     if (hardStateChanged) s.writtenHardState = { term: s.term, votedFor: s.votedFor };
-    s.pendingWrites = [...s.pendingWrites, { id: writeId, firstIndex: out.dirtyFrom, lastIndexAfter: lastIndex(s.view) }];
+    s.pendingWrites = [
+      ...s.pendingWrites,
+      { id: writeId, firstIndex: out.dirtyFrom, lastIndexAfter: lastIndex(s.view), hardState: effect.hardState },
+    ];
     out.effects.push(effect);
   } else {
     out.sends.push(...out.afterWrite);
