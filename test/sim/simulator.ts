@@ -22,8 +22,10 @@ const PROBE_INTERVAL_TICKS = 5;
 const MAX_EVENTS = 2_000_000;
 const TRACE_LINES = 60;
 
-export type Scenario = 'random' | 'leader-isolation' | 'leader-crash-loop' | 'crash-all' | 'flaky-network';
-const SCENARIOS: readonly Scenario[] = ['random', 'random', 'leader-isolation', 'leader-crash-loop', 'crash-all', 'flaky-network'];
+export type Scenario = 'random' | 'leader-isolation' | 'leader-crash-loop' | 'leader-churn' | 'crash-all' | 'flaky-network';
+const SCENARIOS: readonly Scenario[] = [
+  'random', 'random', 'leader-isolation', 'leader-crash-loop', 'leader-churn', 'leader-churn', 'crash-all', 'flaky-network',
+];
 
 /** What one seed exercised. */
 export interface Coverage {
@@ -156,6 +158,8 @@ class Simulation {
   private readonly nodes: SimNode[];
   private readonly scenario: Scenario;
   private readonly faultEndMs: number;
+  /** Per-seed message bounds: small ones split appends, which exposes commit-by-counting bugs. */
+  private readonly limits: Pick<RaftConfig, 'maxInflightAppends' | 'maxEntriesPerAppend' | 'maxBytesPerAppend'>;
   private readonly coverage = emptyCoverage();
   private readonly safety = new SafetyChecker();
   private readonly liveness = new LivenessChecker(LIVENESS_BOUND_TICKS);
@@ -181,6 +185,11 @@ class Simulation {
     this.scenario = this.prng.pick(SCENARIOS);
     const count = this.prng.pick([1, 2, 3, 3, 3, 3, 4, 5, 5, 5]);
     this.faultEndMs = this.prng.int(1500, 4000);
+    this.limits = {
+      maxInflightAppends: this.prng.int(1, 4),
+      maxEntriesPerAppend: this.prng.int(1, 8),
+      maxBytesPerAppend: this.prng.int(16, 256),
+    };
     this.nodes = Array.from({ length: count }, (_, i) => ({
       id: `n${i + 1}`,
       disk: new SimDisk(),
@@ -243,9 +252,7 @@ class Simulation {
       voters: this.nodes.map((n) => n.id),
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
-      maxInflightAppends: 4,
-      maxEntriesPerAppend: 8,
-      maxBytesPerAppend: 256,
+      ...this.limits,
       maxUncommittedEntries: 64,
       maxApplyBytesPerStep: 512,
       seed: this.prng.next(),
@@ -475,7 +482,8 @@ class Simulation {
   }
 
   private fault(): void {
-    const gap = this.scenario === 'random' ? this.prng.int(60, 400) : this.prng.int(150, 350);
+    const gap =
+      this.scenario === 'random' ? this.prng.int(60, 400) : this.scenario === 'leader-churn' ? this.prng.int(40, 200) : this.prng.int(150, 350);
     this.queue.push(this.nowMs + gap, { kind: 'fault' });
     const up = this.nodes.filter((n) => n.state !== undefined);
     const leader = this.currentLeader();
@@ -484,6 +492,7 @@ class Simulation {
       : ({
           'leader-isolation': 'isolate-leader',
           'leader-crash-loop': 'crash-leader',
+          'leader-churn': this.prng.pick(['isolate-leader', 'crash-leader'] as const),
           'crash-all': 'crash-all',
           'flaky-network': 'weather',
         } as const)[this.scenario];
@@ -512,12 +521,18 @@ class Simulation {
           const to = this.prng.pick(ids);
           if (from !== to) this.blocked.add(`${from}>${to}`);
         } else {
-          const isolated = kind === 'isolate-leader' ? new Set(leader ? [leader.id] : []) : new Set(ids.filter(() => this.prng.chance(0.5)));
+          // The leader with a minority keeps appending (until check-quorum) entries of its
+          // term that the majority side will overwrite: the raw material of figure 8.
+          const minority = ids.filter((id) => id !== leader?.id && this.prng.chance(0.3)).slice(0, Math.floor((ids.length - 1) / 2));
+          const isolated = kind === 'isolate-leader'
+            ? new Set(leader ? [leader.id, ...minority] : [])
+            : new Set(ids.filter(() => this.prng.chance(0.5)));
           for (const a of ids) for (const b of ids) if (isolated.has(a) !== isolated.has(b)) this.blocked.add(`${a}>${b}`);
         }
         this.coverage.partitions++;
         this.trace(() => `PARTITION ${[...this.blocked].join(' ')}`);
-        this.queue.push(this.nowMs + this.prng.int(50, 1000), { kind: 'heal-links' });
+        const healMs = this.scenario === 'leader-churn' ? this.prng.int(30, 300) : this.prng.int(50, 1000);
+        this.queue.push(this.nowMs + healMs, { kind: 'heal-links' });
         return;
       }
       case 'weather':
