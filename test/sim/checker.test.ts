@@ -88,7 +88,7 @@ describe('SafetyChecker', () => {
 
 describe('LivenessChecker', () => {
   it('reports no progress within the bound after the heal, and nothing before the heal', () => {
-    const checker = new LivenessChecker(100);
+    const checker = new LivenessChecker(100, 'a leader commits');
     expect(checker.check(1000, false)).toBeUndefined();
     checker.healed(50);
     expect(checker.check(150, false)).toBeUndefined();

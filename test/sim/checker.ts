@@ -137,14 +137,16 @@ export class SafetyChecker {
 }
 
 /**
- * Liveness: once the last fault heals, within `boundTicks` a leader must be elected
- * and a proposal made after the heal must be applied on every node.
- * @example const checker = new LivenessChecker(300); checker.healed(1000); checker.check(1400, false);
+ * Liveness: once the last fault heals, `condition` must hold within `boundTicks`.
+ * @example const checker = new LivenessChecker(300, 'a new proposal committed'); checker.healed(1000); checker.check(1400, false);
  */
 export class LivenessChecker {
   private healedAtTicks: number | undefined;
 
-  constructor(readonly boundTicks: number) {}
+  constructor(
+    readonly boundTicks: number,
+    readonly condition: string,
+  ) {}
 
   healed(atTicks: number): void {
     this.healedAtTicks = atTicks;
@@ -153,7 +155,7 @@ export class LivenessChecker {
   /** Called as time passes; `done` when the condition holds. */
   check(nowTicks: number, done: boolean): Violation | undefined {
     if (done || this.healedAtTicks === undefined || nowTicks - this.healedAtTicks <= this.boundTicks) return undefined;
-    return violation('liveness', `no leader committed a new proposal on every node within ${this.boundTicks} ticks of the heal at tick ${this.healedAtTicks}`);
+    return violation('liveness', `not within ${this.boundTicks} ticks of the heal at tick ${this.healedAtTicks}: ${this.condition}`);
   }
 }
 

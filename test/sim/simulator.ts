@@ -13,10 +13,17 @@ export const TICK_MS = 10;
 const ELECTION_TICKS = 10;
 const HEARTBEAT_TICKS = 2;
 /**
- * Liveness bound after the heal: 20 election timeouts. Over seeds 1..20000 the worst
- * case was 52 ticks (p99 29), so this fails only on a real stall.
+ * Liveness bound after the heal for a leader to commit a new proposal: 20 election
+ * timeouts. Over seeds 1..20000 the worst case was 52 ticks (p99 29).
  */
 export const LIVENESS_BOUND_TICKS = 200;
+/**
+ * Bound for every node to catch up (apply every acknowledged proposal) after the heal.
+ * A follower cut off for seconds may lack hundreds of entries and, with a seed's
+ * smallest bounds (one entry per append, one append in flight), gets about one per
+ * round trip; so this is generous and fails only on a stall.
+ */
+export const CATCH_UP_BOUND_TICKS = 2000;
 const PROBE_INTERVAL_TICKS = 5;
 /** Stops a run that livelocks in the event loop itself. */
 const MAX_EVENTS = 2_000_000;
@@ -162,7 +169,9 @@ class Simulation {
   private readonly limits: Pick<RaftConfig, 'maxInflightAppends' | 'maxEntriesPerAppend' | 'maxBytesPerAppend'>;
   private readonly coverage = emptyCoverage();
   private readonly safety = new SafetyChecker();
-  private readonly liveness = new LivenessChecker(LIVENESS_BOUND_TICKS);
+  private readonly liveness = new LivenessChecker(LIVENESS_BOUND_TICKS, 'a leader commits a new proposal');
+  private readonly catchUp = new LivenessChecker(CATCH_UP_BOUND_TICKS, 'every node applies every acknowledged proposal');
+  private finished = false;
   private readonly traceLines: string[] | undefined;
   private nowMs = 0;
   private violation: (Violation & { atMs: number }) | undefined;
@@ -206,7 +215,7 @@ class Simulation {
     for (const node of this.nodes) this.start(node);
     this.queue.push(this.prng.int(0, 50), { kind: 'client' });
     this.queue.push(this.prng.int(50, 300), { kind: 'fault' });
-    for (let events = 0; events < MAX_EVENTS && this.violation === undefined && this.livenessTicks < 0; events++) {
+    for (let events = 0; events < MAX_EVENTS && this.violation === undefined && !this.finished; events++) {
       const next = this.queue.pop();
       if (next === undefined) break;
       this.nowMs = next.atMs;
@@ -214,7 +223,7 @@ class Simulation {
       this.handle(next.event);
       if (this.healed && this.violation === undefined) this.checkLiveness();
     }
-    if (this.violation === undefined && this.livenessTicks < 0) this.fail({ checker: 'simulator', message: 'event budget exhausted' });
+    if (this.violation === undefined && !this.finished) this.fail({ checker: 'simulator', message: 'event budget exhausted' });
     if (this.violation === undefined) {
       const end = this.safety.end(this.nodes.map((n) => ({ node: n.id, applied: n.state?.applied ?? 0 })));
       if (end !== undefined) this.fail(end);
@@ -564,20 +573,28 @@ class Simulation {
     this.maxDelayMs = 8;
     for (const node of this.nodes) if (node.state === undefined) this.start(node);
     this.liveness.healed(this.nowMs / TICK_MS);
+    this.catchUp.healed(this.nowMs / TICK_MS);
     this.trace(() => 'HEAL: all nodes up, all links open');
   }
 
-  /** After the heal: keep proposing a probe to the leader until one is applied everywhere. */
+  /**
+   * After the heal: keep proposing a probe to the leader until one is applied on a
+   * majority (committed), then wait until every node has applied it and everything acknowledged.
+   */
   private checkLiveness(): void {
-    const acked = this.safety.maxAckedIndex();
-    const done =
-      [...this.probeApplied.values()].some((nodes) => nodes.size === this.nodes.length) &&
-      this.nodes.every((n) => (n.state?.applied ?? 0) >= acked);
-    if (done) {
+    const nowTicks = this.nowMs / TICK_MS;
+    const appliedBy = [...this.probeApplied.values()].reduce((max, nodes) => Math.max(max, nodes.size), 0);
+    if (this.livenessTicks < 0 && appliedBy >= Math.floor(this.nodes.length / 2) + 1) {
       this.livenessTicks = Math.ceil((this.nowMs - this.faultEndMs) / TICK_MS);
+    }
+    if (this.livenessTicks >= 0) {
+      const acked = this.safety.maxAckedIndex();
+      this.finished = appliedBy === this.nodes.length && this.nodes.every((n) => (n.state?.applied ?? 0) >= acked);
+      const violation = this.catchUp.check(nowTicks, this.finished);
+      if (violation !== undefined) this.fail(violation);
       return;
     }
-    const violation = this.liveness.check(this.nowMs / TICK_MS, false);
+    const violation = this.liveness.check(nowTicks, false);
     if (violation !== undefined) return this.fail(violation);
     const leader = this.currentLeader();
     if (leader !== undefined && this.nowMs >= this.nextProbeMs) {
