@@ -204,8 +204,8 @@ function send(s: State, out: Out, message: Message): void {
   // it counts itself only once durable. Pre-votes and heartbeat answers promise nothing.
   const free = message.type === 'append' || message.type === 'heartbeat' || message.type === 'heartbeatResponse' ||
     message.type === 'preVote' || message.type === 'preVoteResponse';
-  (free ? out.sends : out.afterWrite).push(message);
   assert(message.from === s.config.id, 'message from another member');
+  (free ? out.sends : out.afterWrite).push(message);
 }
 
 function becomeFollower(s: State, term: number, leader: NodeId | undefined): void {

@@ -16,16 +16,20 @@ export interface LogView {
   unstable: readonly Entry[];
 }
 
+/** Index of the last entry, durable or not. @example lastIndex(view) */
 export const lastIndex = (view: LogView): number => view.stableIndex + view.unstable.length;
 
-/** Term at `index`, 0 at index 0, undefined past the end. */
+/** Term at `index`, 0 at index 0, undefined past the end. @example termAt(view, prevIndex) === prevTerm */
 export function termAt(view: LogView, index: number): number | undefined {
   if (index === 0) return 0;
   if (index > view.stableIndex) return view.unstable[index - view.stableIndex - 1]?.term;
   return view.log.term(index);
 }
 
-/** Entries `fromIndex..toIndex`, cut once `maxBytes` of payload would be exceeded, never empty. */
+/**
+ * Entries `fromIndex..toIndex`, cut once `maxBytes` of payload would be exceeded, never empty.
+ * @example readEntries(view, next, lastIndex(view), maxBytesPerAppend)
+ */
 export function readEntries(view: LogView, fromIndex: number, toIndex: number, maxBytes: number): Entry[] {
   assert(fromIndex >= 1 && fromIndex <= toIndex && toIndex <= lastIndex(view), 'readEntries out of range');
   let out: Entry[] = [];
@@ -49,6 +53,7 @@ export function readEntries(view: LogView, fromIndex: number, toIndex: number, m
 /**
  * The last index ≤ `index` whose term is ≤ `term`: where two logs that disagree at
  * `index` may agree again, so a rejected append skips a whole term at a time.
+ * @example lastIndexWithTermAtMost(view, rejectedIndex, rejectedTerm)
  */
 export function lastIndexWithTermAtMost(view: LogView, index: number, term: number): number {
   let i = Math.min(index, lastIndex(view));
@@ -56,7 +61,7 @@ export function lastIndexWithTermAtMost(view: LogView, index: number, term: numb
   return i;
 }
 
-/** Replaces the log from `firstIndex` on with `entries` (in memory; the caller persists it). */
+/** Replaces the log from `firstIndex` on with `entries` (in memory; the caller persists it). @example replaceFrom(view, lastIndex(view) + 1, [entry]) */
 export function replaceFrom(view: LogView, firstIndex: number, entries: readonly Entry[]): void {
   assert(firstIndex >= 1 && firstIndex <= lastIndex(view) + 1, 'append leaves a gap');
   if (firstIndex <= view.stableIndex) {
@@ -67,7 +72,7 @@ export function replaceFrom(view: LogView, firstIndex: number, entries: readonly
   }
 }
 
-/** Marks 1..index durable, moving the in-memory entries up to it out of memory. */
+/** Marks 1..index durable, moving the in-memory entries up to it out of memory. @example stableTo(view, 42) */
 export function stableTo(view: LogView, index: number): void {
   assert(index >= view.stableIndex && index <= lastIndex(view), 'stable index moves backwards');
   view.unstable = view.unstable.slice(index - view.stableIndex);
