@@ -1,4 +1,4 @@
-import { createRaft, step, type Effect, type Message, type RaftConfig, type RaftState } from '../../src/raft';
+import { createRaft, step, type Effect, type Input, type Message, type RaftConfig, type RaftState, type StepResult } from '../../src/raft';
 import { LivenessChecker, SafetyChecker, type HistoryEvent, type Violation } from './checker';
 import { SimDisk } from './disk';
 import { fnv1a, Prng } from './prng';
@@ -31,9 +31,16 @@ const PROBE_INTERVAL_TICKS = 5;
 const MAX_EVENTS = 2_000_000;
 const TRACE_LINES = 60;
 
-export type Scenario = 'random' | 'leader-isolation' | 'leader-crash-loop' | 'leader-churn' | 'crash-all' | 'flaky-network';
+export type Scenario =
+  | 'random'
+  | 'leader-isolation'
+  | 'leader-crash-loop'
+  | 'leader-churn'
+  | 'crash-after-vote'
+  | 'crash-all'
+  | 'flaky-network';
 const SCENARIOS: readonly Scenario[] = [
-  'random', 'random', 'leader-isolation', 'leader-crash-loop', 'leader-churn', 'leader-churn', 'crash-all', 'flaky-network',
+  'random', 'random', 'leader-isolation', 'leader-crash-loop', 'leader-churn', 'leader-churn', 'crash-after-vote', 'crash-all', 'flaky-network',
 ];
 
 /** What one seed exercised. */
@@ -93,6 +100,7 @@ type SimEvent =
   | { kind: 'sync'; node: SimNode; incarnation: number; effect: Extract<Effect, { type: 'persist' }> }
   | { kind: 'client' }
   | { kind: 'fault' }
+  | { kind: 'crash'; node: SimNode; incarnation: number }
   | { kind: 'restart'; node: SimNode }
   | { kind: 'heal-links' }
   | { kind: 'weather-clears' };
@@ -323,6 +331,11 @@ class Simulation {
       case 'fault':
         if (!this.healed) this.fault();
         return;
+      case 'crash':
+        if (event.node.incarnation !== event.incarnation) return;
+        this.crash(event.node);
+        this.queue.push(this.nowMs + this.prng.int(5, 100), { kind: 'restart', node: event.node });
+        return;
       case 'restart':
         if (event.node.state === undefined) {
           this.trace(() => `${event.node.id} RESTART`);
@@ -341,14 +354,22 @@ class Simulation {
     }
   }
 
-  private stepNode(node: SimNode, input: Parameters<typeof step>[1]): void {
+  private stepNode(node: SimNode, input: Input): readonly Effect[] {
     const before = node.state!;
-    const { state, effects } = step(before, input);
-    node.state = state;
+    let result: StepResult;
+    try {
+      result = step(before, input);
+    } catch (error) {
+      // The core's own assertions are checkers too; a failing one ends the run with its trace.
+      this.fail({ checker: 'core assertion', message: `${node.id}: ${(error as Error).message}` });
+      return [];
+    }
+    node.state = result.state;
     this.coverage.steps++;
     if (input.type !== 'message') this.trace(() => `${node.id} ${input.type}`);
-    for (const effect of effects) this.execute(node, effect);
-    this.watch(node, before, state);
+    for (const effect of result.effects) this.execute(node, effect);
+    this.watch(node, before, result.state);
+    return result.effects;
   }
 
   private execute(node: SimNode, effect: Effect): void {
@@ -366,6 +387,12 @@ class Simulation {
           node.disk.write(effect);
         }
         this.trace(() => `${node.id} persist #${effect.writeId}${effect.hardState ? ` term=${effect.hardState.term} vote=${effect.hardState.votedFor ?? '-'}` : ''}${effect.entries ? ` entries ${effect.entries.firstIndex}..${effect.entries.firstIndex + effect.entries.entries.length - 1}` : ''}${effect.thenSend.length ? ` then send ${effect.thenSend.length}` : ''}`);
+        // Power loss while a vote is being written: a vote sent before it is durable
+        // would be cast again after the restart.
+        const vote = effect.hardState?.votedFor;
+        if (vote !== undefined && vote !== node.id && !this.healed && this.prng.chance(this.scenario === 'crash-after-vote' ? 0.3 : 0.01)) {
+          this.queue.push(this.nowMs + this.prng.int(0, 3), { kind: 'crash', node, incarnation: node.incarnation });
+        }
         // Disks sync in order; a slow one now and then.
         node.syncDoneMs = Math.max(node.syncDoneMs, this.nowMs) + (this.prng.chance(0.02) ? this.prng.int(20, 80) : this.prng.int(0, 4));
         this.queue.push(node.syncDoneMs, { kind: 'sync', node, incarnation: node.incarnation, effect });
@@ -464,23 +491,16 @@ class Simulation {
 
   private propose(node: SimNode, payloads: Uint8Array[]): number[] {
     this.coverage.proposals += payloads.length;
-    const before = node.state!;
-    const { state, effects } = step(before, { type: 'propose', payloads });
-    node.state = state;
-    this.coverage.steps++;
-    this.trace(() => `${node.id} propose ${payloads.length}`);
     const accepted: number[] = [];
-    for (const effect of effects) {
-      if (effect.type === 'proposed') {
-        for (let index = effect.firstIndex; index <= effect.lastIndex; index++) {
-          const payload = fnv1a(payloads[index - effect.firstIndex]!);
-          node.pending.set(index, { term: effect.term, payload });
-          accepted.push(payload);
-        }
+    // A proposal cannot be applied in the step that appends it (commit needs a durable write).
+    for (const effect of this.stepNode(node, { type: 'propose', payloads })) {
+      if (effect.type !== 'proposed') continue;
+      for (let index = effect.firstIndex; index <= effect.lastIndex; index++) {
+        const payload = fnv1a(payloads[index - effect.firstIndex]!);
+        node.pending.set(index, { term: effect.term, payload });
+        accepted.push(payload);
       }
-      this.execute(node, effect);
     }
-    this.watch(node, before, state);
     return accepted;
   }
 
@@ -504,6 +524,7 @@ class Simulation {
           'leader-isolation': 'isolate-leader',
           'leader-crash-loop': 'crash-leader',
           'leader-churn': this.prng.pick(['isolate-leader', 'crash-leader'] as const),
+          'crash-after-vote': this.prng.pick(['crash-leader', 'isolate-leader', 'skew'] as const),
           'crash-all': 'crash-all',
           'flaky-network': 'weather',
         } as const)[this.scenario];
