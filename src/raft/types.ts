@@ -22,6 +22,9 @@ export interface CommittedEntry extends Entry {
  * The durable log as the core reads it; the application owns and writes it (through
  * `persist` effects). The core reads only indices it knows to be durable and keeps
  * the rest in memory, so the application may apply writes whenever it likes.
+ * Reads are synchronous: over IndexedDB, keep the terms (one number per batch) and a
+ * bounded cache of the log's tail in memory; a follower far behind the cache is the
+ * snapshot/catch-up case of the next raft issue.
  */
 export interface RaftLog {
   /** Index of the last entry, 0 for an empty log; read once, when the core starts. */

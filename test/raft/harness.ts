@@ -22,7 +22,7 @@ export const entriesOfTerms = (terms: readonly number[]): Entry[] =>
 export interface Member {
   state: RaftState;
   readonly log: MemLog;
-  /** When true, `persist` effects wait in `unsynced` until `sync` is called. */
+  /** When true, `persist` effects wait in `unsynced`, not even applied to the log, until `sync` is called. */
   manualDisk: boolean;
   unsynced: PersistEffect[];
   applied: number[];
@@ -79,20 +79,18 @@ export class TestCluster {
     for (const effect of effects) {
       if (effect.type === 'send') this.inbox.push(effect.message);
       if (effect.type === 'apply') member.applied.push(...effect.entries.map((e) => e.index));
-      if (effect.type === 'persist') {
-        member.log.write(effect);
-        member.unsynced.push(effect);
-      }
+      if (effect.type === 'persist') member.unsynced.push(effect);
     }
     if (!member.manualDisk) this.sync(id);
     return effects;
   }
 
-  /** Makes every pending write of `id` durable: sends what waited on it and reports completion. */
-  sync(id: string): void {
+  /** Makes the pending writes of `id` durable (all, or the first `count`): applies them, sends what waited, reports completion. */
+  sync(id: string, count = Infinity): void {
     const member = this.member(id);
-    while (member.unsynced.length > 0) {
+    for (let i = 0; i < count && member.unsynced.length > 0; i++) {
       const effect = member.unsynced.shift()!;
+      member.log.write(effect);
       this.inbox.push(...effect.thenSend);
       this.input(id, { type: 'persisted', writeId: effect.writeId });
     }

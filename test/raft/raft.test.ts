@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { AppendRequest, Effect, Message } from '../../src/raft';
-import { TestCluster } from './harness';
+import type { AppendRequest, Effect, Entry, Message } from '../../src/raft';
+import { entriesOfTerms, TestCluster } from './harness';
 
 // One hand-built scenario per raft rule; the simulator (test/sim) attacks them at random.
 
@@ -201,6 +201,25 @@ describe('log replication', () => {
     expect(c.state('a').commit).toBe(1); // b has it durably, a not yet
     c.sync('a');
     expect(c.state('a').commit).toBe(2);
+  });
+
+  it('reads from memory what a later write rewrites, even once an earlier write is durable', () => {
+    // b's log store applies writes only when they are durable, as IndexedDB may.
+    const c = new TestCluster(['a', 'b', 'c'], { logs: { b: [1] } });
+    c.member('b').manualDisk = true;
+    const [e2, e3, e4, e5] = entriesOfTerms([1, 1, 1, 1, 2, 2, 2]).slice(1, 5);
+    const [f3, f4, f5] = entriesOfTerms([1, 1, 2, 2, 2]).slice(2);
+    const append = (from: string, term: number, prevIndex: number, prevTerm: number, entries: Entry[]): Message =>
+      ({ type: 'append', from, to: 'b', term, prevIndex, prevTerm, entries, commit: 0 });
+    c.input('b', { type: 'message', message: append('a', 1, 1, 1, [e2!, e3!, e4!, e5!]) }); // write 1: 2..5 of term 1
+    c.input('b', { type: 'message', message: append('c', 2, 2, 1, [f3!, f4!]) }); // write 2: 3..4 of term 2, dropping 5
+    c.sync('b', 1); // only write 1 is durable: the store holds 4@1, b's log has 4@2
+    const effects = c.input('b', { type: 'message', message: append('c', 2, 4, 2, [f5!]) });
+    expect(ofType(effects, 'persist').flatMap((p) => p.thenSend)).toEqual([
+      expect.objectContaining({ type: 'appendResponse', to: 'c', reject: false, index: 5 }),
+    ]);
+    c.sync('b');
+    expect(c.terms('b')).toEqual([1, 1, 2, 2, 2]);
   });
 
   it('rejects proposals beyond maxUncommittedEntries, retriably', () => {

@@ -31,9 +31,10 @@ class Log {
 }
 
 /**
- * One node's disk: writes are visible at once but durable only when synced, in
- * order; a crash keeps the synced writes and a random prefix of the rest, as an
- * ordered store (IndexedDB transactions) does.
+ * One node's disk: writes become durable when synced, in order; a crash keeps the
+ * synced writes and a random prefix of the rest, as an ordered store (IndexedDB
+ * transactions) does. The core reads (`RaftLog`) only the durable log — the latest a
+ * store may apply a write — while the checkers see every write at once (`visible`).
  */
 export class SimDisk implements RaftLog {
   private visible = new Log();
@@ -41,16 +42,16 @@ export class SimDisk implements RaftLog {
   private unsynced: PersistEffect[] = [];
 
   lastIndex(): number {
-    return this.visible.entries.length;
+    return this.durable.entries.length;
   }
   term(index: number): number {
-    return this.visible.entries[index - 1]!.term;
+    return this.durable.entries[index - 1]!.term;
   }
   entries(fromIndex: number, toIndex: number, maxBytes: number): Entry[] {
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = fromIndex; i <= toIndex; i++) {
-      const entry = this.visible.entries[i - 1]!;
+      const entry = this.durable.entries[i - 1]!;
       if (out.length > 0 && bytes + entry.data.length > maxBytes) break;
       bytes += entry.data.length;
       out.push(entry);

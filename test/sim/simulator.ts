@@ -14,7 +14,7 @@ const ELECTION_TICKS = 10;
 const HEARTBEAT_TICKS = 2;
 /**
  * Liveness bound after the heal for a leader to commit a new proposal: 30 election
- * timeouts. Over seeds 1..20000 it took p50 7, p99 56, at worst 125 ticks: the slow
+ * timeouts. Over seeds 1..20000 it took p50 7, p99 52, at worst 111 ticks: the slow
  * cases are a leader whose uncommitted tail (up to maxUncommittedEntries) must first
  * reach a majority one entry per round trip (a seed's smallest message bounds).
  */
@@ -31,6 +31,13 @@ const PROBE_INTERVAL_TICKS = 5;
 const MAX_EVENTS = 2_000_000;
 const TRACE_LINES = 60;
 
+/**
+ * A seed's fault schedule. random: any fault below at random; leader-isolation: the
+ * leader (with a minority) is cut off; leader-crash-loop: the leader crashes and
+ * restarts; leader-churn: both, every 40-200 ms; crash-after-vote: power loss while
+ * a vote is being written; crash-all: every node at once, losing unsynced writes;
+ * flaky-network: loss, duplication and long delays (reordering).
+ */
 export type Scenario =
   | 'random'
   | 'leader-isolation'
@@ -69,7 +76,7 @@ export interface SeedReport {
   scenario: Scenario;
   nodes: number;
   coverage: Coverage;
-  /** Ticks from the heal to a new proposal applied everywhere. */
+  /** Ticks from the heal to a new proposal applied on a majority (committed). */
   livenessTicks: number;
   violation?: Violation & { atMs: number };
   /** The last steps before the violation (only when run with `trace`). */
