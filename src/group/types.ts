@@ -5,7 +5,11 @@
 
 export type AssignorName = 'range' | 'roundrobin';
 
-/** Kafka's group error names; `REBALANCE_IN_PROGRESS` and `COORDINATOR_LOAD_IN_PROGRESS` are retriable. */
+/**
+ * Kafka's group error names. Retriable: `REBALANCE_IN_PROGRESS` (rejoin),
+ * `COORDINATOR_NOT_AVAILABLE` (too many offset writes in flight) and
+ * `KAFKA_STORAGE_ERROR` (an offset write failed; the commit may be sent again).
+ */
 export type GroupErrorCode =
   | 'UNKNOWN_MEMBER_ID'
   | 'ILLEGAL_GENERATION'
@@ -14,7 +18,15 @@ export type GroupErrorCode =
   | 'NON_EMPTY_GROUP'
   | 'INVALID_SESSION_TIMEOUT'
   | 'INVALID_GROUP_ID'
-  | 'UNKNOWN_TOPIC_OR_PARTITION';
+  | 'UNKNOWN_TOPIC_OR_PARTITION'
+  /** The group has `MEMBERS_PER_GROUP_MAX` members (Kafka's group.max.size). */
+  | 'GROUP_MAX_SIZE_REACHED'
+  /** A commit's metadata is longer than `OFFSET_METADATA_LENGTH_MAX` (Kafka's offset.metadata.max.bytes). */
+  | 'OFFSET_METADATA_TOO_LARGE'
+  /** A request past another bound (groups, topics, offsets per commit) or with a malformed field. */
+  | 'INVALID_REQUEST'
+  | 'COORDINATOR_NOT_AVAILABLE'
+  | 'KAFKA_STORAGE_ERROR';
 
 export type Assignment = Record<string, number[]>;
 
