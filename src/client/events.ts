@@ -9,7 +9,7 @@ export interface InstrumentationEvent<P> {
 }
 
 /** A typed emitter over an event map (event name → payload type). */
-export class Instrumentation<Events extends Record<string, unknown>> {
+export class Instrumentation<Events extends object> {
   readonly #listeners = new Map<keyof Events, Set<(event: InstrumentationEvent<never>) => void>>();
   #nextId = 0;
 

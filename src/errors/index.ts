@@ -215,3 +215,16 @@ export class TimeoutError extends LetterboxError {
     super('REQUEST_TIMED_OUT', message, { retriable: true });
   }
 }
+
+/**
+ * The group coordinator refused a request: `code` is Kafka's name (REBALANCE_IN_PROGRESS,
+ * ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, NON_EMPTY_GROUP, ...). Only a rebalance in progress is retriable.
+ */
+export class GroupError extends LetterboxError {
+  static override readonly errorName = 'GroupError';
+  readonly groupId: string;
+  constructor(groupId: string, code: string, message: string) {
+    super(code, message, { retriable: code === 'REBALANCE_IN_PROGRESS' });
+    this.groupId = groupId;
+  }
+}

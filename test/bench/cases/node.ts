@@ -9,6 +9,7 @@ const RECORD_BYTES = 1024;
 const CALLS = 48;
 const PER_CALL = 1000;
 const LATENCY_ROUNDS = 300;
+const CONSUME_RECORDS = 100_000;
 
 let runs = 0;
 const freshTopic = (name: string) => `${name}-${Date.now()}-${runs++}`;
@@ -76,6 +77,44 @@ export const cases: BenchCase[] = [
         return [
           { id: 'node.latency', value: median(times), unit: 'ms', better: 'lower', baseline: 'raw.idb.rtt' },
           { id: 'node.latency.p99', value: quantile(times, 0.99), unit: 'ms', better: 'lower', baseline: 'raw.idb.rtt.p99' },
+        ];
+      } finally {
+        await letterbox.close();
+      }
+    },
+  },
+  {
+    id: 'node.consume',
+    title: 'eachBatch over a 100k-record topic (1 KiB records), through the worker, from the beginning',
+    baselines: ['raw.idb.read'],
+    runs: 3,
+    async run() {
+      const letterbox = new Letterbox({ clientId: 'bench-consume' });
+      try {
+        const topic = freshTopic('consume');
+        const producer = letterbox.producer();
+        await producer.connect();
+        const values = randomValues(64);
+        const messages = Array.from({ length: PER_CALL }, (_, i) => ({ value: values[i % values.length]! }));
+        for (let sent = 0; sent < CONSUME_RECORDS; sent += PER_CALL) await producer.sendBatch({ acks: 1, topicMessages: [{ topic, messages }] });
+        const consumer = letterbox.consumer({ groupId: `bench-${topic}` });
+        await consumer.connect();
+        await consumer.subscribe({ topic, fromBeginning: true });
+        let received = 0;
+        const start = performance.now();
+        await new Promise<void>((resolve) => {
+          void consumer.run({
+            eachBatch: async ({ batch }) => {
+              received += batch.messages.length;
+              if (received >= CONSUME_RECORDS) resolve();
+            },
+          });
+        });
+        const seconds = (performance.now() - start) / 1000;
+        await consumer.stop();
+        return [
+          { id: 'node.consume', value: received / seconds, unit: 'records/s', better: 'higher', baseline: 'raw.idb.read' },
+          { id: 'node.consume.mbps', value: (received * RECORD_BYTES) / 1e6 / seconds, unit: 'MB/s', better: 'higher', baseline: 'raw.idb.read.mbps' },
         ];
       } finally {
         await letterbox.close();
