@@ -1,6 +1,6 @@
 import { GroupError, InvalidArgumentError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
 import type { AssignorName, Assignment, FetchedPartition, JoinReply, NodeApi, OffsetCommit } from '../node/api';
-import { decodeBatchAsync } from '../protocol';
+import { decodeBatchAsync, readBatchHeader } from '../protocol';
 import { Instrumentation, type InstrumentationEvent } from './events';
 import type { Letterbox } from './letterbox';
 import type { Logger } from './logger';
@@ -140,6 +140,20 @@ const events = {
   CRASH: 'consumer.crash',
   REBALANCING: 'consumer.rebalancing',
 } as const satisfies Record<string, keyof ConsumerEvents>;
+
+/** A fetch in flight and the positions it asked from. */
+interface PendingFetch {
+  requestId: number;
+  partitions: Array<{ owned: OwnedPartition; fetchOffset: number }>;
+  result: Promise<FetchedPartition[]>;
+  started: number;
+}
+
+/** The offset after the last record of `batches`. */
+const endOffsetOf = (batches: readonly Uint8Array[]) => {
+  const last = readBatchHeader(batches.at(-1)!);
+  return last.baseOffset + last.lastOffsetDelta + 1;
+};
 
 interface OwnedPartition {
   topic: string;
@@ -478,31 +492,47 @@ export class Consumer {
       }
     };
     const timer = setInterval(() => void heartbeat(), this.#config.heartbeatInterval);
+    const startFetch = (from: ReadonlyMap<OwnedPartition, number> = new Map()): PendingFetch => {
+      const partitions = [...generation.owned.values()]
+        .filter((p) => !this.#paused.has(keyOf(p.topic, p.partition)))
+        .map((owned) => ({ owned, fetchOffset: from.get(owned) ?? owned.position }));
+      const requestId = ++this.#requestId;
+      this.#inFlight = requestId;
+      this.#instrumentation.emit('consumer.fetch_start', () => ({ nodeId: 0 }));
+      const result = node.fetch({
+        requestId,
+        maxWaitMs: this.#config.maxWaitTimeInMs,
+        minBytes: this.#config.minBytes,
+        maxBytes: this.#config.maxBytes,
+        partitions: partitions.map(({ owned, fetchOffset }) => ({ topic: owned.topic, partition: owned.partition, fetchOffset, maxBytes: this.#config.maxBytesPerPartition })),
+      });
+      return { requestId, partitions, result, started: Date.now() };
+    };
+    let next = startFetch();
     try {
       while (!this.#stopping && !generation.stale) {
-        const active = [...generation.owned.values()].filter((p) => !this.#paused.has(keyOf(p.topic, p.partition)));
-        const requestId = ++this.#requestId;
-        this.#inFlight = requestId;
-        const started = Date.now();
-        this.#instrumentation.emit('consumer.fetch_start', () => ({ nodeId: 0 }));
-        const fetched = await node.fetch({
-          requestId,
-          maxWaitMs: this.#config.maxWaitTimeInMs,
-          minBytes: this.#config.minBytes,
-          maxBytes: this.#config.maxBytes,
-          partitions: active.map((p) => ({ topic: p.topic, partition: p.partition, fetchOffset: p.position, maxBytes: this.#config.maxBytesPerPartition })),
-        });
-        this.#inFlight = undefined;
-        this.#instrumentation.emit('consumer.fetch', () => ({ numberOfBatches: fetched.filter((f) => f.batches.length > 0).length, duration: Date.now() - started, nodeId: 0 }));
-        const outOfRange = active.filter((_, i) => fetched[i]?.errorCode === 'OFFSET_OUT_OF_RANGE');
-        await this.#reset(node, outOfRange);
-        const work = fetched.map((result, i) => ({ result, owned: active[i]! })).filter(({ result }) => result.batches.length > 0);
+        const current = next;
+        const fetched = await current.result;
+        if (this.#inFlight === current.requestId) this.#inFlight = undefined;
+        this.#instrumentation.emit('consumer.fetch', () => ({ numberOfBatches: fetched.filter((f) => f.batches.length > 0).length, duration: Date.now() - current.started, nodeId: 0 }));
+        // A result fetched from where its partition no longer is (a seek, a pause, a prefetch past
+        // records left unprocessed) is dropped; the next fetch starts from the position.
+        const usable = current.partitions
+          .map((p, i) => ({ ...p, result: fetched[i]! }))
+          .filter(({ owned, fetchOffset }) => owned.position === fetchOffset && !this.#paused.has(keyOf(owned.topic, owned.partition)));
+        await this.#reset(node, usable.filter(({ result }) => result.errorCode === 'OFFSET_OUT_OF_RANGE').map(({ owned }) => owned));
+        const work = usable.filter(({ result }) => result.batches.length > 0);
+        if (this.#stopping || generation.stale) break;
+        // Prefetch: the next fetch starts where these batches end while they are processed.
+        next = startFetch(new Map(work.map(({ owned, result }) => [owned, endOffsetOf(result.batches)])));
         await runConcurrently(work, run.partitionsConsumedConcurrently, ({ result, owned }) => this.#process(generation, owned, result, run));
         if (run.autoCommit) await this.#commitIfNecessary(generation, run);
-        if (active.length === 0 && !this.#stopping && !generation.stale) await heartbeat(); // everything paused: keep the session, wait on the fetch
       }
     } finally {
       clearInterval(timer);
+      // The prefetch still in flight ends now; its records are fetched again by whoever owns them next.
+      await this.#cancelFetch();
+      await next.result.catch(() => undefined);
       this.#inFlight = undefined;
     }
   }
@@ -511,7 +541,7 @@ export class Consumer {
     const messages: KafkaMessage[] = [];
     let nextAfterBatches = owned.position;
     for (const bytes of result.batches) {
-      const batch = await decodeBatchAsync(bytes);
+      const batch = await decodeBatchAsync(bytes, { checkCrc: false }); // the node checked it when reading
       for (const record of batch.records) if (batch.baseOffset + record.offsetDelta >= owned.position) messages.push(toKafkaMessage(batch, record));
       // Records a batch no longer holds (compaction) are skipped, not fetched again.
       nextAfterBatches = Math.max(nextAfterBatches, batch.baseOffset + batch.lastOffsetDelta + 1);
@@ -570,8 +600,10 @@ export class Consumer {
           isStale,
         }),
       );
-      if (run.eachBatchAutoResolve && messages.length > 0 && !isStale()) resolveOffset(messages.at(-1)!.offset);
-      owned.position = Math.max(owned.resolved, messages.length > 0 && run.eachBatchAutoResolve ? nextAfterBatches : owned.position);
+      if (isStale()) return;
+      if (run.eachBatchAutoResolve && messages.length > 0) resolveOffset(messages.at(-1)!.offset);
+      // Without auto-resolve, what the handler did not resolve is fetched again, as in KafkaJS.
+      owned.position = messages.length === 0 || run.eachBatchAutoResolve ? nextAfterBatches : Math.max(owned.position, owned.resolved);
     } else {
       const eachMessage = run.eachMessage!;
       let finished = true;

@@ -202,9 +202,11 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
             return results;
           }
           // Wait until any partition's high watermark passes its fetch offset: woken by the append.
-          await Promise.race(
-            request.partitions.map(({ topic, partition, fetchOffset }) => logOf(topic, partition).waitForData(fetchOffset, controller.signal)),
-          );
+          await Promise.race([
+            ...request.partitions.map(({ topic, partition, fetchOffset }) => logOf(topic, partition).waitForData(fetchOffset, controller.signal)),
+            // With no partitions to wait on (all paused), the wait still ends at maxWait or cancel.
+            new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true })),
+          ]);
         }
       } finally {
         clearTimeout(timer);
