@@ -43,6 +43,10 @@ interface Member {
   assignment: Assignment;
 }
 
+/**
+ * A group stays once created (bounded by GROUPS_MAX), so its generation only grows: a
+ * (member, generation) pair is never handed out twice.
+ */
 interface Group {
   readonly groupId: string;
   state: GroupStateName;
@@ -286,7 +290,6 @@ function writeDone(s: State, input: Extract<GroupInput, { type: 'persisted' | 'p
     out.error(input.requestId, 'KAFKA_STORAGE_ERROR', `offsets of ${write.groupId} not stored: ${input.message}`);
   }
   maybeComplete(s, group, out);
-  forgetIfUnused(s, group);
 }
 
 /** Ends silent members' sessions and rebalances that ran past their deadline. */
@@ -314,7 +317,6 @@ function expire(s: State, group: Group, nowMs: number, out: Out): void {
 function membersRemoved(s: State, group: Group, out: Out): void {
   if (group.state !== 'PreparingRebalance') startRebalance(group, s.nowMs);
   maybeComplete(s, group, out);
-  forgetIfUnused(s, group);
 }
 
 function topics(s: State, partitions: Record<string, number>, nowMs: number): void {
@@ -403,13 +405,6 @@ function createGroup(s: State, groupId: string): Group {
   };
   s.groups.set(groupId, group);
   return group;
-}
-
-/** An empty group with nothing committed holds nothing worth keeping (Kafka's Dead). */
-function forgetIfUnused(s: State, group: Group): void {
-  if (group.state === 'Empty' && group.committed.size === 0 && group.written.size === 0 && group.pendingWrites.length === 0) {
-    s.groups.delete(group.groupId);
-  }
 }
 
 const joinReply = (group: Group, member: Member): JoinReply => ({

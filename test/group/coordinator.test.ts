@@ -112,10 +112,11 @@ describe('leaving and crashing', () => {
     expect(committedOffsets(c.state, 'g')).toEqual([{ topic: 't', partition: 0, offset: 5, metadata: null }]);
   });
 
-  it('an empty group with nothing committed is forgotten', () => {
+  it('an empty group is kept, so its generations keep counting up', () => {
     const c = new Coordinator();
     c.leave(c.joined(c.join('a')).memberId);
-    expect(listGroups(c.state)).toEqual([]);
+    expect(listGroups(c.state)).toEqual([{ groupId: 'g', state: 'Empty' }]);
+    expect(c.joined(c.join('b')).generationId).toBe(3);
   });
 
   it('a crashed member (no heartbeats) expires after its session timeout; the survivor takes over', () => {
