@@ -9,6 +9,7 @@ import {
   type GroupEffect,
   type GroupInput,
   type JoinReply,
+  type OffsetCommit,
   type SyncReply,
 } from '../../../src/group';
 import { Prng } from '../prng';
@@ -50,6 +51,7 @@ export interface GroupCoverage {
   unknownMemberCommitsRefused: number;
   writeFailures: number;
   topicGrowths: number;
+  reloads: number;
   adminResets: number;
   adminRefused: number;
   reordered: number;
@@ -72,7 +74,7 @@ export interface GroupSeedReport {
 
 const emptyCoverage = (): GroupCoverage => ({
   consumers: 0, generations: 0, crashes: 0, pauses: 0, leaves: 0, restarts: 0, expired: 0, commitsAcked: 0, staleCommitsRefused: 0,
-  unknownMemberCommitsRefused: 0, writeFailures: 0, topicGrowths: 0, adminResets: 0, adminRefused: 0, reordered: 0,
+  unknownMemberCommitsRefused: 0, writeFailures: 0, topicGrowths: 0, reloads: 0, adminResets: 0, adminRefused: 0, reordered: 0,
 });
 
 /** Adds `b` into `a`, field by field. @example addGroupCoverage(total, report.coverage) */
@@ -107,9 +109,9 @@ type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'reque
 
 type SimEvent =
   | { kind: 'coordinatorTick' }
-  | { kind: 'arrive'; request: Request; sentAtMs: number }
+  | { kind: 'arrive'; request: Request; sentAtMs: number; incarnation: number }
   | { kind: 'reply'; effect: Extract<GroupEffect, { type: 'reply' }> }
-  | { kind: 'stored'; requestId: number; fails: boolean }
+  | { kind: 'stored'; requestId: number; fails: boolean; incarnation: number }
   | { kind: 'heartbeat' | 'process' | 'autoCommit'; consumer: Consumer; life: number }
   | { kind: 'fault' }
   | { kind: 'adminReset' }
@@ -157,8 +159,14 @@ class GroupSimulation {
   private readonly writeFailRate: number;
   /** When the store finishes its last queued write: writes complete in order. */
   private storeDoneMs = 0;
-  /** Generation → partition → the member that a sync reply gave it to. */
-  private readonly owners = new Map<number, Map<string, string>>();
+  /** Generation (of a coordinator incarnation) → partition → the member that a sync reply gave it to. */
+  private readonly owners = new Map<string, Map<string, string>>();
+  /** Bumped when the tab reloads: the coordinator restarts from the store. */
+  private incarnation = 0;
+  /** What the store holds: the last durable write. */
+  private durable: OffsetCommit[] = [];
+  /** Writes handed to the store and not yet completed, oldest first. */
+  private readonly writes = new Map<number, OffsetCommit[]>();
   /** Committed offsets and who committed them ("member@generation" or "admin"). */
   private readonly committed = new Map<string, { offset: number; writer: string }>();
   /** Offsets of accepted commits, latest last (bounded), with their writer. */
@@ -227,12 +235,16 @@ class GroupSimulation {
         if (this.healed) this.checkLiveness();
         return;
       case 'arrive':
+        if (event.incarnation !== this.incarnation) return; // sent to the coordinator before its tab reloaded
         if (event.sentAtMs < this.lastSendAtMs) this.coverage.reordered++;
         this.lastSendAtMs = Math.max(this.lastSendAtMs, event.sentAtMs);
         this.step({ ...event.request, now: this.nowMs } as GroupInput);
         return;
       case 'stored':
+        if (event.incarnation !== this.incarnation) return;
         if (event.fails) this.coverage.writeFailures++;
+        else this.durable = this.writes.get(event.requestId)!;
+        this.writes.delete(event.requestId);
         this.step(event.fails ? { type: 'persistFailed', requestId: event.requestId, message: 'simulated write error' } : { type: 'persisted', requestId: event.requestId });
         return;
       case 'reply':
@@ -278,7 +290,8 @@ class GroupSimulation {
         this.checkFencing(input, before);
         // The store completes writes in order, each after a small delay.
         this.storeDoneMs = Math.max(this.storeDoneMs, this.nowMs) + this.prng.int(1, 30);
-        this.push(this.storeDoneMs, { kind: 'stored', requestId: effect.requestId, fails: this.prng.chance(this.writeFailRate) });
+        this.writes.set(effect.requestId, effect.offsets);
+        this.push(this.storeDoneMs, { kind: 'stored', requestId: effect.requestId, fails: this.prng.chance(this.writeFailRate), incarnation: this.incarnation });
         this.trace(() => `  persist #${effect.requestId} ${effect.offsets.map((o) => `${o.topic}/${o.partition}@${o.offset}`).join(' ')}`);
       } else {
         const to = this.sent.get(effect.requestId);
@@ -303,7 +316,7 @@ class GroupSimulation {
     const requestId = this.nextRequestId++;
     this.sent.set(requestId, { consumer, life: consumer?.life ?? 0, epoch: consumer?.epoch ?? 0, body });
     const request = { ...body, requestId, now: 0 } as Request;
-    this.push(this.arrivalMs(`${consumer?.name ?? 'admin'}:${consumer?.life ?? 0}:up`), { kind: 'arrive', request, sentAtMs: this.nowMs });
+    this.push(this.arrivalMs(`${consumer?.name ?? 'admin'}:${consumer?.life ?? 0}:up`), { kind: 'arrive', request, sentAtMs: this.nowMs, incarnation: this.incarnation });
   }
 
   // --- consumers --------------------------------------------------------------------
@@ -437,8 +450,9 @@ class GroupSimulation {
   /** Starts processing each assigned partition at its committed offset (the consumer's offset fetch). */
   private takeAssignment(consumer: Consumer, assignment: Record<string, number[]>): void {
     const committed = new Map(committedOffsets(this.coordinator, GROUP).map((o) => [`${o.topic}/${o.partition}`, o.offset]));
-    const owners = this.owners.get(consumer.generationId) ?? new Map<string, string>();
-    this.owners.set(consumer.generationId, owners);
+    const generation = `${this.incarnation}:${consumer.generationId}`;
+    const owners = this.owners.get(generation) ?? new Map<string, string>();
+    this.owners.set(generation, owners);
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const partition of partitions) {
         const key = `${topic}/${partition}`;
@@ -491,11 +505,33 @@ class GroupSimulation {
       }
     } else if (roll <= 78) {
       this.adminReset();
-    } else if (roll <= 84) {
+    } else if (roll <= 87) {
+      this.reload(live);
+    } else if (roll <= 92) {
       // Everyone stops (the page closes its consumers); an operator resets offsets, then they come back.
       for (const consumer of live) this.leave(consumer);
       this.push(this.nowMs + this.prng.int(50, 150), { kind: 'adminReset' });
       for (const consumer of live) this.push(this.nowMs + this.prng.int(200, 1_000), { kind: 'restart', consumer });
+    }
+  }
+
+  /**
+   * The tab reloads: the coordinator and the consumers in it restart. Writes in flight
+   * may have reached the disk (a prefix of them, in order) without being acknowledged.
+   */
+  private reload(live: Consumer[]): void {
+    this.trace(() => 'RELOAD');
+    this.coverage.reloads++;
+    const pending = [...this.writes.values()];
+    this.durable = pending[this.prng.int(0, pending.length) - 1] ?? this.durable;
+    this.writes.clear();
+    this.incarnation++;
+    this.coordinator = createCoordinator();
+    if (this.durable.length > 0) this.step({ type: 'load', groupId: GROUP, offsets: this.durable });
+    this.step({ type: 'topics', now: this.nowMs, partitions: { ...this.partitions } });
+    for (const consumer of live) {
+      this.stop(consumer, 'dead');
+      this.push(this.nowMs + this.prng.int(50, 300), { kind: 'restart', consumer });
     }
   }
 
@@ -589,7 +625,7 @@ class GroupSimulation {
     for (const [key, offset] of now) {
       const before = this.committed.get(key);
       if (before?.offset === offset) continue;
-      if (input.type !== 'persisted') return this.fail('committed offsets', `${key} changed from ${before?.offset} to ${offset} by a ${input.type}`);
+      if (input.type !== 'persisted' && input.type !== 'load') return this.fail('committed offsets', `${key} changed from ${before?.offset} to ${offset} by a ${input.type}`);
       // A write holds the whole set, so it may carry an earlier commit's offsets: the
       // writer is the latest accepted commit of this value.
       const writer = this.proposed.get(key)?.findLast((p) => p.offset === offset)?.writer;
