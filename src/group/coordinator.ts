@@ -75,6 +75,8 @@ interface State {
   partitions: Record<string, number>;
   /** Numbers new member ids; never reused while this state lives. */
   nextMemberNumber: number;
+  /** Suffix of member ids: tells this run's members from an earlier run's. */
+  readonly memberIdSuffix: string;
   writes: Map<number, PendingWrite>;
   /** The latest `now` seen: the clock for steps whose input carries none (storage completions). */
   nowMs: number;
@@ -91,13 +93,25 @@ export interface CoordinatorState {
 }
 const inner = (state: CoordinatorState) => state as unknown as State;
 
+export interface CoordinatorOptions {
+  /**
+   * Unique to this run of the coordinator (the node passes a random one, e.g.
+   * `crypto.randomUUID().slice(0, 8)`). Member ids are `${clientId}-${groupId}-${n}`,
+   * suffixed with `@${instanceId}` when given: after a restart, a consumer that outlived
+   * the old run (a restarted worker) must not share an id with a new member, since
+   * generations restart too. Default none (tests, single-run use).
+   */
+  instanceId?: string;
+}
+
 /**
  * An empty coordinator: no groups, no topics. Feed `load` for each group's stored
  * offsets and `topics` before the first request.
- * @example let coordinator = createCoordinator();
+ * @example let coordinator = createCoordinator({ instanceId: crypto.randomUUID().slice(0, 8) });
  */
-export function createCoordinator(): CoordinatorState {
-  const state: State = { groups: new Map(), partitions: {}, nextMemberNumber: 1, writes: new Map(), nowMs: 0 };
+export function createCoordinator(options: CoordinatorOptions = {}): CoordinatorState {
+  const memberIdSuffix = options.instanceId === undefined ? '' : `@${options.instanceId}`;
+  const state: State = { groups: new Map(), partitions: {}, nextMemberNumber: 1, memberIdSuffix, writes: new Map(), nowMs: 0 };
   return state as unknown as CoordinatorState;
 }
 
@@ -155,7 +169,7 @@ export function stepCoordinator(state: CoordinatorState, input: GroupInput): { s
       writeDone(s, input, out);
       break;
     case 'tick':
-      for (const group of [...s.groups.values()]) expire(s, group, input.now, out);
+      for (const group of s.groups.values()) expire(s, group, s.nowMs, out);
       break;
     case 'topics':
       topics(s, input.partitions, input.now);
@@ -204,7 +218,7 @@ function join(s: State, input: Extract<GroupInput, { type: 'join' }>, out: Out):
   let member: Member;
   if (known === undefined) {
     member = {
-      memberId: `${input.clientId}-${groupId}-${s.nextMemberNumber++}`,
+      memberId: `${input.clientId}-${groupId}-${s.nextMemberNumber++}${s.memberIdSuffix}`,
       clientId: input.clientId,
       sessionTimeoutMs: input.sessionTimeoutMs,
       rebalanceTimeoutMs: input.rebalanceTimeoutMs,
@@ -218,14 +232,14 @@ function join(s: State, input: Extract<GroupInput, { type: 'join' }>, out: Out):
   } else {
     member = known;
     member.lastSeenMs = input.now;
+    member.sessionTimeoutMs = input.sessionTimeoutMs;
+    member.rebalanceTimeoutMs = input.rebalanceTimeoutMs;
     const unchanged = sameList(member.topics, topicsSorted) && sameList(member.assignors, input.assignors);
     // A member of a stable group rejoining with the same subscription (a retried join,
     // or after an ILLEGAL_GENERATION for an old generation) learns the current generation.
     if (group.state === 'Stable' && unchanged) return out.ok(requestId, joinReply(group, member));
     member.topics = topicsSorted;
     member.assignors = [...input.assignors];
-    member.sessionTimeoutMs = input.sessionTimeoutMs;
-    member.rebalanceTimeoutMs = input.rebalanceTimeoutMs;
     if (member.joinRequestId !== undefined) out.error(member.joinRequestId, 'REBALANCE_IN_PROGRESS', `superseded by a newer join of ${member.memberId}`);
   }
   member.joinRequestId = requestId;

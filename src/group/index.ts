@@ -15,6 +15,6 @@
 
 export { assign } from './assignors';
 export { committedOffsets, createCoordinator, describeGroup, listGroups, stepCoordinator } from './coordinator';
-export type { CoordinatorState } from './coordinator';
+export type { CoordinatorOptions, CoordinatorState } from './coordinator';
 export * from './constants';
 export type * from './types';

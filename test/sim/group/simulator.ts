@@ -52,6 +52,7 @@ export interface GroupCoverage {
   writeFailures: number;
   topicGrowths: number;
   reloads: number;
+  workerRestarts: number;
   adminResets: number;
   adminRefused: number;
   reordered: number;
@@ -74,7 +75,7 @@ export interface GroupSeedReport {
 
 const emptyCoverage = (): GroupCoverage => ({
   consumers: 0, generations: 0, crashes: 0, pauses: 0, leaves: 0, restarts: 0, expired: 0, commitsAcked: 0, staleCommitsRefused: 0,
-  unknownMemberCommitsRefused: 0, writeFailures: 0, topicGrowths: 0, reloads: 0, adminResets: 0, adminRefused: 0, reordered: 0,
+  unknownMemberCommitsRefused: 0, writeFailures: 0, topicGrowths: 0, reloads: 0, workerRestarts: 0, adminResets: 0, adminRefused: 0, reordered: 0,
 });
 
 /** Adds `b` into `a`, field by field. @example addGroupCoverage(total, report.coverage) */
@@ -154,6 +155,8 @@ class GroupSimulation {
    * Otherwise any message may overtake any other (requests relayed over separate streams).
    */
   private readonly fifo: boolean;
+  /** One client id shared by every consumer (as KafkaJS apps often do), or each its own name. */
+  private readonly clientId: string | undefined;
   /** FIFO mode: when the last message on each channel arrives. */
   private readonly channelLastMs = new Map<string, number>();
   private readonly writeFailRate: number;
@@ -184,6 +187,7 @@ class GroupSimulation {
     this.faultEndMs = this.prng.int(2_000, 6_000);
     this.maxDelayMs = this.prng.pick([1, 10, 40, 80]);
     this.fifo = this.prng.chance(0.5);
+    this.clientId = this.prng.chance(0.5) ? 'app' : undefined;
     this.writeFailRate = this.prng.pick([0, 0, 0.05, 0.2]);
     for (const topic of TOPICS) this.partitions[topic] = this.prng.int(1, 4);
     const count = this.prng.int(1, 5);
@@ -368,7 +372,7 @@ class GroupSimulation {
     consumer.holding.clear();
     this.enter(consumer, 'joining');
     this.send(consumer, {
-      type: 'join', groupId: GROUP, memberId: consumer.memberId, clientId: consumer.name, sessionTimeoutMs: consumer.sessionTimeoutMs,
+      type: 'join', groupId: GROUP, memberId: consumer.memberId, clientId: this.clientId ?? consumer.name, sessionTimeoutMs: consumer.sessionTimeoutMs,
       rebalanceTimeoutMs: consumer.rebalanceTimeoutMs, topics: consumer.topics, assignors: consumer.assignors,
     });
   }
@@ -506,7 +510,7 @@ class GroupSimulation {
     } else if (roll <= 78) {
       this.adminReset();
     } else if (roll <= 87) {
-      this.reload(live);
+      this.reload(live, this.prng.chance(0.5));
     } else if (roll <= 92) {
       // Everyone stops (the page closes its consumers); an operator resets offsets, then they come back.
       for (const consumer of live) this.leave(consumer);
@@ -516,22 +520,30 @@ class GroupSimulation {
   }
 
   /**
-   * The tab reloads: the coordinator and the consumers in it restart. Writes in flight
-   * may have reached the disk (a prefix of them, in order) without being acknowledged.
+   * The coordinator restarts from the store: the whole tab reloads (its consumers restart
+   * too), or only the node's worker does and the consumers live on, unaware until a
+   * request fails. Writes in flight may have reached the disk (a prefix of them, in
+   * order) without being acknowledged.
    */
-  private reload(live: Consumer[]): void {
-    this.trace(() => 'RELOAD');
-    this.coverage.reloads++;
+  private reload(live: Consumer[], consumersSurvive: boolean): void {
+    this.trace(() => (consumersSurvive ? 'WORKER RESTART' : 'RELOAD'));
+    this.coverage[consumersSurvive ? 'workerRestarts' : 'reloads']++;
     const pending = [...this.writes.values()];
     this.durable = pending[this.prng.int(0, pending.length) - 1] ?? this.durable;
     this.writes.clear();
     this.incarnation++;
-    this.coordinator = createCoordinator();
+    this.coordinator = createCoordinator({ instanceId: `i${this.incarnation}` });
     if (this.durable.length > 0) this.step({ type: 'load', groupId: GROUP, offsets: this.durable });
     this.step({ type: 'topics', now: this.nowMs, partitions: { ...this.partitions } });
     for (const consumer of live) {
-      this.stop(consumer, 'dead');
-      this.push(this.nowMs + this.prng.int(50, 300), { kind: 'restart', consumer });
+      if (!consumersSurvive) {
+        this.stop(consumer, 'dead');
+        this.push(this.nowMs + this.prng.int(50, 300), { kind: 'restart', consumer });
+      } else if (consumer.phase !== 'stable') {
+        // Its join or sync was lost with the worker (the call rejects): it joins again.
+        // A stable consumer learns from its next heartbeat.
+        this.rejoin(consumer);
+      }
     }
   }
 
