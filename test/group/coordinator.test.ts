@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { committedOffsets, createCoordinator, listGroups, stepCoordinator, type Assignment, type JoinReply } from '../../src/group';
+import { committedOffsets, createCoordinator, listGroups, stepCoordinator, type Assignment, type GroupInput, type JoinReply } from '../../src/group';
 import { Coordinator } from './harness';
 
 // One hand-built scenario per rule of the coordinator; test/sim/group attacks them at random.
@@ -30,7 +30,7 @@ describe('joining', () => {
   it('member ids carry the instance id, so a restarted coordinator never reissues an earlier run’s id', () => {
     const first = createCoordinator({ instanceId: 'run1' });
     const again = createCoordinator({ instanceId: 'run2' });
-    const join = { type: 'join', requestId: 1, now: 0, groupId: 'g', memberId: null, clientId: 'app', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, topics: ['t'], assignors: ['range'] } as const;
+    const join: GroupInput = { type: 'join', requestId: 1, now: 0, groupId: 'g', memberId: null, clientId: 'app', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, topics: ['t'], assignors: ['range'] };
     const ids = [first, again].map((state) => (stepCoordinator(state, join).effects[0] as { value: JoinReply }).value.memberId);
     expect(ids).toEqual(['app-g-1@run1', 'app-g-1@run2']);
   });
