@@ -24,6 +24,7 @@ import type {
   GroupStateName,
   JoinReply,
   OffsetCommit,
+  SyncReply,
 } from './types';
 
 const ASSIGNORS: readonly AssignorName[] = ['range', 'roundrobin'];
@@ -111,14 +112,14 @@ export interface CoordinatorOptions {
  */
 export function createCoordinator(options: CoordinatorOptions = {}): CoordinatorState {
   const memberIdSuffix = options.instanceId === undefined ? '' : `@${options.instanceId}`;
-  const state: State = { groups: new Map(), partitions: {}, nextMemberNumber: 1, memberIdSuffix, writes: new Map(), nowMs: 0 };
+  const state: State = { groups: new Map(), partitions: Object.create(null) as Record<string, number>, nextMemberNumber: 1, memberIdSuffix, writes: new Map(), nowMs: 0 };
   return state as unknown as CoordinatorState;
 }
 
 /** Gathers the effects of one step. */
 class Out {
   readonly effects: GroupEffect[] = [];
-  ok(requestId: number, value?: JoinReply | { assignment: Assignment }): void {
+  ok(requestId: number, value?: JoinReply | SyncReply): void {
     this.effects.push(value === undefined ? { type: 'reply', requestId, ok: true } : { type: 'reply', requestId, ok: true, value });
   }
   error(requestId: number, error: GroupErrorCode, message: string): void {
@@ -178,6 +179,11 @@ export function stepCoordinator(state: CoordinatorState, input: GroupInput): { s
       assert(validName(input.groupId), `load of a malformed group id`);
       const group = s.groups.get(input.groupId) ?? createGroup(s, input.groupId);
       assert(group.pendingWrites.length === 0 && group.members.size === 0, `load of ${input.groupId} after it was in use`);
+      // Checked after reading, as everything from storage: a corrupt record must not become a commit.
+      assert(input.offsets.length <= OFFSETS_PER_GROUP_MAX, `load of ${input.offsets.length} offsets for ${input.groupId}`);
+      for (const o of input.offsets) {
+        assert(validName(o.topic) && Number.isInteger(o.partition) && o.partition >= 0 && Number.isSafeInteger(o.offset) && o.offset >= 0, `stored offset ${JSON.stringify(o)} of ${input.groupId} is malformed`);
+      }
       group.committed = new Map(input.offsets.map((o) => [offsetKey(o.topic, o.partition), { ...o }]));
       group.written = group.committed;
       break;
@@ -376,6 +382,7 @@ function maybeComplete(s: State, group: Group, out: Out): void {
   const assignor = leader.assignors.find((a) => common.includes(a));
   assert(assignor !== undefined, `${group.groupId}: joins admitted members with no common assignor`);
   const assignments = assign(assignor, members, s.partitions);
+  assertAssignment(group, members, assignments, s.partitions);
   group.state = 'Stable';
   group.assignor = assignor;
   for (const member of members) {
@@ -384,6 +391,24 @@ function maybeComplete(s: State, group: Group, out: Out): void {
     out.ok(member.joinRequestId!, joinReply(group, member));
     member.joinRequestId = undefined;
   }
+}
+
+/** Checked before it is handed out: every subscribed partition goes to exactly one subscriber. */
+function assertAssignment(group: Group, members: Member[], assignments: Record<string, Assignment>, partitions: Record<string, number>): void {
+  const owned = new Set<string>();
+  for (const member of members) {
+    for (const [topic, assigned] of Object.entries(assignments[member.memberId]!)) {
+      assert(member.topics.includes(topic), `${group.groupId}: ${member.memberId} assigned ${topic}, which it does not subscribe to`);
+      for (const partition of assigned) {
+        const key = offsetKey(topic, partition);
+        assert(!owned.has(key) && partition < partitionCount(partitions, topic), `${group.groupId}: ${topic}[${partition}] assigned twice or out of range`);
+        owned.add(key);
+      }
+    }
+  }
+  const subscribed = new Set(members.flatMap((m) => m.topics));
+  const expected = [...subscribed].reduce((sum, topic) => sum + partitionCount(partitions, topic), 0);
+  assert(owned.size === expected, `${group.groupId}: ${owned.size} of ${expected} subscribed partitions assigned`);
 }
 
 function findMember(

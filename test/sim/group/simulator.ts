@@ -15,11 +15,26 @@ import {
 import { Prng } from '../prng';
 
 // A deterministic simulation of one consumer group: one coordinator core, N consumers
-// with their own timers (heartbeat, processing, auto-commit), a network that delays and
-// so reorders every request and reply, a store whose offset writes are slow and
-// sometimes fail, and a fault schedule drawn from the seed: crashes, restarts, leaves,
-// pauses (a frozen tab that outlives its session: a zombie), new partitions and admin
-// offset resets. Everything is one queue ordered by (time, sequence): a seed replays.
+// with their own timers (heartbeat, processing, auto-commit; eager: a consumer told to
+// rejoin commits and gives up all its partitions first), a network that delays messages
+// (FIFO per consumer, as over a MessagePort, or fully reordering, as over separate
+// streams), a store whose offset writes are slow and sometimes fail, and a fault
+// schedule drawn from the seed: crashes, restarts, leaves, freezes (a frozen tab that
+// outlives its session: a zombie), new partitions, admin offset resets, tab reloads and
+// worker restarts (the coordinator restarts from the store). Everything is one queue
+// ordered by (time, sequence): a seed replays exactly.
+//
+// Invariants, checked after every step:
+// - one owner per generation: a sync reply never gives a partition of a generation to two members;
+// - exclusive ownership: among live consumers that are members of the group, no partition
+//   is held by two at once (a zombie that lost its membership is exempt: it is fenced instead);
+// - stable coverage: in a Stable group every subscribed partition has exactly one owner, subscribed to it;
+// - fencing: offsets are written only for a commit of a current member in the current
+//   generation, or an admin commit while the group has no members;
+// - committed offsets never go back, except by an admin reset or a member's own commits
+//   of one generation overtaking each other on a reordering network;
+// - liveness: within LIVENESS_BOUND_TICKS of the end of the faults, the group is Stable
+//   with exactly the live consumers, each holding its share of the current generation.
 
 const GROUP = 'g';
 const TOPICS = ['a', 'b'] as const;
@@ -106,7 +121,9 @@ interface Consumer {
 }
 
 type Request = Extract<GroupInput, { requestId: number; now: number }>;
-type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'requestId' | 'now'> : never) : never;
+/** A request as a consumer builds it; the network adds the id and the clock at arrival. */
+type RequestBody = WithoutIdAndClock<Request>;
+type WithoutIdAndClock<R> = R extends unknown ? Omit<R, 'requestId' | 'now'> : never;
 
 type SimEvent =
   | { kind: 'coordinatorTick' }
@@ -286,7 +303,15 @@ class GroupSimulation {
 
   private step(input: GroupInput): void {
     const before = describeGroup(this.coordinator, GROUP);
-    const { state, effects } = stepCoordinator(this.coordinator, input);
+    let result: ReturnType<typeof stepCoordinator>;
+    try {
+      result = stepCoordinator(this.coordinator, input);
+    } catch (error) {
+      // A core assertion is a violation like any other: reported with its seed and trace.
+      this.trace(() => `coordinator ← ${describeInput(input)}`);
+      return this.fail('core assertion', error instanceof Error ? error.message : String(error));
+    }
+    const { state, effects } = result;
     this.coordinator = state;
     if (input.type !== 'tick' || effects.length > 0) this.trace(() => `coordinator ← ${describeInput(input)}`);
     for (const effect of effects) {
