@@ -37,7 +37,7 @@ it.runIf(replaySeed === undefined)(`group seeds ${FROM_SEED}..${FROM_SEED + SEED
   }
 }, 120_000);
 
-it.runIf(replaySeed !== undefined)(`group seed ${replaySeed} (replay with trace)`, () => {
+it.runIf(replaySeed !== undefined)('group seed GROUP_SEED, replayed with its trace', () => {
   const report = runGroupSeed(Number(replaySeed), { trace: true });
   console.log([`seed ${replaySeed}: ${JSON.stringify(report.coverage)}, settled in ${report.livenessTicks} ticks`, ...(report.trace ?? [])].join('\n'));
   expect(report.violation).toBeUndefined();
