@@ -50,6 +50,13 @@ export const LIVENESS_BOUND_TICKS = 120;
 const MAX_EVENTS = 200_000;
 /** Accepted commits remembered per partition to attribute a committed value to its writer. */
 const PROPOSED_HISTORY_MAX = 64;
+/** How often a consumer told to rejoin is in the middle of a long batch (before the heal). */
+const SLOW_BATCH_CHANCE = 0.2;
+/**
+ * A rebalance ends by the largest rebalance timeout (6 s here) after it began, plus one
+ * tick to notice, plus the offset writes it waits for.
+ */
+const REBALANCE_BOUND_MS = 6_000 + COORDINATOR_TICK_MS + 500;
 const TRACE_LINES = 80;
 
 /** What one seed exercised. */
@@ -71,6 +78,8 @@ export interface GroupCoverage {
   adminResets: number;
   adminRefused: number;
   reordered: number;
+  slowBatches: number;
+  slowMembersRemoved: number;
 }
 
 export interface GroupViolation {
@@ -90,7 +99,7 @@ export interface GroupSeedReport {
 
 const emptyCoverage = (): GroupCoverage => ({
   consumers: 0, generations: 0, crashes: 0, pauses: 0, leaves: 0, restarts: 0, expired: 0, commitsAcked: 0, staleCommitsRefused: 0,
-  unknownMemberCommitsRefused: 0, writeFailures: 0, topicGrowths: 0, reloads: 0, workerRestarts: 0, adminResets: 0, adminRefused: 0, reordered: 0,
+  unknownMemberCommitsRefused: 0, writeFailures: 0, topicGrowths: 0, reloads: 0, workerRestarts: 0, adminResets: 0, adminRefused: 0, reordered: 0, slowBatches: 0, slowMembersRemoved: 0,
 });
 
 /** Adds `b` into `a`, field by field. @example addGroupCoverage(total, report.coverage) */
@@ -113,6 +122,8 @@ interface Consumer {
   holding: Map<string, number>;
   /** A frozen consumer does nothing until then (events wait for it). */
   frozenUntilMs: number;
+  /** Told to rejoin in the middle of a long batch: it keeps heartbeating and rejoins when the batch ends. */
+  finishingBatch: boolean;
   readonly topics: string[];
   readonly assignors: AssignorName[];
   readonly sessionTimeoutMs: number;
@@ -133,6 +144,7 @@ type SimEvent =
   | { kind: 'heartbeat' | 'process' | 'autoCommit'; consumer: Consumer; life: number }
   | { kind: 'fault' }
   | { kind: 'adminReset' }
+  | { kind: 'batchDone'; consumer: Consumer; life: number; epoch: number }
   | { kind: 'restart'; consumer: Consumer };
 
 /** Where a request came from, to route its reply. */
@@ -196,6 +208,8 @@ class GroupSimulation {
   private livenessTicks = -1;
   private healed = false;
   private ticksSinceHeal = 0;
+  /** When the group last entered PreparingRebalance. */
+  private rebalanceSinceMs: number | undefined;
   private readonly traceLines: string[] | undefined;
 
   constructor(readonly seed: number, trace: boolean) {
@@ -282,6 +296,12 @@ class GroupSimulation {
       case 'adminReset':
         this.adminReset();
         return;
+      case 'batchDone': {
+        const { consumer } = event;
+        if (consumer.life !== event.life || consumer.epoch !== event.epoch || !consumer.finishingBatch) return;
+        if (consumer.frozenUntilMs > this.nowMs) return this.push(consumer.frozenUntilMs, event);
+        return this.rejoin(consumer, true);
+      }
       case 'restart':
         this.start(event.consumer);
         return;
@@ -362,6 +382,7 @@ class GroupSimulation {
       generationId: -1,
       holding: new Map(),
       frozenUntilMs: 0,
+      finishingBatch: false,
       topics,
       assignors: this.prng.chance(0.5) ? ['range', 'roundrobin'] : ['roundrobin', 'range'],
       sessionTimeoutMs,
@@ -388,6 +409,7 @@ class GroupSimulation {
 
   private enter(consumer: Consumer, phase: Phase): void {
     consumer.phase = phase;
+    consumer.finishingBatch = false;
     consumer.epoch++;
   }
 
@@ -456,8 +478,20 @@ class GroupSimulation {
     if (!effect.ok) {
       if (effect.error === 'UNKNOWN_MEMBER_ID') {
         if (consumer.phase === 'stable') this.coverage.expired++;
+        if (consumer.finishingBatch) this.coverage.slowMembersRemoved++;
         consumer.memberId = null;
         return this.rejoin(consumer);
+      }
+      if (body.type === 'heartbeat' && effect.error === 'REBALANCE_IN_PROGRESS') {
+        if (consumer.finishingBatch) return;
+        if (!this.healed && this.prng.chance(SLOW_BATCH_CHANCE)) {
+          // Past its rebalance timeout the rebalance goes on without it (Kafka's max.poll.interval.ms).
+          consumer.finishingBatch = true;
+          this.coverage.slowBatches++;
+          const doneAtMs = this.nowMs + this.prng.int(0, 2 * consumer.rebalanceTimeoutMs);
+          this.trace(() => `${consumer.name} finishes its batch first, until ${doneAtMs}ms`);
+          return this.push(doneAtMs, { kind: 'batchDone', consumer, life: consumer.life, epoch: consumer.epoch });
+        }
       }
       if (body.type === 'join' && effect.error !== 'REBALANCE_IN_PROGRESS') return this.fail('consumer', `join refused: ${effect.error}: ${effect.message}`);
       return this.rejoin(consumer, effect.error === 'REBALANCE_IN_PROGRESS');
@@ -620,6 +654,7 @@ class GroupSimulation {
   /** In a Stable group every subscribed partition belongs to exactly one member subscribed to its topic. */
   private checkStableCoverage(): void {
     const group = describeGroup(this.coordinator, GROUP);
+    this.checkRebalanceBound(group);
     if (group?.state !== 'Stable') return;
     for (const topic of new Set(group.members.flatMap((m) => m.topics))) {
       for (let partition = 0; partition < (this.partitions[topic] ?? 0); partition++) {
@@ -628,6 +663,18 @@ class GroupSimulation {
           this.fail('stable coverage', `${topic}/${partition} owned by [${owners.map((m) => m.memberId).join(', ')}] in generation ${group.generationId}`);
         }
       }
+    }
+  }
+
+  /** A rebalance ends within REBALANCE_BOUND_MS, whoever fails to rejoin. */
+  private checkRebalanceBound(group: GroupDescription | undefined): void {
+    if (group?.state !== 'PreparingRebalance') {
+      this.rebalanceSinceMs = undefined;
+      return;
+    }
+    this.rebalanceSinceMs ??= this.nowMs;
+    if (this.nowMs - this.rebalanceSinceMs > REBALANCE_BOUND_MS) {
+      this.fail('bounded rebalance', `rebalancing since ${this.rebalanceSinceMs}ms with members [${group.members.map((m) => m.memberId).join(', ')}]`);
     }
   }
 
