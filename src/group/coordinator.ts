@@ -24,6 +24,7 @@ import type {
   GroupStateName,
   JoinReply,
   OffsetCommit,
+  SyncReply,
 } from './types';
 
 const ASSIGNORS: readonly AssignorName[] = ['range', 'roundrobin'];
@@ -43,6 +44,10 @@ interface Member {
   assignment: Assignment;
 }
 
+/**
+ * A group stays once created (bounded by GROUPS_MAX), so its generation only grows: a
+ * (member, generation) pair is never handed out twice.
+ */
 interface Group {
   readonly groupId: string;
   state: GroupStateName;
@@ -71,6 +76,8 @@ interface State {
   partitions: Record<string, number>;
   /** Numbers new member ids; never reused while this state lives. */
   nextMemberNumber: number;
+  /** Suffix of member ids: tells this run's members from an earlier run's. */
+  readonly memberIdSuffix: string;
   writes: Map<number, PendingWrite>;
   /** The latest `now` seen: the clock for steps whose input carries none (storage completions). */
   nowMs: number;
@@ -87,20 +94,32 @@ export interface CoordinatorState {
 }
 const inner = (state: CoordinatorState) => state as unknown as State;
 
+export interface CoordinatorOptions {
+  /**
+   * Unique to this run of the coordinator (the node passes a random one, e.g.
+   * `crypto.randomUUID().slice(0, 8)`). Member ids are `${clientId}-${groupId}-${n}`,
+   * suffixed with `@${instanceId}` when given: after a restart, a consumer that outlived
+   * the old run (a restarted worker) must not share an id with a new member, since
+   * generations restart too. Default none (tests, single-run use).
+   */
+  instanceId?: string;
+}
+
 /**
  * An empty coordinator: no groups, no topics. Feed `load` for each group's stored
  * offsets and `topics` before the first request.
- * @example let coordinator = createCoordinator();
+ * @example let coordinator = createCoordinator({ instanceId: crypto.randomUUID().slice(0, 8) });
  */
-export function createCoordinator(): CoordinatorState {
-  const state: State = { groups: new Map(), partitions: {}, nextMemberNumber: 1, writes: new Map(), nowMs: 0 };
+export function createCoordinator(options: CoordinatorOptions = {}): CoordinatorState {
+  const memberIdSuffix = options.instanceId === undefined ? '' : `@${options.instanceId}`;
+  const state: State = { groups: new Map(), partitions: Object.create(null) as Record<string, number>, nextMemberNumber: 1, memberIdSuffix, writes: new Map(), nowMs: 0 };
   return state as unknown as CoordinatorState;
 }
 
 /** Gathers the effects of one step. */
 class Out {
   readonly effects: GroupEffect[] = [];
-  ok(requestId: number, value?: JoinReply | { assignment: Assignment }): void {
+  ok(requestId: number, value?: JoinReply | SyncReply): void {
     this.effects.push(value === undefined ? { type: 'reply', requestId, ok: true } : { type: 'reply', requestId, ok: true, value });
   }
   error(requestId: number, error: GroupErrorCode, message: string): void {
@@ -151,7 +170,7 @@ export function stepCoordinator(state: CoordinatorState, input: GroupInput): { s
       writeDone(s, input, out);
       break;
     case 'tick':
-      for (const group of [...s.groups.values()]) expire(s, group, input.now, out);
+      for (const group of s.groups.values()) expire(s, group, s.nowMs, out);
       break;
     case 'topics':
       topics(s, input.partitions, input.now);
@@ -160,6 +179,11 @@ export function stepCoordinator(state: CoordinatorState, input: GroupInput): { s
       assert(validName(input.groupId), `load of a malformed group id`);
       const group = s.groups.get(input.groupId) ?? createGroup(s, input.groupId);
       assert(group.pendingWrites.length === 0 && group.members.size === 0, `load of ${input.groupId} after it was in use`);
+      // Checked after reading, as everything from storage: a corrupt record must not become a commit.
+      assert(input.offsets.length <= OFFSETS_PER_GROUP_MAX, `load of ${input.offsets.length} offsets for ${input.groupId}`);
+      for (const o of input.offsets) {
+        assert(validName(o.topic) && Number.isInteger(o.partition) && o.partition >= 0 && Number.isSafeInteger(o.offset) && o.offset >= 0, `stored offset ${JSON.stringify(o)} of ${input.groupId} is malformed`);
+      }
       group.committed = new Map(input.offsets.map((o) => [offsetKey(o.topic, o.partition), { ...o }]));
       group.written = group.committed;
       break;
@@ -200,7 +224,7 @@ function join(s: State, input: Extract<GroupInput, { type: 'join' }>, out: Out):
   let member: Member;
   if (known === undefined) {
     member = {
-      memberId: `${input.clientId}-${groupId}-${s.nextMemberNumber++}`,
+      memberId: `${input.clientId}-${groupId}-${s.nextMemberNumber++}${s.memberIdSuffix}`,
       clientId: input.clientId,
       sessionTimeoutMs: input.sessionTimeoutMs,
       rebalanceTimeoutMs: input.rebalanceTimeoutMs,
@@ -214,14 +238,14 @@ function join(s: State, input: Extract<GroupInput, { type: 'join' }>, out: Out):
   } else {
     member = known;
     member.lastSeenMs = input.now;
+    member.sessionTimeoutMs = input.sessionTimeoutMs;
+    member.rebalanceTimeoutMs = input.rebalanceTimeoutMs;
     const unchanged = sameList(member.topics, topicsSorted) && sameList(member.assignors, input.assignors);
     // A member of a stable group rejoining with the same subscription (a retried join,
     // or after an ILLEGAL_GENERATION for an old generation) learns the current generation.
     if (group.state === 'Stable' && unchanged) return out.ok(requestId, joinReply(group, member));
     member.topics = topicsSorted;
     member.assignors = [...input.assignors];
-    member.sessionTimeoutMs = input.sessionTimeoutMs;
-    member.rebalanceTimeoutMs = input.rebalanceTimeoutMs;
     if (member.joinRequestId !== undefined) out.error(member.joinRequestId, 'REBALANCE_IN_PROGRESS', `superseded by a newer join of ${member.memberId}`);
   }
   member.joinRequestId = requestId;
@@ -286,7 +310,6 @@ function writeDone(s: State, input: Extract<GroupInput, { type: 'persisted' | 'p
     out.error(input.requestId, 'KAFKA_STORAGE_ERROR', `offsets of ${write.groupId} not stored: ${input.message}`);
   }
   maybeComplete(s, group, out);
-  forgetIfUnused(s, group);
 }
 
 /** Ends silent members' sessions and rebalances that ran past their deadline. */
@@ -314,7 +337,6 @@ function expire(s: State, group: Group, nowMs: number, out: Out): void {
 function membersRemoved(s: State, group: Group, out: Out): void {
   if (group.state !== 'PreparingRebalance') startRebalance(group, s.nowMs);
   maybeComplete(s, group, out);
-  forgetIfUnused(s, group);
 }
 
 function topics(s: State, partitions: Record<string, number>, nowMs: number): void {
@@ -360,6 +382,7 @@ function maybeComplete(s: State, group: Group, out: Out): void {
   const assignor = leader.assignors.find((a) => common.includes(a));
   assert(assignor !== undefined, `${group.groupId}: joins admitted members with no common assignor`);
   const assignments = assign(assignor, members, s.partitions);
+  assertAssignment(group, members, assignments, s.partitions);
   group.state = 'Stable';
   group.assignor = assignor;
   for (const member of members) {
@@ -368,6 +391,24 @@ function maybeComplete(s: State, group: Group, out: Out): void {
     out.ok(member.joinRequestId!, joinReply(group, member));
     member.joinRequestId = undefined;
   }
+}
+
+/** Checked before it is handed out: every subscribed partition goes to exactly one subscriber. */
+function assertAssignment(group: Group, members: Member[], assignments: Record<string, Assignment>, partitions: Record<string, number>): void {
+  const owned = new Set<string>();
+  for (const member of members) {
+    for (const [topic, assigned] of Object.entries(assignments[member.memberId]!)) {
+      assert(member.topics.includes(topic), `${group.groupId}: ${member.memberId} assigned ${topic}, which it does not subscribe to`);
+      for (const partition of assigned) {
+        const key = offsetKey(topic, partition);
+        assert(!owned.has(key) && partition < partitionCount(partitions, topic), `${group.groupId}: ${topic}[${partition}] assigned twice or out of range`);
+        owned.add(key);
+      }
+    }
+  }
+  const subscribed = new Set(members.flatMap((m) => m.topics));
+  const expected = [...subscribed].reduce((sum, topic) => sum + partitionCount(partitions, topic), 0);
+  assert(owned.size === expected, `${group.groupId}: ${owned.size} of ${expected} subscribed partitions assigned`);
 }
 
 function findMember(
@@ -403,13 +444,6 @@ function createGroup(s: State, groupId: string): Group {
   };
   s.groups.set(groupId, group);
   return group;
-}
-
-/** An empty group with nothing committed holds nothing worth keeping (Kafka's Dead). */
-function forgetIfUnused(s: State, group: Group): void {
-  if (group.state === 'Empty' && group.committed.size === 0 && group.written.size === 0 && group.pendingWrites.length === 0) {
-    s.groups.delete(group.groupId);
-  }
 }
 
 const joinReply = (group: Group, member: Member): JoinReply => ({
