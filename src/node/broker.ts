@@ -117,7 +117,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         }
         const info: NodeInfo = { slot: claim.slot, incarnation: marker.incarnation, databaseName, storageLost: lost };
         const maintenance = logs.maintainInBackground({ now: components.now, ...(components.onError ? { onError: components.onError } : {}) });
-        const groups = await GroupRuntime.start(storage, components.now, partitionCounts(topics));
+        const groups = await GroupRuntime.start(storage, components.now, components.randomId().slice(0, 8), partitionCounts(topics));
         running = { claim, groups, storage, logs, topics, info, maintenance, fetches: new Map() };
         return info;
       } finally {

@@ -30,7 +30,7 @@ type Request = GroupInput extends infer I ? (I extends { requestId: number; now:
  * in storage before feeding back their completion.
  */
 export class GroupRuntime {
-  #state: CoordinatorState = createCoordinator();
+  #state: CoordinatorState;
   #nextRequestId = 1;
   readonly #waiting = new Map<number, { groupId: string; resolve: (value: JoinReply | SyncReply | undefined) => void; reject: (error: GroupError) => void }>();
   readonly #knownGroups = new Set<string>();
@@ -39,19 +39,22 @@ export class GroupRuntime {
   private constructor(
     readonly storage: Storage,
     readonly now: () => number,
+    instanceId: string,
   ) {
+    // Generations restart after a restart; the instance id keeps new member ids from matching old ones.
+    this.#state = createCoordinator({ instanceId });
     this.#timer = setInterval(() => this.#step({ type: 'tick', now: this.now() }), GROUP_TICK_MS);
   }
 
   /** Loads committed offsets from storage and starts the clock. */
-  static async start(storage: Storage, now: () => number, partitions: Record<string, number>): Promise<GroupRuntime> {
-    const runtime = new GroupRuntime(storage, now);
-    runtime.#step({ type: 'topics', now: now(), partitions });
+  static async start(storage: Storage, now: () => number, instanceId: string, partitions: Record<string, number>): Promise<GroupRuntime> {
+    const runtime = new GroupRuntime(storage, now, instanceId);
     for (const groupId of ((await storage.readValue(GROUP_IDS_KEY)) ?? []) as string[]) {
       runtime.#knownGroups.add(groupId);
       const offsets = ((await storage.readValue(offsetsKey(groupId))) ?? []) as OffsetCommit[];
       runtime.#step({ type: 'load', groupId, offsets });
     }
+    runtime.#step({ type: 'topics', now: now(), partitions });
     return runtime;
   }
 
