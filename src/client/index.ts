@@ -5,4 +5,5 @@ export { Consumer, type ConsumerConfig, type ConsumerRunConfig, type ConsumerSub
 export { Admin, type TopicMetadata, type PartitionMetadata } from './admin';
 export type { Message, MessageHeaders, HeaderValue, KafkaMessage } from './messages';
 export type { TopicSpec, ConfigEntry, NodeInfo } from '../node/api';
+export type { PeerInfo, DialStats } from '../network';
 export * from '../errors';

@@ -2,6 +2,7 @@
 // the relay's membership table. Pure; the relay (src/relay) and the page (src/network) do the I/O.
 export {
   DISCOVERY_PROTOCOL,
+  RELAY_INFO_PATH,
   DISCOVERY_MESSAGE_BYTES_MAX,
   MEMBERS_PER_CLUSTER_MAX,
   CLUSTERS_MAX,

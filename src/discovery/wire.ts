@@ -3,6 +3,8 @@ import { LetterboxError } from '../errors';
 // The discovery protocol's wire format (specified in ../protocol/FORMATS.md, "Discovery"):
 // each message is a uint32 big-endian length, then that many bytes of UTF-8 JSON. Pure.
 
+/** Where the relay serves its peer id and multiaddrs over HTTP, as `{ peerId, multiaddrs }` JSON. */
+export const RELAY_INFO_PATH = '/.well-known/letterbox-relay.json';
 /** libp2p protocol id of cluster discovery on the relay. */
 export const DISCOVERY_PROTOCOL = '/letterbox/discovery/1.0.0';
 /** Largest message, length prefix excluded: a member list of {@link MEMBERS_PER_CLUSTER_MAX} peer ids fits with room. */

@@ -2,6 +2,7 @@
 // imports them without pulling the broker into its bundle.
 
 import type { LogConfig } from '../log';
+import type { PeerInfo } from '../network/worker';
 
 export interface ConfigEntry {
   name: string;
@@ -109,5 +110,11 @@ export interface NodeApi {
   listOffsets(queries: Array<{ topic: string; partition: number; query: OffsetQuery }>): Promise<Array<number | undefined>>;
   /** Ends the fetch with this requestId now, returning what it has. */
   cancel(requestId: number): void;
+  /** The slot's libp2p private key (protobuf bytes); a slot without one stores `candidate` and returns it. */
+  networkKey(candidate: Uint8Array): Promise<Uint8Array>;
+  /** Connects the node to the page's network: peer events and bytes arrive over `port` (transferred). */
+  attachNetwork(port: MessagePort): void;
+  /** Peers the node has a direct connection to, as the page reported them over the bridge. */
+  peers(): PeerInfo[];
   close(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { RELAY_INFO_PATH } from '../discovery';
 import { loadOrCreateKey } from './key';
 import { startRelayNode } from './libp2p-node';
 import { serveStatic } from './static-files';
@@ -28,13 +29,12 @@ export interface Relay {
 }
 
 export const defaultRelayPort = 8787;
-/** Where pages learn the relay's multiaddrs: `new Letterbox({ relay: 'http://host:port' })` fetches it. */
-export const RELAY_INFO_PATH = '/.well-known/letterbox-relay.json';
 
 /**
  * Starts the relay: a libp2p node (circuit relay v2 for WebRTC signalling, cluster
  * discovery) and HTTP for the demo, the built library and {@link RELAY_INFO_PATH}. It
- * stores nothing but its own key.
+ * stores nothing but its own key. Pages learn its multiaddrs at RELAY_INFO_PATH, so
+ * `new Letterbox({ relay: 'http://host:port' })` is enough.
  * @example const relay = await startRelay({ port: 0 }); console.log(relay.url);
  */
 export async function startRelay(init: RelayInit = {}): Promise<Relay> {

@@ -65,6 +65,8 @@ export async function startRelayNode(init: { host: string; wsPort: number; priva
     multiaddrs: node.getMultiaddrs().map(String),
     peerId: node.peerId.toString(),
     discovery,
-    stop: () => node.stop(),
+    stop: async () => {
+      await node.stop();
+    },
   };
 }
