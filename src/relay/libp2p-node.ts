@@ -22,6 +22,11 @@ export const RESERVATIONS_MAX = 256;
 export const RESERVATION_TTL_MS = 60 * 60_000;
 /** Connections at once: reservations, plus the dials that are signalling through them. */
 export const RELAY_CONNECTIONS_MAX = 2 * RESERVATIONS_MAX;
+/**
+ * New connections per second from one host. libp2p's default, 5, refuses the tabs of one
+ * browser (or of one NAT) that reconnect together after a relay restart.
+ */
+export const INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 50;
 
 export interface RelayNode {
   /** Multiaddrs pages dial, each ending in `/p2p/<relay peer id>`. */
@@ -46,7 +51,7 @@ export async function startRelayNode(init: { host: string; wsPort: number; priva
     transports: [webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: RELAY_CONNECTIONS_MAX },
+    connectionManager: { maxConnections: RELAY_CONNECTIONS_MAX, inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_HOST_PER_SECOND },
     services: {
       identify: identify(),
       ping: ping(),
