@@ -6,6 +6,8 @@ import {
   encodeDiscoveryMessage,
   parseDiscoveryEvent,
   parseDiscoveryRequest,
+  type DiscoveryEvent,
+  type DiscoveryRequest,
 } from '../../src/discovery';
 
 const PEER = '12D3KooWQFFcWrX3kdFtayJ4UqsX8dEWGWirNCivJ5UDYA6eAyzF';
@@ -27,7 +29,7 @@ const codeOf = (f: () => unknown) => {
 
 describe('discovery wire format', () => {
   it('round-trips messages split at every byte', () => {
-    const messages = [{ type: 'register', cluster: 'demo' }, { type: 'members', cluster: 'demo', peers: [PEER] }, { type: 'left', peer: PEER }] as const;
+    const messages: Array<DiscoveryRequest | DiscoveryEvent> = [{ type: 'register', cluster: 'demo' }, { type: 'members', cluster: 'demo', peers: [PEER] }, { type: 'left', peer: PEER }];
     const bytes = new Uint8Array(messages.flatMap((m) => [...encodeDiscoveryMessage(m)]));
     for (let split = 0; split <= bytes.length; split++) {
       const decoder = createDiscoveryDecoder();
