@@ -241,6 +241,8 @@ export class Letterbox {
           else this.#emit(`letterbox.${type}`, payload as LetterboxEvents[`letterbox.${typeof type}`]);
         };
         this.#network = joinCluster(connection.node, { ...this.#cluster, onEvent });
+        // peerId() and peers() report a failed start; listeners hear of it too.
+        this.#network.catch((error: unknown) => this.#emit('letterbox.relay', { connected: false, error: String(error) }));
       }
       return connection;
     } catch (error) {

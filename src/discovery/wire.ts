@@ -1,6 +1,6 @@
 import { LetterboxError } from '../errors';
 
-// The discovery protocol's wire format (specified in ../protocol/FORMATS.md, "Discovery"):
+// The discovery protocol's wire format (specified in src/protocol/FORMATS.md, "Discovery"):
 // each message is a uint32 big-endian length, then that many bytes of UTF-8 JSON. Pure.
 
 /** Where the relay serves its peer id and multiaddrs over HTTP, as `{ peerId, multiaddrs }` JSON. */

@@ -35,6 +35,8 @@ export interface PeerNetworkInit {
   iceServers?: RTCIceServer[];
   /** Connectivity changes, for the page (the worker gets them over the bridge). */
   onEvent?(event: NetworkEvent): void;
+  /** Aborting it stops the network, as `stop()` does. */
+  signal?: AbortSignal;
 }
 
 export type NetworkEvent =
@@ -135,8 +137,10 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
     try {
       stream = await connection.newStream(PEER_PROTOCOL, { signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) });
     } catch (error) {
-      // A connection that closed meanwhile (the other side of a timed-out dial) is normal; others are worth a warning.
-      if (!stopping.signal.aborted && connection.status === 'open') console.warn(`letterbox network: no peer stream to ${peerId}`, error);
+      // Seen here when the dialer gave up on a dial that this side had completed: the
+      // connection looks open but carries no streams. Close it, so that neither side
+      // mistakes it for a peer and the dialer's retry starts afresh.
+      if (!stopping.signal.aborted && connection.status === 'open') connection.abort(error instanceof Error ? error : new Error(String(error)));
       return;
     }
     if (peers.has(peerId) || connection.status !== 'open') {
@@ -346,7 +350,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
   const qualityTimer = setInterval(() => void measureQuality(), QUALITY_INTERVAL_MS);
   const following = followRelay();
 
-  return {
+  const network: PeerNetwork = {
     peerId: self,
     libp2p,
     peers: () => [...peers.values()].map((p) => ({ ...p.info })),
@@ -364,4 +368,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
       await libp2p.stop();
     },
   };
+  init.signal?.addEventListener('abort', () => void network.stop(), { once: true });
+  if (init.signal?.aborted === true) await network.stop();
+  return network;
 }

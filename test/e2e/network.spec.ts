@@ -76,6 +76,8 @@ test('three pages (two tabs, another browser process) connect directly, see a ta
       await expect.poll(() => peerIdsOf(page), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual(expected(self));
     }
     console.log(`discovery and direct connections of 3 pages: ${Date.now() - started} ms after the first page opened`);
+    // The demo draws each peer as a node linked to this tab.
+    for (const page of [tab1, tab2, other]) await expect(page.locator('#map g.peer')).toHaveCount(2);
     for (const page of [tab1, tab2, other]) {
       for (const peer of await peersOf(page)) {
         expect(peer.limited).toBe(false);
