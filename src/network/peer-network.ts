@@ -132,7 +132,9 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
 
   async function adopt(connection: Connection): Promise<void> {
     const peerId = connection.remotePeer.toString();
-    if (peers.has(peerId) || !isDirectConnection(connection)) return;
+    // Only members of our cluster (as the relay told us) become peers; reconcile() adopts a
+    // connection that opened before the relay's news of its member arrived.
+    if (peers.has(peerId) || !known.has(peerId) || !isDirectConnection(connection)) return;
     let stream: Stream;
     try {
       stream = await connection.newStream(PEER_PROTOCOL, { signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) });
