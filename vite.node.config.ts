@@ -14,6 +14,7 @@ export default defineConfig({
       input: {
         relay: 'src/relay/main.ts',
         bench: 'test/bench/main.ts',
+        sim: 'test/sim/main.ts',
       },
       output: { entryFileNames: '[name].js' },
     },

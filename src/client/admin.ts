@@ -1,6 +1,10 @@
-import { InvalidArgumentError, NotConnectedError } from '../errors';
-import type { TopicSpec } from '../node/api';
+import { InvalidArgumentError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
+import type { Assignment, ConfigEntry, GroupStateName, OffsetCommit, TopicSpec, TopicState } from '../node/api';
+import { Instrumentation, type InstrumentationEvent } from './events';
 import type { Letterbox } from './letterbox';
+import type { Logger } from './logger';
+import { abortable } from './node-connection';
+import type { CallOptions } from './producer';
 
 export interface PartitionMetadata {
   partitionErrorCode: number;
@@ -16,55 +20,145 @@ export interface TopicMetadata {
   partitions: PartitionMetadata[];
 }
 
+/** KafkaJS's resource types for describeConfigs / alterConfigs; topics are what Letterbox has. */
+export const ConfigResourceTypes = { TOPIC: 2 } as const;
+
+export interface ConfigResource {
+  type: (typeof ConfigResourceTypes)['TOPIC'];
+  name: string;
+  /** Only these entries (describeConfigs); all when omitted. */
+  configNames?: string[];
+}
+
+export interface DescribedConfigEntry {
+  configName: string;
+  configValue: string;
+  readOnly: boolean;
+  isDefault: boolean;
+  isSensitive: boolean;
+}
+
+export interface GroupMemberDescription {
+  memberId: string;
+  clientId: string;
+  /** The member's subscription (KafkaJS gives encoded bytes; here they are decoded). */
+  memberMetadata: { topics: string[] };
+  memberAssignment: Assignment;
+}
+
+export interface GroupDescriptionResult {
+  groupId: string;
+  state: GroupStateName;
+  protocol: string;
+  protocolType: 'consumer';
+  errorCode: number;
+  members: GroupMemberDescription[];
+}
+
+export interface PartitionOffsets {
+  partition: number;
+  /** The high watermark (the next offset to be written). */
+  offset: string;
+  high: string;
+  low: string;
+}
+
+export interface GroupPartitionOffset {
+  partition: number;
+  /** The committed offset (the next one to consume), '-1' if none. */
+  offset: string;
+  metadata: string | null;
+  /** Records between the committed offset and the high watermark. */
+  lag: string;
+}
+
+export interface AdminEvents {
+  'admin.connect': Record<string, never>;
+  'admin.disconnect': Record<string, never>;
+}
+
 /**
- * Topic administration, KafkaJS-style (the rest of KafkaJS's admin follows).
+ * Topic and group administration, KafkaJS-style.
  * @example const admin = letterbox.admin(); await admin.connect();
  */
 export class Admin {
+  readonly events = { CONNECT: 'admin.connect', DISCONNECT: 'admin.disconnect' } as const;
   readonly #letterbox: Letterbox;
+  readonly #logger: Logger;
+  readonly #instrumentation = new Instrumentation<AdminEvents>();
   #connected = false;
 
-  constructor(letterbox: Letterbox) {
+  constructor(letterbox: Letterbox, logger: Logger) {
     this.#letterbox = letterbox;
+    this.#logger = logger;
+  }
+
+  /**
+   * Listens to an admin event; returns a function that stops listening.
+   * @example const off = admin.on(admin.events.CONNECT, () => console.log('connected'));
+   */
+  on<K extends keyof AdminEvents>(type: K, listener: (event: InstrumentationEvent<AdminEvents[K]>) => void): () => void {
+    return this.#instrumentation.on(type, listener);
   }
 
   /** @example await admin.connect(); */
   async connect(): Promise<void> {
     await this.#letterbox.node();
     this.#connected = true;
+    this.#logger.debug('connected');
+    this.#instrumentation.emit('admin.connect', () => ({}));
   }
 
   /** @example await admin.disconnect(); */
   async disconnect(): Promise<void> {
     this.#connected = false;
+    this.#instrumentation.emit('admin.disconnect', () => ({}));
   }
 
   /**
    * Creates topics; resolves true if all were created, false if any existed already.
    * @example await admin.createTopics({ topics: [{ topic: 'orders', numPartitions: 4, configEntries: [{ name: 'retention.ms', value: '3600000' }] }] });
    */
-  async createTopics(options: { topics: TopicSpec[]; validateOnly?: boolean }): Promise<boolean> {
+  async createTopics(options: { topics: TopicSpec[]; validateOnly?: boolean }, call: CallOptions = {}): Promise<boolean> {
     const node = await this.#node();
     if (typeof options !== 'object' || options === null || !Array.isArray(options.topics)) throw new InvalidArgumentError('createTopics takes { topics: [...] }');
-    const created = await node.createTopics(options.topics, options.validateOnly ?? false);
+    const created = await abortable(node.createTopics(options.topics, options.validateOnly ?? false), call.signal);
     return created.every(Boolean);
+  }
+
+  /**
+   * Deletes topics and all their records.
+   * @example await admin.deleteTopics({ topics: ['old'] });
+   */
+  async deleteTopics(options: { topics: string[] }, call: CallOptions = {}): Promise<void> {
+    await abortable((await this.#node()).deleteTopics(options.topics), call.signal);
+  }
+
+  /**
+   * Raises topics' partition counts.
+   * @example await admin.createPartitions({ topicPartitions: [{ topic: 'orders', count: 8 }] });
+   */
+  async createPartitions(options: { topicPartitions: Array<{ topic: string; count: number }> }, call: CallOptions = {}): Promise<boolean> {
+    const node = await this.#node();
+    if (!Array.isArray(options?.topicPartitions)) throw new InvalidArgumentError('createPartitions takes { topicPartitions: [{ topic, count }] }');
+    for (const { topic, count } of options.topicPartitions) await abortable(node.createPartitions(topic, count), call.signal);
+    return true;
   }
 
   /**
    * Names of all topics.
    * @example const names = await admin.listTopics();
    */
-  async listTopics(): Promise<string[]> {
-    return (await this.#node()).listTopics();
+  async listTopics(call: CallOptions = {}): Promise<string[]> {
+    return abortable((await this.#node()).listTopics(), call.signal);
   }
 
   /**
    * Partitions and leaders of the named topics (all if none named).
    * @example const { topics } = await admin.fetchTopicMetadata({ topics: ['orders'] });
    */
-  async fetchTopicMetadata(options: { topics?: string[] } = {}): Promise<{ topics: TopicMetadata[] }> {
-    const node = await this.#node();
-    const states = await node.describeTopics(options.topics);
+  async fetchTopicMetadata(options: { topics?: string[] } = {}, call: CallOptions = {}): Promise<{ topics: TopicMetadata[] }> {
+    const states = await abortable((await this.#node()).describeTopics(options.topics), call.signal);
     return {
       topics: states.map((t) => ({
         name: t.name,
@@ -73,8 +167,149 @@ export class Admin {
     };
   }
 
+  /**
+   * Each partition's high watermark (`offset`, `high`) and log start (`low`).
+   * @example const offsets = await admin.fetchTopicOffsets('orders');
+   */
+  async fetchTopicOffsets(topic: string, call: CallOptions = {}): Promise<PartitionOffsets[]> {
+    const [state] = await abortable((await this.#node()).describeTopics([topic]), call.signal);
+    return state!.partitions.map((p) => ({ partition: p.partition, offset: String(p.highWatermark), high: String(p.highWatermark), low: String(p.logStartOffset) }));
+  }
+
+  /**
+   * Per partition, the first offset whose timestamp is at or after `timestamp` (the high watermark if none; the log start without a timestamp).
+   * @example await admin.fetchTopicOffsetsByTimestamp('orders', Date.now() - 3_600_000);
+   */
+  async fetchTopicOffsetsByTimestamp(topic: string, timestamp?: number, call: CallOptions = {}): Promise<Array<{ partition: number; offset: string }>> {
+    const node = await this.#node();
+    const state = await this.#topic(topic);
+    const queries = state.partitions.map((p) => ({ topic, partition: p.partition, query: timestamp === undefined ? ('earliest' as const) : { timestamp } }));
+    const offsets = await abortable(node.listOffsets(queries), call.signal);
+    return state.partitions.map((p, i) => ({ partition: p.partition, offset: String(offsets[i] ?? p.highWatermark) }));
+  }
+
+  /**
+   * A group's committed offsets per topic, with the lag to each partition's high watermark.
+   * @example const [{ partitions }] = await admin.fetchOffsets({ groupId: 'readers', topics: ['orders'] });
+   */
+  async fetchOffsets(options: { groupId: string; topics?: string[] }, call: CallOptions = {}): Promise<Array<{ topic: string; partitions: GroupPartitionOffset[] }>> {
+    const node = await this.#node();
+    const committed = await abortable(node.fetchOffsets(options.groupId), call.signal);
+    const topics = options.topics ?? [...new Set(committed.map((c) => c.topic))];
+    const states = await abortable(node.describeTopics(topics), call.signal);
+    return states.map((t) => ({
+      topic: t.name,
+      partitions: t.partitions.map((p) => {
+        const found = committed.find((c) => c.topic === t.name && c.partition === p.partition);
+        const offset = found?.offset ?? -1;
+        return { partition: p.partition, offset: String(offset), metadata: found?.metadata ?? null, lag: String(p.highWatermark - (offset < 0 ? p.logStartOffset : offset)) };
+      }),
+    }));
+  }
+
+  /**
+   * Sets a group's committed offsets (the group must have no active members).
+   * @example await admin.setOffsets({ groupId: 'readers', topic: 'orders', partitions: [{ partition: 0, offset: '42' }] });
+   */
+  async setOffsets(options: { groupId: string; topic: string; partitions: Array<{ partition: number; offset: string }> }, call: CallOptions = {}): Promise<void> {
+    const node = await this.#node();
+    await this.#topic(options.topic);
+    const offsets: OffsetCommit[] = options.partitions.map(({ partition, offset }) => ({ topic: options.topic, partition, offset: parseOffset(offset), metadata: null }));
+    await abortable(node.commitOffsets({ groupId: options.groupId, memberId: null, generationId: -1, offsets }), call.signal);
+  }
+
+  /**
+   * Moves a group's committed offsets of a topic to its start (`earliest: true`) or end.
+   * @example await admin.resetOffsets({ groupId: 'readers', topic: 'orders', earliest: true });
+   */
+  async resetOffsets(options: { groupId: string; topic: string; earliest?: boolean }, call: CallOptions = {}): Promise<void> {
+    const state = await this.#topic(options.topic);
+    const partitions = state.partitions.map((p) => ({ partition: p.partition, offset: String(options.earliest === true ? p.logStartOffset : p.highWatermark) }));
+    await this.setOffsets({ groupId: options.groupId, topic: options.topic, partitions }, call);
+  }
+
+  /**
+   * Groups this node coordinates.
+   * @example const { groups } = await admin.listGroups();
+   */
+  async listGroups(call: CallOptions = {}): Promise<{ groups: Array<{ groupId: string; protocolType: 'consumer'; state: GroupStateName }> }> {
+    const groups = await abortable((await this.#node()).listGroups(), call.signal);
+    return { groups: groups.map((g) => ({ groupId: g.groupId, protocolType: 'consumer', state: g.state })) };
+  }
+
+  /**
+   * Members, assignments and state of groups.
+   * @example const { groups: [group] } = await admin.describeGroups(['readers']);
+   */
+  async describeGroups(groupIds: string[], call: CallOptions = {}): Promise<{ groups: GroupDescriptionResult[] }> {
+    const groups = await abortable((await this.#node()).describeGroups(groupIds), call.signal);
+    return {
+      groups: groups.map((g) => ({
+        groupId: g.groupId,
+        state: g.state,
+        protocol: g.assignor ?? '',
+        protocolType: 'consumer',
+        errorCode: 0,
+        members: g.members.map((m) => ({ memberId: m.memberId, clientId: m.clientId, memberMetadata: { topics: m.topics }, memberAssignment: m.assignment })),
+      })),
+    };
+  }
+
+  /**
+   * Topic configs, as Kafka names them.
+   * @example const { resources } = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'orders' }] });
+   */
+  async describeConfigs(options: { resources: ConfigResource[] }, call: CallOptions = {}): Promise<{ resources: Array<{ resourceType: number; resourceName: string; errorCode: number; configEntries: DescribedConfigEntry[] }> }> {
+    const node = await this.#node();
+    const names = options.resources.map((r) => r.name);
+    const states = await abortable(node.describeTopics(names), call.signal);
+    return {
+      resources: options.resources.map((resource, i) => {
+        const entries = states[i]!.configEntries;
+        return {
+          resourceType: resource.type,
+          resourceName: resource.name,
+          errorCode: 0,
+          configEntries: entries
+            .filter((e) => resource.configNames === undefined || resource.configNames.includes(e.name))
+            .map((e) => ({ configName: e.name, configValue: e.value, readOnly: false, isDefault: e.isDefault, isSensitive: false })),
+        };
+      }),
+    };
+  }
+
+  /**
+   * Changes topic configs (retention, cleanup policy, ...); maintenance obeys them from its next round.
+   * @example await admin.alterConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'orders', configEntries: [{ name: 'retention.ms', value: '60000' }] }] });
+   */
+  async alterConfigs(options: { resources: Array<ConfigResource & { configEntries: ConfigEntry[] }> }, call: CallOptions = {}): Promise<void> {
+    const node = await this.#node();
+    for (const resource of options.resources) await abortable(node.alterConfigs(resource.name, resource.configEntries), call.signal);
+  }
+
+  /**
+   * Deletes records below the given offsets ('-1': up to the high watermark).
+   * @example await admin.deleteTopicRecords({ topic: 'orders', partitions: [{ partition: 0, offset: '100' }] });
+   */
+  async deleteTopicRecords(options: { topic: string; partitions: Array<{ partition: number; offset: string }> }, call: CallOptions = {}): Promise<void> {
+    const node = await this.#node();
+    await abortable(node.deleteRecords(options.topic, options.partitions.map(({ partition, offset }) => ({ partition, offset: parseOffset(offset) }))), call.signal);
+  }
+
+  async #topic(topic: string): Promise<TopicState> {
+    const [state] = await (await this.#node()).describeTopics([topic]);
+    if (state === undefined) throw new UnknownTopicOrPartitionError(topic);
+    return state;
+  }
+
   async #node() {
     if (!this.#connected) throw new NotConnectedError('the admin client is not connected: call connect() first');
     return this.#letterbox.node();
   }
+}
+
+function parseOffset(offset: string): number {
+  const n = Number(offset);
+  if (typeof offset !== 'string' || offset.trim() === '' || !Number.isSafeInteger(n) || n < -1) throw new InvalidArgumentError(`an offset is a decimal string ≥ -1, got ${JSON.stringify(offset)}`);
+  return n;
 }

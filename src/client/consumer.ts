@@ -1,11 +1,26 @@
-import { InvalidArgumentError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
-import type { FetchedPartition } from '../node/api';
+import { GroupError, InvalidArgumentError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
+import type { AssignorName, Assignment, FetchedPartition, JoinReply, NodeApi, OffsetCommit } from '../node/api';
 import { decodeBatchAsync } from '../protocol';
+import { Instrumentation, type InstrumentationEvent } from './events';
 import type { Letterbox } from './letterbox';
+import type { Logger } from './logger';
 import { toKafkaMessage, type KafkaMessage } from './messages';
+import { abortable } from './node-connection';
+import type { CallOptions } from './producer';
+
+/** KafkaJS's assigners by name: `partitionAssigners: [PartitionAssigners.roundRobin]`. */
+export const PartitionAssigners = { roundRobin: 'roundrobin', range: 'range' } as const satisfies Record<string, AssignorName>;
 
 export interface ConsumerConfig {
   groupId: string;
+  /** In order of preference; every member of a group must share one. Default [roundRobin], as KafkaJS. */
+  partitionAssigners?: AssignorName[];
+  /** A member silent this long is removed from the group. Default 30000. */
+  sessionTimeout?: number;
+  /** How long a rebalance waits for members to rejoin. Default 60000. */
+  rebalanceTimeout?: number;
+  /** How often the consumer heartbeats (and so how soon it notices a rebalance). Default 3000. */
+  heartbeatInterval?: number;
   /** Longest a fetch waits at the end of the log for new records. Default 5000. */
   maxWaitTimeInMs?: number;
   /** Bytes a fetch waits for before answering. Default 1. */
@@ -14,15 +29,44 @@ export interface ConsumerConfig {
   maxBytes?: number;
   /** Bytes one partition contributes to a fetch at most. Default 1 MiB. */
   maxBytesPerPartition?: number;
-  /** Retries of a failing eachMessage before the consumer stops. Default { retries: 5, initialRetryTime: 100 }. */
+  /** Retries of a failing eachMessage/eachBatch (exponential backoff) before the consumer crashes. Default { retries: 5, initialRetryTime: 300 }. */
   retry?: { retries?: number; initialRetryTime?: number };
 }
 
 export interface ConsumerSubscribeTopics {
   topics?: Array<string | RegExp>;
   topic?: string | RegExp;
-  /** Where to start without a committed offset: the log start (true) or its end (false, default). */
+  /** Without a committed offset, start at the log start (true) or the end (false, default): Kafka's auto.offset.reset. */
   fromBeginning?: boolean;
+}
+
+export interface TopicPartitionOffset {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+export interface TopicPartitions {
+  topic: string;
+  partitions?: number[];
+}
+
+export interface OffsetsByTopicPartition {
+  topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>;
+}
+
+export interface Batch {
+  topic: string;
+  partition: number;
+  highWatermark: string;
+  messages: KafkaMessage[];
+  isEmpty(): boolean;
+  firstOffset(): string | null;
+  lastOffset(): string;
+  /** Records between the last message and the high watermark. */
+  offsetLag(): string;
+  /** Records between the first message and the high watermark. */
+  offsetLagLow(): string;
 }
 
 export interface EachMessagePayload {
@@ -34,66 +78,165 @@ export interface EachMessagePayload {
   pause(): () => void;
 }
 
-export interface ConsumerRunConfig {
-  eachMessage: (payload: EachMessagePayload) => Promise<void>;
+export interface EachBatchPayload {
+  batch: Batch;
+  /** Marks `offset` processed: a commit will commit offset + 1. */
+  resolveOffset(offset: string): void;
+  heartbeat(): Promise<void>;
+  pause(): () => void;
+  /** Commits resolved offsets if autoCommit's interval or threshold says so (or `offsets`, if given). */
+  commitOffsetsIfNecessary(offsets?: OffsetsByTopicPartition): Promise<void>;
+  uncommittedOffsets(): OffsetsByTopicPartition;
+  isRunning(): boolean;
+  /** True once the partition may belong to another member (a rebalance began): stop processing. */
+  isStale(): boolean;
 }
 
-interface Assigned {
+export interface ConsumerRunConfig {
+  eachMessage?: (payload: EachMessagePayload) => Promise<void>;
+  eachBatch?: (payload: EachBatchPayload) => Promise<void>;
+  /** Default true. */
+  autoCommit?: boolean;
+  /** Commit at most this often, in ms (null: after every batch unless a threshold is set). */
+  autoCommitInterval?: number | null;
+  /** Commit once this many messages are resolved. */
+  autoCommitThreshold?: number | null;
+  /** How many partitions are processed at once. Default 1. */
+  partitionsConsumedConcurrently?: number;
+  /** Resolve a batch's last offset when eachBatch returns. Default true. */
+  eachBatchAutoResolve?: boolean;
+}
+
+type OffsetsPayload = { groupId: string; memberId: string; groupGenerationId: number; topics: OffsetsByTopicPartition['topics'] };
+type BatchPayload = { topic: string; partition: number; highWatermark: string; offsetLag: string; offsetLagLow: string; batchSize: number; firstOffset: string; lastOffset: string };
+
+/** KafkaJS's consumer events and their payloads. */
+export interface ConsumerEvents {
+  'consumer.heartbeat': { groupId: string; memberId: string; groupGenerationId: number };
+  'consumer.commit_offsets': OffsetsPayload;
+  'consumer.group_join': { duration: number; groupId: string; isLeader: boolean; leaderId: string; groupProtocol: string; memberId: string; memberAssignment: Assignment };
+  'consumer.fetch_start': { nodeId: number };
+  'consumer.fetch': { numberOfBatches: number; duration: number; nodeId: number };
+  'consumer.start_batch_process': BatchPayload;
+  'consumer.end_batch_process': BatchPayload & { duration: number };
+  'consumer.connect': Record<string, never>;
+  'consumer.disconnect': Record<string, never>;
+  'consumer.stop': Record<string, never>;
+  'consumer.crash': { error: Error; groupId: string; restart: boolean };
+  'consumer.rebalancing': { groupId: string; memberId: string };
+}
+
+const events = {
+  HEARTBEAT: 'consumer.heartbeat',
+  COMMIT_OFFSETS: 'consumer.commit_offsets',
+  GROUP_JOIN: 'consumer.group_join',
+  FETCH_START: 'consumer.fetch_start',
+  FETCH: 'consumer.fetch',
+  START_BATCH_PROCESS: 'consumer.start_batch_process',
+  END_BATCH_PROCESS: 'consumer.end_batch_process',
+  CONNECT: 'consumer.connect',
+  DISCONNECT: 'consumer.disconnect',
+  STOP: 'consumer.stop',
+  CRASH: 'consumer.crash',
+  REBALANCING: 'consumer.rebalancing',
+} as const satisfies Record<string, keyof ConsumerEvents>;
+
+interface OwnedPartition {
   topic: string;
   partition: number;
-  /** Next offset to hand over. */
+  /** Next offset to fetch. */
   position: number;
-  paused: boolean;
+  /** Next offset to commit (one past the last resolved). */
+  resolved: number;
+  /** Last committed offset. */
+  committed: number;
 }
 
+/** One join: its member, generation and the partitions it owns. */
+interface Generation {
+  memberId: string;
+  generationId: number;
+  owned: Map<string, OwnedPartition>;
+  /** Set once the coordinator said to rejoin (or the member was fenced). */
+  stale: boolean;
+}
+
+const keyOf = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+const groupRejoinCodes = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
+
 /**
- * Reads topics, KafkaJS-style: `subscribe`, then `run({ eachMessage })`. A consumer at the
- * end of the log waits in the node and is woken by the next append.
+ * Reads topics as a member of a consumer group, KafkaJS-style: `subscribe`, then `run`. The
+ * group's partitions are split among its members and rebalanced as members come and go;
+ * progress is committed to the node. A consumer at the end of the log waits in the node and
+ * is woken by the next append.
  * @example await consumer.subscribe({ topic: 'events', fromBeginning: true }); await consumer.run({ eachMessage: async ({ message }) => {} });
  */
 export class Consumer {
   readonly groupId: string;
+  readonly events = events;
   readonly #letterbox: Letterbox;
+  readonly #logger: Logger;
   readonly #config: Required<Omit<ConsumerConfig, 'groupId' | 'retry'>> & { retries: number; initialRetryTime: number };
+  readonly #instrumentation = new Instrumentation<ConsumerEvents>();
   #connected = false;
   readonly #subscriptions: Array<{ topic: string | RegExp; fromBeginning: boolean }> = [];
   #running: Promise<void> | undefined;
   #stopping = false;
+  #memberId: string | null = null;
+  #generation: Generation | undefined;
+  readonly #paused = new Set<string>();
+  readonly #seeks = new Map<string, number>();
   #requestId = 0;
   #inFlight: number | undefined;
+  #uncommitted = 0;
+  #lastCommitAt = 0;
 
-  constructor(letterbox: Letterbox, config: ConsumerConfig) {
+  constructor(letterbox: Letterbox, config: ConsumerConfig, logger: Logger) {
     if (typeof config !== 'object' || config === null || typeof config.groupId !== 'string' || config.groupId === '') {
       throw new InvalidArgumentError('consumer({ groupId }) needs a non-empty groupId');
     }
     this.#letterbox = letterbox;
+    this.#logger = logger;
     this.groupId = config.groupId;
     this.#config = {
-      maxWaitTimeInMs: config.maxWaitTimeInMs ?? 5000,
+      partitionAssigners: config.partitionAssigners ?? [PartitionAssigners.roundRobin],
+      sessionTimeout: config.sessionTimeout ?? 30_000,
+      rebalanceTimeout: config.rebalanceTimeout ?? 60_000,
+      heartbeatInterval: config.heartbeatInterval ?? 3_000,
+      maxWaitTimeInMs: config.maxWaitTimeInMs ?? 5_000,
       minBytes: config.minBytes ?? 1,
       maxBytes: config.maxBytes ?? 10 * 1024 * 1024,
       maxBytesPerPartition: config.maxBytesPerPartition ?? 1024 * 1024,
       retries: config.retry?.retries ?? 5,
-      initialRetryTime: config.retry?.initialRetryTime ?? 100,
+      initialRetryTime: config.retry?.initialRetryTime ?? 300,
     };
+  }
+
+  /**
+   * Listens to a consumer event; returns a function that stops listening.
+   * @example const off = consumer.on(consumer.events.GROUP_JOIN, (e) => console.log(e.payload.memberAssignment));
+   */
+  on<K extends keyof ConsumerEvents>(type: K, listener: (event: InstrumentationEvent<ConsumerEvents[K]>) => void): () => void {
+    return this.#instrumentation.on(type, listener);
   }
 
   /** @example await consumer.connect(); */
   async connect(): Promise<void> {
     await this.#letterbox.node();
     this.#connected = true;
+    this.#instrumentation.emit('consumer.connect', () => ({}));
   }
 
   /**
-   * Adds topics (names or RegExps matched against existing topics) to read.
+   * Adds topics (names, or RegExps matched against existing topics) to read.
    * @example await consumer.subscribe({ topics: ['orders', /^audit\./], fromBeginning: true });
    */
-  async subscribe(subscription: ConsumerSubscribeTopics): Promise<void> {
+  async subscribe(subscription: ConsumerSubscribeTopics, call: CallOptions = {}): Promise<void> {
     this.#ensureConnected();
     if (this.#running !== undefined) throw new InvalidArgumentError('subscribe before run(), as in KafkaJS');
     const topics = subscription.topics ?? (subscription.topic === undefined ? [] : [subscription.topic]);
     if (!Array.isArray(topics) || topics.length === 0) throw new InvalidArgumentError('subscribe needs { topic } or { topics: [...] }');
-    const existing = await (await this.#letterbox.node()).listTopics();
+    const existing = await abortable((await this.#letterbox.node()).listTopics(), call.signal);
     for (const topic of topics) {
       if (typeof topic === 'string') {
         if (!existing.includes(topic)) throw new UnknownTopicOrPartitionError(topic);
@@ -105,117 +248,398 @@ export class Consumer {
   }
 
   /**
-   * Starts consuming in the background; resolves once started.
+   * Joins the group and consumes in the background; resolves once started.
    * @example await consumer.run({ eachMessage: async ({ topic, partition, message }) => console.log(message.offset) });
    */
   async run(config: ConsumerRunConfig): Promise<void> {
     this.#ensureConnected();
-    if (typeof config !== 'object' || config === null || typeof config.eachMessage !== 'function') throw new InvalidArgumentError('run needs { eachMessage }');
+    if (typeof config !== 'object' || config === null || (typeof config.eachMessage !== 'function' && typeof config.eachBatch !== 'function')) {
+      throw new InvalidArgumentError('run needs { eachMessage } or { eachBatch }');
+    }
+    const concurrency = config.partitionsConsumedConcurrently ?? 1;
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidArgumentError('partitionsConsumedConcurrently must be a whole number ≥ 1');
     if (this.#running !== undefined) throw new InvalidArgumentError('the consumer is already running');
     if (this.#subscriptions.length === 0) throw new InvalidArgumentError('subscribe to a topic before run()');
-    const assigned = await this.#assign();
+    const run: Required<Omit<ConsumerRunConfig, 'eachMessage' | 'eachBatch'>> & Pick<ConsumerRunConfig, 'eachMessage' | 'eachBatch'> = {
+      ...config,
+      autoCommit: config.autoCommit ?? true,
+      autoCommitInterval: config.autoCommitInterval ?? null,
+      autoCommitThreshold: config.autoCommitThreshold ?? null,
+      partitionsConsumedConcurrently: concurrency,
+      eachBatchAutoResolve: config.eachBatchAutoResolve ?? true,
+    };
     this.#stopping = false;
-    this.#running = this.#loop(assigned, config.eachMessage)
-      .catch((error: unknown) => {
-        // KafkaJS's CRASH: the consumer stops; the error is reported, not thrown into the void.
-        this.#stopping = true;
-        console.error(`letterbox consumer ${this.groupId} stopped:`, error);
-      })
-      .finally(() => (this.#running = undefined));
+    this.#running = this.#runLoop(run).finally(() => (this.#running = undefined));
   }
 
   /**
-   * Stops consuming; resolves once the current message is done.
+   * Stops consuming: finishes the current message, commits, leaves the group.
    * @example await consumer.stop();
    */
   async stop(): Promise<void> {
     this.#stopping = true;
-    if (this.#inFlight !== undefined) (await this.#letterbox.node()).cancel(this.#inFlight);
-    await this.#running?.catch(() => undefined);
+    await this.#cancelFetch();
+    await this.#running;
   }
 
   /** @example await consumer.disconnect(); */
   async disconnect(): Promise<void> {
     await this.stop();
     this.#connected = false;
+    this.#instrumentation.emit('consumer.disconnect', () => ({}));
+  }
+
+  /**
+   * Consumes a partition from `offset` on (committed with the next commit).
+   * @example consumer.seek({ topic: 'orders', partition: 0, offset: '42' });
+   */
+  seek({ topic, partition, offset }: TopicPartitionOffset): void {
+    const at = Number(offset);
+    if (typeof offset !== 'string' || !Number.isSafeInteger(at) || at < 0) throw new InvalidArgumentError(`seek needs an offset as a decimal string ≥ 0, got ${JSON.stringify(offset)}`);
+    this.#seeks.set(keyOf(topic, partition), at);
+    this.#applySeeks();
+    void this.#cancelFetch();
+  }
+
+  /**
+   * Stops fetching the given topics (all their partitions, or those listed) until resumed.
+   * @example consumer.pause([{ topic: 'orders', partitions: [0] }]);
+   */
+  pause(topics: TopicPartitions[]): void {
+    for (const key of this.#keysOf(topics)) this.#paused.add(key);
+    void this.#cancelFetch(); // the next fetch leaves these partitions out
+  }
+
+  /**
+   * Fetches paused partitions again.
+   * @example consumer.resume([{ topic: 'orders' }]);
+   */
+  resume(topics: TopicPartitions[]): void {
+    for (const key of this.#keysOf(topics)) this.#paused.delete(key);
+    void this.#cancelFetch(); // a fetch waiting without these partitions returns, and the next includes them
+  }
+
+  /**
+   * The paused partitions.
+   * @example consumer.paused() // [{ topic: 'orders', partitions: [0] }]
+   */
+  paused(): Array<{ topic: string; partitions: number[] }> {
+    const byTopic = new Map<string, number[]>();
+    for (const key of this.#paused) {
+      const [topic, partition] = key.split('\u0000') as [string, string];
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), Number(partition)]);
+    }
+    return [...byTopic].map(([topic, partitions]) => ({ topic, partitions: partitions.sort((a, b) => a - b) }));
+  }
+
+  /**
+   * Commits offsets (the next offset to consume of each partition) now.
+   * @example await consumer.commitOffsets([{ topic: 'orders', partition: 0, offset: '43' }]);
+   */
+  async commitOffsets(offsets: TopicPartitionOffset[]): Promise<void> {
+    const generation = this.#generation;
+    if (generation === undefined) throw new NotConnectedError('commitOffsets needs a running consumer that has joined its group');
+    for (const { topic, partition, offset } of offsets) {
+      const owned = generation.owned.get(keyOf(topic, partition));
+      if (owned !== undefined) owned.resolved = Number(offset);
+    }
+    await this.#commit(generation, offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset: Number(offset), metadata: null })));
   }
 
   #ensureConnected(): void {
     if (!this.#connected) throw new NotConnectedError('the consumer is not connected: call connect() first');
   }
 
-  async #assign(): Promise<Assigned[]> {
-    const node = await this.#letterbox.node();
-    const names = await node.listTopics();
-    const chosen = new Map<string, boolean>();
-    for (const { topic, fromBeginning } of this.#subscriptions) {
-      for (const name of names) if (typeof topic === 'string' ? name === topic : topic.test(name)) chosen.set(name, fromBeginning);
-    }
-    const described = await node.describeTopics([...chosen.keys()]);
-    const assigned = described.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partition, position: 0, paused: false })));
-    await this.#reset(assigned, (a) => chosen.get(a.topic) ?? false);
-    return assigned;
+  #keysOf(topics: TopicPartitions[]): string[] {
+    if (!Array.isArray(topics)) throw new InvalidArgumentError('pause/resume take [{ topic, partitions? }]');
+    return topics.flatMap(({ topic, partitions }) => {
+      const owned = [...(this.#generation?.owned.values() ?? [])].filter((p) => p.topic === topic).map((p) => p.partition);
+      return (partitions ?? owned).map((partition) => keyOf(topic, partition));
+    });
   }
 
-  /** Kafka's auto.offset.reset: earliest when reading from the beginning, else latest. */
-  async #reset(partitions: Assigned[], fromBeginning: (a: Assigned) => boolean): Promise<void> {
-    const node = await this.#letterbox.node();
-    const offsets = await node.listOffsets(partitions.map((a) => ({ topic: a.topic, partition: a.partition, query: fromBeginning(a) ? 'earliest' : 'latest' })));
-    partitions.forEach((a, i) => (a.position = offsets[i] ?? 0));
+  async #cancelFetch(): Promise<void> {
+    if (this.#inFlight !== undefined) (await this.#letterbox.node()).cancel(this.#inFlight);
   }
 
-  async #loop(assigned: Assigned[], eachMessage: ConsumerRunConfig['eachMessage']): Promise<void> {
+  async #runLoop(run: ConsumerRunConfig & Required<Omit<ConsumerRunConfig, 'eachMessage' | 'eachBatch'>>): Promise<void> {
     const node = await this.#letterbox.node();
-    const fromBeginning = new Map(this.#subscriptions.map((s) => [s.topic, s.fromBeginning]));
+    let failures = 0;
     while (!this.#stopping) {
-      const active = assigned.filter((a) => !a.paused);
-      const requestId = ++this.#requestId;
-      this.#inFlight = requestId;
-      const fetched = await node.fetch({
-        requestId,
-        maxWaitMs: this.#config.maxWaitTimeInMs,
-        minBytes: this.#config.minBytes,
-        maxBytes: this.#config.maxBytes,
-        partitions: active.map((a) => ({ topic: a.topic, partition: a.partition, fetchOffset: a.position, maxBytes: this.#config.maxBytesPerPartition })),
-      });
-      this.#inFlight = undefined;
-      for (const [i, result] of fetched.entries()) {
-        const target = active[i]!;
-        if (result.errorCode === 'OFFSET_OUT_OF_RANGE') {
-          await this.#reset([target], (a) => fromBeginning.get(a.topic) ?? [...fromBeginning.values()].some(Boolean));
+      try {
+        const generation = await this.#join(node);
+        failures = 0;
+        await this.#consume(node, generation, run);
+        if (run.autoCommit) await this.#commitResolved(generation).catch(() => undefined);
+        if (!this.#stopping) this.#instrumentation.emit('consumer.rebalancing', () => ({ groupId: this.groupId, memberId: generation.memberId }));
+      } catch (error) {
+        if (error instanceof GroupError && groupRejoinCodes.has(error.code)) {
+          if (error.code === 'UNKNOWN_MEMBER_ID') this.#memberId = null;
           continue;
         }
-        await this.#deliver(target, result, eachMessage);
-        if (this.#stopping) return;
+        failures++;
+        const restart = failures <= this.#config.retries;
+        this.#logger.error('consumer failed', { groupId: this.groupId, error: String(error), restart });
+        this.#instrumentation.emit('consumer.crash', () => ({ error: error instanceof Error ? error : new Error(String(error)), groupId: this.groupId, restart }));
+        if (!restart) {
+          this.#stopping = true;
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, this.#config.initialRetryTime * 2 ** (failures - 1)));
       }
+    }
+    await this.#leave(node);
+    this.#instrumentation.emit('consumer.stop', () => ({}));
+  }
+
+  async #join(node: Awaited<ReturnType<Letterbox['node']>>): Promise<Generation> {
+    const started = Date.now();
+    const topics = await this.#subscribedTopics(node);
+    const joined: JoinReply = await node.joinGroup({
+      groupId: this.groupId,
+      memberId: this.#memberId,
+      clientId: this.#letterbox.clientId,
+      sessionTimeoutMs: this.#config.sessionTimeout,
+      rebalanceTimeoutMs: this.#config.rebalanceTimeout,
+      topics,
+      assignors: this.#config.partitionAssigners,
+    });
+    this.#memberId = joined.memberId;
+    const { assignment } = await node.syncGroup({ groupId: this.groupId, memberId: joined.memberId, generationId: joined.generationId });
+    const owned = new Map<string, OwnedPartition>();
+    const committed = await node.fetchOffsets(this.groupId);
+    const toReset: OwnedPartition[] = [];
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const partition of partitions) {
+        const found = committed.find((c) => c.topic === topic && c.partition === partition);
+        const p: OwnedPartition = { topic, partition, position: found?.offset ?? -1, resolved: found?.offset ?? -1, committed: found?.offset ?? -1 };
+        if (found === undefined || found.offset < 0) toReset.push(p);
+        owned.set(keyOf(topic, partition), p);
+      }
+    }
+    await this.#reset(node, toReset);
+    const generation: Generation = { memberId: joined.memberId, generationId: joined.generationId, owned, stale: false };
+    this.#generation = generation;
+    this.#applySeeks();
+    this.#logger.info('joined group', { groupId: this.groupId, memberId: joined.memberId, generationId: joined.generationId, assignment });
+    this.#instrumentation.emit('consumer.group_join', () => ({
+      duration: Date.now() - started,
+      groupId: this.groupId,
+      isLeader: joined.leaderId === joined.memberId,
+      leaderId: joined.leaderId,
+      groupProtocol: joined.assignor,
+      memberId: joined.memberId,
+      memberAssignment: assignment,
+    }));
+    return generation;
+  }
+
+  async #subscribedTopics(node: Awaited<ReturnType<Letterbox['node']>>): Promise<string[]> {
+    const names = await node.listTopics();
+    return names.filter((name) => this.#subscriptions.some(({ topic }) => (typeof topic === 'string' ? topic === name : topic.test(name))));
+  }
+
+  /** Kafka's auto.offset.reset: earliest when the subscription reads from the beginning, else latest. */
+  async #reset(node: Awaited<ReturnType<Letterbox['node']>>, partitions: OwnedPartition[]): Promise<void> {
+    if (partitions.length === 0) return;
+    const fromBeginning = (topic: string) => this.#subscriptions.some((s) => s.fromBeginning && (typeof s.topic === 'string' ? s.topic === topic : s.topic.test(topic)));
+    const offsets = await node.listOffsets(partitions.map((p) => ({ topic: p.topic, partition: p.partition, query: fromBeginning(p.topic) ? 'earliest' : 'latest' })));
+    partitions.forEach((p, i) => {
+      p.position = offsets[i] ?? 0;
+      p.resolved = p.position;
+    });
+  }
+
+  #applySeeks(): void {
+    const owned = this.#generation?.owned;
+    if (owned === undefined) return;
+    for (const [key, offset] of this.#seeks) {
+      const p = owned.get(key);
+      if (p === undefined) continue;
+      p.position = offset;
+      p.resolved = offset;
+      p.committed = -2; // differs from any real offset: the sought offset gets committed
+      this.#seeks.delete(key);
     }
   }
 
-  async #deliver(target: Assigned, result: FetchedPartition, eachMessage: ConsumerRunConfig['eachMessage']): Promise<void> {
+  async #consume(node: Awaited<ReturnType<Letterbox['node']>>, generation: Generation, run: ConsumerRunConfig & Required<Omit<ConsumerRunConfig, 'eachMessage' | 'eachBatch'>>): Promise<void> {
+    const heartbeat = async () => {
+      if (generation.stale) return;
+      try {
+        await node.heartbeat({ groupId: this.groupId, memberId: generation.memberId, generationId: generation.generationId });
+        this.#instrumentation.emit('consumer.heartbeat', () => ({ groupId: this.groupId, memberId: generation.memberId, groupGenerationId: generation.generationId }));
+      } catch (error) {
+        if (error instanceof GroupError && groupRejoinCodes.has(error.code)) {
+          generation.stale = true;
+          if (error.code === 'UNKNOWN_MEMBER_ID') this.#memberId = null;
+          await this.#cancelFetch();
+        }
+      }
+    };
+    const timer = setInterval(() => void heartbeat(), this.#config.heartbeatInterval);
+    try {
+      while (!this.#stopping && !generation.stale) {
+        const active = [...generation.owned.values()].filter((p) => !this.#paused.has(keyOf(p.topic, p.partition)));
+        const requestId = ++this.#requestId;
+        this.#inFlight = requestId;
+        const started = Date.now();
+        this.#instrumentation.emit('consumer.fetch_start', () => ({ nodeId: 0 }));
+        const fetched = await node.fetch({
+          requestId,
+          maxWaitMs: this.#config.maxWaitTimeInMs,
+          minBytes: this.#config.minBytes,
+          maxBytes: this.#config.maxBytes,
+          partitions: active.map((p) => ({ topic: p.topic, partition: p.partition, fetchOffset: p.position, maxBytes: this.#config.maxBytesPerPartition })),
+        });
+        this.#inFlight = undefined;
+        this.#instrumentation.emit('consumer.fetch', () => ({ numberOfBatches: fetched.filter((f) => f.batches.length > 0).length, duration: Date.now() - started, nodeId: 0 }));
+        const outOfRange = active.filter((_, i) => fetched[i]?.errorCode === 'OFFSET_OUT_OF_RANGE');
+        await this.#reset(node, outOfRange);
+        const work = fetched.map((result, i) => ({ result, owned: active[i]! })).filter(({ result }) => result.batches.length > 0);
+        await runConcurrently(work, run.partitionsConsumedConcurrently, ({ result, owned }) => this.#process(generation, owned, result, run));
+        if (run.autoCommit) await this.#commitIfNecessary(generation, run);
+        if (active.length === 0 && !this.#stopping && !generation.stale) await heartbeat(); // everything paused: keep the session, wait on the fetch
+      }
+    } finally {
+      clearInterval(timer);
+      this.#inFlight = undefined;
+    }
+  }
+
+  async #process(generation: Generation, owned: OwnedPartition, result: FetchedPartition, run: ConsumerRunConfig & Required<Omit<ConsumerRunConfig, 'eachMessage' | 'eachBatch'>>): Promise<void> {
+    const messages: KafkaMessage[] = [];
+    let nextAfterBatches = owned.position;
     for (const bytes of result.batches) {
       const batch = await decodeBatchAsync(bytes);
-      for (const record of batch.records) {
-        const offset = batch.baseOffset + record.offsetDelta;
-        if (offset < target.position) continue;
-        if (this.#stopping || target.paused) return;
-        const message = toKafkaMessage(batch, record);
-        await this.#withRetries(() =>
-          eachMessage({
-            topic: target.topic,
-            partition: target.partition,
-            message,
-            heartbeat: async () => undefined,
-            pause: () => {
-              target.paused = true;
-              return () => (target.paused = false);
-            },
-          }),
-        );
-        target.position = offset + 1;
-      }
+      for (const record of batch.records) if (batch.baseOffset + record.offsetDelta >= owned.position) messages.push(toKafkaMessage(batch, record));
       // Records a batch no longer holds (compaction) are skipped, not fetched again.
-      target.position = Math.max(target.position, batch.baseOffset + batch.lastOffsetDelta + 1);
+      nextAfterBatches = Math.max(nextAfterBatches, batch.baseOffset + batch.lastOffsetDelta + 1);
     }
+    const positionBefore = owned.position;
+    const key = keyOf(owned.topic, owned.partition);
+    const isRunning = () => !this.#stopping;
+    const isStale = () => generation.stale || !generation.owned.has(key);
+    const resolveOffset = (offset: string) => {
+      const next = Number(offset) + 1;
+      if (next > owned.resolved) {
+        this.#uncommitted += next - Math.max(owned.resolved, positionBefore);
+        owned.resolved = next;
+      }
+    };
+    const pause = () => {
+      this.#paused.add(key);
+      return () => this.resume([{ topic: owned.topic, partitions: [owned.partition] }]);
+    };
+    const highWatermark = result.highWatermark;
+    const batch: Batch = {
+      topic: owned.topic,
+      partition: owned.partition,
+      highWatermark: String(highWatermark),
+      messages,
+      isEmpty: () => messages.length === 0,
+      firstOffset: () => messages[0]?.offset ?? null,
+      lastOffset: () => messages.at(-1)?.offset ?? String(highWatermark - 1),
+      offsetLag: () => String(Math.max(0, highWatermark - 1 - Number(messages.at(-1)?.offset ?? highWatermark - 1))),
+      offsetLagLow: () => String(Math.max(0, highWatermark - 1 - Number(messages[0]?.offset ?? highWatermark - 1))),
+    };
+    const describe = (): BatchPayload => ({
+      topic: owned.topic,
+      partition: owned.partition,
+      highWatermark: batch.highWatermark,
+      offsetLag: batch.offsetLag(),
+      offsetLagLow: batch.offsetLagLow(),
+      batchSize: messages.length,
+      firstOffset: batch.firstOffset() ?? batch.lastOffset(),
+      lastOffset: batch.lastOffset(),
+    });
+    const started = Date.now();
+    this.#instrumentation.emit('consumer.start_batch_process', describe);
+    const heartbeat = async () => undefined; // heartbeats run on their own timer
+    if (run.eachBatch !== undefined) {
+      const eachBatch = run.eachBatch;
+      await this.#withRetries(() =>
+        eachBatch({
+          batch,
+          resolveOffset,
+          heartbeat,
+          pause,
+          commitOffsetsIfNecessary: (offsets) => (offsets === undefined ? this.#commitIfNecessary(generation, run) : this.#commit(generation, flatten(offsets))),
+          uncommittedOffsets: () => this.#uncommittedOffsets(generation),
+          isRunning,
+          isStale,
+        }),
+      );
+      if (run.eachBatchAutoResolve && messages.length > 0 && !isStale()) resolveOffset(messages.at(-1)!.offset);
+      owned.position = Math.max(owned.resolved, messages.length > 0 && run.eachBatchAutoResolve ? nextAfterBatches : owned.position);
+    } else {
+      const eachMessage = run.eachMessage!;
+      let finished = true;
+      for (const message of messages) {
+        if (!isRunning() || isStale() || this.#paused.has(key) || this.#seeks.size > 0 || owned.position !== positionBefore) {
+          finished = false;
+          break;
+        }
+        await this.#withRetries(() => eachMessage({ topic: owned.topic, partition: owned.partition, message, heartbeat, pause }));
+        resolveOffset(message.offset);
+      }
+      // A seek during processing moved the position; otherwise continue after what was resolved.
+      if (owned.position === positionBefore) owned.position = finished ? nextAfterBatches : owned.resolved;
+    }
+    this.#instrumentation.emit('consumer.end_batch_process', () => ({ ...describe(), duration: Date.now() - started }));
+  }
+
+  #uncommittedOffsets(generation: Generation): OffsetsByTopicPartition {
+    const dirty = [...generation.owned.values()].filter((p) => p.resolved !== p.committed && p.resolved >= 0);
+    return { topics: groupByTopic(dirty.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.resolved }))) };
+  }
+
+  async #commitIfNecessary(generation: Generation, run: Pick<ConsumerRunConfig, 'autoCommitInterval' | 'autoCommitThreshold'>): Promise<void> {
+    const interval = run.autoCommitInterval ?? null;
+    const threshold = run.autoCommitThreshold ?? null;
+    const due =
+      (interval === null && threshold === null) ||
+      (interval !== null && Date.now() - this.#lastCommitAt >= interval) ||
+      (threshold !== null && this.#uncommitted >= threshold);
+    if (due) await this.#commitResolved(generation);
+  }
+
+  async #commitResolved(generation: Generation): Promise<void> {
+    const offsets = flatten(this.#uncommittedOffsets(generation));
+    if (offsets.length > 0) await this.#commit(generation, offsets);
+  }
+
+  async #commit(generation: Generation, offsets: OffsetCommit[]): Promise<void> {
+    if (offsets.length === 0) return;
+    const node = await this.#letterbox.node();
+    try {
+      await node.commitOffsets({ groupId: this.groupId, memberId: generation.memberId, generationId: generation.generationId, offsets });
+    } catch (error) {
+      if (error instanceof GroupError && groupRejoinCodes.has(error.code)) generation.stale = true;
+      throw error;
+    }
+    for (const { topic, partition, offset } of offsets) {
+      const owned = generation.owned.get(keyOf(topic, partition));
+      if (owned !== undefined) owned.committed = offset;
+    }
+    this.#uncommitted = 0;
+    this.#lastCommitAt = Date.now();
+    this.#instrumentation.emit('consumer.commit_offsets', () => ({
+      groupId: this.groupId,
+      memberId: generation.memberId,
+      groupGenerationId: generation.generationId,
+      topics: groupByTopic(offsets),
+    }));
+  }
+
+  async #leave(node: NodeApi | Awaited<ReturnType<Letterbox['node']>>): Promise<void> {
+    const generation = this.#generation;
+    this.#generation = undefined;
+    if (this.#memberId === null) return;
+    const memberId = this.#memberId;
+    this.#memberId = null;
+    if (generation !== undefined && !generation.stale) await this.#commitResolved(generation).catch(() => undefined);
+    await node.leaveGroup({ groupId: this.groupId, memberId }).catch(() => undefined);
   }
 
   async #withRetries(call: () => Promise<void>): Promise<void> {
@@ -223,12 +647,29 @@ export class Consumer {
       try {
         return await call();
       } catch (error) {
-        if (attempt >= this.#config.retries || this.#stopping) {
-          this.#stopping = true;
-          throw error;
-        }
+        if (attempt >= this.#config.retries || this.#stopping) throw error;
+        this.#logger.warn('message handler failed; retrying', { groupId: this.groupId, attempt: attempt + 1, error: String(error) });
         await new Promise((resolve) => setTimeout(resolve, this.#config.initialRetryTime * 2 ** attempt));
       }
     }
   }
+}
+
+function flatten(offsets: OffsetsByTopicPartition): OffsetCommit[] {
+  return offsets.topics.flatMap(({ topic, partitions }) => partitions.map(({ partition, offset }) => ({ topic, partition, offset: Number(offset), metadata: null })));
+}
+
+function groupByTopic(offsets: ReadonlyArray<{ topic: string; partition: number; offset: number }>): OffsetsByTopicPartition['topics'] {
+  const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
+  for (const { topic, partition, offset } of offsets) byTopic.set(topic, [...(byTopic.get(topic) ?? []), { partition, offset: String(offset) }]);
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+}
+
+/** Runs `task` over `items` with at most `limit` at once. */
+async function runConcurrently<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

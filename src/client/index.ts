@@ -1,8 +1,23 @@
 // Letterbox's public API: the KafkaJS-shaped client that runs the broker in a worker.
-export { Letterbox, type LetterboxConfig, type LetterboxEvents, type LogLevel } from './letterbox';
-export { Producer, CompressionTypes, type CompressionType, type ProducerConfig, type ProducerRecord, type ProducerBatch, type RecordMetadata, type CallOptions } from './producer';
-export { Consumer, type ConsumerConfig, type ConsumerRunConfig, type ConsumerSubscribeTopics, type EachMessagePayload } from './consumer';
-export { Admin, type TopicMetadata, type PartitionMetadata } from './admin';
+export { Letterbox, type LetterboxConfig, type LetterboxEvents } from './letterbox';
+export { logLevel, type LogLevel, type LogCreator, type LogEntry, type Logger } from './logger';
+export type { InstrumentationEvent } from './events';
+export { Producer, CompressionTypes, type ProducerEvents, type CompressionType, type ProducerConfig, type ProducerRecord, type ProducerBatch, type RecordMetadata, type CallOptions } from './producer';
+export {
+  Consumer,
+  PartitionAssigners,
+  type Batch,
+  type ConsumerConfig,
+  type ConsumerEvents,
+  type ConsumerRunConfig,
+  type ConsumerSubscribeTopics,
+  type EachBatchPayload,
+  type EachMessagePayload,
+  type OffsetsByTopicPartition,
+  type TopicPartitionOffset,
+  type TopicPartitions,
+} from './consumer';
+export { Admin, ConfigResourceTypes, type AdminEvents, type TopicMetadata, type PartitionMetadata, type ConfigResource, type DescribedConfigEntry, type GroupDescriptionResult, type GroupMemberDescription, type PartitionOffsets, type GroupPartitionOffset } from './admin';
 export type { Message, MessageHeaders, HeaderValue, KafkaMessage } from './messages';
 export type { TopicSpec, ConfigEntry, NodeInfo } from '../node/api';
 export type { PeerInfo, DialStats } from '../network';

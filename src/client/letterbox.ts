@@ -5,16 +5,17 @@ import { joinCluster, type DialStats, type NetworkEvent, type PeerInfo, type Pee
 import type { NodeApi, NodeInfo } from '../node/api';
 import { Admin } from './admin';
 import { Consumer, type ConsumerConfig } from './consumer';
+import { consoleLogCreator, createLogger, logLevel, type LogCreator, type Logger, type LogLevel } from './logger';
 import { connectNode, type NodeConnection } from './node-connection';
 import { Producer, type ProducerConfig } from './producer';
-
-export type LogLevel = 'NOTHING' | 'ERROR' | 'WARN' | 'INFO' | 'DEBUG';
 
 export interface LetterboxConfig {
   /** Names this client in logs and slot bookkeeping. Default `letterbox`. */
   clientId?: string;
-  /** Default `NOTHING`: quiet. */
+  /** As in KafkaJS: `logLevel.NOTHING` (default: quiet), `ERROR`, `WARN`, `INFO`, `DEBUG`. */
   logLevel?: LogLevel;
+  /** Receives structured log entries; default: one console line each. */
+  logCreator?: LogCreator;
   /** How long the worker may take to start before WorkerStartError. Default 10000. */
   workerStartTimeoutMs?: number;
   /** How long a reloaded tab waits for its previous worker to release its slot. Default 3000. */
@@ -74,7 +75,8 @@ const webStorage = (kind: 'sessionStorage' | 'localStorage'): Storage | undefine
  */
 export class Letterbox {
   readonly clientId: string;
-  readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'cluster' | 'relay' | 'iceServers'>>;
+  readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers'>>;
+  readonly #logger: Logger;
   #connection: Promise<NodeConnection> | undefined;
   #closed = false;
   readonly #listeners = new Map<keyof LetterboxEvents, Set<Listener<keyof LetterboxEvents>>>();
@@ -86,8 +88,8 @@ export class Letterbox {
     if (typeof config !== 'object' || config === null) throw new InvalidArgumentError('new Letterbox(config) takes an object');
     this.clientId = config.clientId ?? 'letterbox';
     if (typeof this.clientId !== 'string' || this.clientId === '') throw new InvalidArgumentError('clientId must be a non-empty string');
+    this.#logger = createLogger(config.logLevel ?? logLevel.NOTHING, config.logCreator ?? consoleLogCreator);
     this.#config = {
-      logLevel: config.logLevel ?? 'NOTHING',
       workerStartTimeoutMs: config.workerStartTimeoutMs ?? 10_000,
       slotWaitMs: config.slotWaitMs ?? 3_000,
       onStorageLost: config.onStorageLost ?? 'fail',
@@ -107,7 +109,7 @@ export class Letterbox {
    * @example const producer = letterbox.producer(); await producer.connect(); await producer.send({ topic: 'events', messages: [{ value: 'hi' }] });
    */
   producer(config: ProducerConfig = {}): Producer {
-    return new Producer(this, config);
+    return new Producer(this, config, this.#logger.namespace('Producer'));
   }
 
   /**
@@ -115,7 +117,7 @@ export class Letterbox {
    * @example const consumer = letterbox.consumer({ groupId: 'readers' });
    */
   consumer(config: ConsumerConfig): Consumer {
-    return new Consumer(this, config);
+    return new Consumer(this, config, this.#logger.namespace('Consumer'));
   }
 
   /**
@@ -123,7 +125,7 @@ export class Letterbox {
    * @example const admin = letterbox.admin(); await admin.createTopics({ topics: [{ topic: 'events', numPartitions: 3 }] });
    */
   admin(): Admin {
-    return new Admin(this);
+    return new Admin(this, this.#logger.namespace('Admin'));
   }
 
   /**
@@ -165,6 +167,14 @@ export class Letterbox {
    */
   async networkStats(): Promise<DialStats> {
     return (await this.#joined()).dialStats();
+  }
+
+  /**
+   * The client's logger, as KafkaJS's `kafka.logger()`.
+   * @example letterbox.logger().info('started', { tab: 1 });
+   */
+  logger(): Logger {
+    return this.#logger;
   }
 
   /**
@@ -232,11 +242,18 @@ export class Letterbox {
       heldByThisPage.add(slot);
       session?.setItem(SESSION_SLOT_KEY(this.clientId), JSON.stringify(slot));
       local?.setItem(INCARNATIONS_KEY, JSON.stringify({ ...readJson<Record<number, string>>(local, INCARNATIONS_KEY, {}), [slot]: incarnation }));
-      if (storageLost) this.#emit('letterbox.storage_lost', { slot, incarnation });
+      this.#logger.info('node started', { slot, incarnation, databaseName: connection.info.databaseName });
+      if (storageLost) {
+        this.#logger.warn('the slot’s database was lost; started afresh', { slot });
+        this.#emit('letterbox.storage_lost', { slot, incarnation });
+      }
       this.#emit('letterbox.connect', connection.info);
       if (this.#cluster !== undefined) {
+        const log = this.#logger.namespace('Network');
         const onEvent = (event: NetworkEvent) => {
           const { type, ...payload } = event;
+          if (type === 'relay') log[event.connected ? 'info' : 'warn'](event.connected ? 'joined the cluster on the relay' : 'lost the relay; reconnecting', payload);
+          else if (type !== 'peer_quality') log.info(type === 'peer_joined' ? 'peer joined' : 'peer left', type === 'peer_joined' ? { peerId: event.peer.peerId } : payload);
           if (type === 'peer_joined') this.#emit('letterbox.peer_joined', event.peer);
           else this.#emit(`letterbox.${type}`, payload as LetterboxEvents[`letterbox.${typeof type}`]);
         };
@@ -247,6 +264,7 @@ export class Letterbox {
       return connection;
     } catch (error) {
       this.#connection = undefined; // a later call may try again
+      this.#logger.error('node failed to start', { error: error instanceof Error ? error.message : String(error) });
       if (error instanceof StorageLostError) this.#emit('letterbox.storage_lost', { slot: error.slot });
       throw error;
     }

@@ -1,7 +1,9 @@
 import { AbortedError, InvalidArgumentError, NotConnectedError } from '../errors';
 import type { ProduceResult, TopicState } from '../node/api';
 import { createStickyPartitioner, defaultPartition, type Compression } from '../protocol';
+import { Instrumentation, type InstrumentationEvent } from './events';
 import type { Letterbox } from './letterbox';
+import type { Logger } from './logger';
 import { encodeBatches, normalizeMessage, type Message, type NormalizedMessage } from './messages';
 import { abortable, transfer, withTimeout } from './node-connection';
 
@@ -52,19 +54,31 @@ export interface CallOptions {
 
 const DEFAULT_MAX_BATCH_BYTES = 1_000_000;
 
+/** KafkaJS's producer events and their payloads. */
+export interface ProducerEvents {
+  'producer.connect': Record<string, never>;
+  'producer.disconnect': Record<string, never>;
+  /** One per send/sendBatch that reached the node. */
+  'producer.request': { topics: string[]; batches: number; bytes: number; acks: -1 | 0 | 1; duration: number };
+}
+
 /**
  * Sends messages to topics, KafkaJS-style.
  * @example const producer = letterbox.producer(); await producer.connect();
  */
 export class Producer {
+  readonly events = { CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect', REQUEST: 'producer.request' } as const satisfies Record<string, keyof ProducerEvents>;
   readonly #letterbox: Letterbox;
+  readonly #logger: Logger;
+  readonly #instrumentation = new Instrumentation<ProducerEvents>();
   readonly #config: Required<ProducerConfig>;
   #connected = false;
   readonly #sticky = createStickyPartitioner(Math.random);
   readonly #partitionCounts = new Map<string, number>();
 
-  constructor(letterbox: Letterbox, config: ProducerConfig) {
+  constructor(letterbox: Letterbox, config: ProducerConfig, logger: Logger) {
     this.#letterbox = letterbox;
+    this.#logger = logger;
     this.#config = { allowAutoTopicCreation: config.allowAutoTopicCreation ?? true, maxBatchBytes: config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES };
   }
 
@@ -75,6 +89,16 @@ export class Producer {
   async connect(): Promise<void> {
     await this.#letterbox.node();
     this.#connected = true;
+    this.#logger.debug('connected');
+    this.#instrumentation.emit('producer.connect', () => ({}));
+  }
+
+  /**
+   * Listens to a producer event; returns a function that stops listening.
+   * @example const off = producer.on(producer.events.REQUEST, (e) => console.log(e.payload.duration));
+   */
+  on<K extends keyof ProducerEvents>(type: K, listener: (event: InstrumentationEvent<ProducerEvents[K]>) => void): () => void {
+    return this.#instrumentation.on(type, listener);
   }
 
   /**
@@ -119,8 +143,11 @@ export class Producer {
       }
     }
     const buffers = [...new Set(request.map((b) => b.bytes.buffer as ArrayBuffer))];
+    const started = Date.now();
+    const bytes = request.reduce((n, b) => n + b.bytes.length, 0);
     const produced = node.produce(transfer({ acks, allowAutoTopicCreation: this.#config.allowAutoTopicCreation, batches: request }, buffers));
     const results = await abortable(withTimeout(produced, batch.timeout ?? 30_000, 'send'), options.signal);
+    this.#instrumentation.emit('producer.request', () => ({ topics: [...new Set(request.map((b) => b.topic))], batches: request.length, bytes, acks, duration: Date.now() - started }));
     return summarize(results);
   }
 
@@ -130,6 +157,7 @@ export class Producer {
    */
   async disconnect(): Promise<void> {
     this.#connected = false;
+    this.#instrumentation.emit('producer.disconnect', () => ({}));
   }
 
   async #partitionCount(topic: string): Promise<number> {

@@ -147,14 +147,6 @@ export class InvalidTopicError extends LetterboxError {
   }
 }
 
-/** A topic already exists. */
-export class TopicExistsError extends LetterboxError {
-  static override readonly errorName = 'TopicExistsError';
-  constructor(topic: string) {
-    super('TOPIC_ALREADY_EXISTS', `topic "${topic}" already exists`);
-  }
-}
-
 /** A bad topic configuration entry or partition count. */
 export class InvalidConfigError extends LetterboxError {
   static override readonly errorName = 'InvalidConfigError';
@@ -221,5 +213,18 @@ export class TimeoutError extends LetterboxError {
   static override readonly errorName = 'TimeoutError';
   constructor(message: string) {
     super('REQUEST_TIMED_OUT', message, { retriable: true });
+  }
+}
+
+/**
+ * The group coordinator refused a request: `code` is Kafka's name (REBALANCE_IN_PROGRESS,
+ * ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, NON_EMPTY_GROUP, ...). Only a rebalance in progress is retriable.
+ */
+export class GroupError extends LetterboxError {
+  static override readonly errorName = 'GroupError';
+  readonly groupId: string;
+  constructor(groupId: string, code: string, message: string) {
+    super(code, message, { retriable: code === 'REBALANCE_IN_PROGRESS' });
+    this.groupId = groupId;
   }
 }

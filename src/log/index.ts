@@ -1,3 +1,3 @@
-export { createLogManager, type LogManager, type OpenLogOptions } from './manager';
+export { createLogManager, type BackgroundMaintenance, type LogManager, type OpenLogOptions } from './manager';
 export type { PartitionLog, AppendResult, ReadOptions, OffsetSpec } from './partition-log';
 export { defaultLogConfig, type LogConfig } from './config';

@@ -32,14 +32,20 @@ export interface LogManager {
   /**
    * Runs maintenance in the background: a round every `intervalMs` (Kafka's
    * log.retention.check.interval.ms, default 5 min), and while compaction has more steps,
-   * the next step in a new task, so appends are never held up for long. Returns a stop function.
-   * @example const stop = logs.maintainInBackground({ now: Date.now });
+   * the next step in a new task, so appends are never held up for long.
+   * @example const maintenance = logs.maintainInBackground({ now: Date.now }); maintenance.stop();
    */
-  maintainInBackground(init: { now: () => number; intervalMs?: number; onError?: (error: unknown) => void }): () => void;
+  maintainInBackground(init: { now: () => number; intervalMs?: number; onError?: (error: unknown) => void }): BackgroundMaintenance;
   /** Partitions found in storage (opened or not). */
   listStored(): Promise<PartitionId[]>;
   /** IndexedDB transactions committed by group commit so far. */
   readonly transactions: number;
+}
+
+export interface BackgroundMaintenance {
+  /** Runs a round now instead of at the next interval (e.g. after a config change). */
+  runSoon(): void;
+  stop(): void;
 }
 
 const keyOf = (id: PartitionId) => `${id.topic}\u0000${id.partition}`;
@@ -99,9 +105,16 @@ export function createLogManager(storage: Storage): LogManager {
         if (!stopped) timer = setTimeout(() => void round(), more ? 0 : intervalMs);
       };
       timer = setTimeout(() => void round(), 0);
-      return () => {
-        stopped = true;
-        clearTimeout(timer);
+      return {
+        runSoon() {
+          if (stopped) return;
+          clearTimeout(timer);
+          timer = setTimeout(() => void round(), 0);
+        },
+        stop() {
+          stopped = true;
+          clearTimeout(timer);
+        },
       };
     },
     listStored: () => storage.listPartitions(),

@@ -1,8 +1,9 @@
 import { InvalidOffsetError, InvalidRecordError, OffsetOutOfRangeError, RecordBatchTooLargeError } from '../errors';
-import { decodeBatch, decodeBatchAsync, setBaseOffset, verifyBatch, type BatchHeader } from '../protocol';
+import { decodeBatch, decodeBatchAsync, readBatchHeader, setBaseOffset, verifyBatch, type BatchHeader } from '../protocol';
 import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } from '../storage';
 import { compacts, deletes, type LogConfig } from './config';
 import type { FlushPart, FlushSource, GroupCommitter } from './group-commit';
+import { TailCache } from './tail-cache';
 
 export interface AppendResult {
   baseOffset: number;
@@ -24,6 +25,8 @@ export type OffsetSpec = 'earliest' | 'latest' | { timestamp: number };
 const SCAN_CHUNK = 1024;
 /** Appends waiting for a flush, per partition, before `append` makes its caller wait. */
 const PENDING_BYTES_MAX = 32 * 1024 * 1024;
+/** Newest batches kept in memory per partition for readers at the tail. */
+const TAIL_CACHE_BYTES = 1024 * 1024;
 
 interface PendingAppend {
   bytes: Uint8Array;
@@ -57,6 +60,7 @@ export class PartitionLog implements FlushSource {
   readonly #followsDurableEnd: boolean;
   /** Fetches waiting at the end of the log, woken when the high watermark passes their offset. */
   readonly #hwWaiters = new Set<{ offset: number; wake: () => void }>();
+  readonly #tail = new TailCache(TAIL_CACHE_BYTES);
 
   constructor(
     readonly storage: Storage,
@@ -194,6 +198,7 @@ export class PartitionLog implements FlushSource {
       writes,
       sizeBytes,
       committed: () => {
+        for (const { append, result } of taken) this.#tail.push({ ...result, bytes: append.bytes });
         this.#logEndOffset = next;
         this.#sizeBytes += sizeBytes;
         if (this.#followsDurableEnd) this.#setHighWatermark(next);
@@ -221,12 +226,14 @@ export class PartitionLog implements FlushSource {
     }
     const endOffset = Math.min(options.endOffset ?? this.#highWatermark, this.#logEndOffset);
     if (offset >= endOffset) return [];
-    const batches = await this.storage.readBatches(this.id, offset, { maxBytes: options.maxBytes, endOffset });
+    // Batches from the tail cache were verified when appended; stored ones are checked below.
+    const cached = this.#tail.read(offset, options.maxBytes, endOffset);
+    const batches = cached ?? (await this.storage.readBatches(this.id, offset, { maxBytes: options.maxBytes, endOffset }));
     const maxRecords = options.maxRecords ?? Infinity;
     let records = 0;
     let count = 0;
     for (const bytes of batches) {
-      const header = verifyBatch(bytes);
+      const header = cached === undefined ? verifyBatch(bytes) : readBatchHeader(bytes);
       count++;
       records += header.baseOffset + header.lastOffsetDelta + 1 - Math.max(offset, header.baseOffset);
       if (records >= maxRecords) break;
@@ -250,6 +257,7 @@ export class PartitionLog implements FlushSource {
       if (removed.length === 0) return;
       const from = removed[0]!.baseOffset;
       await this.storage.write([{ kind: 'deleteBatches', id: this.id, fromBaseOffset: from, toBaseOffset: Infinity }]);
+      this.#tail.truncateTo(from);
       this.#logEndOffset = from;
       this.#nextOffset = from;
       this.#sizeBytes -= removed.reduce((sum, s) => sum + s.sizeBytes, 0);
@@ -338,6 +346,7 @@ export class PartitionLog implements FlushSource {
   async rewrite(writes: StorageWrite[], sizeDeltaBytes: number): Promise<void> {
     if (writes.length === 0) return;
     await this.storage.write(writes);
+    this.#tail.clear(); // the cleaner may have rewritten cached batches
     this.#sizeBytes += sizeDeltaBytes;
   }
 

@@ -1,8 +1,29 @@
 // The broker node's interface as the page sees it through Comlink. Types only: the page
 // imports them without pulling the broker into its bundle.
 
+import type { AssignorName, GroupDescription, GroupStateName, JoinReply, OffsetCommit, SyncReply } from '../group';
 import type { LogConfig } from '../log';
 import type { PeerInfo } from '../network/worker';
+
+export type { AssignorName, Assignment, GroupDescription, GroupStateName, JoinReply, MemberDescription, OffsetCommit, SyncReply } from '../group';
+
+export interface JoinGroupRequest {
+  groupId: string;
+  /** null for a new member. */
+  memberId: string | null;
+  clientId: string;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  topics: string[];
+  /** In order of preference. */
+  assignors: AssignorName[];
+}
+
+export interface MemberRequest {
+  groupId: string;
+  memberId: string;
+  generationId: number;
+}
 
 export interface ConfigEntry {
   name: string;
@@ -36,6 +57,8 @@ export interface PartitionState {
 
 export interface TopicState extends TopicDefinition {
   partitions: PartitionState[];
+  /** The config as Kafka names it, each entry marked when it is the default. */
+  configEntries: Array<ConfigEntry & { isDefault: boolean }>;
 }
 
 export interface NodeStartInit {
@@ -108,6 +131,28 @@ export interface NodeApi {
   produce(request: ProduceRequest): Promise<ProduceResult[]>;
   fetch(request: FetchRequest): Promise<FetchedPartition[]>;
   listOffsets(queries: Array<{ topic: string; partition: number; query: OffsetQuery }>): Promise<Array<number | undefined>>;
+  /** Deletes topics and all their records. UnknownTopicOrPartitionError for a missing one. */
+  deleteTopics(names: string[]): Promise<void>;
+  /** Raises a topic's partition count to `count` (never lowers it). */
+  createPartitions(topic: string, count: number): Promise<void>;
+  /** Applies config entries to a topic; later maintenance obeys them. */
+  alterConfigs(topic: string, entries: ConfigEntry[]): Promise<void>;
+  /** Kafka's DeleteRecords: moves each partition's log start to `offset` (-1: the high watermark); resolves the new log starts. */
+  deleteRecords(topic: string, partitions: Array<{ partition: number; offset: number }>): Promise<number[]>;
+  /** Joins (or rejoins) a consumer group; resolves when the group's rebalance completes. */
+  joinGroup(request: JoinGroupRequest): Promise<JoinReply>;
+  /** The member's assignment for its generation. */
+  syncGroup(request: MemberRequest): Promise<SyncReply>;
+  /** Keeps the member's session; rejects with GroupError REBALANCE_IN_PROGRESS when it must rejoin. */
+  heartbeat(request: MemberRequest): Promise<void>;
+  leaveGroup(request: { groupId: string; memberId: string }): Promise<void>;
+  /** Commits offsets durably. memberId null: an admin commit, allowed only while the group has no members. */
+  commitOffsets(request: { groupId: string; memberId: string | null; generationId: number; offsets: OffsetCommit[] }): Promise<void>;
+  /** The group's committed offsets. */
+  fetchOffsets(groupId: string): Promise<OffsetCommit[]>;
+  listGroups(): Promise<Array<{ groupId: string; state: GroupStateName }>>;
+  /** Groups the coordinator does not know are described as Empty with no members. */
+  describeGroups(groupIds: string[]): Promise<GroupDescription[]>;
   /** Ends the fetch with this requestId now, returning what it has. */
   cancel(requestId: number): void;
   /** The slot's libp2p private key (protobuf bytes); a slot without one stores `candidate` and returns it. */

@@ -1,10 +1,11 @@
-import { InvalidArgumentError, NotConnectedError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
-import { createLogManager, type LogManager, type PartitionLog } from '../log';
+import { InvalidArgumentError, InvalidConfigError, NotConnectedError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
+import { createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
 import { createPeerLink, type PeerLink } from '../network/worker';
 import type { Storage } from '../storage';
-import type { FetchedPartition, FetchRequest, NodeApi, NodeInfo, NodeStartInit, ProduceResult, TopicDefinition } from './api';
+import type { FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceResult, SyncReply, TopicDefinition } from './api';
+import { GroupRuntime } from './groups';
 import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
-import { defineTopic } from './topics';
+import { configEntriesOf, defineTopic, parseConfigEntries, PARTITIONS_MAX } from './topics';
 
 /** What the node needs from its environment: I/O and the clock, passed in so tests can supply their own. */
 export interface BrokerNodeComponents {
@@ -30,15 +31,18 @@ const FETCH_WAIT_MAX_MS = 60_000;
 
 interface Running {
   claim: SlotClaim;
+  groups: GroupRuntime;
   storage: Storage;
   logs: LogManager;
   topics: Map<string, TopicDefinition>;
   info: NodeInfo;
-  stopMaintenance: () => void;
+  maintenance: BackgroundMaintenance;
   fetches: Map<number, AbortController>;
 }
 
 export const databaseNameOf = (slot: number) => `letterbox-slot-${slot}`;
+
+const partitionCounts = (topics: Map<string, TopicDefinition>) => Object.fromEntries([...topics.values()].map((t) => [t.name, t.numPartitions]));
 
 /**
  * A broker node on one slot: topics and their partition logs, produce and fetch. The
@@ -65,12 +69,18 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     return log;
   };
 
+  /** Persists the topic definitions and tells the group coordinator their partition counts. */
+  const saveTopics = async (r: Running) => {
+    await r.storage.write([{ kind: 'putValue', key: 'topics', value: [...r.topics.values()] }]);
+    r.groups.topicsChanged(partitionCounts(r.topics));
+  };
+
   async function createTopic(r: Running, definition: TopicDefinition): Promise<void> {
     r.topics.set(definition.name, definition);
-    await r.storage.write([{ kind: 'putValue', key: 'topics', value: [...r.topics.values()] }]);
     for (let partition = 0; partition < definition.numPartitions; partition++) {
       await r.logs.open({ topic: definition.name, partition }, definition.config);
     }
+    await saveTopics(r);
   }
 
   const node: NodeApi = {
@@ -112,8 +122,9 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           }
         }
         const info: NodeInfo = { slot: claim.slot, incarnation: marker.incarnation, databaseName, storageLost: lost };
-        const stopMaintenance = logs.maintainInBackground({ now: components.now, ...(components.onError ? { onError: components.onError } : {}) });
-        running = { claim, storage, logs, topics, info, stopMaintenance, fetches: new Map() };
+        const maintenance = logs.maintainInBackground({ now: components.now, ...(components.onError ? { onError: components.onError } : {}) });
+        const groups = await GroupRuntime.start(storage, components.now, partitionCounts(topics));
+        running = { claim, groups, storage, logs, topics, info, maintenance, fetches: new Map() };
         return info;
       } finally {
         starting = false;
@@ -148,8 +159,10 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       return chosen.map((name) => {
         const definition = r.topics.get(name);
         if (definition === undefined) throw new UnknownTopicOrPartitionError(name);
+        const defaults = configEntriesOf(defaultLogConfig);
         return {
           ...definition,
+          configEntries: configEntriesOf(definition.config).map((e) => ({ ...e, isDefault: defaults.some((d) => d.name === e.name && d.value === e.value) })),
           partitions: Array.from({ length: definition.numPartitions }, (_, partition) => {
             const log = logOf(name, partition);
             return { partition, leader: r.info.slot, logStartOffset: log.logStartOffset, highWatermark: log.highWatermark };
@@ -205,9 +218,62 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       }
     },
 
+    async deleteTopics(names) {
+      const r = state();
+      if (!Array.isArray(names)) throw new InvalidArgumentError('deleteTopics takes an array of topic names');
+      for (const name of names) if (!r.topics.has(name)) throw new UnknownTopicOrPartitionError(name);
+      for (const name of names) {
+        const definition = r.topics.get(name)!;
+        r.topics.delete(name);
+        await saveTopics(r);
+        for (let partition = 0; partition < definition.numPartitions; partition++) await r.logs.delete({ topic: name, partition });
+      }
+    },
+
+    async createPartitions(topic, count) {
+      const r = state();
+      const definition = r.topics.get(topic);
+      if (definition === undefined) throw new UnknownTopicOrPartitionError(topic);
+      if (!Number.isSafeInteger(count) || count <= definition.numPartitions || count > PARTITIONS_MAX) {
+        throw new InvalidConfigError(`topic "${topic}" has ${definition.numPartitions} partitions; the new count must be more, at most ${PARTITIONS_MAX}, got ${String(count)}`, 'INVALID_PARTITIONS');
+      }
+      const grown = { ...definition, numPartitions: count };
+      for (let partition = definition.numPartitions; partition < count; partition++) await r.logs.open({ topic, partition }, grown.config);
+      r.topics.set(topic, grown);
+      await saveTopics(r);
+    },
+
+    async alterConfigs(topic, entries) {
+      const r = state();
+      const definition = r.topics.get(topic);
+      if (definition === undefined) throw new UnknownTopicOrPartitionError(topic);
+      if (!Array.isArray(entries)) throw new InvalidArgumentError('alterConfigs takes an array of { name, value }');
+      const altered = { ...definition, config: parseConfigEntries(entries, definition.config) };
+      r.topics.set(topic, altered);
+      await saveTopics(r);
+      for (let partition = 0; partition < altered.numPartitions; partition++) logOf(topic, partition).setConfig(altered.config);
+      r.maintenance.runSoon(); // a shorter retention applies now, not at the next interval
+    },
+
+    async deleteRecords(topic, partitions) {
+      if (!Array.isArray(partitions)) throw new InvalidArgumentError('deleteRecords takes an array of { partition, offset }');
+      const logs = partitions.map(({ partition }) => logOf(topic, partition));
+      return Promise.all(partitions.map(({ offset }, i) => logs[i]!.deleteRecordsBefore(offset)));
+    },
+
     async listOffsets(queries) {
       return Promise.all(queries.map(({ topic, partition, query }) => logOf(topic, partition).offsetFor(query)));
     },
+
+    joinGroup: (request) => state().groups.request<JoinReply>({ type: 'join', ...request }),
+    syncGroup: (request) => state().groups.request<SyncReply>({ type: 'sync', ...request }),
+    heartbeat: async (request) => void (await state().groups.request({ type: 'heartbeat', ...request })),
+    leaveGroup: async (request) => void (await state().groups.request({ type: 'leave', ...request })),
+    commitOffsets: async (request) => void (await state().groups.request({ type: 'commit', ...request })),
+    fetchOffsets: async (groupId) => state().groups.committed(groupId),
+    listGroups: async () => state().groups.list(),
+    describeGroups: async (groupIds) =>
+      groupIds.map((groupId) => state().groups.describe(groupId) ?? { groupId, state: 'Empty', generationId: 0, assignor: null, members: [] }),
 
     cancel(requestId) {
       running?.fetches.get(requestId)?.abort();
@@ -237,7 +303,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const r = running;
       if (r === undefined) return;
       running = undefined;
-      r.stopMaintenance();
+      r.maintenance.stop();
+      r.groups.stop();
       for (const controller of r.fetches.values()) controller.abort();
       r.storage.close();
       r.claim.release();

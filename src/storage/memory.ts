@@ -17,6 +17,13 @@ export interface MemoryStorage extends Storage {
   setFull(full: boolean): void;
   /** Number of write transactions applied so far. */
   readonly writeCount: number;
+  /** A new open handle on the same contents, as opening the database again would give. */
+  reopen(): MemoryStorage;
+}
+
+interface MemoryContents {
+  partitions: Map<string, MemoryPartition>;
+  values: Map<string, unknown>;
 }
 
 const keyOf = (id: PartitionId) => `${id.partition}\u0000${id.topic}`;
@@ -38,9 +45,8 @@ function startIndex(summaries: readonly BatchSummary[], offset: number): number 
  * copy their bytes, as IndexedDB's structured clone does.
  * @example const storage = createMemoryStorage(); const log = await openPartitionLog(storage, id, config);
  */
-export function createMemoryStorage(): MemoryStorage {
-  const partitions = new Map<string, MemoryPartition>();
-  const values = new Map<string, unknown>();
+export function createMemoryStorage(contents: MemoryContents = { partitions: new Map(), values: new Map() }): MemoryStorage {
+  const { partitions, values } = contents;
   let closed = false;
   let full = false;
   let writeCount = 0;
@@ -150,5 +156,6 @@ export function createMemoryStorage(): MemoryStorage {
     get writeCount() {
       return writeCount;
     },
+    reopen: () => createMemoryStorage(contents),
   };
 }

@@ -147,3 +147,60 @@ test('a wiped database is reported as a typed error and an event, not silently r
   expect(outcome.continued).toEqual([outcome.slot]);
   expect(outcome.continuedInfo).toEqual({ slot: outcome.slot, storageLost: true });
 });
+
+test('gzip batches, headers and RegExp subscriptions round-trip through the worker', async ({ page }) => {
+  await openClientPage(page);
+  const received = await page.evaluate(async () => {
+    const { Letterbox, CompressionTypes } = window.lb;
+    const letterbox = new Letterbox({ clientId: 'gzip' });
+    const producer = letterbox.producer();
+    await producer.connect();
+    const [meta] = await producer.send({
+      topic: 'audit.gzip',
+      compression: CompressionTypes.GZIP,
+      messages: Array.from({ length: 50 }, (_, i) => ({
+        key: `k${i}`,
+        value: i % 10 === 9 ? null : 'payload '.repeat(20) + i,
+        headers: { source: 'test', tags: ['a', 'b'] },
+        timestamp: String(1_700_000_000_000 + i),
+      })),
+    });
+    await producer.send({ topic: 'other', messages: [{ value: 'not subscribed' }] });
+    const consumer = letterbox.consumer({ groupId: 'g' });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [/^audit\./], fromBeginning: true });
+    const text = new TextDecoder();
+    const seen: Array<{ topic: string; offset: string; value: string | null; timestamp: string; source: string; tags: string[] }> = [];
+    await new Promise<void>((resolve) => {
+      void consumer.run({
+        eachMessage: async ({ topic, message }) => {
+          const tags = message.headers['tags'];
+          seen.push({
+            topic,
+            offset: message.offset,
+            value: message.value === null ? null : text.decode(message.value),
+            timestamp: message.timestamp,
+            source: text.decode(message.headers['source'] as Uint8Array),
+            tags: (Array.isArray(tags) ? tags : []).map((t) => text.decode(t)),
+          });
+          if (seen.length === 50) resolve();
+        },
+      });
+    });
+    await letterbox.close();
+    return { meta, seen };
+  });
+  expect(received.meta).toMatchObject({ topicName: 'audit.gzip', partition: 0, errorCode: 0, baseOffset: '0' });
+  expect(received.seen).toHaveLength(50);
+  expect(new Set(received.seen.map((m) => m.topic))).toEqual(new Set(['audit.gzip']));
+  received.seen.forEach((m, i) => {
+    expect(m).toEqual({
+      topic: 'audit.gzip',
+      offset: String(i),
+      value: i % 10 === 9 ? null : 'payload '.repeat(20) + i,
+      timestamp: String(1_700_000_000_000 + i),
+      source: 'test',
+      tags: ['a', 'b'],
+    });
+  });
+});

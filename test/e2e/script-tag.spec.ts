@@ -33,9 +33,11 @@ test('the script-tag example runs with the script served from a second origin, a
   await fromSecondOrigin(page);
   await expect(page.locator('#status')).toHaveAttribute('data-received', '1', { timeout: 15_000 });
   await expect(page.locator('#received li')).toHaveText([/^#0: hello at /]);
+  // After a reload the record is still there (the new one gets offset 1), and the example's
+  // consumer group resumes after what it committed: it receives only the new greeting.
   await page.reload();
-  await expect(page.locator('#status')).toHaveAttribute('data-received', '2', { timeout: 15_000 });
-  await expect(page.locator('#received li')).toHaveText([/^#0: hello at /, /^#1: hello at /]);
+  await expect(page.locator('#status')).toHaveAttribute('data-received', '1', { timeout: 15_000 });
+  await expect(page.locator('#received li')).toHaveText([/^#1: hello at /]);
 });
 
 test('a page whose CSP forbids blob: workers gets a typed error that says so', async ({ page }) => {

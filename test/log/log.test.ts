@@ -299,7 +299,7 @@ describe('background maintenance', () => {
       for (let i = 0; i < 3; i++) await compacted.append(batchOf([{ key: 'k', value: `v${i}` }]));
       let clock = 500;
       const errors: unknown[] = [];
-      const stop = logs.maintainInBackground({ now: () => clock, intervalMs: 10_000, onError: (e) => errors.push(e) });
+      const maintenance = logs.maintainInBackground({ now: () => clock, intervalMs: 10_000, onError: (e) => errors.push(e) });
       await vi.advanceTimersByTimeAsync(100);
       expect(log.logStartOffset).toBe(0); // not expired yet at 500
       expect(recordsOf(await compacted.read(0, all))).toEqual([[2, 'k', 'v2']]);
@@ -308,7 +308,7 @@ describe('background maintenance', () => {
       expect(log.logStartOffset).toBe(0); // the next round is due at 10 s
       await vi.advanceTimersByTimeAsync(1_000);
       expect(log.logStartOffset).toBe(1);
-      stop();
+      maintenance.stop();
       expect(errors).toEqual([]);
       expect(vi.getTimerCount()).toBe(0);
     } finally {

@@ -1,0 +1,87 @@
+// The contract of the consumer-group coordinator core: pure, effect-returning. Inputs are
+// requests (each with a requestId the reply carries back), clock ticks and storage
+// completions; effects are replies and writes to make durable. No I/O, no clock, no
+// randomness of its own: `now` comes in with every input.
+
+export type AssignorName = 'range' | 'roundrobin';
+
+/**
+ * Kafka's group error names. Retriable: `REBALANCE_IN_PROGRESS` (rejoin),
+ * `COORDINATOR_NOT_AVAILABLE` (too many offset writes in flight) and
+ * `KAFKA_STORAGE_ERROR` (an offset write failed; the commit may be sent again).
+ */
+export type GroupErrorCode =
+  | 'UNKNOWN_MEMBER_ID'
+  | 'ILLEGAL_GENERATION'
+  | 'REBALANCE_IN_PROGRESS'
+  | 'INCONSISTENT_GROUP_PROTOCOL'
+  | 'NON_EMPTY_GROUP'
+  | 'INVALID_SESSION_TIMEOUT'
+  | 'INVALID_GROUP_ID'
+  | 'UNKNOWN_TOPIC_OR_PARTITION'
+  /** The group has `MEMBERS_PER_GROUP_MAX` members (Kafka's group.max.size). */
+  | 'GROUP_MAX_SIZE_REACHED'
+  /** A commit's metadata is longer than `OFFSET_METADATA_LENGTH_MAX` (Kafka's offset.metadata.max.bytes). */
+  | 'OFFSET_METADATA_TOO_LARGE'
+  /** A request past another bound (groups, topics, offsets per commit) or with a malformed field. */
+  | 'INVALID_REQUEST'
+  | 'COORDINATOR_NOT_AVAILABLE'
+  | 'KAFKA_STORAGE_ERROR';
+
+export type Assignment = Record<string, number[]>;
+
+export interface OffsetCommit {
+  topic: string;
+  partition: number;
+  offset: number;
+  metadata: string | null;
+}
+
+export type GroupInput =
+  /** A member (re)joins; a new member passes memberId null and gets one in the reply. Replied when the rebalance completes. */
+  | { type: 'join'; requestId: number; now: number; groupId: string; memberId: string | null; clientId: string; sessionTimeoutMs: number; rebalanceTimeoutMs: number; topics: string[]; assignors: AssignorName[] }
+  /** The member's assignment for `generationId`. */
+  | { type: 'sync'; requestId: number; now: number; groupId: string; memberId: string; generationId: number }
+  | { type: 'heartbeat'; requestId: number; now: number; groupId: string; memberId: string; generationId: number }
+  | { type: 'leave'; requestId: number; now: number; groupId: string; memberId: string }
+  /**
+   * Commits offsets. A member commits for its generation; memberId null is an admin
+   * setOffsets/resetOffsets, allowed only while the group has no members.
+   */
+  | { type: 'commit'; requestId: number; now: number; groupId: string; memberId: string | null; generationId: number; offsets: OffsetCommit[] }
+  /** The write of a `persist` effect is durable; its commit is replied now. */
+  | { type: 'persisted'; requestId: number }
+  /** The write of a `persist` effect failed; the commit is refused with this error message. */
+  | { type: 'persistFailed'; requestId: number; message: string }
+  /** Time passes: expires sessions, ends rebalances past their timeout. */
+  | { type: 'tick'; now: number }
+  /** Partition counts of all topics (sent at start and whenever topics change); subscribed groups rebalance on a change. */
+  | { type: 'topics'; now: number; partitions: Record<string, number> }
+  /** Committed offsets read back from storage at start. */
+  | { type: 'load'; groupId: string; offsets: OffsetCommit[] };
+
+export type JoinReply = { memberId: string; generationId: number; leaderId: string; assignor: AssignorName; members: string[] };
+export type SyncReply = { assignment: Assignment };
+
+export type GroupEffect =
+  | { type: 'reply'; requestId: number; ok: true; value?: JoinReply | SyncReply }
+  | { type: 'reply'; requestId: number; ok: false; error: GroupErrorCode; message: string }
+  /** Make these committed offsets durable (the group's whole committed set), then feed `persisted`. */
+  | { type: 'persist'; requestId: number; groupId: string; offsets: OffsetCommit[] };
+
+export type GroupStateName = 'Empty' | 'PreparingRebalance' | 'Stable';
+
+export interface MemberDescription {
+  memberId: string;
+  clientId: string;
+  topics: string[];
+  assignment: Assignment;
+}
+
+export interface GroupDescription {
+  groupId: string;
+  state: GroupStateName;
+  generationId: number;
+  assignor: AssignorName | null;
+  members: MemberDescription[];
+}

@@ -1,0 +1,157 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { InvalidArgumentError, NotConnectedError, RecordBatchTooLargeError, StorageLostError, UnknownTopicOrPartitionError } from '../../src/errors';
+import { createBrokerNode, type NodeApi, type NodeStartInit } from '../../src/node';
+import { encodeBatch } from '../../src/protocol';
+import { createMemoryStorage, type MemoryStorage } from '../../src/storage';
+import { createFakeLocks } from './fake-locks';
+
+const utf8 = new TextEncoder();
+const batch = (...values: string[]) => encodeBatch({ baseTimestamp: 1, records: values.map((v) => ({ value: utf8.encode(v) })) });
+const init: NodeStartInit = { clientId: 'test', slotWaitMs: 50, knownIncarnations: {}, onStorageLost: 'fail' };
+
+function setup(databases = new Map<string, MemoryStorage>(), locks = createFakeLocks()) {
+  let ids = 0;
+  const node = createBrokerNode({
+    openStorage: async (name) => {
+      // Opening a database again finds what the last handle left in it.
+      const storage = databases.get(name)?.reopen() ?? createMemoryStorage();
+      databases.set(name, storage);
+      return storage;
+    },
+    locks,
+    now: () => 1000,
+    randomId: () => `incarnation-${ids++}`,
+  });
+  return { node, databases, locks };
+}
+
+let started: NodeApi[] = [];
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(started.map((n) => n.close()));
+  started = [];
+});
+const start = async (node: NodeApi, options: Partial<NodeStartInit> = {}) => {
+  const info = await node.start({ ...init, ...options });
+  started.push(node);
+  return info;
+};
+
+describe('broker node', () => {
+  it('a fetch waiting at the end of a partition is woken by a produce, with no timer firing', async () => {
+    const { node } = setup();
+    await start(node);
+    await node.createTopics([{ topic: 't' }], false);
+    vi.useFakeTimers();
+    const startedAt = Date.now();
+    const fetching = node.fetch({ requestId: 1, maxWaitMs: 60_000, minBytes: 1, maxBytes: 1 << 20, partitions: [{ topic: 't', partition: 0, fetchOffset: 0, maxBytes: 1 << 20 }] });
+    await vi.advanceTimersByTimeAsync(0);
+    await node.produce({ acks: 1, allowAutoTopicCreation: false, batches: [{ topic: 't', partition: 0, bytes: batch('hello') }] });
+    const [result] = await fetching;
+    expect(result?.batches).toHaveLength(1);
+    expect(result?.highWatermark).toBe(1);
+    // The 60 s wait never elapsed: the append woke the fetch.
+    expect(Date.now() - startedAt).toBeLessThan(1000);
+  });
+
+  it('a waiting fetch ends empty at maxWait, or at once when cancelled', async () => {
+    const { node } = setup();
+    await start(node);
+    await node.createTopics([{ topic: 't' }], false);
+    const request = { requestId: 7, maxWaitMs: 60_000, minBytes: 1, maxBytes: 1 << 20, partitions: [{ topic: 't', partition: 0, fetchOffset: 0, maxBytes: 1 << 20 }] };
+    const fetching = node.fetch(request);
+    node.cancel(7);
+    expect((await fetching)[0]?.batches).toEqual([]);
+    vi.useFakeTimers();
+    const timed = node.fetch({ ...request, requestId: 8, maxWaitMs: 500 });
+    await vi.advanceTimersByTimeAsync(500);
+    expect((await timed)[0]?.batches).toEqual([]);
+  });
+
+  it('reports offsets out of range and unknown partitions per partition', async () => {
+    const { node } = setup();
+    await start(node);
+    await node.createTopics([{ topic: 't' }], false);
+    const results = await node.fetch({
+      requestId: 1,
+      maxWaitMs: 0,
+      minBytes: 1,
+      maxBytes: 1 << 20,
+      partitions: [
+        { topic: 't', partition: 0, fetchOffset: 5, maxBytes: 1 << 20 },
+        { topic: 'nope', partition: 0, fetchOffset: 0, maxBytes: 1 << 20 },
+      ],
+    });
+    expect(results.map((r) => r.errorCode)).toEqual(['OFFSET_OUT_OF_RANGE', 'UNKNOWN_TOPIC_OR_PARTITION']);
+  });
+
+  it('refuses bad produce requests with typed errors and appends nothing', async () => {
+    const { node } = setup();
+    await start(node);
+    await node.createTopics([{ topic: 't', configEntries: [{ name: 'max.message.bytes', value: '100' }] }], false);
+    const produce = (batches: Array<{ topic: string; partition: number; bytes: Uint8Array }>, acks: -1 | 0 | 1 = 1) =>
+      node.produce({ acks, allowAutoTopicCreation: false, batches });
+    await expect(produce([{ topic: 'nope', partition: 0, bytes: batch('x') }])).rejects.toBeInstanceOf(UnknownTopicOrPartitionError);
+    await expect(produce([{ topic: 't', partition: 1, bytes: batch('x') }])).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC_OR_PARTITION', partition: 1 });
+    await expect(produce([{ topic: 't', partition: 0, bytes: 'not bytes' as unknown as Uint8Array }])).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(produce([{ topic: 't', partition: 0, bytes: batch('x') }], 3 as 1)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(produce([{ topic: 't', partition: 0, bytes: batch('x'.repeat(200)) }])).rejects.toBeInstanceOf(RecordBatchTooLargeError);
+    await expect(produce([{ topic: 't', partition: 0, bytes: new Uint8Array(70) }])).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' });
+    const [state] = await node.describeTopics(['t']);
+    expect(state?.partitions[0]?.highWatermark).toBe(0);
+  });
+
+  it('acks 0 answers before the batch is durable; acks 1 after', async () => {
+    const { node } = setup();
+    await start(node);
+    await node.createTopics([{ topic: 't' }], false);
+    const [fireAndForget] = await node.produce({ acks: 0, allowAutoTopicCreation: false, batches: [{ topic: 't', partition: 0, bytes: batch('a') }] });
+    expect(fireAndForget?.baseOffset).toBe(-1);
+    const [acked] = await node.produce({ acks: 1, allowAutoTopicCreation: false, batches: [{ topic: 't', partition: 0, bytes: batch('b') }] });
+    expect(acked?.baseOffset).toBe(1);
+  });
+
+  it('keeps topics and data across a restart on the same slot', async () => {
+    const first = setup();
+    const info = await start(first.node);
+    await first.node.createTopics([{ topic: 'kept', numPartitions: 2 }], false);
+    await first.node.produce({ acks: 1, allowAutoTopicCreation: false, batches: [{ topic: 'kept', partition: 1, bytes: batch('v') }] });
+    await first.node.close();
+    const second = setup(first.databases, first.locks);
+    const again = await start(second.node, { preferredSlot: info.slot, knownIncarnations: { [info.slot]: info.incarnation } });
+    expect(again).toMatchObject({ slot: info.slot, incarnation: info.incarnation, storageLost: false });
+    expect(await second.node.listTopics()).toEqual(['kept']);
+    expect((await second.node.describeTopics(['kept']))[0]?.partitions.map((p) => p.highWatermark)).toEqual([0, 1]);
+  });
+
+  it('notices a lost database: fails with StorageLostError, or starts afresh when told to', async () => {
+    const { node, databases, locks } = setup();
+    const info = await start(node);
+    await node.close();
+    databases.clear(); // evicted
+    const known = { preferredSlot: info.slot, knownIncarnations: { [info.slot]: info.incarnation } };
+    const second = setup(databases, locks);
+    await expect(second.node.start({ ...init, ...known })).rejects.toBeInstanceOf(StorageLostError);
+    expect(locks.held()).toEqual([]); // the failed start let go of its slot
+    const third = setup(databases, locks);
+    expect(await start(third.node, { ...known, onStorageLost: 'continue' })).toMatchObject({ slot: info.slot, storageLost: true });
+  });
+
+  it('gives different nodes different slots, and the preferred one when it is free', async () => {
+    const locks = createFakeLocks();
+    const a = setup(new Map(), locks);
+    const b = setup(new Map(), locks);
+    const c = setup(new Map(), locks);
+    expect((await start(a.node)).slot).toBe(0);
+    expect((await start(b.node, { preferredSlot: 0 })).slot).toBe(1); // 0 stays held: b waits its bounded time, then takes the lowest free
+    expect((await start(c.node, { preferredSlot: 5 })).slot).toBe(5);
+  });
+
+  it('refuses calls before start and after close', async () => {
+    const { node } = setup();
+    await expect(node.listTopics()).rejects.toBeInstanceOf(NotConnectedError);
+    await start(node);
+    await node.close();
+    await expect(node.produce({ acks: 1, allowAutoTopicCreation: true, batches: [] })).rejects.toBeInstanceOf(NotConnectedError);
+  });
+});

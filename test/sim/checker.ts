@@ -1,0 +1,162 @@
+// The invariants the simulator checks after every step, fed as a history of events so
+// each checker can also be fed a hand-made bad history (checker.test.ts).
+
+/** One observation of the cluster. Chain hashes identify log prefixes (see prng.ts `chain`). */
+export type HistoryEvent =
+  /** A node's log now holds entry `index` of `term` with prefix hash `chain`. */
+  | { kind: 'entry'; node: string; index: number; term: number; chain: number }
+  /** A node became leader of `term`; `chains` is its whole log at that moment. */
+  | { kind: 'leader'; node: string; term: number; chains: readonly number[] }
+  /** A node's commit index rose to `index` (prefix hash `chain`); `leaderTerm` set when a leader decided it. */
+  | { kind: 'commit'; node: string; index: number; chain: number; leaderTerm?: number }
+  /** A node applied `index`; `payload` is the payload's hash. */
+  | { kind: 'apply'; node: string; index: number; term: number; payload: number }
+  /** A node crashed: its state machine restarts from index 1. */
+  | { kind: 'crash'; node: string }
+  /** A client was told its proposal committed at `index` in `term`. */
+  | { kind: 'ack'; index: number; term: number; payload: number };
+
+export interface Violation {
+  checker: string;
+  message: string;
+}
+
+const entryKey = (index: number, term: number) => index * 0x1_0000_0000 + term;
+
+/**
+ * Election safety, log matching, leader completeness, state-machine safety and no
+ * acknowledged proposal lost. `observe` returns the first violation an event causes.
+ * @example const violation = checker.observe({ kind: 'crash', node: 'n1' });
+ */
+export class SafetyChecker {
+  private readonly leaderOfTerm = new Map<number, string>();
+  /** Every (index, term) ever seen in any log → its prefix hash: equal entries, equal prefixes. */
+  private readonly prefixOfEntry = new Map<number, number>();
+  private readonly leaders: Array<{ term: number; node: string; chains: readonly number[] }> = [];
+  /** Commits decided by leaders, highest index per leader term. */
+  private readonly decided = new Map<number, { index: number; chain: number }>();
+  private readonly committedChain = new Map<number, number>();
+  /** What was applied at each index, by whichever node first did. */
+  private readonly appliedAt = new Map<number, { term: number; payload: number; node: string }>();
+  private readonly nextApply = new Map<string, number>();
+  private readonly acks: Array<{ index: number; term: number; payload: number }> = [];
+
+  observe(event: HistoryEvent): Violation | undefined {
+    switch (event.kind) {
+      case 'leader':
+        return this.leader(event.node, event.term, event.chains);
+      case 'entry': {
+        const key = entryKey(event.index, event.term);
+        const known = this.prefixOfEntry.get(key);
+        if (known === undefined) this.prefixOfEntry.set(key, event.chain);
+        else if (known !== event.chain) {
+          return violation('log matching', `${event.node} holds entry ${event.index}@${event.term} with a different prefix than another log had`);
+        }
+        return undefined;
+      }
+      case 'commit':
+        return this.commit(event.node, event.index, event.chain, event.leaderTerm);
+      case 'apply':
+        return this.apply(event.node, event.index, event.term, event.payload);
+      case 'crash':
+        this.nextApply.set(event.node, 1);
+        return undefined;
+      case 'ack': {
+        this.acks.push(event);
+        const applied = this.appliedAt.get(event.index);
+        if (applied === undefined || applied.term !== event.term || applied.payload !== event.payload) {
+          return violation('acknowledged proposal', `ack of ${event.index}@${event.term} does not match what was applied there`);
+        }
+        return undefined;
+      }
+    }
+  }
+
+  /** Highest index of an acknowledged proposal so far (0 for none). */
+  maxAckedIndex(): number {
+    return this.acks.reduce((max, ack) => Math.max(max, ack.index), 0);
+  }
+
+  /** At the end, once every node has applied `upTo`: every acknowledged proposal is in every state machine. */
+  end(nodes: ReadonlyArray<{ node: string; applied: number }>): Violation | undefined {
+    for (const ack of this.acks) {
+      const applied = this.appliedAt.get(ack.index);
+      if (applied === undefined || applied.term !== ack.term || applied.payload !== ack.payload) {
+        return violation('committed proposal lost', `acknowledged ${ack.index}@${ack.term} is not what is applied there`);
+      }
+      for (const { node, applied: upTo } of nodes) {
+        if (upTo < ack.index) {
+          return violation('committed proposal lost', `${node} applied only up to ${upTo}, short of acknowledged ${ack.index}`);
+        }
+      }
+    }
+    return undefined;
+  }
+
+  private leader(node: string, term: number, chains: readonly number[]): Violation | undefined {
+    const other = this.leaderOfTerm.get(term);
+    if (other !== undefined && other !== node) return violation('election safety', `${other} and ${node} both lead term ${term}`);
+    this.leaderOfTerm.set(term, node);
+    this.leaders.push({ term, node, chains });
+    for (const [decidedTerm, commit] of this.decided) {
+      if (decidedTerm < term && chains[commit.index - 1] !== commit.chain) {
+        return violation('leader completeness', `${node}, leader of ${term}, lacks entry ${commit.index} committed in term ${decidedTerm}`);
+      }
+    }
+    return undefined;
+  }
+
+  private commit(node: string, index: number, chainHash: number, leaderTerm: number | undefined): Violation | undefined {
+    const known = this.committedChain.get(index);
+    if (known !== undefined && known !== chainHash) {
+      return violation('state machine safety', `${node} committed a different entry ${index} than another node`);
+    }
+    this.committedChain.set(index, chainHash);
+    if (leaderTerm === undefined) return undefined;
+    const decided = this.decided.get(leaderTerm);
+    if (decided === undefined || decided.index < index) this.decided.set(leaderTerm, { index, chain: chainHash });
+    for (const leader of this.leaders) {
+      if (leader.term > leaderTerm && leader.chains[index - 1] !== chainHash) {
+        return violation('leader completeness', `${leader.node}, leader of ${leader.term}, lacks entry ${index} committed in term ${leaderTerm}`);
+      }
+    }
+    return undefined;
+  }
+
+  private apply(node: string, index: number, term: number, payload: number): Violation | undefined {
+    const expected = this.nextApply.get(node) ?? 1;
+    if (index !== expected) return violation('state machine safety', `${node} applied ${index}, expected ${expected} next`);
+    this.nextApply.set(node, index + 1);
+    const first = this.appliedAt.get(index);
+    if (first === undefined) this.appliedAt.set(index, { term, payload, node });
+    else if (first.term !== term || first.payload !== payload) {
+      return violation('state machine safety', `${node} applied ${index}@${term}, ${first.node} applied ${index}@${first.term}`);
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Liveness: once the last fault heals, `condition` must hold within `boundTicks`.
+ * @example const checker = new LivenessChecker(300, 'a new proposal committed'); checker.healed(1000); checker.check(1400, false);
+ */
+export class LivenessChecker {
+  private healedAtTicks: number | undefined;
+
+  constructor(
+    readonly boundTicks: number,
+    readonly condition: string,
+  ) {}
+
+  healed(atTicks: number): void {
+    this.healedAtTicks = atTicks;
+  }
+
+  /** Called as time passes; `done` when the condition holds. */
+  check(nowTicks: number, done: boolean): Violation | undefined {
+    if (done || this.healedAtTicks === undefined || nowTicks - this.healedAtTicks <= this.boundTicks) return undefined;
+    return violation('liveness', `not within ${this.boundTicks} ticks of the heal at tick ${this.healedAtTicks}: ${this.condition}`);
+  }
+}
+
+const violation = (checker: string, message: string): Violation => ({ checker, message });

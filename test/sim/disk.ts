@@ -1,0 +1,96 @@
+import type { Effect, Entry, HardState, RaftLog } from '../../src/raft';
+import { chain, fnv1a } from './prng';
+
+type PersistEffect = Extract<Effect, { type: 'persist' }>;
+
+/** A log plus the chain hash of each prefix (see `chain`). */
+class Log {
+  entries: Entry[] = [];
+  chains: number[] = [];
+  hardState: HardState = { term: 0, votedFor: undefined };
+
+  write(effect: PersistEffect): void {
+    if (effect.hardState !== undefined) this.hardState = effect.hardState;
+    if (effect.entries === undefined) return;
+    const { firstIndex, entries } = effect.entries;
+    this.entries.length = firstIndex - 1;
+    this.chains.length = firstIndex - 1;
+    for (const entry of entries) {
+      this.chains.push(chain(this.chains.at(-1) ?? 0, entry.term, fnv1a(entry.data)));
+      this.entries.push(entry);
+    }
+  }
+
+  copy(): Log {
+    const log = new Log();
+    log.entries = this.entries.slice();
+    log.chains = this.chains.slice();
+    log.hardState = this.hardState;
+    return log;
+  }
+}
+
+/**
+ * One node's disk: writes become durable when synced, in order; a crash keeps the
+ * synced writes and a random prefix of the rest, as an ordered store (IndexedDB
+ * transactions) does. The core reads (`RaftLog`) only the durable log — the latest a
+ * store may apply a write — while the checkers see every write at once (`visible`).
+ */
+export class SimDisk implements RaftLog {
+  private visible = new Log();
+  private durable = new Log();
+  private unsynced: PersistEffect[] = [];
+
+  lastIndex(): number {
+    return this.durable.entries.length;
+  }
+  term(index: number): number {
+    return this.durable.entries[index - 1]!.term;
+  }
+  entries(fromIndex: number, toIndex: number, maxBytes: number): Entry[] {
+    const out: Entry[] = [];
+    let bytes = 0;
+    for (let i = fromIndex; i <= toIndex; i++) {
+      const entry = this.durable.entries[i - 1]!;
+      if (out.length > 0 && bytes + entry.data.length > maxBytes) break;
+      bytes += entry.data.length;
+      out.push(entry);
+    }
+    return out;
+  }
+
+  /** Chain hash of the visible log's prefix 1..index (0 for index 0). */
+  chainAt(index: number): number {
+    return index === 0 ? 0 : this.visible.chains[index - 1]!;
+  }
+  /** Chain hashes of the visible log, for the leader-completeness checker. */
+  chains(): readonly number[] {
+    return this.visible.chains.slice();
+  }
+  hardState(): HardState {
+    return this.durable.hardState;
+  }
+
+  write(effect: PersistEffect): void {
+    this.visible.write(effect);
+    this.unsynced.push(effect);
+  }
+
+  /** Makes writes up to `writeId` durable. */
+  sync(writeId: number): void {
+    while (this.unsynced.length > 0 && this.unsynced[0]!.writeId <= writeId) this.durable.write(this.unsynced.shift()!);
+  }
+
+  /** Crash: keeps the first `kept` unsynced writes, loses the rest; returns how many were lost. */
+  crash(kept: number): number {
+    const lost = Math.max(0, this.unsynced.length - kept);
+    for (const effect of this.unsynced.slice(0, kept)) this.durable.write(effect);
+    this.unsynced = [];
+    this.visible = this.durable.copy();
+    return lost;
+  }
+
+  unsyncedCount(): number {
+    return this.unsynced.length;
+  }
+}
