@@ -3,8 +3,12 @@
 /** libp2p protocol id of broker traffic between nodes (peer frames, FORMATS.md "Peer frame"). */
 export const PEER_PROTOCOL = '/letterbox/peer/1.0.0';
 
-/** One WebRTC dial attempt: about 1 in 4 stalled here for ~6 s while the other side had succeeded (NOTES-browser.md), so give up early and retry. */
-export const DIAL_TIMEOUT_MS = 5_000;
+/**
+ * One WebRTC dial attempt. About 1 in 5 stalled here while the other side had succeeded
+ * (NOTES-browser.md says 1 in 4, ~6 s); a good dial took 0.2–1.2 s even with three browsers
+ * on two loaded cores, so give up after a few times that and retry.
+ */
+export const DIAL_TIMEOUT_MS = 4_000;
 /** Attempts per dial before waiting for the next reconcile round. A retry always worked in measurements. */
 export const DIAL_ATTEMPTS_MAX = 4;
 /** Pause before the n-th retry is n times this. */
