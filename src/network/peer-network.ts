@@ -4,6 +4,7 @@ import { createDiscoveryDecoder, DISCOVERY_PROTOCOL, DiscoveryError, encodeDisco
 import type { BridgePort, PeerInfo } from './bridge-messages';
 import {
   DIAL_ATTEMPTS_MAX,
+  DIAL_TIMES_KEPT,
   DIAL_RETRY_STEP_MS,
   DIAL_TIMEOUT_MS,
   PASSIVE_DIAL_WAIT_MS,
@@ -53,7 +54,7 @@ export interface DialStats {
   retries: number;
   /** Dials that used up DIAL_ATTEMPTS_MAX attempts (the next reconcile round tries again). */
   failures: number;
-  /** Milliseconds from the first attempt to a direct connection, per successful dial. */
+  /** Milliseconds from the first attempt to a direct connection, per successful dial (the last DIAL_TIMES_KEPT). */
   connectMs: number[];
 }
 
@@ -121,6 +122,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
   const peers = new Map<string, Peer>();
   const known = new Set<string>();
   const dialing = new Map<string, Promise<void>>();
+  const adopting = new Set<string>();
   const passiveTimers = new Map<string, ReturnType<typeof setTimeout>>();
   const stats: DialStats = { attempts: 0, retries: 0, failures: 0, connectMs: [] };
   let relayAddress: Multiaddr | undefined;
@@ -134,7 +136,17 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
     const peerId = connection.remotePeer.toString();
     // Only members of our cluster (as the relay told us) become peers; reconcile() adopts a
     // connection that opened before the relay's news of its member arrived.
-    if (peers.has(peerId) || !known.has(peerId) || !isDirectConnection(connection)) return;
+    if (peers.has(peerId) || adopting.has(peerId) || !known.has(peerId) || !isDirectConnection(connection)) return;
+    // One adoption at a time per peer: the dial, the connection event and reconcile() all try.
+    adopting.add(peerId);
+    try {
+      await openPeerStream(peerId, connection);
+    } finally {
+      adopting.delete(peerId);
+    }
+  }
+
+  async function openPeerStream(peerId: string, connection: Connection): Promise<void> {
     let stream: Stream;
     try {
       stream = await connection.newStream(PEER_PROTOCOL, { signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) });
@@ -190,6 +202,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
         const connection = await libp2p.dial(target, { force: true, signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) });
         if (isDirectConnection(connection)) {
           stats.connectMs.push(performance.now() - started);
+          if (stats.connectMs.length > DIAL_TIMES_KEPT) stats.connectMs.shift();
           await adopt(connection);
           return;
         }
