@@ -1,5 +1,7 @@
 import type { Remote } from 'comlink';
 import { InvalidArgumentError, NotConnectedError, StorageLostError } from '../errors';
+import { CLUSTER_NAME_PATTERN } from '../discovery';
+import { joinCluster, type DialStats, type NetworkEvent, type PeerInfo, type PeerNetwork } from '../network';
 import type { NodeApi, NodeInfo } from '../node/api';
 import { Admin } from './admin';
 import { Consumer, type ConsumerConfig } from './consumer';
@@ -20,6 +22,12 @@ export interface LetterboxConfig {
   slotWaitMs?: number;
   /** What to do when this slot's database was evicted or wiped: `fail` (default) or `continue` afresh. */
   onStorageLost?: 'fail' | 'continue';
+  /** Join this cluster: 1 to 64 of A-Z a-z 0-9 . _ - . Without it the node stays alone. */
+  cluster?: string;
+  /** The relay that introduces the cluster's nodes: its HTTP URL or a multiaddr ending in `/p2p/<id>`. Default: this page's origin. */
+  relay?: string;
+  /** STUN/TURN servers for WebRTC. Default: none for a relay on a loopback/private address, else libp2p's. */
+  iceServers?: RTCIceServer[];
 }
 
 export interface LetterboxEvents {
@@ -27,6 +35,14 @@ export interface LetterboxEvents {
   'letterbox.storage_lost': { slot: number; incarnation?: string };
   /** The node started in its worker. */
   'letterbox.connect': NodeInfo;
+  /** A cluster member is directly connected (WebRTC). */
+  'letterbox.peer_joined': PeerInfo;
+  /** A directly connected member went away (`reason` says how it was noticed). */
+  'letterbox.peer_left': { peerId: string; reason: string };
+  /** A ping round trip to a peer, every few seconds. */
+  'letterbox.peer_quality': { peerId: string; rttMs: number };
+  /** Registered in the cluster on the relay, or lost it (the network reconnects by itself with backoff). */
+  'letterbox.relay': { connected: boolean; error?: string };
 }
 
 type Listener<E extends keyof LetterboxEvents> = (event: { type: E; timestamp: number; payload: LetterboxEvents[E] }) => void;
@@ -59,12 +75,14 @@ const webStorage = (kind: 'sessionStorage' | 'localStorage'): Storage | undefine
  */
 export class Letterbox {
   readonly clientId: string;
-  readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator'>>;
+  readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers'>>;
   readonly #logger: Logger;
   #connection: Promise<NodeConnection> | undefined;
   #closed = false;
   readonly #listeners = new Map<keyof LetterboxEvents, Set<Listener<keyof LetterboxEvents>>>();
   readonly #persisted: Promise<boolean>;
+  readonly #cluster: { cluster: string; relay: string; iceServers?: RTCIceServer[] } | undefined;
+  #network: Promise<PeerNetwork> | undefined;
 
   constructor(config: LetterboxConfig = {}) {
     if (typeof config !== 'object' || config === null) throw new InvalidArgumentError('new Letterbox(config) takes an object');
@@ -76,6 +94,12 @@ export class Letterbox {
       slotWaitMs: config.slotWaitMs ?? 3_000,
       onStorageLost: config.onStorageLost ?? 'fail',
     };
+    if (config.cluster !== undefined) {
+      if (typeof config.cluster !== 'string' || !CLUSTER_NAME_PATTERN.test(config.cluster)) throw new InvalidArgumentError('cluster must be 1 to 64 of A-Z a-z 0-9 . _ -');
+      const relay = config.relay ?? globalThis.location?.origin;
+      if (typeof relay !== 'string' || relay === '' || relay === 'null') throw new InvalidArgumentError('relay must be the relay’s URL or multiaddr');
+      this.#cluster = { cluster: config.cluster, relay, ...(config.iceServers === undefined ? {} : { iceServers: config.iceServers }) };
+    }
     // Only the page may ask; without it the browser may evict the data under storage pressure.
     this.#persisted = navigator.storage?.persist?.().catch(() => false) ?? Promise.resolve(false);
   }
@@ -121,6 +145,31 @@ export class Letterbox {
   }
 
   /**
+   * This node's libp2p peer id (the slot's, so the same after reopening the tab); starts the node and joins the cluster if needed.
+   * @example const me = await letterbox.peerId();
+   */
+  async peerId(): Promise<string> {
+    return (await this.#joined()).peerId;
+  }
+
+  /**
+   * The cluster's members this node is directly connected to (as its worker knows them).
+   * @example for (const peer of await letterbox.peers()) console.log(peer.peerId, peer.rttMs);
+   */
+  async peers(): Promise<PeerInfo[]> {
+    await this.#joined();
+    return (await this.node()).peers();
+  }
+
+  /**
+   * Dial counters of the cluster network (attempts, retries, failures, time to connect), for diagnostics.
+   * @example const { retries } = await letterbox.networkStats();
+   */
+  async networkStats(): Promise<DialStats> {
+    return (await this.#joined()).dialStats();
+  }
+
+  /**
    * The client's logger, as KafkaJS's `kafka.logger()`.
    * @example letterbox.logger().info('started', { tab: 1 });
    */
@@ -146,6 +195,7 @@ export class Letterbox {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await (await this.#network?.catch(() => undefined))?.stop();
     const connection = this.#connection;
     this.#connection = undefined;
     if (connection === undefined) return;
@@ -162,6 +212,13 @@ export class Letterbox {
 
   #emit<E extends keyof LetterboxEvents>(type: E, payload: LetterboxEvents[E]): void {
     for (const listener of this.#listeners.get(type) ?? []) listener({ type, timestamp: Date.now(), payload });
+  }
+
+  async #joined(): Promise<PeerNetwork> {
+    if (this.#cluster === undefined) throw new InvalidArgumentError('this Letterbox has no cluster: pass new Letterbox({ cluster, relay })');
+    await this.#connectOnce();
+    if (this.#network === undefined) throw new NotConnectedError('this Letterbox instance was closed');
+    return this.#network;
   }
 
   #connectOnce(): Promise<NodeConnection> {
@@ -191,6 +248,19 @@ export class Letterbox {
         this.#emit('letterbox.storage_lost', { slot, incarnation });
       }
       this.#emit('letterbox.connect', connection.info);
+      if (this.#cluster !== undefined) {
+        const log = this.#logger.namespace('Network');
+        const onEvent = (event: NetworkEvent) => {
+          const { type, ...payload } = event;
+          if (type === 'relay') log[event.connected ? 'info' : 'warn'](event.connected ? 'joined the cluster on the relay' : 'lost the relay; reconnecting', payload);
+          else if (type !== 'peer_quality') log.info(type === 'peer_joined' ? 'peer joined' : 'peer left', type === 'peer_joined' ? { peerId: event.peer.peerId } : payload);
+          if (type === 'peer_joined') this.#emit('letterbox.peer_joined', event.peer);
+          else this.#emit(`letterbox.${type}`, payload as LetterboxEvents[`letterbox.${typeof type}`]);
+        };
+        this.#network = joinCluster(connection.node, { ...this.#cluster, onEvent });
+        // peerId() and peers() report a failed start; listeners hear of it too.
+        this.#network.catch((error: unknown) => this.#emit('letterbox.relay', { connected: false, error: String(error) }));
+      }
       return connection;
     } catch (error) {
       this.#connection = undefined; // a later call may try again

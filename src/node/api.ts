@@ -3,6 +3,7 @@
 
 import type { AssignorName, GroupDescription, GroupStateName, JoinReply, OffsetCommit, SyncReply } from '../group';
 import type { LogConfig } from '../log';
+import type { PeerInfo } from '../network/worker';
 
 export type { AssignorName, Assignment, GroupDescription, GroupStateName, JoinReply, MemberDescription, OffsetCommit, SyncReply } from '../group';
 
@@ -154,5 +155,11 @@ export interface NodeApi {
   describeGroups(groupIds: string[]): Promise<GroupDescription[]>;
   /** Ends the fetch with this requestId now, returning what it has. */
   cancel(requestId: number): void;
+  /** The slot's libp2p private key (protobuf bytes); a slot without one stores `candidate` and returns it. */
+  networkKey(candidate: Uint8Array): Promise<Uint8Array>;
+  /** Connects the node to the page's network: peer events and bytes arrive over `port` (transferred). */
+  attachNetwork(port: MessagePort): void;
+  /** Peers the node has a direct connection to, as the page reported them over the bridge. */
+  peers(): PeerInfo[];
   close(): Promise<void>;
 }

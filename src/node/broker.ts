@@ -1,5 +1,6 @@
 import { InvalidArgumentError, InvalidConfigError, NotConnectedError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
 import { createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
+import { createPeerLink, type PeerLink } from '../network/worker';
 import type { Storage } from '../storage';
 import type { FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceResult, SyncReply, TopicDefinition } from './api';
 import { GroupRuntime } from './groups';
@@ -21,6 +22,9 @@ interface DatabaseMarker {
   incarnation: string;
   createdAt: number;
 }
+
+/** Node-level storage key of the slot's libp2p private key (protobuf bytes): the slot's peer id. */
+const NETWORK_KEY = 'networkKey';
 
 /** Longest a fetch may wait for data: bounds how long a request holds the node's resources. */
 const FETCH_WAIT_MAX_MS = 60_000;
@@ -48,6 +52,8 @@ const partitionCounts = (topics: Map<string, TopicDefinition>) => Object.fromEnt
 export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   let running: Running | undefined;
   let starting = false;
+  /** The worker's end of the page's network bridge (attachNetwork), while the page runs one. */
+  let peerLink: PeerLink | undefined;
 
   const state = (): Running => {
     if (running === undefined) throw new NotConnectedError('the broker node is not started (or was closed)');
@@ -275,7 +281,27 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       running?.fetches.get(requestId)?.abort();
     },
 
+    async networkKey(candidate) {
+      const r = state();
+      const stored = await r.storage.readValue(NETWORK_KEY);
+      if (stored instanceof Uint8Array) return stored;
+      await r.storage.write([{ kind: 'putValue', key: NETWORK_KEY, value: candidate }]);
+      return candidate;
+    },
+
+    attachNetwork(port) {
+      state();
+      peerLink?.close();
+      peerLink = createPeerLink(port);
+    },
+
+    peers() {
+      return peerLink?.peers() ?? [];
+    },
+
     async close() {
+      peerLink?.close();
+      peerLink = undefined;
       const r = running;
       if (r === undefined) return;
       running = undefined;

@@ -1,5 +1,7 @@
-// `npm start`: the relay process. Options: --host H, --port P (or LETTERBOX_HOST,
-// LETTERBOX_PORT); defaults 127.0.0.1:8787.
+// `npm start`: the relay process. Options: --host H, --port P, --ws-port W, --key-file F
+// (or LETTERBOX_HOST, LETTERBOX_PORT, LETTERBOX_WS_PORT, LETTERBOX_KEY_FILE); defaults
+// 127.0.0.1:8787, WebSockets on 8788, key in .letterbox/relay.key under the package root.
+import './polyfill';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultRelayPort, startRelay } from './index';
@@ -8,14 +10,21 @@ const { values } = parseArgs({
   options: {
     host: { type: 'string', default: process.env['LETTERBOX_HOST'] ?? '127.0.0.1' },
     port: { type: 'string', default: process.env['LETTERBOX_PORT'] ?? String(defaultRelayPort) },
+    'ws-port': { type: 'string', default: process.env['LETTERBOX_WS_PORT'] },
+    'key-file': { type: 'string', default: process.env['LETTERBOX_KEY_FILE'] },
   },
 });
 
-const port = Number(values.port);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`letterbox relay: --port must be a whole number from 0 to 65535, got "${values.port}"`);
-  process.exit(2);
-}
+const portOption = (name: string, text: string): number => {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) {
+    console.error(`letterbox relay: --${name} must be a whole number from 0 to 65535, got "${text}"`);
+    process.exit(2);
+  }
+  return value;
+};
+const port = portOption('port', values.port);
+const wsPort = values['ws-port'] === undefined ? undefined : portOption('ws-port', values['ws-port']);
 
 // This file is bundled to dist/node/relay.js; the served folders sit at the package root.
 const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -24,9 +33,12 @@ try {
   const relay = await startRelay({
     host: values.host,
     port,
+    ...(wsPort === undefined ? {} : { wsPort }),
+    keyFile: values['key-file'] ?? `${packageRoot}.letterbox/relay.key`,
     staticRoots: [`${packageRoot}public`, `${packageRoot}dist/lib`],
   });
   console.log(`Letterbox relay is running. Open the demo: ${relay.url}`);
+  for (const multiaddr of relay.multiaddrs) console.log(`libp2p: ${multiaddr}`);
   const stop = () => {
     relay.close().then(
       () => process.exit(0),

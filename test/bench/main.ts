@@ -5,9 +5,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chromium } from '@playwright/test';
+import { chromium, type BrowserContext, type Page } from '@playwright/test';
 import { chromiumArgs, findChromium } from '../support/chromium';
 import { startPagesServer } from '../support/pages-server';
+import { startRelayProcess, type RelayProcess } from '../support/relay-process';
 import { median } from './stats';
 import type { BenchFigure } from './types';
 
@@ -38,18 +39,35 @@ const progress = (line: string) => process.stderr.write(`${line}\n`);
 const server = await startPagesServer();
 const profile = await mkdtemp(join(tmpdir(), 'letterbox-bench-'));
 // A persistent context: an incognito one keeps IndexedDB in memory, which would flatter it.
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: findChromium(),
-  headless: true,
-  // gc() for heap figures; measureUserAgentSpecificMemory() answering at once instead of at the next GC.
-  args: [...chromiumArgs, '--js-flags=--expose-gc', '--enable-blink-features=ForceEagerMeasureMemory'],
-});
+const launch = (dir: string) =>
+  chromium.launchPersistentContext(dir, {
+    executablePath: findChromium(),
+    headless: true,
+    // gc() for heap figures; measureUserAgentSpecificMemory() answering at once instead of at the next GC.
+    args: [...chromiumArgs, '--js-flags=--expose-gc', '--enable-blink-features=ForceEagerMeasureMemory'],
+  });
+const context = await launch(profile);
+/** Started when a case needs them: the relay process, and a second browser process for peer pages. */
+let relay: RelayProcess | undefined;
+let otherBrowser: BrowserContext | undefined;
+const otherProfile = join(profile, '..', `${profile.split('/').pop()}-peer`);
+/** The page a case's measuring page talks to (see BenchCase.needs), while that case runs. */
+let peerPage: Page | undefined;
 
-try {
-  const page = context.pages()[0] ?? (await context.newPage());
+const openBenchPage = async (where: BrowserContext, existing?: Page) => {
+  const page = existing ?? (await where.newPage());
   page.on('pageerror', (error) => progress(`page error: ${error.message}`));
   await page.goto(`${server.url}test/bench/bench.html`);
   await page.waitForFunction(() => document.body?.dataset['ready'] === 'true');
+  return page;
+};
+
+try {
+  const page = context.pages()[0] ?? (await context.newPage());
+  await page.exposeBinding('letterboxBenchToPeer', async (_, message: unknown) => {
+    await peerPage?.evaluate((m) => window.letterboxBench.deliver(m), message);
+  });
+  await openBenchPage(context, page);
   const all = await page.evaluate(() => window.letterboxBench.list());
 
   const matches = (id: string) => selectors.length === 0 || selectors.some((s) => id === s || id.startsWith(`${s}.`));
@@ -74,11 +92,30 @@ try {
 
   const samples = new Map<string, BenchFigure[]>();
   for (const [index, c] of order.entries()) {
-    const runs = runsOverride ?? c.runs ?? 5;
-    for (let run = 1; run <= runs; run++) {
-      progress(`[${index + 1}/${order.length}] ${c.id} — run ${run}/${runs}: ${c.title}`);
-      const figures = await page.evaluate((id) => window.letterboxBench.run(id), c.id);
-      for (const figure of figures) samples.set(figure.id, [...(samples.get(figure.id) ?? []), figure]);
+    const needs = c.needs ?? [];
+    if (needs.includes('relay')) relay ??= await startRelayProcess();
+    const caseContext = relay === undefined ? {} : { relayUrl: relay.url };
+    if (needs.includes('peer-tab') || needs.includes('peer-process')) {
+      const where = needs.includes('peer-tab') ? context : (otherBrowser ??= await launch(otherProfile));
+      const peer = await where.newPage();
+      await peer.exposeBinding('letterboxBenchToPeer', async (_, message: unknown) => {
+        await page.evaluate((m) => window.letterboxBench.deliver(m), message);
+      });
+      peerPage = await openBenchPage(where, peer);
+      // Serves until the page closes, which ends this evaluate with an error.
+      void peer.evaluate(([id, init]) => window.letterboxBench.serve(id, init), [c.id, caseContext] as const).catch(() => undefined);
+      await page.bringToFront();
+    }
+    try {
+      const runs = runsOverride ?? c.runs ?? 5;
+      for (let run = 1; run <= runs; run++) {
+        progress(`[${index + 1}/${order.length}] ${c.id} — run ${run}/${runs}: ${c.title}`);
+        const figures = await page.evaluate(([id, init]) => window.letterboxBench.run(id, init), [c.id, caseContext] as const);
+        for (const figure of figures) samples.set(figure.id, [...(samples.get(figure.id) ?? []), figure]);
+      }
+    } finally {
+      await peerPage?.close();
+      peerPage = undefined;
     }
   }
 
@@ -123,7 +160,10 @@ try {
     progress(`wrote ${options.json}`);
   }
 } finally {
+  await otherBrowser?.close();
+  await relay?.stop();
   await context.close();
   await server.close();
   await rm(profile, { recursive: true, force: true });
+  await rm(otherProfile, { recursive: true, force: true });
 }

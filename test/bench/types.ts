@@ -24,18 +24,46 @@ export interface BenchCase {
   baselines?: string[];
   /** How many times the runner repeats the case; default 5. */
   runs?: number;
+  /**
+   * What the runner sets up first: `relay` starts the relay process; `peer-tab` opens a
+   * second bench page in the same browser, `peer-process` one in another browser process,
+   * which runs {@link serve} and talks to this page over `context.peer`.
+   */
+  needs?: Array<'relay' | 'peer-tab' | 'peer-process'>;
   /** Measures once and returns the figures. */
-  run(): Promise<BenchFigure[]>;
+  run(context: BenchContext): Promise<BenchFigure[]>;
+  /** The peer page's side of the case: runs until the page closes. */
+  serve?(context: BenchContext): Promise<void>;
+}
+
+/** A message pipe between the measuring page and its peer page (through the runner: slow, for set-up only). */
+export interface BenchPipe {
+  send(message: unknown): void;
+  /** The next message from the other page. */
+  receive(): Promise<unknown>;
+}
+
+export interface BenchContext {
+  /** The relay's URL, when the case needs it. */
+  relayUrl?: string;
+  /** The pipe to the peer page, when the case needs one. */
+  peer?: BenchPipe;
 }
 
 /** What the bench page exposes to the runner as `window.letterboxBench`. */
 export interface BenchPageApi {
-  list(): Array<Pick<BenchCase, 'id' | 'title' | 'baselines' | 'runs'>>;
-  run(id: string): Promise<BenchFigure[]>;
+  list(): Array<Pick<BenchCase, 'id' | 'title' | 'baselines' | 'runs' | 'needs'>>;
+  run(id: string, context: { relayUrl?: string }): Promise<BenchFigure[]>;
+  /** On the peer page: runs case `id`'s serve. */
+  serve(id: string, context: { relayUrl?: string }): Promise<void>;
+  /** The runner hands this page a message from the other page. */
+  deliver(message: unknown): void;
 }
 
 declare global {
   interface Window {
     letterboxBench: BenchPageApi;
+    /** Set by the runner (Playwright binding) on pages with a peer: carries a message to the other page. */
+    letterboxBenchToPeer?(message: unknown): Promise<void>;
   }
 }

@@ -3,18 +3,20 @@ import { once } from 'node:events';
 
 export interface RelayProcess {
   readonly url: string;
+  /** The relay's libp2p multiaddrs, from the `libp2p: …` lines it prints after the URL. */
+  readonly multiaddrs: string[];
   readonly process: ChildProcess;
   /** Ends the process this helper started (by its PID) and waits for it to exit. */
   stop(): Promise<void>;
 }
 
 /**
- * Starts the built relay (`dist/node/relay.js`, as `npm start` does) on a free port and
- * resolves with the URL it prints.
+ * Starts the built relay (`dist/node/relay.js`, as `npm start` does) on a free port (unless
+ * `args` name one) and resolves with the URL and multiaddrs it prints.
  * @example const relay = await startRelayProcess(); await page.goto(relay.url);
  */
 export async function startRelayProcess(args: readonly string[] = [], timeoutMs = 15_000): Promise<RelayProcess> {
-  const child = spawn(process.execPath, ['dist/node/relay.js', '--port', '0', ...args], {
+  const child = spawn(process.execPath, ['dist/node/relay.js', ...(args.includes('--port') ? [] : ['--port', '0']), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -23,7 +25,8 @@ export async function startRelayProcess(args: readonly string[] = [], timeoutMs 
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /https?:\/\/[^\s]+/.exec(output);
-      if (match !== null) {
+      // The multiaddr lines follow the URL line; wait for the first whole one.
+      if (match !== null && /^libp2p: \S+\n/m.test(output)) {
         clearTimeout(timer);
         resolve(match[0]);
       }
@@ -35,8 +38,10 @@ export async function startRelayProcess(args: readonly string[] = [], timeoutMs 
       reject(new Error(`relay exited with ${code} before printing a URL:\n${output}`));
     });
   });
+  const multiaddrs = [...output.matchAll(/^libp2p: (\S+)$/gm)].map((m) => m[1]!);
   return {
     url,
+    multiaddrs,
     process: child,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -1,0 +1,37 @@
+// Messages over the MessagePort between the page's network side and the worker. Types only,
+// shared by both sides (no DOM or WebWorker types), so either end can be tested alone.
+
+/** How this node reaches a peer: `direct` WebRTC; broker traffic never takes a relayed path. */
+export interface PeerInfo {
+  peerId: string;
+  /** The remote address of the direct connection, e.g. `/webrtc/p2p/12D3…` (no IPs). */
+  remoteAddr: string;
+  /** Whether the connection has a relay's limits: always false for a peer (broker traffic is direct only); reported so that tests and the demo can check. */
+  limited: boolean;
+  /** Last ping round trip, once measured. */
+  rttMs?: number;
+  /** When the direct connection opened (ms since the epoch). */
+  since: number;
+}
+
+/** Page → worker. `data` carries bytes of the peer's stream as they arrived (frame boundaries are the worker's to find); its buffer is transferred. */
+export type PageToWorker =
+  | { type: 'self'; peerId: string }
+  | { type: 'joined'; peer: PeerInfo }
+  | { type: 'left'; peerId: string; reason: string }
+  | { type: 'quality'; peerId: string; rttMs: number }
+  | { type: 'data'; peerId: string; bytes: ArrayBuffer }
+  /** `bytes` of earlier `send`s to this peer were written (or dropped because it left): the worker may send that much more. */
+  | { type: 'credit'; peerId: string; bytes: number };
+
+/** Worker → page: bytes for one peer's stream, buffer transferred. */
+export type WorkerToPage = { type: 'send'; peerId: string; bytes: ArrayBuffer };
+
+/** The part of MessagePort both sides use: structural, so tests can pass any channel. */
+export interface BridgePort {
+  postMessage(message: unknown, transfer: Transferable[]): void;
+  addEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
+  removeEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
+  start(): void;
+  close(): void;
+}

@@ -1,0 +1,53 @@
+// Limits and timings of the page's network side, each with why.
+
+/** libp2p protocol id of broker traffic between nodes (peer frames, FORMATS.md "Peer frame"). */
+export const PEER_PROTOCOL = '/letterbox/peer/1.0.0';
+
+/**
+ * One WebRTC dial attempt. Most dials took 0.2–1.2 s here; about 1 in 6 had not finished
+ * after 5 s (NOTES-browser.md: 1 in 4, failing at ~6 s) while the other side had succeeded,
+ * and one retry then always worked. At 4 s, 5 of 11 attempts timed out (some slow dials
+ * would have finished): 5 s is the measured sweet spot.
+ */
+export const DIAL_TIMEOUT_MS = 5_000;
+/** Attempts per dial before waiting for the next reconcile round. A retry always worked in measurements. */
+export const DIAL_ATTEMPTS_MAX = 4;
+/** Connect times kept for dialStats(). */
+export const DIAL_TIMES_KEPT = 100;
+/** Pause before the n-th retry is n times this. */
+export const DIAL_RETRY_STEP_MS = 250;
+/**
+ * The peer with the smaller id dials, so two tabs do not dial each other at once and end
+ * with two connections. The other waits this long for that dial before dialling itself.
+ */
+export const PASSIVE_DIAL_WAIT_MS = DIAL_TIMEOUT_MS * 2;
+/** How often the member list is compared with the open connections (redials lost peers). */
+export const RECONCILE_INTERVAL_MS = 3_000;
+
+/** Reconnecting to the relay: first wait, doubled per failure up to the max, with ±25 % jitter. */
+export const RELAY_BACKOFF_INITIAL_MS = 250;
+export const RELAY_BACKOFF_MAX_MS = 5_000;
+/** One attempt to reach the relay (fetch its info, dial, register). */
+export const RELAY_DIAL_TIMEOUT_MS = 10_000;
+/** How long to wait for the relay reservation (our `/p2p-circuit` address) before registering: others can only dial us through it. */
+export const RESERVATION_WAIT_MS = 5_000;
+/** How often that address is looked for. */
+export const RESERVATION_POLL_MS = 50;
+
+/** How often each peer is pinged for the connection-quality event. */
+export const QUALITY_INTERVAL_MS = 2_000;
+/** A ping slower than this counts as lost. */
+export const PING_TIMEOUT_MS = 5_000;
+
+/**
+ * Bytes one peer's libp2p stream may hold unsent before the page stops writing and waits.
+ * A naive send/onDrain loop starved the page (NOTES-browser.md); 1 MiB kept the channel busy
+ * (larger high-water marks gave no gain).
+ */
+export const STREAM_WRITE_BUFFER_BYTES_MAX = 1024 * 1024;
+/** A stream whose reader lags by this much is reset rather than buffering without bound. */
+export const STREAM_READ_BUFFER_BYTES_MAX = 16 * 1024 * 1024;
+/** Bytes the worker may have handed the page for one peer and not yet seen written: bounds the page's queue per peer. */
+export const BRIDGE_WINDOW_BYTES = 2 * 1024 * 1024;
+/** The writer yields to the page's event loop after this many bytes, so a bulk send cannot starve it. */
+export const WRITER_YIELD_BYTES = 256 * 1024;

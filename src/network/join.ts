@@ -1,0 +1,29 @@
+import { transfer } from 'comlink';
+import { createSlotKey, slotKeyFromBytes } from './identity';
+import { startPeerNetwork, type NetworkEvent, type PeerNetwork } from './peer-network';
+
+/** What {@link joinCluster} needs of the broker node (its Comlink proxy in the page). */
+export interface NetworkedNode {
+  networkKey(candidate: Uint8Array): Promise<Uint8Array>;
+  attachNetwork(port: MessagePort): unknown;
+}
+
+export interface JoinClusterInit {
+  cluster: string;
+  relay: string;
+  iceServers?: RTCIceServer[];
+  onEvent?(event: NetworkEvent): void;
+}
+
+/**
+ * Starts the page's network for the node in the worker: takes the slot's key from the
+ * worker (so the peer id survives a reopened tab), hands the worker its end of the frame
+ * bridge, and joins the cluster.
+ * @example const network = await joinCluster(await letterbox.node(), { cluster: 'demo', relay: location.origin });
+ */
+export async function joinCluster(node: NetworkedNode, init: JoinClusterInit): Promise<PeerNetwork> {
+  const privateKey = slotKeyFromBytes(await node.networkKey(await createSlotKey()));
+  const { port1, port2 } = new MessageChannel();
+  await node.attachNetwork(transfer(port2, [port2]));
+  return startPeerNetwork({ ...init, privateKey, port: port1 });
+}

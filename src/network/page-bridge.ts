@@ -1,0 +1,122 @@
+import type { BridgePort, PageToWorker, WorkerToPage } from './bridge-messages';
+import { STREAM_WRITE_BUFFER_BYTES_MAX, WRITER_YIELD_BYTES } from './constants';
+
+/** What the bridge needs of a libp2p stream (a structural subset, so tests can fake one). */
+export interface WritableStream {
+  readonly writeBufferLength: number;
+  readonly writableNeedsDrain: boolean;
+  send(data: Uint8Array): boolean;
+  onDrain(options?: { signal?: AbortSignal }): Promise<void>;
+}
+
+/** Bytes of a libp2p message event: a Uint8Array or a Uint8ArrayList (which has `subarray()`). */
+export type Chunk = Uint8Array | { subarray(): Uint8Array };
+
+/** The page's end of the frame bridge: moves bytes between peers' libp2p streams and the worker. */
+export interface PageBridge {
+  /** Tells the worker about connectivity. */
+  report(message: Exclude<PageToWorker, { type: 'data' | 'credit' }>): void;
+  /** `peerId`'s outbound stream is open: the worker's sends to it are written there. */
+  attach(peerId: string, stream: WritableStream): void;
+  /** `peerId` is gone: its queued bytes are dropped (and credited, so the worker's sends do not hang). */
+  detach(peerId: string): void;
+  /** Bytes that arrived from `peerId`, passed to the worker in a transferred buffer. */
+  deliver(peerId: string, chunk: Chunk): void;
+  close(): void;
+}
+
+interface Outbound {
+  stream: WritableStream;
+  queue: ArrayBuffer[];
+  writing: boolean;
+  closed: AbortController;
+}
+
+const macrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/**
+ * The page side of the bridge over `port`. Writes are bounded twice: the worker has at most
+ * BRIDGE_WINDOW_BYTES in flight per peer (credit), and the page hands a stream more only
+ * while its write buffer is under STREAM_WRITE_BUFFER_BYTES_MAX, yielding to the event loop
+ * every WRITER_YIELD_BYTES so that a bulk transfer cannot starve the page.
+ * @example const bridge = createPageBridge(port); bridge.attach(peerId, stream);
+ */
+export function createPageBridge(port: BridgePort, onError: (error: unknown) => void = () => undefined): PageBridge {
+  const outbound = new Map<string, Outbound>();
+  const post = (message: PageToWorker, transfer: Transferable[] = []) => port.postMessage(message, transfer);
+  const credit = (peerId: string, bytes: number) => post({ type: 'credit', peerId, bytes });
+
+  async function write(peerId: string, out: Outbound): Promise<void> {
+    if (out.writing) return;
+    out.writing = true;
+    let sinceYield = 0;
+    try {
+      while (out.queue.length > 0 && !out.closed.signal.aborted) {
+        if (out.stream.writableNeedsDrain) {
+          await out.stream.onDrain({ signal: out.closed.signal });
+          continue;
+        }
+        if (out.stream.writeBufferLength >= STREAM_WRITE_BUFFER_BYTES_MAX) {
+          await macrotask();
+          continue;
+        }
+        const bytes = out.queue.shift()!;
+        out.stream.send(new Uint8Array(bytes));
+        credit(peerId, bytes.byteLength);
+        sinceYield += bytes.byteLength;
+        if (sinceYield >= WRITER_YIELD_BYTES) {
+          sinceYield = 0;
+          await macrotask();
+        }
+      }
+    } catch (error) {
+      if (!out.closed.signal.aborted) onError(error);
+    } finally {
+      out.writing = false;
+    }
+  }
+
+  const onMessage = (event: MessageEvent) => {
+    const message = event.data as WorkerToPage;
+    if (message.type !== 'send') return;
+    const out = outbound.get(message.peerId);
+    if (out === undefined) {
+      credit(message.peerId, message.bytes.byteLength);
+      return;
+    }
+    out.queue.push(message.bytes);
+    void write(message.peerId, out);
+  };
+  port.addEventListener('message', onMessage);
+  port.start();
+
+  const detach = (peerId: string) => {
+    const out = outbound.get(peerId);
+    if (out === undefined) return;
+    outbound.delete(peerId);
+    out.closed.abort();
+    const dropped = out.queue.splice(0).reduce((sum, b) => sum + b.byteLength, 0);
+    if (dropped > 0) credit(peerId, dropped);
+  };
+
+  return {
+    report: (message) => post(message),
+    attach(peerId, stream) {
+      detach(peerId);
+      outbound.set(peerId, { stream, queue: [], writing: false, closed: new AbortController() });
+    },
+    detach,
+    deliver(peerId, chunk) {
+      const view = chunk instanceof Uint8Array ? chunk : chunk.subarray();
+      // A copy (a memcpy, far cheaper than a structured clone) that the page owns and can
+      // transfer: the view may share its buffer with the transport.
+      const bytes = view.slice().buffer;
+      post({ type: 'data', peerId, bytes }, [bytes]);
+    },
+    close() {
+      for (const peerId of [...outbound.keys()]) detach(peerId);
+      port.removeEventListener('message', onMessage);
+      port.close();
+    },
+  };
+}

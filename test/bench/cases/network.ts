@@ -1,0 +1,211 @@
+import type { Stream } from '@libp2p/interface';
+import { createSlotKey, isDirectConnection, slotKeyFromBytes, startPeerNetwork, type PeerNetwork } from '../../../src/network';
+import { quantile } from '../stats';
+import type { BenchCase, BenchContext, BenchFigure, BenchPipe } from '../types';
+
+// The network baselines issue 9's peer RPC is measured against: a raw RTCDataChannel between
+// two tabs of one browser and between two browser processes, and an echo over a libp2p
+// stream on a direct WebRTC connection set up by src/network through the relay.
+
+const MESSAGE_BYTES = 64 * 1024;
+const BULK_MESSAGES = 256; // 16 MiB per run
+/** Bytes queued in the data channel before the sender waits; NOTES-browser.md found no gain above 1 MiB. */
+const HIGH_WATER_BYTES = 1024 * 1024;
+const RTT_ROUNDS = 400;
+const ECHO_BYTES = 32;
+const ECHO_PROTOCOL = '/letterbox/bench/echo/1.0.0';
+/** Bounds of the set-up steps (a WebRTC dial here took up to ~6 s before a retry). */
+const SETUP_TIMEOUT_MS = 30_000;
+
+type PipeMessage = { type: 'offer'; sdp: string } | { type: 'answer'; sdp: string } | { type: 'libp2p'; cluster: string } | { type: 'libp2p-ready'; peerId: string };
+
+const bounded = <T>(promise: Promise<T>, what: string): Promise<T> =>
+  Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} took over ${SETUP_TIMEOUT_MS} ms`)), SETUP_TIMEOUT_MS))]);
+
+async function receive<T extends PipeMessage['type']>(pipe: BenchPipe, type: T): Promise<Extract<PipeMessage, { type: T }>> {
+  for (;;) {
+    const message = (await bounded(pipe.receive(), `waiting for ${type}`)) as PipeMessage;
+    if (message.type === type) return message as Extract<PipeMessage, { type: T }>;
+  }
+}
+
+/** The local description once ICE gathering is complete (no trickle: one message each way). */
+async function describe(pc: RTCPeerConnection, description: RTCSessionDescriptionInit): Promise<string> {
+  await pc.setLocalDescription(description);
+  if (pc.iceGatheringState !== 'complete') {
+    await bounded(new Promise<void>((resolve) => pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve())), 'ICE gathering');
+  }
+  return pc.localDescription!.sdp;
+}
+
+/** Messages of a data channel (or anything with onmessage), one at a time. */
+function inbox(channel: RTCDataChannel): () => Promise<unknown> {
+  const queued: unknown[] = [];
+  const waiting: Array<(data: unknown) => void> = [];
+  channel.onmessage = (event) => {
+    const resolve = waiting.shift();
+    if (resolve !== undefined) resolve(event.data);
+    else queued.push(event.data);
+  };
+  return () => (queued.length > 0 ? Promise.resolve(queued.shift()) : new Promise((resolve) => waiting.push(resolve)));
+}
+
+async function measureDataChannel(id: string, pipe: BenchPipe): Promise<BenchFigure[]> {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  try {
+    const channel = pc.createDataChannel('bench', { ordered: true });
+    channel.binaryType = 'arraybuffer';
+    const next = inbox(channel);
+    pipe.send({ type: 'offer', sdp: await describe(pc, await pc.createOffer()) } satisfies PipeMessage);
+    await pc.setRemoteDescription({ type: 'answer', sdp: (await receive(pipe, 'answer')).sdp });
+    if (channel.readyState !== 'open') await bounded(new Promise((resolve) => channel.addEventListener('open', resolve, { once: true })), 'data channel open');
+
+    const times: number[] = [];
+    for (let round = 0; round < RTT_ROUNDS * 1.1; round++) {
+      const start = performance.now();
+      channel.send('p.');
+      await next();
+      if (round >= RTT_ROUNDS * 0.1) times.push(performance.now() - start); // the first tenth warms up
+    }
+
+    const payload = new Uint8Array(MESSAGE_BYTES).map((_, i) => i);
+    channel.bufferedAmountLowThreshold = HIGH_WATER_BYTES / 2;
+    channel.send(`bulk:${BULK_MESSAGES * MESSAGE_BYTES}`);
+    const start = performance.now();
+    for (let i = 0; i < BULK_MESSAGES; i++) {
+      if (channel.bufferedAmount > HIGH_WATER_BYTES) await new Promise((resolve) => channel.addEventListener('bufferedamountlow', resolve, { once: true }));
+      channel.send(payload);
+    }
+    await bounded(next(), 'the bulk transfer'); // 'done' once the peer has every byte
+    const seconds = (performance.now() - start) / 1000;
+    return [
+      { id: `${id}.mbps`, value: (BULK_MESSAGES * MESSAGE_BYTES) / 1e6 / seconds, unit: 'MB/s', better: 'higher' },
+      { id: `${id}.rtt`, value: quantile(times, 0.5), unit: 'ms', better: 'lower' },
+      { id: `${id}.rtt.p99`, value: quantile(times, 0.99), unit: 'ms', better: 'lower' },
+    ];
+  } finally {
+    pc.close();
+  }
+}
+
+/** The peer side of a data channel: echoes strings, counts bulk bytes and says `done`. */
+function serveDataChannel(channel: RTCDataChannel): void {
+  channel.binaryType = 'arraybuffer';
+  let expected = 0;
+  let received = 0;
+  channel.onmessage = ({ data }) => {
+    if (typeof data === 'string') {
+      if (data.startsWith('bulk:')) {
+        expected = Number(data.slice(5));
+        received = 0;
+      } else {
+        channel.send(data);
+      }
+    } else if ((received += (data as ArrayBuffer).byteLength) >= expected) {
+      channel.send('done');
+    }
+  };
+}
+
+let network: { cluster: string; started: Promise<PeerNetwork> } | undefined;
+/** One network per bench page (kept across runs), in a cluster the two pages agree on over the pipe. */
+function benchNetwork(context: BenchContext, cluster: string): { cluster: string; started: Promise<PeerNetwork> } {
+  if (context.relayUrl === undefined) throw new Error('the libp2p benchmark needs the relay');
+  const relay = context.relayUrl;
+  network ??= {
+    cluster,
+    started: (async () => {
+      const privateKey = slotKeyFromBytes(await createSlotKey());
+      const net = await startPeerNetwork({ cluster, relay, privateKey, port: new MessageChannel().port1 });
+      await net.libp2p.handle(ECHO_PROTOCOL, (stream) => stream.addEventListener('message', (event) => stream.send(event.data)));
+      return net;
+    })(),
+  };
+  return network;
+}
+
+async function measureLibp2pEcho(context: BenchContext): Promise<BenchFigure[]> {
+  const pipe = context.peer!;
+  const { cluster, started } = benchNetwork(context, `bench-${crypto.randomUUID()}`);
+  const net = await started;
+  pipe.send({ type: 'libp2p', cluster } satisfies PipeMessage);
+  const { peerId } = await receive(pipe, 'libp2p-ready');
+  const deadline = Date.now() + SETUP_TIMEOUT_MS;
+  let connection = net.libp2p.getConnections().find((c) => c.remotePeer.toString() === peerId && isDirectConnection(c));
+  while (connection === undefined) {
+    if (Date.now() > deadline) throw new Error(`no direct connection to the peer within ${SETUP_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    connection = net.libp2p.getConnections().find((c) => c.remotePeer.toString() === peerId && isDirectConnection(c));
+  }
+  const stream: Stream = await connection.newStream(ECHO_PROTOCOL);
+  let received = 0;
+  let echoed: (() => void) | undefined;
+  stream.addEventListener('message', (event) => {
+    received += event.data.byteLength;
+    if (received >= ECHO_BYTES) {
+      received -= ECHO_BYTES;
+      echoed?.();
+    }
+  });
+  const payload = new Uint8Array(ECHO_BYTES).fill(7);
+  const times: number[] = [];
+  for (let round = 0; round < RTT_ROUNDS * 1.1; round++) {
+    const start = performance.now();
+    await new Promise<void>((resolve) => {
+      echoed = resolve;
+      stream.send(payload);
+    });
+    if (round >= RTT_ROUNDS * 0.1) times.push(performance.now() - start);
+  }
+  await stream.close();
+  return [
+    { id: 'raw.libp2p.rtt', value: quantile(times, 0.5), unit: 'ms', better: 'lower' },
+    { id: 'raw.libp2p.rtt.p99', value: quantile(times, 0.99), unit: 'ms', better: 'lower' },
+  ];
+}
+
+/** The peer page of every case here: answers offers with an echoing data channel, and joins the libp2p cluster it is told. */
+async function serve(context: BenchContext): Promise<void> {
+  const pipe = context.peer!;
+  let pc: RTCPeerConnection | undefined;
+  for (;;) {
+    const message = (await pipe.receive()) as PipeMessage;
+    if (message.type === 'offer') {
+      pc?.close();
+      pc = new RTCPeerConnection({ iceServers: [] });
+      pc.ondatachannel = (event) => serveDataChannel(event.channel);
+      await pc.setRemoteDescription({ type: 'offer', sdp: message.sdp });
+      pipe.send({ type: 'answer', sdp: await describe(pc, await pc.createAnswer()) } satisfies PipeMessage);
+    } else if (message.type === 'libp2p') {
+      const net = await benchNetwork(context, message.cluster).started;
+      pipe.send({ type: 'libp2p-ready', peerId: net.peerId } satisfies PipeMessage);
+    }
+  }
+}
+
+export const cases: BenchCase[] = [
+  {
+    id: 'raw.datachannel',
+    title: 'raw RTCDataChannel between two tabs of one browser: 64 KiB messages (MB/s), 2-byte round trips',
+    needs: ['peer-tab'],
+    runs: 3,
+    run: (context) => measureDataChannel('raw.datachannel', context.peer!),
+    serve,
+  },
+  {
+    id: 'raw.datachannel.xproc',
+    title: 'the same between two browser processes',
+    needs: ['peer-process'],
+    runs: 3,
+    run: (context) => measureDataChannel('raw.datachannel.xproc', context.peer!),
+    serve,
+  },
+  {
+    id: 'raw.libp2p.rtt',
+    title: '32-byte echo over a libp2p stream on a direct WebRTC connection between two tabs (set up through the relay)',
+    needs: ['relay', 'peer-tab'],
+    runs: 3,
+    run: measureLibp2pEcho,
+    serve,
+  },
+];

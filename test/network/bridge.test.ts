@@ -1,0 +1,118 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AbortedError } from '../../src/errors';
+import { createPageBridge, type PageBridge, type WritableStream } from '../../src/network';
+import { BRIDGE_WINDOW_BYTES, createPeerLink, PeerNotConnectedError, type BridgePort, type PeerLink } from '../../src/network/worker';
+
+const MiB = 1024 * 1024;
+const PEER = '12D3KooWQFFcWrX3kdFtayJ4UqsX8dEWGWirNCivJ5UDYA6eAyzF';
+
+/** A stream whose transport is stalled until `flow()`: it keeps what was sent. */
+function fakeStream(): WritableStream & { sent: Uint8Array[]; stall(): void; flow(): void } {
+  let drained: (() => void) | undefined;
+  const stream = {
+    sent: [] as Uint8Array[],
+    writeBufferLength: 0,
+    writableNeedsDrain: false,
+    send(data: Uint8Array) {
+      stream.sent.push(data);
+      return !stream.writableNeedsDrain;
+    },
+    onDrain: () => new Promise<void>((resolve) => (drained = resolve)),
+    stall() {
+      stream.writableNeedsDrain = true;
+    },
+    flow() {
+      stream.writableNeedsDrain = false;
+      drained?.();
+    },
+  };
+  return stream;
+}
+
+/** Resolves when `predicate` holds, checking after each macrotask; bounded. */
+async function until(predicate: () => boolean, what: string, rounds = 1000): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    if (predicate()) return;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  throw new Error(`never: ${what}`);
+}
+
+let page: PageBridge;
+let link: PeerLink;
+function connect() {
+  const { port1, port2 } = new MessageChannel();
+  page = createPageBridge(port1 as unknown as BridgePort);
+  link = createPeerLink(port2 as unknown as BridgePort);
+}
+afterEach(() => {
+  page.close();
+  link.close();
+});
+
+const info = { peerId: PEER, remoteAddr: `/webrtc/p2p/${PEER}`, limited: false, since: 1 };
+
+describe('frame bridge', () => {
+  it('reports peers and delivers their bytes to the worker in order', async () => {
+    connect();
+    const joined: string[] = [];
+    const received: number[] = [];
+    link.on('joined', (peer) => joined.push(peer.peerId));
+    link.on('data', ({ bytes }) => received.push(...bytes));
+    page.report({ type: 'self', peerId: 'me' });
+    page.attach(PEER, fakeStream());
+    page.report({ type: 'joined', peer: info });
+    const chunk = new Uint8Array([9, 1, 2, 3, 9]).subarray(1, 4);
+    page.deliver(PEER, chunk);
+    page.deliver(PEER, { subarray: () => new Uint8Array([4]) });
+    await until(() => received.length === 4, 'data');
+    expect(received).toEqual([1, 2, 3, 4]);
+    expect(chunk).toEqual(new Uint8Array([1, 2, 3])); // delivered as a copy: the transport's buffer is left alone
+    expect(joined).toEqual([PEER]);
+    expect(link.peerId).toBe('me');
+    expect(link.peers()).toEqual([info]);
+    page.report({ type: 'quality', peerId: PEER, rttMs: 1.5 });
+    page.report({ type: 'left', peerId: PEER, reason: 'test' });
+    await until(() => link.peers().length === 0, 'left');
+  });
+
+  it('bounds what the worker has in flight to a stalled peer, and resumes when the stream drains', async () => {
+    connect();
+    const stream = fakeStream();
+    page.attach(PEER, stream);
+    page.report({ type: 'joined', peer: info });
+    await until(() => link.peers().length === 1, 'joined');
+    stream.stall();
+    const sends = [0, 1, 2, 3].map((i) => link.send(PEER, new Uint8Array(MiB).fill(i)));
+    let done = 0;
+    sends.forEach((s) => void s.then(() => done++));
+    await until(() => done === BRIDGE_WINDOW_BYTES / MiB, 'the window fills');
+    // Nothing reaches the stalled transport, and the worker's further sends wait for credit.
+    for (let i = 0; i < 50; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(done).toBe(BRIDGE_WINDOW_BYTES / MiB);
+    expect(stream.sent).toHaveLength(0);
+    stream.flow();
+    await Promise.all(sends);
+    await until(() => stream.sent.length === 4, 'all written');
+    expect(stream.sent.map((b) => b[0])).toEqual([0, 1, 2, 3]);
+  });
+
+  it('fails sends to an unknown or departed peer and honours abort', async () => {
+    connect();
+    await expect(link.send(PEER, new Uint8Array(1))).rejects.toBeInstanceOf(PeerNotConnectedError);
+    const stream = fakeStream();
+    page.attach(PEER, stream);
+    page.report({ type: 'joined', peer: info });
+    await until(() => link.peers().length === 1, 'joined');
+    stream.stall();
+    await link.send(PEER, new Uint8Array(BRIDGE_WINDOW_BYTES));
+    const controller = new AbortController();
+    const aborted = link.send(PEER, new Uint8Array(1), { signal: controller.signal });
+    const orphaned = link.send(PEER, new Uint8Array(1));
+    controller.abort();
+    await expect(aborted).rejects.toBeInstanceOf(AbortedError);
+    page.detach(PEER);
+    page.report({ type: 'left', peerId: PEER, reason: 'test' });
+    await expect(orphaned).rejects.toBeInstanceOf(PeerNotConnectedError);
+  });
+});
