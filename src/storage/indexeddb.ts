@@ -115,35 +115,43 @@ export async function openIndexedDbStorage(name: string, init: IndexedDbStorageI
   return {
     write: (writes: readonly StorageWrite[]) =>
       run(async () => {
-        const tx = database.transaction(['batches', 'summaries', 'partitions', 'node'], 'readwrite', { durability: 'relaxed' });
-        const batches = tx.objectStore('batches');
-        const summaries = tx.objectStore('summaries');
-        const partitions = tx.objectStore('partitions');
-        const node = tx.objectStore('node');
+        // Only the stores these writes touch: a commit of group offsets (node) must not queue behind appends.
+        const scope = new Set<'batches' | 'summaries' | 'partitions' | 'node'>();
+        for (const w of writes) {
+          if (w.kind === 'putValue') scope.add('node');
+          else if (w.kind === 'putMeta') scope.add('partitions');
+          else {
+            scope.add('batches').add('summaries');
+            if (w.kind === 'deletePartition') scope.add('partitions');
+          }
+        }
+        if (scope.size === 0) return;
+        const tx = database.transaction([...scope], 'readwrite', { durability: 'relaxed' });
+        const store = <N extends 'batches' | 'summaries' | 'partitions' | 'node'>(name: N) => tx.objectStore(name);
         const requests: Promise<unknown>[] = [];
         for (const w of writes) {
           switch (w.kind) {
             case 'putBatch': {
               const key: BatchKey = [w.id.topic, w.id.partition, w.summary.baseOffset];
               const { baseOffset: _, ...rest } = w.summary;
-              requests.push(batches.put(exactBuffer(w.bytes), key), summaries.put(rest, key));
+              requests.push(store('batches').put(exactBuffer(w.bytes), key), store('summaries').put(rest, key));
               break;
             }
             case 'deleteBatches': {
               const range = partitionRange(w.id, w.fromBaseOffset, w.toBaseOffset);
-              requests.push(batches.delete(range), summaries.delete(range));
+              requests.push(store('batches').delete(range), store('summaries').delete(range));
               break;
             }
             case 'putMeta':
-              requests.push(partitions.put(w.meta, [w.id.topic, w.id.partition]));
+              requests.push(store('partitions').put(w.meta, [w.id.topic, w.id.partition]));
               break;
             case 'deletePartition': {
               const range = partitionRange(w.id, -Infinity, Infinity, false);
-              requests.push(batches.delete(range), summaries.delete(range), partitions.delete([w.id.topic, w.id.partition]));
+              requests.push(store('batches').delete(range), store('summaries').delete(range), store('partitions').delete([w.id.topic, w.id.partition]));
               break;
             }
             case 'putValue':
-              requests.push(w.value === undefined ? node.delete(w.key) : node.put(w.value, w.key));
+              requests.push(w.value === undefined ? store('node').delete(w.key) : store('node').put(w.value, w.key));
               break;
           }
         }

@@ -63,7 +63,10 @@ export const cases: BenchCase[] = [
         await consumer.connect();
         await consumer.subscribe({ topic });
         let delivered: (() => void) | undefined;
+        // run() returns before the group is joined; a record sent before the join would be skipped (latest).
+        const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
         await consumer.run({ eachMessage: async () => delivered?.() });
+        await joined;
         const value = new Uint8Array(RECORD_BYTES);
         const times: number[] = [];
         for (let i = 0; i < LATENCY_ROUNDS; i++) {
