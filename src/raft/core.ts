@@ -329,7 +329,7 @@ function broadcastHeartbeats(s: State, out: Out): void {
 
 /** `force`: skip the pre-vote and ask voters to ignore their leader (leader transfer, forced reconfiguration). */
 function campaign(s: State, out: Out, kind: 'preVote' | 'vote', force = false): void {
-  if (!isVoter(s, s.config.id)) return;
+  if (!mayCampaign(s)) return;
   // A pre-vote asks "would you vote for me in term+1?" without changing anyone's term,
   // so a member that was partitioned away cannot disrupt a working leader on return.
   if (kind === 'preVote') {
@@ -353,6 +353,19 @@ function campaign(s: State, out: Out, kind: 'preVote' | 'vote', force = false): 
     const request = { from: s.config.id, to, term, lastIndex: last, lastTerm: termAt(s.view, last)! };
     send(s, out, kind === 'preVote' ? { type: 'preVote', ...request } : { type: 'vote', ...request, ...(force && { force }) });
   }
+}
+
+/**
+ * Voters campaign; so does a member that its latest configuration, not yet committed,
+ * took out of the voters. Else a leader that demoted itself and lost its quorum (check-
+ * quorum) before that change committed can leave a deadlock: the remaining voters lack
+ * the change and need this member's vote, which its longer log refuses them. It counts
+ * votes under the latest configuration, so safety is the same as anyone's campaign.
+ */
+function mayCampaign(s: State): boolean {
+  if (isVoter(s, s.config.id)) return true;
+  const [previous, latest] = s.memberships.slice(-2);
+  return s.forced === undefined && latest !== undefined && latest.index > s.commit && previous!.membership.voters.includes(s.config.id);
 }
 
 function tally(s: State): 'won' | 'lost' | 'pending' {

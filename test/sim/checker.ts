@@ -13,8 +13,19 @@ export type HistoryEvent =
   | { kind: 'apply'; node: string; index: number; term: number; payload: number }
   /** A node crashed: its state machine restarts from index 1. */
   | { kind: 'crash'; node: string }
+  /** A node's state machine was replaced by a snapshot's image of 1..index (prefix hash `chain`). */
+  | { kind: 'restore'; node: string; index: number; chain: number }
   /** A client was told its proposal committed at `index` in `term`. */
-  | { kind: 'ack'; index: number; term: number; payload: number };
+  | { kind: 'ack'; index: number; term: number; payload: number }
+  /** A read-index read was answered at `index`; `atLeast` is the highest commit index any node knew when it was asked. */
+  | { kind: 'read'; node: string; index: number; atLeast: number }
+  /**
+   * A forced reconfiguration on `node`, whose log is `chains`, leaving out the voters
+   * `leftOut`; `alive` are the nodes not certainly dead (up, or coming back with their state).
+   */
+  | { kind: 'force'; node: string; chains: readonly number[]; leftOut: readonly string[]; alive: readonly string[] }
+  /** A node started from its disk (`wiped`: a fresh one). */
+  | { kind: 'start'; node: string; wiped: boolean };
 
 export interface Violation {
   checker: string;
@@ -24,8 +35,9 @@ export interface Violation {
 const entryKey = (index: number, term: number) => index * 0x1_0000_0000 + term;
 
 /**
- * Election safety, log matching, leader completeness, state-machine safety and no
- * acknowledged proposal lost. `observe` returns the first violation an event causes.
+ * Election safety, log matching, leader completeness, state-machine safety, no
+ * acknowledged proposal lost, linearizable reads, and the preconditions of forced
+ * reconfiguration. `observe` returns the first violation an event causes.
  * @example const violation = checker.observe({ kind: 'crash', node: 'n1' });
  */
 export class SafetyChecker {
@@ -40,6 +52,9 @@ export class SafetyChecker {
   private readonly appliedAt = new Map<number, { term: number; payload: number; node: string }>();
   private readonly nextApply = new Map<string, number>();
   private readonly acks: Array<{ index: number; term: number; payload: number }> = [];
+  private maxCommitted = 0;
+  /** Voters a forced reconfiguration left out: they must never start again with their old state. */
+  private readonly forcedOut = new Set<string>();
 
   observe(event: HistoryEvent): Violation | undefined {
     switch (event.kind) {
@@ -61,6 +76,26 @@ export class SafetyChecker {
       case 'crash':
         this.nextApply.set(event.node, 1);
         return undefined;
+      case 'restore': {
+        const known = this.committedChain.get(event.index);
+        if (known !== undefined && known !== event.chain) {
+          return violation('state machine safety', `${event.node} restored a snapshot at ${event.index} unlike what was committed there`);
+        }
+        this.nextApply.set(event.node, event.index + 1);
+        return undefined;
+      }
+      case 'read':
+        if (event.index < event.atLeast) {
+          return violation('linearizable read', `${event.node} answered a read at ${event.index}, below ${event.atLeast} committed before it was asked`);
+        }
+        return undefined;
+      case 'force':
+        return this.force(event.node, event.chains, event.leftOut, event.alive);
+      case 'start':
+        if (this.forcedOut.has(event.node) && !event.wiped) {
+          return violation('forced reconfiguration', `${event.node} was forced out but came back with its old state`);
+        }
+        return undefined;
       case 'ack': {
         this.acks.push(event);
         const applied = this.appliedAt.get(event.index);
@@ -70,6 +105,16 @@ export class SafetyChecker {
         return undefined;
       }
     }
+  }
+
+  /** Highest commit index any node has reached. */
+  maxCommitIndex(): number {
+    return this.maxCommitted;
+  }
+
+  /** Whether a log (its prefix hashes) holds every entry known committed. */
+  holdsEveryCommitted(chains: readonly number[]): boolean {
+    return this.maxCommitted === 0 || chains[this.maxCommitted - 1] === this.committedChain.get(this.maxCommitted);
   }
 
   /** Highest index of an acknowledged proposal so far (0 for none). */
@@ -112,6 +157,7 @@ export class SafetyChecker {
       return violation('state machine safety', `${node} committed a different entry ${index} than another node`);
     }
     this.committedChain.set(index, chainHash);
+    this.maxCommitted = Math.max(this.maxCommitted, index);
     if (leaderTerm === undefined) return undefined;
     const decided = this.decided.get(leaderTerm);
     if (decided === undefined || decided.index < index) this.decided.set(leaderTerm, { index, chain: chainHash });
@@ -119,6 +165,17 @@ export class SafetyChecker {
       if (leader.term > leaderTerm && leader.chains[index - 1] !== chainHash) {
         return violation('leader completeness', `${leader.node}, leader of ${leader.term}, lacks entry ${index} committed in term ${leaderTerm}`);
       }
+    }
+    return undefined;
+  }
+
+  /** Forced reconfiguration is safe only if the left-out voters are dead for good and this node holds every commit. */
+  private force(node: string, chains: readonly number[], leftOut: readonly string[], alive: readonly string[]): Violation | undefined {
+    for (const id of leftOut) this.forcedOut.add(id);
+    const leftOutAlive = leftOut.filter((id) => alive.includes(id));
+    if (leftOutAlive.length > 0) return violation('forced reconfiguration', `${node} forced out ${leftOutAlive.join(', ')}, not certainly dead`);
+    if (!this.holdsEveryCommitted(chains)) {
+      return violation('forced reconfiguration', `${node} was forced without entry ${this.maxCommitted}, committed`);
     }
     return undefined;
   }
