@@ -692,28 +692,8 @@ class Simulation {
         return;
       case 'partition':
       case 'isolate-leader':
-      case 'one-way': {
-        this.blocked = new Set();
-        const ids = this.nodes.map((n) => n.id);
-        if (kind === 'one-way') {
-          const from = this.prng.pick(ids);
-          const to = this.prng.pick(ids);
-          if (from !== to) this.blocked.add(`${from}>${to}`);
-        } else {
-          // The leader with a minority keeps appending (until check-quorum) entries of its
-          // term that the majority side will overwrite: the raw material of figure 8.
-          const minority = ids.filter((id) => id !== leader?.id && this.prng.chance(0.3)).slice(0, Math.floor((ids.length - 1) / 2));
-          const isolated = kind === 'isolate-leader'
-            ? new Set(leader ? [leader.id, ...minority] : [])
-            : new Set(ids.filter(() => this.prng.chance(0.5)));
-          for (const a of ids) for (const b of ids) if (isolated.has(a) !== isolated.has(b)) this.blocked.add(`${a}>${b}`);
-        }
-        this.coverage.partitions++;
-        this.trace(() => `PARTITION ${[...this.blocked].join(' ')}`);
-        const healMs = this.scenario === 'leader-churn' ? this.prng.int(30, 300) : this.prng.int(50, 1000);
-        this.queue.push(this.nowMs + healMs, { kind: 'heal-links' });
-        return;
-      }
+      case 'one-way':
+        return this.partition(kind, leader?.id);
       case 'weather':
         this.dropRate = this.prng.int(0, 30) / 100;
         this.duplicateRate = this.prng.int(0, 15) / 100;
@@ -734,12 +714,43 @@ class Simulation {
     }
   }
 
+  /** Cuts the network: one link, a random split, or the leader (if any) with a minority. */
+  private partition(kind: 'partition' | 'isolate-leader' | 'one-way', leader: string | undefined): void {
+    this.blocked = new Set();
+    const ids = this.nodes.map((n) => n.id);
+    if (kind === 'one-way') {
+      const from = this.prng.pick(ids);
+      const to = this.prng.pick(ids);
+      if (from !== to) this.blocked.add(`${from}>${to}`);
+    } else {
+      // The leader with a minority keeps appending (until check-quorum) entries of its
+      // term that the majority side will overwrite: the raw material of figure 8.
+      const minority = ids.filter((id) => id !== leader && this.prng.chance(0.3)).slice(0, Math.floor((ids.length - 1) / 2));
+      const isolated = kind === 'isolate-leader'
+        ? new Set(leader !== undefined ? [leader, ...minority] : [])
+        : new Set(ids.filter(() => this.prng.chance(0.5)));
+      for (const a of ids) for (const b of ids) if (isolated.has(a) !== isolated.has(b)) this.blocked.add(`${a}>${b}`);
+    }
+    this.coverage.partitions++;
+    this.trace(() => `PARTITION ${[...this.blocked].join(' ')}`);
+    const healMs = this.scenario === 'leader-churn' ? this.prng.int(30, 300) : this.prng.int(50, 1000);
+    this.queue.push(this.nowMs + healMs, { kind: 'heal-links' });
+  }
+
   /**
-   * A membership change at the leader: add a spare as learner, promote a learner,
-   * demote or remove a voter (the leader too), or remove a learner.
+   * Membership changes at the leader, now and then several at once (a controller that
+   * retries; all but the first must wait for it) and now and then with the leader cut
+   * off right after, so changes overlap with elections.
    */
   private changeMembership(leader: SimNode | undefined): void {
     if (leader === undefined) return;
+    const burst = this.prng.chance(0.3) ? this.prng.int(2, 3) : 1;
+    for (let i = 0; i < burst && leader.state?.role === 'leader'; i++) this.oneChange(leader);
+    if (this.prng.chance(0.2)) this.partition('isolate-leader', leader.id);
+  }
+
+  /** Add a spare as learner, promote a learner, demote or remove a voter (the leader too), or remove a learner. */
+  private oneChange(leader: SimNode): void {
     const { voters, learners } = leader.state!.membership;
     const outsiders = this.nodes.filter((n) => !n.closed && !voters.includes(n.id) && !learners.includes(n.id)).map((n) => n.id);
     const without = (ids: readonly string[], id: string) => ids.filter((x) => x !== id);
