@@ -84,6 +84,34 @@ describe('SafetyChecker', () => {
     expect(checker.end([{ node: 'a', applied: 1 }])).toBeUndefined();
     expect(checker.end([{ node: 'a', applied: 1 }, { node: 'b', applied: 0 }])?.checker).toBe('committed proposal lost');
   });
+
+  it('state machine safety: a restored snapshot unlike what was committed; applies go on after it', () => {
+    const log = chains([[1, 1], [1, 2]]);
+    const commit: HistoryEvent = { kind: 'commit', node: 'a', index: 2, chain: log[1]! };
+    expect(first([commit, { kind: 'restore', node: 'b', index: 2, chain: 7 }])?.checker).toBe('state machine safety');
+    expect(first([
+      commit,
+      { kind: 'restore', node: 'b', index: 2, chain: log[1]! },
+      { kind: 'apply', node: 'b', index: 3, term: 1, payload: 3 },
+    ])).toBeUndefined();
+  });
+
+  it('linearizable read: answered below an index committed before it was asked', () => {
+    expect(first([{ kind: 'read', node: 'a', index: 4, atLeast: 5 }])?.checker).toBe('linearizable read');
+    expect(first([{ kind: 'read', node: 'a', index: 5, atLeast: 5 }])).toBeUndefined();
+  });
+
+  it('forced reconfiguration: a left-out voter alive, a forced node lacking a commit, a forced-out node back with its state', () => {
+    const committed = chains([[1, 1], [1, 2]]);
+    const commit: HistoryEvent = { kind: 'commit', node: 'a', index: 2, chain: committed[1]! };
+    const force = (chainsOfForced: number[], alive: string[]): HistoryEvent =>
+      ({ kind: 'force', node: 'b', chains: chainsOfForced, leftOut: ['a'], alive });
+    expect(first([commit, force(committed, ['b'])])).toBeUndefined();
+    expect(first([commit, force(committed, ['a', 'b'])])?.checker).toBe('forced reconfiguration');
+    expect(first([commit, force(committed.slice(0, 1), ['b'])])?.checker).toBe('forced reconfiguration');
+    expect(first([commit, force(committed, ['b']), { kind: 'start', node: 'a', wiped: false }])?.checker).toBe('forced reconfiguration');
+    expect(first([commit, force(committed, ['b']), { kind: 'start', node: 'a', wiped: true }])).toBeUndefined();
+  });
 });
 
 describe('LivenessChecker', () => {
