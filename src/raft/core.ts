@@ -365,7 +365,7 @@ function campaign(s: State, out: Out, kind: 'preVote' | 'vote', force = false): 
 function mayCampaign(s: State): boolean {
   if (isVoter(s, s.config.id)) return true;
   const [previous, latest] = s.memberships.slice(-2);
-  return s.forced === undefined && latest !== undefined && latest.index > s.commit && previous!.membership.voters.includes(s.config.id);
+  return latest !== undefined && latest.index > s.commit && previous!.membership.voters.includes(s.config.id);
 }
 
 function tally(s: State): 'won' | 'lost' | 'pending' {

@@ -61,7 +61,13 @@
 // epoch field of batch i. The high watermark is lastOffset + 1 of the batch at `commit`;
 // a leader's no-op entry (empty payload) becomes an empty control batch that occupies
 // no offsets. Truncation by raft (`entries.firstIndex`) is Kafka's truncation to a
-// leader epoch boundary.
+// leader epoch boundary. A configuration entry is a control batch too (as KRaft's
+// VotersRecord). The log's start after a snapshot at index s is Kafka's logStartOffset
+// (the baseOffset of batch s+1): retention deleting old batches is `compact`. For a
+// partition the snapshot's image is small — the next offset and the producers' state
+// (ids, epochs, sequences) — since the records themselves are the data: a follower
+// behind the leader's log start restores it and fetches from there, as a Kafka
+// follower out of range does. For the metadata controller it is the metadata image.
 
 export { createRaft, lastIndexOf, step } from './core';
 export type { RaftState, StepResult } from './core';

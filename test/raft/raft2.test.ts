@@ -89,6 +89,33 @@ describe('membership changes', () => {
     expect(ofType(change(c, 'b', members(['a', 'b'])), 'proposed')).toHaveLength(1);
   });
 
+  it("why a new leader commits an entry of its term first (Ongaro's 2015 counterexample)", () => {
+    const c = withLeader(['a', 'b', 'c', 'd']);
+    c.add('e');
+    change(c, 'a', members(['a', 'b', 'c', 'd'], ['e']));
+    run(c, 3);
+    // a promotes e; only e hears of it, then a crashes: {a,b,c,d,e} lives on a and e.
+    change(c, 'a', members(['a', 'b', 'c', 'd', 'e']));
+    c.deliver({ drop: (m) => m.to !== 'e' && m.from !== 'e' });
+    c.crash('a');
+    leaseExpires(c, 'b', 'c', 'd');
+    c.elect('b', { isolated: ['e'], drop: (m) => m.type === 'append' });
+    expect(c.state('b')).toMatchObject({ role: 'leader', term: 2, membership: members(['a', 'b', 'c', 'd'], ['e']) });
+    // Were b to remove d now, {a,b,c} could commit on b and c while d lacks every entry
+    // of term 2 — and a, back, would win term 3 with a, d and e under {a,b,c,d,e},
+    // erasing it. So b waits until its no-op is on a majority of {a,b,c,d} …
+    expect(rejectionCode(change(c, 'b', members(['a', 'b', 'c'], ['e'])))).toBe('RAFT_MEMBERSHIP_CHANGE_IN_PROGRESS');
+    run(c, 2, { isolated: ['e'] });
+    expect(ofType(change(c, 'b', members(['a', 'b', 'c'], ['e'])), 'proposed')).toHaveLength(1);
+    run(c, 2, { isolated: ['d', 'e'] });
+    expect(c.state('b').commit).toBe(4); // b's no-op at 3, the removal at 4
+    // … which d is part of: a cannot gather a, d and e.
+    c.restart('a');
+    run(c, 40, { isolated: ['b', 'c'] });
+    expect(c.state('a').role).not.toBe('leader');
+    expect(c.state('d').votedFor).not.toBe('a');
+  });
+
   it('takes effect when appended: removing a dead voter of three lets two commit again', () => {
     const c = withLeader();
     c.crash('c');
