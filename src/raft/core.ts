@@ -37,8 +37,12 @@ interface Progress {
   match: number;
   /** Next index to send. */
   next: number;
-  /** probe: one append at a time until a match is found; replicate: pipelined appends. */
-  mode: 'probe' | 'replicate';
+  /**
+   * probe: one append at a time until a match is found; replicate: pipelined appends;
+   * snapshot: what it lacks is compacted away and the snapshot is out — nothing more
+   * is sent until it is answered, or deemed lost after electionTicks (then probe again).
+   */
+  mode: 'probe' | 'replicate' | 'snapshot';
   /** probe mode: an append is out; wait for its answer or the next heartbeat answer. */
   probeSent: boolean;
   /** replicate mode: last index of each unanswered append, ascending; at most maxInflightAppends. */
@@ -47,6 +51,8 @@ interface Progress {
   recentActive: boolean;
   /** Highest read-index round it has echoed in this term. */
   readRound: number;
+  /** snapshot mode: ticks since the snapshot was sent. */
+  snapshotElapsedTicks: number;
 }
 
 /** A read-index request waiting for a quorum to confirm that this leader still leads. */
@@ -273,9 +279,10 @@ function resetTimers(s: State): void {
 
 function send(s: State, out: Out, message: Message): void {
   // A leader's appends may go before its own write is durable (the thesis' §10.2.1):
-  // it counts itself only once durable. Pre-votes and heartbeat answers promise nothing.
+  // it counts itself only once durable; its snapshots hold committed entries only, and
+  // a transfer's target holds its log durably. Pre-votes and heartbeat answers promise nothing.
   const free = message.type === 'append' || message.type === 'heartbeat' || message.type === 'heartbeatResponse' ||
-    message.type === 'preVote' || message.type === 'preVoteResponse';
+    message.type === 'preVote' || message.type === 'preVoteResponse' || message.type === 'snapshot' || message.type === 'timeoutNow';
   assert(message.from === s.config.id, 'message from another member');
   (free ? out.sends : out.afterWrite).push(message);
 }
@@ -305,6 +312,12 @@ function tick(s: State, out: Out): void {
   // A hand-over that has not happened within an election timeout is abandoned (the
   // target may be down), so the leader takes proposals again.
   if (s.transferee !== undefined && ++s.transferElapsedTicks >= s.config.electionTicks) s.transferee = undefined;
+  for (const pr of s.progress.values()) {
+    if (pr.mode === 'snapshot' && ++pr.snapshotElapsedTicks >= s.config.electionTicks) {
+      pr.mode = 'probe';
+      pr.probeSent = false;
+    }
+  }
   if (s.electionElapsedTicks >= s.config.electionTicks) {
     s.electionElapsedTicks = 0;
     // Check-quorum: a leader that has not heard from a quorum in an election timeout
@@ -409,7 +422,7 @@ function syncProgress(s: State): void {
   const next = lastIndex(s.view) + 1;
   for (const id of members) {
     if (id === s.config.id || s.progress.has(id)) continue;
-    s.progress.set(id, { match: 0, next, mode: 'probe', probeSent: false, inflight: [], recentActive: false, readRound: 0 });
+    s.progress.set(id, { match: 0, next, mode: 'probe', probeSent: false, inflight: [], recentActive: false, readRound: 0, snapshotElapsedTicks: 0 });
   }
   if (s.transferee !== undefined && !isVoter(s, s.transferee)) s.transferee = undefined;
 }
@@ -444,12 +457,12 @@ function sendAppends(s: State, out: Out, to: NodeId, evenIfEmpty = false): void 
   const last = lastIndex(s.view);
   assert(pr.next >= 1 && pr.next <= last + 1, 'progress.next beyond the log');
   if (pr.next <= s.view.startIndex) {
-    // What it lacks is compacted away: send the snapshot, as a probe (one at a time;
-    // a heartbeat answer sends it again if it was lost).
-    if (pr.mode === 'probe' && pr.probeSent) return;
-    pr.mode = 'probe';
+    // What it lacks is compacted away: send the snapshot, which may be large, so at
+    // most once per electionTicks (see `tick`).
+    if (pr.mode === 'snapshot') return;
+    pr.mode = 'snapshot';
     pr.inflight = [];
-    pr.probeSent = true;
+    pr.snapshotElapsedTicks = 0;
     assert(s.snapshot !== undefined && s.snapshot.index === s.view.startIndex, 'log start without its snapshot');
     send(s, out, { type: 'snapshot', from: s.config.id, to, term: s.term, snapshot: s.snapshot });
     return;
@@ -595,8 +608,9 @@ function appendResponse(s: State, out: Out, m: AppendResponse): void {
   if (pr === undefined) return;
   pr.recentActive = true;
   if (m.reject) {
-    // Stale answers (to an append already superseded) must not move `next` back.
-    const stale = pr.mode === 'replicate' ? m.index <= pr.match : m.index !== pr.next - 1;
+    // Stale answers (to an append already superseded) must not move `next` back; a
+    // snapshot is never rejected.
+    const stale = pr.mode === 'snapshot' || (pr.mode === 'replicate' ? m.index <= pr.match : m.index !== pr.next - 1);
     if (stale) return;
     const agreeTo = lastIndexWithTermAtMost(s.view, m.hintIndex, m.hintTerm);
     pr.next = Math.max(Math.min(m.index, agreeTo + 1), pr.match + 1);
@@ -607,7 +621,7 @@ function appendResponse(s: State, out: Out, m: AppendResponse): void {
   }
   if (m.index > pr.match) {
     pr.match = m.index;
-    if (pr.mode === 'probe') {
+    if (pr.mode !== 'replicate') {
       pr.mode = 'replicate';
       pr.next = pr.match + 1;
     }

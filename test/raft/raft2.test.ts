@@ -260,6 +260,21 @@ describe('snapshots', () => {
     expect(c.member('c').log.snapshot?.index).toBe(4);
   });
 
+  it('a lost snapshot goes out again after an election timeout, not with every heartbeat', () => {
+    const c = withLeader();
+    c.crash('c');
+    c.propose('a', 1, 2, 3, 4);
+    c.deliver();
+    c.input('a', { type: 'compact', index: 4, data: new Uint8Array([42]) });
+    c.restart('c');
+    const snapshotsSent = () => ofType(c.member('a').effects, 'send').filter((e) => e.message.type === 'snapshot').length;
+    run(c, 9, { drop: (m) => m.type === 'snapshot' });
+    expect(snapshotsSent()).toBe(1);
+    run(c, 3);
+    expect(snapshotsSent()).toBe(2);
+    expect(c.state('c').commit).toBe(5);
+  });
+
   it('restarts from its snapshot: commit and applied start there', () => {
     const c = withLeader();
     c.propose('a', 1, 2);
