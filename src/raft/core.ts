@@ -231,10 +231,10 @@ export function step(previous: RaftState, input: Input): StepResult {
       readIndex(s, out, input.id);
       break;
     case 'compact':
-      compact(s, input.index, input.data, out);
+      compact(s, out, input.index, input.data);
       break;
     case 'forceMembership':
-      forceMembership(s, out, input.membership);
+      forceMembership(s, out, input.membership, input.term);
       break;
   }
   finish(s, out);
@@ -628,7 +628,7 @@ function appendResponse(s: State, out: Out, m: AppendResponse): void {
     pr.next = Math.max(pr.next, pr.match + 1);
     while (pr.inflight.length > 0 && pr.inflight[0]! <= pr.match) pr.inflight.shift();
     if (s.transferee === m.from && pr.match === lastIndex(s.view)) sendTimeoutNow(s, out);
-    maybeCommit(s, out);
+    maybeCommit(s);
     if (s.role !== 'leader') return;
   }
   pr.probeSent = false;
@@ -648,7 +648,7 @@ function heartbeatResponse(s: State, out: Out, from: NodeId, readRound: number):
   if (pr.match < lastIndex(s.view)) sendAppends(s, out, from, true);
 }
 
-function maybeCommit(s: State, out: Out): void {
+function maybeCommit(s: State): void {
   const matches = s.membership.voters.map((id) => (id === s.config.id ? s.view.stableIndex : (s.progress.get(id)?.match ?? 0)));
   matches.sort((a, b) => b - a);
   const index = matches[quorum(s) - 1] ?? 0;
@@ -656,10 +656,7 @@ function maybeCommit(s: State, out: Out): void {
   if (index > s.commit && termAt(s.view, index) === s.term) s.commit = index;
   // A leader that is no longer a voter led until its removal committed (thesis §4.2.2);
   // now the remaining voters elect one of their own.
-  if (!isVoter(s, s.config.id) && s.memberships.at(-1)!.index <= s.commit) {
-    becomeFollower(s, s.term, undefined);
-    rejectReads(s, out);
-  }
+  if (!isVoter(s, s.config.id) && s.memberships.at(-1)!.index <= s.commit) becomeFollower(s, s.term, undefined);
 }
 
 const rejection = (code: string, what: string) => new LetterboxError(code, what, { retriable: true });
@@ -785,7 +782,7 @@ function membershipAt(s: State, index: number): Membership {
  * The application's image of its state machine at `index` replaces the log up to it.
  * Entries up to `index` are committed, so no leader will ever ask to rewrite them.
  */
-function compact(s: State, index: number, data: Uint8Array, out: Out): void {
+function compact(s: State, out: Out, index: number, data: Uint8Array): void {
   if (index <= s.view.startIndex || index > s.applied || index > s.view.stableIndex) return;
   const snapshot: Snapshot = { index, term: termAt(s.view, index)!, membership: membershipAt(s, index), data };
   startAt(s.view, index, snapshot.term, false);
@@ -815,20 +812,18 @@ function installSnapshot(s: State, out: Out, snapshot: Snapshot): Pick<AppendRes
 }
 
 /**
- * Forced reconfiguration: campaign now as a voter of `membership`, bypassing pre-vote
- * and leases; leading, append `membership` as the log's. Safe only under the
- * preconditions in index.ts, which the core cannot see (it cannot tell dead from slow).
+ * Forced reconfiguration: campaign now in `term` as a voter of `membership`, bypassing
+ * pre-vote and leases; leading, append `membership` as the log's. `term` is above every
+ * survivor's: the dead may have led the term after ours, unknown to us, and a quorum
+ * of survivors alone must not lead it again. Safe only under the preconditions in
+ * index.ts, which the core cannot see (it cannot tell dead from slow).
  */
-function forceMembership(s: State, out: Out, membership: Membership): void {
+function forceMembership(s: State, out: Out, membership: Membership, term: number): void {
   assert(membership.voters.includes(s.config.id), 'a forced membership must include the member it is forced on');
-  assert(membership.voters.every((id) => isVoter(s, id)), 'a forced membership only removes voters');
+  assert(term > s.term, 'the forced term must exceed every term a survivor has seen');
+  becomeFollower(s, term - 1, undefined);
   setForced(s, membership);
-  if (s.role === 'leader') {
-    appendAsLeader(s, out, [{ term: s.term, data: EMPTY, membership }]);
-    maybeCommit(s, out);
-  } else {
-    campaign(s, out, 'vote', true);
-  }
+  campaign(s, out, 'vote', true);
 }
 
 function persisted(s: State, out: Out, writeId: number): void {
@@ -843,7 +838,7 @@ function persisted(s: State, out: Out, writeId: number): void {
   for (const w of s.pendingWrites.slice(0, at + 1)) if (w.hardState !== undefined) s.durableHardState = w.hardState;
   s.pendingWrites = rest;
   // A leader counts its own log, and a candidate its own vote, only once durable.
-  if (s.role === 'leader') maybeCommit(s, out);
+  if (s.role === 'leader') maybeCommit(s);
   if (s.role === 'candidate' && s.durableHardState.term === s.term && s.durableHardState.votedFor === s.config.id) {
     s.votes.set(s.config.id, true);
     if (tally(s) === 'won') becomeLeader(s, out);

@@ -30,17 +30,23 @@
 //
 // Forced reconfiguration (`forceMembership`) exists for the one place where deaths are
 // certain: tabs of one browser, whose slot locks (Web Locks) are released exactly when
-// a tab is gone. It makes the member it is given to campaign at once as a voter of the
-// new membership, bypassing quorums of the old one; leading, it appends that membership.
+// a tab is gone. It makes the member it is given to campaign at once, in a given term,
+// as a voter of the new membership, bypassing quorums of the old one; leading, it
+// appends that membership.
 // It is safe only when all of these hold (the core cannot check them; the simulator's
 // `forced reconfiguration` checker does):
 //   1. Every voter left out is dead and never comes back with its old state: its slot's
 //      lock was released, and a reopened tab on that slot rejoins with a wiped log, as a
 //      new learner. (A returning old voter could otherwise complete an old quorum.)
-//   2. The new voters are current voters (it only removes), all alive, and include the
-//      member it is given to. Then every quorum of the new voters shares a member with
-//      every quorum of the old voters that a live member can still gather, so terms
-//      keep at most one leader.
+//   2. The new voters are alive and include the member it is given to, and every
+//      majority of them shares a member with every majority that the living could
+//      still form in any survivor's latest configuration; so no term can get a second
+//      leader and an entry the new voters commit is on a voter of any later quorum.
+//      E.g. one tab of two dies: {survivor} against {dead, survivor}, which the living
+//      cannot form a majority of. Shrinking to the living of the most up-to-date
+//      survivor's configuration (with itself) is the usual choice; the survivors then
+//      check it against each other's configurations, which may differ while a change
+//      is in flight.
 //   3. The member it is given to holds every committed entry. The survivors establish
 //      it by comparing (last term, last index) and forcing the most up-to-date of them:
 //      a log at least as up to date as one holding a committed entry holds it too (the
@@ -49,7 +55,12 @@
 //      configuration (and, while the last change is uncommitted, the previous one);
 //      e.g. one tab of two, where every commit needed both. Otherwise committed entries
 //      may have died with them, and no forcing can bring them back.
-//   4. It is forced on one member at a time; it is not durable: after a crash before
+//   4. Its term is above every term any survivor has seen (they report theirs). The
+//      dead may have led the term after ours; under 3's condition some survivor voted
+//      in it, so the survivors know every term a leader was elected in, and no term
+//      gets a second leader. (The simulator found this one: forcing at our term + 1
+//      made two leaders of a term a closed tab had led.)
+//   5. It is forced on one member at a time; it is not durable: after a crash before
 //      it leads, force it again.
 //
 // How a partition maps onto it. One raft entry is one Kafka record batch; the entry's

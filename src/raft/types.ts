@@ -169,10 +169,10 @@ export type Input =
   | { readonly type: 'compact'; readonly index: number; readonly data: Uint8Array }
   /**
    * Forced reconfiguration, only when the deaths are certain (see index.ts for the
-   * preconditions): this member campaigns at once as a voter of `membership`, and
-   * leading, appends it as the membership.
+   * preconditions): this member campaigns at once, in `term` — above every survivor's
+   * term — as a voter of `membership`, and leading, appends it as the membership.
    */
-  | { readonly type: 'forceMembership'; readonly membership: Membership };
+  | { readonly type: 'forceMembership'; readonly membership: Membership; readonly term: number };
 
 /** What the core asks of the application, in order. */
 export type Effect =

@@ -297,7 +297,7 @@ describe('forced reconfiguration', () => {
     c.crash('a'); // a's slot lock is released: a is certainly gone
     run(c, 30);
     expect(c.state('b').role).not.toBe('leader'); // a quorum of two needs a
-    c.input('b', { type: 'forceMembership', membership: members(['b']) });
+    c.input('b', { type: 'forceMembership', membership: members(['b']), term: 2 });
     expect(c.state('b')).toMatchObject({ role: 'leader', membership: members(['b']) });
     c.propose('b', 2);
     expect(c.state('b').commit).toBe(5); // 2, the no-op, the forced membership, the proposal
@@ -308,9 +308,9 @@ describe('forced reconfiguration', () => {
     expect(c.state('a')).toMatchObject({ leader: 'b', commit: 6, membership: members(['b'], ['a']) });
   });
 
-  it('refuses a membership that adds voters or leaves out the member forced', () => {
+  it('refuses a membership that leaves out the member forced, and a term not above its own', () => {
     const c = withLeader(['a', 'b']);
-    expect(() => c.input('b', { type: 'forceMembership', membership: members(['a']) })).toThrow(/include/);
-    expect(() => c.input('b', { type: 'forceMembership', membership: members(['b', 'x']) })).toThrow(/only removes/);
+    expect(() => c.input('b', { type: 'forceMembership', membership: members(['a']), term: 2 })).toThrow(/include/);
+    expect(() => c.input('b', { type: 'forceMembership', membership: members(['b']), term: 1 })).toThrow(/exceed every term/);
   });
 });

@@ -20,10 +20,19 @@ export type HistoryEvent =
   /** A read-index read was answered at `index`; `atLeast` is the highest commit index any node knew when it was asked. */
   | { kind: 'read'; node: string; index: number; atLeast: number }
   /**
-   * A forced reconfiguration on `node`, whose log is `chains`, leaving out the voters
-   * `leftOut`; `alive` are the nodes not certainly dead (up, or coming back with their state).
+   * A forced reconfiguration on `node`, whose log is `chains`, to `voters`, leaving out
+   * `leftOut`; `configs` are the survivors' latest voters; `alive` the nodes not certainly
+   * dead (up, or coming back with their state).
    */
-  | { kind: 'force'; node: string; chains: readonly number[]; leftOut: readonly string[]; alive: readonly string[] }
+  | {
+      kind: 'force';
+      node: string;
+      chains: readonly number[];
+      voters: readonly string[];
+      configs: ReadonlyArray<readonly string[]>;
+      leftOut: readonly string[];
+      alive: readonly string[];
+    }
   /** A node started from its disk (`wiped`: a fresh one). */
   | { kind: 'start'; node: string; wiped: boolean };
 
@@ -90,7 +99,7 @@ export class SafetyChecker {
         }
         return undefined;
       case 'force':
-        return this.force(event.node, event.chains, event.leftOut, event.alive);
+        return this.force(event);
       case 'start':
         if (this.forcedOut.has(event.node) && !event.wiped) {
           return violation('forced reconfiguration', `${event.node} was forced out but came back with its old state`);
@@ -107,12 +116,12 @@ export class SafetyChecker {
     }
   }
 
-  /** Highest commit index any node has reached. */
+  /** Highest commit index any node has reached. @example reads.set(id, checker.maxCommitIndex()) */
   maxCommitIndex(): number {
     return this.maxCommitted;
   }
 
-  /** Whether a log (its prefix hashes) holds every entry known committed. */
+  /** Whether a log (its prefix hashes) holds every entry known committed. @example checker.holdsEveryCommitted(disk.chains()) */
   holdsEveryCommitted(chains: readonly number[]): boolean {
     return this.maxCommitted === 0 || chains[this.maxCommitted - 1] === this.committedChain.get(this.maxCommitted);
   }
@@ -170,12 +179,16 @@ export class SafetyChecker {
   }
 
   /** Forced reconfiguration is safe only if the left-out voters are dead for good and this node holds every commit. */
-  private force(node: string, chains: readonly number[], leftOut: readonly string[], alive: readonly string[]): Violation | undefined {
+  private force({ node, chains, voters, configs, leftOut, alive }: Extract<HistoryEvent, { kind: 'force' }>): Violation | undefined {
     for (const id of leftOut) this.forcedOut.add(id);
     const leftOutAlive = leftOut.filter((id) => alive.includes(id));
     if (leftOutAlive.length > 0) return violation('forced reconfiguration', `${node} forced out ${leftOutAlive.join(', ')}, not certainly dead`);
     if (!this.holdsEveryCommitted(chains)) {
       return violation('forced reconfiguration', `${node} was forced without entry ${this.maxCommitted}, committed`);
+    }
+    const apart = configs.find((config) => !quorumsIntersect(voters, config, alive));
+    if (apart !== undefined) {
+      return violation('forced reconfiguration', `quorums of ${voters.join(',')} and of the living in ${apart.join(',')} may not meet`);
     }
     return undefined;
   }
@@ -217,3 +230,19 @@ export class LivenessChecker {
 }
 
 const violation = (checker: string, message: string): Violation => ({ checker, message });
+
+/**
+ * Whether every majority of `a` shares a member with every majority of `b` that the
+ * `alive` can form (none formable: vacuously true). Disjoint ones exist exactly when
+ * each side can take its majority from its own members plus a split of the shared ones.
+ * @example quorumsIntersect(['b'], ['a', 'b'], ['b']) // true: {a,b} has no living majority
+ */
+export function quorumsIntersect(a: readonly string[], b: readonly string[], alive: readonly string[]): boolean {
+  const livingA = a.filter((id) => alive.includes(id));
+  const livingB = b.filter((id) => alive.includes(id));
+  const quorumA = Math.floor(a.length / 2) + 1;
+  const quorumB = Math.floor(b.length / 2) + 1;
+  if (livingA.length < quorumA || livingB.length < quorumB) return true;
+  const shared = livingA.filter((id) => livingB.includes(id)).length;
+  return Math.max(0, quorumA - (livingA.length - shared)) + Math.max(0, quorumB - (livingB.length - shared)) > shared;
+}

@@ -9,7 +9,7 @@ import {
   type RaftState,
   type StepResult,
 } from '../../src/raft';
-import { LivenessChecker, SafetyChecker, type HistoryEvent, type Violation } from './checker';
+import { LivenessChecker, quorumsIntersect, SafetyChecker, type HistoryEvent, type Violation } from './checker';
 import { chainsOf, SimDisk, snapshotData } from './disk';
 import { fnv1a, Prng } from './prng';
 
@@ -749,27 +749,36 @@ class Simulation {
     if (this.prng.chance(0.2)) this.partition('isolate-leader', leader.id);
   }
 
-  /** Add a spare as learner, promote a learner, demote or remove a voter (the leader too), or remove a learner. */
+  /**
+   * Add a spare as learner, promote a learner, demote or remove a voter (the leader
+   * too), or remove a learner; but a member whose tab closed is known dead, and
+   * removing it comes first (as the controller does: "membership follows the tabs").
+   */
   private oneChange(leader: SimNode): void {
     const { voters, learners } = leader.state!.membership;
     const outsiders = this.nodes.filter((n) => !n.closed && !voters.includes(n.id) && !learners.includes(n.id)).map((n) => n.id);
     const without = (ids: readonly string[], id: string) => ids.filter((x) => x !== id);
+    const closed = [...voters, ...learners].filter((id) => this.nodes.find((n) => n.id === id)!.closed);
     const choices: Array<() => Membership> = [];
-    if (outsiders.length > 0) choices.push(() => ({ voters, learners: [...learners, this.prng.pick(outsiders)] }));
-    if (learners.length > 0 && voters.length < 5) {
+    if (closed.length > 0) {
+      const id = this.prng.pick(closed);
+      if (voters.length > 1 || !voters.includes(id)) choices.push(() => ({ voters: without(voters, id), learners: without(learners, id) }));
+    }
+    if (outsiders.length > 0 && closed.length === 0) choices.push(() => ({ voters, learners: [...learners, this.prng.pick(outsiders)] }));
+    if (learners.length > 0 && voters.length < 5 && closed.length === 0) {
       choices.push(() => {
         const id = this.prng.pick(learners);
         return { voters: [...voters, id], learners: without(learners, id) };
       });
     }
-    if (voters.length > 1) {
+    if (voters.length > 1 && closed.length === 0) {
       choices.push(() => ({ voters: without(voters, this.prng.pick(voters)), learners }));
       choices.push(() => {
         const id = this.prng.pick(voters);
         return { voters: without(voters, id), learners: [...learners, id] };
       });
     }
-    if (learners.length > 0) choices.push(() => ({ voters, learners: without(learners, this.prng.pick(learners)) }));
+    if (learners.length > 0 && closed.length === 0) choices.push(() => ({ voters, learners: without(learners, this.prng.pick(learners)) }));
     if (choices.length === 0) return;
     const next = this.prng.pick(choices)();
     this.trace(() => `MEMBERSHIP at ${leader.id}: voters ${next.voters.join(',')} learners ${next.learners.join(',') || '-'}`);
@@ -781,35 +790,40 @@ class Simulation {
 
   /**
    * Forced reconfiguration, issued only when its preconditions hold (see src/raft/index.ts):
-   * voters whose tabs closed are dead for good, and the most up-to-date survivor — the
-   * one forced — holds every committed entry. If it lacks one, forcing would lose it:
-   * nothing is forced, and the closed tabs come back at the heal with their state (in a
-   * browser the group would wait for them; here their close was a long crash).
+   * voters whose tabs closed are dead for good; the most up-to-date survivor — the one
+   * forced — holds every committed entry; the new voters are its living voters and
+   * itself, and their quorums meet every quorum the living could still form in any
+   * survivor's configuration; the term is above every survivor's. Otherwise nothing is
+   * forced, and the closed tabs come back at the heal with their state (in a browser
+   * the group would wait for them; here their close was a long crash).
    */
   private maybeForce(): void {
     if (this.nowMs < this.nextForceMs || !this.nodes.some((n) => n.closed)) return;
-    const survivors = this.nodes.filter((n) => n.state !== undefined && n.state.membership.voters.includes(n.id));
-    const best = survivors.reduce<SimNode | undefined>((a, b) => {
-      if (a === undefined) return b;
+    const alive = this.nodes.filter((n) => !n.closed);
+    // The survivors compare notes: all must be up to report their logs, terms and configurations.
+    if (alive.some((n) => n.state === undefined)) return;
+    const aliveIds = alive.map((n) => n.id);
+    const configs = alive.map((n) => n.state!.membership.voters);
+    const leftOut = [...new Set(configs.flat())].filter((id) => !aliveIds.includes(id));
+    if (leftOut.length === 0) return;
+    const best = alive.reduce((a, b) => {
       const [x, y] = [a.disk.last(), b.disk.last()];
       return y.term > x.term || (y.term === x.term && y.index > x.index) ? b : a;
-    }, undefined);
-    if (best === undefined) return;
+    });
     const { voters, learners } = best.state!.membership;
-    const closed = (id: string) => this.nodes.find((n) => n.id === id)!.closed;
-    const leftOut = voters.filter(closed);
-    if (leftOut.length === 0) return;
-    const membership = { voters: voters.filter((id) => !closed(id)), learners: learners.filter((id) => !closed(id)) };
-    // The new voters must all be up; and forcing a node that lacks a committed entry would lose it.
-    if (membership.voters.some((id) => this.nodes.find((n) => n.id === id)!.state === undefined)) return;
+    const membership = {
+      voters: [...new Set([...voters.filter((id) => aliveIds.includes(id)), best.id])],
+      learners: learners.filter((id) => aliveIds.includes(id) && id !== best.id),
+    };
     if (!this.safety.holdsEveryCommitted(best.disk.chains())) return;
+    if (!configs.every((config) => quorumsIntersect(membership.voters, config, aliveIds))) return;
     this.nextForceMs = this.nowMs + FORCE_INTERVAL_TICKS * TICK_MS;
     for (const id of leftOut) this.forcedOut.add(id);
     this.coverage.forcedReconfigurations++;
     this.trace(() => `FORCE ${best.id}: voters ${membership.voters.join(',')} (${leftOut.join(',')} closed for good)`);
-    const alive = this.nodes.filter((n) => !n.closed).map((n) => n.id);
-    this.observe({ kind: 'force', node: best.id, chains: best.disk.chains(), leftOut, alive });
-    this.stepNode(best, { type: 'forceMembership', membership });
+    this.observe({ kind: 'force', node: best.id, chains: best.disk.chains(), voters: membership.voters, configs, leftOut, alive: aliveIds });
+    const term = 1 + Math.max(...alive.map((n) => n.state!.term));
+    this.stepNode(best, { type: 'forceMembership', membership, term });
   }
 
   /** Members the run ends with: those of the latest leader's membership (or every node), but tabs closed for good. */
