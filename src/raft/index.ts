@@ -35,9 +35,11 @@
 // appends that membership.
 // It is safe only when all of these hold (the core cannot check them; the simulator's
 // `forced reconfiguration` checker does):
-//   1. Every voter left out is dead and never comes back with its old state: its slot's
-//      lock was released, and a reopened tab on that slot rejoins with a wiped log, as a
-//      new learner. (A returning old voter could otherwise complete an old quorum.)
+//   1. Every voter left out is dead and never comes back as that member: its slot's
+//      lock was released, and a reopened tab on that slot joins under a new member id
+//      (say, the slot with a new incarnation), as a new learner. A returning old voter
+//      — with its old state, or even wiped, having forgotten its votes — could complete
+//      a quorum of a configuration some survivor still holds.
 //   2. The new voters are alive and include the member it is given to, and every
 //      majority of them shares a member with every majority that the living could
 //      still form in any survivor's latest configuration; so no term can get a second

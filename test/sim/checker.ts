@@ -33,8 +33,8 @@ export type HistoryEvent =
       leftOut: readonly string[];
       alive: readonly string[];
     }
-  /** A node started from its disk (`wiped`: a fresh one). */
-  | { kind: 'start'; node: string; wiped: boolean };
+  /** A node started (or restarted) as member `node`. */
+  | { kind: 'start'; node: string };
 
 export interface Violation {
   checker: string;
@@ -101,9 +101,7 @@ export class SafetyChecker {
       case 'force':
         return this.force(event);
       case 'start':
-        if (this.forcedOut.has(event.node) && !event.wiped) {
-          return violation('forced reconfiguration', `${event.node} was forced out but came back with its old state`);
-        }
+        if (this.forcedOut.has(event.node)) return violation('forced reconfiguration', `${event.node} was forced out but came back as itself`);
         return undefined;
       case 'ack': {
         this.acks.push(event);

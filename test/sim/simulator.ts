@@ -351,7 +351,7 @@ class Simulation {
     node.state = createRaft(this.config(node), node.disk, node.disk.hardState());
     node.wasLeaderOf = 0;
     node.closed = false;
-    this.observe({ kind: 'start', node: node.id, wiped: false });
+    this.observe({ kind: 'start', node: node.id });
     const snapshot = node.disk.snapshot();
     if (snapshot !== undefined) this.observe({ kind: 'restore', node: node.id, index: snapshot.index, chain: chainsOf(snapshot.data).at(-1)! });
     this.queue.push(this.nowMs + this.prng.int(1, node.tickMs), { kind: 'tick', node, incarnation: node.incarnation });
