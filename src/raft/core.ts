@@ -437,9 +437,9 @@ function append(s: State, out: Out, firstIndex: number, entries: readonly Entry[
   replaceFrom(s.view, firstIndex, entries);
   out.dirtyFrom = Math.min(out.dirtyFrom, firstIndex);
   // A configuration takes effect once in the log, and is undone if the log loses it.
+  if (s.memberships.at(-1)!.index < firstIndex && entries.every((e) => e.membership === undefined)) return;
   const kept = s.memberships.filter((m) => m.index < firstIndex);
   const added = entries.flatMap((e, i) => (e.membership === undefined ? [] : [{ index: firstIndex + i, membership: e.membership }]));
-  if (kept.length === s.memberships.length && added.length === 0) return;
   s.memberships = [...kept, ...added];
   // The forced membership, once in the log, is the log's own.
   setForced(s, added.some((m) => m.membership === s.forced) ? undefined : s.forced);
