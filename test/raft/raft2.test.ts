@@ -308,6 +308,24 @@ describe('forced reconfiguration', () => {
     expect(c.state('a')).toMatchObject({ leader: 'b', commit: 6, membership: members(['b'], ['a']) });
   });
 
+  it('survivors whose configurations differ: the most up-to-date one, forced, breaks the deadlock', () => {
+    const c = withLeader();
+    change(c, 'a', members(['b', 'c'], ['a'])); // a demotes itself; nobody hears of it
+    c.inbox = [];
+    c.crash('c'); // c's tab closes
+    run(c, 60);
+    // b (under {a,b,c}) needs a's vote, which a's longer log refuses; a may campaign
+    // (its demotion is uncommitted) but {b,c} needs c. Nobody can lead.
+    expect([c.state('a').role, c.state('b').role]).not.toContain('leader');
+    // a is the most up to date: forced to the living of its configuration, and itself.
+    // Against b's {a,b,c}, whose living majority is {a,b}, the majorities meet.
+    const term = 1 + Math.max(c.state('a').term, c.state('b').term);
+    c.input('a', { type: 'forceMembership', membership: members(['b', 'a']), term });
+    run(c, 2);
+    expect(c.state('a')).toMatchObject({ role: 'leader', term, membership: members(['b', 'a']) });
+    expect(c.state('b')).toMatchObject({ leader: 'a', commit: 4, membership: members(['b', 'a']) });
+  });
+
   it('refuses a membership that leaves out the member forced, and a term not above its own', () => {
     const c = withLeader(['a', 'b']);
     expect(() => c.input('b', { type: 'forceMembership', membership: members(['a']), term: 2 })).toThrow(/include/);
