@@ -5,13 +5,65 @@
 //   1. `persist`: make the hard state and entries durable, in writeId order; then send
 //      its `thenSend` messages and feed back `{ type: 'persisted', writeId }`;
 //   2. `send`: deliver a message to a peer (it may be lost; raft retries);
-//   3. `apply`: hand committed entries to the state machine;
-//   4. `proposed` / `proposalRejected`: answer the client that proposed.
+//   3. `apply` / `restore`: hand committed entries, or a leader's snapshot, to the state machine;
+//   4. `proposed` / `proposalRejected` / `readReady` / `readRejected`: answer the client.
 //
-// Pre-vote and check-quorum are always on. Membership changes, learners, leader
-// transfer, read-index and snapshots (the next raft issue) extend `RaftConfig.voters`,
-// the leader's per-follower progress and the log's start; nothing here assumes a fixed
-// membership beyond `voters`.
+// Pre-vote and check-quorum are always on.
+//
+// Membership changes are single-server changes (Raft thesis §4.1), not joint consensus:
+// a configuration entry adds or removes one voter (or changes learners), takes effect
+// on each member as soon as it is in its log, and a leader appends one only when the
+// previous one is committed and it has committed an entry of its own term. Why: the
+// group's changes are one at a time by nature — a tab opens (add as learner, catch up,
+// promote) or closes (remove) — and one entry type with one rule is far less to get
+// wrong than joint consensus' two-phase configurations, which buy only atomic
+// multi-server swaps we never need. A leader removed from the voters keeps leading
+// until its removal commits, then steps down.
+//
+// Read-index, not a lease: a read waits for a quorum to echo a heartbeat round sent
+// after it arrived, so no clock is trusted (tabs' timers are throttled at will).
+//
+// Snapshots: the application compacts with `compact` (an opaque image of its state
+// machine at an applied index); the leader sends the latest snapshot to a follower
+// whose next entry is below the log's start, and the follower answers it with a
+// `restore` effect.
+//
+// Forced reconfiguration (`forceMembership`) exists for the one place where deaths are
+// certain: tabs of one browser, whose slot locks (Web Locks) are released exactly when
+// a tab is gone. It makes the member it is given to campaign at once, in a given term,
+// as a voter of the new membership, bypassing quorums of the old one; leading, it
+// appends that membership.
+// It is safe only when all of these hold (the core cannot check them; the simulator's
+// `forced reconfiguration` checker does):
+//   1. Every voter left out is dead and never comes back as that member: its slot's
+//      lock was released, and a reopened tab on that slot joins under a new member id
+//      (say, the slot with a new incarnation), as a new learner. A returning old voter
+//      — with its old state, or even wiped, having forgotten its votes — could complete
+//      a quorum of a configuration some survivor still holds.
+//   2. The new voters are alive and include the member it is given to, and every
+//      majority of them shares a member with every majority that the living could
+//      still form in any survivor's latest configuration; so no term can get a second
+//      leader and an entry the new voters commit is on a voter of any later quorum.
+//      E.g. one tab of two dies: {survivor} against {dead, survivor}, which the living
+//      cannot form a majority of. Shrinking to the living of the most up-to-date
+//      survivor's configuration (with itself) is the usual choice; the survivors then
+//      check it against each other's configurations, which may differ while a change
+//      is in flight.
+//   3. The member it is given to holds every committed entry. The survivors establish
+//      it by comparing (last term, last index) and forcing the most up-to-date of them:
+//      a log at least as up to date as one holding a committed entry holds it too (the
+//      election restriction's argument). That suffices when the dead cannot have formed
+//      a quorum without the survivors — the dead are fewer than a quorum of the
+//      configuration (and, while the last change is uncommitted, the previous one);
+//      e.g. one tab of two, where every commit needed both. Otherwise committed entries
+//      may have died with them, and no forcing can bring them back.
+//   4. Its term is above every term any survivor has seen (they report theirs). The
+//      dead may have led the term after ours; under 3's condition some survivor voted
+//      in it, so the survivors know every term a leader was elected in, and no term
+//      gets a second leader. (The simulator found this one: forcing at our term + 1
+//      made two leaders of a term a closed tab had led.)
+//   5. It is forced on one member at a time; it is not durable: after a crash before
+//      it leads, force it again.
 //
 // How a partition maps onto it. One raft entry is one Kafka record batch; the entry's
 // term is the batch's `partitionLeaderEpoch`. Raft index i is the i-th batch of the
@@ -22,12 +74,22 @@
 // epoch field of batch i. The high watermark is lastOffset + 1 of the batch at `commit`;
 // a leader's no-op entry (empty payload) becomes an empty control batch that occupies
 // no offsets. Truncation by raft (`entries.firstIndex`) is Kafka's truncation to a
-// leader epoch boundary.
+// leader epoch boundary. A configuration entry is a control batch too (as KRaft's
+// VotersRecord). The log's start after a snapshot at index s is Kafka's logStartOffset
+// (the baseOffset of batch s+1): retention deleting old batches is `compact`. For a
+// partition the snapshot's image is small — the next offset and the producers' state
+// (ids, epochs, sequences) — since the records themselves are the data: a follower
+// behind the leader's log start restores it and fetches from there, as a Kafka
+// follower out of range does. For the metadata controller it is the metadata image.
 
 export { createRaft, lastIndexOf, step } from './core';
 export type { RaftState, StepResult } from './core';
 export type {
   AppendRequest,
+  Membership,
+  Snapshot,
+  SnapshotRequest,
+  TimeoutNow,
   AppendResponse,
   CommittedEntry,
   Effect,

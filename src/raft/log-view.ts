@@ -10,7 +10,10 @@ import { assert } from './assert';
  */
 export interface LogView {
   readonly log: RaftLog;
-  /** Entries 1..stableIndex are durable and equal to the in-memory log. */
+  /** The log's start: entries up to `startIndex` are compacted into a snapshot; `startTerm` is the term at it. */
+  startIndex: number;
+  startTerm: number;
+  /** Entries startIndex+1..stableIndex are durable and equal to the in-memory log. */
   stableIndex: number;
   /** Entries stableIndex+1.. ; replaced, never mutated in place, so states can share it. */
   unstable: readonly Entry[];
@@ -19,9 +22,9 @@ export interface LogView {
 /** Index of the last entry, durable or not. @example lastIndex(view) */
 export const lastIndex = (view: LogView): number => view.stableIndex + view.unstable.length;
 
-/** Term at `index`, 0 at index 0, undefined past the end. @example termAt(view, prevIndex) === prevTerm */
+/** Term at `index`, 0 at index 0, undefined past the end or below the start. @example termAt(view, prevIndex) === prevTerm */
 export function termAt(view: LogView, index: number): number | undefined {
-  if (index === 0) return 0;
+  if (index <= view.startIndex) return index === view.startIndex ? view.startTerm : undefined;
   if (index > view.stableIndex) return view.unstable[index - view.stableIndex - 1]?.term;
   return view.log.term(index);
 }
@@ -31,7 +34,7 @@ export function termAt(view: LogView, index: number): number | undefined {
  * @example readEntries(view, next, lastIndex(view), maxBytesPerAppend)
  */
 export function readEntries(view: LogView, fromIndex: number, toIndex: number, maxBytes: number): Entry[] {
-  assert(fromIndex >= 1 && fromIndex <= toIndex && toIndex <= lastIndex(view), 'readEntries out of range');
+  assert(fromIndex > view.startIndex && fromIndex <= toIndex && toIndex <= lastIndex(view), 'readEntries out of range');
   let out: Entry[] = [];
   let bytes = 0;
   if (fromIndex <= view.stableIndex) {
@@ -52,18 +55,20 @@ export function readEntries(view: LogView, fromIndex: number, toIndex: number, m
 
 /**
  * The last index ≤ `index` whose term is ≤ `term`: where two logs that disagree at
- * `index` may agree again, so a rejected append skips a whole term at a time.
+ * `index` may agree again, so a rejected append skips a whole term at a time. Below
+ * the log's start the terms are unknown: it answers an index below the start, and a
+ * leader then sends its snapshot.
  * @example lastIndexWithTermAtMost(view, rejectedIndex, rejectedTerm)
  */
 export function lastIndexWithTermAtMost(view: LogView, index: number, term: number): number {
   let i = Math.min(index, lastIndex(view));
-  while (i > 0 && termAt(view, i)! > term) i--;
-  return i;
+  while (i > view.startIndex && termAt(view, i)! > term) i--;
+  return i === view.startIndex && view.startTerm > term ? i - 1 : i;
 }
 
 /** Replaces the log from `firstIndex` on with `entries` (in memory; the caller persists it). @example replaceFrom(view, lastIndex(view) + 1, [entry]) */
 export function replaceFrom(view: LogView, firstIndex: number, entries: readonly Entry[]): void {
-  assert(firstIndex >= 1 && firstIndex <= lastIndex(view) + 1, 'append leaves a gap');
+  assert(firstIndex > view.startIndex && firstIndex <= lastIndex(view) + 1, 'append leaves a gap');
   if (firstIndex <= view.stableIndex) {
     view.stableIndex = firstIndex - 1;
     view.unstable = entries.slice();
@@ -72,9 +77,29 @@ export function replaceFrom(view: LogView, firstIndex: number, entries: readonly
   }
 }
 
-/** Marks 1..index durable, moving the in-memory entries up to it out of memory. @example stableTo(view, 42) */
+/**
+ * Marks entries up to `index` durable, moving the in-memory entries up to it out of
+ * memory. A write that finishes after a snapshot replaced the log says nothing new.
+ * @example stableTo(view, 42)
+ */
 export function stableTo(view: LogView, index: number): void {
-  assert(index >= view.stableIndex && index <= lastIndex(view), 'stable index moves backwards');
-  view.unstable = view.unstable.slice(index - view.stableIndex);
-  view.stableIndex = index;
+  const stable = Math.max(index, view.startIndex);
+  assert(stable >= view.stableIndex && stable <= lastIndex(view), 'stable index moves backwards');
+  view.unstable = view.unstable.slice(stable - view.stableIndex);
+  view.stableIndex = stable;
+}
+
+/**
+ * Moves the log's start to `index` (durable, ≤ stableIndex) of term `term`; a snapshot
+ * from the leader (`dropTail`) also drops every entry after it.
+ * @example startAt(view, snapshot.index, snapshot.term, true)
+ */
+export function startAt(view: LogView, index: number, term: number, dropTail: boolean): void {
+  assert(dropTail || index <= view.stableIndex, 'compacting entries that are not durable');
+  if (dropTail) {
+    view.stableIndex = index;
+    view.unstable = [];
+  }
+  view.startIndex = index;
+  view.startTerm = term;
 }

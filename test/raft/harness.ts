@@ -1,16 +1,40 @@
-import { createRaft, step, type Effect, type Entry, type HardState, type Input, type Message, type RaftConfig, type RaftLog, type RaftState } from '../../src/raft';
+import {
+  createRaft,
+  step,
+  type Effect,
+  type Entry,
+  type HardState,
+  type Input,
+  type Message,
+  type RaftConfig,
+  type RaftLog,
+  type RaftState,
+  type Snapshot,
+} from '../../src/raft';
 
 // A hand-driven raft group for scenario tests: nothing moves unless the test ticks a
 // member or delivers messages, and each test decides which messages are lost.
 
 type PersistEffect = Extract<Effect, { type: 'persist' }>;
 
-/** An in-memory log that applies writes as they come; `readOnly` is the core's view of it. */
+/** An in-memory log that applies writes as they come; `readOnly` is the core's view of it. `entries` follow the snapshot. */
 export class MemLog {
-  constructor(public entries: Entry[] = []) {}
+  snapshot: Snapshot | undefined;
+  constructor(
+    public entries: Entry[] = [],
+    public hardState: HardState = { term: 0, votedFor: undefined },
+  ) {}
+  get startIndex(): number {
+    return this.snapshot?.index ?? 0;
+  }
   write(effect: PersistEffect): void {
+    if (effect.hardState !== undefined) this.hardState = effect.hardState;
+    if (effect.snapshot !== undefined) {
+      this.entries = this.entries.slice(effect.snapshot.index - this.startIndex);
+      this.snapshot = effect.snapshot;
+    }
     if (effect.entries === undefined) return;
-    this.entries.length = effect.entries.firstIndex - 1;
+    this.entries.length = effect.entries.firstIndex - 1 - this.startIndex;
     this.entries.push(...effect.entries.entries);
   }
 }
@@ -27,6 +51,8 @@ export interface Member {
   unsynced: PersistEffect[];
   applied: number[];
   effects: Effect[];
+  /** Set: the member is down; inputs to it are refused (see `crash`). */
+  down: boolean;
 }
 
 export const testConfig = (id: string, voters: readonly string[], overrides: Partial<RaftConfig> = {}): RaftConfig => ({
@@ -39,6 +65,7 @@ export const testConfig = (id: string, voters: readonly string[], overrides: Par
   maxBytesPerAppend: 1 << 20,
   maxUncommittedEntries: 1000,
   maxApplyBytesPerStep: 1 << 20,
+  maxPendingReads: 16,
   seed: id.charCodeAt(id.length - 1),
   ...overrides,
 });
@@ -53,11 +80,27 @@ export class TestCluster {
     options: { logs?: Record<string, readonly number[]>; hardStates?: Record<string, HardState>; config?: Partial<RaftConfig> } = {},
   ) {
     for (const id of ids) {
-      const log = new MemLog(entriesOfTerms(options.logs?.[id] ?? []));
       const hardState = options.hardStates?.[id] ?? { term: Math.max(0, ...(options.logs?.[id] ?? [])), votedFor: undefined };
-      const state = createRaft(testConfig(id, ids, options.config), readOnly(log), hardState);
-      this.members.set(id, { state, log, manualDisk: false, unsynced: [], applied: [], effects: [] });
+      this.add(id, new MemLog(entriesOfTerms(options.logs?.[id] ?? []), hardState), options.config);
     }
+  }
+
+  /** Starts member `id` from `log` (a new, empty one by default); its first voters are the group's. */
+  add(id: string, log = new MemLog(), config: Partial<RaftConfig> = {}): void {
+    const state = createRaft(testConfig(id, this.ids, config), readOnly(log), log.hardState);
+    this.members.set(id, { state, log, manualDisk: false, unsynced: [], applied: [], effects: [], down: false });
+  }
+
+  /** Power loss: unsynced writes are lost and messages to it dropped until `restart`. */
+  crash(id: string): void {
+    const member = this.member(id);
+    member.down = true;
+    member.unsynced = [];
+  }
+
+  /** Starts a crashed member again from its log. */
+  restart(id: string): void {
+    this.add(id, this.member(id).log);
   }
 
   member(id: string): Member {
@@ -73,6 +116,7 @@ export class TestCluster {
   /** Feeds one input and carries out the effects; returns them. */
   input(id: string, input: Input): readonly Effect[] {
     const member = this.member(id);
+    if (member.down) return [];
     const { state, effects } = step(member.state, input);
     member.state = state;
     member.effects.push(...effects);
@@ -120,7 +164,7 @@ export class TestCluster {
       const batch = this.inbox;
       this.inbox = [];
       for (const m of batch) {
-        if (options.drop?.(m) || options.isolated?.includes(m.from) || options.isolated?.includes(m.to)) continue;
+        if (options.drop?.(m) || options.isolated?.includes(m.from) || options.isolated?.includes(m.to) || this.member(m.to).down) continue;
         delivered.push(m);
         this.input(m.to, { type: 'message', message: m });
       }
@@ -137,13 +181,16 @@ export class TestCluster {
 
 /** The core only reads the log; hide the test's write method from it. */
 const readOnly = (log: MemLog): RaftLog => ({
-  lastIndex: () => log.entries.length,
-  term: (index) => log.entries[index - 1]!.term,
+  lastIndex: () => log.startIndex + log.entries.length,
+  snapshot: () => log.snapshot,
+  memberships: () =>
+    log.entries.flatMap((e, i) => (e.membership === undefined ? [] : [{ index: log.startIndex + i + 1, membership: e.membership }])),
+  term: (index) => log.entries[index - log.startIndex - 1]!.term,
   entries: (fromIndex, toIndex, maxBytes) => {
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = fromIndex; i <= toIndex; i++) {
-      const entry = log.entries[i - 1]!;
+      const entry = log.entries[i - log.startIndex - 1]!;
       if (out.length > 0 && bytes + entry.data.length > maxBytes) break;
       bytes += entry.data.length;
       out.push(entry);

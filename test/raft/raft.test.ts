@@ -96,7 +96,7 @@ describe('leader election', () => {
 
   it('a stale leader steps down on hearing a higher term', () => {
     const c = threeWithLeader();
-    c.input('a', { type: 'message', message: { type: 'heartbeatResponse', from: 'b', to: 'a', term: 5 } });
+    c.input('a', { type: 'message', message: { type: 'heartbeatResponse', from: 'b', to: 'a', term: 5, readRound: 0 } });
     expect(c.state('a')).toMatchObject({ role: 'follower', term: 5, votedFor: undefined });
   });
 });

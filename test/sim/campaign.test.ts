@@ -1,8 +1,11 @@
 import { expect, it } from 'vitest';
 import { addCoverage, runSeed, type Coverage, type SeedReport } from './simulator';
 
-// The CI seed range: a fixed, deterministic campaign of mixed faults. A failure names
-// its seed; `npm run sim -- --seed N` replays it with a trace.
+// The CI seed range: a fixed, deterministic campaign of mixed faults — crashes,
+// partitions, weather, skew, membership churn, leader transfers, tabs closing with
+// forced reconfiguration — where every seed also compacts logs (so snapshots are
+// installed) and reads through read-index. A failure names its seed;
+// `npm run sim -- --seed N` replays it with a trace.
 const FROM_SEED = 1;
 const SEEDS = 5000;
 
@@ -20,7 +23,11 @@ it(`seeds ${FROM_SEED}..${FROM_SEED + SEEDS - 1} keep every invariant and stay l
     .map((f) => `seed ${f.seed}: ${f.violation!.checker}: ${f.violation!.message} — repro: npm run sim -- --seed ${f.seed}`);
   expect(described).toEqual([]);
   // The campaign must actually exercise what it claims to.
-  for (const key of ['elections', 'stepDowns', 'crashes', 'lostWrites', 'partitions', 'clockSkews', 'truncations', 'duplicated'] as const) {
+  for (const key of [
+    'elections', 'stepDowns', 'crashes', 'lostWrites', 'partitions', 'clockSkews', 'truncations', 'duplicated',
+    'membershipChanges', 'promotions', 'removals', 'removedLeaders', 'transfersDone', 'readsServed', 'compactions',
+    'snapshotsInstalled', 'tabsClosed', 'forcedReconfigurations',
+  ] as const) {
     expect(coverage![key], key).toBeGreaterThan(SEEDS / 100);
   }
 }, 600_000);

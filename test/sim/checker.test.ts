@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LivenessChecker, SafetyChecker, type HistoryEvent } from './checker';
+import { LivenessChecker, quorumsIntersect, SafetyChecker, type HistoryEvent } from './checker';
 import { chain } from './prng';
 
 // Each checker, fed a hand-made history that breaks its invariant, must say so.
@@ -83,6 +83,43 @@ describe('SafetyChecker', () => {
     checker.observe({ kind: 'ack', index: 1, term: 1, payload: 1 });
     expect(checker.end([{ node: 'a', applied: 1 }])).toBeUndefined();
     expect(checker.end([{ node: 'a', applied: 1 }, { node: 'b', applied: 0 }])?.checker).toBe('committed proposal lost');
+  });
+
+  it('state machine safety: a restored snapshot unlike what was committed; applies go on after it', () => {
+    const log = chains([[1, 1], [1, 2]]);
+    const commit: HistoryEvent = { kind: 'commit', node: 'a', index: 2, chain: log[1]! };
+    expect(first([commit, { kind: 'restore', node: 'b', index: 2, chain: 7 }])?.checker).toBe('state machine safety');
+    expect(first([
+      commit,
+      { kind: 'restore', node: 'b', index: 2, chain: log[1]! },
+      { kind: 'apply', node: 'b', index: 3, term: 1, payload: 3 },
+    ])).toBeUndefined();
+  });
+
+  it('linearizable read: answered below an index committed before it was asked', () => {
+    expect(first([{ kind: 'read', node: 'a', index: 4, atLeast: 5 }])?.checker).toBe('linearizable read');
+    expect(first([{ kind: 'read', node: 'a', index: 5, atLeast: 5 }])).toBeUndefined();
+  });
+
+  it('forced reconfiguration: a left-out voter alive, a forced node lacking a commit, a forced-out node back, quorums apart', () => {
+    const committed = chains([[1, 1], [1, 2]]);
+    const commit: HistoryEvent = { kind: 'commit', node: 'a', index: 2, chain: committed[1]! };
+    const force = (chainsOfForced: number[], alive: string[], configs = [['a', 'b']]): HistoryEvent =>
+      ({ kind: 'force', node: 'b', chains: chainsOfForced, voters: ['b'], configs, leftOut: ['a'], alive });
+    expect(first([commit, force(committed, ['b'])])).toBeUndefined();
+    expect(first([commit, force(committed, ['a', 'b'])])?.checker).toBe('forced reconfiguration');
+    expect(first([commit, force(committed.slice(0, 1), ['b'])])?.checker).toBe('forced reconfiguration');
+    expect(first([commit, force(committed, ['b']), { kind: 'start', node: 'a' }])?.checker).toBe('forced reconfiguration');
+    expect(first([commit, force(committed, ['b']), { kind: 'start', node: 'c' }])).toBeUndefined();
+    // c lives on under {b,c,d} (say its log lacks a's removal): c and d may elect a leader apart from b.
+    expect(first([commit, force(committed, ['b', 'c', 'd'], [['a', 'b'], ['b', 'c', 'd']])])?.checker).toBe('forced reconfiguration');
+  });
+
+  it('quorumsIntersect: majorities of two memberships among the living', () => {
+    expect(quorumsIntersect(['b'], ['a', 'b'], ['b'])).toBe(true); // {a,b} cannot form a majority without a
+    expect(quorumsIntersect(['b', 'c'], ['a', 'b', 'c'], ['b', 'c'])).toBe(true);
+    expect(quorumsIntersect(['b'], ['b', 'c', 'd'], ['b', 'c', 'd'])).toBe(false); // {c,d} against {b}
+    expect(quorumsIntersect(['a', 'b', 'c'], ['a', 'b', 'c', 'd', 'e'], ['a', 'b', 'c', 'd', 'e'])).toBe(false); // {a,b} and {c,d,e}
   });
 });
 

@@ -13,8 +13,28 @@ export type HistoryEvent =
   | { kind: 'apply'; node: string; index: number; term: number; payload: number }
   /** A node crashed: its state machine restarts from index 1. */
   | { kind: 'crash'; node: string }
+  /** A node's state machine was replaced by a snapshot's image of 1..index (prefix hash `chain`). */
+  | { kind: 'restore'; node: string; index: number; chain: number }
   /** A client was told its proposal committed at `index` in `term`. */
-  | { kind: 'ack'; index: number; term: number; payload: number };
+  | { kind: 'ack'; index: number; term: number; payload: number }
+  /** A read-index read was answered at `index`; `atLeast` is the highest commit index any node knew when it was asked. */
+  | { kind: 'read'; node: string; index: number; atLeast: number }
+  /**
+   * A forced reconfiguration on `node`, whose log is `chains`, to `voters`, leaving out
+   * `leftOut`; `configs` are the survivors' latest voters; `alive` the nodes not certainly
+   * dead (up, or coming back with their state).
+   */
+  | {
+      kind: 'force';
+      node: string;
+      chains: readonly number[];
+      voters: readonly string[];
+      configs: ReadonlyArray<readonly string[]>;
+      leftOut: readonly string[];
+      alive: readonly string[];
+    }
+  /** A node started (or restarted) as member `node`. */
+  | { kind: 'start'; node: string };
 
 export interface Violation {
   checker: string;
@@ -24,8 +44,9 @@ export interface Violation {
 const entryKey = (index: number, term: number) => index * 0x1_0000_0000 + term;
 
 /**
- * Election safety, log matching, leader completeness, state-machine safety and no
- * acknowledged proposal lost. `observe` returns the first violation an event causes.
+ * Election safety, log matching, leader completeness, state-machine safety, no
+ * acknowledged proposal lost, linearizable reads, and the preconditions of forced
+ * reconfiguration. `observe` returns the first violation an event causes.
  * @example const violation = checker.observe({ kind: 'crash', node: 'n1' });
  */
 export class SafetyChecker {
@@ -40,6 +61,9 @@ export class SafetyChecker {
   private readonly appliedAt = new Map<number, { term: number; payload: number; node: string }>();
   private readonly nextApply = new Map<string, number>();
   private readonly acks: Array<{ index: number; term: number; payload: number }> = [];
+  private maxCommitted = 0;
+  /** Voters a forced reconfiguration left out: they must never start again with their old state. */
+  private readonly forcedOut = new Set<string>();
 
   observe(event: HistoryEvent): Violation | undefined {
     switch (event.kind) {
@@ -61,6 +85,24 @@ export class SafetyChecker {
       case 'crash':
         this.nextApply.set(event.node, 1);
         return undefined;
+      case 'restore': {
+        const known = this.committedChain.get(event.index);
+        if (known !== undefined && known !== event.chain) {
+          return violation('state machine safety', `${event.node} restored a snapshot at ${event.index} unlike what was committed there`);
+        }
+        this.nextApply.set(event.node, event.index + 1);
+        return undefined;
+      }
+      case 'read':
+        if (event.index < event.atLeast) {
+          return violation('linearizable read', `${event.node} answered a read at ${event.index}, below ${event.atLeast} committed before it was asked`);
+        }
+        return undefined;
+      case 'force':
+        return this.force(event);
+      case 'start':
+        if (this.forcedOut.has(event.node)) return violation('forced reconfiguration', `${event.node} was forced out but came back as itself`);
+        return undefined;
       case 'ack': {
         this.acks.push(event);
         const applied = this.appliedAt.get(event.index);
@@ -70,6 +112,16 @@ export class SafetyChecker {
         return undefined;
       }
     }
+  }
+
+  /** Highest commit index any node has reached. @example reads.set(id, checker.maxCommitIndex()) */
+  maxCommitIndex(): number {
+    return this.maxCommitted;
+  }
+
+  /** Whether a log (its prefix hashes) holds every entry known committed. @example checker.holdsEveryCommitted(disk.chains()) */
+  holdsEveryCommitted(chains: readonly number[]): boolean {
+    return this.maxCommitted === 0 || chains[this.maxCommitted - 1] === this.committedChain.get(this.maxCommitted);
   }
 
   /** Highest index of an acknowledged proposal so far (0 for none). */
@@ -112,6 +164,7 @@ export class SafetyChecker {
       return violation('state machine safety', `${node} committed a different entry ${index} than another node`);
     }
     this.committedChain.set(index, chainHash);
+    this.maxCommitted = Math.max(this.maxCommitted, index);
     if (leaderTerm === undefined) return undefined;
     const decided = this.decided.get(leaderTerm);
     if (decided === undefined || decided.index < index) this.decided.set(leaderTerm, { index, chain: chainHash });
@@ -119,6 +172,21 @@ export class SafetyChecker {
       if (leader.term > leaderTerm && leader.chains[index - 1] !== chainHash) {
         return violation('leader completeness', `${leader.node}, leader of ${leader.term}, lacks entry ${index} committed in term ${leaderTerm}`);
       }
+    }
+    return undefined;
+  }
+
+  /** Forced reconfiguration is safe only if the left-out voters are dead for good and this node holds every commit. */
+  private force({ node, chains, voters, configs, leftOut, alive }: Extract<HistoryEvent, { kind: 'force' }>): Violation | undefined {
+    for (const id of leftOut) this.forcedOut.add(id);
+    const leftOutAlive = leftOut.filter((id) => alive.includes(id));
+    if (leftOutAlive.length > 0) return violation('forced reconfiguration', `${node} forced out ${leftOutAlive.join(', ')}, not certainly dead`);
+    if (!this.holdsEveryCommitted(chains)) {
+      return violation('forced reconfiguration', `${node} was forced without entry ${this.maxCommitted}, committed`);
+    }
+    const apart = configs.find((config) => !quorumsIntersect(voters, config, alive));
+    if (apart !== undefined) {
+      return violation('forced reconfiguration', `quorums of ${voters.join(',')} and of the living in ${apart.join(',')} may not meet`);
     }
     return undefined;
   }
@@ -160,3 +228,19 @@ export class LivenessChecker {
 }
 
 const violation = (checker: string, message: string): Violation => ({ checker, message });
+
+/**
+ * Whether every majority of `a` shares a member with every majority of `b` that the
+ * `alive` can form (none formable: vacuously true). Disjoint ones exist exactly when
+ * each side can take its majority from its own members plus a split of the shared ones.
+ * @example quorumsIntersect(['b'], ['a', 'b'], ['b']) // true: {a,b} has no living majority
+ */
+export function quorumsIntersect(a: readonly string[], b: readonly string[], alive: readonly string[]): boolean {
+  const livingA = a.filter((id) => alive.includes(id));
+  const livingB = b.filter((id) => alive.includes(id));
+  const quorumA = Math.floor(a.length / 2) + 1;
+  const quorumB = Math.floor(b.length / 2) + 1;
+  if (livingA.length < quorumA || livingB.length < quorumB) return true;
+  const shared = livingA.filter((id) => livingB.includes(id)).length;
+  return Math.max(0, quorumA - (livingA.length - shared)) + Math.max(0, quorumB - (livingB.length - shared)) > shared;
+}

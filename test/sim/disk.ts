@@ -1,19 +1,41 @@
-import type { Effect, Entry, HardState, RaftLog } from '../../src/raft';
+import type { Effect, Entry, HardState, Membership, RaftLog, Snapshot } from '../../src/raft';
 import { chain, fnv1a } from './prng';
 
 type PersistEffect = Extract<Effect, { type: 'persist' }>;
 
-/** A log plus the chain hash of each prefix (see `chain`). */
+/**
+ * The simulated state machine's image: the chain hashes of the applied prefix (an
+ * append-only history is a state machine too), so a snapshot carries its own proof.
+ * @example snapshotData(disk.chains().slice(0, applied))
+ */
+export const snapshotData = (chains: readonly number[]): Uint8Array => new Uint8Array(Uint32Array.from(chains).buffer);
+/** The chain hashes a snapshot's image holds, 1..index. @example chainsOf(snapshot.data).at(-1) */
+export const chainsOf = (data: Uint8Array): number[] => Array.from(new Uint32Array(data.slice().buffer));
+
+/** A log after its snapshot, plus the chain hash of each prefix from index 1 (see `chain`). */
 class Log {
+  snapshot: Snapshot | undefined;
+  /** Entries after the snapshot. */
   entries: Entry[] = [];
+  /** Prefix hashes of the whole history, 1..last, compacted or not. */
   chains: number[] = [];
   hardState: HardState = { term: 0, votedFor: undefined };
 
+  get start(): number {
+    return this.snapshot?.index ?? 0;
+  }
+
   write(effect: PersistEffect): void {
     if (effect.hardState !== undefined) this.hardState = effect.hardState;
+    if (effect.snapshot !== undefined) {
+      const { index } = effect.snapshot;
+      this.entries = this.entries.slice(Math.min(index - this.start, this.entries.length));
+      this.chains = [...chainsOf(effect.snapshot.data), ...this.chains.slice(index)];
+      this.snapshot = effect.snapshot;
+    }
     if (effect.entries === undefined) return;
     const { firstIndex, entries } = effect.entries;
-    this.entries.length = firstIndex - 1;
+    this.entries.length = firstIndex - 1 - this.start;
     this.chains.length = firstIndex - 1;
     for (const entry of entries) {
       this.chains.push(chain(this.chains.at(-1) ?? 0, entry.term, fnv1a(entry.data)));
@@ -23,6 +45,7 @@ class Log {
 
   copy(): Log {
     const log = new Log();
+    log.snapshot = this.snapshot;
     log.entries = this.entries.slice();
     log.chains = this.chains.slice();
     log.hardState = this.hardState;
@@ -42,16 +65,23 @@ export class SimDisk implements RaftLog {
   private unsynced: PersistEffect[] = [];
 
   lastIndex(): number {
-    return this.durable.entries.length;
+    return this.durable.start + this.durable.entries.length;
+  }
+  snapshot(): Snapshot | undefined {
+    return this.durable.snapshot;
+  }
+  memberships(): Array<{ index: number; membership: Membership }> {
+    const { start, entries } = this.durable;
+    return entries.flatMap((e, i) => (e.membership === undefined ? [] : [{ index: start + i + 1, membership: e.membership }]));
   }
   term(index: number): number {
-    return this.durable.entries[index - 1]!.term;
+    return this.durable.entries[index - this.durable.start - 1]!.term;
   }
   entries(fromIndex: number, toIndex: number, maxBytes: number): Entry[] {
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = fromIndex; i <= toIndex; i++) {
-      const entry = this.durable.entries[i - 1]!;
+      const entry = this.durable.entries[i - this.durable.start - 1]!;
       if (out.length > 0 && bytes + entry.data.length > maxBytes) break;
       bytes += entry.data.length;
       out.push(entry);
@@ -66,6 +96,11 @@ export class SimDisk implements RaftLog {
   /** Chain hashes of the visible log, for the leader-completeness checker. */
   chains(): readonly number[] {
     return this.visible.chains.slice();
+  }
+  /** Last index and term of the visible log: what the member would campaign with. */
+  last(): { index: number; term: number } {
+    const { start, entries, snapshot } = this.visible;
+    return { index: start + entries.length, term: entries.at(-1)?.term ?? snapshot?.term ?? 0 };
   }
   hardState(): HardState {
     return this.durable.hardState;

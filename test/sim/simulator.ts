@@ -1,6 +1,16 @@
-import { createRaft, step, type Effect, type Input, type Message, type RaftConfig, type RaftState, type StepResult } from '../../src/raft';
-import { LivenessChecker, SafetyChecker, type HistoryEvent, type Violation } from './checker';
-import { SimDisk } from './disk';
+import {
+  createRaft,
+  step,
+  type Effect,
+  type Input,
+  type Membership,
+  type Message,
+  type RaftConfig,
+  type RaftState,
+  type StepResult,
+} from '../../src/raft';
+import { LivenessChecker, quorumsIntersect, SafetyChecker, type HistoryEvent, type Violation } from './checker';
+import { chainsOf, SimDisk, snapshotData } from './disk';
 import { fnv1a, Prng } from './prng';
 
 // A deterministic simulation of one raft group: N nodes, a simulated clock, a network
@@ -27,6 +37,10 @@ export const LIVENESS_BOUND_TICKS = 300;
  */
 export const CATCH_UP_BOUND_TICKS = 2000;
 const PROBE_INTERVAL_TICKS = 5;
+/** A forced reconfiguration is retried at most this often while the dead are still voters. */
+const FORCE_INTERVAL_TICKS = 40;
+/** A node compacts only once this many applied entries follow its log's start. */
+const COMPACT_MIN_ENTRIES = 8;
 /** Stops a run that livelocks in the event loop itself. */
 const MAX_EVENTS = 2_000_000;
 const TRACE_LINES = 60;
@@ -36,7 +50,11 @@ const TRACE_LINES = 60;
  * leader (with a minority) is cut off; leader-crash-loop: the leader crashes and
  * restarts; leader-churn: both, every 40-200 ms; crash-after-vote: power loss while
  * a vote is being written; crash-all: every node at once, losing unsynced writes;
- * flaky-network: loss, duplication and long delays (reordering).
+ * flaky-network: loss, duplication and long delays (reordering); membership-churn:
+ * members added as learners, promoted, demoted and removed (the leader too) amid
+ * crashes and partitions; transfers: leader transfers amid crashes and partitions;
+ * tab-close: voters close for good and the survivors force a reconfiguration when its
+ * preconditions hold. Every scenario also compacts logs and reads through read-index.
  */
 export type Scenario =
   | 'random'
@@ -45,9 +63,13 @@ export type Scenario =
   | 'leader-churn'
   | 'crash-after-vote'
   | 'crash-all'
-  | 'flaky-network';
+  | 'flaky-network'
+  | 'membership-churn'
+  | 'transfers'
+  | 'tab-close';
 const SCENARIOS: readonly Scenario[] = [
-  'random', 'random', 'leader-isolation', 'leader-crash-loop', 'leader-churn', 'leader-churn', 'crash-after-vote', 'crash-all', 'flaky-network',
+  'random', 'random', 'leader-isolation', 'leader-crash-loop', 'leader-churn', 'leader-churn', 'crash-after-vote', 'crash-all',
+  'flaky-network', 'membership-churn', 'membership-churn', 'transfers', 'tab-close', 'tab-close',
 ];
 
 /** What one seed exercised. */
@@ -68,6 +90,21 @@ export interface Coverage {
   partitions: number;
   clockSkews: number;
   truncations: number;
+  /** Configuration entries appended: learners added, promotions, demotions, removals. */
+  membershipChanges: number;
+  promotions: number;
+  removals: number;
+  /** Leaders that stepped down once their own removal committed. */
+  removedLeaders: number;
+  transfers: number;
+  /** Transfers whose target became leader. */
+  transfersDone: number;
+  reads: number;
+  readsServed: number;
+  compactions: number;
+  snapshotsInstalled: number;
+  tabsClosed: number;
+  forcedReconfigurations: number;
   steps: number;
 }
 
@@ -99,6 +136,8 @@ interface SimNode {
   /** Proposals it accepted: index → (term, payload hash). */
   pending: Map<number, { term: number; payload: number }>;
   wasLeaderOf: number;
+  /** Its tab closed: down until the heal, or for good once a forced reconfiguration left it out. */
+  closed: boolean;
 }
 
 type SimEvent =
@@ -159,7 +198,9 @@ const before = (a: Queued, b: Queued) => a.atMs < b.atMs || (a.atMs === b.atMs &
 
 const emptyCoverage = (): Coverage => ({
   elections: 0, preVotes: 0, stepDowns: 0, maxTerm: 0, committed: 0, proposals: 0, acked: 0, rejected: 0,
-  messages: 0, dropped: 0, duplicated: 0, crashes: 0, lostWrites: 0, partitions: 0, clockSkews: 0, truncations: 0, steps: 0,
+  messages: 0, dropped: 0, duplicated: 0, crashes: 0, lostWrites: 0, partitions: 0, clockSkews: 0, truncations: 0,
+  membershipChanges: 0, promotions: 0, removals: 0, removedLeaders: 0, transfers: 0, transfersDone: 0, reads: 0,
+  readsServed: 0, compactions: 0, snapshotsInstalled: 0, tabsClosed: 0, forcedReconfigurations: 0, steps: 0,
 });
 
 /** Adds `b` into `a`, field by field (campaign totals). @example addCoverage(total, report.coverage) */
@@ -180,6 +221,8 @@ class Simulation {
   private readonly prng: Prng;
   private readonly queue = new EventQueue();
   private readonly nodes: SimNode[];
+  /** The group's first voters; the other nodes start as spares, outside the group. */
+  private readonly initialVoters: readonly string[];
   private readonly scenario: Scenario;
   private readonly faultEndMs: number;
   /** Per-seed message bounds: small ones split appends, which exposes commit-by-counting bugs. */
@@ -204,19 +247,28 @@ class Simulation {
   private readonly probes = new Set<number>();
   private readonly probeApplied = new Map<number, Set<string>>();
   private nextProbeMs = 0;
+  /** Read-index requests in flight: id → the highest commit index any node knew when asked. */
+  private readonly reads = new Map<number, number>();
+  private nextReadId = 1;
+  /** The target of the latest leader transfer and the term it was asked in. */
+  private transfer: { to: string; term: number } | undefined;
+  /** Voters a forced reconfiguration left out: they never return. */
+  private readonly forcedOut = new Set<string>();
+  private nextForceMs = 0;
 
   constructor(readonly seed: number, options: SimOptions) {
     this.prng = new Prng(seed);
     this.traceLines = options.trace ? [] : undefined;
     this.scenario = this.prng.pick(SCENARIOS);
-    const count = this.prng.pick([1, 2, 3, 3, 3, 3, 4, 5, 5, 5]);
+    const count = this.scenario === 'tab-close' ? this.prng.pick([2, 2, 2, 3, 4]) : this.prng.pick([1, 2, 3, 3, 3, 3, 4, 5, 5, 5]);
+    const spares = this.scenario === 'membership-churn' || this.scenario === 'random' ? this.prng.int(1, 2) : this.prng.int(0, 1);
     this.faultEndMs = this.prng.int(1500, 4000);
     this.limits = {
       maxInflightAppends: this.prng.int(1, 4),
       maxEntriesPerAppend: this.prng.int(1, 8),
       maxBytesPerAppend: this.prng.int(16, 256),
     };
-    this.nodes = Array.from({ length: count }, (_, i) => ({
+    this.nodes = Array.from({ length: count + spares }, (_, i) => ({
       id: `n${i + 1}`,
       disk: new SimDisk(),
       state: undefined,
@@ -225,7 +277,9 @@ class Simulation {
       syncDoneMs: 0,
       pending: new Map(),
       wasLeaderOf: 0,
+      closed: false,
     }));
+    this.initialVoters = this.nodes.slice(0, count).map((n) => n.id);
   }
 
   run(): SeedReport {
@@ -242,7 +296,8 @@ class Simulation {
     }
     if (this.violation === undefined && !this.finished) this.fail({ checker: 'simulator', message: 'event budget exhausted' });
     if (this.violation === undefined) {
-      const end = this.safety.end(this.nodes.map((n) => ({ node: n.id, applied: n.state?.applied ?? 0 })));
+      const members = this.members();
+      const end = this.safety.end(this.nodes.filter((n) => members.has(n.id)).map((n) => ({ node: n.id, applied: n.state?.applied ?? 0 })));
       if (end !== undefined) this.fail(end);
     }
     return {
@@ -265,6 +320,12 @@ class Simulation {
   private fail(violation: Violation): void {
     this.violation ??= { ...violation, atMs: this.nowMs };
     this.trace(() => `VIOLATION ${violation.checker}: ${violation.message}`);
+    for (const n of this.nodes) {
+      const st = n.state;
+      const last = n.disk.last();
+      this.trace(() => st === undefined ? `  ${n.id} down${n.closed ? ' (tab closed)' : ''}` :
+        `  ${n.id} ${st.role} t${st.term} leader=${st.leader ?? '-'} last=${last.index}@${last.term} commit=${st.commit} voters=${st.membership.voters.join(',')} learners=${st.membership.learners.join(',') || '-'}`);
+    }
   }
 
   private observe(event: HistoryEvent): void {
@@ -275,12 +336,13 @@ class Simulation {
   private config(node: SimNode): RaftConfig {
     return {
       id: node.id,
-      voters: this.nodes.map((n) => n.id),
+      voters: this.initialVoters,
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
       ...this.limits,
       maxUncommittedEntries: 64,
       maxApplyBytesPerStep: 512,
+      maxPendingReads: 8,
       seed: this.prng.next(),
     };
   }
@@ -288,6 +350,10 @@ class Simulation {
   private start(node: SimNode): void {
     node.state = createRaft(this.config(node), node.disk, node.disk.hardState());
     node.wasLeaderOf = 0;
+    node.closed = false;
+    this.observe({ kind: 'start', node: node.id });
+    const snapshot = node.disk.snapshot();
+    if (snapshot !== undefined) this.observe({ kind: 'restore', node: node.id, index: snapshot.index, chain: chainsOf(snapshot.data).at(-1)! });
     this.queue.push(this.nowMs + this.prng.int(1, node.tickMs), { kind: 'tick', node, incarnation: node.incarnation });
   }
 
@@ -344,7 +410,7 @@ class Simulation {
         this.queue.push(this.nowMs + this.prng.int(5, 100), { kind: 'restart', node: event.node });
         return;
       case 'restart':
-        if (event.node.state === undefined) {
+        if (event.node.state === undefined && !event.node.closed) {
           this.trace(() => `${event.node.id} RESTART`);
           this.start(event.node);
         }
@@ -427,6 +493,24 @@ class Simulation {
           }
         }
         return;
+      case 'restore': {
+        const { index, data } = effect.snapshot;
+        this.coverage.snapshotsInstalled++;
+        for (const pendingIndex of node.pending.keys()) if (pendingIndex <= index) node.pending.delete(pendingIndex);
+        this.observe({ kind: 'restore', node: node.id, index, chain: chainsOf(data).at(-1)! });
+        return;
+      }
+      case 'readReady': {
+        const atLeast = this.reads.get(effect.id);
+        this.reads.delete(effect.id);
+        if (atLeast === undefined) return this.fail({ checker: 'simulator', message: `read ${effect.id} answered twice` });
+        this.coverage.readsServed++;
+        this.observe({ kind: 'read', node: node.id, index: effect.index, atLeast });
+        return;
+      }
+      case 'readRejected':
+        this.reads.delete(effect.id);
+        return;
       case 'proposed':
         return;
       case 'proposalRejected':
@@ -438,7 +522,14 @@ class Simulation {
   /** Turns state changes into checker events. */
   private watch(node: SimNode, before: RaftState, after: RaftState): void {
     if (after.role === 'preCandidate' && before.role !== 'preCandidate') this.coverage.preVotes++;
-    if (before.role === 'leader' && after.role !== 'leader' && after.term === before.term) this.coverage.stepDowns++;
+    if (before.role === 'leader' && after.role !== 'leader' && after.term === before.term) {
+      this.coverage.stepDowns++;
+      if (!after.membership.voters.includes(node.id)) this.coverage.removedLeaders++;
+    }
+    if (after.role === 'leader' && this.transfer?.to === node.id && after.term > this.transfer.term) {
+      this.coverage.transfersDone++;
+      this.transfer = undefined;
+    }
     if (after.role !== before.role || after.term !== before.term) {
       this.trace(() => `${node.id} is ${after.role} of term ${after.term}`);
     }
@@ -488,6 +579,27 @@ class Simulation {
     const count = this.prng.int(1, 3);
     const payloads = Array.from({ length: count }, () => this.payload());
     this.propose(node, payloads);
+    if (this.prng.chance(0.2)) this.read(leader !== undefined && this.prng.chance(0.9) ? leader : this.prng.pick(up));
+    if (this.prng.chance(0.1)) this.compact(this.prng.pick(up));
+  }
+
+  /** A read-index read; its answer must cover every commit any node knew of now. */
+  private read(node: SimNode): void {
+    const id = this.nextReadId++;
+    this.coverage.reads++;
+    this.reads.set(id, this.safety.maxCommitIndex());
+    this.stepNode(node, { type: 'readIndex', id });
+  }
+
+  /** The node snapshots its state machine (the applied prefix's hashes) and compacts its log below it. */
+  private compact(node: SimNode): void {
+    const applied = node.state!.applied;
+    const start = node.disk.snapshot()?.index ?? 0;
+    if (applied - start < COMPACT_MIN_ENTRIES) return;
+    const data = snapshotData(node.disk.chains().slice(0, applied));
+    if (this.stepNode(node, { type: 'compact', index: applied, data }).some((e) => e.type === 'persist' && e.snapshot !== undefined)) {
+      this.coverage.compactions++;
+    }
   }
 
   private payload(): Uint8Array {
@@ -525,8 +637,9 @@ class Simulation {
     this.queue.push(this.nowMs + gap, { kind: 'fault' });
     const up = this.nodes.filter((n) => n.state !== undefined);
     const leader = this.currentLeader();
+    this.maybeForce();
     const kind = this.scenario === 'random'
-      ? this.prng.pick(['crash', 'crash-leader', 'partition', 'isolate-leader', 'one-way', 'weather', 'skew', 'heal'] as const)
+      ? this.prng.pick(['crash', 'crash-leader', 'partition', 'isolate-leader', 'one-way', 'weather', 'skew', 'heal', 'membership', 'transfer'] as const)
       : ({
           'leader-isolation': 'isolate-leader',
           'leader-crash-loop': 'crash-leader',
@@ -534,8 +647,35 @@ class Simulation {
           'crash-after-vote': this.prng.pick(['crash-leader', 'isolate-leader', 'skew'] as const),
           'crash-all': 'crash-all',
           'flaky-network': 'weather',
+          'membership-churn': this.prng.pick(['membership', 'membership', 'membership', 'crash', 'crash-leader', 'partition', 'isolate-leader'] as const),
+          transfers: this.prng.pick(['transfer', 'transfer', 'crash', 'isolate-leader', 'membership'] as const),
+          'tab-close': this.prng.pick(['close', 'crash', 'isolate-leader', 'membership', 'transfer'] as const),
         } as const)[this.scenario];
     switch (kind) {
+      case 'membership':
+        return this.changeMembership(leader);
+      case 'transfer': {
+        const targets = leader?.state!.membership.voters.filter((id) => id !== leader.id) ?? [];
+        if (leader === undefined || targets.length === 0) return;
+        const to = this.prng.pick(targets);
+        this.coverage.transfers++;
+        this.transfer = { to, term: leader.state!.term };
+        this.trace(() => `TRANSFER ${leader.id} → ${to}`);
+        this.stepNode(leader, { type: 'transferLeadership', to });
+        return;
+      }
+      case 'close': {
+        // A tab closes for good; its slot lock is released, so the others know it is dead.
+        const membership = leader?.state!.membership ?? up[0]?.state!.membership;
+        const open = up.filter((n) => membership?.voters.includes(n.id));
+        if (open.length < 2 || this.nodes.filter((n) => n.closed).length >= 2) return;
+        const victim = this.prng.pick(open);
+        this.crash(victim);
+        victim.closed = true;
+        this.coverage.tabsClosed++;
+        this.trace(() => `${victim.id} TAB CLOSED`);
+        return;
+      }
       case 'crash':
       case 'crash-leader': {
         const victim = kind === 'crash-leader' ? leader : up.length > 0 ? this.prng.pick(up) : undefined;
@@ -552,28 +692,8 @@ class Simulation {
         return;
       case 'partition':
       case 'isolate-leader':
-      case 'one-way': {
-        this.blocked = new Set();
-        const ids = this.nodes.map((n) => n.id);
-        if (kind === 'one-way') {
-          const from = this.prng.pick(ids);
-          const to = this.prng.pick(ids);
-          if (from !== to) this.blocked.add(`${from}>${to}`);
-        } else {
-          // The leader with a minority keeps appending (until check-quorum) entries of its
-          // term that the majority side will overwrite: the raw material of figure 8.
-          const minority = ids.filter((id) => id !== leader?.id && this.prng.chance(0.3)).slice(0, Math.floor((ids.length - 1) / 2));
-          const isolated = kind === 'isolate-leader'
-            ? new Set(leader ? [leader.id, ...minority] : [])
-            : new Set(ids.filter(() => this.prng.chance(0.5)));
-          for (const a of ids) for (const b of ids) if (isolated.has(a) !== isolated.has(b)) this.blocked.add(`${a}>${b}`);
-        }
-        this.coverage.partitions++;
-        this.trace(() => `PARTITION ${[...this.blocked].join(' ')}`);
-        const healMs = this.scenario === 'leader-churn' ? this.prng.int(30, 300) : this.prng.int(50, 1000);
-        this.queue.push(this.nowMs + healMs, { kind: 'heal-links' });
-        return;
-      }
+      case 'one-way':
+        return this.partition(kind, leader?.id);
       case 'weather':
         this.dropRate = this.prng.int(0, 30) / 100;
         this.duplicateRate = this.prng.int(0, 15) / 100;
@@ -594,6 +714,125 @@ class Simulation {
     }
   }
 
+  /** Cuts the network: one link, a random split, or the leader (if any) with a minority. */
+  private partition(kind: 'partition' | 'isolate-leader' | 'one-way', leader: string | undefined): void {
+    this.blocked = new Set();
+    const ids = this.nodes.map((n) => n.id);
+    if (kind === 'one-way') {
+      const from = this.prng.pick(ids);
+      const to = this.prng.pick(ids);
+      if (from !== to) this.blocked.add(`${from}>${to}`);
+    } else {
+      // The leader with a minority keeps appending (until check-quorum) entries of its
+      // term that the majority side will overwrite: the raw material of figure 8.
+      const minority = ids.filter((id) => id !== leader && this.prng.chance(0.3)).slice(0, Math.floor((ids.length - 1) / 2));
+      const isolated = kind === 'isolate-leader'
+        ? new Set(leader !== undefined ? [leader, ...minority] : [])
+        : new Set(ids.filter(() => this.prng.chance(0.5)));
+      for (const a of ids) for (const b of ids) if (isolated.has(a) !== isolated.has(b)) this.blocked.add(`${a}>${b}`);
+    }
+    this.coverage.partitions++;
+    this.trace(() => `PARTITION ${[...this.blocked].join(' ')}`);
+    const healMs = this.scenario === 'leader-churn' ? this.prng.int(30, 300) : this.prng.int(50, 1000);
+    this.queue.push(this.nowMs + healMs, { kind: 'heal-links' });
+  }
+
+  /**
+   * Membership changes at the leader, now and then several at once (a controller that
+   * retries; all but the first must wait for it) and now and then with the leader cut
+   * off right after, so changes overlap with elections.
+   */
+  private changeMembership(leader: SimNode | undefined): void {
+    if (leader === undefined) return;
+    const burst = this.prng.chance(0.3) ? this.prng.int(2, 3) : 1;
+    for (let i = 0; i < burst && leader.state?.role === 'leader'; i++) this.oneChange(leader);
+    if (this.prng.chance(0.2)) this.partition('isolate-leader', leader.id);
+  }
+
+  /**
+   * Add a spare as learner, promote a learner, demote or remove a voter (the leader
+   * too), or remove a learner; but a member whose tab closed is known dead, and
+   * removing it comes first (as the controller does: "membership follows the tabs").
+   */
+  private oneChange(leader: SimNode): void {
+    const { voters, learners } = leader.state!.membership;
+    const outsiders = this.nodes.filter((n) => !n.closed && !voters.includes(n.id) && !learners.includes(n.id)).map((n) => n.id);
+    const without = (ids: readonly string[], id: string) => ids.filter((x) => x !== id);
+    const closed = [...voters, ...learners].filter((id) => this.nodes.find((n) => n.id === id)!.closed);
+    const choices: Array<() => Membership> = [];
+    if (closed.length > 0) {
+      const id = this.prng.pick(closed);
+      if (voters.length > 1 || !voters.includes(id)) choices.push(() => ({ voters: without(voters, id), learners: without(learners, id) }));
+    }
+    if (outsiders.length > 0 && closed.length === 0) choices.push(() => ({ voters, learners: [...learners, this.prng.pick(outsiders)] }));
+    if (learners.length > 0 && voters.length < 5 && closed.length === 0) {
+      choices.push(() => {
+        const id = this.prng.pick(learners);
+        return { voters: [...voters, id], learners: without(learners, id) };
+      });
+    }
+    if (voters.length > 1 && closed.length === 0) {
+      choices.push(() => ({ voters: without(voters, this.prng.pick(voters)), learners }));
+      choices.push(() => {
+        const id = this.prng.pick(voters);
+        return { voters: without(voters, id), learners: [...learners, id] };
+      });
+    }
+    if (learners.length > 0 && closed.length === 0) choices.push(() => ({ voters, learners: without(learners, this.prng.pick(learners)) }));
+    if (choices.length === 0) return;
+    const next = this.prng.pick(choices)();
+    this.trace(() => `MEMBERSHIP at ${leader.id}: voters ${next.voters.join(',')} learners ${next.learners.join(',') || '-'}`);
+    if (!this.stepNode(leader, { type: 'changeMembership', membership: next }).some((e) => e.type === 'proposed')) return;
+    this.coverage.membershipChanges++;
+    if (next.voters.length > voters.length) this.coverage.promotions++;
+    if (next.voters.length + next.learners.length < voters.length + learners.length) this.coverage.removals++;
+  }
+
+  /**
+   * Forced reconfiguration, issued only when its preconditions hold (see src/raft/index.ts):
+   * voters whose tabs closed are dead for good; the most up-to-date survivor — the one
+   * forced — holds every committed entry; the new voters are its living voters and
+   * itself, and their quorums meet every quorum the living could still form in any
+   * survivor's configuration; the term is above every survivor's. Otherwise nothing is
+   * forced, and the closed tabs come back at the heal with their state (in a browser
+   * the group would wait for them; here their close was a long crash).
+   */
+  private maybeForce(): void {
+    if (this.nowMs < this.nextForceMs || !this.nodes.some((n) => n.closed)) return;
+    const alive = this.nodes.filter((n) => !n.closed);
+    // The survivors compare notes: all must be up to report their logs, terms and configurations.
+    if (alive.some((n) => n.state === undefined)) return;
+    const aliveIds = alive.map((n) => n.id);
+    const configs = alive.map((n) => n.state!.membership.voters);
+    const leftOut = [...new Set(configs.flat())].filter((id) => !aliveIds.includes(id));
+    if (leftOut.length === 0) return;
+    const best = alive.reduce((a, b) => {
+      const [x, y] = [a.disk.last(), b.disk.last()];
+      return y.term > x.term || (y.term === x.term && y.index > x.index) ? b : a;
+    });
+    const { voters, learners } = best.state!.membership;
+    const membership = {
+      voters: [...new Set([...voters.filter((id) => aliveIds.includes(id)), best.id])],
+      learners: learners.filter((id) => aliveIds.includes(id) && id !== best.id),
+    };
+    if (!this.safety.holdsEveryCommitted(best.disk.chains())) return;
+    if (!configs.every((config) => quorumsIntersect(membership.voters, config, aliveIds))) return;
+    this.nextForceMs = this.nowMs + FORCE_INTERVAL_TICKS * TICK_MS;
+    for (const id of leftOut) this.forcedOut.add(id);
+    this.coverage.forcedReconfigurations++;
+    this.trace(() => `FORCE ${best.id}: voters ${membership.voters.join(',')} (${leftOut.join(',')} closed for good)`);
+    this.observe({ kind: 'force', node: best.id, chains: best.disk.chains(), voters: membership.voters, configs, leftOut, alive: aliveIds });
+    const term = 1 + Math.max(...alive.map((n) => n.state!.term));
+    this.stepNode(best, { type: 'forceMembership', membership, term });
+  }
+
+  /** Members the run ends with: those of the latest leader's membership (or every node), but tabs closed for good. */
+  private members(): Set<string> {
+    const membership = this.currentLeader()?.state!.membership;
+    const ids = membership === undefined ? this.nodes.map((n) => n.id) : [...membership.voters, ...membership.learners];
+    return new Set(ids.filter((id) => !this.nodes.find((n) => n.id === id)!.closed));
+  }
+
   /** The end of the fault phase: every node up, every link open, calm weather. Clock skew stays. */
   private heal(): void {
     this.healed = true;
@@ -601,7 +840,11 @@ class Simulation {
     this.dropRate = 0;
     this.duplicateRate = 0;
     this.maxDelayMs = 8;
-    for (const node of this.nodes) if (node.state === undefined) this.start(node);
+    // A closed tab stays dead once forced out; else its close was but a crash.
+    for (const node of this.nodes) {
+      if (node.closed && !this.forcedOut.has(node.id)) node.closed = false;
+      if (node.state === undefined && !node.closed) this.start(node);
+    }
     this.liveness.healed(this.nowMs / TICK_MS);
     this.catchUp.healed(this.nowMs / TICK_MS);
     this.trace(() => 'HEAL: all nodes up, all links open');
@@ -613,20 +856,31 @@ class Simulation {
    */
   private checkLiveness(): void {
     const nowTicks = this.nowMs / TICK_MS;
-    const appliedBy = [...this.probeApplied.values()].reduce((max, nodes) => Math.max(max, nodes.size), 0);
-    if (this.livenessTicks < 0 && appliedBy >= Math.floor(this.nodes.length / 2) + 1) {
+    this.maybeForce();
+    const leader = this.currentLeader();
+    const voters = leader?.state!.membership.voters ?? [];
+    const appliedBy = (ids: Iterable<string>) => {
+      let most = 0;
+      for (const applied of this.probeApplied.values()) most = Math.max(most, [...ids].filter((id) => applied.has(id)).length);
+      return most;
+    };
+    if (this.livenessTicks < 0 && leader !== undefined && appliedBy(voters) >= Math.floor(voters.length / 2) + 1) {
       this.livenessTicks = Math.ceil((this.nowMs - this.faultEndMs) / TICK_MS);
     }
     if (this.livenessTicks >= 0) {
       const acked = this.safety.maxAckedIndex();
-      this.finished = appliedBy === this.nodes.length && this.nodes.every((n) => (n.state?.applied ?? 0) >= acked);
+      const members = this.members();
+      this.finished = leader !== undefined && appliedBy(members) === members.size &&
+        this.nodes.every((n) => !members.has(n.id) || (n.state?.applied ?? 0) >= acked);
       const violation = this.catchUp.check(nowTicks, this.finished);
-      if (violation !== undefined) this.fail(violation);
+      if (violation === undefined) return;
+      const lagging = this.nodes.filter((n) => members.has(n.id) && (n.state?.applied ?? 0) < acked).map((n) => `${n.id} at ${n.state?.applied ?? 'down'}`);
+      const membership = leader?.state!.membership;
+      this.fail({ ...violation, message: `${violation.message} (acked ${acked}; lagging ${lagging.join(', ') || '-'}; voters ${membership?.voters.join(',') ?? '?'} learners ${membership?.learners.join(',') || '-'})` });
       return;
     }
     const violation = this.liveness.check(nowTicks, false);
     if (violation !== undefined) return this.fail(violation);
-    const leader = this.currentLeader();
     if (leader !== undefined && this.nowMs >= this.nextProbeMs) {
       // Again every few ticks: a probe accepted by a leader that is then deposed may be lost.
       this.nextProbeMs = this.nowMs + PROBE_INTERVAL_TICKS * TICK_MS;
@@ -649,8 +903,12 @@ export function describe(m: Message): string {
     case 'voteResponse':
       return `${m.type} from ${m.from} t${m.term} ${m.reject ? 'reject' : 'grant'}`;
     case 'heartbeat':
-      return `heartbeat from ${m.from} t${m.term} commit=${m.commit}`;
+      return `heartbeat from ${m.from} t${m.term} commit=${m.commit} round=${m.readRound}`;
     case 'heartbeatResponse':
-      return `heartbeatResponse from ${m.from} t${m.term}`;
+      return `heartbeatResponse from ${m.from} t${m.term} round=${m.readRound}`;
+    case 'snapshot':
+      return `snapshot from ${m.from} t${m.term} at ${m.snapshot.index}@${m.snapshot.term} voters=${m.snapshot.membership.voters.join(',')}`;
+    case 'timeoutNow':
+      return `timeoutNow from ${m.from} t${m.term}`;
   }
 }
