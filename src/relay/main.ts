@@ -6,14 +6,26 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultRelayPort, startRelay } from './index';
 
-const { values } = parseArgs({
-  options: {
-    host: { type: 'string', default: process.env['LETTERBOX_HOST'] ?? '127.0.0.1' },
-    port: { type: 'string', default: process.env['LETTERBOX_PORT'] ?? String(defaultRelayPort) },
-    'ws-port': { type: 'string', default: process.env['LETTERBOX_WS_PORT'] },
-    'key-file': { type: 'string', default: process.env['LETTERBOX_KEY_FILE'] },
-  },
-});
+const usage = 'usage: letterbox relay [--host H] [--port P] [--ws-port W] [--key-file F]';
+const options = {
+  host: { type: 'string', default: process.env['LETTERBOX_HOST'] ?? '127.0.0.1' },
+  port: { type: 'string', default: process.env['LETTERBOX_PORT'] ?? String(defaultRelayPort) },
+  'ws-port': { type: 'string', default: process.env['LETTERBOX_WS_PORT'] },
+  'key-file': { type: 'string', default: process.env['LETTERBOX_KEY_FILE'] },
+  help: { type: 'boolean' },
+} as const;
+let parsed: ReturnType<typeof parseArgs<{ options: typeof options }>>;
+try {
+  parsed = parseArgs({ options });
+} catch (error) {
+  console.error(`letterbox relay: ${(error as Error).message}\n${usage}`);
+  process.exit(2);
+}
+if (parsed.values.help === true) {
+  console.log(usage);
+  process.exit(0);
+}
+const { values } = parsed;
 
 const portOption = (name: string, text: string): number => {
   const value = Number(text);

@@ -29,3 +29,7 @@ test('the relay serves nothing outside its folders and answers bad requests plai
 test('a bad port is refused with a clear message', async () => {
   await expect(startRelayProcess(['--port', 'eighty'])).rejects.toThrow(/--port must be a whole number/);
 });
+
+test('an unknown option is refused with the usage line', async () => {
+  await expect(startRelayProcess(['--bogus'])).rejects.toThrow(/Unknown option '--bogus'[\s\S]*usage: letterbox relay/);
+});
