@@ -1,10 +1,9 @@
 /// <reference path="./pages/client.ts" />
-import { expect, test } from './fixtures';
+import { expect, openClientPage, test } from './fixtures';
 
 test('admin calls report what the log holds, and alterConfigs retention takes effect', async ({ page }) => {
   test.setTimeout(60_000);
-  await page.goto('test/e2e/pages/client.html');
-  await page.waitForFunction(() => document.body.dataset['ready'] === 'true');
+  await openClientPage(page);
   const outcome = await page.evaluate(async () => {
     const { Letterbox, ConfigResourceTypes } = window.lb;
     const letterbox = new Letterbox({ clientId: 'admin' });

@@ -1,9 +1,8 @@
 /// <reference path="./pages/client.ts" />
-import { expect, test } from './fixtures';
+import { expect, openClientPage, test } from './fixtures';
 
 test.beforeEach(async ({ page }) => {
-  await page.goto('test/e2e/pages/client.html');
-  await page.waitForFunction(() => document.body.dataset['ready'] === 'true');
+  await openClientPage(page);
 });
 
 test('bad input from user code gets typed errors, and nothing is stored', async ({ page }) => {

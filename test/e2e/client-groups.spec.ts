@@ -1,11 +1,6 @@
 /// <reference path="./pages/client.ts" />
-import type { Page } from '@playwright/test';
-import { expect, test } from './fixtures';
+import { expect, openClientPage, test } from './fixtures';
 
-async function openClientPage(page: Page) {
-  await page.goto('test/e2e/pages/client.html');
-  await page.waitForFunction(() => document.body.dataset['ready'] === 'true');
-}
 
 test('two consumers of one group split a 4-partition topic; when one stops the other takes over from the committed offsets', async ({ profile }) => {
   test.setTimeout(90_000);

@@ -1,11 +1,7 @@
 /// <reference path="./pages/client.ts" />
 import type { Page } from '@playwright/test';
-import { expect, test } from './fixtures';
+import { expect, openClientPage, test } from './fixtures';
 
-async function openClientPage(page: Page) {
-  await page.goto('test/e2e/pages/client.html');
-  await page.waitForFunction(() => document.body.dataset['ready'] === 'true');
-}
 
 test('the letterbox scenario: 1000 events sent with no consumer, the tab closed and reopened, all received in order', async ({ profile }) => {
   test.setTimeout(60_000);

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, test as base, type BrowserContext } from '@playwright/test';
+import { chromium, test as base, type BrowserContext, type Page } from '@playwright/test';
 import { chromiumArgs, findChromium } from '../support/chromium';
 
 /**
@@ -30,3 +30,9 @@ export const test = base.extend<{ profile: BrowserContext }>({
 });
 
 export { expect } from '@playwright/test';
+
+/** Opens the page that puts the ES client on `window.lb` (test/e2e/pages/client.ts). */
+export async function openClientPage(page: Page): Promise<void> {
+  await page.goto('test/e2e/pages/client.html');
+  await page.waitForFunction(() => document.body.dataset['ready'] === 'true');
+}

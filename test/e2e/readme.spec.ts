@@ -1,6 +1,6 @@
 /// <reference path="./pages/client.ts" />
 import { readFile } from 'node:fs/promises';
-import { expect, test } from './fixtures';
+import { expect, openClientPage, test } from './fixtures';
 
 test('the README quick start runs as written in a page', async ({ page }) => {
   const readme = await readFile('README.md', 'utf8');
@@ -13,8 +13,7 @@ test('the README quick start runs as written in a page', async ({ page }) => {
 
   const logged: string[] = [];
   page.on('console', (message) => logged.push(message.text()));
-  await page.goto('test/e2e/pages/client.html');
-  await page.waitForFunction(() => document.body.dataset['ready'] === 'true');
+  await openClientPage(page);
   await page.evaluate(async (code) => {
     const AsyncFunction = Object.getPrototypeOf(async () => undefined).constructor as new (body: string) => () => Promise<void>;
     await new AsyncFunction(code)();
