@@ -91,6 +91,9 @@ try {
   all.filter((c) => matches(c.id)).forEach(visit);
 
   const samples = new Map<string, BenchFigure[]>();
+  /** Per case, the baseline figures measured interleaved with its runs. */
+  const paired = new Map<string, Map<string, BenchFigure[]>>();
+  const caseOf = new Map<string, string>();
   for (const [index, c] of order.entries()) {
     const needs = c.needs ?? [];
     if (needs.includes('relay')) relay ??= await startRelayProcess();
@@ -108,10 +111,22 @@ try {
     }
     try {
       const runs = runsOverride ?? c.runs ?? 5;
+      // Each run is paired with a fresh run of its (local) baselines just before it, so a ratio
+      // compares figures measured under the same load, not minutes apart on a shared machine.
+      const pairedBaselines = [...new Set((c.baselines ?? []).map((f) => caseOfFigure(f)!))].filter((b) => (b.needs ?? []).length === 0);
+      const ownPairs = new Map<string, BenchFigure[]>();
+      paired.set(c.id, ownPairs);
       for (let run = 1; run <= runs; run++) {
+        for (const b of pairedBaselines) {
+          const figures = await page.evaluate(([id, init]) => window.letterboxBench.run(id, init), [b.id, caseContext] as const);
+          for (const figure of figures) ownPairs.set(figure.id, [...(ownPairs.get(figure.id) ?? []), figure]);
+        }
         progress(`[${index + 1}/${order.length}] ${c.id} — run ${run}/${runs}: ${c.title}`);
         const figures = await page.evaluate(([id, init]) => window.letterboxBench.run(id, init), [c.id, caseContext] as const);
-        for (const figure of figures) samples.set(figure.id, [...(samples.get(figure.id) ?? []), figure]);
+        for (const figure of figures) {
+          samples.set(figure.id, [...(samples.get(figure.id) ?? []), figure]);
+          caseOf.set(figure.id, c.id);
+        }
       }
     } finally {
       await peerPage?.close();
@@ -126,7 +141,7 @@ try {
     const value = median(numbers);
     const result: BenchResult = { id, value, unit: first.unit, runs: numbers.length, min: Math.min(...numbers), max: Math.max(...numbers) };
     if (first.baseline !== undefined) {
-      const base = samples.get(first.baseline);
+      const base = paired.get(caseOf.get(id)!)?.get(first.baseline) ?? samples.get(first.baseline);
       if (base === undefined) throw new Error(`${id}: baseline ${first.baseline} was not measured`);
       const baseValue = median(base.map((f) => f.value));
       result.baseline = first.baseline;
