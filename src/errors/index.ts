@@ -208,6 +208,20 @@ export class AbortedError extends LetterboxError {
   }
 }
 
+/**
+ * A peer answered a request with an error (its `code`, message and retriable flag, e.g.
+ * `THROTTLING_QUOTA_EXCEEDED`), or this node stopped talking to a peer that broke the protocol.
+ * @example catch (e) { if (e instanceof PeerError && e.retriable) retryLater(e.peerId); }
+ */
+export class PeerError extends LetterboxError {
+  static override readonly errorName = 'PeerError';
+  readonly peerId: string;
+  constructor(peerId: string, code: string, message: string, options: LetterboxErrorOptions = {}) {
+    super(code, message, options);
+    this.peerId = peerId;
+  }
+}
+
 /** A call took longer than its timeout. */
 export class TimeoutError extends LetterboxError {
   static override readonly errorName = 'TimeoutError';

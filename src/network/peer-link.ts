@@ -9,8 +9,8 @@ import { BRIDGE_WINDOW_BYTES } from './constants';
 export class PeerNotConnectedError extends LetterboxError {
   static override readonly errorName = 'PeerNotConnectedError';
   readonly peerId: string;
-  constructor(peerId: string) {
-    super('PEER_NOT_CONNECTED', `no direct connection to peer ${peerId}`, { retriable: true });
+  constructor(peerId: string, message = `no direct connection to peer ${peerId}`) {
+    super('PEER_NOT_CONNECTED', message, { retriable: true });
     this.peerId = peerId;
   }
 }

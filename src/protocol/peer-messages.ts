@@ -3,9 +3,17 @@
 // issues), with ids from the table in FORMATS.md § Message types. The error answer (id 0)
 // is part of every frame codec and is not listed.
 
-import { createFrameCodec, type FrameCodec, type FrameCodecInit, type WithErrorAnswer } from './frame';
+import { createFrameCodec, type FrameCodec, type FrameCodecInit, type MessageType, type WithErrorAnswer } from './frame';
 
-export const PEER_MESSAGE_TYPES = {};
+/** `echo` (id 1): the body is opaque bytes, answered unchanged; for liveness checks, tests and benchmarks. */
+const echoType: MessageType<Uint8Array> = {
+  id: 1,
+  versions: [0],
+  encode: (body) => body,
+  decode: (bytes) => bytes,
+};
+
+export const PEER_MESSAGE_TYPES = { echo: echoType };
 
 export type PeerMessageTypes = WithErrorAnswer<typeof PEER_MESSAGE_TYPES>;
 
