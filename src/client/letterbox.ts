@@ -1,5 +1,5 @@
 import type { Remote } from 'comlink';
-import { InvalidArgumentError, NotConnectedError, StorageLostError } from '../errors';
+import { AbortedError, InvalidArgumentError, NotConnectedError, StorageLostError } from '../errors';
 import { CLUSTER_NAME_PATTERN } from '../discovery';
 import { joinCluster, type DialStats, type NetworkEvent, type PeerInfo, type PeerNetwork } from '../network';
 import type { NodeApi, NodeInfo } from '../node/api';
@@ -83,6 +83,8 @@ export class Letterbox {
   readonly #persisted: Promise<boolean>;
   readonly #cluster: { cluster: string; relay: string; iceServers?: RTCIceServer[] } | undefined;
   #network: Promise<PeerNetwork> | undefined;
+  /** Key of the last echo call, unique per instance, so it can be cancelled in the worker. */
+  #peerRequestKey = 0;
 
   constructor(config: LetterboxConfig = {}) {
     if (typeof config !== 'object' || config === null) throw new InvalidArgumentError('new Letterbox(config) takes an object');
@@ -159,6 +161,29 @@ export class Letterbox {
   async peers(): Promise<PeerInfo[]> {
     await this.#joined();
     return (await this.node()).peers();
+  }
+
+  /**
+   * A round trip to a peer's broker over peer RPC (an `echo` request): `bytes` come back
+   * unchanged. A liveness check, and what the network tests and benchmarks measure.
+   * Rejects with TimeoutError (default timeout 10 s), AbortedError (through `signal`),
+   * PeerError (the peer's error answer) or a PEER_NOT_CONNECTED error.
+   * @example const rttMs = performance.now(); await letterbox.echo(peerId, new Uint8Array(32), { timeoutMs: 2_000 });
+   */
+  async echo(peerId: string, bytes: Uint8Array, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    const { signal, timeoutMs } = options;
+    await this.#joined();
+    const node = await this.node();
+    if (signal?.aborted === true) throw new AbortedError('echo was cancelled', { cause: signal.reason });
+    this.#peerRequestKey += 1;
+    const requestKey = this.#peerRequestKey;
+    const onAbort = () => void node.cancelPeerRequest(requestKey);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await node.echoPeer({ requestKey, peerId, bytes, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   /**

@@ -161,5 +161,13 @@ export interface NodeApi {
   attachNetwork(port: MessagePort): void;
   /** Peers the node has a direct connection to, as the page reported them over the bridge. */
   peers(): PeerInfo[];
+  /**
+   * Sends `bytes` to a peer's broker as an `echo` request over peer RPC and returns its answer.
+   * `requestKey` (chosen by the caller, unique among its pending calls) lets cancelPeerRequest stop it.
+   * Rejects with TimeoutError, AbortedError, PeerError, or a PEER_NOT_CONNECTED error.
+   */
+  echoPeer(request: { requestKey: number; peerId: string; bytes: Uint8Array; timeoutMs?: number }): Promise<Uint8Array>;
+  /** Stops the echoPeer call with this key: it rejects with AbortedError. */
+  cancelPeerRequest(requestKey: number): void;
   close(): Promise<void>;
 }

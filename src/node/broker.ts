@@ -1,6 +1,6 @@
 import { InvalidArgumentError, InvalidConfigError, NotConnectedError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
 import { createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
-import { createPeerLink, type PeerLink } from '../network/worker';
+import { createPeerLink, createPeerRpc, PeerNotConnectedError, type PeerLink, type PeerRpc } from '../network/worker';
 import type { Storage } from '../storage';
 import type { FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceResult, SyncReply, TopicDefinition } from './api';
 import { GroupRuntime } from './groups';
@@ -54,6 +54,10 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   let starting = false;
   /** The worker's end of the page's network bridge (attachNetwork), while the page runs one. */
   let peerLink: PeerLink | undefined;
+  /** Requests and one-way messages to peers over peerLink. */
+  let peerRpc: PeerRpc | undefined;
+  /** echoPeer calls in progress, by the caller's key, for cancelPeerRequest. */
+  const peerRequests = new Map<number, AbortController>();
 
   const state = (): Running => {
     if (running === undefined) throw new NotConnectedError('the broker node is not started (or was closed)');
@@ -291,15 +295,35 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
 
     attachNetwork(port) {
       state();
+      peerRpc?.close();
       peerLink?.close();
       peerLink = createPeerLink(port);
+      peerRpc = createPeerRpc(peerLink);
+      peerRpc.handle('echo', (body) => body);
     },
 
     peers() {
       return peerLink?.peers() ?? [];
     },
 
+    async echoPeer({ requestKey, peerId, bytes, timeoutMs }) {
+      if (peerRpc === undefined) throw new PeerNotConnectedError(peerId, `no network attached: no connection to peer ${peerId}`);
+      const controller = new AbortController();
+      peerRequests.set(requestKey, controller);
+      try {
+        return await peerRpc.request(peerId, 'echo', bytes, { signal: controller.signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+      } finally {
+        peerRequests.delete(requestKey);
+      }
+    },
+
+    cancelPeerRequest(requestKey) {
+      peerRequests.get(requestKey)?.abort();
+    },
+
     async close() {
+      peerRpc?.close();
+      peerRpc = undefined;
       peerLink?.close();
       peerLink = undefined;
       const r = running;
