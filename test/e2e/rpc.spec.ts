@@ -1,0 +1,114 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from '@playwright/test';
+import type { PeerInfo } from '../../src/client';
+import { startRelayProcess, type RelayProcess } from '../support/relay-process';
+import { expect, test } from './fixtures';
+
+// Peer RPC between the brokers of two tabs, through the real relay and direct WebRTC: the demo
+// page (served by the relay, loading the built library) exposes its Letterbox as `window.demo.letterbox`.
+interface DemoLetterbox {
+  peerId(): Promise<string>;
+  peers(): Promise<PeerInfo[]>;
+  echo(peerId: string, bytes: Uint8Array, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Uint8Array>;
+}
+type DemoWindow = { demo: { letterbox: DemoLetterbox } };
+
+/** Bounds of the conditions waited on, generous for a loaded 2-core machine. */
+const DISCOVERY_TIMEOUT_MS = 45_000;
+/** How long a tab's page thread is kept busy, so its broker hears nothing: a peer that is connected but does not answer. */
+const FREEZE_MS = 6_000;
+
+/** The outcome of an echo run in the page: the bytes back, or the typed error's name and code. */
+type EchoOutcome = { ok: true; bytes: number[]; ms: number } | { ok: false; name: string; code: string; ms: number };
+
+const echo = (page: Page, peerId: string, bytes: number[], options: { timeoutMs?: number; abortAfterMs?: number } = {}) =>
+  page.evaluate(
+    async ({ peerId, bytes, timeoutMs, abortAfterMs }): Promise<EchoOutcome> => {
+      const letterbox = (window as unknown as DemoWindow).demo.letterbox;
+      const controller = new AbortController();
+      if (abortAfterMs !== undefined) setTimeout(() => controller.abort(), abortAfterMs);
+      const started = performance.now();
+      try {
+        const back = await letterbox.echo(peerId, new Uint8Array(bytes), { ...(timeoutMs === undefined ? {} : { timeoutMs }), signal: controller.signal });
+        return { ok: true, bytes: [...back], ms: performance.now() - started };
+      } catch (error) {
+        const { name, code } = error as { name: string; code: string };
+        return { ok: false, name, code, ms: performance.now() - started };
+      }
+    },
+    { peerId, bytes, ...options },
+  );
+
+async function openDemo(context: BrowserContext, url: string, cluster: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+  await page.goto(`${url}?cluster=${cluster}`);
+  await page.waitForFunction(() => (window as unknown as Partial<DemoWindow>).demo !== undefined);
+  return page;
+}
+
+const peerIdOf = (page: Page) => page.evaluate(() => (window as unknown as DemoWindow).demo.letterbox.peerId());
+const peerIdsOf = async (page: Page) => (await page.evaluate(() => (window as unknown as DemoWindow).demo.letterbox.peers())).map((p) => p.peerId);
+
+let relay: RelayProcess | undefined;
+let dir: string;
+test.beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'letterbox-rpc-'));
+});
+test.afterEach(async () => {
+  await relay?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('peer RPC between two tabs: requests both ways, a peer that stops answering times out, a cancelled request stops, a vanished peer fails', async ({ profile }) => {
+  test.setTimeout(120_000);
+  relay = await startRelayProcess();
+  const cluster = `rpc-${Date.now()}`;
+  const tab1 = await openDemo(profile, relay.url, cluster);
+  const tab2 = await openDemo(profile, relay.url, cluster);
+  const [id1, id2] = await Promise.all([peerIdOf(tab1), peerIdOf(tab2)]);
+  await expect.poll(() => peerIdsOf(tab1), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([id2]);
+  await expect.poll(() => peerIdsOf(tab2), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([id1]);
+
+  await test.step('requests both ways', async () => {
+    expect(await echo(tab1, id2, [1, 2, 3])).toMatchObject({ ok: true, bytes: [1, 2, 3] });
+    expect(await echo(tab2, id1, [4, 5])).toMatchObject({ ok: true, bytes: [4, 5] });
+    const rtts = await tab1.evaluate(async (peerId) => {
+      const letterbox = (window as unknown as DemoWindow).demo.letterbox;
+      const times: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const started = performance.now();
+        await letterbox.echo(peerId, new Uint8Array(32));
+        times.push(performance.now() - started);
+      }
+      return times.sort((a, b) => a - b);
+    }, id2);
+    console.log(`echo over peer RPC from the page, 32 B: p50 ${rtts[100]!.toFixed(2)} ms, p99 ${rtts[198]!.toFixed(2)} ms`);
+  });
+
+  await test.step('a peer that stops answering: the request times out with TimeoutError; a cancelled one stops with AbortedError', async () => {
+    // Busy the second tab's page thread: its libp2p delivers nothing to its broker, though the connection stays up.
+    void tab2.evaluate((ms) => {
+      const end = Date.now() + ms;
+      while (Date.now() < end);
+    }, FREEZE_MS).catch(() => undefined);
+    const [timedOut, cancelled] = await Promise.all([echo(tab1, id2, [1], { timeoutMs: 1_500 }), echo(tab1, id2, [2], { timeoutMs: 60_000, abortAfterMs: 500 })]);
+    expect(timedOut).toMatchObject({ ok: false, name: 'TimeoutError', code: 'REQUEST_TIMED_OUT' });
+    expect(timedOut.ms).toBeGreaterThanOrEqual(1_400);
+    expect(timedOut.ms).toBeLessThan(FREEZE_MS);
+    expect(cancelled).toMatchObject({ ok: false, name: 'AbortError', code: 'ABORTED' });
+    expect(cancelled.ms).toBeLessThan(FREEZE_MS);
+    // Once the tab runs again, the peer answers new requests.
+    await expect.poll(async () => (await echo(tab1, id2, [3], { timeoutMs: 2_000 })).ok, { timeout: FREEZE_MS * 3 }).toBe(true);
+  });
+
+  await test.step('a peer that vanished: the request fails with a typed error, never hangs', async () => {
+    await tab2.close();
+    const outcome = await echo(tab1, id2, [4], { timeoutMs: 3_000 });
+    expect(outcome.ok).toBe(false);
+    expect(['REQUEST_TIMED_OUT', 'PEER_NOT_CONNECTED']).toContain((outcome as { code: string }).code);
+    expect(outcome.ms).toBeLessThan(4_000);
+  });
+});
