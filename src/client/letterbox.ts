@@ -28,6 +28,12 @@ export interface LetterboxConfig {
   relay?: string;
   /** STUN/TURN servers for WebRTC. Default: none for a relay on a loopback/private address, else libp2p's. */
   iceServers?: RTCIceServer[];
+  /**
+   * The cluster's shared secret: a node admits only peers that prove they know it (a
+   * challenge-response bound to both peer ids), and is refused by peers with another one.
+   * Without it, only peers without a secret admit each other.
+   */
+  secret?: string;
 }
 
 export interface LetterboxEvents {
@@ -75,13 +81,13 @@ const webStorage = (kind: 'sessionStorage' | 'localStorage'): Storage | undefine
  */
 export class Letterbox {
   readonly clientId: string;
-  readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers'>>;
+  readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers' | 'secret'>>;
   readonly #logger: Logger;
   #connection: Promise<NodeConnection> | undefined;
   #closed = false;
   readonly #listeners = new Map<keyof LetterboxEvents, Set<Listener<keyof LetterboxEvents>>>();
   readonly #persisted: Promise<boolean>;
-  readonly #cluster: { cluster: string; relay: string; iceServers?: RTCIceServer[] } | undefined;
+  readonly #cluster: { cluster: string; relay: string; iceServers?: RTCIceServer[]; secret?: string } | undefined;
   #network: Promise<PeerNetwork> | undefined;
   /** Key of the last echo call, unique per instance, so it can be cancelled in the worker. */
   #peerRequestKey = 0;
@@ -100,7 +106,13 @@ export class Letterbox {
       if (typeof config.cluster !== 'string' || !CLUSTER_NAME_PATTERN.test(config.cluster)) throw new InvalidArgumentError('cluster must be 1 to 64 of A-Z a-z 0-9 . _ -');
       const relay = config.relay ?? globalThis.location?.origin;
       if (typeof relay !== 'string' || relay === '' || relay === 'null') throw new InvalidArgumentError('relay must be the relay’s URL or multiaddr');
-      this.#cluster = { cluster: config.cluster, relay, ...(config.iceServers === undefined ? {} : { iceServers: config.iceServers }) };
+      if (config.secret !== undefined && typeof config.secret !== 'string') throw new InvalidArgumentError('secret must be a string');
+      this.#cluster = {
+        cluster: config.cluster,
+        relay,
+        ...(config.iceServers === undefined ? {} : { iceServers: config.iceServers }),
+        ...(config.secret === undefined ? {} : { secret: config.secret }),
+      };
     }
     // Only the page may ask; without it the browser may evict the data under storage pressure.
     this.#persisted = navigator.storage?.persist?.().catch(() => false) ?? Promise.resolve(false);
@@ -184,6 +196,15 @@ export class Letterbox {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * Peers refused admission to this node's cluster (a different secret, or none), by this node or by them, with why.
+   * @example for (const { peerId, reason } of await letterbox.refusedPeers()) console.warn(peerId, reason);
+   */
+  async refusedPeers(): Promise<Array<{ peerId: string; reason: string }>> {
+    await this.#joined();
+    return (await this.node()).refusedPeers();
   }
 
   /**

@@ -87,3 +87,5 @@ export const RPC_FRAMES_PER_SECOND_MAX = 20_000;
  * Unknown types and versions do not count (a newer peer sends those, and they are answered).
  */
 export const RPC_BAD_FRAMES_MAX = 64;
+/** A joined peer must answer this node's admission challenge within this, or it is refused (a WebRTC round trip is ~1 ms; this allows a busy tab). */
+export const ADMISSION_TIMEOUT_MS = 10_000;

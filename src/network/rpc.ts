@@ -6,7 +6,7 @@
 // listening to that peer.
 
 import { AbortedError, InvalidArgumentError, LetterboxError, PeerError, TimeoutError } from '../errors';
-import { createPeerFrameCodec, PEER_MESSAGE_TYPES, type Frame, type FrameResult, type FrameStreamDecoder, type MessageType, type PeerMessageTypes } from '../protocol';
+import { ADMISSION_NONCE_BYTES, createPeerFrameCodec, PEER_MESSAGE_TYPES, type AdmissionBody, type Frame, type FrameResult, type FrameStreamDecoder, type MessageType, type PeerMessageTypes } from '../protocol';
 import {
   RPC_BAD_FRAMES_MAX,
   RPC_COALESCE_BYTES_MAX,
@@ -15,11 +15,12 @@ import {
   RPC_IN_FLIGHT_REQUESTS_MAX,
   RPC_SEND_QUEUE_BYTES_MAX,
   RPC_TIMEOUT_MS,
+  ADMISSION_TIMEOUT_MS,
 } from './constants';
 import { PeerNotConnectedError, type PeerLink } from './peer-link';
 
 /** Names of the message types a node can send (the error answer is the RPC layer's own). */
-export type PeerMessageName = Exclude<keyof PeerMessageTypes & string, 'error'>;
+export type PeerMessageName = Exclude<keyof PeerMessageTypes & string, 'error' | 'admission'>;
 /** The body of message type `Name`: a request's and its response's (one codec per type, as Kafka's api key names both). */
 export type PeerMessageBody<Name extends PeerMessageName> = PeerMessageTypes[Name] extends MessageType<infer Body> ? Body : never;
 
@@ -65,6 +66,8 @@ export interface PeerRpcStats {
   answersDropped: number;
   /** Whether this node stopped reading the peer (too many corrupt frames) until it reconnects. */
   cutOff: boolean;
+  /** `admitted` once both peers proved the cluster secret to each other (always, without admission). */
+  admission: 'pending' | 'admitted' | 'refused';
 }
 
 export interface PeerRpc {
@@ -88,6 +91,14 @@ export interface PeerRpcInit {
   maxFrameBytes?: number;
   /** Clock for the rate limit, in ms; default `performance.now`. */
   now?: () => number;
+  /**
+   * Require every peer to prove it knows the cluster's `secret` (an HMAC challenge-response
+   * bound to both peer ids, FORMATS.md § Admission) before any of its frames is accepted or
+   * any is sent to it. Peers with another secret are refused on both sides.
+   */
+  admission?: { secret: string };
+  /** Told when a peer is refused admission, by this node or by the peer. */
+  onRefused?(peerId: string, error: PeerError): void;
 }
 
 /** Request id 0 marks a one-way message: nothing answers it (FORMATS.md § Peer frame). */
@@ -118,6 +129,12 @@ interface Channel {
   throttled: number;
   answersDropped: number;
   cutOff: boolean;
+  /** This node checked the peer's proof: its frames are accepted. */
+  verified: boolean;
+  /** The peer checked this node's proof: frames may be sent to it. */
+  welcomed: boolean;
+  admissionStarted: boolean;
+  refusal: PeerError | undefined;
 }
 
 /**
@@ -147,7 +164,12 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     throttled: 0,
     answersDropped: 0,
     cutOff: false,
+    verified: init.admission === undefined,
+    welcomed: init.admission === undefined,
+    admissionStarted: false,
+    refusal: undefined,
   });
+  const admissionKey = init.admission === undefined ? undefined : importAdmissionKey(init.admission.secret);
 
   /** The channel to a peer the link is connected to, opened on first use. */
   const channelTo = (peerId: string): Channel => {
@@ -271,6 +293,10 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
 
   const onRequest = (peerId: string, channel: Channel, frame: Frame<PeerMessageTypes>) => {
     const wantsAnswer = frame.requestId !== ONE_WAY_REQUEST_ID;
+    if (frame.type === 'admission') return onAdmission(peerId, channel, frame.requestId, frame.body);
+    if (!channel.verified) {
+      return answerError(peerId, channel, frame.requestId, new PeerError(peerId, 'CLUSTER_AUTHORIZATION_FAILED', 'not admitted: this node has not checked your proof of the cluster secret'));
+    }
     if (frame.type === 'error') {
       channel.badFrames += 1;
       return answerError(peerId, channel, frame.requestId, new PeerError(peerId, 'INVALID_REQUEST', 'an error answer must be a response'));
@@ -335,6 +361,63 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     wake(channel);
   };
 
+  /** Stops talking to a peer that failed admission (or refused this node); tells the caller's listener. */
+  const refuse = (peerId: string, channel: Channel, error: PeerError) => {
+    if (channel.refusal !== undefined || channel.closed.signal.aborted) return;
+    channel.refusal = error;
+    for (const pending of channel.pending.values()) if (pending.type !== ('admission' as string)) pending.reject(error);
+    wake(channel);
+    init.onRefused?.(peerId, error);
+  };
+
+  const onAdmission = (peerId: string, channel: Channel, requestId: number, body: AdmissionBody) => {
+    if (admissionKey === undefined) return answerError(peerId, channel, requestId, new PeerError(peerId, 'INVALID_REQUEST', 'this node runs without admission'));
+    if (body.kind === 'challenge') {
+      // Proving to the peer: over its fresh nonce, with this node as prover and the peer as verifier.
+      void admissionMac(admissionKey, link.peerId ?? '', peerId, body.nonce).then((mac) => {
+        answer(peerId, channel, codec.encode({ type: 'admission', version: 0, requestId, isResponse: true, body: { kind: 'proof', mac } }));
+      });
+    } else if (body.kind === 'welcome') {
+      channel.welcomed = true;
+      wake(channel);
+    } else if (body.kind === 'refused') {
+      refuse(peerId, channel, new PeerError(peerId, 'CLUSTER_AUTHORIZATION_FAILED', `peer ${peerId} refused this node: they do not share the cluster secret`));
+    }
+  };
+
+  /** Challenges a peer that joined; admits it when its proof checks, else refuses it and tells it so. */
+  const startAdmission = (peerId: string) => {
+    if (admissionKey === undefined || closedAll.signal.aborted) return;
+    let channel: Channel;
+    try {
+      channel = channelTo(peerId);
+    } catch {
+      return; // it left already
+    }
+    if (channel.admissionStarted) return;
+    channel.admissionStarted = true;
+    const nonce = crypto.getRandomValues(new Uint8Array(ADMISSION_NONCE_BYTES));
+    const refused = new PeerError(peerId, 'CLUSTER_AUTHORIZATION_FAILED', `peer ${peerId} could not prove it knows the cluster secret: refused`);
+    void (async () => {
+      try {
+        const answer = (await send(peerId, 'admission', { kind: 'challenge', nonce }, { timeoutMs: ADMISSION_TIMEOUT_MS }, false)) as AdmissionBody;
+        const ok = answer.kind === 'proof' && (await crypto.subtle.verify('HMAC', await admissionKey, answer.mac as Uint8Array<ArrayBuffer>, admissionMessage(peerId, link.peerId ?? '', nonce)));
+        if (!ok) {
+          await sendOneWay(peerId, 'admission', { kind: 'refused' }, {}, false).catch(() => undefined);
+          return refuse(peerId, channel, refused);
+        }
+        channel.verified = true;
+        await sendOneWay(peerId, 'admission', { kind: 'welcome' }, {}, false);
+        wake(channel);
+      } catch (error) {
+        // Gone or closed: nothing to refuse. Anything else (no answer in time, an error answer) is a failed proof.
+        if (error instanceof PeerNotConnectedError || error instanceof AbortedError) return;
+        refuse(peerId, channel, refused);
+      }
+    })();
+  };
+
+  const offJoined = link.on('joined', ({ peerId }) => startAdmission(peerId));
   const offData = link.on('data', ({ peerId, bytes }) => {
     let channel = channels.get(peerId);
     if (channel === undefined) {
@@ -371,46 +454,61 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     };
   };
 
-  const newestVersion = (type: PeerMessageName) => Math.max(...PEER_MESSAGE_TYPES[type].versions);
+  const newestVersion = (type: string) => Math.max(...PEER_MESSAGE_TYPES[type as keyof typeof PEER_MESSAGE_TYPES].versions);
+
+  /** Waits until frames may go to the peer: admitted both ways (`gated`), and fewer than the in-flight limit of requests when `request`. */
+  const readyChannel = async (peerId: string, signal: AbortSignal, gated: boolean, request: boolean): Promise<Channel> => {
+    for (;;) {
+      if (signal.aborted) throw signal.reason;
+      const channel = channelTo(peerId);
+      if (channel.cutOff) throw new PeerError(peerId, 'CORRUPT_MESSAGE', `not talking to peer ${peerId}: it sent corrupt frames`);
+      if (gated && channel.refusal !== undefined) throw channel.refusal;
+      const admitted = !gated || (channel.verified && channel.welcomed);
+      if (admitted && (!request || channel.pending.size < RPC_IN_FLIGHT_REQUESTS_MAX)) return channel;
+      await waitOn(channel, signal);
+    }
+  };
+
+  const send = async (peerId: string, type: string, body: unknown, options: PeerRequestOptions, gated: boolean): Promise<unknown> => {
+    const { signal, dispose } = deadline(`${type} request to ${peerId}`, options.timeoutMs ?? RPC_TIMEOUT_MS, options.signal);
+    let channel: Channel | undefined;
+    let requestId: number | undefined;
+    try {
+      // Checked again after the wait: other requests may have taken the free slots meanwhile.
+      do channel = await readyChannel(peerId, signal, gated, true);
+      while (channel.pending.size >= RPC_IN_FLIGHT_REQUESTS_MAX);
+      requestId = takeRequestId(channel);
+      const frame = codec.encode({ type, version: options.version ?? newestVersion(type), requestId, isResponse: false, body } as Frame<PeerMessageTypes>);
+      const answered = new Promise<unknown>((resolve, reject) => {
+        channel!.pending.set(requestId!, { type: type as PeerMessageName, resolve, reject });
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+      answered.catch(() => undefined); // it may fail while the frame still waits for queue room; awaited below
+      await enqueue(peerId, frame, signal);
+      return await answered;
+    } finally {
+      dispose();
+      if (channel !== undefined && requestId !== undefined && channel.pending.delete(requestId)) wake(channel);
+    }
+  };
+
+  const sendOneWay = async (peerId: string, type: string, body: unknown, options: PeerRequestOptions, gated: boolean): Promise<void> => {
+    const { signal, dispose } = deadline(`${type} message to ${peerId}`, options.timeoutMs ?? RPC_TIMEOUT_MS, options.signal);
+    try {
+      await readyChannel(peerId, signal, gated, false);
+      const frame = codec.encode({ type, version: options.version ?? newestVersion(type), requestId: ONE_WAY_REQUEST_ID, isResponse: false, body } as Frame<PeerMessageTypes>);
+      await enqueue(peerId, frame, signal);
+    } finally {
+      dispose();
+    }
+  };
+
+  // Peers connected before this layer started are challenged now; later ones when they join.
+  for (const peer of link.peers()) startAdmission(peer.peerId);
 
   return {
-    async request(peerId, type, body, options = {}) {
-      const what = `${type} request to ${peerId}`;
-      const { signal, dispose } = deadline(what, options.timeoutMs ?? RPC_TIMEOUT_MS, options.signal);
-      let channel: Channel | undefined;
-      let requestId: number | undefined;
-      try {
-        for (;;) {
-          if (signal.aborted) throw signal.reason;
-          channel = channelTo(peerId);
-          if (channel.pending.size < RPC_IN_FLIGHT_REQUESTS_MAX && !channel.cutOff) break;
-          if (channel.cutOff) throw new PeerError(peerId, 'CORRUPT_MESSAGE', `not talking to peer ${peerId}: it sent corrupt frames`);
-          await waitOn(channel, signal);
-        }
-        requestId = takeRequestId(channel);
-        const frame = codec.encode({ type, version: options.version ?? newestVersion(type), requestId, isResponse: false, body } as Frame<PeerMessageTypes>);
-        const answered = new Promise<PeerMessageBody<typeof type>>((resolve, reject) => {
-          channel!.pending.set(requestId!, { type, resolve: resolve as (body: unknown) => void, reject });
-          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-        });
-        answered.catch(() => undefined); // it may fail while the frame still waits for queue room; awaited below
-        await enqueue(peerId, frame, signal);
-        return await answered;
-      } finally {
-        dispose();
-        if (channel !== undefined && requestId !== undefined && channel.pending.delete(requestId)) wake(channel);
-      }
-    },
-
-    async notify(peerId, type, body, options = {}) {
-      const { signal, dispose } = deadline(`${type} message to ${peerId}`, options.timeoutMs ?? RPC_TIMEOUT_MS, options.signal);
-      try {
-        const frame = codec.encode({ type, version: options.version ?? newestVersion(type), requestId: ONE_WAY_REQUEST_ID, isResponse: false, body } as Frame<PeerMessageTypes>);
-        await enqueue(peerId, frame, signal);
-      } finally {
-        dispose();
-      }
-    },
+    request: (peerId, type, body, options = {}) => send(peerId, type, body, options, true) as Promise<PeerMessageBody<typeof type>>,
+    notify: (peerId, type, body, options = {}) => sendOneWay(peerId, type, body, options, true),
 
     handle(type, handler) {
       if (handlers.has(type)) throw new InvalidArgumentError(`a handler for ${type} is already registered`);
@@ -432,16 +530,36 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
         throttled: channel.throttled,
         answersDropped: channel.answersDropped,
         cutOff: channel.cutOff,
+        admission: channel.refusal !== undefined ? 'refused' : channel.verified && channel.welcomed ? 'admitted' : 'pending',
       };
     },
 
     close() {
+      offJoined();
       offData();
       offLeft();
       closedAll.abort();
       for (const [peerId, channel] of channels) closeChannel(peerId, channel, new AbortedError('peer RPC is closed'));
     },
   };
+}
+
+/** Domain separation of the admission MAC: a MAC made for anything else never passes as a proof. */
+const ADMISSION_LABEL = 'letterbox/admission/1';
+
+/** The HMAC key of a cluster secret: SHA-256 of it, so any secret (even empty) makes a full-length key. */
+async function importAdmissionKey(secret: string): Promise<CryptoKey> {
+  const material = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${ADMISSION_LABEL}\0${secret}`));
+  return crypto.subtle.importKey('raw', material, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+}
+
+/** What a proof signs: the label, the prover's and the verifier's peer ids and the verifier's nonce, so a proof made for one pair or one challenge is worthless for any other. */
+function admissionMessage(proverId: string, verifierId: string, nonce: Uint8Array): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(`${ADMISSION_LABEL}\0${proverId}\0${verifierId}\0${[...nonce].map((b) => b.toString(16).padStart(2, '0')).join('')}`);
+}
+
+async function admissionMac(key: Promise<CryptoKey>, proverId: string, verifierId: string, nonce: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.sign('HMAC', await key, admissionMessage(proverId, verifierId, nonce)));
 }
 
 /** The next free request id of a channel: 1 to 2^32 − 1, wrapping, skipping ids still awaiting answers. */

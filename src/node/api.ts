@@ -157,8 +157,13 @@ export interface NodeApi {
   cancel(requestId: number): void;
   /** The slot's libp2p private key (protobuf bytes); a slot without one stores `candidate` and returns it. */
   networkKey(candidate: Uint8Array): Promise<Uint8Array>;
-  /** Connects the node to the page's network: peer events and bytes arrive over `port` (transferred). */
-  attachNetwork(port: MessagePort): void;
+  /**
+   * Connects the node to the page's network: peer events and bytes arrive over `port` (transferred).
+   * Peers are admitted only if they prove they know `secret` (default: none, which peers with a secret refuse).
+   */
+  attachNetwork(port: MessagePort, options?: { secret?: string }): void;
+  /** Peers refused admission (by this node or by them) since the network was attached, with why. */
+  refusedPeers(): Array<{ peerId: string; reason: string }>;
   /** Peers the node has a direct connection to, as the page reported them over the bridge. */
   peers(): PeerInfo[];
   /**

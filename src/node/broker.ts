@@ -58,6 +58,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   let peerRpc: PeerRpc | undefined;
   /** echoPeer calls in progress, by the caller's key, for cancelPeerRequest. */
   const peerRequests = new Map<number, AbortController>();
+  /** Why each refused peer was refused admission, for refusedPeers(). */
+  const refused = new Map<string, string>();
 
   const state = (): Running => {
     if (running === undefined) throw new NotConnectedError('the broker node is not started (or was closed)');
@@ -293,12 +295,17 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       return candidate;
     },
 
-    attachNetwork(port) {
+    attachNetwork(port, options = {}) {
       state();
       peerRpc?.close();
       peerLink?.close();
+      refused.clear();
       peerLink = createPeerLink(port);
-      peerRpc = createPeerRpc(peerLink);
+      peerRpc = createPeerRpc(peerLink, {
+        // Always a handshake: a cluster without a secret proves the empty one, so it and a cluster with one refuse each other.
+        admission: { secret: options.secret ?? '' },
+        onRefused: (peerId, error) => refused.set(peerId, error.message),
+      });
       peerRpc.handle('echo', (body) => body);
     },
 
@@ -315,6 +322,10 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       } finally {
         peerRequests.delete(requestKey);
       }
+    },
+
+    refusedPeers() {
+      return [...refused].map(([peerId, reason]) => ({ peerId, reason }));
     },
 
     cancelPeerRequest(requestKey) {

@@ -424,6 +424,54 @@ describe('peer rpc', () => {
   });
 });
 
+describe('admission', () => {
+  it('admits peers that share the secret; requests wait for it and then flow both ways', async () => {
+    const [a, b] = [fakeLink('A'), fakeLink('B')];
+    const rpcA = rpcOn(a, { admission: { secret: 'sesame' } });
+    const rpcB = rpcOn(b, { admission: { secret: 'sesame' } });
+    a.connectTo(b);
+    b.connectTo(a);
+    expect(await rpcA.request('B', 'echo', bytesOf(1))).toEqual(bytesOf(1));
+    expect(await rpcB.request('A', 'echo', bytesOf(2))).toEqual(bytesOf(2));
+    expect(rpcA.stats('B')!.admission).toBe('admitted');
+    expect(rpcB.stats('A')!.admission).toBe('admitted');
+  });
+
+  it('refuses a peer with another secret, with a clear error on both sides', async () => {
+    const [a, b] = [fakeLink('A'), fakeLink('B')];
+    const refusals: string[] = [];
+    const onRefused = (peerId: string, error: PeerError) => refusals.push(`${peerId}: ${error.code} ${error.message}`);
+    const rpcA = rpcOn(a, { admission: { secret: 'sesame' }, onRefused });
+    const rpcB = rpcOn(b, { admission: { secret: 'wrong' }, onRefused });
+    a.connectTo(b);
+    b.connectTo(a);
+    await expect(rpcA.request('B', 'echo', bytesOf(1))).rejects.toMatchObject({ name: 'PeerError', code: 'CLUSTER_AUTHORIZATION_FAILED', peerId: 'B' });
+    await expect(rpcB.request('A', 'echo', bytesOf(1))).rejects.toMatchObject({ code: 'CLUSTER_AUTHORIZATION_FAILED', message: expect.stringMatching(/secret/) });
+    await until(() => refusals.length >= 2, 'both refused');
+    expect(refusals.join('\n')).toMatch(/B: CLUSTER_AUTHORIZATION_FAILED peer B could not prove it knows the cluster secret/);
+    expect(refusals.join('\n')).toMatch(/A: CLUSTER_AUTHORIZATION_FAILED peer A (could not prove|refused this node)/);
+    expect(rpcA.stats('B')!.admission).toBe('refused');
+  });
+
+  it('answers frames from a peer that has not proved the secret with CLUSTER_AUTHORIZATION_FAILED, without running handlers', async () => {
+    const [hostile, node] = pair('H', 'N');
+    const rpc = createPeerRpc(node, { admission: { secret: 'sesame' } });
+    rpcs.push(rpc);
+    let ran = 0;
+    rpc.handle('echo', (body) => {
+      ran += 1;
+      return body;
+    });
+    const answers = answersOf(hostile, 'N');
+    await hostile.send('N', rawFrame(1, 7, bytesOf(1)));
+    await until(() => answers.some((r) => r.ok && r.frame.requestId === 7), 'answer');
+    const refusal = answers.find((r) => r.ok && r.frame.requestId === 7);
+    expect(refusal).toMatchObject({ ok: true, frame: { type: 'error', body: { code: 'CLUSTER_AUTHORIZATION_FAILED' } } });
+    expect(ran).toBe(0);
+    await until(() => answers.some((r) => r.ok && r.frame.type === 'admission'), 'the node challenged it');
+  });
+});
+
 function concatAll(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
   let position = 0;
