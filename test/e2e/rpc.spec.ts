@@ -12,6 +12,7 @@ interface DemoLetterbox {
   peerId(): Promise<string>;
   peers(): Promise<PeerInfo[]>;
   echo(peerId: string, bytes: Uint8Array, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Uint8Array>;
+  refusedPeers(): Promise<Array<{ peerId: string; reason: string }>>;
 }
 type DemoWindow = { demo: { letterbox: DemoLetterbox } };
 
@@ -41,10 +42,10 @@ const echo = (page: Page, peerId: string, bytes: number[], options: { timeoutMs?
     { peerId, bytes, ...options },
   );
 
-async function openDemo(context: BrowserContext, url: string, cluster: string): Promise<Page> {
+async function openDemo(context: BrowserContext, url: string, cluster: string, secret?: string): Promise<Page> {
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
-  await page.goto(`${url}?cluster=${cluster}`);
+  await page.goto(`${url}?cluster=${cluster}${secret === undefined ? '' : `&secret=${secret}`}`);
   await page.waitForFunction(() => (window as unknown as Partial<DemoWindow>).demo !== undefined);
   return page;
 }
@@ -111,4 +112,27 @@ test('peer RPC between two tabs: requests both ways, a peer that stops answering
     expect(['REQUEST_TIMED_OUT', 'PEER_NOT_CONNECTED']).toContain((outcome as { code: string }).code);
     expect(outcome.ms).toBeLessThan(4_000);
   });
+});
+
+test('a page with the wrong cluster secret is refused, with a clear error on both sides', async ({ profile }) => {
+  test.setTimeout(120_000);
+  relay = await startRelayProcess();
+  const cluster = `secret-${Date.now()}`;
+  const tab1 = await openDemo(profile, relay.url, cluster, 'sesame');
+  const tab2 = await openDemo(profile, relay.url, cluster, 'sesame');
+  const intruder = await openDemo(profile, relay.url, cluster, 'guess');
+  const [id1, id2, id3] = await Promise.all([peerIdOf(tab1), peerIdOf(tab2), peerIdOf(intruder)]);
+  // Connected directly (discovery is open), but not admitted.
+  await expect.poll(async () => (await peerIdsOf(tab1)).sort(), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([id2, id3].sort());
+  await expect.poll(async () => (await peerIdsOf(intruder)).sort(), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([id1, id2].sort());
+
+  expect(await echo(tab1, id2, [1], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [1] });
+  for (const [page, peer] of [[tab1, id3], [intruder, id1], [intruder, id2]] as const) {
+    expect(await echo(page, peer, [2], { timeoutMs: 10_000 })).toMatchObject({ ok: false, name: 'PeerError', code: 'CLUSTER_AUTHORIZATION_FAILED' });
+  }
+  const refusedBy1 = await tab1.evaluate(() => (window as unknown as DemoWindow).demo.letterbox.refusedPeers());
+  expect(refusedBy1).toEqual([{ peerId: id3, reason: expect.stringMatching(/could not prove it knows the cluster secret|refused this node/) }]);
+  const refusedByIntruder = await intruder.evaluate(() => (window as unknown as DemoWindow).demo.letterbox.refusedPeers());
+  expect(refusedByIntruder.map((r) => r.peerId).sort()).toEqual([id1, id2].sort());
+  console.log(`refusals seen by the intruder: ${refusedByIntruder.map((r) => r.reason).join(' | ')}`);
 });
