@@ -199,6 +199,21 @@ export class Letterbox {
   }
 
   /**
+   * Measures peer RPC throughput to a peer: `count` one-way messages of `messageBytes`, sent
+   * from this node's worker and taken by the peer's, as `iperf` would. A diagnostic, and the
+   * `net.rpc.throughput` benchmark.
+   * @example const { mbps } = await letterbox.probePeer(peerId, { messageBytes: 65_536, count: 256 });
+   */
+  async probePeer(peerId: string, options: { messageBytes: number; count: number; timeoutMs?: number }): Promise<{ bytes: number; ms: number; mbps: number }> {
+    const { messageBytes, count, timeoutMs } = options;
+    if (!Number.isInteger(messageBytes) || messageBytes < 0 || !Number.isInteger(count) || count < 1) throw new InvalidArgumentError('messageBytes must be an integer ≥ 0 and count one ≥ 1');
+    await this.#joined();
+    const { ms } = await (await this.node()).probePeer({ peerId, bytes: new Uint8Array(messageBytes), count, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+    const bytes = messageBytes * count;
+    return { bytes, ms, mbps: bytes / 1e6 / (ms / 1000) };
+  }
+
+  /**
    * Peers refused admission to this node's cluster (a different secret, or none), by this node or by them, with why.
    * @example for (const { peerId, reason } of await letterbox.refusedPeers()) console.warn(peerId, reason);
    */

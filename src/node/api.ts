@@ -172,6 +172,12 @@ export interface NodeApi {
    * Rejects with TimeoutError, AbortedError, PeerError, or a PEER_NOT_CONNECTED error.
    */
   echoPeer(request: { requestKey: number; peerId: string; bytes: Uint8Array; timeoutMs?: number }): Promise<Uint8Array>;
+  /**
+   * Throughput probe: sends `count` one-way `echo` messages of `bytes` to a peer, then one
+   * `echo` request; the stream keeps order, so its answer means the peer took them all.
+   * Resolves with the milliseconds from the first message to that answer.
+   */
+  probePeer(request: { peerId: string; bytes: Uint8Array; count: number; timeoutMs?: number }): Promise<{ ms: number }>;
   /** Stops the echoPeer call with this key: it rejects with AbortedError. */
   cancelPeerRequest(requestKey: number): void;
   close(): Promise<void>;
