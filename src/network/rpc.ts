@@ -16,6 +16,8 @@ import {
   RPC_SEND_QUEUE_BYTES_MAX,
   RPC_TIMEOUT_MS,
   ADMISSION_TIMEOUT_MS,
+  ADMISSION_ATTEMPT_MS,
+  ADMISSION_RETRY_MS,
 } from './constants';
 import { PeerNotConnectedError, type PeerLink } from './peer-link';
 
@@ -133,7 +135,6 @@ interface Channel {
   verified: boolean;
   /** The peer checked this node's proof: frames may be sent to it. */
   welcomed: boolean;
-  admissionStarted: boolean;
   refusal: PeerError | undefined;
 }
 
@@ -166,7 +167,6 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     cutOff: false,
     verified: init.admission === undefined,
     welcomed: init.admission === undefined,
-    admissionStarted: false,
     refusal: undefined,
   });
   const admissionKey = init.admission === undefined ? undefined : importAdmissionKey(init.admission.secret);
@@ -385,34 +385,52 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     }
   };
 
-  /** Challenges a peer that joined; admits it when its proof checks, else refuses it and tells it so. */
+  /** Peers whose admission handshake this node is running. */
+  const admitting = new Set<string>();
+
+  /**
+   * Challenges a peer that joined; admits it when its proof checks, else refuses it and tells
+   * it so. A challenge is repeated while unanswered: its answer is lost when it raced the
+   * peer's own notice that this node joined (the peer's bridge then has no stream to answer on).
+   */
   const startAdmission = (peerId: string) => {
-    if (admissionKey === undefined || closedAll.signal.aborted) return;
-    let channel: Channel;
-    try {
-      channel = channelTo(peerId);
-    } catch {
-      return; // it left already
-    }
-    if (channel.admissionStarted) return;
-    channel.admissionStarted = true;
-    const nonce = crypto.getRandomValues(new Uint8Array(ADMISSION_NONCE_BYTES));
+    if (admissionKey === undefined || closedAll.signal.aborted || admitting.has(peerId)) return;
+    admitting.add(peerId);
     const refused = new PeerError(peerId, 'CLUSTER_AUTHORIZATION_FAILED', `peer ${peerId} could not prove it knows the cluster secret: refused`);
+    const connected = () => !closedAll.signal.aborted && link.peers().some((peer) => peer.peerId === peerId);
+    const giveUpAt = Date.now() + ADMISSION_TIMEOUT_MS;
     void (async () => {
       try {
-        const answer = (await send(peerId, 'admission', { kind: 'challenge', nonce }, { timeoutMs: ADMISSION_TIMEOUT_MS }, false)) as AdmissionBody;
-        const ok = answer.kind === 'proof' && (await crypto.subtle.verify('HMAC', await admissionKey, answer.mac as Uint8Array<ArrayBuffer>, admissionMessage(peerId, link.peerId ?? '', nonce)));
-        if (!ok) {
-          await sendOneWay(peerId, 'admission', { kind: 'refused' }, {}, false).catch(() => undefined);
-          return refuse(peerId, channel, refused);
+        for (;;) {
+          const nonce = crypto.getRandomValues(new Uint8Array(ADMISSION_NONCE_BYTES));
+          let answer: AdmissionBody;
+          try {
+            answer = (await send(peerId, 'admission', { kind: 'challenge', nonce }, { timeoutMs: ADMISSION_ATTEMPT_MS }, false)) as AdmissionBody;
+          } catch (error) {
+            if (!connected()) return;
+            if ((error instanceof TimeoutError || error instanceof PeerNotConnectedError) && Date.now() < giveUpAt) {
+              await new Promise((resolve) => setTimeout(resolve, ADMISSION_RETRY_MS));
+              continue;
+            }
+            const channel = channels.get(peerId);
+            if (channel !== undefined) refuse(peerId, channel, refused);
+            return;
+          }
+          const ok = answer.kind === 'proof' && (await crypto.subtle.verify('HMAC', await admissionKey, answer.mac as Uint8Array<ArrayBuffer>, admissionMessage(peerId, link.peerId ?? '', nonce)));
+          // The channel may have been replaced meanwhile (a send failed before the peer was listed): mark the current one.
+          const channel = channels.get(peerId);
+          if (channel === undefined) return;
+          if (!ok) {
+            await sendOneWay(peerId, 'admission', { kind: 'refused' }, {}, false).catch(() => undefined);
+            return refuse(peerId, channel, refused);
+          }
+          channel.verified = true;
+          wake(channel);
+          await sendOneWay(peerId, 'admission', { kind: 'welcome' }, {}, false).catch(() => undefined);
+          return;
         }
-        channel.verified = true;
-        await sendOneWay(peerId, 'admission', { kind: 'welcome' }, {}, false);
-        wake(channel);
-      } catch (error) {
-        // Gone or closed: nothing to refuse. Anything else (no answer in time, an error answer) is a failed proof.
-        if (error instanceof PeerNotConnectedError || error instanceof AbortedError) return;
-        refuse(peerId, channel, refused);
+      } finally {
+        admitting.delete(peerId);
       }
     })();
   };

@@ -13,6 +13,7 @@ interface DemoLetterbox {
   peers(): Promise<PeerInfo[]>;
   echo(peerId: string, bytes: Uint8Array, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Uint8Array>;
   refusedPeers(): Promise<Array<{ peerId: string; reason: string }>>;
+  probePeer(peerId: string, options: { messageBytes: number; count: number }): Promise<{ bytes: number; ms: number; mbps: number }>;
 }
 type DemoWindow = { demo: { letterbox: DemoLetterbox } };
 
@@ -86,6 +87,12 @@ test('peer RPC between two tabs: requests both ways, a peer that stops answering
       }
       return times.sort((a, b) => a - b);
     }, id2);
+    const probe = await tab1.evaluate(
+      (peerId) => (window as unknown as DemoWindow).demo.letterbox.probePeer(peerId, { messageBytes: 64 * 1024, count: 64 }).catch((e: Error) => `${e.name}: ${e.message}`),
+      id2,
+    );
+    expect(probe).toMatchObject({ bytes: 64 * 64 * 1024 });
+    console.log(`bulk one-way 64 KiB messages over peer RPC: ${(probe as { mbps: number }).mbps.toFixed(1)} MB/s`);
     console.log(`echo over peer RPC from the page, 32 B: p50 ${rtts[100]!.toFixed(2)} ms, p99 ${rtts[198]!.toFixed(2)} ms`);
   });
 

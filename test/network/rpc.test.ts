@@ -437,6 +437,17 @@ describe('admission', () => {
     expect(rpcB.stats('A')!.admission).toBe('admitted');
   });
 
+  it('repeats a challenge whose proof was lost because the peer had not yet seen this node join', async () => {
+    const [a, b] = [fakeLink('A'), fakeLink('B')];
+    const rpcA = rpcOn(a, { admission: { secret: 'sesame' } });
+    const rpcB = rpcOn(b, { admission: { secret: 'sesame' } });
+    a.connectTo(b); // A challenges B at once; B cannot answer until its own link reports A
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    b.connectTo(a);
+    expect(await rpcA.request('B', 'echo', bytesOf(1), { timeoutMs: 8_000 })).toEqual(bytesOf(1));
+    expect(await rpcB.request('A', 'echo', bytesOf(2))).toEqual(bytesOf(2));
+  }, 10_000);
+
   it('refuses a peer with another secret, with a clear error on both sides', async () => {
     const [a, b] = [fakeLink('A'), fakeLink('B')];
     const refusals: string[] = [];

@@ -25,8 +25,10 @@ function letterboxIn(context: BenchContext, cluster: string): Letterbox {
 }
 
 async function receive(pipe: BenchPipe): Promise<Extract<PipeMessage, { type: 'rpc-ready' }>> {
+  const giveUpAt = Date.now() + SETUP_TIMEOUT_MS;
   for (;;) {
-    const message = (await pipe.receive()) as PipeMessage;
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the peer page did not join within ${SETUP_TIMEOUT_MS} ms`)), giveUpAt - Date.now()));
+    const message = (await Promise.race([pipe.receive(), timeout])) as PipeMessage;
     if (message.type === 'rpc-ready') return message;
   }
 }
@@ -44,13 +46,21 @@ async function connected(context: BenchContext): Promise<{ letterbox: Letterbox;
   return { letterbox, peerId };
 }
 
+/** Playwright reports only an error's name from the page: keep its code and message. */
+const readable = (error: unknown) => {
+  const { name, code, message } = error as { name?: string; code?: string; message?: string };
+  return new Error(`${name} ${code ?? ''}: ${message}`);
+};
+
 /** Counts the page's long tasks (over 50 ms) while `work` runs. */
 async function countingLongTasks<T>(work: () => Promise<T>): Promise<{ result: T; longTasks: number }> {
   let longTasks = 0;
   const observer = new PerformanceObserver((list) => (longTasks += list.getEntries().length));
   observer.observe({ type: 'longtask' });
   try {
-    const result = await work();
+    const result = await work().catch((error: unknown) => {
+      throw readable(error);
+    });
     return { result, longTasks };
   } finally {
     observer.disconnect();
