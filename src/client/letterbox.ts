@@ -1,5 +1,5 @@
 import type { Remote } from 'comlink';
-import { InvalidArgumentError, NotConnectedError, StorageLostError } from '../errors';
+import { AbortedError, InvalidArgumentError, NotConnectedError, StorageLostError } from '../errors';
 import { CLUSTER_NAME_PATTERN } from '../discovery';
 import { joinCluster, type DialStats, type NetworkEvent, type PeerInfo, type PeerNetwork } from '../network';
 import type { NodeApi, NodeInfo } from '../node/api';
@@ -28,6 +28,12 @@ export interface LetterboxConfig {
   relay?: string;
   /** STUN/TURN servers for WebRTC. Default: none for a relay on a loopback/private address, else libp2p's. */
   iceServers?: RTCIceServer[];
+  /**
+   * The cluster's shared secret: a node admits only peers that prove they know it (a
+   * challenge-response bound to both peer ids), and is refused by peers with another one.
+   * Without it, only peers without a secret admit each other.
+   */
+  secret?: string;
 }
 
 export interface LetterboxEvents {
@@ -75,14 +81,16 @@ const webStorage = (kind: 'sessionStorage' | 'localStorage'): Storage | undefine
  */
 export class Letterbox {
   readonly clientId: string;
-  readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers'>>;
+  readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers' | 'secret'>>;
   readonly #logger: Logger;
   #connection: Promise<NodeConnection> | undefined;
   #closed = false;
   readonly #listeners = new Map<keyof LetterboxEvents, Set<Listener<keyof LetterboxEvents>>>();
   readonly #persisted: Promise<boolean>;
-  readonly #cluster: { cluster: string; relay: string; iceServers?: RTCIceServer[] } | undefined;
+  readonly #cluster: { cluster: string; relay: string; iceServers?: RTCIceServer[]; secret?: string } | undefined;
   #network: Promise<PeerNetwork> | undefined;
+  /** Key of the last echo call, unique per instance, so it can be cancelled in the worker. */
+  #peerRequestKey = 0;
 
   constructor(config: LetterboxConfig = {}) {
     if (typeof config !== 'object' || config === null) throw new InvalidArgumentError('new Letterbox(config) takes an object');
@@ -98,7 +106,13 @@ export class Letterbox {
       if (typeof config.cluster !== 'string' || !CLUSTER_NAME_PATTERN.test(config.cluster)) throw new InvalidArgumentError('cluster must be 1 to 64 of A-Z a-z 0-9 . _ -');
       const relay = config.relay ?? globalThis.location?.origin;
       if (typeof relay !== 'string' || relay === '' || relay === 'null') throw new InvalidArgumentError('relay must be the relay’s URL or multiaddr');
-      this.#cluster = { cluster: config.cluster, relay, ...(config.iceServers === undefined ? {} : { iceServers: config.iceServers }) };
+      if (config.secret !== undefined && typeof config.secret !== 'string') throw new InvalidArgumentError('secret must be a string');
+      this.#cluster = {
+        cluster: config.cluster,
+        relay,
+        ...(config.iceServers === undefined ? {} : { iceServers: config.iceServers }),
+        ...(config.secret === undefined ? {} : { secret: config.secret }),
+      };
     }
     // Only the page may ask; without it the browser may evict the data under storage pressure.
     this.#persisted = navigator.storage?.persist?.().catch(() => false) ?? Promise.resolve(false);
@@ -159,6 +173,53 @@ export class Letterbox {
   async peers(): Promise<PeerInfo[]> {
     await this.#joined();
     return (await this.node()).peers();
+  }
+
+  /**
+   * A round trip to a peer's broker over peer RPC (an `echo` request): `bytes` come back
+   * unchanged. A liveness check, and what the network tests and benchmarks measure.
+   * Rejects with TimeoutError (default timeout 10 s), AbortedError (through `signal`),
+   * PeerError (the peer's error answer) or a PEER_NOT_CONNECTED error.
+   * @example const rttMs = performance.now(); await letterbox.echo(peerId, new Uint8Array(32), { timeoutMs: 2_000 });
+   */
+  async echo(peerId: string, bytes: Uint8Array, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    const { signal, timeoutMs } = options;
+    await this.#joined();
+    const node = await this.node();
+    if (signal?.aborted === true) throw new AbortedError('echo was cancelled', { cause: signal.reason });
+    this.#peerRequestKey += 1;
+    const requestKey = this.#peerRequestKey;
+    const onAbort = () => void node.cancelPeerRequest(requestKey);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await node.echoPeer({ requestKey, peerId, bytes, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Measures peer RPC throughput to a peer: `count` one-way messages of `messageBytes`, sent
+   * from this node's worker and taken by the peer's, as `iperf` would. A diagnostic, and the
+   * `net.rpc.throughput` benchmark.
+   * @example const { mbps } = await letterbox.probePeer(peerId, { messageBytes: 65_536, count: 256 });
+   */
+  async probePeer(peerId: string, options: { messageBytes: number; count: number; timeoutMs?: number }): Promise<{ bytes: number; ms: number; mbps: number }> {
+    const { messageBytes, count, timeoutMs } = options;
+    if (!Number.isInteger(messageBytes) || messageBytes < 0 || !Number.isInteger(count) || count < 1) throw new InvalidArgumentError('messageBytes must be an integer ≥ 0 and count one ≥ 1');
+    await this.#joined();
+    const { ms } = await (await this.node()).probePeer({ peerId, bytes: new Uint8Array(messageBytes), count, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+    const bytes = messageBytes * count;
+    return { bytes, ms, mbps: bytes / 1e6 / (ms / 1000) };
+  }
+
+  /**
+   * Peers refused admission to this node's cluster (a different secret, or none), by this node or by them, with why.
+   * @example for (const { peerId, reason } of await letterbox.refusedPeers()) console.warn(peerId, reason);
+   */
+  async refusedPeers(): Promise<Array<{ peerId: string; reason: string }>> {
+    await this.#joined();
+    return (await this.node()).refusedPeers();
   }
 
   /**

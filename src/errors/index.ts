@@ -208,6 +208,33 @@ export class AbortedError extends LetterboxError {
   }
 }
 
+/**
+ * Sending to a peer this node has no direct connection to (never had, or it left).
+ * @example if (error instanceof PeerNotConnectedError) pickAnotherReplica();
+ */
+export class PeerNotConnectedError extends LetterboxError {
+  static override readonly errorName = 'PeerNotConnectedError';
+  readonly peerId: string;
+  constructor(peerId: string, message = `no direct connection to peer ${peerId}`) {
+    super('PEER_NOT_CONNECTED', message, { retriable: true });
+    this.peerId = peerId;
+  }
+}
+
+/**
+ * A peer answered a request with an error (its `code`, message and retriable flag, e.g.
+ * `THROTTLING_QUOTA_EXCEEDED`), or this node stopped talking to a peer that broke the protocol.
+ * @example catch (e) { if (e instanceof PeerError && e.retriable) retryLater(e.peerId); }
+ */
+export class PeerError extends LetterboxError {
+  static override readonly errorName = 'PeerError';
+  readonly peerId: string;
+  constructor(peerId: string, code: string, message: string, options: LetterboxErrorOptions = {}) {
+    super(code, message, options);
+    this.peerId = peerId;
+  }
+}
+
 /** A call took longer than its timeout. */
 export class TimeoutError extends LetterboxError {
   static override readonly errorName = 'TimeoutError';

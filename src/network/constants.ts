@@ -51,3 +51,45 @@ export const STREAM_READ_BUFFER_BYTES_MAX = 16 * 1024 * 1024;
 export const BRIDGE_WINDOW_BYTES = 2 * 1024 * 1024;
 /** The writer yields to the page's event loop after this many bytes, so a bulk send cannot starve it. */
 export const WRITER_YIELD_BYTES = 256 * 1024;
+
+// Peer RPC (worker side, ./rpc.ts): bounds per peer, so one slow or hostile peer costs this
+// node a fixed amount of memory and work however it behaves.
+
+/** A request's timeout when the caller gives none: well past a WebRTC round trip (~1 ms) and a busy peer's queue. */
+export const RPC_TIMEOUT_MS = 10_000;
+/** Requests this node awaits answers to from one peer at once; further requests wait for a slot (within their timeout). */
+export const RPC_IN_FLIGHT_REQUESTS_MAX = 128;
+/**
+ * A peer's requests whose handlers have not answered yet (synchronous answers hold no slot).
+ * More are answered THROTTLING_QUOTA_EXCEEDED at once, instead of queued; one-way messages
+ * over it are dropped. Equal to what a well-behaved sender keeps in flight, so only a peer
+ * that ignores that bound is throttled.
+ */
+export const RPC_HANDLING_MAX = RPC_IN_FLIGHT_REQUESTS_MAX;
+/**
+ * Encoded frames queued for one peer before the bridge takes them. Requests and one-way
+ * messages wait for room (a peer that stops reading makes its senders wait, then time out);
+ * answers that do not fit are dropped, and their requester times out. With the bridge's own
+ * window this bounds what the worker holds for a peer to about 6 MiB (plus one frame).
+ */
+export const RPC_SEND_QUEUE_BYTES_MAX = 4 * 1024 * 1024;
+/** Small frames queued together are written to the bridge as one chunk up to this size: one message per chunk instead of per frame. */
+export const RPC_COALESCE_BYTES_MAX = 64 * 1024;
+/**
+ * Frames a peer may send per second, sustained and as a burst (a token bucket). Far above
+ * what replication needs (a batch per partition per few ms); a flood past it is answered
+ * THROTTLING_QUOTA_EXCEEDED without running handlers.
+ */
+export const RPC_FRAMES_PER_SECOND_MAX = 20_000;
+/**
+ * Corrupt or oversized frames from one peer before this node stops reading it until it
+ * reconnects: a well-behaved peer sends none, and one that does is out of step or hostile.
+ * Unknown types and versions do not count (a newer peer sends those, and they are answered).
+ */
+export const RPC_BAD_FRAMES_MAX = 64;
+/** A joined peer must answer this node's admission challenge within this, or it is refused (a WebRTC round trip is ~1 ms; this allows a busy tab). */
+export const ADMISSION_TIMEOUT_MS = 10_000;
+/** One admission challenge waits this long for its proof before it is sent again (within ADMISSION_TIMEOUT_MS). */
+export const ADMISSION_ATTEMPT_MS = 2_000;
+/** Pause before a challenge is sent again after it was lost. */
+export const ADMISSION_RETRY_MS = 250;

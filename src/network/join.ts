@@ -5,13 +5,15 @@ import { startPeerNetwork, type NetworkEvent, type PeerNetwork } from './peer-ne
 /** What {@link joinCluster} needs of the broker node (its Comlink proxy in the page). */
 export interface NetworkedNode {
   networkKey(candidate: Uint8Array): Promise<Uint8Array>;
-  attachNetwork(port: MessagePort): unknown;
+  attachNetwork(port: MessagePort, options?: { secret?: string }): unknown;
 }
 
 export interface JoinClusterInit {
   cluster: string;
   relay: string;
   iceServers?: RTCIceServer[];
+  /** The cluster's shared secret: given to the worker, which admits only peers that prove it. */
+  secret?: string;
   onEvent?(event: NetworkEvent): void;
 }
 
@@ -24,6 +26,7 @@ export interface JoinClusterInit {
 export async function joinCluster(node: NetworkedNode, init: JoinClusterInit): Promise<PeerNetwork> {
   const privateKey = slotKeyFromBytes(await node.networkKey(await createSlotKey()));
   const { port1, port2 } = new MessageChannel();
-  await node.attachNetwork(transfer(port2, [port2]));
-  return startPeerNetwork({ ...init, privateKey, port: port1 });
+  const { secret, ...network } = init;
+  await node.attachNetwork(transfer(port2, [port2]), secret === undefined ? {} : { secret });
+  return startPeerNetwork({ ...network, privateKey, port: port1 });
 }

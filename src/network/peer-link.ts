@@ -1,19 +1,9 @@
-import { AbortedError, LetterboxError } from '../errors';
+import { AbortedError, PeerNotConnectedError } from '../errors';
+
+// Defined with the other errors so that it crosses Comlink as itself; re-exported here, where it is raised.
+export { PeerNotConnectedError };
 import type { BridgePort, PageToWorker, PeerInfo, WorkerToPage } from './bridge-messages';
 import { BRIDGE_WINDOW_BYTES } from './constants';
-
-/**
- * Sending to a peer this node has no direct connection to (never had, or it left).
- * @example if (error instanceof PeerNotConnectedError) pickAnotherReplica();
- */
-export class PeerNotConnectedError extends LetterboxError {
-  static override readonly errorName = 'PeerNotConnectedError';
-  readonly peerId: string;
-  constructor(peerId: string) {
-    super('PEER_NOT_CONNECTED', `no direct connection to peer ${peerId}`, { retriable: true });
-    this.peerId = peerId;
-  }
-}
 
 export interface PeerLinkEvents {
   joined: PeerInfo;

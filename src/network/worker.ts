@@ -1,5 +1,25 @@
 // The worker's end of the frame bridge: what the broker node uses to talk to peers. No
 // libp2p and no DOM here; the page's side is ./index.ts.
 export { createPeerLink, PeerNotConnectedError, type PeerLink, type PeerLinkEvents } from './peer-link';
-export { BRIDGE_WINDOW_BYTES } from './constants';
+export {
+  createPeerRpc,
+  type PeerRpc,
+  type PeerRpcInit,
+  type PeerRpcStats,
+  type PeerHandler,
+  type PeerRequestContext,
+  type PeerRequestOptions,
+  type PeerMessageName,
+  type PeerMessageBody,
+} from './rpc';
+export {
+  BRIDGE_WINDOW_BYTES,
+  RPC_TIMEOUT_MS,
+  RPC_IN_FLIGHT_REQUESTS_MAX,
+  RPC_HANDLING_MAX,
+  RPC_SEND_QUEUE_BYTES_MAX,
+  RPC_COALESCE_BYTES_MAX,
+  RPC_FRAMES_PER_SECOND_MAX,
+  RPC_BAD_FRAMES_MAX,
+} from './constants';
 export type { PeerInfo, PageToWorker, WorkerToPage, BridgePort } from './bridge-messages';

@@ -157,9 +157,28 @@ export interface NodeApi {
   cancel(requestId: number): void;
   /** The slot's libp2p private key (protobuf bytes); a slot without one stores `candidate` and returns it. */
   networkKey(candidate: Uint8Array): Promise<Uint8Array>;
-  /** Connects the node to the page's network: peer events and bytes arrive over `port` (transferred). */
-  attachNetwork(port: MessagePort): void;
+  /**
+   * Connects the node to the page's network: peer events and bytes arrive over `port` (transferred).
+   * Peers are admitted only if they prove they know `secret` (default: none, which peers with a secret refuse).
+   */
+  attachNetwork(port: MessagePort, options?: { secret?: string }): void;
+  /** Peers refused admission (by this node or by them) since the network was attached, with why. */
+  refusedPeers(): Array<{ peerId: string; reason: string }>;
   /** Peers the node has a direct connection to, as the page reported them over the bridge. */
   peers(): PeerInfo[];
+  /**
+   * Sends `bytes` to a peer's broker as an `echo` request over peer RPC and returns its answer.
+   * `requestKey` (chosen by the caller, unique among its pending calls) lets cancelPeerRequest stop it.
+   * Rejects with TimeoutError, AbortedError, PeerError, or a PEER_NOT_CONNECTED error.
+   */
+  echoPeer(request: { requestKey: number; peerId: string; bytes: Uint8Array; timeoutMs?: number }): Promise<Uint8Array>;
+  /**
+   * Throughput probe: sends `count` one-way `echo` messages of `bytes` to a peer, then one
+   * `echo` request; the stream keeps order, so its answer means the peer took them all.
+   * Resolves with the milliseconds from the first message to that answer.
+   */
+  probePeer(request: { peerId: string; bytes: Uint8Array; count: number; timeoutMs?: number }): Promise<{ ms: number }>;
+  /** Stops the echoPeer call with this key: it rejects with AbortedError. */
+  cancelPeerRequest(requestKey: number): void;
   close(): Promise<void>;
 }

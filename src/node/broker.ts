@@ -1,6 +1,6 @@
 import { InvalidArgumentError, InvalidConfigError, NotConnectedError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
 import { createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
-import { createPeerLink, type PeerLink } from '../network/worker';
+import { createPeerLink, createPeerRpc, PeerNotConnectedError, type PeerLink, type PeerRpc } from '../network/worker';
 import type { Storage } from '../storage';
 import type { FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceResult, SyncReply, TopicDefinition } from './api';
 import { GroupRuntime } from './groups';
@@ -54,6 +54,12 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   let starting = false;
   /** The worker's end of the page's network bridge (attachNetwork), while the page runs one. */
   let peerLink: PeerLink | undefined;
+  /** Requests and one-way messages to peers over peerLink. */
+  let peerRpc: PeerRpc | undefined;
+  /** echoPeer calls in progress, by the caller's key, for cancelPeerRequest. */
+  const peerRequests = new Map<number, AbortController>();
+  /** Why each refused peer was refused admission, for refusedPeers(). */
+  const refused = new Map<string, string>();
 
   const state = (): Running => {
     if (running === undefined) throw new NotConnectedError('the broker node is not started (or was closed)');
@@ -289,17 +295,56 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       return candidate;
     },
 
-    attachNetwork(port) {
+    attachNetwork(port, options = {}) {
       state();
+      peerRpc?.close();
       peerLink?.close();
+      refused.clear();
       peerLink = createPeerLink(port);
+      peerRpc = createPeerRpc(peerLink, {
+        // Always a handshake: a cluster without a secret proves the empty one, so it and a cluster with one refuse each other.
+        admission: { secret: options.secret ?? '' },
+        onRefused: (peerId, error) => refused.set(peerId, error.message),
+      });
+      peerRpc.handle('echo', (body) => body);
     },
 
     peers() {
       return peerLink?.peers() ?? [];
     },
 
+    async echoPeer({ requestKey, peerId, bytes, timeoutMs }) {
+      if (peerRpc === undefined) throw new PeerNotConnectedError(peerId, `no network attached: no connection to peer ${peerId}`);
+      const controller = new AbortController();
+      peerRequests.set(requestKey, controller);
+      try {
+        return await peerRpc.request(peerId, 'echo', bytes, { signal: controller.signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+      } finally {
+        peerRequests.delete(requestKey);
+      }
+    },
+
+    async probePeer({ peerId, bytes, count, timeoutMs }) {
+      if (peerRpc === undefined) throw new PeerNotConnectedError(peerId, `no network attached: no connection to peer ${peerId}`);
+      const options = timeoutMs === undefined ? {} : { timeoutMs };
+      const started = components.now();
+      // Each message is its own copy: the bridge transfers (detaches) what it sends.
+      for (let i = 0; i < count; i++) await peerRpc.notify(peerId, 'echo', bytes.slice(), options);
+      await peerRpc.request(peerId, 'echo', new Uint8Array(0), options);
+      return { ms: components.now() - started };
+    },
+
+    refusedPeers() {
+      return [...refused].map(([peerId, reason]) => ({ peerId, reason }));
+    },
+
+    cancelPeerRequest(requestKey) {
+      peerRequests.get(requestKey)?.abort();
+    },
+
     async close() {
+      peerRpc?.close();
+      peerRpc = undefined;
       peerLink?.close();
       peerLink = undefined;
       const r = running;

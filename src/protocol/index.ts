@@ -37,4 +37,4 @@ export {
   type MessageTypes,
   type WithErrorAnswer,
 } from './frame';
-export { PEER_MESSAGE_TYPES, createPeerFrameCodec, type PeerMessageTypes } from './peer-messages';
+export { PEER_MESSAGE_TYPES, ADMISSION_NONCE_BYTES, createPeerFrameCodec, type PeerMessageTypes, type AdmissionBody } from './peer-messages';

@@ -1,0 +1,610 @@
+// Peer RPC in the worker: requests, responses and one-way messages between this node and its
+// peers, as peer frames (FORMATS.md § Peer frame) over the PeerLink's byte streams. Every
+// bound is per peer (constants.ts), so a slow, flooding or hostile peer costs a fixed amount
+// of memory and work and never stops this node from serving the others. Nothing a peer sends
+// throws out of here: a bad frame becomes an error answer, a count, and at worst the end of
+// listening to that peer.
+
+import { AbortedError, InvalidArgumentError, LetterboxError, PeerError, TimeoutError } from '../errors';
+import { ADMISSION_NONCE_BYTES, createPeerFrameCodec, PEER_MESSAGE_TYPES, type AdmissionBody, type Frame, type FrameResult, type FrameStreamDecoder, type MessageType, type PeerMessageTypes } from '../protocol';
+import {
+  RPC_BAD_FRAMES_MAX,
+  RPC_COALESCE_BYTES_MAX,
+  RPC_FRAMES_PER_SECOND_MAX,
+  RPC_HANDLING_MAX,
+  RPC_IN_FLIGHT_REQUESTS_MAX,
+  RPC_SEND_QUEUE_BYTES_MAX,
+  RPC_TIMEOUT_MS,
+  ADMISSION_TIMEOUT_MS,
+  ADMISSION_ATTEMPT_MS,
+  ADMISSION_RETRY_MS,
+} from './constants';
+import { PeerNotConnectedError, type PeerLink } from './peer-link';
+
+/** Names of the message types a node can send (the error answer is the RPC layer's own). */
+export type PeerMessageName = Exclude<keyof PeerMessageTypes & string, 'error' | 'admission'>;
+/** The body of message type `Name`: a request's and its response's (one codec per type, as Kafka's api key names both). */
+export type PeerMessageBody<Name extends PeerMessageName> = PeerMessageTypes[Name] extends MessageType<infer Body> ? Body : never;
+
+/** What a handler learns about a request besides its body. */
+export interface PeerRequestContext {
+  peerId: string;
+  /** Body version the peer used; the answer is encoded in the same one. */
+  version: number;
+  /** Aborted when the peer leaves or the RPC layer closes: the answer would go nowhere. */
+  signal: AbortSignal;
+  /** False for a one-way message: what the handler returns is dropped. */
+  wantsAnswer: boolean;
+}
+
+export type PeerHandler<Name extends PeerMessageName> = (
+  body: PeerMessageBody<Name>,
+  context: PeerRequestContext,
+) => PeerMessageBody<Name> | Promise<PeerMessageBody<Name>>;
+
+export interface PeerRequestOptions {
+  /** Default {@link RPC_TIMEOUT_MS}; covers waiting for a slot, for queue room and for the answer. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Body version; default the newest this node speaks. */
+  version?: number;
+}
+
+/** Counters of one peer's channel, for tests, metrics and the demo. */
+export interface PeerRpcStats {
+  /** Requests to the peer awaiting an answer. */
+  inFlightRequests: number;
+  /** The peer's requests being handled here. */
+  handling: number;
+  /** Encoded frames queued for the peer, not yet taken by the bridge. */
+  queuedBytes: number;
+  /** Bytes of an incomplete frame from the peer held by the decoder. */
+  bufferedBytes: number;
+  /** Frames from the peer that could not be accepted. */
+  badFrames: number;
+  /** The peer's frames refused for going over its rate or handling limit. */
+  throttled: number;
+  /** Answers to the peer dropped because its queue was full. */
+  answersDropped: number;
+  /** Whether this node stopped reading the peer (too many corrupt frames) until it reconnects. */
+  cutOff: boolean;
+  /** `admitted` once both peers proved the cluster secret to each other (always, without admission). */
+  admission: 'pending' | 'admitted' | 'refused';
+}
+
+export interface PeerRpc {
+  /**
+   * Sends a request and resolves with the peer's answer. Rejects with TimeoutError, AbortedError,
+   * PeerNotConnectedError (not connected, or left before answering) or PeerError (the peer's error answer).
+   */
+  request<Name extends PeerMessageName>(peerId: string, type: Name, body: PeerMessageBody<Name>, options?: PeerRequestOptions): Promise<PeerMessageBody<Name>>;
+  /** Sends a one-way message; resolves once it is queued for the peer (waiting for room, within the timeout). */
+  notify<Name extends PeerMessageName>(peerId: string, type: Name, body: PeerMessageBody<Name>, options?: PeerRequestOptions): Promise<void>;
+  /** Answers requests (and takes one-way messages) of `type`; returns a function that unregisters it. One handler per type. */
+  handle<Name extends PeerMessageName>(type: Name, handler: PeerHandler<Name>): () => void;
+  /** Counters of the channel to `peerId`, or undefined when there is none. */
+  stats(peerId: string): PeerRpcStats | undefined;
+  /** Fails everything pending with AbortedError and stops listening to the link. */
+  close(): void;
+}
+
+export interface PeerRpcInit {
+  /** Largest frame sent or accepted; default the codec's (8 MiB). */
+  maxFrameBytes?: number;
+  /** Clock for the rate limit, in ms; default `performance.now`. */
+  now?: () => number;
+  /**
+   * Require every peer to prove it knows the cluster's `secret` (an HMAC challenge-response
+   * bound to both peer ids, FORMATS.md § Admission) before any of its frames is accepted or
+   * any is sent to it. Peers with another secret are refused on both sides.
+   */
+  admission?: { secret: string };
+  /** Told when a peer is refused admission, by this node or by the peer. */
+  onRefused?(peerId: string, error: PeerError): void;
+}
+
+/** Request id 0 marks a one-way message: nothing answers it (FORMATS.md § Peer frame). */
+const ONE_WAY_REQUEST_ID = 0;
+const MAX_REQUEST_ID = 0xffffffff;
+
+interface Pending {
+  type: PeerMessageName;
+  resolve(body: unknown): void;
+  reject(error: unknown): void;
+}
+
+interface Channel {
+  decoder: FrameStreamDecoder<PeerMessageTypes>;
+  queue: Uint8Array[];
+  queuedBytes: number;
+  pumping: boolean;
+  /** Senders waiting for queue room, or for a request slot; woken together, each re-checks. */
+  waiting: Set<() => void>;
+  pending: Map<number, Pending>;
+  nextRequestId: number;
+  handling: number;
+  /** Aborted when the channel closes: stops its handlers and waiters. */
+  closed: AbortController;
+  tokens: number;
+  tokensAt: number;
+  badFrames: number;
+  throttled: number;
+  answersDropped: number;
+  cutOff: boolean;
+  /** This node checked the peer's proof: its frames are accepted. */
+  verified: boolean;
+  /** The peer checked this node's proof: frames may be sent to it. */
+  welcomed: boolean;
+  refusal: PeerError | undefined;
+}
+
+/**
+ * Peer RPC over `link`: one channel per peer with a frame decoder, request ids, bounded queues and limits.
+ * @example const rpc = createPeerRpc(link); rpc.handle('echo', (body) => body); const back = await rpc.request(peerId, 'echo', bytes, { timeoutMs: 2_000 });
+ */
+export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
+  const codec = createPeerFrameCodec(init.maxFrameBytes === undefined ? {} : { maxFrameBytes: init.maxFrameBytes });
+  const now = init.now ?? (() => performance.now());
+  const channels = new Map<string, Channel>();
+  const handlers = new Map<string, PeerHandler<any>>();
+  const closedAll = new AbortController();
+
+  const open = (): Channel => ({
+    decoder: codec.createStreamDecoder(),
+    queue: [],
+    queuedBytes: 0,
+    pumping: false,
+    waiting: new Set(),
+    pending: new Map(),
+    nextRequestId: 1,
+    handling: 0,
+    closed: new AbortController(),
+    tokens: RPC_FRAMES_PER_SECOND_MAX,
+    tokensAt: now(),
+    badFrames: 0,
+    throttled: 0,
+    answersDropped: 0,
+    cutOff: false,
+    verified: init.admission === undefined,
+    welcomed: init.admission === undefined,
+    refusal: undefined,
+  });
+  const admissionKey = init.admission === undefined ? undefined : importAdmissionKey(init.admission.secret);
+
+  /** The channel to a peer the link is connected to, opened on first use. */
+  const channelTo = (peerId: string): Channel => {
+    if (closedAll.signal.aborted) throw new AbortedError('peer RPC is closed');
+    let channel = channels.get(peerId);
+    if (channel === undefined) {
+      if (!link.peers().some((peer) => peer.peerId === peerId)) throw new PeerNotConnectedError(peerId);
+      channel = open();
+      channels.set(peerId, channel);
+    }
+    return channel;
+  };
+
+  const wake = (channel: Channel) => {
+    for (const resume of [...channel.waiting]) resume();
+  };
+
+  /** Waits until woken or `signal` aborts; the caller re-checks its condition either way. */
+  const waitOn = (channel: Channel, signal: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      const resume = () => {
+        channel.waiting.delete(resume);
+        signal.removeEventListener('abort', resume);
+        resolve();
+      };
+      channel.waiting.add(resume);
+      signal.addEventListener('abort', resume, { once: true });
+    });
+
+  const closeChannel = (peerId: string, channel: Channel, error: Error) => {
+    if (channels.get(peerId) === channel) channels.delete(peerId);
+    channel.closed.abort(error);
+    channel.queue = [];
+    channel.queuedBytes = 0;
+    for (const pending of channel.pending.values()) pending.reject(error);
+    channel.pending.clear();
+    wake(channel);
+  };
+
+  /** Hands queued frames to the link, small ones joined into one chunk, until the queue is empty. */
+  const pump = async (peerId: string, channel: Channel) => {
+    if (channel.pumping) return;
+    channel.pumping = true;
+    try {
+      while (channel.queue.length > 0 && !channel.closed.signal.aborted) {
+        let count = 0;
+        let bytes = 0;
+        while (count < channel.queue.length && (count === 0 || bytes + channel.queue[count]!.length <= RPC_COALESCE_BYTES_MAX)) {
+          bytes += channel.queue[count]!.length;
+          count += 1;
+        }
+        const frames = channel.queue.splice(0, count);
+        await link.send(peerId, count === 1 ? frames[0]! : concat(frames, bytes), { signal: channel.closed.signal });
+        channel.queuedBytes -= bytes;
+        wake(channel);
+      }
+    } catch (error) {
+      // The link fails a send only when the peer is gone (or the channel closed meanwhile).
+      closeChannel(peerId, channel, error instanceof Error ? error : new PeerNotConnectedError(peerId));
+    } finally {
+      channel.pumping = false;
+    }
+  };
+
+  /** Queues a frame, waiting for room; one larger than the whole queue goes alone into an empty one. */
+  const enqueue = async (peerId: string, frame: Uint8Array, signal: AbortSignal) => {
+    for (;;) {
+      if (signal.aborted) throw signal.reason;
+      const channel = channelTo(peerId);
+      if (channel.queuedBytes === 0 || channel.queuedBytes + frame.length <= RPC_SEND_QUEUE_BYTES_MAX) {
+        channel.queue.push(frame);
+        channel.queuedBytes += frame.length;
+        void pump(peerId, channel);
+        return;
+      }
+      await waitOn(channel, signal);
+    }
+  };
+
+  /** Queues an answer if there is room; otherwise it is dropped and its requester times out (never wait on a peer that does not read). */
+  const answer = (peerId: string, channel: Channel, frame: Uint8Array) => {
+    if (channel.closed.signal.aborted) return;
+    if (channel.queuedBytes > 0 && channel.queuedBytes + frame.length > RPC_SEND_QUEUE_BYTES_MAX) {
+      channel.answersDropped += 1;
+      return;
+    }
+    channel.queue.push(frame);
+    channel.queuedBytes += frame.length;
+    void pump(peerId, channel);
+  };
+
+  const answerError = (peerId: string, channel: Channel, requestId: number | undefined, error: LetterboxError) => {
+    if (requestId === undefined || requestId === ONE_WAY_REQUEST_ID) return;
+    answer(peerId, channel, codec.encodeErrorAnswer(requestId, error));
+  };
+
+  /** Takes one token of the peer's frame rate; false when it has none left. */
+  const admitFrame = (channel: Channel): boolean => {
+    const at = now();
+    channel.tokens = Math.min(RPC_FRAMES_PER_SECOND_MAX, channel.tokens + ((at - channel.tokensAt) * RPC_FRAMES_PER_SECOND_MAX) / 1000);
+    channel.tokensAt = at;
+    if (channel.tokens < 1) return false;
+    channel.tokens -= 1;
+    return true;
+  };
+
+  const onResponse = (peerId: string, channel: Channel, frame: Frame<PeerMessageTypes>) => {
+    const pending = channel.pending.get(frame.requestId);
+    if (pending === undefined) return; // an answer after its request timed out or was cancelled
+    channel.pending.delete(frame.requestId);
+    wake(channel);
+    if (frame.type === 'error') {
+      const { code, message, retriable } = frame.body;
+      pending.reject(new PeerError(peerId, code, `peer ${peerId}: ${message}`, { retriable }));
+    } else if (frame.type !== pending.type) {
+      pending.reject(new PeerError(peerId, 'CORRUPT_MESSAGE', `peer ${peerId} answered a ${pending.type} request with ${(frame as { type: string }).type}`));
+    } else {
+      pending.resolve(frame.body);
+    }
+  };
+
+  const onRequest = (peerId: string, channel: Channel, frame: Frame<PeerMessageTypes>) => {
+    const wantsAnswer = frame.requestId !== ONE_WAY_REQUEST_ID;
+    if (frame.type === 'admission') return onAdmission(peerId, channel, frame.requestId, frame.body);
+    if (!channel.verified) {
+      return answerError(peerId, channel, frame.requestId, new PeerError(peerId, 'CLUSTER_AUTHORIZATION_FAILED', 'not admitted: this node has not checked your proof of the cluster secret'));
+    }
+    if (frame.type === 'error') {
+      channel.badFrames += 1;
+      return answerError(peerId, channel, frame.requestId, new PeerError(peerId, 'INVALID_REQUEST', 'an error answer must be a response'));
+    }
+    const handler = handlers.get(frame.type);
+    if (handler === undefined) {
+      return answerError(peerId, channel, frame.requestId, new PeerError(peerId, 'INVALID_REQUEST', `no handler for ${frame.type} on this node`));
+    }
+    if (channel.handling >= RPC_HANDLING_MAX) {
+      channel.throttled += 1;
+      return answerError(peerId, channel, frame.requestId, throttled(`over ${RPC_HANDLING_MAX} requests in progress`));
+    }
+    const context: PeerRequestContext = { peerId, version: frame.version, signal: channel.closed.signal, wantsAnswer };
+    const reply = (body: unknown) => {
+      if (!wantsAnswer) return;
+      try {
+        answer(peerId, channel, codec.encode({ type: frame.type, version: frame.version, requestId: frame.requestId, isResponse: true, body } as Frame<PeerMessageTypes>));
+      } catch (error) {
+        answerError(peerId, channel, frame.requestId, asLetterboxError(peerId, error)); // e.g. an answer over the frame limit
+      }
+    };
+    const fail = (error: unknown) => answerError(peerId, channel, frame.requestId, asLetterboxError(peerId, error));
+    let outcome: unknown;
+    try {
+      outcome = handler(frame.body, context);
+    } catch (error) {
+      return fail(error);
+    }
+    // A synchronous answer holds nothing; only a pending one takes one of the peer's handling slots.
+    if (!(outcome instanceof Promise)) return reply(outcome);
+    channel.handling += 1;
+    void outcome.then(reply, fail).finally(() => {
+      channel.handling -= 1;
+    });
+  };
+
+  const onResult = (peerId: string, channel: Channel, result: FrameResult<PeerMessageTypes>) => {
+    if (!admitFrame(channel)) {
+      channel.throttled += 1;
+      const requestId = result.ok ? (result.frame.isResponse ? undefined : result.frame.requestId) : result.requestId;
+      return answerError(peerId, channel, requestId, throttled(`over ${RPC_FRAMES_PER_SECOND_MAX} frames per second`));
+    }
+    if (!result.ok) {
+      // Unknown types and versions are what a newer peer sends: answered, not held against it.
+      const benign = result.error.code === 'INVALID_REQUEST' || result.error.code === 'UNSUPPORTED_VERSION';
+      if (!benign) channel.badFrames += 1;
+      answerError(peerId, channel, result.requestId, result.error);
+      if (channel.badFrames > RPC_BAD_FRAMES_MAX) cutOff(peerId, channel);
+      return;
+    }
+    if (result.frame.isResponse) onResponse(peerId, channel, result.frame);
+    else onRequest(peerId, channel, result.frame);
+  };
+
+  /** Stops reading a peer that keeps sending corrupt frames: its bytes are dropped until it reconnects. */
+  const cutOff = (peerId: string, channel: Channel) => {
+    channel.cutOff = true;
+    channel.decoder = codec.createStreamDecoder(); // releases a partial frame
+    const error = new PeerError(peerId, 'CORRUPT_MESSAGE', `peer ${peerId} sent over ${RPC_BAD_FRAMES_MAX} corrupt frames; not reading it until it reconnects`);
+    for (const pending of channel.pending.values()) pending.reject(error);
+    channel.pending.clear();
+    wake(channel);
+  };
+
+  /** Stops talking to a peer that failed admission (or refused this node); tells the caller's listener. */
+  const refuse = (peerId: string, channel: Channel, error: PeerError) => {
+    if (channel.refusal !== undefined || channel.closed.signal.aborted) return;
+    channel.refusal = error;
+    for (const pending of channel.pending.values()) if (pending.type !== ('admission' as string)) pending.reject(error);
+    wake(channel);
+    init.onRefused?.(peerId, error);
+  };
+
+  const onAdmission = (peerId: string, channel: Channel, requestId: number, body: AdmissionBody) => {
+    if (admissionKey === undefined) return answerError(peerId, channel, requestId, new PeerError(peerId, 'INVALID_REQUEST', 'this node runs without admission'));
+    if (body.kind === 'challenge') {
+      // Proving to the peer: over its fresh nonce, with this node as prover and the peer as verifier.
+      void admissionMac(admissionKey, link.peerId ?? '', peerId, body.nonce).then((mac) => {
+        answer(peerId, channel, codec.encode({ type: 'admission', version: 0, requestId, isResponse: true, body: { kind: 'proof', mac } }));
+      });
+    } else if (body.kind === 'welcome') {
+      channel.welcomed = true;
+      wake(channel);
+    } else if (body.kind === 'refused') {
+      refuse(peerId, channel, new PeerError(peerId, 'CLUSTER_AUTHORIZATION_FAILED', `peer ${peerId} refused this node: they do not share the cluster secret`));
+    }
+  };
+
+  /** Peers whose admission handshake this node is running. */
+  const admitting = new Set<string>();
+
+  /**
+   * Challenges a peer that joined; admits it when its proof checks, else refuses it and tells
+   * it so. A challenge is repeated while unanswered: its answer is lost when it raced the
+   * peer's own notice that this node joined (the peer's bridge then has no stream to answer on).
+   */
+  const startAdmission = (peerId: string) => {
+    if (admissionKey === undefined || closedAll.signal.aborted || admitting.has(peerId)) return;
+    admitting.add(peerId);
+    const refused = new PeerError(peerId, 'CLUSTER_AUTHORIZATION_FAILED', `peer ${peerId} could not prove it knows the cluster secret: refused`);
+    const connected = () => !closedAll.signal.aborted && link.peers().some((peer) => peer.peerId === peerId);
+    const giveUpAt = Date.now() + ADMISSION_TIMEOUT_MS;
+    void (async () => {
+      try {
+        for (;;) {
+          const nonce = crypto.getRandomValues(new Uint8Array(ADMISSION_NONCE_BYTES));
+          let answer: AdmissionBody;
+          try {
+            answer = (await send(peerId, 'admission', { kind: 'challenge', nonce }, { timeoutMs: ADMISSION_ATTEMPT_MS }, false)) as AdmissionBody;
+          } catch (error) {
+            if (!connected()) return;
+            if ((error instanceof TimeoutError || error instanceof PeerNotConnectedError) && Date.now() < giveUpAt) {
+              await new Promise((resolve) => setTimeout(resolve, ADMISSION_RETRY_MS));
+              continue;
+            }
+            const channel = channels.get(peerId);
+            if (channel !== undefined) refuse(peerId, channel, refused);
+            return;
+          }
+          const ok = answer.kind === 'proof' && (await crypto.subtle.verify('HMAC', await admissionKey, answer.mac as Uint8Array<ArrayBuffer>, admissionMessage(peerId, link.peerId ?? '', nonce)));
+          // The channel may have been replaced meanwhile (a send failed before the peer was listed): mark the current one.
+          const channel = channels.get(peerId);
+          if (channel === undefined) return;
+          if (!ok) {
+            await sendOneWay(peerId, 'admission', { kind: 'refused' }, {}, false).catch(() => undefined);
+            return refuse(peerId, channel, refused);
+          }
+          channel.verified = true;
+          wake(channel);
+          await sendOneWay(peerId, 'admission', { kind: 'welcome' }, {}, false).catch(() => undefined);
+          return;
+        }
+      } finally {
+        admitting.delete(peerId);
+      }
+    })();
+  };
+
+  const offJoined = link.on('joined', ({ peerId }) => startAdmission(peerId));
+  const offData = link.on('data', ({ peerId, bytes }) => {
+    let channel = channels.get(peerId);
+    if (channel === undefined) {
+      channel = open();
+      channels.set(peerId, channel);
+    }
+    if (channel.cutOff) return;
+    for (const result of channel.decoder.push(bytes)) {
+      onResult(peerId, channel, result);
+      if (channel.cutOff) return;
+    }
+  });
+  const offLeft = link.on('left', ({ peerId, reason }) => {
+    const channel = channels.get(peerId);
+    if (channel !== undefined) closeChannel(peerId, channel, new PeerNotConnectedError(peerId, `peer ${peerId} left (${reason})`));
+  });
+
+  /** A signal that aborts with TimeoutError after `timeoutMs`, or AbortedError when `signal` does. */
+  const deadline = (what: string, timeoutMs: number, signal: AbortSignal | undefined) => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new TimeoutError(`${what} got no answer within ${timeoutMs} ms`)), timeoutMs);
+    const onAbort = () => controller.abort(new AbortedError(`${what} was cancelled`, { cause: signal?.reason }));
+    if (signal?.aborted === true) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    const onClose = () => controller.abort(new AbortedError('peer RPC is closed'));
+    closedAll.signal.addEventListener('abort', onClose, { once: true });
+    return {
+      signal: controller.signal,
+      dispose() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        closedAll.signal.removeEventListener('abort', onClose);
+      },
+    };
+  };
+
+  const newestVersion = (type: string) => Math.max(...PEER_MESSAGE_TYPES[type as keyof typeof PEER_MESSAGE_TYPES].versions);
+
+  /** Waits until frames may go to the peer: admitted both ways (`gated`), and fewer than the in-flight limit of requests when `request`. */
+  const readyChannel = async (peerId: string, signal: AbortSignal, gated: boolean, request: boolean): Promise<Channel> => {
+    for (;;) {
+      if (signal.aborted) throw signal.reason;
+      const channel = channelTo(peerId);
+      if (channel.cutOff) throw new PeerError(peerId, 'CORRUPT_MESSAGE', `not talking to peer ${peerId}: it sent corrupt frames`);
+      if (gated && channel.refusal !== undefined) throw channel.refusal;
+      const admitted = !gated || (channel.verified && channel.welcomed);
+      if (admitted && (!request || channel.pending.size < RPC_IN_FLIGHT_REQUESTS_MAX)) return channel;
+      await waitOn(channel, signal);
+    }
+  };
+
+  const send = async (peerId: string, type: string, body: unknown, options: PeerRequestOptions, gated: boolean): Promise<unknown> => {
+    const { signal, dispose } = deadline(`${type} request to ${peerId}`, options.timeoutMs ?? RPC_TIMEOUT_MS, options.signal);
+    let channel: Channel | undefined;
+    let requestId: number | undefined;
+    try {
+      // Checked again after the wait: other requests may have taken the free slots meanwhile.
+      do channel = await readyChannel(peerId, signal, gated, true);
+      while (channel.pending.size >= RPC_IN_FLIGHT_REQUESTS_MAX);
+      requestId = takeRequestId(channel);
+      const frame = codec.encode({ type, version: options.version ?? newestVersion(type), requestId, isResponse: false, body } as Frame<PeerMessageTypes>);
+      const answered = new Promise<unknown>((resolve, reject) => {
+        channel!.pending.set(requestId!, { type: type as PeerMessageName, resolve, reject });
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+      answered.catch(() => undefined); // it may fail while the frame still waits for queue room; awaited below
+      await enqueue(peerId, frame, signal);
+      return await answered;
+    } finally {
+      dispose();
+      if (channel !== undefined && requestId !== undefined && channel.pending.delete(requestId)) wake(channel);
+    }
+  };
+
+  const sendOneWay = async (peerId: string, type: string, body: unknown, options: PeerRequestOptions, gated: boolean): Promise<void> => {
+    const { signal, dispose } = deadline(`${type} message to ${peerId}`, options.timeoutMs ?? RPC_TIMEOUT_MS, options.signal);
+    try {
+      await readyChannel(peerId, signal, gated, false);
+      const frame = codec.encode({ type, version: options.version ?? newestVersion(type), requestId: ONE_WAY_REQUEST_ID, isResponse: false, body } as Frame<PeerMessageTypes>);
+      await enqueue(peerId, frame, signal);
+    } finally {
+      dispose();
+    }
+  };
+
+  // Peers connected before this layer started are challenged now; later ones when they join.
+  for (const peer of link.peers()) startAdmission(peer.peerId);
+
+  return {
+    request: (peerId, type, body, options = {}) => send(peerId, type, body, options, true) as Promise<PeerMessageBody<typeof type>>,
+    notify: (peerId, type, body, options = {}) => sendOneWay(peerId, type, body, options, true),
+
+    handle(type, handler) {
+      if (handlers.has(type)) throw new InvalidArgumentError(`a handler for ${type} is already registered`);
+      handlers.set(type, handler);
+      return () => {
+        if (handlers.get(type) === handler) handlers.delete(type);
+      };
+    },
+
+    stats(peerId) {
+      const channel = channels.get(peerId);
+      if (channel === undefined) return undefined;
+      return {
+        inFlightRequests: channel.pending.size,
+        handling: channel.handling,
+        queuedBytes: channel.queuedBytes,
+        bufferedBytes: channel.decoder.bufferedBytes,
+        badFrames: channel.badFrames,
+        throttled: channel.throttled,
+        answersDropped: channel.answersDropped,
+        cutOff: channel.cutOff,
+        admission: channel.refusal !== undefined ? 'refused' : channel.verified && channel.welcomed ? 'admitted' : 'pending',
+      };
+    },
+
+    close() {
+      offJoined();
+      offData();
+      offLeft();
+      closedAll.abort();
+      for (const [peerId, channel] of channels) closeChannel(peerId, channel, new AbortedError('peer RPC is closed'));
+    },
+  };
+}
+
+/** Domain separation of the admission MAC: a MAC made for anything else never passes as a proof. */
+const ADMISSION_LABEL = 'letterbox/admission/1';
+
+/** The HMAC key of a cluster secret: SHA-256 of it, so any secret (even empty) makes a full-length key. */
+async function importAdmissionKey(secret: string): Promise<CryptoKey> {
+  const material = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${ADMISSION_LABEL}\0${secret}`));
+  return crypto.subtle.importKey('raw', material, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+}
+
+/** What a proof signs: the label, the prover's and the verifier's peer ids and the verifier's nonce, so a proof made for one pair or one challenge is worthless for any other. */
+function admissionMessage(proverId: string, verifierId: string, nonce: Uint8Array): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(`${ADMISSION_LABEL}\0${proverId}\0${verifierId}\0${[...nonce].map((b) => b.toString(16).padStart(2, '0')).join('')}`);
+}
+
+async function admissionMac(key: Promise<CryptoKey>, proverId: string, verifierId: string, nonce: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.sign('HMAC', await key, admissionMessage(proverId, verifierId, nonce)));
+}
+
+/** The next free request id of a channel: 1 to 2^32 − 1, wrapping, skipping ids still awaiting answers. */
+function takeRequestId(channel: Channel): number {
+  for (;;) {
+    const id = channel.nextRequestId;
+    channel.nextRequestId = id === MAX_REQUEST_ID ? 1 : id + 1;
+    if (!channel.pending.has(id)) return id;
+  }
+}
+
+function concat(parts: Uint8Array[], bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  let position = 0;
+  for (const part of parts) {
+    out.set(part, position);
+    position += part.length;
+  }
+  return out;
+}
+
+function throttled(why: string): PeerError {
+  return new PeerError('', 'THROTTLING_QUOTA_EXCEEDED', `throttled: ${why}`, { retriable: true });
+}
+
+/** What a failed handler answers: its own code when it is ours, else Kafka's catch-all. */
+function asLetterboxError(peerId: string, error: unknown): LetterboxError {
+  if (error instanceof LetterboxError) return error;
+  return new PeerError(peerId, 'UNKNOWN_SERVER_ERROR', `handler failed: ${String((error as Error)?.message ?? error)}`);
+}

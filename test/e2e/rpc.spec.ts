@@ -1,0 +1,153 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from '@playwright/test';
+import type { PeerInfo } from '../../src/client';
+import { startRelayProcess, type RelayProcess } from '../support/relay-process';
+import { expect, test } from './fixtures';
+
+// Peer RPC between the brokers of two tabs, through the real relay and direct WebRTC: the demo
+// page (served by the relay, loading the built library) exposes its Letterbox as `window.demo.letterbox`.
+interface DemoLetterbox {
+  peerId(): Promise<string>;
+  peers(): Promise<PeerInfo[]>;
+  echo(peerId: string, bytes: Uint8Array, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Uint8Array>;
+  refusedPeers(): Promise<Array<{ peerId: string; reason: string }>>;
+  probePeer(peerId: string, options: { messageBytes: number; count: number }): Promise<{ bytes: number; ms: number; mbps: number }>;
+}
+type DemoWindow = { demo: { letterbox: DemoLetterbox } };
+
+/** Bounds of the conditions waited on, generous for a loaded 2-core machine. */
+const DISCOVERY_TIMEOUT_MS = 45_000;
+/** How long a tab's page thread is kept busy, so its broker hears nothing: a peer that is connected but does not answer. */
+const FREEZE_MS = 6_000;
+
+/** The outcome of an echo run in the page: the bytes back, or the typed error's name and code. */
+type EchoOutcome = { ok: true; bytes: number[]; ms: number } | { ok: false; name: string; code: string; ms: number };
+
+const echo = (page: Page, peerId: string, bytes: number[], options: { timeoutMs?: number; abortAfterMs?: number } = {}) =>
+  page.evaluate(
+    async ({ peerId, bytes, timeoutMs, abortAfterMs }): Promise<EchoOutcome> => {
+      const letterbox = (window as unknown as DemoWindow).demo.letterbox;
+      const controller = new AbortController();
+      if (abortAfterMs !== undefined) setTimeout(() => controller.abort(), abortAfterMs);
+      const started = performance.now();
+      try {
+        const back = await letterbox.echo(peerId, new Uint8Array(bytes), { ...(timeoutMs === undefined ? {} : { timeoutMs }), signal: controller.signal });
+        return { ok: true, bytes: [...back], ms: performance.now() - started };
+      } catch (error) {
+        const { name, code } = error as { name: string; code: string };
+        return { ok: false, name, code, ms: performance.now() - started };
+      }
+    },
+    { peerId, bytes, ...options },
+  );
+
+async function openDemo(context: BrowserContext, url: string, cluster: string, secret?: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+  await page.goto(`${url}?cluster=${cluster}${secret === undefined ? '' : `&secret=${secret}`}`);
+  await page.waitForFunction(() => (window as unknown as Partial<DemoWindow>).demo !== undefined);
+  return page;
+}
+
+const peerIdOf = (page: Page) => page.evaluate(() => (window as unknown as DemoWindow).demo.letterbox.peerId());
+const peerIdsOf = async (page: Page) => (await page.evaluate(() => (window as unknown as DemoWindow).demo.letterbox.peers())).map((p) => p.peerId);
+
+let relay: RelayProcess | undefined;
+let dir: string;
+test.beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'letterbox-rpc-'));
+});
+test.afterEach(async () => {
+  await relay?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('peer RPC between two tabs: requests both ways, a peer that stops answering times out, a cancelled request stops, a vanished peer fails', async ({ profile }) => {
+  test.setTimeout(120_000);
+  relay = await startRelayProcess();
+  const cluster = `rpc-${Date.now()}`;
+  const tab1 = await openDemo(profile, relay.url, cluster);
+  const tab2 = await openDemo(profile, relay.url, cluster);
+  const [id1, id2] = await Promise.all([peerIdOf(tab1), peerIdOf(tab2)]);
+  await expect.poll(() => peerIdsOf(tab1), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([id2]);
+  await expect.poll(() => peerIdsOf(tab2), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([id1]);
+
+  await test.step('requests both ways', async () => {
+    expect(await echo(tab1, id2, [1, 2, 3])).toMatchObject({ ok: true, bytes: [1, 2, 3] });
+    expect(await echo(tab2, id1, [4, 5])).toMatchObject({ ok: true, bytes: [4, 5] });
+    const rtts = await tab1.evaluate(async (peerId) => {
+      const letterbox = (window as unknown as DemoWindow).demo.letterbox;
+      const times: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const started = performance.now();
+        await letterbox.echo(peerId, new Uint8Array(32));
+        times.push(performance.now() - started);
+      }
+      return times.sort((a, b) => a - b);
+    }, id2);
+    // The pages' long tasks (over 50 ms) during a bulk run: the data plane crosses both main threads.
+    const watchLongTasks = () => {
+      const state = window as unknown as { longTasks: number };
+      state.longTasks = 0;
+      new PerformanceObserver((list) => (state.longTasks += list.getEntries().length)).observe({ type: 'longtask' });
+    };
+    await Promise.all([tab1.evaluate(watchLongTasks), tab2.evaluate(watchLongTasks)]);
+    const probe = await tab1.evaluate(
+      (peerId) => (window as unknown as DemoWindow).demo.letterbox.probePeer(peerId, { messageBytes: 64 * 1024, count: 64 }).catch((e: Error) => `${e.name}: ${e.message}`),
+      id2,
+    );
+    expect(probe).toMatchObject({ bytes: 64 * 64 * 1024 });
+    const longTasks = await Promise.all([tab1, tab2].map((page) => page.evaluate(() => (window as unknown as { longTasks: number }).longTasks)));
+    console.log(`bulk one-way 64 KiB messages over peer RPC: ${(probe as { mbps: number }).mbps.toFixed(1)} MB/s (4 MiB); long tasks sender ${longTasks[0]}, receiver ${longTasks[1]}`);
+    console.log(`echo over peer RPC from the page, 32 B: p50 ${rtts[100]!.toFixed(2)} ms, p99 ${rtts[198]!.toFixed(2)} ms`);
+  });
+
+  await test.step('a peer that stops answering: the request times out with TimeoutError; a cancelled one stops with AbortedError', async () => {
+    // Busy the second tab's page thread: its libp2p delivers nothing to its broker, though the connection stays up.
+    void tab2.evaluate((ms) => {
+      const end = Date.now() + ms;
+      while (Date.now() < end);
+    }, FREEZE_MS).catch(() => undefined);
+    const [timedOut, cancelled] = await Promise.all([echo(tab1, id2, [1], { timeoutMs: 1_500 }), echo(tab1, id2, [2], { timeoutMs: 60_000, abortAfterMs: 500 })]);
+    expect(timedOut).toMatchObject({ ok: false, name: 'TimeoutError', code: 'REQUEST_TIMED_OUT' });
+    expect(timedOut.ms).toBeGreaterThanOrEqual(1_400);
+    expect(timedOut.ms).toBeLessThan(FREEZE_MS);
+    expect(cancelled).toMatchObject({ ok: false, name: 'AbortError', code: 'ABORTED' });
+    expect(cancelled.ms).toBeLessThan(FREEZE_MS);
+    // Once the tab runs again, the peer answers new requests.
+    await expect.poll(async () => (await echo(tab1, id2, [3], { timeoutMs: 2_000 })).ok, { timeout: FREEZE_MS * 3 }).toBe(true);
+  });
+
+  await test.step('a peer that vanished: the request fails with a typed error, never hangs', async () => {
+    await tab2.close();
+    const outcome = await echo(tab1, id2, [4], { timeoutMs: 3_000 });
+    expect(outcome.ok).toBe(false);
+    expect(['REQUEST_TIMED_OUT', 'PEER_NOT_CONNECTED']).toContain((outcome as { code: string }).code);
+    expect(outcome.ms).toBeLessThan(4_000);
+  });
+});
+
+test('a page with the wrong cluster secret is refused, with a clear error on both sides', async ({ profile }) => {
+  test.setTimeout(120_000);
+  relay = await startRelayProcess();
+  const cluster = `secret-${Date.now()}`;
+  const tab1 = await openDemo(profile, relay.url, cluster, 'sesame');
+  const tab2 = await openDemo(profile, relay.url, cluster, 'sesame');
+  const intruder = await openDemo(profile, relay.url, cluster, 'guess');
+  const [id1, id2, id3] = await Promise.all([peerIdOf(tab1), peerIdOf(tab2), peerIdOf(intruder)]);
+  // Connected directly (discovery is open), but not admitted.
+  await expect.poll(async () => (await peerIdsOf(tab1)).sort(), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([id2, id3].sort());
+  await expect.poll(async () => (await peerIdsOf(intruder)).sort(), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([id1, id2].sort());
+
+  expect(await echo(tab1, id2, [1], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [1] });
+  for (const [page, peer] of [[tab1, id3], [intruder, id1], [intruder, id2]] as const) {
+    expect(await echo(page, peer, [2], { timeoutMs: 10_000 })).toMatchObject({ ok: false, name: 'PeerError', code: 'CLUSTER_AUTHORIZATION_FAILED' });
+  }
+  const refusedBy1 = await tab1.evaluate(() => (window as unknown as DemoWindow).demo.letterbox.refusedPeers());
+  expect(refusedBy1).toEqual([{ peerId: id3, reason: expect.stringMatching(/could not prove it knows the cluster secret|refused this node/) }]);
+  const refusedByIntruder = await intruder.evaluate(() => (window as unknown as DemoWindow).demo.letterbox.refusedPeers());
+  expect(refusedByIntruder.map((r) => r.peerId).sort()).toEqual([id1, id2].sort());
+  console.log(`refusals seen by the intruder: ${refusedByIntruder.map((r) => r.reason).join(' | ')}`);
+});
