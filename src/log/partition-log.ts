@@ -61,6 +61,8 @@ export class PartitionLog implements FlushSource {
   /** Fetches waiting at the end of the log, woken when the high watermark passes their offset. */
   readonly #hwWaiters = new Set<{ offset: number; wake: () => void }>();
   readonly #tail = new TailCache(TAIL_CACHE_BYTES);
+  /** The next chunk for a sequential reader, read while it handles the last one; dropped by any rewrite. */
+  #readAhead: { offset: number; maxBytes: number; endOffset: number; batches: Promise<Uint8Array[]> } | undefined;
 
   constructor(
     readonly storage: Storage,
@@ -228,7 +230,7 @@ export class PartitionLog implements FlushSource {
     if (offset >= endOffset) return [];
     // Batches from the tail cache were verified when appended; stored ones are checked below.
     const cached = this.#tail.read(offset, options.maxBytes, endOffset);
-    const batches = cached ?? (await this.storage.readBatches(this.id, offset, { maxBytes: options.maxBytes, endOffset }));
+    const batches = cached ?? (await this.#readStored(offset, options.maxBytes, endOffset));
     const maxRecords = options.maxRecords ?? Infinity;
     let records = 0;
     let count = 0;
@@ -239,6 +241,31 @@ export class PartitionLog implements FlushSource {
       if (records >= maxRecords) break;
     }
     return count === batches.length ? batches : batches.slice(0, count);
+  }
+
+  /**
+   * Stored batches from `offset`, served from the read-ahead when a sequential reader asked
+   * for them last time; then reads ahead the next chunk, so the storage works while the
+   * caller checks and uses this one.
+   */
+  async #readStored(offset: number, maxBytes: number, endOffset: number): Promise<Uint8Array[]> {
+    const ahead = this.#readAhead;
+    this.#readAhead = undefined;
+    const batches =
+      ahead !== undefined && ahead.offset === offset && ahead.maxBytes === maxBytes && ahead.endOffset <= endOffset
+        ? await ahead.batches
+        : await this.storage.readBatches(this.id, offset, { maxBytes, endOffset });
+    const last = batches.at(-1);
+    if (last !== undefined) {
+      const header = readBatchHeader(last);
+      const next = header.baseOffset + header.lastOffsetDelta + 1;
+      if (next < endOffset) {
+        const read = this.storage.readBatches(this.id, next, { maxBytes, endOffset });
+        read.catch(() => undefined); // a failed read-ahead is read again, and fails, when asked for
+        this.#readAhead = { offset: next, maxBytes, endOffset, batches: read };
+      }
+    }
+    return batches;
   }
 
   /**
@@ -258,6 +285,7 @@ export class PartitionLog implements FlushSource {
       const from = removed[0]!.baseOffset;
       await this.storage.write([{ kind: 'deleteBatches', id: this.id, fromBaseOffset: from, toBaseOffset: Infinity }]);
       this.#tail.truncateTo(from);
+      this.#readAhead = undefined;
       this.#logEndOffset = from;
       this.#nextOffset = from;
       this.#sizeBytes -= removed.reduce((sum, s) => sum + s.sizeBytes, 0);
@@ -347,6 +375,7 @@ export class PartitionLog implements FlushSource {
     if (writes.length === 0) return;
     await this.storage.write(writes);
     this.#tail.clear(); // the cleaner may have rewritten cached batches
+    this.#readAhead = undefined;
     this.#sizeBytes += sizeDeltaBytes;
   }
 
@@ -360,6 +389,7 @@ export class PartitionLog implements FlushSource {
     if (doomed.length > 0) {
       writes.push({ kind: 'deleteBatches', id: this.id, fromBaseOffset: doomed[0]!.baseOffset, toBaseOffset: doomed.at(-1)!.baseOffset + 1 });
     }
+    this.#readAhead = undefined;
     await this.storage.write(writes);
     this.#logStartOffset = logStartOffset;
     this.#recoveryPoint = Math.max(this.#recoveryPoint, logStartOffset);

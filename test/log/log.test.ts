@@ -346,3 +346,22 @@ describe('waiting for data', () => {
     expect(log.highWatermark).toBe(1);
   });
 });
+
+describe('read-ahead', () => {
+  it('serves a sequential reader from the chunk read ahead, and never a stale one after a rewrite', async () => {
+    const storage = createMemoryStorage();
+    const writer = await createLogManager(storage).open(id);
+    for (let i = 0; i < 6; i++) await writer.append(batchOf([`v${i}`]));
+    // A reopened log has no tail cache: its reads come from storage.
+    const reader = await createLogManager(storage).open(id, {}, { highWatermark: 'replicated' });
+    reader.advanceHighWatermark(4);
+    const twoBatches = { maxBytes: 100, endOffset: 6 }; // a batch here is ~70 bytes
+    expect(recordsOf(await reader.read(0, twoBatches)).map((r) => r[2])).toEqual(['v0', 'v1']);
+    expect(recordsOf(await reader.read(2, twoBatches)).map((r) => r[2])).toEqual(['v2', 'v3']); // from the read-ahead
+    // The read-ahead now holds v4 and v5; a truncation and a new append must not be hidden by it.
+    await reader.truncateTo(4);
+    await reader.append(batchOf(['replaced']));
+    await reader.append(batchOf(['new']));
+    expect(recordsOf(await reader.read(4, twoBatches)).map((r) => r[2])).toEqual(['replaced', 'new']);
+  });
+});
