@@ -693,7 +693,11 @@ function flatten(offsets: OffsetsByTopicPartition): OffsetCommit[] {
 
 function groupByTopic(offsets: ReadonlyArray<{ topic: string; partition: number; offset: number }>): OffsetsByTopicPartition['topics'] {
   const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
-  for (const { topic, partition, offset } of offsets) byTopic.set(topic, [...(byTopic.get(topic) ?? []), { partition, offset: String(offset) }]);
+  for (const { topic, partition, offset } of offsets) {
+    const list = byTopic.get(topic) ?? [];
+    list.push({ partition, offset: String(offset) });
+    byTopic.set(topic, list);
+  }
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
 }
 

@@ -135,7 +135,9 @@ export class Producer {
       const byPartition = new Map<number, NormalizedMessage[]>();
       for (const message of normalized) {
         const partition = this.#partitionOf(topic, message, partitions);
-        byPartition.set(partition, [...(byPartition.get(partition) ?? []), message]);
+        const list = byPartition.get(partition);
+        if (list === undefined) byPartition.set(partition, [message]);
+        else list.push(message);
       }
       for (const [partition, list] of byPartition) {
         for (const bytes of await encodeBatches(list, this.#config.maxBatchBytes, compression)) request.push({ topic, partition, bytes });
