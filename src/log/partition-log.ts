@@ -23,6 +23,8 @@ export type OffsetSpec = 'earliest' | 'latest' | { timestamp: number };
 
 /** Summaries read per storage call while scanning. */
 const SCAN_CHUNK = 1024;
+/** Summaries a sequential reader's window holds: one storage request sizes many fetches. */
+const WINDOW_SUMMARIES = 256;
 /** Appends waiting for a flush, per partition, before `append` makes its caller wait. */
 const PENDING_BYTES_MAX = 32 * 1024 * 1024;
 /** Newest batches kept in memory per partition for readers at the tail. */
@@ -63,6 +65,13 @@ export class PartitionLog implements FlushSource {
   readonly #tail = new TailCache(TAIL_CACHE_BYTES);
   /** The next chunk for a sequential reader, read while it handles the last one; dropped by any rewrite. */
   #readAhead: { offset: number; maxBytes: number; endOffset: number; batches: Promise<Uint8Array[]> } | undefined;
+  /**
+   * Summaries from a sequential reader's position on, read a chunk at a time so that a fetch
+   * costs one storage request (a batch read sized by them); dropped by any rewrite.
+   */
+  #window: { from: number; summaries: readonly BatchSummary[] } = { from: Infinity, summaries: [] };
+  /** Counts rewrites, so a read that overlapped one is done again. */
+  #rewrites = 0;
 
   constructor(
     readonly storage: Storage,
@@ -254,18 +263,61 @@ export class PartitionLog implements FlushSource {
     const batches =
       ahead !== undefined && ahead.offset === offset && ahead.maxBytes === maxBytes && ahead.endOffset <= endOffset
         ? await ahead.batches
-        : await this.storage.readBatches(this.id, offset, { maxBytes, endOffset });
+        : await this.#readChunk(offset, maxBytes, endOffset);
     const last = batches.at(-1);
     if (last !== undefined) {
       const header = readBatchHeader(last);
       const next = header.baseOffset + header.lastOffsetDelta + 1;
       if (next < endOffset) {
-        const read = this.storage.readBatches(this.id, next, { maxBytes, endOffset });
+        const read = this.#readChunk(next, maxBytes, endOffset);
         read.catch(() => undefined); // a failed read-ahead is read again, and fails, when asked for
         this.#readAhead = { offset: next, maxBytes, endOffset, batches: read };
       }
     }
     return batches;
+  }
+
+  /** Stored batches from the one holding `offset`, chosen by their summaries; read again if a rewrite overlapped. */
+  async #readChunk(offset: number, maxBytes: number, endOffset: number): Promise<Uint8Array[]> {
+    for (;;) {
+      const rewrites = this.#rewrites;
+      const chosen = await this.#chooseBatches(offset, maxBytes, endOffset);
+      const first = chosen[0];
+      const batches = first === undefined ? [] : await this.storage.readBatches(this.id, first.baseOffset, chosen.length);
+      if (rewrites === this.#rewrites) return batches;
+      this.#window = { from: Infinity, summaries: [] };
+    }
+  }
+
+  /** Summaries of the batches a read from `offset` returns: up to maxBytes (at least one), below endOffset. */
+  async #chooseBatches(offset: number, maxBytes: number, endOffset: number): Promise<BatchSummary[]> {
+    const chosen: BatchSummary[] = [];
+    let bytes = 0;
+    let at = offset;
+    while (bytes < maxBytes && at < endOffset) {
+      let window = this.#window;
+      let index = window.from <= at ? window.summaries.findIndex((s) => s.lastOffset >= at) : -1;
+      if (index < 0) {
+        window = this.#window = { from: at, summaries: await this.storage.readSummaries(this.id, at, WINDOW_SUMMARIES) };
+        if (window.summaries.length === 0) break;
+        index = 0;
+      }
+      for (; index < window.summaries.length && bytes < maxBytes; index++) {
+        const summary = window.summaries[index]!;
+        if (summary.baseOffset >= endOffset) return chosen;
+        chosen.push(summary);
+        bytes += summary.sizeBytes;
+        at = summary.lastOffset + 1;
+      }
+    }
+    return chosen;
+  }
+
+  /** Any rewrite of stored batches makes what readers read ahead stale. */
+  #forgetReads(): void {
+    this.#readAhead = undefined;
+    this.#window = { from: Infinity, summaries: [] };
+    this.#rewrites++;
   }
 
   /**
@@ -285,7 +337,7 @@ export class PartitionLog implements FlushSource {
       const from = removed[0]!.baseOffset;
       await this.storage.write([{ kind: 'deleteBatches', id: this.id, fromBaseOffset: from, toBaseOffset: Infinity }]);
       this.#tail.truncateTo(from);
-      this.#readAhead = undefined;
+      this.#forgetReads();
       this.#logEndOffset = from;
       this.#nextOffset = from;
       this.#sizeBytes -= removed.reduce((sum, s) => sum + s.sizeBytes, 0);
@@ -307,7 +359,7 @@ export class PartitionLog implements FlushSource {
       const summaries = await this.storage.readSummaries(this.id, at, SCAN_CHUNK);
       const hit = summaries.find((s) => s.maxTimestamp >= spec.timestamp && s.baseOffset < this.#highWatermark);
       if (hit !== undefined) {
-        const [bytes] = await this.storage.readBatches(this.id, hit.baseOffset, { maxBytes: 1, endOffset: hit.baseOffset + 1 });
+        const [bytes] = await this.storage.readBatches(this.id, hit.baseOffset, 1);
         if (bytes === undefined) return undefined; // deleted by retention meanwhile
         const batch = await decodeBatchAsync(bytes);
         for (const record of batch.records) {
@@ -375,7 +427,7 @@ export class PartitionLog implements FlushSource {
     if (writes.length === 0) return;
     await this.storage.write(writes);
     this.#tail.clear(); // the cleaner may have rewritten cached batches
-    this.#readAhead = undefined;
+    this.#forgetReads();
     this.#sizeBytes += sizeDeltaBytes;
   }
 
@@ -389,7 +441,7 @@ export class PartitionLog implements FlushSource {
     if (doomed.length > 0) {
       writes.push({ kind: 'deleteBatches', id: this.id, fromBaseOffset: doomed[0]!.baseOffset, toBaseOffset: doomed.at(-1)!.baseOffset + 1 });
     }
-    this.#readAhead = undefined;
+    this.#forgetReads();
     await this.storage.write(writes);
     this.#logStartOffset = logStartOffset;
     this.#recoveryPoint = Math.max(this.#recoveryPoint, logStartOffset);

@@ -56,8 +56,9 @@ export async function recoverPartition(storage: Storage, id: PartitionId): Promi
   let previousLastOffset = -Infinity;
   let index = 0;
   verify: while (index < summaries.length) {
-    const from = summaries[index]!.baseOffset;
-    const batches = await storage.readBatches(id, from, { maxBytes: VERIFY_CHUNK_BYTES, endOffset: Infinity });
+    let count = 0;
+    for (let bytes = 0; index + count < summaries.length && bytes < VERIFY_CHUNK_BYTES; count++) bytes += summaries[index + count]!.sizeBytes;
+    const batches = await storage.readBatches(id, summaries[index]!.baseOffset, count);
     if (batches.length === 0) break;
     for (const bytes of batches) {
       const summary = summaries[index];

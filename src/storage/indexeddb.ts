@@ -1,4 +1,4 @@
-import { openDB, type DBSchema, type IDBPDatabase, type IDBPObjectStore, type StoreNames } from 'idb';
+import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { StorageClosedError, StorageError, StorageFullError } from '../errors';
 import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } from './types';
 
@@ -16,8 +16,6 @@ interface LetterboxDb extends DBSchema {
 }
 
 const DB_VERSION = 2;
-/** Summaries fetched per request while sizing a read: enough for one typical fetch. */
-const SUMMARY_CHUNK = 32;
 
 export interface IndexedDbStorageInit {
   /** How long to wait for other connections (an older tab) to let an upgrade through. Default 5000. */
@@ -159,35 +157,21 @@ export async function openIndexedDbStorage(name: string, init: IndexedDbStorageI
         await Promise.all([...requests.map((r) => r.catch(() => undefined)), tx.done]);
       }),
 
-    readBatches: (id, offset, options) =>
+    readBatches: (id, fromBaseOffset, count) =>
       run(async () => {
-        const tx = database.transaction(['summaries', 'batches'], 'readonly');
-        const summaryStore = tx.objectStore('summaries');
-        // Summaries in small chunks until maxBytes is covered: reads only what the fetch needs.
-        let first: number | undefined;
-        let count = 0;
-        let bytes = 0;
-        for (let at = offset; bytes < options.maxBytes; ) {
-          const chunk = await scanSummaries(summaryStore, id, at, options.endOffset, SUMMARY_CHUNK);
-          for (const s of chunk) {
-            if (bytes >= options.maxBytes) break;
-            first ??= s.baseOffset;
-            count++;
-            bytes += s.sizeBytes;
-          }
-          const last = chunk.at(-1);
-          if (chunk.length < SUMMARY_CHUNK || last === undefined) break;
-          at = last.lastOffset + 1;
-        }
-        if (first === undefined) return [];
-        const buffers = await tx.objectStore('batches').getAll(partitionRange(id, first, Infinity, false), count);
+        const buffers = await database.getAll('batches', partitionRange(id, fromBaseOffset, Infinity, false), count);
         return buffers.map((b) => new Uint8Array(b));
       }),
 
     readSummaries: (id, offset, limit) =>
       run(async () => {
-        const tx = database.transaction('summaries', 'readonly');
-        return scanSummaries(tx.store, id, offset, Infinity, limit);
+        const store = database.transaction('summaries', 'readonly').store;
+        let from = offset;
+        const holder = await store.openCursor(partitionRange(id, -Infinity, offset, false), 'prev');
+        if (holder !== null && holder.value.lastOffset >= offset) from = holder.key[2];
+        const range = partitionRange(id, from, Infinity);
+        const [keys, values] = await Promise.all([store.getAllKeys(range, limit), store.getAll(range, limit)]);
+        return values.map((value, i) => ({ baseOffset: keys[i]![2], ...value }));
       }),
 
     readLastSummaries: (id, limit) =>
@@ -213,20 +197,4 @@ export async function openIndexedDbStorage(name: string, init: IndexedDbStorageI
       closeBecause(new StorageClosedError(`${name} was closed`));
     },
   };
-}
-
-/** Summaries from the one holding `offset` (or the first after it) up to `endOffset`, at most `limit`. */
-async function scanSummaries<TxStores extends ArrayLike<StoreNames<LetterboxDb>>>(
-  store: IDBPObjectStore<LetterboxDb, TxStores, 'summaries', 'readonly'>,
-  id: PartitionId,
-  offset: number,
-  endOffset: number,
-  limit: number,
-): Promise<BatchSummary[]> {
-  let from = offset;
-  const holder = await store.openCursor(partitionRange(id, -Infinity, offset, false), 'prev');
-  if (holder !== null && holder.value.lastOffset >= offset) from = holder.key[2];
-  const range = partitionRange(id, from, endOffset);
-  const [keys, values] = await Promise.all([store.getAllKeys(range, limit), store.getAll(range, limit)]);
-  return values.map((value, i) => ({ baseOffset: keys[i]![2], ...value }));
 }

@@ -1,5 +1,5 @@
 import { StorageClosedError, StorageFullError } from '../errors';
-import type { BatchSummary, PartitionId, PartitionMeta, ReadBatchesOptions, Storage, StorageWrite } from './types';
+import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } from './types';
 
 interface MemoryPartition {
   id: PartitionId;
@@ -105,19 +105,13 @@ export function createMemoryStorage(contents: MemoryContents = { partitions: new
       writes.forEach(apply);
       writeCount++;
     },
-    async readBatches(id, offset, options: ReadBatchesOptions) {
+    async readBatches(id, fromBaseOffset, count) {
       ensureOpen();
       const p = partitionOf(id, false);
       if (p === undefined) return [];
-      const out: Uint8Array[] = [];
-      let bytes = 0;
-      for (let i = startIndex(p.summaries, offset); i < p.summaries.length && bytes < options.maxBytes; i++) {
-        const s = p.summaries[i]!;
-        if (s.baseOffset >= options.endOffset) break;
-        out.push(p.bytes.get(s.baseOffset)!.slice());
-        bytes += s.sizeBytes;
-      }
-      return out;
+      const holder = startIndex(p.summaries, fromBaseOffset);
+      const from = (p.summaries[holder]?.baseOffset ?? Infinity) < fromBaseOffset ? holder + 1 : holder;
+      return p.summaries.slice(from, from + count).map((s) => p.bytes.get(s.baseOffset)!.slice());
     },
     async readSummaries(id, offset, limit) {
       ensureOpen();

@@ -37,13 +37,6 @@ export type StorageWrite =
   /** Node-level values (the database marker, topic definitions); `value: undefined` deletes. */
   | { kind: 'putValue'; key: string; value: unknown };
 
-export interface ReadBatchesOptions {
-  /** Stop after the batch that brings the total past this many bytes (at least one batch is returned). */
-  maxBytes: number;
-  /** Batches whose baseOffset is at or past this are not read. */
-  endOffset: number;
-}
-
 /**
  * What the partition log needs from a durable store, nothing more. Implementations:
  * IndexedDB ({@link openIndexedDbStorage}) and in-memory ({@link createMemoryStorage}).
@@ -51,8 +44,11 @@ export interface ReadBatchesOptions {
 export interface Storage {
   /** Applies `writes` atomically; resolves once they are durable. Rejects with StorageFullError when out of quota (nothing applied). */
   write(writes: readonly StorageWrite[]): Promise<void>;
-  /** Batches in offset order starting with the one that holds `offset` (or the first after it). */
-  readBatches(id: PartitionId, offset: number, options: ReadBatchesOptions): Promise<Uint8Array[]>;
+  /**
+   * At most `count` batches in offset order from the first whose baseOffset is at or past
+   * `fromBaseOffset`. Callers choose them from summaries, so a read is one request.
+   */
+  readBatches(id: PartitionId, fromBaseOffset: number, count: number): Promise<Uint8Array[]>;
   /** Summaries in offset order from the one that holds `offset` (or the first after it), at most `limit`. */
   readSummaries(id: PartitionId, offset: number, limit: number): Promise<BatchSummary[]>;
   /** The last `limit` summaries, newest first. */

@@ -32,17 +32,15 @@ export function runStorageTests(name: string, open: () => Promise<Storage>): voi
       await storage.write([...writes, { kind: 'putMeta', id: a, meta: { logStartOffset: 0, recoveryPoint: 0, highWatermark: 40 } }]);
     });
 
-    it('reads batches from the one holding an offset, bounded by bytes and end offset', async () => {
-      const read = async (offset: number, maxBytes: number, endOffset = Infinity) =>
-        (await storage.readBatches(a, offset, { maxBytes, endOffset })).map(baseOf);
-      expect(await read(0, 1e9)).toEqual([0, 10, 20, 30]);
-      expect(await read(15, 1e9)).toEqual([10, 20, 30]);
-      expect(await read(19, 150)).toEqual([10, 20]);
-      expect(await read(19, 1)).toEqual([10]);
-      expect(await read(0, 1e9, 20)).toEqual([0, 10]);
-      expect(await read(40, 1e9)).toEqual([]);
+    it('reads a count of batches from the first at or after a base offset', async () => {
+      const read = async (fromBaseOffset: number, count: number) => (await storage.readBatches(a, fromBaseOffset, count)).map(baseOf);
+      expect(await read(0, 10)).toEqual([0, 10, 20, 30]);
+      expect(await read(10, 10)).toEqual([10, 20, 30]);
+      expect(await read(11, 2)).toEqual([20, 30]);
+      expect(await read(10, 1)).toEqual([10]);
       expect(await read(-5, 1)).toEqual([0]);
-      expect(await storage.readBatches({ topic: 'none', partition: 0 }, 0, { maxBytes: 1e9, endOffset: Infinity })).toEqual([]);
+      expect(await read(31, 10)).toEqual([]);
+      expect(await storage.readBatches({ topic: 'none', partition: 0 }, 0, 10)).toEqual([]);
     });
 
     it('reads summaries forwards and backwards', async () => {
@@ -56,7 +54,7 @@ export function runStorageTests(name: string, open: () => Promise<Storage>): voi
       await storage.write([{ kind: 'deleteBatches', id: a, fromBaseOffset: 10, toBaseOffset: 30 }]);
       expect((await storage.readSummaries(a, 0, 10)).map((s) => s.baseOffset)).toEqual([0, 30]);
       expect((await storage.readSummaries(a1, 0, 10)).map((s) => s.baseOffset)).toEqual([0, 10, 20, 30]);
-      const read = await storage.readBatches(a, 5, { maxBytes: 1e9, endOffset: Infinity });
+      const read = await storage.readBatches(a, 0, 10);
       expect(read.map(baseOf)).toEqual([0, 30]);
     });
 
@@ -64,7 +62,7 @@ export function runStorageTests(name: string, open: () => Promise<Storage>): voi
       await storage.write([{ kind: 'putBatch', id: a, ...fakeBatch(10, 5, 40) }]);
       const [summary] = await storage.readSummaries(a, 10, 1);
       expect(summary).toEqual({ baseOffset: 10, lastOffset: 14, maxTimestamp: 1010, sizeBytes: 40 });
-      expect((await storage.readBatches(a, 10, { maxBytes: 1, endOffset: Infinity }))[0]!.length).toBe(40);
+      expect((await storage.readBatches(a, 10, 1))[0]!.length).toBe(40);
     });
 
     it('keeps metadata per partition and lists partitions that have it', async () => {
@@ -81,7 +79,7 @@ export function runStorageTests(name: string, open: () => Promise<Storage>): voi
       const batch = fakeBatch(40, 1);
       await storage.write([{ kind: 'putBatch', id: a, ...batch }]);
       batch.bytes.fill(0xff);
-      const [read] = await storage.readBatches(a, 40, { maxBytes: 1, endOffset: Infinity });
+      const [read] = await storage.readBatches(a, 40, 1);
       expect(baseOf(read!)).toBe(40);
     });
 
@@ -90,7 +88,7 @@ export function runStorageTests(name: string, open: () => Promise<Storage>): voi
       const view = big.subarray(100, 164);
       new DataView(big.buffer).setFloat64(100, 40);
       await storage.write([{ kind: 'putBatch', id: a, summary: { baseOffset: 40, lastOffset: 40, maxTimestamp: 0, sizeBytes: 64 }, bytes: view }]);
-      const [read] = await storage.readBatches(a, 40, { maxBytes: 1, endOffset: Infinity });
+      const [read] = await storage.readBatches(a, 40, 1);
       expect(read!.byteLength).toBe(64);
       expect(baseOf(read!)).toBe(40);
     });
