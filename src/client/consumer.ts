@@ -509,6 +509,7 @@ export class Consumer {
       return { requestId, partitions, result, started: Date.now() };
     };
     let next = startFetch();
+    let committing = Promise.resolve();
     try {
       while (!this.#stopping && !generation.stale) {
         const current = next;
@@ -526,8 +527,16 @@ export class Consumer {
         // Prefetch: the next fetch starts where these batches end while they are processed.
         next = startFetch(new Map(work.map(({ owned, result }) => [owned, endOffsetOf(result.batches)])));
         await runConcurrently(work, run.partitionsConsumedConcurrently, ({ result, owned }) => this.#process(generation, owned, result, run));
-        if (run.autoCommit) await this.#commitIfNecessary(generation, run);
+        if (run.autoCommit) {
+          // One auto-commit in flight, made durable while the next batch is processed (a
+          // durable commit per batch costs as much as processing it); its failure surfaces here
+          // on the next batch or below, and what it would have committed is committed again.
+          await committing;
+          committing = this.#commitIfNecessary(generation, run);
+          committing.catch(() => undefined);
+        }
       }
+      await committing;
     } finally {
       clearInterval(timer);
       // The prefetch still in flight ends now; its records are fetched again by whoever owns them next.
@@ -541,7 +550,7 @@ export class Consumer {
     const messages: KafkaMessage[] = [];
     let nextAfterBatches = owned.position;
     for (const bytes of result.batches) {
-      const batch = await decodeBatchAsync(bytes, { checkCrc: false }); // the node checked it when reading
+      const batch = await decodeBatchAsync(bytes);
       for (const record of batch.records) if (batch.baseOffset + record.offsetDelta >= owned.position) messages.push(toKafkaMessage(batch, record));
       // Records a batch no longer holds (compaction) are skipped, not fetched again.
       nextAfterBatches = Math.max(nextAfterBatches, batch.baseOffset + batch.lastOffsetDelta + 1);
@@ -644,6 +653,7 @@ export class Consumer {
   async #commit(generation: Generation, offsets: OffsetCommit[]): Promise<void> {
     if (offsets.length === 0) return;
     const node = await this.#letterbox.node();
+    const counted = this.#uncommitted; // records resolved while this commit is in flight stay counted
     try {
       await node.commitOffsets({ groupId: this.groupId, memberId: generation.memberId, generationId: generation.generationId, offsets });
     } catch (error) {
@@ -654,7 +664,7 @@ export class Consumer {
       const owned = generation.owned.get(keyOf(topic, partition));
       if (owned !== undefined) owned.committed = offset;
     }
-    this.#uncommitted = 0;
+    this.#uncommitted = Math.max(0, this.#uncommitted - counted);
     this.#lastCommitAt = Date.now();
     this.#instrumentation.emit('consumer.commit_offsets', () => ({
       groupId: this.groupId,

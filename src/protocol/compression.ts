@@ -13,7 +13,6 @@ import {
   batchCrc,
   planRecords,
   setBatchCrc,
-  readBatchHeader,
   verifyBatch,
   writeBatchHeader,
   writeRecords,
@@ -30,11 +29,6 @@ export const DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024;
 export interface DecodeBatchOptions {
   /** Fail with CorruptBatchError when the records decompress to more bytes than this. Default 64 MiB. */
   maxDecompressedBytes?: number;
-  /**
-   * Check the CRC (default true). Pass false only for bytes this program already verified,
-   * e.g. a fetch answered by the page's own node, which checks every batch it reads.
-   */
-  checkCrc?: boolean;
 }
 
 /**
@@ -61,7 +55,7 @@ export async function encodeBatchAsync(batch: RecordBatchInput): Promise<Uint8Ar
  * @example const { records } = await decodeBatchAsync(bytes, { maxDecompressedBytes: 1 << 20 });
  */
 export async function decodeBatchAsync(bytes: Uint8Array, options: DecodeBatchOptions = {}): Promise<RecordBatch> {
-  const header = options.checkCrc === false ? readBatchHeader(bytes) : verifyBatch(bytes);
+  const header = verifyBatch(bytes);
   if (header.compression === 'none') return { ...header, records: decodeRecords(header, bytes, BATCH_HEADER_BYTES) };
   if (header.compression !== 'gzip') throw unsupported(header.compression);
   const maxBytes = options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;

@@ -50,7 +50,7 @@ export const cases: BenchCase[] = [
   },
   {
     id: 'log.read',
-    title: 'log read of those records in 1 MiB fetches, CRC-checked',
+    title: 'log read of those records in 1 MiB fetches, as stored (consumers check CRCs)',
     baselines: ['raw.idb.read'],
     runs: 3,
     async run() {

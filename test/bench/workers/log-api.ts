@@ -9,7 +9,7 @@ export interface LogWorkerApi {
    * producer's sendBatch), split into batches of about `batchBytes`.
    */
   append(records: number, recordBytes: number, perCall: number, batchBytes: number): Promise<Throughput>;
-  /** Reads the whole log back in 1 MiB fetches, CRC-checked. */
+  /** Reads the whole log back in 1 MiB fetches. */
   read(): Promise<Throughput>;
   /** Runs a full garbage collection (Chromium started with --js-flags=--expose-gc). */
   collectGarbage(): void;
