@@ -91,3 +91,56 @@ test('bad input from user code gets typed errors, and nothing is stored', async 
   expect(outcomes.topics).toEqual(['small']);
   expect(outcomes.firstOffset).toBe('0');
 });
+
+test('a batch corrupted on disk reaches the consumer as CorruptBatchError (CRCs are checked end to end); the node keeps serving', async ({ page }) => {
+  const outcome = await page.evaluate(async () => {
+    const { Letterbox } = window.lb;
+    const letterbox = new Letterbox({ clientId: 'bit-rot' });
+    const admin = letterbox.admin();
+    const producer = letterbox.producer();
+    await admin.connect();
+    await producer.connect();
+    await admin.createTopics({ topics: [{ topic: 'rot', numPartitions: 2 }] });
+    // Three ~600 KiB batches on partition 0: the first is no longer in the node's 1 MiB tail cache.
+    const big = 'x'.repeat(600 * 1024);
+    for (let i = 0; i < 3; i++) await producer.send({ topic: 'rot', messages: [{ value: `${i}${big}`, partition: 0 }] });
+    await producer.send({ topic: 'rot', messages: [{ value: 'fine', partition: 1 }] });
+    // Flip one byte of the first batch's value, as bit rot would, through a second connection.
+    const { slot } = await letterbox.nodeInfo();
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const request = indexedDB.open(`letterbox-slot-${slot}`);
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    await new Promise<void>((resolve, reject) => {
+      const store = db.transaction('batches', 'readwrite').objectStore('batches');
+      const key = ['rot', 0, 0];
+      const get = store.get(key);
+      get.onsuccess = () => {
+        const bytes = new Uint8Array(get.result as ArrayBuffer);
+        bytes[bytes.length - 100]! ^= 0xff;
+        store.put(bytes.buffer, key).onsuccess = () => resolve();
+      };
+      store.transaction.onerror = () => reject(store.transaction.error);
+    });
+    db.close();
+
+    const consumer = letterbox.consumer({ groupId: 'rot-readers', retry: { retries: 0 } });
+    await consumer.connect();
+    await consumer.subscribe({ topic: 'rot', fromBeginning: true });
+    const seen: string[] = [];
+    const crashed = new Promise<{ name: string; code: string; restart: boolean }>((resolve) =>
+      consumer.on(consumer.events.CRASH, ({ payload }) => resolve({ name: payload.error.name, code: (payload.error as { code?: string }).code ?? '', restart: payload.restart })),
+    );
+    await consumer.run({ eachMessage: async ({ partition, message }) => void seen.push(`${partition}:${message.value!.toString().slice(0, 4)}`) });
+    const crash = await crashed;
+    // The node still serves: a new producer's send and a fresh read of partition 1 work.
+    await producer.send({ topic: 'rot', messages: [{ value: 'after', partition: 1 }] });
+    const offsets = await admin.fetchTopicOffsets('rot');
+    await letterbox.close();
+    return { crash, seen, partition1End: offsets.find((o) => o.partition === 1)?.high };
+  });
+  expect(outcome.crash).toEqual({ name: 'CorruptBatchError', code: 'CORRUPT_MESSAGE', restart: false });
+  expect(outcome.seen.filter((s) => s.startsWith('0:'))).toEqual([]); // nothing of the corrupt batch was delivered
+  expect(outcome.partition1End).toBe('2');
+});
