@@ -509,7 +509,7 @@ export class Consumer {
       return { requestId, partitions, result, started: Date.now() };
     };
     let next = startFetch();
-    let committing = Promise.resolve();
+    const committed: { inFlight?: Promise<void> | undefined; failure?: unknown } = {};
     try {
       while (!this.#stopping && !generation.stale) {
         const current = next;
@@ -527,16 +527,18 @@ export class Consumer {
         // Prefetch: the next fetch starts where these batches end while they are processed.
         next = startFetch(new Map(work.map(({ owned, result }) => [owned, endOffsetOf(result.batches)])));
         await runConcurrently(work, run.partitionsConsumedConcurrently, ({ result, owned }) => this.#process(generation, owned, result, run));
-        if (run.autoCommit) {
-          // One auto-commit in flight, made durable while the next batch is processed (a
-          // durable commit per batch costs as much as processing it); its failure surfaces here
-          // on the next batch or below, and what it would have committed is committed again.
-          await committing;
-          committing = this.#commitIfNecessary(generation, run);
-          committing.catch(() => undefined);
+        if (committed.failure !== undefined) throw committed.failure;
+        if (run.autoCommit && committed.inFlight === undefined) {
+          // Auto-commits never hold up the next batch: one at a time is made durable while
+          // processing goes on, and offsets resolved meanwhile go in the next one. A failure
+          // surfaces on the next batch (or below) and its offsets are committed again.
+          committed.inFlight = this.#commitIfNecessary(generation, run)
+            .catch((error: unknown) => void (committed.failure = error))
+            .finally(() => (committed.inFlight = undefined));
         }
       }
-      await committing;
+      await committed.inFlight;
+      if (committed.failure !== undefined) throw committed.failure;
     } finally {
       clearInterval(timer);
       // The prefetch still in flight ends now; its records are fetched again by whoever owns them next.
