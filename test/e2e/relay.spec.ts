@@ -17,6 +17,30 @@ test('npm start prints a URL whose demo page loads in Chromium', async ({ page }
   await expect(page.locator('h1')).toHaveText('Letterbox');
 });
 
+test('the demo draws its partitions with the log, the committed offset and the lag, and they move with events', async ({ page }) => {
+  await page.goto(`${relay.url}?cluster=demo-partitions`);
+  const rows = page.locator('#partitions g[data-partition]');
+  await expect(rows).toHaveCount(3);
+  const totals = () =>
+    rows.evaluateAll((gs) => ({
+      high: gs.reduce((sum, g) => sum + Number(g.getAttribute('data-high')), 0),
+      lag: gs.reduce((sum, g) => sum + Number(g.getAttribute('data-lag')), 0),
+    }));
+  await page.getByRole('button', { name: 'Send 100 events' }).click();
+  await expect.poll(totals).toEqual({ high: 100, lag: 0 });
+  await expect(page.locator('#latest')).toContainText('event ');
+  await page.getByRole('button', { name: 'Pause the consumer' }).click();
+  await page.getByRole('button', { name: 'Send 100 events' }).click();
+  await expect.poll(totals).toEqual({ high: 200, lag: 100 });
+  await page.getByRole('button', { name: 'Resume the consumer' }).click();
+  await expect.poll(totals).toEqual({ high: 200, lag: 0 });
+  // The committed part of each bar is drawn as wide as the log once the lag is gone.
+  const widths = await page.locator('#partitions g[data-partition]').evaluateAll((gs) =>
+    gs.map((g) => [g.querySelector('.log')!.getAttribute('width'), g.querySelector('.committed')!.getAttribute('width')]),
+  );
+  for (const [log, committed] of widths) expect(committed).toBe(log);
+});
+
 test('the relay serves nothing outside its folders and answers bad requests plainly', async ({ request }) => {
   for (const path of ['/../package.json', '/%2e%2e/package.json', '/%2e%2e%2fpackage.json', '/missing.html', '/%E0%A4%A']) {
     const response = await request.get(relay.url.replace(/\/$/, '') + path);
