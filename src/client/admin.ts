@@ -1,5 +1,5 @@
 import { InvalidArgumentError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
-import type { Assignment, ConfigEntry, GroupStateName, OffsetCommit, TopicSpec, TopicState } from '../node/api';
+import type { Assignment, ConfigEntry, GroupStateName, OffsetCommit, TopicSpec, TopicState } from '../node';
 import { Instrumentation, type InstrumentationEvent } from './events';
 import type { Letterbox } from './letterbox';
 import type { Logger } from './logger';

@@ -1,5 +1,5 @@
 import { GroupError, InvalidArgumentError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
-import type { AssignorName, Assignment, FetchedPartition, JoinReply, NodeApi, OffsetCommit } from '../node/api';
+import type { AssignorName, Assignment, FetchedPartition, JoinReply, NodeApi, OffsetCommit } from '../node';
 import { decodeBatchAsync, readBatchHeader } from '../protocol';
 import { Instrumentation, type InstrumentationEvent } from './events';
 import type { Letterbox } from './letterbox';

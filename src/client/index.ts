@@ -19,6 +19,6 @@ export {
 } from './consumer';
 export { Admin, ConfigResourceTypes, type AdminEvents, type TopicMetadata, type PartitionMetadata, type ConfigResource, type DescribedConfigEntry, type GroupDescriptionResult, type GroupMemberDescription, type PartitionOffsets, type GroupPartitionOffset } from './admin';
 export type { Message, MessageHeaders, HeaderValue, KafkaMessage } from './messages';
-export type { TopicSpec, ConfigEntry, NodeInfo } from '../node/api';
+export type { TopicSpec, ConfigEntry, NodeInfo } from '../node';
 export type { PeerInfo, DialStats } from '../network';
 export * from '../errors';

@@ -2,7 +2,7 @@ import type { Remote } from 'comlink';
 import { AbortedError, InvalidArgumentError, NotConnectedError, StorageLostError } from '../errors';
 import { CLUSTER_NAME_PATTERN } from '../discovery';
 import { joinCluster, type DialStats, type NetworkEvent, type PeerInfo, type PeerNetwork } from '../network';
-import type { NodeApi, NodeInfo } from '../node/api';
+import type { NodeApi, NodeInfo } from '../node';
 import { Admin } from './admin';
 import { Consumer, type ConsumerConfig } from './consumer';
 import { consoleLogCreator, createLogger, logLevel, type LogCreator, type Logger, type LogLevel } from './logger';

@@ -1,7 +1,7 @@
 import { releaseProxy, transfer, wrap, type Remote } from 'comlink';
 import { AbortedError, TimeoutError, WorkerStartError } from '../errors';
 import { registerErrorTransfer } from '../errors/transfer';
-import type { NodeApi, NodeInfo, NodeStartInit } from '../node/api';
+import type { NodeApi, NodeInfo, NodeStartInit } from '../node';
 import { startNodeWorker } from './start-worker';
 
 export interface NodeConnection {

@@ -1,5 +1,5 @@
 import { AbortedError, InvalidArgumentError, NotConnectedError } from '../errors';
-import type { ProduceResult, TopicState } from '../node/api';
+import type { ProduceResult, TopicState } from '../node';
 import { createStickyPartitioner, defaultPartition, type Compression } from '../protocol';
 import { Instrumentation, type InstrumentationEvent } from './events';
 import type { Letterbox } from './letterbox';
