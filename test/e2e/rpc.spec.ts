@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from '@playwright/test';
 import type { PeerInfo } from '../../src/client';
 import { startRelayProcess, type RelayProcess } from '../support/relay-process';
+import { tabHeap } from '../support/tab-heap';
 import { expect, test } from './fixtures';
 
 // Peer RPC between the brokers of two tabs, through the real relay and direct WebRTC: the demo
@@ -13,7 +14,7 @@ interface DemoLetterbox {
   peers(): Promise<PeerInfo[]>;
   echo(peerId: string, bytes: Uint8Array, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Uint8Array>;
   refusedPeers(): Promise<Array<{ peerId: string; reason: string }>>;
-  probePeer(peerId: string, options: { messageBytes: number; count: number }): Promise<{ bytes: number; ms: number; mbps: number }>;
+  probePeer(peerId: string, options: { messageBytes: number; count: number; timeoutMs?: number }): Promise<{ bytes: number; ms: number; mbps: number }>;
 }
 type DemoWindow = { demo: { letterbox: DemoLetterbox } };
 
@@ -128,6 +129,54 @@ test('peer RPC between two tabs: requests both ways, a peer that stops answering
     expect(['REQUEST_TIMED_OUT', 'PEER_NOT_CONNECTED']).toContain((outcome as { code: string }).code);
     expect(outcome.ms).toBeLessThan(4_000);
   });
+});
+
+test('a peer that stops reading: the sender waits, then fails with TimeoutError, and its memory stays under its bound', async ({ profile }) => {
+  test.setTimeout(120_000);
+  relay = await startRelayProcess();
+  const cluster = `stall-${Date.now()}`;
+  const sender = await openDemo(profile, relay.url, cluster);
+  const reader = await openDemo(profile, relay.url, cluster);
+  const readerId = await peerIdOf(reader);
+  await expect.poll(() => peerIdsOf(sender), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([readerId]);
+  expect(await echo(sender, readerId, [1], { timeoutMs: 10_000 })).toMatchObject({ ok: true });
+  const heap = await tabHeap(profile, sender);
+  const before = await heap();
+
+  // The reader's page thread is busy: its data channel's messages queue in its tab, and its broker consumes nothing.
+  const stallMs = 20_000;
+  void reader.evaluate((ms) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end);
+  }, stallMs).catch(() => undefined);
+  // 64 MiB offered, each message given 3 s to find room.
+  const started = Date.now();
+  const probe = sender.evaluate(
+    (peerId) =>
+      (window as unknown as DemoWindow).demo.letterbox
+        .probePeer(peerId, { messageBytes: 64 * 1024, count: 1024, timeoutMs: 3_000 })
+        .then(() => 'finished', (e: { name: string; code: string; message: string }) => `${e.name} ${e.code}: ${e.message}`),
+    readerId,
+  );
+  let outcome: string | undefined;
+  void probe.then((o) => (outcome = o));
+  let peak = before;
+  while (outcome === undefined && Date.now() - started < stallMs - 5_000) {
+    const now = await heap();
+    peak = { pageBytes: Math.max(peak.pageBytes, now.pageBytes), workerBytes: Math.max(peak.workerBytes, now.workerBytes) };
+  }
+  // A one-way message found no room within its timeout: the sender waited. (Without flow control
+  // the reader's tab took all 64 MiB and only the probe's closing request timed out.)
+  expect(outcome).toMatch(/^TimeoutError REQUEST_TIMED_OUT: echo message to /);
+  const growth = { page: peak.pageBytes - before.pageBytes, worker: peak.workerBytes - before.workerBytes };
+  console.log(`sender memory while its peer read nothing (64 MiB offered): page +${(growth.page / 2 ** 20).toFixed(1)} MiB, worker +${(growth.worker / 2 ** 20).toFixed(1)} MiB (live, after GC)`);
+  // What the sender may hold for one peer: its RPC queue (4 MiB) in the worker; the bridge window
+  // (2 MiB), the stream's write buffer (1 MiB) and the data channel's buffer (2 MiB) on the page —
+  // 9 MiB — plus the runtimes' own growth under load (measured: 13 MiB in all).
+  const boundBytes = 16 * 2 ** 20;
+  expect(growth.worker + growth.page).toBeLessThan(boundBytes);
+  // Once the reader runs again, requests flow.
+  await expect.poll(async () => (await echo(sender, readerId, [3], { timeoutMs: 2_000 })).ok, { timeout: stallMs * 2 }).toBe(true);
 });
 
 test('a page with the wrong cluster secret is refused, with a clear error on both sides', async ({ profile }) => {

@@ -9,6 +9,8 @@ import {
   RPC_HANDLING_MAX,
   RPC_IN_FLIGHT_REQUESTS_MAX,
   RPC_SEND_QUEUE_BYTES_MAX,
+  PEER_WINDOW_BYTES,
+  PEER_WINDOW_UPDATE_BYTES,
   type PeerInfo,
   type PeerLink,
   type PeerLinkEvents,
@@ -25,6 +27,10 @@ interface FakeLink extends PeerLink {
   readonly sends: number;
   /** The other side stops taking bytes (they stay in flight, and the window fills). */
   stopReading(): void;
+  /** The node behind this link stops consuming, though its bridge keeps taking bytes off the wire (a busy worker behind a reading page). */
+  stopConsuming(): void;
+  /** Consumes what was held, in order, and what comes next. */
+  resumeConsuming(): void;
   connectTo(other: FakeLink): void;
   /** Both sides see the other leave. */
   disconnect(other: FakeLink): void;
@@ -39,7 +45,9 @@ function fakeLink(self: string): FakeLink {
   const listeners = new Map<keyof PeerLinkEvents, Set<(event: never) => void>>();
   const remotes = new Map<string, { link: FakeLink; inFlight: number; waiting: Array<() => void> }>();
   let reading = true;
+  let consuming = true;
   const held: Array<() => void> = [];
+  const unconsumed: Array<() => void> = [];
   let sends = 0;
   const emit = <E extends keyof PeerLinkEvents>(type: E, event: PeerLinkEvents[E]) => {
     for (const listener of listeners.get(type) ?? []) (listener as (event: PeerLinkEvents[E]) => void)(event);
@@ -78,6 +86,13 @@ function fakeLink(self: string): FakeLink {
     stopReading() {
       reading = false;
     },
+    stopConsuming() {
+      consuming = false;
+    },
+    resumeConsuming() {
+      consuming = true;
+      for (const consume of unconsumed.splice(0)) consume();
+    },
     connectTo(other) {
       remotes.set(other.peerId!, { link: other, inFlight: 0, waiting: [] });
       emit('joined', { peerId: other.peerId!, remoteAddr: '', limited: false, since: 0 });
@@ -88,8 +103,9 @@ function fakeLink(self: string): FakeLink {
     },
     deliver(from, bytes) {
       const take = () => {
-        emit('data', { peerId: from, bytes });
         remotes.get(from)?.link.credit(self, bytes.length);
+        if (consuming) emit('data', { peerId: from, bytes });
+        else unconsumed.push(() => emit('data', { peerId: from, bytes }));
       };
       if (reading) take();
       else held.push(take);
@@ -306,6 +322,35 @@ describe('peer rpc', () => {
     expect(failure).toBeInstanceOf(TimeoutError);
     // queue + the bridge window, and nothing more
     expect(sent * message.length).toBeLessThanOrEqual(RPC_SEND_QUEUE_BYTES_MAX + FAKE_WINDOW_BYTES + message.length * 2);
+  });
+
+  it('end-to-end window: a peer whose node stops consuming makes senders wait, then time out, though its bridge keeps reading; they resume when it consumes', async () => {
+    const [a, b] = pair('A', 'B');
+    const rpcA = rpcOn(a);
+    let received = 0;
+    createPeerRpc(b).handle('echo', (body) => {
+      received += body.length;
+      return body;
+    });
+    b.stopConsuming();
+    const message = new Uint8Array(64 * KiB);
+    let sent = 0;
+    let failure: unknown;
+    while (failure === undefined) {
+      await rpcA.notify('B', 'echo', message, { timeoutMs: 50 }).then(
+        () => (sent += 1),
+        (error: unknown) => (failure = error),
+      );
+      expect(rpcA.stats('B')!.unackedBytes).toBeLessThanOrEqual(PEER_WINDOW_BYTES);
+    }
+    expect(failure).toBeInstanceOf(TimeoutError);
+    // the peer's window + this node's queue, whatever the bridge would take
+    expect(sent * message.length).toBeLessThanOrEqual(PEER_WINDOW_BYTES + RPC_SEND_QUEUE_BYTES_MAX + message.length);
+    expect(sent * message.length).toBeGreaterThanOrEqual(PEER_WINDOW_BYTES);
+    b.resumeConsuming();
+    await until(() => received === sent * message.length, 'everything queued arrives');
+    expect(await rpcA.request('B', 'echo', bytesOf(7))).toEqual(bytesOf(7));
+    await until(() => rpcA.stats('B')!.unackedBytes < PEER_WINDOW_UPDATE_BYTES, 'the window is given back');
   });
 
   it(`answers a peer's requests over ${RPC_HANDLING_MAX} unanswered ones with THROTTLING_QUOTA_EXCEEDED`, async () => {
