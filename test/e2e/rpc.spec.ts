@@ -1,8 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from '@playwright/test';
+import { chromium, type BrowserContext, type Page } from '@playwright/test';
 import type { PeerInfo } from '../../src/client';
+import { chromiumArgs, findChromium } from '../support/chromium';
 import { startRelayProcess, type RelayProcess } from '../support/relay-process';
 import { tabHeap } from '../support/tab-heap';
 import { expect, test } from './fixtures';
@@ -57,10 +58,13 @@ const peerIdsOf = async (page: Page) => (await page.evaluate(() => (window as un
 
 let relay: RelayProcess | undefined;
 let dir: string;
+let otherBrowser: BrowserContext | undefined;
 test.beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'letterbox-rpc-'));
 });
 test.afterEach(async () => {
+  await otherBrowser?.close();
+  otherBrowser = undefined;
   await relay?.stop();
   await rm(dir, { recursive: true, force: true });
 });
@@ -129,6 +133,26 @@ test('peer RPC between two tabs: requests both ways, a peer that stops answering
     expect(['REQUEST_TIMED_OUT', 'PEER_NOT_CONNECTED']).toContain((outcome as { code: string }).code);
     expect(outcome.ms).toBeLessThan(4_000);
   });
+});
+
+test('peer RPC between a tab and a separate browser process: requests both ways and a bulk transfer', async ({ profile }) => {
+  test.setTimeout(120_000);
+  relay = await startRelayProcess();
+  otherBrowser = await chromium.launchPersistentContext(join(dir, 'other-profile'), { executablePath: findChromium(), headless: true, args: chromiumArgs });
+  const cluster = `xproc-${Date.now()}`;
+  const tab = await openDemo(profile, relay.url, cluster);
+  const other = await openDemo(otherBrowser, relay.url, cluster);
+  const [tabId, otherId] = await Promise.all([peerIdOf(tab), peerIdOf(other)]);
+  await expect.poll(() => peerIdsOf(tab), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([otherId]);
+  await expect.poll(() => peerIdsOf(other), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([tabId]);
+  expect(await echo(tab, otherId, [1, 2, 3], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [1, 2, 3] });
+  expect(await echo(other, tabId, [4, 5], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [4, 5] });
+  const probe = await other.evaluate(
+    (peerId) => (window as unknown as DemoWindow).demo.letterbox.probePeer(peerId, { messageBytes: 64 * 1024, count: 256, timeoutMs: 30_000 }).catch((e: Error) => `${e.name}: ${e.message}`),
+    tabId,
+  );
+  expect(probe).toMatchObject({ bytes: 256 * 64 * 1024 });
+  console.log(`bulk one-way 64 KiB messages over peer RPC between two browser processes: ${(probe as { mbps: number }).mbps.toFixed(1)} MB/s (16 MiB)`);
 });
 
 test('a peer that stops reading: the sender waits, then fails with TimeoutError, and its memory stays under its bound', async ({ profile }) => {
