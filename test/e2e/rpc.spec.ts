@@ -1,3 +1,4 @@
+/// <reference path="./pages/peer-net-api.ts" />
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,6 +154,53 @@ test('peer RPC between a tab and a separate browser process: requests both ways 
   );
   expect(probe).toMatchObject({ bytes: 256 * 64 * 1024 });
   console.log(`bulk one-way 64 KiB messages over peer RPC between two browser processes: ${(probe as { mbps: number }).mbps.toFixed(1)} MB/s (16 MiB)`);
+});
+
+test('cutting the direct connection: RPCs fail with a typed error and never take the relay; a broker stream on a relayed connection is refused', async ({ profile, baseURL }) => {
+  test.setTimeout(120_000);
+  relay = await startRelayProcess();
+  const cluster = `cut-${Date.now()}`;
+  const open = async () => {
+    const page = await profile.newPage();
+    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+    await page.goto(`${baseURL}test/e2e/pages/peer-net.html?relay=${encodeURIComponent(relay!.url)}&cluster=${cluster}`);
+    await page.waitForFunction(() => document.body.dataset['ready'] === 'true', undefined, { timeout: DISCOVERY_TIMEOUT_MS });
+    return page;
+  };
+  const [a, b] = [await open(), await open()];
+  const [idA, idB] = await Promise.all([a.evaluate(() => window.peerNet!.peerId), b.evaluate(() => window.peerNet!.peerId)]);
+  const peersOf = (page: Page) => page.evaluate(() => window.peerNet!.peers());
+  const echoTo = (page: Page, peerId: string, timeoutMs: number) => page.evaluate(([p, t]) => window.peerNet!.echo(p, t), [peerId, timeoutMs] as const);
+  await expect.poll(() => peersOf(a), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([idB]);
+  await expect.poll(() => peersOf(b), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([idA]);
+  await expect.poll(async () => (await echoTo(a, idB, 2_000)).ok, { timeout: 15_000 }).toBe(true);
+
+  // No direct connection can form again: only the relay's path is left.
+  await Promise.all([a, b].map((page) => page.evaluate(() => window.peerNet!.blockWebRtc(true))));
+  expect(await a.evaluate((peer) => window.peerNet!.cut(peer), idB)).toBeGreaterThan(0);
+  await expect.poll(() => peersOf(a), { timeout: 15_000 }).toEqual([]);
+  expect(await a.evaluate((peer) => window.peerNet!.dialRelayed(peer), idB)).toEqual({ limited: true });
+  // Requests fail, typed, however long this lasts (two of the network's redial rounds).
+  const cutUntil = Date.now() + 7_000;
+  const outcomes = new Set<string>();
+  while (Date.now() < cutUntil) {
+    const outcome = await echoTo(a, idB, 1_000);
+    expect(outcome.ok).toBe(false);
+    outcomes.add(`${(outcome as { name: string }).name} ${(outcome as { code: string }).code}`);
+  }
+  expect([...outcomes].every((o) => ['PeerNotConnectedError PEER_NOT_CONNECTED', 'TimeoutError REQUEST_TIMED_OUT'].includes(o))).toBe(true);
+  expect(await a.evaluate((peer) => window.peerNet!.connections(peer), idB)).toContainEqual(expect.objectContaining({ limited: true }));
+  console.log(`while cut: ${[...outcomes].join(', ')}; connections A→B ${JSON.stringify(await a.evaluate((peer) => window.peerNet!.connections(peer), idB))}`);
+
+  // Direct again: requests flow, and no broker stream ever sat on a limited connection.
+  await Promise.all([a, b].map((page) => page.evaluate(() => window.peerNet!.blockWebRtc(false))));
+  await expect.poll(async () => (await echoTo(a, idB, 2_000)).ok, { timeout: DISCOVERY_TIMEOUT_MS }).toBe(true);
+  for (const page of [a, b]) expect(await page.evaluate(() => window.peerNet!.brokerStreamsOnLimitedMax())).toBe(0);
+  // And a node that opens one anyway on the relayed connection (last: it counts there) is refused by the peer.
+  if ((await a.evaluate((peer) => window.peerNet!.connections(peer), idB)).every((c) => !c.limited)) await a.evaluate((peer) => window.peerNet!.dialRelayed(peer), idB);
+  const attempt = await a.evaluate((peer) => window.peerNet!.brokerStreamOnRelay(peer), idB);
+  console.log(`a broker stream opened on the relayed connection: ${attempt}`);
+  expect(attempt).toMatch(/^(reset|aborted|closed|\w+Error)$/);
 });
 
 test('a peer that stops reading: the sender waits, then fails with TimeoutError, and its memory stays under its bound', async ({ profile }) => {

@@ -3,30 +3,7 @@
 // joined by a MessageChannel, with no broker. `?relay=…&cluster=…` joins a cluster.
 import type { Connection } from '@libp2p/interface';
 import type { PeerRpc } from '../../../src/network/worker';
-
-export interface PeerNetPage {
-  peerId: string;
-  /** Peers the RPC layer can reach (direct connections). */
-  peers(): string[];
-  /** An echo request; its outcome, or the typed error's name and code. */
-  echo(peerId: string, timeoutMs: number): Promise<{ ok: true; ms: number } | { ok: false; name: string; code: string; ms: number }>;
-  /** Closes the direct WebRTC connections to `peerId`. */
-  cut(peerId: string): Promise<number>;
-  /** While true, every new RTCPeerConnection of this page is closed at once: no direct connection can form. */
-  blockWebRtc(blocked: boolean): void;
-  /** Connections to `peerId` now: their kind and the protocols of their open streams. */
-  connections(peerId: string): Array<{ limited: boolean; direct: boolean; protocols: string[] }>;
-  /** Tries to open a broker stream to `peerId` on a relayed (limited) connection, as a misbehaving node would; the error's name, or 'opened'. */
-  brokerStreamOnRelay(peerId: string): Promise<string>;
-  /** The most broker streams seen at once on a limited connection since start (sampled every 20 ms and at each new connection). */
-  brokerStreamsOnLimitedMax(): number;
-}
-
-declare global {
-  interface Window {
-    peerNet?: PeerNetPage;
-  }
-}
+import './peer-net-api';
 
 // Patched before libp2p loads: its WebRTC transport takes the constructor when its module is evaluated.
 let blocked = false;
@@ -87,13 +64,29 @@ window.peerNet = {
   },
   connections: (peerId) =>
     to(peerId).map((c) => ({ limited: c.limits !== undefined, direct: isDirectConnection(c), protocols: c.streams.map((s) => s.protocol ?? '') })),
+  async dialRelayed(peerId) {
+    // Our own address through the relay names it: `…/p2p/<relay>/p2p-circuit/p2p/<self>`.
+    const through = network.libp2p.getMultiaddrs().map(String).find((a) => a.includes('/p2p-circuit'));
+    if (through === undefined) throw new Error('no reservation on the relay');
+    const { multiaddr } = await import('@multiformats/multiaddr');
+    const connection = await network.libp2p.dial(multiaddr(`${through.slice(0, through.indexOf('/p2p-circuit'))}/p2p-circuit/p2p/${peerId}`), { signal: AbortSignal.timeout(10_000) });
+    return { limited: connection.limits !== undefined };
+  },
   async brokerStreamOnRelay(peerId) {
     const relayed = to(peerId).find((c) => c.limits !== undefined && c.status === 'open');
     if (relayed === undefined) return 'no relayed connection';
     try {
       const stream = await relayed.newStream(PEER_PROTOCOL, { runOnLimitedConnection: true, signal: AbortSignal.timeout(5_000) });
+      // The protocol is agreed before the peer checks the connection's limits: a refusal is a reset just after.
+      if (stream.status === 'open') {
+        await new Promise((resolve) => {
+          stream.addEventListener('close', resolve, { once: true });
+          setTimeout(resolve, 5_000);
+        });
+      }
+      const status = stream.status;
       stream.abort(new Error('test'));
-      return 'opened';
+      return status;
     } catch (error) {
       return (error as Error).name;
     }
