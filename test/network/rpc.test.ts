@@ -180,6 +180,18 @@ function retainedBytes(): number {
   return heapUsed + arrayBuffers;
 }
 
+/** Sends one-way messages (each given 50 ms to find room) until one fails, checking `invariant` after each; how many went, and the failure. */
+async function notifyUntilItFails(rpc: PeerRpc, peerId: string, message: Uint8Array, invariant: () => void): Promise<{ sent: number; failure: unknown }> {
+  for (let sent = 0; ; sent++) {
+    try {
+      await rpc.notify(peerId, 'echo', message, { timeoutMs: 50 });
+    } catch (failure) {
+      return { sent, failure };
+    }
+    invariant();
+  }
+}
+
 /** A raw request frame of any type id, version and request id (for hostile input). */
 function rawFrame(typeId: number, requestId: number, body: Uint8Array, { version = 0, response = false } = {}): Uint8Array {
   const out = new Uint8Array(FRAME_HEADER_BYTES + body.length);
@@ -321,15 +333,7 @@ describe('peer rpc', () => {
     rpcOn(b);
     b.stopReading();
     const message = new Uint8Array(64 * KiB);
-    let sent = 0;
-    let failure: unknown;
-    while (failure === undefined) {
-      await rpcA.notify('B', 'echo', message, { timeoutMs: 50 }).then(
-        () => (sent += 1),
-        (error: unknown) => (failure = error),
-      );
-      expect(rpcA.stats('B')!.queuedBytes).toBeLessThanOrEqual(RPC_SEND_QUEUE_BYTES_MAX);
-    }
+    const { sent, failure } = await notifyUntilItFails(rpcA, 'B', message, () => expect(rpcA.stats('B')!.queuedBytes).toBeLessThanOrEqual(RPC_SEND_QUEUE_BYTES_MAX));
     expect(failure).toBeInstanceOf(TimeoutError);
     // queue + the bridge window, and nothing more
     expect(sent * message.length).toBeLessThanOrEqual(RPC_SEND_QUEUE_BYTES_MAX + FAKE_WINDOW_BYTES + message.length * 2);
@@ -345,15 +349,7 @@ describe('peer rpc', () => {
     });
     b.stopConsuming();
     const message = new Uint8Array(64 * KiB);
-    let sent = 0;
-    let failure: unknown;
-    while (failure === undefined) {
-      await rpcA.notify('B', 'echo', message, { timeoutMs: 50 }).then(
-        () => (sent += 1),
-        (error: unknown) => (failure = error),
-      );
-      expect(rpcA.stats('B')!.unackedBytes).toBeLessThanOrEqual(PEER_WINDOW_BYTES);
-    }
+    const { sent, failure } = await notifyUntilItFails(rpcA, 'B', message, () => expect(rpcA.stats('B')!.unackedBytes).toBeLessThanOrEqual(PEER_WINDOW_BYTES));
     expect(failure).toBeInstanceOf(TimeoutError);
     // the peer's window + this node's queue, whatever the bridge would take
     expect(sent * message.length).toBeLessThanOrEqual(PEER_WINDOW_BYTES + RPC_SEND_QUEUE_BYTES_MAX + message.length);
