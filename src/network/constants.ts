@@ -45,6 +45,14 @@ export const PING_TIMEOUT_MS = 5_000;
  * (larger high-water marks gave no gain).
  */
 export const STREAM_WRITE_BUFFER_BYTES_MAX = 1024 * 1024;
+/**
+ * Bytes a peer's data channel may buffer before libp2p stops handing it more and waits for
+ * its drain. Chromium refuses sends past 16 MiB buffered (`OperationError: send queue is
+ * full`, NOTES-browser.md), which would abort the stream; @libp2p/webrtc 6 uses 2 MiB (its
+ * docs say 16 MiB), set here so that a change of its default cannot come near the limit.
+ * It overshoots by at most one message (16 KiB).
+ */
+export const DATA_CHANNEL_BUFFERED_BYTES_MAX = 2 * 1024 * 1024;
 /** A stream whose reader lags by this much is reset rather than buffering without bound. */
 export const STREAM_READ_BUFFER_BYTES_MAX = 16 * 1024 * 1024;
 /** Bytes the worker may have handed the page for one peer and not yet seen written: bounds the page's queue per peer. */
@@ -73,6 +81,17 @@ export const RPC_HANDLING_MAX = RPC_IN_FLIGHT_REQUESTS_MAX;
  * window this bounds what the worker holds for a peer to about 6 MiB (plus one frame).
  */
 export const RPC_SEND_QUEUE_BYTES_MAX = 4 * 1024 * 1024;
+/**
+ * Bytes this node may have sent a peer beyond what the peer's node has consumed (announced
+ * by its `window` frames, FORMATS.md § Flow control). End to end, worker to worker: a peer
+ * whose page or worker stops reading makes this node's senders wait — and time out — instead
+ * of its bytes piling up in the peer's tab, which the data channel alone does not prevent (a
+ * frozen page took 64 MiB without slowing the sender). Above what the path holds in flight
+ * (bridge window + data channel buffer + stream buffer, ~5 MiB), so it does not cap throughput.
+ */
+export const PEER_WINDOW_BYTES = 8 * 1024 * 1024;
+/** A node announces what it consumed of a peer's stream once this much has gathered: one small frame per MiB. */
+export const PEER_WINDOW_UPDATE_BYTES = 1024 * 1024;
 /** Small frames queued together are written to the bridge as one chunk up to this size: one message per chunk instead of per frame. */
 export const RPC_COALESCE_BYTES_MAX = 64 * 1024;
 /**

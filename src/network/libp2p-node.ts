@@ -7,6 +7,7 @@ import { webRTC } from '@libp2p/webrtc';
 import { webSockets } from '@libp2p/websockets';
 import { yamux } from '@libp2p/yamux';
 import { createLibp2p } from 'libp2p';
+import { DATA_CHANNEL_BUFFERED_BYTES_MAX } from './constants';
 
 export interface PageLibp2pInit {
   privateKey: PrivateKey;
@@ -34,7 +35,10 @@ export function createPageLibp2p(init: PageLibp2pInit) {
     addresses: { listen: ['/p2p-circuit', '/webrtc'] },
     transports: [
       webSockets(),
-      webRTC(init.iceServers === undefined ? {} : { rtcConfiguration: { iceServers: init.iceServers } }),
+      webRTC({
+        dataChannel: { maxBufferedAmount: DATA_CHANNEL_BUFFERED_BYTES_MAX },
+        ...(init.iceServers === undefined ? {} : { rtcConfiguration: { iceServers: init.iceServers } }),
+      }),
       circuitRelayTransport(),
     ],
     connectionEncrypters: [noise()],

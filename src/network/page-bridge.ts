@@ -6,7 +6,8 @@ export interface WritableStream {
   readonly writeBufferLength: number;
   readonly writableNeedsDrain: boolean;
   send(data: Uint8Array): boolean;
-  onDrain(options?: { signal?: AbortSignal }): Promise<void>;
+  addEventListener(type: 'drain' | 'close', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'drain' | 'close', listener: () => void): void;
 }
 
 /** Bytes of a libp2p message event: a Uint8Array or a Uint8ArrayList (which has `subarray()`). */
@@ -35,6 +36,25 @@ interface Outbound {
 const macrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 /**
+ * Resolves at the stream's next `drain` (or `close`, or when `signal` aborts). Not
+ * `stream.onDrain()`: in @libp2p/utils 7.4 it keeps returning the first drain's settled
+ * promise, so a writer awaiting it while the channel is full again loops on microtasks,
+ * freezes the page and never lets the channel's `bufferedamountlow` (the next drain) run.
+ */
+const nextDrain = (stream: WritableStream, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      stream.removeEventListener('drain', done);
+      stream.removeEventListener('close', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    stream.addEventListener('drain', done, { once: true });
+    stream.addEventListener('close', done, { once: true });
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/**
  * The page side of the bridge over `port`. Writes are bounded twice: the worker has at most
  * BRIDGE_WINDOW_BYTES in flight per peer (credit), and the page hands a stream more only
  * while its write buffer is under STREAM_WRITE_BUFFER_BYTES_MAX, yielding to the event loop
@@ -53,7 +73,7 @@ export function createPageBridge(port: BridgePort, onError: (error: unknown) => 
     try {
       while (out.queue.length > 0 && !out.closed.signal.aborted) {
         if (out.stream.writableNeedsDrain) {
-          await out.stream.onDrain({ signal: out.closed.signal });
+          await nextDrain(out.stream, out.closed.signal);
           continue;
         }
         if (out.stream.writeBufferLength >= STREAM_WRITE_BUFFER_BYTES_MAX) {

@@ -15,6 +15,8 @@ import {
   RPC_IN_FLIGHT_REQUESTS_MAX,
   RPC_SEND_QUEUE_BYTES_MAX,
   RPC_TIMEOUT_MS,
+  PEER_WINDOW_BYTES,
+  PEER_WINDOW_UPDATE_BYTES,
   ADMISSION_TIMEOUT_MS,
   ADMISSION_ATTEMPT_MS,
   ADMISSION_RETRY_MS,
@@ -22,7 +24,7 @@ import {
 import { PeerNotConnectedError, type PeerLink } from './peer-link';
 
 /** Names of the message types a node can send (the error answer is the RPC layer's own). */
-export type PeerMessageName = Exclude<keyof PeerMessageTypes & string, 'error' | 'admission'>;
+export type PeerMessageName = Exclude<keyof PeerMessageTypes & string, 'error' | 'admission' | 'window'>;
 /** The body of message type `Name`: a request's and its response's (one codec per type, as Kafka's api key names both). */
 export type PeerMessageBody<Name extends PeerMessageName> = PeerMessageTypes[Name] extends MessageType<infer Body> ? Body : never;
 
@@ -58,6 +60,8 @@ export interface PeerRpcStats {
   handling: number;
   /** Encoded frames queued for the peer, not yet taken by the bridge. */
   queuedBytes: number;
+  /** Bytes sent to the peer that its node has not yet said it consumed (at most about PEER_WINDOW_BYTES). */
+  unackedBytes: number;
   /** Bytes of an incomplete frame from the peer held by the decoder. */
   bufferedBytes: number;
   /** Frames from the peer that could not be accepted. */
@@ -117,6 +121,11 @@ interface Channel {
   decoder: FrameStreamDecoder<PeerMessageTypes>;
   queue: Uint8Array[];
   queuedBytes: number;
+  /** `window` frames for the peer: sent ahead of the queue and never held back by the window (that could deadlock two full windows). */
+  control: Uint8Array[];
+  unackedBytes: number;
+  /** Bytes of the peer's stream this node consumed and has not yet announced. */
+  consumedBytes: number;
   pumping: boolean;
   /** Senders waiting for queue room, or for a request slot; woken together, each re-checks. */
   waiting: Set<() => void>;
@@ -153,6 +162,9 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     decoder: codec.createStreamDecoder(),
     queue: [],
     queuedBytes: 0,
+    control: [],
+    unackedBytes: 0,
+    consumedBytes: 0,
     pumping: false,
     waiting: new Set(),
     pending: new Map(),
@@ -204,24 +216,40 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     channel.closed.abort(error);
     channel.queue = [];
     channel.queuedBytes = 0;
+    channel.control = [];
     for (const pending of channel.pending.values()) pending.reject(error);
     channel.pending.clear();
     wake(channel);
   };
 
-  /** Hands queued frames to the link, small ones joined into one chunk, until the queue is empty. */
+  /**
+   * Hands queued frames to the link, small ones joined into one chunk, until the queue is
+   * empty; waits while the peer's window is used up (a chunk goes alone when nothing is unacknowledged).
+   */
   const pump = async (peerId: string, channel: Channel) => {
     if (channel.pumping) return;
     channel.pumping = true;
     try {
-      while (channel.queue.length > 0 && !channel.closed.signal.aborted) {
+      while ((channel.queue.length > 0 || channel.control.length > 0) && !channel.closed.signal.aborted) {
+        if (channel.control.length > 0) {
+          const frames = channel.control.splice(0);
+          const bytes = frames.reduce((sum, frame) => sum + frame.length, 0);
+          channel.unackedBytes += bytes;
+          await link.send(peerId, concat(frames, bytes), { signal: channel.closed.signal });
+          continue;
+        }
         let count = 0;
         let bytes = 0;
         while (count < channel.queue.length && (count === 0 || bytes + channel.queue[count]!.length <= RPC_COALESCE_BYTES_MAX)) {
           bytes += channel.queue[count]!.length;
           count += 1;
         }
+        if (channel.unackedBytes > 0 && channel.unackedBytes + bytes > PEER_WINDOW_BYTES) {
+          await waitOn(channel, channel.closed.signal);
+          continue;
+        }
         const frames = channel.queue.splice(0, count);
+        channel.unackedBytes += bytes;
         await link.send(peerId, count === 1 ? frames[0]! : concat(frames, bytes), { signal: channel.closed.signal });
         channel.queuedBytes -= bytes;
         wake(channel);
@@ -333,7 +361,21 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     });
   };
 
+  /** Tells the peer what this node consumed of its stream, so it may send as much more. */
+  const grant = (peerId: string, channel: Channel) => {
+    channel.control.push(codec.encode({ type: 'window', version: 0, requestId: ONE_WAY_REQUEST_ID, isResponse: false, body: { bytes: channel.consumedBytes } }));
+    channel.consumedBytes = 0;
+    wake(channel); // a pump waiting for the peer's window sends it first
+    void pump(peerId, channel);
+  };
+
   const onResult = (peerId: string, channel: Channel, result: FrameResult<PeerMessageTypes>) => {
+    // The peer's window: O(1), so neither admission nor the frame rate holds it back (a lost one would stall this node's sends for good).
+    if (result.ok && result.frame.type === 'window' && !result.frame.isResponse) {
+      channel.unackedBytes = Math.max(0, channel.unackedBytes - result.frame.body.bytes);
+      wake(channel);
+      return;
+    }
     if (!admitFrame(channel)) {
       channel.throttled += 1;
       const requestId = result.ok ? (result.frame.isResponse ? undefined : result.frame.requestId) : result.requestId;
@@ -447,6 +489,8 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
       onResult(peerId, channel, result);
       if (channel.cutOff) return;
     }
+    channel.consumedBytes += bytes.length;
+    if (channel.consumedBytes >= PEER_WINDOW_UPDATE_BYTES && !channel.closed.signal.aborted) grant(peerId, channel);
   });
   const offLeft = link.on('left', ({ peerId, reason }) => {
     const channel = channels.get(peerId);
@@ -543,6 +587,7 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
         inFlightRequests: channel.pending.size,
         handling: channel.handling,
         queuedBytes: channel.queuedBytes,
+        unackedBytes: channel.unackedBytes,
         bufferedBytes: channel.decoder.bufferedBytes,
         badFrames: channel.badFrames,
         throttled: channel.throttled,

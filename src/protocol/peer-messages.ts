@@ -47,7 +47,25 @@ const admissionType: MessageType<AdmissionBody> = {
   },
 };
 
-export const PEER_MESSAGE_TYPES = { echo: echoType, admission: admissionType };
+/**
+ * `window` (id 3): uint32 `bytes`, big-endian — the sender consumed that many more bytes of
+ * this node's stream, which may send as much more (FORMATS.md § Flow control). Always one-way.
+ */
+const windowType: MessageType<{ bytes: number }> = {
+  id: 3,
+  versions: [0],
+  encode(body) {
+    const out = new Uint8Array(4);
+    new DataView(out.buffer).setUint32(0, body.bytes);
+    return out;
+  },
+  decode(bytes) {
+    if (bytes.length !== 4) throw new FrameError('CORRUPT_MESSAGE', `window body of ${bytes.length} bytes, not 4`);
+    return { bytes: new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0) };
+  },
+};
+
+export const PEER_MESSAGE_TYPES = { echo: echoType, admission: admissionType, window: windowType };
 
 export type PeerMessageTypes = WithErrorAnswer<typeof PEER_MESSAGE_TYPES>;
 

@@ -1,9 +1,12 @@
+/// <reference path="./pages/peer-net-api.ts" />
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from '@playwright/test';
+import { chromium, type BrowserContext, type Page } from '@playwright/test';
 import type { PeerInfo } from '../../src/client';
+import { chromiumArgs, findChromium } from '../support/chromium';
 import { startRelayProcess, type RelayProcess } from '../support/relay-process';
+import { tabHeap } from '../support/tab-heap';
 import { expect, test } from './fixtures';
 
 // Peer RPC between the brokers of two tabs, through the real relay and direct WebRTC: the demo
@@ -13,7 +16,7 @@ interface DemoLetterbox {
   peers(): Promise<PeerInfo[]>;
   echo(peerId: string, bytes: Uint8Array, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Uint8Array>;
   refusedPeers(): Promise<Array<{ peerId: string; reason: string }>>;
-  probePeer(peerId: string, options: { messageBytes: number; count: number }): Promise<{ bytes: number; ms: number; mbps: number }>;
+  probePeer(peerId: string, options: { messageBytes: number; count: number; timeoutMs?: number }): Promise<{ bytes: number; ms: number; mbps: number }>;
 }
 type DemoWindow = { demo: { letterbox: DemoLetterbox } };
 
@@ -51,15 +54,27 @@ async function openDemo(context: BrowserContext, url: string, cluster: string, s
   return page;
 }
 
+/** Opens the demo in each context (a tab each) and waits until the two are directly connected to each other. */
+async function connectedPair(contexts: [BrowserContext, BrowserContext], url: string, cluster: string): Promise<{ pages: [Page, Page]; ids: [string, string] }> {
+  const pages: [Page, Page] = [await openDemo(contexts[0], url, cluster), await openDemo(contexts[1], url, cluster)];
+  const ids: [string, string] = [await peerIdOf(pages[0]), await peerIdOf(pages[1])];
+  await expect.poll(() => peerIdsOf(pages[0]), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([ids[1]]);
+  await expect.poll(() => peerIdsOf(pages[1]), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([ids[0]]);
+  return { pages, ids };
+}
+
 const peerIdOf = (page: Page) => page.evaluate(() => (window as unknown as DemoWindow).demo.letterbox.peerId());
 const peerIdsOf = async (page: Page) => (await page.evaluate(() => (window as unknown as DemoWindow).demo.letterbox.peers())).map((p) => p.peerId);
 
 let relay: RelayProcess | undefined;
 let dir: string;
+let otherBrowser: BrowserContext | undefined;
 test.beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'letterbox-rpc-'));
 });
 test.afterEach(async () => {
+  await otherBrowser?.close();
+  otherBrowser = undefined;
   await relay?.stop();
   await rm(dir, { recursive: true, force: true });
 });
@@ -67,12 +82,10 @@ test.afterEach(async () => {
 test('peer RPC between two tabs: requests both ways, a peer that stops answering times out, a cancelled request stops, a vanished peer fails', async ({ profile }) => {
   test.setTimeout(120_000);
   relay = await startRelayProcess();
-  const cluster = `rpc-${Date.now()}`;
-  const tab1 = await openDemo(profile, relay.url, cluster);
-  const tab2 = await openDemo(profile, relay.url, cluster);
-  const [id1, id2] = await Promise.all([peerIdOf(tab1), peerIdOf(tab2)]);
-  await expect.poll(() => peerIdsOf(tab1), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([id2]);
-  await expect.poll(() => peerIdsOf(tab2), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([id1]);
+  const {
+    pages: [tab1, tab2],
+    ids: [id1, id2],
+  } = await connectedPair([profile, profile], relay.url, `rpc-${Date.now()}`);
 
   await test.step('requests both ways', async () => {
     expect(await echo(tab1, id2, [1, 2, 3])).toMatchObject({ ok: true, bytes: [1, 2, 3] });
@@ -94,13 +107,14 @@ test('peer RPC between two tabs: requests both ways, a peer that stops answering
       new PerformanceObserver((list) => (state.longTasks += list.getEntries().length)).observe({ type: 'longtask' });
     };
     await Promise.all([tab1.evaluate(watchLongTasks), tab2.evaluate(watchLongTasks)]);
+    // 16 MiB: several times what the data channel buffers (2 MiB), so the writer waits for many drains.
     const probe = await tab1.evaluate(
-      (peerId) => (window as unknown as DemoWindow).demo.letterbox.probePeer(peerId, { messageBytes: 64 * 1024, count: 64 }).catch((e: Error) => `${e.name}: ${e.message}`),
+      (peerId) => (window as unknown as DemoWindow).demo.letterbox.probePeer(peerId, { messageBytes: 64 * 1024, count: 256 }).catch((e: Error) => `${e.name}: ${e.message}`),
       id2,
     );
-    expect(probe).toMatchObject({ bytes: 64 * 64 * 1024 });
+    expect(probe).toMatchObject({ bytes: 256 * 64 * 1024 });
     const longTasks = await Promise.all([tab1, tab2].map((page) => page.evaluate(() => (window as unknown as { longTasks: number }).longTasks)));
-    console.log(`bulk one-way 64 KiB messages over peer RPC: ${(probe as { mbps: number }).mbps.toFixed(1)} MB/s (4 MiB); long tasks sender ${longTasks[0]}, receiver ${longTasks[1]}`);
+    console.log(`bulk one-way 64 KiB messages over peer RPC: ${(probe as { mbps: number }).mbps.toFixed(1)} MB/s (16 MiB); long tasks sender ${longTasks[0]}, receiver ${longTasks[1]}`);
     console.log(`echo over peer RPC from the page, 32 B: p50 ${rtts[100]!.toFixed(2)} ms, p99 ${rtts[198]!.toFixed(2)} ms`);
   });
 
@@ -127,6 +141,124 @@ test('peer RPC between two tabs: requests both ways, a peer that stops answering
     expect(['REQUEST_TIMED_OUT', 'PEER_NOT_CONNECTED']).toContain((outcome as { code: string }).code);
     expect(outcome.ms).toBeLessThan(4_000);
   });
+});
+
+test('peer RPC between a tab and a separate browser process: requests both ways and a bulk transfer', async ({ profile }) => {
+  test.setTimeout(120_000);
+  relay = await startRelayProcess();
+  otherBrowser = await chromium.launchPersistentContext(join(dir, 'other-profile'), { executablePath: findChromium(), headless: true, args: chromiumArgs });
+  const {
+    pages: [tab, other],
+    ids: [tabId, otherId],
+  } = await connectedPair([profile, otherBrowser], relay.url, `xproc-${Date.now()}`);
+  expect(await echo(tab, otherId, [1, 2, 3], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [1, 2, 3] });
+  expect(await echo(other, tabId, [4, 5], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [4, 5] });
+  const probe = await other.evaluate(
+    (peerId) => (window as unknown as DemoWindow).demo.letterbox.probePeer(peerId, { messageBytes: 64 * 1024, count: 256, timeoutMs: 30_000 }).catch((e: Error) => `${e.name}: ${e.message}`),
+    tabId,
+  );
+  expect(probe).toMatchObject({ bytes: 256 * 64 * 1024 });
+  console.log(`bulk one-way 64 KiB messages over peer RPC between two browser processes: ${(probe as { mbps: number }).mbps.toFixed(1)} MB/s (16 MiB)`);
+});
+
+test('cutting the direct connection: RPCs fail with a typed error and never take the relay; a broker stream on a relayed connection is refused', async ({ profile, baseURL }) => {
+  test.setTimeout(120_000);
+  relay = await startRelayProcess();
+  const cluster = `cut-${Date.now()}`;
+  const open = async () => {
+    const page = await profile.newPage();
+    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+    await page.goto(`${baseURL}test/e2e/pages/peer-net.html?relay=${encodeURIComponent(relay!.url)}&cluster=${cluster}`);
+    await page.waitForFunction(() => document.body.dataset['ready'] === 'true', undefined, { timeout: DISCOVERY_TIMEOUT_MS });
+    return page;
+  };
+  const [a, b] = [await open(), await open()];
+  const [idA, idB] = await Promise.all([a.evaluate(() => window.peerNet!.peerId), b.evaluate(() => window.peerNet!.peerId)]);
+  const peersOf = (page: Page) => page.evaluate(() => window.peerNet!.peers());
+  const echoTo = (page: Page, peerId: string, timeoutMs: number) => page.evaluate(([p, t]) => window.peerNet!.echo(p, t), [peerId, timeoutMs] as const);
+  await expect.poll(() => peersOf(a), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([idB]);
+  await expect.poll(() => peersOf(b), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([idA]);
+  await expect.poll(async () => (await echoTo(a, idB, 2_000)).ok, { timeout: 15_000 }).toBe(true);
+
+  // No direct connection can form again: only the relay's path is left.
+  await Promise.all([a, b].map((page) => page.evaluate(() => window.peerNet!.blockWebRtc(true))));
+  expect(await a.evaluate((peer) => window.peerNet!.cut(peer), idB)).toBeGreaterThan(0);
+  await expect.poll(() => peersOf(a), { timeout: 15_000 }).toEqual([]);
+  // A relayed connection to the peer (the network's redials leave one; else dial one): broker traffic could take it, and must not.
+  const relayedToB = async () => (await a.evaluate((peer) => window.peerNet!.connections(peer), idB)).some((c) => c.limited);
+  const ensureRelayed = () =>
+    expect
+      .poll(async () => (await relayedToB()) || (await a.evaluate((peer) => window.peerNet!.dialRelayed(peer), idB).catch(() => ({ limited: false }))).limited, { timeout: 45_000 })
+      .toBe(true);
+  await ensureRelayed();
+  // Requests fail, typed, however long this lasts (two of the network's redial rounds).
+  const cutUntil = Date.now() + 7_000;
+  const outcomes = new Set<string>();
+  while (Date.now() < cutUntil) {
+    const outcome = await echoTo(a, idB, 1_000);
+    expect(outcome.ok).toBe(false);
+    outcomes.add(`${(outcome as { name: string }).name} ${(outcome as { code: string }).code}`);
+  }
+  expect([...outcomes].every((o) => ['PeerNotConnectedError PEER_NOT_CONNECTED', 'TimeoutError REQUEST_TIMED_OUT'].includes(o))).toBe(true);
+  expect(await a.evaluate((peer) => window.peerNet!.connections(peer), idB)).toContainEqual(expect.objectContaining({ limited: true }));
+  console.log(`while cut: ${[...outcomes].join(', ')}; connections A→B ${JSON.stringify(await a.evaluate((peer) => window.peerNet!.connections(peer), idB))}`);
+
+  // Direct again: requests flow, and no broker stream ever sat on a limited connection.
+  await Promise.all([a, b].map((page) => page.evaluate(() => window.peerNet!.blockWebRtc(false))));
+  await expect.poll(async () => (await echoTo(a, idB, 2_000)).ok, { timeout: DISCOVERY_TIMEOUT_MS }).toBe(true);
+  for (const page of [a, b]) expect(await page.evaluate(() => window.peerNet!.brokerStreamsOnLimitedMax())).toBe(0);
+  // And a node that opens one anyway on the relayed connection (last: it counts there) is refused by the peer.
+  await ensureRelayed();
+  const attempt = await a.evaluate((peer) => window.peerNet!.brokerStreamOnRelay(peer), idB);
+  console.log(`a broker stream opened on the relayed connection: ${attempt}`);
+  expect(attempt).toMatch(/^(reset|aborted|closed|\w+Error)$/);
+});
+
+test('a peer that stops reading: the sender waits, then fails with TimeoutError, and its memory stays under its bound', async ({ profile }) => {
+  test.setTimeout(120_000);
+  relay = await startRelayProcess();
+  const {
+    pages: [sender, reader],
+    ids: [, readerId],
+  } = await connectedPair([profile, profile], relay.url, `stall-${Date.now()}`);
+  expect(await echo(sender, readerId, [1], { timeoutMs: 10_000 })).toMatchObject({ ok: true });
+  const heap = await tabHeap(profile, sender);
+  const before = await heap();
+
+  // The reader's page thread is busy: its data channel's messages queue in its tab, and its broker consumes nothing.
+  const stallMs = 20_000;
+  void reader.evaluate((ms) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end);
+  }, stallMs).catch(() => undefined);
+  // 64 MiB offered, each message given 3 s to find room.
+  const started = Date.now();
+  const probe = sender.evaluate(
+    (peerId) =>
+      (window as unknown as DemoWindow).demo.letterbox
+        .probePeer(peerId, { messageBytes: 64 * 1024, count: 1024, timeoutMs: 3_000 })
+        .then(() => 'finished', (e: { name: string; code: string; message: string }) => `${e.name} ${e.code}: ${e.message}`),
+    readerId,
+  );
+  let outcome: string | undefined;
+  void probe.then((o) => (outcome = o));
+  let peak = before;
+  while (outcome === undefined && Date.now() - started < stallMs - 5_000) {
+    const now = await heap();
+    peak = { pageBytes: Math.max(peak.pageBytes, now.pageBytes), workerBytes: Math.max(peak.workerBytes, now.workerBytes) };
+  }
+  // A one-way message found no room within its timeout: the sender waited. (Without flow control
+  // the reader's tab took all 64 MiB and only the probe's closing request timed out.)
+  expect(outcome).toMatch(/^TimeoutError REQUEST_TIMED_OUT: echo message to /);
+  const growth = { page: peak.pageBytes - before.pageBytes, worker: peak.workerBytes - before.workerBytes };
+  console.log(`sender memory while its peer read nothing (64 MiB offered): page +${(growth.page / 2 ** 20).toFixed(1)} MiB, worker +${(growth.worker / 2 ** 20).toFixed(1)} MiB (live, after GC)`);
+  // What the sender may hold for one peer: its RPC queue (4 MiB) in the worker; the bridge window
+  // (2 MiB), the stream's write buffer (1 MiB) and the data channel's buffer (2 MiB) on the page —
+  // 9 MiB — plus the runtimes' own growth under load (measured: 13 MiB in all).
+  const boundBytes = 16 * 2 ** 20;
+  expect(growth.worker + growth.page).toBeLessThan(boundBytes);
+  // Once the reader runs again, requests flow.
+  await expect.poll(async () => (await echo(sender, readerId, [3], { timeoutMs: 2_000 })).ok, { timeout: stallMs * 2 }).toBe(true);
 });
 
 test('a page with the wrong cluster secret is refused, with a clear error on both sides', async ({ profile }) => {

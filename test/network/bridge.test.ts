@@ -6,24 +6,33 @@ import { BRIDGE_WINDOW_BYTES, createPeerLink, PeerNotConnectedError, type Bridge
 const MiB = 1024 * 1024;
 const PEER = '12D3KooWQFFcWrX3kdFtayJ4UqsX8dEWGWirNCivJ5UDYA6eAyzF';
 
-/** A stream whose transport is stalled until `flow()`: it keeps what was sent. */
-function fakeStream(): WritableStream & { sent: Uint8Array[]; stall(): void; flow(): void } {
-  let drained: (() => void) | undefined;
+/**
+ * A stream whose transport stalls when told to, or by itself once `capacityBytes` were sent
+ * since the last `flow()` (as a data channel over its buffered limit), until `flow()`: it
+ * keeps what was sent. Like libp2p's, it announces each drain with one `drain` event.
+ */
+function fakeStream(capacityBytes = Infinity): WritableStream & { sent: Uint8Array[]; stall(): void; flow(): void } {
+  const events = new EventTarget();
+  let buffered = 0;
   const stream = {
     sent: [] as Uint8Array[],
     writeBufferLength: 0,
     writableNeedsDrain: false,
     send(data: Uint8Array) {
       stream.sent.push(data);
+      buffered += data.byteLength;
+      if (buffered >= capacityBytes) stream.writableNeedsDrain = true;
       return !stream.writableNeedsDrain;
     },
-    onDrain: () => new Promise<void>((resolve) => (drained = resolve)),
+    addEventListener: (type: 'drain' | 'close', listener: () => void, options?: { once?: boolean }) => events.addEventListener(type, listener, options),
+    removeEventListener: (type: 'drain' | 'close', listener: () => void) => events.removeEventListener(type, listener),
     stall() {
       stream.writableNeedsDrain = true;
     },
     flow() {
+      buffered = 0;
       stream.writableNeedsDrain = false;
-      drained?.();
+      events.dispatchEvent(new Event('drain'));
     },
   };
   return stream;
@@ -94,6 +103,26 @@ describe('frame bridge', () => {
     stream.flow();
     await Promise.all(sends);
     await until(() => stream.sent.length === 4, 'all written');
+    expect(stream.sent.map((b) => b[0])).toEqual([0, 1, 2, 3]);
+  });
+
+  it('waits for a fresh drain each time the stream fills again, and the page keeps running meanwhile', async () => {
+    // Regression: the writer awaited libp2p's onDrain(), which stays settled after the first
+    // drain; the second time the channel filled, the writer looped on microtasks and froze the page.
+    connect();
+    const stream = fakeStream(MiB);
+    page.attach(PEER, stream);
+    page.report({ type: 'joined', peer: info });
+    await until(() => link.peers().length === 1, 'joined');
+    const sends = [0, 1, 2, 3].map((i) => link.send(PEER, new Uint8Array(MiB).fill(i)));
+    for (let written = 1; written <= 4; written++) {
+      await until(() => stream.sent.length === written, `write ${written}`);
+      // Full again: nothing more is written until the next drain, and macrotasks still run.
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+      expect(stream.sent).toHaveLength(written);
+      stream.flow();
+    }
+    await Promise.all(sends);
     expect(stream.sent.map((b) => b[0])).toEqual([0, 1, 2, 3]);
   });
 

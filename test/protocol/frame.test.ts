@@ -127,6 +127,16 @@ describe('peer frames', () => {
     expect(createPeerFrameCodec().maxFrameBytes).toBe(DEFAULT_MAX_FRAME_BYTES);
   });
 
+  it('carries a window update as a big-endian uint32, and refuses a body of another length', () => {
+    const peer = createPeerFrameCodec();
+    const frame = peer.encode({ type: 'window', version: 0, requestId: 0, isResponse: false, body: { bytes: 0xfedcba98 } });
+    expect([...frame.subarray(FRAME_HEADER_BYTES)]).toEqual([0xfe, 0xdc, 0xba, 0x98]);
+    expect(peer.decode(frame)).toMatchObject({ ok: true, frame: { type: 'window', body: { bytes: 0xfedcba98 } } });
+    const short = frame.slice(0, -1);
+    new DataView(short.buffer).setUint32(0, short.length - 4);
+    expect(peer.decode(short)).toMatchObject({ ok: false, error: { code: 'CORRUPT_MESSAGE' } });
+  });
+
   it('never throws on random bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 80 }), (bytes) => {

@@ -7,7 +7,7 @@ export interface KillableChromium {
   browser: Browser;
   /** PID of the browser process this helper spawned. */
   pid: number;
-  /** SIGKILLs that process (a crash, not a shutdown) and waits for it to exit. */
+  /** SIGKILLs that process and its children (a crash, not a shutdown) and waits for it to exit. */
   kill(): Promise<void>;
 }
 
@@ -21,7 +21,10 @@ export async function launchKillableChromium(userDataDir: string, timeoutMs = 20
   const child = spawn(
     findChromium(),
     [...chromiumArgs, '--headless', `--user-data-dir=${userDataDir}`, '--remote-debugging-port=0', 'about:blank'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    // Its own process group, so that a kill reaches the renderer and storage processes too: killed
+    // alone, the browser left them writing to the profile for a moment (a test's cleanup then
+    // failed with ENOTEMPTY), and they could outlive it into the relaunch on the same profile.
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
   );
   let stderr = '';
   const endpoint = await new Promise<string>((resolve, reject) => {
@@ -47,7 +50,7 @@ export async function launchKillableChromium(userDataDir: string, timeoutMs = 20
     async kill() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, 'exit');
-      process.kill(pid, 'SIGKILL');
+      process.kill(-pid, 'SIGKILL');
       await exited;
     },
   };

@@ -124,20 +124,37 @@ function benchNetwork(context: BenchContext, cluster: string): { cluster: string
   return network;
 }
 
+/**
+ * An echo stream to `peerId` on the direct connection the network adopted. Retried within the
+ * set-up bound: a connection can close under a new stream when the other side drops a dial that
+ * timed out on this side (src/network closes such half-open connections) — seen here once as
+ * `OperationError: User-Initiated Abort, reason=Close called`; the network's redial follows.
+ */
+async function openEchoStream(net: PeerNetwork, peerId: string): Promise<Stream> {
+  const deadline = Date.now() + SETUP_TIMEOUT_MS;
+  let lastError: unknown;
+  for (;;) {
+    const adopted = net.peers().some((peer) => peer.peerId === peerId);
+    const connection = adopted ? net.libp2p.getConnections().find((c) => c.remotePeer.toString() === peerId && isDirectConnection(c)) : undefined;
+    if (connection !== undefined) {
+      try {
+        return await connection.newStream(ECHO_PROTOCOL, { signal: AbortSignal.timeout(SETUP_TIMEOUT_MS) });
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`no echo stream to the peer within ${SETUP_TIMEOUT_MS} ms (last error: ${String(lastError)})`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function measureLibp2pEcho(context: BenchContext): Promise<BenchFigure[]> {
   const pipe = context.peer!;
   const { cluster, started } = benchNetwork(context, `bench-${crypto.randomUUID()}`);
   const net = await started;
   pipe.send({ type: 'libp2p', cluster } satisfies PipeMessage);
   const { peerId } = await receive(pipe, 'libp2p-ready');
-  const deadline = Date.now() + SETUP_TIMEOUT_MS;
-  let connection = net.libp2p.getConnections().find((c) => c.remotePeer.toString() === peerId && isDirectConnection(c));
-  while (connection === undefined) {
-    if (Date.now() > deadline) throw new Error(`no direct connection to the peer within ${SETUP_TIMEOUT_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    connection = net.libp2p.getConnections().find((c) => c.remotePeer.toString() === peerId && isDirectConnection(c));
-  }
-  const stream: Stream = await connection.newStream(ECHO_PROTOCOL);
+  const stream = await openEchoStream(net, peerId);
   let received = 0;
   let echoed: (() => void) | undefined;
   stream.addEventListener('message', (event) => {

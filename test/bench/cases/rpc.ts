@@ -1,0 +1,136 @@
+import { Letterbox } from '../../../src/client';
+import { quantile } from '../stats';
+import type { BenchCase, BenchContext, BenchFigure, BenchPipe } from '../types';
+
+// Peer RPC between the brokers of two tabs (worker → page → libp2p over direct WebRTC → page
+// → worker), measured against the raw baselines of ./network.ts: bulk one-way messages against
+// a raw data channel, a small request/response against an echo on a bare libp2p stream.
+
+const MESSAGE_BYTES = 64 * 1024;
+const BULK_MESSAGES = 256; // 16 MiB per run, as raw.datachannel
+const RTT_ROUNDS = 400;
+const ECHO_BYTES = 32;
+/** Bounds of the set-up (discovery and a WebRTC dial took up to ~6 s before a retry) and of one run. */
+const SETUP_TIMEOUT_MS = 45_000;
+const RUN_TIMEOUT_MS = 120_000;
+
+type PipeMessage =
+  | { type: 'rpc'; cluster: string }
+  | { type: 'rpc-ready'; peerId: string }
+  /** Asks the peer page for its long tasks since the last ask. */
+  | { type: 'rpc-longtasks' }
+  | { type: 'rpc-longtasks-count'; longTasks: number };
+
+/** One Letterbox per bench page, kept across runs, in the cluster the two pages agree on over the pipe. */
+let node: { cluster: string; letterbox: Letterbox } | undefined;
+function letterboxIn(context: BenchContext, cluster: string): Letterbox {
+  if (context.relayUrl === undefined) throw new Error('the peer RPC benchmark needs the relay');
+  node ??= { cluster, letterbox: new Letterbox({ clientId: 'bench-rpc', cluster, relay: context.relayUrl }) };
+  return node.letterbox;
+}
+
+async function receive<T extends PipeMessage['type']>(pipe: BenchPipe, type: T): Promise<Extract<PipeMessage, { type: T }>> {
+  const giveUpAt = Date.now() + SETUP_TIMEOUT_MS;
+  for (;;) {
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the peer page sent no ${type} within ${SETUP_TIMEOUT_MS} ms`)), giveUpAt - Date.now()));
+    const message = (await Promise.race([pipe.receive(), timeout])) as PipeMessage;
+    if (message.type === type) return message as Extract<PipeMessage, { type: T }>;
+  }
+}
+
+/** This page's Letterbox and the peer page's id, once they are directly connected. */
+async function connected(context: BenchContext): Promise<{ letterbox: Letterbox; peerId: string }> {
+  const letterbox = letterboxIn(context, node?.cluster ?? `bench-rpc-${crypto.randomUUID()}`);
+  context.peer!.send({ type: 'rpc', cluster: node!.cluster } satisfies PipeMessage);
+  const { peerId } = await receive(context.peer!, 'rpc-ready');
+  const deadline = Date.now() + SETUP_TIMEOUT_MS;
+  while (!(await letterbox.peers()).some((peer) => peer.peerId === peerId)) {
+    if (Date.now() > deadline) throw new Error(`no direct connection to the peer page within ${SETUP_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { letterbox, peerId };
+}
+
+/** Playwright reports only an error's name from the page: keep its code and message. */
+const readable = (error: unknown) => {
+  const { name, code, message } = error as { name?: string; code?: string; message?: string };
+  return new Error(`${name} ${code ?? ''}: ${message}`);
+};
+
+/** Counts the page's long tasks (over 50 ms) while `work` runs. */
+async function countingLongTasks<T>(work: () => Promise<T>): Promise<{ result: T; longTasks: number }> {
+  let longTasks = 0;
+  const observer = new PerformanceObserver((list) => (longTasks += list.getEntries().length));
+  observer.observe({ type: 'longtask' });
+  try {
+    const result = await work().catch((error: unknown) => {
+      throw readable(error);
+    });
+    return { result, longTasks };
+  } finally {
+    observer.disconnect();
+  }
+}
+
+/** The peer page: joins the cluster it is told, says its peer id, and counts its long tasks for the measuring page. */
+async function serve(context: BenchContext): Promise<void> {
+  let longTasks = 0;
+  new PerformanceObserver((list) => (longTasks += list.getEntries().length)).observe({ type: 'longtask' });
+  for (;;) {
+    const message = (await context.peer!.receive()) as PipeMessage;
+    if (message.type === 'rpc') {
+      const letterbox = letterboxIn(context, message.cluster);
+      context.peer!.send({ type: 'rpc-ready', peerId: await letterbox.peerId() } satisfies PipeMessage);
+    } else if (message.type === 'rpc-longtasks') {
+      context.peer!.send({ type: 'rpc-longtasks-count', longTasks } satisfies PipeMessage);
+      longTasks = 0;
+    }
+  }
+}
+
+export const cases: BenchCase[] = [
+  {
+    id: 'net.rpc.throughput',
+    title: 'peer RPC: one-way 64 KiB messages between the brokers of two tabs (MB/s), and the page’s long tasks meanwhile',
+    baselines: ['raw.datachannel.mbps'],
+    needs: ['relay', 'peer-tab'],
+    runs: 3,
+    async run(context): Promise<BenchFigure[]> {
+      const { letterbox, peerId } = await connected(context);
+      // Zeroes the receiver's count, so that it covers the transfer and not the set-up.
+      context.peer!.send({ type: 'rpc-longtasks' } satisfies PipeMessage);
+      await receive(context.peer!, 'rpc-longtasks-count');
+      const { result, longTasks } = await countingLongTasks(() => letterbox.probePeer(peerId, { messageBytes: MESSAGE_BYTES, count: BULK_MESSAGES, timeoutMs: RUN_TIMEOUT_MS }));
+      context.peer!.send({ type: 'rpc-longtasks' } satisfies PipeMessage);
+      const receiver = await receive(context.peer!, 'rpc-longtasks-count');
+      return [
+        { id: 'net.rpc.throughput', value: result.mbps, unit: 'MB/s', better: 'higher', baseline: 'raw.datachannel.mbps' },
+        { id: 'net.rpc.throughput.longtasks', value: longTasks, unit: 'tasks > 50 ms (sender)', better: 'lower' },
+        { id: 'net.rpc.throughput.longtasks.receiver', value: receiver.longTasks, unit: 'tasks > 50 ms (receiver)', better: 'lower' },
+      ];
+    },
+    serve,
+  },
+  {
+    id: 'net.rpc.rtt',
+    title: 'peer RPC: 32-byte echo request/response between the brokers of two tabs, from the page',
+    baselines: ['raw.libp2p.rtt'],
+    needs: ['relay', 'peer-tab'],
+    runs: 3,
+    async run(context): Promise<BenchFigure[]> {
+      const { letterbox, peerId } = await connected(context);
+      const payload = new Uint8Array(ECHO_BYTES).fill(7);
+      const times: number[] = [];
+      for (let round = 0; round < RTT_ROUNDS * 1.1; round++) {
+        const start = performance.now();
+        await letterbox.echo(peerId, payload);
+        if (round >= RTT_ROUNDS * 0.1) times.push(performance.now() - start); // the first tenth warms up
+      }
+      return [
+        { id: 'net.rpc.rtt', value: quantile(times, 0.5), unit: 'ms', better: 'lower', baseline: 'raw.libp2p.rtt' },
+        { id: 'net.rpc.rtt.p99', value: quantile(times, 0.99), unit: 'ms', better: 'lower' },
+      ];
+    },
+    serve,
+  },
+];
