@@ -15,7 +15,10 @@ export interface ReadOptions {
   maxBytes: number;
   /** Stop once this many records at or after the offset are included. */
   maxRecords?: number;
-  /** Read no batch at or past this; default and upper limit: the high watermark. Replication passes the log end. */
+  /**
+   * Read only batches wholly below this (as Kafka, a batch the high watermark cuts is not
+   * visible yet); default and upper limit: the high watermark. Replication passes the log end.
+   */
   endOffset?: number;
 }
 
@@ -255,7 +258,7 @@ export class PartitionLog implements FlushSource {
   }
 
   /**
-   * Record batches holding the records from `offset` on, below the high watermark (or
+   * Record batches holding the records from `offset` on, wholly below the high watermark (or
    * `endOffset`). The first batch may start before `offset`; readers skip those records.
    * Throws OffsetOutOfRangeError outside [logStartOffset, logEndOffset].
    * @example const batches = await log.read(42, { maxBytes: 1 << 20 });
@@ -334,7 +337,7 @@ export class PartitionLog implements FlushSource {
       }
       for (; index < window.summaries.length && bytes < maxBytes; index++) {
         const summary = window.summaries[index]!;
-        if (summary.baseOffset >= endOffset) return chosen;
+        if (summary.lastOffset >= endOffset) return chosen;
         chosen.push(summary);
         bytes += summary.sizeBytes;
         at = summary.lastOffset + 1;

@@ -25,7 +25,7 @@ export class TailCache {
   }
 
   /**
-   * Copies of the cached batches holding `offset` onwards (below `endOffset`, about `maxBytes`),
+   * Copies of the cached batches holding `offset` onwards (wholly below `endOffset`, about `maxBytes`),
    * or undefined when `offset` lies before the cache.
    */
   read(offset: number, maxBytes: number, endOffset: number): Uint8Array[] | undefined {
@@ -35,7 +35,7 @@ export class TailCache {
     let bytes = 0;
     for (const batch of this.#batches) {
       if (batch.lastOffset < offset) continue;
-      if (batch.baseOffset >= endOffset || bytes >= maxBytes) break;
+      if (batch.lastOffset >= endOffset || bytes >= maxBytes) break;
       out.push(batch.bytes.slice());
       bytes += batch.bytes.length;
     }

@@ -213,9 +213,13 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           if (bytes >= Math.max(1, request.minBytes) || results.some((p) => p.errorCode !== undefined) || controller.signal.aborted) {
             return results;
           }
-          // Wait until any partition's high watermark passes its fetch offset: woken by the append.
+          // Wait until any partition's high watermark passes its fetch offset (woken by the
+          // append), or moves at all when it already does but cuts the batch there.
           await Promise.race([
-            ...request.partitions.map(({ topic, partition, fetchOffset }) => logOf(topic, partition).waitForData(fetchOffset, controller.signal)),
+            ...request.partitions.map(({ topic, partition, fetchOffset }) => {
+              const log = logOf(topic, partition);
+              return log.waitForData(Math.max(fetchOffset, log.highWatermark), controller.signal);
+            }),
             // With no partitions to wait on (all paused), the wait still ends at maxWait or cancel.
             new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true })),
           ]);
