@@ -1,6 +1,5 @@
 import { releaseProxy, transfer, wrap, type Remote } from 'comlink';
-import { AbortedError, TimeoutError, WorkerStartError } from '../errors';
-import { registerErrorTransfer } from '../errors/transfer';
+import { AbortedError, registerErrorTransfer, TimeoutError, WorkerStartError } from '../errors';
 import type { NodeApi, NodeInfo, NodeStartInit } from '../node';
 import { startNodeWorker } from './start-worker';
 

@@ -1,5 +1,5 @@
 import { transferHandlers, type TransferHandler } from 'comlink';
-import * as errors from './index';
+import * as errors from './errors';
 
 // Comlink's own 'throw' handler keeps only name, message and stack of an Error. This one
 // carries the project's errors whole — class, code, retriable and their own fields — so a

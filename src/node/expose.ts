@@ -1,5 +1,5 @@
 import { expose, transfer, type Endpoint } from 'comlink';
-import { registerErrorTransfer } from '../errors/transfer';
+import { registerErrorTransfer } from '../errors';
 import { openIndexedDbStorage } from '../storage';
 import type { NodeApi } from './api';
 import { createBrokerNode } from './broker';

@@ -1,7 +1,7 @@
 import { expose, wrap } from 'comlink';
 import { describe, expect, it } from 'vitest';
 import { LetterboxError, OffsetOutOfRangeError, StorageFullError } from '../../src/errors';
-import { registerErrorTransfer } from '../../src/errors/transfer';
+import { registerErrorTransfer } from '../../src/errors';
 
 registerErrorTransfer();
 

@@ -1,0 +1,257 @@
+// The error tree, as KafkaJS has one: every error the project raises is a
+// LetterboxError with a stable `code` (Kafka's error name where Kafka has one) and a
+// `retriable` flag that retry logic reads instead of matching messages.
+
+export interface LetterboxErrorOptions {
+  /** Whether trying the same call again may succeed. Default false. */
+  retriable?: boolean;
+  cause?: unknown;
+}
+
+/**
+ * Base of every error Letterbox raises.
+ * @example if (error instanceof LetterboxError && error.retriable) retry();
+ */
+export class LetterboxError extends Error {
+  /** The error's `name`; a static, so that it survives minification and can key a registry. */
+  static readonly errorName: string = 'LetterboxError';
+  /** Stable machine-readable code, e.g. `CORRUPT_MESSAGE`. */
+  readonly code: string;
+  readonly retriable: boolean;
+
+  constructor(code: string, message: string, options: LetterboxErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = (new.target as typeof LetterboxError).errorName;
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+  }
+}
+
+/** The browser refused to store more (IndexedDB QuotaExceededError). The write was not applied; retry after freeing space. */
+export class StorageFullError extends LetterboxError {
+  static override readonly errorName = 'StorageFullError';
+  constructor(message = 'storage quota exceeded: the write was not applied', options: LetterboxErrorOptions = {}) {
+    super('KAFKA_STORAGE_ERROR', message, { retriable: true, ...options });
+  }
+}
+
+/** The store is closed: by `close()`, or because another tab upgraded the database. */
+export class StorageClosedError extends LetterboxError {
+  static override readonly errorName = 'StorageClosedError';
+  constructor(message: string, options: LetterboxErrorOptions = {}) {
+    super('STORAGE_CLOSED', message, options);
+  }
+}
+
+/** Any other failure of the underlying store. */
+export class StorageError extends LetterboxError {
+  static override readonly errorName = 'StorageError';
+  constructor(message: string, options: LetterboxErrorOptions = {}) {
+    super('KAFKA_STORAGE_ERROR', message, options);
+  }
+}
+
+/** A fetch asked for an offset outside [logStartOffset, logEndOffset]; the consumer applies its auto.offset.reset. */
+export class OffsetOutOfRangeError extends LetterboxError {
+  static override readonly errorName = 'OffsetOutOfRangeError';
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  constructor(topic: string, partition: number, offset: number, logStartOffset: number, logEndOffset: number) {
+    super('OFFSET_OUT_OF_RANGE', `offset ${offset} of ${topic}-${partition} is outside [${logStartOffset}, ${logEndOffset}]`);
+    this.topic = topic;
+    this.partition = partition;
+    this.offset = offset;
+  }
+}
+
+/** A record batch is larger than the topic's max.message.bytes. */
+export class RecordBatchTooLargeError extends LetterboxError {
+  static override readonly errorName = 'RecordBatchTooLargeError';
+  constructor(sizeBytes: number, maxBytes: number) {
+    super('MESSAGE_TOO_LARGE', `record batch of ${sizeBytes} bytes exceeds max.message.bytes ${maxBytes}`);
+  }
+}
+
+
+/** An offset that breaks the log's rules: a follower batch that does not continue the log, or a truncation below the high watermark. */
+export class InvalidOffsetError extends LetterboxError {
+  static override readonly errorName = 'InvalidOffsetError';
+  constructor(message: string) {
+    super('INVALID_OFFSET', message);
+  }
+}
+
+/**
+ * Bytes that claim to be a record batch but are not one: too short, wrong magic, a
+ * length that disagrees with the bytes, a record that overruns its batch, a bad CRC.
+ * @example try { verifyBatch(bytes) } catch (e) { if (e instanceof CorruptBatchError) truncateHere(); }
+ */
+export class CorruptBatchError extends LetterboxError {
+  static override readonly errorName = 'CorruptBatchError';
+  constructor(message: string, options: LetterboxErrorOptions = {}) {
+    super('CORRUPT_MESSAGE', message, options);
+  }
+}
+
+/**
+ * A batch whose compression codec Letterbox cannot (de)compress (snappy, lz4, zstd, or an unknown id).
+ * @example if (e instanceof UnsupportedCompressionError) reply(e.code);
+ */
+export class UnsupportedCompressionError extends LetterboxError {
+  static override readonly errorName = 'UnsupportedCompressionError';
+  constructor(message: string, options: LetterboxErrorOptions = {}) {
+    super('UNSUPPORTED_COMPRESSION_TYPE', message, options);
+  }
+}
+
+/**
+ * A record or batch that cannot be encoded: an offset or timestamp out of range, a count over the format's limits.
+ * @example encodeBatch({ ...batch, baseOffset: -5 }) // throws InvalidRecordError
+ */
+export class InvalidRecordError extends LetterboxError {
+  static override readonly errorName = 'InvalidRecordError';
+  constructor(message: string, options: LetterboxErrorOptions = {}) {
+    super('INVALID_RECORD', message, options);
+  }
+}
+
+/**
+ * A peer frame that cannot be accepted. `code` says why: `MESSAGE_TOO_LARGE` (over the
+ * size limit), `UNSUPPORTED_VERSION` (a version of a message type this node does not
+ * speak), `INVALID_REQUEST` (unknown message type), `CORRUPT_MESSAGE` (a body that does
+ * not decode). The connection stays usable after any of them.
+ * @example if (result.error instanceof FrameError) answer(result.requestId, result.error);
+ */
+export class FrameError extends LetterboxError {
+  static override readonly errorName = 'FrameError';
+}
+
+/** A topic or partition this node does not know (Kafka's UNKNOWN_TOPIC_OR_PARTITION; retriable, as metadata may catch up). */
+export class UnknownTopicOrPartitionError extends LetterboxError {
+  static override readonly errorName = 'UnknownTopicOrPartitionError';
+  readonly topic: string;
+  readonly partition: number | undefined;
+  constructor(topic: string, partition?: number) {
+    super('UNKNOWN_TOPIC_OR_PARTITION', partition === undefined ? `unknown topic "${topic}"` : `unknown partition ${partition} of topic "${topic}"`, { retriable: true });
+    this.topic = topic;
+    this.partition = partition;
+  }
+}
+
+/** A topic name that breaks Kafka's rules, or one reserved for internal use. */
+export class InvalidTopicError extends LetterboxError {
+  static override readonly errorName = 'InvalidTopicError';
+  constructor(message: string) {
+    super('INVALID_TOPIC_EXCEPTION', message);
+  }
+}
+
+/** A bad topic configuration entry or partition count. */
+export class InvalidConfigError extends LetterboxError {
+  static override readonly errorName = 'InvalidConfigError';
+  constructor(message: string, code: 'INVALID_CONFIG' | 'INVALID_PARTITIONS' | 'INVALID_REPLICATION_FACTOR' = 'INVALID_CONFIG') {
+    super(code, message);
+  }
+}
+
+/** An argument of the wrong type or shape passed to the API. */
+export class InvalidArgumentError extends LetterboxError {
+  static override readonly errorName = 'InvalidArgumentError';
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+  }
+}
+
+/** A call on a producer, consumer, admin or client that is not connected (or was closed). */
+export class NotConnectedError extends LetterboxError {
+  static override readonly errorName = 'NotConnectedError';
+  constructor(message: string) {
+    super('NOT_CONNECTED', message);
+  }
+}
+
+/** The broker's worker did not start: typically a page CSP without `worker-src blob:` (script-tag build) or a wrong worker URL. */
+export class WorkerStartError extends LetterboxError {
+  static override readonly errorName = 'WorkerStartError';
+  constructor(message: string, options: LetterboxErrorOptions = {}) {
+    super('WORKER_START_FAILED', message, options);
+  }
+}
+
+/**
+ * This slot's database is gone though the browser remembers the slot had one (evicted by
+ * the browser or wiped by the user): starting again at offset 0 would silently lose data.
+ */
+export class StorageLostError extends LetterboxError {
+  static override readonly errorName = 'StorageLostError';
+  readonly slot: number;
+  constructor(slot: number, message: string) {
+    super('STORAGE_LOST', message);
+    this.slot = slot;
+  }
+}
+
+/** No node slot could be claimed (every slot is held by another tab or instance). */
+export class NoFreeSlotError extends LetterboxError {
+  static override readonly errorName = 'NoFreeSlotError';
+  constructor(slots: number) {
+    super('NO_FREE_SLOT', `all ${slots} node slots of this origin are in use`, { retriable: true });
+  }
+}
+
+/** A call was cancelled through its AbortSignal. */
+export class AbortedError extends LetterboxError {
+  static override readonly errorName = 'AbortError';
+  constructor(message = 'the operation was aborted', options: LetterboxErrorOptions = {}) {
+    super('ABORTED', message, options);
+  }
+}
+
+/**
+ * Sending to a peer this node has no direct connection to (never had, or it left).
+ * @example if (error instanceof PeerNotConnectedError) pickAnotherReplica();
+ */
+export class PeerNotConnectedError extends LetterboxError {
+  static override readonly errorName = 'PeerNotConnectedError';
+  readonly peerId: string;
+  constructor(peerId: string, message = `no direct connection to peer ${peerId}`) {
+    super('PEER_NOT_CONNECTED', message, { retriable: true });
+    this.peerId = peerId;
+  }
+}
+
+/**
+ * A peer answered a request with an error (its `code`, message and retriable flag, e.g.
+ * `THROTTLING_QUOTA_EXCEEDED`), or this node stopped talking to a peer that broke the protocol.
+ * @example catch (e) { if (e instanceof PeerError && e.retriable) retryLater(e.peerId); }
+ */
+export class PeerError extends LetterboxError {
+  static override readonly errorName = 'PeerError';
+  readonly peerId: string;
+  constructor(peerId: string, code: string, message: string, options: LetterboxErrorOptions = {}) {
+    super(code, message, options);
+    this.peerId = peerId;
+  }
+}
+
+/** A call took longer than its timeout. */
+export class TimeoutError extends LetterboxError {
+  static override readonly errorName = 'TimeoutError';
+  constructor(message: string) {
+    super('REQUEST_TIMED_OUT', message, { retriable: true });
+  }
+}
+
+/**
+ * The group coordinator refused a request: `code` is Kafka's name (REBALANCE_IN_PROGRESS,
+ * ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, NON_EMPTY_GROUP, ...). Only a rebalance in progress is retriable.
+ */
+export class GroupError extends LetterboxError {
+  static override readonly errorName = 'GroupError';
+  readonly groupId: string;
+  constructor(groupId: string, code: string, message: string) {
+    super(code, message, { retriable: code === 'REBALANCE_IN_PROGRESS' });
+    this.groupId = groupId;
+  }
+}
