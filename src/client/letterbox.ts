@@ -214,6 +214,19 @@ export class Letterbox {
   }
 
   /**
+   * Measures peer RPC round trips to a peer: `rounds` `echo` requests of `messageBytes`, one at
+   * a time, timed in this node's worker (from its send to the peer's answer, without the
+   * page↔worker hop of {@link echo}). A diagnostic, and the `net.rpc.rtt` benchmark.
+   * @example const { rttMs } = await letterbox.probePeerRtt(peerId, { messageBytes: 32, rounds: 100 });
+   */
+  async probePeerRtt(peerId: string, options: { messageBytes: number; rounds: number; timeoutMs?: number }): Promise<{ rttMs: number[] }> {
+    const { messageBytes, rounds, timeoutMs } = options;
+    if (!Number.isInteger(messageBytes) || messageBytes < 0 || !Number.isInteger(rounds) || rounds < 1) throw new InvalidArgumentError('messageBytes must be an integer ≥ 0 and rounds one ≥ 1');
+    await this.#joined();
+    return (await this.node()).probePeerRtt({ peerId, bytes: new Uint8Array(messageBytes), rounds, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+  }
+
+  /**
    * Peers refused admission to this node's cluster (a different secret, or none), by this node or by them, with why.
    * @example for (const { peerId, reason } of await letterbox.refusedPeers()) console.warn(peerId, reason);
    */

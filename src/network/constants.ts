@@ -57,8 +57,13 @@ export const DATA_CHANNEL_BUFFERED_BYTES_MAX = 2 * 1024 * 1024;
 export const STREAM_READ_BUFFER_BYTES_MAX = 16 * 1024 * 1024;
 /** Bytes the worker may have handed the page for one peer and not yet seen written: bounds the page's queue per peer. */
 export const BRIDGE_WINDOW_BYTES = 2 * 1024 * 1024;
-/** The writer yields to the page's event loop after this many bytes, so a bulk send cannot starve it. */
-export const WRITER_YIELD_BYTES = 256 * 1024;
+/**
+ * The writer yields to the page's event loop after this many bytes, so a bulk send cannot
+ * starve it. One 64 KiB message per task: during a 16 MiB transfer a task queued on the
+ * sender's page waited ~2–7 ms at p99, against 7–24 ms with 256 KiB, at the same throughput
+ * (bench `net.rpc.throughput.probe`; needs the unclamped yield of page-bridge.ts).
+ */
+export const WRITER_YIELD_BYTES = 64 * 1024;
 
 // Peer RPC (worker side, ./rpc.ts): bounds per peer, so one slow or hostile peer costs this
 // node a fixed amount of memory and work however it behaves.
@@ -86,12 +91,16 @@ export const RPC_SEND_QUEUE_BYTES_MAX = 4 * 1024 * 1024;
  * by its `window` frames, FORMATS.md § Flow control). End to end, worker to worker: a peer
  * whose page or worker stops reading makes this node's senders wait — and time out — instead
  * of its bytes piling up in the peer's tab, which the data channel alone does not prevent (a
- * frozen page took 64 MiB without slowing the sender). Above what the path holds in flight
- * (bridge window + data channel buffer + stream buffer, ~5 MiB), so it does not cap throughput.
+ * frozen page took 64 MiB without slowing the sender).
+ * It also bounds what waits in the receiving page's task queue when that page is slower than
+ * the wire, and so how long a task (input) queued there waits: during a 16 MiB transfer,
+ * p99 ~15 ms at 1 MiB, ~30 ms at 2 MiB, 45–210 ms at 8 MiB, with the same throughput
+ * (~23 MB/s between two tabs, 11–14 MB/s between two browser processes). 2 MiB still allows
+ * 40 MB/s at a 50 ms round trip.
  */
-export const PEER_WINDOW_BYTES = 8 * 1024 * 1024;
-/** A node announces what it consumed of a peer's stream once this much has gathered: one small frame per MiB. */
-export const PEER_WINDOW_UPDATE_BYTES = 1024 * 1024;
+export const PEER_WINDOW_BYTES = 2 * 1024 * 1024;
+/** A node announces what it consumed of a peer's stream once this much has gathered: an eighth of the window, so the sender rarely waits for it. */
+export const PEER_WINDOW_UPDATE_BYTES = 256 * 1024;
 /** Small frames queued together are written to the bridge as one chunk up to this size: one message per chunk instead of per frame. */
 export const RPC_COALESCE_BYTES_MAX = 64 * 1024;
 /**

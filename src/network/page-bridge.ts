@@ -33,7 +33,14 @@ interface Outbound {
   closed: AbortController;
 }
 
-const macrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+/**
+ * Lets the page's other tasks run before the writer goes on. A task of the Prioritized Task
+ * Scheduling API where it exists: queued behind what is already waiting, like a timer, but
+ * not clamped to 4 ms once nested, which capped 64 KiB slices at ~16 MB/s. Not `background`
+ * priority: an app that keeps the page busy would starve replication.
+ */
+const yieldToPage = (): Promise<void> =>
+  typeof scheduler === 'undefined' ? new Promise((resolve) => setTimeout(resolve, 0)) : scheduler.postTask(() => undefined, { priority: 'user-visible' });
 
 /**
  * Resolves at the stream's next `drain` (or `close`, or when `signal` aborts). Not
@@ -77,7 +84,7 @@ export function createPageBridge(port: BridgePort, onError: (error: unknown) => 
           continue;
         }
         if (out.stream.writeBufferLength >= STREAM_WRITE_BUFFER_BYTES_MAX) {
-          await macrotask();
+          await yieldToPage();
           continue;
         }
         const bytes = out.queue.shift()!;
@@ -86,7 +93,7 @@ export function createPageBridge(port: BridgePort, onError: (error: unknown) => 
         sinceYield += bytes.byteLength;
         if (sinceYield >= WRITER_YIELD_BYTES) {
           sinceYield = 0;
-          await macrotask();
+          await yieldToPage();
         }
       }
     } catch (error) {

@@ -178,6 +178,12 @@ export interface NodeApi {
    * Resolves with the milliseconds from the first message to that answer.
    */
   probePeer(request: { peerId: string; bytes: Uint8Array; count: number; timeoutMs?: number }): Promise<{ ms: number }>;
+  /**
+   * Round-trip probe: `rounds` `echo` requests of `bytes` to a peer, one at a time, each timed
+   * here in the worker (so without the page↔worker hop of an echoPeer call). Resolves with the
+   * round trips in ms, in order.
+   */
+  probePeerRtt(request: { peerId: string; bytes: Uint8Array; rounds: number; timeoutMs?: number }): Promise<{ rttMs: number[] }>;
   /** Stops the echoPeer call with this key: it rejects with AbortedError. */
   cancelPeerRequest(requestKey: number): void;
   close(): Promise<void>;

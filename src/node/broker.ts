@@ -338,6 +338,19 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       return { ms: components.now() - started };
     },
 
+    async probePeerRtt({ peerId, bytes, rounds, timeoutMs }) {
+      if (peerRpc === undefined) throw new PeerNotConnectedError(peerId, `no network attached: no connection to peer ${peerId}`);
+      const options = timeoutMs === undefined ? {} : { timeoutMs };
+      const rttMs: number[] = [];
+      // The monotonic clock, not components.now (wall-clock ms): round trips are fractions of a ms.
+      for (let round = 0; round < rounds; round++) {
+        const started = performance.now();
+        await peerRpc.request(peerId, 'echo', bytes, options);
+        rttMs.push(performance.now() - started);
+      }
+      return { rttMs };
+    },
+
     refusedPeers() {
       return [...refused].map(([peerId, reason]) => ({ peerId, reason }));
     },
