@@ -24,8 +24,12 @@ export type PageToWorker =
   /** `bytes` of earlier `send`s to this peer were written (or dropped because it left): the worker may send that much more. */
   | { type: 'credit'; peerId: string; bytes: number };
 
-/** Worker → page: bytes for one peer's stream, buffer transferred. */
-export type WorkerToPage = { type: 'send'; peerId: string; bytes: ArrayBuffer };
+/**
+ * Worker → page: `send` carries bytes for one peer's stream (buffer transferred); `consumed`
+ * says the worker has read that many more bytes of the peer's `data`, so the page can bound
+ * what it holds for a peer that ignores the window.
+ */
+export type WorkerToPage = { type: 'send'; peerId: string; bytes: ArrayBuffer } | { type: 'consumed'; peerId: string; bytes: number };
 
 /** The part of MessagePort both sides use: structural, so tests can pass any channel. */
 export interface BridgePort {

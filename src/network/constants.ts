@@ -101,6 +101,14 @@ export const RPC_SEND_QUEUE_BYTES_MAX = 4 * 1024 * 1024;
 export const PEER_WINDOW_BYTES = 2 * 1024 * 1024;
 /** A node announces what it consumed of a peer's stream once this much has gathered: an eighth of the window, so the sender rarely waits for it. */
 export const PEER_WINDOW_UPDATE_BYTES = 256 * 1024;
+/**
+ * Bytes of one peer the page may have handed its worker that the worker has not yet said it
+ * consumed (it says so every PEER_WINDOW_UPDATE_BYTES). A peer that respects the window never
+ * has more than the window plus one frame (DEFAULT_MAX_FRAME_BYTES, 8 MiB) unconsumed; one
+ * that ignores it is cut off at this bound, so a hostile peer cannot pile its bytes up in the
+ * receiving page's task queue faster than the worker reads them.
+ */
+export const RECEIVE_BACKLOG_BYTES_MAX = PEER_WINDOW_BYTES + 8 * 1024 * 1024 + 2 * PEER_WINDOW_UPDATE_BYTES;
 /** Small frames queued together are written to the bridge as one chunk up to this size: one message per chunk instead of per frame. */
 export const RPC_COALESCE_BYTES_MAX = 64 * 1024;
 /**

@@ -1,5 +1,5 @@
 import type { BridgePort, PageToWorker, WorkerToPage } from './bridge-messages';
-import { STREAM_WRITE_BUFFER_BYTES_MAX, WRITER_YIELD_BYTES } from './constants';
+import { RECEIVE_BACKLOG_BYTES_MAX, STREAM_WRITE_BUFFER_BYTES_MAX, WRITER_YIELD_BYTES } from './constants';
 
 /** What the bridge needs of a libp2p stream (a structural subset, so tests can fake one). */
 export interface WritableStream {
@@ -21,7 +21,11 @@ export interface PageBridge {
   attach(peerId: string, stream: WritableStream): void;
   /** `peerId` is gone: its queued bytes are dropped (and credited, so the worker's sends do not hang). */
   detach(peerId: string): void;
-  /** Bytes that arrived from `peerId`, passed to the worker in a transferred buffer. */
+  /**
+   * Bytes that arrived from `peerId`, passed to the worker in a transferred buffer — unless
+   * the worker has RECEIVE_BACKLOG_BYTES_MAX of the peer's bytes still unread: then the bytes
+   * are dropped and `onOverrun(peerId)` is told, to cut off a peer that ignores the window.
+   */
   deliver(peerId: string, chunk: Chunk): void;
   close(): void;
 }
@@ -68,8 +72,14 @@ const nextDrain = (stream: WritableStream, signal: AbortSignal) =>
  * every WRITER_YIELD_BYTES so that a bulk transfer cannot starve the page.
  * @example const bridge = createPageBridge(port); bridge.attach(peerId, stream);
  */
-export function createPageBridge(port: BridgePort, onError: (error: unknown) => void = () => undefined): PageBridge {
+export function createPageBridge(
+  port: BridgePort,
+  onError: (error: unknown) => void = () => undefined,
+  onOverrun: (peerId: string) => void = () => undefined,
+): PageBridge {
   const outbound = new Map<string, Outbound>();
+  /** Per peer: bytes delivered to the worker that it has not reported consumed. */
+  const unread = new Map<string, number>();
   const post = (message: PageToWorker, transfer: Transferable[] = []) => port.postMessage(message, transfer);
   const credit = (peerId: string, bytes: number) => post({ type: 'credit', peerId, bytes });
 
@@ -105,7 +115,12 @@ export function createPageBridge(port: BridgePort, onError: (error: unknown) => 
 
   const onMessage = (event: MessageEvent) => {
     const message = event.data as WorkerToPage;
-    if (message.type !== 'send') return;
+    if (message.type === 'consumed') {
+      const left = (unread.get(message.peerId) ?? 0) - message.bytes;
+      if (left > 0) unread.set(message.peerId, left);
+      else unread.delete(message.peerId);
+      return;
+    }
     const out = outbound.get(message.peerId);
     if (out === undefined) {
       credit(message.peerId, message.bytes.byteLength);
@@ -118,6 +133,7 @@ export function createPageBridge(port: BridgePort, onError: (error: unknown) => 
   port.start();
 
   const detach = (peerId: string) => {
+    unread.delete(peerId); // what the worker still reads of it is no longer held against a new session
     const out = outbound.get(peerId);
     if (out === undefined) return;
     outbound.delete(peerId);
@@ -135,6 +151,9 @@ export function createPageBridge(port: BridgePort, onError: (error: unknown) => 
     detach,
     deliver(peerId, chunk) {
       const view = chunk instanceof Uint8Array ? chunk : chunk.subarray();
+      const backlog = (unread.get(peerId) ?? 0) + view.byteLength;
+      if (backlog > RECEIVE_BACKLOG_BYTES_MAX) return onOverrun(peerId);
+      unread.set(peerId, backlog);
       // A copy (a memcpy, far cheaper than a structured clone) that the page owns and can
       // transfer: the view may share its buffer with the transport.
       const bytes = view.slice().buffer;

@@ -3,7 +3,7 @@ import { AbortedError, PeerNotConnectedError } from '../errors';
 // Defined with the other errors so that it crosses Comlink as itself; re-exported here, where it is raised.
 export { PeerNotConnectedError };
 import type { BridgePort, PageToWorker, PeerInfo, WorkerToPage } from './bridge-messages';
-import { BRIDGE_WINDOW_BYTES } from './constants';
+import { BRIDGE_WINDOW_BYTES, PEER_WINDOW_UPDATE_BYTES } from './constants';
 
 export interface PeerLinkEvents {
   joined: PeerInfo;
@@ -32,6 +32,8 @@ export interface PeerLink {
 interface PeerState {
   info: PeerInfo;
   inFlightBytes: number;
+  /** Bytes of the peer's data read here and not yet reported to the page as consumed. */
+  unreportedBytes: number;
   /** Sends waiting for credit, woken in order. */
   waiting: Array<() => void>;
 }
@@ -59,7 +61,7 @@ export function createPeerLink(port: BridgePort): PeerLink {
         self = message.peerId;
         break;
       case 'joined':
-        peers.set(message.peer.peerId, { info: message.peer, inFlightBytes: 0, waiting: [] });
+        peers.set(message.peer.peerId, { info: message.peer, inFlightBytes: 0, unreportedBytes: 0, waiting: [] });
         emit('joined', message.peer);
         break;
       case 'left': {
@@ -76,9 +78,18 @@ export function createPeerLink(port: BridgePort): PeerLink {
         emit('quality', { peerId: message.peerId, rttMs: message.rttMs });
         break;
       }
-      case 'data':
+      case 'data': {
         emit('data', { peerId: message.peerId, bytes: new Uint8Array(message.bytes) });
+        const state = peers.get(message.peerId);
+        if (state === undefined) break;
+        state.unreportedBytes += message.bytes.byteLength;
+        if (state.unreportedBytes >= PEER_WINDOW_UPDATE_BYTES) {
+          const consumed: WorkerToPage = { type: 'consumed', peerId: message.peerId, bytes: state.unreportedBytes };
+          port.postMessage(consumed, []);
+          state.unreportedBytes = 0;
+        }
         break;
+      }
       case 'credit': {
         const state = peers.get(message.peerId);
         if (state === undefined) break;

@@ -117,7 +117,17 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
   });
   const self = libp2p.peerId.toString();
   const stopping = new AbortController();
-  const bridge = createPageBridge(init.port, (error) => console.warn('letterbox network: write failed', error));
+  const bridge = createPageBridge(
+    init.port,
+    (error) => console.warn('letterbox network: write failed', error),
+    // A peer that sends past its window (FORMATS.md § Flow control) is broken or hostile: cut off.
+    (peerId) => {
+      for (const connection of libp2p.getConnections().filter((c) => c.remotePeer.toString() === peerId)) {
+        console.warn(`letterbox network: peer ${peerId} sent past its flow-control window; disconnecting it`);
+        connection.abort(new Error('sent past the flow-control window'));
+      }
+    },
+  );
   const emit = (event: NetworkEvent) => init.onEvent?.(event);
   const peers = new Map<string, Peer>();
   const known = new Set<string>();

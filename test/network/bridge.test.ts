@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortedError } from '../../src/errors';
-import { createPageBridge, type PageBridge, type WritableStream } from '../../src/network';
+import { createPageBridge, RECEIVE_BACKLOG_BYTES_MAX, type PageBridge, type WritableStream } from '../../src/network';
 import { BRIDGE_WINDOW_BYTES, createPeerLink, PeerNotConnectedError, type BridgePort, type PeerLink } from '../../src/network/worker';
 
 const MiB = 1024 * 1024;
@@ -49,9 +49,9 @@ async function until(predicate: () => boolean, what: string, rounds = 1000): Pro
 
 let page: PageBridge;
 let link: PeerLink;
-function connect() {
+function connect(onOverrun?: (peerId: string) => void) {
   const { port1, port2 } = new MessageChannel();
-  page = createPageBridge(port1 as unknown as BridgePort);
+  page = createPageBridge(port1 as unknown as BridgePort, undefined, onOverrun);
   link = createPeerLink(port2 as unknown as BridgePort);
 }
 afterEach(() => {
@@ -104,6 +104,31 @@ describe('frame bridge', () => {
     await Promise.all(sends);
     await until(() => stream.sent.length === 4, 'all written');
     expect(stream.sent.map((b) => b[0])).toEqual([0, 1, 2, 3]);
+  });
+
+  it('a peer that sends past what the worker has read is cut off at the bound; one the worker keeps up with never is', async () => {
+    const overruns: string[] = [];
+    connect((peerId) => overruns.push(peerId));
+    let received = 0;
+    link.on('data', ({ bytes }) => (received += bytes.byteLength));
+    page.attach(PEER, fakeStream());
+    page.report({ type: 'joined', peer: info });
+    await until(() => link.peers().length === 1, 'joined');
+    // Well-behaved: three bounds' worth, each MiB sent once the worker has read the last.
+    const chunks = Math.ceil((3 * RECEIVE_BACKLOG_BYTES_MAX) / MiB);
+    for (let i = 1; i <= chunks; i++) {
+      page.deliver(PEER, new Uint8Array(MiB));
+      await until(() => received === i * MiB, `chunk ${i} read`);
+      await new Promise((resolve) => setTimeout(resolve, 0)); // the worker's report reaches the page
+    }
+    expect(overruns).toEqual([]);
+    // Hostile: a flood faster than the worker reads. What is past the bound is dropped and reported.
+    received = 0;
+    const flood = Math.ceil(RECEIVE_BACKLOG_BYTES_MAX / MiB) + 3;
+    for (let i = 0; i < flood; i++) page.deliver(PEER, new Uint8Array(MiB));
+    expect(overruns.length).toBeGreaterThan(0);
+    expect(new Set(overruns)).toEqual(new Set([PEER]));
+    await until(() => received === Math.floor(RECEIVE_BACKLOG_BYTES_MAX / MiB) * MiB, 'what was under the bound read');
   });
 
   it('waits for a fresh drain each time the stream fills again, and the page keeps running meanwhile', async () => {
