@@ -1,5 +1,5 @@
 import type { BridgePort, PageToWorker, WorkerToPage } from './bridge-messages';
-import { RECEIVE_BACKLOG_BYTES_MAX, STREAM_WRITE_BUFFER_BYTES_MAX, WRITER_YIELD_BYTES } from './constants';
+import { BRIDGE_COPY_BYTES_MAX, RECEIVE_BACKLOG_BYTES_MAX, STREAM_WRITE_BUFFER_BYTES_MAX, WRITER_YIELD_BYTES } from './constants';
 
 /** What the bridge needs of a libp2p stream (a structural subset, so tests can fake one). */
 export interface WritableStream {
@@ -154,10 +154,10 @@ export function createPageBridge(
       const backlog = (unread.get(peerId) ?? 0) + view.byteLength;
       if (backlog > RECEIVE_BACKLOG_BYTES_MAX) return onOverrun(peerId);
       unread.set(peerId, backlog);
-      // A copy (a memcpy, far cheaper than a structured clone) that the page owns and can
-      // transfer: the view may share its buffer with the transport.
+      // A copy the page owns, since the view may share its buffer with the transport; a large
+      // one is transferred (a memcpy, far cheaper than a structured clone of it).
       const bytes = view.slice().buffer;
-      post({ type: 'data', peerId, bytes }, [bytes]);
+      post({ type: 'data', peerId, bytes }, bytes.byteLength < BRIDGE_COPY_BYTES_MAX ? [] : [bytes]);
     },
     close() {
       for (const peerId of [...outbound.keys()]) detach(peerId);

@@ -3,7 +3,7 @@ import { AbortedError, PeerNotConnectedError } from '../errors';
 // Defined with the other errors so that it crosses Comlink as itself; re-exported here, where it is raised.
 export { PeerNotConnectedError };
 import type { BridgePort, PageToWorker, PeerInfo, WorkerToPage } from './bridge-messages';
-import { BRIDGE_WINDOW_BYTES, PEER_WINDOW_UPDATE_BYTES } from './constants';
+import { BRIDGE_COPY_BYTES_MAX, BRIDGE_WINDOW_BYTES, PEER_WINDOW_UPDATE_BYTES } from './constants';
 
 export interface PeerLinkEvents {
   joined: PeerInfo;
@@ -121,7 +121,7 @@ export function createPeerLink(port: BridgePort): PeerLink {
               ? bytes.buffer
               : bytes.slice().buffer;
           const message: WorkerToPage = { type: 'send', peerId, bytes: buffer };
-          port.postMessage(message, [buffer]);
+          port.postMessage(message, buffer.byteLength < BRIDGE_COPY_BYTES_MAX ? [] : [buffer]);
           return;
         }
         await new Promise<void>((resume) => {
