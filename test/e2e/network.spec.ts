@@ -1,44 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from '@playwright/test';
-import type { DialStats, PeerInfo } from '../../src/client';
+import { chromium, type BrowserContext } from '@playwright/test';
 import { chromiumArgs, findChromium } from '../support/chromium';
 import { startRelayProcess, type RelayProcess } from '../support/relay-process';
+import { DISCOVERY_TIMEOUT_MS, openDemo, peerIdOf, peerIdsOf, peersOf } from './demo';
 import { expect, test } from './fixtures';
 
-// The demo page (served by the real relay process, loading the built script-tag library)
-// exposes its Letterbox as `window.demo.letterbox`.
-declare global {
-  interface Window {
-    demo: {
-      letterbox: { peerId(): Promise<string>; peers(): Promise<PeerInfo[]>; networkStats(): Promise<DialStats> };
-      state: { relay: boolean };
-    };
-  }
-}
-
-/** Bounds of the conditions waited on, generous for a loaded 2-core machine. */
-const DISCOVERY_TIMEOUT_MS = 45_000;
+/** How long a departed tab may take to be noticed. */
 const LEAVE_TIMEOUT_MS = 15_000;
-
-const peerIdOf = (page: Page) => page.evaluate(() => window.demo.letterbox.peerId());
-const peersOf = (page: Page) => page.evaluate(() => window.demo.letterbox.peers());
-const peerIdsOf = async (page: Page) => (await peersOf(page)).map((p) => p.peerId).sort();
-
-async function openDemo(context: BrowserContext, url: string, cluster: string): Promise<Page> {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
-  // LETTERBOX_DEBUG=libp2p:circuit-relay* (a `debug` pattern) shows libp2p's logs of the pages.
-  const debug = process.env['LETTERBOX_DEBUG'];
-  if (debug !== undefined) {
-    await page.addInitScript((pattern) => localStorage.setItem('debug', pattern), debug);
-    page.on('console', (message) => console.log(`[page] ${message.text()}`));
-  }
-  await page.goto(`${url}?cluster=${cluster}`);
-  await page.waitForFunction(() => window.demo !== undefined);
-  return page;
-}
 
 let relay: RelayProcess | undefined;
 let dir: string;

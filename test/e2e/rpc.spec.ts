@@ -3,25 +3,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from '@playwright/test';
-import type { PeerInfo } from '../../src/client';
 import { chromiumArgs, findChromium } from '../support/chromium';
 import { startRelayProcess, type RelayProcess } from '../support/relay-process';
 import { tabHeap } from '../support/tab-heap';
+import { DISCOVERY_TIMEOUT_MS, openDemo, peerIdOf, peerIdsOf } from './demo';
 import { expect, test } from './fixtures';
 
-// Peer RPC between the brokers of two tabs, through the real relay and direct WebRTC: the demo
-// page (served by the relay, loading the built library) exposes its Letterbox as `window.demo.letterbox`.
-interface DemoLetterbox {
-  peerId(): Promise<string>;
-  peers(): Promise<PeerInfo[]>;
-  echo(peerId: string, bytes: Uint8Array, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Uint8Array>;
-  refusedPeers(): Promise<Array<{ peerId: string; reason: string }>>;
-  probePeer(peerId: string, options: { messageBytes: number; count: number; timeoutMs?: number }): Promise<{ bytes: number; ms: number; mbps: number }>;
-}
-type DemoWindow = { demo: { letterbox: DemoLetterbox } };
+// Peer RPC between the brokers of two tabs, through the real relay and direct WebRTC, driven
+// through the demo page.
 
-/** Bounds of the conditions waited on, generous for a loaded 2-core machine. */
-const DISCOVERY_TIMEOUT_MS = 45_000;
 /** How long a tab's page thread is kept busy, so its broker hears nothing: a peer that is connected but does not answer. */
 const FREEZE_MS = 6_000;
 
@@ -31,7 +21,7 @@ type EchoOutcome = { ok: true; bytes: number[]; ms: number } | { ok: false; name
 const echo = (page: Page, peerId: string, bytes: number[], options: { timeoutMs?: number; abortAfterMs?: number } = {}) =>
   page.evaluate(
     async ({ peerId, bytes, timeoutMs, abortAfterMs }): Promise<EchoOutcome> => {
-      const letterbox = (window as unknown as DemoWindow).demo.letterbox;
+      const letterbox = window.demo.letterbox;
       const controller = new AbortController();
       if (abortAfterMs !== undefined) setTimeout(() => controller.abort(), abortAfterMs);
       const started = performance.now();
@@ -46,14 +36,6 @@ const echo = (page: Page, peerId: string, bytes: number[], options: { timeoutMs?
     { peerId, bytes, ...options },
   );
 
-async function openDemo(context: BrowserContext, url: string, cluster: string, secret?: string): Promise<Page> {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
-  await page.goto(`${url}?cluster=${cluster}${secret === undefined ? '' : `&secret=${secret}`}`);
-  await page.waitForFunction(() => (window as unknown as Partial<DemoWindow>).demo !== undefined);
-  return page;
-}
-
 /** Opens the demo in each context (a tab each) and waits until the two are directly connected to each other. */
 async function connectedPair(contexts: [BrowserContext, BrowserContext], url: string, cluster: string): Promise<{ pages: [Page, Page]; ids: [string, string] }> {
   const pages: [Page, Page] = [await openDemo(contexts[0], url, cluster), await openDemo(contexts[1], url, cluster)];
@@ -63,8 +45,6 @@ async function connectedPair(contexts: [BrowserContext, BrowserContext], url: st
   return { pages, ids };
 }
 
-const peerIdOf = (page: Page) => page.evaluate(() => (window as unknown as DemoWindow).demo.letterbox.peerId());
-const peerIdsOf = async (page: Page) => (await page.evaluate(() => (window as unknown as DemoWindow).demo.letterbox.peers())).map((p) => p.peerId);
 
 let relay: RelayProcess | undefined;
 let dir: string;
@@ -91,7 +71,7 @@ test('peer RPC between two tabs: requests both ways, a peer that stops answering
     expect(await echo(tab1, id2, [1, 2, 3])).toMatchObject({ ok: true, bytes: [1, 2, 3] });
     expect(await echo(tab2, id1, [4, 5])).toMatchObject({ ok: true, bytes: [4, 5] });
     const rtts = await tab1.evaluate(async (peerId) => {
-      const letterbox = (window as unknown as DemoWindow).demo.letterbox;
+      const letterbox = window.demo.letterbox;
       const times: number[] = [];
       for (let i = 0; i < 200; i++) {
         const started = performance.now();
@@ -109,7 +89,7 @@ test('peer RPC between two tabs: requests both ways, a peer that stops answering
     await Promise.all([tab1.evaluate(watchLongTasks), tab2.evaluate(watchLongTasks)]);
     // 16 MiB: several times what the data channel buffers (2 MiB), so the writer waits for many drains.
     const probe = await tab1.evaluate(
-      (peerId) => (window as unknown as DemoWindow).demo.letterbox.probePeer(peerId, { messageBytes: 64 * 1024, count: 256 }).catch((e: Error) => `${e.name}: ${e.message}`),
+      (peerId) => window.demo.letterbox.probePeer(peerId, { messageBytes: 64 * 1024, count: 256 }).catch((e: Error) => `${e.name}: ${e.message}`),
       id2,
     );
     expect(probe).toMatchObject({ bytes: 256 * 64 * 1024 });
@@ -154,7 +134,7 @@ test('peer RPC between a tab and a separate browser process: requests both ways 
   expect(await echo(tab, otherId, [1, 2, 3], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [1, 2, 3] });
   expect(await echo(other, tabId, [4, 5], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [4, 5] });
   const probe = await other.evaluate(
-    (peerId) => (window as unknown as DemoWindow).demo.letterbox.probePeer(peerId, { messageBytes: 64 * 1024, count: 256, timeoutMs: 30_000 }).catch((e: Error) => `${e.name}: ${e.message}`),
+    (peerId) => window.demo.letterbox.probePeer(peerId, { messageBytes: 64 * 1024, count: 256, timeoutMs: 30_000 }).catch((e: Error) => `${e.name}: ${e.message}`),
     tabId,
   );
   expect(probe).toMatchObject({ bytes: 256 * 64 * 1024 });
@@ -235,7 +215,7 @@ test('a peer that stops reading: the sender waits, then fails with TimeoutError,
   const started = Date.now();
   const probe = sender.evaluate(
     (peerId) =>
-      (window as unknown as DemoWindow).demo.letterbox
+      window.demo.letterbox
         .probePeer(peerId, { messageBytes: 64 * 1024, count: 1024, timeoutMs: 3_000 })
         .then(() => 'finished', (e: { name: string; code: string; message: string }) => `${e.name} ${e.code}: ${e.message}`),
     readerId,
@@ -270,16 +250,16 @@ test('a page with the wrong cluster secret is refused, with a clear error on bot
   const intruder = await openDemo(profile, relay.url, cluster, 'guess');
   const [id1, id2, id3] = await Promise.all([peerIdOf(tab1), peerIdOf(tab2), peerIdOf(intruder)]);
   // Connected directly (discovery is open), but not admitted.
-  await expect.poll(async () => (await peerIdsOf(tab1)).sort(), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([id2, id3].sort());
-  await expect.poll(async () => (await peerIdsOf(intruder)).sort(), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([id1, id2].sort());
+  await expect.poll(() => peerIdsOf(tab1), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([id2, id3].sort());
+  await expect.poll(() => peerIdsOf(intruder), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([id1, id2].sort());
 
   expect(await echo(tab1, id2, [1], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [1] });
   for (const [page, peer] of [[tab1, id3], [intruder, id1], [intruder, id2]] as const) {
     expect(await echo(page, peer, [2], { timeoutMs: 10_000 })).toMatchObject({ ok: false, name: 'PeerError', code: 'CLUSTER_AUTHORIZATION_FAILED' });
   }
-  const refusedBy1 = await tab1.evaluate(() => (window as unknown as DemoWindow).demo.letterbox.refusedPeers());
+  const refusedBy1 = await tab1.evaluate(() => window.demo.letterbox.refusedPeers());
   expect(refusedBy1).toEqual([{ peerId: id3, reason: expect.stringMatching(/could not prove it knows the cluster secret|refused this node/) }]);
-  const refusedByIntruder = await intruder.evaluate(() => (window as unknown as DemoWindow).demo.letterbox.refusedPeers());
+  const refusedByIntruder = await intruder.evaluate(() => window.demo.letterbox.refusedPeers());
   expect(refusedByIntruder.map((r) => r.peerId).sort()).toEqual([id1, id2].sort());
   console.log(`refusals seen by the intruder: ${refusedByIntruder.map((r) => r.reason).join(' | ')}`);
 });
