@@ -318,7 +318,6 @@ export class PartitionLog implements FlushSource {
       const first = chosen[0];
       const batches = first === undefined ? [] : await this.storage.readBatches(this.id, first.baseOffset, chosen.length);
       if (rewrites === this.#rewrites) return batches;
-      this.#window = { from: Infinity, summaries: [] };
     }
   }
 
@@ -331,7 +330,10 @@ export class PartitionLog implements FlushSource {
       let window = this.#window;
       let index = window.from <= at ? window.summaries.findIndex((s) => s.lastOffset >= at) : -1;
       if (index < 0) {
-        window = this.#window = { from: at, summaries: await this.storage.readSummaries(this.id, at, WINDOW_SUMMARIES) };
+        const rewrites = this.#rewrites;
+        window = { from: at, summaries: await this.storage.readSummaries(this.id, at, WINDOW_SUMMARIES) };
+        // Summaries read across a rewrite serve this read (which is then read again), never others.
+        if (rewrites === this.#rewrites) this.#window = window;
         if (window.summaries.length === 0) break;
         index = 0;
       }
