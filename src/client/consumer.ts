@@ -509,7 +509,7 @@ export class Consumer {
       return { requestId, partitions, result, started: Date.now() };
     };
     let next = startFetch();
-    const committed: { inFlight?: Promise<void> | undefined; failure?: unknown } = {};
+    const committed: { inFlight?: Promise<void> | undefined; again?: boolean; failure?: unknown } = {};
     try {
       while (!this.#stopping && !generation.stale) {
         const current = next;
@@ -528,11 +528,17 @@ export class Consumer {
         next = startFetch(new Map(work.map(({ owned, result }) => [owned, endOffsetOf(result.batches)])));
         await runConcurrently(work, run.partitionsConsumedConcurrently, ({ result, owned }) => this.#process(generation, owned, result, run));
         if (committed.failure !== undefined) throw committed.failure;
-        if (run.autoCommit && committed.inFlight === undefined) {
+        if (run.autoCommit) {
           // Auto-commits never hold up the next batch: one at a time is made durable while
-          // processing goes on, and offsets resolved meanwhile go in the next one. A failure
-          // surfaces on the next batch (or below) and its offsets are committed again.
-          committed.inFlight = this.#commitIfNecessary(generation, run)
+          // processing goes on, and offsets resolved meanwhile go in one more, right after it.
+          // A failure surfaces on the next batch (or below) and its offsets are committed again.
+          committed.again = committed.inFlight !== undefined;
+          committed.inFlight ??= (async () => {
+            do {
+              committed.again = false;
+              await this.#commitIfNecessary(generation, run);
+            } while (committed.again && !generation.stale);
+          })()
             .catch((error: unknown) => void (committed.failure = error))
             .finally(() => (committed.inFlight = undefined));
         }

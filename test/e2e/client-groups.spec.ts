@@ -185,3 +185,38 @@ test('seek, pause and resume change what eachMessage sees', async ({ page }) => 
     [1, '4'],
   ]);
 });
+
+test('auto-commit: a running consumer commits everything it processed, also the batches handled while a commit was in flight', async ({ page }) => {
+  await openClientPage(page);
+  const outcome = await page.evaluate(async () => {
+    const { Letterbox } = window.lb;
+    const letterbox = new Letterbox({ clientId: 'autocommit' });
+    const admin = letterbox.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'ticks', numPartitions: 1 }] });
+    const producer = letterbox.producer();
+    await producer.connect();
+    // One batch per send, and one batch per fetch: batches come faster than commits become
+    // durable. Fetches wait up to a minute for data, so nothing but the commit itself can
+    // bring the last offsets in once the records are processed.
+    for (let i = 0; i < 60; i++) await producer.send({ topic: 'ticks', messages: [{ value: String(i) }] });
+    const consumer = letterbox.consumer({ groupId: 'tickers', maxBytesPerPartition: 1, maxWaitTimeInMs: 60_000 });
+    await consumer.connect();
+    await consumer.subscribe({ topic: 'ticks', fromBeginning: true });
+    let processed = 0;
+    let commits = 0;
+    consumer.on(consumer.events.COMMIT_OFFSETS, () => void commits++);
+    await consumer.run({ eachMessage: async () => void processed++ });
+    const committed = async () => Number((await admin.fetchOffsets({ groupId: 'tickers', topics: ['ticks'] }))[0]!.partitions[0]!.offset);
+    // The consumer keeps running and no more records come: its last offsets must still be committed.
+    const deadline = performance.now() + 20_000;
+    while ((processed < 60 || (await committed()) < 60) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const result = { processed, committed: await committed(), commits };
+    await consumer.stop();
+    await letterbox.close();
+    return result;
+  });
+  expect(outcome.processed).toBe(60);
+  expect(outcome.committed).toBe(60);
+  expect(outcome.commits).toBeLessThan(60); // commits were coalesced, so some batches were handled while one was in flight
+});
