@@ -12,12 +12,18 @@ export interface PeerInfo {
   rttMs?: number;
   /** When the direct connection opened (ms since the epoch). */
   since: number;
+  /**
+   * How broker bytes travel to the peer, once the worker chose: `worker`, on a data channel
+   * handed to the worker (they never cross the page); `page`, through the page's libp2p stream.
+   */
+  dataPath?: 'worker' | 'page';
 }
 
 /** Page → worker. `data` carries bytes of the peer's stream as they arrived (frame boundaries are the worker's to find); its buffer is transferred. */
 export type PageToWorker =
   | { type: 'self'; peerId: string }
-  | { type: 'joined'; peer: PeerInfo }
+  /** `channel`, when the page could open one: the peer connection's direct channel, transferred (FORMATS.md § Transport). */
+  | { type: 'joined'; peer: PeerInfo; channel?: DirectChannel }
   | { type: 'left'; peerId: string; reason: string }
   | { type: 'quality'; peerId: string; rttMs: number }
   | { type: 'data'; peerId: string; bytes: ArrayBuffer }
@@ -30,6 +36,22 @@ export type PageToWorker =
  * what it holds for a peer that ignores the window.
  */
 export type WorkerToPage = { type: 'send'; peerId: string; bytes: ArrayBuffer } | { type: 'consumed'; peerId: string; bytes: number };
+
+/**
+ * The part of RTCDataChannel the worker uses (structural: no DOM types here, and tests can
+ * pass a fake). Text messages are the handshake, binary ones the peer's byte stream.
+ */
+export interface DirectChannel {
+  binaryType: string;
+  readonly readyState: string;
+  readonly bufferedAmount: number;
+  bufferedAmountLowThreshold: number;
+  send(data: string): void;
+  send(data: ArrayBufferView<ArrayBuffer>): void;
+  close(): void;
+  addEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
+  addEventListener(type: 'open' | 'close' | 'bufferedamountlow', listener: () => void): void;
+}
 
 /** The part of MessagePort both sides use: structural, so tests can pass any channel. */
 export interface BridgePort {

@@ -53,6 +53,24 @@ export const STREAM_WRITE_BUFFER_BYTES_MAX = 1024 * 1024;
  * It overshoots by at most one message (16 KiB).
  */
 export const DATA_CHANNEL_BUFFERED_BYTES_MAX = 2 * 1024 * 1024;
+/**
+ * The SCTP stream id of each peer connection's direct channel: a negotiated data channel
+ * both pages create on libp2p's RTCPeerConnection and hand to their workers, so broker bytes
+ * go worker to worker without crossing either page (FORMATS.md § Transport). Negotiated
+ * channels reserve their id, so the ids Chromium picks for libp2p's streams skip it; it stays
+ * below 1024, the stream count every WebRTC stack supports.
+ */
+export const DIRECT_CHANNEL_ID = 1000;
+export const DIRECT_CHANNEL_LABEL = 'letterbox-direct';
+/**
+ * How long a worker waits for the peer's end of the direct channel to exist (its `hello` or
+ * `ack`) before it sends through the page's libp2p stream instead. Both ends appear within a
+ * round trip of each other when both pages adopt the connection at once; a page that learns
+ * of the member late (the relay's news) adopts it up to a reconcile round later.
+ */
+export const DIRECT_HANDSHAKE_TIMEOUT_MS = RECONCILE_INTERVAL_MS + 2_000;
+/** Bytes per message on the direct channel: a frame larger than this goes in several (Chromium accepts up to 256 KiB per message). */
+export const DIRECT_MESSAGE_BYTES_MAX = 64 * 1024;
 /** A stream whose reader lags by this much is reset rather than buffering without bound. */
 export const STREAM_READ_BUFFER_BYTES_MAX = 16 * 1024 * 1024;
 /**

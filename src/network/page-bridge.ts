@@ -15,7 +15,7 @@ export type Chunk = Uint8Array | { subarray(): Uint8Array };
 
 /** The page's end of the frame bridge: moves bytes between peers' libp2p streams and the worker. */
 export interface PageBridge {
-  /** Tells the worker about connectivity. */
+  /** Tells the worker about connectivity; a `joined` peer's direct channel is transferred with it. */
   report(message: Exclude<PageToWorker, { type: 'data' | 'credit' }>): void;
   /** `peerId`'s outbound stream is open: the worker's sends to it are written there. */
   attach(peerId: string, stream: WritableStream): void;
@@ -143,7 +143,7 @@ export function createPageBridge(
   };
 
   return {
-    report: (message) => post(message),
+    report: (message) => post(message, message.type === 'joined' && message.channel !== undefined ? [message.channel as unknown as Transferable] : []),
     attach(peerId, stream) {
       detach(peerId);
       outbound.set(peerId, { stream, queue: [], writing: false, closed: new AbortController() });

@@ -2,8 +2,15 @@ import { AbortedError, PeerNotConnectedError } from '../errors';
 
 // Defined with the other errors so that it crosses Comlink as itself; re-exported here, where it is raised.
 export { PeerNotConnectedError };
-import type { BridgePort, PageToWorker, PeerInfo, WorkerToPage } from './bridge-messages';
-import { BRIDGE_COPY_BYTES_MAX, BRIDGE_WINDOW_BYTES, PEER_WINDOW_UPDATE_BYTES } from './constants';
+import type { BridgePort, DirectChannel, PageToWorker, PeerInfo, WorkerToPage } from './bridge-messages';
+import {
+  BRIDGE_COPY_BYTES_MAX,
+  BRIDGE_WINDOW_BYTES,
+  DATA_CHANNEL_BUFFERED_BYTES_MAX,
+  DIRECT_HANDSHAKE_TIMEOUT_MS,
+  DIRECT_MESSAGE_BYTES_MAX,
+  PEER_WINDOW_UPDATE_BYTES,
+} from './constants';
 
 export interface PeerLinkEvents {
   joined: PeerInfo;
@@ -20,9 +27,10 @@ export interface PeerLink {
   /** Peers with a direct connection now. */
   peers(): PeerInfo[];
   /**
-   * Queues `bytes` for `peerId`'s stream; resolves once the page may take them, waiting
-   * while {@link BRIDGE_WINDOW_BYTES} are already in flight to that peer. The buffer is
-   * transferred (unusable afterwards). Rejects with PeerNotConnectedError, or AbortedError.
+   * Queues `bytes` for `peerId`: on the peer's direct channel while it holds at most
+   * DATA_CHANNEL_BUFFERED_BYTES_MAX, else through the page while at most
+   * {@link BRIDGE_WINDOW_BYTES} are in flight to that peer; waits otherwise. The buffer may
+   * be transferred (unusable afterwards). Rejects with PeerNotConnectedError, or AbortedError.
    */
   send(peerId: string, bytes: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>;
   on<E extends keyof PeerLinkEvents>(type: E, listener: (event: PeerLinkEvents[E]) => void): () => void;
@@ -31,19 +39,32 @@ export interface PeerLink {
 
 interface PeerState {
   info: PeerInfo;
+  /** The channel this node sends on once the peer's end of it exists; undefined: through the page. */
+  direct: DirectChannel | undefined;
+  /** Bytes handed to the page and not yet written by it. */
   inFlightBytes: number;
   /** Bytes of the peer's data read here and not yet reported to the page as consumed. */
   unreportedBytes: number;
-  /** Sends waiting for credit, woken in order. */
+  /** Sends waiting for credit or for the channel to drain, woken in order. */
   waiting: Array<() => void>;
 }
 
+/** Handshake messages on a direct channel (text; the byte stream is binary). FORMATS.md § Transport. */
+const HELLO = 'hello';
+const ACK = 'ack';
+
 /**
  * The worker's side of the frame bridge over `port` (a MessagePort from the page's network).
+ * Each peer's bytes go on the direct channel the page handed over with the peer, once the
+ * peer's end of it answered; without one, through the page.
  * @example const link = createPeerLink(port); link.on('joined', (peer) => console.log(peer.peerId));
  */
 export function createPeerLink(port: BridgePort): PeerLink {
   const peers = new Map<string, PeerState>();
+  /** Peers whose direct channel has not heard from the other end yet: not joined until it has, or until the timeout. */
+  const pending = new Map<string, { info: PeerInfo; channel: DirectChannel; timer: ReturnType<typeof setTimeout> }>();
+  /** Each peer's direct channel, whichever way this node sends: the peer may send on it regardless. */
+  const channels = new Map<string, DirectChannel>();
   const listeners = new Map<keyof PeerLinkEvents, Set<(event: never) => void>>();
   let self: string | undefined;
 
@@ -54,6 +75,85 @@ export function createPeerLink(port: BridgePort): PeerLink {
     for (const resume of state.waiting.splice(0)) resume();
   };
 
+  const join = (info: PeerInfo, direct: DirectChannel | undefined) => {
+    const peer = { ...info, dataPath: direct === undefined ? ('page' as const) : ('worker' as const) };
+    peers.set(info.peerId, { info: peer, direct, inFlightBytes: 0, unreportedBytes: 0, waiting: [] });
+    emit('joined', peer);
+  };
+
+  const leave = (peerId: string, reason: string) => {
+    const waiting = pending.get(peerId);
+    if (waiting !== undefined) clearTimeout(waiting.timer);
+    pending.delete(peerId);
+    channels.get(peerId)?.close();
+    channels.delete(peerId);
+    const state = peers.get(peerId);
+    if (state === undefined) return;
+    peers.delete(peerId);
+    wake(state);
+    emit('left', { peerId, reason });
+  };
+
+  /** Bytes of the peer's stream; those that came through the page are reported consumed, so the page can bound what it holds. */
+  const receive = (peerId: string, bytes: Uint8Array, throughPage: boolean) => {
+    emit('data', { peerId, bytes });
+    const state = peers.get(peerId);
+    if (!throughPage || state === undefined) return;
+    state.unreportedBytes += bytes.byteLength;
+    if (state.unreportedBytes >= PEER_WINDOW_UPDATE_BYTES) {
+      const consumed: WorkerToPage = { type: 'consumed', peerId, bytes: state.unreportedBytes };
+      port.postMessage(consumed, []);
+      state.unreportedBytes = 0;
+    }
+  };
+
+  /**
+   * Takes over `peerId`'s direct channel. A message sent before the other end's channel
+   * exists is lost (negotiated channels have no opening handshake), so each end says `hello`
+   * and answers a `hello` with `ack`: whichever end came second is heard, and any message
+   * from the other end proves it is there. Only then does this node send on the channel.
+   */
+  const adoptChannel = (info: PeerInfo, channel: DirectChannel) => {
+    const { peerId } = info;
+    channel.binaryType = 'arraybuffer';
+    channel.bufferedAmountLowThreshold = DATA_CHANNEL_BUFFERED_BYTES_MAX / 2;
+    channels.set(peerId, channel);
+    const timer = setTimeout(() => {
+      if (pending.get(peerId)?.channel !== channel) return;
+      pending.delete(peerId);
+      join(info, undefined);
+    }, DIRECT_HANDSHAKE_TIMEOUT_MS);
+    pending.set(peerId, { info, channel, timer });
+    const otherEndExists = () => {
+      if (pending.get(peerId)?.channel !== channel) return;
+      clearTimeout(timer);
+      pending.delete(peerId);
+      join(info, channel);
+    };
+    const trySend = (text: string) => {
+      try {
+        channel.send(text);
+      } catch {
+        // Closing: its close event ends the peer.
+      }
+    };
+    channel.addEventListener('message', (event) => {
+      if (channels.get(peerId) !== channel) return;
+      if (event.data === HELLO) trySend(ACK);
+      otherEndExists();
+      if (event.data instanceof ArrayBuffer) receive(peerId, new Uint8Array(event.data), false);
+    });
+    channel.addEventListener('bufferedamountlow', () => {
+      const state = peers.get(peerId);
+      if (state?.direct === channel) wake(state);
+    });
+    channel.addEventListener('close', () => {
+      if (channels.get(peerId) === channel) leave(peerId, 'its direct channel closed');
+    });
+    if (channel.readyState === 'open') trySend(HELLO);
+    else channel.addEventListener('open', () => trySend(HELLO));
+  };
+
   const onMessage = (event: MessageEvent) => {
     const message = event.data as PageToWorker;
     switch (message.type) {
@@ -61,35 +161,23 @@ export function createPeerLink(port: BridgePort): PeerLink {
         self = message.peerId;
         break;
       case 'joined':
-        peers.set(message.peer.peerId, { info: message.peer, inFlightBytes: 0, unreportedBytes: 0, waiting: [] });
-        emit('joined', message.peer);
+        // The page adopted another connection to a peer it had: a new session.
+        if (peers.has(message.peer.peerId) || pending.has(message.peer.peerId)) leave(message.peer.peerId, 'reconnected');
+        if (message.channel === undefined) join(message.peer, undefined);
+        else adoptChannel(message.peer, message.channel);
         break;
-      case 'left': {
-        const state = peers.get(message.peerId);
-        if (state === undefined) break;
-        peers.delete(message.peerId);
-        wake(state);
-        emit('left', { peerId: message.peerId, reason: message.reason });
+      case 'left':
+        leave(message.peerId, message.reason);
         break;
-      }
       case 'quality': {
         const state = peers.get(message.peerId);
         if (state !== undefined) state.info = { ...state.info, rttMs: message.rttMs };
         emit('quality', { peerId: message.peerId, rttMs: message.rttMs });
         break;
       }
-      case 'data': {
-        emit('data', { peerId: message.peerId, bytes: new Uint8Array(message.bytes) });
-        const state = peers.get(message.peerId);
-        if (state === undefined) break;
-        state.unreportedBytes += message.bytes.byteLength;
-        if (state.unreportedBytes >= PEER_WINDOW_UPDATE_BYTES) {
-          const consumed: WorkerToPage = { type: 'consumed', peerId: message.peerId, bytes: state.unreportedBytes };
-          port.postMessage(consumed, []);
-          state.unreportedBytes = 0;
-        }
+      case 'data':
+        receive(message.peerId, new Uint8Array(message.bytes), true);
         break;
-      }
       case 'credit': {
         const state = peers.get(message.peerId);
         if (state === undefined) break;
@@ -102,6 +190,26 @@ export function createPeerLink(port: BridgePort): PeerLink {
   port.addEventListener('message', onMessage);
   port.start();
 
+  /** All of `bytes` at once (a send is never interleaved with another), in messages of at most DIRECT_MESSAGE_BYTES_MAX. */
+  const sendDirect = (peerId: string, channel: DirectChannel, bytes: Uint8Array<ArrayBuffer>) => {
+    try {
+      for (let offset = 0; offset < bytes.byteLength; offset += DIRECT_MESSAGE_BYTES_MAX) {
+        channel.send(bytes.subarray(offset, offset + DIRECT_MESSAGE_BYTES_MAX));
+      }
+    } catch {
+      throw new PeerNotConnectedError(peerId, `peer ${peerId}: its direct channel closed`);
+    }
+  };
+
+  /** Hands `bytes` to the page for the peer's libp2p stream: a large buffer is transferred, a small one copied. */
+  const sendThroughPage = (peerId: string, state: PeerState, bytes: Uint8Array) => {
+    state.inFlightBytes += bytes.byteLength;
+    const buffer =
+      bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer ? bytes.buffer : bytes.slice().buffer;
+    const message: WorkerToPage = { type: 'send', peerId, bytes: buffer };
+    port.postMessage(message, buffer.byteLength < BRIDGE_COPY_BYTES_MAX ? [] : [buffer]);
+  };
+
   return {
     get peerId() {
       return self;
@@ -113,16 +221,12 @@ export function createPeerLink(port: BridgePort): PeerLink {
         if (signal?.aborted === true) throw new AbortedError(undefined, { cause: signal.reason });
         const state = peers.get(peerId);
         if (state === undefined) throw new PeerNotConnectedError(peerId);
-        // One message larger than the window still goes, alone: the window bounds what queues behind it.
-        if (state.inFlightBytes === 0 || state.inFlightBytes + bytes.byteLength <= BRIDGE_WINDOW_BYTES) {
-          state.inFlightBytes += bytes.byteLength;
-          const buffer =
-            bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer
-              ? bytes.buffer
-              : bytes.slice().buffer;
-          const message: WorkerToPage = { type: 'send', peerId, bytes: buffer };
-          port.postMessage(message, buffer.byteLength < BRIDGE_COPY_BYTES_MAX ? [] : [buffer]);
-          return;
+        if (state.direct !== undefined) {
+          // One send may overshoot the bound by a frame (8 MiB at most): well under Chromium's 16 MiB.
+          if (state.direct.bufferedAmount <= DATA_CHANNEL_BUFFERED_BYTES_MAX) return sendDirect(peerId, state.direct, bytes as Uint8Array<ArrayBuffer>);
+        } else if (state.inFlightBytes === 0 || state.inFlightBytes + bytes.byteLength <= BRIDGE_WINDOW_BYTES) {
+          // One message larger than the window still goes, alone: the window bounds what queues behind it.
+          return sendThroughPage(peerId, state, bytes);
         }
         await new Promise<void>((resume) => {
           const onAbort = () => resume();
@@ -143,6 +247,10 @@ export function createPeerLink(port: BridgePort): PeerLink {
     close() {
       port.removeEventListener('message', onMessage);
       port.close();
+      for (const { timer } of pending.values()) clearTimeout(timer);
+      pending.clear();
+      for (const channel of channels.values()) channel.close();
+      channels.clear();
       for (const [peerId, state] of peers) {
         peers.delete(peerId);
         wake(state);

@@ -20,6 +20,7 @@ import {
   STREAM_READ_BUFFER_BYTES_MAX,
 } from './constants';
 import { createPageLibp2p, type PageLibp2p } from './libp2p-node';
+import { openDirectChannel } from './direct-channel';
 import { createPageBridge } from './page-bridge';
 import { isPrivateHost, relayHost, resolveRelay } from './relay-address';
 
@@ -180,7 +181,9 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
     };
     peers.set(peerId, { info, connection });
     bridge.attach(peerId, stream);
-    bridge.report({ type: 'joined', peer: info });
+    // Created and handed over in this task: a data channel can only be transferred before the task that made it ends.
+    const channel = openDirectChannel(connection);
+    bridge.report(channel === undefined ? { type: 'joined', peer: info } : { type: 'joined', peer: info, channel });
     emit({ type: 'peer_joined', peer: info });
   }
 

@@ -79,7 +79,7 @@ describe('frame bridge', () => {
     expect(chunk).toEqual(new Uint8Array([1, 2, 3])); // delivered as a copy: the transport's buffer is left alone
     expect(joined).toEqual([PEER]);
     expect(link.peerId).toBe('me');
-    expect(link.peers()).toEqual([info]);
+    expect(link.peers()).toEqual([{ ...info, dataPath: 'page' }]);
     page.report({ type: 'quality', peerId: PEER, rttMs: 1.5 });
     page.report({ type: 'left', peerId: PEER, reason: 'test' });
     await until(() => link.peers().length === 0, 'left');
