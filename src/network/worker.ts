@@ -23,5 +23,8 @@ export {
   PEER_WINDOW_UPDATE_BYTES,
   RPC_FRAMES_PER_SECOND_MAX,
   RPC_BAD_FRAMES_MAX,
+  DATA_CHANNEL_BUFFERED_BYTES_MAX,
+  DIRECT_HANDSHAKE_TIMEOUT_MS,
+  DIRECT_MESSAGE_BYTES_MAX,
 } from './constants';
-export type { PeerInfo, PageToWorker, WorkerToPage, BridgePort } from './bridge-messages';
+export type { PeerInfo, PageToWorker, WorkerToPage, BridgePort, DirectChannel } from './bridge-messages';

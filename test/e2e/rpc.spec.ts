@@ -225,6 +225,66 @@ test('cutting the direct connection: RPCs fail with a typed error and never take
   expect(attempt).toMatch(/^(reset|aborted|closed|\w+Error)$/);
 });
 
+test('where a page cannot open a direct channel, broker bytes go through the pages: both ways, also to a peer that could', async ({ profile, baseURL }) => {
+  test.setTimeout(120_000);
+  relay = await startRelayProcess();
+  const cluster = `paths-${Date.now()}`;
+  const open = async (direct: boolean) => {
+    const page = await profile.newPage();
+    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+    await page.goto(`${baseURL}test/e2e/pages/peer-net.html?relay=${encodeURIComponent(relay!.url)}&cluster=${cluster}${direct ? '' : '&direct=0'}`);
+    await page.waitForFunction(() => document.body.dataset['ready'] === 'true', undefined, { timeout: DISCOVERY_TIMEOUT_MS });
+    return page;
+  };
+  // b opens its direct channel and hears nothing on it: it falls back after DIRECT_HANDSHAKE_TIMEOUT_MS.
+  const [a, b] = [await open(false), await open(true)];
+  const [idA, idB] = await Promise.all([a.evaluate(() => window.peerNet!.peerId), b.evaluate(() => window.peerNet!.peerId)]);
+  await expect.poll(() => a.evaluate(() => window.peerNet!.peers()), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([idB]);
+  await expect.poll(() => b.evaluate(() => window.peerNet!.peers()), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([idA]);
+  for (const page of [a, b]) expect(await page.evaluate(() => window.peerNet!.dataPaths())).toEqual(['page']);
+  const echoTo = (page: Page, peerId: string) => page.evaluate((p) => window.peerNet!.echo(p, 5_000), peerId);
+  expect(await echoTo(a, idB)).toMatchObject({ ok: true });
+  expect(await echoTo(b, idA)).toMatchObject({ ok: true });
+});
+
+test('a hostile peer floods and sends unknown, oversized, truncated and random frames: the node keeps serving a well-behaved peer, its memory stays bounded, and it stops answering the attacker', async ({ profile, baseURL }) => {
+  test.setTimeout(180_000);
+  relay = await startRelayProcess();
+  const cluster = `hostile-${Date.now()}`;
+  const target = await openDemo(profile, relay.url, cluster);
+  const good = await openDemo(profile, relay.url, cluster);
+  // The attacker: the network layer alone, whose link sends whatever it is given.
+  const hostile = await profile.newPage();
+  await hostile.goto(`${baseURL}test/e2e/pages/peer-net.html?relay=${encodeURIComponent(relay.url)}&cluster=${cluster}`);
+  await hostile.waitForFunction(() => document.body.dataset['ready'] === 'true', undefined, { timeout: DISCOVERY_TIMEOUT_MS });
+  const [idT, idG, idH] = [await peerIdOf(target), await peerIdOf(good), await hostile.evaluate(() => window.peerNet!.peerId)];
+  await expect.poll(() => peerIdsOf(target), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([idG, idH].sort());
+  // Admitted first (it knows the secret): what follows comes from a member.
+  await expect.poll(async () => (await hostile.evaluate((p) => window.peerNet!.echo(p, 2_000), idT)).ok, { timeout: 15_000 }).toBe(true);
+
+  const heap = await tabHeap(profile, target);
+  const before = await heap();
+  let outcome: { sentBytes: number; stoppedBy: string } | undefined;
+  void hostile.evaluate((p) => window.peerNet!.attack(p), idT).then((o) => (outcome = o));
+  const echoes: EchoOutcome[] = [];
+  let peak = before;
+  while (outcome === undefined) {
+    echoes.push(await echo(good, idT, [1, 2, 3], { timeoutMs: 5_000 }));
+    const now = await heap();
+    peak = { pageBytes: Math.max(peak.pageBytes, now.pageBytes), workerBytes: Math.max(peak.workerBytes, now.workerBytes) };
+  }
+  const growth = peak.pageBytes + peak.workerBytes - before.pageBytes - before.workerBytes;
+  const slowest = Math.max(...echoes.map((e) => e.ms));
+  console.log(`hostile peer: sent ${(outcome.sentBytes / 2 ** 20).toFixed(1)} MiB, stopped by ${outcome.stoppedBy}; the good peer's ${echoes.length} echoes meanwhile, slowest ${slowest.toFixed(0)} ms; target's memory +${(growth / 2 ** 20).toFixed(1)} MiB`);
+  expect(echoes.length).toBeGreaterThan(0);
+  expect(echoes.filter((e) => !e.ok)).toEqual([]);
+  // What the target may hold for one peer: a frame being decoded (at most 8 MiB), its queues (4 MiB), plus the runtimes' own growth.
+  expect(growth).toBeLessThan(32 * 2 ** 20);
+  // The target cut the attacker off (too many corrupt frames): it reads and drops its bytes, and answers nothing more.
+  expect(await hostile.evaluate((p) => window.peerNet!.echo(p, 1_500), idT)).toMatchObject({ ok: false, code: 'REQUEST_TIMED_OUT' });
+  expect(await echo(good, idT, [4], { timeoutMs: 2_000 })).toMatchObject({ ok: true, bytes: [4] });
+});
+
 test('a peer that stops reading: the sender waits, then fails with TimeoutError, and its memory stays under its bound', async ({ profile }) => {
   test.setTimeout(120_000);
   relay = await startRelayProcess();

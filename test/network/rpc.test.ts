@@ -3,6 +3,7 @@ import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortedError, PeerError, TimeoutError } from '../../src/errors';
 import { createPeerFrameCodec, FRAME_HEADER_BYTES, type FrameResult, type PeerMessageTypes } from '../../src/protocol';
+import { rawFrame } from '../support/raw-frame';
 import {
   createPeerRpc,
   PeerNotConnectedError,
@@ -193,19 +194,6 @@ async function notifyUntilItFails(rpc: PeerRpc, peerId: string, message: Uint8Ar
     }
     invariant();
   }
-}
-
-/** A raw request frame of any type id, version and request id (for hostile input). */
-function rawFrame(typeId: number, requestId: number, body: Uint8Array, { version = 0, response = false } = {}): Uint8Array {
-  const out = new Uint8Array(FRAME_HEADER_BYTES + body.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, out.length - 4);
-  view.setUint16(4, typeId);
-  view.setUint8(6, version);
-  view.setUint8(7, response ? 1 : 0);
-  view.setUint32(8, requestId);
-  out.set(body, FRAME_HEADER_BYTES);
-  return out;
 }
 
 describe('peer rpc', () => {

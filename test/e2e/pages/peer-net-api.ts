@@ -4,6 +4,8 @@ export interface PeerNetPage {
   peerId: string;
   /** Peers the RPC layer can reach (direct connections). */
   peers(): string[];
+  /** How broker bytes travel to each of those peers (PeerInfo.dataPath). */
+  dataPaths(): string[];
   /** An echo request; its outcome, or the typed error's name and code. */
   echo(peerId: string, timeoutMs: number): Promise<{ ok: true; ms: number } | { ok: false; name: string; code: string; ms: number }>;
   /** Closes the direct WebRTC connections to `peerId`. */
@@ -18,6 +20,12 @@ export interface PeerNetPage {
   brokerStreamOnRelay(peerId: string): Promise<string>;
   /** The most broker streams seen at once on a limited connection since start (sampled every 20 ms and at each new connection). */
   brokerStreamsOnLimitedMax(): number;
+  /**
+   * Sends `peerId` hostile bytes, past this page's RPC: floods of requests, unknown types and
+   * versions, an oversized and a truncated frame, then ~8 MiB of random bytes, ignoring the
+   * flow-control window — until done, or until a send finds no room for 3 s. What it sent and what stopped it.
+   */
+  attack(peerId: string): Promise<{ sentBytes: number; stoppedBy: string }>;
 }
 
 declare global {

@@ -15,8 +15,18 @@ window.RTCPeerConnection = class extends Original {
   }
 } as typeof RTCPeerConnection;
 
+// `?direct=0`: this page cannot open a direct channel (as where the RTCPeerConnection is out of reach), so broker bytes go through it.
+if (new URLSearchParams(location.search).get('direct') === '0') {
+  const createDataChannel = Original.prototype.createDataChannel;
+  Original.prototype.createDataChannel = function (this: RTCPeerConnection, label: string, init?: RTCDataChannelInit) {
+    if (init?.negotiated === true) throw new DOMException('direct channels are off in this test page', 'NotSupportedError');
+    return createDataChannel.call(this, label, init);
+  };
+}
+
 const { PEER_PROTOCOL, createSlotKey, isDirectConnection, slotKeyFromBytes, startPeerNetwork } = await import('../../../src/network');
 const { createPeerLink, createPeerRpc } = await import('../../../src/network/worker');
+const { rawFrame } = await import('../../support/raw-frame');
 
 const params = new URLSearchParams(location.search);
 const { port1, port2 } = new MessageChannel();
@@ -44,6 +54,7 @@ network.libp2p.addEventListener('connection:open', sample);
 window.peerNet = {
   peerId: network.peerId,
   peers: () => link.peers().map((p) => p.peerId),
+  dataPaths: () => link.peers().map((p) => p.dataPath ?? 'unknown'),
   async echo(peerId, timeoutMs) {
     const started = performance.now();
     try {
@@ -92,5 +103,41 @@ window.peerNet = {
     }
   },
   brokerStreamsOnLimitedMax: () => limitedMax,
+  async attack(peerId) {
+    // Straight onto the link, past this page's own RPC: nothing checks these frames before the target does.
+    let seed = 42;
+    const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const randomBytes = (length: number) => Uint8Array.from({ length }, () => Math.floor(random() * 256));
+    const concat = (parts: Uint8Array[]) => {
+      const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
+      parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+      return out;
+    };
+    const rounds: Array<() => Uint8Array> = [
+      // Floods of echo requests, 30k frames in all (the frame rate allows 20k a second), and unknown types and versions.
+      ...Array.from({ length: 30 }, (_, r) => () => concat(Array.from({ length: 1000 }, (_, i) => rawFrame(1, r * 1000 + i + 1, randomBytes(16))))),
+      ...Array.from({ length: 20 }, (_, r) => () => rawFrame(2 + Math.floor(random() * 60000), r + 1, randomBytes(32), { version: r % 2 === 0 ? 0 : 9 })),
+      // Oversized (claims 64 MiB), truncated (the rest never comes), then random bytes.
+      () => {
+        const frame = rawFrame(1, 1, new Uint8Array(0));
+        new DataView(frame.buffer).setUint32(0, 64 * 1024 * 1024);
+        return frame;
+      },
+      () => rawFrame(1, 2, randomBytes(100)).subarray(0, 20),
+      ...Array.from({ length: 1000 }, () => () => randomBytes(1 + Math.floor(random() * 16384))),
+    ];
+    let sentBytes = 0;
+    for (const round of rounds) {
+      const bytes = round();
+      try {
+        await link.send(peerId, bytes, { signal: AbortSignal.timeout(3_000) });
+      } catch (error) {
+        // No room for 3 s: the target's data channel is full (it stopped reading).
+        return { sentBytes, stoppedBy: (error as Error).name };
+      }
+      sentBytes += bytes.length;
+    }
+    return { sentBytes, stoppedBy: 'nothing' };
+  },
 };
 document.body.dataset['ready'] = 'true';
