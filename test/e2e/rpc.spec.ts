@@ -68,6 +68,15 @@ async function freezeWorker(page: Page, ms: number): Promise<void> {
   await page.evaluate(() => (window as unknown as { frozen: Promise<void> }).frozen);
 }
 
+/** Opens the network-only test page (test/e2e/pages/peer-net.ts) at `url` and waits until it is running. */
+async function openPeerNet(context: BrowserContext, url: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+  await page.goto(url);
+  await page.waitForFunction(() => document.body.dataset['ready'] === 'true', undefined, { timeout: DISCOVERY_TIMEOUT_MS });
+  return page;
+}
+
 /** Opens the demo in each context (a tab each) and waits until the two are directly connected to each other. */
 async function connectedPair(contexts: [BrowserContext, BrowserContext], url: string, cluster: string): Promise<{ pages: [Page, Page]; ids: [string, string] }> {
   const pages: [Page, Page] = [await openDemo(contexts[0], url, cluster), await openDemo(contexts[1], url, cluster)];
@@ -176,13 +185,7 @@ test('cutting the direct connection: RPCs fail with a typed error and never take
   test.setTimeout(120_000);
   relay = await startRelayProcess();
   const cluster = `cut-${Date.now()}`;
-  const open = async () => {
-    const page = await profile.newPage();
-    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
-    await page.goto(`${baseURL}test/e2e/pages/peer-net.html?relay=${encodeURIComponent(relay!.url)}&cluster=${cluster}`);
-    await page.waitForFunction(() => document.body.dataset['ready'] === 'true', undefined, { timeout: DISCOVERY_TIMEOUT_MS });
-    return page;
-  };
+  const open = () => openPeerNet(profile, `${baseURL}test/e2e/pages/peer-net.html?relay=${encodeURIComponent(relay!.url)}&cluster=${cluster}`);
   const [a, b] = [await open(), await open()];
   const [idA, idB] = await Promise.all([a.evaluate(() => window.peerNet!.peerId), b.evaluate(() => window.peerNet!.peerId)]);
   const peersOf = (page: Page) => page.evaluate(() => window.peerNet!.peers());
@@ -229,13 +232,8 @@ test('where a page cannot open a direct channel, broker bytes go through the pag
   test.setTimeout(120_000);
   relay = await startRelayProcess();
   const cluster = `paths-${Date.now()}`;
-  const open = async (direct: boolean) => {
-    const page = await profile.newPage();
-    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
-    await page.goto(`${baseURL}test/e2e/pages/peer-net.html?relay=${encodeURIComponent(relay!.url)}&cluster=${cluster}${direct ? '' : '&direct=0'}`);
-    await page.waitForFunction(() => document.body.dataset['ready'] === 'true', undefined, { timeout: DISCOVERY_TIMEOUT_MS });
-    return page;
-  };
+  const open = (direct: boolean) =>
+    openPeerNet(profile, `${baseURL}test/e2e/pages/peer-net.html?relay=${encodeURIComponent(relay!.url)}&cluster=${cluster}${direct ? '' : '&direct=0'}`);
   // b opens its direct channel and hears nothing on it: it falls back after DIRECT_HANDSHAKE_TIMEOUT_MS.
   const [a, b] = [await open(false), await open(true)];
   const [idA, idB] = await Promise.all([a.evaluate(() => window.peerNet!.peerId), b.evaluate(() => window.peerNet!.peerId)]);
@@ -254,9 +252,7 @@ test('a hostile peer floods and sends unknown, oversized, truncated and random f
   const target = await openDemo(profile, relay.url, cluster);
   const good = await openDemo(profile, relay.url, cluster);
   // The attacker: the network layer alone, whose link sends whatever it is given.
-  const hostile = await profile.newPage();
-  await hostile.goto(`${baseURL}test/e2e/pages/peer-net.html?relay=${encodeURIComponent(relay.url)}&cluster=${cluster}`);
-  await hostile.waitForFunction(() => document.body.dataset['ready'] === 'true', undefined, { timeout: DISCOVERY_TIMEOUT_MS });
+  const hostile = await openPeerNet(profile, `${baseURL}test/e2e/pages/peer-net.html?relay=${encodeURIComponent(relay.url)}&cluster=${cluster}`);
   const [idT, idG, idH] = [await peerIdOf(target), await peerIdOf(good), await hostile.evaluate(() => window.peerNet!.peerId)];
   await expect.poll(() => peerIdsOf(target), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([idG, idH].sort());
   // Admitted first (it knows the secret): what follows comes from a member.
