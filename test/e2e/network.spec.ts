@@ -48,6 +48,8 @@ test('three pages (two tabs, another browser process) connect directly, see a ta
     console.log(`discovery and direct connections of 3 pages: ${Date.now() - started} ms after the first page opened`);
     // The demo draws each peer as a node linked to this tab.
     for (const page of [tab1, tab2, other]) await expect(page.locator('#map g.peer')).toHaveCount(2);
+    // Its links are solid: each pair's brokers exchange bytes worker to worker, also across browser processes.
+    for (const page of [tab1, tab2, other]) await expect(page.locator('#map line[data-path="worker"]')).toHaveCount(2);
     for (const page of [tab1, tab2, other]) {
       for (const peer of await peersOf(page)) {
         expect(peer.limited).toBe(false);
