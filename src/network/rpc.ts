@@ -497,7 +497,9 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     if (channel !== undefined) closeChannel(peerId, channel, new PeerNotConnectedError(peerId, `peer ${peerId} left (${reason})`));
   });
 
-  /** A signal that aborts with TimeoutError after `timeoutMs`, or AbortedError when `signal` does. */
+  /** What aborts each live deadline when this RPC closes: a set, not a listener each on one signal (a node has hundreds of requests in flight). */
+  const deadlines = new Set<() => void>();
+  /** A signal that aborts with TimeoutError after `timeoutMs`, or AbortedError when `signal` does (or this RPC closes). */
   const deadline = (what: string, timeoutMs: number, signal: AbortSignal | undefined) => {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new TimeoutError(`${what} got no answer within ${timeoutMs} ms`)), timeoutMs);
@@ -505,13 +507,13 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     if (signal?.aborted === true) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
     const onClose = () => controller.abort(new AbortedError('peer RPC is closed'));
-    closedAll.signal.addEventListener('abort', onClose, { once: true });
+    deadlines.add(onClose);
     return {
       signal: controller.signal,
       dispose() {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        closedAll.signal.removeEventListener('abort', onClose);
+        deadlines.delete(onClose);
       },
     };
   };
@@ -602,6 +604,7 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
       offData();
       offLeft();
       closedAll.abort();
+      for (const abort of [...deadlines]) abort();
       for (const [peerId, channel] of channels) closeChannel(peerId, channel, new AbortedError('peer RPC is closed'));
     },
   };

@@ -76,8 +76,12 @@ function fakeLink(self: string): FakeLink {
           return;
         }
         await new Promise<void>((resume) => {
-          remote.waiting.push(resume);
-          signal?.addEventListener('abort', () => resume(), { once: true });
+          const onAbort = () => resume();
+          signal?.addEventListener('abort', onAbort, { once: true });
+          remote.waiting.push(() => {
+            signal?.removeEventListener('abort', onAbort);
+            resume();
+          });
         });
       }
     },
