@@ -332,7 +332,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       if (peerRpc === undefined) throw new PeerNotConnectedError(peerId, `no network attached: no connection to peer ${peerId}`);
       const options = timeoutMs === undefined ? {} : { timeoutMs };
       const started = components.now();
-      // Each message is its own copy: the bridge transfers (detaches) what it sends.
+      // Each message is its own copy: the link may transfer (detach) what it sends.
       for (let i = 0; i < count; i++) await peerRpc.notify(peerId, 'echo', bytes.slice(), options);
       await peerRpc.request(peerId, 'echo', new Uint8Array(0), options);
       return { ms: components.now() - started };
