@@ -1,6 +1,6 @@
 import { GroupError, InvalidArgumentError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
 import type { AssignorName, Assignment, FetchedPartition, JoinReply, NodeApi, OffsetCommit } from '../node';
-import { decodeBatchAsync, readBatchHeader } from '../protocol';
+import { decodeBatchAsync, nextOffset, readBatchHeader } from '../protocol';
 import { Instrumentation, type InstrumentationEvent } from './events';
 import type { Letterbox } from './letterbox';
 import type { Logger } from './logger';
@@ -150,10 +150,7 @@ interface PendingFetch {
 }
 
 /** The offset after the last record of `batches`. */
-const endOffsetOf = (batches: readonly Uint8Array[]) => {
-  const last = readBatchHeader(batches.at(-1)!);
-  return last.baseOffset + last.lastOffsetDelta + 1;
-};
+const endOffsetOf = (batches: readonly Uint8Array[]) => nextOffset(readBatchHeader(batches.at(-1)!));
 
 interface OwnedPartition {
   topic: string;
@@ -561,7 +558,7 @@ export class Consumer {
       const batch = await decodeBatchAsync(bytes);
       for (const record of batch.records) if (batch.baseOffset + record.offsetDelta >= owned.position) messages.push(toKafkaMessage(batch, record));
       // Records a batch no longer holds (compaction) are skipped, not fetched again.
-      nextAfterBatches = Math.max(nextAfterBatches, batch.baseOffset + batch.lastOffsetDelta + 1);
+      nextAfterBatches = Math.max(nextAfterBatches, nextOffset(batch));
     }
     const positionBefore = owned.position;
     const key = keyOf(owned.topic, owned.partition);

@@ -1,4 +1,4 @@
-import { decodeBatchAsync, encodeBatchAsync, type RecordBatch } from '../protocol';
+import { decodeBatchAsync, encodeBatchAsync, nextOffset, type RecordBatch } from '../protocol';
 import type { StorageWrite } from '../storage';
 import { compacts } from './config';
 import type { PartitionLog } from './partition-log';
@@ -55,7 +55,7 @@ export class LogCleaner {
     if (pass.phase === 'map') this.#map(pass, decoded);
     else await this.#rewrite(log, pass, decoded, nowMs);
     const lastBatch = decoded.at(-1);
-    pass.at = lastBatch === undefined ? pass.end : lastBatch.baseOffset + lastBatch.lastOffsetDelta + 1;
+    pass.at = lastBatch === undefined ? pass.end : nextOffset(lastBatch);
     if (pass.at < pass.end) return true;
     if (pass.phase === 'map') {
       pass.phase = 'rewrite';

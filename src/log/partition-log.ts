@@ -1,5 +1,5 @@
 import { InvalidOffsetError, InvalidRecordError, OffsetOutOfRangeError, RecordBatchTooLargeError } from '../errors';
-import { decodeBatch, decodeBatchAsync, readBatchHeader, setBaseOffset, verifyBatch, type BatchHeader } from '../protocol';
+import { decodeBatch, decodeBatchAsync, nextOffset, readBatchHeader, setBaseOffset, verifyBatch, type BatchHeader } from '../protocol';
 import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } from '../storage';
 import { compacts, deletes, type LogConfig } from './config';
 import type { FlushPart, FlushSource, GroupCommitter } from './group-commit';
@@ -47,10 +47,7 @@ interface PendingAppend {
 }
 
 /** The offset after a batch's last record. */
-function nextOffsetAfter(batch: Uint8Array): number {
-  const header = readBatchHeader(batch);
-  return header.baseOffset + header.lastOffsetDelta + 1;
-}
+const nextOffsetAfter = (batch: Uint8Array): number => nextOffset(readBatchHeader(batch));
 
 const bytesOf = (batches: readonly Uint8Array[]) => batches.reduce((sum, b) => sum + b.length, 0);
 
@@ -63,7 +60,7 @@ function servedCount(batches: readonly Uint8Array[], offset: number, options: Re
   for (const batch of batches) {
     if (count > 0 && (bytes >= options.maxBytes || records >= maxRecords)) break;
     const header = readBatchHeader(batch);
-    records += header.baseOffset + header.lastOffsetDelta + 1 - Math.max(offset, header.baseOffset);
+    records += nextOffset(header) - Math.max(offset, header.baseOffset);
     bytes += batch.length;
     count++;
   }

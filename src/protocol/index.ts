@@ -6,6 +6,7 @@ export { crc32c } from './crc32c';
 export {
   BATCH_HEADER_BYTES,
   readBatchHeader,
+  nextOffset,
   verifyBatch,
   setBaseOffset,
   setPartitionLeaderEpoch,

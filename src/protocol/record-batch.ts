@@ -133,6 +133,12 @@ const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
+ * The offset after a batch's last record (Kafka's `RecordBatch.nextOffset()`): where the next batch starts.
+ * @example nextOffset(readBatchHeader(bytes))
+ */
+export const nextOffset = (batch: { baseOffset: number; lastOffsetDelta: number }): number => batch.baseOffset + batch.lastOffsetDelta + 1;
+
+/**
  * Reads the fixed v2 header without touching the records; checks the size, magic and batchLength, not the CRC.
  * @example readBatchHeader(bytes).baseOffset
  */
