@@ -22,6 +22,8 @@ interface BenchResult {
   runs: number;
   min: number;
   max: number;
+  /** Each run's value, in run order (in --json only): shows whether a min or max is one odd run or a trend. */
+  values: number[];
 }
 
 const { values: options, positionals: selectors } = parseArgs({
@@ -139,7 +141,7 @@ try {
     const first = figures[0]!;
     const numbers = figures.map((f) => f.value);
     const value = median(numbers);
-    const result: BenchResult = { id, value, unit: first.unit, runs: numbers.length, min: Math.min(...numbers), max: Math.max(...numbers) };
+    const result: BenchResult = { id, value, unit: first.unit, runs: numbers.length, min: Math.min(...numbers), max: Math.max(...numbers), values: numbers };
     if (first.baseline !== undefined) {
       const base = paired.get(caseOf.get(id)!)?.get(first.baseline) ?? samples.get(first.baseline);
       if (base === undefined) throw new Error(`${id}: baseline ${first.baseline} was not measured`);
