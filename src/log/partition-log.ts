@@ -4,6 +4,7 @@ import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } 
 import { compacts, deletes, type LogConfig } from './config';
 import type { FlushPart, FlushSource, GroupCommitter } from './group-commit';
 import { TailCache } from './tail-cache';
+import type { ReadAheadSlots } from './read-ahead-slots';
 
 export interface AppendResult {
   baseOffset: number;
@@ -31,6 +32,11 @@ const SCAN_CHUNK = 1024;
  * about twice this plus one fetch.
  */
 const READ_AHEAD_BYTES = 2 * 1024 * 1024;
+/**
+ * Logs of one node that keep a read-ahead at once (the most recently read): bounds what
+ * read-ahead holds per node to about 8 × 4 MiB, however many partitions are being caught up.
+ */
+export const READ_AHEAD_LOGS_MAX = 8;
 /** Summaries a sequential reader's window holds: one storage request sizes many fetches. */
 const WINDOW_SUMMARIES = 256;
 /** Appends waiting for a flush, per partition, before `append` makes its caller wait. */
@@ -105,6 +111,8 @@ export class PartitionLog implements FlushSource {
   constructor(
     readonly storage: Storage,
     readonly committer: GroupCommitter,
+    /** Shared by the node's logs: which of them may keep a read-ahead. */
+    readonly readAheads: ReadAheadSlots,
     id: PartitionId,
     config: LogConfig,
     state: { meta: PartitionMeta; logEndOffset: number; sizeBytes: number; followsDurableEnd: boolean },
@@ -279,7 +287,7 @@ export class PartitionLog implements FlushSource {
    */
   async #readStored(offset: number, options: ReadOptions, endOffset: number): Promise<Uint8Array[]> {
     const ahead = this.#readAhead;
-    this.#readAhead = undefined;
+    this.#dropReadAhead();
     let available: Uint8Array[];
     let pending: Promise<Uint8Array[]> | undefined;
     if (ahead !== undefined && ahead.offset === offset && ahead.endOffset <= endOffset) {
@@ -303,6 +311,7 @@ export class PartitionLog implements FlushSource {
         pending.catch(() => undefined); // a failed read-ahead fails the read that needs it
       }
       this.#readAhead = { offset: nextOffsetAfter(last), endOffset, buffered: rest, pending };
+      this.readAheads.hold(this, () => (this.#readAhead = undefined));
     }
     return served;
   }
@@ -345,9 +354,19 @@ export class PartitionLog implements FlushSource {
     return chosen;
   }
 
+  #dropReadAhead(): void {
+    this.#readAhead = undefined;
+    this.readAheads.release(this);
+  }
+
+  /** Whether a sequential reader's next batches are held here (read ahead, or being read). */
+  get readingAhead(): boolean {
+    return this.#readAhead !== undefined;
+  }
+
   /** Any rewrite of stored batches makes what readers read ahead stale. */
   #forgetReads(): void {
-    this.#readAhead = undefined;
+    this.#dropReadAhead();
     this.#window = { from: Infinity, summaries: [] };
     this.#rewrites++;
   }

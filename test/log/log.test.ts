@@ -7,7 +7,7 @@ import {
   RecordBatchTooLargeError,
   StorageFullError,
 } from '../../src/errors';
-import { createLogManager } from '../../src/log';
+import { createLogManager, READ_AHEAD_LOGS_MAX } from '../../src/log';
 import { createMemoryStorage, type MemoryStorage } from '../../src/storage';
 import { batchOf, recordsOf } from './batches';
 
@@ -363,6 +363,33 @@ describe('read-ahead', () => {
     await reader.append(batchOf(['replaced']));
     await reader.append(batchOf(['new']));
     expect(recordsOf(await reader.read(4, twoBatches)).map((r) => r[2])).toEqual(['replaced', 'new']);
+  });
+
+  it(`keeps a read-ahead for the ${READ_AHEAD_LOGS_MAX} most recently read partitions only, and every reader still gets its batches in order`, async () => {
+    const storage = createMemoryStorage();
+    const partitions = Array.from({ length: READ_AHEAD_LOGS_MAX * 2 }, (_, partition) => ({ topic: 'orders', partition }));
+    const writers = createLogManager(storage);
+    for (const partition of partitions) {
+      const log = await writers.open(partition);
+      for (let i = 0; i < 6; i++) await log.append(batchOf([`p${partition.partition}v${i}`]));
+    }
+    // Reopened: no tail cache, so reads come from storage and read ahead.
+    const readers = createLogManager(storage);
+    const logs = await Promise.all(partitions.map((partition) => readers.open(partition)));
+    const oneBatch = { maxBytes: 1 };
+    const readingAhead = () => logs.map((log) => log.readingAhead);
+    for (const log of logs) await log.read(0, oneBatch);
+    // Only the most recently read keep theirs.
+    expect(readingAhead()).toEqual(logs.map((_, i) => i >= logs.length - READ_AHEAD_LOGS_MAX));
+    // A reader whose read-ahead was dropped reads from storage again, and keeps one from then on.
+    expect(recordsOf(await logs[0]!.read(1, oneBatch), 1).map((r) => r[2])).toEqual(['p0v1']);
+    expect(readingAhead()[0]).toBe(true);
+    expect(readingAhead().filter(Boolean)).toHaveLength(READ_AHEAD_LOGS_MAX);
+    for (const [p, log] of logs.entries()) {
+      const seen: string[] = [];
+      for (let at = p === 0 ? 2 : 1; at < log.highWatermark; at++) seen.push(...recordsOf(await log.read(at, oneBatch), at).map((r) => r[2]!));
+      expect(seen).toEqual(Array.from({ length: 6 }, (_, i) => `p${p}v${i}`).slice(p === 0 ? 2 : 1));
+    }
   });
 
   it('a sequential reader crossing many summary windows gets every batch once, in order', async () => {
