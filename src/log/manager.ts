@@ -2,8 +2,8 @@ import type { PartitionId, Storage } from '../storage';
 import { LogCleaner } from './cleaner';
 import { defaultLogConfig, type LogConfig } from './config';
 import { createGroupCommitter } from './group-commit';
-import { PartitionLog, READ_AHEAD_LOGS_MAX } from './partition-log';
-import { ReadAheadSlots } from './read-ahead-slots';
+import { PartitionLog, READ_AHEAD_LOGS_MAX, TAIL_CACHE_LOGS_MAX } from './partition-log';
+import { RecentSlots } from './recent-slots';
 import { recoverPartition } from './recovery';
 
 export interface OpenLogOptions {
@@ -59,7 +59,7 @@ export function createLogManager(storage: Storage): LogManager {
   const committer = createGroupCommitter(storage);
   const cleaner = new LogCleaner();
   const logs = new Map<string, PartitionLog>();
-  const readAheads = new ReadAheadSlots(READ_AHEAD_LOGS_MAX);
+  const slots = { readAheads: new RecentSlots(READ_AHEAD_LOGS_MAX), tailCaches: new RecentSlots(TAIL_CACHE_LOGS_MAX) };
   const opening = new Map<string, Promise<PartitionLog>>();
 
   return {
@@ -71,7 +71,7 @@ export function createLogManager(storage: Storage): LogManager {
         opening.get(key) ??
         (async () => {
           const state = await recoverPartition(storage, id);
-          const log = new PartitionLog(storage, committer, readAheads, id, { ...defaultLogConfig, ...config }, {
+          const log = new PartitionLog(storage, committer, slots, id, { ...defaultLogConfig, ...config }, {
             ...state,
             followsDurableEnd: (options.highWatermark ?? 'durable-end') === 'durable-end',
           });
@@ -84,7 +84,7 @@ export function createLogManager(storage: Storage): LogManager {
     get: (id) => logs.get(keyOf(id)),
     async delete(id) {
       const log = logs.get(keyOf(id));
-      if (log !== undefined) readAheads.release(log);
+      if (log !== undefined) for (const holders of Object.values(slots)) holders.release(log);
       logs.delete(keyOf(id));
       await storage.write([{ kind: 'deletePartition', id }]);
     },

@@ -4,7 +4,7 @@ import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } 
 import { compacts, deletes, type LogConfig } from './config';
 import type { FlushPart, FlushSource, GroupCommitter } from './group-commit';
 import { TailCache } from './tail-cache';
-import type { ReadAheadSlots } from './read-ahead-slots';
+import type { RecentSlots } from './recent-slots';
 
 export interface AppendResult {
   baseOffset: number;
@@ -43,6 +43,8 @@ const WINDOW_SUMMARIES = 256;
 const PENDING_BYTES_MAX = 32 * 1024 * 1024;
 /** Newest batches kept in memory per partition for readers at the tail. */
 const TAIL_CACHE_BYTES = 1024 * 1024;
+/** Logs of one node that keep a tail cache at once (the most recently appended to): at most 16 MiB per node. */
+export const TAIL_CACHE_LOGS_MAX = 16;
 
 interface PendingAppend {
   bytes: Uint8Array;
@@ -111,8 +113,8 @@ export class PartitionLog implements FlushSource {
   constructor(
     readonly storage: Storage,
     readonly committer: GroupCommitter,
-    /** Shared by the node's logs: which of them may keep a read-ahead. */
-    readonly readAheads: ReadAheadSlots,
+    /** Shared by the node's logs: which of them may keep a read-ahead, and a tail cache. */
+    readonly slots: { readAheads: RecentSlots; tailCaches: RecentSlots },
     id: PartitionId,
     config: LogConfig,
     state: { meta: PartitionMeta; logEndOffset: number; sizeBytes: number; followsDurableEnd: boolean },
@@ -247,6 +249,7 @@ export class PartitionLog implements FlushSource {
       sizeBytes,
       committed: () => {
         for (const { append, result } of taken) this.#tail.push({ ...result, bytes: append.bytes });
+        this.slots.tailCaches.hold(this, () => this.#tail.clear());
         this.#logEndOffset = next;
         this.#sizeBytes += sizeBytes;
         if (this.#followsDurableEnd) this.#setHighWatermark(next);
@@ -311,7 +314,7 @@ export class PartitionLog implements FlushSource {
         pending.catch(() => undefined); // a failed read-ahead fails the read that needs it
       }
       this.#readAhead = { offset: nextOffsetAfter(last), endOffset, buffered: rest, pending };
-      this.readAheads.hold(this, () => (this.#readAhead = undefined));
+      this.slots.readAheads.hold(this, () => (this.#readAhead = undefined));
     }
     return served;
   }
@@ -356,7 +359,7 @@ export class PartitionLog implements FlushSource {
 
   #dropReadAhead(): void {
     this.#readAhead = undefined;
-    this.readAheads.release(this);
+    this.slots.readAheads.release(this);
   }
 
   /** Whether a sequential reader's next batches are held here (read ahead, or being read). */

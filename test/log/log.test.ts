@@ -7,7 +7,7 @@ import {
   RecordBatchTooLargeError,
   StorageFullError,
 } from '../../src/errors';
-import { createLogManager, READ_AHEAD_LOGS_MAX } from '../../src/log';
+import { createLogManager, READ_AHEAD_LOGS_MAX, TAIL_CACHE_LOGS_MAX } from '../../src/log';
 import { createMemoryStorage, type MemoryStorage } from '../../src/storage';
 import { batchOf, recordsOf } from './batches';
 
@@ -390,6 +390,35 @@ describe('read-ahead', () => {
       for (let at = p === 0 ? 2 : 1; at < log.highWatermark; at++) seen.push(...recordsOf(await log.read(at, oneBatch), at).map((r) => r[2]!));
       expect(seen).toEqual(Array.from({ length: 6 }, (_, i) => `p${p}v${i}`).slice(p === 0 ? 2 : 1));
     }
+  });
+
+  it(`keeps a tail cache for the ${TAIL_CACHE_LOGS_MAX} partitions most recently appended to only: a reader at the tail of another reads storage`, async () => {
+    const memory = createMemoryStorage();
+    let storageReads = 0;
+    const storage: typeof memory = {
+      ...memory,
+      async readBatches(...args) {
+        storageReads++;
+        return memory.readBatches(...args);
+      },
+    };
+    const logs = createLogManager(storage);
+    const partitions = Array.from({ length: TAIL_CACHE_LOGS_MAX * 2 }, (_, partition) => ({ topic: 'orders', partition }));
+    const opened = await Promise.all(partitions.map((partition) => logs.open(partition)));
+    for (const [p, log] of opened.entries()) await log.append(batchOf([`p${p}`]));
+    const readsFor = async (p: number) => {
+      const before = storageReads;
+      expect(recordsOf(await opened[p]!.read(0, all)).map((r) => r[2])).toEqual([`p${p}`]);
+      return storageReads - before;
+    };
+    // The most recently appended to are served from memory; the first ones lost their cache and read storage.
+    for (let p = opened.length - TAIL_CACHE_LOGS_MAX; p < opened.length; p++) expect(await readsFor(p)).toBe(0);
+    for (let p = 0; p < opened.length - TAIL_CACHE_LOGS_MAX; p++) expect(await readsFor(p)).toBe(1);
+    // An append makes a partition recent again.
+    await opened[0]!.append(batchOf(['p0 again']));
+    const before = storageReads;
+    expect(recordsOf(await opened[0]!.read(1, all), 1).map((r) => r[2])).toEqual(['p0 again']);
+    expect(storageReads).toBe(before);
   });
 
   it('a sequential reader crossing many summary windows gets every batch once, in order', async () => {
