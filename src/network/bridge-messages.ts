@@ -33,9 +33,14 @@ export type PageToWorker =
 /**
  * Worker → page: `send` carries bytes for one peer's stream (buffer transferred); `consumed`
  * says the worker has read that many more bytes of the peer's `data`, so the page can bound
- * what it holds for a peer that ignores the window.
+ * what it holds for a peer that ignores the window; `disconnect` asks the page to close its
+ * connection to a peer the worker can no longer talk to (its direct channel closed), so that
+ * a new connection, with a new channel, replaces it.
  */
-export type WorkerToPage = { type: 'send'; peerId: string; bytes: ArrayBuffer } | { type: 'consumed'; peerId: string; bytes: number };
+export type WorkerToPage =
+  | { type: 'send'; peerId: string; bytes: ArrayBuffer }
+  | { type: 'consumed'; peerId: string; bytes: number }
+  | { type: 'disconnect'; peerId: string; reason: string };
 
 /**
  * The part of RTCDataChannel the worker uses (structural: no DOM types here, and tests can

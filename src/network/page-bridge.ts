@@ -24,7 +24,7 @@ export interface PageBridge {
   /**
    * Bytes that arrived from `peerId`, passed to the worker in a transferred buffer — unless
    * the worker has RECEIVE_BACKLOG_BYTES_MAX of the peer's bytes still unread: then the bytes
-   * are dropped and `onOverrun(peerId)` is told, to cut off a peer that ignores the window.
+   * are dropped and `onDisconnect` is told, to cut off a peer that ignores the window.
    */
   deliver(peerId: string, chunk: Chunk): void;
   close(): void;
@@ -75,7 +75,8 @@ const nextDrain = (stream: WritableStream, signal: AbortSignal) =>
 export function createPageBridge(
   port: BridgePort,
   onError: (error: unknown) => void = () => undefined,
-  onOverrun: (peerId: string) => void = () => undefined,
+  /** Told to close the connection to `peerId`: it sent past its window, or the worker asked. */
+  onDisconnect: (peerId: string, reason: string) => void = () => undefined,
 ): PageBridge {
   const outbound = new Map<string, Outbound>();
   /** Per peer: bytes delivered to the worker that it has not reported consumed. */
@@ -115,6 +116,7 @@ export function createPageBridge(
 
   const onMessage = (event: MessageEvent) => {
     const message = event.data as WorkerToPage;
+    if (message.type === 'disconnect') return onDisconnect(message.peerId, message.reason);
     if (message.type === 'consumed') {
       const left = (unread.get(message.peerId) ?? 0) - message.bytes;
       if (left > 0) unread.set(message.peerId, left);
@@ -152,7 +154,7 @@ export function createPageBridge(
     deliver(peerId, chunk) {
       const view = chunk instanceof Uint8Array ? chunk : chunk.subarray();
       const backlog = (unread.get(peerId) ?? 0) + view.byteLength;
-      if (backlog > RECEIVE_BACKLOG_BYTES_MAX) return onOverrun(peerId);
+      if (backlog > RECEIVE_BACKLOG_BYTES_MAX) return onDisconnect(peerId, 'sent past the flow-control window');
       unread.set(peerId, backlog);
       // A copy the page owns, since the view may share its buffer with the transport; a large
       // one is transferred (a memcpy, far cheaper than a structured clone of it).

@@ -148,7 +148,12 @@ export function createPeerLink(port: BridgePort): PeerLink {
       if (state?.direct === channel) wake(state);
     });
     channel.addEventListener('close', () => {
-      if (channels.get(peerId) === channel) leave(peerId, 'its direct channel closed');
+      if (channels.get(peerId) !== channel) return;
+      const reason = 'its direct channel closed';
+      leave(peerId, reason);
+      // The page still holds the connection: closing it lets a new one, with a new channel, take its place.
+      const disconnect: WorkerToPage = { type: 'disconnect', peerId, reason };
+      port.postMessage(disconnect, []);
     });
     if (channel.readyState === 'open') trySend(HELLO);
     else channel.addEventListener('open', () => trySend(HELLO));

@@ -121,11 +121,12 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
   const bridge = createPageBridge(
     init.port,
     (error) => console.warn('letterbox network: write failed', error),
-    // A peer that sends past its window (FORMATS.md § Flow control) is broken or hostile: cut off.
-    (peerId) => {
+    // A peer that sends past its window (FORMATS.md § Flow control) is broken or hostile; one
+    // whose direct channel closed is unreachable from the worker: cut off (a member is redialled).
+    (peerId, reason) => {
       for (const connection of libp2p.getConnections().filter((c) => c.remotePeer.toString() === peerId)) {
-        console.warn(`letterbox network: peer ${peerId} sent past its flow-control window; disconnecting it`);
-        connection.abort(new Error('sent past the flow-control window'));
+        console.warn(`letterbox network: disconnecting peer ${peerId}: ${reason}`);
+        connection.abort(new Error(reason));
       }
     },
   );
@@ -183,7 +184,14 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
     bridge.attach(peerId, stream);
     // Created and handed over in this task: a data channel can only be transferred before the task that made it ends.
     const channel = openDirectChannel(connection);
-    bridge.report(channel === undefined ? { type: 'joined', peer: info } : { type: 'joined', peer: info, channel });
+    try {
+      bridge.report(channel === undefined ? { type: 'joined', peer: info } : { type: 'joined', peer: info, channel });
+    } catch (error) {
+      // Not transferable after all: the bytes go through this page (the peer falls back when it hears nothing).
+      console.warn('letterbox network: could not hand the direct channel to the worker', error);
+      channel?.close();
+      bridge.report({ type: 'joined', peer: info });
+    }
     emit({ type: 'peer_joined', peer: info });
   }
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortedError } from '../../src/errors';
 import { createPageBridge, RECEIVE_BACKLOG_BYTES_MAX, type PageBridge, type WritableStream } from '../../src/network';
-import { BRIDGE_WINDOW_BYTES, createPeerLink, PeerNotConnectedError, type BridgePort, type PeerLink } from '../../src/network/worker';
+import { BRIDGE_WINDOW_BYTES, createPeerLink, PeerNotConnectedError, type BridgePort, type PeerLink, type WorkerToPage } from '../../src/network/worker';
 
 const MiB = 1024 * 1024;
 const PEER = '12D3KooWQFFcWrX3kdFtayJ4UqsX8dEWGWirNCivJ5UDYA6eAyzF';
@@ -49,14 +49,15 @@ async function until(predicate: () => boolean, what: string, rounds = 1000): Pro
 
 let page: PageBridge;
 let link: PeerLink;
-function connect(onOverrun?: (peerId: string) => void) {
+const cleanups: Array<() => void> = [];
+function connect(onDisconnect?: (peerId: string, reason: string) => void) {
   const { port1, port2 } = new MessageChannel();
-  page = createPageBridge(port1 as unknown as BridgePort, undefined, onOverrun);
+  page = createPageBridge(port1 as unknown as BridgePort, undefined, onDisconnect);
   link = createPeerLink(port2 as unknown as BridgePort);
+  cleanups.push(() => page.close(), () => link.close());
 }
 afterEach(() => {
-  page.close();
-  link.close();
+  for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
 const info = { peerId: PEER, remoteAddr: `/webrtc/p2p/${PEER}`, limited: false, since: 1 };
@@ -149,6 +150,16 @@ describe('frame bridge', () => {
     }
     await Promise.all(sends);
     expect(stream.sent.map((b) => b[0])).toEqual([0, 1, 2, 3]);
+  });
+
+  it("passes the worker's request to disconnect a peer on to the page's network", async () => {
+    const disconnects: string[] = [];
+    const { port1, port2 } = new MessageChannel();
+    const bridge = createPageBridge(port1 as unknown as BridgePort, undefined, (peerId, reason) => disconnects.push(`${peerId}: ${reason}`));
+    cleanups.push(() => bridge.close(), () => port2.close());
+    port2.postMessage({ type: 'disconnect', peerId: PEER, reason: 'its direct channel closed' } satisfies WorkerToPage);
+    await until(() => disconnects.length === 1, 'disconnect');
+    expect(disconnects).toEqual([`${PEER}: its direct channel closed`]);
   });
 
   it('fails sends to an unknown or departed peer and honours abort', async () => {

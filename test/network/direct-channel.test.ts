@@ -234,6 +234,8 @@ describe('direct channel', () => {
     await until(() => left.length === 1, 'left');
     expect(left).toEqual(['its direct channel closed']);
     expect(a.link.peers()).toEqual([]);
+    // The page is asked to close the connection, so that a new one (with a new channel) replaces it.
+    expect(a.port.toPage).toContainEqual({ type: 'disconnect', peerId: B, reason: 'its direct channel closed' });
     await expect(a.link.send(B, new Uint8Array([1]))).rejects.toBeInstanceOf(PeerNotConnectedError);
   });
 
@@ -244,5 +246,8 @@ describe('direct channel', () => {
     a.port.fromPage({ type: 'left', peerId: B, reason: 'connection closed' });
     expect(endA.readyState).toBe('closed');
     expect(a.link.peers()).toEqual([]);
+    // Its close event comes after: the page, which reported the peer gone, is not asked to disconnect it.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(a.port.toPage.filter((m) => m.type === 'disconnect')).toEqual([]);
   });
 });
