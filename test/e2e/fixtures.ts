@@ -3,29 +3,52 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, test as base, type BrowserContext, type Page } from '@playwright/test';
 import { chromiumArgs, findChromium } from '../support/chromium';
+import { startRelayProcess, type RelayProcess } from '../support/relay-process';
+
+/** A persistent context on a fresh on-disk profile (its own Chromium process); closing it removes the profile. */
+async function launchProfile(baseURL: string | undefined): Promise<{ context: BrowserContext; dispose(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'letterbox-profile-'));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: findChromium(),
+    headless: true,
+    args: chromiumArgs,
+    ...(baseURL === undefined ? {} : { baseURL }),
+  });
+  return {
+    context,
+    async dispose() {
+      await context.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 /**
- * Playwright's `test` with `baseURL` pointing at the pages server from global-setup, and a
- * `profile` fixture: a context on a real on-disk profile (Playwright's default contexts are
- * incognito, where IndexedDB lives in memory and quotas differ).
+ * Playwright's `test` with `baseURL` pointing at the pages server from global-setup, and
+ * fixtures: `profile`, a context on a real on-disk profile (Playwright's default contexts are
+ * incognito, where IndexedDB lives in memory and quotas differ); `otherBrowser`, the same in a
+ * separate browser process; `relay`, a relay process on free ports, stopped after the test.
  */
-export const test = base.extend<{ profile: BrowserContext }>({
+export const test = base.extend<{ profile: BrowserContext; otherBrowser: BrowserContext; relay: RelayProcess }>({
   baseURL: async ({}, use) => {
     const url = process.env['LETTERBOX_PAGES_URL'];
     if (url === undefined) throw new Error('LETTERBOX_PAGES_URL is unset: run through playwright.config.ts');
     await use(url);
   },
   profile: async ({ baseURL }, use) => {
-    const dir = await mkdtemp(join(tmpdir(), 'letterbox-profile-'));
-    const context = await chromium.launchPersistentContext(dir, {
-      executablePath: findChromium(),
-      headless: true,
-      args: chromiumArgs,
-      ...(baseURL === undefined ? {} : { baseURL }),
-    });
+    const { context, dispose } = await launchProfile(baseURL);
     await use(context);
-    await context.close();
-    await rm(dir, { recursive: true, force: true });
+    await dispose();
+  },
+  otherBrowser: async ({ baseURL }, use) => {
+    const { context, dispose } = await launchProfile(baseURL);
+    await use(context);
+    await dispose();
+  },
+  relay: async ({}, use) => {
+    const relay = await startRelayProcess();
+    await use(relay);
+    await relay.stop();
   },
 });
 

@@ -1,8 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from '@playwright/test';
-import { chromiumArgs, findChromium } from '../support/chromium';
 import { startRelayProcess, type RelayProcess } from '../support/relay-process';
 import { DISCOVERY_TIMEOUT_MS, openDemo, peerIdOf, peerIdsOf, peersOf } from './demo';
 import { expect, test } from './fixtures';
@@ -10,27 +8,25 @@ import { expect, test } from './fixtures';
 /** How long a departed tab may take to be noticed. */
 const LEAVE_TIMEOUT_MS = 15_000;
 
+// This test restarts its relay on the same ports with the same key, so it runs its own.
 let relay: RelayProcess | undefined;
 let dir: string;
-let otherBrowser: BrowserContext | undefined;
 
 test.beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'letterbox-network-'));
 });
 test.afterEach(async () => {
-  await otherBrowser?.close();
   await relay?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
-test('three pages (two tabs, another browser process) connect directly, see a tab leave, re-join a restarted relay, and a reopened tab keeps its peer id', async ({ profile }) => {
+test('three pages (two tabs, another browser process) connect directly, see a tab leave, re-join a restarted relay, and a reopened tab keeps its peer id', async ({ profile, otherBrowser }) => {
   test.setTimeout(180_000);
   const keyFile = join(dir, 'relay.key');
   relay = await startRelayProcess(['--key-file', keyFile]);
   const httpPort = new URL(relay.url).port;
   const wsPort = /\/tcp\/(\d+)\/ws\//.exec(relay.multiaddrs[0] ?? '')?.[1];
   expect(wsPort).toBeDefined();
-  otherBrowser = await chromium.launchPersistentContext(join(dir, 'other-profile'), { executablePath: findChromium(), headless: true, args: chromiumArgs });
   const cluster = `e2e-${Date.now()}`;
 
   const started = Date.now();

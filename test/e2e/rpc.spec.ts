@@ -1,10 +1,5 @@
 /// <reference path="./pages/peer-net-api.ts" />
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from '@playwright/test';
-import { chromiumArgs, findChromium } from '../support/chromium';
-import { startRelayProcess, type RelayProcess } from '../support/relay-process';
+import type { BrowserContext, Page } from '@playwright/test';
 import { tabHeap } from '../support/tab-heap';
 import { DISCOVERY_TIMEOUT_MS, openDemo, peerIdOf, peerIdsOf, peersOf } from './demo';
 import { expect, test } from './fixtures';
@@ -89,22 +84,8 @@ async function connectedPair(contexts: [BrowserContext, BrowserContext], url: st
 }
 
 
-let relay: RelayProcess | undefined;
-let dir: string;
-let otherBrowser: BrowserContext | undefined;
-test.beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'letterbox-rpc-'));
-});
-test.afterEach(async () => {
-  await otherBrowser?.close();
-  otherBrowser = undefined;
-  await relay?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
-
-test('peer RPC between two tabs: requests both ways, a peer that stops answering times out, a cancelled request stops, a vanished peer fails', async ({ profile }) => {
+test('peer RPC between two tabs: requests both ways, a peer that stops answering times out, a cancelled request stops, a vanished peer fails', async ({ profile, relay }) => {
   test.setTimeout(120_000);
-  relay = await startRelayProcess();
   const {
     pages: [tab1, tab2],
     ids: [id1, id2],
@@ -163,10 +144,8 @@ test('peer RPC between two tabs: requests both ways, a peer that stops answering
   });
 });
 
-test('peer RPC between a tab and a separate browser process: requests both ways and a bulk transfer', async ({ profile }) => {
+test('peer RPC between a tab and a separate browser process: requests both ways and a bulk transfer', async ({ profile, otherBrowser, relay }) => {
   test.setTimeout(120_000);
-  relay = await startRelayProcess();
-  otherBrowser = await chromium.launchPersistentContext(join(dir, 'other-profile'), { executablePath: findChromium(), headless: true, args: chromiumArgs });
   const {
     pages: [tab, other],
     ids: [tabId, otherId],
@@ -181,11 +160,10 @@ test('peer RPC between a tab and a separate browser process: requests both ways 
   console.log(`bulk one-way 64 KiB messages over peer RPC between two browser processes: ${(probe as { mbps: number }).mbps.toFixed(1)} MB/s (16 MiB)`);
 });
 
-test('cutting the direct connection: RPCs fail with a typed error and never take the relay; a broker stream on a relayed connection is refused', async ({ profile, baseURL }) => {
+test('cutting the direct connection: RPCs fail with a typed error and never take the relay; a broker stream on a relayed connection is refused', async ({ profile, baseURL, relay }) => {
   test.setTimeout(120_000);
-  relay = await startRelayProcess();
   const cluster = `cut-${Date.now()}`;
-  const open = () => openPeerNet(profile, `${baseURL}test/e2e/pages/peer-net.html?relay=${encodeURIComponent(relay!.url)}&cluster=${cluster}`);
+  const open = () => openPeerNet(profile, `${baseURL}test/e2e/pages/peer-net.html?relay=${encodeURIComponent(relay.url)}&cluster=${cluster}`);
   const [a, b] = [await open(), await open()];
   const [idA, idB] = await Promise.all([a.evaluate(() => window.peerNet!.peerId), b.evaluate(() => window.peerNet!.peerId)]);
   const peersOf = (page: Page) => page.evaluate(() => window.peerNet!.peers());
@@ -228,12 +206,11 @@ test('cutting the direct connection: RPCs fail with a typed error and never take
   expect(attempt).toMatch(/^(reset|aborted|closed|\w+Error)$/);
 });
 
-test('where a page cannot open a direct channel, broker bytes go through the pages: both ways, also to a peer that could', async ({ profile, baseURL }) => {
+test('where a page cannot open a direct channel, broker bytes go through the pages: both ways, also to a peer that could', async ({ profile, baseURL, relay }) => {
   test.setTimeout(120_000);
-  relay = await startRelayProcess();
   const cluster = `paths-${Date.now()}`;
   const open = (direct: boolean) =>
-    openPeerNet(profile, `${baseURL}test/e2e/pages/peer-net.html?relay=${encodeURIComponent(relay!.url)}&cluster=${cluster}${direct ? '' : '&direct=0'}`);
+    openPeerNet(profile, `${baseURL}test/e2e/pages/peer-net.html?relay=${encodeURIComponent(relay.url)}&cluster=${cluster}${direct ? '' : '&direct=0'}`);
   // b opens its direct channel and hears nothing on it: it falls back after DIRECT_HANDSHAKE_TIMEOUT_MS.
   const [a, b] = [await open(false), await open(true)];
   const [idA, idB] = await Promise.all([a.evaluate(() => window.peerNet!.peerId), b.evaluate(() => window.peerNet!.peerId)]);
@@ -245,9 +222,8 @@ test('where a page cannot open a direct channel, broker bytes go through the pag
   expect(await echoTo(b, idA)).toMatchObject({ ok: true });
 });
 
-test('a hostile peer floods and sends unknown, oversized, truncated and random frames: the node keeps serving a well-behaved peer, its memory stays bounded, and it stops answering the attacker', async ({ profile, baseURL }) => {
+test('a hostile peer floods and sends unknown, oversized, truncated and random frames: the node keeps serving a well-behaved peer, its memory stays bounded, and it stops answering the attacker', async ({ profile, baseURL, relay }) => {
   test.setTimeout(180_000);
-  relay = await startRelayProcess();
   const cluster = `hostile-${Date.now()}`;
   const target = await openDemo(profile, relay.url, cluster);
   const good = await openDemo(profile, relay.url, cluster);
@@ -281,9 +257,8 @@ test('a hostile peer floods and sends unknown, oversized, truncated and random f
   expect(await echo(good, idT, [4], { timeoutMs: 2_000 })).toMatchObject({ ok: true, bytes: [4] });
 });
 
-test('a peer that stops reading: the sender waits, then fails with TimeoutError, and its memory stays under its bound', async ({ profile }) => {
+test('a peer that stops reading: the sender waits, then fails with TimeoutError, and its memory stays under its bound', async ({ profile, relay }) => {
   test.setTimeout(120_000);
-  relay = await startRelayProcess();
   const {
     pages: [sender, reader],
     ids: [, readerId],
@@ -326,9 +301,8 @@ test('a peer that stops reading: the sender waits, then fails with TimeoutError,
   await expect.poll(async () => (await echo(sender, readerId, [3], { timeoutMs: 2_000 })).ok, { timeout: stallMs * 2 }).toBe(true);
 });
 
-test('a page with the wrong cluster secret is refused, with a clear error on both sides', async ({ profile }) => {
+test('a page with the wrong cluster secret is refused, with a clear error on both sides', async ({ profile, relay }) => {
   test.setTimeout(120_000);
-  relay = await startRelayProcess();
   const cluster = `secret-${Date.now()}`;
   const tab1 = await openDemo(profile, relay.url, cluster, 'sesame');
   const tab2 = await openDemo(profile, relay.url, cluster, 'sesame');
