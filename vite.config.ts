@@ -28,7 +28,12 @@ export default defineConfig(({ mode }) => ({
   worker: { format: 'es' },
   resolve:
     mode === 'iife'
-      ? { alias: [{ find: /^\.\/start-worker$/, replacement: here('src/client/start-worker.inline.ts') }] }
+      ? {
+          alias: [
+            { find: /^\.\/start-worker$/, replacement: here('src/client/start-worker.inline.ts') },
+            { find: /^\.\/load-network$/, replacement: here('src/client/load-network.inline.ts') },
+          ],
+        }
       : {},
   build:
     mode === 'iife'

@@ -1,7 +1,8 @@
 import type { Remote } from 'comlink';
 import { AbortedError, InvalidArgumentError, NotConnectedError, StorageLostError } from '../errors';
 import { CLUSTER_NAME_PATTERN } from '../discovery';
-import { joinCluster, type DialStats, type NetworkEvent, type PeerInfo, type PeerNetwork } from '../network';
+import type { DialStats, NetworkEvent, PeerInfo, PeerNetwork } from '../network';
+import { loadJoinCluster } from './load-network';
 import type { NodeApi, NodeInfo } from '../node';
 import { Admin } from './admin';
 import { Consumer, type ConsumerConfig } from './consumer';
@@ -331,7 +332,8 @@ export class Letterbox {
           if (type === 'peer_joined') this.#emit('letterbox.peer_joined', event.peer);
           else this.#emit(`letterbox.${type}`, payload as LetterboxEvents[`letterbox.${typeof type}`]);
         };
-        this.#network = joinCluster(connection.node, { ...this.#cluster, onEvent });
+        const cluster = this.#cluster;
+        this.#network = loadJoinCluster().then((joinCluster) => joinCluster(connection.node, { ...cluster, onEvent }));
         // peerId() and peers() report a failed start; listeners hear of it too.
         this.#network.catch((error: unknown) => this.#emit('letterbox.relay', { connected: false, error: String(error) }));
       }

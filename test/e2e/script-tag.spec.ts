@@ -46,3 +46,31 @@ test('a page whose CSP forbids blob: workers gets a typed error that says so', a
   await expect(page.locator('#status')).toHaveAttribute('data-error', 'WORKER_START_FAILED', { timeout: 15_000 });
   await expect(page.locator('#status')).toContainText('worker-src blob:');
 });
+
+test('the ES build, served as files: a Letterbox without a cluster never loads the network chunk; one that joins a cluster loads it and connects', async ({ page }) => {
+  const requested: string[] = [];
+  page.on('request', (request) => requested.push(new URL(request.url()).pathname));
+  // Any page of the relay's origin will do (the demo runs its own, script-tag, Letterbox beside these).
+  await page.goto(relay.url);
+  const networkChunk = () => requested.filter((path) => /^\/network-[\w-]+\.js$/.test(path));
+  const alone = await page.evaluate(async () => {
+    const { Letterbox } = (await import('/letterbox.js' as string)) as typeof import('../../src/client');
+    const letterbox = new Letterbox({ clientId: 'es-alone' });
+    const producer = letterbox.producer();
+    await producer.connect();
+    const [sent] = await producer.send({ topic: 'es-build', messages: [{ value: 'hello' }] });
+    return sent?.baseOffset;
+  });
+  expect(alone).toBe('0');
+  expect(networkChunk()).toEqual([]);
+  const relayEvent = await page.evaluate(async () => {
+    const { Letterbox } = (await import('/letterbox.js' as string)) as typeof import('../../src/client');
+    const letterbox = new Letterbox({ clientId: 'es-cluster', cluster: `es-${Date.now()}` });
+    return new Promise<boolean>((resolve) => {
+      letterbox.on('letterbox.relay', (event) => resolve(event.payload.connected));
+      void letterbox.peerId();
+    });
+  });
+  expect(relayEvent).toBe(true);
+  expect(networkChunk()).toHaveLength(1);
+});
