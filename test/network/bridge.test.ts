@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AbortedError } from '../../src/errors';
 import { createPageBridge, RECEIVE_BACKLOG_BYTES_MAX, type PageBridge, type WritableStream } from '../../src/network';
 import { BRIDGE_WINDOW_BYTES, createPeerLink, PeerNotConnectedError, type BridgePort, type PeerLink, type WorkerToPage } from '../../src/network/worker';
+import { until } from '../support/until';
 
 const MiB = 1024 * 1024;
 const PEER = '12D3KooWQFFcWrX3kdFtayJ4UqsX8dEWGWirNCivJ5UDYA6eAyzF';
@@ -36,15 +37,6 @@ function fakeStream(capacityBytes = Infinity): WritableStream & { sent: Uint8Arr
     },
   };
   return stream;
-}
-
-/** Resolves when `predicate` holds, checking after each macrotask; bounded. */
-async function until(predicate: () => boolean, what: string, rounds = 1000): Promise<void> {
-  for (let i = 0; i < rounds; i++) {
-    if (predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 0));
-  }
-  throw new Error(`never: ${what}`);
 }
 
 let page: PageBridge;

@@ -12,6 +12,7 @@ import {
   type PeerLink,
   type WorkerToPage,
 } from '../../src/network/worker';
+import { until } from '../support/until';
 
 // The worker's side of the direct channel (src/network/peer-link.ts): its handshake, its
 // fallback to the page, and its flow control, against fake channel ends that behave as
@@ -120,14 +121,6 @@ function hand(at: Node, peerId: string, end: FakeChannelEnd): void {
   at.port.fromPage({ type: 'joined', peer: infoOf(peerId), channel: end });
 }
 
-async function until(predicate: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 0));
-  }
-  throw new Error(`never: ${what}`);
-}
-
 afterEach(() => {
   for (const { link } of nodes.splice(0)) link.close();
   vi.useRealTimers();
@@ -219,6 +212,22 @@ describe('direct channel', () => {
     endA.flow();
     await waiting;
     await until(() => b.received.length === (sent + 1) * MiB, 'all delivered');
+  });
+
+  it('text other than the handshake from the peer is ignored: nothing reaches the byte stream, and the peer keeps being served', async () => {
+    const [endA, endB] = channelPair();
+    const a = node();
+    hand(a, B, endA);
+    endB.exists = true;
+    endB.send('hello');
+    endB.send('x'.repeat(100_000));
+    endB.send('{"type":"data"}');
+    endB.send(new Uint8Array([1, 2]));
+    await until(() => a.received.length === 2, 'the binary message');
+    expect(a.received).toEqual([1, 2]);
+    expect(a.link.peers()[0]?.dataPath).toBe('worker');
+    await a.link.send(B, new Uint8Array([3]));
+    expect(endA.messagesSent.at(-1)).toBe(1);
   });
 
   it('the channel closing ends the peer: "left", and sends fail with PeerNotConnectedError', async () => {

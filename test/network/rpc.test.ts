@@ -19,6 +19,7 @@ import {
   type PeerLinkEvents,
   type PeerRpc,
 } from '../../src/network/worker';
+import { until } from '../support/until';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -156,15 +157,6 @@ function answersOf(link: FakeLink, from: string): FrameResult<PeerMessageTypes>[
     if (peerId === from) results.push(...decoder.push(bytes));
   });
   return results;
-}
-
-/** Resolves when `predicate` holds, checking after each macrotask; bounded. */
-async function until(predicate: () => boolean, what: string, rounds = 5000): Promise<void> {
-  for (let i = 0; i < rounds; i++) {
-    if (predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 0));
-  }
-  throw new Error(`never: ${what}`);
 }
 
 const bytesOf = (...values: number[]) => new Uint8Array(values);
