@@ -249,7 +249,7 @@ export class PartitionLog implements FlushSource {
       sizeBytes,
       committed: () => {
         for (const { append, result } of taken) this.#tail.push({ ...result, bytes: append.bytes });
-        this.slots.tailCaches.hold(this, () => this.#tail.clear());
+        this.slots.tailCaches.hold(this, this.#clearTail);
         this.#logEndOffset = next;
         this.#sizeBytes += sizeBytes;
         if (this.#followsDurableEnd) this.#setHighWatermark(next);
@@ -314,7 +314,7 @@ export class PartitionLog implements FlushSource {
         pending.catch(() => undefined); // a failed read-ahead fails the read that needs it
       }
       this.#readAhead = { offset: nextOffsetAfter(last), endOffset, buffered: rest, pending };
-      this.slots.readAheads.hold(this, () => (this.#readAhead = undefined));
+      this.slots.readAheads.hold(this, this.#forgetReadAhead);
     }
     return served;
   }
@@ -356,6 +356,12 @@ export class PartitionLog implements FlushSource {
     }
     return chosen;
   }
+
+  /** What RecentSlots call when another log takes this one's slot (made once: they are handed over on every flush and read). */
+  readonly #clearTail = () => this.#tail.clear();
+  readonly #forgetReadAhead = () => {
+    this.#readAhead = undefined;
+  };
 
   #dropReadAhead(): void {
     this.#readAhead = undefined;
