@@ -5,7 +5,7 @@ import { startPeerNetwork, type NetworkEvent, type PeerNetwork } from './peer-ne
 /** What {@link joinCluster} needs of the broker node (its Comlink proxy in the page). */
 export interface NetworkedNode {
   networkKey(candidate: Uint8Array): Promise<Uint8Array>;
-  attachNetwork(port: MessagePort, options?: { secret?: string }): unknown;
+  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string }): unknown;
 }
 
 export interface JoinClusterInit {
@@ -27,6 +27,7 @@ export async function joinCluster(node: NetworkedNode, init: JoinClusterInit): P
   const privateKey = slotKeyFromBytes(await node.networkKey(await createSlotKey()));
   const { port1, port2 } = new MessageChannel();
   const { secret, ...network } = init;
-  await node.attachNetwork(transfer(port2, [port2]), secret === undefined ? {} : { secret });
+  // The cluster also names the worker's local transport: this origin's tabs of the cluster meet without the relay.
+  await node.attachNetwork(transfer(port2, [port2]), { cluster: init.cluster, ...(secret === undefined ? {} : { secret }) });
   return startPeerNetwork({ ...network, privateKey, port: port1 });
 }
