@@ -35,6 +35,12 @@ export interface LetterboxConfig {
    * Without it, only peers without a secret admit each other.
    */
   secret?: string;
+  /**
+   * Meet this origin's other tabs of the cluster directly, worker to worker, with no relay
+   * (they form a cluster offline too); a peer reachable both ways is used that way. Default
+   * true; false reaches every peer over WebRTC.
+   */
+  localPeers?: boolean;
 }
 
 export interface LetterboxEvents {
@@ -82,13 +88,13 @@ const webStorage = (kind: 'sessionStorage' | 'localStorage'): Storage | undefine
  */
 export class Letterbox {
   readonly clientId: string;
-  readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers' | 'secret'>>;
+  readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers' | 'secret' | 'localPeers'>>;
   readonly #logger: Logger;
   #connection: Promise<NodeConnection> | undefined;
   #closed = false;
   readonly #listeners = new Map<keyof LetterboxEvents, Set<Listener<keyof LetterboxEvents>>>();
   readonly #persisted: Promise<boolean>;
-  readonly #cluster: { cluster: string; relay: string; iceServers?: RTCIceServer[]; secret?: string } | undefined;
+  readonly #cluster: { cluster: string; relay: string; iceServers?: RTCIceServer[]; secret?: string; localPeers?: boolean } | undefined;
   #network: Promise<PeerNetwork> | undefined;
   /** Key of the last echo call, unique per instance, so it can be cancelled in the worker. */
   #peerRequestKey = 0;
@@ -108,11 +114,13 @@ export class Letterbox {
       const relay = config.relay ?? globalThis.location?.origin;
       if (typeof relay !== 'string' || relay === '' || relay === 'null') throw new InvalidArgumentError('relay must be the relay’s URL or multiaddr');
       if (config.secret !== undefined && typeof config.secret !== 'string') throw new InvalidArgumentError('secret must be a string');
+      if (config.localPeers !== undefined && typeof config.localPeers !== 'boolean') throw new InvalidArgumentError('localPeers must be a boolean');
       this.#cluster = {
         cluster: config.cluster,
         relay,
         ...(config.iceServers === undefined ? {} : { iceServers: config.iceServers }),
         ...(config.secret === undefined ? {} : { secret: config.secret }),
+        ...(config.localPeers === undefined ? {} : { localPeers: config.localPeers }),
       };
     }
     // Only the page may ask; without it the browser may evict the data under storage pressure.
