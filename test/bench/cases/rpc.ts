@@ -27,7 +27,8 @@ type PipeMessage =
 let node: { cluster: string; letterbox: Letterbox } | undefined;
 function letterboxIn(context: BenchContext, cluster: string): Letterbox {
   if (context.relayUrl === undefined) throw new Error('the peer RPC benchmark needs the relay');
-  node ??= { cluster, letterbox: new Letterbox({ clientId: 'bench-rpc', cluster, relay: context.relayUrl }) };
+  // WebRTC between the two tabs, as between devices: not the local transport (net.local.*).
+  node ??= { cluster, letterbox: new Letterbox({ clientId: 'bench-rpc', cluster, relay: context.relayUrl, localPeers: false }) };
   return node.letterbox;
 }
 
