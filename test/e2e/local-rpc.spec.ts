@@ -135,7 +135,7 @@ test('three tabs with no relay find each other and exchange peer RPC over the lo
           return out.buffer;
         };
         pair.postMessage({ v: 1, type: 'data', from: sessionB, data: frame(999, 1, [1]) });
-        pair.postMessage({ v: 1, type: 'data', from: sessionB, data: new ArrayBuffer(64 * 1024 + 1) });
+        pair.postMessage({ v: 1, type: 'data', from: sessionB, data: new ArrayBuffer(1024 * 1024 + 1) }); // over LOCAL_MESSAGE_BYTES_MAX
         pair.postMessage({ v: 1, type: 'data', from: 'f'.repeat(32), data: frame(1, 2, [1]) });
         for (let i = 0; i < 70; i++) pair.postMessage({ v: 1, type: 'data', from: sessionB, data: frame(0, 100 + i, [0xff]) });
         const discovery = new BroadcastChannel(`letterbox/local/1/${cluster}`);
