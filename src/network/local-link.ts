@@ -14,7 +14,6 @@ import {
   checkDiscoveryMessage,
   checkPairMessage,
   discoveryChannelName,
-  LOCAL_HANDSHAKE_TIMEOUT_MS,
   LOCAL_MESSAGE_BYTES_MAX,
   LOCAL_VERSION,
   pairChannelName,
@@ -61,7 +60,6 @@ interface Session {
   channel: LocalChannel | undefined;
   /** Aborts the wait on the session's lock. */
   watch: AbortController;
-  timer: ReturnType<typeof setTimeout> | undefined;
   /** Set once the other end answered: the peer is joined. */
   info: PeerInfo | undefined;
 }
@@ -112,7 +110,6 @@ export function createLocalLink(init: LocalLinkInit): LocalLink {
     if (state === undefined) return;
     sessions.delete(other);
     state.watch.abort();
-    clearTimeout(state.timer);
     state.channel?.close();
     if (state.info !== undefined && joined.get(state.peerId) === other) {
       joined.delete(state.peerId);
@@ -129,7 +126,6 @@ export function createLocalLink(init: LocalLinkInit): LocalLink {
     if (message.type === 'hello') post(state.channel!, { v: LOCAL_VERSION, type: 'ack', from: session });
     // Any message proves the other end's channel exists: only now may bytes go to it.
     if (state.info === undefined) {
-      clearTimeout(state.timer);
       state.info = { peerId: state.peerId, remoteAddr: `/local/${other}`, limited: false, since: Date.now(), dataPath: 'local' };
       joined.set(state.peerId, other);
       emit('joined', state.info);
@@ -140,7 +136,8 @@ export function createLocalLink(init: LocalLinkInit): LocalLink {
   /**
    * Opens the pair channel with a live session and says `hello` on it. What is posted before
    * the other end opened its own is lost, so each end says `hello` and answers one with `ack`:
-   * the end that opened second is always heard. The session's lock, waited on, tells when it ends.
+   * the end that opened second is always heard, however late (a worker busy for seconds), so
+   * there is no timeout: the session's lock, waited on, tells when it ends.
    */
   const connect = (other: string, state: Session) => {
     const channel = openChannel(pairChannelName(cluster, session, other));
@@ -149,9 +146,6 @@ export function createLocalLink(init: LocalLinkInit): LocalLink {
     locks
       .request(sessionLockName(other), { mode: 'shared', signal: AbortSignal.any([state.watch.signal, closing.signal]) }, () => leave(other, 'its tab closed'))
       .catch(() => undefined); // aborted: left already, or this link closed
-    state.timer = setTimeout(() => {
-      if (state.info === undefined) leave(other, `no answer on the pair channel within ${LOCAL_HANDSHAKE_TIMEOUT_MS} ms`);
-    }, LOCAL_HANDSHAKE_TIMEOUT_MS);
     post(channel, { v: LOCAL_VERSION, type: 'hello', from: session });
   };
 
@@ -168,7 +162,7 @@ export function createLocalLink(init: LocalLinkInit): LocalLink {
       if (!message.reply) hello(true); // it is looking again (e.g. after its own restart of discovery)
       return;
     }
-    const state: Session = { peerId, channel: undefined, watch: new AbortController(), timer: undefined, info: undefined };
+    const state: Session = { peerId, channel: undefined, watch: new AbortController(), info: undefined };
     sessions.set(other, state); // claimed now, so a second hello meanwhile is not connected twice
     const previous = [...sessions].find(([id, s]) => id !== other && s.peerId === peerId)?.[0];
     const [gone, previousGone] = await Promise.all([isGone(other), previous === undefined ? true : isGone(previous)]);
@@ -247,7 +241,6 @@ export function createLocalLink(init: LocalLinkInit): LocalLink {
         if (state.channel !== undefined) post(state.channel, { v: LOCAL_VERSION, type: 'bye', from: session });
         sessions.delete(other);
         state.watch.abort();
-        clearTimeout(state.timer);
         state.channel?.close();
       }
       joined.clear();

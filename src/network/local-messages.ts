@@ -14,12 +14,6 @@ export const LOCAL_VERSION = 1;
 export const LOCAL_MESSAGE_BYTES_MAX = 1024 * 1024;
 /** Characters of a peer id or session id: a libp2p peer id is 52, a session 32. */
 export const LOCAL_ID_CHARS_MAX = 128;
-/**
- * How long an end waits for the other end of a pair channel to answer its `hello` before it
- * gives up on that peer until the next discovery `hello`. Both ends open the channel within a
- * discovery round trip (~0.3 ms); this allows a worker that is busy for seconds.
- */
-export const LOCAL_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** The channel on which an origin's nodes of `cluster` announce themselves. */
 export const discoveryChannelName = (cluster: string) => `letterbox/local/${LOCAL_VERSION}/${cluster}`;

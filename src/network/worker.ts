@@ -33,7 +33,6 @@ export { localFirst, type LocalFirstLink } from './local-first';
 export {
   LOCAL_VERSION,
   LOCAL_MESSAGE_BYTES_MAX,
-  LOCAL_HANDSHAKE_TIMEOUT_MS,
   checkDiscoveryMessage,
   checkPairMessage,
   discoveryChannelName,
