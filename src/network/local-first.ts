@@ -2,7 +2,8 @@
 // transport (this origin's other tabs). A peer reachable both ways is used over the local one.
 
 import { PeerNotConnectedError } from '../errors';
-import type { PeerLink, PeerLinkEvents } from './peer-link';
+import { linkEvents } from './link-events';
+import type { PeerLink } from './peer-link';
 
 export interface LocalFirstLink extends PeerLink {
   /** Adds the local transport (once this node knows its peer id); its peers take precedence from then on. */
@@ -21,12 +22,10 @@ type Path = 'local' | 'remote';
 export function localFirst(remote: PeerLink): LocalFirstLink {
   let local: PeerLink | undefined;
   const paths = new Map<string, Path>();
-  const listeners = new Map<keyof PeerLinkEvents, Set<(event: never) => void>>();
+  const events = linkEvents();
   const offs: Array<() => void> = [];
 
-  const emit = <E extends keyof PeerLinkEvents>(type: E, event: PeerLinkEvents[E]) => {
-    for (const listener of listeners.get(type) ?? []) (listener as (event: PeerLinkEvents[E]) => void)(event);
-  };
+  const { emit } = events;
   const linkOf = (path: Path) => (path === 'local' ? local : remote);
   const infoOn = (path: Path, peerId: string) => linkOf(path)?.peers().find((peer) => peer.peerId === peerId);
 
@@ -70,12 +69,7 @@ export function localFirst(remote: PeerLink): LocalFirstLink {
       if (link === undefined) return Promise.reject(new PeerNotConnectedError(peerId));
       return link.send(peerId, bytes, options);
     },
-    on(type, listener) {
-      const set = listeners.get(type) ?? new Set();
-      set.add(listener as (event: never) => void);
-      listeners.set(type, set);
-      return () => set.delete(listener as (event: never) => void);
-    },
+    on: events.on,
     addLocal(link) {
       if (local !== undefined) return;
       local = link;

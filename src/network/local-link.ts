@@ -10,6 +10,7 @@
 
 import { AbortedError, PeerError, PeerNotConnectedError } from '../errors';
 import type { PeerInfo } from './bridge-messages';
+import { linkEvents } from './link-events';
 import {
   checkDiscoveryMessage,
   checkPairMessage,
@@ -21,7 +22,7 @@ import {
   type DiscoveryMessage,
   type PairMessage,
 } from './local-messages';
-import type { PeerLink, PeerLinkEvents } from './peer-link';
+import type { PeerLink } from './peer-link';
 
 /** The part of the Web Locks API the local transport uses (structural, so tests can pass their own). */
 export interface LocalLocks {
@@ -79,13 +80,11 @@ export function createLocalLink(init: LocalLinkInit): LocalLink {
   const sessions = new Map<string, Session>();
   /** The joined session of each peer id. */
   const joined = new Map<string, string>();
-  const listeners = new Map<keyof PeerLinkEvents, Set<(event: never) => void>>();
+  const events = linkEvents();
   const closing = new AbortController();
   let refused = 0;
 
-  const emit = <E extends keyof PeerLinkEvents>(type: E, event: PeerLinkEvents[E]) => {
-    for (const listener of listeners.get(type) ?? []) (listener as (event: PeerLinkEvents[E]) => void)(event);
-  };
+  const { emit } = events;
   const report = (error: PeerError) => {
     refused += 1;
     init.onRefused?.(error);
@@ -229,12 +228,7 @@ export function createLocalLink(init: LocalLinkInit): LocalLink {
       if (channel === undefined) throw new PeerNotConnectedError(peerId);
       sendData(peerId, channel, bytes);
     },
-    on(type, listener) {
-      const set = listeners.get(type) ?? new Set();
-      set.add(listener as (event: never) => void);
-      listeners.set(type, set);
-      return () => set.delete(listener as (event: never) => void);
-    },
+    on: events.on,
     close() {
       if (closing.signal.aborted) return;
       for (const [other, state] of sessions) {

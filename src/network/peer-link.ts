@@ -3,6 +3,7 @@ import { AbortedError, PeerNotConnectedError } from '../errors';
 // Defined with the other errors so that it crosses Comlink as itself; re-exported here, where it is raised.
 export { PeerNotConnectedError };
 import type { BridgePort, DirectChannel, PageToWorker, PeerInfo, WorkerToPage } from './bridge-messages';
+import { linkEvents } from './link-events';
 import { createLocalLink, type LocalLinkInit } from './local-link';
 import { localFirst } from './local-first';
 import {
@@ -94,12 +95,10 @@ function createBridgeLink(port: BridgePort, onSelf: (peerId: string) => void): P
   const pending = new Map<string, { info: PeerInfo; channel: DirectChannel; timer: ReturnType<typeof setTimeout> }>();
   /** Each peer's direct channel, whichever way this node sends: the peer may send on it regardless. */
   const channels = new Map<string, DirectChannel>();
-  const listeners = new Map<keyof PeerLinkEvents, Set<(event: never) => void>>();
+  const events = linkEvents();
   let self: string | undefined;
 
-  const emit = <E extends keyof PeerLinkEvents>(type: E, event: PeerLinkEvents[E]) => {
-    for (const listener of listeners.get(type) ?? []) (listener as (event: PeerLinkEvents[E]) => void)(event);
-  };
+  const { emit } = events;
   const wake = (state: PeerState) => {
     for (const resume of state.waiting.splice(0)) resume();
   };
@@ -273,12 +272,7 @@ function createBridgeLink(port: BridgePort, onSelf: (peerId: string) => void): P
         });
       }
     },
-    on(type, listener) {
-      const set = listeners.get(type) ?? new Set();
-      set.add(listener as (event: never) => void);
-      listeners.set(type, set);
-      return () => set.delete(listener as (event: never) => void);
-    },
+    on: events.on,
     close() {
       port.removeEventListener('message', onMessage);
       port.close();

@@ -1,6 +1,7 @@
 import type { BrowserContext, Page } from '@playwright/test';
 import { DISCOVERY_TIMEOUT_MS, peerIdOf, peerIdsOf, peersOf } from './demo';
 import { expect, openClientPage, test } from './fixtures';
+import { echo, freezeWorker } from './peer-steps';
 
 // The local transport between tabs of one origin, with no relay at all: each tab's Letterbox
 // names a relay that never listens, and its worker meets the other tabs over BroadcastChannel.
@@ -10,8 +11,6 @@ import { expect, openClientPage, test } from './fixtures';
 const NO_RELAY = 'http://127.0.0.1:9';
 /** How long a tab's worker is kept busy: it hears nothing meanwhile, though its tab lives. */
 const FREEZE_MS = 6_000;
-
-type EchoOutcome = { ok: true; bytes: number[]; ms: number } | { ok: false; name: string; code: string; ms: number };
 
 /** Opens the ES client page in a new tab and starts a Letterbox of `cluster` on it as `window.demo.letterbox` (what ./demo.ts reads). */
 async function openTab(context: BrowserContext, cluster: string, secret = 'sesame'): Promise<Page> {
@@ -27,44 +26,6 @@ async function openTab(context: BrowserContext, cluster: string, secret = 'sesam
     { cluster, secret, relay: NO_RELAY },
   );
   return page;
-}
-
-const echo = (page: Page, peerId: string, bytes: number[], options: { timeoutMs?: number; abortAfterMs?: number } = {}) =>
-  page.evaluate(
-    async ({ peerId, bytes, timeoutMs, abortAfterMs }): Promise<EchoOutcome> => {
-      const controller = new AbortController();
-      if (abortAfterMs !== undefined) setTimeout(() => controller.abort(), abortAfterMs);
-      const started = performance.now();
-      try {
-        const back = await window.demo.letterbox.echo(peerId, new Uint8Array(bytes), { ...(timeoutMs === undefined ? {} : { timeoutMs }), signal: controller.signal });
-        return { ok: true, bytes: [...back], ms: performance.now() - started };
-      } catch (error) {
-        const { name, code } = error as { name: string; code: string };
-        return { ok: false, name, code, ms: performance.now() - started };
-      }
-    },
-    { peerId, bytes, ...options },
-  );
-
-/** Keeps `page`'s broker worker busy for `ms` from when this resolves (it says so on a BroadcastChannel, which reaches the page while it spins). */
-async function freezeWorker(page: Page, ms: number): Promise<void> {
-  const [worker] = page.workers();
-  if (worker === undefined) throw new Error('the page has no worker');
-  const channel = `letterbox-test-freeze-${Math.random()}`;
-  const frozen = page.evaluate((channel) => new Promise<void>((resolve) => (new BroadcastChannel(channel).onmessage = () => resolve())), channel);
-  // The page listens before the worker spins: wait until its listener exists.
-  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
-  void worker
-    .evaluate(
-      ({ channel, ms }) => {
-        new BroadcastChannel(channel).postMessage('frozen');
-        const end = Date.now() + ms;
-        while (Date.now() < end);
-      },
-      { channel, ms },
-    )
-    .catch(() => undefined);
-  await frozen;
 }
 
 /** `page`'s peers once they are exactly `ids`, each over the local transport. */

@@ -2,6 +2,7 @@ import { wrap, type Remote } from 'comlink';
 import { Letterbox } from '../../../src/client';
 import { PEER_WINDOW_BYTES, PEER_WINDOW_UPDATE_BYTES } from '../../../src/network/worker';
 import { quantile } from '../stats';
+import { readable, receiveOfType } from '../pipe';
 import type { BenchCase, BenchContext, BenchFigure, BenchPipe } from '../types';
 import type { BroadcastWorkerApi } from '../workers/broadcast-api';
 
@@ -25,14 +26,7 @@ type PipeMessage =
   | { type: 'broadcast'; channel: string }
   | { type: 'broadcast-ready' };
 
-async function receive<T extends PipeMessage['type']>(pipe: BenchPipe, type: T): Promise<Extract<PipeMessage, { type: T }>> {
-  const giveUpAt = Date.now() + SETUP_TIMEOUT_MS;
-  for (;;) {
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the peer page sent no ${type} within ${SETUP_TIMEOUT_MS} ms`)), giveUpAt - Date.now()));
-    const message = (await Promise.race([pipe.receive(), timeout])) as PipeMessage;
-    if (message.type === type) return message as Extract<PipeMessage, { type: T }>;
-  }
-}
+const receive = <T extends PipeMessage['type']>(pipe: BenchPipe, type: T) => receiveOfType<PipeMessage, T>(pipe, type, SETUP_TIMEOUT_MS);
 
 let worker: Remote<BroadcastWorkerApi> | undefined;
 const broadcastWorker = () => (worker ??= wrap<BroadcastWorkerApi>(new Worker(new URL('../workers/broadcast.worker.ts', import.meta.url), { type: 'module' })));
@@ -75,11 +69,6 @@ async function serve(context: BenchContext): Promise<void> {
   }
 }
 
-/** Playwright reports only an error's name from the page: keep its code and message. */
-const readable = (error: unknown) => {
-  const { name, code, message } = error as { name?: string; code?: string; message?: string };
-  return new Error(`${name} ${code ?? ''}: ${message}`);
-};
 
 export const cases: BenchCase[] = [
   {
