@@ -1,5 +1,5 @@
 import type { BrowserContext, Page } from '@playwright/test';
-import { DISCOVERY_TIMEOUT_MS, peerIdOf, peerIdsOf, peersOf } from './demo';
+import { DISCOVERY_TIMEOUT_MS, openDemo, peerIdOf, peerIdsOf, peersOf } from './demo';
 import { expect, openClientPage, test } from './fixtures';
 import { echo, freezeWorker } from './peer-steps';
 
@@ -12,18 +12,22 @@ const NO_RELAY = 'http://127.0.0.1:9';
 /** How long a tab's worker is kept busy: it hears nothing meanwhile, though its tab lives. */
 const FREEZE_MS = 6_000;
 
-/** Opens the ES client page in a new tab and starts a Letterbox of `cluster` on it as `window.demo.letterbox` (what ./demo.ts reads). */
-async function openTab(context: BrowserContext, cluster: string, secret = 'sesame'): Promise<Page> {
+/**
+ * Opens the ES client page in a new tab and starts a Letterbox of `cluster` on it as
+ * `window.demo.letterbox` (what ./demo.ts reads). Its relay is NO_RELAY, or with `relay: 'origin'`
+ * the default, the page's own origin: a static server where no relay runs.
+ */
+async function openTab(context: BrowserContext, cluster: string, secret = 'sesame', { relay = 'none' }: { relay?: 'none' | 'origin' } = {}): Promise<Page> {
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
   await openClientPage(page);
   await page.evaluate(
     async ({ cluster, secret, relay }) => {
-      const letterbox = new window.lb.Letterbox({ clientId: 'local', cluster, secret, relay });
+      const letterbox = new window.lb.Letterbox({ clientId: 'local', cluster, secret, ...(relay === undefined ? {} : { relay }) });
       (window as unknown as { demo: { letterbox: unknown } }).demo = { letterbox };
       await letterbox.peerId();
     },
-    { cluster, secret, relay: NO_RELAY },
+    { cluster, secret, relay: relay === 'none' ? NO_RELAY : undefined },
   );
   return page;
 }
@@ -127,12 +131,13 @@ test('three tabs with no relay find each other and exchange peer RPC over the lo
   });
 });
 
-test('with no relay, a tab with another secret is refused on both sides; a tab of another cluster is never met', async ({ profile }) => {
+test('with no relay (the default, the page origin, where none runs), a tab with another secret is refused on both sides; a tab of another cluster is never met', async ({ profile }) => {
   test.setTimeout(60_000);
   const cluster = `local-secret-${Date.now()}`;
-  const [a, b] = [await openTab(profile, cluster), await openTab(profile, cluster)];
-  const intruder = await openTab(profile, cluster, 'guess');
-  const stranger = await openTab(profile, `${cluster}-other`);
+  const open = (secret: string, name = cluster) => openTab(profile, name, secret, { relay: 'origin' });
+  const [a, b] = [await open('sesame'), await open('sesame')];
+  const intruder = await open('guess');
+  const stranger = await open('sesame', `${cluster}-other`);
   const [idA, idB, idIntruder, idStranger] = (await Promise.all([a, b, intruder, stranger].map(peerIdOf))) as [string, string, string, string];
   await expectPeers(a, [idB, idIntruder]);
   expect(await echo(a, idB, [1], { timeoutMs: 10_000 })).toMatchObject({ ok: true });
@@ -143,23 +148,10 @@ test('with no relay, a tab with another secret is refused on both sides; a tab o
   expect(await peerIdsOf(a)).not.toContain(idStranger);
 });
 
-test('a peer reachable both ways (same origin, and WebRTC through a relay) is used over the local transport', async ({ profile, relay }) => {
+test('demo tabs reachable both ways (same origin, and WebRTC through the relay) use the local transport, and the demo draws it', async ({ profile, relay }) => {
   test.setTimeout(90_000);
   const cluster = `both-${Date.now()}`;
-  const open = async () => {
-    const page = await profile.newPage();
-    await openClientPage(page);
-    await page.evaluate(
-      async ({ cluster, relay }) => {
-        const letterbox = new window.lb.Letterbox({ clientId: 'both', cluster, relay });
-        (window as unknown as { demo: { letterbox: unknown } }).demo = { letterbox };
-        await letterbox.peerId();
-      },
-      { cluster, relay: relay.url },
-    );
-    return page;
-  };
-  const [a, b] = [await open(), await open()];
+  const [a, b] = [await openDemo(profile, relay.url, cluster, undefined, { localPeers: true }), await openDemo(profile, relay.url, cluster, undefined, { localPeers: true })];
   const [idA, idB] = [await peerIdOf(a), await peerIdOf(b)];
   // The WebRTC connection forms as well (whichever tab dials counts it); the worker keeps the local path.
   const webRtcDials = async () => (await Promise.all([a, b].map((page) => page.evaluate(() => window.demo.letterbox.networkStats())))).reduce((sum, stats) => sum + stats.connectMs.length, 0);
@@ -167,4 +159,5 @@ test('a peer reachable both ways (same origin, and WebRTC through a relay) is us
   await expectPeers(a, [idB]);
   await expectPeers(b, [idA]);
   expect(await echo(a, idB, [9], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [9] });
+  for (const page of [a, b]) await expect(page.locator('#map line[data-path="local"]')).toHaveCount(1);
 });
