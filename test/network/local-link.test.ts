@@ -134,6 +134,8 @@ describe('local transport', () => {
     await expect(pending).rejects.toBeInstanceOf(PeerNotConnectedError);
     await until(() => peerIds(tabs[0]!.link).join() === 'B' && peerIds(tabs[1]!.link).join() === 'A', 'C seen gone by both');
     await expect(rpcs[1]!.request('C', 'echo', bytesOf(1))).rejects.toMatchObject({ code: 'PEER_NOT_CONNECTED' });
+    await expect(tabs[0]!.link.send('C', bytesOf(1))).rejects.toBeInstanceOf(PeerNotConnectedError);
+    await expect(tabs[0]!.link.send('B', bytesOf(1), { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortedError);
     expect(await rpcs[0]!.request('B', 'echo', bytesOf(5))).toEqual(bytesOf(5));
   });
 
