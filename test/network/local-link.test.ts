@@ -312,6 +312,10 @@ describe('local first', () => {
     const sentOverWebRtc = remote.sent; // the admission challenge, sent before B was met locally
     expect(await rpcA.request('B', 'echo', bytesOf(4))).toEqual(bytesOf(4));
     expect(remote.sent).toBe(sentOverWebRtc);
+    // WebRTC coming and going meanwhile changes nothing: the local path is in use.
+    remote.leave('B');
+    remote.join({ peerId: 'B', remoteAddr: '/webrtc/p2p/B', limited: false, since: 1, dataPath: 'worker' });
+    expect(events).toHaveLength(3);
     b.crash();
     await until(() => link.peers()[0]?.dataPath === 'worker', 'B back over WebRTC');
     expect(events.slice(3)).toEqual(['left B', 'joined B worker']);
@@ -343,7 +347,7 @@ function stallable(link: PeerLink): PeerLink & { stop(): void; resume(): void } 
 }
 
 /** The WebRTC side, as far as localFirst sees it: peers joined by hand, sends counted. */
-function fakeRemote(self: string): PeerLink & { join(peer: PeerInfo): void; sent: number } {
+function fakeRemote(self: string): PeerLink & { join(peer: PeerInfo): void; leave(peerId: string): void; sent: number } {
   const peers = new Map<string, PeerInfo>();
   const listeners = new Map<string, Set<(event: never) => void>>();
   const remote = {
@@ -364,7 +368,11 @@ function fakeRemote(self: string): PeerLink & { join(peer: PeerInfo): void; sent
       peers.set(peer.peerId, peer);
       for (const listener of listeners.get('joined') ?? []) (listener as (event: PeerInfo) => void)(peer);
     },
+    leave(peerId: string) {
+      peers.delete(peerId);
+      for (const listener of listeners.get('left') ?? []) (listener as (event: PeerLinkEvents['left']) => void)({ peerId, reason: 'cut' });
+    },
     close() {},
   };
-  return remote as PeerLink & { join(peer: PeerInfo): void; sent: number };
+  return remote as PeerLink & { join(peer: PeerInfo): void; leave(peerId: string): void; sent: number };
 }
