@@ -34,6 +34,16 @@ export type StoredOffsets = ReadonlyMap<string, OffsetCommit[]>;
 export type CoordinatorObserver = (input: GroupInput, before: CoordinatorState, after: CoordinatorState, effects: readonly GroupEffect[]) => void;
 
 /**
+ * The committed offsets of every group, from node-level values (`Storage.readValue`) the runtime wrote.
+ * @example const stored = storedOffsets((key) => values.get(key));
+ */
+export function storedOffsets(read: (key: string) => unknown): StoredOffsets {
+  const stored = new Map<string, OffsetCommit[]>();
+  for (const groupId of (read(GROUP_IDS_KEY) ?? []) as string[]) stored.set(groupId, (read(offsetsKey(groupId)) ?? []) as OffsetCommit[]);
+  return stored;
+}
+
+/**
  * Runs the pure group coordinator (src/group) for one node on the node's executor: feeds
  * it requests and the executor's ticks, answers callers from its reply effects, and makes
  * its `persist` effects durable through the group commit before feeding back their completion.
@@ -46,8 +56,8 @@ export class GroupRuntime {
   readonly #machine: { input(input: GroupInput): void; remove(): void };
 
   /**
-   * A runtime over offsets already read from storage (the simulator's way in; `start` reads them).
-   * @example const groups = GroupRuntime.fromStored(executor, 'a1b2c3d4', new Map(), { orders: 3 });
+   * A runtime over offsets already read from storage (see {@link storedOffsets}; `start` reads them).
+   * @example const groups = new GroupRuntime(executor, 'a1b2c3d4', new Map(), { orders: 3 });
    */
   constructor(
     readonly executor: Executor,
@@ -72,11 +82,9 @@ export class GroupRuntime {
 
   /** Loads committed offsets from storage and starts on `executor`. */
   static async start(executor: Executor, storage: Storage, instanceId: string, partitions: Record<string, number>): Promise<GroupRuntime> {
-    const stored = new Map<string, OffsetCommit[]>();
-    for (const groupId of ((await storage.readValue(GROUP_IDS_KEY)) ?? []) as string[]) {
-      stored.set(groupId, ((await storage.readValue(offsetsKey(groupId))) ?? []) as OffsetCommit[]);
-    }
-    return new GroupRuntime(executor, instanceId, stored, partitions);
+    const values = new Map<string, unknown>([[GROUP_IDS_KEY, await storage.readValue(GROUP_IDS_KEY)]]);
+    for (const groupId of (values.get(GROUP_IDS_KEY) ?? []) as string[]) values.set(offsetsKey(groupId), await storage.readValue(offsetsKey(groupId)));
+    return new GroupRuntime(executor, instanceId, storedOffsets((key) => values.get(key)), partitions);
   }
 
   /**
