@@ -58,13 +58,13 @@ export class ManyGroups {
       heartbeatFlushTicks: HEARTBEAT_TICKS,
     });
     for (const group of this.groups) {
-      executor.addRaftGroup(group, { config: this.#config(id, group), store: await StoredRaftLog.open(storage, group) });
+      executor.addRaftGroup(group, { config: this.#config(id), store: await StoredRaftLog.open(storage, group) });
     }
     this.brokers.set(id, { id, executor, storage, framesTo });
     executor.start();
   }
 
-  #config(id: string, group: string): RaftConfig {
+  #config(id: string): RaftConfig {
     return {
       id,
       voters: this.brokerIds,
