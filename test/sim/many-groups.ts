@@ -1,6 +1,6 @@
 import { ManualClock } from '../../src/clock';
 import { createGroupCommitter, storageSink } from '../../src/log';
-import { Executor, type ExecutorStats } from '../../src/node/executor';
+import { Executor, type ExecutorStats, type RaftGroupHandler } from '../../src/node/executor';
 import { StoredRaftLog } from '../../src/node/raft-store';
 import type { RaftConfig } from '../../src/raft';
 import { createMemoryStorage, type MemoryStorage } from '../../src/storage';
@@ -24,20 +24,29 @@ export interface Broker {
   readonly framesTo: Map<string, number>;
 }
 
+export interface ManyGroupsOptions {
+  seed?: number;
+  /** What each broker's application learns from each group. */
+  handler?(broker: string, group: string): RaftGroupHandler;
+  /** First wait before a stopped group restarts (simulated ms). */
+  restartBackoffMs?: number;
+  restartBackoffMaxMs?: number;
+}
+
 export class ManyGroups {
   readonly clock = new ManualClock();
   readonly brokers = new Map<string, Broker>();
   readonly groups: string[];
   readonly #prng: Prng;
 
-  private constructor(readonly brokerIds: readonly string[], groupCount: number, seed: number) {
-    this.#prng = new Prng(seed);
+  private constructor(readonly brokerIds: readonly string[], groupCount: number, readonly options: ManyGroupsOptions) {
+    this.#prng = new Prng(options.seed ?? 1);
     this.groups = Array.from({ length: groupCount }, (_, i) => `g${i}`);
   }
 
   /** Starts `brokers` brokers, each a voter of every one of `groups` groups. */
-  static async start(brokers: number, groups: number, seed = 1): Promise<ManyGroups> {
-    const cluster = new ManyGroups(Array.from({ length: brokers }, (_, i) => `b${i + 1}`), groups, seed);
+  static async start(brokers: number, groups: number, options: ManyGroupsOptions = {}): Promise<ManyGroups> {
+    const cluster = new ManyGroups(Array.from({ length: brokers }, (_, i) => `b${i + 1}`), groups, options);
     for (const id of cluster.brokerIds) await cluster.#startBroker(id);
     return cluster;
   }
@@ -56,9 +65,12 @@ export class ManyGroups {
       },
       tickMs: TICK_MS,
       heartbeatFlushTicks: HEARTBEAT_TICKS,
+      ...(this.options.restartBackoffMs !== undefined && { restartBackoffMs: this.options.restartBackoffMs }),
+      ...(this.options.restartBackoffMaxMs !== undefined && { restartBackoffMaxMs: this.options.restartBackoffMaxMs }),
     });
     for (const group of this.groups) {
-      executor.addRaftGroup(group, { config: this.#config(id), store: await StoredRaftLog.open(storage, group) });
+      const handler = this.options.handler?.(id, group) ?? {};
+      executor.addRaftGroup(group, { config: this.#config(id), store: await StoredRaftLog.open(storage, group), handler });
     }
     this.brokers.set(id, { id, executor, storage, framesTo });
     executor.start();
