@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock, realClock } from '../../src/clock';
 import { createGroupCommitter, storageSink, type CommitSink } from '../../src/log';
 import { Executor, type GroupMessage } from '../../src/node/executor';
+import type { JoinReply } from '../../src/group';
 import { GroupRuntime } from '../../src/node/groups';
 import { StoredRaftLog } from '../../src/node/raft-store';
 import type { Message, RaftConfig } from '../../src/raft';
@@ -94,7 +95,7 @@ describe('executor', () => {
     const storage = createMemoryStorage();
     const executor = new Executor({ nodeId: 'n', clock, committer: createGroupCommitter(storageSink(storage), clock), sendFrame: () => false, tickMs: 100, heartbeatFlushTicks: 0 });
     const groups = new GroupRuntime(executor, 'i1', new Map(), { t: 1 });
-    const member = await groups.request<{ memberId: string; generationId: number }>({
+    const member = await groups.request<JoinReply>({
       type: 'join', groupId: 'app', memberId: null, clientId: 'c', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, topics: ['t'], assignors: ['range'],
     });
     await groups.request({ type: 'sync', groupId: 'app', memberId: member.memberId, generationId: member.generationId });
