@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock, realClock } from '../../src/clock';
 import { createGroupCommitter, storageSink, type CommitSink } from '../../src/log';
-import { Executor, type GroupMessage } from '../../src/node/executor';
+import { Executor, type GroupMessage, GroupRuntime, StoredRaftLog } from '../../src/node';
 import type { JoinReply } from '../../src/group';
-import { GroupRuntime } from '../../src/node/groups';
-import { StoredRaftLog } from '../../src/node/raft-store';
 import type { Message, RaftConfig } from '../../src/raft';
 import { createMemoryStorage } from '../../src/storage';
 

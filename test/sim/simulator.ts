@@ -1,6 +1,6 @@
 import type { Cancel, Clock } from '../../src/clock';
 import { createGroupCommitter } from '../../src/log';
-import { Executor, type GroupMessage } from '../../src/node/executor';
+import { Executor, type GroupMessage } from '../../src/node';
 import type { Effect, Input, Membership, Message, RaftConfig, RaftState } from '../../src/raft';
 import { LivenessChecker, quorumsIntersect, SafetyChecker, type HistoryEvent, type Violation } from './checker';
 import { chainsOf, SimDisk, snapshotData } from './disk';
