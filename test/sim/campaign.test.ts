@@ -33,8 +33,8 @@ it(`seeds ${FROM_SEED}..${FROM_SEED + SEEDS - 1} keep every invariant and stay l
 }, 600_000);
 
 // Seeds that caught bugs, replayed as regression tests: 709727 — the simulator forced a
-// reconfiguration while the dead were a quorum of the survivor's configuration, at a term
-// two closed tabs had already led (precondition 3's condition was not checked).
+// reconfiguration at a term two closed tabs had already led (they were a quorum of the
+// survivor's configuration, so precondition 4 did not follow from the survivors' terms).
 it.each([709727])('seed %i, a former failure, keeps every invariant', (seed) => {
   const report = runSeed(seed);
   expect(report.violation).toBeUndefined();
