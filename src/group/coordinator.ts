@@ -131,7 +131,7 @@ class Out {
  * Feeds one input; returns the state to use next and the effects to carry out in order:
  * `reply` answers a request; `persist` writes a group's committed offsets, to be made
  * durable in the order emitted and answered with `persisted` or `persistFailed`.
- * @example ({ state, effects } = stepCoordinator(state, { type: 'tick', now: Date.now() }));
+ * @example ({ state, effects } = stepCoordinator(state, { type: 'tick', now: clock.now() }));
  */
 export function stepCoordinator(state: CoordinatorState, input: GroupInput): { state: CoordinatorState; effects: GroupEffect[] } {
   const s = inner(state);

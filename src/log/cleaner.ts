@@ -37,7 +37,7 @@ export class LogCleaner {
 
   /**
    * Does one step of compaction on `log`; resolves true while more work remains.
-   * @example while (await cleaner.step(log, Date.now())) await yieldToEvents();
+   * @example while (await cleaner.step(log, clock.now())) await yieldToEvents();
    */
   async step(log: PartitionLog, nowMs: number): Promise<boolean> {
     if (!compacts(log.config)) return false;

@@ -1,3 +1,4 @@
+import type { Clock } from '../clock';
 import type { Storage, StorageWrite } from '../storage';
 
 /** What one log contributes to a flush: its writes, and what to do when they are durable or fail. */
@@ -18,6 +19,21 @@ export interface FlushSource {
 /** Most bytes one transaction carries: bounds memory held by a flush and the work lost to one failure. */
 const FLUSH_BYTES_MAX = 8 * 1024 * 1024;
 
+/**
+ * Where a group committer's transactions go, one at a time: `write` applies `writes`
+ * atomically and calls `committed` once they are durable, or `failed` when nothing was
+ * applied. The real one is a {@link Storage} ({@link storageSink}); the simulator's
+ * completes writes at simulated times and loses the unfinished ones in a crash.
+ */
+export interface CommitSink {
+  write(writes: StorageWrite[], committed: () => void, failed: (error: unknown) => void): void;
+}
+
+/** A {@link Storage} as a commit sink. @example createGroupCommitter(storageSink(storage), clock) */
+export const storageSink = (storage: Storage): CommitSink => ({
+  write: (writes, committed, failed) => void storage.write(writes).then(committed, failed),
+});
+
 export interface GroupCommitter {
   /** Marks `source` as having pending work; it goes into the next transaction. */
   schedule(source: FlushSource): void;
@@ -26,49 +42,57 @@ export interface GroupCommitter {
 }
 
 /**
- * Group commit: the pending batches of every partition go into one IndexedDB transaction
- * per flush, since an origin manages only ~1,000 commits/s. The linger adapts by itself:
- * when idle a flush starts at once (a lone record is not delayed); while one is in
- * flight, new work waits for it and goes together in the next.
- * @example const committer = createGroupCommitter(storage); committer.schedule(log);
+ * Group commit: the pending work of every source (partition logs, raft groups, group
+ * coordinators) goes into one IndexedDB transaction per flush, since an origin manages
+ * only ~1,000 commits/s. The linger adapts by itself: when idle a flush starts as soon as
+ * the current task's work is queued (`clock.defer`: a lone record is not delayed); while
+ * one is in flight, new work waits for it and goes together in the next. One transaction
+ * is in flight at a time, so a source's writes become durable in the order it handed them
+ * over, and a failed transaction is reported before its sources hand over anything after it.
+ * @example const committer = createGroupCommitter(storageSink(storage), realClock); committer.schedule(log);
  */
-export function createGroupCommitter(storage: Storage): GroupCommitter {
+export function createGroupCommitter(sink: CommitSink, clock: Pick<Clock, 'defer'>): GroupCommitter {
   const ready = new Set<FlushSource>();
   let running = false;
   let transactions = 0;
 
-  async function flushAll(): Promise<void> {
-    while (ready.size > 0) {
-      const parts: FlushPart[] = [];
-      let budget = FLUSH_BYTES_MAX;
-      for (const source of ready) {
-        if (budget <= 0) break;
-        const part = source.takeFlushPart(budget);
-        if (part !== undefined) {
-          parts.push(part);
-          budget -= part.sizeBytes;
-        }
-        if (!source.hasPending()) ready.delete(source);
+  const flushNext = (): void => {
+    const parts: FlushPart[] = [];
+    let budget = FLUSH_BYTES_MAX;
+    for (const source of ready) {
+      if (budget <= 0) break;
+      const part = source.takeFlushPart(budget);
+      if (part !== undefined) {
+        parts.push(part);
+        budget -= part.sizeBytes;
       }
-      if (parts.length === 0) break; // what remains is held back (a truncation); its log reschedules it
-      try {
-        await storage.write(parts.flatMap((p) => p.writes));
+      if (!source.hasPending()) ready.delete(source);
+    }
+    // Nothing left, or what remains is held back (a truncation): its source reschedules it.
+    if (parts.length === 0) {
+      running = false;
+      return;
+    }
+    sink.write(
+      parts.flatMap((p) => p.writes),
+      () => {
         transactions++;
         for (const part of parts) part.committed();
-      } catch (error) {
+        flushNext();
+      },
+      (error) => {
         for (const part of parts) part.failed(error);
-      }
-    }
-    running = false;
-  }
+        flushNext();
+      },
+    );
+  };
 
   return {
     schedule(source) {
       ready.add(source);
       if (running) return;
       running = true;
-      // A microtask, not a timer: appends made in the same task share the transaction.
-      queueMicrotask(() => void flushAll());
+      clock.defer(flushNext);
     },
     get transactions() {
       return transactions;

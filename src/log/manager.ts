@@ -1,7 +1,8 @@
+import { realClock, type Cancel, type Clock } from '../clock';
 import type { PartitionId, Storage } from '../storage';
 import { LogCleaner } from './cleaner';
 import { defaultLogConfig, type LogConfig } from './config';
-import { createGroupCommitter } from './group-commit';
+import { createGroupCommitter, storageSink, type GroupCommitter } from './group-commit';
 import { PartitionLog, READ_AHEAD_LOGS_MAX, TAIL_CACHE_LOGS_MAX } from './partition-log';
 import { RecentSlots } from './recent-slots';
 import { recoverPartition } from './recovery';
@@ -27,20 +28,27 @@ export interface LogManager {
   /**
    * One maintenance round for every open log: retention, then one compaction step.
    * Resolves true while compaction has more steps to do.
-   * @example while (await logs.maintain(Date.now())) await nextTask();
+   * @example while (await logs.maintain(clock.now())) await nextTask();
    */
   maintain(nowMs: number): Promise<boolean>;
   /**
    * Runs maintenance in the background: a round every `intervalMs` (Kafka's
    * log.retention.check.interval.ms, default 5 min), and while compaction has more steps,
    * the next step in a new task, so appends are never held up for long.
-   * @example const maintenance = logs.maintainInBackground({ now: Date.now }); maintenance.stop();
+   * @example const maintenance = logs.maintainInBackground({ onError: console.error }); maintenance.stop();
    */
-  maintainInBackground(init: { now: () => number; intervalMs?: number; onError?: (error: unknown) => void }): BackgroundMaintenance;
+  maintainInBackground(init?: { intervalMs?: number; onError?: (error: unknown) => void }): BackgroundMaintenance;
   /** Partitions found in storage (opened or not). */
   listStored(): Promise<PartitionId[]>;
   /** IndexedDB transactions committed by group commit so far. */
   readonly transactions: number;
+  /** The group committer the logs share: raft groups and coordinators (the node's executor) flush through it too. */
+  readonly committer: GroupCommitter;
+}
+
+export interface LogManagerInit {
+  /** Time and timers (maintenance rounds, flush scheduling); default the real clock. */
+  clock?: Clock;
 }
 
 export interface BackgroundMaintenance {
@@ -53,10 +61,11 @@ const keyOf = (id: PartitionId) => `${id.topic}\u0000${id.partition}`;
 
 /**
  * The logs of one node over one storage, sharing one group committer.
- * @example const logs = createLogManager(await openIndexedDbStorage('letterbox-slot-0'));
+ * @example const logs = createLogManager(await openIndexedDbStorage('letterbox-slot-0'), { clock: realClock });
  */
-export function createLogManager(storage: Storage): LogManager {
-  const committer = createGroupCommitter(storage);
+export function createLogManager(storage: Storage, init: LogManagerInit = {}): LogManager {
+  const clock = init.clock ?? realClock;
+  const committer = createGroupCommitter(storageSink(storage), clock);
   const cleaner = new LogCleaner();
   const logs = new Map<string, PartitionLog>();
   const slots = { readAheads: new RecentSlots(READ_AHEAD_LOGS_MAX), tailCaches: new RecentSlots(TAIL_CACHE_LOGS_MAX) };
@@ -96,28 +105,28 @@ export function createLogManager(storage: Storage): LogManager {
       }
       return more;
     },
-    maintainInBackground({ now, intervalMs = 300_000, onError = () => undefined }) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+    maintainInBackground({ intervalMs = 300_000, onError = () => undefined } = {}) {
+      let cancel: Cancel = () => undefined;
       let stopped = false;
       const round = async () => {
         let more = false;
         try {
-          more = await this.maintain(now());
+          more = await this.maintain(clock.now());
         } catch (error) {
           onError(error);
         }
-        if (!stopped) timer = setTimeout(() => void round(), more ? 0 : intervalMs);
+        if (!stopped) cancel = clock.after(more ? 0 : intervalMs, () => void round());
       };
-      timer = setTimeout(() => void round(), 0);
+      cancel = clock.after(0, () => void round());
       return {
         runSoon() {
           if (stopped) return;
-          clearTimeout(timer);
-          timer = setTimeout(() => void round(), 0);
+          cancel();
+          cancel = clock.after(0, () => void round());
         },
         stop() {
           stopped = true;
-          clearTimeout(timer);
+          cancel();
         },
       };
     },
@@ -125,5 +134,6 @@ export function createLogManager(storage: Storage): LogManager {
     get transactions() {
       return committer.transactions;
     },
+    committer,
   };
 }

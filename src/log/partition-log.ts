@@ -165,7 +165,7 @@ export class PartitionLog implements FlushSource {
   /**
    * Resolves once the high watermark is past `offset` (at once if it already is), or when
    * `signal` aborts. Woken by the append itself, not by polling.
-   * @example await log.waitForData(position, AbortSignal.timeout(maxWaitMs));
+   * @example await log.waitForData(position, timeoutSignal(clock, maxWaitMs));
    */
   waitForData(offset: number, signal?: AbortSignal): Promise<void> {
     if (this.#highWatermark > offset || signal?.aborted === true) return Promise.resolve();
@@ -410,7 +410,7 @@ export class PartitionLog implements FlushSource {
   /**
    * Kafka's ListOffsets: `earliest` (log start), `latest` (high watermark), or the first
    * offset whose record timestamp is at or after `timestamp` (undefined if none).
-   * @example const offset = await log.offsetFor({ timestamp: Date.now() - 60_000 });
+   * @example const offset = await log.offsetFor({ timestamp: clock.now() - 60_000 });
    */
   async offsetFor(spec: OffsetSpec): Promise<number | undefined> {
     if (spec === 'earliest') return this.#logStartOffset;
@@ -453,7 +453,7 @@ export class PartitionLog implements FlushSource {
   /**
    * Retention: deletes whole batches from the head that are older than retention.ms or
    * beyond retention.bytes, only below the high watermark. Returns how many it deleted.
-   * @example await log.enforceRetention(Date.now());
+   * @example await log.enforceRetention(clock.now());
    */
   async enforceRetention(nowMs: number): Promise<number> {
     const { retentionMs, retentionBytes } = this.#config;

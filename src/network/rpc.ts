@@ -5,6 +5,7 @@
 // throws out of here: a bad frame becomes an error answer, a count, and at worst the end of
 // listening to that peer.
 
+import { realClock, sleep, type Clock } from '../clock';
 import { AbortedError, InvalidArgumentError, LetterboxError, PeerError, TimeoutError } from '../errors';
 import { ADMISSION_NONCE_BYTES, createPeerFrameCodec, PEER_MESSAGE_TYPES, type AdmissionBody, type Frame, type FrameResult, type FrameStreamDecoder, type MessageType, type PeerMessageTypes } from '../protocol';
 import {
@@ -70,6 +71,8 @@ export interface PeerRpcStats {
   throttled: number;
   /** Answers to the peer dropped because its queue was full. */
   answersDropped: number;
+  /** `trySend` messages dropped: the queue was full, or the peer not (yet) admitted. */
+  sendsDropped: number;
   /** Whether this node stopped reading the peer (too many corrupt frames) until it reconnects. */
   cutOff: boolean;
   /** `admitted` once both peers proved the cluster secret to each other (always, without admission). */
@@ -84,6 +87,13 @@ export interface PeerRpc {
   request<Name extends PeerMessageName>(peerId: string, type: Name, body: PeerMessageBody<Name>, options?: PeerRequestOptions): Promise<PeerMessageBody<Name>>;
   /** Sends a one-way message; resolves once it is queued for the peer (waiting for room, within the timeout). */
   notify<Name extends PeerMessageName>(peerId: string, type: Name, body: PeerMessageBody<Name>, options?: PeerRequestOptions): Promise<void>;
+  /**
+   * Queues a one-way message if it can go now — the peer is connected and admitted and its
+   * queue has room — and returns true; otherwise drops it and returns false. Never waits:
+   * for senders that retry by themselves (raft), for whom a late message is worse than none.
+   * @example if (!rpc.trySend(peerId, 'echo', bytes)) dropped++;
+   */
+  trySend<Name extends PeerMessageName>(peerId: string, type: Name, body: PeerMessageBody<Name>, options?: { version?: number }): boolean;
   /** Answers requests (and takes one-way messages) of `type`; returns a function that unregisters it. One handler per type. */
   handle<Name extends PeerMessageName>(type: Name, handler: PeerHandler<Name>): () => void;
   /** Counters of the channel to `peerId`, or undefined when there is none. */
@@ -95,8 +105,8 @@ export interface PeerRpc {
 export interface PeerRpcInit {
   /** Largest frame sent or accepted; default the codec's (8 MiB). */
   maxFrameBytes?: number;
-  /** Clock for the rate limit, in ms; default `performance.now`. */
-  now?: () => number;
+  /** Time and timers: the rate limit, deadlines, admission retries; default the real clock. */
+  clock?: Clock;
   /**
    * Require every peer to prove it knows the cluster's `secret` (an HMAC challenge-response
    * bound to both peer ids, FORMATS.md § Admission) before any of its frames is accepted or
@@ -139,6 +149,7 @@ interface Channel {
   badFrames: number;
   throttled: number;
   answersDropped: number;
+  sendsDropped: number;
   cutOff: boolean;
   /** This node checked the peer's proof: its frames are accepted. */
   verified: boolean;
@@ -153,7 +164,8 @@ interface Channel {
  */
 export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
   const codec = createPeerFrameCodec(init.maxFrameBytes === undefined ? {} : { maxFrameBytes: init.maxFrameBytes });
-  const now = init.now ?? (() => performance.now());
+  const clock = init.clock ?? realClock;
+  const now = () => clock.monotonic();
   const channels = new Map<string, Channel>();
   const handlers = new Map<string, PeerHandler<any>>();
   const closedAll = new AbortController();
@@ -176,6 +188,7 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     badFrames: 0,
     throttled: 0,
     answersDropped: 0,
+    sendsDropped: 0,
     cutOff: false,
     verified: init.admission === undefined,
     welcomed: init.admission === undefined,
@@ -277,16 +290,19 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     }
   };
 
-  /** Queues an answer if there is room; otherwise it is dropped and its requester times out (never wait on a peer that does not read). */
-  const answer = (peerId: string, channel: Channel, frame: Uint8Array) => {
-    if (channel.closed.signal.aborted) return;
-    if (channel.queuedBytes > 0 && channel.queuedBytes + frame.length > RPC_SEND_QUEUE_BYTES_MAX) {
-      channel.answersDropped += 1;
-      return;
-    }
+  /** Queues a frame if there is room now (one larger than the whole queue goes alone into an empty one); false when it must be dropped. */
+  const offer = (peerId: string, channel: Channel, frame: Uint8Array): boolean => {
+    if (channel.closed.signal.aborted) return false;
+    if (channel.queuedBytes > 0 && channel.queuedBytes + frame.length > RPC_SEND_QUEUE_BYTES_MAX) return false;
     channel.queue.push(frame);
     channel.queuedBytes += frame.length;
     void pump(peerId, channel);
+    return true;
+  };
+
+  /** Queues an answer if there is room; otherwise it is dropped and its requester times out (never wait on a peer that does not read). */
+  const answer = (peerId: string, channel: Channel, frame: Uint8Array) => {
+    if (!offer(peerId, channel, frame) && !channel.closed.signal.aborted) channel.answersDropped += 1;
   };
 
   const answerError = (peerId: string, channel: Channel, requestId: number | undefined, error: LetterboxError) => {
@@ -440,7 +456,7 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     admitting.add(peerId);
     const refused = new PeerError(peerId, 'CLUSTER_AUTHORIZATION_FAILED', `peer ${peerId} could not prove it knows the cluster secret: refused`);
     const connected = () => !closedAll.signal.aborted && link.peers().some((peer) => peer.peerId === peerId);
-    const giveUpAt = Date.now() + ADMISSION_TIMEOUT_MS;
+    const giveUpAt = now() + ADMISSION_TIMEOUT_MS;
     void (async () => {
       try {
         for (;;) {
@@ -450,8 +466,8 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
             answer = (await send(peerId, 'admission', { kind: 'challenge', nonce }, { timeoutMs: ADMISSION_ATTEMPT_MS }, false)) as AdmissionBody;
           } catch (error) {
             if (!connected()) return;
-            if ((error instanceof TimeoutError || error instanceof PeerNotConnectedError) && Date.now() < giveUpAt) {
-              await new Promise((resolve) => setTimeout(resolve, ADMISSION_RETRY_MS));
+            if ((error instanceof TimeoutError || error instanceof PeerNotConnectedError) && now() < giveUpAt) {
+              await sleep(clock, ADMISSION_RETRY_MS);
               continue;
             }
             const channel = channels.get(peerId);
@@ -502,7 +518,7 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
   /** A signal that aborts with TimeoutError after `timeoutMs`, or AbortedError when `signal` does (or this RPC closes). */
   const deadline = (what: string, timeoutMs: number, signal: AbortSignal | undefined) => {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new TimeoutError(`${what} got no answer within ${timeoutMs} ms`)), timeoutMs);
+    const cancelTimer = clock.after(timeoutMs, () => controller.abort(new TimeoutError(`${what} got no answer within ${timeoutMs} ms`)));
     const onAbort = () => controller.abort(new AbortedError(`${what} was cancelled`, { cause: signal?.reason }));
     if (signal?.aborted === true) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
@@ -511,7 +527,7 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     return {
       signal: controller.signal,
       dispose() {
-        clearTimeout(timer);
+        cancelTimer();
         signal?.removeEventListener('abort', onAbort);
         deadlines.delete(onClose);
       },
@@ -574,6 +590,23 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     request: (peerId, type, body, options = {}) => send(peerId, type, body, options, true) as Promise<PeerMessageBody<typeof type>>,
     notify: (peerId, type, body, options = {}) => sendOneWay(peerId, type, body, options, true),
 
+    trySend(peerId, type, body, options = {}) {
+      let channel: Channel;
+      try {
+        channel = channelTo(peerId);
+      } catch {
+        return false; // not connected, or this RPC is closed
+      }
+      if (channel.cutOff || channel.refusal !== undefined || !channel.verified || !channel.welcomed) {
+        channel.sendsDropped += 1;
+        return false;
+      }
+      const frame = codec.encode({ type, version: options.version ?? newestVersion(type), requestId: ONE_WAY_REQUEST_ID, isResponse: false, body } as Frame<PeerMessageTypes>);
+      if (offer(peerId, channel, frame)) return true;
+      channel.sendsDropped += 1;
+      return false;
+    },
+
     handle(type, handler) {
       if (handlers.has(type)) throw new InvalidArgumentError(`a handler for ${type} is already registered`);
       handlers.set(type, handler);
@@ -594,6 +627,7 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
         badFrames: channel.badFrames,
         throttled: channel.throttled,
         answersDropped: channel.answersDropped,
+        sendsDropped: channel.sendsDropped,
         cutOff: channel.cutOff,
         admission: channel.refusal !== undefined ? 'refused' : channel.verified && channel.welcomed ? 'admitted' : 'pending',
       };

@@ -1,9 +1,11 @@
+import type { Clock } from '../clock';
 import { InvalidArgumentError, InvalidConfigError, NotConnectedError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
 import { createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
 import { createPeerLink, createPeerRpc, PeerNotConnectedError, type PeerLink, type PeerRpc } from '../network/worker';
 import type { Storage } from '../storage';
 import type { FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceResult, SyncReply, TopicDefinition } from './api';
-import { GroupRuntime } from './groups';
+import { Executor } from './executor';
+import { GROUP_TICK_MS, GroupRuntime } from './groups';
 import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
 import { configEntriesOf, defineTopic, parseConfigEntries, PARTITIONS_MAX } from './topics';
 
@@ -11,7 +13,8 @@ import { configEntriesOf, defineTopic, parseConfigEntries, PARTITIONS_MAX } from
 export interface BrokerNodeComponents {
   openStorage(name: string): Promise<Storage>;
   locks: SlotLocks;
-  now(): number;
+  /** Time and timers for everything the node runs. */
+  clock: Clock;
   randomId(): string;
   /** Receives errors from background work (maintenance). */
   onError?(error: unknown): void;
@@ -31,6 +34,7 @@ const FETCH_WAIT_MAX_MS = 60_000;
 
 interface Running {
   claim: SlotClaim;
+  executor: Executor;
   groups: GroupRuntime;
   storage: Storage;
   logs: LogManager;
@@ -94,7 +98,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       if (running !== undefined || starting) throw new InvalidArgumentError('the broker node is already started');
       starting = true;
       try {
-        const claim = await claimSlot(components.locks, init.preferredSlot, init.slotWaitMs);
+        const claim = await claimSlot(components.locks, init.preferredSlot, init.slotWaitMs, components.clock);
         const databaseName = databaseNameOf(claim.slot);
         let storage: Storage;
         try {
@@ -116,10 +120,11 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           );
         }
         if (marker === undefined) {
-          marker = { incarnation: components.randomId(), createdAt: components.now() };
+          marker = { incarnation: components.randomId(), createdAt: components.clock.now() };
           await storage.write([{ kind: 'putValue', key: 'marker', value: marker }]);
         }
-        const logs = createLogManager(storage);
+        const { clock } = components;
+        const logs = createLogManager(storage, { clock });
         const topics = new Map<string, TopicDefinition>();
         for (const definition of ((await storage.readValue('topics')) ?? []) as TopicDefinition[]) {
           topics.set(definition.name, definition);
@@ -128,9 +133,19 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           }
         }
         const info: NodeInfo = { slot: claim.slot, incarnation: marker.incarnation, databaseName, storageLost: lost };
-        const maintenance = logs.maintainInBackground({ now: components.now, ...(components.onError ? { onError: components.onError } : {}) });
-        const groups = await GroupRuntime.start(storage, components.now, components.randomId().slice(0, 8), partitionCounts(topics));
-        running = { claim, groups, storage, logs, topics, info, maintenance, fetches: new Map() };
+        const maintenance = logs.maintainInBackground(components.onError ? { onError: components.onError } : {});
+        // The node's pure cores run on one executor; no raft group runs here yet, so nothing goes to peers.
+        const executor = new Executor({
+          nodeId: marker.incarnation,
+          clock,
+          committer: logs.committer,
+          sendFrame: () => false,
+          tickMs: GROUP_TICK_MS,
+          heartbeatFlushTicks: 1,
+        });
+        const groups = await GroupRuntime.start(executor, storage, components.randomId().slice(0, 8), partitionCounts(topics));
+        executor.start();
+        running = { claim, executor, groups, storage, logs, topics, info, maintenance, fetches: new Map() };
         return info;
       } finally {
         starting = false;
@@ -205,7 +220,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const r = state();
       const controller = new AbortController();
       r.fetches.set(request.requestId, controller);
-      const timer = setTimeout(() => controller.abort(), Math.max(0, Math.min(request.maxWaitMs, FETCH_WAIT_MAX_MS)));
+      const cancelTimer = components.clock.after(Math.max(0, Math.min(request.maxWaitMs, FETCH_WAIT_MAX_MS)), () => controller.abort());
       try {
         for (;;) {
           const results = await readPartitions(request);
@@ -225,7 +240,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           ]);
         }
       } finally {
-        clearTimeout(timer);
+        cancelTimer();
         r.fetches.delete(request.requestId);
       }
     },
@@ -331,22 +346,22 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     async probePeer({ peerId, bytes, count, timeoutMs }) {
       if (peerRpc === undefined) throw new PeerNotConnectedError(peerId, `no network attached: no connection to peer ${peerId}`);
       const options = timeoutMs === undefined ? {} : { timeoutMs };
-      const started = components.now();
+      const started = components.clock.monotonic();
       // Each message is its own copy: the link may transfer (detach) what it sends.
       for (let i = 0; i < count; i++) await peerRpc.notify(peerId, 'echo', bytes.slice(), options);
       await peerRpc.request(peerId, 'echo', new Uint8Array(0), options);
-      return { ms: components.now() - started };
+      return { ms: components.clock.monotonic() - started };
     },
 
     async probePeerRtt({ peerId, bytes, rounds, timeoutMs }) {
       if (peerRpc === undefined) throw new PeerNotConnectedError(peerId, `no network attached: no connection to peer ${peerId}`);
       const options = timeoutMs === undefined ? {} : { timeoutMs };
       const rttMs: number[] = [];
-      // The monotonic clock, not components.now (wall-clock ms): round trips are fractions of a ms.
+      // The monotonic clock, not the wall clock: round trips are fractions of a ms.
       for (let round = 0; round < rounds; round++) {
-        const started = performance.now();
+        const started = components.clock.monotonic();
         await peerRpc.request(peerId, 'echo', bytes, options);
-        rttMs.push(performance.now() - started);
+        rttMs.push(components.clock.monotonic() - started);
       }
       return { rttMs };
     },
@@ -369,6 +384,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       running = undefined;
       r.maintenance.stop();
       r.groups.stop();
+      r.executor.stop();
       for (const controller of r.fetches.values()) controller.abort();
       r.storage.close();
       r.claim.release();

@@ -1,4 +1,5 @@
 import { expose, transfer, type Endpoint } from 'comlink';
+import { realClock } from '../clock';
 import { registerErrorTransfer } from '../errors';
 import { openIndexedDbStorage } from '../storage';
 import type { NodeApi } from './api';
@@ -14,7 +15,7 @@ export function exposeBrokerNode(endpoint: Endpoint & { location?: { origin: str
   const node = createBrokerNode({
     openStorage: (name) => openIndexedDbStorage(name),
     locks: navigator.locks,
-    now: () => Date.now(),
+    clock: realClock,
     randomId: () => crypto.randomUUID(),
     onError: (error) => console.error('letterbox node:', error),
   });

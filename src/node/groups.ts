@@ -15,6 +15,7 @@ import {
   type SyncReply,
 } from '../group';
 import type { Storage, StorageWrite } from '../storage';
+import type { Executor, MachineIo } from './executor';
 
 /** How often the coordinator's clock advances: well under the shortest session timeout (1 s). */
 export const GROUP_TICK_MS = 100;
@@ -22,54 +23,95 @@ export const GROUP_TICK_MS = 100;
 const GROUP_IDS_KEY = 'groups';
 const offsetsKey = (groupId: string) => `group-offsets:${groupId}`;
 
-type Request = GroupInput extends infer I ? (I extends { requestId: number; now: number } ? Omit<I, 'requestId' | 'now'> : never) : never;
+/** A coordinator request as a caller makes it: the runtime adds the request id and the time. */
+export type GroupRequest = GroupInput extends infer I ? (I extends { requestId: number; now: number } ? Omit<I, 'requestId' | 'now'> : never) : never;
+type Reply = Extract<GroupEffect, { type: 'reply' }>;
+
+/** What survives in storage: the committed offsets of each group. */
+export type StoredOffsets = ReadonlyMap<string, OffsetCommit[]>;
+
+/** Sees every coordinator step (the group simulator's checkers). */
+export type CoordinatorObserver = (input: GroupInput, before: CoordinatorState, after: CoordinatorState, effects: readonly GroupEffect[]) => void;
 
 /**
- * Runs the pure group coordinator (src/group) for one node: feeds it requests and clock
- * ticks, answers callers from its reply effects, and makes its `persist` effects durable
- * in storage before feeding back their completion.
+ * The committed offsets of every group, from node-level values (`Storage.readValue`) the runtime wrote.
+ * @example const stored = storedOffsets((key) => values.get(key));
+ */
+export function storedOffsets(read: (key: string) => unknown): StoredOffsets {
+  const stored = new Map<string, OffsetCommit[]>();
+  for (const groupId of (read(GROUP_IDS_KEY) ?? []) as string[]) stored.set(groupId, (read(offsetsKey(groupId)) ?? []) as OffsetCommit[]);
+  return stored;
+}
+
+/**
+ * Runs the pure group coordinator (src/group) for one node on the node's executor: feeds
+ * it requests and the executor's ticks, answers callers from its reply effects, and makes
+ * its `persist` effects durable through the group commit before feeding back their completion.
  */
 export class GroupRuntime {
   #state: CoordinatorState;
   #nextRequestId = 1;
-  readonly #waiting = new Map<number, { groupId: string; resolve: (value: JoinReply | SyncReply | undefined) => void; reject: (error: GroupError) => void }>();
+  readonly #waiting = new Map<number, { groupId: string; reply: (effect: Reply) => void }>();
   readonly #knownGroups = new Set<string>();
-  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #machine: { input(input: GroupInput): void; remove(): void };
 
-  private constructor(
-    readonly storage: Storage,
-    readonly now: () => number,
+  /**
+   * A runtime over offsets already read from storage (see {@link storedOffsets}; `start` reads them).
+   * @example const groups = new GroupRuntime(executor, 'a1b2c3d4', new Map(), { orders: 3 });
+   */
+  constructor(
+    readonly executor: Executor,
     instanceId: string,
+    stored: StoredOffsets,
+    partitions: Record<string, number>,
+    readonly observer?: CoordinatorObserver,
   ) {
     // Generations restart after a restart; the instance id keeps new member ids from matching old ones.
     this.#state = createCoordinator({ instanceId });
-    this.#timer = setInterval(() => this.#step({ type: 'tick', now: this.now() }), GROUP_TICK_MS);
+    this.#machine = executor.addMachine<GroupInput>({
+      step: (input, io) => this.#step(input, io),
+      tick: (now) => ({ type: 'tick', now }),
+      tickMs: GROUP_TICK_MS,
+    });
+    for (const [groupId, offsets] of stored) {
+      this.#knownGroups.add(groupId);
+      this.#machine.input({ type: 'load', groupId, offsets });
+    }
+    this.#machine.input({ type: 'topics', now: this.#now(), partitions });
   }
 
-  /** Loads committed offsets from storage and starts the clock. */
-  static async start(storage: Storage, now: () => number, instanceId: string, partitions: Record<string, number>): Promise<GroupRuntime> {
-    const runtime = new GroupRuntime(storage, now, instanceId);
-    for (const groupId of ((await storage.readValue(GROUP_IDS_KEY)) ?? []) as string[]) {
-      runtime.#knownGroups.add(groupId);
-      const offsets = ((await storage.readValue(offsetsKey(groupId))) ?? []) as OffsetCommit[];
-      runtime.#step({ type: 'load', groupId, offsets });
-    }
-    runtime.#step({ type: 'topics', now: now(), partitions });
-    return runtime;
+  /** Loads committed offsets from storage and starts on `executor`. */
+  static async start(executor: Executor, storage: Storage, instanceId: string, partitions: Record<string, number>): Promise<GroupRuntime> {
+    const values = new Map<string, unknown>([[GROUP_IDS_KEY, await storage.readValue(GROUP_IDS_KEY)]]);
+    for (const groupId of (values.get(GROUP_IDS_KEY) ?? []) as string[]) values.set(offsetsKey(groupId), await storage.readValue(offsetsKey(groupId)));
+    return new GroupRuntime(executor, instanceId, storedOffsets((key) => values.get(key)), partitions);
+  }
+
+  /**
+   * Sends a request to the coordinator; `reply` gets its answer (maybe later: a join
+   * waits for the rebalance). Returns the request id.
+   * @example groups.submit({ type: 'heartbeat', groupId, memberId, generationId }, (r) => ...);
+   */
+  submit(request: GroupRequest, reply: (effect: Reply) => void): number {
+    const requestId = this.#nextRequestId++;
+    this.#waiting.set(requestId, { groupId: request.groupId, reply });
+    this.#machine.input({ ...request, requestId, now: this.#now() } as GroupInput);
+    return requestId;
   }
 
   /** Sends a request to the coordinator; resolves with its reply, or rejects with GroupError. */
-  request<T extends JoinReply | SyncReply | undefined>(input: Request): Promise<T> {
-    const requestId = this.#nextRequestId++;
+  request<T extends JoinReply | SyncReply | undefined>(request: GroupRequest): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#waiting.set(requestId, { groupId: input.groupId, resolve: resolve as (value: JoinReply | SyncReply | undefined) => void, reject });
-      this.#step({ ...input, requestId, now: this.now() } as GroupInput);
+      this.submit(request, (effect) => {
+        if (effect.ok) resolve(effect.value as T);
+        else reject(new GroupError(request.groupId, effect.error, effect.message));
+      });
     });
   }
 
   /** Tells the coordinator the partition counts of all topics (at start and on every change). */
   topicsChanged(partitions: Record<string, number>): void {
-    this.#step({ type: 'topics', now: this.now(), partitions });
+    this.#machine.input({ type: 'topics', now: this.#now(), partitions });
   }
 
   describe(groupId: string): GroupDescription | undefined {
@@ -84,46 +126,51 @@ export class GroupRuntime {
     return committedOffsets(this.#state, groupId);
   }
 
+  /** Stops feeding the coordinator; waiting callers are refused (retriably). */
   stop(): void {
-    clearInterval(this.#timer);
+    this.#machine.remove();
     for (const [requestId, waiter] of this.#waiting) {
-      waiter.reject(new GroupError(waiter.groupId, 'COORDINATOR_NOT_AVAILABLE', 'the node is closing'));
       this.#waiting.delete(requestId);
+      waiter.reply({ type: 'reply', requestId, ok: false, error: 'COORDINATOR_NOT_AVAILABLE', message: 'the node is closing' });
     }
   }
 
-  #step(input: GroupInput): void {
-    const { state, effects } = stepCoordinator(this.#state, input);
+  #now(): number {
+    return this.executor.clock.now();
+  }
+
+  #step(input: GroupInput, io: MachineIo<GroupInput>): void {
+    const before = this.#state;
+    const { state, effects } = stepCoordinator(before, input);
     this.#state = state;
-    for (const effect of effects) this.#execute(effect);
+    this.observer?.(input, before, state, effects);
+    for (const effect of effects) {
+      if (effect.type === 'persist') this.#persist(effect, io);
+      else this.#answer(effect);
+    }
   }
 
-  #execute(effect: GroupEffect): void {
-    if (effect.type === 'persist') {
-      void this.#persist(effect.requestId, effect.groupId, effect.offsets);
-      return;
-    }
+  #answer(effect: Reply): void {
     const waiter = this.#waiting.get(effect.requestId);
     if (waiter === undefined) return;
     this.#waiting.delete(effect.requestId);
-    if (effect.ok) waiter.resolve(effect.value);
-    else waiter.reject(new GroupError(waiter.groupId, effect.error, effect.message));
+    waiter.reply(effect);
   }
 
-  async #persist(requestId: number, groupId: string, offsets: OffsetCommit[]): Promise<void> {
+  #persist({ requestId, groupId, offsets }: Extract<GroupEffect, { type: 'persist' }>, io: MachineIo<GroupInput>): void {
     const writes: StorageWrite[] = [{ kind: 'putValue', key: offsetsKey(groupId), value: offsets }];
     const isNew = !this.#knownGroups.has(groupId);
-    // Added before the write: transactions commit in order, so a later write's list holds every id.
+    // Added before the write: writes become durable in order, so a later write's list holds every id.
     if (isNew) {
       this.#knownGroups.add(groupId);
       writes.push({ kind: 'putValue', key: GROUP_IDS_KEY, value: [...this.#knownGroups] });
     }
-    try {
-      await this.storage.write(writes);
-      this.#step({ type: 'persisted', requestId });
-    } catch (error) {
-      if (isNew) this.#knownGroups.delete(groupId);
-      this.#step({ type: 'persistFailed', requestId, message: error instanceof Error ? error.message : String(error) });
-    }
+    io.persist(writes, {
+      durable: () => ({ type: 'persisted', requestId }),
+      failed: (error) => {
+        if (isNew) this.#knownGroups.delete(groupId);
+        return { type: 'persistFailed', requestId, message: error instanceof Error ? error.message : String(error) };
+      },
+    });
   }
 }

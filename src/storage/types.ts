@@ -42,7 +42,20 @@ export type StorageWrite =
  * IndexedDB ({@link openIndexedDbStorage}) and in-memory ({@link createMemoryStorage}).
  */
 export interface Storage {
-  /** Applies `writes` atomically; resolves once they are durable. Rejects with StorageFullError when out of quota (nothing applied). */
+  /**
+   * Applies `writes` atomically — all or none — and resolves once they are durable.
+   * Rejects with StorageFullError when out of quota, StorageClosedError or StorageError;
+   * a rejected write applied nothing, and later writes still go ahead.
+   *
+   * Order: two writes that touch the same kind of record — batches (with their summaries),
+   * partition metadata, or node values — are applied, settle and become durable in the
+   * order `write` was called, issued without waiting for each other or not: a later one
+   * never takes effect, resolves or survives a crash without the earlier one (unless that
+   * one was rejected). Writes touching only different kinds may complete in either order.
+   * The group commit hands over one transaction at a time; callers that write directly
+   * and do not wait rely on this order.
+   * @example await storage.write([{ kind: 'putValue', key: 'topics', value: topics }]);
+   */
   write(writes: readonly StorageWrite[]): Promise<void>;
   /**
    * At most `count` batches in offset order from the first whose baseOffset is at or past

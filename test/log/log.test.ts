@@ -7,6 +7,7 @@ import {
   RecordBatchTooLargeError,
   StorageFullError,
 } from '../../src/errors';
+import { realClock } from '../../src/clock';
 import { createLogManager, READ_AHEAD_LOGS_MAX, TAIL_CACHE_LOGS_MAX } from '../../src/log';
 import { createMemoryStorage, type MemoryStorage } from '../../src/storage';
 import { batchOf, recordsOf } from './batches';
@@ -292,14 +293,15 @@ describe('background maintenance', () => {
     vi.useFakeTimers();
     try {
       const storage = createMemoryStorage();
-      const logs = createLogManager(storage);
+      let clock = 500;
+      // The real timers (faked by vitest) with a wall clock of the test's own.
+      const logs = createLogManager(storage, { clock: { ...realClock, now: () => clock } });
       const log = await logs.open(id, { retentionMs: 1000 });
       const compacted = await logs.open({ topic: 'kv', partition: 0 }, { cleanupPolicy: 'compact' });
       await log.append(batchOf(['old'], 0));
       for (let i = 0; i < 3; i++) await compacted.append(batchOf([{ key: 'k', value: `v${i}` }]));
-      let clock = 500;
       const errors: unknown[] = [];
-      const maintenance = logs.maintainInBackground({ now: () => clock, intervalMs: 10_000, onError: (e) => errors.push(e) });
+      const maintenance = logs.maintainInBackground({ intervalMs: 10_000, onError: (e) => errors.push(e) });
       await vi.advanceTimersByTimeAsync(100);
       expect(log.logStartOffset).toBe(0); // not expired yet at 500
       expect(recordsOf(await compacted.read(0, all))).toEqual([[2, 'k', 'v2']]);

@@ -20,6 +20,7 @@ import {
   type PeerRpc,
 } from '../../src/network/worker';
 import { until } from '../support/until';
+import { realClock } from '../../src/clock';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -31,6 +32,8 @@ interface FakeLink extends PeerLink {
   readonly sends: number;
   /** The other side stops taking bytes (they stay in flight, and the window fills). */
   stopReading(): void;
+  /** Takes what was held, in order, and what comes next. */
+  resumeReading(): void;
   /** The node behind this link stops consuming, though its bridge keeps taking bytes off the wire (a busy worker behind a reading page). */
   stopConsuming(): void;
   /** Consumes what was held, in order, and what comes next. */
@@ -95,6 +98,10 @@ function fakeLink(self: string): FakeLink {
     close() {},
     stopReading() {
       reading = false;
+    },
+    resumeReading() {
+      reading = true;
+      for (const take of held.splice(0)) take();
     },
     stopConsuming() {
       consuming = false;
@@ -326,6 +333,35 @@ describe('peer rpc', () => {
     expect(sent * message.length).toBeLessThanOrEqual(RPC_SEND_QUEUE_BYTES_MAX + FAKE_WINDOW_BYTES + message.length * 2);
   });
 
+  it('trySend never waits: it queues while there is room, then drops and counts; the queue drains and it sends again', async () => {
+    const [a, b] = pair('A', 'B');
+    const rpcA = rpcOn(a);
+    const rpcB = createPeerRpc(b);
+    rpcs.push(rpcB);
+    const seen: number[] = [];
+    rpcB.handle('echo', (body) => {
+      seen.push(body[0]!);
+      return body;
+    });
+    expect(rpcA.trySend('B', 'echo', bytesOf(1))).toBe(true);
+    expect(rpcA.trySend('Z', 'echo', bytesOf(2))).toBe(false); // not connected
+    await until(() => seen.length === 1, 'the first message');
+    b.stopReading();
+    const message = new Uint8Array(64 * KiB);
+    let queued = 0;
+    // Synchronous: nothing is awaited, so the sends cannot be waiting for room.
+    while (rpcA.trySend('B', 'echo', message)) queued++;
+    expect(rpcA.stats('B')!.sendsDropped).toBe(1);
+    expect(rpcA.stats('B')!.queuedBytes).toBeLessThanOrEqual(RPC_SEND_QUEUE_BYTES_MAX);
+    expect(queued * message.length).toBeLessThanOrEqual(RPC_SEND_QUEUE_BYTES_MAX + FAKE_WINDOW_BYTES + message.length * 2);
+    expect(rpcA.trySend('B', 'echo', message)).toBe(false); // still full: nothing was read
+    b.resumeReading();
+    await until(() => seen.length === 1 + queued, 'every queued message');
+    expect(rpcA.trySend('B', 'echo', bytesOf(4))).toBe(true);
+    await until(() => seen.at(-1) === 4, 'a message after the queue drained');
+    expect(rpcA.stats('B')!.sendsDropped).toBe(2);
+  });
+
   it('end-to-end window: a peer whose node stops consuming makes senders wait, then time out, though its bridge keeps reading; they resume when it consumes', async () => {
     const [a, b] = pair('A', 'B');
     const rpcA = rpcOn(a);
@@ -401,7 +437,7 @@ describe('peer rpc', () => {
   it(`throttles a peer over ${RPC_FRAMES_PER_SECOND_MAX} frames per second`, async () => {
     let clock = 0;
     const [hostile, node] = pair('H', 'N');
-    const rpc = rpcOn(node, { now: () => clock });
+    const rpc = rpcOn(node, { clock: { ...realClock, monotonic: () => clock } });
     const answers = answersOf(hostile, 'N');
     const burst = 100;
     const frames = Array.from({ length: RPC_FRAMES_PER_SECOND_MAX + burst }, (_, i) => rawFrame(1, i + 1, bytesOf(1)));

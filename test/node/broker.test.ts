@@ -4,6 +4,7 @@ import { createBrokerNode, type NodeApi, type NodeStartInit } from '../../src/no
 import { encodeBatch } from '../../src/protocol';
 import { createMemoryStorage, type MemoryStorage } from '../../src/storage';
 import { createFakeLocks } from './fake-locks';
+import { realClock } from '../../src/clock';
 
 const utf8 = new TextEncoder();
 const batch = (...values: string[]) => encodeBatch({ baseTimestamp: 1, records: values.map((v) => ({ value: utf8.encode(v) })) });
@@ -19,7 +20,7 @@ function setup(databases = new Map<string, MemoryStorage>(), locks = createFakeL
       return storage;
     },
     locks,
-    now: () => 1000,
+    clock: { ...realClock, now: () => 1000 },
     randomId: () => `incarnation-${ids++}`,
   });
   return { node, databases, locks };

@@ -1,23 +1,25 @@
+import { ManualClock } from '../../src/clock';
+import { createGroupCommitter } from '../../src/log';
+import { Executor, type RaftStore } from '../../src/node';
 import {
-  createRaft,
-  step,
   type Effect,
   type Entry,
   type HardState,
   type Input,
   type Message,
   type RaftConfig,
-  type RaftLog,
   type RaftState,
   type Snapshot,
 } from '../../src/raft';
 
-// A hand-driven raft group for scenario tests: nothing moves unless the test ticks a
-// member or delivers messages, and each test decides which messages are lost.
+// A hand-driven raft group for scenario tests, each member on its own executor (the
+// node's runtime) with a clock that never moves by itself: nothing happens unless the
+// test ticks a member or delivers messages, and each test decides which messages are lost.
 
 type PersistEffect = Extract<Effect, { type: 'persist' }>;
+const GROUP = 'g';
 
-/** An in-memory log that applies writes as they come; `readOnly` is the core's view of it. `entries` follow the snapshot. */
+/** An in-memory log that applies writes once they are durable; `entries` follow the snapshot. */
 export class MemLog {
   snapshot: Snapshot | undefined;
   constructor(
@@ -44,11 +46,12 @@ export const entriesOfTerms = (terms: readonly number[]): Entry[] =>
   terms.map((term, i) => ({ term, data: new Uint8Array([i + 1]) }));
 
 export interface Member {
-  state: RaftState;
+  readonly executor: Executor;
   readonly log: MemLog;
-  /** When true, `persist` effects wait in `unsynced`, not even applied to the log, until `sync` is called. */
+  /** When true, writes wait (not even applied to the log) until `sync` is called. */
   manualDisk: boolean;
-  unsynced: PersistEffect[];
+  /** Group-commit transactions handed to the disk and not yet durable, oldest first. */
+  held: Array<() => void>;
   applied: number[];
   effects: Effect[];
   /** Set: the member is down; inputs to it are refused (see `crash`). */
@@ -74,6 +77,10 @@ export class TestCluster {
   readonly members = new Map<string, Member>();
   /** Messages sent and not yet delivered. */
   inbox: Message[] = [];
+  /** The one clock of every member's executor; it never advances: the test ticks. */
+  readonly clock = new ManualClock();
+  /** The input whose step's effects `input` returns, and those effects. */
+  #capturing: { input: Input; effects: readonly Effect[]; error?: unknown } | undefined;
 
   constructor(
     readonly ids: readonly string[],
@@ -85,17 +92,59 @@ export class TestCluster {
     }
   }
 
-  /** Starts member `id` from `log` (a new, empty one by default); its first voters are the group's. */
+  /** Starts member `id` from `log` (a new, empty one by default) on a new executor; its first voters are the group's. */
   add(id: string, log = new MemLog(), config: Partial<RaftConfig> = {}): void {
-    const state = createRaft(testConfig(id, this.ids, config), readOnly(log), log.hardState);
-    this.members.set(id, { state, log, manualDisk: false, unsynced: [], applied: [], effects: [], down: false });
+    this.members.get(id)?.executor.stop();
+    const member: Member = {
+      executor: undefined as unknown as Executor,
+      log,
+      manualDisk: this.members.get(id)?.manualDisk ?? false,
+      held: [],
+      applied: [],
+      effects: [],
+      down: false,
+    };
+    const committer = createGroupCommitter(
+      {
+        write: (_writes, committed) => {
+          if (member.manualDisk) member.held.push(committed);
+          else committed();
+        },
+      },
+      this.clock,
+    );
+    const executor = new Executor({
+      nodeId: id,
+      clock: this.clock,
+      committer,
+      sendFrame: (_peer, messages) => {
+        this.inbox.push(...messages.map((m) => m.message));
+        return true;
+      },
+      tickMs: 1,
+      heartbeatFlushTicks: 0,
+      observer: {
+        raftStepped: (_group, input, _before, _after, effects) => {
+          if (member.down) return;
+          member.effects.push(...effects);
+          for (const effect of effects) if (effect.type === 'apply') member.applied.push(...effect.entries.map((e) => e.index));
+          if (this.#capturing?.input === input) this.#capturing.effects = effects;
+        },
+      },
+    });
+    (member as { executor: Executor }).executor = executor;
+    // A core assertion fail-stops the group on the executor; the test sees it thrown from `input`.
+    const handler = { stopped: (error: unknown) => void (this.#capturing !== undefined && (this.#capturing.error = error)) };
+    executor.addRaftGroup(GROUP, { config: testConfig(id, this.ids, config), store: storeOf(log), handler });
+    this.members.set(id, member);
   }
 
-  /** Power loss: unsynced writes are lost and messages to it dropped until `restart`. */
+  /** Power loss: writes not yet durable are lost and messages to it dropped until `restart`. */
   crash(id: string): void {
     const member = this.member(id);
     member.down = true;
-    member.unsynced = [];
+    member.held = [];
+    member.executor.stop();
   }
 
   /** Starts a crashed member again from its log. */
@@ -107,36 +156,35 @@ export class TestCluster {
     return this.members.get(id)!;
   }
   state(id: string): RaftState {
-    return this.member(id).state;
+    return this.member(id).executor.raftState(GROUP)!;
   }
   terms(id: string): number[] {
     return this.member(id).log.entries.map((e) => e.term);
   }
 
-  /** Feeds one input and carries out the effects; returns them. */
+  /** Feeds one input through the member's executor and lets it carry out the effects; returns that step's effects. */
   input(id: string, input: Input): readonly Effect[] {
     const member = this.member(id);
     if (member.down) return [];
-    const { state, effects } = step(member.state, input);
-    member.state = state;
-    member.effects.push(...effects);
-    for (const effect of effects) {
-      if (effect.type === 'send') this.inbox.push(effect.message);
-      if (effect.type === 'apply') member.applied.push(...effect.entries.map((e) => e.index));
-      if (effect.type === 'persist') member.unsynced.push(effect);
+    const capturing: { input: Input; effects: readonly Effect[]; error?: unknown } = { input, effects: [] };
+    this.#capturing = capturing;
+    member.executor.input(GROUP, input);
+    this.clock.runDeferred();
+    this.#capturing = undefined;
+    if (capturing.error !== undefined) {
+      // The executor stopped the group and would restart it from its disk after a backoff: at once, here.
+      this.restart(id);
+      throw capturing.error;
     }
-    if (!member.manualDisk) this.sync(id);
-    return effects;
+    return capturing.effects;
   }
 
-  /** Makes the pending writes of `id` durable (all, or the first `count`): applies them, sends what waited, reports completion. */
+  /** Makes the member's pending writes durable (all, or the first `count` transactions): sends what waited, reports completion. */
   sync(id: string, count = Infinity): void {
     const member = this.member(id);
-    for (let i = 0; i < count && member.unsynced.length > 0; i++) {
-      const effect = member.unsynced.shift()!;
-      member.log.write(effect);
-      this.inbox.push(...effect.thenSend);
-      this.input(id, { type: 'persisted', writeId: effect.writeId });
+    for (let i = 0; i < count && member.held.length > 0; i++) {
+      member.held.shift()!();
+      this.clock.runDeferred();
     }
   }
 
@@ -166,7 +214,8 @@ export class TestCluster {
       for (const m of batch) {
         if (options.drop?.(m) || options.isolated?.includes(m.from) || options.isolated?.includes(m.to) || this.member(m.to).down) continue;
         delivered.push(m);
-        this.input(m.to, { type: 'message', message: m });
+        this.member(m.to).executor.receive(m.from, [{ group: GROUP, message: m }]);
+        this.clock.runDeferred();
       }
     }
     return delivered;
@@ -179,8 +228,8 @@ export class TestCluster {
   }
 }
 
-/** The core only reads the log; hide the test's write method from it. */
-const readOnly = (log: MemLog): RaftLog => ({
+/** The log as the executor sees it: the core reads it; writes reach it once durable (held by `manualDisk` until `sync`). */
+const storeOf = (log: MemLog): RaftStore => ({
   lastIndex: () => log.startIndex + log.entries.length,
   snapshot: () => log.snapshot,
   memberships: () =>
@@ -197,4 +246,8 @@ const readOnly = (log: MemLog): RaftLog => ({
     }
     return out;
   },
+  hardState: () => log.hardState,
+  stage: () => [], // this log is the disk itself: nothing to hand to a real store
+  durable: (effect) => log.write(effect),
+  recover: async () => undefined,
 });

@@ -1,4 +1,5 @@
-import type { Effect, Entry, HardState, Membership, RaftLog, Snapshot } from '../../src/raft';
+import type { RaftStore } from '../../src/node';
+import type { Effect, Entry, HardState, Membership, Snapshot } from '../../src/raft';
 import { chain, fnv1a } from './prng';
 
 type PersistEffect = Extract<Effect, { type: 'persist' }>;
@@ -59,29 +60,29 @@ class Log {
  * transactions) does. The core reads (`RaftLog`) only the durable log — the latest a
  * store may apply a write — while the checkers see every write at once (`visible`).
  */
-export class SimDisk implements RaftLog {
+export class SimDisk implements RaftStore {
   private visible = new Log();
-  private durable = new Log();
+  private stored = new Log();
   private unsynced: PersistEffect[] = [];
 
   lastIndex(): number {
-    return this.durable.start + this.durable.entries.length;
+    return this.stored.start + this.stored.entries.length;
   }
   snapshot(): Snapshot | undefined {
-    return this.durable.snapshot;
+    return this.stored.snapshot;
   }
   memberships(): Array<{ index: number; membership: Membership }> {
-    const { start, entries } = this.durable;
+    const { start, entries } = this.stored;
     return entries.flatMap((e, i) => (e.membership === undefined ? [] : [{ index: start + i + 1, membership: e.membership }]));
   }
   term(index: number): number {
-    return this.durable.entries[index - this.durable.start - 1]!.term;
+    return this.stored.entries[index - this.stored.start - 1]!.term;
   }
   entries(fromIndex: number, toIndex: number, maxBytes: number): Entry[] {
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = fromIndex; i <= toIndex; i++) {
-      const entry = this.durable.entries[i - this.durable.start - 1]!;
+      const entry = this.stored.entries[i - this.stored.start - 1]!;
       if (out.length > 0 && bytes + entry.data.length > maxBytes) break;
       bytes += entry.data.length;
       out.push(entry);
@@ -103,7 +104,7 @@ export class SimDisk implements RaftLog {
     return { index: start + entries.length, term: entries.at(-1)?.term ?? snapshot?.term ?? 0 };
   }
   hardState(): HardState {
-    return this.durable.hardState;
+    return this.stored.hardState;
   }
 
   write(effect: PersistEffect): void {
@@ -111,17 +112,30 @@ export class SimDisk implements RaftLog {
     this.unsynced.push(effect);
   }
 
+  /** The executor's way in: a staged write is visible at once; the simulated store needs no storage writes. */
+  stage(effect: PersistEffect): [] {
+    this.write(effect);
+    return [];
+  }
+  durable(effect: PersistEffect): void {
+    this.sync(effect.writeId);
+  }
+  /** After a failed write: what was not durable is gone (as `crash(0)`). */
+  async recover(): Promise<void> {
+    this.crash(0);
+  }
+
   /** Makes writes up to `writeId` durable. */
   sync(writeId: number): void {
-    while (this.unsynced.length > 0 && this.unsynced[0]!.writeId <= writeId) this.durable.write(this.unsynced.shift()!);
+    while (this.unsynced.length > 0 && this.unsynced[0]!.writeId <= writeId) this.stored.write(this.unsynced.shift()!);
   }
 
   /** Crash: keeps the first `kept` unsynced writes, loses the rest; returns how many were lost. */
   crash(kept: number): number {
     const lost = Math.max(0, this.unsynced.length - kept);
-    for (const effect of this.unsynced.slice(0, kept)) this.durable.write(effect);
+    for (const effect of this.unsynced.slice(0, kept)) this.stored.write(effect);
     this.unsynced = [];
-    this.visible = this.durable.copy();
+    this.visible = this.stored.copy();
     return lost;
   }
 

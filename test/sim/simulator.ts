@@ -1,25 +1,22 @@
-import {
-  createRaft,
-  step,
-  type Effect,
-  type Input,
-  type Membership,
-  type Message,
-  type RaftConfig,
-  type RaftState,
-  type StepResult,
-} from '../../src/raft';
+import type { Cancel, Clock } from '../../src/clock';
+import { createGroupCommitter } from '../../src/log';
+import { Executor, type GroupMessage } from '../../src/node';
+import type { Effect, Input, Membership, Message, RaftConfig, RaftState } from '../../src/raft';
 import { LivenessChecker, quorumsIntersect, SafetyChecker, type HistoryEvent, type Violation } from './checker';
 import { chainsOf, SimDisk, snapshotData } from './disk';
 import { fnv1a, Prng } from './prng';
 
-// A deterministic simulation of one raft group: N nodes, a simulated clock, a network
-// that drops, delays, duplicates, reorders and partitions, disks that lose unsynced
-// writes on crash, and a fault schedule drawn from the seed. Everything that happens
-// is an event in one queue ordered by (time, sequence), so a seed replays exactly.
+// A deterministic simulation of one raft group: N nodes, each running the node's executor
+// (src/node/executor.ts) with a simulated clock (whose rate drifts: clock skew), a
+// simulated disk behind its group commit, and a network that drops, delays, duplicates,
+// reorders and partitions its frames; disks lose unsynced writes on crash, and a fault
+// schedule is drawn from the seed. Everything that happens is an event in one queue
+// ordered by (time, sequence), so a seed replays exactly.
 
 /** Nominal tick length; each node's own tick length drifts around it (clock skew). */
 export const TICK_MS = 10;
+/** The one raft group every node is in. */
+const GROUP = 'g';
 const ELECTION_TICKS = 10;
 const HEARTBEAT_TICKS = 2;
 /**
@@ -128,8 +125,12 @@ export interface SimOptions {
 interface SimNode {
   readonly id: string;
   readonly disk: SimDisk;
+  /** The executor of the running incarnation (undefined while down). */
+  executor: Executor | undefined;
+  /** The member's state after its latest step (undefined while down). */
   state: RaftState | undefined;
   incarnation: number;
+  /** How long this node's clock takes for a nominal TICK_MS: its timers run at TICK_MS / tickMs of real speed. */
   tickMs: number;
   /** When this node's disk finishes its last queued sync; syncs complete in order. */
   syncDoneMs: number;
@@ -141,9 +142,10 @@ interface SimNode {
 }
 
 type SimEvent =
-  | { kind: 'tick'; node: SimNode; incarnation: number }
-  | { kind: 'deliver'; message: Message }
-  | { kind: 'sync'; node: SimNode; incarnation: number; effect: Extract<Effect, { type: 'persist' }> }
+  /** A timer (or deferred callback) of a node's clock; void once the node crashed or the timer was cancelled. */
+  | { kind: 'timer'; node: SimNode; incarnation: number; timer: { fn: () => void; cancelled: boolean } }
+  | { kind: 'deliver'; from: string; to: string; messages: readonly GroupMessage[] }
+  | { kind: 'sync'; node: SimNode; incarnation: number; committed: () => void }
   | { kind: 'client' }
   | { kind: 'fault' }
   | { kind: 'crash'; node: SimNode; incarnation: number }
@@ -234,6 +236,8 @@ class Simulation {
   private finished = false;
   private readonly traceLines: string[] | undefined;
   private nowMs = 0;
+  /** The input `stepNode` fed, and its step's effects once the executor ran it. */
+  private capturing: { input: Input; effects: readonly Effect[] } | undefined;
   private violation: (Violation & { atMs: number }) | undefined;
   private healed = false;
   private livenessTicks = -1;
@@ -271,6 +275,7 @@ class Simulation {
     this.nodes = Array.from({ length: count + spares }, (_, i) => ({
       id: `n${i + 1}`,
       disk: new SimDisk(),
+      executor: undefined,
       state: undefined,
       incarnation: 0,
       tickMs: TICK_MS,
@@ -347,18 +352,68 @@ class Simulation {
     };
   }
 
+  /** A node's clock: simulated time, its timers stretched by the node's skew, void after a crash. */
+  private clockOf(node: SimNode): Clock {
+    const incarnation = node.incarnation;
+    const schedule = (atMs: number, fn: () => void): Cancel => {
+      const timer = { fn, cancelled: false };
+      this.queue.push(atMs, { kind: 'timer', node, incarnation, timer });
+      return () => void (timer.cancelled = true);
+    };
+    return {
+      now: () => this.nowMs,
+      monotonic: () => this.nowMs,
+      after: (delayMs, fn) => schedule(this.nowMs + Math.round((delayMs * node.tickMs) / TICK_MS), fn),
+      defer: (fn) => void schedule(this.nowMs, fn),
+    };
+  }
+
   private start(node: SimNode): void {
-    node.state = createRaft(this.config(node), node.disk, node.disk.hardState());
+    const clock = this.clockOf(node);
+    const incarnation = node.incarnation;
+    // Disks sync in order, a transaction at a time; a slow one now and then.
+    const committer = createGroupCommitter(
+      {
+        write: (_writes, committed) => {
+          node.syncDoneMs = Math.max(node.syncDoneMs, this.nowMs) + (this.prng.chance(0.02) ? this.prng.int(20, 80) : this.prng.int(0, 4));
+          this.queue.push(node.syncDoneMs, { kind: 'sync', node, incarnation, committed });
+        },
+      },
+      clock,
+    );
+    const executor = new Executor({
+      nodeId: node.id,
+      clock,
+      committer,
+      sendFrame: (to, messages) => {
+        this.send(node.id, to, messages);
+        return true;
+      },
+      tickMs: TICK_MS,
+      heartbeatFlushTicks: HEARTBEAT_TICKS,
+      observer: { raftStepped: (_group, input, before, after, effects) => this.stepped(node, input, before, after, effects) },
+    });
+    node.executor = executor;
+    executor.addRaftGroup(GROUP, {
+      config: this.config(node),
+      store: node.disk,
+      // The core's own assertions are checkers too; a failing one ends the run with its trace.
+      handler: { stopped: (error) => this.fail({ checker: 'core assertion', message: `${node.id}: ${(error as Error).message}` }) },
+    });
+    node.state = executor.raftState(GROUP);
     node.wasLeaderOf = 0;
     node.closed = false;
     this.observe({ kind: 'start', node: node.id });
     const snapshot = node.disk.snapshot();
     if (snapshot !== undefined) this.observe({ kind: 'restore', node: node.id, index: snapshot.index, chain: chainsOf(snapshot.data).at(-1)! });
-    this.queue.push(this.nowMs + this.prng.int(1, node.tickMs), { kind: 'tick', node, incarnation: node.incarnation });
+    // Its ticks start at a random phase.
+    this.queue.push(this.nowMs + this.prng.int(1, node.tickMs), { kind: 'timer', node, incarnation, timer: { fn: () => executor.start(), cancelled: false } });
   }
 
   private crash(node: SimNode): void {
     if (node.state === undefined) return;
+    node.executor?.stop();
+    node.executor = undefined;
     node.state = undefined;
     node.incarnation++;
     node.pending.clear();
@@ -372,30 +427,24 @@ class Simulation {
 
   private handle(event: SimEvent): void {
     switch (event.kind) {
-      case 'tick': {
-        const { node } = event;
-        if (node.state === undefined || node.incarnation !== event.incarnation) return;
-        this.queue.push(this.nowMs + node.tickMs, event);
-        this.stepNode(node, { type: 'tick' });
+      case 'timer': {
+        if (event.timer.cancelled || event.node.incarnation !== event.incarnation) return;
+        event.timer.fn();
         return;
       }
       case 'deliver': {
-        const { message } = event;
-        const node = this.nodes.find((n) => n.id === message.to)!;
-        if (node.state === undefined || this.blocked.has(`${message.from}>${message.to}`)) {
-          this.coverage.dropped++;
+        const node = this.nodes.find((n) => n.id === event.to)!;
+        if (node.executor === undefined || this.blocked.has(`${event.from}>${event.to}`)) {
+          this.coverage.dropped += event.messages.length;
           return;
         }
-        this.trace(() => `${message.to} ← ${describe(message)}`);
-        this.stepNode(node, { type: 'message', message });
+        for (const { message } of event.messages) this.trace(() => `${message.to} ← ${describe(message)}`);
+        node.executor.receive(event.from, event.messages);
         return;
       }
       case 'sync': {
-        const { node, effect } = event;
-        if (node.state === undefined || node.incarnation !== event.incarnation) return;
-        node.disk.sync(effect.writeId);
-        for (const message of effect.thenSend) this.send(message);
-        this.stepNode(node, { type: 'persisted', writeId: effect.writeId });
+        if (event.node.incarnation !== event.incarnation) return;
+        event.committed();
         return;
       }
       case 'client':
@@ -427,37 +476,36 @@ class Simulation {
     }
   }
 
+  /** Feeds an input to a node's executor; returns that step's effects. */
   private stepNode(node: SimNode, input: Input): readonly Effect[] {
-    const before = node.state!;
-    let result: StepResult;
-    try {
-      result = step(before, input);
-    } catch (error) {
-      // The core's own assertions are checkers too; a failing one ends the run with its trace.
-      this.fail({ checker: 'core assertion', message: `${node.id}: ${(error as Error).message}` });
-      return [];
-    }
-    node.state = result.state;
-    this.coverage.steps++;
-    if (input.type !== 'message') this.trace(() => `${node.id} ${input.type}`);
-    for (const effect of result.effects) this.execute(node, effect);
-    this.watch(node, before, result.state);
-    return result.effects;
+    const capturing = { input, effects: [] as readonly Effect[] };
+    this.capturing = capturing;
+    node.executor!.input(GROUP, input);
+    this.capturing = undefined;
+    return capturing.effects;
   }
 
-  private execute(node: SimNode, effect: Effect): void {
+  /** Every step of every node's executor: the checkers' view. */
+  private stepped(node: SimNode, input: Input, before: RaftState, after: RaftState, effects: readonly Effect[]): void {
+    node.state = after;
+    this.coverage.steps++;
+    if (this.capturing?.input === input) this.capturing.effects = effects;
+    if (input.type !== 'message') this.trace(() => `${node.id} ${input.type}`);
+    for (const effect of effects) this.observeEffect(node, effect);
+    this.watch(node, before, after);
+  }
+
+  private observeEffect(node: SimNode, effect: Effect): void {
     switch (effect.type) {
       case 'persist': {
+        // The executor has staged it: the disk's visible log holds it.
         if (effect.entries !== undefined) {
           const { firstIndex, entries } = effect.entries;
-          if (firstIndex <= node.disk.lastIndex()) this.coverage.truncations++;
-          node.disk.write(effect);
+          if (firstIndex <= node.disk.lastIndex()) this.coverage.truncations++; // the durable log's end
           for (let i = 0; i < entries.length; i++) {
             const index = firstIndex + i;
             this.observe({ kind: 'entry', node: node.id, index, term: entries[i]!.term, chain: node.disk.chainAt(index) });
           }
-        } else {
-          node.disk.write(effect);
         }
         this.trace(() => `${node.id} persist #${effect.writeId}${effect.hardState ? ` term=${effect.hardState.term} vote=${effect.hardState.votedFor ?? '-'}` : ''}${effect.entries ? ` entries ${effect.entries.firstIndex}..${effect.entries.firstIndex + effect.entries.entries.length - 1}` : ''}${effect.thenSend.length ? ` then send ${effect.thenSend.length}` : ''}`);
         // Power loss while a vote is being written: a vote sent before it is durable
@@ -466,13 +514,9 @@ class Simulation {
         if (vote !== undefined && vote !== node.id && !this.healed && this.prng.chance(this.scenario === 'crash-after-vote' ? 0.3 : 0.01)) {
           this.queue.push(this.nowMs + this.prng.int(0, 3), { kind: 'crash', node, incarnation: node.incarnation });
         }
-        // Disks sync in order; a slow one now and then.
-        node.syncDoneMs = Math.max(node.syncDoneMs, this.nowMs) + (this.prng.chance(0.02) ? this.prng.int(20, 80) : this.prng.int(0, 4));
-        this.queue.push(node.syncDoneMs, { kind: 'sync', node, incarnation: node.incarnation, effect });
         return;
       }
       case 'send':
-        this.send(effect.message);
         return;
       case 'apply':
         for (const entry of effect.entries) {
@@ -551,10 +595,11 @@ class Simulation {
     }
   }
 
-  private send(message: Message): void {
-    this.coverage.messages++;
-    if (this.blocked.has(`${message.from}>${message.to}`) || this.prng.chance(this.dropRate)) {
-      this.coverage.dropped++;
+  /** One frame from `from` to `to` on the simulated network: lost, delayed, duplicated or cut off as a whole. */
+  private send(from: string, to: string, messages: readonly GroupMessage[]): void {
+    this.coverage.messages += messages.length;
+    if (this.blocked.has(`${from}>${to}`) || this.prng.chance(this.dropRate)) {
+      this.coverage.dropped += messages.length;
       return;
     }
     const copies = this.prng.chance(this.duplicateRate) ? 2 : 1;
@@ -562,7 +607,7 @@ class Simulation {
     for (let i = 0; i < copies; i++) {
       // Mostly short delays; now and then a long one, which reorders.
       const delayMs = this.prng.chance(0.05) ? this.prng.int(this.maxDelayMs, this.maxDelayMs * 6) : this.prng.int(1, this.maxDelayMs);
-      this.queue.push(this.nowMs + delayMs, { kind: 'deliver', message });
+      this.queue.push(this.nowMs + delayMs, { kind: 'deliver', from, to, messages });
     }
   }
 
@@ -793,7 +838,10 @@ class Simulation {
    * voters whose tabs closed are dead for good; the most up-to-date survivor — the one
    * forced — holds every committed entry; the new voters are its living voters and
    * itself, and their quorums meet every quorum the living could still form in any
-   * survivor's configuration; the term is above every survivor's. Otherwise nothing is
+   * survivor's configuration; the term is above every survivor's, and so above every term
+   * a leader was elected in (checked, as precondition 3 is, against the history: the
+   * survivors know this when the dead were fewer than a quorum, precondition 3's
+   * condition; seed 709727 forced at a term two closed tabs had led). Otherwise nothing is
    * forced, and the closed tabs come back at the heal with their state (in a browser
    * the group would wait for them; here their close was a long crash).
    */
@@ -817,12 +865,13 @@ class Simulation {
     };
     if (!this.safety.holdsEveryCommitted(best.disk.chains())) return;
     if (!configs.every((config) => quorumsIntersect(membership.voters, config, aliveIds))) return;
+    const term = 1 + Math.max(...alive.map((n) => n.state!.term));
+    if (term <= this.safety.maxLeaderTerm()) return;
     this.nextForceMs = this.nowMs + FORCE_INTERVAL_TICKS * TICK_MS;
     for (const id of leftOut) this.forcedOut.add(id);
     this.coverage.forcedReconfigurations++;
     this.trace(() => `FORCE ${best.id}: voters ${membership.voters.join(',')} (${leftOut.join(',')} closed for good)`);
     this.observe({ kind: 'force', node: best.id, chains: best.disk.chains(), voters: membership.voters, configs, leftOut, alive: aliveIds });
-    const term = 1 + Math.max(...alive.map((n) => n.state!.term));
     this.stepNode(best, { type: 'forceMembership', membership, term });
   }
 

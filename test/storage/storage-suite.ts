@@ -103,6 +103,24 @@ export function runStorageTests(name: string, open: () => Promise<Storage>): voi
       expect(await storage.readValue('marker')).toBeUndefined();
     });
 
+    it('applies and settles writes to one kind of record in call order, issued without waiting', async () => {
+      const settled: string[] = [];
+      const issue = (name: string, writes: Parameters<Storage['write']>[0]) => storage.write(writes).then(() => void settled.push(name));
+      await Promise.all([
+        issue('value 1', [{ kind: 'putValue', key: 'k', value: 1 }]),
+        issue('value 2 and a batch', [{ kind: 'putValue', key: 'k', value: 2 }, { kind: 'putBatch', id: a, ...fakeBatch(40, 1) }]),
+        issue('value 3', [{ kind: 'putValue', key: 'k', value: 3 }]),
+        issue('batch deleted', [{ kind: 'deleteBatches', id: a, fromBaseOffset: 40, toBaseOffset: 41 }]),
+        issue('batch again', [{ kind: 'putBatch', id: a, ...fakeBatch(40, 2) }]),
+      ]);
+      expect(await storage.readValue('k')).toBe(3);
+      expect(await storage.readSummaries(a, 40, 1)).toEqual([fakeBatch(40, 2).summary]);
+      // Each kind's writes settled in call order.
+      const order = (names: string[]) => settled.filter((name) => names.includes(name));
+      expect(order(['value 1', 'value 2 and a batch', 'value 3'])).toEqual(['value 1', 'value 2 and a batch', 'value 3']);
+      expect(order(['value 2 and a batch', 'batch deleted', 'batch again'])).toEqual(['value 2 and a batch', 'batch deleted', 'batch again']);
+    });
+
     it('rejects every call after close with StorageClosedError', async () => {
       storage.close();
       await expect(storage.readMeta(a)).rejects.toBeInstanceOf(StorageClosedError);

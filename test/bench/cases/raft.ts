@@ -1,14 +1,27 @@
+import { wrap, type Remote } from 'comlink';
 import { TestCluster } from '../../raft/harness';
 import { Prng } from '../../sim/prng';
+import { BenchCluster } from '../raft-cluster';
 import { median } from '../stats';
 import type { BenchCase } from '../types';
+import type { RaftWorkerApi } from '../workers/raft-api';
 
-// What the pure raft core costs: a 3-member group whose messages and disk writes are
-// delivered at once in memory, so the figure is the core's CPU per committed entry.
+// What raft costs through the node's executor: a 3-member group whose logs are in
+// in-memory storage behind the group commit and whose frames are delivered in memory, so
+// the figure is the CPU of the core, the executor and the storage path per committed
+// entry; and what many idle groups cost one worker.
 
 const PAYLOAD_BYTES = 100;
 const PROPOSALS_PER_ROUND = 32;
 const RUN_MS = 1000;
+/** Groups, each with a member on every one of `IDLE_BROKERS` brokers in one worker. */
+const IDLE_GROUPS = 1000;
+const IDLE_BROKERS = 3;
+/** Idle time simulated per run (ticks come from a manual clock, as fast as the CPU allows). */
+const IDLE_SECONDS = 10;
+
+let worker: Remote<RaftWorkerApi> | undefined;
+const raftWorker = () => (worker ??= wrap<RaftWorkerApi>(new Worker(new URL('../workers/raft.worker.ts', import.meta.url), { type: 'module' })));
 /** Seeds of `raft.transfer`; each gives the target a different lag and message loss. */
 const TRANSFER_SEEDS = 200;
 /** Entries the transfer target misses before the request, at most. */
@@ -48,27 +61,51 @@ function transferTicks(seed: number): number {
 export const cases: BenchCase[] = [
   {
     id: 'raft.commit',
-    title: `3-member raft group in memory: proposals of ${PAYLOAD_BYTES} B committed per second (core CPU only)`,
+    title: `3-member raft group through the executor, logs in in-memory storage: proposals of ${PAYLOAD_BYTES} B committed per second`,
     async run() {
-      const c = new TestCluster(['a', 'b', 'c'], {
-        config: { maxInflightAppends: 8, maxEntriesPerAppend: 64, maxUncommittedEntries: 4096 },
-      });
-      c.elect('a');
+      const cluster = await BenchCluster.start(3, 1, { maxInflightAppends: 8, maxEntriesPerAppend: 64, maxUncommittedEntries: 4096 });
+      await cluster.elect();
+      const group = cluster.groups[0]!;
+      const leader = cluster.leaderOf(group)!;
+      const executor = cluster.executors.get(leader)!;
+      let lastProposed = 0;
+      let waiting: { index: number; resolve: () => void } | undefined;
+      cluster.onEffect = (broker, _group, effect) => {
+        if (broker !== leader) return;
+        if (effect.type === 'proposed') lastProposed = effect.lastIndex;
+        if (effect.type === 'apply' && waiting !== undefined && effect.entries.at(-1)!.index >= waiting.index) {
+          const done = waiting;
+          waiting = undefined;
+          done.resolve();
+        }
+      };
       const payload = new Uint8Array(PAYLOAD_BYTES);
-      const startCommit = c.state('a').commit;
+      const startCommit = executor.raftState(group)!.commit;
       const start = performance.now();
       let elapsedMs = 0;
       while (elapsedMs < RUN_MS) {
-        for (let i = 0; i < PROPOSALS_PER_ROUND; i++) c.input('a', { type: 'propose', payloads: [payload] });
-        c.deliver();
-        for (const member of c.members.values()) {
-          member.effects.length = 0;
-          member.applied.length = 0;
-        }
+        for (let i = 0; i < PROPOSALS_PER_ROUND; i++) executor.input(group, { type: 'propose', payloads: [payload] });
+        await new Promise<void>((resolve) => (waiting = { index: lastProposed, resolve }));
         elapsedMs = performance.now() - start;
       }
-      const committed = c.state('a').commit - startCommit;
+      const committed = executor.raftState(group)!.commit - startCommit;
+      cluster.stop();
       return [{ id: 'raft.commit', value: committed / (elapsedMs / 1000), unit: 'proposals/s', better: 'higher' }];
+    },
+  },
+  {
+    id: 'raft.groups.idle',
+    title: `CPU per idle raft group member per second: ${IDLE_BROKERS} brokers in one worker, each in ${IDLE_GROUPS} groups (ticks and heartbeats only)`,
+    runs: 3,
+    async run() {
+      const { ms, frames, messages } = await raftWorker().idle(IDLE_BROKERS, IDLE_GROUPS, IDLE_SECONDS);
+      const members = IDLE_BROKERS * IDLE_GROUPS;
+      const links = IDLE_BROKERS * (IDLE_BROKERS - 1);
+      return [
+        { id: 'raft.groups.idle', value: (ms * 1000) / (IDLE_SECONDS * members), unit: 'µs CPU/member/s', better: 'lower' },
+        { id: 'raft.groups.idle.frames', value: frames / IDLE_SECONDS / links, unit: 'frames/link/s', better: 'lower' },
+        { id: 'raft.groups.idle.messages', value: messages / IDLE_SECONDS / links, unit: 'messages/link/s', better: 'lower' },
+      ];
     },
   },
   {

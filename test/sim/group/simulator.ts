@@ -1,20 +1,24 @@
+import type { Cancel, Clock } from '../../../src/clock';
 import {
   committedOffsets,
   createCoordinator,
   describeGroup,
-  stepCoordinator,
   type AssignorName,
   type CoordinatorState,
   type GroupDescription,
   type GroupEffect,
   type GroupInput,
   type JoinReply,
-  type OffsetCommit,
   type SyncReply,
 } from '../../../src/group';
+import { createGroupCommitter } from '../../../src/log';
+import { Executor, GROUP_TICK_MS, GroupRuntime, storedOffsets, type GroupRequest } from '../../../src/node';
+import type { StorageWrite } from '../../../src/storage';
 import { Prng } from '../prng';
 
-// A deterministic simulation of one consumer group: one coordinator core, N consumers
+// A deterministic simulation of one consumer group: one coordinator core, run by the
+// node's group runtime on the node's executor (src/node/groups.ts, executor.ts) with a
+// simulated clock and a simulated store behind its group commit, N consumers
 // with their own timers (heartbeat, processing, auto-commit; eager: a consumer told to
 // rejoin commits and gives up all its partitions first), a network that delays messages
 // (FIFO per consumer, as over a MessagePort, or fully reordering, as over separate
@@ -38,7 +42,7 @@ import { Prng } from '../prng';
 
 const GROUP = 'g';
 const TOPICS = ['a', 'b'] as const;
-const COORDINATOR_TICK_MS = 100;
+const COORDINATOR_TICK_MS = GROUP_TICK_MS;
 const PROCESS_INTERVAL_MS = 50;
 const PARTITIONS_MAX = 8;
 /**
@@ -131,16 +135,15 @@ interface Consumer {
   readonly commitIntervalMs: number;
 }
 
-type Request = Extract<GroupInput, { requestId: number; now: number }>;
-/** A request as a consumer builds it; the network adds the id and the clock at arrival. */
-type RequestBody = WithoutIdAndClock<Request>;
-type WithoutIdAndClock<R> = R extends unknown ? Omit<R, 'requestId' | 'now'> : never;
+/** A request as a consumer builds it; the runtime adds its id and the clock at arrival. */
+type RequestBody = GroupRequest;
 
 type SimEvent =
-  | { kind: 'coordinatorTick' }
-  | { kind: 'arrive'; request: Request; sentAtMs: number; incarnation: number }
-  | { kind: 'reply'; effect: Extract<GroupEffect, { type: 'reply' }> }
-  | { kind: 'stored'; requestId: number; fails: boolean; incarnation: number }
+  /** A timer (or deferred callback) of the coordinator's clock; void after a reload or once cancelled. */
+  | { kind: 'timer'; incarnation: number; timer: { fn: () => void; cancelled: boolean } }
+  | { kind: 'arrive'; requestId: number; request: RequestBody; sentAtMs: number; incarnation: number }
+  | { kind: 'reply'; requestId: number; effect: Extract<GroupEffect, { type: 'reply' }> }
+  | { kind: 'stored'; fails: boolean; incarnation: number; committed: () => void; failed: (error: unknown) => void }
   | { kind: 'heartbeat' | 'process' | 'autoCommit'; consumer: Consumer; life: number }
   | { kind: 'fault' }
   | { kind: 'adminReset' }
@@ -170,6 +173,9 @@ class GroupSimulation {
   private readonly events: Array<{ atMs: number; seq: number; event: SimEvent }> = [];
   private seq = 0;
   private nowMs = 0;
+  private executor!: Executor;
+  private runtime!: GroupRuntime;
+  /** The coordinator's state after its latest step (the runtime's, seen through its observer). */
   private coordinator: CoordinatorState = createCoordinator();
   private readonly partitions: Record<string, number> = {};
   private readonly consumers: Consumer[] = [];
@@ -195,10 +201,10 @@ class GroupSimulation {
   private readonly owners = new Map<string, Map<string, string>>();
   /** Bumped when the tab reloads: the coordinator restarts from the store. */
   private incarnation = 0;
-  /** What the store holds: the last durable write. */
-  private durable: OffsetCommit[] = [];
-  /** Writes handed to the store and not yet completed, oldest first. */
-  private readonly writes = new Map<number, OffsetCommit[]>();
+  /** What the store holds: node-level values, as `Storage.readValue` reads them. */
+  private readonly durable = new Map<string, unknown>();
+  /** The transaction handed to the store and not yet completed (the group commit has one at a time). */
+  private inFlight: StorageWrite[] | undefined;
   /** Committed offsets and who committed them ("member@generation" or "admin"). */
   private readonly committed = new Map<string, { offset: number; writer: string }>();
   /** Offsets of accepted commits, latest last (bounded), with their writer. */
@@ -226,15 +232,19 @@ class GroupSimulation {
   }
 
   run(): GroupSeedReport {
-    this.step({ type: 'topics', now: 0, partitions: { ...this.partitions } });
-    this.push(0, { kind: 'coordinatorTick' });
+    this.startCoordinator();
     this.push(this.prng.int(100, 400), { kind: 'fault' });
     for (const consumer of this.consumers) this.push(this.prng.int(0, 200), { kind: 'restart', consumer });
     for (let n = 0; n < MAX_EVENTS && this.violation === undefined && this.livenessTicks < 0; n++) {
       const next = this.pop();
       if (next === undefined) break;
       this.nowMs = next.atMs;
-      this.handle(next.event);
+      try {
+        this.handle(next.event);
+      } catch (error) {
+        // A core assertion is a violation like any other: reported with its seed and trace.
+        this.fail('core assertion', error instanceof Error ? error.message : String(error));
+      }
     }
     if (this.violation === undefined && this.livenessTicks < 0) this.fail('simulator', 'event budget exhausted');
     return {
@@ -264,26 +274,31 @@ class GroupSimulation {
 
   private handle(event: SimEvent): void {
     switch (event.kind) {
-      case 'coordinatorTick':
-        this.push(this.nowMs + COORDINATOR_TICK_MS, event);
-        this.step({ type: 'tick', now: this.nowMs });
-        if (this.healed) this.checkLiveness();
+      case 'timer':
+        if (event.incarnation === this.incarnation && !event.timer.cancelled) event.timer.fn();
         return;
       case 'arrive':
         if (event.incarnation !== this.incarnation) return; // sent to the coordinator before its tab reloaded
         if (event.sentAtMs < this.lastSendAtMs) this.coverage.reordered++;
         this.lastSendAtMs = Math.max(this.lastSendAtMs, event.sentAtMs);
-        this.step({ ...event.request, now: this.nowMs } as GroupInput);
+        this.runtime.submit(event.request, (effect) => {
+          const to = this.sent.get(event.requestId);
+          this.push(this.arrivalMs(`${to?.consumer?.name ?? 'admin'}:${to?.life ?? 0}:down`), { kind: 'reply', requestId: event.requestId, effect });
+          this.trace(() => `  reply #${event.requestId} ${effect.ok ? `ok ${effect.value === undefined ? '' : JSON.stringify(effect.value)}` : effect.error}`);
+        });
         return;
       case 'stored':
         if (event.incarnation !== this.incarnation) return;
-        if (event.fails) this.coverage.writeFailures++;
-        else this.durable = this.writes.get(event.requestId)!;
-        this.writes.delete(event.requestId);
-        this.step(event.fails ? { type: 'persistFailed', requestId: event.requestId, message: 'simulated write error' } : { type: 'persisted', requestId: event.requestId });
-        return;
+        if (event.fails) {
+          this.coverage.writeFailures++;
+          this.inFlight = undefined;
+          return event.failed(new Error('simulated write error'));
+        }
+        this.apply(this.inFlight!);
+        this.inFlight = undefined;
+        return event.committed();
       case 'reply':
-        this.onReply(event.effect);
+        this.onReply(event.requestId, event.effect);
         return;
       case 'heartbeat':
       case 'process':
@@ -321,35 +336,60 @@ class GroupSimulation {
 
   // --- the coordinator and its store ------------------------------------------------
 
-  private step(input: GroupInput): void {
-    const before = describeGroup(this.coordinator, GROUP);
-    let result: ReturnType<typeof stepCoordinator>;
-    try {
-      result = stepCoordinator(this.coordinator, input);
-    } catch (error) {
-      // A core assertion is a violation like any other: reported with its seed and trace.
-      this.trace(() => `coordinator ← ${describeInput(input)}`);
-      return this.fail('core assertion', error instanceof Error ? error.message : String(error));
-    }
-    const { state, effects } = result;
-    this.coordinator = state;
+  /**
+   * A coordinator incarnation: the node's group runtime on a new executor, over what the
+   * store holds, with the simulated clock and a store that completes each transaction
+   * after a small delay, in order, and fails some.
+   */
+  private startCoordinator(): void {
+    const incarnation = this.incarnation;
+    const schedule = (atMs: number, fn: () => void): Cancel => {
+      const timer = { fn, cancelled: false };
+      this.push(atMs, { kind: 'timer', incarnation, timer });
+      return () => void (timer.cancelled = true);
+    };
+    const clock: Clock = {
+      now: () => this.nowMs,
+      monotonic: () => this.nowMs,
+      after: (delayMs, fn) => schedule(this.nowMs + delayMs, fn),
+      defer: (fn) => void schedule(this.nowMs, fn),
+    };
+    const committer = createGroupCommitter(
+      {
+        write: (writes, committed, failed) => {
+          this.inFlight = writes;
+          this.storeDoneMs = Math.max(this.storeDoneMs, this.nowMs) + this.prng.int(1, 30);
+          this.push(this.storeDoneMs, { kind: 'stored', fails: this.prng.chance(this.writeFailRate), incarnation, committed, failed });
+        },
+      },
+      clock,
+    );
+    this.executor = new Executor({ nodeId: 'coordinator', clock, committer, sendFrame: () => false, tickMs: COORDINATOR_TICK_MS, heartbeatFlushTicks: 0 });
+    const stored = storedOffsets((key) => structuredClone(this.durable.get(key)));
+    this.runtime = new GroupRuntime(this.executor, `i${incarnation}`, stored, { ...this.partitions }, (input, before, after, effects) =>
+      this.stepped(input, before, after, effects),
+    );
+    this.executor.start();
+  }
+
+  /** A store transaction becomes durable: its node-level values are what a restarted coordinator reads. */
+  private apply(writes: readonly StorageWrite[]): void {
+    for (const write of writes) if (write.kind === 'putValue') this.durable.set(write.key, structuredClone(write.value));
+  }
+
+  /** Every coordinator step: the checkers' view. */
+  private stepped(input: GroupInput, beforeState: CoordinatorState, after: CoordinatorState, effects: readonly GroupEffect[]): void {
+    const before = describeGroup(beforeState, GROUP);
+    this.coordinator = after;
     if (input.type !== 'tick' || effects.length > 0) this.trace(() => `coordinator ← ${describeInput(input)}`);
     for (const effect of effects) {
-      if (effect.type === 'persist') {
-        this.checkFencing(input, before);
-        // The store completes writes in order, each after a small delay.
-        this.storeDoneMs = Math.max(this.storeDoneMs, this.nowMs) + this.prng.int(1, 30);
-        this.writes.set(effect.requestId, effect.offsets);
-        this.push(this.storeDoneMs, { kind: 'stored', requestId: effect.requestId, fails: this.prng.chance(this.writeFailRate), incarnation: this.incarnation });
-        this.trace(() => `  persist #${effect.requestId} ${effect.offsets.map((o) => `${o.topic}/${o.partition}@${o.offset}`).join(' ')}`);
-      } else {
-        const to = this.sent.get(effect.requestId);
-        this.push(this.arrivalMs(`${to?.consumer?.name ?? 'admin'}:${to?.life ?? 0}:down`), { kind: 'reply', effect });
-        this.trace(() => `  reply #${effect.requestId} ${effect.ok ? `ok ${effect.value === undefined ? '' : JSON.stringify(effect.value)}` : effect.error}`);
-      }
+      if (effect.type !== 'persist') continue;
+      this.checkFencing(input, before);
+      this.trace(() => `  persist #${effect.requestId} ${effect.offsets.map((o) => `${o.topic}/${o.partition}@${o.offset}`).join(' ')}`);
     }
     this.checkCommittedOffsets(input);
     this.checkStableCoverage();
+    if (input.type === 'tick' && this.healed) this.checkLiveness();
   }
 
   /** When a message sent now on `channel` arrives. */
@@ -364,8 +404,7 @@ class GroupSimulation {
   private send(consumer: Consumer | undefined, body: RequestBody): void {
     const requestId = this.nextRequestId++;
     this.sent.set(requestId, { consumer, life: consumer?.life ?? 0, epoch: consumer?.epoch ?? 0, body });
-    const request = { ...body, requestId, now: 0 } as Request;
-    this.push(this.arrivalMs(`${consumer?.name ?? 'admin'}:${consumer?.life ?? 0}:up`), { kind: 'arrive', request, sentAtMs: this.nowMs, incarnation: this.incarnation });
+    this.push(this.arrivalMs(`${consumer?.name ?? 'admin'}:${consumer?.life ?? 0}:up`), { kind: 'arrive', requestId, request: body, sentAtMs: this.nowMs, incarnation: this.incarnation });
   }
 
   // --- consumers --------------------------------------------------------------------
@@ -458,13 +497,13 @@ class GroupSimulation {
     }
   }
 
-  private onReply(effect: Extract<GroupEffect, { type: 'reply' }>): void {
-    const sent = this.sent.get(effect.requestId);
-    if (sent === undefined) return this.fail('simulator', `reply to unknown request ${effect.requestId}`);
+  private onReply(requestId: number, effect: Extract<GroupEffect, { type: 'reply' }>): void {
+    const sent = this.sent.get(requestId);
+    if (sent === undefined) return this.fail('simulator', `reply to unknown request ${requestId}`);
     const { consumer, body } = sent;
     // A frozen consumer reads its replies when it wakes.
-    if (consumer !== undefined && consumer.life === sent.life && consumer.frozenUntilMs > this.nowMs) return this.push(consumer.frozenUntilMs, { kind: 'reply', effect });
-    this.sent.delete(effect.requestId);
+    if (consumer !== undefined && consumer.life === sent.life && consumer.frozenUntilMs > this.nowMs) return this.push(consumer.frozenUntilMs, { kind: 'reply', requestId, effect });
+    this.sent.delete(requestId);
     if (body.type === 'commit') {
       if (effect.ok) this.coverage.commitsAcked++;
       else if (effect.error === 'ILLEGAL_GENERATION') this.coverage.staleCommitsRefused++;
@@ -564,7 +603,7 @@ class GroupSimulation {
       if (this.partitions[topic]! < PARTITIONS_MAX) {
         this.partitions[topic]! += 1;
         this.coverage.topicGrowths++;
-        this.step({ type: 'topics', now: this.nowMs, partitions: { ...this.partitions } });
+        this.runtime.topicsChanged({ ...this.partitions });
       }
     } else if (roll <= 78) {
       this.adminReset();
@@ -587,13 +626,11 @@ class GroupSimulation {
   private reload(live: Consumer[], consumersSurvive: boolean): void {
     this.trace(() => (consumersSurvive ? 'WORKER RESTART' : 'RELOAD'));
     this.coverage[consumersSurvive ? 'workerRestarts' : 'reloads']++;
-    const pending = [...this.writes.values()];
-    this.durable = pending[this.prng.int(0, pending.length) - 1] ?? this.durable;
-    this.writes.clear();
+    if (this.inFlight !== undefined && this.prng.chance(0.5)) this.apply(this.inFlight);
+    this.inFlight = undefined;
+    this.executor.stop();
     this.incarnation++;
-    this.coordinator = createCoordinator({ instanceId: `i${this.incarnation}` });
-    if (this.durable.length > 0) this.step({ type: 'load', groupId: GROUP, offsets: this.durable });
-    this.step({ type: 'topics', now: this.nowMs, partitions: { ...this.partitions } });
+    this.startCoordinator();
     for (const consumer of live) {
       if (!consumersSurvive) {
         this.stop(consumer, 'dead');
