@@ -195,6 +195,22 @@ export class PartitionLog implements FlushSource {
    * @example const { baseOffset } = await log.append(encodeBatch({ records }));
    */
   async append(bytes: Uint8Array, options: { keepOffsets?: boolean } = {}): Promise<AppendResult> {
+    const header = this.check(bytes);
+    while (this.#pendingBytes >= PENDING_BYTES_MAX) await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.#pending.push({ bytes, header, keepOffsets: options.keepOffsets ?? false, resolve, reject });
+      this.#pendingBytes += bytes.length;
+      this.committer.schedule(this);
+    });
+  }
+
+  /**
+   * Throws what `append` would refuse `bytes` with (a corrupt batch, one over max.message.bytes,
+   * a keyless record on a compacted topic), appending nothing: lets a caller with several
+   * batches refuse them all before appending any.
+   * @example for (const b of batches) log.check(b);
+   */
+  check(bytes: Uint8Array): BatchHeader {
     const header = verifyBatch(bytes);
     if (bytes.length > this.#config.maxMessageBytes) throw new RecordBatchTooLargeError(bytes.length, this.#config.maxMessageBytes);
     if (compacts(this.#config) && header.compression === 'none') {
@@ -203,12 +219,7 @@ export class PartitionLog implements FlushSource {
         throw new InvalidRecordError(`compacted topic ${this.id.topic} cannot accept a record without a key`);
       }
     }
-    while (this.#pendingBytes >= PENDING_BYTES_MAX) await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
-    return new Promise<AppendResult>((resolve, reject) => {
-      this.#pending.push({ bytes, header, keepOffsets: options.keepOffsets ?? false, resolve, reject });
-      this.#pendingBytes += bytes.length;
-      this.committer.schedule(this);
-    });
+    return header;
   }
 
   hasPending(): boolean {

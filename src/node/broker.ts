@@ -1,11 +1,11 @@
-import { InvalidArgumentError, InvalidConfigError, NotConnectedError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
+import { InvalidArgumentError, InvalidConfigError, InvalidTopicError, NotConnectedError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
 import { createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
 import { createPeerLink, createPeerRpc, PeerNotConnectedError, type PeerLink, type PeerRpc } from '../network/worker';
-import type { Storage } from '../storage';
+import type { PartitionId, Storage, StorageWrite } from '../storage';
 import type { FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceResult, SyncReply, TopicDefinition } from './api';
 import { GroupRuntime } from './groups';
 import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
-import { configEntriesOf, defineTopic, parseConfigEntries, PARTITIONS_MAX } from './topics';
+import { collidingTopic, configEntriesOf, defineTopic, parseConfigEntries, PARTITIONS_MAX } from './topics';
 
 /** What the node needs from its environment: I/O and the clock, passed in so tests can supply their own. */
 export interface BrokerNodeComponents {
@@ -38,9 +38,55 @@ interface Running {
   info: NodeInfo;
   maintenance: BackgroundMaintenance;
   fetches: Map<number, AbortController>;
+  /** Metadata changes (create, delete, grow, alter) run one at a time, in call order. */
+  metadataQueue: Promise<void>;
+  /** Topics being deleted: produce refuses them from the moment the delete starts. */
+  deleting: Set<string>;
+  /** Appends in flight per topic, which a delete of the topic waits for. */
+  appending: Map<string, Set<Promise<unknown>>>;
 }
 
 export const databaseNameOf = (slot: number) => `letterbox-slot-${slot}`;
+
+/** Node-level key of a topic's definition; the topics are those with partitions in storage (listPartitions). */
+const topicKey = (name: string) => `topic:${name}`;
+/** Where versions before per-topic rows kept all definitions in one value (read once, then moved). */
+const LEGACY_TOPICS_KEY = 'topics';
+const EMPTY_PARTITION = { logStartOffset: 0, recoveryPoint: 0, highWatermark: 0 };
+
+const partitionIds = (name: string, from: number, to: number): PartitionId[] => Array.from({ length: to - from }, (_, i) => ({ topic: name, partition: from + i }));
+
+/**
+ * The topic definitions in storage. Partitions left without a definition (a delete cut short
+ * by a crash in an earlier version) are deleted; definitions in the legacy single value move to their own rows.
+ */
+async function loadTopics(storage: Storage): Promise<Map<string, TopicDefinition>> {
+  const legacy = (await storage.readValue(LEGACY_TOPICS_KEY)) as TopicDefinition[] | undefined;
+  if (legacy !== undefined) {
+    await storage.write([...legacy.map((d): StorageWrite => ({ kind: 'putValue', key: topicKey(d.name), value: d })), { kind: 'putValue', key: LEGACY_TOPICS_KEY, value: undefined }]);
+  }
+  const stored = await storage.listPartitions();
+  const topics = new Map<string, TopicDefinition>();
+  for (const name of new Set(stored.map((id) => id.topic))) {
+    const definition = (await storage.readValue(topicKey(name))) as TopicDefinition | undefined;
+    if (definition !== undefined) topics.set(name, definition);
+  }
+  const orphans = stored
+    .filter((id) => id.partition >= (topics.get(id.topic)?.numPartitions ?? 0))
+    .map((id): StorageWrite => ({ kind: 'deletePartition', id }));
+  if (orphans.length > 0) await storage.write(orphans);
+  return topics;
+}
+
+/** Runs a metadata change after those before it: concurrent creates and deletes of one name see each other's outcome. */
+function serially<T>(r: Running, change: () => Promise<T>): Promise<T> {
+  const result = r.metadataQueue.then(change);
+  r.metadataQueue = result.then(
+    () => undefined,
+    () => undefined,
+  );
+  return result;
+}
 
 const partitionCounts = (topics: Map<string, TopicDefinition>) => Object.fromEntries([...topics.values()].map((t) => [t.name, t.numPartitions]));
 
@@ -69,24 +115,36 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   const logOf = (topic: string, partition: number): PartitionLog => {
     const { topics, logs } = state();
     const definition = topics.get(topic);
-    if (definition === undefined) throw new UnknownTopicOrPartitionError(topic);
+    if (definition === undefined || state().deleting.has(topic)) throw new UnknownTopicOrPartitionError(topic);
     const log = logs.get({ topic, partition });
     if (log === undefined || !Number.isInteger(partition)) throw new UnknownTopicOrPartitionError(topic, partition);
     return log;
   };
 
-  /** Persists the topic definitions and tells the group coordinator their partition counts. */
-  const saveTopics = async (r: Running) => {
-    await r.storage.write([{ kind: 'putValue', key: 'topics', value: [...r.topics.values()] }]);
-    r.groups.topicsChanged(partitionCounts(r.topics));
-  };
-
-  async function createTopic(r: Running, definition: TopicDefinition): Promise<void> {
+  /**
+   * Stores a topic's definition, with its new partitions `from`..numPartitions, in one
+   * transaction (any leftovers under their keys are cleared in it); only then does memory
+   * change. A failure (a full disk) changes nothing.
+   */
+  async function storeTopic(r: Running, definition: TopicDefinition, from: number): Promise<void> {
+    const created = partitionIds(definition.name, from, definition.numPartitions);
+    await r.storage.write([
+      ...created.flatMap((id): StorageWrite[] => [{ kind: 'deletePartition', id }, { kind: 'putMeta', id, meta: EMPTY_PARTITION }]),
+      { kind: 'putValue', key: topicKey(definition.name), value: definition },
+    ]);
+    for (const id of created) await r.logs.open(id, definition.config);
     r.topics.set(definition.name, definition);
-    for (let partition = 0; partition < definition.numPartitions; partition++) {
-      await r.logs.open({ topic: definition.name, partition }, definition.config);
-    }
-    await saveTopics(r);
+    r.groups.topicsChanged(partitionCounts(r.topics));
+  }
+
+  /** Creates a topic unless it exists; false if it did. Run serially. */
+  async function createTopic(r: Running, definition: TopicDefinition): Promise<boolean> {
+    if (r.topics.has(definition.name)) return false;
+    const colliding = collidingTopic(definition.name, r.topics.keys());
+    if (colliding !== undefined) throw new InvalidTopicError(`topic "${definition.name}" collides with existing topic "${colliding}" ("." and "_" may not tell topics apart, as in Kafka)`);
+    await r.groups.beforeTopicCreated(definition.name);
+    await storeTopic(r, definition, 0);
+    return true;
   }
 
   const node: NodeApi = {
@@ -120,9 +178,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           await storage.write([{ kind: 'putValue', key: 'marker', value: marker }]);
         }
         const logs = createLogManager(storage);
-        const topics = new Map<string, TopicDefinition>();
-        for (const definition of ((await storage.readValue('topics')) ?? []) as TopicDefinition[]) {
-          topics.set(definition.name, definition);
+        const topics = await loadTopics(storage);
+        for (const definition of topics.values()) {
           for (let partition = 0; partition < definition.numPartitions; partition++) {
             await logs.open({ topic: definition.name, partition }, definition.config);
           }
@@ -130,7 +187,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         const info: NodeInfo = { slot: claim.slot, incarnation: marker.incarnation, databaseName, storageLost: lost };
         const maintenance = logs.maintainInBackground({ now: components.now, ...(components.onError ? { onError: components.onError } : {}) });
         const groups = await GroupRuntime.start(storage, components.now, components.randomId().slice(0, 8), partitionCounts(topics));
-        running = { claim, groups, storage, logs, topics, info, maintenance, fetches: new Map() };
+        running = { claim, groups, storage, logs, topics, info, maintenance, fetches: new Map(), metadataQueue: Promise.resolve(), deleting: new Set(), appending: new Map() };
         return info;
       } finally {
         starting = false;
@@ -141,18 +198,24 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const r = state();
       if (!Array.isArray(specs)) throw new InvalidArgumentError('createTopics takes an array of topic specs');
       const definitions = specs.map(defineTopic);
-      const names = new Set<string>();
+      const names: string[] = [];
       for (const d of definitions) {
-        if (names.has(d.name)) throw new InvalidArgumentError(`topic "${d.name}" appears twice in one request`);
-        names.add(d.name);
+        const colliding = collidingTopic(d.name, names);
+        if (colliding !== undefined) throw new InvalidArgumentError(`topic "${d.name}" ${colliding === d.name ? 'appears twice' : `collides with "${colliding}"`} in one request`);
+        names.push(d.name);
       }
-      const created: boolean[] = [];
-      for (const definition of definitions) {
-        const exists = r.topics.has(definition.name);
-        if (!exists && !validateOnly) await createTopic(r, definition);
-        created.push(!exists);
-      }
-      return created;
+      return serially(r, async () => {
+        if (validateOnly) {
+          return definitions.map((d) => {
+            const colliding = r.topics.has(d.name) ? undefined : collidingTopic(d.name, r.topics.keys());
+            if (colliding !== undefined) throw new InvalidTopicError(`topic "${d.name}" collides with existing topic "${colliding}"`);
+            return !r.topics.has(d.name);
+          });
+        }
+        const created: boolean[] = [];
+        for (const definition of definitions) created.push(await createTopic(r, definition));
+        return created;
+      });
     },
 
     async listTopics() {
@@ -181,14 +244,33 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const r = state();
       if (request.acks !== 0 && request.acks !== 1 && request.acks !== -1) throw new InvalidArgumentError(`acks must be -1, 0 or 1, got ${String(request.acks)}`);
       if (!Array.isArray(request.batches)) throw new InvalidArgumentError('produce takes an array of batches');
-      for (const { topic } of request.batches) {
-        if (!r.topics.has(topic) && request.allowAutoTopicCreation) await createTopic(r, defineTopic({ topic }));
+      for (const batch of request.batches) {
+        if (typeof batch !== 'object' || batch === null || !(batch.bytes instanceof Uint8Array)) throw new InvalidArgumentError('a produced batch is { topic, partition, bytes: Uint8Array }');
       }
+      for (const topic of new Set(request.batches.map((b) => b.topic))) {
+        if (!r.topics.has(topic) && request.allowAutoTopicCreation) {
+          const definition = defineTopic({ topic });
+          await serially(r, () => createTopic(r, definition));
+        }
+      }
+      // Every batch is checked before any is appended: a request refused for one batch writes
+      // nothing. From here to the appends nothing awaits, so a delete of one of these topics
+      // either started before (the topic is refused) or waits for these appends.
       const targets = request.batches.map(({ topic, partition, bytes }) => {
-        if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('a produced batch must be a Uint8Array');
-        return { log: logOf(topic, partition), bytes };
+        const log = logOf(topic, partition);
+        log.check(bytes);
+        return { log, bytes };
       });
       const appends = targets.map(({ log, bytes }) => log.append(bytes));
+      const settled = Promise.allSettled(appends);
+      for (const topic of new Set(request.batches.map((b) => b.topic))) {
+        const inFlight = r.appending.get(topic) ?? new Set();
+        r.appending.set(topic, inFlight.add(settled));
+        void settled.then(() => {
+          inFlight.delete(settled);
+          if (inFlight.size === 0 && r.appending.get(topic) === inFlight) r.appending.delete(topic);
+        });
+      }
       if (request.acks === 0) {
         // The caller asked not to hear back: failures are the node's to report.
         for (const append of appends) append.catch((error: unknown) => components.onError?.(error));
@@ -232,14 +314,37 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
 
     async deleteTopics(names) {
       const r = state();
-      if (!Array.isArray(names)) throw new InvalidArgumentError('deleteTopics takes an array of topic names');
+      if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw new InvalidArgumentError('deleteTopics takes an array of topic names');
       for (const name of names) if (!r.topics.has(name)) throw new UnknownTopicOrPartitionError(name);
-      for (const name of names) {
-        const definition = r.topics.get(name)!;
-        r.topics.delete(name);
-        await saveTopics(r);
-        for (let partition = 0; partition < definition.numPartitions; partition++) await r.logs.delete({ topic: name, partition });
-      }
+      await serially(r, async () => {
+        const definitions = [...new Set(names)].map((name) => {
+          const definition = r.topics.get(name);
+          if (definition === undefined) throw new UnknownTopicOrPartitionError(name);
+          return definition;
+        });
+        // Sends to these topics are refused from now on; those already appending finish first,
+        // so each lands before the delete (and goes with it) or fails.
+        for (const { name } of definitions) r.deleting.add(name);
+        try {
+          await Promise.all(definitions.flatMap(({ name }) => [...(r.appending.get(name) ?? [])]));
+          // Deletes only: Chromium lets them through when the disk is full, so a full disk can be freed.
+          await r.storage.write(
+            definitions.flatMap(({ name, numPartitions }): StorageWrite[] => [
+              { kind: 'putValue', key: topicKey(name), value: undefined },
+              ...partitionIds(name, 0, numPartitions).map((id): StorageWrite => ({ kind: 'deletePartition', id })),
+            ]),
+          );
+        } finally {
+          for (const { name } of definitions) r.deleting.delete(name);
+        }
+        for (const { name, numPartitions } of definitions) {
+          r.topics.delete(name);
+          // Drops the open logs (their data went in the transaction above).
+          await Promise.all(partitionIds(name, 0, numPartitions).map((id) => r.logs.delete(id).catch(() => undefined)));
+        }
+        r.groups.topicsChanged(partitionCounts(r.topics));
+        for (const { name } of definitions) await r.groups.topicDeleted(name);
+      });
     },
 
     async createPartitions(topic, count) {
@@ -249,10 +354,12 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       if (!Number.isSafeInteger(count) || count <= definition.numPartitions || count > PARTITIONS_MAX) {
         throw new InvalidConfigError(`topic "${topic}" has ${definition.numPartitions} partitions; the new count must be more, at most ${PARTITIONS_MAX}, got ${String(count)}`, 'INVALID_PARTITIONS');
       }
-      const grown = { ...definition, numPartitions: count };
-      for (let partition = definition.numPartitions; partition < count; partition++) await r.logs.open({ topic, partition }, grown.config);
-      r.topics.set(topic, grown);
-      await saveTopics(r);
+      await serially(r, async () => {
+        const current = r.topics.get(topic);
+        if (current === undefined) throw new UnknownTopicOrPartitionError(topic);
+        if (count <= current.numPartitions) throw new InvalidConfigError(`topic "${topic}" has ${current.numPartitions} partitions; the new count must be more, got ${count}`, 'INVALID_PARTITIONS');
+        await storeTopic(r, { ...current, numPartitions: count }, current.numPartitions);
+      });
     },
 
     async alterConfigs(topic, entries) {
@@ -260,10 +367,15 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const definition = r.topics.get(topic);
       if (definition === undefined) throw new UnknownTopicOrPartitionError(topic);
       if (!Array.isArray(entries)) throw new InvalidArgumentError('alterConfigs takes an array of { name, value }');
-      const altered = { ...definition, config: parseConfigEntries(entries, definition.config) };
-      r.topics.set(topic, altered);
-      await saveTopics(r);
-      for (let partition = 0; partition < altered.numPartitions; partition++) logOf(topic, partition).setConfig(altered.config);
+      parseConfigEntries(entries, definition.config); // refused before it waits its turn
+      await serially(r, async () => {
+        const current = r.topics.get(topic);
+        if (current === undefined) throw new UnknownTopicOrPartitionError(topic);
+        const altered = { ...current, config: parseConfigEntries(entries, current.config) };
+        await r.storage.write([{ kind: 'putValue', key: topicKey(topic), value: altered }]);
+        r.topics.set(topic, altered);
+        for (let partition = 0; partition < altered.numPartitions; partition++) logOf(topic, partition).setConfig(altered.config);
+      });
       r.maintenance.runSoon(); // a shorter retention applies now, not at the next interval
     },
 

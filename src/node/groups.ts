@@ -34,6 +34,8 @@ export class GroupRuntime {
   #nextRequestId = 1;
   readonly #waiting = new Map<number, { groupId: string; resolve: (value: JoinReply | SyncReply | undefined) => void; reject: (error: GroupError) => void }>();
   readonly #knownGroups = new Set<string>();
+  /** Deleted topics whose offsets may still be in a group's stored set (its rewrite failed), with those groups. */
+  readonly #unclean = new Map<string, Set<string>>();
   readonly #timer: ReturnType<typeof setInterval>;
 
   private constructor(
@@ -52,7 +54,10 @@ export class GroupRuntime {
     for (const groupId of ((await storage.readValue(GROUP_IDS_KEY)) ?? []) as string[]) {
       runtime.#knownGroups.add(groupId);
       const offsets = ((await storage.readValue(offsetsKey(groupId))) ?? []) as OffsetCommit[];
-      runtime.#step({ type: 'load', groupId, offsets });
+      // Offsets of a topic deleted while its groups' sets could not be written again are dropped here.
+      const kept = offsets.filter((o) => Object.hasOwn(partitions, o.topic));
+      for (const o of offsets) if (!Object.hasOwn(partitions, o.topic)) runtime.#markUnclean(o.topic, groupId);
+      runtime.#step({ type: 'load', groupId, offsets: kept });
     }
     runtime.#step({ type: 'topics', now: now(), partitions });
     return runtime;
@@ -70,6 +75,37 @@ export class GroupRuntime {
   /** Tells the coordinator the partition counts of all topics (at start and on every change). */
   topicsChanged(partitions: Record<string, number>): void {
     this.#step({ type: 'topics', now: this.now(), partitions });
+  }
+
+  /**
+   * Drops a deleted topic's committed offsets from every group, as Kafka does; resolves once
+   * each group's set is written without them, or noted for a rewrite where that failed (a full disk).
+   * @example await groups.topicDeleted('orders');
+   */
+  async topicDeleted(topic: string): Promise<void> {
+    await Promise.all(
+      this.list().map(({ groupId }) =>
+        this.request({ type: 'dropTopic', groupId, topic, rewrite: false }).catch(() => this.#markUnclean(topic, groupId)),
+      ),
+    );
+  }
+
+  /**
+   * Before a topic is created: writes again the stored sets that may still hold offsets of an
+   * earlier topic of that name, so they cannot come back. Rejects if one cannot be written.
+   * @example await groups.beforeTopicCreated('orders');
+   */
+  async beforeTopicCreated(topic: string): Promise<void> {
+    for (const groupId of this.#unclean.get(topic) ?? []) {
+      await this.request({ type: 'dropTopic', groupId, topic, rewrite: true });
+      this.#unclean.get(topic)?.delete(groupId);
+    }
+    if (this.#unclean.get(topic)?.size === 0) this.#unclean.delete(topic);
+  }
+
+  #markUnclean(topic: string, groupId: string): void {
+    const groups = this.#unclean.get(topic) ?? new Set();
+    this.#unclean.set(topic, groups.add(groupId));
   }
 
   describe(groupId: string): GroupDescription | undefined {

@@ -101,6 +101,20 @@ describe('broker node', () => {
     expect(state?.partitions[0]?.highWatermark).toBe(0);
   });
 
+  it('a produce refused for one batch writes none of its batches, in any partition or topic', async () => {
+    const { node } = setup();
+    await start(node);
+    await node.createTopics([{ topic: 't', numPartitions: 2, configEntries: [{ name: 'max.message.bytes', value: '200' }] }, { topic: 'fine' }], false);
+    const produce = (batches: Array<{ topic: string; partition: number; bytes: Uint8Array }>) => node.produce({ acks: 1, allowAutoTopicCreation: false, batches });
+    const tooLarge = batch('x'.repeat(300));
+    await expect(produce([{ topic: 't', partition: 0, bytes: batch('a', 'b', 'c') }, { topic: 't', partition: 0, bytes: tooLarge }, { topic: 't', partition: 0, bytes: batch('d') }])).rejects.toBeInstanceOf(RecordBatchTooLargeError);
+    await expect(produce([{ topic: 'fine', partition: 0, bytes: batch('ok') }, { topic: 't', partition: 1, bytes: tooLarge }])).rejects.toBeInstanceOf(RecordBatchTooLargeError);
+    await expect(produce([{ topic: 'fine', partition: 0, bytes: batch('ok') }, { topic: 't', partition: 1, bytes: new Uint8Array(70) }])).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' });
+    await expect(produce([{ topic: 'fine', partition: 0, bytes: batch('ok') }, { topic: 't', partition: 2, bytes: batch('x') }])).rejects.toBeInstanceOf(UnknownTopicOrPartitionError);
+    const states = await node.describeTopics(['t', 'fine']);
+    expect(states.flatMap((s) => s.partitions.map((p) => p.highWatermark))).toEqual([0, 0, 0]);
+  });
+
   it('acks 0 answers before the batch is durable; acks 1 after', async () => {
     const { node } = setup();
     await start(node);
