@@ -29,3 +29,54 @@ test('a refused send writes nothing: one partition with a message over max.messa
   });
   expect(outcome).toEqual({ send: 'MESSAGE_TOO_LARGE', sendBatch: 'MESSAGE_TOO_LARGE', offsets: ['0', '0'] });
 });
+
+test('every public method called with missing, null, wrongly typed or hostile arguments fails with a LetterboxError, and writes nothing', async ({ page }) => {
+  test.setTimeout(120_000);
+  const outcome = await page.evaluate(async () => {
+    const lb = window.lb;
+    const { badCalls, outcomeOf, producerMethods, consumerMethods, adminMethods, letterboxMethods, letterboxConfig } = window.badInput;
+    const letterbox = new lb.Letterbox({ clientId: 'hostile' });
+    const admin = letterbox.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 't' }] });
+    const producer = letterbox.producer();
+    await producer.connect();
+    await producer.send({ topic: 't', messages: [{ value: 'kept' }] });
+    await admin.setOffsets({ groupId: 'g', topic: 't', partitions: [{ partition: 0, offset: '1' }] });
+    const state = async () => ({
+      topics: await admin.listTopics(),
+      offsets: await admin.fetchTopicOffsets('t'),
+      group: await admin.fetchOffsets({ groupId: 'g', topics: ['t'] }),
+      groups: (await admin.listGroups()).groups.map((g) => g.groupId),
+      config: (await admin.describeConfigs({ resources: [{ type: 2, name: 't' }] })).resources[0]?.configEntries,
+    });
+    const before = await state();
+    const failures: Array<{ label: string; outcome: string; detail: string }> = [];
+    let calls = 0;
+    const record = async (label: string, run: () => unknown) => {
+      calls++;
+      const result = await outcomeOf(lb, run);
+      if (result.outcome !== 'letterbox') failures.push({ label, ...result });
+    };
+    const invoke = (target: object, method: string, args: unknown[]) => (target as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
+    for (const { label, args } of badCalls({ constructor: letterboxConfig })) {
+      await record(`new Letterbox ${label}`, () => new lb.Letterbox(...(args as [])));
+    }
+    for (const { method, label, args } of badCalls(letterboxMethods)) await record(`letterbox.${label}`, () => invoke(letterbox, method, args));
+    for (const { method, label, args } of badCalls(adminMethods)) await record(`admin.${label}`, () => invoke(admin, method, args));
+    for (const { method, label, args } of badCalls(producerMethods)) await record(`producer.${label}`, () => invoke(producer, method, args));
+    for (const { method, label, args } of badCalls(consumerMethods)) {
+      const consumer = letterbox.consumer({ groupId: 'hostile-readers' });
+      await consumer.connect();
+      if (method !== 'subscribe') await consumer.subscribe({ topic: 't' });
+      await record(`consumer.${label}`, () => invoke(consumer, method, args));
+      await consumer.disconnect();
+    }
+    const after = await state();
+    await letterbox.close();
+    return { calls, failures, unchanged: JSON.stringify(before) === JSON.stringify(after), before, after };
+  });
+  expect(outcome.failures).toEqual([]);
+  expect(outcome.calls).toBeGreaterThan(1000);
+  expect(outcome.after).toEqual(outcome.before);
+});
