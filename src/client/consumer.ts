@@ -383,7 +383,13 @@ export class Consumer {
   }
 
   async #cancelFetch(): Promise<void> {
-    if (this.#inFlight !== undefined) (await this.#letterbox.node()).cancel(this.#inFlight);
+    const requestId = this.#inFlight;
+    if (requestId === undefined) return;
+    try {
+      await (await this.#letterbox.node()).cancel(requestId);
+    } catch {
+      // A closed Letterbox has no fetch left to cancel: its calls were settled when it closed.
+    }
   }
 
   async #runLoop(run: ConsumerRunConfig & Required<Omit<ConsumerRunConfig, 'eachMessage' | 'eachBatch'>>): Promise<void> {
@@ -402,7 +408,8 @@ export class Consumer {
           continue;
         }
         failures++;
-        const restart = failures <= this.#config.retries;
+        // A closed Letterbox does not come back: the consumer stops instead of retrying.
+        const restart = failures <= this.#config.retries && !(error instanceof NotConnectedError);
         this.#logger.error('consumer failed', { groupId: this.groupId, error: String(error), restart });
         this.#instrumentation.emit('consumer.crash', () => ({ error: error instanceof Error ? error : new Error(String(error)), groupId: this.groupId, restart }));
         if (!restart) {

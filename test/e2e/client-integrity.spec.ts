@@ -80,3 +80,51 @@ test('every public method called with missing, null, wrongly typed or hostile ar
   expect(outcome.calls).toBeGreaterThan(1000);
   expect(outcome.after).toEqual(outcome.before);
 });
+
+test('close settles everything in flight at once with a typed, non-retriable error; a running consumer crashes without restart, stops, and disconnects', async ({ page }) => {
+  const outcome = await page.evaluate(async () => {
+    const { Letterbox } = window.lb;
+    const describe = (error: unknown) => ({ name: (error as Error).name, code: (error as { code?: string }).code, retriable: (error as { retriable?: boolean }).retriable });
+    const settle = (call: Promise<unknown>) => call.then(() => ({ name: 'resolved' }), describe);
+    const messages = Array.from({ length: 30_000 }, (_, i) => ({ value: `record-${i}`, partition: 0 }));
+
+    // 1. close while the producer's first send looks up (and auto-creates) its topic.
+    const first = new Letterbox({ clientId: 'close-lookup' });
+    const lookupProducer = first.producer();
+    await lookupProducer.connect();
+    const duringLookup = settle(lookupProducer.send({ topic: 'fresh', messages: [{ value: 'x' }], timeout: 600_000 }));
+    await first.close();
+
+    // 2. close while a large send is at the node, and while a consumer runs.
+    const second = new Letterbox({ clientId: 'close-running' });
+    const admin = second.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'busy' }] });
+    const producer = second.producer();
+    await producer.connect();
+    await producer.send({ topic: 'busy', messages: [{ value: 'before' }] });
+    const consumer = second.consumer({ groupId: 'closing-readers' });
+    await consumer.connect();
+    await consumer.subscribe({ topic: 'busy', fromBeginning: true });
+    const events: string[] = [];
+    const crashes: Array<{ name: string; restart: boolean }> = [];
+    consumer.on(consumer.events.CRASH, ({ payload }) => crashes.push({ name: payload.error.name, restart: payload.restart }));
+    const stopped = new Promise<void>((resolve) => consumer.on(consumer.events.STOP, () => (events.push('stop'), resolve())));
+    const consumed = new Promise<void>((resolve) => void consumer.run({ eachMessage: async () => resolve() }));
+    await consumed;
+    const atNode = settle(producer.send({ topic: 'busy', messages, timeout: 600_000 }));
+    await second.close();
+    const results = { duringLookup: await duringLookup, atNode: await atNode };
+    await stopped;
+    const disconnect = await settle(consumer.disconnect());
+    const afterClose = await settle(producer.send({ topic: 'busy', messages: [{ value: 'late' }] }));
+    return { ...results, crashes, events, disconnect, afterClose };
+  });
+  const closed = { name: 'NotConnectedError', code: 'NOT_CONNECTED', retriable: false };
+  expect(outcome.duringLookup).toEqual(closed);
+  expect(outcome.atNode).toEqual(closed);
+  expect(outcome.crashes).toEqual([{ name: 'NotConnectedError', restart: false }]);
+  expect(outcome.events).toEqual(['stop']);
+  expect(outcome.disconnect).toEqual({ name: 'resolved' });
+  expect(outcome.afterClose).toEqual(closed);
+});
