@@ -407,6 +407,8 @@ export class Consumer {
           if (error.code === 'UNKNOWN_MEMBER_ID') this.#memberId = null;
           continue;
         }
+        // An assigned topic deleted while joining: the coordinator rebalances without it.
+        if (error instanceof UnknownTopicOrPartitionError && !this.#stopping) continue;
         failures++;
         // A closed Letterbox does not come back: the consumer stops instead of retrying.
         const restart = failures <= this.#config.retries && !(error instanceof NotConnectedError);
@@ -465,9 +467,15 @@ export class Consumer {
     return generation;
   }
 
+  /**
+   * The topics this member joins with: every topic subscribed by name, existing or not (so a
+   * topic deleted and created again is assigned again), and the existing ones a RegExp matches.
+   */
   async #subscribedTopics(node: Awaited<ReturnType<Letterbox['node']>>): Promise<string[]> {
     const names = await node.listTopics();
-    return names.filter((name) => this.#subscriptions.some(({ topic }) => (typeof topic === 'string' ? topic === name : topic.test(name))));
+    const matched = names.filter((name) => this.#subscriptions.some(({ topic }) => topic instanceof RegExp && topic.test(name)));
+    const named = this.#subscriptions.flatMap(({ topic }) => (typeof topic === 'string' ? [topic] : []));
+    return [...new Set([...named, ...matched])];
   }
 
   /** Kafka's auto.offset.reset: earliest when the subscription reads from the beginning, else latest. */
@@ -540,6 +548,8 @@ export class Consumer {
           .filter(({ owned, fetchOffset }) => owned.position === fetchOffset && !this.#paused.has(keyOf(owned.topic, owned.partition)));
         await this.#reset(node, usable.filter(({ result }) => result.errorCode === 'OFFSET_OUT_OF_RANGE').map(({ owned }) => owned));
         const work = usable.filter(({ result }) => result.batches.length > 0);
+        // A partition the node no longer has (its topic was deleted): the group rebalances, so rejoin.
+        if (usable.some(({ result }) => result.errorCode === 'UNKNOWN_TOPIC_OR_PARTITION')) generation.stale = true;
         if (this.#stopping || generation.stale) break;
         // Prefetch: the next fetch starts where these batches end while they are processed.
         next = startFetch(new Map(work.map(({ owned, result }) => [owned, endOffsetOf(result.batches)])));

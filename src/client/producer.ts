@@ -1,4 +1,4 @@
-import { AbortedError, InvalidArgumentError, NotConnectedError } from '../errors';
+import { AbortedError, InvalidArgumentError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
 import type { ProduceResult, TopicState } from '../node';
 import { createStickyPartitioner, defaultPartition } from '../protocol';
 import { Instrumentation, type InstrumentationEvent } from './events';
@@ -137,28 +137,39 @@ export class Producer {
     if (!this.#connected) throw new NotConnectedError('the producer is not connected: call connect() first');
     if (signal?.aborted === true) throw new AbortedError(undefined, { cause: signal.reason });
     const node = await this.#letterbox.node();
-    const request: Array<{ topic: string; partition: number; bytes: Uint8Array }> = [];
-    for (const { topic, messages: normalized } of topics) {
-      const partitions = await this.#partitionCount(topic);
-      const byPartition = new Map<number, NormalizedMessage[]>();
-      for (const message of normalized) {
-        const partition = this.#partitionOf(topic, message, partitions);
-        const list = byPartition.get(partition);
-        if (list === undefined) byPartition.set(partition, [message]);
-        else list.push(message);
+    const attempt = async (): Promise<RecordMetadata[]> => {
+      const request: Array<{ topic: string; partition: number; bytes: Uint8Array }> = [];
+      for (const { topic, messages: normalized } of topics) {
+        const partitions = await this.#partitionCount(topic);
+        const byPartition = new Map<number, NormalizedMessage[]>();
+        for (const message of normalized) {
+          const partition = this.#partitionOf(topic, message, partitions);
+          const list = byPartition.get(partition);
+          if (list === undefined) byPartition.set(partition, [message]);
+          else list.push(message);
+        }
+        for (const [partition, list] of byPartition) {
+          for (const bytes of await encodeBatches(list, this.#config.maxBatchBytes, compression)) request.push({ topic, partition, bytes });
+          this.#sticky.onNewBatch(topic, partitions, partition);
+        }
       }
-      for (const [partition, list] of byPartition) {
-        for (const bytes of await encodeBatches(list, this.#config.maxBatchBytes, compression)) request.push({ topic, partition, bytes });
-        this.#sticky.onNewBatch(topic, partitions, partition);
-      }
+      const buffers = [...new Set(request.map((b) => b.bytes.buffer as ArrayBuffer))];
+      const started = Date.now();
+      const bytes = request.reduce((n, b) => n + b.bytes.length, 0);
+      const produced = node.produce(transfer({ acks, allowAutoTopicCreation: this.#config.allowAutoTopicCreation, batches: request }, buffers));
+      const results = await abortable(withTimeout(produced, timeout, 'send'), signal);
+      this.#instrumentation.emit('producer.request', () => ({ topics: [...new Set(request.map((b) => b.topic))], batches: request.length, bytes, acks, duration: Date.now() - started }));
+      return summarize(results);
+    };
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof UnknownTopicOrPartitionError)) throw error;
+      // The node refused the whole request (it writes nothing then). The topic may have been
+      // deleted and created again with another partition count: look it up again, once.
+      for (const { topic } of topics) this.#partitionCounts.delete(topic);
+      return attempt();
     }
-    const buffers = [...new Set(request.map((b) => b.bytes.buffer as ArrayBuffer))];
-    const started = Date.now();
-    const bytes = request.reduce((n, b) => n + b.bytes.length, 0);
-    const produced = node.produce(transfer({ acks, allowAutoTopicCreation: this.#config.allowAutoTopicCreation, batches: request }, buffers));
-    const results = await abortable(withTimeout(produced, timeout, 'send'), signal);
-    this.#instrumentation.emit('producer.request', () => ({ topics: [...new Set(request.map((b) => b.topic))], batches: request.length, bytes, acks, duration: Date.now() - started }));
-    return summarize(results);
   }
 
   /**

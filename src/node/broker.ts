@@ -337,13 +337,13 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         } finally {
           for (const { name } of definitions) r.deleting.delete(name);
         }
+        for (const { name } of definitions) r.topics.delete(name);
+        r.groups.topicsChanged(partitionCounts(r.topics));
         for (const { name, numPartitions } of definitions) {
-          r.topics.delete(name);
           // Drops the open logs (their data went in the transaction above).
           await Promise.all(partitionIds(name, 0, numPartitions).map((id) => r.logs.delete(id).catch(() => undefined)));
+          await r.groups.topicDeleted(name);
         }
-        r.groups.topicsChanged(partitionCounts(r.topics));
-        for (const { name } of definitions) await r.groups.topicDeleted(name);
       });
     },
 

@@ -128,3 +128,83 @@ test('close settles everything in flight at once with a typed, non-retriable err
   expect(outcome.disconnect).toEqual({ name: 'resolved' });
   expect(outcome.afterClose).toEqual(closed);
 });
+
+test('a deleted topic leaves nothing: its committed offsets go with it, a consumer still subscribed reads the recreated topic, and a producer picks up its new partition count', async ({ page }) => {
+  test.setTimeout(90_000);
+  const outcome = await page.evaluate(async () => {
+    const { Letterbox } = window.lb;
+    const text = new TextDecoder();
+    const letterbox = new Letterbox({ clientId: 'deleted-topics' });
+    const admin = letterbox.admin();
+    await admin.connect();
+    const producer = letterbox.producer();
+    await producer.connect();
+    const values = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ value: `${prefix}-${i}` }));
+    /** Runs a consumer until `count` messages arrived; resolves them (value@offset) in order. */
+    const consume = async (groupId: string, topic: string, count: number, whileRunning: () => Promise<void> = async () => undefined) => {
+      const consumer = letterbox.consumer({ groupId, heartbeatInterval: 500 });
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      const seen: string[] = [];
+      let progress: () => void = () => undefined;
+      await consumer.run({
+        eachMessage: async ({ message }) => {
+          seen.push(`${text.decode(message.value!)}@${message.offset}`);
+          progress();
+        },
+      });
+      const reached = (n: number) =>
+        new Promise<void>((resolve) => {
+          progress = () => void (seen.length >= n && resolve());
+          progress();
+        });
+      await reached(Math.min(count, 1));
+      await whileRunning();
+      await reached(count);
+      await consumer.disconnect();
+      return seen;
+    };
+
+    // 1. Commit offset 10, delete, recreate, produce 20: the group reads all 20.
+    await admin.createTopics({ topics: [{ topic: 'orders' }] });
+    await producer.send({ topic: 'orders', messages: values('old', 10) });
+    const firstRead = await consume('g', 'orders', 10);
+    const committedBefore = await admin.fetchOffsets({ groupId: 'g' });
+    await admin.deleteTopics({ topics: ['orders'] });
+    const committedAfterDelete = await admin.fetchOffsets({ groupId: 'g' });
+    await admin.createTopics({ topics: [{ topic: 'orders' }] });
+    await producer.send({ topic: 'orders', messages: values('new', 20) });
+    const secondRead = await consume('g', 'orders', 20);
+
+    // 2. A consumer still subscribed while its topic is deleted and recreated reads the new records.
+    await admin.createTopics({ topics: [{ topic: 'live' }] });
+    await producer.send({ topic: 'live', messages: values('before', 5) });
+    const live = await consume('live-readers', 'live', 55, async () => {
+      await admin.deleteTopics({ topics: ['live'] });
+      await admin.createTopics({ topics: [{ topic: 'live' }] });
+      await producer.send({ topic: 'live', messages: values('after', 50) });
+    });
+    const liveOffsets = await admin.fetchOffsets({ groupId: 'live-readers' });
+
+    // 3. A keyed topic of 8 partitions deleted and auto-created again with 1: the same producer's keyed sends succeed.
+    await admin.createTopics({ topics: [{ topic: 'keyed', numPartitions: 8 }] });
+    const keyed = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `user-${i}`, value: `v${i}` }));
+    await producer.send({ topic: 'keyed', messages: keyed(50) });
+    await admin.deleteTopics({ topics: ['keyed'] });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      outcomes.push(await producer.send({ topic: 'keyed', messages: [{ key: `user-${i}`, value: 'again' }] }).then((r) => `ok:${r[0]?.partition}`, (e: Error) => e.name));
+    }
+    const keyedPartitions = (await admin.fetchTopicMetadata({ topics: ['keyed'] })).topics[0]?.partitions.length;
+    await letterbox.close();
+    return { firstRead, committedBefore, committedAfterDelete, secondRead, live, liveOffsets, outcomes, keyedPartitions };
+  });
+  expect(outcome.firstRead).toHaveLength(10);
+  expect(outcome.committedBefore).toEqual([{ topic: 'orders', partitions: [{ partition: 0, offset: '10', metadata: null, lag: '0' }] }]);
+  expect(outcome.committedAfterDelete).toEqual([]);
+  expect(outcome.secondRead).toEqual(Array.from({ length: 20 }, (_, i) => `new-${i}@${i}`));
+  expect(outcome.live.slice(5)).toEqual(Array.from({ length: 50 }, (_, i) => `after-${i}@${i}`));
+  expect(outcome.liveOffsets).toEqual([{ topic: 'live', partitions: [{ partition: 0, offset: '50', metadata: null, lag: '0' }] }]);
+  expect(outcome.outcomes).toEqual(Array.from({ length: 50 }, () => 'ok:0'));
+  expect(outcome.keyedPartitions).toBe(1);
+});
