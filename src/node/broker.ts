@@ -40,8 +40,8 @@ interface Running {
   fetches: Map<number, AbortController>;
   /** Metadata changes (create, delete, grow, alter) run one at a time, in call order. */
   metadataQueue: Promise<void>;
-  /** Topics being deleted: produce refuses them from the moment the delete starts. */
-  deleting: Set<string>;
+  /** Topics being deleted (with how many deletes of each are waiting): produce refuses them from the moment a delete is called. */
+  deleting: Map<string, number>;
   /** Appends in flight per topic, which a delete of the topic waits for. */
   appending: Map<string, Set<Promise<unknown>>>;
 }
@@ -147,6 +147,33 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     return true;
   }
 
+  /**
+   * Deletes topics whose sends are already refused (fenced): waits for their appends in flight,
+   * then removes definitions and data in one transaction of deletes only (Chromium lets those
+   * through when the disk is full, so a full disk can be freed), and only then from memory. Run serially.
+   */
+  async function deleteFenced(r: Running, names: readonly string[]): Promise<void> {
+    const definitions = names.map((name) => {
+      const definition = r.topics.get(name);
+      if (definition === undefined) throw new UnknownTopicOrPartitionError(name);
+      return definition;
+    });
+    await Promise.all(definitions.flatMap(({ name }) => [...(r.appending.get(name) ?? [])]));
+    await r.storage.write(
+      definitions.flatMap(({ name, numPartitions }): StorageWrite[] => [
+        { kind: 'putValue', key: topicKey(name), value: undefined },
+        ...partitionIds(name, 0, numPartitions).map((id): StorageWrite => ({ kind: 'deletePartition', id })),
+      ]),
+    );
+    for (const { name } of definitions) r.topics.delete(name);
+    r.groups.topicsChanged(partitionCounts(r.topics));
+    for (const { name, numPartitions } of definitions) {
+      // Drops the open logs (their data went in the transaction above).
+      await Promise.all(partitionIds(name, 0, numPartitions).map((id) => r.logs.delete(id).catch(() => undefined)));
+      await r.groups.topicDeleted(name);
+    }
+  }
+
   const node: NodeApi = {
     async start(init: NodeStartInit) {
       if (running !== undefined || starting) throw new InvalidArgumentError('the broker node is already started');
@@ -187,7 +214,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         const info: NodeInfo = { slot: claim.slot, incarnation: marker.incarnation, databaseName, storageLost: lost };
         const maintenance = logs.maintainInBackground({ now: components.now, ...(components.onError ? { onError: components.onError } : {}) });
         const groups = await GroupRuntime.start(storage, components.now, components.randomId().slice(0, 8), partitionCounts(topics));
-        running = { claim, groups, storage, logs, topics, info, maintenance, fetches: new Map(), metadataQueue: Promise.resolve(), deleting: new Set(), appending: new Map() };
+        running = { claim, groups, storage, logs, topics, info, maintenance, fetches: new Map(), metadataQueue: Promise.resolve(), deleting: new Map(), appending: new Map() };
         return info;
       } finally {
         starting = false;
@@ -316,35 +343,19 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const r = state();
       if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw new InvalidArgumentError('deleteTopics takes an array of topic names');
       for (const name of names) if (!r.topics.has(name)) throw new UnknownTopicOrPartitionError(name);
-      await serially(r, async () => {
-        const definitions = [...new Set(names)].map((name) => {
-          const definition = r.topics.get(name);
-          if (definition === undefined) throw new UnknownTopicOrPartitionError(name);
-          return definition;
-        });
-        // Sends to these topics are refused from now on; those already appending finish first,
-        // so each lands before the delete (and goes with it) or fails.
-        for (const { name } of definitions) r.deleting.add(name);
-        try {
-          await Promise.all(definitions.flatMap(({ name }) => [...(r.appending.get(name) ?? [])]));
-          // Deletes only: Chromium lets them through when the disk is full, so a full disk can be freed.
-          await r.storage.write(
-            definitions.flatMap(({ name, numPartitions }): StorageWrite[] => [
-              { kind: 'putValue', key: topicKey(name), value: undefined },
-              ...partitionIds(name, 0, numPartitions).map((id): StorageWrite => ({ kind: 'deletePartition', id })),
-            ]),
-          );
-        } finally {
-          for (const { name } of definitions) r.deleting.delete(name);
+      // Sends to these topics are refused from now on; those already appending finish first,
+      // so each lands before the delete (and goes with it) or fails.
+      const fenced = [...new Set(names)];
+      for (const name of fenced) r.deleting.set(name, (r.deleting.get(name) ?? 0) + 1);
+      try {
+        await serially(r, () => deleteFenced(r, fenced));
+      } finally {
+        for (const name of fenced) {
+          const waiting = (r.deleting.get(name) ?? 1) - 1;
+          if (waiting > 0) r.deleting.set(name, waiting);
+          else r.deleting.delete(name);
         }
-        for (const { name } of definitions) r.topics.delete(name);
-        r.groups.topicsChanged(partitionCounts(r.topics));
-        for (const { name, numPartitions } of definitions) {
-          // Drops the open logs (their data went in the transaction above).
-          await Promise.all(partitionIds(name, 0, numPartitions).map((id) => r.logs.delete(id).catch(() => undefined)));
-          await r.groups.topicDeleted(name);
-        }
-      });
+      }
     },
 
     async createPartitions(topic, count) {

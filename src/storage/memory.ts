@@ -101,7 +101,8 @@ export function createMemoryStorage(contents: MemoryContents = { partitions: new
   return {
     async write(writes) {
       ensureOpen();
-      if (full && writes.some((w) => w.kind === 'putBatch' || w.kind === 'putMeta' || w.kind === 'putValue')) throw new StorageFullError();
+      // As in Chromium: a transaction that only deletes goes through when the quota is full.
+      if (full && writes.some((w) => w.kind === 'putBatch' || w.kind === 'putMeta' || (w.kind === 'putValue' && w.value !== undefined))) throw new StorageFullError();
       writes.forEach(apply);
       writeCount++;
     },
