@@ -42,7 +42,11 @@ export type StorageWrite =
  * IndexedDB ({@link openIndexedDbStorage}) and in-memory ({@link createMemoryStorage}).
  */
 export interface Storage {
-  /** Applies `writes` atomically; resolves once they are durable. Rejects with StorageFullError when out of quota (nothing applied). */
+  /**
+   * Applies `writes` atomically; resolves once they are durable. Rejects with StorageFullError
+   * when out of quota (nothing applied), except that a write of deletes and partition metadata
+   * only (retention, deleteRecords) frees its space first: its deletes may then stay applied without the metadata.
+   */
   write(writes: readonly StorageWrite[]): Promise<void>;
   /**
    * At most `count` batches in offset order from the first whose baseOffset is at or past

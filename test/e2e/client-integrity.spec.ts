@@ -208,3 +208,90 @@ test('a deleted topic leaves nothing: its committed offsets go with it, a consum
   expect(outcome.outcomes).toEqual(Array.from({ length: 50 }, () => 'ok:0'));
   expect(outcome.keyedPartitions).toBe(1);
 });
+
+test('a full disk can be freed through the API, and every metadata change is all-or-nothing between memory and disk', async ({ profile }) => {
+  test.setTimeout(120_000);
+  const page = profile.pages()[0] ?? (await profile.newPage());
+  await openClientPage(page);
+  // Chromium's IndexedDB caches the space it may use once writing starts: the quota is set before the first write.
+  const cdp = await profile.newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(page.url()).origin, quotaSize: 12 * 1024 * 1024 });
+  const full = await page.evaluate(async () => {
+    const { Letterbox } = window.lb;
+    const letterbox = new Letterbox({ clientId: 'full-disk' });
+    const admin = letterbox.admin();
+    await admin.connect();
+    const producer = letterbox.producer();
+    await producer.connect();
+    const codeOf = (call: Promise<unknown>) => call.then(() => 'ok', (error: { code?: string; name?: string }) => `${error.name}:${error.code}`);
+    await admin.createTopics({ topics: [{ topic: 'keep' }, { topic: 'filler-a' }, { topic: 'filler-b' }] });
+    await producer.send({ topic: 'keep', messages: Array.from({ length: 100 }, (_, i) => ({ value: `keep-${i}` })) });
+    /**
+     * Sends records of random bytes (IndexedDB compresses values) to `topic` until the disk is
+     * full: 1 MB ones until one is refused, then ever smaller ones down to 1 byte, so that no
+     * write of a few hundred bytes fits either. Resolves how many went in, and the last refusal.
+     */
+    const fill = async (topic: string) => {
+      let stored = 0;
+      let outcome = 'ok';
+      for (const size of [1_000_000, 100_000, 10_000, 1000, 100, 10, 1]) {
+        for (;;) {
+          const value = new Uint8Array(size);
+          for (let at = 0; at < value.length; at += 65_536) crypto.getRandomValues(value.subarray(at, at + 65_536));
+          outcome = await codeOf(producer.send({ topic, messages: [{ value }] }));
+          if (outcome !== 'ok') break;
+          stored++;
+        }
+      }
+      return { stored, outcome };
+    };
+    const filledB = await fill('filler-b');
+    const filledA = await fill('filler-a');
+    const whenFull = {
+      create: await codeOf(admin.createTopics({ topics: [{ topic: 'created-when-full' }] })),
+      autoCreate: await codeOf(producer.send({ topic: 'auto-when-full', messages: [{ value: 'x' }] })),
+      grow: await codeOf(admin.createPartitions({ topicPartitions: [{ topic: 'keep', count: 3 }] })),
+      topicsAfterRefusals: await admin.listTopics(),
+      partitionsOfKeep: (await admin.fetchTopicOffsets('keep')).length,
+      deleteTopic: await codeOf(admin.deleteTopics({ topics: ['filler-b'] })),
+    };
+    const refilled = await fill('filler-a');
+    const deleteRecords = await codeOf(admin.deleteTopicRecords({ topic: 'filler-a', partitions: [{ partition: 0, offset: '-1' }] }));
+    const afterFreeing = {
+      create: await codeOf(admin.createTopics({ topics: [{ topic: 'created-when-full' }] })),
+      autoCreate: await codeOf(producer.send({ topic: 'auto-when-full', messages: [{ value: 'x' }] })),
+      topics: (await admin.listTopics()).sort(),
+      fillerA: await admin.fetchTopicOffsets('filler-a'),
+    };
+    await letterbox.close();
+    return { filledA, filledB, whenFull, refilled, deleteRecords, afterFreeing };
+  });
+  const fullError = 'StorageFullError:KAFKA_STORAGE_ERROR';
+  expect(full.filledB.outcome).toBe(fullError);
+  expect(full.filledB.stored).toBeGreaterThan(0);
+  expect(full.whenFull).toEqual({ create: fullError, autoCreate: fullError, grow: fullError, topicsAfterRefusals: ['keep', 'filler-a', 'filler-b'], partitionsOfKeep: 1, deleteTopic: 'ok' });
+  expect(full.refilled.outcome).toBe(fullError);
+  expect(full.deleteRecords).toBe('ok');
+  expect(full.afterFreeing.create).toBe('ok');
+  expect(full.afterFreeing.autoCreate).toBe('ok');
+  expect(full.afterFreeing.topics).toEqual(['auto-when-full', 'created-when-full', 'filler-a', 'keep']);
+  const end = String(full.filledA.stored + full.refilled.stored);
+  expect(full.afterFreeing.fillerA).toEqual([{ partition: 0, offset: end, high: end, low: end }]);
+
+  // After a restart memory and disk agree: the deleted topic stays deleted, nothing refused appeared.
+  await page.reload();
+  await openClientPage(page);
+  const reopened = await page.evaluate(async () => {
+    const letterbox = new window.lb.Letterbox({ clientId: 'full-disk' });
+    const admin = letterbox.admin();
+    await admin.connect();
+    const topics = (await admin.listTopics()).sort();
+    const keep = await admin.fetchTopicOffsets('keep');
+    const fillerA = await admin.fetchTopicOffsets('filler-a');
+    await letterbox.close();
+    return { topics, keep, fillerA };
+  });
+  expect(reopened.topics).toEqual(['auto-when-full', 'created-when-full', 'filler-a', 'keep']);
+  expect(reopened.keep).toEqual([{ partition: 0, offset: '100', high: '100', low: '0' }]);
+  expect(reopened.fillerA).toEqual(full.afterFreeing.fillerA);
+});
