@@ -295,3 +295,77 @@ test('a full disk can be freed through the API, and every metadata change is all
   expect(reopened.keep).toEqual([{ partition: 0, offset: '100', high: '100', low: '0' }]);
   expect(reopened.fillerA).toEqual(full.afterFreeing.fillerA);
 });
+
+test('questionable input, decided: header arrays, undefined values and detached buffers are refused; colliding topic names are refused as in Kafka', async ({ page }) => {
+  const outcome = await page.evaluate(async () => {
+    const { Letterbox } = window.lb;
+    const letterbox = new Letterbox({ clientId: 'questionable' });
+    const admin = letterbox.admin();
+    await admin.connect();
+    const producer = letterbox.producer();
+    await producer.connect();
+    await admin.createTopics({ topics: [{ topic: 'q' }] });
+    const codeOf = (call: Promise<unknown>) => call.then(() => 'ok', (error: { code?: string; name?: string }) => `${error.name}:${error.code}`);
+    const detached = new Uint8Array([1, 2, 3]);
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    const outcomes = {
+      headerArray: await codeOf(producer.send({ topic: 'q', messages: [{ value: 'v', headers: ['a', 'b'] as never }] })),
+      undefinedValue: await codeOf(producer.send({ topic: 'q', messages: [{ value: undefined as never }] })),
+      detachedValue: await codeOf(producer.send({ topic: 'q', messages: [{ value: detached }] })),
+      detachedHeader: await codeOf(producer.send({ topic: 'q', messages: [{ value: 'v', headers: { h: detached } }] })),
+      nullValue: await codeOf(producer.send({ topic: 'q', messages: [{ value: null, key: 'k' }] })),
+      dotted: await codeOf(admin.createTopics({ topics: [{ topic: 'a.b' }] })),
+      underscored: await codeOf(admin.createTopics({ topics: [{ topic: 'a_b' }] })),
+      bothInOne: await codeOf(admin.createTopics({ topics: [{ topic: 'x.y' }, { topic: 'x_y' }] })),
+      autoCreated: await codeOf(producer.send({ topic: 'a_b', messages: [{ value: 'v' }] })),
+    };
+    const topics = (await admin.listTopics()).sort();
+    const offsets = await admin.fetchTopicOffsets('q');
+    await letterbox.close();
+    return { outcomes, topics, offsets };
+  });
+  expect(outcome.outcomes).toEqual({
+    headerArray: 'InvalidArgumentError:INVALID_ARGUMENT',
+    undefinedValue: 'InvalidArgumentError:INVALID_ARGUMENT',
+    detachedValue: 'InvalidArgumentError:INVALID_ARGUMENT',
+    detachedHeader: 'InvalidArgumentError:INVALID_ARGUMENT',
+    nullValue: 'ok', // a tombstone, as in Kafka
+    dotted: 'ok',
+    underscored: 'InvalidTopicError:INVALID_TOPIC_EXCEPTION',
+    bothInOne: 'InvalidArgumentError:INVALID_ARGUMENT',
+    autoCreated: 'InvalidTopicError:INVALID_TOPIC_EXCEPTION',
+  });
+  expect(outcome.topics).toEqual(['a.b', 'q']);
+  expect(outcome.offsets).toEqual([{ partition: 0, offset: '1', high: '1', low: '0' }]); // only the tombstone
+});
+
+test('after "Clear site data" a reload starts afresh and cannot report it: the evidence was cleared too (documented)', async ({ profile }) => {
+  const page = profile.pages()[0] ?? (await profile.newPage());
+  await openClientPage(page);
+  const first = await page.evaluate(async () => {
+    const letterbox = new window.lb.Letterbox({ clientId: 'cleared' });
+    const producer = letterbox.producer();
+    await producer.connect();
+    await producer.send({ topic: 'kept', messages: [{ value: 'v' }] });
+    const info = await letterbox.nodeInfo();
+    await letterbox.close();
+    return info;
+  });
+  const cdp = await profile.newCDPSession(page);
+  await cdp.send('Storage.clearDataForOrigin', { origin: new URL(page.url()).origin, storageTypes: 'all' });
+  await page.reload();
+  await openClientPage(page);
+  const second = await page.evaluate(async () => {
+    const letterbox = new window.lb.Letterbox({ clientId: 'cleared' });
+    const lost: unknown[] = [];
+    letterbox.on('letterbox.storage_lost', (event) => lost.push(event.payload));
+    const info = await letterbox.nodeInfo();
+    const admin = letterbox.admin();
+    await admin.connect();
+    const topics = await admin.listTopics();
+    await letterbox.close();
+    return { info, lost, topics };
+  });
+  expect(second.info.incarnation).not.toBe(first.incarnation);
+  expect(second).toMatchObject({ info: { storageLost: false }, lost: [], topics: [] });
+});

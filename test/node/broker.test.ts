@@ -187,6 +187,17 @@ describe('broker node', () => {
     expect((await third.node.describeTopics(['a']))[0]?.partitions[0]?.highWatermark).toBe(0);
   });
 
+  it('of two concurrent creates of one name, the loser resolves only once the topic is usable', async () => {
+    const { node } = setup();
+    await start(node);
+    const winner = node.createTopics([{ topic: 'race', numPartitions: 8 }], false);
+    const loser = node.createTopics([{ topic: 'race', numPartitions: 8 }], false);
+    expect(await loser).toEqual([false]);
+    const [result] = await node.produce({ acks: 1, allowAutoTopicCreation: false, batches: [{ topic: 'race', partition: 7, bytes: batch('v') }] });
+    expect(result?.baseOffset).toBe(0);
+    expect(await winner).toEqual([true]);
+  });
+
   it('acks 0 answers before the batch is durable; acks 1 after', async () => {
     const { node } = setup();
     await start(node);
