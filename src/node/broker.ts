@@ -1,5 +1,5 @@
 import { InvalidArgumentError, InvalidConfigError, InvalidTopicError, NotConnectedError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
-import { createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
+import { checkBatch, createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
 import { createPeerLink, createPeerRpc, PeerNotConnectedError, type PeerLink, type PeerRpc } from '../network/worker';
 import type { PartitionId, Storage, StorageWrite } from '../storage';
 import type { FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceResult, SyncReply, TopicDefinition } from './api';
@@ -274,18 +274,27 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       for (const batch of request.batches) {
         if (typeof batch !== 'object' || batch === null || !(batch.bytes instanceof Uint8Array)) throw new InvalidArgumentError('a produced batch is { topic, partition, bytes: Uint8Array }');
       }
-      for (const topic of new Set(request.batches.map((b) => b.topic))) {
-        if (!r.topics.has(topic) && request.allowAutoTopicCreation) {
-          const definition = defineTopic({ topic });
-          await serially(r, () => createTopic(r, definition));
+      // Every batch is checked before any is appended, and before a topic is created for the
+      // request: a request refused for one batch writes nothing.
+      const checked = new Set<number>();
+      const toCreate = new Map<string, TopicDefinition>();
+      request.batches.forEach(({ topic, partition, bytes }, i) => {
+        if (r.topics.has(topic) || !request.allowAutoTopicCreation) {
+          logOf(topic, partition).check(bytes);
+          checked.add(i);
+          return;
         }
-      }
-      // Every batch is checked before any is appended: a request refused for one batch writes
-      // nothing. From here to the appends nothing awaits, so a delete of one of these topics
-      // either started before (the topic is refused) or waits for these appends.
-      const targets = request.batches.map(({ topic, partition, bytes }) => {
+        const definition = toCreate.get(topic) ?? defineTopic({ topic });
+        if (!Number.isInteger(partition) || partition < 0 || partition >= definition.numPartitions) throw new UnknownTopicOrPartitionError(topic, partition);
+        checkBatch(definition.config, topic, bytes);
+        toCreate.set(topic, definition);
+      });
+      for (const definition of toCreate.values()) await serially(r, () => createTopic(r, definition));
+      // From here to the appends nothing awaits, so a delete of one of these topics either
+      // started before (the topic is refused) or waits for these appends.
+      const targets = request.batches.map(({ topic, partition, bytes }, i) => {
         const log = logOf(topic, partition);
-        log.check(bytes);
+        if (!checked.has(i)) log.check(bytes);
         return { log, bytes };
       });
       const appends = targets.map(({ log, bytes }) => log.append(bytes));
