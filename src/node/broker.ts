@@ -122,29 +122,39 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   };
 
   /**
-   * Stores a topic's definition, with its new partitions `from`..numPartitions, in one
+   * Stores topic definitions, each with its new partitions `from`..numPartitions, in one
    * transaction (any leftovers under their keys are cleared in it); only then does memory
    * change. A failure (a full disk) changes nothing.
    */
-  async function storeTopic(r: Running, definition: TopicDefinition, from: number): Promise<void> {
-    const created = partitionIds(definition.name, from, definition.numPartitions);
-    await r.storage.write([
-      ...created.flatMap((id): StorageWrite[] => [{ kind: 'deletePartition', id }, { kind: 'putMeta', id, meta: EMPTY_PARTITION }]),
-      { kind: 'putValue', key: topicKey(definition.name), value: definition },
-    ]);
-    for (const id of created) await r.logs.open(id, definition.config);
-    r.topics.set(definition.name, definition);
+  async function storeTopics(r: Running, changes: ReadonlyArray<{ definition: TopicDefinition; from: number }>): Promise<void> {
+    if (changes.length === 0) return;
+    const added = changes.map(({ definition, from }) => ({ definition, ids: partitionIds(definition.name, from, definition.numPartitions) }));
+    await r.storage.write(
+      added.flatMap(({ definition, ids }): StorageWrite[] => [
+        ...ids.flatMap((id): StorageWrite[] => [{ kind: 'deletePartition', id }, { kind: 'putMeta', id, meta: EMPTY_PARTITION }]),
+        { kind: 'putValue', key: topicKey(definition.name), value: definition },
+      ]),
+    );
+    for (const { definition, ids } of added) {
+      for (const id of ids) await r.logs.open(id, definition.config);
+      r.topics.set(definition.name, definition);
+    }
     r.groups.topicsChanged(partitionCounts(r.topics));
   }
 
-  /** Creates a topic unless it exists; false if it did. Run serially. */
-  async function createTopic(r: Running, definition: TopicDefinition): Promise<boolean> {
-    if (r.topics.has(definition.name)) return false;
-    const colliding = collidingTopic(definition.name, r.topics.keys());
-    if (colliding !== undefined) throw new InvalidTopicError(`topic "${definition.name}" collides with existing topic "${colliding}" ("." and "_" may not tell topics apart, as in Kafka)`);
-    await r.groups.beforeTopicCreated(definition.name);
-    await storeTopic(r, definition, 0);
-    return true;
+  /** Creates the topics that do not exist, all or none; per topic, whether it was created. Run serially. */
+  async function createTopics(r: Running, definitions: readonly TopicDefinition[]): Promise<boolean[]> {
+    const fresh: TopicDefinition[] = [];
+    const created = definitions.map((definition) => {
+      if (r.topics.has(definition.name)) return false;
+      const colliding = collidingTopic(definition.name, [...r.topics.keys(), ...fresh.map((d) => d.name)]);
+      if (colliding !== undefined) throw new InvalidTopicError(`topic "${definition.name}" collides with topic "${colliding}" ("." and "_" may not tell topics apart, as in Kafka)`);
+      fresh.push(definition);
+      return true;
+    });
+    for (const { name } of fresh) await r.groups.beforeTopicCreated(name);
+    await storeTopics(r, fresh.map((definition) => ({ definition, from: 0 })));
+    return created;
   }
 
   /**
@@ -239,9 +249,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
             return !r.topics.has(d.name);
           });
         }
-        const created: boolean[] = [];
-        for (const definition of definitions) created.push(await createTopic(r, definition));
-        return created;
+        return createTopics(r, definitions);
       });
     },
 
@@ -289,7 +297,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         checkBatch(definition.config, topic, bytes);
         toCreate.set(topic, definition);
       });
-      for (const definition of toCreate.values()) await serially(r, () => createTopic(r, definition));
+      if (toCreate.size > 0) await serially(r, () => createTopics(r, [...toCreate.values()]));
       // From here to the appends nothing awaits, so a delete of one of these topics either
       // started before (the topic is refused) or waits for these appends.
       const targets = request.batches.map(({ topic, partition, bytes }, i) => {
@@ -378,7 +386,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         const current = r.topics.get(topic);
         if (current === undefined) throw new UnknownTopicOrPartitionError(topic);
         if (count <= current.numPartitions) throw new InvalidConfigError(`topic "${topic}" has ${current.numPartitions} partitions; the new count must be more, got ${count}`, 'INVALID_PARTITIONS');
-        await storeTopic(r, { ...current, numPartitions: count }, current.numPartitions);
+        await storeTopics(r, [{ definition: { ...current, numPartitions: count }, from: current.numPartitions }]);
       });
     },
 

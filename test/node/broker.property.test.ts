@@ -19,7 +19,8 @@ const MAX_MESSAGE_BYTES = 300;
 const GROUP = 'g';
 
 type Op =
-  | { kind: 'create'; topic: string; partitions: number }
+  /** One request creating one or more topics: all or none. */
+  | { kind: 'create'; topics: Array<{ topic: string; partitions: number }> }
   | { kind: 'delete'; topic: string }
   | { kind: 'recreate'; topic: string; partitions: number }
   /** One request of several batches; a `big` one is over the topics' max.message.bytes, refusing the request. */
@@ -31,7 +32,7 @@ type Op =
 
 const topic = fc.constantFrom(...TOPICS);
 const op: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant('create' as const), topic, partitions: fc.integer({ min: 1, max: 3 }) }),
+  fc.record({ kind: fc.constant('create' as const), topics: fc.uniqueArray(fc.record({ topic, partitions: fc.integer({ min: 1, max: 3 }) }), { minLength: 1, maxLength: 2, selector: (t) => t.topic }) }),
   fc.record({ kind: fc.constant('delete' as const), topic }),
   fc.record({ kind: fc.constant('recreate' as const), topic, partitions: fc.integer({ min: 1, max: 3 }) }),
   {
@@ -177,12 +178,12 @@ async function run(quota: Quota, ops: readonly Op[]): Promise<void> {
     apply(result);
     return true;
   };
-  const create = (name: string, partitions: number) =>
+  const create = (specs: ReadonlyArray<{ topic: string; partitions: number }>) =>
     attempt(
-      () => node.createTopics([{ topic: name, numPartitions: partitions, configEntries: [{ name: 'max.message.bytes', value: String(MAX_MESSAGE_BYTES) }] }], false),
-      ([created]) => {
-        expect(created).toBe(!model.topics.has(name));
-        if (created) model.topics.set(name, Array.from({ length: partitions }, () => []));
+      () => node.createTopics(specs.map(({ topic: name, partitions }) => ({ topic: name, numPartitions: partitions, configEntries: [{ name: 'max.message.bytes', value: String(MAX_MESSAGE_BYTES) }] })), false),
+      (created) => {
+        expect(created).toEqual(specs.map(({ topic: name }) => !model.topics.has(name)));
+        for (const { topic: name, partitions } of specs) if (!model.topics.has(name)) model.topics.set(name, Array.from({ length: partitions }, () => []));
       },
     );
   const remove = (name: string) =>
@@ -196,13 +197,13 @@ async function run(quota: Quota, ops: readonly Op[]): Promise<void> {
   for (const step of ops) {
     switch (step.kind) {
       case 'create':
-        await create(step.topic, step.partitions);
+        await create(step.topics);
         break;
       case 'delete':
         await remove(step.topic);
         break;
       case 'recreate':
-        if (!model.topics.has(step.topic) || (await remove(step.topic))) await create(step.topic, step.partitions);
+        if (!model.topics.has(step.topic) || (await remove(step.topic))) await create([step]);
         break;
       case 'produce': {
         const batches = step.batches.map(({ topic: name, partition, count, big }) => {
