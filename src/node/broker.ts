@@ -1,4 +1,4 @@
-import { InvalidArgumentError, InvalidConfigError, InvalidTopicError, NotConnectedError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
+import { InvalidArgumentError, InvalidConfigError, InvalidTopicError, NotConnectedError, OffsetOutOfRangeError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
 import { checkBatch, createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
 import { createPeerLink, createPeerRpc, PeerNotConnectedError, type PeerLink, type PeerRpc } from '../network/worker';
 import type { PartitionId, Storage, StorageWrite } from '../storage';
@@ -409,7 +409,14 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
 
     async deleteRecords(topic, partitions) {
       if (!Array.isArray(partitions)) throw new InvalidArgumentError('deleteRecords takes an array of { partition, offset }');
-      const logs = partitions.map(({ partition }) => logOf(topic, partition));
+      // Every offset is checked before any partition is cut: a request refused for one deletes in none.
+      const logs = partitions.map(({ partition, offset }) => {
+        const log = logOf(topic, partition);
+        if (offset !== -1 && (!Number.isSafeInteger(offset) || offset < 0 || offset > log.highWatermark)) {
+          throw new OffsetOutOfRangeError(topic, partition, offset, log.logStartOffset, log.highWatermark);
+        }
+        return log;
+      });
       return Promise.all(partitions.map(({ offset }, i) => logs[i]!.deleteRecordsBefore(offset)));
     },
 

@@ -26,6 +26,8 @@ type Op =
   /** One request of several batches; a `big` one is over the topics' max.message.bytes, refusing the request. */
   | { kind: 'produce'; batches: Array<{ topic: string; partition: number; count: number; big: boolean }>; autoCreate: boolean }
   | { kind: 'commit'; topic: string; partition: number; offset: number }
+  /** Kafka's DeleteRecords up to `offset` (-1: the high watermark). */
+  | { kind: 'deleteRecords'; topic: string; partition: number; offset: number }
   | { kind: 'restart' }
   | { kind: 'full' }
   | { kind: 'freed' };
@@ -44,21 +46,30 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     weight: 4,
   },
   fc.record({ kind: fc.constant('commit' as const), topic, partition: fc.integer({ min: 0, max: 2 }), offset: fc.integer({ min: 0, max: 6 }) }),
+  fc.record({ kind: fc.constant('deleteRecords' as const), topic, partition: fc.integer({ min: 0, max: 2 }), offset: fc.integer({ min: -1, max: 6 }) }),
   fc.record({ kind: fc.constant('restart' as const) }),
   fc.record({ kind: fc.constant('full' as const) }),
   fc.record({ kind: fc.constant('freed' as const) }),
 );
 
-/** What the node must show: topics with their records per partition, and the group's committed offsets. */
+/** A partition as acknowledged: every record (`offset:value`, at its offset) and the log start. */
+interface ModelPartition {
+  records: string[];
+  start: number;
+}
+
+/** What the node must show: topics with their records from the log start per partition, and the group's committed offsets. */
 interface Model {
-  topics: Map<string, string[][]>;
+  topics: Map<string, ModelPartition[]>;
   committed: Map<string, number>;
 }
+
+const emptyPartitions = (count: number): ModelPartition[] => Array.from({ length: count }, () => ({ records: [], start: 0 }));
 
 type Snapshot = { topics: Record<string, string[][]>; committed: Record<string, number> };
 
 const snapshotOf = (model: Model): Snapshot => ({
-  topics: Object.fromEntries([...model.topics].sort(([x], [y]) => x.localeCompare(y))),
+  topics: Object.fromEntries([...model.topics].sort(([x], [y]) => x.localeCompare(y)).map(([name, partitions]) => [name, partitions.map((p) => p.records.slice(p.start))])),
   committed: Object.fromEntries([...model.committed].sort(([x], [y]) => x.localeCompare(y))),
 });
 
@@ -76,7 +87,10 @@ async function observe(node: NodeApi): Promise<Snapshot> {
         const [fetched] = await node.fetch({ requestId: 0, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, partitions: [{ topic: state.name, partition: p.partition, fetchOffset: p.logStartOffset, maxBytes: 1 << 20 }] });
         for (const bytes of fetched!.batches) {
           const batch = decodeBatch(bytes);
-          for (const r of batch.records) values.push(`${batch.baseOffset + r.offsetDelta}:${text.decode(r.value!)}`);
+          for (const r of batch.records) {
+            const offset = batch.baseOffset + r.offsetDelta;
+            if (offset >= p.logStartOffset) values.push(`${offset}:${text.decode(r.value!)}`);
+          }
         }
       }
       partitions.push(values);
@@ -183,7 +197,7 @@ async function run(quota: Quota, ops: readonly Op[]): Promise<void> {
       () => node.createTopics(specs.map(({ topic: name, partitions }) => ({ topic: name, numPartitions: partitions, configEntries: [{ name: 'max.message.bytes', value: String(MAX_MESSAGE_BYTES) }] })), false),
       (created) => {
         expect(created).toEqual(specs.map(({ topic: name }) => !model.topics.has(name)));
-        for (const { topic: name, partitions } of specs) if (!model.topics.has(name)) model.topics.set(name, Array.from({ length: partitions }, () => []));
+        for (const { topic: name, partitions } of specs) if (!model.topics.has(name)) model.topics.set(name, emptyPartitions(partitions));
       },
     );
   const remove = (name: string) =>
@@ -216,8 +230,8 @@ async function run(quota: Quota, ops: readonly Op[]): Promise<void> {
           (results) => {
             results.forEach((result, i) => {
               const { topic: name, partition, values } = batches[i]!;
-              if (!model.topics.has(name)) model.topics.set(name, [[]]); // auto-created with 1 partition
-              const records = model.topics.get(name)![partition]!;
+              if (!model.topics.has(name)) model.topics.set(name, emptyPartitions(1)); // auto-created with 1 partition
+              const { records } = model.topics.get(name)![partition]!;
               expect(result.baseOffset).toBe(records.length);
               records.push(...values.map((v, j) => `${records.length + j}:${v}`));
             });
@@ -229,6 +243,16 @@ async function run(quota: Quota, ops: readonly Op[]): Promise<void> {
         await attempt(
           () => node.commitOffsets({ groupId: GROUP, memberId: null, generationId: -1, offsets: [{ topic: step.topic, partition: step.partition, offset: step.offset, metadata: null }] }),
           () => model.committed.set(`${step.topic}/${step.partition}`, step.offset),
+        );
+        break;
+      case 'deleteRecords':
+        await attempt(
+          () => node.deleteRecords(step.topic, [{ partition: step.partition, offset: step.offset }]),
+          ([logStart]) => {
+            const p = model.topics.get(step.topic)![step.partition]!;
+            p.start = Math.max(p.start, step.offset === -1 ? p.records.length : step.offset);
+            expect(logStart).toBe(p.start);
+          },
         );
         break;
       case 'restart':

@@ -198,6 +198,17 @@ describe('broker node', () => {
     expect(await winner).toEqual([true]);
   });
 
+  it('deleteRecords refused for one partition deletes in none', async () => {
+    const { node } = setup();
+    await start(node);
+    await node.createTopics([{ topic: 't', numPartitions: 2 }], false);
+    for (const partition of [0, 1]) await node.produce({ acks: 1, allowAutoTopicCreation: false, batches: [{ topic: 't', partition, bytes: batch('a', 'b') }] });
+    await expect(node.deleteRecords('t', [{ partition: 0, offset: 2 }, { partition: 1, offset: 5 }])).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
+    await expect(node.deleteRecords('t', [{ partition: 0, offset: 2 }, { partition: 2, offset: 1 }])).rejects.toBeInstanceOf(UnknownTopicOrPartitionError);
+    expect((await node.describeTopics(['t']))[0]?.partitions.map((p) => p.logStartOffset)).toEqual([0, 0]);
+    expect(await node.deleteRecords('t', [{ partition: 0, offset: 2 }, { partition: 1, offset: -1 }])).toEqual([2, 2]);
+  });
+
   it('acks 0 answers before the batch is durable; acks 1 after', async () => {
     const { node } = setup();
     await start(node);
