@@ -177,6 +177,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     );
     for (const { name } of definitions) r.topics.delete(name);
     r.groups.topicsChanged(partitionCounts(r.topics));
+    // Waiting fetches end now (they may wait on these logs): their consumers hear of the delete at once.
+    for (const controller of r.fetches.values()) controller.abort();
     for (const { name, numPartitions } of definitions) {
       // Drops the open logs (their data went in the transaction above).
       await Promise.all(partitionIds(name, 0, numPartitions).map((id) => r.logs.delete(id).catch(() => undefined)));
@@ -342,9 +344,10 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           // Wait until any partition's high watermark passes its fetch offset (woken by the
           // append), or moves at all when it already does but cuts the batch there.
           await Promise.race([
-            ...request.partitions.map(({ topic, partition, fetchOffset }) => {
-              const log = logOf(topic, partition);
-              return log.waitForData(Math.max(fetchOffset, log.highWatermark), controller.signal);
+            ...request.partitions.flatMap(({ topic, partition, fetchOffset }) => {
+              // A partition gone since it was read (its topic is being deleted) is not waited on: the delete ends the wait.
+              const log = r.topics.has(topic) && !r.deleting.has(topic) ? r.logs.get({ topic, partition }) : undefined;
+              return log === undefined ? [] : [log.waitForData(Math.max(fetchOffset, log.highWatermark), controller.signal)];
             }),
             // With no partitions to wait on (all paused), the wait still ends at maxWait or cancel.
             new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true })),

@@ -209,6 +209,16 @@ describe('broker node', () => {
     expect(await node.deleteRecords('t', [{ partition: 0, offset: 2 }, { partition: 1, offset: -1 }])).toEqual([2, 2]);
   });
 
+  it('a fetch waiting on a topic that is deleted ends at once, reporting the partition unknown', async () => {
+    const { node } = setup();
+    await start(node);
+    await node.createTopics([{ topic: 'gone' }], false);
+    const fetching = node.fetch({ requestId: 1, maxWaitMs: 60_000, minBytes: 1, maxBytes: 1 << 20, partitions: [{ topic: 'gone', partition: 0, fetchOffset: 0, maxBytes: 1 << 20 }] });
+    await node.deleteTopics(['gone']);
+    // No timer has to fire: the delete ends the wait (a 60 s wait would time the test out).
+    expect((await fetching).map((p) => p.errorCode)).toEqual(['UNKNOWN_TOPIC_OR_PARTITION']);
+  });
+
   it('acks 0 answers before the batch is durable; acks 1 after', async () => {
     const { node } = setup();
     await start(node);
