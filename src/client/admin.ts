@@ -184,7 +184,7 @@ export class Admin {
       return { topic: check.string(topic, `topicPartitions[${i}].topic`), count: check.integer(count, `topicPartitions[${i}].count`, ANY_WHOLE) };
     });
     const node = await this.#node();
-    for (const { topic, count } of changes) await abortable(node.createPartitions(topic, count), signal);
+    await abortable(node.createPartitions(changes), signal);
     return true;
   }
 
@@ -359,10 +359,9 @@ export class Admin {
     const resources = check.array(check.object(options, 'alterConfigs options')['resources'], 'resources').map((entry, i) => {
       const r = check.object(entry, `resources[${i}]`);
       check.oneOf(r['type'], `resources[${i}].type`, [ConfigResourceTypes.TOPIC]);
-      return { name: check.string(r['name'], `resources[${i}].name`), configEntries: configEntries(r['configEntries'], `resources[${i}].configEntries`) };
+      return { topic: check.string(r['name'], `resources[${i}].name`), entries: configEntries(r['configEntries'], `resources[${i}].configEntries`) };
     });
-    const node = await this.#node();
-    for (const resource of resources) await abortable(node.alterConfigs(resource.name, resource.configEntries), signal);
+    await abortable((await this.#node()).alterConfigs(resources), signal);
   }
 
   /**

@@ -88,6 +88,14 @@ function serially<T>(r: Running, change: () => Promise<T>): Promise<T> {
   return result;
 }
 
+/** `changes` as an array naming each topic once (one request changes a topic once, all or nothing). */
+function distinct<T extends { topic: string }>(changes: readonly T[], what: string): readonly T[] {
+  if (!Array.isArray(changes)) throw new InvalidArgumentError(`${what} takes an array of changes`);
+  const names = new Set(changes.map((c) => c.topic));
+  if (names.size !== changes.length) throw new InvalidArgumentError(`${what} names a topic more than once`);
+  return changes;
+}
+
 const partitionCounts = (topics: Map<string, TopicDefinition>) => Object.fromEntries([...topics.values()].map((t) => [t.name, t.numPartitions]));
 
 /**
@@ -378,34 +386,38 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       }
     },
 
-    async createPartitions(topic, count) {
+    async createPartitions(changes) {
       const r = state();
-      const definition = r.topics.get(topic);
-      if (definition === undefined) throw new UnknownTopicOrPartitionError(topic);
-      if (!Number.isSafeInteger(count) || count <= definition.numPartitions || count > PARTITIONS_MAX) {
-        throw new InvalidConfigError(`topic "${topic}" has ${definition.numPartitions} partitions; the new count must be more, at most ${PARTITIONS_MAX}, got ${String(count)}`, 'INVALID_PARTITIONS');
-      }
-      await serially(r, async () => {
-        const current = r.topics.get(topic);
-        if (current === undefined) throw new UnknownTopicOrPartitionError(topic);
-        if (count <= current.numPartitions) throw new InvalidConfigError(`topic "${topic}" has ${current.numPartitions} partitions; the new count must be more, got ${count}`, 'INVALID_PARTITIONS');
-        await storeTopics(r, [{ definition: { ...current, numPartitions: count }, from: current.numPartitions }]);
-      });
+      const grown = () =>
+        distinct(changes, 'createPartitions').map(({ topic, count }) => {
+          const current = r.topics.get(topic);
+          if (current === undefined) throw new UnknownTopicOrPartitionError(topic);
+          if (!Number.isSafeInteger(count) || count <= current.numPartitions || count > PARTITIONS_MAX) {
+            throw new InvalidConfigError(`topic "${topic}" has ${current.numPartitions} partitions; the new count must be more, at most ${PARTITIONS_MAX}, got ${String(count)}`, 'INVALID_PARTITIONS');
+          }
+          return { definition: { ...current, numPartitions: count }, from: current.numPartitions };
+        });
+      grown(); // refused before it waits its turn
+      await serially(r, () => storeTopics(r, grown()));
     },
 
-    async alterConfigs(topic, entries) {
+    async alterConfigs(changes) {
       const r = state();
-      const definition = r.topics.get(topic);
-      if (definition === undefined) throw new UnknownTopicOrPartitionError(topic);
-      if (!Array.isArray(entries)) throw new InvalidArgumentError('alterConfigs takes an array of { name, value }');
-      parseConfigEntries(entries, definition.config); // refused before it waits its turn
+      const altered = () =>
+        distinct(changes, 'alterConfigs').map(({ topic, entries }) => {
+          const current = r.topics.get(topic);
+          if (current === undefined) throw new UnknownTopicOrPartitionError(topic);
+          if (!Array.isArray(entries)) throw new InvalidArgumentError('alterConfigs takes arrays of { name, value }');
+          return { ...current, config: parseConfigEntries(entries, current.config) };
+        });
+      altered(); // refused before it waits its turn
       await serially(r, async () => {
-        const current = r.topics.get(topic);
-        if (current === undefined) throw new UnknownTopicOrPartitionError(topic);
-        const altered = { ...current, config: parseConfigEntries(entries, current.config) };
-        await r.storage.write([{ kind: 'putValue', key: topicKey(topic), value: altered }]);
-        r.topics.set(topic, altered);
-        for (let partition = 0; partition < altered.numPartitions; partition++) logOf(topic, partition).setConfig(altered.config);
+        const definitions = altered();
+        await r.storage.write(definitions.map((d): StorageWrite => ({ kind: 'putValue', key: topicKey(d.name), value: d })));
+        for (const definition of definitions) {
+          r.topics.set(definition.name, definition);
+          for (let partition = 0; partition < definition.numPartitions; partition++) logOf(definition.name, partition).setConfig(definition.config);
+        }
       });
       r.maintenance.runSoon(); // a shorter retention applies now, not at the next interval
     },

@@ -369,3 +369,30 @@ test('after "Clear site data" a reload starts afresh and cannot report it: the e
   expect(second.info.incarnation).not.toBe(first.incarnation);
   expect(second).toMatchObject({ info: { storageLost: false }, lost: [], topics: [] });
 });
+
+test('admin calls that name several topics change all of them or none', async ({ page }) => {
+  const outcome = await page.evaluate(async () => {
+    const { Letterbox, ConfigResourceTypes } = window.lb;
+    const letterbox = new Letterbox({ clientId: 'all-or-none' });
+    const admin = letterbox.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'one' }, { topic: 'two', numPartitions: 2 }] });
+    const codeOf = (call: Promise<unknown>) => call.then(() => 'ok', (error: { code?: string }) => error.code);
+    const retention = (topic: string) => ({ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'retention.ms', value: '60000' }] });
+    const refused = {
+      grow: await codeOf(admin.createPartitions({ topicPartitions: [{ topic: 'one', count: 4 }, { topic: 'two', count: 1 }] })),
+      alter: await codeOf(admin.alterConfigs({ resources: [retention('one'), retention('missing')] })),
+      create: await codeOf(admin.createTopics({ topics: [{ topic: 'three' }, { topic: 'bad name' }] })),
+      deleteRecords: await codeOf(admin.deleteTopicRecords({ topic: 'two', partitions: [{ partition: 0, offset: '0' }, { partition: 1, offset: '9' }] })),
+    };
+    const partitions = (await admin.fetchTopicMetadata()).topics.map((t) => `${t.name}:${t.partitions.length}`).sort();
+    const { resources } = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'one', configNames: ['retention.ms'] }] });
+    await letterbox.close();
+    return { refused, partitions, retention: resources[0]?.configEntries[0]?.configValue };
+  });
+  expect(outcome).toEqual({
+    refused: { grow: 'INVALID_PARTITIONS', alter: 'UNKNOWN_TOPIC_OR_PARTITION', create: 'INVALID_TOPIC_EXCEPTION', deleteRecords: 'OFFSET_OUT_OF_RANGE' },
+    partitions: ['one:1', 'two:2'],
+    retention: '604800000',
+  });
+});
