@@ -1,10 +1,44 @@
-import { InvalidArgumentError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
+import { NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
 import type { Assignment, ConfigEntry, GroupStateName, OffsetCommit, TopicSpec, TopicState } from '../node';
 import { Instrumentation, type InstrumentationEvent } from './events';
 import type { Letterbox } from './letterbox';
 import type { Logger } from './logger';
 import { abortable } from './node-connection';
 import type { CallOptions } from './producer';
+import * as check from './validate';
+
+/** Whole numbers the node range-checks itself (with Kafka's error codes): here only their type. */
+const ANY_WHOLE = Number.MIN_SAFE_INTEGER;
+
+const topicNames = (value: unknown, what: string): string[] => check.array(value, what).map((name, i) => check.string(name, `${what}[${i}]`));
+
+/** A topic spec with only its known, checked fields: nothing else crosses to the worker. */
+function topicSpec(value: unknown, i: number): TopicSpec {
+  const spec = check.object(value, `topics[${i}]`);
+  const entries = check.array(spec['configEntries'], `topics[${i}].configEntries`, true);
+  return {
+    topic: check.string(spec['topic'], `topics[${i}].topic`),
+    ...optional('numPartitions', check.integer(spec['numPartitions'], `topics[${i}].numPartitions`, ANY_WHOLE, undefined, undefined)),
+    ...optional('replicationFactor', check.integer(spec['replicationFactor'], `topics[${i}].replicationFactor`, ANY_WHOLE, undefined, undefined)),
+    ...(entries === undefined ? {} : { configEntries: configEntries(entries, `topics[${i}].configEntries`) }),
+  };
+}
+
+function configEntries(value: unknown, what: string): ConfigEntry[] {
+  return check.array(value, what).map((entry, j) => {
+    const { name, value: v } = check.object(entry, `${what}[${j}]`);
+    return { name: check.string(name, `${what}[${j}].name`), value: typeof v === 'string' ? v : check.string(v, `${what}[${j}].value`) };
+  });
+}
+
+const optional = <K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> => (value === undefined ? {} : ({ [key]: value } as Record<K, V>));
+
+function partitionOffsets(value: unknown, min: number): Array<{ partition: number; offset: number }> {
+  return check.array(value, 'partitions').map((entry, i) => {
+    const { partition, offset } = check.object(entry, `partitions[${i}]`);
+    return { partition: check.integer(partition, `partitions[${i}].partition`, 0), offset: check.decimal(offset, `partitions[${i}].offset`, min) };
+  });
+}
 
 export interface PartitionMetadata {
   partitionErrorCode: number;
@@ -98,6 +132,7 @@ export class Admin {
    * @example const off = admin.on(admin.events.CONNECT, () => console.log('connected'));
    */
   on<K extends keyof AdminEvents>(type: K, listener: (event: InstrumentationEvent<AdminEvents[K]>) => void): () => void {
+    check.listener(type, listener, Object.values(this.events));
     return this.#instrumentation.on(type, listener);
   }
 
@@ -120,9 +155,11 @@ export class Admin {
    * @example await admin.createTopics({ topics: [{ topic: 'orders', numPartitions: 4, configEntries: [{ name: 'retention.ms', value: '3600000' }] }] });
    */
   async createTopics(options: { topics: TopicSpec[]; validateOnly?: boolean }, call: CallOptions = {}): Promise<boolean> {
-    const node = await this.#node();
-    if (typeof options !== 'object' || options === null || !Array.isArray(options.topics)) throw new InvalidArgumentError('createTopics takes { topics: [...] }');
-    const created = await abortable(node.createTopics(options.topics, options.validateOnly ?? false), call.signal);
+    const { signal } = check.callOptions(call);
+    const o = check.object(options, 'createTopics options');
+    const specs = check.array(o['topics'], 'topics').map(topicSpec);
+    const validateOnly = check.boolean(o['validateOnly'], 'validateOnly', false);
+    const created = await abortable((await this.#node()).createTopics(specs, validateOnly), signal);
     return created.every(Boolean);
   }
 
@@ -131,7 +168,9 @@ export class Admin {
    * @example await admin.deleteTopics({ topics: ['old'] });
    */
   async deleteTopics(options: { topics: string[] }, call: CallOptions = {}): Promise<void> {
-    await abortable((await this.#node()).deleteTopics(options.topics), call.signal);
+    const { signal } = check.callOptions(call);
+    const topics = topicNames(check.object(options, 'deleteTopics options')['topics'], 'topics');
+    await abortable((await this.#node()).deleteTopics(topics), signal);
   }
 
   /**
@@ -139,9 +178,13 @@ export class Admin {
    * @example await admin.createPartitions({ topicPartitions: [{ topic: 'orders', count: 8 }] });
    */
   async createPartitions(options: { topicPartitions: Array<{ topic: string; count: number }> }, call: CallOptions = {}): Promise<boolean> {
+    const { signal } = check.callOptions(call);
+    const changes = check.array(check.object(options, 'createPartitions options')['topicPartitions'], 'topicPartitions').map((entry, i) => {
+      const { topic, count } = check.object(entry, `topicPartitions[${i}]`);
+      return { topic: check.string(topic, `topicPartitions[${i}].topic`), count: check.integer(count, `topicPartitions[${i}].count`, ANY_WHOLE) };
+    });
     const node = await this.#node();
-    if (!Array.isArray(options?.topicPartitions)) throw new InvalidArgumentError('createPartitions takes { topicPartitions: [{ topic, count }] }');
-    for (const { topic, count } of options.topicPartitions) await abortable(node.createPartitions(topic, count), call.signal);
+    await abortable(node.createPartitions(changes), signal);
     return true;
   }
 
@@ -150,7 +193,8 @@ export class Admin {
    * @example const names = await admin.listTopics();
    */
   async listTopics(call: CallOptions = {}): Promise<string[]> {
-    return abortable((await this.#node()).listTopics(), call.signal);
+    const { signal } = check.callOptions(call);
+    return abortable((await this.#node()).listTopics(), signal);
   }
 
   /**
@@ -158,7 +202,10 @@ export class Admin {
    * @example const { topics } = await admin.fetchTopicMetadata({ topics: ['orders'] });
    */
   async fetchTopicMetadata(options: { topics?: string[] } = {}, call: CallOptions = {}): Promise<{ topics: TopicMetadata[] }> {
-    const states = await abortable((await this.#node()).describeTopics(options.topics), call.signal);
+    const { signal } = check.callOptions(call);
+    const listed = check.object(options, 'fetchTopicMetadata options', true)['topics'];
+    const names = listed === undefined ? undefined : topicNames(listed, 'topics');
+    const states = await abortable((await this.#node()).describeTopics(names), signal);
     return {
       topics: states.map((t) => ({
         name: t.name,
@@ -172,7 +219,8 @@ export class Admin {
    * @example const offsets = await admin.fetchTopicOffsets('orders');
    */
   async fetchTopicOffsets(topic: string, call: CallOptions = {}): Promise<PartitionOffsets[]> {
-    const [state] = await abortable((await this.#node()).describeTopics([topic]), call.signal);
+    const { signal } = check.callOptions(call);
+    const [state] = await abortable((await this.#node()).describeTopics([check.string(topic, 'topic')]), signal);
     return state!.partitions.map((p) => ({ partition: p.partition, offset: String(p.highWatermark), high: String(p.highWatermark), low: String(p.logStartOffset) }));
   }
 
@@ -181,10 +229,13 @@ export class Admin {
    * @example await admin.fetchTopicOffsetsByTimestamp('orders', Date.now() - 3_600_000);
    */
   async fetchTopicOffsetsByTimestamp(topic: string, timestamp?: number, call: CallOptions = {}): Promise<Array<{ partition: number; offset: string }>> {
+    const { signal } = check.callOptions(call);
+    const name = check.string(topic, 'topic');
+    const at = check.integer(timestamp, 'timestamp', ANY_WHOLE, undefined, undefined);
     const node = await this.#node();
-    const state = await this.#topic(topic);
-    const queries = state.partitions.map((p) => ({ topic, partition: p.partition, query: timestamp === undefined ? ('earliest' as const) : { timestamp } }));
-    const offsets = await abortable(node.listOffsets(queries), call.signal);
+    const state = await this.#topic(name);
+    const queries = state.partitions.map((p) => ({ topic: name, partition: p.partition, query: at === undefined ? ('earliest' as const) : { timestamp: at } }));
+    const offsets = await abortable(node.listOffsets(queries), signal);
     return state.partitions.map((p, i) => ({ partition: p.partition, offset: String(offsets[i] ?? p.highWatermark) }));
   }
 
@@ -193,10 +244,14 @@ export class Admin {
    * @example const [{ partitions }] = await admin.fetchOffsets({ groupId: 'readers', topics: ['orders'] });
    */
   async fetchOffsets(options: { groupId: string; topics?: string[] }, call: CallOptions = {}): Promise<Array<{ topic: string; partitions: GroupPartitionOffset[] }>> {
+    const { signal } = check.callOptions(call);
+    const o = check.object(options, 'fetchOffsets options');
+    const groupId = check.string(o['groupId'], 'groupId');
+    const listed = o['topics'] === undefined ? undefined : topicNames(o['topics'], 'topics');
     const node = await this.#node();
-    const committed = await abortable(node.fetchOffsets(options.groupId), call.signal);
-    const topics = options.topics ?? [...new Set(committed.map((c) => c.topic))];
-    const states = await abortable(node.describeTopics(topics), call.signal);
+    const committed = await abortable(node.fetchOffsets(groupId), signal);
+    const topics = listed ?? [...new Set(committed.map((c) => c.topic))];
+    const states = await abortable(node.describeTopics(topics), signal);
     return states.map((t) => ({
       topic: t.name,
       partitions: t.partitions.map((p) => {
@@ -212,10 +267,14 @@ export class Admin {
    * @example await admin.setOffsets({ groupId: 'readers', topic: 'orders', partitions: [{ partition: 0, offset: '42' }] });
    */
   async setOffsets(options: { groupId: string; topic: string; partitions: Array<{ partition: number; offset: string }> }, call: CallOptions = {}): Promise<void> {
+    const { signal } = check.callOptions(call);
+    const o = check.object(options, 'setOffsets options');
+    const groupId = check.string(o['groupId'], 'groupId');
+    const topic = check.string(o['topic'], 'topic');
+    const offsets: OffsetCommit[] = partitionOffsets(o['partitions'], 0).map(({ partition, offset }) => ({ topic, partition, offset, metadata: null }));
     const node = await this.#node();
-    await this.#topic(options.topic);
-    const offsets: OffsetCommit[] = options.partitions.map(({ partition, offset }) => ({ topic: options.topic, partition, offset: parseOffset(offset), metadata: null }));
-    await abortable(node.commitOffsets({ groupId: options.groupId, memberId: null, generationId: -1, offsets }), call.signal);
+    await this.#topic(topic);
+    await abortable(node.commitOffsets({ groupId, memberId: null, generationId: -1, offsets }), signal);
   }
 
   /**
@@ -223,9 +282,14 @@ export class Admin {
    * @example await admin.resetOffsets({ groupId: 'readers', topic: 'orders', earliest: true });
    */
   async resetOffsets(options: { groupId: string; topic: string; earliest?: boolean }, call: CallOptions = {}): Promise<void> {
-    const state = await this.#topic(options.topic);
-    const partitions = state.partitions.map((p) => ({ partition: p.partition, offset: String(options.earliest === true ? p.logStartOffset : p.highWatermark) }));
-    await this.setOffsets({ groupId: options.groupId, topic: options.topic, partitions }, call);
+    check.callOptions(call);
+    const o = check.object(options, 'resetOffsets options');
+    const groupId = check.string(o['groupId'], 'groupId');
+    const topic = check.string(o['topic'], 'topic');
+    const earliest = check.boolean(o['earliest'], 'earliest', false);
+    const state = await this.#topic(topic);
+    const partitions = state.partitions.map((p) => ({ partition: p.partition, offset: String(earliest ? p.logStartOffset : p.highWatermark) }));
+    await this.setOffsets({ groupId, topic, partitions }, call);
   }
 
   /**
@@ -233,7 +297,8 @@ export class Admin {
    * @example const { groups } = await admin.listGroups();
    */
   async listGroups(call: CallOptions = {}): Promise<{ groups: Array<{ groupId: string; protocolType: 'consumer'; state: GroupStateName }> }> {
-    const groups = await abortable((await this.#node()).listGroups(), call.signal);
+    const { signal } = check.callOptions(call);
+    const groups = await abortable((await this.#node()).listGroups(), signal);
     return { groups: groups.map((g) => ({ groupId: g.groupId, protocolType: 'consumer', state: g.state })) };
   }
 
@@ -242,7 +307,9 @@ export class Admin {
    * @example const { groups: [group] } = await admin.describeGroups(['readers']);
    */
   async describeGroups(groupIds: string[], call: CallOptions = {}): Promise<{ groups: GroupDescriptionResult[] }> {
-    const groups = await abortable((await this.#node()).describeGroups(groupIds), call.signal);
+    const { signal } = check.callOptions(call);
+    const ids = topicNames(groupIds, 'groupIds');
+    const groups = await abortable((await this.#node()).describeGroups(ids), signal);
     return {
       groups: groups.map((g) => ({
         groupId: g.groupId,
@@ -260,11 +327,16 @@ export class Admin {
    * @example const { resources } = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'orders' }] });
    */
   async describeConfigs(options: { resources: ConfigResource[] }, call: CallOptions = {}): Promise<{ resources: Array<{ resourceType: number; resourceName: string; errorCode: number; configEntries: DescribedConfigEntry[] }> }> {
+    const { signal } = check.callOptions(call);
+    const resources = check.array(check.object(options, 'describeConfigs options')['resources'], 'resources').map((entry, i) => {
+      const r = check.object(entry, `resources[${i}]`);
+      const configNames = r['configNames'] === undefined ? undefined : topicNames(r['configNames'], `resources[${i}].configNames`);
+      return { type: check.oneOf(r['type'], `resources[${i}].type`, [ConfigResourceTypes.TOPIC]), name: check.string(r['name'], `resources[${i}].name`), configNames };
+    });
     const node = await this.#node();
-    const names = options.resources.map((r) => r.name);
-    const states = await abortable(node.describeTopics(names), call.signal);
+    const states = await abortable(node.describeTopics(resources.map((r) => r.name)), signal);
     return {
-      resources: options.resources.map((resource, i) => {
+      resources: resources.map((resource, i) => {
         const entries = states[i]!.configEntries;
         return {
           resourceType: resource.type,
@@ -283,8 +355,13 @@ export class Admin {
    * @example await admin.alterConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'orders', configEntries: [{ name: 'retention.ms', value: '60000' }] }] });
    */
   async alterConfigs(options: { resources: Array<ConfigResource & { configEntries: ConfigEntry[] }> }, call: CallOptions = {}): Promise<void> {
-    const node = await this.#node();
-    for (const resource of options.resources) await abortable(node.alterConfigs(resource.name, resource.configEntries), call.signal);
+    const { signal } = check.callOptions(call);
+    const resources = check.array(check.object(options, 'alterConfigs options')['resources'], 'resources').map((entry, i) => {
+      const r = check.object(entry, `resources[${i}]`);
+      check.oneOf(r['type'], `resources[${i}].type`, [ConfigResourceTypes.TOPIC]);
+      return { topic: check.string(r['name'], `resources[${i}].name`), entries: configEntries(r['configEntries'], `resources[${i}].configEntries`) };
+    });
+    await abortable((await this.#node()).alterConfigs(resources), signal);
   }
 
   /**
@@ -292,8 +369,11 @@ export class Admin {
    * @example await admin.deleteTopicRecords({ topic: 'orders', partitions: [{ partition: 0, offset: '100' }] });
    */
   async deleteTopicRecords(options: { topic: string; partitions: Array<{ partition: number; offset: string }> }, call: CallOptions = {}): Promise<void> {
-    const node = await this.#node();
-    await abortable(node.deleteRecords(options.topic, options.partitions.map(({ partition, offset }) => ({ partition, offset: parseOffset(offset) }))), call.signal);
+    const { signal } = check.callOptions(call);
+    const o = check.object(options, 'deleteTopicRecords options');
+    const topic = check.string(o['topic'], 'topic');
+    const partitions = partitionOffsets(o['partitions'], -1);
+    await abortable((await this.#node()).deleteRecords(topic, partitions), signal);
   }
 
   async #topic(topic: string): Promise<TopicState> {
@@ -306,10 +386,4 @@ export class Admin {
     if (!this.#connected) throw new NotConnectedError('the admin client is not connected: call connect() first');
     return this.#letterbox.node();
   }
-}
-
-function parseOffset(offset: string): number {
-  const n = Number(offset);
-  if (typeof offset !== 'string' || offset.trim() === '' || !Number.isSafeInteger(n) || n < -1) throw new InvalidArgumentError(`an offset is a decimal string ≥ -1, got ${JSON.stringify(offset)}`);
-  return n;
 }

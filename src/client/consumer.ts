@@ -7,6 +7,16 @@ import type { Logger } from './logger';
 import { toKafkaMessage, type KafkaMessage } from './messages';
 import { abortable } from './node-connection';
 import type { CallOptions } from './producer';
+import * as check from './validate';
+
+/** Topic-partitions as pause and resume take them: `[{ topic, partitions? }]`. */
+function topicPartitions(value: unknown): Array<{ topic: string; partitions: number[] | undefined }> {
+  return check.array(value, 'topics').map((entry, i) => {
+    const { topic, partitions } = check.object(entry, `topics[${i}]`);
+    const listed = check.array(partitions, `topics[${i}].partitions`, true);
+    return { topic: check.string(topic, `topics[${i}].topic`), partitions: listed?.map((p, j) => check.integer(p, `topics[${i}].partitions[${j}]`, 0)) };
+  });
+}
 
 /** KafkaJS's assigners by name: `partitionAssigners: [PartitionAssigners.roundRobin]`. */
 export const PartitionAssigners = { roundRobin: 'roundrobin', range: 'range' } as const satisfies Record<string, AssignorName>;
@@ -203,23 +213,24 @@ export class Consumer {
   #lastCommitAt = 0;
 
   constructor(letterbox: Letterbox, config: ConsumerConfig, logger: Logger) {
-    if (typeof config !== 'object' || config === null || typeof config.groupId !== 'string' || config.groupId === '') {
-      throw new InvalidArgumentError('consumer({ groupId }) needs a non-empty groupId');
-    }
+    const c = check.object(config, 'consumer config');
     this.#letterbox = letterbox;
     this.#logger = logger;
-    this.groupId = config.groupId;
+    this.groupId = check.string(c['groupId'], 'groupId');
+    const assigners = check.array(c['partitionAssigners'], 'partitionAssigners', true);
+    const retry = check.object(c['retry'], 'retry', true);
+    const ms = (name: string, fallback: number) => check.integer(c[name], name, 0, undefined, fallback);
     this.#config = {
-      partitionAssigners: config.partitionAssigners ?? [PartitionAssigners.roundRobin],
-      sessionTimeout: config.sessionTimeout ?? 30_000,
-      rebalanceTimeout: config.rebalanceTimeout ?? 60_000,
-      heartbeatInterval: config.heartbeatInterval ?? 3_000,
-      maxWaitTimeInMs: config.maxWaitTimeInMs ?? 5_000,
-      minBytes: config.minBytes ?? 1,
-      maxBytes: config.maxBytes ?? 10 * 1024 * 1024,
-      maxBytesPerPartition: config.maxBytesPerPartition ?? 1024 * 1024,
-      retries: config.retry?.retries ?? 5,
-      initialRetryTime: config.retry?.initialRetryTime ?? 300,
+      partitionAssigners: assigners?.map((a, i) => check.oneOf(a, `partitionAssigners[${i}]`, Object.values(PartitionAssigners))) ?? [PartitionAssigners.roundRobin],
+      sessionTimeout: ms('sessionTimeout', 30_000),
+      rebalanceTimeout: ms('rebalanceTimeout', 60_000),
+      heartbeatInterval: check.integer(c['heartbeatInterval'], 'heartbeatInterval', 1, undefined, 3_000),
+      maxWaitTimeInMs: ms('maxWaitTimeInMs', 5_000),
+      minBytes: ms('minBytes', 1),
+      maxBytes: check.integer(c['maxBytes'], 'maxBytes', 1, undefined, 10 * 1024 * 1024),
+      maxBytesPerPartition: check.integer(c['maxBytesPerPartition'], 'maxBytesPerPartition', 1, undefined, 1024 * 1024),
+      retries: check.integer(retry['retries'], 'retry.retries', 0, undefined, 5),
+      initialRetryTime: check.integer(retry['initialRetryTime'], 'retry.initialRetryTime', 0, undefined, 300),
     };
   }
 
@@ -228,6 +239,7 @@ export class Consumer {
    * @example const off = consumer.on(consumer.events.GROUP_JOIN, (e) => console.log(e.payload.memberAssignment));
    */
   on<K extends keyof ConsumerEvents>(type: K, listener: (event: InstrumentationEvent<ConsumerEvents[K]>) => void): () => void {
+    check.listener(type, listener, Object.values(this.events));
     return this.#instrumentation.on(type, listener);
   }
 
@@ -243,19 +255,18 @@ export class Consumer {
    * @example await consumer.subscribe({ topics: ['orders', /^audit\./], fromBeginning: true });
    */
   async subscribe(subscription: ConsumerSubscribeTopics, call: CallOptions = {}): Promise<void> {
+    const { signal } = check.callOptions(call);
+    const s = check.object(subscription, 'subscription');
+    const name = (topic: unknown, what: string) => (topic instanceof RegExp ? topic : check.string(topic, what));
+    const single = s['topic'] === undefined ? [] : [name(s['topic'], 'topic')];
+    const topics = s['topics'] === undefined ? single : check.array(s['topics'], 'topics').map((topic, i) => name(topic, `topics[${i}]`));
+    if (topics.length === 0) throw new InvalidArgumentError('subscribe needs { topic } or { topics: [...] }');
+    const fromBeginning = check.boolean(s['fromBeginning'], 'fromBeginning', false);
     this.#ensureConnected();
     if (this.#running !== undefined) throw new InvalidArgumentError('subscribe before run(), as in KafkaJS');
-    const topics = subscription.topics ?? (subscription.topic === undefined ? [] : [subscription.topic]);
-    if (!Array.isArray(topics) || topics.length === 0) throw new InvalidArgumentError('subscribe needs { topic } or { topics: [...] }');
-    const existing = await abortable((await this.#letterbox.node()).listTopics(), call.signal);
-    for (const topic of topics) {
-      if (typeof topic === 'string') {
-        if (!existing.includes(topic)) throw new UnknownTopicOrPartitionError(topic);
-      } else if (!(topic instanceof RegExp)) {
-        throw new InvalidArgumentError(`a subscribed topic is a string or a RegExp, got ${typeof topic}`);
-      }
-      this.#subscriptions.push({ topic, fromBeginning: subscription.fromBeginning ?? false });
-    }
+    const existing = await abortable((await this.#letterbox.node()).listTopics(), signal);
+    for (const topic of topics) if (typeof topic === 'string' && !existing.includes(topic)) throw new UnknownTopicOrPartitionError(topic);
+    for (const topic of topics) this.#subscriptions.push({ topic, fromBeginning });
   }
 
   /**
@@ -263,22 +274,21 @@ export class Consumer {
    * @example await consumer.run({ eachMessage: async ({ topic, partition, message }) => console.log(message.offset) });
    */
   async run(config: ConsumerRunConfig): Promise<void> {
+    const c = check.object(config, 'run config');
+    const eachMessage = check.func<NonNullable<ConsumerRunConfig['eachMessage']>>(c['eachMessage'], 'eachMessage', true);
+    const eachBatch = check.func<NonNullable<ConsumerRunConfig['eachBatch']>>(c['eachBatch'], 'eachBatch', true);
+    if (eachMessage === undefined && eachBatch === undefined) throw new InvalidArgumentError('run needs { eachMessage } or { eachBatch }');
+    const run: Required<Omit<ConsumerRunConfig, 'eachMessage' | 'eachBatch'>> & Pick<ConsumerRunConfig, 'eachMessage' | 'eachBatch'> = {
+      ...(eachBatch === undefined ? { eachMessage } : { eachBatch }),
+      autoCommit: check.boolean(c['autoCommit'], 'autoCommit', true),
+      autoCommitInterval: c['autoCommitInterval'] === null ? null : check.integer(c['autoCommitInterval'], 'autoCommitInterval', 0, undefined, null),
+      autoCommitThreshold: c['autoCommitThreshold'] === null ? null : check.integer(c['autoCommitThreshold'], 'autoCommitThreshold', 1, undefined, null),
+      partitionsConsumedConcurrently: check.integer(c['partitionsConsumedConcurrently'], 'partitionsConsumedConcurrently', 1, undefined, 1),
+      eachBatchAutoResolve: check.boolean(c['eachBatchAutoResolve'], 'eachBatchAutoResolve', true),
+    };
     this.#ensureConnected();
-    if (typeof config !== 'object' || config === null || (typeof config.eachMessage !== 'function' && typeof config.eachBatch !== 'function')) {
-      throw new InvalidArgumentError('run needs { eachMessage } or { eachBatch }');
-    }
-    const concurrency = config.partitionsConsumedConcurrently ?? 1;
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidArgumentError('partitionsConsumedConcurrently must be a whole number ≥ 1');
     if (this.#running !== undefined) throw new InvalidArgumentError('the consumer is already running');
     if (this.#subscriptions.length === 0) throw new InvalidArgumentError('subscribe to a topic before run()');
-    const run: Required<Omit<ConsumerRunConfig, 'eachMessage' | 'eachBatch'>> & Pick<ConsumerRunConfig, 'eachMessage' | 'eachBatch'> = {
-      ...config,
-      autoCommit: config.autoCommit ?? true,
-      autoCommitInterval: config.autoCommitInterval ?? null,
-      autoCommitThreshold: config.autoCommitThreshold ?? null,
-      partitionsConsumedConcurrently: concurrency,
-      eachBatchAutoResolve: config.eachBatchAutoResolve ?? true,
-    };
     this.#stopping = false;
     this.#running = this.#runLoop(run).finally(() => (this.#running = undefined));
   }
@@ -304,10 +314,10 @@ export class Consumer {
    * Consumes a partition from `offset` on (committed with the next commit).
    * @example consumer.seek({ topic: 'orders', partition: 0, offset: '42' });
    */
-  seek({ topic, partition, offset }: TopicPartitionOffset): void {
-    const at = Number(offset);
-    if (typeof offset !== 'string' || !Number.isSafeInteger(at) || at < 0) throw new InvalidArgumentError(`seek needs an offset as a decimal string ≥ 0, got ${JSON.stringify(offset)}`);
-    this.#seeks.set(keyOf(topic, partition), at);
+  seek(position: TopicPartitionOffset): void {
+    const { topic, partition, offset } = check.object(position, 'seek position');
+    const at = check.decimal(offset, 'offset', 0);
+    this.#seeks.set(keyOf(check.string(topic, 'topic'), check.integer(partition, 'partition', 0)), at);
     this.#applySeeks();
     void this.#cancelFetch();
   }
@@ -348,13 +358,17 @@ export class Consumer {
    * @example await consumer.commitOffsets([{ topic: 'orders', partition: 0, offset: '43' }]);
    */
   async commitOffsets(offsets: TopicPartitionOffset[]): Promise<void> {
+    const commits = check.array(offsets, 'offsets').map((entry, i): OffsetCommit => {
+      const { topic, partition, offset } = check.object(entry, `offsets[${i}]`);
+      return { topic: check.string(topic, `offsets[${i}].topic`), partition: check.integer(partition, `offsets[${i}].partition`, 0), offset: check.decimal(offset, `offsets[${i}].offset`, 0), metadata: null };
+    });
     const generation = this.#generation;
     if (generation === undefined) throw new NotConnectedError('commitOffsets needs a running consumer that has joined its group');
-    for (const { topic, partition, offset } of offsets) {
+    for (const { topic, partition, offset } of commits) {
       const owned = generation.owned.get(keyOf(topic, partition));
-      if (owned !== undefined) owned.resolved = Number(offset);
+      if (owned !== undefined) owned.resolved = offset;
     }
-    await this.#commit(generation, offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset: Number(offset), metadata: null })));
+    await this.#commit(generation, commits);
   }
 
   #ensureConnected(): void {
@@ -362,15 +376,20 @@ export class Consumer {
   }
 
   #keysOf(topics: TopicPartitions[]): string[] {
-    if (!Array.isArray(topics)) throw new InvalidArgumentError('pause/resume take [{ topic, partitions? }]');
-    return topics.flatMap(({ topic, partitions }) => {
+    return topicPartitions(topics).flatMap(({ topic, partitions }) => {
       const owned = [...(this.#generation?.owned.values() ?? [])].filter((p) => p.topic === topic).map((p) => p.partition);
       return (partitions ?? owned).map((partition) => keyOf(topic, partition));
     });
   }
 
   async #cancelFetch(): Promise<void> {
-    if (this.#inFlight !== undefined) (await this.#letterbox.node()).cancel(this.#inFlight);
+    const requestId = this.#inFlight;
+    if (requestId === undefined) return;
+    try {
+      await (await this.#letterbox.node()).cancel(requestId);
+    } catch {
+      // A closed Letterbox has no fetch left to cancel: its calls were settled when it closed.
+    }
   }
 
   async #runLoop(run: ConsumerRunConfig & Required<Omit<ConsumerRunConfig, 'eachMessage' | 'eachBatch'>>): Promise<void> {
@@ -388,8 +407,11 @@ export class Consumer {
           if (error.code === 'UNKNOWN_MEMBER_ID') this.#memberId = null;
           continue;
         }
+        // An assigned topic deleted while joining: the coordinator rebalances without it.
+        if (error instanceof UnknownTopicOrPartitionError && !this.#stopping) continue;
         failures++;
-        const restart = failures <= this.#config.retries;
+        // A closed Letterbox does not come back: the consumer stops instead of retrying.
+        const restart = failures <= this.#config.retries && !(error instanceof NotConnectedError);
         this.#logger.error('consumer failed', { groupId: this.groupId, error: String(error), restart });
         this.#instrumentation.emit('consumer.crash', () => ({ error: error instanceof Error ? error : new Error(String(error)), groupId: this.groupId, restart }));
         if (!restart) {
@@ -445,9 +467,15 @@ export class Consumer {
     return generation;
   }
 
+  /**
+   * The topics this member joins with: every topic subscribed by name, existing or not (so a
+   * topic deleted and created again is assigned again), and the existing ones a RegExp matches.
+   */
   async #subscribedTopics(node: Awaited<ReturnType<Letterbox['node']>>): Promise<string[]> {
     const names = await node.listTopics();
-    return names.filter((name) => this.#subscriptions.some(({ topic }) => (typeof topic === 'string' ? topic === name : topic.test(name))));
+    const matched = names.filter((name) => this.#subscriptions.some(({ topic }) => topic instanceof RegExp && topic.test(name)));
+    const named = this.#subscriptions.flatMap(({ topic }) => (typeof topic === 'string' ? [topic] : []));
+    return [...new Set([...named, ...matched])];
   }
 
   /** Kafka's auto.offset.reset: earliest when the subscription reads from the beginning, else latest. */
@@ -520,6 +548,8 @@ export class Consumer {
           .filter(({ owned, fetchOffset }) => owned.position === fetchOffset && !this.#paused.has(keyOf(owned.topic, owned.partition)));
         await this.#reset(node, usable.filter(({ result }) => result.errorCode === 'OFFSET_OUT_OF_RANGE').map(({ owned }) => owned));
         const work = usable.filter(({ result }) => result.batches.length > 0);
+        // A partition the node no longer has (its topic was deleted): the group rebalances, so rejoin.
+        if (usable.some(({ result }) => result.errorCode === 'UNKNOWN_TOPIC_OR_PARTITION')) generation.stale = true;
         if (this.#stopping || generation.stale) break;
         // Prefetch: the next fetch starts where these batches end while they are processed.
         next = startFetch(new Map(work.map(({ owned, result }) => [owned, endOffsetOf(result.batches)])));

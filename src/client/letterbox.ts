@@ -8,6 +8,7 @@ import { Admin } from './admin';
 import { Consumer, type ConsumerConfig } from './consumer';
 import { consoleLogCreator, createLogger, logLevel, type LogCreator, type Logger, type LogLevel } from './logger';
 import { connectNode, type NodeConnection } from './node-connection';
+import * as check from './validate';
 import { Producer, type ProducerConfig } from './producer';
 
 export interface LetterboxConfig {
@@ -58,6 +59,8 @@ export interface LetterboxEvents {
   'letterbox.relay': { connected: boolean; error?: string };
 }
 
+const LETTERBOX_EVENTS = ['letterbox.storage_lost', 'letterbox.connect', 'letterbox.peer_joined', 'letterbox.peer_left', 'letterbox.peer_quality', 'letterbox.relay'] as const satisfies ReadonlyArray<keyof LetterboxEvents>;
+
 type Listener<E extends keyof LetterboxEvents> = (event: { type: E; timestamp: number; payload: LetterboxEvents[E] }) => void;
 
 const SESSION_SLOT_KEY = (clientId: string) => `letterbox:slot:${clientId}`;
@@ -100,28 +103,24 @@ export class Letterbox {
   #peerRequestKey = 0;
 
   constructor(config: LetterboxConfig = {}) {
-    if (typeof config !== 'object' || config === null) throw new InvalidArgumentError('new Letterbox(config) takes an object');
-    this.clientId = config.clientId ?? 'letterbox';
-    if (typeof this.clientId !== 'string' || this.clientId === '') throw new InvalidArgumentError('clientId must be a non-empty string');
-    this.#logger = createLogger(config.logLevel ?? logLevel.NOTHING, config.logCreator ?? consoleLogCreator);
+    const c = check.object(config, 'Letterbox config', true);
+    this.clientId = check.string(c['clientId'], 'clientId', true) ?? 'letterbox';
+    const logCreator = check.func<LogCreator>(c['logCreator'], 'logCreator', true) ?? consoleLogCreator;
+    this.#logger = createLogger(check.oneOf(c['logLevel'], 'logLevel', Object.values(logLevel), logLevel.NOTHING), logCreator);
     this.#config = {
-      workerStartTimeoutMs: config.workerStartTimeoutMs ?? 10_000,
-      slotWaitMs: config.slotWaitMs ?? 3_000,
-      onStorageLost: config.onStorageLost ?? 'fail',
+      workerStartTimeoutMs: check.integer(c['workerStartTimeoutMs'], 'workerStartTimeoutMs', 1, undefined, 10_000),
+      slotWaitMs: check.integer(c['slotWaitMs'], 'slotWaitMs', 0, undefined, 3_000),
+      onStorageLost: check.oneOf(c['onStorageLost'], 'onStorageLost', ['fail', 'continue'] as const, 'fail'),
     };
-    if (config.cluster !== undefined) {
-      if (typeof config.cluster !== 'string' || !CLUSTER_NAME_PATTERN.test(config.cluster)) throw new InvalidArgumentError('cluster must be 1 to 64 of A-Z a-z 0-9 . _ -');
-      const relay = config.relay ?? globalThis.location?.origin;
+    const cluster = check.string(c['cluster'], 'cluster', true);
+    const secret = c['secret'] === undefined ? undefined : typeof c['secret'] === 'string' ? c['secret'] : check.string(c['secret'], 'secret');
+    const relay = check.string(c['relay'], 'relay', true) ?? globalThis.location?.origin;
+    const iceServers = check.array(c['iceServers'], 'iceServers', true) as RTCIceServer[] | undefined;
+    if (cluster !== undefined) {
+      if (!CLUSTER_NAME_PATTERN.test(cluster)) throw new InvalidArgumentError('cluster must be 1 to 64 of A-Z a-z 0-9 . _ -');
       if (typeof relay !== 'string' || relay === '' || relay === 'null') throw new InvalidArgumentError('relay must be the relay’s URL or multiaddr');
-      if (config.secret !== undefined && typeof config.secret !== 'string') throw new InvalidArgumentError('secret must be a string');
-      if (config.localPeers !== undefined && typeof config.localPeers !== 'boolean') throw new InvalidArgumentError('localPeers must be a boolean');
-      this.#cluster = {
-        cluster: config.cluster,
-        relay,
-        ...(config.iceServers === undefined ? {} : { iceServers: config.iceServers }),
-        ...(config.secret === undefined ? {} : { secret: config.secret }),
-        ...(config.localPeers === undefined ? {} : { localPeers: config.localPeers }),
-      };
+      const localPeers = check.boolean(c['localPeers'], 'localPeers', true);
+      this.#cluster = { cluster, relay, localPeers, ...(iceServers === undefined ? {} : { iceServers }), ...(secret === undefined ? {} : { secret }) };
     }
     // Only the page may ask; without it the browser may evict the data under storage pressure.
     this.#persisted = navigator.storage?.persist?.().catch(() => false) ?? Promise.resolve(false);
@@ -192,7 +191,11 @@ export class Letterbox {
    * @example const rttMs = performance.now(); await letterbox.echo(peerId, new Uint8Array(32), { timeoutMs: 2_000 });
    */
   async echo(peerId: string, bytes: Uint8Array, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    const { signal, timeoutMs } = options;
+    const o = check.object(options, 'echo options', true);
+    const { signal } = check.callOptions(options, 'echo options');
+    const timeoutMs = check.integer(o['timeoutMs'], 'timeoutMs', 1, undefined, undefined);
+    check.string(peerId, 'peerId');
+    if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError(`bytes must be a Uint8Array, got ${check.describe(bytes)}`);
     await this.#joined();
     const node = await this.node();
     if (signal?.aborted === true) throw new AbortedError('echo was cancelled', { cause: signal.reason });
@@ -214,8 +217,11 @@ export class Letterbox {
    * @example const { mbps } = await letterbox.probePeer(peerId, { messageBytes: 65_536, count: 256 });
    */
   async probePeer(peerId: string, options: { messageBytes: number; count: number; timeoutMs?: number }): Promise<{ bytes: number; ms: number; mbps: number }> {
-    const { messageBytes, count, timeoutMs } = options;
-    if (!Number.isInteger(messageBytes) || messageBytes < 0 || !Number.isInteger(count) || count < 1) throw new InvalidArgumentError('messageBytes must be an integer ≥ 0 and count one ≥ 1');
+    const o = check.object(options, 'probePeer options');
+    check.string(peerId, 'peerId');
+    const messageBytes = check.integer(o['messageBytes'], 'messageBytes', 0);
+    const count = check.integer(o['count'], 'count', 1);
+    const timeoutMs = check.integer(o['timeoutMs'], 'timeoutMs', 1, undefined, undefined);
     await this.#joined();
     const { ms } = await (await this.node()).probePeer({ peerId, bytes: new Uint8Array(messageBytes), count, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
     const bytes = messageBytes * count;
@@ -229,8 +235,11 @@ export class Letterbox {
    * @example const { rttMs } = await letterbox.probePeerRtt(peerId, { messageBytes: 32, rounds: 100 });
    */
   async probePeerRtt(peerId: string, options: { messageBytes: number; rounds: number; timeoutMs?: number }): Promise<{ rttMs: number[] }> {
-    const { messageBytes, rounds, timeoutMs } = options;
-    if (!Number.isInteger(messageBytes) || messageBytes < 0 || !Number.isInteger(rounds) || rounds < 1) throw new InvalidArgumentError('messageBytes must be an integer ≥ 0 and rounds one ≥ 1');
+    const o = check.object(options, 'probePeerRtt options');
+    check.string(peerId, 'peerId');
+    const messageBytes = check.integer(o['messageBytes'], 'messageBytes', 0);
+    const rounds = check.integer(o['rounds'], 'rounds', 1);
+    const timeoutMs = check.integer(o['timeoutMs'], 'timeoutMs', 1, undefined, undefined);
     await this.#joined();
     return (await this.node()).probePeerRtt({ peerId, bytes: new Uint8Array(messageBytes), rounds, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   }
@@ -265,6 +274,7 @@ export class Letterbox {
    * @example const off = letterbox.on('letterbox.storage_lost', (e) => console.warn(e.payload));
    */
   on<E extends keyof LetterboxEvents>(type: E, listener: Listener<E>): () => void {
+    check.listener(type, listener, LETTERBOX_EVENTS);
     const set = this.#listeners.get(type) ?? new Set();
     set.add(listener as Listener<keyof LetterboxEvents>);
     this.#listeners.set(type, set);

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../errors';
+import * as check from './validate';
 import { encodeBatchAsync, type BatchRecord, type Compression, type RecordBatch, type RecordHeader, type RecordInput } from '../protocol';
 
 /** Header values as sent: one value or several under one key. */
@@ -30,17 +31,22 @@ export interface KafkaMessage {
 
 const utf8 = new TextEncoder();
 
-function toBytes(value: unknown, what: string): Uint8Array | null {
-  if (value === null || value === undefined) return null;
+/** Text as UTF-8, bytes as they are; a view of a transferred (detached) buffer is refused, not sent empty. */
+function toBytes(value: unknown, what: string): Uint8Array {
   if (typeof value === 'string') return utf8.encode(value);
-  if (value instanceof Uint8Array) return value;
-  throw new InvalidArgumentError(`${what} must be a string, a Uint8Array or null, got ${typeof value}`);
+  if (value instanceof Uint8Array) {
+    if ((value.buffer as ArrayBuffer & { detached?: boolean }).detached === true) throw new InvalidArgumentError(`${what} is a Uint8Array whose buffer was transferred (detached)`);
+    return value;
+  }
+  throw new InvalidArgumentError(`${what} must be a string or a Uint8Array, got ${check.describe(value)}`);
 }
 
+const nullableBytes = (value: unknown, what: string) => (value === null ? null : toBytes(value, what));
+
+/** Headers as an object of names to values (one, or an array of several); an array of headers is refused. */
 function headersOf(headers: unknown): RecordHeader[] {
-  if (headers === undefined || headers === null) return [];
-  if (typeof headers !== 'object') throw new InvalidArgumentError(`message headers must be an object, got ${typeof headers}`);
-  return Object.entries(headers as Record<string, unknown>).flatMap(([key, value]) =>
+  if (headers === undefined) return [];
+  return Object.entries(check.object(headers, 'message headers')).flatMap(([key, value]) =>
     value === undefined ? [] : (Array.isArray(value) ? value : [value]).map((v) => ({ key, value: toBytes(v, `header "${key}"`) })),
   );
 }
@@ -59,24 +65,16 @@ export interface NormalizedMessage {
  * @example normalizeMessage({ key: 'k', value: 'v' }, Date.now())
  */
 export function normalizeMessage(message: unknown, now: number): NormalizedMessage {
-  if (typeof message !== 'object' || message === null) throw new InvalidArgumentError('a message must be an object { key?, value, headers?, partition?, timestamp? }');
-  const m = message as Record<string, unknown>;
-  if (!('value' in m)) throw new InvalidArgumentError('a message needs a value (null for a tombstone)');
-  const partition = m['partition'];
-  if (partition !== undefined && partition !== null && (!Number.isInteger(partition) || (partition as number) < 0)) {
-    throw new InvalidArgumentError(`message partition must be a whole number ≥ 0, got ${String(partition)}`);
-  }
-  let timestamp = now;
-  if (m['timestamp'] !== undefined && m['timestamp'] !== null) {
-    timestamp = Number(m['timestamp']);
-    if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new InvalidArgumentError(`message timestamp must be milliseconds since the epoch, got ${String(m['timestamp'])}`);
-  }
+  const m = check.object(message, 'a message');
+  // An undefined value is refused, not taken for a tombstone: on a compacted topic a tombstone deletes its key.
+  if (m['value'] === undefined) throw new InvalidArgumentError('a message needs a value (null for a tombstone)');
+  const timestamp = m['timestamp'];
   return {
-    key: toBytes(m['key'], 'message key'),
-    value: toBytes(m['value'], 'message value'),
+    key: m['key'] === undefined ? null : nullableBytes(m['key'], 'message key'),
+    value: nullableBytes(m['value'], 'message value'),
     headers: headersOf(m['headers']),
-    partition: partition === null ? undefined : (partition as number | undefined),
-    timestamp,
+    partition: check.integer(m['partition'], 'message partition', 0, undefined, undefined),
+    timestamp: timestamp === undefined ? now : typeof timestamp === 'number' ? check.integer(timestamp, 'message timestamp', 0) : check.decimal(timestamp, 'message timestamp', 0),
   };
 }
 

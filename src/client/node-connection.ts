@@ -1,12 +1,27 @@
 import { releaseProxy, transfer, wrap, type Remote } from 'comlink';
-import { AbortedError, registerErrorTransfer, TimeoutError, WorkerStartError } from '../errors';
+import { AbortedError, NotConnectedError, registerErrorTransfer, TimeoutError, WorkerStartError } from '../errors';
 import type { NodeApi, NodeInfo, NodeStartInit } from '../node';
 import { startNodeWorker } from './start-worker';
 
 export interface NodeConnection {
+  /** The node in the worker; once closed, every call (and every call still waiting) rejects with NotConnectedError. */
   readonly node: Remote<NodeApi>;
   readonly info: NodeInfo;
   close(): Promise<void>;
+}
+
+/**
+ * `remote` with every call raced against `closed`: a terminated worker never answers, so
+ * the calls it leaves waiting are settled here, at once, instead of hanging.
+ */
+function settledOnClose(remote: Remote<NodeApi>, closed: Promise<never>): Remote<NodeApi> {
+  return new Proxy(remote, {
+    get(target, property, receiver) {
+      const member: unknown = Reflect.get(target, property, receiver);
+      if (typeof member !== 'function' || typeof property === 'symbol') return member;
+      return (...args: unknown[]) => Promise.race([(member as (...a: unknown[]) => Promise<unknown>)(...args), closed]);
+    },
+  });
 }
 
 /**
@@ -35,10 +50,14 @@ export async function connectNode(init: NodeStartInit, timeoutMs: number): Promi
   });
   try {
     const info = await Promise.race([node.start(init), failed]);
+    let close: (error: NotConnectedError) => void = () => undefined;
+    const closed = new Promise<never>((_, reject) => (close = reject));
+    closed.catch(() => undefined); // observed by the calls that race it
     return {
-      node,
+      node: settledOnClose(node, closed),
       info,
       async close() {
+        close(new NotConnectedError('this Letterbox instance was closed'));
         await node.close().catch(() => undefined);
         node[releaseProxy]();
         worker.terminate();

@@ -1,11 +1,12 @@
-import { AbortedError, InvalidArgumentError, NotConnectedError } from '../errors';
+import { AbortedError, InvalidArgumentError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
 import type { ProduceResult, TopicState } from '../node';
-import { createStickyPartitioner, defaultPartition, type Compression } from '../protocol';
+import { createStickyPartitioner, defaultPartition } from '../protocol';
 import { Instrumentation, type InstrumentationEvent } from './events';
 import type { Letterbox } from './letterbox';
 import type { Logger } from './logger';
 import { encodeBatches, normalizeMessage, type Message, type NormalizedMessage } from './messages';
 import { abortable, transfer, withTimeout } from './node-connection';
+import * as check from './validate';
 
 /** KafkaJS's compression codes. */
 export const CompressionTypes = { None: 0, GZIP: 1 } as const;
@@ -79,7 +80,11 @@ export class Producer {
   constructor(letterbox: Letterbox, config: ProducerConfig, logger: Logger) {
     this.#letterbox = letterbox;
     this.#logger = logger;
-    this.#config = { allowAutoTopicCreation: config.allowAutoTopicCreation ?? true, maxBatchBytes: config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES };
+    const c = check.object(config, 'producer config', true);
+    this.#config = {
+      allowAutoTopicCreation: check.boolean(c['allowAutoTopicCreation'], 'allowAutoTopicCreation', true),
+      maxBatchBytes: check.integer(c['maxBatchBytes'], 'maxBatchBytes', 1, undefined, DEFAULT_MAX_BATCH_BYTES),
+    };
   }
 
   /**
@@ -98,6 +103,7 @@ export class Producer {
    * @example const off = producer.on(producer.events.REQUEST, (e) => console.log(e.payload.duration));
    */
   on<K extends keyof ProducerEvents>(type: K, listener: (event: InstrumentationEvent<ProducerEvents[K]>) => void): () => void {
+    check.listener(type, listener, Object.values(this.events));
     return this.#instrumentation.on(type, listener);
   }
 
@@ -107,10 +113,9 @@ export class Producer {
    * records may still be appended, as with Kafka.
    * @example const [meta] = await producer.send({ topic: 'events', messages: [{ key: 'user-1', value: 'clicked' }] });
    */
-  send(record: ProducerRecord, options: CallOptions = {}): Promise<RecordMetadata[]> {
-    if (typeof record !== 'object' || record === null) return Promise.reject(new InvalidArgumentError('send takes { topic, messages }'));
-    const { topic, messages, ...rest } = record;
-    return this.sendBatch({ ...rest, topicMessages: [{ topic, messages }] }, options);
+  async send(record: ProducerRecord, options: CallOptions = {}): Promise<RecordMetadata[]> {
+    const { topic, messages, ...rest } = check.object(record, 'record');
+    return this.sendBatch({ ...rest, topicMessages: [{ topic, messages }] } as ProducerBatch, options);
   }
 
   /**
@@ -118,39 +123,53 @@ export class Producer {
    * @example await producer.sendBatch({ topicMessages: [{ topic: 'a', messages }, { topic: 'b', messages }] });
    */
   async sendBatch(batch: ProducerBatch, options: CallOptions = {}): Promise<RecordMetadata[]> {
-    if (!this.#connected) throw new NotConnectedError('the producer is not connected: call connect() first');
-    if (options.signal?.aborted === true) throw new AbortedError(undefined, { cause: options.signal.reason });
-    const acks = batch.acks ?? -1;
-    if (acks !== -1 && acks !== 0 && acks !== 1) throw new InvalidArgumentError(`acks must be -1, 0 or 1, got ${String(acks)}`);
-    const compression = compressionOf(batch.compression);
-    if (!Array.isArray(batch.topicMessages)) throw new InvalidArgumentError('topicMessages must be an array');
-    const node = await this.#letterbox.node();
+    const { signal } = check.callOptions(options);
+    const b = check.object(batch, 'batch');
+    const acks = check.oneOf(b['acks'], 'acks', [-1, 0, 1] as const, -1);
+    const timeout = check.integer(b['timeout'], 'timeout', 1, undefined, 30_000);
+    const compression = check.oneOf(b['compression'], 'compression', [CompressionTypes.None, CompressionTypes.GZIP], CompressionTypes.None) === CompressionTypes.GZIP ? 'gzip' : 'none';
     const now = Date.now();
-    const request: Array<{ topic: string; partition: number; bytes: Uint8Array }> = [];
-    for (const { topic, messages } of batch.topicMessages) {
-      if (typeof topic !== 'string') throw new InvalidArgumentError(`topic must be a string, got ${typeof topic}`);
-      if (!Array.isArray(messages)) throw new InvalidArgumentError(`messages of topic "${topic}" must be an array`);
-      const normalized = messages.map((m) => normalizeMessage(m, now));
-      const partitions = await this.#partitionCount(topic);
-      const byPartition = new Map<number, NormalizedMessage[]>();
-      for (const message of normalized) {
-        const partition = this.#partitionOf(topic, message, partitions);
-        const list = byPartition.get(partition);
-        if (list === undefined) byPartition.set(partition, [message]);
-        else list.push(message);
+    // Every message is checked before anything is sent (or a topic created for it).
+    const topics = check.array(b['topicMessages'], 'topicMessages').map((entry, i) => {
+      const { topic, messages } = check.object(entry, `topicMessages[${i}]`);
+      return { topic: check.string(topic, `topicMessages[${i}].topic`), messages: check.array(messages, `messages of topic "${String(topic)}"`).map((m) => normalizeMessage(m, now)) };
+    });
+    if (!this.#connected) throw new NotConnectedError('the producer is not connected: call connect() first');
+    if (signal?.aborted === true) throw new AbortedError(undefined, { cause: signal.reason });
+    const node = await this.#letterbox.node();
+    const attempt = async (): Promise<RecordMetadata[]> => {
+      const request: Array<{ topic: string; partition: number; bytes: Uint8Array }> = [];
+      for (const { topic, messages: normalized } of topics) {
+        const partitions = await this.#partitionCount(topic);
+        const byPartition = new Map<number, NormalizedMessage[]>();
+        for (const message of normalized) {
+          const partition = this.#partitionOf(topic, message, partitions);
+          const list = byPartition.get(partition);
+          if (list === undefined) byPartition.set(partition, [message]);
+          else list.push(message);
+        }
+        for (const [partition, list] of byPartition) {
+          for (const bytes of await encodeBatches(list, this.#config.maxBatchBytes, compression)) request.push({ topic, partition, bytes });
+          this.#sticky.onNewBatch(topic, partitions, partition);
+        }
       }
-      for (const [partition, list] of byPartition) {
-        for (const bytes of await encodeBatches(list, this.#config.maxBatchBytes, compression)) request.push({ topic, partition, bytes });
-        this.#sticky.onNewBatch(topic, partitions, partition);
-      }
+      const buffers = [...new Set(request.map((b) => b.bytes.buffer as ArrayBuffer))];
+      const started = Date.now();
+      const bytes = request.reduce((n, b) => n + b.bytes.length, 0);
+      const produced = node.produce(transfer({ acks, allowAutoTopicCreation: this.#config.allowAutoTopicCreation, batches: request }, buffers));
+      const results = await abortable(withTimeout(produced, timeout, 'send'), signal);
+      this.#instrumentation.emit('producer.request', () => ({ topics: [...new Set(request.map((b) => b.topic))], batches: request.length, bytes, acks, duration: Date.now() - started }));
+      return summarize(results);
+    };
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof UnknownTopicOrPartitionError)) throw error;
+      // The node refused the whole request (it writes nothing then). The topic may have been
+      // deleted and created again with another partition count: look it up again, once.
+      for (const { topic } of topics) this.#partitionCounts.delete(topic);
+      return attempt();
     }
-    const buffers = [...new Set(request.map((b) => b.bytes.buffer as ArrayBuffer))];
-    const started = Date.now();
-    const bytes = request.reduce((n, b) => n + b.bytes.length, 0);
-    const produced = node.produce(transfer({ acks, allowAutoTopicCreation: this.#config.allowAutoTopicCreation, batches: request }, buffers));
-    const results = await abortable(withTimeout(produced, batch.timeout ?? 30_000, 'send'), options.signal);
-    this.#instrumentation.emit('producer.request', () => ({ topics: [...new Set(request.map((b) => b.topic))], batches: request.length, bytes, acks, duration: Date.now() - started }));
-    return summarize(results);
   }
 
   /**
@@ -180,12 +199,6 @@ export class Producer {
     }
     return message.key === null ? this.#sticky.partition(topic, partitions) : defaultPartition(message.key, partitions);
   }
-}
-
-function compressionOf(code: CompressionType | undefined): Compression {
-  if (code === undefined || code === CompressionTypes.None) return 'none';
-  if (code === CompressionTypes.GZIP) return 'gzip';
-  throw new InvalidArgumentError(`unsupported compression ${String(code)}: use CompressionTypes.None or CompressionTypes.GZIP`);
 }
 
 /** One RecordMetadata per partition: the first batch's base offset, as Kafka reports a produce. */

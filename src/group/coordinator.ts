@@ -175,6 +175,9 @@ export function stepCoordinator(state: CoordinatorState, input: GroupInput): { s
     case 'topics':
       topics(s, input.partitions, input.now);
       break;
+    case 'dropTopic':
+      dropTopic(s, input, out);
+      break;
     case 'load': {
       assert(validName(input.groupId), `load of a malformed group id`);
       const group = s.groups.get(input.groupId) ?? createGroup(s, input.groupId);
@@ -289,6 +292,26 @@ function commit(s: State, input: Extract<GroupInput, { type: 'commit' }>, out: O
   group.pendingWrites.push(requestId);
   s.writes.set(requestId, { groupId, offsets: written });
   out.effects.push({ type: 'persist', requestId, groupId, offsets: sortedOffsets(written) });
+}
+
+function dropTopic(s: State, input: Extract<GroupInput, { type: 'dropTopic' }>, out: Out): void {
+  const { requestId, groupId, topic } = input;
+  const group = s.groups.get(groupId);
+  if (group === undefined) return out.ok(requestId);
+  const without = (offsets: Map<string, OffsetCommit>) => new Map([...offsets].filter(([, o]) => o.topic !== topic));
+  const held = [...group.written.values()].some((o) => o.topic === topic);
+  group.committed = without(group.committed);
+  group.written = without(group.written);
+  for (const id of group.pendingWrites) {
+    const write = s.writes.get(id)!;
+    s.writes.set(id, { groupId, offsets: without(write.offsets) });
+  }
+  if (!held && !input.rewrite) return out.ok(requestId);
+  if (s.writes.size >= PENDING_WRITES_MAX) return out.error(requestId, 'COORDINATOR_NOT_AVAILABLE', `${PENDING_WRITES_MAX} offset writes are in flight`);
+  assert(!s.writes.has(requestId), `request id ${requestId} reused while its write is pending`);
+  group.pendingWrites.push(requestId);
+  s.writes.set(requestId, { groupId, offsets: group.written });
+  out.effects.push({ type: 'persist', requestId, groupId, offsets: sortedOffsets(group.written) });
 }
 
 function writeDone(s: State, input: Extract<GroupInput, { type: 'persisted' | 'persistFailed' }>, out: Out): void {

@@ -58,7 +58,13 @@ export type GroupInput =
   /** Partition counts of all topics (sent at start and whenever topics change); subscribed groups rebalance on a change. */
   | { type: 'topics'; now: number; partitions: Record<string, number> }
   /** Committed offsets read back from storage at start. */
-  | { type: 'load'; groupId: string; offsets: OffsetCommit[] };
+  | { type: 'load'; groupId: string; offsets: OffsetCommit[] }
+  /**
+   * A deleted topic's committed offsets leave the group (as Kafka removes them): the group's
+   * set is written again without them, answered once durable. `rewrite`: write it even if
+   * nothing is dropped now (a stored set may still hold offsets dropped before).
+   */
+  | { type: 'dropTopic'; requestId: number; now: number; groupId: string; topic: string; rewrite: boolean };
 
 export type JoinReply = { memberId: string; generationId: number; leaderId: string; assignor: AssignorName; members: string[] };
 export type SyncReply = { assignment: Assignment };

@@ -76,6 +76,23 @@ function servedCount(batches: readonly Uint8Array[], offset: number, options: Re
 }
 
 /**
+ * Throws what a log of `topic` with `config` refuses `bytes` with: a corrupt batch, one over
+ * max.message.bytes, a keyless record on a compacted topic. Returns the batch's header.
+ * @example checkBatch(defaultLogConfig, 'orders', bytes);
+ */
+export function checkBatch(config: LogConfig, topic: string, bytes: Uint8Array): BatchHeader {
+  const header = verifyBatch(bytes);
+  if (bytes.length > config.maxMessageBytes) throw new RecordBatchTooLargeError(bytes.length, config.maxMessageBytes);
+  if (compacts(config) && header.compression === 'none') {
+    // Kafka refuses keyless records on compacted topics; compressed batches are checked when cleaned.
+    if (decodeBatch(bytes).records.some((r) => r.key === null)) {
+      throw new InvalidRecordError(`compacted topic ${topic} cannot accept a record without a key`);
+    }
+  }
+  return header;
+}
+
+/**
  * One partition's log over a {@link Storage}: record batches in offset order, appended
  * through the shared group committer. Its logEndOffset is the durable end: an append
  * resolves only after its transaction fired `complete`.
@@ -195,20 +212,23 @@ export class PartitionLog implements FlushSource {
    * @example const { baseOffset } = await log.append(encodeBatch({ records }));
    */
   async append(bytes: Uint8Array, options: { keepOffsets?: boolean } = {}): Promise<AppendResult> {
-    const header = verifyBatch(bytes);
-    if (bytes.length > this.#config.maxMessageBytes) throw new RecordBatchTooLargeError(bytes.length, this.#config.maxMessageBytes);
-    if (compacts(this.#config) && header.compression === 'none') {
-      // Kafka refuses keyless records on compacted topics; compressed batches are checked when cleaned.
-      if (decodeBatch(bytes).records.some((r) => r.key === null)) {
-        throw new InvalidRecordError(`compacted topic ${this.id.topic} cannot accept a record without a key`);
-      }
-    }
+    const header = this.check(bytes);
     while (this.#pendingBytes >= PENDING_BYTES_MAX) await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
     return new Promise<AppendResult>((resolve, reject) => {
       this.#pending.push({ bytes, header, keepOffsets: options.keepOffsets ?? false, resolve, reject });
       this.#pendingBytes += bytes.length;
       this.committer.schedule(this);
     });
+  }
+
+  /**
+   * Throws what `append` would refuse `bytes` with (a corrupt batch, one over max.message.bytes,
+   * a keyless record on a compacted topic), appending nothing: lets a caller with several
+   * batches refuse them all before appending any.
+   * @example for (const b of batches) log.check(b);
+   */
+  check(bytes: Uint8Array): BatchHeader {
+    return checkBatch(this.#config, this.id.topic, bytes);
   }
 
   hasPending(): boolean {

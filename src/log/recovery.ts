@@ -1,3 +1,4 @@
+import { StorageFullError } from '../errors';
 import { verifyBatch } from '../protocol';
 import type { BatchSummary, PartitionId, PartitionMeta, Storage } from '../storage';
 
@@ -85,7 +86,13 @@ export async function recoverPartition(storage: Storage, id: PartitionId): Promi
     highWatermark: Math.min(meta.highWatermark, logEndOffset),
   };
   if (stored === undefined || recovered.recoveryPoint !== meta.recoveryPoint || recovered.highWatermark !== meta.highWatermark) {
-    await storage.write([{ kind: 'putMeta', id, meta: recovered }]);
+    try {
+      await storage.write([{ kind: 'putMeta', id, meta: recovered }]);
+    } catch (error) {
+      // On a full disk a stored partition still opens (so space can be freed): its metadata is
+      // only a checkpoint, which the next recovery finds again. A new partition needs it stored.
+      if (!(error instanceof StorageFullError) || stored === undefined) throw error;
+    }
   }
   return truncatedFrom === undefined ? { meta: recovered, logEndOffset, sizeBytes } : { meta: recovered, logEndOffset, sizeBytes, truncatedFrom };
 }

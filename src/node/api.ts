@@ -133,10 +133,10 @@ export interface NodeApi {
   listOffsets(queries: Array<{ topic: string; partition: number; query: OffsetQuery }>): Promise<Array<number | undefined>>;
   /** Deletes topics and all their records. UnknownTopicOrPartitionError for a missing one. */
   deleteTopics(names: string[]): Promise<void>;
-  /** Raises a topic's partition count to `count` (never lowers it). */
-  createPartitions(topic: string, count: number): Promise<void>;
-  /** Applies config entries to a topic; later maintenance obeys them. */
-  alterConfigs(topic: string, entries: ConfigEntry[]): Promise<void>;
+  /** Raises topics' partition counts to `count` (never lowers them), all or none. */
+  createPartitions(changes: Array<{ topic: string; count: number }>): Promise<void>;
+  /** Applies config entries to topics, all or none; later maintenance obeys them. */
+  alterConfigs(changes: Array<{ topic: string; entries: ConfigEntry[] }>): Promise<void>;
   /** Kafka's DeleteRecords: moves each partition's log start to `offset` (-1: the high watermark); resolves the new log starts. */
   deleteRecords(topic: string, partitions: Array<{ partition: number; offset: number }>): Promise<number[]>;
   /** Joins (or rejoins) a consumer group; resolves when the group's rebalance completes. */

@@ -1,13 +1,13 @@
 import type { Clock } from '../clock';
-import { InvalidArgumentError, InvalidConfigError, NotConnectedError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
-import { createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
+import { InvalidArgumentError, InvalidConfigError, InvalidTopicError, NotConnectedError, OffsetOutOfRangeError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
+import { checkBatch, createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
 import { createPeerLink, createPeerRpc, PeerNotConnectedError, type PeerLink, type PeerRpc } from '../network/worker';
-import type { Storage } from '../storage';
+import type { PartitionId, Storage, StorageWrite } from '../storage';
 import type { FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceResult, SyncReply, TopicDefinition } from './api';
 import { Executor } from './executor';
 import { GROUP_TICK_MS, GroupRuntime } from './groups';
 import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
-import { configEntriesOf, defineTopic, parseConfigEntries, PARTITIONS_MAX } from './topics';
+import { collidingTopic, configEntriesOf, defineTopic, parseConfigEntries, PARTITIONS_MAX } from './topics';
 
 /** What the node needs from its environment: I/O and the clock, passed in so tests can supply their own. */
 export interface BrokerNodeComponents {
@@ -42,9 +42,63 @@ interface Running {
   info: NodeInfo;
   maintenance: BackgroundMaintenance;
   fetches: Map<number, AbortController>;
+  /** Metadata changes (create, delete, grow, alter) run one at a time, in call order. */
+  metadataQueue: Promise<void>;
+  /** Topics being deleted (with how many deletes of each are waiting): produce refuses them from the moment a delete is called. */
+  deleting: Map<string, number>;
+  /** Appends in flight per topic, which a delete of the topic waits for. */
+  appending: Map<string, Set<Promise<unknown>>>;
 }
 
 export const databaseNameOf = (slot: number) => `letterbox-slot-${slot}`;
+
+/** Node-level key of a topic's definition; the topics are those with partitions in storage (listPartitions). */
+const topicKey = (name: string) => `topic:${name}`;
+/** Where versions before per-topic rows kept all definitions in one value (read once, then moved). */
+const LEGACY_TOPICS_KEY = 'topics';
+const EMPTY_PARTITION = { logStartOffset: 0, recoveryPoint: 0, highWatermark: 0 };
+
+const partitionIds = (name: string, from: number, to: number): PartitionId[] => Array.from({ length: to - from }, (_, i) => ({ topic: name, partition: from + i }));
+
+/**
+ * The topic definitions in storage. Partitions left without a definition (a delete cut short
+ * by a crash in an earlier version) are deleted; definitions in the legacy single value move to their own rows.
+ */
+async function loadTopics(storage: Storage): Promise<Map<string, TopicDefinition>> {
+  const legacy = (await storage.readValue(LEGACY_TOPICS_KEY)) as TopicDefinition[] | undefined;
+  if (legacy !== undefined) {
+    await storage.write([...legacy.map((d): StorageWrite => ({ kind: 'putValue', key: topicKey(d.name), value: d })), { kind: 'putValue', key: LEGACY_TOPICS_KEY, value: undefined }]);
+  }
+  const stored = await storage.listPartitions();
+  const topics = new Map<string, TopicDefinition>();
+  for (const name of new Set(stored.map((id) => id.topic))) {
+    const definition = (await storage.readValue(topicKey(name))) as TopicDefinition | undefined;
+    if (definition !== undefined) topics.set(name, definition);
+  }
+  const orphans = stored
+    .filter((id) => id.partition >= (topics.get(id.topic)?.numPartitions ?? 0))
+    .map((id): StorageWrite => ({ kind: 'deletePartition', id }));
+  if (orphans.length > 0) await storage.write(orphans);
+  return topics;
+}
+
+/** Runs a metadata change after those before it: concurrent creates and deletes of one name see each other's outcome. */
+function serially<T>(r: Running, change: () => Promise<T>): Promise<T> {
+  const result = r.metadataQueue.then(change);
+  r.metadataQueue = result.then(
+    () => undefined,
+    () => undefined,
+  );
+  return result;
+}
+
+/** `changes` as an array naming each topic once (one request changes a topic once, all or nothing). */
+function distinct<T extends { topic: string }>(changes: readonly T[], what: string): readonly T[] {
+  if (!Array.isArray(changes)) throw new InvalidArgumentError(`${what} takes an array of changes`);
+  const names = new Set(changes.map((c) => c.topic));
+  if (names.size !== changes.length) throw new InvalidArgumentError(`${what} names a topic more than once`);
+  return changes;
+}
 
 const partitionCounts = (topics: Map<string, TopicDefinition>) => Object.fromEntries([...topics.values()].map((t) => [t.name, t.numPartitions]));
 
@@ -73,24 +127,75 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   const logOf = (topic: string, partition: number): PartitionLog => {
     const { topics, logs } = state();
     const definition = topics.get(topic);
-    if (definition === undefined) throw new UnknownTopicOrPartitionError(topic);
+    if (definition === undefined || state().deleting.has(topic)) throw new UnknownTopicOrPartitionError(topic);
     const log = logs.get({ topic, partition });
     if (log === undefined || !Number.isInteger(partition)) throw new UnknownTopicOrPartitionError(topic, partition);
     return log;
   };
 
-  /** Persists the topic definitions and tells the group coordinator their partition counts. */
-  const saveTopics = async (r: Running) => {
-    await r.storage.write([{ kind: 'putValue', key: 'topics', value: [...r.topics.values()] }]);
-    r.groups.topicsChanged(partitionCounts(r.topics));
-  };
-
-  async function createTopic(r: Running, definition: TopicDefinition): Promise<void> {
-    r.topics.set(definition.name, definition);
-    for (let partition = 0; partition < definition.numPartitions; partition++) {
-      await r.logs.open({ topic: definition.name, partition }, definition.config);
+  /**
+   * Stores topic definitions, each with its new partitions `from`..numPartitions, in one
+   * transaction (any leftovers under their keys are cleared in it); only then does memory
+   * change. A failure (a full disk) changes nothing.
+   */
+  async function storeTopics(r: Running, changes: ReadonlyArray<{ definition: TopicDefinition; from: number }>): Promise<void> {
+    if (changes.length === 0) return;
+    const added = changes.map(({ definition, from }) => ({ definition, ids: partitionIds(definition.name, from, definition.numPartitions) }));
+    await r.storage.write(
+      added.flatMap(({ definition, ids }): StorageWrite[] => [
+        ...ids.flatMap((id): StorageWrite[] => [{ kind: 'deletePartition', id }, { kind: 'putMeta', id, meta: EMPTY_PARTITION }]),
+        { kind: 'putValue', key: topicKey(definition.name), value: definition },
+      ]),
+    );
+    for (const { definition, ids } of added) {
+      for (const id of ids) await r.logs.open(id, definition.config);
+      r.topics.set(definition.name, definition);
     }
-    await saveTopics(r);
+    r.groups.topicsChanged(partitionCounts(r.topics));
+  }
+
+  /** Creates the topics that do not exist, all or none; per topic, whether it was created. Run serially. */
+  async function createTopics(r: Running, definitions: readonly TopicDefinition[]): Promise<boolean[]> {
+    const fresh: TopicDefinition[] = [];
+    const created = definitions.map((definition) => {
+      if (r.topics.has(definition.name)) return false;
+      const colliding = collidingTopic(definition.name, [...r.topics.keys(), ...fresh.map((d) => d.name)]);
+      if (colliding !== undefined) throw new InvalidTopicError(`topic "${definition.name}" collides with topic "${colliding}" ("." and "_" may not tell topics apart, as in Kafka)`);
+      fresh.push(definition);
+      return true;
+    });
+    for (const { name } of fresh) await r.groups.beforeTopicCreated(name);
+    await storeTopics(r, fresh.map((definition) => ({ definition, from: 0 })));
+    return created;
+  }
+
+  /**
+   * Deletes topics whose sends are already refused (fenced): waits for their appends in flight,
+   * then removes definitions and data in one transaction of deletes only (Chromium lets those
+   * through when the disk is full, so a full disk can be freed), and only then from memory. Run serially.
+   */
+  async function deleteFenced(r: Running, names: readonly string[]): Promise<void> {
+    const definitions = names.map((name) => {
+      const definition = r.topics.get(name);
+      if (definition === undefined) throw new UnknownTopicOrPartitionError(name);
+      return definition;
+    });
+    await Promise.all(definitions.flatMap(({ name }) => [...(r.appending.get(name) ?? [])]));
+    await r.storage.write(
+      definitions.flatMap(({ name, numPartitions }): StorageWrite[] => [
+        { kind: 'putValue', key: topicKey(name), value: undefined },
+        ...partitionIds(name, 0, numPartitions).map((id): StorageWrite => ({ kind: 'deletePartition', id })),
+      ]),
+    );
+    for (const { name } of definitions) r.topics.delete(name);
+    r.groups.topicsChanged(partitionCounts(r.topics));
+    // Waiting fetches end now (they may wait on these logs): their consumers hear of the delete at once.
+    for (const controller of r.fetches.values()) controller.abort();
+    for (const { name, numPartitions } of definitions) {
+      // Drops the open logs (their data went in the transaction above).
+      await Promise.all(partitionIds(name, 0, numPartitions).map((id) => r.logs.delete(id).catch(() => undefined)));
+      await r.groups.topicDeleted(name);
+    }
   }
 
   const node: NodeApi = {
@@ -125,9 +230,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         }
         const { clock } = components;
         const logs = createLogManager(storage, { clock });
-        const topics = new Map<string, TopicDefinition>();
-        for (const definition of ((await storage.readValue('topics')) ?? []) as TopicDefinition[]) {
-          topics.set(definition.name, definition);
+        const topics = await loadTopics(storage);
+        for (const definition of topics.values()) {
           for (let partition = 0; partition < definition.numPartitions; partition++) {
             await logs.open({ topic: definition.name, partition }, definition.config);
           }
@@ -145,7 +249,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         });
         const groups = await GroupRuntime.start(executor, storage, components.randomId().slice(0, 8), partitionCounts(topics));
         executor.start();
-        running = { claim, executor, groups, storage, logs, topics, info, maintenance, fetches: new Map() };
+        running = { claim, executor, groups, storage, logs, topics, info, maintenance, fetches: new Map(), metadataQueue: Promise.resolve(), deleting: new Map(), appending: new Map() };
         return info;
       } finally {
         starting = false;
@@ -156,18 +260,22 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const r = state();
       if (!Array.isArray(specs)) throw new InvalidArgumentError('createTopics takes an array of topic specs');
       const definitions = specs.map(defineTopic);
-      const names = new Set<string>();
+      const names: string[] = [];
       for (const d of definitions) {
-        if (names.has(d.name)) throw new InvalidArgumentError(`topic "${d.name}" appears twice in one request`);
-        names.add(d.name);
+        const colliding = collidingTopic(d.name, names);
+        if (colliding !== undefined) throw new InvalidArgumentError(`topic "${d.name}" ${colliding === d.name ? 'appears twice' : `collides with "${colliding}"`} in one request`);
+        names.push(d.name);
       }
-      const created: boolean[] = [];
-      for (const definition of definitions) {
-        const exists = r.topics.has(definition.name);
-        if (!exists && !validateOnly) await createTopic(r, definition);
-        created.push(!exists);
-      }
-      return created;
+      return serially(r, async () => {
+        if (validateOnly) {
+          return definitions.map((d) => {
+            const colliding = r.topics.has(d.name) ? undefined : collidingTopic(d.name, r.topics.keys());
+            if (colliding !== undefined) throw new InvalidTopicError(`topic "${d.name}" collides with existing topic "${colliding}"`);
+            return !r.topics.has(d.name);
+          });
+        }
+        return createTopics(r, definitions);
+      });
     },
 
     async listTopics() {
@@ -196,14 +304,42 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const r = state();
       if (request.acks !== 0 && request.acks !== 1 && request.acks !== -1) throw new InvalidArgumentError(`acks must be -1, 0 or 1, got ${String(request.acks)}`);
       if (!Array.isArray(request.batches)) throw new InvalidArgumentError('produce takes an array of batches');
-      for (const { topic } of request.batches) {
-        if (!r.topics.has(topic) && request.allowAutoTopicCreation) await createTopic(r, defineTopic({ topic }));
+      for (const batch of request.batches) {
+        if (typeof batch !== 'object' || batch === null || !(batch.bytes instanceof Uint8Array)) throw new InvalidArgumentError('a produced batch is { topic, partition, bytes: Uint8Array }');
       }
-      const targets = request.batches.map(({ topic, partition, bytes }) => {
-        if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('a produced batch must be a Uint8Array');
-        return { log: logOf(topic, partition), bytes };
+      // Every batch is checked before any is appended, and before a topic is created for the
+      // request: a request refused for one batch writes nothing.
+      const checked = new Set<number>();
+      const toCreate = new Map<string, TopicDefinition>();
+      request.batches.forEach(({ topic, partition, bytes }, i) => {
+        if (r.topics.has(topic) || !request.allowAutoTopicCreation) {
+          logOf(topic, partition).check(bytes);
+          checked.add(i);
+          return;
+        }
+        const definition = toCreate.get(topic) ?? defineTopic({ topic });
+        if (!Number.isInteger(partition) || partition < 0 || partition >= definition.numPartitions) throw new UnknownTopicOrPartitionError(topic, partition);
+        checkBatch(definition.config, topic, bytes);
+        toCreate.set(topic, definition);
+      });
+      if (toCreate.size > 0) await serially(r, () => createTopics(r, [...toCreate.values()]));
+      // From here to the appends nothing awaits, so a delete of one of these topics either
+      // started before (the topic is refused) or waits for these appends.
+      const targets = request.batches.map(({ topic, partition, bytes }, i) => {
+        const log = logOf(topic, partition);
+        if (!checked.has(i)) log.check(bytes);
+        return { log, bytes };
       });
       const appends = targets.map(({ log, bytes }) => log.append(bytes));
+      const settled = Promise.allSettled(appends);
+      for (const topic of new Set(request.batches.map((b) => b.topic))) {
+        const inFlight = r.appending.get(topic) ?? new Set();
+        r.appending.set(topic, inFlight.add(settled));
+        void settled.then(() => {
+          inFlight.delete(settled);
+          if (inFlight.size === 0 && r.appending.get(topic) === inFlight) r.appending.delete(topic);
+        });
+      }
       if (request.acks === 0) {
         // The caller asked not to hear back: failures are the node's to report.
         for (const append of appends) append.catch((error: unknown) => components.onError?.(error));
@@ -231,9 +367,10 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           // Wait until any partition's high watermark passes its fetch offset (woken by the
           // append), or moves at all when it already does but cuts the batch there.
           await Promise.race([
-            ...request.partitions.map(({ topic, partition, fetchOffset }) => {
-              const log = logOf(topic, partition);
-              return log.waitForData(Math.max(fetchOffset, log.highWatermark), controller.signal);
+            ...request.partitions.flatMap(({ topic, partition, fetchOffset }) => {
+              // A partition gone since it was read (its topic is being deleted) is not waited on: the delete ends the wait.
+              const log = r.topics.has(topic) && !r.deleting.has(topic) ? r.logs.get({ topic, partition }) : undefined;
+              return log === undefined ? [] : [log.waitForData(Math.max(fetchOffset, log.highWatermark), controller.signal)];
             }),
             // With no partitions to wait on (all paused), the wait still ends at maxWait or cancel.
             new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true })),
@@ -247,44 +384,69 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
 
     async deleteTopics(names) {
       const r = state();
-      if (!Array.isArray(names)) throw new InvalidArgumentError('deleteTopics takes an array of topic names');
+      if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw new InvalidArgumentError('deleteTopics takes an array of topic names');
       for (const name of names) if (!r.topics.has(name)) throw new UnknownTopicOrPartitionError(name);
-      for (const name of names) {
-        const definition = r.topics.get(name)!;
-        r.topics.delete(name);
-        await saveTopics(r);
-        for (let partition = 0; partition < definition.numPartitions; partition++) await r.logs.delete({ topic: name, partition });
+      // Sends to these topics are refused from now on; those already appending finish first,
+      // so each lands before the delete (and goes with it) or fails.
+      const fenced = [...new Set(names)];
+      for (const name of fenced) r.deleting.set(name, (r.deleting.get(name) ?? 0) + 1);
+      try {
+        await serially(r, () => deleteFenced(r, fenced));
+      } finally {
+        for (const name of fenced) {
+          const waiting = (r.deleting.get(name) ?? 1) - 1;
+          if (waiting > 0) r.deleting.set(name, waiting);
+          else r.deleting.delete(name);
+        }
       }
     },
 
-    async createPartitions(topic, count) {
+    async createPartitions(changes) {
       const r = state();
-      const definition = r.topics.get(topic);
-      if (definition === undefined) throw new UnknownTopicOrPartitionError(topic);
-      if (!Number.isSafeInteger(count) || count <= definition.numPartitions || count > PARTITIONS_MAX) {
-        throw new InvalidConfigError(`topic "${topic}" has ${definition.numPartitions} partitions; the new count must be more, at most ${PARTITIONS_MAX}, got ${String(count)}`, 'INVALID_PARTITIONS');
-      }
-      const grown = { ...definition, numPartitions: count };
-      for (let partition = definition.numPartitions; partition < count; partition++) await r.logs.open({ topic, partition }, grown.config);
-      r.topics.set(topic, grown);
-      await saveTopics(r);
+      const grown = () =>
+        distinct(changes, 'createPartitions').map(({ topic, count }) => {
+          const current = r.topics.get(topic);
+          if (current === undefined) throw new UnknownTopicOrPartitionError(topic);
+          if (!Number.isSafeInteger(count) || count <= current.numPartitions || count > PARTITIONS_MAX) {
+            throw new InvalidConfigError(`topic "${topic}" has ${current.numPartitions} partitions; the new count must be more, at most ${PARTITIONS_MAX}, got ${String(count)}`, 'INVALID_PARTITIONS');
+          }
+          return { definition: { ...current, numPartitions: count }, from: current.numPartitions };
+        });
+      grown(); // refused before it waits its turn
+      await serially(r, () => storeTopics(r, grown()));
     },
 
-    async alterConfigs(topic, entries) {
+    async alterConfigs(changes) {
       const r = state();
-      const definition = r.topics.get(topic);
-      if (definition === undefined) throw new UnknownTopicOrPartitionError(topic);
-      if (!Array.isArray(entries)) throw new InvalidArgumentError('alterConfigs takes an array of { name, value }');
-      const altered = { ...definition, config: parseConfigEntries(entries, definition.config) };
-      r.topics.set(topic, altered);
-      await saveTopics(r);
-      for (let partition = 0; partition < altered.numPartitions; partition++) logOf(topic, partition).setConfig(altered.config);
+      const altered = () =>
+        distinct(changes, 'alterConfigs').map(({ topic, entries }) => {
+          const current = r.topics.get(topic);
+          if (current === undefined) throw new UnknownTopicOrPartitionError(topic);
+          if (!Array.isArray(entries)) throw new InvalidArgumentError('alterConfigs takes arrays of { name, value }');
+          return { ...current, config: parseConfigEntries(entries, current.config) };
+        });
+      altered(); // refused before it waits its turn
+      await serially(r, async () => {
+        const definitions = altered();
+        await r.storage.write(definitions.map((d): StorageWrite => ({ kind: 'putValue', key: topicKey(d.name), value: d })));
+        for (const definition of definitions) {
+          r.topics.set(definition.name, definition);
+          for (let partition = 0; partition < definition.numPartitions; partition++) logOf(definition.name, partition).setConfig(definition.config);
+        }
+      });
       r.maintenance.runSoon(); // a shorter retention applies now, not at the next interval
     },
 
     async deleteRecords(topic, partitions) {
       if (!Array.isArray(partitions)) throw new InvalidArgumentError('deleteRecords takes an array of { partition, offset }');
-      const logs = partitions.map(({ partition }) => logOf(topic, partition));
+      // Every offset is checked before any partition is cut: a request refused for one deletes in none.
+      const logs = partitions.map(({ partition, offset }) => {
+        const log = logOf(topic, partition);
+        if (offset !== -1 && (!Number.isSafeInteger(offset) || offset < 0 || offset > log.highWatermark)) {
+          throw new OffsetOutOfRangeError(topic, partition, offset, log.logStartOffset, log.highWatermark);
+        }
+        return log;
+      });
       return Promise.all(partitions.map(({ offset }, i) => logs[i]!.deleteRecordsBefore(offset)));
     },
 

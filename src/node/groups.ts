@@ -54,6 +54,8 @@ export class GroupRuntime {
   readonly #waiting = new Map<number, { groupId: string; reply: (effect: Reply) => void }>();
   readonly #knownGroups = new Set<string>();
   readonly #machine: { input(input: GroupInput): void; remove(): void };
+  /** Deleted topics whose offsets may still be in a group's stored set (its rewrite failed), with those groups. */
+  readonly #unclean = new Map<string, Set<string>>();
 
   /**
    * A runtime over offsets already read from storage (see {@link storedOffsets}; `start` reads them).
@@ -75,7 +77,10 @@ export class GroupRuntime {
     });
     for (const [groupId, offsets] of stored) {
       this.#knownGroups.add(groupId);
-      this.#machine.input({ type: 'load', groupId, offsets });
+      // Offsets of a topic deleted while its groups' sets could not be written again are dropped here.
+      const kept = offsets.filter((o) => Object.hasOwn(partitions, o.topic));
+      for (const o of offsets) if (!Object.hasOwn(partitions, o.topic)) this.#markUnclean(o.topic, groupId);
+      this.#machine.input({ type: 'load', groupId, offsets: kept });
     }
     this.#machine.input({ type: 'topics', now: this.#now(), partitions });
   }
@@ -112,6 +117,37 @@ export class GroupRuntime {
   /** Tells the coordinator the partition counts of all topics (at start and on every change). */
   topicsChanged(partitions: Record<string, number>): void {
     this.#machine.input({ type: 'topics', now: this.#now(), partitions });
+  }
+
+  /**
+   * Drops a deleted topic's committed offsets from every group, as Kafka does; resolves once
+   * each group's set is written without them, or noted for a rewrite where that failed (a full disk).
+   * @example await groups.topicDeleted('orders');
+   */
+  async topicDeleted(topic: string): Promise<void> {
+    await Promise.all(
+      this.list().map(({ groupId }) =>
+        this.request({ type: 'dropTopic', groupId, topic, rewrite: false }).catch(() => this.#markUnclean(topic, groupId)),
+      ),
+    );
+  }
+
+  /**
+   * Before a topic is created: writes again the stored sets that may still hold offsets of an
+   * earlier topic of that name, so they cannot come back. Rejects if one cannot be written.
+   * @example await groups.beforeTopicCreated('orders');
+   */
+  async beforeTopicCreated(topic: string): Promise<void> {
+    for (const groupId of this.#unclean.get(topic) ?? []) {
+      await this.request({ type: 'dropTopic', groupId, topic, rewrite: true });
+      this.#unclean.get(topic)?.delete(groupId);
+    }
+    if (this.#unclean.get(topic)?.size === 0) this.#unclean.delete(topic);
+  }
+
+  #markUnclean(topic: string, groupId: string): void {
+    const groups = this.#unclean.get(topic) ?? new Set();
+    this.#unclean.set(topic, groups.add(groupId));
   }
 
   describe(groupId: string): GroupDescription | undefined {

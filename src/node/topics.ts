@@ -21,6 +21,17 @@ export function validateTopicName(name: unknown): asserts name is string {
   if (name.startsWith('__')) throw new InvalidTopicError(`topic names starting with "__" are reserved for internal topics: "${name}"`);
 }
 
+/**
+ * The topic among `existing` that `name` collides with: Kafka refuses a topic whose name
+ * differs from another's only by "." against "_" (metric names cannot tell them apart).
+ * @example collidingTopic('a_b', ['a.b']) // → 'a.b'
+ */
+export function collidingTopic(name: string, existing: Iterable<string>): string | undefined {
+  const folded = name.replaceAll('.', '_');
+  for (const other of existing) if (other.replaceAll('.', '_') === folded) return other;
+  return undefined;
+}
+
 const wholeNumber = (name: string, value: string, min: number): number => {
   const n = Number(value);
   if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) throw new InvalidConfigError(`${name} must be a whole number ≥ ${min}, got "${value}"`);

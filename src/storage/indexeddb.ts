@@ -1,5 +1,6 @@
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { StorageClosedError, StorageError, StorageFullError } from '../errors';
+import { freesSpace, isDelete } from './frees-space';
 import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } from './types';
 
 type BatchKey = [topic: string, partition: number, baseOffset: number];
@@ -110,51 +111,66 @@ export async function openIndexedDbStorage(name: string, init: IndexedDbStorageI
     }
   }
 
+  /** Applies `writes` in one transaction. */
+  async function commit(writes: readonly StorageWrite[]): Promise<void> {
+    // Only the stores these writes touch: a commit of group offsets (node) must not queue behind appends.
+    const scope = new Set<'batches' | 'summaries' | 'partitions' | 'node'>();
+    for (const w of writes) {
+      if (w.kind === 'putValue') scope.add('node');
+      else if (w.kind === 'putMeta') scope.add('partitions');
+      else {
+        scope.add('batches').add('summaries');
+        if (w.kind === 'deletePartition') scope.add('partitions');
+      }
+    }
+    if (scope.size === 0) return;
+    const tx = database.transaction([...scope], 'readwrite', { durability: 'relaxed' });
+    const store = <N extends 'batches' | 'summaries' | 'partitions' | 'node'>(name: N) => tx.objectStore(name);
+    const requests: Promise<unknown>[] = [];
+    for (const w of writes) {
+      switch (w.kind) {
+        case 'putBatch': {
+          const key: BatchKey = [w.id.topic, w.id.partition, w.summary.baseOffset];
+          const { baseOffset: _, ...rest } = w.summary;
+          requests.push(store('batches').put(exactBuffer(w.bytes), key), store('summaries').put(rest, key));
+          break;
+        }
+        case 'deleteBatches': {
+          const range = partitionRange(w.id, w.fromBaseOffset, w.toBaseOffset);
+          requests.push(store('batches').delete(range), store('summaries').delete(range));
+          break;
+        }
+        case 'putMeta':
+          requests.push(store('partitions').put(w.meta, [w.id.topic, w.id.partition]));
+          break;
+        case 'deletePartition': {
+          const range = partitionRange(w.id, -Infinity, Infinity, false);
+          requests.push(store('batches').delete(range), store('summaries').delete(range), store('partitions').delete([w.id.topic, w.id.partition]));
+          break;
+        }
+        case 'putValue':
+          requests.push(w.value === undefined ? store('node').delete(w.key) : store('node').put(w.value, w.key));
+          break;
+      }
+    }
+    // Every request's own rejection is observed; the transaction's outcome is the verdict.
+    await Promise.all([...requests.map((r) => r.catch(() => undefined)), tx.done]);
+  }
+
   return {
     write: (writes: readonly StorageWrite[]) =>
       run(async () => {
-        // Only the stores these writes touch: a commit of group offsets (node) must not queue behind appends.
-        const scope = new Set<'batches' | 'summaries' | 'partitions' | 'node'>();
-        for (const w of writes) {
-          if (w.kind === 'putValue') scope.add('node');
-          else if (w.kind === 'putMeta') scope.add('partitions');
-          else {
-            scope.add('batches').add('summaries');
-            if (w.kind === 'deletePartition') scope.add('partitions');
-          }
+        try {
+          await commit(writes);
+        } catch (error) {
+          if (!(error instanceof Error && error.name === 'QuotaExceededError') || !freesSpace(writes)) throw error;
+          // Out of quota, Chromium still lets a transaction of deletes only through, and counts
+          // the space it frees: deletes that only move metadata (retention, deleteRecords) go
+          // first, then the whole write again. Should that still fail, the deletes stay applied
+          // without the metadata, which only moves the log start over records already gone.
+          await commit(writes.filter(isDelete));
+          await commit(writes);
         }
-        if (scope.size === 0) return;
-        const tx = database.transaction([...scope], 'readwrite', { durability: 'relaxed' });
-        const store = <N extends 'batches' | 'summaries' | 'partitions' | 'node'>(name: N) => tx.objectStore(name);
-        const requests: Promise<unknown>[] = [];
-        for (const w of writes) {
-          switch (w.kind) {
-            case 'putBatch': {
-              const key: BatchKey = [w.id.topic, w.id.partition, w.summary.baseOffset];
-              const { baseOffset: _, ...rest } = w.summary;
-              requests.push(store('batches').put(exactBuffer(w.bytes), key), store('summaries').put(rest, key));
-              break;
-            }
-            case 'deleteBatches': {
-              const range = partitionRange(w.id, w.fromBaseOffset, w.toBaseOffset);
-              requests.push(store('batches').delete(range), store('summaries').delete(range));
-              break;
-            }
-            case 'putMeta':
-              requests.push(store('partitions').put(w.meta, [w.id.topic, w.id.partition]));
-              break;
-            case 'deletePartition': {
-              const range = partitionRange(w.id, -Infinity, Infinity, false);
-              requests.push(store('batches').delete(range), store('summaries').delete(range), store('partitions').delete([w.id.topic, w.id.partition]));
-              break;
-            }
-            case 'putValue':
-              requests.push(w.value === undefined ? store('node').delete(w.key) : store('node').put(w.value, w.key));
-              break;
-          }
-        }
-        // Every request's own rejection is observed; the transaction's outcome is the verdict.
-        await Promise.all([...requests.map((r) => r.catch(() => undefined)), tx.done]);
       }),
 
     readBatches: (id, fromBaseOffset, count) =>

@@ -1,4 +1,5 @@
 import { StorageClosedError, StorageFullError } from '../errors';
+import { freesSpace, isDelete } from './frees-space';
 import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } from './types';
 
 interface MemoryPartition {
@@ -13,7 +14,10 @@ interface MemoryPartition {
 export interface MemoryStorage extends Storage {
   /** The stored bytes of a batch (the same array the store keeps: flipping bits corrupts it). */
   storedBatch(id: PartitionId, baseOffset: number): Uint8Array | undefined;
-  /** Makes writes fail as if out of quota while `full` is true. */
+  /**
+   * Makes writes that store anything fail as if out of quota while `full` is true; as in
+   * Chromium, deletes go through, and one that removes stored batches makes room (clears it).
+   */
   setFull(full: boolean): void;
   /** Number of write transactions applied so far. */
   readonly writeCount: number;
@@ -98,12 +102,24 @@ export function createMemoryStorage(contents: MemoryContents = { partitions: new
     }
   };
 
+  const storedBatches = () => [...partitions.values()].reduce((n, p) => n + p.summaries.length, 0);
+  const applyAll = (writes: readonly StorageWrite[]) => {
+    const before = full ? storedBatches() : 0;
+    writes.forEach(apply);
+    writeCount++;
+    if (full && storedBatches() < before) full = false;
+  };
+
   return {
     async write(writes) {
       ensureOpen();
-      if (full && writes.some((w) => w.kind === 'putBatch' || w.kind === 'putMeta' || w.kind === 'putValue')) throw new StorageFullError();
-      writes.forEach(apply);
-      writeCount++;
+      if (full && !writes.every(isDelete)) {
+        if (!freesSpace(writes)) throw new StorageFullError();
+        // As IndexedDB does (indexeddb.ts): the deletes go first to make room, then the whole write.
+        applyAll(writes.filter(isDelete));
+        if (full) throw new StorageFullError();
+      }
+      applyAll(writes);
     },
     async readBatches(id, fromBaseOffset, count) {
       ensureOpen();

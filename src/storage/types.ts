@@ -45,7 +45,10 @@ export interface Storage {
   /**
    * Applies `writes` atomically — all or none — and resolves once they are durable.
    * Rejects with StorageFullError when out of quota, StorageClosedError or StorageError;
-   * a rejected write applied nothing, and later writes still go ahead.
+   * a rejected write applied nothing, and later writes still go ahead. One exception: out
+   * of quota, a write of deletes and partition metadata only (retention, deleteRecords)
+   * frees its space first, as Chromium lets delete-only transactions through, so its
+   * deletes may stay applied without the metadata.
    *
    * Order: two writes that touch the same kind of record — batches (with their summaries),
    * partition metadata, or node values — are applied, settle and become durable in the

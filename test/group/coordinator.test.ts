@@ -224,6 +224,28 @@ describe('committed offsets', () => {
     expect(c.writes[0]!.offsets.map((o) => o.offset)).toEqual([10, 1]); // the failed 11 is not carried on
   });
 
+  it('a deleted topic’s offsets leave the group, also those of a commit still being written; the set is written again without them', () => {
+    const c = new Coordinator({ t: 4, u: 2 });
+    c.commit(null, -1, [{ partition: 0, offset: 10 }, { topic: 'u', partition: 0, offset: 5 }]);
+    c.persisted();
+    const pending = c.commit(null, -1, [{ partition: 1, offset: 3 }]);
+    const drop = 100;
+    c.input({ type: 'dropTopic', requestId: drop, now: 0, groupId: 'g', topic: 't', rewrite: false });
+    expect(committedOffsets(c.state, 'g')).toEqual([{ topic: 'u', partition: 0, offset: 5, metadata: null }]);
+    expect(c.writes.map((w) => w.offsets.map((o) => `${o.topic}${o.partition}@${o.offset}`))).toEqual([['t0@10', 't1@3', 'u0@5'], ['u0@5']]);
+    c.persisted();
+    expect(c.outcome(pending)).toBe('ok');
+    expect(committedOffsets(c.state, 'g').map((o) => o.topic)).toEqual(['u']); // what the pending write held of t is dropped too
+    expect(c.outcome(drop)).toBe('pending');
+    c.persisted();
+    expect(c.outcome(drop)).toBe('ok');
+    // Nothing of t left: answered at once without a write, unless a rewrite is asked for.
+    c.input({ type: 'dropTopic', requestId: 101, now: 0, groupId: 'g', topic: 't', rewrite: false });
+    expect([c.outcome(101), c.writes.length]).toEqual(['ok', 0]);
+    c.input({ type: 'dropTopic', requestId: 102, now: 0, groupId: 'g', topic: 't', rewrite: true });
+    expect(c.writes.map((w) => w.offsets.length)).toEqual([1]);
+  });
+
   it('writes completing out of order break the executor contract', () => {
     const c = new Coordinator();
     const a = c.joined(c.join('a')).memberId;

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError, NotConnectedError, RecordBatchTooLargeError, StorageLostError, UnknownTopicOrPartitionError } from '../../src/errors';
 import { createBrokerNode, type NodeApi, type NodeStartInit } from '../../src/node';
 import { encodeBatch } from '../../src/protocol';
-import { createMemoryStorage, type MemoryStorage } from '../../src/storage';
+import { createMemoryStorage, type MemoryStorage, type Storage } from '../../src/storage';
 import { createFakeLocks } from './fake-locks';
 import { realClock } from '../../src/clock';
 
@@ -100,6 +100,124 @@ describe('broker node', () => {
     await expect(produce([{ topic: 't', partition: 0, bytes: new Uint8Array(70) }])).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' });
     const [state] = await node.describeTopics(['t']);
     expect(state?.partitions[0]?.highWatermark).toBe(0);
+  });
+
+  it('a produce refused for one batch writes none of its batches, in any partition or topic', async () => {
+    const { node } = setup();
+    await start(node);
+    await node.createTopics([{ topic: 't', numPartitions: 2, configEntries: [{ name: 'max.message.bytes', value: '200' }] }, { topic: 'fine' }], false);
+    const produce = (batches: Array<{ topic: string; partition: number; bytes: Uint8Array }>) => node.produce({ acks: 1, allowAutoTopicCreation: false, batches });
+    const tooLarge = batch('x'.repeat(300));
+    await expect(produce([{ topic: 't', partition: 0, bytes: batch('a', 'b', 'c') }, { topic: 't', partition: 0, bytes: tooLarge }, { topic: 't', partition: 0, bytes: batch('d') }])).rejects.toBeInstanceOf(RecordBatchTooLargeError);
+    await expect(produce([{ topic: 'fine', partition: 0, bytes: batch('ok') }, { topic: 't', partition: 1, bytes: tooLarge }])).rejects.toBeInstanceOf(RecordBatchTooLargeError);
+    await expect(produce([{ topic: 'fine', partition: 0, bytes: batch('ok') }, { topic: 't', partition: 1, bytes: new Uint8Array(70) }])).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' });
+    await expect(produce([{ topic: 'fine', partition: 0, bytes: batch('ok') }, { topic: 't', partition: 2, bytes: batch('x') }])).rejects.toBeInstanceOf(UnknownTopicOrPartitionError);
+    const states = await node.describeTopics(['t', 'fine']);
+    expect(states.flatMap((s) => s.partitions.map((p) => p.highWatermark))).toEqual([0, 0, 0]);
+  });
+
+  it('a delete is ordered against appends in flight: each lands before it and goes with it, or fails; nothing is left for the recreated topic', async () => {
+    // Batch writes are held back until released, so appends stay in flight while the delete is called.
+    const memory = createMemoryStorage();
+    const held: Array<() => void> = [];
+    let holding = false;
+    const seen: string[] = [];
+    const gated: Storage = {
+      ...memory,
+      async write(writes) {
+        seen.push(...writes.map((w) => w.kind));
+        if (holding && writes.some((w) => w.kind === 'putBatch')) await new Promise<void>((resolve) => held.push(resolve));
+        return memory.write(writes);
+      },
+    };
+    const node = createBrokerNode({ openStorage: async () => gated, locks: createFakeLocks(), clock: { ...realClock, now: () => 1000 }, randomId: () => 'incarnation' });
+    await start(node);
+    await node.createTopics([{ topic: 'k', numPartitions: 8 }], false);
+    holding = true;
+    const sends = Array.from({ length: 5 }, (_, i) =>
+      node.produce({ acks: 1, allowAutoTopicCreation: false, batches: [{ topic: 'k', partition: 6, bytes: batch(`v${i}`) }] }).then(
+        () => 'acked',
+        (error: unknown) => (error instanceof UnknownTopicOrPartitionError ? 'refused' : String(error)),
+      ),
+    );
+    seen.length = 0;
+    const deleted = node.deleteTopics(['k']);
+    await expect(node.produce({ acks: 1, allowAutoTopicCreation: false, batches: [{ topic: 'k', partition: 6, bytes: batch('late') }] })).rejects.toBeInstanceOf(UnknownTopicOrPartitionError);
+    // Nothing of the delete is written while the appends before it are in flight.
+    expect(seen.filter((kind) => kind !== 'putBatch')).toEqual([]);
+    holding = false;
+    for (const release of held.splice(0)) release();
+    await deleted;
+    await node.createTopics([{ topic: 'k', numPartitions: 1 }], false);
+    expect(await Promise.all(sends)).toEqual(['acked', 'acked', 'acked', 'acked', 'acked']);
+    expect(await memory.readSummaries({ topic: 'k', partition: 6 }, 0, 10)).toEqual([]);
+    expect(await memory.listPartitions()).toEqual([{ topic: 'k', partition: 0 }]);
+    const [first] = await node.produce({ acks: 1, allowAutoTopicCreation: false, batches: [{ topic: 'k', partition: 0, bytes: batch('new') }] });
+    expect(first?.baseOffset).toBe(0);
+  });
+
+  it('a deleted topic takes its committed offsets with it, also across a restart and when the disk is full', async () => {
+    const first = setup();
+    const info = await start(first.node);
+    const commit = (node: NodeApi, offset: number) => node.commitOffsets({ groupId: 'g', memberId: null, generationId: -1, offsets: [{ topic: 'a', partition: 0, offset, metadata: null }, { topic: 'b', partition: 0, offset: 3, metadata: null }] });
+    await first.node.createTopics([{ topic: 'a' }, { topic: 'b' }], false);
+    await first.node.produce({ acks: 1, allowAutoTopicCreation: false, batches: [{ topic: 'a', partition: 0, bytes: batch(...'0123456789'.split('')) }, { topic: 'b', partition: 0, bytes: batch('x', 'y', 'z') }] });
+    await commit(first.node, 10);
+    await first.node.deleteTopics(['a']);
+    expect(await first.node.fetchOffsets('g')).toEqual([{ topic: 'b', partition: 0, offset: 3, metadata: null }]);
+    // Full: the delete goes through (deletes only), the offsets leave memory; the stored set cannot be written yet.
+    await first.node.createTopics([{ topic: 'a' }], false);
+    await commit(first.node, 10);
+    const storage = first.databases.get(info.databaseName)!;
+    storage.setFull(true);
+    await first.node.deleteTopics(['a']);
+    expect(await first.node.listTopics()).toEqual(['b']);
+    expect(await first.node.fetchOffsets('g')).toEqual([{ topic: 'b', partition: 0, offset: 3, metadata: null }]);
+    await first.node.close();
+    storage.setFull(false);
+    const second = setup(first.databases, first.locks);
+    await start(second.node, { preferredSlot: info.slot, knownIncarnations: { [info.slot]: info.incarnation } });
+    expect(await second.node.listTopics()).toEqual(['b']);
+    expect(await second.node.fetchOffsets('g')).toEqual([{ topic: 'b', partition: 0, offset: 3, metadata: null }]);
+    await second.node.createTopics([{ topic: 'a' }], false);
+    await second.node.close();
+    // The set still holding a's old offset was written again before a was created anew.
+    const third = setup(first.databases, first.locks);
+    await start(third.node, { preferredSlot: info.slot, knownIncarnations: { [info.slot]: info.incarnation } });
+    expect(await third.node.fetchOffsets('g')).toEqual([{ topic: 'b', partition: 0, offset: 3, metadata: null }]);
+    expect((await third.node.describeTopics(['a']))[0]?.partitions[0]?.highWatermark).toBe(0);
+  });
+
+  it('of two concurrent creates of one name, the loser resolves only once the topic is usable', async () => {
+    const { node } = setup();
+    await start(node);
+    const winner = node.createTopics([{ topic: 'race', numPartitions: 8 }], false);
+    const loser = node.createTopics([{ topic: 'race', numPartitions: 8 }], false);
+    expect(await loser).toEqual([false]);
+    const [result] = await node.produce({ acks: 1, allowAutoTopicCreation: false, batches: [{ topic: 'race', partition: 7, bytes: batch('v') }] });
+    expect(result?.baseOffset).toBe(0);
+    expect(await winner).toEqual([true]);
+  });
+
+  it('deleteRecords refused for one partition deletes in none', async () => {
+    const { node } = setup();
+    await start(node);
+    await node.createTopics([{ topic: 't', numPartitions: 2 }], false);
+    for (const partition of [0, 1]) await node.produce({ acks: 1, allowAutoTopicCreation: false, batches: [{ topic: 't', partition, bytes: batch('a', 'b') }] });
+    await expect(node.deleteRecords('t', [{ partition: 0, offset: 2 }, { partition: 1, offset: 5 }])).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
+    await expect(node.deleteRecords('t', [{ partition: 0, offset: 2 }, { partition: 2, offset: 1 }])).rejects.toBeInstanceOf(UnknownTopicOrPartitionError);
+    expect((await node.describeTopics(['t']))[0]?.partitions.map((p) => p.logStartOffset)).toEqual([0, 0]);
+    expect(await node.deleteRecords('t', [{ partition: 0, offset: 2 }, { partition: 1, offset: -1 }])).toEqual([2, 2]);
+  });
+
+  it('a fetch waiting on a topic that is deleted ends at once, reporting the partition unknown', async () => {
+    const { node } = setup();
+    await start(node);
+    await node.createTopics([{ topic: 'gone' }], false);
+    const fetching = node.fetch({ requestId: 1, maxWaitMs: 60_000, minBytes: 1, maxBytes: 1 << 20, partitions: [{ topic: 'gone', partition: 0, fetchOffset: 0, maxBytes: 1 << 20 }] });
+    await node.deleteTopics(['gone']);
+    // No timer has to fire: the delete ends the wait (a 60 s wait would time the test out).
+    expect((await fetching).map((p) => p.errorCode)).toEqual(['UNKNOWN_TOPIC_OR_PARTITION']);
   });
 
   it('acks 0 answers before the batch is durable; acks 1 after', async () => {

@@ -38,4 +38,21 @@ describe('IndexedDB storage lifecycle', () => {
     await storage.write([{ kind: 'putBatch', id, ...fakeBatch(0, 1) }]);
     expect(await storage.readSummaries(id, 0, 1)).toHaveLength(1);
   });
+
+  it('memory storage, full, lets deletes through as Chromium does: they make room, so a delete with its metadata goes through whole', async () => {
+    const storage = createMemoryStorage();
+    const id = { topic: 't', partition: 0 };
+    await storage.write([{ kind: 'putBatch', id, ...fakeBatch(0, 1) }, { kind: 'putBatch', id, ...fakeBatch(2, 1) }]);
+    storage.setFull(true);
+    const meta = { logStartOffset: 2, recoveryPoint: 2, highWatermark: 4 };
+    // Metadata alone, or a value, cannot be stored; deleting nothing makes no room.
+    await expect(storage.write([{ kind: 'putMeta', id, meta }])).rejects.toMatchObject({ code: 'KAFKA_STORAGE_ERROR' });
+    await expect(storage.write([{ kind: 'deleteBatches', id, fromBaseOffset: 10, toBaseOffset: 20 }, { kind: 'putMeta', id, meta }])).rejects.toMatchObject({ code: 'KAFKA_STORAGE_ERROR' });
+    await expect(storage.write([{ kind: 'deleteBatches', id, fromBaseOffset: 0, toBaseOffset: 2 }, { kind: 'putValue', key: 'k', value: 1 }])).rejects.toMatchObject({ code: 'KAFKA_STORAGE_ERROR' });
+    expect(await storage.readSummaries(id, 0, 10)).toHaveLength(2);
+    // Deletes with partition metadata only: the deletes make room, then the whole write applies.
+    await storage.write([{ kind: 'deleteBatches', id, fromBaseOffset: 0, toBaseOffset: 2 }, { kind: 'putMeta', id, meta }]);
+    expect((await storage.readSummaries(id, 0, 10)).map((s) => s.baseOffset)).toEqual([2]);
+    expect(await storage.readMeta(id)).toEqual(meta);
+  });
 });

@@ -801,5 +801,7 @@ function describeInput(input: GroupInput): string {
       return `topics ${JSON.stringify(input.partitions)}`;
     case 'load':
       return `load ${input.groupId}`;
+    case 'dropTopic':
+      return `dropTopic #${input.requestId} ${input.groupId} ${input.topic}${input.rewrite ? ' rewrite' : ''}`;
   }
 }
