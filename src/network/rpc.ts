@@ -237,7 +237,8 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
 
   /**
    * Hands queued frames to the link, small ones joined into one chunk, until the queue is
-   * empty; waits while the peer's window is used up (a chunk goes alone when nothing is unacknowledged).
+   * empty; waits while the peer's window is used up (a chunk larger than what is left goes once
+   * less than PEER_WINDOW_UPDATE_BYTES is unacknowledged).
    */
   const pump = async (peerId: string, channel: Channel) => {
     if (channel.pumping) return;
@@ -257,7 +258,9 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
           bytes += channel.queue[count]!.length;
           count += 1;
         }
-        if (channel.unackedBytes > 0 && channel.unackedBytes + bytes > PEER_WINDOW_BYTES) {
+        // Fewer than PEER_WINDOW_UPDATE_BYTES unacknowledged may never be granted (the receiver
+        // waits for that many), so a chunk over the window goes then, not when nothing is unacknowledged.
+        if (channel.unackedBytes >= PEER_WINDOW_UPDATE_BYTES && channel.unackedBytes + bytes > PEER_WINDOW_BYTES) {
           await waitOn(channel, channel.closed.signal);
           continue;
         }

@@ -306,6 +306,19 @@ describe('peer rpc', () => {
     expect(peak).toBeLessThanOrEqual(RPC_IN_FLIGHT_REQUESTS_MAX);
   });
 
+  it('a request larger than the whole window goes once the bytes before it are few enough to stay unacknowledged (no window update would ever come for them)', async () => {
+    const [a, b] = pair('A', 'B');
+    const rpcA = rpcOn(a);
+    rpcOn(b);
+    // A small exchange first leaves a few bytes unacknowledged: under PEER_WINDOW_UPDATE_BYTES, so the receiver never grants them.
+    expect(await rpcA.request('B', 'echo', bytesOf(1))).toEqual(bytesOf(1));
+    expect(rpcA.stats('B')!.unackedBytes).toBeGreaterThan(0);
+    const large = new Uint8Array(PEER_WINDOW_BYTES + 1024 * 1024).fill(7);
+    const answer = await rpcA.request('B', 'echo', large, { timeoutMs: 4_000 });
+    expect(answer.length).toBe(large.length);
+    expect(answer.every((x) => x === 7)).toBe(true);
+  });
+
   it('coalesces small frames into few writes', async () => {
     const [a, b] = pair('A', 'B');
     const rpcA = rpcOn(a);
