@@ -40,8 +40,9 @@ export const QUALITY_INTERVAL_MS = 2_000;
 export const PING_TIMEOUT_MS = 5_000;
 /**
  * Pings lost in a row after which a connection is closed as dead (./liveness.ts). A page that
- * is itself frozen loses at most one (its in-flight ping), so its links survive any freeze of
- * its own; a peer frozen for up to ~15 s keeps its link too.
+ * is itself frozen loses at most one (its in-flight ping), so this check never drops the links
+ * of a page for its own freeze; a peer frozen for up to ~15 s passes it too (though the relay
+ * drops a page silent for 8 s: src/relay/libp2p-node.ts).
  */
 export const PINGS_LOST_MAX = 3;
 /**

@@ -335,6 +335,10 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
       await followCluster(connection, attempt, onRegistered);
     } finally {
       unwatch.abort();
+      // However the session ended, its connection goes too. After the relay dropped a page
+      // frozen past its ping bound, the page's connection stayed listed as open with its muxer
+      // closed, and every later dial reused it and failed (ConnectionClosedError).
+      if (connection.status === 'open') connection.abort(new Error('the relay session ended'));
     }
   }
 

@@ -2,6 +2,7 @@
 import type { BrowserContext, Page } from '@playwright/test';
 import { tabHeap } from '../support/tab-heap';
 import { DISCOVERY_TIMEOUT_MS, openDemo, peerIdOf, peerIdsOf, peersOf, showPageLogs } from './demo';
+import { RELAY_PING_INTERVAL_MS, RELAY_PING_TIMEOUT_MS } from '../../src/relay/libp2p-node';
 import { expect, test } from './fixtures';
 
 // Peer RPC between the brokers of two tabs, through the real relay and direct WebRTC, driven
@@ -249,6 +250,30 @@ test('a tab busy for 2 s (its page and its worker) keeps its direct link, and ev
   expect([await linkChanges(busy), await linkChanges(other)]).toEqual([[], []]);
   const linksAfter = [await peersOf(busy), await peersOf(other)];
   expect(linksAfter.map((peers) => peers.map((p) => [p.peerId, p.since, p.dataPath]))).toEqual(linksBefore.map((peers) => peers.map((p) => [p.peerId, p.since, 'worker'])));
+});
+
+test('a tab frozen past the relay’s ping bound leaves the cluster, and gets its link back by itself once it runs again', async ({ profile, relay }) => {
+  test.setTimeout(180_000);
+  // Long enough that one of the relay's pings surely goes unanswered for its whole timeout.
+  const frozenMs = RELAY_PING_INTERVAL_MS + RELAY_PING_TIMEOUT_MS + 2_000;
+  const {
+    pages: [frozen, other],
+    ids: [frozenId, otherId],
+  } = await connectedPair([profile, profile], relay.url, `frozen-${Date.now()}`);
+  await countLinkChanges(other);
+  await frozen.evaluate((ms) => {
+    const started = performance.now();
+    while (performance.now() - started < ms);
+  }, frozenMs);
+  const thawed = Date.now();
+  // The other tab heard from the relay that it left, and dropped its link.
+  await expect.poll(() => linkChanges(other), { timeout: DISCOVERY_TIMEOUT_MS }).toContain(`letterbox.peer_left ${frozenId}`);
+  await expect.poll(() => peerIdsOf(other), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([frozenId]);
+  await expect.poll(() => peerIdsOf(frozen), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([otherId]);
+  const backMs = Date.now() - thawed;
+  expect(await echo(other, frozenId, [1], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [1] });
+  expect(await echo(frozen, otherId, [2], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [2] });
+  console.log(`tab frozen ${frozenMs} ms: dropped by the relay; link back ${backMs} ms after it ran again; events seen by the other tab: ${(await linkChanges(other)).map((c) => c.split(' ')[0]).join(', ')}`);
 });
 
 test('peer RPC between a tab and a separate browser process: requests both ways and a bulk transfer', async ({ profile, otherBrowser, relay }) => {
