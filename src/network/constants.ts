@@ -34,10 +34,23 @@ export const RESERVATION_WAIT_MS = 5_000;
 /** How often that address is looked for. */
 export const RESERVATION_POLL_MS = 50;
 
-/** How often each peer is pinged for the connection-quality event. */
+/** Pause between pings on each connection (to a peer: also its connection-quality event). */
 export const QUALITY_INTERVAL_MS = 2_000;
 /** A ping slower than this counts as lost. */
 export const PING_TIMEOUT_MS = 5_000;
+/**
+ * Pings lost in a row after which a connection is closed as dead (./liveness.ts). A page that
+ * is itself frozen loses at most one (its in-flight ping), so this check never drops the links
+ * of a page for its own freeze; a peer frozen for up to ~15 s passes it too (though the relay
+ * drops a page silent for 8 s: src/relay/libp2p-node.ts).
+ */
+export const PINGS_LOST_MAX = 3;
+/**
+ * The longest a silent peer (crashed, or its network gone) keeps its connection open here:
+ * 19 s. A closed tab is seen at once (its WebRTC stack aborts the SCTP association), and one
+ * the relay saw leave is dropped on the relay's news.
+ */
+export const LINK_DEAD_AFTER_MS = PINGS_LOST_MAX * PING_TIMEOUT_MS + (PINGS_LOST_MAX - 1) * QUALITY_INTERVAL_MS;
 
 /**
  * Bytes one peer's libp2p stream may hold unsent before the page stops writing and waits.

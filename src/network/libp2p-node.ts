@@ -49,6 +49,11 @@ export function createPageLibp2p(init: PageLibp2pInit) {
       denyDialPeer: (peerId) => init.denyDialPeer?.(peerId.toString()) ?? false,
     },
     services: { identify: identify(), ping: ping() },
+    // Off: the page watches its connections itself (./liveness.ts). The monitor pinged beside
+    // the quality probe, and libp2p allows one outbound ping stream per connection: when a ping
+    // was slow (a busy machine, a bulk transfer), the monitor's next one failed with
+    // TooManyOutboundProtocolStreamsError and it aborted the connection as if the peer had died.
+    connectionMonitor: { enabled: false },
   });
 }
 

@@ -10,6 +10,7 @@ import {
   PASSIVE_DIAL_WAIT_MS,
   PEER_PROTOCOL,
   PING_TIMEOUT_MS,
+  PINGS_LOST_MAX,
   QUALITY_INTERVAL_MS,
   RECONCILE_INTERVAL_MS,
   RELAY_BACKOFF_INITIAL_MS,
@@ -20,6 +21,7 @@ import {
   STREAM_READ_BUFFER_BYTES_MAX,
 } from './constants';
 import { createPageLibp2p, type PageLibp2p } from './libp2p-node';
+import { pingConnection, sleep, watchLiveness } from './liveness';
 import { openDirectChannel } from './direct-channel';
 import { createPageBridge } from './page-bridge';
 import { isPrivateHost, relayHost, resolveRelay } from './relay-address';
@@ -76,6 +78,8 @@ export interface PeerNetwork {
 interface Peer {
   info: PeerInfo;
   connection: Connection;
+  /** Ends the watch on the connection's liveness. */
+  unwatch: AbortController;
 }
 
 /** A connection fit for broker traffic: direct WebRTC, without a relay's limits. */
@@ -83,16 +87,6 @@ export const isDirectConnection = (connection: Connection): boolean =>
   connection.status === 'open' && connection.limits === undefined && connection.remoteAddr.getComponents().some((c) => c.name === 'webrtc');
 
 const jitter = (ms: number) => ms * (0.75 + Math.random() * 0.5);
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 
 /**
  * Joins `cluster` through the relay and keeps this page directly connected (WebRTC) to
@@ -144,6 +138,26 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
 
   const directConnection = (peerId: string) => libp2p.getConnections().find((c) => c.remotePeer.toString() === peerId && isDirectConnection(c));
 
+  /**
+   * Pings `connection` every QUALITY_INTERVAL_MS and closes it once PINGS_LOST_MAX pings in a
+   * row went unanswered: the only liveness check on this page's connections, in place of
+   * libp2p's connection monitor (libp2p-node.ts says why). Ends with `signal`.
+   */
+  function watch(connection: Connection, signal: AbortSignal, onRtt?: (rttMs: number) => void): void {
+    void watchLiveness({
+      ping: (attempt) => pingConnection(connection, attempt),
+      timeoutMs: PING_TIMEOUT_MS,
+      intervalMs: QUALITY_INTERVAL_MS,
+      lostMax: PINGS_LOST_MAX,
+      ...(onRtt === undefined ? {} : { onRtt }),
+      onDead: (reason) => {
+        console.warn(`letterbox network: closing the connection to ${connection.remotePeer.toString()}: ${reason}`);
+        connection.abort(new Error(reason));
+      },
+      signal: AbortSignal.any([signal, stopping.signal]),
+    });
+  }
+
   async function adopt(connection: Connection): Promise<void> {
     const peerId = connection.remotePeer.toString();
     // Only members of our cluster (as the relay told us) become peers; reconcile() adopts a
@@ -180,7 +194,13 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
       limited: connection.limits !== undefined,
       since: Date.now(),
     };
-    peers.set(peerId, { info, connection });
+    const unwatch = new AbortController();
+    peers.set(peerId, { info, connection, unwatch });
+    watch(connection, unwatch.signal, (rttMs) => {
+      info.rttMs = rttMs;
+      bridge.report({ type: 'quality', peerId, rttMs });
+      emit({ type: 'peer_quality', peerId, rttMs });
+    });
     bridge.attach(peerId, stream);
     // Created and handed over in this task: a data channel can only be transferred before the task that made it ends.
     const channel = openDirectChannel(connection);
@@ -199,6 +219,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
     const peerId = connection.remotePeer.toString();
     const peer = peers.get(peerId);
     if (peer?.connection !== connection) return;
+    peer.unwatch.abort();
     peers.delete(peerId);
     bridge.detach(peerId);
     const other = directConnection(peerId);
@@ -297,7 +318,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
     }
   }
 
-  /** One stay with the relay: dial, wait for the reservation, register, follow the cluster until the stream ends. */
+  /** One stay with the relay: dial, then follow the cluster through it while its connection answers pings. */
   async function relaySession(onRegistered: () => void): Promise<void> {
     const attempt = AbortSignal.any([stopping.signal, AbortSignal.timeout(RELAY_DIAL_TIMEOUT_MS)]);
     const addresses = await resolveRelay(init.relay, { signal: attempt });
@@ -308,6 +329,21 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
     } finally {
       dialingRelay = false;
     }
+    const unwatch = new AbortController();
+    watch(connection, unwatch.signal);
+    try {
+      await followCluster(connection, attempt, onRegistered);
+    } finally {
+      unwatch.abort();
+      // However the session ended, its connection goes too. After the relay dropped a page
+      // frozen past its ping bound, the page's connection stayed listed as open with its muxer
+      // closed, and every later dial reused it and failed (ConnectionClosedError).
+      if (connection.status === 'open') connection.abort(new Error('the relay session ended'));
+    }
+  }
+
+  /** Waits for the reservation on the relay at the other end of `connection`, registers, and follows the cluster until the stream ends. */
+  async function followCluster(connection: Connection, attempt: AbortSignal, onRegistered: () => void): Promise<void> {
     relayId = connection.remotePeer.toString();
     relayAddress = connection.remoteAddr.toString().includes(`/p2p/${relayId}`) ? connection.remoteAddr : connection.remoteAddr.encapsulate(`/p2p/${relayId}`);
     await waitForReservation(relayId, AbortSignal.any([stopping.signal, AbortSignal.timeout(RESERVATION_WAIT_MS)]));
@@ -357,20 +393,6 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
     }
   }
 
-  async function measureQuality(): Promise<void> {
-    for (const { info, connection } of peers.values()) {
-      try {
-        const rttMs = await libp2p.services.ping.ping(connection.remotePeer, { signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(PING_TIMEOUT_MS)]) });
-        if (peers.get(info.peerId)?.connection !== connection) continue;
-        info.rttMs = rttMs;
-        bridge.report({ type: 'quality', peerId: info.peerId, rttMs });
-        emit({ type: 'peer_quality', peerId: info.peerId, rttMs });
-      } catch {
-        // A lost ping: libp2p's connection monitor closes a connection that keeps failing.
-      }
-    }
-  }
-
   await libp2p.handle(
     PEER_PROTOCOL,
     (stream, connection) => {
@@ -383,7 +405,6 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
   libp2p.addEventListener('connection:open', (event) => void adopt(event.detail));
   libp2p.addEventListener('connection:close', (event) => release(event.detail, 'connection closed'));
   const reconcileTimer = setInterval(reconcile, RECONCILE_INTERVAL_MS);
-  const qualityTimer = setInterval(() => void measureQuality(), QUALITY_INTERVAL_MS);
   const following = followRelay();
 
   const network: PeerNetwork = {
@@ -397,7 +418,6 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
       if (stopping.signal.aborted) return;
       stopping.abort();
       clearInterval(reconcileTimer);
-      clearInterval(qualityTimer);
       passiveTimers.forEach((timer) => clearTimeout(timer));
       bridge.close();
       await following;

@@ -27,6 +27,19 @@ export const RELAY_CONNECTIONS_MAX = 2 * RESERVATIONS_MAX;
  * browser (or of one NAT) that reconnect together after a relay restart.
  */
 export const INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 50;
+/**
+ * The relay pings each page this often, and closes the connection of a page that does not
+ * answer within RELAY_PING_TIMEOUT_MS: its members then hear that it left. That is how a page
+ * that vanished without closing its WebSocket (a crash, a lost network) leaves its cluster.
+ */
+export const RELAY_PING_INTERVAL_MS = 10_000;
+/**
+ * Fixed, and shorter than the interval: libp2p's default adapts up to 60 s, and a ping still
+ * running when the next one starts fails (one ping stream per connection) and closes a live
+ * connection. 8 s, not the default 5 s: a tab busy for a few seconds on a loaded machine
+ * must not leave its cluster (and lose its direct links) for that.
+ */
+export const RELAY_PING_TIMEOUT_MS = 8_000;
 
 export interface RelayNode {
   /** Multiaddrs pages dial, each ending in `/p2p/<relay peer id>`. */
@@ -52,6 +65,7 @@ export async function startRelayNode(init: { host: string; wsPort: number; priva
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: RELAY_CONNECTIONS_MAX, inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_HOST_PER_SECOND },
+    connectionMonitor: { pingInterval: RELAY_PING_INTERVAL_MS, pingTimeout: { minTimeout: RELAY_PING_TIMEOUT_MS, maxTimeout: RELAY_PING_TIMEOUT_MS } },
     services: {
       identify: identify(),
       ping: ping(),

@@ -14,6 +14,7 @@ declare global {
         echo(peerId: string, bytes: Uint8Array, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Uint8Array>;
         refusedPeers(): Promise<Array<{ peerId: string; reason: string }>>;
         probePeer(peerId: string, options: { messageBytes: number; count: number; timeoutMs?: number }): Promise<{ bytes: number; ms: number; mbps: number }>;
+        on(type: 'letterbox.peer_joined' | 'letterbox.peer_left', listener: (event: { type: string; timestamp: number; payload: { peerId: string } }) => void): () => void;
       };
       state: { relay: boolean };
     };
@@ -28,19 +29,25 @@ export const peersOf = (page: Page) => page.evaluate(() => window.demo.letterbox
 export const peerIdsOf = async (page: Page) => (await peersOf(page)).map((p) => p.peerId).sort();
 
 /**
+  * Prints `page`'s errors and, with LETTERBOX_DEBUG set to a `debug` pattern (such as
+  * `libp2p:connection-monitor*`), its console (workers' too) with libp2p's logs that match.
+  */
+export async function showPageLogs(page: Page): Promise<void> {
+  page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+  const debug = process.env['LETTERBOX_DEBUG'];
+  if (debug === undefined) return;
+  await page.addInitScript((pattern) => localStorage.setItem('debug', pattern), debug);
+  page.on('console', (message) => console.log(`[page] ${message.text()}`));
+}
+
+/**
  * Opens the demo in a new tab of `context`, in `cluster` (with `secret`, if given). Its tabs
  * reach each other over WebRTC, as another device's would, unless `localPeers` (then the tabs
  * of one browser meet worker to worker, over the local transport).
  */
 export async function openDemo(context: BrowserContext, url: string, cluster: string, secret?: string, { localPeers = false } = {}): Promise<Page> {
   const page = await context.newPage();
-  page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
-  // LETTERBOX_DEBUG=libp2p:circuit-relay* (a `debug` pattern) shows libp2p's logs of the pages.
-  const debug = process.env['LETTERBOX_DEBUG'];
-  if (debug !== undefined) {
-    await page.addInitScript((pattern) => localStorage.setItem('debug', pattern), debug);
-    page.on('console', (message) => console.log(`[page] ${message.text()}`));
-  }
+  await showPageLogs(page);
   await page.goto(`${url}?cluster=${cluster}${secret === undefined ? '' : `&secret=${secret}`}${localPeers ? '' : '&local=0'}`);
   await page.waitForFunction(() => (window as Partial<Window>).demo !== undefined);
   return page;

@@ -1,7 +1,8 @@
 /// <reference path="./pages/peer-net-api.ts" />
 import type { BrowserContext, Page } from '@playwright/test';
 import { tabHeap } from '../support/tab-heap';
-import { DISCOVERY_TIMEOUT_MS, openDemo, peerIdOf, peerIdsOf, peersOf } from './demo';
+import { DISCOVERY_TIMEOUT_MS, openDemo, peerIdOf, peerIdsOf, peersOf, showPageLogs } from './demo';
+import { RELAY_PING_INTERVAL_MS, RELAY_PING_TIMEOUT_MS } from '../../src/relay/libp2p-node';
 import { expect, test } from './fixtures';
 
 // Peer RPC between the brokers of two tabs, through the real relay and direct WebRTC, driven
@@ -66,7 +67,7 @@ async function freezeWorker(page: Page, ms: number): Promise<void> {
 /** Opens the network-only test page (test/e2e/pages/peer-net.ts) at `url` and waits until it is running. */
 async function openPeerNet(context: BrowserContext, url: string): Promise<Page> {
   const page = await context.newPage();
-  page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+  await showPageLogs(page);
   await page.goto(url);
   await page.waitForFunction(() => document.body.dataset['ready'] === 'true', undefined, { timeout: DISCOVERY_TIMEOUT_MS });
   return page;
@@ -142,6 +143,137 @@ test('peer RPC between two tabs: requests both ways, a peer that stops answering
     expect(['REQUEST_TIMED_OUT', 'PEER_NOT_CONNECTED']).toContain((outcome as { code: string }).code);
     expect(outcome.ms).toBeLessThan(4_000);
   });
+});
+
+/** A run of requests from one page, each settled as an answer or a typed error (or, if neither, as `untyped`). */
+interface RequestRun {
+  sent: number;
+  ok: number;
+  typed: Record<string, number>;
+  untyped: string[];
+  wrongAnswers: number;
+  slowestMs: number;
+}
+
+/**
+ * Starts, in `page`, a request to `peerId` every `everyMs` for `forMs`, each with its own
+ * bytes; `window.requestRun` settles once every one of them has. Not awaited one by one, so
+ * requests keep being sent while earlier ones wait.
+ */
+const startRequests = (page: Page, peerId: string, forMs: number, everyMs: number) =>
+  page.evaluate(
+    ({ peerId, forMs, everyMs }) => {
+      const run: RequestRun = { sent: 0, ok: 0, typed: {}, untyped: [], wrongAnswers: 0, slowestMs: 0 };
+      const settled: Array<Promise<void>> = [];
+      const send = () => {
+        const id = run.sent++;
+        const bytes = new Uint8Array([id & 0xff, id >> 8, 7]);
+        const started = performance.now();
+        settled.push(
+          window.demo.letterbox.echo(peerId, bytes).then(
+            (back) => {
+              run.ok++;
+              if (back.length !== 3 || back[0] !== bytes[0] || back[1] !== bytes[1]) run.wrongAnswers++;
+              run.slowestMs = Math.max(run.slowestMs, performance.now() - started);
+            },
+            (error: unknown) => {
+              const { name, code } = error as { name?: string; code?: string };
+              if (typeof code === 'string' && typeof name === 'string' && name.endsWith('Error')) run.typed[`${name} ${code}`] = (run.typed[`${name} ${code}`] ?? 0) + 1;
+              else run.untyped.push(String(error));
+            },
+          ),
+        );
+      };
+      const until = performance.now() + forMs;
+      (window as unknown as { requestRun: Promise<RequestRun> }).requestRun = new Promise<void>((resolve) => {
+        const tick = () => {
+          if (performance.now() >= until) return resolve();
+          send();
+          setTimeout(tick, everyMs);
+        };
+        tick();
+      }).then(async () => {
+        await Promise.all(settled);
+        return run;
+      });
+    },
+    { peerId, forMs, everyMs },
+  );
+const requestRun = (page: Page) => page.evaluate(() => (window as unknown as { requestRun: Promise<RequestRun> }).requestRun);
+
+/** Counts, in `page`, the peer_joined and peer_left events from now on (`window.linkChanges`). */
+const countLinkChanges = (page: Page) =>
+  page.evaluate(() => {
+    const changes: string[] = [];
+    (window as unknown as { linkChanges: string[] }).linkChanges = changes;
+    for (const type of ['letterbox.peer_joined', 'letterbox.peer_left'] as const) window.demo.letterbox.on(type, (event) => changes.push(`${type} ${event.payload.peerId}`));
+  });
+const linkChanges = (page: Page) => page.evaluate(() => (window as unknown as { linkChanges: string[] }).linkChanges);
+
+test('a tab busy for 2 s (its page and its worker) keeps its direct link, and every request to and from it is answered', async ({ profile, relay }) => {
+  test.setTimeout(120_000);
+  const busyMs = 2_000;
+  const {
+    pages: [busy, other],
+    ids: [busyId, otherId],
+  } = await connectedPair([profile, profile], relay.url, `busy-${Date.now()}`);
+  expect(await echo(busy, otherId, [1], { timeoutMs: 10_000 })).toMatchObject({ ok: true });
+  expect(await echo(other, busyId, [2], { timeoutMs: 10_000 })).toMatchObject({ ok: true });
+  const linksBefore = [await peersOf(busy), await peersOf(other)];
+  await Promise.all([countLinkChanges(busy), countLinkChanges(other)]);
+
+  // Requests both ways from before the freeze until well after it (each with the default 10 s timeout).
+  const loadMs = busyMs * 3;
+  await Promise.all([startRequests(busy, otherId, loadMs, 20), startRequests(other, busyId, loadMs, 20)]);
+  // Both threads of the busy tab spin at once: its worker (the broker), then its page (libp2p, the pings).
+  await freezeWorker(busy, busyMs);
+  const pageBusyMs = await busy.evaluate((ms) => {
+    const started = performance.now();
+    while (performance.now() - started < ms);
+    return performance.now() - started;
+  }, busyMs);
+  expect(pageBusyMs).toBeGreaterThanOrEqual(busyMs);
+
+  const [fromBusy, toBusy] = [await requestRun(busy), await requestRun(other)];
+  console.log(`tab busy ${busyMs} ms (page and worker): requests from it ${JSON.stringify(fromBusy)}; to it ${JSON.stringify(toBusy)}`);
+  for (const run of [fromBusy, toBusy]) {
+    // None lost: each was answered, or failed with a typed error.
+    expect(run.untyped).toEqual([]);
+    expect(run.ok + Object.values(run.typed).reduce((sum, n) => sum + n, 0)).toBe(run.sent);
+    // And since the link held, none failed at all, and each answer was its own.
+    expect(run.typed).toEqual({});
+    expect(run.wrongAnswers).toBe(0);
+  }
+  // Requests to the busy tab waited for it: the freeze was real.
+  expect(toBusy.slowestMs).toBeGreaterThanOrEqual(busyMs / 2);
+  // The link held: no peer left or joined on either side, and the same connection carries the bytes, worker to worker.
+  expect([await linkChanges(busy), await linkChanges(other)]).toEqual([[], []]);
+  const linksAfter = [await peersOf(busy), await peersOf(other)];
+  expect(linksAfter.map((peers) => peers.map((p) => [p.peerId, p.since, p.dataPath]))).toEqual(linksBefore.map((peers) => peers.map((p) => [p.peerId, p.since, 'worker'])));
+});
+
+test('a tab frozen past the relay’s ping bound leaves the cluster, and gets its link back by itself once it runs again', async ({ profile, relay }) => {
+  test.setTimeout(180_000);
+  // Long enough that one of the relay's pings surely goes unanswered for its whole timeout.
+  const frozenMs = RELAY_PING_INTERVAL_MS + RELAY_PING_TIMEOUT_MS + 2_000;
+  const {
+    pages: [frozen, other],
+    ids: [frozenId, otherId],
+  } = await connectedPair([profile, profile], relay.url, `frozen-${Date.now()}`);
+  await countLinkChanges(other);
+  await frozen.evaluate((ms) => {
+    const started = performance.now();
+    while (performance.now() - started < ms);
+  }, frozenMs);
+  const thawed = Date.now();
+  // The other tab heard from the relay that it left, and dropped its link.
+  await expect.poll(() => linkChanges(other), { timeout: DISCOVERY_TIMEOUT_MS }).toContain(`letterbox.peer_left ${frozenId}`);
+  await expect.poll(() => peerIdsOf(other), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([frozenId]);
+  await expect.poll(() => peerIdsOf(frozen), { timeout: DISCOVERY_TIMEOUT_MS }).toEqual([otherId]);
+  const backMs = Date.now() - thawed;
+  expect(await echo(other, frozenId, [1], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [1] });
+  expect(await echo(frozen, otherId, [2], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [2] });
+  console.log(`tab frozen ${frozenMs} ms: dropped by the relay; link back ${backMs} ms after it ran again; events seen by the other tab: ${(await linkChanges(other)).map((c) => c.split(' ')[0]).join(', ')}`);
 });
 
 test('peer RPC between a tab and a separate browser process: requests both ways and a bulk transfer', async ({ profile, otherBrowser, relay }) => {
