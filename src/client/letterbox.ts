@@ -36,6 +36,12 @@ export interface LetterboxConfig {
    * Without it, only peers without a secret admit each other.
    */
   secret?: string;
+  /**
+   * Meet this origin's other tabs of the cluster directly, worker to worker, with no relay
+   * (they form a cluster offline too); a peer reachable both ways is used that way. Default
+   * true; false reaches every peer over WebRTC.
+   */
+  localPeers?: boolean;
 }
 
 export interface LetterboxEvents {
@@ -85,13 +91,13 @@ const webStorage = (kind: 'sessionStorage' | 'localStorage'): Storage | undefine
  */
 export class Letterbox {
   readonly clientId: string;
-  readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers' | 'secret'>>;
+  readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers' | 'secret' | 'localPeers'>>;
   readonly #logger: Logger;
   #connection: Promise<NodeConnection> | undefined;
   #closed = false;
   readonly #listeners = new Map<keyof LetterboxEvents, Set<Listener<keyof LetterboxEvents>>>();
   readonly #persisted: Promise<boolean>;
-  readonly #cluster: { cluster: string; relay: string; iceServers?: RTCIceServer[]; secret?: string } | undefined;
+  readonly #cluster: { cluster: string; relay: string; iceServers?: RTCIceServer[]; secret?: string; localPeers?: boolean } | undefined;
   #network: Promise<PeerNetwork> | undefined;
   /** Key of the last echo call, unique per instance, so it can be cancelled in the worker. */
   #peerRequestKey = 0;
@@ -113,7 +119,8 @@ export class Letterbox {
     if (cluster !== undefined) {
       if (!CLUSTER_NAME_PATTERN.test(cluster)) throw new InvalidArgumentError('cluster must be 1 to 64 of A-Z a-z 0-9 . _ -');
       if (typeof relay !== 'string' || relay === '' || relay === 'null') throw new InvalidArgumentError('relay must be the relay’s URL or multiaddr');
-      this.#cluster = { cluster, relay, ...(iceServers === undefined ? {} : { iceServers }), ...(secret === undefined ? {} : { secret }) };
+      const localPeers = check.boolean(c['localPeers'], 'localPeers', true);
+      this.#cluster = { cluster, relay, localPeers, ...(iceServers === undefined ? {} : { iceServers }), ...(secret === undefined ? {} : { secret }) };
     }
     // Only the page may ask; without it the browser may evict the data under storage pressure.
     this.#persisted = navigator.storage?.persist?.().catch(() => false) ?? Promise.resolve(false);

@@ -14,9 +14,10 @@ export interface PeerInfo {
   since: number;
   /**
    * How broker bytes travel to the peer, once the worker chose: `worker`, on a data channel
-   * handed to the worker (they never cross the page); `page`, through the page's libp2p stream.
+   * handed to the worker (they never cross the page); `page`, through the page's libp2p stream;
+   * `local`, a tab of the same origin reached over the local transport (no WebRTC, no relay).
    */
-  dataPath?: 'worker' | 'page';
+  dataPath?: 'worker' | 'page' | 'local';
 }
 
 /** Page → worker. `data` carries bytes of the peer's stream as they arrived (frame boundaries are the worker's to find); its buffer is transferred. */

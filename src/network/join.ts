@@ -5,7 +5,7 @@ import { startPeerNetwork, type NetworkEvent, type PeerNetwork } from './peer-ne
 /** What {@link joinCluster} needs of the broker node (its Comlink proxy in the page). */
 export interface NetworkedNode {
   networkKey(candidate: Uint8Array): Promise<Uint8Array>;
-  attachNetwork(port: MessagePort, options?: { secret?: string }): unknown;
+  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string }): unknown;
 }
 
 export interface JoinClusterInit {
@@ -14,6 +14,8 @@ export interface JoinClusterInit {
   iceServers?: RTCIceServer[];
   /** The cluster's shared secret: given to the worker, which admits only peers that prove it. */
   secret?: string;
+  /** Meet this origin's other tabs of the cluster over the worker's local transport (default true). */
+  localPeers?: boolean;
   onEvent?(event: NetworkEvent): void;
 }
 
@@ -26,7 +28,8 @@ export interface JoinClusterInit {
 export async function joinCluster(node: NetworkedNode, init: JoinClusterInit): Promise<PeerNetwork> {
   const privateKey = slotKeyFromBytes(await node.networkKey(await createSlotKey()));
   const { port1, port2 } = new MessageChannel();
-  const { secret, ...network } = init;
-  await node.attachNetwork(transfer(port2, [port2]), secret === undefined ? {} : { secret });
+  const { secret, localPeers, ...network } = init;
+  // The cluster also names the worker's local transport: this origin's tabs of the cluster meet without the relay.
+  await node.attachNetwork(transfer(port2, [port2]), { ...(localPeers === false ? {} : { cluster: init.cluster }), ...(secret === undefined ? {} : { secret }) });
   return startPeerNetwork({ ...network, privateKey, port: port1 });
 }

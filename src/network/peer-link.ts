@@ -3,6 +3,9 @@ import { AbortedError, PeerNotConnectedError } from '../errors';
 // Defined with the other errors so that it crosses Comlink as itself; re-exported here, where it is raised.
 export { PeerNotConnectedError };
 import type { BridgePort, DirectChannel, PageToWorker, PeerInfo, WorkerToPage } from './bridge-messages';
+import { linkEvents } from './link-events';
+import { createLocalLink, type LocalLinkInit } from './local-link';
+import { localFirst } from './local-first';
 import {
   BRIDGE_COPY_BYTES_MAX,
   BRIDGE_WINDOW_BYTES,
@@ -53,24 +56,49 @@ interface PeerState {
 const HELLO = 'hello';
 const ACK = 'ack';
 
+export interface PeerLinkOptions {
+  /**
+   * Also meet this origin's other tabs of `local.cluster` over the local transport
+   * (./local-link.ts), from when the page reports this node's peer id; a peer reachable both
+   * ways is used over the local one. Needs no relay.
+   */
+  local?: Omit<LocalLinkInit, 'peerId'>;
+}
+
 /**
- * The worker's side of the frame bridge over `port` (a MessagePort from the page's network).
- * Each peer's bytes go on the direct channel the page handed over with the peer, once the
- * peer's end of it answered; without one, through the page.
- * @example const link = createPeerLink(port); link.on('joined', (peer) => console.log(peer.peerId));
+ * The worker's link to its peers: the page's WebRTC network over `port` (a MessagePort from
+ * the page's network), and with `options.local` the origin's other tabs as well.
+ * @example const link = createPeerLink(port, { local: { cluster: 'demo' } }); link.on('joined', (peer) => console.log(peer.peerId));
  */
-export function createPeerLink(port: BridgePort): PeerLink {
+export function createPeerLink(port: BridgePort, options: PeerLinkOptions = {}): PeerLink {
+  const { local } = options;
+  if (local === undefined) return createBridgeLink(port, () => undefined);
+  let started = false;
+  const link = localFirst(
+    createBridgeLink(port, (peerId) => {
+      if (started) return;
+      started = true;
+      link.addLocal(createLocalLink({ ...local, peerId }));
+    }),
+  );
+  return link;
+}
+
+/**
+ * The worker's side of the frame bridge over `port`. Each peer's bytes go on the direct
+ * channel the page handed over with the peer, once the peer's end of it answered; without
+ * one, through the page. `onSelf` hears this node's peer id when the page reports it.
+ */
+function createBridgeLink(port: BridgePort, onSelf: (peerId: string) => void): PeerLink {
   const peers = new Map<string, PeerState>();
   /** Peers whose direct channel has not heard from the other end yet: not joined until it has, or until the timeout. */
   const pending = new Map<string, { info: PeerInfo; channel: DirectChannel; timer: ReturnType<typeof setTimeout> }>();
   /** Each peer's direct channel, whichever way this node sends: the peer may send on it regardless. */
   const channels = new Map<string, DirectChannel>();
-  const listeners = new Map<keyof PeerLinkEvents, Set<(event: never) => void>>();
+  const events = linkEvents();
   let self: string | undefined;
 
-  const emit = <E extends keyof PeerLinkEvents>(type: E, event: PeerLinkEvents[E]) => {
-    for (const listener of listeners.get(type) ?? []) (listener as (event: PeerLinkEvents[E]) => void)(event);
-  };
+  const { emit } = events;
   const wake = (state: PeerState) => {
     for (const resume of state.waiting.splice(0)) resume();
   };
@@ -164,6 +192,7 @@ export function createPeerLink(port: BridgePort): PeerLink {
     switch (message.type) {
       case 'self':
         self = message.peerId;
+        onSelf(self);
         break;
       case 'joined':
         // The page adopted another connection to a peer it had: a new session.
@@ -243,12 +272,7 @@ export function createPeerLink(port: BridgePort): PeerLink {
         });
       }
     },
-    on(type, listener) {
-      const set = listeners.get(type) ?? new Set();
-      set.add(listener as (event: never) => void);
-      listeners.set(type, set);
-      return () => set.delete(listener as (event: never) => void);
-    },
+    on: events.on,
     close() {
       port.removeEventListener('message', onMessage);
       port.close();

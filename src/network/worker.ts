@@ -1,6 +1,6 @@
 // The worker's end of the frame bridge: what the broker node uses to talk to peers. No
 // libp2p and no DOM here; the page's side is ./index.ts.
-export { createPeerLink, PeerNotConnectedError, type PeerLink, type PeerLinkEvents } from './peer-link';
+export { createPeerLink, PeerNotConnectedError, type PeerLink, type PeerLinkEvents, type PeerLinkOptions } from './peer-link';
 export {
   createPeerRpc,
   type PeerRpc,
@@ -28,3 +28,16 @@ export {
   DIRECT_MESSAGE_BYTES_MAX,
 } from './constants';
 export type { PeerInfo, PageToWorker, WorkerToPage, BridgePort, DirectChannel } from './bridge-messages';
+export { createLocalLink, type LocalLink, type LocalLinkInit, type LocalLocks, type LocalChannel } from './local-link';
+export { localFirst, type LocalFirstLink } from './local-first';
+export {
+  LOCAL_VERSION,
+  LOCAL_MESSAGE_BYTES_MAX,
+  checkDiscoveryMessage,
+  checkPairMessage,
+  discoveryChannelName,
+  pairChannelName,
+  sessionLockName,
+  type DiscoveryMessage,
+  type PairMessage,
+} from './local-messages';

@@ -160,8 +160,9 @@ export interface NodeApi {
   /**
    * Connects the node to the page's network: peer events and bytes arrive over `port` (transferred).
    * Peers are admitted only if they prove they know `secret` (default: none, which peers with a secret refuse).
+   * With `cluster`, the node also meets this origin's other tabs of that cluster directly (the local transport, no relay needed).
    */
-  attachNetwork(port: MessagePort, options?: { secret?: string }): void;
+  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string }): void;
   /** Peers refused admission (by this node or by them) since the network was attached, with why. */
   refusedPeers(): Array<{ peerId: string; reason: string }>;
   /** Peers the node has a direct connection to, as the page reported them over the bridge. */

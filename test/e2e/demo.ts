@@ -27,8 +27,12 @@ export const peerIdOf = (page: Page) => page.evaluate(() => window.demo.letterbo
 export const peersOf = (page: Page) => page.evaluate(() => window.demo.letterbox.peers());
 export const peerIdsOf = async (page: Page) => (await peersOf(page)).map((p) => p.peerId).sort();
 
-/** Opens the demo in a new tab of `context`, in `cluster` (with `secret`, if given). */
-export async function openDemo(context: BrowserContext, url: string, cluster: string, secret?: string): Promise<Page> {
+/**
+ * Opens the demo in a new tab of `context`, in `cluster` (with `secret`, if given). Its tabs
+ * reach each other over WebRTC, as another device's would, unless `localPeers` (then the tabs
+ * of one browser meet worker to worker, over the local transport).
+ */
+export async function openDemo(context: BrowserContext, url: string, cluster: string, secret?: string, { localPeers = false } = {}): Promise<Page> {
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
   // LETTERBOX_DEBUG=libp2p:circuit-relay* (a `debug` pattern) shows libp2p's logs of the pages.
@@ -37,7 +41,7 @@ export async function openDemo(context: BrowserContext, url: string, cluster: st
     await page.addInitScript((pattern) => localStorage.setItem('debug', pattern), debug);
     page.on('console', (message) => console.log(`[page] ${message.text()}`));
   }
-  await page.goto(`${url}?cluster=${cluster}${secret === undefined ? '' : `&secret=${secret}`}`);
+  await page.goto(`${url}?cluster=${cluster}${secret === undefined ? '' : `&secret=${secret}`}${localPeers ? '' : '&local=0'}`);
   await page.waitForFunction(() => (window as Partial<Window>).demo !== undefined);
   return page;
 }

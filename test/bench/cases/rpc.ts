@@ -1,5 +1,6 @@
 import { Letterbox } from '../../../src/client';
 import { quantile } from '../stats';
+import { readable, receiveOfType } from '../pipe';
 import type { BenchCase, BenchContext, BenchFigure, BenchPipe } from '../types';
 
 // Peer RPC between the brokers of two tabs (worker → page → libp2p over direct WebRTC → page
@@ -27,18 +28,12 @@ type PipeMessage =
 let node: { cluster: string; letterbox: Letterbox } | undefined;
 function letterboxIn(context: BenchContext, cluster: string): Letterbox {
   if (context.relayUrl === undefined) throw new Error('the peer RPC benchmark needs the relay');
-  node ??= { cluster, letterbox: new Letterbox({ clientId: 'bench-rpc', cluster, relay: context.relayUrl }) };
+  // WebRTC between the two tabs, as between devices: not the local transport (net.local.*).
+  node ??= { cluster, letterbox: new Letterbox({ clientId: 'bench-rpc', cluster, relay: context.relayUrl, localPeers: false }) };
   return node.letterbox;
 }
 
-async function receive<T extends PipeMessage['type']>(pipe: BenchPipe, type: T): Promise<Extract<PipeMessage, { type: T }>> {
-  const giveUpAt = Date.now() + SETUP_TIMEOUT_MS;
-  for (;;) {
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the peer page sent no ${type} within ${SETUP_TIMEOUT_MS} ms`)), giveUpAt - Date.now()));
-    const message = (await Promise.race([pipe.receive(), timeout])) as PipeMessage;
-    if (message.type === type) return message as Extract<PipeMessage, { type: T }>;
-  }
-}
+const receive = <T extends PipeMessage['type']>(pipe: BenchPipe, type: T) => receiveOfType<PipeMessage, T>(pipe, type, SETUP_TIMEOUT_MS);
 
 /** This page's Letterbox and the peer page's id, once they are directly connected. */
 async function connected(context: BenchContext): Promise<{ letterbox: Letterbox; peerId: string }> {
@@ -53,11 +48,6 @@ async function connected(context: BenchContext): Promise<{ letterbox: Letterbox;
   return { letterbox, peerId };
 }
 
-/** Playwright reports only an error's name from the page: keep its code and message. */
-const readable = (error: unknown) => {
-  const { name, code, message } = error as { name?: string; code?: string; message?: string };
-  return new Error(`${name} ${code ?? ''}: ${message}`);
-};
 
 /** How long a task queued on the page waited to run: what input would lag by (ms). */
 interface ProbeFigures {
