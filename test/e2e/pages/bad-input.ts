@@ -93,6 +93,7 @@ export const letterboxConfig: Shape[] = [
       cluster: str(true),
       relay: str(true),
       secret: str(true),
+      localPeers: { t: 'boolean', optional: true },
     },
     true,
   ),
