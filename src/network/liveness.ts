@@ -1,10 +1,13 @@
 import type { Connection } from '@libp2p/interface';
+import { sleep, type Clock } from '../clock';
 
 /** libp2p's ping protocol (@libp2p/ping answers it): 32 bytes out, the same 32 back. */
 const PING_PROTOCOL = '/ipfs/ping/1.0.0';
 const PING_BYTES = 32;
 
 export interface LivenessInit {
+  /** Times the pings and the pauses between them. */
+  clock: Clock;
   /** One round trip to the other end; rejects when `signal` aborts (its timeout, or stop). */
   ping(signal: AbortSignal): Promise<number>;
   /** How long one ping may take before it counts as lost. */
@@ -29,12 +32,12 @@ export interface LivenessInit {
  * frozen finds its in-flight ping timed out when it runs again: that costs one loss, never
  * the link. A silent peer is declared dead within
  * `lostMax × timeoutMs + (lostMax − 1) × intervalMs` (README § Network).
- * @example void watchLiveness({ ping: (signal) => pingConnection(connection, signal), timeoutMs: 5_000, intervalMs: 2_000, lostMax: 3, onDead: (why) => connection.abort(new Error(why)), signal });
+ * @example void watchLiveness({ clock, ping: (signal) => pingConnection(clock, connection, signal), timeoutMs: 5_000, intervalMs: 2_000, lostMax: 3, onDead: (why) => connection.abort(new Error(why)), signal });
  */
 export async function watchLiveness(init: LivenessInit): Promise<void> {
   let lost = 0;
   while (!init.signal.aborted) {
-    const attempt = withTimeout(init.signal, init.timeoutMs);
+    const attempt = withTimeout(init.clock, init.signal, init.timeoutMs);
     try {
       const rttMs = await init.ping(attempt.signal);
       lost = 0;
@@ -49,20 +52,20 @@ export async function watchLiveness(init: LivenessInit): Promise<void> {
     } finally {
       attempt.clear();
     }
-    await sleep(init.intervalMs, init.signal);
+    await sleep(init.clock, init.intervalMs, init.signal);
   }
 }
 
 /**
  * One ping on exactly this connection (libp2p's own `ping(peerId)` may pick another
  * connection to the peer, such as a relayed one): resolves with the round trip in ms.
- * @example const rttMs = await pingConnection(connection, AbortSignal.timeout(5_000));
+ * @example const rttMs = await pingConnection(clock, connection, timeoutSignal(clock, 5_000));
  */
-export async function pingConnection(connection: Connection, signal: AbortSignal): Promise<number> {
+export async function pingConnection(clock: Clock, connection: Connection, signal: AbortSignal): Promise<number> {
   const stream = await connection.newStream(PING_PROTOCOL, { signal });
   try {
     const sent = crypto.getRandomValues(new Uint8Array(PING_BYTES));
-    const started = performance.now();
+    const started = clock.monotonic();
     const back = new Uint8Array(PING_BYTES);
     await new Promise<void>((resolve, reject) => {
       let received = 0;
@@ -84,7 +87,7 @@ export async function pingConnection(connection: Connection, signal: AbortSignal
       stream.addEventListener('close', () => fail(new Error('ping stream closed before the answer')));
       stream.send(sent);
     });
-    const rttMs = performance.now() - started;
+    const rttMs = clock.monotonic() - started;
     await stream.close({ signal }).catch(() => stream.abort(new Error('ping stream close failed')));
     return rttMs;
   } catch (error) {
@@ -93,32 +96,17 @@ export async function pingConnection(connection: Connection, signal: AbortSignal
   }
 }
 
-/** A signal that aborts with `parent` or after `ms` (a timer, so that fake timers drive it in tests). */
-function withTimeout(parent: AbortSignal, ms: number): { signal: AbortSignal; clear(): void } {
+/** A signal that aborts with `parent` or after `ms` on `clock`. */
+function withTimeout(clock: Clock, parent: AbortSignal, ms: number): { signal: AbortSignal; clear(): void } {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new Error(`no answer within ${ms} ms`)), ms);
+  const cancel = clock.after(ms, () => controller.abort(new Error(`no answer within ${ms} ms`)));
   const onAbort = () => controller.abort(parent.reason);
   parent.addEventListener('abort', onAbort, { once: true });
   return {
     signal: controller.signal,
     clear() {
-      clearTimeout(timer);
+      cancel();
       parent.removeEventListener('abort', onAbort);
     },
   };
 }
-
-/**
- * Resolves after `ms`, or at once when `signal` aborts (never rejects).
- * @example await sleep(250, stopping.signal);
- */
-export const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });

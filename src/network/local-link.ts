@@ -8,6 +8,7 @@
 // worker to worker across two tabs, a MessagePort was faster (0.1–0.2 ms round trip, 110–280
 // MB/s, against 0.3–0.5 ms and 18–89 MB/s), but only with a page in the set-up.
 
+import { realClock, type Clock } from '../clock';
 import { AbortedError, PeerError, PeerNotConnectedError } from '../errors';
 import type { PeerInfo } from './bridge-messages';
 import { linkEvents } from './link-events';
@@ -43,6 +44,8 @@ export interface LocalLinkInit {
   peerId: string;
   /** Default `navigator.locks`. */
   locks?: LocalLocks;
+  /** Default: the real clock. */
+  clock?: Clock;
   /** Default `new BroadcastChannel(name)`. */
   openChannel?(name: string): LocalChannel;
   /** Told of each message refused (a typed PeerError: its code says why); the link keeps serving. */
@@ -125,7 +128,7 @@ export function createLocalLink(init: LocalLinkInit): LocalLink {
     if (message.type === 'hello') post(state.channel!, { v: LOCAL_VERSION, type: 'ack', from: session });
     // Any message proves the other end's channel exists: only now may bytes go to it.
     if (state.info === undefined) {
-      state.info = { peerId: state.peerId, remoteAddr: `/local/${other}`, limited: false, since: Date.now(), dataPath: 'local' };
+      state.info = { peerId: state.peerId, remoteAddr: `/local/${other}`, limited: false, since: (init.clock ?? realClock).now(), dataPath: 'local' };
       joined.set(state.peerId, other);
       emit('joined', state.info);
     }

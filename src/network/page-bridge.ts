@@ -1,3 +1,4 @@
+import { realClock, sleep } from '../clock';
 import type { BridgePort, PageToWorker, WorkerToPage } from './bridge-messages';
 import { BRIDGE_COPY_BYTES_MAX, RECEIVE_BACKLOG_BYTES_MAX, STREAM_WRITE_BUFFER_BYTES_MAX, WRITER_YIELD_BYTES } from './constants';
 
@@ -40,11 +41,12 @@ interface Outbound {
 /**
  * Lets the page's other tasks run before the writer goes on. A task of the Prioritized Task
  * Scheduling API where it exists: queued behind what is already waiting, like a timer, but
- * not clamped to 4 ms once nested, which capped 64 KiB slices at ~16 MB/s. Not `background`
+ * not clamped to 4 ms once nested, which capped 64 KiB slices at ~16 MB/s. (A yield, not a wait on
+ * time: the page's own real clock where there is no scheduler, as in Node tests.) Not `background`
  * priority: an app that keeps the page busy would starve replication.
  */
 const yieldToPage = (): Promise<void> =>
-  typeof scheduler === 'undefined' ? new Promise((resolve) => setTimeout(resolve, 0)) : scheduler.postTask(() => undefined, { priority: 'user-visible' });
+  typeof scheduler === 'undefined' ? sleep(realClock, 0) : scheduler.postTask(() => undefined, { priority: 'user-visible' });
 
 /**
  * Resolves at the stream's next `drain` (or `close`, or when `signal` aborts). Not

@@ -1,3 +1,4 @@
+import { realClock, type Cancel, type Clock } from '../clock';
 import { AbortedError, PeerNotConnectedError } from '../errors';
 
 // Defined with the other errors so that it crosses Comlink as itself; re-exported here, where it is raised.
@@ -57,12 +58,14 @@ const HELLO = 'hello';
 const ACK = 'ack';
 
 export interface PeerLinkOptions {
+  /** Times the direct channel's handshake. Default: the real clock. */
+  clock?: Clock;
   /**
    * Also meet this origin's other tabs of `local.cluster` over the local transport
    * (./local-link.ts), from when the page reports this node's peer id; a peer reachable both
    * ways is used over the local one. Needs no relay.
    */
-  local?: Omit<LocalLinkInit, 'peerId'>;
+  local?: Omit<LocalLinkInit, 'peerId' | 'clock'>;
 }
 
 /**
@@ -71,14 +74,14 @@ export interface PeerLinkOptions {
  * @example const link = createPeerLink(port, { local: { cluster: 'demo' } }); link.on('joined', (peer) => console.log(peer.peerId));
  */
 export function createPeerLink(port: BridgePort, options: PeerLinkOptions = {}): PeerLink {
-  const { local } = options;
-  if (local === undefined) return createBridgeLink(port, () => undefined);
+  const { local, clock = realClock } = options;
+  if (local === undefined) return createBridgeLink(port, clock, () => undefined);
   let started = false;
   const link = localFirst(
-    createBridgeLink(port, (peerId) => {
+    createBridgeLink(port, clock, (peerId) => {
       if (started) return;
       started = true;
-      link.addLocal(createLocalLink({ ...local, peerId }));
+      link.addLocal(createLocalLink({ ...local, peerId, clock }));
     }),
   );
   return link;
@@ -89,10 +92,10 @@ export function createPeerLink(port: BridgePort, options: PeerLinkOptions = {}):
  * channel the page handed over with the peer, once the peer's end of it answered; without
  * one, through the page. `onSelf` hears this node's peer id when the page reports it.
  */
-function createBridgeLink(port: BridgePort, onSelf: (peerId: string) => void): PeerLink {
+function createBridgeLink(port: BridgePort, clock: Clock, onSelf: (peerId: string) => void): PeerLink {
   const peers = new Map<string, PeerState>();
   /** Peers whose direct channel has not heard from the other end yet: not joined until it has, or until the timeout. */
-  const pending = new Map<string, { info: PeerInfo; channel: DirectChannel; timer: ReturnType<typeof setTimeout> }>();
+  const pending = new Map<string, { info: PeerInfo; channel: DirectChannel; cancelTimeout: Cancel }>();
   /** Each peer's direct channel, whichever way this node sends: the peer may send on it regardless. */
   const channels = new Map<string, DirectChannel>();
   const events = linkEvents();
@@ -111,7 +114,7 @@ function createBridgeLink(port: BridgePort, onSelf: (peerId: string) => void): P
 
   const leave = (peerId: string, reason: string) => {
     const waiting = pending.get(peerId);
-    if (waiting !== undefined) clearTimeout(waiting.timer);
+    waiting?.cancelTimeout();
     pending.delete(peerId);
     channels.get(peerId)?.close();
     channels.delete(peerId);
@@ -146,15 +149,15 @@ function createBridgeLink(port: BridgePort, onSelf: (peerId: string) => void): P
     channel.binaryType = 'arraybuffer';
     channel.bufferedAmountLowThreshold = DATA_CHANNEL_BUFFERED_BYTES_MAX / 2;
     channels.set(peerId, channel);
-    const timer = setTimeout(() => {
+    const cancelTimeout = clock.after(DIRECT_HANDSHAKE_TIMEOUT_MS, () => {
       if (pending.get(peerId)?.channel !== channel) return;
       pending.delete(peerId);
       join(info, undefined);
-    }, DIRECT_HANDSHAKE_TIMEOUT_MS);
-    pending.set(peerId, { info, channel, timer });
+    });
+    pending.set(peerId, { info, channel, cancelTimeout });
     const otherEndExists = () => {
       if (pending.get(peerId)?.channel !== channel) return;
-      clearTimeout(timer);
+      cancelTimeout();
       pending.delete(peerId);
       join(info, channel);
     };
@@ -276,7 +279,7 @@ function createBridgeLink(port: BridgePort, onSelf: (peerId: string) => void): P
     close() {
       port.removeEventListener('message', onMessage);
       port.close();
-      for (const { timer } of pending.values()) clearTimeout(timer);
+      for (const { cancelTimeout } of pending.values()) cancelTimeout();
       pending.clear();
       for (const channel of channels.values()) channel.close();
       channels.clear();

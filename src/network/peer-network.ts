@@ -1,5 +1,6 @@
 import type { Connection, PrivateKey, Stream } from '@libp2p/interface';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import { every, realClock, sleep, timeoutSignal, type Cancel, type Clock } from '../clock';
 import { createDiscoveryDecoder, DISCOVERY_PROTOCOL, DiscoveryError, encodeDiscoveryMessage, parseDiscoveryEvent, type DiscoveryEvent } from '../discovery';
 import type { BridgePort, PeerInfo } from './bridge-messages';
 import {
@@ -21,7 +22,7 @@ import {
   STREAM_READ_BUFFER_BYTES_MAX,
 } from './constants';
 import { createPageLibp2p, type PageLibp2p } from './libp2p-node';
-import { pingConnection, sleep, watchLiveness } from './liveness';
+import { pingConnection, watchLiveness } from './liveness';
 import { openDirectChannel } from './direct-channel';
 import { createPageBridge } from './page-bridge';
 import { isPrivateHost, relayHost, resolveRelay } from './relay-address';
@@ -41,6 +42,8 @@ export interface PeerNetworkInit {
   onEvent?(event: NetworkEvent): void;
   /** Aborting it stops the network, as `stop()` does. */
   signal?: AbortSignal;
+  /** Times dials, pings and retries. Default: the real clock. */
+  clock?: Clock;
 }
 
 export type NetworkEvent =
@@ -97,6 +100,7 @@ const jitter = (ms: number) => ms * (0.75 + Math.random() * 0.5);
  * @example const network = await startPeerNetwork({ cluster: 'demo', relay: 'http://127.0.0.1:8787', privateKey, port });
  */
 export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwork> {
+  const clock = init.clock ?? realClock;
   const host = relayHost(init.relay);
   const local = host !== undefined && isPrivateHost(host);
   // Only followRelay dials the relay, with its backoff. libp2p's relay discovery would also
@@ -129,7 +133,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
   const known = new Set<string>();
   const dialing = new Map<string, Promise<void>>();
   const adopting = new Set<string>();
-  const passiveTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  const passiveTimers = new Map<string, Cancel>();
   const stats: DialStats = { attempts: 0, retries: 0, failures: 0, connectMs: [] };
   let relayAddress: Multiaddr | undefined;
   let registered = false;
@@ -145,7 +149,8 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
    */
   function watch(connection: Connection, signal: AbortSignal, onRtt?: (rttMs: number) => void): void {
     void watchLiveness({
-      ping: (attempt) => pingConnection(connection, attempt),
+      clock,
+      ping: (attempt) => pingConnection(clock, connection, attempt),
       timeoutMs: PING_TIMEOUT_MS,
       intervalMs: QUALITY_INTERVAL_MS,
       lostMax: PINGS_LOST_MAX,
@@ -175,7 +180,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
   async function openPeerStream(peerId: string, connection: Connection): Promise<void> {
     let stream: Stream;
     try {
-      stream = await connection.newStream(PEER_PROTOCOL, { signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) });
+      stream = await connection.newStream(PEER_PROTOCOL, { signal: AbortSignal.any([stopping.signal, timeoutSignal(clock, DIAL_TIMEOUT_MS)]) });
     } catch (error) {
       // Seen here when the dialer gave up on a dial that this side had completed: the
       // connection looks open but carries no streams. Close it, so that neither side
@@ -192,7 +197,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
       peerId,
       remoteAddr: connection.remoteAddr.toString().replace(/^.*\/p2p-circuit/, ''),
       limited: connection.limits !== undefined,
-      since: Date.now(),
+      since: clock.now(),
     };
     const unwatch = new AbortController();
     peers.set(peerId, { info, connection, unwatch });
@@ -233,7 +238,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
   }
 
   async function dial(peerId: string): Promise<void> {
-    const started = performance.now();
+    const started = clock.monotonic();
     for (let attempt = 1; attempt <= DIAL_ATTEMPTS_MAX; attempt++) {
       if (stopping.signal.aborted || !known.has(peerId) || directConnection(peerId) !== undefined) return;
       if (relayAddress === undefined) return;
@@ -241,9 +246,9 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
       if (attempt > 1) stats.retries++;
       try {
         const target = multiaddr(`${relayAddress.toString()}/p2p-circuit/webrtc/p2p/${peerId}`);
-        const connection = await libp2p.dial(target, { force: true, signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) });
+        const connection = await libp2p.dial(target, { force: true, signal: AbortSignal.any([stopping.signal, timeoutSignal(clock, DIAL_TIMEOUT_MS)]) });
         if (isDirectConnection(connection)) {
-          stats.connectMs.push(performance.now() - started);
+          stats.connectMs.push(clock.monotonic() - started);
           if (stats.connectMs.length > DIAL_TIMES_KEPT) stats.connectMs.shift();
           await adopt(connection);
           return;
@@ -251,7 +256,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
       } catch {
         // Timed out or refused: the next attempt starts a fresh signalling exchange.
       }
-      await sleep(attempt * DIAL_RETRY_STEP_MS, stopping.signal);
+      await sleep(clock, attempt * DIAL_RETRY_STEP_MS, stopping.signal);
     }
     if (!stopping.signal.aborted) stats.failures++;
   }
@@ -274,10 +279,10 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
       } else if (!passiveTimers.has(peerId)) {
         passiveTimers.set(
           peerId,
-          setTimeout(() => {
+          clock.after(PASSIVE_DIAL_WAIT_MS, () => {
             passiveTimers.delete(peerId);
             if (!peers.has(peerId) && known.has(peerId)) startDial(peerId);
-          }, PASSIVE_DIAL_WAIT_MS),
+          }),
         );
       }
     }
@@ -314,13 +319,13 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
   async function waitForReservation(relayId: string, signal: AbortSignal): Promise<void> {
     while (!hasReservation(relayId)) {
       if (signal.aborted) throw new Error(`no reservation on the relay within ${RESERVATION_WAIT_MS} ms`);
-      await sleep(RESERVATION_POLL_MS, signal);
+      await sleep(clock, RESERVATION_POLL_MS, signal);
     }
   }
 
   /** One stay with the relay: dial, then follow the cluster through it while its connection answers pings. */
   async function relaySession(onRegistered: () => void): Promise<void> {
-    const attempt = AbortSignal.any([stopping.signal, AbortSignal.timeout(RELAY_DIAL_TIMEOUT_MS)]);
+    const attempt = AbortSignal.any([stopping.signal, timeoutSignal(clock, RELAY_DIAL_TIMEOUT_MS)]);
     const addresses = await resolveRelay(init.relay, { signal: attempt });
     dialingRelay = true;
     let connection: Connection;
@@ -346,7 +351,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
   async function followCluster(connection: Connection, attempt: AbortSignal, onRegistered: () => void): Promise<void> {
     relayId = connection.remotePeer.toString();
     relayAddress = connection.remoteAddr.toString().includes(`/p2p/${relayId}`) ? connection.remoteAddr : connection.remoteAddr.encapsulate(`/p2p/${relayId}`);
-    await waitForReservation(relayId, AbortSignal.any([stopping.signal, AbortSignal.timeout(RESERVATION_WAIT_MS)]));
+    await waitForReservation(relayId, AbortSignal.any([stopping.signal, timeoutSignal(clock, RESERVATION_WAIT_MS)]));
     const stream = await connection.newStream(DISCOVERY_PROTOCOL, { signal: attempt });
     await new Promise<void>((resolve, reject) => {
       const decoder = createDiscoveryDecoder();
@@ -388,7 +393,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
       registered = false;
       if (stopping.signal.aborted) return;
       if (wasRegistered || error !== undefined) emit({ type: 'relay', connected: false, ...(error === undefined ? {} : { error: String(error) }) });
-      await sleep(jitter(backoffMs), stopping.signal);
+      await sleep(clock, jitter(backoffMs), stopping.signal);
       backoffMs = Math.min(backoffMs * 2, RELAY_BACKOFF_MAX_MS);
     }
   }
@@ -404,7 +409,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
   );
   libp2p.addEventListener('connection:open', (event) => void adopt(event.detail));
   libp2p.addEventListener('connection:close', (event) => release(event.detail, 'connection closed'));
-  const reconcileTimer = setInterval(reconcile, RECONCILE_INTERVAL_MS);
+  const stopReconciling = every(clock, RECONCILE_INTERVAL_MS, reconcile);
   const following = followRelay();
 
   const network: PeerNetwork = {
@@ -417,8 +422,8 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
     async stop() {
       if (stopping.signal.aborted) return;
       stopping.abort();
-      clearInterval(reconcileTimer);
-      passiveTimers.forEach((timer) => clearTimeout(timer));
+      stopReconciling();
+      passiveTimers.forEach((cancel) => cancel());
       bridge.close();
       await following;
       await libp2p.stop();

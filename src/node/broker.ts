@@ -481,7 +481,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       peerRpc?.close();
       peerLink?.close();
       refused.clear();
-      peerLink = createPeerLink(port, options.cluster === undefined ? {} : { local: { cluster: options.cluster } });
+      peerLink = createPeerLink(port, { clock: components.clock, ...(options.cluster === undefined ? {} : { local: { cluster: options.cluster } }) });
       peerRpc = createPeerRpc(peerLink, {
         // Always a handshake: a cluster without a secret proves the empty one, so it and a cluster with one refuse each other.
         admission: { secret: options.secret ?? '' },

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LINK_DEAD_AFTER_MS, PING_TIMEOUT_MS, PINGS_LOST_MAX, QUALITY_INTERVAL_MS } from '../../src/network';
 import { watchLiveness } from '../../src/network/liveness';
+import { realClock } from '../../src/clock';
 
 // The page's liveness check on its connections (src/network/liveness.ts), on fake timers:
 // a ping is a promise the test answers, or leaves to time out.
@@ -22,7 +23,9 @@ function fakePeer() {
 function watch(peer: ReturnType<typeof fakePeer>, stop = new AbortController()) {
   const outcome = { dead: undefined as string | undefined, deadAt: -1, rtts: 0 };
   const started = Date.now();
+  // The real clock on vitest's fake timers: the test moves time.
   const done = watchLiveness({
+    clock: realClock,
     ping: peer.ping,
     timeoutMs: PING_TIMEOUT_MS,
     intervalMs: QUALITY_INTERVAL_MS,
