@@ -93,15 +93,20 @@ export function createLogManager(storage: Storage, init: LogManagerInit = {}): L
     get: (id) => logs.get(keyOf(id)),
     async delete(id) {
       const log = logs.get(keyOf(id));
+      log?.markDeleted();
       if (log !== undefined) for (const holders of Object.values(slots)) holders.release(log);
       logs.delete(keyOf(id));
       await storage.write([{ kind: 'deletePartition', id }]);
     },
     async maintain(nowMs) {
       let more = false;
-      for (const log of logs.values()) {
-        await log.enforceRetention(nowMs);
-        if (await cleaner.step(log, nowMs)) more = true;
+      for (const log of [...logs.values()]) {
+        try {
+          await log.enforceRetention(nowMs);
+          if (await cleaner.step(log, nowMs)) more = true;
+        } catch (error) {
+          if (!log.deleted) throw error; // a log deleted mid-round wrote nothing more: nothing to report
+        }
       }
       return more;
     },

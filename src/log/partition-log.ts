@@ -1,4 +1,4 @@
-import { InvalidOffsetError, InvalidRecordError, OffsetOutOfRangeError, RecordBatchTooLargeError } from '../errors';
+import { InvalidOffsetError, InvalidRecordError, OffsetOutOfRangeError, RecordBatchTooLargeError, UnknownTopicOrPartitionError } from '../errors';
 import { decodeBatch, decodeBatchAsync, nextOffset, readBatchHeader, setBaseOffset, verifyBatch, type BatchHeader } from '../protocol';
 import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } from '../storage';
 import { compacts, deletes, type LogConfig } from './config';
@@ -126,6 +126,7 @@ export class PartitionLog implements FlushSource {
   #window: { from: number; summaries: readonly BatchSummary[] } = { from: Infinity, summaries: [] };
   /** Counts rewrites, so a read that overlapped one is done again. */
   #rewrites = 0;
+  #deleted = false;
 
   constructor(
     readonly storage: Storage,
@@ -388,6 +389,25 @@ export class PartitionLog implements FlushSource {
     this.slots.readAheads.release(this);
   }
 
+  /**
+   * The partition is being deleted: from now on the log writes nothing, so a maintenance
+   * round or a truncation in flight cannot write after the delete (into a partition created
+   * again under its name); such writes fail with UnknownTopicOrPartitionError.
+   * @example log.markDeleted(); await storage.write([{ kind: 'deletePartition', id: log.id }]);
+   */
+  markDeleted(): void {
+    this.#deleted = true;
+  }
+
+  get deleted(): boolean {
+    return this.#deleted;
+  }
+
+  #write(writes: readonly StorageWrite[]): Promise<void> {
+    if (this.#deleted) return Promise.reject(new UnknownTopicOrPartitionError(this.id.topic, this.id.partition));
+    return this.storage.write(writes);
+  }
+
   /** Whether a sequential reader's next batches are held here (read ahead, or being read). */
   get readingAhead(): boolean {
     return this.#readAhead !== undefined;
@@ -415,7 +435,7 @@ export class PartitionLog implements FlushSource {
       const removed = await this.#summariesFrom(offset);
       if (removed.length === 0) return;
       const from = removed[0]!.baseOffset;
-      await this.storage.write([{ kind: 'deleteBatches', id: this.id, fromBaseOffset: from, toBaseOffset: Infinity }]);
+      await this.#write([{ kind: 'deleteBatches', id: this.id, fromBaseOffset: from, toBaseOffset: Infinity }]);
       this.#tail.truncateTo(from);
       this.#forgetReads();
       this.#logEndOffset = from;
@@ -499,13 +519,13 @@ export class PartitionLog implements FlushSource {
     const recoveryPoint = Math.max(this.#logStartOffset, last?.baseOffset ?? this.#logEndOffset);
     if (recoveryPoint === this.#recoveryPoint) return;
     this.#recoveryPoint = recoveryPoint;
-    await this.storage.write([{ kind: 'putMeta', id: this.id, meta: this.#meta() }]);
+    await this.#write([{ kind: 'putMeta', id: this.id, meta: this.#meta() }]);
   }
 
   /** Persists new batch contents below the high watermark (compaction's rewrite); same offsets. */
   async rewrite(writes: StorageWrite[], sizeDeltaBytes: number): Promise<void> {
     if (writes.length === 0) return;
-    await this.storage.write(writes);
+    await this.#write(writes);
     this.#tail.clear(); // the cleaner may have rewritten cached batches
     this.#forgetReads();
     this.#sizeBytes += sizeDeltaBytes;
@@ -522,7 +542,7 @@ export class PartitionLog implements FlushSource {
       writes.push({ kind: 'deleteBatches', id: this.id, fromBaseOffset: doomed[0]!.baseOffset, toBaseOffset: doomed.at(-1)!.baseOffset + 1 });
     }
     this.#forgetReads();
-    await this.storage.write(writes);
+    await this.#write(writes);
     this.#logStartOffset = logStartOffset;
     this.#recoveryPoint = Math.max(this.#recoveryPoint, logStartOffset);
     this.#sizeBytes -= doomed.reduce((sum, s) => sum + s.sizeBytes, 0);

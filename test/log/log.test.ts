@@ -205,6 +205,36 @@ describe('retention', () => {
     expect(await log.offsetFor('earliest')).toBe(2);
   });
 
+  it('a round in flight when its partition is deleted writes nothing after the delete (a topic created again under the name gets none of it)', async () => {
+    const memory = createMemoryStorage();
+    let gate: (() => void) | undefined;
+    let reached: () => void = () => undefined;
+    const reading = new Promise<void>((resolve) => (reached = resolve));
+    const storage: MemoryStorage = {
+      ...memory,
+      async readSummaries(...args) {
+        const summaries = await memory.readSummaries(...args);
+        if (gate === undefined && holding) {
+          reached();
+          await new Promise<void>((resolve) => (gate = resolve));
+        }
+        return summaries;
+      },
+    };
+    let holding = false;
+    const { logs, log } = await setup(storage, { retentionMs: 1000 });
+    await log.append(batchOf(['old'], 1_000));
+    await log.append(batchOf(['new'], 10_000));
+    holding = true;
+    const round = logs.maintain(10_500); // retention reads the summaries, then would write
+    await reading;
+    await logs.delete(id);
+    gate!();
+    await round;
+    expect(await memory.readMeta(id)).toBeUndefined();
+    expect(await memory.listPartitions()).toEqual([]);
+  });
+
   it('keeps at least retention.bytes, deleting the oldest batches beyond it', async () => {
     const { storage, log } = await setup(createMemoryStorage(), { retentionBytes: 1, retentionMs: -1 });
     for (let i = 0; i < 5; i++) await log.append(batchOf([`v${i}`]));
