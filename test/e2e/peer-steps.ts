@@ -25,14 +25,25 @@ export const echo = (page: Page, peerId: string, bytes: number[], options: { tim
     { peerId, bytes, ...options },
   );
 
-/** Keeps `page`'s broker worker busy for `ms` from when this resolves (it says so on a BroadcastChannel, which reaches the page while it spins). */
+/**
+ * Keeps the broker's worker of `page` busy for `ms`, from when this resolves: its broker reads
+ * and answers nothing meanwhile, though its connections stay up. The worker says it started
+ * on a BroadcastChannel, which reaches the page while the worker spins.
+ */
 export async function freezeWorker(page: Page, ms: number): Promise<void> {
   const [worker] = page.workers();
   if (worker === undefined) throw new Error('the page has no worker');
   const channel = `letterbox-test-freeze-${Math.random()}`;
-  const frozen = page.evaluate((channel) => new Promise<void>((resolve) => (new BroadcastChannel(channel).onmessage = () => resolve())), channel);
-  // The page listens before the worker spins: wait until its listener exists.
-  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+  await page.evaluate((channel) => {
+    const frozen = new Promise<void>((resolve) => {
+      const listener = new BroadcastChannel(channel);
+      listener.onmessage = () => {
+        listener.close();
+        resolve();
+      };
+    });
+    (window as unknown as { frozen: Promise<void> }).frozen = frozen;
+  }, channel);
   void worker
     .evaluate(
       ({ channel, ms }) => {
@@ -43,5 +54,5 @@ export async function freezeWorker(page: Page, ms: number): Promise<void> {
       { channel, ms },
     )
     .catch(() => undefined);
-  await frozen;
+  await page.evaluate(() => (window as unknown as { frozen: Promise<void> }).frozen);
 }

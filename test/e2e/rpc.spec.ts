@@ -4,65 +4,13 @@ import { tabHeap } from '../support/tab-heap';
 import { DISCOVERY_TIMEOUT_MS, openDemo, peerIdOf, peerIdsOf, peersOf, showPageLogs } from './demo';
 import { RELAY_PING_INTERVAL_MS, RELAY_PING_TIMEOUT_MS } from '../../src/relay/libp2p-node';
 import { expect, test } from './fixtures';
+import { echo, freezeWorker, type EchoOutcome } from './peer-steps';
 
 // Peer RPC between the brokers of two tabs, through the real relay and direct WebRTC, driven
 // through the demo page.
 
 /** How long a tab's page thread is kept busy, so its broker hears nothing: a peer that is connected but does not answer. */
 const FREEZE_MS = 6_000;
-
-/** The outcome of an echo run in the page: the bytes back, or the typed error's name and code. */
-type EchoOutcome = { ok: true; bytes: number[]; ms: number } | { ok: false; name: string; code: string; ms: number };
-
-const echo = (page: Page, peerId: string, bytes: number[], options: { timeoutMs?: number; abortAfterMs?: number } = {}) =>
-  page.evaluate(
-    async ({ peerId, bytes, timeoutMs, abortAfterMs }): Promise<EchoOutcome> => {
-      const letterbox = window.demo.letterbox;
-      const controller = new AbortController();
-      if (abortAfterMs !== undefined) setTimeout(() => controller.abort(), abortAfterMs);
-      const started = performance.now();
-      try {
-        const back = await letterbox.echo(peerId, new Uint8Array(bytes), { ...(timeoutMs === undefined ? {} : { timeoutMs }), signal: controller.signal });
-        return { ok: true, bytes: [...back], ms: performance.now() - started };
-      } catch (error) {
-        const { name, code } = error as { name: string; code: string };
-        return { ok: false, name, code, ms: performance.now() - started };
-      }
-    },
-    { peerId, bytes, ...options },
-  );
-
-/**
- * Keeps the broker's worker of `page` busy for `ms`, from when this resolves: its broker reads
- * and answers nothing meanwhile, though its connections stay up. The worker says it started
- * on a BroadcastChannel, which reaches the page while the worker spins.
- */
-async function freezeWorker(page: Page, ms: number): Promise<void> {
-  const [worker] = page.workers();
-  if (worker === undefined) throw new Error('the demo page has no worker');
-  const channel = `letterbox-test-freeze-${Math.random()}`;
-  await page.evaluate((channel) => {
-    const frozen = new Promise<void>((resolve) => {
-      const listener = new BroadcastChannel(channel);
-      listener.onmessage = () => {
-        listener.close();
-        resolve();
-      };
-    });
-    (window as unknown as { frozen: Promise<void> }).frozen = frozen;
-  }, channel);
-  void worker
-    .evaluate(
-      ({ channel, ms }) => {
-        new BroadcastChannel(channel).postMessage('frozen');
-        const end = Date.now() + ms;
-        while (Date.now() < end);
-      },
-      { channel, ms },
-    )
-    .catch(() => undefined);
-  await page.evaluate(() => (window as unknown as { frozen: Promise<void> }).frozen);
-}
 
 /** Opens the network-only test page (test/e2e/pages/peer-net.ts) at `url` and waits until it is running. */
 async function openPeerNet(context: BrowserContext, url: string): Promise<Page> {
