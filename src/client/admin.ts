@@ -1,5 +1,5 @@
 import { NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
-import type { Assignment, ConfigEntry, GroupStateName, OffsetCommit, TopicSpec, TopicState } from '../node';
+import type { Assignment, NodeApi, ConfigEntry, GroupStateName, OffsetCommit, TopicSpec, TopicState } from '../node';
 import { Instrumentation, type InstrumentationEvent } from './events';
 import type { Letterbox } from './letterbox';
 import type { Logger } from './logger';
@@ -310,16 +310,7 @@ export class Admin {
     const { signal } = check.callOptions(call);
     const ids = topicNames(groupIds, 'groupIds');
     const groups = await abortable((await this.#node()).describeGroups(ids), signal);
-    return {
-      groups: groups.map((g) => ({
-        groupId: g.groupId,
-        state: g.state,
-        protocol: g.assignor ?? '',
-        protocolType: 'consumer',
-        errorCode: 0,
-        members: g.members.map((m) => ({ memberId: m.memberId, clientId: m.clientId, memberMetadata: { topics: m.topics }, memberAssignment: m.assignment })),
-      })),
-    };
+    return { groups: groups.map(groupDescription) };
   }
 
   /**
@@ -386,4 +377,16 @@ export class Admin {
     if (!this.#connected) throw new NotConnectedError('the admin client is not connected: call connect() first');
     return this.#letterbox.node();
   }
+}
+
+/** A node's group description in KafkaJS's shape (admin.describeGroups, consumer.describeGroup). */
+export function groupDescription(g: Awaited<ReturnType<NodeApi['describeGroups']>>[number]): GroupDescriptionResult {
+  return {
+    groupId: g.groupId,
+    state: g.state,
+    protocol: g.assignor ?? '',
+    protocolType: 'consumer',
+    errorCode: 0,
+    members: g.members.map((m) => ({ memberId: m.memberId, clientId: m.clientId, memberMetadata: { topics: m.topics }, memberAssignment: m.assignment })),
+  };
 }

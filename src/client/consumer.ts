@@ -2,6 +2,7 @@ import { GroupError, InvalidArgumentError, NotConnectedError, UnknownTopicOrPart
 import type { AssignorName, Assignment, FetchedPartition, JoinReply, NodeApi, OffsetCommit } from '../node';
 import { decodeBatchAsync, nextOffset, readBatchHeader } from '../protocol';
 import { Instrumentation, type InstrumentationEvent } from './events';
+import { groupDescription, type GroupDescriptionResult } from './admin';
 import type { Letterbox } from './letterbox';
 import type { Logger } from './logger';
 import { toKafkaMessage, type KafkaMessage } from './messages';
@@ -243,6 +244,25 @@ export class Consumer {
     return this.#instrumentation.on(type, listener);
   }
 
+  /**
+   * This consumer's logger, as KafkaJS's `consumer.logger()`.
+   * @example consumer.logger().info('processing', { topic: 'orders' });
+   */
+  logger(): Logger {
+    return this.#logger;
+  }
+
+  /**
+   * Describes this consumer's group: state, protocol, members and their assignments.
+   * @example const { state, members } = await consumer.describeGroup();
+   */
+  async describeGroup(call: CallOptions = {}): Promise<GroupDescriptionResult> {
+    const { signal } = check.callOptions(call);
+    this.#ensureConnected();
+    const [group] = await abortable((await this.#letterbox.node()).describeGroups([this.groupId]), signal);
+    return groupDescription(group!);
+  }
+
   /** @example await consumer.connect(); */
   async connect(): Promise<void> {
     await this.#letterbox.node();
@@ -270,7 +290,8 @@ export class Consumer {
   }
 
   /**
-   * Joins the group and consumes in the background; resolves once started.
+   * Joins the group and consumes in the background; resolves once the group is joined and
+   * synced (as KafkaJS 2.2.4's runner), or once the consumer stopped or crashed trying.
    * @example await consumer.run({ eachMessage: async ({ topic, partition, message }) => console.log(message.offset) });
    */
   async run(config: ConsumerRunConfig): Promise<void> {
@@ -290,7 +311,13 @@ export class Consumer {
     if (this.#running !== undefined) throw new InvalidArgumentError('the consumer is already running');
     if (this.#subscriptions.length === 0) throw new InvalidArgumentError('subscribe to a topic before run()');
     this.#stopping = false;
-    this.#running = this.#runLoop(run).finally(() => (this.#running = undefined));
+    let joined!: () => void;
+    const firstJoin = new Promise<void>((resolve) => (joined = resolve));
+    this.#running = this.#runLoop(run, joined).finally(() => {
+      this.#running = undefined;
+      joined();
+    });
+    await firstJoin;
   }
 
   /**
@@ -392,12 +419,13 @@ export class Consumer {
     }
   }
 
-  async #runLoop(run: ConsumerRunConfig & Required<Omit<ConsumerRunConfig, 'eachMessage' | 'eachBatch'>>): Promise<void> {
+  async #runLoop(run: ConsumerRunConfig & Required<Omit<ConsumerRunConfig, 'eachMessage' | 'eachBatch'>>, joined: () => void): Promise<void> {
     const node = await this.#letterbox.node();
     let failures = 0;
     while (!this.#stopping) {
       try {
         const generation = await this.#join(node);
+        joined();
         failures = 0;
         await this.#consume(node, generation, run);
         if (run.autoCommit) await this.#commitResolved(generation).catch(() => undefined);
@@ -421,7 +449,7 @@ export class Consumer {
         await new Promise((resolve) => setTimeout(resolve, this.#config.initialRetryTime * 2 ** (failures - 1)));
       }
     }
-    await this.#leave(node);
+    await this.#leave(node, run.autoCommit);
     this.#instrumentation.emit('consumer.stop', () => ({}));
   }
 
@@ -632,19 +660,24 @@ export class Consumer {
     const heartbeat = async () => undefined; // heartbeats run on their own timer
     if (run.eachBatch !== undefined) {
       const eachBatch = run.eachBatch;
-      await this.#withRetries(() =>
+      const done = await this.#withRetries(key, () =>
         eachBatch({
           batch,
           resolveOffset,
           heartbeat,
           pause,
-          commitOffsetsIfNecessary: (offsets) => (offsets === undefined ? this.#commitIfNecessary(generation, run) : this.#commit(generation, flatten(offsets))),
+          commitOffsetsIfNecessary: (offsets) => (offsets === undefined ? this.#commitIfNecessary(generation, run, run.autoCommit) : this.#commit(generation, flatten(offsets))),
           uncommittedOffsets: () => this.#uncommittedOffsets(generation),
           isRunning,
           isStale,
         }),
       );
       if (isStale()) return;
+      if (!done) {
+        // Failed while paused: fetched again from what was resolved once resumed.
+        owned.position = Math.max(owned.position, owned.resolved);
+        return;
+      }
       if (run.eachBatchAutoResolve && messages.length > 0) resolveOffset(messages.at(-1)!.offset);
       // Without auto-resolve, what the handler did not resolve is fetched again, as in KafkaJS.
       owned.position = messages.length === 0 || run.eachBatchAutoResolve ? nextAfterBatches : Math.max(owned.position, owned.resolved);
@@ -656,7 +689,10 @@ export class Consumer {
           finished = false;
           break;
         }
-        await this.#withRetries(() => eachMessage({ topic: owned.topic, partition: owned.partition, message, heartbeat, pause }));
+        if (!(await this.#withRetries(key, () => eachMessage({ topic: owned.topic, partition: owned.partition, message, heartbeat, pause })))) {
+          finished = false;
+          break;
+        }
         resolveOffset(message.offset);
       }
       // A seek during processing moved the position; otherwise continue after what was resolved.
@@ -670,11 +706,12 @@ export class Consumer {
     return { topics: groupByTopic(dirty.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.resolved }))) };
   }
 
-  async #commitIfNecessary(generation: Generation, run: Pick<ConsumerRunConfig, 'autoCommitInterval' | 'autoCommitThreshold'>): Promise<void> {
+  /** Commits resolved offsets when the interval or threshold says so, or (`everyBatch`) when neither is set. */
+  async #commitIfNecessary(generation: Generation, run: Pick<ConsumerRunConfig, 'autoCommitInterval' | 'autoCommitThreshold'>, everyBatch = true): Promise<void> {
     const interval = run.autoCommitInterval ?? null;
     const threshold = run.autoCommitThreshold ?? null;
     const due =
-      (interval === null && threshold === null) ||
+      (everyBatch && interval === null && threshold === null) ||
       (interval !== null && Date.now() - this.#lastCommitAt >= interval) ||
       (threshold !== null && this.#uncommitted >= threshold);
     if (due) await this.#commitResolved(generation);
@@ -709,21 +746,32 @@ export class Consumer {
     }));
   }
 
-  async #leave(node: NodeApi | Awaited<ReturnType<Letterbox['node']>>): Promise<void> {
+  /** Leaves the group, committing what was resolved first unless autoCommit is off (KafkaJS gates every commit of its own on it). */
+  async #leave(node: NodeApi | Awaited<ReturnType<Letterbox['node']>>, autoCommit: boolean): Promise<void> {
     const generation = this.#generation;
     this.#generation = undefined;
     if (this.#memberId === null) return;
     const memberId = this.#memberId;
     this.#memberId = null;
-    if (generation !== undefined && !generation.stale) await this.#commitResolved(generation).catch(() => undefined);
+    if (autoCommit && generation !== undefined && !generation.stale) await this.#commitResolved(generation).catch(() => undefined);
     await node.leaveGroup({ groupId: this.groupId, memberId }).catch(() => undefined);
   }
 
-  async #withRetries(call: () => Promise<void>): Promise<void> {
+  /**
+   * Calls a handler of partition `key`, retrying with backoff; false when it failed while its
+   * partition was paused: then, as in KafkaJS, it is called again once the partition is resumed
+   * and fetched again, not in place (the pause is the handler saying "not now").
+   */
+  async #withRetries(key: string, call: () => Promise<void>): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await call();
+        await call();
+        return true;
       } catch (error) {
+        if (this.#paused.has(key) && !this.#stopping) {
+          this.#logger.info('message handler failed while its partition is paused; retried after resume', { groupId: this.groupId, error: String(error) });
+          return false;
+        }
         if (attempt >= this.#config.retries || this.#stopping) throw error;
         this.#logger.warn('message handler failed; retrying', { groupId: this.groupId, attempt: attempt + 1, error: String(error) });
         await new Promise((resolve) => setTimeout(resolve, this.#config.initialRetryTime * 2 ** attempt));

@@ -51,6 +51,8 @@ export const consumerMethods: Methods<client.Consumer> = {
   disconnect: [],
   stop: [],
   paused: [],
+  logger: [],
+  describeGroup: [call],
   on: [{ t: 'literal', values: ['consumer.crash', 'consumer.stop', 'consumer.fetch'] }, listener],
   subscribe: [obj({ topic: { t: 'union', of: [str(), { t: 'regexp' }], optional: true }, topics: arr({ t: 'union', of: [str(), { t: 'regexp' }] }, true), fromBeginning: { t: 'boolean', optional: true } }), call],
   run: [obj({ eachMessage: { t: 'function' }, autoCommit: { t: 'boolean', optional: true }, autoCommitInterval: { t: 'integer', optional: true, nullable: true }, autoCommitThreshold: { t: 'integer', optional: true, nullable: true }, partitionsConsumedConcurrently: int(true), eachBatchAutoResolve: { t: 'boolean', optional: true } })],
