@@ -136,6 +136,14 @@ export class Admin {
     return this.#instrumentation.on(type, listener);
   }
 
+  /**
+   * This admin's logger, as KafkaJS's `admin.logger()`.
+   * @example admin.logger().info('creating topics');
+   */
+  logger(): Logger {
+    return this.#logger;
+  }
+
   /** @example await admin.connect(); */
   async connect(): Promise<void> {
     await this.#letterbox.node();

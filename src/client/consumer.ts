@@ -40,6 +40,8 @@ export interface ConsumerConfig {
   maxBytes?: number;
   /** Bytes one partition contributes to a fetch at most. Default 1 MiB. */
   maxBytesPerPartition?: number;
+  /** Create a subscribed topic that does not exist, with one partition (KafkaJS's default: true). */
+  allowAutoTopicCreation?: boolean;
   /** Retries of a failing eachMessage/eachBatch (exponential backoff) before the consumer crashes. Default { retries: 5, initialRetryTime: 300 }. */
   retry?: { retries?: number; initialRetryTime?: number };
 }
@@ -230,6 +232,7 @@ export class Consumer {
       minBytes: ms('minBytes', 1),
       maxBytes: check.integer(c['maxBytes'], 'maxBytes', 1, undefined, 10 * 1024 * 1024),
       maxBytesPerPartition: check.integer(c['maxBytesPerPartition'], 'maxBytesPerPartition', 1, undefined, 1024 * 1024),
+      allowAutoTopicCreation: check.boolean(c['allowAutoTopicCreation'], 'allowAutoTopicCreation', true),
       retries: check.integer(retry['retries'], 'retry.retries', 0, undefined, 5),
       initialRetryTime: check.integer(retry['initialRetryTime'], 'retry.initialRetryTime', 0, undefined, 300),
     };
@@ -284,8 +287,15 @@ export class Consumer {
     const fromBeginning = check.boolean(s['fromBeginning'], 'fromBeginning', false);
     this.#ensureConnected();
     if (this.#running !== undefined) throw new InvalidArgumentError('subscribe before run(), as in KafkaJS');
-    const existing = await abortable((await this.#letterbox.node()).listTopics(), signal);
-    for (const topic of topics) if (typeof topic === 'string' && !existing.includes(topic)) throw new UnknownTopicOrPartitionError(topic);
+    const node = await this.#letterbox.node();
+    const existing = await abortable(node.listTopics(), signal);
+    const missing = topics.filter((topic): topic is string => typeof topic === 'string' && !existing.includes(topic));
+    if (missing.length > 0 && !this.#config.allowAutoTopicCreation) throw new UnknownTopicOrPartitionError(missing[0]!);
+    // As Kafka's auto.create.topics.enable: a missing topic is created with one partition.
+    if (missing.length > 0) {
+      await abortable(node.createTopics(missing.map((topic) => ({ topic })), false), signal);
+      this.#logger.info('created missing topics on subscribe (allowAutoTopicCreation)', { topics: missing });
+    }
     for (const topic of topics) this.#subscriptions.push({ topic, fromBeginning });
   }
 
@@ -343,8 +353,19 @@ export class Consumer {
    */
   seek(position: TopicPartitionOffset): void {
     const { topic, partition, offset } = check.object(position, 'seek position');
-    const at = check.decimal(offset, 'offset', 0);
-    this.#seeks.set(keyOf(check.string(topic, 'topic'), check.integer(partition, 'partition', 0)), at);
+    // As KafkaJS: a string or a number; -1 and -2 are Kafka's latest and earliest.
+    const at = typeof offset === 'number' ? check.integer(offset, 'offset', -2) : check.decimal(offset, 'offset', -2);
+    const key = keyOf(check.string(topic, 'topic'), check.integer(partition, 'partition', 0));
+    if (at >= 0) return this.#seekTo(key, at);
+    void (async () => {
+      const node = await this.#letterbox.node();
+      const [found] = await node.listOffsets([{ topic: check.string(topic, 'topic'), partition: partition as number, query: at === -2 ? 'earliest' : 'latest' }]);
+      this.#seekTo(key, found ?? 0);
+    })().catch((error: unknown) => this.#logger.error('seek failed', { topic, partition, offset: at, error: String(error) }));
+  }
+
+  #seekTo(key: string, offset: number): void {
+    this.#seeks.set(key, offset);
     this.#applySeeks();
     void this.#cancelFetch();
   }

@@ -88,6 +88,23 @@ export class Producer {
   }
 
   /**
+   * This producer's logger, as KafkaJS's `producer.logger()`.
+   * @example producer.logger().info('sending', { topic: 'orders' });
+   */
+  logger(): Logger {
+    return this.#logger;
+  }
+
+  /**
+   * False: Letterbox has no idempotent producer yet (a retried send may append twice, as
+   * KafkaJS's non-idempotent producer).
+   * @example producer.isIdempotent() // false
+   */
+  isIdempotent(): boolean {
+    return false;
+  }
+
+  /**
    * Starts the node if needed.
    * @example await producer.connect();
    */

@@ -120,3 +120,88 @@ test('a handler that throws while its partition is paused is called again after 
   ]);
   expect(outcome.crashed).toBe(0);
 });
+
+test('KafkaJS names and bad input: error classes, Buffer-like values, auto-created topics, seek offsets, unknown events, commitOffsets mid-batch', async ({ page }) => {
+  const outcome = await page.evaluate(async () => {
+    const { Letterbox, KafkaJSError, KafkaJSNonRetriableError, KafkaJSProtocolError, KafkaJSConnectionError, LetterboxError } = window.lb;
+    const letterbox = new Letterbox({ clientId: 'kafkajs-names' });
+    const producer = letterbox.producer();
+    const consumer = letterbox.consumer({ groupId: 'names', maxWaitTimeInMs: 100 });
+    const thrown = (call: () => unknown) => {
+      try {
+        call();
+        return 'returned';
+      } catch (e) {
+        return { name: (e as Error).name, kafkajs: e instanceof KafkaJSError, nonRetriable: e instanceof KafkaJSNonRetriableError, letterbox: e instanceof LetterboxError };
+      }
+    };
+    const unknownEvent = thrown(() => consumer.on('no.such.event' as never, () => undefined));
+    const notConnected = await producer.send({ topic: 'x', messages: [{ value: 'v' }] }).catch((e: unknown) => ({ connection: e instanceof KafkaJSConnectionError, protocol: e instanceof KafkaJSProtocolError }));
+    await producer.connect();
+    await consumer.connect();
+    // Neither topic exists: subscribe and send create them, with one partition.
+    await consumer.subscribe({ topics: ['auto-sub'], fromBeginning: true });
+    await producer.send({ topic: 'auto-send', messages: [{ value: 'x' }] });
+    const admin = letterbox.admin();
+    await admin.connect();
+    const metadata = await admin.fetchTopicMetadata({ topics: ['auto-sub', 'auto-send'] });
+    const strict = letterbox.consumer({ groupId: 'strict', allowAutoTopicCreation: false });
+    await strict.connect();
+    const refused = await strict.subscribe({ topic: 'never-made' }).catch((e: unknown) => ({ protocol: e instanceof KafkaJSProtocolError, code: (e as { code?: string }).code }));
+    const values: string[] = [];
+    const texts: string[] = [];
+    let midBatch: string = 'not called';
+    await producer.send({ topic: 'auto-sub', messages: [0, 1, 2, 3, 4].map((i) => ({ key: Uint8Array.of(0xca, 0xfe), value: JSON.stringify({ i }), headers: { h: `h${i}` } })) });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        values.push(`${message.value}`);
+        texts.push(`${JSON.parse(message.value as unknown as string).i}:${message.key!.toString('hex')}:${message.headers['h']!.toString()}`);
+        if (message.offset === '1') {
+          midBatch = await consumer.commitOffsets([{ topic: 'auto-sub', partition: 0, offset: '2' }]).then(() => 'committed', (e: unknown) => String(e));
+        }
+      },
+    });
+    const deadline = Date.now() + 30_000;
+    while (values.length < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    const seeks = {
+      negative: thrown(() => consumer.seek({ topic: 'auto-sub', partition: 0, offset: -3 as unknown as string })),
+      text: thrown(() => consumer.seek({ topic: 'auto-sub', partition: 0, offset: 'ten' })),
+      numeric: thrown(() => consumer.seek({ topic: 'auto-sub', partition: 0, offset: 3 as unknown as string })),
+    };
+    while (values.length < 7 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    consumer.seek({ topic: 'auto-sub', partition: 0, offset: '-2' }); // earliest
+    while (values.length < 12 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await consumer.disconnect();
+    const committed = await admin.fetchOffsets({ groupId: 'names', topics: ['auto-sub'] });
+    await letterbox.close();
+    return {
+      unknownEvent,
+      notConnected,
+      partitions: metadata.topics.map((t) => [t.name, t.partitions.length]),
+      refused,
+      values,
+      texts,
+      midBatch,
+      seeks,
+      committed: committed[0]!.partitions[0]!.offset,
+      idempotent: producer.isIdempotent(),
+    };
+  });
+  expect(outcome.unknownEvent).toEqual({ name: 'InvalidArgumentError', kafkajs: true, nonRetriable: true, letterbox: true });
+  expect(outcome.notConnected).toEqual({ connection: true, protocol: false });
+  expect(outcome.partitions).toEqual([
+    ['auto-sub', 1],
+    ['auto-send', 1],
+  ]);
+  expect(outcome.refused).toEqual({ protocol: true, code: 'UNKNOWN_TOPIC_OR_PARTITION' });
+  expect(outcome.texts.slice(0, 5)).toEqual(['0:cafe:h0', '1:cafe:h1', '2:cafe:h2', '3:cafe:h3', '4:cafe:h4']);
+  // 5 in order, then 3 and 4 again from the numeric seek, then all 5 from -2 (earliest).
+  expect(outcome.values.map((v) => JSON.parse(v).i)).toEqual([0, 1, 2, 3, 4, 3, 4, 0, 1, 2, 3, 4]);
+  // As KafkaJS: a commit mid-batch with autoCommit on is accepted; auto-commit then moves past it.
+  expect(outcome.midBatch).toBe('committed');
+  expect(outcome.committed).toBe('5');
+  expect(outcome.seeks.negative).toMatchObject({ name: 'InvalidArgumentError', kafkajs: true });
+  expect(outcome.seeks.text).toMatchObject({ name: 'InvalidArgumentError', kafkajs: true });
+  expect(outcome.seeks.numeric).toBe('returned');
+  expect(outcome.idempotent).toBe(false);
+});
