@@ -311,6 +311,20 @@ export class Admin {
   }
 
   /**
+   * The cluster as KafkaJS describes it. Today one broker: this node (its slot is the nodeId,
+   * the page's origin its host); the cluster work makes it every member.
+   * @example const { brokers, controller, clusterId } = await admin.describeCluster();
+   */
+  async describeCluster(call: CallOptions = {}): Promise<{ brokers: Array<{ nodeId: number; host: string; port: number }>; controller: number | null; clusterId: string }> {
+    const { signal } = check.callOptions(call);
+    await this.#node();
+    const info = await abortable(this.#letterbox.nodeInfo(), signal);
+    const host = globalThis.location?.hostname ?? 'localhost';
+    const port = Number(globalThis.location?.port || (globalThis.location?.protocol === 'https:' ? 443 : 80));
+    return { brokers: [{ nodeId: info.slot, host, port }], controller: info.slot, clusterId: info.incarnation };
+  }
+
+  /**
    * Members, assignments and state of groups.
    * @example const { groups: [group] } = await admin.describeGroups(['readers']);
    */

@@ -8,6 +8,7 @@ import type { Logger } from './logger';
 import { toKafkaMessage, type KafkaMessage } from './messages';
 import { abortable } from './node-connection';
 import type { CallOptions } from './producer';
+import { retryOf, type Retry, type RetryOptions } from './retry';
 import * as check from './validate';
 
 /** Topic-partitions as pause and resume take them: `[{ topic, partitions? }]`. */
@@ -42,8 +43,12 @@ export interface ConsumerConfig {
   maxBytesPerPartition?: number;
   /** Create a subscribed topic that does not exist, with one partition (KafkaJS's default: true). */
   allowAutoTopicCreation?: boolean;
-  /** Retries of a failing eachMessage/eachBatch (exponential backoff) before the consumer crashes. Default { retries: 5, initialRetryTime: 300 }. */
-  retry?: { retries?: number; initialRetryTime?: number };
+  /**
+   * Retries of a failing eachMessage/eachBatch (exponential backoff), then restarts of the
+   * crashed consumer (each emits CRASH), as KafkaJS's. Once spent, `restartOnFailure` decides
+   * whether it restarts again; without it the consumer stops. Default { retries: 5, initialRetryTime: 300 }.
+   */
+  retry?: RetryOptions;
 }
 
 export interface ConsumerSubscribeTopics {
@@ -137,6 +142,8 @@ export interface ConsumerEvents {
   'consumer.stop': Record<string, never>;
   'consumer.crash': { error: Error; groupId: string; restart: boolean };
   'consumer.rebalancing': { groupId: string; memberId: string };
+  /** A topic subscribed to did not exist and was created (allowAutoTopicCreation; not a KafkaJS event). */
+  'consumer.topic_created': { topic: string; numPartitions: number };
 }
 
 const events = {
@@ -152,6 +159,7 @@ const events = {
   STOP: 'consumer.stop',
   CRASH: 'consumer.crash',
   REBALANCING: 'consumer.rebalancing',
+  TOPIC_CREATED: 'consumer.topic_created',
 } as const satisfies Record<string, keyof ConsumerEvents>;
 
 /** A fetch in flight and the positions it asked from. */
@@ -200,7 +208,8 @@ export class Consumer {
   readonly events = events;
   readonly #letterbox: Letterbox;
   readonly #logger: Logger;
-  readonly #config: Required<Omit<ConsumerConfig, 'groupId' | 'retry'>> & { retries: number; initialRetryTime: number };
+  readonly #config: Required<Omit<ConsumerConfig, 'groupId' | 'retry'>>;
+  readonly #retry: Retry;
   readonly #instrumentation = new Instrumentation<ConsumerEvents>();
   #connected = false;
   readonly #subscriptions: Array<{ topic: string | RegExp; fromBeginning: boolean }> = [];
@@ -221,7 +230,6 @@ export class Consumer {
     this.#logger = logger;
     this.groupId = check.string(c['groupId'], 'groupId');
     const assigners = check.array(c['partitionAssigners'], 'partitionAssigners', true);
-    const retry = check.object(c['retry'], 'retry', true);
     const ms = (name: string, fallback: number) => check.integer(c[name], name, 0, undefined, fallback);
     this.#config = {
       partitionAssigners: assigners?.map((a, i) => check.oneOf(a, `partitionAssigners[${i}]`, Object.values(PartitionAssigners))) ?? [PartitionAssigners.roundRobin],
@@ -233,9 +241,8 @@ export class Consumer {
       maxBytes: check.integer(c['maxBytes'], 'maxBytes', 1, undefined, 10 * 1024 * 1024),
       maxBytesPerPartition: check.integer(c['maxBytesPerPartition'], 'maxBytesPerPartition', 1, undefined, 1024 * 1024),
       allowAutoTopicCreation: check.boolean(c['allowAutoTopicCreation'], 'allowAutoTopicCreation', true),
-      retries: check.integer(retry['retries'], 'retry.retries', 0, undefined, 5),
-      initialRetryTime: check.integer(retry['initialRetryTime'], 'retry.initialRetryTime', 0, undefined, 300),
     };
+    this.#retry = retryOf(c['retry'], 'retry');
   }
 
   /**
@@ -293,8 +300,12 @@ export class Consumer {
     if (missing.length > 0 && !this.#config.allowAutoTopicCreation) throw new UnknownTopicOrPartitionError(missing[0]!);
     // As Kafka's auto.create.topics.enable: a missing topic is created with one partition.
     if (missing.length > 0) {
-      await abortable(node.createTopics(missing.map((topic) => ({ topic })), false), signal);
-      this.#logger.info('created missing topics on subscribe (allowAutoTopicCreation)', { topics: missing });
+      const created = await abortable(node.createTopics(missing.map((topic) => ({ topic })), false), signal);
+      missing.forEach((topic, i) => {
+        if (created[i] !== true) return; // created meanwhile by someone else
+        this.#logger.info('created a missing topic (allowAutoTopicCreation)', { topic, numPartitions: 1 });
+        this.#instrumentation.emit('consumer.topic_created', () => ({ topic, numPartitions: 1 }));
+      });
     }
     for (const topic of topics) this.#subscriptions.push({ topic, fromBeginning });
   }
@@ -460,14 +471,16 @@ export class Consumer {
         if (error instanceof UnknownTopicOrPartitionError && !this.#stopping) continue;
         failures++;
         // A closed Letterbox does not come back: the consumer stops instead of retrying.
-        const restart = failures <= this.#config.retries && !(error instanceof NotConnectedError);
+        const crash = error instanceof Error ? error : new Error(String(error));
+        const restart = !(error instanceof NotConnectedError) && (failures <= this.#retry.retries || ((await this.#retry.restartOnFailure?.(crash).catch(() => false)) ?? false));
+        if (restart && failures > this.#retry.retries) failures = 0;
         this.#logger.error('consumer failed', { groupId: this.groupId, error: String(error), restart });
-        this.#instrumentation.emit('consumer.crash', () => ({ error: error instanceof Error ? error : new Error(String(error)), groupId: this.groupId, restart }));
+        this.#instrumentation.emit('consumer.crash', () => ({ error: crash, groupId: this.groupId, restart }));
         if (!restart) {
           this.#stopping = true;
           break;
         }
-        await new Promise((resolve) => setTimeout(resolve, this.#config.initialRetryTime * 2 ** (failures - 1)));
+        await new Promise((resolve) => setTimeout(resolve, this.#retry.delay(Math.max(0, failures - 1))));
       }
     }
     await this.#leave(node, run.autoCommit);
@@ -793,9 +806,9 @@ export class Consumer {
           this.#logger.info('message handler failed while its partition is paused; retried after resume', { groupId: this.groupId, error: String(error) });
           return false;
         }
-        if (attempt >= this.#config.retries || this.#stopping) throw error;
+        if (attempt >= this.#retry.retries || this.#stopping) throw error;
         this.#logger.warn('message handler failed; retrying', { groupId: this.groupId, attempt: attempt + 1, error: String(error) });
-        await new Promise((resolve) => setTimeout(resolve, this.#config.initialRetryTime * 2 ** attempt));
+        await new Promise((resolve) => setTimeout(resolve, this.#retry.delay(attempt)));
       }
     }
   }

@@ -2,7 +2,8 @@
 export { Letterbox, type LetterboxConfig, type LetterboxEvents } from './letterbox';
 export { logLevel, type LogLevel, type LogCreator, type LogEntry, type Logger } from './logger';
 export type { InstrumentationEvent } from './events';
-export { Producer, CompressionTypes, type ProducerEvents, type CompressionType, type ProducerConfig, type ProducerRecord, type ProducerBatch, type RecordMetadata, type CallOptions } from './producer';
+export type { RetryOptions } from './retry';
+export { Producer, CompressionTypes, CompressionCodecs, Partitioners, type Partitioner, type ProducerEvents, type CompressionType, type ProducerConfig, type ProducerRecord, type ProducerBatch, type RecordMetadata, type CallOptions } from './producer';
 export {
   Consumer,
   PartitionAssigners,

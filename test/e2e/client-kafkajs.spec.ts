@@ -137,6 +137,9 @@ test('KafkaJS names and bad input: error classes, Buffer-like values, auto-creat
     };
     const unknownEvent = thrown(() => consumer.on('no.such.event' as never, () => undefined));
     const notConnected = await producer.send({ topic: 'x', messages: [{ value: 'v' }] }).catch((e: unknown) => ({ connection: e instanceof KafkaJSConnectionError, protocol: e instanceof KafkaJSProtocolError }));
+    const created: string[] = [];
+    producer.on(producer.events.TOPIC_CREATED, (e) => created.push(`producer:${e.payload.topic}:${e.payload.numPartitions}`));
+    consumer.on(consumer.events.TOPIC_CREATED, (e) => created.push(`consumer:${e.payload.topic}:${e.payload.numPartitions}`));
     await producer.connect();
     await consumer.connect();
     // Neither topic exists: subscribe and send create them, with one partition.
@@ -185,6 +188,7 @@ test('KafkaJS names and bad input: error classes, Buffer-like values, auto-creat
       seeks,
       committed: committed[0]!.partitions[0]!.offset,
       idempotent: producer.isIdempotent(),
+      created,
     };
   });
   expect(outcome.unknownEvent).toEqual({ name: 'InvalidArgumentError', kafkajs: true, nonRetriable: true, letterbox: true });
@@ -193,6 +197,7 @@ test('KafkaJS names and bad input: error classes, Buffer-like values, auto-creat
     ['auto-sub', 1],
     ['auto-send', 1],
   ]);
+  expect(outcome.created).toEqual(['consumer:auto-sub:1', 'producer:auto-send:1']);
   expect(outcome.refused).toEqual({ protocol: true, code: 'UNKNOWN_TOPIC_OR_PARTITION' });
   expect(outcome.texts.slice(0, 5)).toEqual(['0:cafe:h0', '1:cafe:h1', '2:cafe:h2', '3:cafe:h3', '4:cafe:h4']);
   // 5 in order, then 3 and 4 again from the numeric seek, then all 5 from -2 (earliest).

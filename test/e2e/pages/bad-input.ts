@@ -80,6 +80,7 @@ export const adminMethods: Methods<client.Admin> = {
   setOffsets: [obj({ groupId: str(), topic: topicName, partitions: partitionOffsets }), call],
   resetOffsets: [obj({ groupId: str(), topic: topicName, earliest: { t: 'boolean', optional: true } }), call],
   listGroups: [call],
+  describeCluster: [call],
   describeGroups: [arr(str()), call],
   describeConfigs: [obj({ resources: arr(obj({ type: { t: 'literal', values: [2] }, name: topicName, configNames: arr(str(), true) })) }), call],
   alterConfigs: [obj({ resources: arr(obj({ type: { t: 'literal', values: [2] }, name: topicName, configEntries: arr(obj({ name: { t: 'literal', values: ['retention.ms'] }, value: { t: 'literal', values: ['100000000'] } })) })) }), call],
