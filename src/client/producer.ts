@@ -1,4 +1,4 @@
-import { AbortedError, InvalidArgumentError, LetterboxError, NotConnectedError, NumberOfRetriesExceededError, TimeoutError, UnknownTopicOrPartitionError } from '../errors';
+import { AbortedError, InvalidArgumentError, LetterboxError, NotConnectedError, NumberOfRetriesExceededError, StorageFullError, TimeoutError, UnknownTopicOrPartitionError } from '../errors';
 import type { ProduceResult, TopicState } from '../node';
 import { createStickyPartitioner, defaultPartition } from '../protocol';
 import { Instrumentation, type InstrumentationEvent } from './events';
@@ -235,9 +235,10 @@ export class Producer {
       try {
         return await once();
       } catch (error) {
-        // Retried as KafkaJS does: retriable errors, with backoff; not a timeout or an abort, whose
-        // write may still land, nor an unknown topic (already looked up again above).
-        const retriable = error instanceof LetterboxError && error.retriable && !(error instanceof TimeoutError || error instanceof UnknownTopicOrPartitionError);
+        // Retried as KafkaJS does: retriable errors, with backoff. Not a timeout (its write may
+        // still land), an unknown topic (looked up again above) or a full disk (freed by the user,
+        // not by waiting): on one node that leaves a peer or slot not yet available.
+        const retriable = error instanceof LetterboxError && error.retriable && !(error instanceof TimeoutError || error instanceof UnknownTopicOrPartitionError || error instanceof StorageFullError);
         if (!retriable) throw error;
         if (retry >= this.#retry.retries) throw new NumberOfRetriesExceededError(error, retry, this.#retry.delay(Math.max(0, retry - 1)));
         this.#logger.warn('send failed; retrying', { retry: retry + 1, error: String(error) });
