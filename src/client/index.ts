@@ -3,6 +3,7 @@ export { Letterbox, type LetterboxConfig, type LetterboxEvents } from './letterb
 export { logLevel, type LogLevel, type LogCreator, type LogEntry, type Logger } from './logger';
 export type { InstrumentationEvent } from './events';
 export type { RetryOptions } from './retry';
+export { AssignerProtocol } from './assigner-protocol';
 export { Producer, CompressionTypes, CompressionCodecs, Partitioners, type Partitioner, type ProducerEvents, type CompressionType, type ProducerConfig, type ProducerRecord, type ProducerBatch, type RecordMetadata, type CallOptions } from './producer';
 export {
   Consumer,

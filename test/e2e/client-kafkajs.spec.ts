@@ -1,6 +1,7 @@
 /// <reference path="./pages/client.ts" />
 // KafkaJS 2.2.4 behaviour the consumer must match: run() resolves once joined, autoCommit: false
 // never commits, a handler failing while its partition is paused runs again after resume.
+import { Partitioners } from 'kafkajs';
 import { expect, openClientPage, test } from './fixtures';
 
 test.beforeEach(async ({ page }) => {
@@ -209,4 +210,77 @@ test('KafkaJS names and bad input: error classes, Buffer-like values, auto-creat
   expect(outcome.seeks.text).toMatchObject({ name: 'InvalidArgumentError', kafkajs: true });
   expect(outcome.seeks.numeric).toBe('returned');
   expect(outcome.idempotent).toBe(false);
+});
+
+test('KafkaJS names: AssignerProtocol round trip, a custom partitioner, CompressionCodecs refuses a codec, describeCluster names this node', async ({ page }) => {
+  const outcome = await page.evaluate(async () => {
+    const { Letterbox, AssignerProtocol, CompressionCodecs, CompressionTypes, Partitioners, InvalidArgumentError, InvalidRecordError } = window.lb;
+    const metadata = AssignerProtocol.MemberMetadata.encode({ version: 1, topics: ['a', 'b'], userData: new TextEncoder().encode('ud') });
+    const decodedMetadata = AssignerProtocol.MemberMetadata.decode(metadata);
+    const assignment = AssignerProtocol.MemberAssignment.decode(AssignerProtocol.MemberAssignment.encode({ version: 0, assignment: { a: [0, 2], b: [1] } }));
+    const truncated = (() => {
+      try {
+        AssignerProtocol.MemberAssignment.decode(metadata.subarray(0, 5));
+        return 'decoded';
+      } catch (e) {
+        return e instanceof InvalidRecordError;
+      }
+    })();
+    const codec = (() => {
+      try {
+        (CompressionCodecs as Record<number, unknown>)[2] = () => ({});
+        return 'registered';
+      } catch (e) {
+        return e instanceof InvalidArgumentError;
+      }
+    })();
+    const letterbox = new Letterbox({ clientId: 'kafkajs-names-2' });
+    const admin = letterbox.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'custom', numPartitions: 4 }] });
+    const seen: Array<{ topic: string; partitions: number }> = [];
+    const producer = letterbox.producer({
+      createPartitioner: () => ({ topic, partitionMetadata, message }) => {
+        seen.push({ topic, partitions: partitionMetadata.length });
+        return Number(message.value) % partitionMetadata.length;
+      },
+    });
+    await producer.connect();
+    const written = await producer.send({ topic: 'custom', messages: ['5', '6', '7'].map((value) => ({ value })) });
+    const badPartitioner = letterbox.producer({ createPartitioner: () => () => 9 });
+    await badPartitioner.connect();
+    const refused = await badPartitioner.send({ topic: 'custom', messages: [{ value: 'x' }] }).then(() => 'sent', (e: unknown) => (e as Error).name);
+    const defaultOk = letterbox.producer({ createPartitioner: Partitioners.LegacyPartitioner });
+    await defaultOk.connect();
+    const keyed = await defaultOk.send({ topic: 'custom', messages: [{ key: 'k', value: 'x' }] });
+    const cluster = await admin.describeCluster();
+    const info = await letterbox.nodeInfo();
+    await letterbox.close();
+    return {
+      decodedMetadata: { ...decodedMetadata, userData: decodedMetadata.userData!.toString() },
+      assignment: assignment?.assignment,
+      truncated,
+      codec,
+      gzip: CompressionCodecs[CompressionTypes.GZIP] !== undefined,
+      seen,
+      partitionsWritten: written.map((w) => w.partition).sort(),
+      refused,
+      keyedPartition: keyed[0]!.partition,
+      cluster,
+      slot: info.slot,
+    };
+  });
+  expect(outcome.decodedMetadata).toEqual({ version: 1, topics: ['a', 'b'], userData: 'ud' });
+  expect(outcome.assignment).toEqual({ a: [0, 2], b: [1] });
+  expect(outcome.truncated).toBe(true);
+  expect(outcome.codec).toBe(true);
+  expect(outcome.gzip).toBe(true);
+  expect(outcome.seen).toEqual([0, 1, 2].map(() => ({ topic: 'custom', partitions: 4 })));
+  expect(outcome.partitionsWritten).toEqual([1, 2, 3]);
+  expect(outcome.refused).toBe('InvalidArgumentError');
+  // The partition KafkaJS's own DefaultPartitioner picks for key "k" over 4 partitions (Kafka's murmur2).
+  const kafkajs = Partitioners.DefaultPartitioner()({ topic: 'custom', partitionMetadata: [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0] })), message: { key: 'k', value: 'x' } });
+  expect(outcome.keyedPartition).toBe(kafkajs);
+  expect(outcome.cluster.brokers).toEqual([{ nodeId: outcome.slot, host: '127.0.0.1', port: expect.any(Number) }]);
+  expect(outcome.cluster.controller).toBe(outcome.slot);
 });
