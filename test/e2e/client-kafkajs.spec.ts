@@ -279,7 +279,7 @@ test('KafkaJS names: AssignerProtocol round trip, a custom partitioner, Compress
   expect(outcome.partitionsWritten).toEqual([1, 2, 3]);
   expect(outcome.refused).toBe('InvalidArgumentError');
   // The partition KafkaJS's own DefaultPartitioner picks for key "k" over 4 partitions (Kafka's murmur2).
-  const kafkajs = Partitioners.DefaultPartitioner()({ topic: 'custom', partitionMetadata: [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0] })), message: { key: 'k', value: 'x' } });
+  const kafkajs = Partitioners.DefaultPartitioner()({ topic: 'custom', partitionMetadata: [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0, offlineReplicas: [] })), message: { key: 'k', value: 'x' } });
   expect(outcome.keyedPartition).toBe(kafkajs);
   expect(outcome.cluster.brokers).toEqual([{ nodeId: outcome.slot, host: '127.0.0.1', port: expect.any(Number) }]);
   expect(outcome.cluster.controller).toBe(outcome.slot);

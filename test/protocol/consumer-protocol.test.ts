@@ -19,7 +19,7 @@ describe('consumer protocol', () => {
         const theirs = bytesOf(AssignerProtocol.MemberMetadata.encode({ version: v, topics, userData: Buffer.from(data) }));
         expect(ours).toEqual(theirs);
         expect(decodeMemberMetadata(theirs)).toEqual({ version: v, topics, userData: data });
-        const decoded = AssignerProtocol.MemberMetadata.decode(Buffer.from(ours));
+        const decoded = AssignerProtocol.MemberMetadata.decode(Buffer.from(ours))!;
         expect([decoded.version, decoded.topics, new Uint8Array(decoded.userData)]).toEqual([v, topics, data]);
       }),
     );
