@@ -1,5 +1,5 @@
 import { NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
-import type { Assignment, ConfigEntry, GroupStateName, OffsetCommit, TopicSpec, TopicState } from '../node';
+import type { Assignment, NodeApi, ConfigEntry, GroupStateName, OffsetCommit, TopicSpec, TopicState } from '../node';
 import { Instrumentation, type InstrumentationEvent } from './events';
 import type { Letterbox } from './letterbox';
 import type { Logger } from './logger';
@@ -134,6 +134,14 @@ export class Admin {
   on<K extends keyof AdminEvents>(type: K, listener: (event: InstrumentationEvent<AdminEvents[K]>) => void): () => void {
     check.listener(type, listener, Object.values(this.events));
     return this.#instrumentation.on(type, listener);
+  }
+
+  /**
+   * This admin's logger, as KafkaJS's `admin.logger()`.
+   * @example admin.logger().info('creating topics');
+   */
+  logger(): Logger {
+    return this.#logger;
   }
 
   /** @example await admin.connect(); */
@@ -303,6 +311,20 @@ export class Admin {
   }
 
   /**
+   * The cluster as KafkaJS describes it. Today one broker: this node (its slot is the nodeId,
+   * the page's origin its host); the cluster work makes it every member.
+   * @example const { brokers, controller, clusterId } = await admin.describeCluster();
+   */
+  async describeCluster(call: CallOptions = {}): Promise<{ brokers: Array<{ nodeId: number; host: string; port: number }>; controller: number | null; clusterId: string }> {
+    const { signal } = check.callOptions(call);
+    await this.#node();
+    const info = await abortable(this.#letterbox.nodeInfo(), signal);
+    const host = globalThis.location?.hostname ?? 'localhost';
+    const port = Number(globalThis.location?.port || (globalThis.location?.protocol === 'https:' ? 443 : 80));
+    return { brokers: [{ nodeId: info.slot, host, port }], controller: info.slot, clusterId: info.incarnation };
+  }
+
+  /**
    * Members, assignments and state of groups.
    * @example const { groups: [group] } = await admin.describeGroups(['readers']);
    */
@@ -310,16 +332,7 @@ export class Admin {
     const { signal } = check.callOptions(call);
     const ids = topicNames(groupIds, 'groupIds');
     const groups = await abortable((await this.#node()).describeGroups(ids), signal);
-    return {
-      groups: groups.map((g) => ({
-        groupId: g.groupId,
-        state: g.state,
-        protocol: g.assignor ?? '',
-        protocolType: 'consumer',
-        errorCode: 0,
-        members: g.members.map((m) => ({ memberId: m.memberId, clientId: m.clientId, memberMetadata: { topics: m.topics }, memberAssignment: m.assignment })),
-      })),
-    };
+    return { groups: groups.map(groupDescription) };
   }
 
   /**
@@ -386,4 +399,16 @@ export class Admin {
     if (!this.#connected) throw new NotConnectedError('the admin client is not connected: call connect() first');
     return this.#letterbox.node();
   }
+}
+
+/** A node's group description in KafkaJS's shape (admin.describeGroups, consumer.describeGroup). */
+export function groupDescription(g: Awaited<ReturnType<NodeApi['describeGroups']>>[number]): GroupDescriptionResult {
+  return {
+    groupId: g.groupId,
+    state: g.state,
+    protocol: g.assignor ?? '',
+    protocolType: 'consumer',
+    errorCode: 0,
+    members: g.members.map((m) => ({ memberId: m.memberId, clientId: m.clientId, memberMetadata: { topics: m.topics }, memberAssignment: m.assignment })),
+  };
 }

@@ -2,11 +2,13 @@ import { GroupError, InvalidArgumentError, NotConnectedError, UnknownTopicOrPart
 import type { AssignorName, Assignment, FetchedPartition, JoinReply, NodeApi, OffsetCommit } from '../node';
 import { decodeBatchAsync, nextOffset, readBatchHeader } from '../protocol';
 import { Instrumentation, type InstrumentationEvent } from './events';
+import { groupDescription, type GroupDescriptionResult } from './admin';
 import type { Letterbox } from './letterbox';
 import type { Logger } from './logger';
 import { toKafkaMessage, type KafkaMessage } from './messages';
 import { abortable } from './node-connection';
 import type { CallOptions } from './producer';
+import { retryOf, type Retry, type RetryOptions } from './retry';
 import * as check from './validate';
 
 /** Topic-partitions as pause and resume take them: `[{ topic, partitions? }]`. */
@@ -39,8 +41,14 @@ export interface ConsumerConfig {
   maxBytes?: number;
   /** Bytes one partition contributes to a fetch at most. Default 1 MiB. */
   maxBytesPerPartition?: number;
-  /** Retries of a failing eachMessage/eachBatch (exponential backoff) before the consumer crashes. Default { retries: 5, initialRetryTime: 300 }. */
-  retry?: { retries?: number; initialRetryTime?: number };
+  /** Create a subscribed topic that does not exist, with one partition (KafkaJS's default: true). */
+  allowAutoTopicCreation?: boolean;
+  /**
+   * Retries of a failing eachMessage/eachBatch (exponential backoff), then restarts of the
+   * crashed consumer (each emits CRASH), as KafkaJS's. Once spent, `restartOnFailure` decides
+   * whether it restarts again; without it the consumer stops. Default { retries: 5, initialRetryTime: 300 }.
+   */
+  retry?: RetryOptions;
 }
 
 export interface ConsumerSubscribeTopics {
@@ -134,6 +142,8 @@ export interface ConsumerEvents {
   'consumer.stop': Record<string, never>;
   'consumer.crash': { error: Error; groupId: string; restart: boolean };
   'consumer.rebalancing': { groupId: string; memberId: string };
+  /** A topic subscribed to did not exist and was created (allowAutoTopicCreation; not a KafkaJS event). */
+  'consumer.topic_created': { topic: string; numPartitions: number };
 }
 
 const events = {
@@ -149,6 +159,7 @@ const events = {
   STOP: 'consumer.stop',
   CRASH: 'consumer.crash',
   REBALANCING: 'consumer.rebalancing',
+  TOPIC_CREATED: 'consumer.topic_created',
 } as const satisfies Record<string, keyof ConsumerEvents>;
 
 /** A fetch in flight and the positions it asked from. */
@@ -197,7 +208,8 @@ export class Consumer {
   readonly events = events;
   readonly #letterbox: Letterbox;
   readonly #logger: Logger;
-  readonly #config: Required<Omit<ConsumerConfig, 'groupId' | 'retry'>> & { retries: number; initialRetryTime: number };
+  readonly #config: Required<Omit<ConsumerConfig, 'groupId' | 'retry'>>;
+  readonly #retry: Retry;
   readonly #instrumentation = new Instrumentation<ConsumerEvents>();
   #connected = false;
   readonly #subscriptions: Array<{ topic: string | RegExp; fromBeginning: boolean }> = [];
@@ -218,7 +230,6 @@ export class Consumer {
     this.#logger = logger;
     this.groupId = check.string(c['groupId'], 'groupId');
     const assigners = check.array(c['partitionAssigners'], 'partitionAssigners', true);
-    const retry = check.object(c['retry'], 'retry', true);
     const ms = (name: string, fallback: number) => check.integer(c[name], name, 0, undefined, fallback);
     this.#config = {
       partitionAssigners: assigners?.map((a, i) => check.oneOf(a, `partitionAssigners[${i}]`, Object.values(PartitionAssigners))) ?? [PartitionAssigners.roundRobin],
@@ -229,9 +240,9 @@ export class Consumer {
       minBytes: ms('minBytes', 1),
       maxBytes: check.integer(c['maxBytes'], 'maxBytes', 1, undefined, 10 * 1024 * 1024),
       maxBytesPerPartition: check.integer(c['maxBytesPerPartition'], 'maxBytesPerPartition', 1, undefined, 1024 * 1024),
-      retries: check.integer(retry['retries'], 'retry.retries', 0, undefined, 5),
-      initialRetryTime: check.integer(retry['initialRetryTime'], 'retry.initialRetryTime', 0, undefined, 300),
+      allowAutoTopicCreation: check.boolean(c['allowAutoTopicCreation'], 'allowAutoTopicCreation', true),
     };
+    this.#retry = retryOf(c['retry'], 'retry');
   }
 
   /**
@@ -241,6 +252,25 @@ export class Consumer {
   on<K extends keyof ConsumerEvents>(type: K, listener: (event: InstrumentationEvent<ConsumerEvents[K]>) => void): () => void {
     check.listener(type, listener, Object.values(this.events));
     return this.#instrumentation.on(type, listener);
+  }
+
+  /**
+   * This consumer's logger, as KafkaJS's `consumer.logger()`.
+   * @example consumer.logger().info('processing', { topic: 'orders' });
+   */
+  logger(): Logger {
+    return this.#logger;
+  }
+
+  /**
+   * Describes this consumer's group: state, protocol, members and their assignments.
+   * @example const { state, members } = await consumer.describeGroup();
+   */
+  async describeGroup(call: CallOptions = {}): Promise<GroupDescriptionResult> {
+    const { signal } = check.callOptions(call);
+    this.#ensureConnected();
+    const [group] = await abortable((await this.#letterbox.node()).describeGroups([this.groupId]), signal);
+    return groupDescription(group!);
   }
 
   /** @example await consumer.connect(); */
@@ -264,13 +294,25 @@ export class Consumer {
     const fromBeginning = check.boolean(s['fromBeginning'], 'fromBeginning', false);
     this.#ensureConnected();
     if (this.#running !== undefined) throw new InvalidArgumentError('subscribe before run(), as in KafkaJS');
-    const existing = await abortable((await this.#letterbox.node()).listTopics(), signal);
-    for (const topic of topics) if (typeof topic === 'string' && !existing.includes(topic)) throw new UnknownTopicOrPartitionError(topic);
+    const node = await this.#letterbox.node();
+    const existing = await abortable(node.listTopics(), signal);
+    const missing = topics.filter((topic): topic is string => typeof topic === 'string' && !existing.includes(topic));
+    if (missing.length > 0 && !this.#config.allowAutoTopicCreation) throw new UnknownTopicOrPartitionError(missing[0]!);
+    // As Kafka's auto.create.topics.enable: a missing topic is created with one partition.
+    if (missing.length > 0) {
+      const created = await abortable(node.createTopics(missing.map((topic) => ({ topic })), false), signal);
+      missing.forEach((topic, i) => {
+        if (created[i] !== true) return; // created meanwhile by someone else
+        this.#logger.info('created a missing topic (allowAutoTopicCreation)', { topic, numPartitions: 1 });
+        this.#instrumentation.emit('consumer.topic_created', () => ({ topic, numPartitions: 1 }));
+      });
+    }
     for (const topic of topics) this.#subscriptions.push({ topic, fromBeginning });
   }
 
   /**
-   * Joins the group and consumes in the background; resolves once started.
+   * Joins the group and consumes in the background; resolves once the group is joined and
+   * synced (as KafkaJS 2.2.4's runner), or once the consumer stopped or crashed trying.
    * @example await consumer.run({ eachMessage: async ({ topic, partition, message }) => console.log(message.offset) });
    */
   async run(config: ConsumerRunConfig): Promise<void> {
@@ -290,7 +332,13 @@ export class Consumer {
     if (this.#running !== undefined) throw new InvalidArgumentError('the consumer is already running');
     if (this.#subscriptions.length === 0) throw new InvalidArgumentError('subscribe to a topic before run()');
     this.#stopping = false;
-    this.#running = this.#runLoop(run).finally(() => (this.#running = undefined));
+    let joined!: () => void;
+    const firstJoin = new Promise<void>((resolve) => (joined = resolve));
+    this.#running = this.#runLoop(run, joined).finally(() => {
+      this.#running = undefined;
+      joined();
+    });
+    await firstJoin;
   }
 
   /**
@@ -316,8 +364,19 @@ export class Consumer {
    */
   seek(position: TopicPartitionOffset): void {
     const { topic, partition, offset } = check.object(position, 'seek position');
-    const at = check.decimal(offset, 'offset', 0);
-    this.#seeks.set(keyOf(check.string(topic, 'topic'), check.integer(partition, 'partition', 0)), at);
+    // As KafkaJS: a string or a number; -1 and -2 are Kafka's latest and earliest.
+    const at = typeof offset === 'number' ? check.integer(offset, 'offset', -2) : check.decimal(offset, 'offset', -2);
+    const key = keyOf(check.string(topic, 'topic'), check.integer(partition, 'partition', 0));
+    if (at >= 0) return this.#seekTo(key, at);
+    void (async () => {
+      const node = await this.#letterbox.node();
+      const [found] = await node.listOffsets([{ topic: check.string(topic, 'topic'), partition: partition as number, query: at === -2 ? 'earliest' : 'latest' }]);
+      this.#seekTo(key, found ?? 0);
+    })().catch((error: unknown) => this.#logger.error('seek failed', { topic, partition, offset: at, error: String(error) }));
+  }
+
+  #seekTo(key: string, offset: number): void {
+    this.#seeks.set(key, offset);
     this.#applySeeks();
     void this.#cancelFetch();
   }
@@ -392,12 +451,13 @@ export class Consumer {
     }
   }
 
-  async #runLoop(run: ConsumerRunConfig & Required<Omit<ConsumerRunConfig, 'eachMessage' | 'eachBatch'>>): Promise<void> {
+  async #runLoop(run: ConsumerRunConfig & Required<Omit<ConsumerRunConfig, 'eachMessage' | 'eachBatch'>>, joined: () => void): Promise<void> {
     const node = await this.#letterbox.node();
     let failures = 0;
     while (!this.#stopping) {
       try {
         const generation = await this.#join(node);
+        joined();
         failures = 0;
         await this.#consume(node, generation, run);
         if (run.autoCommit) await this.#commitResolved(generation).catch(() => undefined);
@@ -411,17 +471,19 @@ export class Consumer {
         if (error instanceof UnknownTopicOrPartitionError && !this.#stopping) continue;
         failures++;
         // A closed Letterbox does not come back: the consumer stops instead of retrying.
-        const restart = failures <= this.#config.retries && !(error instanceof NotConnectedError);
+        const crash = error instanceof Error ? error : new Error(String(error));
+        const restart = !(error instanceof NotConnectedError) && (failures <= this.#retry.retries || ((await this.#retry.restartOnFailure?.(crash).catch(() => false)) ?? false));
+        if (restart && failures > this.#retry.retries) failures = 0;
         this.#logger.error('consumer failed', { groupId: this.groupId, error: String(error), restart });
-        this.#instrumentation.emit('consumer.crash', () => ({ error: error instanceof Error ? error : new Error(String(error)), groupId: this.groupId, restart }));
+        this.#instrumentation.emit('consumer.crash', () => ({ error: crash, groupId: this.groupId, restart }));
         if (!restart) {
           this.#stopping = true;
           break;
         }
-        await new Promise((resolve) => setTimeout(resolve, this.#config.initialRetryTime * 2 ** (failures - 1)));
+        await new Promise((resolve) => setTimeout(resolve, this.#retry.delay(Math.max(0, failures - 1))));
       }
     }
-    await this.#leave(node);
+    await this.#leave(node, run.autoCommit);
     this.#instrumentation.emit('consumer.stop', () => ({}));
   }
 
@@ -632,19 +694,24 @@ export class Consumer {
     const heartbeat = async () => undefined; // heartbeats run on their own timer
     if (run.eachBatch !== undefined) {
       const eachBatch = run.eachBatch;
-      await this.#withRetries(() =>
+      const done = await this.#withRetries(key, () =>
         eachBatch({
           batch,
           resolveOffset,
           heartbeat,
           pause,
-          commitOffsetsIfNecessary: (offsets) => (offsets === undefined ? this.#commitIfNecessary(generation, run) : this.#commit(generation, flatten(offsets))),
+          commitOffsetsIfNecessary: (offsets) => (offsets === undefined ? this.#commitIfNecessary(generation, run, run.autoCommit) : this.#commit(generation, flatten(offsets))),
           uncommittedOffsets: () => this.#uncommittedOffsets(generation),
           isRunning,
           isStale,
         }),
       );
       if (isStale()) return;
+      if (!done) {
+        // Failed while paused: fetched again from what was resolved once resumed.
+        owned.position = Math.max(owned.position, owned.resolved);
+        return;
+      }
       if (run.eachBatchAutoResolve && messages.length > 0) resolveOffset(messages.at(-1)!.offset);
       // Without auto-resolve, what the handler did not resolve is fetched again, as in KafkaJS.
       owned.position = messages.length === 0 || run.eachBatchAutoResolve ? nextAfterBatches : Math.max(owned.position, owned.resolved);
@@ -656,7 +723,10 @@ export class Consumer {
           finished = false;
           break;
         }
-        await this.#withRetries(() => eachMessage({ topic: owned.topic, partition: owned.partition, message, heartbeat, pause }));
+        if (!(await this.#withRetries(key, () => eachMessage({ topic: owned.topic, partition: owned.partition, message, heartbeat, pause })))) {
+          finished = false;
+          break;
+        }
         resolveOffset(message.offset);
       }
       // A seek during processing moved the position; otherwise continue after what was resolved.
@@ -670,11 +740,12 @@ export class Consumer {
     return { topics: groupByTopic(dirty.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.resolved }))) };
   }
 
-  async #commitIfNecessary(generation: Generation, run: Pick<ConsumerRunConfig, 'autoCommitInterval' | 'autoCommitThreshold'>): Promise<void> {
+  /** Commits resolved offsets when the interval or threshold says so, or (`everyBatch`) when neither is set. */
+  async #commitIfNecessary(generation: Generation, run: Pick<ConsumerRunConfig, 'autoCommitInterval' | 'autoCommitThreshold'>, everyBatch = true): Promise<void> {
     const interval = run.autoCommitInterval ?? null;
     const threshold = run.autoCommitThreshold ?? null;
     const due =
-      (interval === null && threshold === null) ||
+      (everyBatch && interval === null && threshold === null) ||
       (interval !== null && Date.now() - this.#lastCommitAt >= interval) ||
       (threshold !== null && this.#uncommitted >= threshold);
     if (due) await this.#commitResolved(generation);
@@ -709,24 +780,35 @@ export class Consumer {
     }));
   }
 
-  async #leave(node: NodeApi | Awaited<ReturnType<Letterbox['node']>>): Promise<void> {
+  /** Leaves the group, committing what was resolved first unless autoCommit is off (KafkaJS gates every commit of its own on it). */
+  async #leave(node: NodeApi | Awaited<ReturnType<Letterbox['node']>>, autoCommit: boolean): Promise<void> {
     const generation = this.#generation;
     this.#generation = undefined;
     if (this.#memberId === null) return;
     const memberId = this.#memberId;
     this.#memberId = null;
-    if (generation !== undefined && !generation.stale) await this.#commitResolved(generation).catch(() => undefined);
+    if (autoCommit && generation !== undefined && !generation.stale) await this.#commitResolved(generation).catch(() => undefined);
     await node.leaveGroup({ groupId: this.groupId, memberId }).catch(() => undefined);
   }
 
-  async #withRetries(call: () => Promise<void>): Promise<void> {
+  /**
+   * Calls a handler of partition `key`, retrying with backoff; false when it failed while its
+   * partition was paused: then, as in KafkaJS, it is called again once the partition is resumed
+   * and fetched again, not in place (the pause is the handler saying "not now").
+   */
+  async #withRetries(key: string, call: () => Promise<void>): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await call();
+        await call();
+        return true;
       } catch (error) {
-        if (attempt >= this.#config.retries || this.#stopping) throw error;
+        if (this.#paused.has(key) && !this.#stopping) {
+          this.#logger.info('message handler failed while its partition is paused; retried after resume', { groupId: this.groupId, error: String(error) });
+          return false;
+        }
+        if (attempt >= this.#retry.retries || this.#stopping) throw error;
         this.#logger.warn('message handler failed; retrying', { groupId: this.groupId, attempt: attempt + 1, error: String(error) });
-        await new Promise((resolve) => setTimeout(resolve, this.#config.initialRetryTime * 2 ** attempt));
+        await new Promise((resolve) => setTimeout(resolve, this.#retry.delay(attempt)));
       }
     }
   }

@@ -2,7 +2,9 @@
 export { Letterbox, type LetterboxConfig, type LetterboxEvents } from './letterbox';
 export { logLevel, type LogLevel, type LogCreator, type LogEntry, type Logger } from './logger';
 export type { InstrumentationEvent } from './events';
-export { Producer, CompressionTypes, type ProducerEvents, type CompressionType, type ProducerConfig, type ProducerRecord, type ProducerBatch, type RecordMetadata, type CallOptions } from './producer';
+export type { RetryOptions } from './retry';
+export { AssignerProtocol } from './assigner-protocol';
+export { Producer, CompressionTypes, CompressionCodecs, Partitioners, type Partitioner, type ProducerEvents, type CompressionType, type ProducerConfig, type ProducerRecord, type ProducerBatch, type RecordMetadata, type CallOptions } from './producer';
 export {
   Consumer,
   PartitionAssigners,
@@ -18,7 +20,7 @@ export {
   type TopicPartitions,
 } from './consumer';
 export { Admin, ConfigResourceTypes, type AdminEvents, type TopicMetadata, type PartitionMetadata, type ConfigResource, type DescribedConfigEntry, type GroupDescriptionResult, type GroupMemberDescription, type PartitionOffsets, type GroupPartitionOffset } from './admin';
-export type { Message, MessageHeaders, HeaderValue, KafkaMessage } from './messages';
+export { Bytes, type Message, type MessageHeaders, type HeaderValue, type KafkaMessage } from './messages';
 export type { TopicSpec, ConfigEntry, NodeInfo } from '../node';
 export type { PeerInfo, DialStats } from '../network';
 export * from '../errors';

@@ -87,6 +87,12 @@ const webStorage = (kind: 'sessionStorage' | 'localStorage'): Storage | undefine
 /**
  * The entry point, like KafkaJS's `Kafka`: one broker node in a Web Worker, its data in
  * IndexedDB. Several instances on one page each get their own node and slot.
+ *
+ * Two instances in one origin (on one page or in two tabs) are two brokers today, unlike two
+ * KafkaJS clients of one cluster: each has its own slot database, so topics, records, groups
+ * and committed offsets of one are not seen by the other. They share only the origin's
+ * storage quota and, when both pass the same `cluster`, a cluster membership (they meet as
+ * peers). The cluster work makes one origin's instances one cluster by default.
  * @example const letterbox = new Letterbox({ clientId: 'my-app' });
  */
 export class Letterbox {

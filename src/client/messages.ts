@@ -17,11 +17,54 @@ export interface Message {
   timestamp?: string | number;
 }
 
-/** A consumed message. Offsets and timestamps are decimal strings; read text with `new TextDecoder().decode(value)`. */
+const utf8Decoder = new TextDecoder();
+const latin1Decoder = new TextDecoder('latin1');
+
+/**
+ * Consumed bytes, Buffer-compatible where KafkaJS code relies on it: a `Uint8Array` whose
+ * `toString()` decodes UTF-8 (or `'hex'`, `'base64'`, `'latin1'`), so `message.value.toString()`,
+ * `` `${message.value}` `` and `JSON.parse(message.value)` read text as with KafkaJS's Buffers.
+ * A subclass rather than the `buffer` package: the same view over the fetched bytes (no copy),
+ * and no polyfill in the bundle.
+ * @example JSON.parse(message.value!.toString())
+ */
+export class Bytes extends Uint8Array {
+  /** A view of `bytes` (no copy). */
+  static view(bytes: Uint8Array): Bytes;
+  static view(bytes: Uint8Array | null): Bytes | null;
+  static view(bytes: Uint8Array | null): Bytes | null {
+    return bytes === null ? null : new Bytes(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.length);
+  }
+
+  /** The bytes as text: `'utf8'` (default), `'hex'`, `'base64'` or `'latin1'`, as Buffer's. */
+  override toString(encoding: 'utf8' | 'utf-8' | 'hex' | 'base64' | 'latin1' | 'binary' = 'utf8'): string {
+    switch (encoding) {
+      case 'utf8':
+      case 'utf-8':
+        return utf8Decoder.decode(this);
+      case 'hex':
+        return Array.from(this, (b) => b.toString(16).padStart(2, '0')).join('');
+      case 'base64':
+        return btoa(latin1Decoder.decode(this));
+      case 'latin1':
+      case 'binary':
+        return latin1Decoder.decode(this);
+      default:
+        throw new InvalidArgumentError(`encoding must be one of "utf8", "hex", "base64", "latin1", got ${check.describe(encoding)}`);
+    }
+  }
+
+  /** As Buffer's: `{ type: 'Buffer', data: [...] }`, so JSON.stringify of a message shows bytes. */
+  toJSON(): { type: 'Buffer'; data: number[] } {
+    return { type: 'Buffer', data: Array.from(this) };
+  }
+}
+
+/** A consumed message. Offsets and timestamps are decimal strings; `value.toString()` reads text, as with KafkaJS's Buffers. */
 export interface KafkaMessage {
-  key: Uint8Array | null;
-  value: Uint8Array | null;
-  headers: Record<string, Uint8Array | Uint8Array[] | null>;
+  key: Bytes | null;
+  value: Bytes | null;
+  headers: Record<string, Bytes | Bytes[] | null>;
   timestamp: string;
   offset: string;
   attributes: number;
@@ -103,15 +146,16 @@ export async function encodeBatches(messages: readonly NormalizedMessage[], maxB
 
 /** A decoded record as the consumer hands it over. */
 export function toKafkaMessage(batch: RecordBatch, record: BatchRecord): KafkaMessage {
-  const headers: Record<string, Uint8Array | Uint8Array[] | null> = {};
-  for (const { key, value } of record.headers) {
-    const existing = headers[key];
-    if (existing === undefined) headers[key] = value;
-    else headers[key] = [...(Array.isArray(existing) ? existing : existing === null ? [] : [existing]), ...(value === null ? [] : [value])];
+  const headers: Record<string, Bytes | Bytes[] | null> = {};
+  for (const header of record.headers) {
+    const existing = headers[header.key];
+    const value = Bytes.view(header.value);
+    if (existing === undefined) headers[header.key] = value;
+    else headers[header.key] = [...(Array.isArray(existing) ? existing : existing === null ? [] : [existing]), ...(value === null ? [] : [value])];
   }
   return {
-    key: record.key,
-    value: record.value,
+    key: Bytes.view(record.key),
+    value: Bytes.view(record.value),
     headers,
     timestamp: String(batch.timestampType === 'LogAppendTime' ? batch.maxTimestamp : batch.baseTimestamp + record.timestampDelta),
     offset: String(batch.baseOffset + record.offsetDelta),

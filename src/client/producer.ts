@@ -1,4 +1,4 @@
-import { AbortedError, InvalidArgumentError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
+import { AbortedError, InvalidArgumentError, LetterboxError, NotConnectedError, NumberOfRetriesExceededError, StorageFullError, TimeoutError, UnknownTopicOrPartitionError } from '../errors';
 import type { ProduceResult, TopicState } from '../node';
 import { createStickyPartitioner, defaultPartition } from '../protocol';
 import { Instrumentation, type InstrumentationEvent } from './events';
@@ -6,11 +6,38 @@ import type { Letterbox } from './letterbox';
 import type { Logger } from './logger';
 import { encodeBatches, normalizeMessage, type Message, type NormalizedMessage } from './messages';
 import { abortable, transfer, withTimeout } from './node-connection';
+import { retryOf, type Retry, type RetryOptions } from './retry';
 import * as check from './validate';
 
-/** KafkaJS's compression codes. */
+/** A custom partitioner, as KafkaJS calls it: the partition of a message without one. */
+export type Partitioner = (args: { topic: string; partitionMetadata: Array<{ partitionId: number; leader: number; replicas: number[]; isr: number[] }>; message: Message }) => number;
+
+const builtInPartitioner = (): Partitioner => () => 0; // a marker: the producer partitions itself (murmur2 / sticky)
+
+/**
+ * KafkaJS's partitioner names. All three mean Letterbox's own: Kafka's murmur2 of the key (as
+ * Java's and KafkaJS's DefaultPartitioner), the sticky partition (KIP-480) without a key.
+ * @example letterbox.producer({ createPartitioner: Partitioners.DefaultPartitioner })
+ */
+export const Partitioners = { DefaultPartitioner: builtInPartitioner, JavaCompatiblePartitioner: builtInPartitioner, LegacyPartitioner: builtInPartitioner } as const;
+
+/** KafkaJS's compression codes. Letterbox compresses None and GZIP (built in, no codec to register). */
 export const CompressionTypes = { None: 0, GZIP: 1 } as const;
 export type CompressionType = (typeof CompressionTypes)[keyof typeof CompressionTypes];
+
+/**
+ * KafkaJS's codec registry, for code that reads it. Letterbox's codecs run in the broker's
+ * worker, where a codec function given on the page cannot go: registering one (Snappy, LZ4,
+ * ZSTD) throws InvalidArgumentError instead of being silently ignored.
+ * @example CompressionCodecs[CompressionTypes.GZIP] // defined: gzip is built in
+ */
+const refuseCodec = (key: string | symbol): never => {
+  throw new InvalidArgumentError(`CompressionCodecs[${String(key)}]: custom codecs are not supported (the codecs run in the broker's worker); use CompressionTypes.GZIP`);
+};
+export const CompressionCodecs: Readonly<Record<number, string>> = new Proxy({ [CompressionTypes.GZIP]: 'gzip' } as Record<number, string>, {
+  set: (_, key) => refuseCodec(key),
+  defineProperty: (_, key) => refuseCodec(key),
+});
 
 export interface ProducerConfig {
   /** Create a topic on first send when it does not exist (KafkaJS's default: true). */
@@ -20,6 +47,14 @@ export interface ProducerConfig {
    * 1 MiB batches append and read at 0.6–0.9 of raw speed, 60 KiB ones at 0.2–0.5.
    */
   maxBatchBytes?: number;
+  /**
+   * KafkaJS's `createPartitioner`: `Partitioners.DefaultPartitioner` (the default; also what
+   * JavaCompatiblePartitioner and LegacyPartitioner give: Kafka's murmur2 for keys, sticky without)
+   * or your own `() => ({ topic, partitionMetadata, message }) => partition`, for messages without a partition.
+   */
+  createPartitioner?: () => Partitioner;
+  /** Retries of a send that failed with a retriable error (not a timeout): then NumberOfRetriesExceededError (KafkaJSNumberOfRetriesExceeded). Default { retries: 5, initialRetryTime: 300 }. */
+  retry?: RetryOptions;
 }
 
 export interface ProducerRecord {
@@ -61,6 +96,8 @@ export interface ProducerEvents {
   'producer.disconnect': Record<string, never>;
   /** One per send/sendBatch that reached the node. */
   'producer.request': { topics: string[]; batches: number; bytes: number; acks: -1 | 0 | 1; duration: number };
+  /** A topic sent to did not exist and was created (allowAutoTopicCreation; not a KafkaJS event). */
+  'producer.topic_created': { topic: string; numPartitions: number };
 }
 
 /**
@@ -68,11 +105,13 @@ export interface ProducerEvents {
  * @example const producer = letterbox.producer(); await producer.connect();
  */
 export class Producer {
-  readonly events = { CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect', REQUEST: 'producer.request' } as const satisfies Record<string, keyof ProducerEvents>;
+  readonly events = { CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect', REQUEST: 'producer.request', TOPIC_CREATED: 'producer.topic_created' } as const satisfies Record<string, keyof ProducerEvents>;
   readonly #letterbox: Letterbox;
   readonly #logger: Logger;
   readonly #instrumentation = new Instrumentation<ProducerEvents>();
-  readonly #config: Required<ProducerConfig>;
+  readonly #config: Required<Omit<ProducerConfig, 'retry' | 'createPartitioner'>>;
+  readonly #retry: Retry;
+  readonly #partitioner: Partitioner | undefined;
   #connected = false;
   readonly #sticky = createStickyPartitioner(Math.random);
   readonly #partitionCounts = new Map<string, number>();
@@ -85,6 +124,26 @@ export class Producer {
       allowAutoTopicCreation: check.boolean(c['allowAutoTopicCreation'], 'allowAutoTopicCreation', true),
       maxBatchBytes: check.integer(c['maxBatchBytes'], 'maxBatchBytes', 1, undefined, DEFAULT_MAX_BATCH_BYTES),
     };
+    this.#retry = retryOf(c['retry'], 'retry');
+    const createPartitioner = check.func<() => Partitioner>(c['createPartitioner'], 'createPartitioner', true);
+    this.#partitioner = createPartitioner === undefined || createPartitioner === builtInPartitioner ? undefined : check.func<Partitioner>(createPartitioner(), 'what createPartitioner() returns');
+  }
+
+  /**
+   * This producer's logger, as KafkaJS's `producer.logger()`.
+   * @example producer.logger().info('sending', { topic: 'orders' });
+   */
+  logger(): Logger {
+    return this.#logger;
+  }
+
+  /**
+   * False: Letterbox has no idempotent producer yet (a retried send may append twice, as
+   * KafkaJS's non-idempotent producer).
+   * @example producer.isIdempotent() // false
+   */
+  isIdempotent(): boolean {
+    return false;
   }
 
   /**
@@ -132,7 +191,7 @@ export class Producer {
     // Every message is checked before anything is sent (or a topic created for it).
     const topics = check.array(b['topicMessages'], 'topicMessages').map((entry, i) => {
       const { topic, messages } = check.object(entry, `topicMessages[${i}]`);
-      return { topic: check.string(topic, `topicMessages[${i}].topic`), messages: check.array(messages, `messages of topic "${String(topic)}"`).map((m) => normalizeMessage(m, now)) };
+      return { topic: check.string(topic, `topicMessages[${i}].topic`), messages: check.array(messages, `messages of topic "${String(topic)}"`).map((m) => ({ ...normalizeMessage(m, now), original: m as Message })) };
     });
     if (!this.#connected) throw new NotConnectedError('the producer is not connected: call connect() first');
     if (signal?.aborted === true) throw new AbortedError(undefined, { cause: signal.reason });
@@ -161,14 +220,31 @@ export class Producer {
       this.#instrumentation.emit('producer.request', () => ({ topics: [...new Set(request.map((b) => b.topic))], batches: request.length, bytes, acks, duration: Date.now() - started }));
       return summarize(results);
     };
-    try {
-      return await attempt();
-    } catch (error) {
-      if (!(error instanceof UnknownTopicOrPartitionError)) throw error;
-      // The node refused the whole request (it writes nothing then). The topic may have been
-      // deleted and created again with another partition count: look it up again, once.
-      for (const { topic } of topics) this.#partitionCounts.delete(topic);
-      return attempt();
+    const once = async () => {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!(error instanceof UnknownTopicOrPartitionError)) throw error;
+        // The node refused the whole request (it writes nothing then). The topic may have been
+        // deleted and created again with another partition count: look it up again, once.
+        for (const { topic } of topics) this.#partitionCounts.delete(topic);
+        return attempt();
+      }
+    };
+    for (let retry = 0; ; retry++) {
+      try {
+        return await once();
+      } catch (error) {
+        // Retried as KafkaJS does: retriable errors, with backoff. Not a timeout (its write may
+        // still land), an unknown topic (looked up again above) or a full disk (freed by the user,
+        // not by waiting): on one node that leaves a peer or slot not yet available.
+        const retriable = error instanceof LetterboxError && error.retriable && !(error instanceof TimeoutError || error instanceof UnknownTopicOrPartitionError || error instanceof StorageFullError);
+        if (!retriable) throw error;
+        if (retry >= this.#retry.retries) throw new NumberOfRetriesExceededError(error, retry, this.#retry.delay(Math.max(0, retry - 1)));
+        this.#logger.warn('send failed; retrying', { retry: retry + 1, error: String(error) });
+        await new Promise((resolve) => setTimeout(resolve, this.#retry.delay(retry)));
+        if ((signal as AbortSignal | undefined)?.aborted === true) throw new AbortedError(undefined, { cause: signal?.reason });
+      }
     }
   }
 
@@ -185,17 +261,25 @@ export class Producer {
     const known = this.#partitionCounts.get(topic);
     if (known !== undefined) return known;
     const node = await this.#letterbox.node();
-    if (this.#config.allowAutoTopicCreation && !(await node.listTopics()).includes(topic)) await node.createTopics([{ topic }], false);
+    const created = this.#config.allowAutoTopicCreation && !(await node.listTopics()).includes(topic) && (await node.createTopics([{ topic }], false))[0] === true;
     const described: TopicState[] = await node.describeTopics([topic]);
     const count = described[0]!.numPartitions;
+    if (created) {
+      this.#logger.info('created a missing topic (allowAutoTopicCreation)', { topic, numPartitions: count });
+      this.#instrumentation.emit('producer.topic_created', () => ({ topic, numPartitions: count }));
+    }
     this.#partitionCounts.set(topic, count);
     return count;
   }
 
-  #partitionOf(topic: string, message: NormalizedMessage, partitions: number): number {
+  #partitionOf(topic: string, message: NormalizedMessage & { original: Message }, partitions: number): number {
     if (message.partition !== undefined) {
       if (message.partition >= partitions) throw new InvalidArgumentError(`topic "${topic}" has ${partitions} partitions; there is no partition ${message.partition}`);
       return message.partition;
+    }
+    if (this.#partitioner !== undefined) {
+      const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0] }));
+      return check.integer(this.#partitioner({ topic, partitionMetadata, message: message.original }), `the partitioner's answer for topic "${topic}"`, 0, partitions - 1);
     }
     return message.key === null ? this.#sticky.partition(topic, partitions) : defaultPartition(message.key, partitions);
   }

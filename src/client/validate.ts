@@ -67,6 +67,13 @@ export function func<F extends (...args: never[]) => unknown>(value: unknown, wh
   return value as F;
 }
 
+/** A finite number ≥ `min`; `undefined` gives `fallback`. */
+export function number(value: unknown, what: string, min: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) return fail(what, `a number ≥ ${min}`, value);
+  return value;
+}
+
 /** One of `values`; `undefined` gives `fallback` when one is passed. */
 export function oneOf<T>(value: unknown, what: string, values: readonly T[], ...fallback: T[]): T {
   if (value === undefined && fallback.length > 0) return fallback[0]!;

@@ -255,3 +255,19 @@ export class GroupError extends LetterboxError {
     this.groupId = groupId;
   }
 }
+
+/**
+ * A call was retried as often as its `retry.retries` allows and failed each time; `cause` is the last failure.
+ * @example catch (e) { if (e instanceof NumberOfRetriesExceededError) console.log(e.retryCount, e.cause); }
+ */
+export class NumberOfRetriesExceededError extends LetterboxError {
+  static override readonly errorName = 'NumberOfRetriesExceededError';
+  readonly retryCount: number;
+  readonly retryTime: number;
+  constructor(cause: unknown, retryCount: number, retryTime: number) {
+    super('NUMBER_OF_RETRIES_EXCEEDED', `gave up after ${retryCount} retries: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.retryCount = retryCount;
+    this.retryTime = retryTime;
+  }
+}
+

@@ -1,2 +1,3 @@
 export * from './errors';
 export { registerErrorTransfer } from './transfer';
+export * from './kafkajs';

@@ -39,6 +39,24 @@ export class ByteReader {
     return (this.bytes[this.position++]! << 24) >> 24;
   }
 
+  /** Big-endian int16. */
+  int16(what: string): number {
+    this.need(2, what);
+    const b = this.bytes;
+    const value = ((b[this.position]! << 24) | (b[this.position + 1]! << 16)) >> 16;
+    this.position += 2;
+    return value;
+  }
+
+  /** Big-endian int32. */
+  int32(what: string): number {
+    this.need(4, what);
+    const b = this.bytes;
+    const p = this.position;
+    this.position = p + 4;
+    return (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
+  }
+
   /**
    * Zigzag varint of at most 5 bytes (a Java int), as Kafka's ByteUtils.readVarint.
    * The one-byte case is inlined because most record fields are small.

@@ -39,3 +39,4 @@ export {
   type WithErrorAnswer,
 } from './frame';
 export { PEER_MESSAGE_TYPES, ADMISSION_NONCE_BYTES, createPeerFrameCodec, type PeerMessageTypes, type AdmissionBody } from './peer-messages';
+export { encodeMemberMetadata, decodeMemberMetadata, encodeMemberAssignment, decodeMemberAssignment, type MemberMetadata, type MemberAssignment } from './consumer-protocol';

@@ -2,6 +2,7 @@ import { describe, expectTypeOf, it } from 'vitest';
 import type {
   Admin,
   Batch,
+  Bytes,
   Consumer,
   ConsumerEvents,
   EachBatchPayload,
@@ -25,9 +26,11 @@ describe('public API types', () => {
     expectTypeOf<RecordMetadata['partition']>().toEqualTypeOf<number>();
   });
 
-  it('messages accept text or bytes when sent and are bytes when consumed', () => {
+  it('messages accept text or bytes when sent and are Buffer-like bytes when consumed', () => {
     expectTypeOf<Message['value']>().toEqualTypeOf<string | Uint8Array | null>();
-    expectTypeOf<KafkaMessage['value']>().toEqualTypeOf<Uint8Array | null>();
+    expectTypeOf<KafkaMessage['value']>().toEqualTypeOf<Bytes | null>();
+    expectTypeOf<Bytes>().toMatchTypeOf<Uint8Array>();
+    expectTypeOf<Bytes['toString']>().parameter(0).toEqualTypeOf<'utf8' | 'utf-8' | 'hex' | 'base64' | 'latin1' | 'binary' | undefined>();
     expectTypeOf<KafkaMessage['offset']>().toEqualTypeOf<string>();
     expectTypeOf<KafkaMessage['timestamp']>().toEqualTypeOf<string>();
     // @ts-expect-error a number is not a message value

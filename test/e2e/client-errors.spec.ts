@@ -11,7 +11,7 @@ test('bad input from user code gets typed errors, and nothing is stored', async 
     const letterbox = new Letterbox({ clientId: 'bad-input' });
     const admin = letterbox.admin();
     const producer = letterbox.producer({ allowAutoTopicCreation: false });
-    const consumer = letterbox.consumer({ groupId: 'g' });
+    const consumer = letterbox.consumer({ groupId: 'g', allowAutoTopicCreation: false });
     const attempt = async (what: string, call: () => Promise<unknown>) => {
       try {
         await call();

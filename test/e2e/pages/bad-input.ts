@@ -40,6 +40,8 @@ type Methods<T> = { [K in keyof T as T[K] extends (...args: never[]) => unknown 
 /** Which public methods take which parameters; `t` is the topic every valid sample names. */
 export const producerMethods: Methods<client.Producer> = {
   connect: [],
+  logger: [],
+  isIdempotent: [],
   disconnect: [],
   on: [{ t: 'literal', values: ['producer.request', 'producer.connect', 'producer.disconnect'] }, listener],
   send: [obj({ topic: topicName, messages: arr(message), acks, timeout: int(true), compression }), call],
@@ -51,10 +53,12 @@ export const consumerMethods: Methods<client.Consumer> = {
   disconnect: [],
   stop: [],
   paused: [],
+  logger: [],
+  describeGroup: [call],
   on: [{ t: 'literal', values: ['consumer.crash', 'consumer.stop', 'consumer.fetch'] }, listener],
   subscribe: [obj({ topic: { t: 'union', of: [str(), { t: 'regexp' }], optional: true }, topics: arr({ t: 'union', of: [str(), { t: 'regexp' }] }, true), fromBeginning: { t: 'boolean', optional: true } }), call],
   run: [obj({ eachMessage: { t: 'function' }, autoCommit: { t: 'boolean', optional: true }, autoCommitInterval: { t: 'integer', optional: true, nullable: true }, autoCommitThreshold: { t: 'integer', optional: true, nullable: true }, partitionsConsumedConcurrently: int(true), eachBatchAutoResolve: { t: 'boolean', optional: true } })],
-  seek: [obj({ topic: topicName, partition: int(), offset: decimal() })],
+  seek: [obj({ topic: topicName, partition: int(), offset: { t: 'union', of: [decimal(), int()] } })],
   pause: [topicPartitions],
   resume: [topicPartitions],
   commitOffsets: [arr(obj({ topic: topicName, partition: int(), offset: decimal() }))],
@@ -62,6 +66,7 @@ export const consumerMethods: Methods<client.Consumer> = {
 
 export const adminMethods: Methods<client.Admin> = {
   connect: [],
+  logger: [],
   disconnect: [],
   on: [{ t: 'literal', values: ['admin.connect', 'admin.disconnect'] }, listener],
   createTopics: [obj({ topics: arr(obj({ topic: str(), numPartitions: int(true), replicationFactor: int(true), configEntries: arr(obj({ name: str(), value: str() }), true) })), validateOnly: { t: 'boolean', optional: true } }), call],
@@ -75,6 +80,7 @@ export const adminMethods: Methods<client.Admin> = {
   setOffsets: [obj({ groupId: str(), topic: topicName, partitions: partitionOffsets }), call],
   resetOffsets: [obj({ groupId: str(), topic: topicName, earliest: { t: 'boolean', optional: true } }), call],
   listGroups: [call],
+  describeCluster: [call],
   describeGroups: [arr(str()), call],
   describeConfigs: [obj({ resources: arr(obj({ type: { t: 'literal', values: [2] }, name: topicName, configNames: arr(str(), true) })) }), call],
   alterConfigs: [obj({ resources: arr(obj({ type: { t: 'literal', values: [2] }, name: topicName, configEntries: arr(obj({ name: { t: 'literal', values: ['retention.ms'] }, value: { t: 'literal', values: ['100000000'] } })) })) }), call],
