@@ -343,7 +343,7 @@ function request(s: ControllerState, out: ControllerEffect[], requestId: number,
     case 'register':
     case 'heartbeat': {
       if (req.clusterId !== image.clusterId) return error(new InconsistentClusterIdError(`broker of cluster ${req.clusterId} at ${from}; this is cluster ${image.clusterId}`));
-      const found = identify(image, req.type === 'register' ? req.brokerId : req.brokerId, req.incarnation);
+      const found = identify(image, req.brokerId, req.incarnation, req.type === 'register' ? 'DUPLICATE_BROKER_REGISTRATION' : 'STALE_BROKER_EPOCH');
       if (found instanceof LetterboxError) return error(found);
       if (req.type === 'heartbeat' && found === undefined) return error(new BrokerIdentityError('STALE_BROKER_EPOCH', req.brokerId, `broker ${req.brokerId} is not registered`));
       const brokerId = found?.brokerId ?? image.nextBrokerId;
@@ -372,16 +372,17 @@ function request(s: ControllerState, out: ControllerEffect[], requestId: number,
 }
 
 /**
- * The broker a registration or heartbeat names: by id (its incarnation must match) or,
+ * The broker a registration or heartbeat names: by id (its incarnation must match: else a
+ * registration claims another broker's id, a heartbeat comes from an old incarnation) or,
  * for a first registration, by incarnation (a retry whose answer was lost); undefined for a new broker.
  */
-function identify(image: MetadataImage, brokerId: number | undefined, incarnation: string) {
+function identify(image: MetadataImage, brokerId: number | undefined, incarnation: string, mismatch: 'DUPLICATE_BROKER_REGISTRATION' | 'STALE_BROKER_EPOCH') {
   const byIncarnation = image.brokers().find((b) => b.incarnation === incarnation);
   if (brokerId === undefined) return byIncarnation;
   const known = image.broker(brokerId);
   if (known === undefined) return new BrokerIdentityError('STALE_BROKER_EPOCH', brokerId, `broker ${brokerId} is not registered in this cluster`);
   if (known.incarnation !== incarnation) {
-    return new BrokerIdentityError('DUPLICATE_BROKER_REGISTRATION', brokerId, `broker ${brokerId} is registered with another storage incarnation than ${incarnation}`);
+    return new BrokerIdentityError(mismatch, brokerId, `broker ${brokerId} is registered with another storage incarnation than ${incarnation}`);
   }
   return known;
 }
