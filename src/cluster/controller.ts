@@ -31,18 +31,23 @@ export interface NewTopic {
   readonly configs?: readonly ConfigEntryInput[];
 }
 
-/** What brokers ask the active controller (over peer RPC; a tab's own broker locally). */
-export type ControllerRequest =
+/**
+ * What brokers ask the active controller (over peer RPC; a tab's own broker locally). Each
+ * names the cluster it is meant for: brokers of two clusters under one name share a transport.
+ */
+export type ControllerRequest = { readonly clusterId: string } & ControllerRequestBody;
+
+/** A request's own fields. */
+export type ControllerRequestBody =
   /** First registration (`brokerId` undefined: the controller assigns one) or a return with the broker's storage. */
   | {
       readonly type: 'register';
-      readonly clusterId: string;
       readonly brokerId: number | undefined;
       readonly incarnation: string;
       readonly deviceId: string;
       readonly endpoints: readonly string[];
     }
-  | { readonly type: 'heartbeat'; readonly clusterId: string; readonly brokerId: number; readonly incarnation: string }
+  | { readonly type: 'heartbeat'; readonly brokerId: number; readonly incarnation: string }
   | { readonly type: 'createTopics'; readonly topics: readonly NewTopic[] }
   | { readonly type: 'deleteTopics'; readonly topics: readonly string[] }
   /** `count`: the topic's new partition count. */
@@ -126,6 +131,8 @@ interface Proposal {
   readonly answer?: { readonly requestId: number; readonly to: string; readonly reply: ControllerReply };
   /** From `proposed`: where the last record went. */
   at?: { readonly lastIndex: number; readonly term: number };
+  /** No records: an answer that waits until every proposal before it is decided (it was checked against them). */
+  readonly barrier?: boolean;
   /** A membership change (no records). */
   readonly membership?: boolean;
 }
@@ -290,14 +297,24 @@ function applyEntry(s: ControllerState, out: ControllerEffect[], entry: Committe
       out.push({ type: record.type === 'fenceBroker' ? 'brokerFenced' : 'brokerUnfenced', brokerId: record.brokerId });
     }
   }
-  // Proposals up to here are decided: committed if this entry's term is theirs.
-  while (s.proposals[0]?.at !== undefined && s.proposals[0].at.lastIndex <= entry.index) {
-    const p = s.proposals.shift()!;
-    if (p.answer === undefined) continue;
-    out.push(p.at!.lastIndex === entry.index && p.at!.term !== entry.term ? notController(s, p.answer) : { type: 'reply', ...p.answer });
-  }
+  settle(s, out, entry);
   s.speculative = undefined;
   maybeBecomeActive(s, out);
+}
+
+/**
+ * Answers the proposals at the front that are decided: committed if the entry applied at
+ * their last index is of their term; and the barriers behind them.
+ */
+function settle(s: ControllerState, out: ControllerEffect[], applied?: CommittedEntry): void {
+  for (let p = s.proposals[0]; p !== undefined; p = s.proposals[0]) {
+    const decided = p.barrier === true || (applied !== undefined && p.at !== undefined && p.at.lastIndex <= applied.index);
+    if (!decided) return;
+    s.proposals.shift();
+    if (p.answer === undefined) continue;
+    const lost = p.at !== undefined && p.at.lastIndex === applied?.index && p.at.term !== applied.term;
+    out.push(lost ? notController(s, p.answer) : { type: 'reply', ...p.answer });
+  }
 }
 
 function maybeCompact(s: ControllerState, out: ControllerEffect[]): void {
@@ -312,6 +329,7 @@ function dropProposal(s: ControllerState, out: ControllerEffect[], id: number, e
   const [p] = s.proposals.splice(at, 1);
   s.speculative = undefined;
   if (p!.answer !== undefined) out.push({ type: 'reply', requestId: p!.answer.requestId, to: p!.answer.to, reply: { type: 'error', controllerEpoch: s.term, error } });
+  settle(s, out);
 }
 
 /** The committed image with every pending proposal applied. */
@@ -335,14 +353,17 @@ function request(s: ControllerState, out: ControllerEffect[], requestId: number,
   const error = (e: LetterboxError): void => reply({ type: 'error', controllerEpoch: s.term, error: e });
   if (!isActive(s)) return error(new NotControllerError(`${s.options.self} is not the active controller`, s.role === 'leader' ? s.options.self : s.leader));
   const image = speculative(s);
+  if (req.clusterId !== image.clusterId) return error(new InconsistentClusterIdError(`a ${req.type} request of cluster ${req.clusterId} from ${from}; this is cluster ${image.clusterId}`));
+  // An answer rests on the records pending too: with none to write, it waits for them.
   const commit = (records: MetadataRecord[], answer: ControllerReply): void => {
-    if (records.length === 0) return reply(answer);
-    propose(s, out, records, { requestId, to: from, reply: answer });
+    const to = { requestId, to: from, reply: answer };
+    if (records.length > 0) propose(s, out, records, to);
+    else if (s.proposals.length > 0) s.proposals.push({ id: s.nextProposalId++, records: [], answer: to, barrier: true });
+    else reply(answer);
   };
   switch (req.type) {
     case 'register':
     case 'heartbeat': {
-      if (req.clusterId !== image.clusterId) return error(new InconsistentClusterIdError(`broker of cluster ${req.clusterId} at ${from}; this is cluster ${image.clusterId}`));
       const found = identify(image, req.brokerId, req.incarnation, req.type === 'register' ? 'DUPLICATE_BROKER_REGISTRATION' : 'STALE_BROKER_EPOCH');
       if (found instanceof LetterboxError) return error(found);
       if (req.type === 'heartbeat' && found === undefined) return error(new BrokerIdentityError('STALE_BROKER_EPOCH', req.brokerId, `broker ${req.brokerId} is not registered`));

@@ -36,6 +36,7 @@ export type {
   ControllerOptions,
   ControllerReply,
   ControllerRequest,
+  ControllerRequestBody,
   ControllerState,
   NewTopic,
   TopicResult,

@@ -7,7 +7,16 @@ import { memberId } from './identity';
 // every other live broker is a learner, so metadata reads are local everywhere. Changes
 // go one voter at a time (the raft core's single-server changes): a live broker first
 // joins as a learner and is promoted once it has caught up; a replacement is added before
-// a dead voter is removed, so the voters alive never drop below what they were.
+// a dead voter is removed, and a dead voter is removed only from four or more.
+
+/**
+ * A fenced voter is removed only from at least this many voters. Fenced is not dead (a closed
+ * tab comes back with its storage): of three voters, one lost for good and one closed for
+ * a while, removing the closed one would leave two voters, one dead forever, and no quorum
+ * ever again; kept, the group resumes when the tab returns, promotes a replacement and
+ * then removes the lost one.
+ */
+const VOTERS_TO_REMOVE_DEAD_MIN = 4;
 
 /** Voters the controller group keeps for `live` live brokers that are members. */
 export const targetVoters = (live: number): number => (live >= 5 ? 5 : Math.min(3, live));
@@ -36,7 +45,7 @@ export function nextMembership(image: MetadataImage, current: Membership, self: 
   let voters = current.voters;
   if (promotable.length > 0 && (liveVoters.length < target || spreadsDevices)) {
     voters = [...current.voters, promotable[0]!];
-  } else if (deadVoters.length > 0 && current.voters.length > 1) {
+  } else if (deadVoters.length > 0 && current.voters.length >= VOTERS_TO_REMOVE_DEAD_MIN) {
     voters = current.voters.filter((id) => id !== deadVoters[0]);
   } else if (liveVoters.length > target) {
     voters = current.voters.filter((id) => id !== demotable(liveVoters, deviceOf, live, self));

@@ -16,6 +16,7 @@ import {
   type ControllerInput,
   type ControllerReply,
   type ControllerRequest,
+  type ControllerRequestBody,
   type ControllerState,
 } from '../../src/cluster';
 import { ClusterIdMismatchError, InvalidConfigError, LetterboxError } from '../../src/errors';
@@ -104,9 +105,10 @@ class Solo {
     if (entries.length > 0) this.feed({ type: 'apply', entries });
   }
 
-  request(request: ControllerRequest, from = 'peer'): ControllerReply {
+  /** A request (of this cluster unless it says otherwise), answered after a commit. */
+  request(body: ControllerRequestBody | ControllerRequest, from = 'peer'): ControllerReply {
     const requestId = this.nextRequestId++;
-    this.feed({ type: 'request', requestId, from, request });
+    this.feed({ type: 'request', requestId, from, request: { clusterId: CLUSTER, ...body } });
     this.commit();
     const answer = this.replies.find((r) => r.requestId === requestId);
     if (answer === undefined) throw new Error(`request ${requestId} unanswered`);
@@ -182,6 +184,29 @@ describe('bootstrap and registration', () => {
     expect(solo.image.fingerprint()).toBe(before);
   });
 
+  it('an admin request meant for another cluster under the same name is refused, nothing applied', () => {
+    const solo = new Solo();
+    const before = solo.image.fingerprint();
+    expect(errorOf(solo.request({ clusterId: 'other', type: 'createTopics', topics: [{ name: 't' }] })).code).toBe('INCONSISTENT_CLUSTER_ID');
+    expect(solo.image.fingerprint()).toBe(before);
+  });
+
+  it('an answer that rests on records not yet committed waits for them (a retried registration)', () => {
+    const solo = new Solo();
+    const register = { clusterId: CLUSTER, type: 'register', brokerId: undefined, incarnation: 'b', deviceId: 'd', endpoints: [] } as const;
+    solo.feed({ type: 'request', requestId: 1, from: 'b', request: register });
+    solo.feed({ type: 'request', requestId: 2, from: 'b', request: register });
+    expect(solo.replies).toEqual([]);
+    solo.commit();
+    expect(solo.replies.map((r) => [r.requestId, r.reply.type === 'register' && r.reply.brokerId])).toEqual([[1, 2], [2, 2]]);
+    // And if the leader loses the records instead, the retry is not told an id either.
+    solo.feed({ type: 'request', requestId: 3, from: 'c', request: { ...register, incarnation: 'c' } });
+    solo.feed({ type: 'request', requestId: 4, from: 'c', request: { ...register, incarnation: 'c' } });
+    solo.term++;
+    solo.raft('follower', undefined);
+    expect(solo.replies.slice(2).map((r) => [r.requestId, errorOf(r.reply).code])).toEqual([[3, 'NOT_CONTROLLER'], [4, 'NOT_CONTROLLER']]);
+  });
+
   it('a follower, or a leader that has not applied its no-op, answers NOT_CONTROLLER with a hint', () => {
     const solo = new Solo();
     solo.raft('follower', memberId(2, 'x'));
@@ -190,13 +215,13 @@ describe('bootstrap and registration', () => {
     expect(error.retriable).toBe(true);
     expect((error as LetterboxError & { leaderHint?: string }).leaderHint).toBe(memberId(2, 'x'));
     solo.lead();
-    solo.feed({ type: 'request', requestId: 500, from: 'p', request: { type: 'deleteTopics', topics: ['a'] } });
+    solo.feed({ type: 'request', requestId: 500, from: 'p', request: { clusterId: CLUSTER, type: 'deleteTopics', topics: ['a'] } });
     expect(errorOf(solo.replies.find((r) => r.requestId === 500)!.reply).code).toBe('NOT_CONTROLLER');
   });
 
   it('leadership lost with proposals pending: they are answered NOT_CONTROLLER (the requester retries)', () => {
     const solo = new Solo();
-    solo.feed({ type: 'request', requestId: 7, from: 'p', request: { type: 'createTopics', topics: [{ name: 't' }] } });
+    solo.feed({ type: 'request', requestId: 7, from: 'p', request: { clusterId: CLUSTER, type: 'createTopics', topics: [{ name: 't' }] } });
     solo.term++;
     solo.raft('follower', undefined);
     expect(errorOf(solo.replies.find((r) => r.requestId === 7)!.reply).code).toBe('NOT_CONTROLLER');

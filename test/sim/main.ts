@@ -1,11 +1,13 @@
 // `npm run sim -- --seeds 100000 [--from N]` runs a campaign of seeds and prints
 // seeds/s, coverage totals and failures; `npm run sim -- --seed N` replays one seed
-// with its trace.
+// with its trace. `--cluster` does the same with the cluster simulation (whole brokers
+// with the metadata controller, test/sim/cluster/).
 import { parseArgs } from 'node:util';
+import { runClusterCampaign } from './cluster/campaign';
 import { addCoverage, runSeed, type Coverage, type SeedReport } from './simulator';
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, from: { type: 'string' }, seed: { type: 'string' } },
+  options: { seeds: { type: 'string' }, from: { type: 'string' }, seed: { type: 'string' }, cluster: { type: 'boolean' } },
 });
 const whole = (name: string, text: string | undefined, fallback: number): number => {
   const value = text === undefined ? fallback : Number(text);
@@ -24,6 +26,11 @@ function printFailure(report: SeedReport): void {
   console.log(`  repro: npm run sim -- --seed ${report.seed}`);
   console.log('  last steps:');
   for (const line of replay.trace ?? []) console.log(`    ${line}`);
+}
+
+if (values.cluster === true) {
+  const seed = values.seed === undefined ? undefined : whole('seed', values.seed, 0);
+  process.exit(runClusterCampaign(seed === undefined ? { from: whole('from', values.from, 1), count: whole('seeds', values.seeds, 1000) } : { seed }));
 }
 
 if (values.seed !== undefined) {

@@ -153,18 +153,18 @@ type SimEvent =
   | { kind: 'heal-links' }
   | { kind: 'weather-clears' };
 
-interface Queued {
+interface Queued<Event = SimEvent> {
   atMs: number;
   seq: number;
-  event: SimEvent;
+  event: Event;
 }
 
 /** A binary heap of events by (time, insertion order). */
-class EventQueue {
-  private heap: Queued[] = [];
+export class EventQueue<Event = SimEvent> {
+  private heap: Array<Queued<Event>> = [];
   private seq = 0;
 
-  push(atMs: number, event: SimEvent): void {
+  push(atMs: number, event: Event): void {
     const heap = this.heap;
     heap.push({ atMs, seq: this.seq++, event });
     let i = heap.length - 1;
@@ -176,7 +176,7 @@ class EventQueue {
     }
   }
 
-  pop(): Queued | undefined {
+  pop(): Queued<Event> | undefined {
     const heap = this.heap;
     const top = heap[0];
     const last = heap.pop();
@@ -196,7 +196,7 @@ class EventQueue {
     return top;
   }
 }
-const before = (a: Queued, b: Queued) => a.atMs < b.atMs || (a.atMs === b.atMs && a.seq < b.seq);
+const before = <E>(a: Queued<E>, b: Queued<E>) => a.atMs < b.atMs || (a.atMs === b.atMs && a.seq < b.seq);
 
 const emptyCoverage = (): Coverage => ({
   elections: 0, preVotes: 0, stepDowns: 0, maxTerm: 0, committed: 0, proposals: 0, acked: 0, rejected: 0,
