@@ -15,14 +15,8 @@ export interface BrokerInfo {
   readonly fenced: boolean;
 }
 
-export interface PartitionInfo {
-  readonly partition: number;
-  readonly replicas: readonly number[];
-  readonly isr: readonly number[];
-  /** Leader hint: a replica's broker id, or -1. */
-  readonly leader: number;
-  readonly leaderEpoch: number;
-}
+/** A partition's placement: its replicas, in-sync replicas and leader hint (as its record says). */
+export type PartitionInfo = Omit<PartitionRecord, 'type' | 'topicId'>;
 
 export interface TopicInfo {
   readonly topicId: number;
@@ -125,7 +119,8 @@ export class MetadataImage {
       case 'partition': {
         const topic = this.#topics.get(record.topicId)!;
         const partitions = topic.partitions.slice();
-        partitions[record.partition] = partitionInfo(record);
+        const { type: _type, topicId: _topicId, ...placement } = record;
+        partitions[record.partition] = placement;
         this.#topics.set(topic.topicId, { ...topic, partitions });
         return undefined;
       }
@@ -235,4 +230,3 @@ export class MetadataImage {
   }
 }
 
-const partitionInfo = (r: PartitionRecord): PartitionInfo => ({ partition: r.partition, replicas: r.replicas, isr: r.isr, leader: r.leader, leaderEpoch: r.leaderEpoch });

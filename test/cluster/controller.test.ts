@@ -381,6 +381,22 @@ describe('the controller group\'s membership', () => {
     expect(solo.membership.learners).not.toContain(gone);
   });
 
+  it('a fenced voter of three stays while there is no replacement (fenced is not dead: a closed tab returns)', () => {
+    const image = new MetadataImage();
+    image.apply({ type: 'clusterId', clusterId: 'c', clusterName: 'n' });
+    for (let id = 1; id <= 3; id++) image.apply({ type: 'registerBroker', brokerId: id, incarnation: `i${id}`, deviceId: 'd', endpoints: [] });
+    image.apply({ type: 'fenceBroker', brokerId: 3, incarnation: 'i3' });
+    const three = { voters: ['1.i1', '2.i2', '3.i3'], learners: [] };
+    expect(nextMembership(image, three, '1.i1')).toBeUndefined();
+    // With a replacement it is promoted first, then the fenced voter removed from four.
+    image.apply({ type: 'registerBroker', brokerId: 4, incarnation: 'i4', deviceId: 'd', endpoints: [] });
+    const withLearner = nextMembership(image, three, '1.i1')!;
+    expect(withLearner).toEqual({ voters: three.voters, learners: ['4.i4'] });
+    const four = nextMembership(image, withLearner, '1.i1')!;
+    expect(four.voters).toEqual([...three.voters, '4.i4']);
+    expect(nextMembership(image, four, '1.i1')).toEqual({ voters: ['1.i1', '2.i2', '4.i4'], learners: [] });
+  });
+
   it('voters on distinct devices where possible', () => {
     const image = new MetadataImage();
     image.apply({ type: 'clusterId', clusterId: 'c', clusterName: 'n' });

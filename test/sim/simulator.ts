@@ -5,6 +5,7 @@ import type { Effect, Input, Membership, Message, RaftConfig, RaftState } from '
 import { LivenessChecker, quorumsIntersect, SafetyChecker, type HistoryEvent, type Violation } from './checker';
 import { chainsOf, SimDisk, snapshotData } from './disk';
 import { fnv1a, Prng } from './prng';
+import { TraceLog } from './trace';
 
 // A deterministic simulation of one raft group: N nodes, each running the node's executor
 // (src/node/executor.ts) with a simulated clock (whose rate drifts: clock skew), a
@@ -234,7 +235,7 @@ class Simulation {
   private readonly liveness = new LivenessChecker(LIVENESS_BOUND_TICKS, 'a leader commits a new proposal');
   private readonly catchUp = new LivenessChecker(CATCH_UP_BOUND_TICKS, 'every node applies every acknowledged proposal');
   private finished = false;
-  private readonly traceLines: string[] | undefined;
+  private readonly traceLog: TraceLog;
   private nowMs = 0;
   /** The input `stepNode` fed, and its step's effects once the executor ran it. */
   private capturing: { input: Input; effects: readonly Effect[] } | undefined;
@@ -262,7 +263,7 @@ class Simulation {
 
   constructor(readonly seed: number, options: SimOptions) {
     this.prng = new Prng(seed);
-    this.traceLines = options.trace ? [] : undefined;
+    this.traceLog = new TraceLog(options.trace === true, TRACE_LINES);
     this.scenario = this.prng.pick(SCENARIOS);
     const count = this.scenario === 'tab-close' ? this.prng.pick([2, 2, 2, 3, 4]) : this.prng.pick([1, 2, 3, 3, 3, 3, 4, 5, 5, 5]);
     const spares = this.scenario === 'membership-churn' || this.scenario === 'random' ? this.prng.int(1, 2) : this.prng.int(0, 1);
@@ -312,14 +313,12 @@ class Simulation {
       coverage: this.coverage,
       livenessTicks: this.livenessTicks,
       ...(this.violation && { violation: this.violation }),
-      ...(this.traceLines && { trace: this.traceLines.slice(-TRACE_LINES) }),
+      ...(this.traceLog.last() && { trace: this.traceLog.last()! }),
     };
   }
 
   private trace(line: () => string): void {
-    if (this.traceLines === undefined) return;
-    this.traceLines.push(`${String(this.nowMs).padStart(6)}ms ${line()}`);
-    if (this.traceLines.length > TRACE_LINES * 4) this.traceLines.splice(0, this.traceLines.length - TRACE_LINES);
+    this.traceLog.add(this.nowMs, line);
   }
 
   private fail(violation: Violation): void {

@@ -4,11 +4,11 @@ import { addClusterCoverage, runClusterSeed, type ClusterCoverage, type ClusterS
 // The CI seed range of the cluster simulation: whole brokers (metadata controller, executor,
 // metadata log on simulated storage) forming clusters and serving admin requests while tabs
 // close and reopen, storage is lost, the network partitions and drops, and clusters
-// bootstrap together or apart. About 12 seeds/s on a busy 2-core machine, so 1,000 seeds
-// take about 80 s; `npm run sim -- --cluster --seeds 100000` runs a campaign, and
+// bootstrap together or apart. About 26 seeds/s on this busy 2-core machine (load 12), so
+// 2,000 seeds take about 80 s; `npm run sim -- --cluster --seeds 100000` runs a campaign, and
 // `npm run sim -- --cluster --seed N` replays a seed with its trace.
 const FROM_SEED = 1;
-const SEEDS = 1000;
+const SEEDS = 2000;
 
 it(`cluster seeds ${FROM_SEED}..${FROM_SEED + SEEDS - 1} keep every invariant and converge after the heal`, () => {
   const failures: ClusterSeedReport[] = [];

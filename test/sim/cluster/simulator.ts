@@ -28,6 +28,7 @@ import { LivenessChecker, SafetyChecker, type HistoryEvent, type Violation } fro
 import { SimDisk } from '../disk';
 import { fnv1a, Prng } from '../prng';
 import { EventQueue } from '../simulator';
+import { TraceLog } from '../trace';
 
 // Whole brokers in one simulated origin: each tab's slot has storage (its metadata log on a
 // simulated disk that loses unsynced writes when the tab closes) and runs, once it has a
@@ -187,7 +188,7 @@ class ClusterSimulation {
   /** (cluster, epoch) → the member active as controller in it. */
   private readonly activeOf = new Map<string, string>();
   private readonly converge = new LivenessChecker(CONVERGE_BOUND_TICKS, 'every live broker of each cluster holds the same image, with the probe');
-  private readonly traceLines: string[] | undefined;
+  private readonly traceLog: TraceLog;
   private blocked = new Set<string>();
   private dropRate = 0;
   private duplicateRate = 0;
@@ -207,7 +208,7 @@ class ClusterSimulation {
 
   constructor(readonly seed: number, trace: boolean) {
     this.prng = new Prng(seed);
-    this.traceLines = trace ? [] : undefined;
+    this.traceLog = new TraceLog(trace, TRACE_LINES);
     this.scenario = this.prng.pick(SCENARIOS);
     const count = this.prng.pick([1, 2, 2, 3, 3, 4, 5, 6]);
     const devices = this.prng.int(1, Math.min(3, count));
@@ -287,14 +288,12 @@ class ClusterSimulation {
       coverage: this.coverage,
       convergeTicks: this.convergeTicks,
       ...(this.violation && { violation: this.violation }),
-      ...(this.traceLines && { trace: this.traceLines.slice(-TRACE_LINES) }),
+      ...(this.traceLog.last() && { trace: this.traceLog.last()! }),
     };
   }
 
   private trace(line: () => string): void {
-    if (this.traceLines === undefined) return;
-    this.traceLines.push(`${String(this.nowMs).padStart(6)}ms ${line()}`);
-    if (this.traceLines.length > TRACE_LINES * 4) this.traceLines.splice(0, this.traceLines.length - TRACE_LINES);
+    this.traceLog.add(this.nowMs, line);
   }
 
   private fail(violation: Violation): void {
@@ -560,11 +559,15 @@ class ClusterSimulation {
     this.send(slot.name, target, { kind: 'request', requestId, request });
   }
 
-  /** The raft leader's slot if it knows one, else its last hint, else a peer of its cluster. */
+  /**
+   * Who answered last (or the hint it gave), else the raft leader it knows, else a peer of
+   * its cluster. The hint comes first: a broker fenced and dropped from the group hears no
+   * leader, and its raft state names one long gone.
+   */
   private controllerTarget(slot: Slot): string | undefined {
+    if (slot.controllerSlot !== undefined) return slot.controllerSlot;
     const leader = slot.raft?.leader;
     if (leader !== undefined && this.memberSlot.has(leader)) return this.memberSlot.get(leader);
-    if (slot.controllerSlot !== undefined) return slot.controllerSlot;
     const peers = [...slot.peers].filter(([, p]) => p.cluster?.clusterId === slot.persisted.clusterId);
     return peers.length > 0 ? this.prng.pick(peers)[0] : undefined;
   }
