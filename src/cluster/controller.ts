@@ -48,6 +48,8 @@ export type ControllerRequestBody =
       readonly endpoints: readonly string[];
     }
   | { readonly type: 'heartbeat'; readonly brokerId: number; readonly incarnation: string }
+  /** A broker is certainly gone: a tab of the sender's browser whose slot lock was released. */
+  | { readonly type: 'brokerGone'; readonly brokerId: number; readonly incarnation: string }
   | { readonly type: 'createTopics'; readonly topics: readonly NewTopic[] }
   | { readonly type: 'deleteTopics'; readonly topics: readonly string[] }
   /** `count`: the topic's new partition count. */
@@ -60,10 +62,16 @@ export interface TopicResult {
   readonly error?: LetterboxError;
 }
 
-/** The active controller's answer; `controllerEpoch` is its raft term (brokers check it with `checkControllerEpoch`). */
+/**
+ * The controller's answer; `controllerEpoch` is the answering member's raft term. A broker
+ * checks it with `checkControllerEpoch` before acting on an answer, except a
+ * NOT_CONTROLLER error, which claims no controllership (it only hints at the leader).
+ */
 export type ControllerReply =
   | { readonly type: 'register'; readonly controllerEpoch: number; readonly brokerId: number }
   | { readonly type: 'heartbeat'; readonly controllerEpoch: number; readonly fenced: boolean }
+  /** `brokerGone` done (the broker fenced, or it was already, or it is another incarnation now). */
+  | { readonly type: 'brokerGone'; readonly controllerEpoch: number }
   | { readonly type: 'topics'; readonly controllerEpoch: number; readonly results: readonly TopicResult[] }
   | { readonly type: 'error'; readonly controllerEpoch: number; readonly error: LetterboxError };
 
@@ -88,9 +96,7 @@ export type ControllerInput =
   /** A request from the broker at transport address `from`. */
   | { readonly type: 'request'; readonly requestId: number; readonly from: string; readonly request: ControllerRequest }
   /** About every tickMs: sessions are checked and the membership kept up. */
-  | { readonly type: 'tick'; readonly nowMs: number }
-  /** A broker is certainly gone (a tab of this browser whose slot lock was released). */
-  | { readonly type: 'brokerGone'; readonly brokerId: number; readonly incarnation: string };
+  | { readonly type: 'tick'; readonly nowMs: number };
 
 export type ControllerEffect =
   /** Feed the metadata group `{ type: 'propose', payloads }`; answer with `proposed` / `proposalRejected` carrying `proposalId`. */
@@ -231,14 +237,6 @@ export function stepController(s: ControllerState, input: ControllerInput): { st
         keepMembership(s, out);
       }
       break;
-    case 'brokerGone': {
-      s.sessions.delete(input.brokerId);
-      const broker = speculative(s).broker(input.brokerId);
-      if (isActive(s) && broker !== undefined && !broker.fenced && broker.incarnation === input.incarnation) {
-        propose(s, out, [{ type: 'fenceBroker', brokerId: broker.brokerId, incarnation: broker.incarnation }]);
-      }
-      break;
-    }
   }
   return { state: s, effects: out };
 }
@@ -377,6 +375,14 @@ function request(s: ControllerState, out: ControllerEffect[], requestId: number,
       }
       if (found?.fenced === true) records.push({ type: 'unfenceBroker', brokerId, incarnation: req.incarnation });
       return commit(records, req.type === 'register' ? { type: 'register', controllerEpoch: s.term, brokerId } : { type: 'heartbeat', controllerEpoch: s.term, fenced: false });
+    }
+    case 'brokerGone': {
+      s.sessions.delete(req.brokerId);
+      const broker = image.broker(req.brokerId);
+      const records: MetadataRecord[] = broker !== undefined && !broker.fenced && broker.incarnation === req.incarnation
+        ? [{ type: 'fenceBroker', brokerId: broker.brokerId, incarnation: broker.incarnation }]
+        : [];
+      return commit(records, { type: 'brokerGone', controllerEpoch: s.term });
     }
     case 'createTopics':
       return topicsRequest(s, commit, image, req.topics.map((t) => t.name), (scratch, i) => createTopic(s, scratch, req.topics[i]!));

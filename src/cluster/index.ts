@@ -20,13 +20,16 @@
 // membership (with lastIndexOf(state)); the group's `apply` entries and `restore`
 // snapshots; brokers' `request`s (forwarded to the active controller: any other answers
 // NOT_CONTROLLER with a hint); `tick` about every heartbeat interval with the clock's
-// time; `brokerGone` when a tab's slot lock is released. Every broker (the active
+// time. A tab that sees another tab's slot lock released sends the `brokerGone` request
+// (the tab is gone at once, no session timeout). Every broker (the active
 // controller's own too) registers, then heartbeats at well under `sessionTimeoutMs`.
 //
 // Identity: a raft member is a broker id with its storage incarnation (`memberId`); see
 // identity.ts. Formation and the cluster-id mismatch rule: formation.ts. Check inbound
-// metadata-group messages with `checkPeerMessage` and controller answers with
-// `checkControllerEpoch` before applying them.
+// metadata-group messages with `checkPeerMessage`, and controller answers (but
+// NOT_CONTROLLER errors, which only hint) with `checkControllerEpoch`, before applying them.
+// A broker sends its requests where the last answer or hint pointed before its raft
+// leader: a fenced broker dropped from the group hears no leader.
 
 export { createController, isActive, stepController } from './controller';
 export type {

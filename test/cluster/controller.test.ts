@@ -328,12 +328,11 @@ describe('liveness', () => {
   it('a broker whose slot lock was released is fenced at once; an old incarnation\'s release changes nothing', () => {
     const solo = new Solo();
     solo.register('b');
-    solo.feed({ type: 'brokerGone', brokerId: 2, incarnation: 'old' });
-    solo.commit();
+    expect(solo.request({ type: 'brokerGone', brokerId: 2, incarnation: 'old' })).toMatchObject({ type: 'brokerGone' });
     expect(solo.image.broker(2)!.fenced).toBe(false);
-    solo.feed({ type: 'brokerGone', brokerId: 2, incarnation: 'b' });
-    solo.commit();
+    expect(solo.request({ type: 'brokerGone', brokerId: 2, incarnation: 'b' })).toMatchObject({ type: 'brokerGone' });
     expect(solo.image.broker(2)!.fenced).toBe(true);
+    expect(solo.events).toContainEqual({ type: 'brokerFenced', brokerId: 2 });
   });
 
   it('a new leader grants every broker a full session before fencing', () => {
@@ -370,8 +369,7 @@ describe('the controller group\'s membership', () => {
     const gone = solo.membership.voters.find((id) => id !== self)!;
     const { brokerId, incarnation } = parseMemberId(gone)!;
     const changes: Membership[] = [];
-    solo.feed({ type: 'brokerGone', brokerId, incarnation });
-    solo.commit();
+    solo.request({ type: 'brokerGone', brokerId, incarnation });
     for (let round = 0; round < 4; round++) {
       solo.tick(10);
       if (changes.at(-1) !== solo.membership) changes.push(solo.membership);

@@ -20,7 +20,7 @@ import {
   type FormationPeer,
   type MetadataImage,
 } from '../../../src/cluster';
-import type { ClusterIdMismatchError } from '../../../src/errors';
+import { NotControllerError, type ClusterIdMismatchError } from '../../../src/errors';
 import { createGroupCommitter } from '../../../src/log';
 import { Executor, type GroupMessage } from '../../../src/node/executor';
 import { lastIndexOf, type Effect, type Input, type RaftState } from '../../../src/raft';
@@ -113,7 +113,7 @@ type Wire =
   | { kind: 'reply'; requestId: number; reply: ControllerReply; member: string };
 
 /** What a broker asked, to read the answer. */
-type RequestKind = { kind: 'register'; clusterId: string } | { kind: 'heartbeat' } | { kind: 'client' };
+type RequestKind = { kind: 'register'; clusterId: string } | { kind: 'heartbeat' } | { kind: 'gone' } | { kind: 'client' };
 
 type SimEvent =
   | { kind: 'timer'; slot: Slot; run: number; timer: { fn: () => void; cancelled: boolean } }
@@ -364,9 +364,11 @@ class ClusterSimulation {
     if (clusterId !== undefined && brokerId !== undefined) this.observe(clusterId, { kind: 'crash', node: memberId(brokerId, slot.incarnation) });
     this.coverage.tabsClosed++;
     this.trace(() => `${slot.name} CLOSED (lost ${lost} unsynced writes)${storageLost ? ', storage lost' : ''}`);
-    if (brokerId !== undefined) {
+    if (brokerId !== undefined && clusterId !== undefined) {
       for (const other of this.slots) {
-        if (other.open && other.deviceId === slot.deviceId) other.controllerInput?.({ type: 'brokerGone', brokerId, incarnation: slot.incarnation });
+        if (other.open && other.deviceId === slot.deviceId && other.persisted.clusterId === clusterId) {
+          this.request(other, { clusterId, type: 'brokerGone', brokerId, incarnation: slot.incarnation }, { kind: 'gone' });
+        }
       }
     }
     if (storageLost) {
@@ -659,17 +661,20 @@ class ClusterSimulation {
     const what = slot.requests.get(wire.requestId);
     if (what === undefined) return;
     slot.requests.delete(wire.requestId);
-    const known = slot.raft ?? { term: 0, leader: undefined };
-    if (checkControllerEpoch(known, wire.reply.controllerEpoch, wire.member) !== undefined) {
-      this.coverage.staleRepliesRefused++;
-      return;
-    }
     const reply = wire.reply;
-    if (reply.type === 'error') {
-      const hint = (reply.error as { leaderHint?: string }).leaderHint;
-      slot.controllerSlot = hint === undefined ? undefined : this.memberSlot.get(hint);
+    if (reply.type === 'error' && reply.error instanceof NotControllerError) {
+      // Not an answer of a controller (its epoch is only the sender's term): follow the hint.
+      slot.controllerSlot = reply.error.leaderHint === undefined ? undefined : this.memberSlot.get(reply.error.leaderHint);
       return;
     }
+    // The answer of an active controller: refused from a stale or forged epoch, and the
+    // next request goes to the raft leader this broker knows.
+    if (checkControllerEpoch(slot.raft ?? { term: 0, leader: undefined }, reply.controllerEpoch, wire.member) !== undefined) {
+      this.coverage.staleRepliesRefused++;
+      slot.controllerSlot = undefined;
+      return;
+    }
+    if (reply.type === 'error') return;
     slot.controllerSlot = this.memberSlot.get(wire.member);
     if (reply.type === 'register' && what.kind === 'register' && slot.persisted.brokerId === undefined) {
       const { clusterId } = what;
