@@ -58,6 +58,8 @@ const FORMATION_ROUNDS = 3;
 /** A peer not heard from in this many hello rounds is out of reach. */
 const PEER_FRESH_ROUNDS = 3;
 const SNAPSHOT_EVERY_RECORDS = 12;
+/** A controller request unanswered this long was lost, or its target is gone: ask another. */
+const REQUEST_TIMEOUT_MS = 300;
 /**
  * Bound, after the heal, for every live broker of each cluster to hold the same image,
  * with a probe topic created after the heal, every broker unfenced and a member, and the
@@ -143,7 +145,8 @@ interface Slot {
   /** Where it sends controller requests: a slot name. */
   controllerSlot: string | undefined;
   nextRequestId: number;
-  requests: Map<number, RequestKind>;
+  /** Requests unanswered, with when they went. */
+  requests: Map<number, RequestKind & { sentMs: number }>;
   mismatch: ClusterIdMismatchError | undefined;
   wasLeaderOf: number;
 }
@@ -557,16 +560,24 @@ class ClusterSimulation {
     const target = this.controllerTarget(slot);
     if (target === undefined) return;
     const requestId = slot.nextRequestId++;
-    slot.requests.set(requestId, what);
+    slot.requests.set(requestId, { ...what, sentMs: this.nowMs });
+    this.trace(() => `${slot.name} → ${target} ${request.type}`);
     this.send(slot.name, target, { kind: 'request', requestId, request });
   }
 
   /**
-   * Who answered last (or the hint it gave), else the raft leader it knows, else a peer of
-   * its cluster. The hint comes first: a broker fenced and dropped from the group hears no
-   * leader, and its raft state names one long gone.
+   * Itself when it leads; else who answered last (or the hint it gave), else the raft
+   * leader it knows, else a peer of its cluster. The hint comes before the raft leader: a
+   * broker fenced and dropped from the group hears no leader, and its raft state names one
+   * long gone. A target that does not answer within REQUEST_TIMEOUT_MS is forgotten.
    */
   private controllerTarget(slot: Slot): string | undefined {
+    for (const [id, request] of slot.requests) {
+      if (this.nowMs - request.sentMs < REQUEST_TIMEOUT_MS) continue;
+      slot.requests.delete(id);
+      slot.controllerSlot = undefined;
+    }
+    if (slot.raft?.role === 'leader') return slot.name;
     if (slot.controllerSlot !== undefined) return slot.controllerSlot;
     const leader = slot.raft?.leader;
     if (leader !== undefined && this.memberSlot.has(leader)) return this.memberSlot.get(leader);
@@ -604,9 +615,12 @@ class ClusterSimulation {
       this.trace(() => `${slot.name} BOOTSTRAPS ${clusterId}`);
       this.startMember(slot);
     } else if (decision.kind === 'join') {
-      const peer = fresh.find((p) => p.cluster?.clusterId === decision.clusterId) as (typeof fresh)[number];
-      slot.controllerSlot = peer.controller ?? [...slot.peers].find(([, p]) => p === peer)?.[0];
+      // Through a peer that names the controller, else any peer of that cluster (it hints).
       const { clusterId } = decision;
+      const members = [...slot.peers].filter(([, p]) => p.round >= slot.helloRounds - PEER_FRESH_ROUNDS && p.cluster?.clusterId === clusterId);
+      const naming = members.filter(([, p]) => p.controller !== undefined);
+      const [name, peer] = this.prng.pick(naming.length > 0 ? naming : members);
+      slot.controllerSlot = peer.controller ?? name;
       this.request(slot, { type: 'register', clusterId, brokerId: undefined, incarnation: slot.incarnation, deviceId: slot.deviceId, endpoints: [slot.name] }, { kind: 'register', clusterId });
     }
   }
@@ -648,7 +662,11 @@ class ClusterSimulation {
         return;
       }
       case 'request': {
-        if (slot.controllerInput === undefined) return; // not a member yet: the requester times out and retries
+        if (slot.controllerInput === undefined) {
+          // No broker here yet (a tab still forming, or its storage just lost): not the controller, no hint.
+          const error = new NotControllerError(`${slot.name} runs no broker of a cluster`);
+          return this.send(slot.name, from, { kind: 'reply', requestId: wire.requestId, reply: { type: 'error', controllerEpoch: 0, error }, member: '' });
+        }
         slot.controllerInput({ type: 'request', requestId: wire.requestId, from, request: wire.request });
         return;
       }
@@ -662,6 +680,7 @@ class ClusterSimulation {
     if (what === undefined) return;
     slot.requests.delete(wire.requestId);
     const reply = wire.reply;
+    this.trace(() => `${slot.name} ← ${wire.member} ${reply.type === 'error' ? `${reply.error.code} ${(reply.error as NotControllerError).leaderHint ?? ''}` : reply.type} e${reply.controllerEpoch}`);
     if (reply.type === 'error' && reply.error instanceof NotControllerError) {
       // Not an answer of a controller (its epoch is only the sender's term): follow the hint.
       slot.controllerSlot = reply.error.leaderHint === undefined ? undefined : this.memberSlot.get(reply.error.leaderHint);
