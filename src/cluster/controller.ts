@@ -349,6 +349,9 @@ function propose(s: ControllerState, out: ControllerEffect[], records: readonly 
 function request(s: ControllerState, out: ControllerEffect[], requestId: number, from: string, req: ControllerRequest): void {
   const reply = (r: ControllerReply): void => void out.push({ type: 'reply', requestId, to: from, reply: r });
   const error = (e: LetterboxError): void => reply({ type: 'error', controllerEpoch: s.term, error: e });
+  // Another cluster's request is refused first: a hint to this cluster's leader would mislead it.
+  const clusterId = s.image.clusterId ?? s.options.bootstrap?.clusterId;
+  if (clusterId !== undefined && req.clusterId !== clusterId) return error(new InconsistentClusterIdError(`a ${req.type} request of cluster ${req.clusterId} from ${from}; this is cluster ${clusterId}`));
   if (!isActive(s)) return error(new NotControllerError(`${s.options.self} is not the active controller`, s.role === 'leader' ? s.options.self : s.leader));
   const image = speculative(s);
   if (req.clusterId !== image.clusterId) return error(new InconsistentClusterIdError(`a ${req.type} request of cluster ${req.clusterId} from ${from}; this is cluster ${image.clusterId}`));

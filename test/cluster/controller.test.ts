@@ -207,6 +207,12 @@ describe('bootstrap and registration', () => {
     expect(solo.replies.slice(2).map((r) => [r.requestId, errorOf(r.reply).code])).toEqual([[3, 'NOT_CONTROLLER'], [4, 'NOT_CONTROLLER']]);
   });
 
+  it('a follower refuses another cluster\'s request outright rather than hint at its own leader', () => {
+    const solo = new Solo();
+    solo.raft('follower', memberId(2, 'x'));
+    expect(errorOf(solo.request({ clusterId: 'other', type: 'heartbeat', brokerId: 2, incarnation: 'x' })).code).toBe('INCONSISTENT_CLUSTER_ID');
+  });
+
   it('a follower, or a leader that has not applied its no-op, answers NOT_CONTROLLER with a hint', () => {
     const solo = new Solo();
     solo.raft('follower', memberId(2, 'x'));

@@ -28,7 +28,7 @@ it(`cluster seeds ${FROM_SEED}..${FROM_SEED + SEEDS - 1} keep every invariant an
   // The campaign must exercise what it claims to.
   for (const key of [
     'bootstraps', 'registrations', 'elections', 'tabsClosed', 'tabsReopened', 'storageLost', 'partitions', 'topicsAcked', 'fenced',
-    'unfenced', 'membershipChanges', 'snapshotsInstalled', 'compactions', 'mismatchesReported', 'peerMessagesRefused',
+    'unfenced', 'membershipChanges', 'snapshotsInstalled', 'compactions', 'mismatchesReported', 'peerMessagesRefused', 'otherClusterRefused',
   ] as const) {
     expect(coverage![key], key).toBeGreaterThan(SEEDS / 50);
   }

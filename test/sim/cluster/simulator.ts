@@ -90,6 +90,8 @@ export interface ClusterCoverage {
   mismatchesReported: number;
   /** Peer messages refused by checkPeerMessage (another cluster's raft traffic). */
   peerMessagesRefused: number;
+  /** Requests refused by another cluster's controller (INCONSISTENT_CLUSTER_ID). */
+  otherClusterRefused: number;
   /** Controller answers refused by checkControllerEpoch (stale controllers). */
   staleRepliesRefused: number;
   dropped: number;
@@ -154,7 +156,7 @@ interface Slot {
 const emptyCoverage = (): ClusterCoverage => ({
   bootstraps: 0, registrations: 0, elections: 0, tabsClosed: 0, tabsReopened: 0, storageLost: 0, partitions: 0, topicsAcked: 0,
   fenced: 0, unfenced: 0, membershipChanges: 0, snapshotsInstalled: 0, compactions: 0, mismatchesReported: 0,
-  peerMessagesRefused: 0, staleRepliesRefused: 0, dropped: 0, steps: 0,
+  peerMessagesRefused: 0, otherClusterRefused: 0, staleRepliesRefused: 0, dropped: 0, steps: 0,
 });
 
 /** Adds `b` into `a`. @example addClusterCoverage(total, report.coverage) */
@@ -556,8 +558,8 @@ class ClusterSimulation {
   // --- brokers' requests ---------------------------------------------------------------
 
   /** Sends a controller request from `slot` to where it believes the active controller is. */
-  private request(slot: Slot, request: ControllerRequest, what: RequestKind): void {
-    const target = this.controllerTarget(slot);
+  private request(slot: Slot, request: ControllerRequest, what: RequestKind, to?: string): void {
+    const target = to ?? this.controllerTarget(slot);
     if (target === undefined) return;
     const requestId = slot.nextRequestId++;
     slot.requests.set(requestId, { ...what, sentMs: this.nowMs });
@@ -684,6 +686,12 @@ class ClusterSimulation {
     if (reply.type === 'error' && reply.error instanceof NotControllerError) {
       // Not an answer of a controller (its epoch is only the sender's term): follow the hint.
       slot.controllerSlot = reply.error.leaderHint === undefined ? undefined : this.memberSlot.get(reply.error.leaderHint);
+      return;
+    }
+    if (reply.type === 'error' && reply.error.code === 'INCONSISTENT_CLUSTER_ID') {
+      // Another cluster's broker (the client asked any tab): it refused and applied nothing.
+      this.coverage.otherClusterRefused++;
+      slot.controllerSlot = undefined;
       return;
     }
     // The answer of an active controller: refused from a stale or forged epoch, and the
@@ -832,7 +840,9 @@ class ClusterSimulation {
     if (ready.length === 0) return;
     const slot = this.prng.pick(ready);
     const topic = `t${this.nextTopic++}`;
-    this.request(slot, { clusterId: slot.persisted.clusterId!, type: 'createTopics', topics: [{ name: topic, numPartitions: this.prng.int(1, 3) }] }, { kind: 'client' });
+    // Now and then to any tab: maybe not the controller, maybe another cluster's (which must refuse it).
+    const to = this.prng.chance(0.15) ? this.prng.pick(this.slots).name : undefined;
+    this.request(slot, { clusterId: slot.persisted.clusterId!, type: 'createTopics', topics: [{ name: topic, numPartitions: this.prng.int(1, 3) }] }, { kind: 'client' }, to);
   }
 
   private heal(): void {
