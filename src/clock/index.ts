@@ -61,6 +61,17 @@ export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Prom
   });
 }
 
+/**
+ * An AbortSignal that aborts after `delayMs` with a TimeoutError DOMException, as
+ * `AbortSignal.timeout` does, but on `clock`.
+ * @example await locks.request(name, { signal: timeoutSignal(clock, 3000) }, callback);
+ */
+export function timeoutSignal(clock: Clock, delayMs: number): AbortSignal {
+  const controller = new AbortController();
+  clock.after(delayMs, () => controller.abort(new DOMException(`timed out after ${delayMs} ms`, 'TimeoutError')));
+  return controller.signal;
+}
+
 /** The platform's clock: the only user of the raw timer and time functions. */
 export const realClock: Clock = {
   now: () => Date.now(),

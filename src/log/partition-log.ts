@@ -165,7 +165,7 @@ export class PartitionLog implements FlushSource {
   /**
    * Resolves once the high watermark is past `offset` (at once if it already is), or when
    * `signal` aborts. Woken by the append itself, not by polling.
-   * @example await log.waitForData(position, AbortSignal.timeout(maxWaitMs));
+   * @example await log.waitForData(position, timeoutSignal(clock, maxWaitMs));
    */
   waitForData(offset: number, signal?: AbortSignal): Promise<void> {
     if (this.#highWatermark > offset || signal?.aborted === true) return Promise.resolve();

@@ -98,7 +98,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       if (running !== undefined || starting) throw new InvalidArgumentError('the broker node is already started');
       starting = true;
       try {
-        const claim = await claimSlot(components.locks, init.preferredSlot, init.slotWaitMs);
+        const claim = await claimSlot(components.locks, init.preferredSlot, init.slotWaitMs, components.clock);
         const databaseName = databaseNameOf(claim.slot);
         let storage: Storage;
         try {

@@ -154,7 +154,11 @@ export class Executor {
     this.#stopTimer = this.init.clock.after(this.init.tickMs, tick);
   }
 
-  /** Stops the timer and every group; queued inputs and unsent messages are dropped. */
+  /**
+   * Stops the timer and every group; queued inputs, unsent messages and completions of
+   * writes still in flight are dropped. (A machine that throws stops nothing: the error
+   * reaches whoever fed the input, and the queue goes on with the next one.)
+   */
   stop(): void {
     this.#stopped = true;
     this.#stopTimer?.();
@@ -256,6 +260,7 @@ export class Executor {
   }
 
   #enqueue(item: Queued): void {
+    if (this.#stopped) return; // a write completing after stop, say
     this.#queue.push(item);
     this.#drain();
   }
@@ -267,7 +272,7 @@ export class Executor {
       for (let item = this.#queue.shift(); item !== undefined; item = this.#queue.shift()) {
         this.stats.steps++;
         if (item.kind === 'raft') item.group.feed(item.input);
-        else item.host.feedNow(item.input);
+        else if (this.#machines.has(item.host)) item.host.feedNow(item.input);
       }
     } finally {
       this.#draining = false;

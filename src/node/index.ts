@@ -3,3 +3,17 @@ export { validateTopicName, configEntriesOf } from './topics';
 export { SLOTS_MAX, slotLockName } from './slots';
 export type * from './api';
 export { exposeBrokerNode } from './expose';
+export {
+  Executor,
+  type ApplicationEffect,
+  type ExecutorInit,
+  type ExecutorObserver,
+  type ExecutorStats,
+  type GroupMessage,
+  type Machine,
+  type MachineIo,
+  type RaftGroupHandler,
+  type RaftStore,
+} from './executor';
+export { GroupRuntime, GROUP_TICK_MS, storedOffsets, type CoordinatorObserver, type GroupRequest, type StoredOffsets } from './groups';
+export { StoredRaftLog, encodeRaftEntry, decodeRaftEntry } from './raft-store';

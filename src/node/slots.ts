@@ -1,3 +1,4 @@
+import { timeoutSignal, type Clock } from '../clock';
 import { NoFreeSlotError } from '../errors';
 
 /** Slots an origin offers: bounds the databases and locks one origin can accumulate. */
@@ -28,7 +29,8 @@ function hold(locks: SlotLocks, name: string, options: LockOptions): Promise<(()
         await released;
       })
       .catch((error: unknown) => {
-        if (error instanceof DOMException && error.name === 'AbortError') resolve(undefined);
+        // Aborted: by the wait's timeout (browsers reject with the signal's reason) or otherwise.
+        if (error instanceof DOMException && (error.name === 'AbortError' || error.name === 'TimeoutError')) resolve(undefined);
         else reject(error);
       });
   });
@@ -38,11 +40,11 @@ function hold(locks: SlotLocks, name: string, options: LockOptions): Promise<(()
  * Claims a node slot with Web Locks: the `preferred` one (a reloaded tab's own, waiting up to
  * `waitMs` for its previous worker to let go), else the lowest free one. The lock is held
  * for the worker's life, so two tabs never open one slot's database.
- * @example const { slot } = await claimSlot(navigator.locks, 0, 3000);
+ * @example const { slot } = await claimSlot(navigator.locks, 0, 3000, realClock);
  */
-export async function claimSlot(locks: SlotLocks, preferred: number | undefined, waitMs: number): Promise<SlotClaim> {
+export async function claimSlot(locks: SlotLocks, preferred: number | undefined, waitMs: number, clock: Clock): Promise<SlotClaim> {
   if (preferred !== undefined && Number.isInteger(preferred) && preferred >= 0 && preferred < SLOTS_MAX) {
-    const release = await hold(locks, slotLockName(preferred), { signal: AbortSignal.timeout(waitMs) });
+    const release = await hold(locks, slotLockName(preferred), { signal: timeoutSignal(clock, waitMs) });
     if (release !== undefined) return { slot: preferred, release };
   }
   for (let slot = 0; slot < SLOTS_MAX; slot++) {

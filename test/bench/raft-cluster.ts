@@ -1,7 +1,6 @@
 import { ManualClock, type Clock } from '../../src/clock';
 import { createGroupCommitter, storageSink } from '../../src/log';
-import { Executor, type ApplicationEffect } from '../../src/node/executor';
-import { StoredRaftLog } from '../../src/node/raft-store';
+import { Executor, type ApplicationEffect, StoredRaftLog } from '../../src/node';
 import type { RaftConfig } from '../../src/raft';
 import { createMemoryStorage } from '../../src/storage';
 

@@ -1,6 +1,6 @@
 import { ManualClock } from '../../src/clock';
 import { createGroupCommitter } from '../../src/log';
-import { Executor, type RaftStore } from '../../src/node/executor';
+import { Executor, type RaftStore } from '../../src/node';
 import {
   type Effect,
   type Entry,

@@ -31,3 +31,11 @@ it(`seeds ${FROM_SEED}..${FROM_SEED + SEEDS - 1} keep every invariant and stay l
     expect(coverage![key], key).toBeGreaterThan(SEEDS / 100);
   }
 }, 600_000);
+
+// Seeds that caught bugs, replayed as regression tests: 709727 — the simulator forced a
+// reconfiguration at a term two closed tabs had already led (they were a quorum of the
+// survivor's configuration, so precondition 4 did not follow from the survivors' terms).
+it.each([709727])('seed %i, a former failure, keeps every invariant', (seed) => {
+  const report = runSeed(seed);
+  expect(report.violation).toBeUndefined();
+});

@@ -124,6 +124,11 @@ export class SafetyChecker {
     return this.maxCommitted === 0 || chains[this.maxCommitted - 1] === this.committedChain.get(this.maxCommitted);
   }
 
+  /** Highest term a leader was elected in so far (0 for none). */
+  maxLeaderTerm(): number {
+    return this.leaders.reduce((max, leader) => Math.max(max, leader.term), 0);
+  }
+
   /** Highest index of an acknowledged proposal so far (0 for none). */
   maxAckedIndex(): number {
     return this.acks.reduce((max, ack) => Math.max(max, ack.index), 0);

@@ -1,4 +1,4 @@
-import type { RaftStore } from '../../src/node/executor';
+import type { RaftStore } from '../../src/node';
 import type { Effect, Entry, HardState, Membership, Snapshot } from '../../src/raft';
 import { chain, fnv1a } from './prng';
 

@@ -1,7 +1,6 @@
 import { ManualClock } from '../../src/clock';
 import { createGroupCommitter, storageSink } from '../../src/log';
-import { Executor, type ExecutorStats, type RaftGroupHandler } from '../../src/node/executor';
-import { StoredRaftLog } from '../../src/node/raft-store';
+import { Executor, type ExecutorStats, type RaftGroupHandler, StoredRaftLog } from '../../src/node';
 import type { RaftConfig } from '../../src/raft';
 import { createMemoryStorage, type MemoryStorage } from '../../src/storage';
 import { Prng } from './prng';

@@ -1,6 +1,6 @@
 import type { Cancel, Clock } from '../../src/clock';
 import { createGroupCommitter } from '../../src/log';
-import { Executor, type GroupMessage } from '../../src/node/executor';
+import { Executor, type GroupMessage } from '../../src/node';
 import type { Effect, Input, Membership, Message, RaftConfig, RaftState } from '../../src/raft';
 import { LivenessChecker, quorumsIntersect, SafetyChecker, type HistoryEvent, type Violation } from './checker';
 import { chainsOf, SimDisk, snapshotData } from './disk';
@@ -837,7 +837,10 @@ class Simulation {
    * voters whose tabs closed are dead for good; the most up-to-date survivor — the one
    * forced — holds every committed entry; the new voters are its living voters and
    * itself, and their quorums meet every quorum the living could still form in any
-   * survivor's configuration; the term is above every survivor's. Otherwise nothing is
+   * survivor's configuration; the term is above every survivor's, and so above every term
+   * a leader was elected in (checked, as precondition 3 is, against the history: the
+   * survivors know this when the dead were fewer than a quorum, precondition 3's
+   * condition; seed 709727 forced at a term two closed tabs had led). Otherwise nothing is
    * forced, and the closed tabs come back at the heal with their state (in a browser
    * the group would wait for them; here their close was a long crash).
    */
@@ -861,12 +864,13 @@ class Simulation {
     };
     if (!this.safety.holdsEveryCommitted(best.disk.chains())) return;
     if (!configs.every((config) => quorumsIntersect(membership.voters, config, aliveIds))) return;
+    const term = 1 + Math.max(...alive.map((n) => n.state!.term));
+    if (term <= this.safety.maxLeaderTerm()) return;
     this.nextForceMs = this.nowMs + FORCE_INTERVAL_TICKS * TICK_MS;
     for (const id of leftOut) this.forcedOut.add(id);
     this.coverage.forcedReconfigurations++;
     this.trace(() => `FORCE ${best.id}: voters ${membership.voters.join(',')} (${leftOut.join(',')} closed for good)`);
     this.observe({ kind: 'force', node: best.id, chains: best.disk.chains(), voters: membership.voters, configs, leftOut, alive: aliveIds });
-    const term = 1 + Math.max(...alive.map((n) => n.state!.term));
     this.stepNode(best, { type: 'forceMembership', membership, term });
   }
 

@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { StorageFullError } from '../../src/errors';
-import type { ApplicationEffect } from '../../src/node/executor';
+import type { ApplicationEffect } from '../../src/node';
 import { ManyGroups } from './many-groups';
 
 // The browser's quota runs out under raft groups in the middle of a flush: the group

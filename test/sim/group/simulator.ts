@@ -12,8 +12,7 @@ import {
   type SyncReply,
 } from '../../../src/group';
 import { createGroupCommitter } from '../../../src/log';
-import { Executor } from '../../../src/node/executor';
-import { GROUP_TICK_MS, GroupRuntime, storedOffsets, type GroupRequest } from '../../../src/node/groups';
+import { Executor, GROUP_TICK_MS, GroupRuntime, storedOffsets, type GroupRequest } from '../../../src/node';
 import type { StorageWrite } from '../../../src/storage';
 import { Prng } from '../prng';
 
