@@ -22,7 +22,7 @@ import {
 } from '../../../src/cluster';
 import { NotControllerError, type ClusterIdMismatchError } from '../../../src/errors';
 import { createGroupCommitter } from '../../../src/log';
-import { Executor, type GroupMessage } from '../../../src/node/executor';
+import { Executor, type GroupMessage } from '../../../src/node';
 import { lastIndexOf, type Effect, type Input, type RaftState } from '../../../src/raft';
 import { LivenessChecker, SafetyChecker, type HistoryEvent, type Violation } from '../checker';
 import { SimDisk } from '../disk';
