@@ -19,11 +19,14 @@
 // Feed it: at (re)start, `restore` with the snapshot the group's store holds, if any (the
 // raft core restarts `applied` there), then `raft`; `raft` after every metadata group step
 // that changed role, term, leader or membership (with lastIndexOf(state)); the group's
-// `apply` entries and `restore` snapshots; brokers' `request`s (forwarded to the active controller: any other answers
-// NOT_CONTROLLER with a hint); `tick` about every heartbeat interval with the clock's
-// time. A tab that sees another tab's slot lock released sends the `brokerGone` request
-// (the tab is gone at once, no session timeout). Every broker (the active
-// controller's own too) registers, then heartbeats at well under `sessionTimeoutMs`.
+// `apply` entries and `restore` snapshots; brokers' `request`s (forwarded to the active
+// controller: any other answers NOT_CONTROLLER with a hint); `tick` about every heartbeat
+// interval with the clock's time. When the metadata group stops (a failed write: the
+// executor drops its inputs), feed `raft` with role 'follower', so pending requests are
+// answered NOT_CONTROLLER and retried, and feed the restarted member as at start. A tab
+// that sees another tab's slot lock released sends the `brokerGone` request (gone at once,
+// no session timeout). Every broker (the active controller's own too) registers, then
+// heartbeats at well under `sessionTimeoutMs`.
 //
 // The simulator hosts it as a machine on the executor (`addMachine`, ticking it), beside
 // the metadata group: test/sim/cluster/simulator.ts `startMember` is the wiring to copy.
