@@ -25,7 +25,7 @@ export interface TopicInfo {
   readonly configs: ReadonlyMap<string, string>;
 }
 
-/** Kafka's rule: `.` and `_` collide in metric names, so `a.b` and `a_b` cannot both exist. */
+/** Kafka's rule: `.` and `_` collide in metric names, so `a.b` and `a_b` cannot both exist. @example collisionKey('a.b') === collisionKey('a_b') */
 export const collisionKey = (name: string): string => name.replaceAll('.', '_');
 
 /**

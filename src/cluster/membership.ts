@@ -18,7 +18,7 @@ import { memberId } from './identity';
  */
 const VOTERS_TO_REMOVE_DEAD_MIN = 4;
 
-/** Voters the controller group keeps for `live` live brokers that are members. */
+/** Voters the controller group keeps for `live` live brokers that are members. @example targetVoters(4) // 3 */
 export const targetVoters = (live: number): number => (live >= 5 ? 5 : Math.min(3, live));
 
 /**

@@ -31,7 +31,7 @@ export function deviceAlternated(brokers: readonly BrokerInfo[]): BrokerInfo[] {
  * Replica sets (leader first) for `count` partitions of `replicationFactor` replicas over
  * `brokers` (live, at least `replicationFactor` of them), starting at `start` (e.g. the
  * partitions placed so far, so consecutive topics start on different brokers).
- * @example placeReplicas(liveBrokers, 6, 3, image.partitionCount()) // [[1, 2, 3], [2, 3, 1], ...]
+ * @example placeReplicas(liveBrokers, 6, 3, partitionsPlacedSoFar) // [[1, 2, 3], [2, 3, 1], ...]
  */
 export function placeReplicas(brokers: readonly BrokerInfo[], count: number, replicationFactor: number, start: number): number[][] {
   const ordered = deviceAlternated(brokers);
