@@ -271,3 +271,87 @@ export class NumberOfRetriesExceededError extends LetterboxError {
   }
 }
 
+/**
+ * Two clusters under one name met (brokers that bootstrapped apart, e.g. a tab opened
+ * offline): this broker's cluster is the smaller one (fewer brokers, then fewer metadata
+ * records). Remedy: offer its local topics to the other cluster, or keep it apart under
+ * another name; it never silently shares the name.
+ */
+export class ClusterIdMismatchError extends LetterboxError {
+  static override readonly errorName = 'ClusterIdMismatchError';
+  readonly clusterName: string;
+  readonly clusterId: string;
+  readonly otherClusterId: string;
+  constructor(clusterName: string, clusterId: string, otherClusterId: string) {
+    super(
+      'CLUSTER_ID_MISMATCH',
+      `cluster "${clusterName}": this broker's cluster ${clusterId} is smaller than cluster ${otherClusterId} under the same name; ` +
+        'offer its topics to the other cluster or keep it apart under another name',
+    );
+    this.clusterName = clusterName;
+    this.clusterId = clusterId;
+    this.otherClusterId = otherClusterId;
+  }
+}
+
+/** A request, record or raft message from a peer of another cluster (Kafka's INCONSISTENT_CLUSTER_ID). Nothing was applied. */
+export class InconsistentClusterIdError extends LetterboxError {
+  static override readonly errorName = 'InconsistentClusterIdError';
+  constructor(message: string) {
+    super('INCONSISTENT_CLUSTER_ID', message);
+  }
+}
+
+/**
+ * A broker's identity was refused: `DUPLICATE_BROKER_REGISTRATION` (a peer claims a broker
+ * id registered with another storage incarnation), `STALE_BROKER_EPOCH` (an incarnation
+ * older than the registered one, or a member unknown to the cluster). Nothing was applied.
+ */
+export class BrokerIdentityError extends LetterboxError {
+  static override readonly errorName = 'BrokerIdentityError';
+  readonly brokerId: number;
+  constructor(code: 'DUPLICATE_BROKER_REGISTRATION' | 'STALE_BROKER_EPOCH', brokerId: number, message: string) {
+    super(code, message);
+    this.brokerId = brokerId;
+  }
+}
+
+/** A message claiming to come from the controller of an epoch it did not lead (forged or stale; Kafka's STALE_CONTROLLER_EPOCH). Nothing was applied. */
+export class StaleControllerEpochError extends LetterboxError {
+  static override readonly errorName = 'StaleControllerEpochError';
+  constructor(message: string) {
+    super('STALE_CONTROLLER_EPOCH', message);
+  }
+}
+
+/** This broker is not the active controller (retriable: `leaderHint` names the one it knows of, if any). */
+export class NotControllerError extends LetterboxError {
+  static override readonly errorName = 'NotControllerError';
+  readonly leaderHint: string | undefined;
+  constructor(message: string, leaderHint?: string) {
+    super('NOT_CONTROLLER', message, { retriable: true });
+    this.leaderHint = leaderHint;
+  }
+}
+
+/** A topic of that name, or of a name that collides with it (Kafka's `a.b` vs `a_b`), exists. */
+export class TopicExistsError extends LetterboxError {
+  static override readonly errorName = 'TopicExistsError';
+  readonly topic: string;
+  constructor(topic: string, message = `topic "${topic}" already exists`) {
+    super('TOPIC_ALREADY_EXISTS', message);
+    this.topic = topic;
+  }
+}
+
+/**
+ * A metadata record or snapshot that cannot be applied: `CORRUPT_MESSAGE` (does not
+ * decode), `UNSUPPORTED_VERSION` (a version this node does not speak), `INVALID_RECORD`
+ * (decodes, but contradicts the image: a partition of an unknown topic, a broker id taken).
+ */
+export class MetadataRecordError extends LetterboxError {
+  static override readonly errorName = 'MetadataRecordError';
+  constructor(code: 'CORRUPT_MESSAGE' | 'UNSUPPORTED_VERSION' | 'INVALID_RECORD', message: string) {
+    super(code, message);
+  }
+}

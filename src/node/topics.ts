@@ -1,25 +1,13 @@
+import { collisionKey, validateTopicName } from '../cluster';
 import { InvalidConfigError, InvalidTopicError } from '../errors';
 import { defaultLogConfig, type LogConfig } from '../log';
 import type { ConfigEntry, TopicDefinition, TopicSpec } from './api';
 
-/** Kafka's limits: 249 characters of [a-zA-Z0-9._-], not "." or "..". */
-const TOPIC_NAME_MAX = 249;
+// Topic names follow Kafka's rules, checked in one place (the controller checks them too).
+export { validateTopicName };
+
 /** Partitions one topic may have on a node: bounds the logs a node opens. */
 export const PARTITIONS_MAX = 1000;
-
-/**
- * Throws InvalidTopicError unless `name` is a legal user topic name (Kafka's rules; names
- * starting with `__` are reserved for Letterbox's internal topics).
- * @example validateTopicName('orders.v1');
- */
-export function validateTopicName(name: unknown): asserts name is string {
-  if (typeof name !== 'string') throw new InvalidTopicError(`a topic name must be a string, got ${typeof name}`);
-  if (name.length === 0) throw new InvalidTopicError('a topic name cannot be empty');
-  if (name.length > TOPIC_NAME_MAX) throw new InvalidTopicError(`topic name is ${name.length} characters; at most ${TOPIC_NAME_MAX}`);
-  if (name === '.' || name === '..') throw new InvalidTopicError(`"${name}" is not a legal topic name`);
-  if (!/^[a-zA-Z0-9._-]+$/.test(name)) throw new InvalidTopicError(`topic name "${name}" may contain only ASCII letters, digits, ".", "_" and "-"`);
-  if (name.startsWith('__')) throw new InvalidTopicError(`topic names starting with "__" are reserved for internal topics: "${name}"`);
-}
 
 /**
  * The topic among `existing` that `name` collides with: Kafka refuses a topic whose name
@@ -27,8 +15,8 @@ export function validateTopicName(name: unknown): asserts name is string {
  * @example collidingTopic('a_b', ['a.b']) // → 'a.b'
  */
 export function collidingTopic(name: string, existing: Iterable<string>): string | undefined {
-  const folded = name.replaceAll('.', '_');
-  for (const other of existing) if (other.replaceAll('.', '_') === folded) return other;
+  const key = collisionKey(name);
+  for (const other of existing) if (collisionKey(other) === key) return other;
   return undefined;
 }
 

@@ -10,6 +10,13 @@
 //
 // Pre-vote and check-quorum are always on.
 //
+// Identity: a member (`NodeId`) is a broker id with its storage incarnation (the slot
+// database's identity), written `<brokerId>.<incarnation>` (src/cluster `memberId`). A
+// broker back with its storage — a reopened tab on its slot, or another tab adopting the
+// slot — is the same member, as a server restarting on its disk: its votes and log are
+// still there. A broker whose storage was lost has forgotten its votes, so it must never
+// count as that member again: it registers anew, gets a new broker id and joins as a learner.
+//
 // Membership changes are single-server changes (Raft thesis §4.1), not joint consensus:
 // a configuration entry adds or removes one voter (or changes learners), takes effect
 // on each member as soon as it is in its log, and a leader appends one only when the
@@ -36,8 +43,9 @@
 // It is safe only when all of these hold (the core cannot check them; the simulator's
 // `forced reconfiguration` checker does):
 //   1. Every voter left out is dead and never comes back as that member: its slot's
-//      lock was released, and a reopened tab on that slot joins under a new member id
-//      (say, the slot with a new incarnation), as a new learner. A returning old voter
+//      lock was released and its storage is gone, so whatever opens on that slot next
+//      is a new member (a new storage incarnation, a new broker id), joining as a new
+//      learner. A returning old voter
 //      — with its old state, or even wiped, having forgotten its votes — could complete
 //      a quorum of a configuration some survivor still holds.
 //   2. The new voters are alive and include the member it is given to, and every

@@ -1,6 +1,6 @@
 import type { LetterboxError } from '../errors';
 
-/** A member of a raft group: a broker's id. */
+/** A member of a raft group: a broker id with its storage incarnation, `<brokerId>.<incarnation>` (see index.ts). */
 export type NodeId = string;
 
 /**

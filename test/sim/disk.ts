@@ -13,8 +13,13 @@ export const snapshotData = (chains: readonly number[]): Uint8Array => new Uint8
 /** The chain hashes a snapshot's image holds, 1..index. @example chainsOf(snapshot.data).at(-1) */
 export const chainsOf = (data: Uint8Array): number[] => Array.from(new Uint32Array(data.slice().buffer));
 
+/** The chain hashes of the prefix a snapshot covers, 1..index. */
+export type SnapshotChains = (snapshot: Snapshot) => number[];
+
 /** A log after its snapshot, plus the chain hash of each prefix from index 1 (see `chain`). */
 class Log {
+  constructor(readonly chainsOfSnapshot: SnapshotChains) {}
+
   snapshot: Snapshot | undefined;
   /** Entries after the snapshot. */
   entries: Entry[] = [];
@@ -31,7 +36,7 @@ class Log {
     if (effect.snapshot !== undefined) {
       const { index } = effect.snapshot;
       this.entries = this.entries.slice(Math.min(index - this.start, this.entries.length));
-      this.chains = [...chainsOf(effect.snapshot.data), ...this.chains.slice(index)];
+      this.chains = [...this.chainsOfSnapshot(effect.snapshot), ...this.chains.slice(index)];
       this.snapshot = effect.snapshot;
     }
     if (effect.entries === undefined) return;
@@ -45,7 +50,7 @@ class Log {
   }
 
   copy(): Log {
-    const log = new Log();
+    const log = new Log(this.chainsOfSnapshot);
     log.snapshot = this.snapshot;
     log.entries = this.entries.slice();
     log.chains = this.chains.slice();
@@ -61,9 +66,15 @@ class Log {
  * store may apply a write — while the checkers see every write at once (`visible`).
  */
 export class SimDisk implements RaftStore {
-  private visible = new Log();
-  private stored = new Log();
+  private visible: Log;
+  private stored: Log;
   private unsynced: PersistEffect[] = [];
+
+  /** `chainsOfSnapshot`: how a snapshot's prefix hashes are known — by default its image is them (`snapshotData`). */
+  constructor(chainsOfSnapshot: SnapshotChains = (snapshot) => chainsOf(snapshot.data)) {
+    this.visible = new Log(chainsOfSnapshot);
+    this.stored = new Log(chainsOfSnapshot);
+  }
 
   lastIndex(): number {
     return this.stored.start + this.stored.entries.length;

@@ -5,6 +5,7 @@ import type { Effect, Input, Membership, Message, RaftConfig, RaftState } from '
 import { LivenessChecker, quorumsIntersect, SafetyChecker, type HistoryEvent, type Violation } from './checker';
 import { chainsOf, SimDisk, snapshotData } from './disk';
 import { fnv1a, Prng } from './prng';
+import { TraceLog } from './trace';
 
 // A deterministic simulation of one raft group: N nodes, each running the node's executor
 // (src/node/executor.ts) with a simulated clock (whose rate drifts: clock skew), a
@@ -153,18 +154,18 @@ type SimEvent =
   | { kind: 'heal-links' }
   | { kind: 'weather-clears' };
 
-interface Queued {
+interface Queued<Event = SimEvent> {
   atMs: number;
   seq: number;
-  event: SimEvent;
+  event: Event;
 }
 
 /** A binary heap of events by (time, insertion order). */
-class EventQueue {
-  private heap: Queued[] = [];
+export class EventQueue<Event = SimEvent> {
+  private heap: Array<Queued<Event>> = [];
   private seq = 0;
 
-  push(atMs: number, event: SimEvent): void {
+  push(atMs: number, event: Event): void {
     const heap = this.heap;
     heap.push({ atMs, seq: this.seq++, event });
     let i = heap.length - 1;
@@ -176,7 +177,7 @@ class EventQueue {
     }
   }
 
-  pop(): Queued | undefined {
+  pop(): Queued<Event> | undefined {
     const heap = this.heap;
     const top = heap[0];
     const last = heap.pop();
@@ -196,7 +197,7 @@ class EventQueue {
     return top;
   }
 }
-const before = (a: Queued, b: Queued) => a.atMs < b.atMs || (a.atMs === b.atMs && a.seq < b.seq);
+const before = <E>(a: Queued<E>, b: Queued<E>) => a.atMs < b.atMs || (a.atMs === b.atMs && a.seq < b.seq);
 
 const emptyCoverage = (): Coverage => ({
   elections: 0, preVotes: 0, stepDowns: 0, maxTerm: 0, committed: 0, proposals: 0, acked: 0, rejected: 0,
@@ -234,7 +235,7 @@ class Simulation {
   private readonly liveness = new LivenessChecker(LIVENESS_BOUND_TICKS, 'a leader commits a new proposal');
   private readonly catchUp = new LivenessChecker(CATCH_UP_BOUND_TICKS, 'every node applies every acknowledged proposal');
   private finished = false;
-  private readonly traceLines: string[] | undefined;
+  private readonly traceLog: TraceLog;
   private nowMs = 0;
   /** The input `stepNode` fed, and its step's effects once the executor ran it. */
   private capturing: { input: Input; effects: readonly Effect[] } | undefined;
@@ -262,7 +263,7 @@ class Simulation {
 
   constructor(readonly seed: number, options: SimOptions) {
     this.prng = new Prng(seed);
-    this.traceLines = options.trace ? [] : undefined;
+    this.traceLog = new TraceLog(options.trace === true, TRACE_LINES);
     this.scenario = this.prng.pick(SCENARIOS);
     const count = this.scenario === 'tab-close' ? this.prng.pick([2, 2, 2, 3, 4]) : this.prng.pick([1, 2, 3, 3, 3, 3, 4, 5, 5, 5]);
     const spares = this.scenario === 'membership-churn' || this.scenario === 'random' ? this.prng.int(1, 2) : this.prng.int(0, 1);
@@ -312,14 +313,12 @@ class Simulation {
       coverage: this.coverage,
       livenessTicks: this.livenessTicks,
       ...(this.violation && { violation: this.violation }),
-      ...(this.traceLines && { trace: this.traceLines.slice(-TRACE_LINES) }),
+      ...(this.traceLog.last() && { trace: this.traceLog.last()! }),
     };
   }
 
   private trace(line: () => string): void {
-    if (this.traceLines === undefined) return;
-    this.traceLines.push(`${String(this.nowMs).padStart(6)}ms ${line()}`);
-    if (this.traceLines.length > TRACE_LINES * 4) this.traceLines.splice(0, this.traceLines.length - TRACE_LINES);
+    this.traceLog.add(this.nowMs, line);
   }
 
   private fail(violation: Violation): void {

@@ -1,0 +1,310 @@
+import { MetadataRecordError } from '../errors';
+import { ByteReader, putVarint, putVarlong, varintBytes, varlongBytes } from '../protocol/bytes';
+
+// The metadata log's records (KRaft's __cluster_metadata), one per raft entry payload, and
+// their binary codec: FORMATS.md § Metadata record. Decoding never throws: malformed bytes
+// become a MetadataRecordError value.
+
+/** Version of every record type's body this node writes and reads. */
+export const RECORD_VERSION = 0;
+/** Longest string field a record may carry (names, endpoints, ids), in UTF-8 bytes. */
+export const RECORD_STRING_BYTES_MAX = 1024;
+/** Most elements of an array field (replicas, endpoints). */
+export const RECORD_ARRAY_MAX = 1024;
+
+/** The cluster's identity: the first record of its log, written by the broker that bootstrapped it. */
+export interface ClusterIdRecord {
+  readonly type: 'clusterId';
+  /** Unique per cluster (random, chosen at bootstrap). */
+  readonly clusterId: string;
+  /** The name brokers meet under (an origin's local cluster, a relay's). */
+  readonly clusterName: string;
+}
+/** A broker joined (or came back with its storage, maybe at new endpoints). */
+export interface RegisterBrokerRecord {
+  readonly type: 'registerBroker';
+  readonly brokerId: number;
+  /** Its storage incarnation: the identity of the slot's database. */
+  readonly incarnation: string;
+  /** The browser profile it runs in: replicas on distinct devices survive a device. */
+  readonly deviceId: string;
+  readonly endpoints: readonly string[];
+}
+/** A broker fenced (silent past its session timeout, or its tab gone) or unfenced (heard from again). */
+export interface FenceBrokerRecord {
+  readonly type: 'fenceBroker' | 'unfenceBroker';
+  readonly brokerId: number;
+  readonly incarnation: string;
+}
+export interface TopicRecord {
+  readonly type: 'topic';
+  readonly topicId: number;
+  readonly name: string;
+}
+/** A partition's placement: a new partition, or a changed replica set or leader. */
+export interface PartitionRecord {
+  readonly type: 'partition';
+  readonly topicId: number;
+  readonly partition: number;
+  readonly replicas: readonly number[];
+  /** In-sync replicas (Cluster II); ⊆ replicas. */
+  readonly isr: readonly number[];
+  /** The leader hint: a replica, or -1 for none. */
+  readonly leader: number;
+  readonly leaderEpoch: number;
+}
+/** A topic config entry set (`value`) or removed (`null`). */
+export interface ConfigRecord {
+  readonly type: 'config';
+  readonly topicId: number;
+  readonly name: string;
+  readonly value: string | null;
+}
+export interface RemoveTopicRecord {
+  readonly type: 'removeTopic';
+  readonly topicId: number;
+}
+
+export type MetadataRecord =
+  | ClusterIdRecord
+  | RegisterBrokerRecord
+  | FenceBrokerRecord
+  | TopicRecord
+  | PartitionRecord
+  | ConfigRecord
+  | RemoveTopicRecord;
+
+/** Type ids on the wire (FORMATS.md § Metadata record). */
+const TYPE_IDS = {
+  clusterId: 0,
+  registerBroker: 1,
+  fenceBroker: 2,
+  unfenceBroker: 3,
+  topic: 4,
+  partition: 5,
+  config: 6,
+  removeTopic: 7,
+} as const satisfies Record<MetadataRecord['type'], number>;
+const TYPE_NAMES = Object.fromEntries(Object.entries(TYPE_IDS).map(([name, id]) => [id, name])) as Record<number, MetadataRecord['type']>;
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Appends fields to a growing buffer. */
+class FieldWriter {
+  #bytes = new Uint8Array(64);
+  #length = 0;
+
+  #room(count: number): void {
+    if (this.#length + count <= this.#bytes.length) return;
+    const grown = new Uint8Array(Math.max(this.#bytes.length * 2, this.#length + count));
+    grown.set(this.#bytes.subarray(0, this.#length));
+    this.#bytes = grown;
+  }
+  uint8(value: number): this {
+    this.#room(1);
+    this.#bytes[this.#length++] = value;
+    return this;
+  }
+  varint(value: number): this {
+    this.#room(varintBytes(value));
+    this.#length = putVarint(this.#bytes, this.#length, value);
+    return this;
+  }
+  varlong(value: number): this {
+    this.#room(varlongBytes(value));
+    this.#length = putVarlong(this.#bytes, this.#length, value);
+    return this;
+  }
+  raw(bytes: Uint8Array): this {
+    this.varint(bytes.length);
+    this.#room(bytes.length);
+    this.#bytes.set(bytes, this.#length);
+    this.#length += bytes.length;
+    return this;
+  }
+  string(value: string | null): this {
+    return value === null ? this.varint(-1) : this.raw(utf8.encode(value));
+  }
+  int32s(values: readonly number[]): this {
+    this.varint(values.length);
+    for (const value of values) this.varint(value);
+    return this;
+  }
+  strings(values: readonly string[]): this {
+    this.varint(values.length);
+    for (const value of values) this.string(value);
+    return this;
+  }
+  done(): Uint8Array {
+    return this.#bytes.slice(0, this.#length);
+  }
+}
+
+/** Reads fields; throws MetadataRecordError (caught by the decoders below). */
+class FieldReader {
+  readonly #reader: ByteReader;
+  constructor(bytes: Uint8Array) {
+    this.#reader = new ByteReader(bytes, (message) => new MetadataRecordError('CORRUPT_MESSAGE', message));
+  }
+  get left(): number {
+    return this.#reader.end - this.#reader.position;
+  }
+  uint8(what: string): number {
+    return this.#reader.int8(what) & 0xff;
+  }
+  varint(what: string): number {
+    return this.#reader.varint(what);
+  }
+  varlong(what: string): number {
+    return this.#reader.varlong(what);
+  }
+  int32AtLeast(what: string, min: number): number {
+    const value = this.varint(what);
+    if (value < min) throw new MetadataRecordError('CORRUPT_MESSAGE', `${what}: ${value} is below ${min}`);
+    return value;
+  }
+  raw(what: string): Uint8Array {
+    const bytes = this.#reader.bytesOrNull(what);
+    if (bytes === null) throw new MetadataRecordError('CORRUPT_MESSAGE', `${what} is null`);
+    return bytes;
+  }
+  string(what: string): string;
+  string(what: string, nullable: true): string | null;
+  string(what: string, nullable = false): string | null {
+    const bytes = this.#reader.bytesOrNull(what);
+    if (bytes === null) {
+      if (nullable) return null;
+      throw new MetadataRecordError('CORRUPT_MESSAGE', `${what} is null`);
+    }
+    if (bytes.length > RECORD_STRING_BYTES_MAX) throw new MetadataRecordError('CORRUPT_MESSAGE', `${what} is ${bytes.length} bytes; at most ${RECORD_STRING_BYTES_MAX}`);
+    try {
+      return fromUtf8.decode(bytes);
+    } catch {
+      throw new MetadataRecordError('CORRUPT_MESSAGE', `${what} is not UTF-8`);
+    }
+  }
+  #count(what: string): number {
+    const count = this.varint(what);
+    if (count < 0 || count > RECORD_ARRAY_MAX) throw new MetadataRecordError('CORRUPT_MESSAGE', `${what}: ${count} elements; 0..${RECORD_ARRAY_MAX}`);
+    return count;
+  }
+  int32s(what: string, min: number): number[] {
+    return Array.from({ length: this.#count(what) }, () => this.int32AtLeast(what, min));
+  }
+  strings(what: string): string[] {
+    return Array.from({ length: this.#count(what) }, () => this.string(what));
+  }
+}
+
+/**
+ * Encodes one metadata record (FORMATS.md § Metadata record).
+ * @example const payload = encodeRecord({ type: 'topic', topicId: 1, name: 'orders' });
+ */
+export function encodeRecord(record: MetadataRecord): Uint8Array {
+  const w = new FieldWriter().uint8(TYPE_IDS[record.type]).uint8(RECORD_VERSION);
+  switch (record.type) {
+    case 'clusterId':
+      return w.string(record.clusterId).string(record.clusterName).done();
+    case 'registerBroker':
+      return w.varint(record.brokerId).string(record.incarnation).string(record.deviceId).strings(record.endpoints).done();
+    case 'fenceBroker':
+    case 'unfenceBroker':
+      return w.varint(record.brokerId).string(record.incarnation).done();
+    case 'topic':
+      return w.varint(record.topicId).string(record.name).done();
+    case 'partition':
+      return w.varint(record.topicId).varint(record.partition).int32s(record.replicas).int32s(record.isr).varint(record.leader).varint(record.leaderEpoch).done();
+    case 'config':
+      return w.varint(record.topicId).string(record.name).string(record.value).done();
+    case 'removeTopic':
+      return w.varint(record.topicId).done();
+  }
+}
+
+/**
+ * Decodes one metadata record; a malformed one is a MetadataRecordError value, never a throw.
+ * @example const record = decodeRecord(entry.data); if (record instanceof MetadataRecordError) report(record);
+ */
+export function decodeRecord(bytes: Uint8Array): MetadataRecord | MetadataRecordError {
+  try {
+    return readRecord(new FieldReader(bytes));
+  } catch (error) {
+    if (error instanceof MetadataRecordError) return error;
+    throw error;
+  }
+}
+
+function readRecord(r: FieldReader): MetadataRecord {
+  const typeId = r.uint8('record type');
+  const type = TYPE_NAMES[typeId];
+  if (type === undefined) throw new MetadataRecordError('CORRUPT_MESSAGE', `unknown metadata record type ${typeId}`);
+  const version = r.uint8('record version');
+  if (version !== RECORD_VERSION) throw new MetadataRecordError('UNSUPPORTED_VERSION', `${type} record version ${version}; this node reads ${RECORD_VERSION}`);
+  const record = readBody(r, type);
+  if (r.left !== 0) throw new MetadataRecordError('CORRUPT_MESSAGE', `${type} record has ${r.left} bytes after its last field`);
+  return record;
+}
+
+function readBody(r: FieldReader, type: MetadataRecord['type']): MetadataRecord {
+  switch (type) {
+    case 'clusterId':
+      return { type, clusterId: r.string('clusterId'), clusterName: r.string('clusterName') };
+    case 'registerBroker':
+      return { type, brokerId: r.int32AtLeast('brokerId', 0), incarnation: r.string('incarnation'), deviceId: r.string('deviceId'), endpoints: r.strings('endpoints') };
+    case 'fenceBroker':
+    case 'unfenceBroker':
+      return { type, brokerId: r.int32AtLeast('brokerId', 0), incarnation: r.string('incarnation') };
+    case 'topic':
+      return { type, topicId: r.int32AtLeast('topicId', 1), name: r.string('name') };
+    case 'partition': {
+      const topicId = r.int32AtLeast('topicId', 1);
+      const partition = r.int32AtLeast('partition', 0);
+      const replicas = r.int32s('replicas', 0);
+      const isr = r.int32s('isr', 0);
+      return { type, topicId, partition, replicas, isr, leader: r.int32AtLeast('leader', -1), leaderEpoch: r.int32AtLeast('leaderEpoch', 0) };
+    }
+    case 'config':
+      return { type, topicId: r.int32AtLeast('topicId', 1), name: r.string('name'), value: r.string('value', true) };
+    case 'removeTopic':
+      return { type, topicId: r.int32AtLeast('topicId', 1) };
+  }
+}
+
+/** Snapshot format version (FORMATS.md § Metadata snapshot). */
+export const SNAPSHOT_VERSION = 0;
+
+/** A snapshot's contents: counters that records do not carry, and the records that rebuild the image. */
+export interface SnapshotContents {
+  /** Records applied to make the image (compared when two clusters meet). */
+  readonly recordsApplied: number;
+  readonly nextTopicId: number;
+  readonly records: readonly MetadataRecord[];
+}
+
+/** Encodes a snapshot image. @example encodeSnapshot({ recordsApplied: 12, nextTopicId: 3, records }) */
+export function encodeSnapshot(contents: SnapshotContents): Uint8Array {
+  const w = new FieldWriter().uint8(SNAPSHOT_VERSION).varlong(contents.recordsApplied).varint(contents.nextTopicId).varlong(contents.records.length);
+  for (const record of contents.records) w.raw(encodeRecord(record));
+  return w.done();
+}
+
+/** Decodes a snapshot image; malformed bytes are a MetadataRecordError value. @example decodeSnapshot(snapshot.data) */
+export function decodeSnapshot(bytes: Uint8Array): SnapshotContents | MetadataRecordError {
+  try {
+    const r = new FieldReader(bytes);
+    const version = r.uint8('snapshot version');
+    if (version !== SNAPSHOT_VERSION) throw new MetadataRecordError('UNSUPPORTED_VERSION', `metadata snapshot version ${version}; this node reads ${SNAPSHOT_VERSION}`);
+    const recordsApplied = r.varlong('recordsApplied');
+    const nextTopicId = r.int32AtLeast('nextTopicId', 1);
+    const count = r.varlong('record count');
+    if (recordsApplied < 0 || count < 0 || count > bytes.length) throw new MetadataRecordError('CORRUPT_MESSAGE', `snapshot counts ${recordsApplied}, ${count} out of range`);
+    const records: MetadataRecord[] = [];
+    for (let i = 0; i < count; i++) records.push(readRecord(new FieldReader(r.raw('record'))));
+    if (r.left !== 0) throw new MetadataRecordError('CORRUPT_MESSAGE', `metadata snapshot has ${r.left} bytes after its last record`);
+    return { recordsApplied, nextTopicId, records };
+  } catch (error) {
+    if (error instanceof MetadataRecordError) return error;
+    throw error;
+  }
+}
