@@ -45,8 +45,9 @@ interface Member {
 }
 
 /**
- * A group stays once created (bounded by GROUPS_MAX), so its generation only grows: a
- * (member, generation) pair is never handed out twice.
+ * A group stays until deleted (bounded by GROUPS_MAX). A (member, generation) pair is never
+ * handed out twice: generations only grow while it lives, and member numbers are never
+ * reused, so a group created again under a deleted one's id shares no member with it.
  */
 interface Group {
   readonly groupId: string;
@@ -63,6 +64,8 @@ interface Group {
   written: Map<string, OffsetCommit>;
   /** Commits whose write is not yet durable, oldest first (writes complete in this order). */
   pendingWrites: number[];
+  /** The request of a delete being written (always the last pending write); the group is gone once it is durable. */
+  deleteRequestId: number | undefined;
 }
 
 interface PendingWrite {
@@ -178,6 +181,9 @@ export function stepCoordinator(state: CoordinatorState, input: GroupInput): { s
     case 'dropTopic':
       dropTopic(s, input, out);
       break;
+    case 'deleteGroup':
+      deleteGroup(s, input, out);
+      break;
     case 'load': {
       assert(validName(input.groupId), `load of a malformed group id`);
       const group = s.groups.get(input.groupId) ?? createGroup(s, input.groupId);
@@ -212,6 +218,7 @@ function join(s: State, input: Extract<GroupInput, { type: 'join' }>, out: Out):
     return out.error(requestId, 'INCONSISTENT_GROUP_PROTOCOL', `assignors must be a non-empty list of ${ASSIGNORS.join(', ')}`);
   }
   const existing = s.groups.get(groupId);
+  if (existing?.deleteRequestId !== undefined) return out.error(requestId, 'COORDINATOR_NOT_AVAILABLE', deletingMessage(groupId));
   const known = input.memberId === null ? undefined : existing?.members.get(input.memberId);
   if (input.memberId !== null && known === undefined) {
     return out.error(requestId, 'UNKNOWN_MEMBER_ID', `${input.memberId} is not a member of ${groupId}: join with no member id`);
@@ -261,6 +268,7 @@ function commit(s: State, input: Extract<GroupInput, { type: 'commit' }>, out: O
   if (!validName(groupId)) return out.error(requestId, 'INVALID_GROUP_ID', `group id must be 1..${NAME_LENGTH_MAX} characters`);
   if (!Array.isArray(offsets) || offsets.length > OFFSETS_PER_COMMIT_MAX) return out.error(requestId, 'INVALID_REQUEST', `a commit holds at most ${OFFSETS_PER_COMMIT_MAX} offsets`);
   let group = s.groups.get(groupId);
+  if (group?.deleteRequestId !== undefined) return out.error(requestId, 'COORDINATOR_NOT_AVAILABLE', deletingMessage(groupId));
   if (input.memberId === null) {
     if (group !== undefined && group.members.size > 0) {
       return out.error(requestId, 'NON_EMPTY_GROUP', `${groupId} has ${group.members.size} members: offsets are set only while it has none`);
@@ -299,7 +307,8 @@ function dropTopic(s: State, input: Extract<GroupInput, { type: 'dropTopic' }>, 
   const group = s.groups.get(groupId);
   if (group === undefined) return out.ok(requestId);
   const without = (offsets: Map<string, OffsetCommit>) => new Map([...offsets].filter(([, o]) => o.topic !== topic));
-  const held = [...group.written.values()].some((o) => o.topic === topic);
+  // While a delete is written, `written` is empty, but the durable set stays if the delete fails.
+  const held = [...group.written.values(), ...(group.deleteRequestId === undefined ? [] : group.committed.values())].some((o) => o.topic === topic);
   group.committed = without(group.committed);
   group.written = without(group.written);
   for (const id of group.pendingWrites) {
@@ -307,11 +316,29 @@ function dropTopic(s: State, input: Extract<GroupInput, { type: 'dropTopic' }>, 
     s.writes.set(id, { groupId, offsets: without(write.offsets) });
   }
   if (!held && !input.rewrite) return out.ok(requestId);
+  // The delete's empty set would make this write moot, but if the delete fails, the stored set still holds the topic.
+  if (group.deleteRequestId !== undefined) return out.error(requestId, 'COORDINATOR_NOT_AVAILABLE', deletingMessage(groupId));
   if (s.writes.size >= PENDING_WRITES_MAX) return out.error(requestId, 'COORDINATOR_NOT_AVAILABLE', `${PENDING_WRITES_MAX} offset writes are in flight`);
   assert(!s.writes.has(requestId), `request id ${requestId} reused while its write is pending`);
   group.pendingWrites.push(requestId);
   s.writes.set(requestId, { groupId, offsets: group.written });
   out.effects.push({ type: 'persist', requestId, groupId, offsets: sortedOffsets(group.written) });
+}
+
+function deleteGroup(s: State, input: Extract<GroupInput, { type: 'deleteGroup' }>, out: Out): void {
+  const { requestId, groupId } = input;
+  if (!validName(groupId)) return out.error(requestId, 'INVALID_GROUP_ID', `group id must be 1..${NAME_LENGTH_MAX} characters`);
+  const group = s.groups.get(groupId);
+  if (group === undefined) return out.error(requestId, 'GROUP_ID_NOT_FOUND', `no group ${groupId}`);
+  if (group.deleteRequestId !== undefined) return out.error(requestId, 'COORDINATOR_NOT_AVAILABLE', deletingMessage(groupId));
+  if (group.members.size > 0) return out.error(requestId, 'NON_EMPTY_GROUP', `${groupId} has ${group.members.size} members: a group is deleted only while it has none`);
+  if (s.writes.size >= PENDING_WRITES_MAX) return out.error(requestId, 'COORDINATOR_NOT_AVAILABLE', `${PENDING_WRITES_MAX} offset writes are in flight`);
+  assert(!s.writes.has(requestId), `request id ${requestId} reused while its write is pending`);
+  group.written = new Map();
+  group.deleteRequestId = requestId;
+  group.pendingWrites.push(requestId);
+  s.writes.set(requestId, { groupId, offsets: group.written });
+  out.effects.push({ type: 'persist', requestId, groupId, offsets: [] });
 }
 
 function writeDone(s: State, input: Extract<GroupInput, { type: 'persisted' | 'persistFailed' }>, out: Out): void {
@@ -321,10 +348,13 @@ function writeDone(s: State, input: Extract<GroupInput, { type: 'persisted' | 'p
   assert(group !== undefined && group.pendingWrites[0] === input.requestId, `offset writes of ${write.groupId} completed out of order`);
   s.writes.delete(input.requestId);
   group.pendingWrites.shift();
+  const deleting = group.deleteRequestId === input.requestId;
+  if (deleting) group.deleteRequestId = undefined;
   if (input.type === 'persisted') {
     // Each write holds the whole set, and writes complete in order: the latest is the truth.
     group.committed = write.offsets;
     out.ok(input.requestId);
+    if (deleting) return void s.groups.delete(group.groupId);
   } else {
     // A later write, already emitted, may still carry these offsets (as a timed-out
     // commit in Kafka may have been applied); without one, the next write starts from
@@ -464,6 +494,7 @@ function createGroup(s: State, groupId: string): Group {
     committed: new Map(),
     written: new Map(),
     pendingWrites: [],
+    deleteRequestId: undefined,
   };
   s.groups.set(groupId, group);
   return group;
@@ -483,6 +514,7 @@ const commonAssignors = (members: Array<{ assignors: AssignorName[] }>) =>
 const generationMessage = (group: Group, generationId: number) =>
   `generation ${generationId} is not ${group.groupId}'s current generation ${group.generationId}: rejoin`;
 
+const deletingMessage = (groupId: string) => `${groupId} is being deleted`;
 const offsetKey = (topic: string, partition: number) => `${partition}:${topic}`;
 const validName = (name: unknown): name is string => typeof name === 'string' && name.length > 0 && name.length <= NAME_LENGTH_MAX;
 const within = (value: unknown, min: number, max: number) => typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;

@@ -18,6 +18,8 @@ export type GroupErrorCode =
   | 'NON_EMPTY_GROUP'
   | 'INVALID_SESSION_TIMEOUT'
   | 'INVALID_GROUP_ID'
+  /** A delete of a group the coordinator does not hold. */
+  | 'GROUP_ID_NOT_FOUND'
   | 'UNKNOWN_TOPIC_OR_PARTITION'
   /** The group has `MEMBERS_PER_GROUP_MAX` members (Kafka's group.max.size). */
   | 'GROUP_MAX_SIZE_REACHED'
@@ -64,7 +66,13 @@ export type GroupInput =
    * set is written again without them, answered once durable. `rewrite`: write it even if
    * nothing is dropped now (a stored set may still hold offsets dropped before).
    */
-  | { type: 'dropTopic'; requestId: number; now: number; groupId: string; topic: string; rewrite: boolean };
+  | { type: 'dropTopic'; requestId: number; now: number; groupId: string; topic: string; rewrite: boolean }
+  /**
+   * Deletes a group without members (Kafka's DeleteGroups): its set is written empty behind
+   * any pending writes, and the group is gone once that is durable; a failed write leaves it
+   * as it was. Meanwhile it refuses joins, commits and offset drops (COORDINATOR_NOT_AVAILABLE).
+   */
+  | { type: 'deleteGroup'; requestId: number; now: number; groupId: string };
 
 export type JoinReply = { memberId: string; generationId: number; leaderId: string; assignor: AssignorName; members: string[] };
 export type SyncReply = { assignment: Assignment };

@@ -246,6 +246,69 @@ describe('committed offsets', () => {
     expect(c.writes.map((w) => w.offsets.length)).toEqual([1]);
   });
 
+  it('deleting a group writes its offsets away; it leaves the list only once that is durable', () => {
+    const c = new Coordinator();
+    c.commit(null, -1, [{ partition: 0, offset: 10 }]);
+    c.persisted();
+    const del = c.deleteGroup();
+    expect(c.outcome(del)).toBe('pending');
+    expect(c.writes.map((w) => [w.groupId, w.offsets])).toEqual([['g', []]]);
+    expect(listGroups(c.state).map((g) => g.groupId)).toEqual(['g']);
+    // While the delete is written, the group takes no joins or commits (retriable).
+    expect(c.outcome(c.join('a'))).toBe('COORDINATOR_NOT_AVAILABLE');
+    expect(c.outcome(c.commit(null, -1, [{ partition: 0, offset: 11 }]))).toBe('COORDINATOR_NOT_AVAILABLE');
+    expect(c.outcome(c.deleteGroup())).toBe('COORDINATOR_NOT_AVAILABLE');
+    c.persisted();
+    expect(c.outcome(del)).toBe('ok');
+    expect(listGroups(c.state)).toEqual([]);
+    expect(committedOffsets(c.state, 'g')).toEqual([]);
+    // The id is free again: a new group starts from nothing, with member ids never issued before.
+    expect(c.joined(c.join('a'))).toMatchObject({ memberId: 'a-g-1', generationId: 1 });
+  });
+
+  it('a failed delete leaves the group and its offsets as they were', () => {
+    const c = new Coordinator();
+    c.commit(null, -1, [{ partition: 0, offset: 10 }]);
+    c.persisted();
+    const del = c.deleteGroup();
+    c.persistFailed('QuotaExceededError');
+    expect(c.replies.get(del)).toMatchObject({ ok: false, error: 'KAFKA_STORAGE_ERROR', message: expect.stringContaining('QuotaExceededError') });
+    expect(listGroups(c.state)).toEqual([{ groupId: 'g', state: 'Empty' }]);
+    expect(committedOffsets(c.state, 'g').map((o) => o.offset)).toEqual([10]);
+    c.commit(null, -1, [{ partition: 1, offset: 1 }]);
+    expect(c.writes[0]!.offsets.map((o) => o.offset)).toEqual([10, 1]);
+  });
+
+  it('a delete waits behind earlier writes and is refused for an unknown, non-empty or malformed group', () => {
+    const c = new Coordinator();
+    expect(c.outcome(c.deleteGroup('nope'))).toBe('GROUP_ID_NOT_FOUND');
+    expect(c.outcome(c.deleteGroup(''))).toBe('INVALID_GROUP_ID');
+    const a = c.joined(c.join('a')).memberId;
+    expect(c.outcome(c.deleteGroup())).toBe('NON_EMPTY_GROUP');
+    const commit = c.commit(a, 1, [{ partition: 0, offset: 3 }]);
+    c.leave(a);
+    const del = c.deleteGroup();
+    expect(c.writes.map((w) => w.offsets.length)).toEqual([1, 0]);
+    c.persisted();
+    expect([c.outcome(commit), c.outcome(del)]).toEqual(['ok', 'pending']);
+    c.persisted();
+    expect(c.outcome(del)).toBe('ok');
+    expect(listGroups(c.state)).toEqual([]);
+  });
+
+  it('a topic dropped while a delete is written is refused (retriable), so the caller rewrites it if the delete fails', () => {
+    const c = new Coordinator();
+    c.commit(null, -1, [{ partition: 0, offset: 10 }]);
+    c.persisted();
+    c.deleteGroup();
+    c.input({ type: 'dropTopic', requestId: 100, now: 0, groupId: 'g', topic: 't', rewrite: false });
+    expect([c.outcome(100), c.writes.length]).toEqual(['COORDINATOR_NOT_AVAILABLE', 1]);
+    c.persistFailed('QuotaExceededError');
+    expect(committedOffsets(c.state, 'g')).toEqual([]);
+    c.input({ type: 'dropTopic', requestId: 101, now: 0, groupId: 'g', topic: 't', rewrite: true });
+    expect([c.outcome(101), c.writes.length]).toEqual(['pending', 1]);
+  });
+
   it('writes completing out of order break the executor contract', () => {
     const c = new Coordinator();
     const a = c.joined(c.join('a')).memberId;

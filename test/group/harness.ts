@@ -75,6 +75,9 @@ export class Coordinator {
       groupId, memberId, generationId, offsets: offsets.map((o) => ({ topic: 't', metadata: null, ...o })),
     });
   }
+  deleteGroup(groupId = 'g'): number {
+    return this.request('deleteGroup', { groupId });
+  }
   /** Advances the clock and ticks. */
   advance(ms: number): void {
     this.nowMs += ms;

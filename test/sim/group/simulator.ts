@@ -803,5 +803,7 @@ function describeInput(input: GroupInput): string {
       return `load ${input.groupId}`;
     case 'dropTopic':
       return `dropTopic #${input.requestId} ${input.groupId} ${input.topic}${input.rewrite ? ' rewrite' : ''}`;
+    case 'deleteGroup':
+      return `deleteGroup #${input.requestId} ${input.groupId}`;
   }
 }
