@@ -338,7 +338,7 @@ function deleteGroup(s: State, input: Extract<GroupInput, { type: 'deleteGroup' 
   group.deleteRequestId = requestId;
   group.pendingWrites.push(requestId);
   s.writes.set(requestId, { groupId, offsets: group.written });
-  out.effects.push({ type: 'persist', requestId, groupId, offsets: [] });
+  out.effects.push({ type: 'persist', requestId, groupId, offsets: [], deleteGroup: true });
 }
 
 function writeDone(s: State, input: Extract<GroupInput, { type: 'persisted' | 'persistFailed' }>, out: Out): void {

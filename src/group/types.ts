@@ -80,8 +80,11 @@ export type SyncReply = { assignment: Assignment };
 export type GroupEffect =
   | { type: 'reply'; requestId: number; ok: true; value?: JoinReply | SyncReply }
   | { type: 'reply'; requestId: number; ok: false; error: GroupErrorCode; message: string }
-  /** Make these committed offsets durable (the group's whole committed set), then feed `persisted`. */
-  | { type: 'persist'; requestId: number; groupId: string; offsets: OffsetCommit[] };
+  /**
+   * Make these committed offsets durable (the group's whole committed set), then feed `persisted`.
+   * `deleteGroup`: the group is being deleted (offsets is empty); it is gone once this is durable.
+   */
+  | { type: 'persist'; requestId: number; groupId: string; offsets: OffsetCommit[]; deleteGroup?: true };
 
 export type GroupStateName = 'Empty' | 'PreparingRebalance' | 'Stable';
 

@@ -34,14 +34,20 @@ export type StoredOffsets = ReadonlyMap<string, OffsetCommit[]>;
 export type CoordinatorObserver = (input: GroupInput, before: CoordinatorState, after: CoordinatorState, effects: readonly GroupEffect[]) => void;
 
 /**
- * The committed offsets of every group, from node-level values (`Storage.readValue`) the runtime wrote.
+ * The committed offsets of every group, from node-level values (`Storage.readValue`) the runtime wrote;
+ * a deleted group's offsets are stored as null (its id may still be in a list written meanwhile).
  * @example const stored = storedOffsets((key) => values.get(key));
  */
 export function storedOffsets(read: (key: string) => unknown): StoredOffsets {
   const stored = new Map<string, OffsetCommit[]>();
-  for (const groupId of (read(GROUP_IDS_KEY) ?? []) as string[]) stored.set(groupId, (read(offsetsKey(groupId)) ?? []) as OffsetCommit[]);
+  for (const groupId of (read(GROUP_IDS_KEY) ?? []) as string[]) {
+    const offsets = read(offsetsKey(groupId)) as OffsetCommit[] | null | undefined;
+    if (offsets !== null) stored.set(groupId, offsets ?? []);
+  }
   return stored;
 }
+
+const writeFailed = (requestId: number, error: unknown): GroupInput => ({ type: 'persistFailed', requestId, message: error instanceof Error ? error.message : String(error) });
 
 /**
  * Runs the pure group coordinator (src/group) for one node on the node's executor: feeds
@@ -193,7 +199,8 @@ export class GroupRuntime {
     waiter.reply(effect);
   }
 
-  #persist({ requestId, groupId, offsets }: Extract<GroupEffect, { type: 'persist' }>, io: MachineIo<GroupInput>): void {
+  #persist({ requestId, groupId, offsets, deleteGroup }: Extract<GroupEffect, { type: 'persist' }>, io: MachineIo<GroupInput>): void {
+    if (deleteGroup === true) return this.#persistDelete(requestId, groupId, io);
     const writes: StorageWrite[] = [{ kind: 'putValue', key: offsetsKey(groupId), value: offsets }];
     const isNew = !this.#knownGroups.has(groupId);
     // Added before the write: writes become durable in order, so a later write's list holds every id.
@@ -205,8 +212,24 @@ export class GroupRuntime {
       durable: () => ({ type: 'persisted', requestId }),
       failed: (error) => {
         if (isNew) this.#knownGroups.delete(groupId);
-        return { type: 'persistFailed', requestId, message: error instanceof Error ? error.message : String(error) };
+        return writeFailed(requestId, error);
       },
+    });
+  }
+
+  /**
+   * A deleted group's offsets become a tombstone (null) and its id leaves the stored list. The
+   * id stays known until this is durable, so a list written meanwhile may still name it: the
+   * tombstone keeps it from loading. A failed write changes nothing.
+   */
+  #persistDelete(requestId: number, groupId: string, io: MachineIo<GroupInput>): void {
+    const ids = [...this.#knownGroups].filter((id) => id !== groupId);
+    io.persist([{ kind: 'putValue', key: offsetsKey(groupId), value: null }, { kind: 'putValue', key: GROUP_IDS_KEY, value: ids }], {
+      durable: () => {
+        this.#knownGroups.delete(groupId);
+        return { type: 'persisted', requestId };
+      },
+      failed: (error) => writeFailed(requestId, error),
     });
   }
 }

@@ -32,7 +32,7 @@ it(`group seeds ${FROM_SEED}..${FROM_SEED + SEEDS - 1} keep every invariant and 
   livenessTicks.sort((a, b) => a - b);
   console.log(`group sim: ${SEEDS} seeds; settled after the heal in p50 ${livenessTicks[SEEDS >> 1]}, max ${livenessTicks.at(-1)} ticks; ${JSON.stringify(total)}`);
   // The campaign must exercise what it claims to.
-  for (const key of ['crashes', 'pauses', 'leaves', 'restarts', 'expired', 'staleCommitsRefused', 'unknownMemberCommitsRefused', 'writeFailures', 'topicGrowths', 'reloads', 'workerRestarts', 'adminResets', 'adminRefused', 'reordered', 'slowBatches', 'slowMembersRemoved'] as const) {
+  for (const key of ['crashes', 'pauses', 'leaves', 'restarts', 'expired', 'staleCommitsRefused', 'unknownMemberCommitsRefused', 'writeFailures', 'topicGrowths', 'reloads', 'workerRestarts', 'adminResets', 'adminRefused', 'groupDeletes', 'deletesRefused', 'reordered', 'slowBatches', 'slowMembersRemoved'] as const) {
     expect(total[key], key).toBeGreaterThan(SEEDS / 20);
   }
 }, 120_000);

@@ -24,7 +24,7 @@ import { Prng } from '../prng';
 // (FIFO per consumer, as over a MessagePort, or fully reordering, as over separate
 // streams), a store whose offset writes are slow and sometimes fail, and a fault
 // schedule drawn from the seed: crashes, restarts, leaves, freezes (a frozen tab that
-// outlives its session: a zombie), new partitions, admin offset resets, tab reloads and
+// outlives its session: a zombie), new partitions, admin offset resets and group deletes, tab reloads and
 // worker restarts (the coordinator restarts from the store). Everything is one queue
 // ordered by (time, sequence): a seed replays exactly.
 //
@@ -36,7 +36,9 @@ import { Prng } from '../prng';
 // - fencing: offsets are written only for a commit of a current member in the current
 //   generation, or an admin commit while the group has no members;
 // - committed offsets never go back, except by an admin reset or a member's own commits
-//   of one generation overtaking each other on a reordering network;
+//   of one generation overtaking each other on a reordering network; they vanish only when
+//   a delete of the group (while it has no members) is durable, and a deleted group does
+//   not come back from the store;
 // - liveness: within LIVENESS_BOUND_TICKS of the end of the faults, the group is Stable
 //   with exactly the live consumers, each holding its share of the current generation.
 
@@ -81,6 +83,9 @@ export interface GroupCoverage {
   workerRestarts: number;
   adminResets: number;
   adminRefused: number;
+  /** Deletes of the group acknowledged, and refused because it had members. */
+  groupDeletes: number;
+  deletesRefused: number;
   reordered: number;
   slowBatches: number;
   slowMembersRemoved: number;
@@ -103,7 +108,7 @@ export interface GroupSeedReport {
 
 const emptyCoverage = (): GroupCoverage => ({
   consumers: 0, generations: 0, crashes: 0, pauses: 0, leaves: 0, restarts: 0, expired: 0, commitsAcked: 0, staleCommitsRefused: 0,
-  unknownMemberCommitsRefused: 0, writeFailures: 0, topicGrowths: 0, reloads: 0, workerRestarts: 0, adminResets: 0, adminRefused: 0, reordered: 0, slowBatches: 0, slowMembersRemoved: 0,
+  unknownMemberCommitsRefused: 0, writeFailures: 0, topicGrowths: 0, reloads: 0, workerRestarts: 0, adminResets: 0, adminRefused: 0, groupDeletes: 0, deletesRefused: 0, reordered: 0, slowBatches: 0, slowMembersRemoved: 0,
 });
 
 /** Adds `b` into `a`, field by field. @example addGroupCoverage(total, report.coverage) */
@@ -147,6 +152,7 @@ type SimEvent =
   | { kind: 'heartbeat' | 'process' | 'autoCommit'; consumer: Consumer; life: number }
   | { kind: 'fault' }
   | { kind: 'adminReset' }
+  | { kind: 'adminDelete' }
   | { kind: 'batchDone'; consumer: Consumer; life: number; epoch: number }
   | { kind: 'restart'; consumer: Consumer };
 
@@ -197,7 +203,9 @@ class GroupSimulation {
   private readonly writeFailRate: number;
   /** When the store finishes its last queued write: writes complete in order. */
   private storeDoneMs = 0;
-  /** Generation (of a coordinator incarnation) → partition → the member that a sync reply gave it to. */
+  /** Bumped when a delete of the group is durable: a group created again restarts its generations. */
+  private groupLife = 0;
+  /** Generation (of a coordinator incarnation and group life) → partition → the member that a sync reply gave it to. */
   private readonly owners = new Map<string, Map<string, string>>();
   /** Bumped when the tab reloads: the coordinator restarts from the store. */
   private incarnation = 0;
@@ -212,6 +220,10 @@ class GroupSimulation {
   private lastSendAtMs = 0;
   private violation: GroupViolation | undefined;
   private livenessTicks = -1;
+  /** A delete of the group is durable and no write of it since: the store must not bring it back. */
+  private deletedDurably = false;
+  /** Whether the coordinator held the group after the last step (the state is updated in place: there is no "before" to read). */
+  private groupExists = false;
   private healed = false;
   private ticksSinceHeal = 0;
   /** When the group last entered PreparingRebalance. */
@@ -310,6 +322,9 @@ class GroupSimulation {
         return;
       case 'adminReset':
         this.adminReset();
+        return;
+      case 'adminDelete':
+        this.send(undefined, { type: 'deleteGroup', groupId: GROUP });
         return;
       case 'batchDone': {
         const { consumer } = event;
@@ -504,6 +519,11 @@ class GroupSimulation {
     // A frozen consumer reads its replies when it wakes.
     if (consumer !== undefined && consumer.life === sent.life && consumer.frozenUntilMs > this.nowMs) return this.push(consumer.frozenUntilMs, { kind: 'reply', requestId, effect });
     this.sent.delete(requestId);
+    if (body.type === 'deleteGroup') {
+      if (effect.ok) this.coverage.groupDeletes++;
+      else if (effect.error === 'NON_EMPTY_GROUP') this.coverage.deletesRefused++;
+      return;
+    }
     if (body.type === 'commit') {
       if (effect.ok) this.coverage.commitsAcked++;
       else if (effect.error === 'ILLEGAL_GENERATION') this.coverage.staleCommitsRefused++;
@@ -532,7 +552,8 @@ class GroupSimulation {
           return this.push(doneAtMs, { kind: 'batchDone', consumer, life: consumer.life, epoch: consumer.epoch });
         }
       }
-      if (body.type === 'join' && effect.error !== 'REBALANCE_IN_PROGRESS') return this.fail('consumer', `join refused: ${effect.error}: ${effect.message}`);
+      // A join while the group is being deleted is refused retriably: it joins again.
+      if (body.type === 'join' && effect.error !== 'REBALANCE_IN_PROGRESS' && effect.error !== 'COORDINATOR_NOT_AVAILABLE') return this.fail('consumer', `join refused: ${effect.error}: ${effect.message}`);
       return this.rejoin(consumer, effect.error === 'REBALANCE_IN_PROGRESS');
     }
     if (body.type === 'join') {
@@ -552,7 +573,7 @@ class GroupSimulation {
   /** Starts processing each assigned partition at its committed offset (the consumer's offset fetch). */
   private takeAssignment(consumer: Consumer, assignment: Record<string, number[]>): void {
     const committed = new Map(committedOffsets(this.coordinator, GROUP).map((o) => [`${o.topic}/${o.partition}`, o.offset]));
-    const generation = `${this.incarnation}:${consumer.generationId}`;
+    const generation = `${this.incarnation}:${this.groupLife}:${consumer.generationId}`;
     const owners = this.owners.get(generation) ?? new Map<string, string>();
     this.owners.set(generation, owners);
     for (const [topic, partitions] of Object.entries(assignment)) {
@@ -606,13 +627,14 @@ class GroupSimulation {
         this.runtime.topicsChanged({ ...this.partitions });
       }
     } else if (roll <= 78) {
-      this.adminReset();
+      if (this.prng.chance(0.2)) this.send(undefined, { type: 'deleteGroup', groupId: GROUP });
+      else this.adminReset();
     } else if (roll <= 87) {
       this.reload(live, this.prng.chance(0.5));
     } else if (roll <= 92) {
       // Everyone stops (the page closes its consumers); an operator resets offsets, then they come back.
       for (const consumer of live) this.leave(consumer);
-      this.push(this.nowMs + this.prng.int(50, 150), { kind: 'adminReset' });
+      this.push(this.nowMs + this.prng.int(50, 150), { kind: this.prng.chance(0.5) ? 'adminDelete' : 'adminReset' });
       for (const consumer of live) this.push(this.nowMs + this.prng.int(200, 1_000), { kind: 'restart', consumer });
     }
   }
@@ -717,6 +739,10 @@ class GroupSimulation {
 
   /** A commit is written only for a member of the current generation, or by an admin while the group has no members. */
   private checkFencing(input: GroupInput, before: GroupDescription | undefined): void {
+    if (input.type === 'deleteGroup') {
+      if ((before?.members.length ?? 0) > 0) this.fail('fencing', `delete accepted with ${before!.members.length} members`);
+      return;
+    }
     if (input.type !== 'commit') return this.fail('fencing', `a ${input.type} wrote offsets`);
     const writer = input.memberId === null ? 'admin' : `${input.memberId}@${input.generationId}`;
     for (const o of input.offsets) {
@@ -742,6 +768,16 @@ class GroupSimulation {
    * succeeded, and a zombie (an older generation, or no longer a member) cannot commit.
    */
   private checkCommittedOffsets(input: GroupInput): void {
+    const existed = this.groupExists;
+    const exists = (this.groupExists = describeGroup(this.coordinator, GROUP) !== undefined);
+    if (input.type === 'load' && input.groupId === GROUP && this.deletedDurably) return this.fail('committed offsets', `${GROUP} came back from the store after its delete was durable`);
+    if (input.type === 'persisted') {
+      if (existed && !exists) {
+        this.deletedDurably = true;
+        this.groupLife++;
+        this.committed.clear();
+      } else if (exists) this.deletedDurably = false;
+    }
     const now = new Map(committedOffsets(this.coordinator, GROUP).map((o) => [`${o.topic}/${o.partition}`, o.offset]));
     for (const [key, offset] of now) {
       const before = this.committed.get(key);
