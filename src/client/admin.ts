@@ -1,5 +1,5 @@
-import { NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
-import type { Assignment, NodeApi, ConfigEntry, GroupStateName, OffsetCommit, TopicSpec, TopicState } from '../node';
+import { DeleteGroupsError, GroupError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
+import type { Assignment, NodeApi, ConfigEntry, GroupErrorCode, GroupStateName, OffsetCommit, TopicSpec, TopicState } from '../node';
 import { Instrumentation, type InstrumentationEvent } from './events';
 import type { Letterbox } from './letterbox';
 import type { Logger } from './logger';
@@ -9,6 +9,13 @@ import * as check from './validate';
 
 /** Whole numbers the node range-checks itself (with Kafka's error codes): here only their type. */
 const ANY_WHOLE = Number.MIN_SAFE_INTEGER;
+
+/** Kafka's numbers for the group errors (KafkaJS reports `errorCode` as these). */
+const KAFKA_ERROR_CODES: { readonly [code in GroupErrorCode]: number } = {
+  UNKNOWN_TOPIC_OR_PARTITION: 3, OFFSET_METADATA_TOO_LARGE: 12, COORDINATOR_NOT_AVAILABLE: 15, ILLEGAL_GENERATION: 22, INCONSISTENT_GROUP_PROTOCOL: 23,
+  INVALID_GROUP_ID: 24, UNKNOWN_MEMBER_ID: 25, INVALID_SESSION_TIMEOUT: 26, REBALANCE_IN_PROGRESS: 27, INVALID_REQUEST: 42, KAFKA_STORAGE_ERROR: 56,
+  NON_EMPTY_GROUP: 68, GROUP_ID_NOT_FOUND: 69, GROUP_MAX_SIZE_REACHED: 81,
+};
 
 const topicNames = (value: unknown, what: string): string[] => check.array(value, what).map((name, i) => check.string(name, `${what}[${i}]`));
 
@@ -333,6 +340,23 @@ export class Admin {
     const ids = topicNames(groupIds, 'groupIds');
     const groups = await abortable((await this.#node()).describeGroups(ids), signal);
     return { groups: groups.map(groupDescription) };
+  }
+
+  /**
+   * Deletes groups that have no members, with their committed offsets (KafkaJS's deleteGroups).
+   * Throws DeleteGroupsError (also a KafkaJSDeleteGroupsError) naming each group left in place;
+   * the others are deleted.
+   * @example const [{ groupId, errorCode }] = await admin.deleteGroups(['readers']); // errorCode 0
+   */
+  async deleteGroups(groupIds: string[], call: CallOptions = {}): Promise<Array<{ groupId: string; errorCode: number }>> {
+    const { signal } = check.callOptions(call);
+    const ids = topicNames(groupIds, 'groupIds');
+    const results = await abortable((await this.#node()).deleteGroups(ids), signal);
+    const failed = results.flatMap(({ groupId, error }) =>
+      error === null ? [] : [{ groupId, errorCode: KAFKA_ERROR_CODES[error.code], error: new GroupError(groupId, error.code, error.message) }],
+    );
+    if (failed.length > 0) throw new DeleteGroupsError(failed);
+    return results.map(({ groupId }) => ({ groupId, errorCode: 0 }));
   }
 
   /**

@@ -257,6 +257,20 @@ export class GroupError extends LetterboxError {
 }
 
 /**
+ * `admin.deleteGroups` left some groups in place: `groups` names each, with Kafka's numeric
+ * `errorCode` and the GroupError saying why (NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND, ...).
+ * @example catch (e) { if (e instanceof DeleteGroupsError) console.log(e.groups.map((g) => g.error.code)); }
+ */
+export class DeleteGroupsError extends LetterboxError {
+  static override readonly errorName = 'DeleteGroupsError';
+  readonly groups: Array<{ groupId: string; errorCode: number; error: GroupError }>;
+  constructor(groups: Array<{ groupId: string; errorCode: number; error: GroupError }>) {
+    super('DELETE_GROUPS_FAILED', `groups not deleted: ${groups.map((g) => `${g.groupId} (${g.error.code}: ${g.error.message})`).join(', ')}`);
+    this.groups = groups;
+  }
+}
+
+/**
  * A call was retried as often as its `retry.retries` allows and failed each time; `cause` is the last failure.
  * @example catch (e) { if (e instanceof NumberOfRetriesExceededError) console.log(e.retryCount, e.cause); }
  */

@@ -1,13 +1,13 @@
 // KafkaJS's error classes, answering for Letterbox's errors: code written for KafkaJS
 // (`error instanceof KafkaJSError`, `instanceof KafkaJSProtocolError && error.retriable`) works
 // on what Letterbox throws, while every error stays a LetterboxError with its own class.
-import { LetterboxError, NotConnectedError, NumberOfRetriesExceededError, OffsetOutOfRangeError, PeerNotConnectedError, TimeoutError, type LetterboxErrorOptions } from './errors';
+import { DeleteGroupsError, LetterboxError, NotConnectedError, NumberOfRetriesExceededError, OffsetOutOfRangeError, PeerNotConnectedError, TimeoutError, type LetterboxErrorOptions } from './errors';
 
 /** Errors whose code is a Kafka protocol error name (KafkaJS's `type`). */
 const protocolCodes = new Set([
   'UNKNOWN_TOPIC_OR_PARTITION', 'OFFSET_OUT_OF_RANGE', 'CORRUPT_MESSAGE', 'MESSAGE_TOO_LARGE', 'KAFKA_STORAGE_ERROR', 'INVALID_TOPIC_EXCEPTION',
   'INVALID_PARTITIONS', 'INVALID_REPLICATION_FACTOR', 'INVALID_CONFIG', 'INVALID_REQUEST', 'REQUEST_TIMED_OUT', 'REBALANCE_IN_PROGRESS',
-  'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'INVALID_GROUP_ID', 'COORDINATOR_NOT_AVAILABLE', 'INCONSISTENT_GROUP_PROTOCOL', 'NON_EMPTY_GROUP',
+  'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'INVALID_GROUP_ID', 'GROUP_ID_NOT_FOUND', 'COORDINATOR_NOT_AVAILABLE', 'INCONSISTENT_GROUP_PROTOCOL', 'NON_EMPTY_GROUP',
   'INVALID_SESSION_TIMEOUT', 'GROUP_MAX_SIZE_REACHED', 'OFFSET_METADATA_TOO_LARGE', 'UNSUPPORTED_COMPRESSION_TYPE', 'INVALID_RECORD',
   'NOT_CONTROLLER', 'STALE_CONTROLLER_EPOCH', 'INCONSISTENT_CLUSTER_ID', 'TOPIC_ALREADY_EXISTS', 'DUPLICATE_BROKER_REGISTRATION', 'STALE_BROKER_EPOCH',
 ]);
@@ -68,4 +68,10 @@ export class KafkaJSConnectionError extends KafkaJSError {
 export class KafkaJSRequestTimeoutError extends KafkaJSError {
   static override readonly errorName: string = 'KafkaJSRequestTimeoutError';
   static override [Symbol.hasInstance] = answersFor((e) => e instanceof TimeoutError);
+}
+
+/** KafkaJS's error of admin.deleteGroups: Letterbox's DeleteGroupsError (its `groups` name each group left in place). */
+export class KafkaJSDeleteGroupsError extends KafkaJSError {
+  static override readonly errorName: string = 'KafkaJSDeleteGroupsError';
+  static override [Symbol.hasInstance] = answersFor((e) => e instanceof DeleteGroupsError);
 }

@@ -1,11 +1,11 @@
 // The broker node's interface as the page sees it through Comlink. Types only: the page
 // imports them without pulling the broker into its bundle.
 
-import type { AssignorName, GroupDescription, GroupStateName, JoinReply, OffsetCommit, SyncReply } from '../group';
+import type { AssignorName, GroupDescription, GroupErrorCode, GroupStateName, JoinReply, OffsetCommit, SyncReply } from '../group';
 import type { LogConfig } from '../log';
 import type { PeerInfo } from '../network/worker';
 
-export type { AssignorName, Assignment, GroupDescription, GroupStateName, JoinReply, MemberDescription, OffsetCommit, SyncReply } from '../group';
+export type { AssignorName, Assignment, GroupDescription, GroupErrorCode, GroupStateName, JoinReply, MemberDescription, OffsetCommit, SyncReply } from '../group';
 
 export interface JoinGroupRequest {
   groupId: string;
@@ -153,6 +153,8 @@ export interface NodeApi {
   listGroups(): Promise<Array<{ groupId: string; state: GroupStateName }>>;
   /** Groups the coordinator does not know are described as Empty with no members. */
   describeGroups(groupIds: string[]): Promise<GroupDescription[]>;
+  /** Deletes groups without members and their committed offsets; each result says why a group was not deleted (null: deleted). */
+  deleteGroups(groupIds: string[]): Promise<Array<{ groupId: string; error: { code: GroupErrorCode; message: string } | null }>>;
   /** Ends the fetch with this requestId now, returning what it has. */
   cancel(requestId: number): void;
   /** The slot's libp2p private key (protobuf bytes); a slot without one stores `candidate` and returns it. */

@@ -461,6 +461,18 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     commitOffsets: async (request) => void (await state().groups.request({ type: 'commit', ...request })),
     fetchOffsets: async (groupId) => state().groups.committed(groupId),
     listGroups: async () => state().groups.list(),
+    async deleteGroups(groupIds) {
+      if (!Array.isArray(groupIds)) throw new InvalidArgumentError('deleteGroups takes an array of group ids');
+      const groups = state().groups;
+      return Promise.all(
+        groupIds.map(
+          (groupId: string) =>
+            new Promise<Awaited<ReturnType<NodeApi['deleteGroups']>>[number]>((resolve) =>
+              groups.submit({ type: 'deleteGroup', groupId }, (reply) => resolve({ groupId, error: reply.ok ? null : { code: reply.error, message: reply.message } })),
+            ),
+        ),
+      );
+    },
     describeGroups: async (groupIds) =>
       groupIds.map((groupId) => state().groups.describe(groupId) ?? { groupId, state: 'Empty', generationId: 0, assignor: null, members: [] }),
 

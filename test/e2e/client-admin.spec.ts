@@ -82,3 +82,63 @@ test('admin calls report what the log holds, and alterConfigs retention takes ef
   expect(outcome.grown.topics[0]!.partitions.map((p) => p.partitionId)).toEqual([0, 1, 2]);
   expect(outcome.topics).toEqual(['ledger']);
 });
+
+test('deleteGroups removes an empty group and its offsets, and refuses a group with a live member or none, typed', async ({ page }) => {
+  test.setTimeout(60_000);
+  await openClientPage(page);
+  const outcome = await page.evaluate(async () => {
+    const { Letterbox, DeleteGroupsError, KafkaJSDeleteGroupsError } = window.lb;
+    const letterbox = new Letterbox({ clientId: 'groups' });
+    const admin = letterbox.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'jobs' }] });
+    const producer = letterbox.producer();
+    await producer.connect();
+    await producer.send({ topic: 'jobs', messages: [{ value: 'a' }, { value: 'b' }] });
+
+    // 'done' reads both messages, commits and disconnects; 'busy' stays a member.
+    const readBoth = async (groupId: string) => {
+      const consumer = letterbox.consumer({ groupId });
+      await consumer.connect();
+      await consumer.subscribe({ topic: 'jobs', fromBeginning: true });
+      let seen = 0;
+      let resolveRead!: () => void;
+      const read = new Promise<void>((resolve) => (resolveRead = resolve));
+      await consumer.run({ eachMessage: async () => void (++seen === 2 && resolveRead()) });
+      await read;
+      await consumer.commitOffsets([{ topic: 'jobs', partition: 0, offset: '2' }]);
+      return consumer;
+    };
+    await (await readBoth('done')).disconnect();
+    const busy = await readBoth('busy');
+    const before = (await admin.listGroups()).groups.map((g) => g.groupId);
+    const offsetsBefore = await admin.fetchOffsets({ groupId: 'done', topics: ['jobs'] });
+    const deleted = await admin.deleteGroups(['done']);
+    const after = (await admin.listGroups()).groups.map((g) => g.groupId);
+    const offsetsAfter = await admin.fetchOffsets({ groupId: 'done', topics: ['jobs'] });
+    const refused = await admin.deleteGroups(['busy', 'never-was']).then(
+      () => 'resolved',
+      (e: unknown) => ({
+        typed: e instanceof DeleteGroupsError && e instanceof KafkaJSDeleteGroupsError,
+        groups: (e as InstanceType<typeof DeleteGroupsError>).groups.map((g) => ({ groupId: g.groupId, errorCode: g.errorCode, code: g.error.code })),
+      }),
+    );
+    const busyStill = (await admin.describeGroups(['busy'])).groups[0]!.members.length;
+    await busy.disconnect();
+    await letterbox.close();
+    return { before, offsetsBefore, deleted, after, offsetsAfter, refused, busyStill };
+  });
+  expect(outcome.before).toEqual(['busy', 'done']);
+  expect(outcome.offsetsBefore).toEqual([{ topic: 'jobs', partitions: [{ partition: 0, offset: '2', metadata: null, lag: '0' }] }]);
+  expect(outcome.deleted).toEqual([{ groupId: 'done', errorCode: 0 }]);
+  expect(outcome.after).toEqual(['busy']);
+  expect(outcome.offsetsAfter).toEqual([{ topic: 'jobs', partitions: [{ partition: 0, offset: '-1', metadata: null, lag: '2' }] }]);
+  expect(outcome.refused).toEqual({
+    typed: true,
+    groups: [
+      { groupId: 'busy', errorCode: 68, code: 'NON_EMPTY_GROUP' },
+      { groupId: 'never-was', errorCode: 69, code: 'GROUP_ID_NOT_FOUND' },
+    ],
+  });
+  expect(outcome.busyStill).toBe(1);
+});

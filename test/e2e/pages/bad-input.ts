@@ -82,6 +82,7 @@ export const adminMethods: Methods<client.Admin> = {
   listGroups: [call],
   describeCluster: [call],
   describeGroups: [arr(str()), call],
+  deleteGroups: [arr(str()), call],
   describeConfigs: [obj({ resources: arr(obj({ type: { t: 'literal', values: [2] }, name: topicName, configNames: arr(str(), true) })) }), call],
   alterConfigs: [obj({ resources: arr(obj({ type: { t: 'literal', values: [2] }, name: topicName, configEntries: arr(obj({ name: { t: 'literal', values: ['retention.ms'] }, value: { t: 'literal', values: ['100000000'] } })) })) }), call],
   deleteTopicRecords: [obj({ topic: topicName, partitions: arr(obj({ partition: int(), offset: { t: 'literal', values: ['0'] } })) }), call],
