@@ -210,10 +210,12 @@ export class PartitionLog implements FlushSource {
    * Appends one record batch (wire bytes, RecordBatch v2) and resolves once it is durable.
    * The log assigns the offsets by writing the batch's baseOffset in place; with
    * `keepOffsets` (a follower copying its leader) the batch must start at the log end.
+   * `checked` is the header `check` returned for these bytes in the same task: the batch is
+   * not checked (its CRC computed) a second time.
    * @example const { baseOffset } = await log.append(encodeBatch({ records }));
    */
-  async append(bytes: Uint8Array, options: { keepOffsets?: boolean } = {}): Promise<AppendResult> {
-    const header = this.check(bytes);
+  async append(bytes: Uint8Array, options: { keepOffsets?: boolean; checked?: BatchHeader } = {}): Promise<AppendResult> {
+    const header = options.checked ?? this.check(bytes);
     while (this.#pendingBytes >= PENDING_BYTES_MAX) await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
     return new Promise<AppendResult>((resolve, reject) => {
       this.#pending.push({ bytes, header, keepOffsets: options.keepOffsets ?? false, resolve, reject });

@@ -2,6 +2,7 @@ import type { Clock } from '../clock';
 import { InvalidArgumentError, InvalidConfigError, InvalidTopicError, NotConnectedError, OffsetOutOfRangeError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
 import { checkBatch, createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
 import { createPeerLink, createPeerRpc, PeerNotConnectedError, type PeerLink, type PeerRpc } from '../network/worker';
+import type { BatchHeader } from '../protocol';
 import type { PartitionId, Storage, StorageWrite } from '../storage';
 import type { FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceResult, SyncReply, TopicDefinition } from './api';
 import { Executor } from './executor';
@@ -309,12 +310,11 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       }
       // Every batch is checked before any is appended, and before a topic is created for the
       // request: a request refused for one batch writes nothing.
-      const checked = new Set<number>();
+      const checked = new Map<number, BatchHeader>();
       const toCreate = new Map<string, TopicDefinition>();
       request.batches.forEach(({ topic, partition, bytes }, i) => {
         if (r.topics.has(topic) || !request.allowAutoTopicCreation) {
-          logOf(topic, partition).check(bytes);
-          checked.add(i);
+          checked.set(i, logOf(topic, partition).check(bytes));
           return;
         }
         const definition = toCreate.get(topic) ?? defineTopic({ topic });
@@ -327,10 +327,10 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       // started before (the topic is refused) or waits for these appends.
       const targets = request.batches.map(({ topic, partition, bytes }, i) => {
         const log = logOf(topic, partition);
-        if (!checked.has(i)) log.check(bytes);
-        return { log, bytes };
+        // Batches of topics created just now are checked again against the created log.
+        return { log, bytes, header: checked.get(i) ?? log.check(bytes) };
       });
-      const appends = targets.map(({ log, bytes }) => log.append(bytes));
+      const appends = targets.map(({ log, bytes, header }) => log.append(bytes, { checked: header }));
       const settled = Promise.allSettled(appends);
       for (const topic of new Set(request.batches.map((b) => b.topic))) {
         const inFlight = r.appending.get(topic) ?? new Set();
