@@ -55,6 +55,20 @@ export { MetadataImage, collisionKey, type BrokerInfo, type PartitionInfo, type 
 export { checkControllerEpoch, checkPeerMessage, memberId, parseMemberId } from './identity';
 export { clustersMet, compareClusters, decideFormation, type ClusterSummary, type FormationDecision, type FormationPeer } from './formation';
 export { nextMembership, targetVoters } from './membership';
+export {
+  addressOf,
+  createSession,
+  helloOf,
+  stepSession,
+  summaryOf,
+  type BrokerIdentity,
+  type ClusterHello,
+  type MemberView,
+  type SessionEffect,
+  type SessionInput,
+  type SessionOptions,
+  type SessionState,
+} from './session';
 export { deviceAlternated, placeReplicas } from './placement';
 export { validateTopicName } from './names';
 export { decodeRecord, encodeRecord, RECORD_VERSION, SNAPSHOT_VERSION, type MetadataRecord } from './records';

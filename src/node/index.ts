@@ -17,3 +17,4 @@ export {
 } from './executor';
 export { GroupRuntime, GROUP_TICK_MS, storedOffsets, type CoordinatorObserver, type GroupRequest, type StoredOffsets } from './groups';
 export { StoredRaftLog, encodeRaftEntry, decodeRaftEntry } from './raft-store';
+export { ClusterRuntime, METADATA_GROUP, type ClusterEvents, type ClusterRuntimeInit, type ClusterTiming, type ClusterTransport } from './cluster';

@@ -1,29 +1,20 @@
 import type { Cancel, Clock } from '../../../src/clock';
 import {
-  checkControllerEpoch,
-  checkPeerMessage,
-  clustersMet,
   compareClusters,
-  createController,
-  decideFormation,
   isActive,
   memberId,
   nextMembership,
-  stepController,
+  summaryOf,
   targetVoters,
-  type ClusterSummary,
-  type ControllerEffect,
-  type ControllerInput,
+  type BrokerIdentity,
+  type ClusterHello,
   type ControllerReply,
   type ControllerRequest,
-  type ControllerState,
-  type FormationPeer,
-  type MetadataImage,
 } from '../../../src/cluster';
-import { NotControllerError, type ClusterIdMismatchError } from '../../../src/errors';
+import type { ClusterIdMismatchError, NotControllerError } from '../../../src/errors';
 import { createGroupCommitter } from '../../../src/log';
-import { Executor, type GroupMessage } from '../../../src/node';
-import { lastIndexOf, type Effect, type Input, type RaftState } from '../../../src/raft';
+import { ClusterRuntime, type ClusterEvents, type ClusterTiming, type GroupMessage } from '../../../src/node';
+import type { Effect, Input, RaftState } from '../../../src/raft';
 import { LivenessChecker, SafetyChecker, type HistoryEvent, type Violation } from '../checker';
 import { SimDisk } from '../disk';
 import { fnv1a, Prng } from '../prng';
@@ -45,21 +36,19 @@ import { TraceLog } from '../trace';
 // never stand without a reported ClusterIdMismatchError.
 
 export const TICK_MS = 10;
-const GROUP = '__cluster_metadata';
 const CLUSTER_NAME = 'origin';
-const ELECTION_TICKS = 10;
-const HEARTBEAT_TICKS = 2;
-const SESSION_TIMEOUT_MS = 800;
-const BROKER_HEARTBEAT_MS = 100;
-const CONTROLLER_TICK_MS = 50;
-const HELLO_MS = 100;
-/** Hello rounds a broker without a cluster listens before it decides. */
-const FORMATION_ROUNDS = 3;
-/** A peer not heard from in this many hello rounds is out of reach. */
-const PEER_FRESH_ROUNDS = 3;
+const TIMING: ClusterTiming = {
+  tickMs: TICK_MS,
+  electionTicks: 10,
+  heartbeatTicks: 2,
+  sessionTickMs: 100,
+  controllerTickMs: 50,
+  sessionTimeoutMs: 800,
+  requestTimeoutMs: 300,
+  formationRounds: 3,
+  peerFreshRounds: 3,
+};
 const SNAPSHOT_EVERY_RECORDS = 12;
-/** A controller request unanswered this long was lost, or its target is gone: ask another. */
-const REQUEST_TIMEOUT_MS = 300;
 /**
  * Bound, after the heal, for every live broker of each cluster to hold the same image,
  * with a probe topic created after the heal, every broker unfenced and a member, and the
@@ -112,12 +101,9 @@ export interface ClusterSeedReport {
 
 type Wire =
   | { kind: 'raft'; clusterId: string; messages: readonly GroupMessage[] }
-  | { kind: 'hello'; incarnation: string; cluster: ClusterSummary | undefined; controller: string | undefined; answer: boolean }
+  | { kind: 'hello'; hello: ClusterHello; answer: boolean }
   | { kind: 'request'; requestId: number; request: ControllerRequest }
   | { kind: 'reply'; requestId: number; reply: ControllerReply; member: string };
-
-/** What a broker asked, to read the answer. */
-type RequestKind = { kind: 'register'; clusterId: string } | { kind: 'heartbeat' } | { kind: 'gone' } | { kind: 'client' };
 
 type SimEvent =
   | { kind: 'timer'; slot: Slot; run: number; timer: { fn: () => void; cancelled: boolean } }
@@ -128,27 +114,18 @@ type SimEvent =
   | { kind: 'client' }
   | { kind: 'heal-links' };
 
-/** One tab's slot: its storage (disk and what the node persists) and the broker running on it. */
+/** One tab's slot: its storage (disk and the identity the node persists) and the broker running on it. */
 interface Slot {
   readonly name: string;
   readonly deviceId: string;
   incarnation: string;
   disk: SimDisk;
-  persisted: { clusterId?: string; brokerId?: number; bootstrap?: boolean };
+  persisted: BrokerIdentity | undefined;
   /** Bumped on every close: timers and syncs of an earlier run are void. */
   run: number;
   open: boolean;
-  executor: Executor | undefined;
-  controller: ControllerState | undefined;
-  controllerInput: ((input: ControllerInput) => void) | undefined;
-  raft: RaftState | undefined;
-  helloRounds: number;
-  peers: Map<string, FormationPeer & { round: number; controller: string | undefined }>;
-  /** Where it sends controller requests: a slot name. */
-  controllerSlot: string | undefined;
-  nextRequestId: number;
-  /** Requests unanswered, with when they went. */
-  requests: Map<number, RequestKind & { sentMs: number }>;
+  /** The node's cluster runtime (session, metadata member, controller), while the tab is open. */
+  runtime: ClusterRuntime | undefined;
   mismatch: ClusterIdMismatchError | undefined;
   wasLeaderOf: number;
 }
@@ -188,8 +165,6 @@ class ClusterSimulation {
   private readonly faultEndMs: number;
   private readonly coverage = emptyCoverage();
   private readonly histories = new Map<string, ClusterHistory>();
-  /** Member id → slot name: the directory (endpoints in the image, the relay's peer ids). */
-  private readonly memberSlot = new Map<string, string>();
   /** (cluster, epoch) → the member active as controller in it. */
   private readonly activeOf = new Map<string, string>();
   private readonly converge = new LivenessChecker(CONVERGE_BOUND_TICKS, 'every live broker of each cluster holds the same image, with the probe');
@@ -223,18 +198,10 @@ class ClusterSimulation {
       deviceId: `d${(i % devices) + 1}`,
       incarnation: this.incarnation(),
       disk: undefined as unknown as SimDisk,
-      persisted: {},
+      persisted: undefined,
       run: 0,
       open: false,
-      executor: undefined,
-      controller: undefined,
-      controllerInput: undefined,
-      raft: undefined,
-      helloRounds: 0,
-      peers: new Map(),
-      controllerSlot: undefined,
-      nextRequestId: 1,
-      requests: new Map(),
+      runtime: undefined,
       mismatch: undefined,
       wasLeaderOf: 0,
     }));
@@ -247,7 +214,7 @@ class ClusterSimulation {
   }
 
   private newDisk(slot: Slot): SimDisk {
-    return new SimDisk((snapshot) => this.history(slot.persisted.clusterId!).committedChains.slice(0, snapshot.index));
+    return new SimDisk((snapshot) => this.history(slot.persisted!.clusterId).committedChains.slice(0, snapshot.index));
   }
 
   private history(clusterId: string): ClusterHistory {
@@ -289,7 +256,7 @@ class ClusterSimulation {
       seed: this.seed,
       scenario: this.scenario,
       brokers: this.slots.length,
-      clusters: new Set(this.slots.map((s) => s.persisted.clusterId).filter(Boolean)).size,
+      clusters: new Set(this.slots.map((s) => s.persisted?.clusterId).filter(Boolean)).size,
       coverage: this.coverage,
       convergeTicks: this.convergeTicks,
       ...(this.violation && { violation: this.violation }),
@@ -309,9 +276,9 @@ class ClusterSimulation {
 
   private describeSlot(s: Slot): string {
     if (!s.open) return 'closed';
-    const r = s.raft;
-    const image = s.controller?.image;
-    return `${s.persisted.clusterId ?? 'no cluster'} broker ${s.persisted.brokerId ?? '-'} ${r ? `${r.role} t${r.term} commit=${r.commit} voters=${r.membership.voters.join(',')} learners=${r.membership.learners.join(',') || '-'}` : ''}` +
+    const r = s.runtime?.raft;
+    const image = s.runtime?.controller?.image;
+    return `${s.persisted?.clusterId ?? 'no cluster'} broker ${s.persisted?.brokerId ?? '-'} ${r ? `${r.role} t${r.term} commit=${r.commit} voters=${r.membership.voters.join(',')} learners=${r.membership.learners.join(',') || '-'}` : ''}` +
       ` image: ${image ? `${image.brokers().map((b) => `${b.brokerId}${b.fenced ? 'F' : ''}`).join(',')} topics ${image.topics().length} records ${image.recordsApplied}` : '-'}${s.mismatch ? ' MISMATCH' : ''}`;
   }
 
@@ -332,200 +299,117 @@ class ClusterSimulation {
     return { now: () => this.nowMs, monotonic: () => this.nowMs, after: (delayMs, fn) => schedule(this.nowMs + delayMs, fn), defer: (fn) => void schedule(this.nowMs, fn) };
   }
 
-  private every(slot: Slot, intervalMs: number, fn: () => void): void {
-    const clock = this.clockOf(slot);
-    const loop = () => {
-      clock.after(intervalMs, loop);
-      fn();
-    };
-    clock.after(this.prng.int(1, intervalMs), loop);
-  }
-
+  /** The tab opens: the node's cluster runtime starts on the slot's storage, with the simulated network as its transport. */
   private openSlot(slot: Slot): void {
     if (slot.open) return;
     slot.open = true;
-    slot.helloRounds = 0;
-    slot.peers.clear();
-    slot.requests.clear();
-    slot.controllerSlot = undefined;
-    this.trace(() => `${slot.name} OPEN (${slot.incarnation}${slot.persisted.brokerId ? `, broker ${slot.persisted.brokerId}` : ''})`);
-    this.every(slot, HELLO_MS, () => this.hello(slot));
-    this.every(slot, BROKER_HEARTBEAT_MS, () => this.heartbeat(slot));
-    if (slot.persisted.brokerId !== undefined) this.startMember(slot);
+    const run = slot.run;
+    const clock = this.clockOf(slot);
+    this.trace(() => `${slot.name} OPEN (${slot.incarnation}${slot.persisted ? `, broker ${slot.persisted.brokerId}` : ''})`);
+    const send = (to: string, wire: Wire) => this.send(slot.name, to, wire);
+    const runtime = new ClusterRuntime({
+      clock,
+      committer: createGroupCommitter({ write: (_writes, committed) => this.queue.push(this.nowMs + this.prng.int(0, 4), { kind: 'sync', slot, run, committed }) }, clock),
+      store: slot.disk,
+      transport: {
+        hello: (hello) => {
+          for (const other of this.slots) if (other !== slot) send(other.name, { kind: 'hello', hello, answer: false });
+        },
+        request: (to, requestId, request) => send(to, { kind: 'request', requestId, request }),
+        reply: (to, requestId, reply, member) => send(to, { kind: 'reply', requestId, reply, member }),
+        raft: (to, clusterId, messages) => (send(to, { kind: 'raft', clusterId, messages }), true),
+      },
+      session: {
+        clusterName: CLUSTER_NAME,
+        incarnation: slot.incarnation,
+        deviceId: slot.deviceId,
+        self: slot.name,
+        endpoints: [slot.name],
+        ...(slot.persisted && { identity: slot.persisted }),
+        newClusterId: `c${this.nextClusterId++}`,
+      },
+      timing: TIMING,
+      controller: { maxReplicationFactor: 3, maxPartitions: 16, snapshotEveryRecords: SNAPSHOT_EVERY_RECORDS, validateConfigs: () => undefined },
+      seed: this.prng.int(0, 0x7fffffff),
+      persist: (identity) => void (slot.persisted = identity),
+      events: this.eventsOf(slot),
+    });
+    slot.runtime = runtime;
+    runtime.start();
+  }
+
+  /** What the simulator watches in a slot's runtime: the checkers' view and the coverage. */
+  private eventsOf(slot: Slot): ClusterEvents {
+    return {
+      executor: { raftStepped: (_group, input, before, after, effects) => this.stepped(slot, input, before, after, effects) },
+      memberStarted: (identity) => {
+        const { clusterId } = identity;
+        const self = memberId(identity.brokerId, slot.incarnation);
+        this.observe(clusterId, { kind: 'start', node: self });
+        // A restart: the state machine starts from the snapshot on disk.
+        const snapshot = slot.disk.snapshot();
+        if (snapshot !== undefined) this.observe(clusterId, { kind: 'restore', node: self, index: snapshot.index, chain: this.history(clusterId).committedChains[snapshot.index - 1]! });
+      },
+      controllerStepped: (controller) => {
+        if (!isActive(controller)) return;
+        const self = slot.runtime?.memberId ?? '?';
+        const key = `${slot.persisted?.clusterId}/${controller.term}`;
+        const active = this.activeOf.get(key);
+        if (active === undefined) this.activeOf.set(key, self);
+        else if (active !== self) this.fail({ checker: 'one active controller', message: `${active} and ${self} both active in epoch ${controller.term} of ${slot.persisted?.clusterId}` });
+      },
+      sessionStepped: (_state, effects) => {
+        for (const effect of effects) {
+          if (effect.type === 'request') this.trace(() => `${slot.name} → ${effect.to} ${effect.request.type}`);
+          if (effect.type === 'registered') {
+            this.coverage[effect.identity.bootstrap ? 'bootstraps' : 'registrations']++;
+            this.trace(() => `${slot.name} ${effect.identity.bootstrap ? 'BOOTSTRAPS' : 'REGISTERED as broker ' + effect.identity.brokerId + ' of'} ${effect.identity.clusterId}`);
+          }
+          if (effect.type === 'replyRefused') this.coverage[effect.error.code === 'INCONSISTENT_CLUSTER_ID' ? 'otherClusterRefused' : 'staleRepliesRefused']++;
+        }
+      },
+      mismatch: (error) => {
+        slot.mismatch = error;
+        this.coverage.mismatchesReported++;
+        this.trace(() => `${slot.name} reports ${error.code}: ${error.clusterId} < ${error.otherClusterId}`);
+      },
+      brokerFenced: (_brokerId, fenced) => void this.coverage[fenced ? 'fenced' : 'unfenced']++,
+      problem: (error) => this.fail({ checker: 'controller', message: `${slot.name}: ${(error as Error).message}` }),
+    };
   }
 
   /** The tab closes (its unsynced writes may be lost); tabs of its device learn it at once (the slot lock). */
   private closeSlot(slot: Slot, storageLost: boolean): void {
     if (!slot.open) return;
-    slot.executor?.stop();
-    slot.executor = undefined;
-    slot.controller = undefined;
-    slot.controllerInput = undefined;
-    slot.raft = undefined;
+    slot.runtime?.stop();
+    slot.runtime = undefined;
     slot.open = false;
     slot.run++;
     const lost = slot.disk.crash(this.prng.int(0, slot.disk.unsyncedCount()));
-    const { brokerId, clusterId } = slot.persisted;
-    if (clusterId !== undefined && brokerId !== undefined) this.observe(clusterId, { kind: 'crash', node: memberId(brokerId, slot.incarnation) });
+    const identity = slot.persisted;
+    if (identity !== undefined) this.observe(identity.clusterId, { kind: 'crash', node: memberId(identity.brokerId, slot.incarnation) });
     this.coverage.tabsClosed++;
     this.trace(() => `${slot.name} CLOSED (lost ${lost} unsynced writes)${storageLost ? ', storage lost' : ''}`);
-    if (brokerId !== undefined && clusterId !== undefined) {
+    if (identity !== undefined) {
       for (const other of this.slots) {
-        if (other.open && other.deviceId === slot.deviceId && other.persisted.clusterId === clusterId) {
-          this.request(other, { clusterId, type: 'brokerGone', brokerId, incarnation: slot.incarnation }, { kind: 'gone' });
-        }
+        if (other.open && other.deviceId === slot.deviceId && other.persisted?.clusterId === identity.clusterId) other.runtime?.brokerGone(identity.brokerId, slot.incarnation);
       }
     }
     if (storageLost) {
       this.coverage.storageLost++;
       slot.incarnation = this.incarnation();
-      slot.persisted = {};
+      slot.persisted = undefined;
       slot.disk = this.newDisk(slot);
     }
   }
 
-  /** Runs the broker's metadata group member and controller on an executor. */
-  private startMember(slot: Slot): void {
-    const { clusterId, brokerId, bootstrap } = slot.persisted;
-    const self = memberId(brokerId!, slot.incarnation);
-    this.memberSlot.set(self, slot.name);
-    const run = slot.run;
-    const clock = this.clockOf(slot);
-    const committer = createGroupCommitter(
-      {
-        write: (_writes, committed) => this.queue.push(this.nowMs + this.prng.int(0, 4), { kind: 'sync', slot, run, committed }),
-      },
-      clock,
-    );
-    const proposals = new Map<Input, number>();
-    const executor = new Executor({
-      nodeId: self,
-      clock,
-      committer,
-      sendFrame: (to, messages) => {
-        const target = this.memberSlot.get(to);
-        if (target !== undefined) this.send(slot.name, target, { kind: 'raft', clusterId: clusterId!, messages });
-        return true;
-      },
-      tickMs: TICK_MS,
-      heartbeatFlushTicks: HEARTBEAT_TICKS,
-      observer: { raftStepped: (_group, input, before, after, effects) => this.stepped(slot, clusterId!, self, input, before, after, effects) },
-    });
-    slot.executor = executor;
-    let controller = createController({
-      self,
-      sessionTimeoutMs: SESSION_TIMEOUT_MS,
-      maxReplicationFactor: 3,
-      maxPartitions: 16,
-      snapshotEveryRecords: SNAPSHOT_EVERY_RECORDS,
-      validateConfigs: () => undefined,
-      ...(bootstrap === true && { bootstrap: { clusterId: clusterId!, clusterName: CLUSTER_NAME, deviceId: slot.deviceId, endpoints: [slot.name] } }),
-    });
-    const carry = (effects: readonly ControllerEffect[]) => {
-      for (const effect of effects) {
-        switch (effect.type) {
-          case 'propose':
-          case 'changeMembership': {
-            const input: Input = effect.type === 'propose' ? { type: 'propose', payloads: effect.payloads } : { type: 'changeMembership', membership: effect.membership };
-            proposals.set(input, effect.proposalId);
-            executor.input(GROUP, input);
-            if (effect.type === 'changeMembership') this.coverage.membershipChanges++;
-            break;
-          }
-          case 'compact':
-            this.coverage.compactions++;
-            executor.input(GROUP, { type: 'compact', index: effect.index, data: effect.data });
-            break;
-          case 'reply':
-            this.send(slot.name, effect.to, { kind: 'reply', requestId: effect.requestId, reply: effect.reply, member: self });
-            break;
-          case 'brokerFenced':
-            this.coverage.fenced++;
-            break;
-          case 'brokerUnfenced':
-            this.coverage.unfenced++;
-            break;
-          case 'recordRefused':
-            this.fail({ checker: 'controller', message: `${self} applied a committed record its image refused at ${effect.index}: ${effect.error.message}` });
-            break;
-        }
-      }
-    };
-    const host = executor.addMachine<ControllerInput>({
-      step: (input) => {
-        const result = stepController(controller, input);
-        controller = result.state;
-        slot.controller = controller;
-        carry(result.effects);
-        if (isActive(controller)) {
-          const key = `${clusterId}/${controller.term}`;
-          const active = this.activeOf.get(key);
-          if (active === undefined) this.activeOf.set(key, self);
-          else if (active !== self) this.fail({ checker: 'one active controller', message: `${active} and ${self} both active in epoch ${controller.term} of ${clusterId}` });
-        }
-      },
-      tick: (nowMs) => ({ type: 'tick', nowMs }),
-      tickMs: CONTROLLER_TICK_MS,
-    });
-    slot.controller = controller;
-    slot.controllerInput = (input) => host.input(input);
-    executor.addRaftGroup(GROUP, {
-      config: {
-        id: self,
-        voters: bootstrap === true ? [memberId(1, slot.incarnation)] : [],
-        electionTicks: ELECTION_TICKS,
-        heartbeatTicks: HEARTBEAT_TICKS,
-        maxInflightAppends: 4,
-        maxEntriesPerAppend: 16,
-        maxBytesPerAppend: 4096,
-        maxUncommittedEntries: 256,
-        maxApplyBytesPerStep: 1 << 16,
-        maxPendingReads: 4,
-        seed: this.prng.next(),
-      },
-      store: slot.disk,
-      handler: {
-        effect: (effect, input) => {
-          switch (effect.type) {
-            case 'apply':
-              host.input({ type: 'apply', entries: effect.entries });
-              return;
-            case 'restore':
-              host.input({ type: 'restore', index: effect.snapshot.index, data: effect.snapshot.data });
-              return;
-            case 'proposed':
-            case 'proposalRejected': {
-              const proposalId = proposals.get(input);
-              proposals.delete(input);
-              if (proposalId === undefined) return;
-              host.input(effect.type === 'proposed' ? { type: 'proposed', proposalId, lastIndex: effect.lastIndex, term: effect.term } : { type: 'proposalRejected', proposalId, error: effect.error });
-              return;
-            }
-            default:
-              return;
-          }
-        },
-        stopped: (error) => this.fail({ checker: 'core assertion', message: `${self}: ${(error as Error).message}` }),
-      },
-    });
-    slot.raft = executor.raftState(GROUP);
-    this.observe(clusterId!, { kind: 'start', node: self });
-    // A restart: the state machine starts from the snapshot on disk.
-    const snapshot = slot.disk.snapshot();
-    if (snapshot !== undefined) {
-      host.input({ type: 'restore', index: snapshot.index, data: snapshot.data });
-      this.observe(clusterId!, { kind: 'restore', node: self, index: snapshot.index, chain: this.history(clusterId!).committedChains[snapshot.index - 1]! });
-    }
-    host.input(raftInput(slot.raft!));
-    this.clockOf(slot).after(this.prng.int(1, TICK_MS), () => executor.start());
-    // Back with its storage: it registers again under its id (same member), then heartbeats.
-    this.register(slot);
-  }
-
-  /** Every raft step: the checkers' view, and the controller told of role and membership changes. */
-  private stepped(slot: Slot, clusterId: string, self: string, input: Input, before: RaftState, after: RaftState, effects: readonly Effect[]): void {
-    slot.raft = after;
+  /** Every raft step: the checkers' view. */
+  private stepped(slot: Slot, input: Input, before: RaftState, after: RaftState, effects: readonly Effect[]): void {
+    const clusterId = slot.persisted!.clusterId;
+    const self = memberId(slot.persisted!.brokerId, slot.incarnation);
     this.coverage.steps++;
+    if (input.type === 'changeMembership') this.coverage.membershipChanges++;
+    if (input.type === 'compact') this.coverage.compactions++;
     const history = this.history(clusterId);
     for (const effect of effects) {
       if (effect.type === 'persist' && effect.entries !== undefined) {
@@ -550,176 +434,27 @@ class ClusterSimulation {
       for (let i = history.committedChains.length; i < after.commit; i++) history.committedChains.push(slot.disk.chainAt(i + 1));
       this.observe(clusterId, { kind: 'commit', node: self, index: after.commit, chain: slot.disk.chainAt(after.commit), ...(after.role === 'leader' && { leaderTerm: after.term }) });
     }
-    if (before.role !== after.role || before.term !== after.term || before.leader !== after.leader || before.membership !== after.membership || input.type === 'changeMembership') {
-      slot.controllerInput?.(raftInput(after));
-    }
-  }
-
-  // --- brokers' requests ---------------------------------------------------------------
-
-  /** Sends a controller request from `slot` to where it believes the active controller is. */
-  private request(slot: Slot, request: ControllerRequest, what: RequestKind, to?: string): void {
-    const target = to ?? this.controllerTarget(slot);
-    if (target === undefined) return;
-    const requestId = slot.nextRequestId++;
-    slot.requests.set(requestId, { ...what, sentMs: this.nowMs });
-    this.trace(() => `${slot.name} → ${target} ${request.type}`);
-    this.send(slot.name, target, { kind: 'request', requestId, request });
-  }
-
-  /**
-   * Itself when it leads; else who answered last (or the hint it gave), else the raft
-   * leader it knows, else a peer of its cluster. The hint comes before the raft leader: a
-   * broker fenced and dropped from the group hears no leader, and its raft state names one
-   * long gone. A target that does not answer within REQUEST_TIMEOUT_MS is forgotten.
-   */
-  private controllerTarget(slot: Slot): string | undefined {
-    for (const [id, request] of slot.requests) {
-      if (this.nowMs - request.sentMs < REQUEST_TIMEOUT_MS) continue;
-      slot.requests.delete(id);
-      slot.controllerSlot = undefined;
-    }
-    if (slot.raft?.role === 'leader') return slot.name;
-    if (slot.controllerSlot !== undefined) return slot.controllerSlot;
-    const leader = slot.raft?.leader;
-    if (leader !== undefined && this.memberSlot.has(leader)) return this.memberSlot.get(leader);
-    const peers = [...slot.peers].filter(([, p]) => p.cluster?.clusterId === slot.persisted.clusterId);
-    return peers.length > 0 ? this.prng.pick(peers)[0] : undefined;
-  }
-
-  private register(slot: Slot): void {
-    const clusterId = slot.persisted.clusterId!;
-    this.request(
-      slot,
-      { type: 'register', clusterId, brokerId: slot.persisted.brokerId, incarnation: slot.incarnation, deviceId: slot.deviceId, endpoints: [slot.name] },
-      { kind: 'register', clusterId },
-    );
-  }
-
-  private heartbeat(slot: Slot): void {
-    const { clusterId, brokerId } = slot.persisted;
-    if (clusterId === undefined) return;
-    if (brokerId === undefined) return this.register(slot);
-    this.request(slot, { type: 'heartbeat', clusterId, brokerId, incarnation: slot.incarnation }, { kind: 'heartbeat' });
-  }
-
-  /** Discovery: every hello round it greets every slot; a broker without a cluster decides by the formation rule. */
-  private hello(slot: Slot): void {
-    slot.helloRounds++;
-    for (const other of this.slots) if (other !== slot) this.send(slot.name, other.name, this.helloOf(slot, false));
-    if (slot.persisted.clusterId !== undefined || slot.helloRounds < FORMATION_ROUNDS) return;
-    const fresh = [...slot.peers.values()].filter((p) => p.round >= slot.helloRounds - PEER_FRESH_ROUNDS);
-    const decision = decideFormation(slot.incarnation, fresh);
-    if (decision.kind === 'bootstrap') {
-      const clusterId = `c${this.nextClusterId++}`;
-      slot.persisted = { clusterId, brokerId: 1, bootstrap: true };
-      this.coverage.bootstraps++;
-      this.trace(() => `${slot.name} BOOTSTRAPS ${clusterId}`);
-      this.startMember(slot);
-    } else if (decision.kind === 'join') {
-      // Through a peer that names the controller, else any peer of that cluster (it hints).
-      const { clusterId } = decision;
-      const members = [...slot.peers].filter(([, p]) => p.round >= slot.helloRounds - PEER_FRESH_ROUNDS && p.cluster?.clusterId === clusterId);
-      const naming = members.filter(([, p]) => p.controller !== undefined);
-      const [name, peer] = this.prng.pick(naming.length > 0 ? naming : members);
-      slot.controllerSlot = peer.controller ?? name;
-      this.request(slot, { type: 'register', clusterId, brokerId: undefined, incarnation: slot.incarnation, deviceId: slot.deviceId, endpoints: [slot.name] }, { kind: 'register', clusterId });
-    }
-  }
-
-  private helloOf(slot: Slot, answer: boolean): Wire {
-    const image = slot.controller?.image;
-    const leader = slot.raft?.leader;
-    return { kind: 'hello', incarnation: slot.incarnation, cluster: image && summary(image), controller: leader && this.memberSlot.get(leader), answer };
   }
 
   private receive(slot: Slot, from: string, wire: Wire): void {
+    const runtime = slot.runtime!;
     switch (wire.kind) {
-      case 'raft': {
-        const executor = slot.executor;
-        const image = slot.controller?.image;
-        const clusterId = slot.persisted.clusterId;
-        if (executor === undefined || image === undefined || clusterId === undefined) return;
-        const admitted = wire.messages.filter(({ message }) => {
-          const refused = checkPeerMessage(image, clusterId, wire.clusterId, message.from);
-          if (refused !== undefined) this.coverage.peerMessagesRefused++;
-          return refused === undefined;
-        });
-        if (admitted.length > 0) executor.receive(admitted[0]!.message.from, admitted);
+      case 'raft':
+        this.coverage.peerMessagesRefused += runtime.receiveRaft(wire.clusterId, wire.messages).length;
         return;
-      }
       case 'hello': {
-        slot.peers.set(from, { incarnation: wire.incarnation, ...(wire.cluster && { cluster: wire.cluster }), round: slot.helloRounds, controller: wire.controller });
-        if (!wire.answer) this.send(slot.name, from, this.helloOf(slot, true));
-        const image = slot.controller?.image;
-        const ours = image && summary(image);
-        if (wire.cluster !== undefined && ours !== undefined) {
-          const mismatch = clustersMet(ours, wire.cluster);
-          if (mismatch !== undefined && slot.mismatch?.otherClusterId !== mismatch.otherClusterId) {
-            slot.mismatch = mismatch;
-            this.coverage.mismatchesReported++;
-            this.trace(() => `${slot.name} reports ${mismatch.code}: ${mismatch.clusterId} < ${mismatch.otherClusterId}`);
-          }
-        }
+        const answer = runtime.hello(from, wire.hello);
+        if (!wire.answer) this.send(slot.name, from, { kind: 'hello', hello: answer, answer: true });
         return;
       }
-      case 'request': {
-        if (slot.controllerInput === undefined) {
-          // No broker here yet (a tab still forming, or its storage just lost): not the controller, no hint.
-          const error = new NotControllerError(`${slot.name} runs no broker of a cluster`);
-          return this.send(slot.name, from, { kind: 'reply', requestId: wire.requestId, reply: { type: 'error', controllerEpoch: 0, error }, member: '' });
-        }
-        slot.controllerInput({ type: 'request', requestId: wire.requestId, from, request: wire.request });
-        return;
-      }
+      case 'request':
+        return runtime.request(from, wire.requestId, wire.request);
       case 'reply':
-        return this.answered(slot, wire);
+        this.trace(() => `${slot.name} ← ${wire.member} ${wire.reply.type === 'error' ? `${wire.reply.error.code} ${(wire.reply.error as NotControllerError).leaderHint ?? ''}` : wire.reply.type} e${wire.reply.controllerEpoch}`);
+        return runtime.answer(wire.requestId, wire.reply, wire.member);
     }
   }
 
-  private answered(slot: Slot, wire: Extract<Wire, { kind: 'reply' }>): void {
-    const what = slot.requests.get(wire.requestId);
-    if (what === undefined) return;
-    slot.requests.delete(wire.requestId);
-    const reply = wire.reply;
-    this.trace(() => `${slot.name} ← ${wire.member} ${reply.type === 'error' ? `${reply.error.code} ${(reply.error as NotControllerError).leaderHint ?? ''}` : reply.type} e${reply.controllerEpoch}`);
-    if (reply.type === 'error' && reply.error instanceof NotControllerError) {
-      // Not an answer of a controller (its epoch is only the sender's term): follow the hint.
-      slot.controllerSlot = reply.error.leaderHint === undefined ? undefined : this.memberSlot.get(reply.error.leaderHint);
-      return;
-    }
-    if (reply.type === 'error' && reply.error.code === 'INCONSISTENT_CLUSTER_ID') {
-      // Another cluster's broker (the client asked any tab): it refused and applied nothing.
-      this.coverage.otherClusterRefused++;
-      slot.controllerSlot = undefined;
-      return;
-    }
-    // The answer of an active controller: refused from a stale or forged epoch, and the
-    // next request goes to the raft leader this broker knows.
-    if (checkControllerEpoch(slot.raft ?? { term: 0, leader: undefined }, reply.controllerEpoch, wire.member) !== undefined) {
-      this.coverage.staleRepliesRefused++;
-      slot.controllerSlot = undefined;
-      return;
-    }
-    if (reply.type === 'error') return;
-    slot.controllerSlot = this.memberSlot.get(wire.member);
-    if (reply.type === 'register' && what.kind === 'register' && slot.persisted.brokerId === undefined) {
-      const { clusterId } = what;
-      slot.persisted = { clusterId, brokerId: reply.brokerId };
-      this.coverage.registrations++;
-      this.trace(() => `${slot.name} REGISTERED as broker ${reply.brokerId} of ${clusterId}`);
-      this.startMember(slot);
-      return;
-    }
-    if (reply.type === 'topics' && what.kind === 'client') {
-      for (const result of reply.results) {
-        if (result.error === undefined && slot.persisted.clusterId !== undefined) {
-          this.history(slot.persisted.clusterId).acked.add(result.topic);
-          this.coverage.topicsAcked++;
-        }
-      }
-    }
-  }
 
   // --- the network, faults and the client ----------------------------------------------
 
@@ -784,7 +519,7 @@ class ClusterSimulation {
       case 'close':
       case 'close-controller':
       case 'storage-lost': {
-        const controller = open.find((s) => s.controller !== undefined && isActive(s.controller));
+        const controller = open.find((s) => isActiveIn(s));
         const victim = kind === 'close-controller' ? controller : open.length > 0 ? this.prng.pick(open) : undefined;
         if (victim === undefined) return;
         const lose = kind === 'storage-lost' && !this.storageLostDone && this.mayLoseStorage(victim);
@@ -796,7 +531,7 @@ class ClusterSimulation {
       case 'partition':
       case 'isolate-controller': {
         const names = this.slots.map((s) => s.name);
-        const controller = open.find((s) => s.controller !== undefined && isActive(s.controller))?.name;
+        const controller = open.find((s) => isActiveIn(s))?.name;
         const isolated = kind === 'isolate-controller' ? new Set(controller ? [controller] : []) : new Set(names.filter(() => this.prng.chance(0.4)));
         this.blocked = new Set();
         for (const a of names) for (const b of names) if (isolated.has(a) !== isolated.has(b)) this.blocked.add(`${a}>${b}`);
@@ -822,12 +557,12 @@ class ClusterSimulation {
    * the raft simulation covers and this one does not model.
    */
   private mayLoseStorage(slot: Slot): boolean {
+    if (slot.persisted === undefined) return true;
     const { brokerId, clusterId } = slot.persisted;
-    if (brokerId === undefined) return true;
     const self = memberId(brokerId, slot.incarnation);
     const views = this.slots
-      .filter((s) => s.persisted.clusterId === clusterId)
-      .flatMap((s) => [s.raft?.membership, s.disk.memberships().at(-1)?.membership ?? s.disk.snapshot()?.membership])
+      .filter((s) => s.persisted?.clusterId === clusterId)
+      .flatMap((s) => [s.runtime?.raft?.membership, s.disk.memberships().at(-1)?.membership ?? s.disk.snapshot()?.membership])
       .filter((m) => m !== undefined && (m.voters.includes(self) || m.learners.includes(self)));
     return views.length > 0 && views.every((m) => m!.voters.includes(self) && m!.voters.length >= 3);
   }
@@ -836,13 +571,25 @@ class ClusterSimulation {
   private client(): void {
     if (this.healed) return;
     this.queue.push(this.nowMs + this.prng.int(30, 150), { kind: 'client' });
-    const ready = this.slots.filter((s) => s.open && s.persisted.brokerId !== undefined);
+    const ready = this.slots.filter((s) => s.open && s.persisted !== undefined);
     if (ready.length === 0) return;
     const slot = this.prng.pick(ready);
     const topic = `t${this.nextTopic++}`;
     // Now and then to any tab: maybe not the controller, maybe another cluster's (which must refuse it).
     const to = this.prng.chance(0.15) ? this.prng.pick(this.slots).name : undefined;
-    this.request(slot, { clusterId: slot.persisted.clusterId!, type: 'createTopics', topics: [{ name: topic, numPartitions: this.prng.int(1, 3) }] }, { kind: 'client' }, to);
+    const clusterId = slot.persisted!.clusterId;
+    slot.runtime!.client(
+      { type: 'createTopics', topics: [{ name: topic, numPartitions: this.prng.int(1, 3) }] },
+      (reply) => {
+        if (reply.type !== 'topics') return;
+        for (const result of reply.results) {
+          if (result.error !== undefined) continue;
+          this.history(clusterId).acked.add(result.topic);
+          this.coverage.topicsAcked++;
+        }
+      },
+      to,
+    );
   }
 
   private heal(): void {
@@ -865,37 +612,38 @@ class ClusterSimulation {
     const nowTicks = this.nowMs / TICK_MS;
     const clusters = new Map<string, Slot[]>();
     for (const slot of this.slots) {
-      const clusterId = slot.persisted.clusterId;
+      const clusterId = slot.persisted?.clusterId;
       if (clusterId !== undefined) clusters.set(clusterId, [...(clusters.get(clusterId) ?? []), slot]);
     }
-    let done = this.slots.every((s) => s.persisted.brokerId !== undefined && s.controller !== undefined);
+    let done = this.slots.every((s) => s.persisted !== undefined && s.runtime?.controller !== undefined);
     for (const [clusterId, slots] of clusters) {
       if (!done) break;
-      const active = slots.find((s) => s.controller !== undefined && isActive(s.controller));
+      const active = slots.find((s) => isActiveIn(s));
       if (active === undefined) {
         done = false;
         break;
       }
       const probe = this.probes.get(clusterId);
-      if (probe === undefined || (!active.controller!.image.topicByName(probe) && this.prng.chance(0.05))) {
+      const controller = active.runtime!.controller!;
+      if (probe === undefined || (!controller.image.topicByName(probe) && this.prng.chance(0.05))) {
         const name = probe ?? `probe-${clusterId}`;
         this.probes.set(clusterId, name);
-        active.controllerInput!({ type: 'request', requestId: 0, from: active.name, request: { clusterId, type: 'createTopics', topics: [{ name }] } });
+        active.runtime!.request(active.name, 0, { clusterId, type: 'createTopics', topics: [{ name }] });
       }
-      const image = active.controller!.image;
-      const membership = active.raft!.membership;
+      const image = controller.image;
+      const membership = active.runtime!.raft!.membership;
       const live = image.brokers().filter((b) => !b.fenced);
-      const members = slots.map((s) => memberId(s.persisted.brokerId!, s.incarnation));
+      const members = slots.map((s) => memberId(s.persisted!.brokerId, s.incarnation));
       // Cheap conditions first: this runs after every event once healed.
       done =
         image.topicByName(this.probes.get(clusterId)!) !== undefined &&
-        slots.every((s) => s.controller!.image.recordsApplied === image.recordsApplied) &&
+        slots.every((s) => s.runtime!.controller!.image.recordsApplied === image.recordsApplied) &&
         members.every((id) => membership.voters.includes(id) || membership.learners.includes(id)) &&
-        slots.every((s) => image.broker(s.persisted.brokerId!)?.fenced === false) &&
+        slots.every((s) => image.broker(s.persisted!.brokerId)?.fenced === false) &&
         // The voters at their target; a fenced voter may stay among three (membership.ts says why).
         membership.voters.filter((id) => members.includes(id)).length === targetVoters(live.length) &&
-        nextMembership(image, membership, memberId(active.persisted.brokerId!, active.incarnation)) === undefined &&
-        slots.every((s) => s.controller!.image.fingerprint() === image.fingerprint());
+        nextMembership(image, membership, active.runtime!.memberId!) === undefined &&
+        slots.every((s) => s.runtime!.controller!.image.fingerprint() === image.fingerprint());
     }
     if (done) return this.finish(nowTicks, clusters);
     const violation = this.converge.check(nowTicks, false);
@@ -906,16 +654,16 @@ class ClusterSimulation {
   private finish(nowTicks: number, clusters: Map<string, Slot[]>): void {
     this.convergeTicks = Math.ceil(nowTicks - this.faultEndMs / TICK_MS);
     for (const [clusterId, slots] of clusters) {
-      const image = slots[0]!.controller!.image;
+      const image = slots[0]!.runtime!.controller!.image;
       for (const topic of this.history(clusterId).acked) {
         if (image.topicByName(topic) === undefined) return this.fail({ checker: 'acknowledged topic', message: `${topic}, acknowledged by ${clusterId}, is not in its image` });
       }
     }
-    const summaries = [...clusters].map(([clusterId, slots]) => ({ clusterId, slots, summary: summary(slots[0]!.controller!.image)! }));
+    const summaries = [...clusters].map(([clusterId, slots]) => ({ clusterId, slots, summary: summaryOf(slots[0]!.runtime!.controller!.image)! }));
     summaries.sort((a, b) => compareClusters(a.summary, b.summary));
     for (const smaller of summaries.slice(0, -1)) {
       if (!smaller.slots.some((s) => s.mismatch !== undefined)) {
-        // Hellos go every HELLO_MS: give them a few rounds after convergence before judging.
+        // Hellos go every session tick: give them a few rounds after convergence before judging.
         if (this.nowMs - this.faultEndMs < (this.converge.boundTicks * TICK_MS) / 2) return;
         return this.fail({ checker: 'cluster id mismatch', message: `clusters ${summaries.map((s) => s.clusterId).join(', ')} share the name; ${smaller.clusterId} reported nothing` });
       }
@@ -924,14 +672,5 @@ class ClusterSimulation {
   }
 }
 
-const summary = (image: MetadataImage): ClusterSummary | undefined =>
-  image.clusterId === undefined ? undefined : { clusterName: image.clusterName!, clusterId: image.clusterId, brokers: image.brokers().length, records: image.recordsApplied };
-
-const raftInput = (state: RaftState): ControllerInput => ({
-  type: 'raft',
-  role: state.role,
-  term: state.term,
-  leader: state.leader,
-  membership: state.membership,
-  lastIndex: lastIndexOf(state),
-});
+/** Whether the slot's broker is its cluster's active controller. */
+const isActiveIn = (slot: Slot): boolean => slot.runtime?.controller !== undefined && isActive(slot.runtime.controller);
