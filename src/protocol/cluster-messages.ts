@@ -201,7 +201,7 @@ export const raftType: MessageType<RaftFrame> = {
 
 // --- Errors: class name, code, message, retriable, and the error's own fields of primitive value.
 
-/** The error classes by `errorName`, as src/errors/transfer.ts revives them across threads. */
+/** Every LetterboxError class by `errorName` (KafkaJS's names included), as src/errors/transfer.ts finds them to revive errors across threads. */
 const ERROR_CLASSES = new Map<string, typeof LetterboxError>(
   Object.values(errors)
     .filter((value): value is typeof LetterboxError => typeof value === 'function' && (value === LetterboxError || value.prototype instanceof LetterboxError))
