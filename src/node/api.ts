@@ -98,6 +98,8 @@ export interface ClusterInfo {
   brokerId?: number;
   /** The active controller's broker id, when this broker knows one. */
   controller: number | null;
+  /** Broker ids of the controller group's voters, as this broker's member knows them (the rest follow as learners). */
+  voters: number[];
   brokers: Array<{ brokerId: number; incarnation: string; endpoints: string[]; deviceId: string; fenced: boolean }>;
   /** Set when this cluster met a larger one under the same name (ClusterIdMismatchError). */
   mismatch?: { clusterId: string; otherClusterId: string; message: string };

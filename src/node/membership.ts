@@ -231,6 +231,7 @@ export class Membership {
       clusterName: this.init.clusterName,
       ...(session.identity && { clusterId: session.identity.clusterId, brokerId: session.identity.brokerId }),
       controller: leader === undefined ? null : (parseMemberId(leader)?.brokerId ?? null),
+      voters: (this.runtime.raft?.membership.voters ?? []).flatMap((id) => parseMemberId(id)?.brokerId ?? []),
       brokers: (image?.brokers() ?? []).map(({ brokerId, incarnation, endpoints, deviceId, fenced }) => ({ brokerId, incarnation, endpoints: [...endpoints], deviceId, fenced })),
       ...(this.#mismatch && { mismatch: { clusterId: this.#mismatch.clusterId, otherClusterId: this.#mismatch.otherClusterId, message: this.#mismatch.message } }),
       refusedMessages: this.#refused,

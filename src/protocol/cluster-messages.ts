@@ -2,20 +2,16 @@
 // raft messages of many groups in one frame, the controller's requests and replies, and the
 // hello brokers exchange when they meet. Each decoder returns exactly what was encoded
 // (absent optional fields stay absent) or throws FrameError('CORRUPT_MESSAGE').
-// Only types come from raft and cluster, so this module adds no runtime dependency on them.
+// Only types come from raft, cluster and node (the bodies are theirs), so this module adds no
+// runtime dependency on them.
 
-import type { ClusterSummary, ConfigEntryInput, ControllerReply, ControllerRequest, ControllerRequestBody, NewTopic, TopicResult } from '../cluster';
+import type { ClusterHello, ConfigEntryInput, ControllerReply, ControllerRequest, ControllerRequestBody, NewTopic, TopicResult } from '../cluster';
 import * as errors from '../errors';
 import { FrameError, LetterboxError } from '../errors';
+import type { GroupMessage } from '../node';
 import type { Entry, Membership, Message } from '../raft';
 import { FieldReader, FieldWriter } from './fields';
 import type { MessageType } from './frame';
-
-/** One raft message of the raft group `group` (the metadata group, or a partition's). */
-export interface GroupMessage {
-  readonly group: string;
-  readonly message: Message;
-}
 
 /** `raft` body: raft messages from one node to another, of groups of the cluster `clusterId`. */
 export interface RaftFrame {
@@ -27,18 +23,6 @@ export interface RaftFrame {
 export type ControllerMessage =
   | { readonly kind: 'request'; readonly request: ControllerRequest }
   | { readonly kind: 'reply'; readonly member: string; readonly reply: ControllerReply };
-
-/** `clusterHello` body: what a broker says of itself when it meets another. */
-export interface ClusterHello {
-  /** Its storage incarnation. */
-  readonly incarnation: string;
-  /** Its broker id, once registered. */
-  readonly brokerId?: number;
-  /** Its cluster, once it has one. */
-  readonly cluster?: ClusterSummary;
-  /** Member id of the active controller it knows of. */
-  readonly controller?: string;
-}
 
 const corrupt = (message: string): FrameError => new FrameError('CORRUPT_MESSAGE', message);
 

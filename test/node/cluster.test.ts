@@ -49,7 +49,8 @@ async function openTab(locks: MemoryLocks, cluster: string, peerId: string, data
   });
   await node.start({ clientId: peerId, slotWaitMs: 50, knownIncarnations: {}, onStorageLost: 'fail' });
   const port = fakePort();
-  node.attachNetwork(port, { cluster, deviceId: 'device-1' });
+  // The port stands for the page's end of the bridge (a MessagePort in the worker).
+  node.attachNetwork(port as unknown as MessagePort, { cluster, deviceId: 'device-1' });
   port.fromPage({ type: 'self', peerId });
   const tab = { node, peerId, lockClient, databases };
   open.push(tab);
@@ -86,7 +87,8 @@ const placement = async (tab: Tab, topic: string) => (await tab.node.describeTop
 
 const batch = () => encodeBatch({ baseTimestamp: 1, records: [{ value: new TextEncoder().encode('v') }] });
 
-describe('brokers of one origin form one cluster', () => {
+// Each test waits on several protocol bounds in a row (formation, failover, reopen).
+describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS }, () => {
   it('three tabs: one cluster, a topic created in one is placed alike in all, produce goes to the partition’s broker', async () => {
     const locks = createMemoryLocks();
     const cluster = newCluster();
@@ -125,7 +127,16 @@ describe('brokers of one origin form one cluster', () => {
     const locks = createMemoryLocks();
     const cluster = newCluster();
     const tabs = await Promise.all(['q1', 'q2', 'q3'].map((peerId) => openTab(locks, cluster, peerId)));
-    const all = await oneCluster(tabs);
+    await oneCluster(tabs);
+    // Three voters (the controller promotes learners one at a time): a quorum survives one tab.
+    const all = await vi.waitFor(
+      async () => {
+        const now = await infos(tabs);
+        for (const info of now) expect(info.voters).toHaveLength(3);
+        return now;
+      },
+      { timeout: FORM_BOUND_MS, interval: 50 },
+    );
     const controllerAt = all.findIndex((i) => i.brokerId === i.controller);
     const controller = tabs[controllerAt]!;
     const { brokerId } = all[controllerAt]!;

@@ -12,7 +12,8 @@ import {
   TopicExistsError,
   UnknownTopicOrPartitionError,
 } from '../../src/errors';
-import { createPeerFrameCodec, PEER_MESSAGE_TYPES, type ClusterHello, type ControllerMessage, type MessageType, type RaftFrame } from '../../src/protocol';
+import type { ClusterHello } from '../../src/cluster';
+import { createPeerFrameCodec, PEER_MESSAGE_TYPES, type ControllerMessage, type MessageType, type RaftFrame } from '../../src/protocol';
 import type { Entry, Membership, Message } from '../../src/raft';
 
 // --- Arbitraries: every variant, every optional field both absent and present.
