@@ -7,7 +7,20 @@ import type { OffsetManager } from './offsets';
 import type { Subscriptions } from './subscriptions';
 import type { ConsumerEvents, ConsumerSettings } from './types';
 
-type SessionSettings = Pick<ConsumerSettings, 'partitionAssigners' | 'sessionTimeout' | 'rebalanceTimeout' | 'heartbeatInterval'>;
+/**
+ * A member's session with its group coordinator, as KafkaJS's consumer group: join and sync
+ * (which yield a generation and its partitions), heartbeats, and leaving. The member id
+ * outlives a generation, so a rejoin keeps it unless the coordinator forgot it.
+ */
+export interface GroupSessionParts {
+  groupId: string;
+  context: ClientContext;
+  config: Pick<ConsumerSettings, 'partitionAssigners' | 'sessionTimeout' | 'rebalanceTimeout' | 'heartbeatInterval'>;
+  subscriptions: Subscriptions;
+  offsets: OffsetManager;
+  logger: Logger;
+  instrumentation: Instrumentation<ConsumerEvents>;
+}
 
 /**
  * A member's session with its group coordinator, as KafkaJS's consumer group: join and sync
@@ -15,32 +28,12 @@ type SessionSettings = Pick<ConsumerSettings, 'partitionAssigners' | 'sessionTim
  * outlives a generation, so a rejoin keeps it unless the coordinator forgot it.
  */
 export class GroupSession {
-  readonly #groupId: string;
-  readonly #context: ClientContext;
-  readonly #config: SessionSettings;
-  readonly #subscriptions: Subscriptions;
-  readonly #offsets: OffsetManager;
-  readonly #logger: Logger;
-  readonly #instrumentation: Instrumentation<ConsumerEvents>;
+  readonly #parts: GroupSessionParts;
   #memberId: string | null = null;
   #generation: Generation | undefined;
 
-  constructor(parts: {
-    groupId: string;
-    context: ClientContext;
-    config: SessionSettings;
-    subscriptions: Subscriptions;
-    offsets: OffsetManager;
-    logger: Logger;
-    instrumentation: Instrumentation<ConsumerEvents>;
-  }) {
-    this.#groupId = parts.groupId;
-    this.#context = parts.context;
-    this.#config = parts.config;
-    this.#subscriptions = parts.subscriptions;
-    this.#offsets = parts.offsets;
-    this.#logger = parts.logger;
-    this.#instrumentation = parts.instrumentation;
+  constructor(parts: GroupSessionParts) {
+    this.#parts = parts;
   }
 
   /** The generation joined last, until the member leaves. */
@@ -50,27 +43,28 @@ export class GroupSession {
 
   /** Joins and syncs the group: the new generation, its partitions at their committed (or reset, or sought) offsets. */
   async join(node: RemoteNode): Promise<Generation> {
+    const { groupId, context, config, subscriptions, offsets, logger, instrumentation } = this.#parts;
     const started = Date.now();
-    const topics = await this.#subscriptions.topics(node);
+    const topics = await subscriptions.topics(node);
     const joined: JoinReply = await node.joinGroup({
-      groupId: this.#groupId,
+      groupId,
       memberId: this.#memberId,
-      clientId: this.#context.clientId,
-      sessionTimeoutMs: this.#config.sessionTimeout,
-      rebalanceTimeoutMs: this.#config.rebalanceTimeout,
+      clientId: context.clientId,
+      sessionTimeoutMs: config.sessionTimeout,
+      rebalanceTimeoutMs: config.rebalanceTimeout,
       topics,
-      assignors: this.#config.partitionAssigners,
+      assignors: config.partitionAssigners,
     });
     this.#memberId = joined.memberId;
-    const { assignment } = await node.syncGroup({ groupId: this.#groupId, memberId: joined.memberId, generationId: joined.generationId });
-    const owned = await this.#offsets.assign(node, assignment);
+    const { assignment } = await node.syncGroup({ groupId, memberId: joined.memberId, generationId: joined.generationId });
+    const owned = await offsets.assign(node, assignment);
     const generation: Generation = { memberId: joined.memberId, generationId: joined.generationId, owned, stale: false };
     this.#generation = generation;
-    this.#offsets.applySeeks(generation);
-    this.#logger.info('joined group', { groupId: this.#groupId, memberId: joined.memberId, generationId: joined.generationId, assignment });
-    this.#instrumentation.emit('consumer.group_join', () => ({
+    offsets.applySeeks(generation);
+    logger.info('joined group', { groupId, memberId: joined.memberId, generationId: joined.generationId, assignment });
+    instrumentation.emit('consumer.group_join', () => ({
       duration: Date.now() - started,
-      groupId: this.#groupId,
+      groupId,
       isLeader: joined.leaderId === joined.memberId,
       leaderId: joined.leaderId,
       groupProtocol: joined.assignor,
@@ -85,11 +79,12 @@ export class GroupSession {
    * when the coordinator says to rejoin, marks it stale and calls `onStale`.
    */
   heartbeats(node: RemoteNode, generation: Generation, onStale: () => Promise<void>): () => void {
+    const { groupId, config, instrumentation } = this.#parts;
     const heartbeat = async () => {
       if (generation.stale) return;
       try {
-        await node.heartbeat({ groupId: this.#groupId, memberId: generation.memberId, generationId: generation.generationId });
-        this.#instrumentation.emit('consumer.heartbeat', () => ({ groupId: this.#groupId, memberId: generation.memberId, groupGenerationId: generation.generationId }));
+        await node.heartbeat({ groupId, memberId: generation.memberId, generationId: generation.generationId });
+        instrumentation.emit('consumer.heartbeat', () => ({ groupId, memberId: generation.memberId, groupGenerationId: generation.generationId }));
       } catch (error) {
         if (this.rejoins(error)) {
           generation.stale = true;
@@ -97,7 +92,7 @@ export class GroupSession {
         }
       }
     };
-    const timer = setInterval(() => void heartbeat(), this.#config.heartbeatInterval);
+    const timer = setInterval(() => void heartbeat(), config.heartbeatInterval);
     return () => clearInterval(timer);
   }
 
@@ -110,12 +105,13 @@ export class GroupSession {
 
   /** Leaves the group, committing what was resolved first unless autoCommit is off (KafkaJS gates every commit of its own on it). */
   async leave(node: RemoteNode, autoCommit: boolean): Promise<void> {
+    const { groupId, offsets } = this.#parts;
     const generation = this.#generation;
     this.#generation = undefined;
     if (this.#memberId === null) return;
     const memberId = this.#memberId;
     this.#memberId = null;
-    if (autoCommit && generation !== undefined && !generation.stale) await this.#offsets.commitResolved(generation).catch(() => undefined);
-    await node.leaveGroup({ groupId: this.#groupId, memberId }).catch(() => undefined);
+    if (autoCommit && generation !== undefined && !generation.stale) await offsets.commitResolved(generation).catch(() => undefined);
+    await node.leaveGroup({ groupId, memberId }).catch(() => undefined);
   }
 }

@@ -5,31 +5,32 @@ import { isRejoin, keyOf, type Generation, type OwnedPartition } from './generat
 import type { Subscriptions } from './subscriptions';
 import type { ConsumerEvents, ConsumerRunConfig, OffsetsByTopicPartition } from './types';
 
+export interface OffsetManagerParts {
+  groupId: string;
+  context: ClientContext;
+  subscriptions: Subscriptions;
+  instrumentation: Instrumentation<ConsumerEvents>;
+}
+
 /**
  * A member's offsets, as KafkaJS's offset manager: where each partition it is assigned starts
  * (its committed offset, else auto.offset.reset), what was resolved and not yet committed,
  * when autoCommit's interval or threshold is due, and seeks waiting for their partition.
  */
 export class OffsetManager {
-  readonly #groupId: string;
-  readonly #context: ClientContext;
-  readonly #subscriptions: Subscriptions;
-  readonly #instrumentation: Instrumentation<ConsumerEvents>;
+  readonly #parts: OffsetManagerParts;
   readonly #seeks = new Map<string, number>();
   #uncommitted = 0;
   #lastCommitAt = 0;
 
-  constructor(parts: { groupId: string; context: ClientContext; subscriptions: Subscriptions; instrumentation: Instrumentation<ConsumerEvents> }) {
-    this.#groupId = parts.groupId;
-    this.#context = parts.context;
-    this.#subscriptions = parts.subscriptions;
-    this.#instrumentation = parts.instrumentation;
+  constructor(parts: OffsetManagerParts) {
+    this.#parts = parts;
   }
 
   /** The partitions of `assignment`, each at its committed offset or, without one, reset. */
   async assign(node: RemoteNode, assignment: Assignment): Promise<Map<string, OwnedPartition>> {
     const owned = new Map<string, OwnedPartition>();
-    const committed = await node.fetchOffsets(this.#groupId);
+    const committed = await node.fetchOffsets(this.#parts.groupId);
     const toReset: OwnedPartition[] = [];
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const partition of partitions) {
@@ -46,7 +47,7 @@ export class OffsetManager {
   /** Kafka's auto.offset.reset: earliest when the subscription reads from the beginning, else latest. */
   async reset(node: RemoteNode, partitions: OwnedPartition[]): Promise<void> {
     if (partitions.length === 0) return;
-    const offsets = await node.listOffsets(partitions.map((p) => ({ topic: p.topic, partition: p.partition, query: this.#subscriptions.fromBeginning(p.topic) ? 'earliest' : 'latest' })));
+    const offsets = await node.listOffsets(partitions.map((p) => ({ topic: p.topic, partition: p.partition, query: this.#parts.subscriptions.fromBeginning(p.topic) ? 'earliest' : 'latest' })));
     partitions.forEach((p, i) => {
       p.position = offsets[i] ?? 0;
       p.resolved = p.position;
@@ -125,10 +126,11 @@ export class OffsetManager {
 
   async #commit(generation: Generation, offsets: OffsetCommit[]): Promise<void> {
     if (offsets.length === 0) return;
-    const node = await this.#context.node();
+    const { groupId, context, instrumentation } = this.#parts;
+    const node = await context.node();
     const counted = this.#uncommitted; // records resolved while this commit is in flight stay counted
     try {
-      await node.commitOffsets({ groupId: this.#groupId, memberId: generation.memberId, generationId: generation.generationId, offsets });
+      await node.commitOffsets({ groupId, memberId: generation.memberId, generationId: generation.generationId, offsets });
     } catch (error) {
       if (isRejoin(error)) generation.stale = true;
       throw error;
@@ -139,8 +141,8 @@ export class OffsetManager {
     }
     this.#uncommitted = Math.max(0, this.#uncommitted - counted);
     this.#lastCommitAt = Date.now();
-    this.#instrumentation.emit('consumer.commit_offsets', () => ({
-      groupId: this.#groupId,
+    instrumentation.emit('consumer.commit_offsets', () => ({
+      groupId,
       memberId: generation.memberId,
       groupGenerationId: generation.generationId,
       topics: groupByTopic(offsets),
