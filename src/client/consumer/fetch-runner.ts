@@ -31,7 +31,7 @@ export interface FetchRunnerParts {
   logger: Logger;
   instrumentation: Instrumentation<ConsumerEvents>;
   /** True once the consumer is told to stop: processing ends after the current message. */
-  stopping(): boolean;
+  stopping: () => boolean;
 }
 
 /**
