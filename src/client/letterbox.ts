@@ -1,11 +1,11 @@
-import type { Remote } from 'comlink';
 import { AbortedError, InvalidArgumentError, NotConnectedError, StorageLostError } from '../errors';
 import { CLUSTER_NAME_PATTERN } from '../discovery';
 import type { DialStats, NetworkEvent, PeerInfo, PeerNetwork } from '../network';
 import { loadJoinCluster } from './load-network';
-import type { ClusterEvent, NodeApi, NodeInfo } from '../node';
+import type { ClusterEvent, NodeInfo } from '../node';
 import { Admin } from './admin';
 import { Consumer, type ConsumerConfig } from './consumer';
+import type { ClientContext, RemoteNode } from './context';
 import { consoleLogCreator, createLogger, logLevel, type LogCreator, type Logger, type LogLevel } from './logger';
 import { connectNode, type NodeConnection } from './node-connection';
 import * as check from './validate';
@@ -103,7 +103,7 @@ const webStorage = (kind: 'sessionStorage' | 'localStorage'): Storage | undefine
  * peers). The cluster work makes one origin's instances one cluster by default.
  * @example const letterbox = new Letterbox({ clientId: 'my-app' });
  */
-export class Letterbox {
+export class Letterbox implements ClientContext {
   readonly clientId: string;
   readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers' | 'secret' | 'localPeers'>>;
   readonly #logger: Logger;
@@ -315,7 +315,7 @@ export class Letterbox {
   }
 
   /** @internal The running node, started on first use. */
-  async node(): Promise<Remote<NodeApi>> {
+  async node(): Promise<RemoteNode> {
     return (await this.#connectOnce()).node;
   }
 
