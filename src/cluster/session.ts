@@ -41,6 +41,12 @@ export interface SessionOptions {
   readonly requestTimeoutMs: number;
   /** Hello rounds a broker without a cluster listens before it decides. */
   readonly formationRounds: number;
+  /**
+   * Most rounds it waits, past `formationRounds`, for members the transport lists (a relay's
+   * discovery) but it has not heard from yet: a WebRTC link can take seconds on a busy machine,
+   * and a broker that decided without them could bootstrap a cluster of its own beside theirs.
+   */
+  readonly formationRoundsMax: number;
   /** A peer not heard from in this many rounds is out of reach. */
   readonly peerFreshRounds: number;
 }
@@ -92,8 +98,11 @@ export interface MemberView {
 }
 
 export type SessionInput =
-  /** A hello round: hellos, the formation decision, the registration or heartbeat, retries. */
-  | { readonly type: 'tick'; readonly nowMs: number }
+  /**
+   * A hello round: hellos, the formation decision, the registration or heartbeat, retries.
+   * `members`: addresses the transport lists as members of the cluster's name, reachable or not yet.
+   */
+  | { readonly type: 'tick'; readonly nowMs: number; readonly members?: readonly string[] }
   /** A peer's hello, or its answer to this broker's. */
   | { readonly type: 'hello'; readonly from: string; readonly hello: ClusterHello }
   | { readonly type: 'peerLeft'; readonly peer: string }
@@ -150,7 +159,7 @@ export function stepSession(s: SessionState, input: SessionInput): { state: Sess
   switch (input.type) {
     case 'tick':
       s.nowMs = input.nowMs;
-      tick(s, out);
+      tick(s, out, input.members ?? []);
       break;
     case 'hello':
       heard(s, input.from, input.hello, out);
@@ -212,11 +221,11 @@ export function summaryOf(image: MetadataImage): ClusterSummary | undefined {
   return image.clusterId === undefined ? undefined : { clusterName: image.clusterName!, clusterId: image.clusterId, brokers: image.brokers().length, records: image.recordsApplied };
 }
 
-function tick(s: SessionState, out: SessionEffect[]): void {
+function tick(s: SessionState, out: SessionEffect[], members: readonly string[]): void {
   s.round++;
   expire(s);
   out.push({ type: 'hello', hello: helloOf(s) });
-  if (s.identity === undefined) return form(s, out);
+  if (s.identity === undefined) return form(s, out, members);
   const { clusterId, brokerId } = s.identity;
   if (!s.registered) register(s, out, clusterId, brokerId);
   else send(s, out, { clusterId, type: 'heartbeat', brokerId, incarnation: s.options.incarnation }, { kind: 'heartbeat' });
@@ -233,14 +242,20 @@ function expire(s: SessionState): void {
   }
 }
 
-/** A broker without a cluster decides by the formation rule, once it has listened long enough. */
-function form(s: SessionState, out: SessionEffect[]): void {
+/**
+ * A broker without a cluster decides by the formation rule, once it has listened long
+ * enough and heard every member the transport lists (or waited its longest for them).
+ */
+function form(s: SessionState, out: SessionEffect[], members: readonly string[]): void {
   if (s.round < s.options.formationRounds) return;
   const fresh = [...s.peers].filter(([, p]) => p.round >= s.round - s.options.peerFreshRounds);
   const decision = decideFormation(
     s.options.incarnation,
     fresh.map(([, p]) => ({ incarnation: p.hello.incarnation, ...(p.hello.cluster && { cluster: p.hello.cluster }) })),
   );
+  const heard = new Set(fresh.map(([peer]) => peer));
+  const unheard = members.some((peer) => peer !== s.options.self && !heard.has(peer));
+  if (decision.kind !== 'join' && unheard && s.round < s.options.formationRoundsMax) return;
   if (decision.kind === 'bootstrap') {
     s.identity = { clusterId: s.options.newClusterId, brokerId: 1, bootstrap: true };
     out.push({ type: 'registered', identity: s.identity });

@@ -376,6 +376,18 @@ export class NotLeaderOrFollowerError extends LetterboxError {
   }
 }
 
+/** The partition has no leader that can be reached now (Kafka's LEADER_NOT_AVAILABLE): retriable, a leader is elected or comes back. */
+export class LeaderNotAvailableError extends LetterboxError {
+  static override readonly errorName = 'LeaderNotAvailableError';
+  readonly topic: string;
+  readonly partition: number;
+  constructor(topic: string, partition: number) {
+    super('LEADER_NOT_AVAILABLE', `partition ${partition} of topic "${topic}" has no leader that can be reached now`, { retriable: true });
+    this.topic = topic;
+    this.partition = partition;
+  }
+}
+
 /**
  * A metadata record or snapshot that cannot be applied: `CORRUPT_MESSAGE` (does not
  * decode), `UNSUPPORTED_VERSION` (a version this node does not speak), `INVALID_RECORD`

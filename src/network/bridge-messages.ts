@@ -27,6 +27,8 @@ export type PageToWorker =
   | { type: 'joined'; peer: PeerInfo; channel?: DirectChannel }
   | { type: 'left'; peerId: string; reason: string }
   | { type: 'quality'; peerId: string; rttMs: number }
+  /** The cluster's other members as the relay lists them, linked or not yet (a new broker waits for them before it bootstraps). */
+  | { type: 'members'; peerIds: string[] }
   | { type: 'data'; peerId: string; bytes: ArrayBuffer }
   /** `bytes` of earlier `send`s to this peer were written (or dropped because it left): the worker may send that much more. */
   | { type: 'credit'; peerId: string; bytes: number };

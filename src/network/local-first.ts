@@ -63,6 +63,7 @@ export function localFirst(remote: PeerLink): LocalFirstLink {
       return remote.peerId ?? local?.peerId;
     },
     peers: () => [...paths].flatMap(([peerId, path]) => infoOn(path, peerId) ?? []),
+    members: () => remote.members(),
     send(peerId, bytes, options) {
       const path = paths.get(peerId);
       const link = path === undefined ? undefined : linkOf(path);

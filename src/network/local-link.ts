@@ -223,6 +223,8 @@ export function createLocalLink(init: LocalLinkInit): LocalLink {
     },
     peerId: self,
     peers: () => [...joined.values()].map((other) => sessions.get(other)!.info!),
+    // The local transport has no relay's list: its tabs meet as soon as they announce themselves.
+    members: () => [],
     // BroadcastChannel has no backpressure: what bounds the bytes in flight is the RPC layer's window.
     async send(peerId, bytes, options = {}) {
       if (options.signal?.aborted === true) throw new AbortedError(undefined, { cause: options.signal.reason });

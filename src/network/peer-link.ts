@@ -30,6 +30,8 @@ export interface PeerLink {
   readonly peerId: string | undefined;
   /** Peers with a direct connection now. */
   peers(): PeerInfo[];
+  /** The cluster's other members the relay lists, linked or not (empty without a relay). */
+  members(): string[];
   /**
    * Queues `bytes` for `peerId`: on the peer's direct channel while it holds at most
    * DATA_CHANNEL_BUFFERED_BYTES_MAX, else through the page while at most
@@ -103,6 +105,7 @@ function createBridgeLink(port: BridgePort, clock: Clock, onSelf: (peerId: strin
   const channels = new Map<string, DirectChannel>();
   const events = linkEvents();
   let self: string | undefined;
+  let members: string[] = [];
 
   const { emit } = events;
   const wake = (state: PeerState) => {
@@ -209,6 +212,9 @@ function createBridgeLink(port: BridgePort, clock: Clock, onSelf: (peerId: strin
       case 'left':
         leave(message.peerId, message.reason);
         break;
+      case 'members':
+        members = message.peerIds;
+        break;
       case 'quality': {
         const state = peers.get(message.peerId);
         if (state !== undefined) state.info = { ...state.info, rttMs: message.rttMs };
@@ -255,6 +261,7 @@ function createBridgeLink(port: BridgePort, clock: Clock, onSelf: (peerId: strin
       return self;
     },
     peers: () => [...peers.values()].map((state) => state.info),
+    members: () => members,
     async send(peerId, bytes, options = {}) {
       const { signal } = options;
       for (;;) {

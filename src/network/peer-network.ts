@@ -307,6 +307,7 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
       case 'error':
         throw new DiscoveryError(event.code, event.message);
     }
+    bridge.report({ type: 'members', peerIds: [...known] });
     reconcile();
   }
 

@@ -16,11 +16,12 @@ import { checkBatch, createLogManager, defaultLogConfig, type BackgroundMaintena
 import { createPeerLink, createPeerRpc, PeerNotConnectedError, type LocalLocks, type PeerLink, type PeerRpc } from '../network/worker';
 import type { BatchHeader } from '../protocol';
 import type { PartitionId, Storage, StorageWrite } from '../storage';
-import type { ClusterEvent, FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceResult, SyncReply, TopicDefinition, TopicSpec } from './api';
+import type { ClusterEvent, FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceRequest, ProduceResult, SyncReply, TopicDefinition, TopicSpec } from './api';
 import { Executor } from './executor';
 import { GROUP_TICK_MS, GroupRuntime } from './groups';
 import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
 import { Membership } from './membership';
+import { fetchRouted, listOffsetsRouted, produceRouted, serveRouted, type Route, type RoutedBroker } from './routing';
 import { collidingTopic, configEntriesOf, defineTopic, hostedTopics, parseConfigEntries, PARTITIONS_MAX } from './topics';
 
 /** What the node needs from its environment: I/O and the clock, passed in so tests can supply their own. */
@@ -66,6 +67,8 @@ interface Running {
   appending: Map<string, Set<Promise<unknown>>>;
   /** The cluster this node is a broker of, once the network is attached with one (else a private broker). */
   membership: Membership | undefined;
+  /** Routes requests for partitions led by other brokers, while this node is a broker of a cluster. */
+  router: RoutedBroker | undefined;
   /** Whether the local topics are being brought in line with the image, and whether the image changed since that began. */
   syncing: boolean;
   imageChanged: boolean;
@@ -336,6 +339,79 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     for (const error of results.values()) if (error !== undefined) throw error;
   }
 
+  /**
+   * Appends batches to the partitions held here: every batch is checked (`checked` holds
+   * headers already checked) before any is appended, so a refused request writes nothing.
+   * From the checks to the appends nothing awaits, so a delete of one of these topics either
+   * started before (the topic is refused) or waits for these appends.
+   */
+  async function appendHere(r: Running, acks: ProduceRequest['acks'], batches: ProduceRequest['batches'], checked?: ReadonlyMap<number, BatchHeader>): Promise<ProduceResult[]> {
+    const targets = batches.map(({ topic, partition, bytes }, i) => {
+      const log = logOf(topic, partition);
+      // Batches of topics created just now are checked again against the created log.
+      return { log, bytes, header: checked?.get(i) ?? log.check(bytes) };
+    });
+    const appends = targets.map(({ log, bytes, header }) => log.append(bytes, { checked: header }));
+    const settled = Promise.allSettled(appends);
+    for (const topic of new Set(batches.map((b) => b.topic))) {
+      const inFlight = r.appending.get(topic) ?? new Set();
+      r.appending.set(topic, inFlight.add(settled));
+      void settled.then(() => {
+        inFlight.delete(settled);
+        if (inFlight.size === 0 && r.appending.get(topic) === inFlight) r.appending.delete(topic);
+      });
+    }
+    if (acks === 0) {
+      // The caller asked not to hear back: failures are the node's to report.
+      for (const append of appends) append.catch((error: unknown) => components.onError?.(error));
+      return targets.map(({ log }) => ({ topic: log.id.topic, partition: log.id.partition, baseOffset: -1, logStartOffset: log.logStartOffset }));
+    }
+    const results = await Promise.all(appends);
+    return results.map((result, i): ProduceResult => {
+      const { log } = targets[i]!;
+      return { topic: log.id.topic, partition: log.id.partition, baseOffset: result.baseOffset, logStartOffset: log.logStartOffset };
+    });
+  }
+
+  /** Reads partitions held here, waiting until they have minBytes, or maxWaitMs passed, or `signal` aborts. */
+  async function fetchHere(r: Running, request: Omit<FetchRequest, 'requestId'>, signal: AbortSignal): Promise<FetchedPartition[]> {
+    const ended = new AbortController();
+    const stop = () => ended.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    const cancelTimer = components.clock.after(Math.max(0, Math.min(request.maxWaitMs, FETCH_WAIT_MAX_MS)), stop);
+    try {
+      for (;;) {
+        const results = await readPartitions(request);
+        const bytes = results.reduce((sum, p) => sum + p.batches.reduce((n, b) => n + b.length, 0), 0);
+        if (bytes >= Math.max(1, request.minBytes) || results.some((p) => p.errorCode !== undefined) || ended.signal.aborted) return results;
+        // Wait until any partition's high watermark passes its fetch offset (woken by the
+        // append), or moves at all when it already does but cuts the batch there.
+        await Promise.race([
+          ...request.partitions.flatMap(({ topic, partition, fetchOffset }) => {
+            // A partition gone since it was read (its topic is being deleted) is not waited on: the delete ends the wait.
+            const log = r.topics.has(topic) && !r.deleting.has(topic) ? r.logs.get({ topic, partition }) : undefined;
+            return log === undefined ? [] : [log.waitForData(Math.max(fetchOffset, log.highWatermark), ended.signal)];
+          }),
+          // With no partitions to wait on (all paused), the wait still ends at maxWait or cancel.
+          new Promise<void>((resolve) => ended.signal.addEventListener('abort', () => resolve(), { once: true })),
+        ]);
+      }
+    } finally {
+      cancelTimer();
+      signal.removeEventListener('abort', stop);
+    }
+  }
+
+  /** Where a partition is served: here (held here, or a private broker's), or by its leader elsewhere in the cluster. */
+  function routeOf(r: Running, topic: string, partition: number): Route {
+    const definition = r.topics.get(topic);
+    if (definition === undefined || r.deleting.has(topic)) throw new UnknownTopicOrPartitionError(topic);
+    if (definition.topicId === undefined || r.logs.get({ topic, partition }) !== undefined) return { here: true };
+    const placed = placementOf(topic, partition);
+    if (placed === undefined) throw new UnknownTopicOrPartitionError(topic, partition);
+    return { here: false, leader: placed.leader };
+  }
+
   const node: NodeApi = {
     async start(init: NodeStartInit) {
       if (running !== undefined || starting) throw new InvalidArgumentError('the broker node is already started');
@@ -398,6 +474,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           deleting: new Map(),
           appending: new Map(),
           membership: undefined,
+          router: undefined,
           syncing: false,
           imageChanged: false,
           synced: new Set(),
@@ -446,7 +523,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     async describeTopics(names) {
       const r = state();
       const chosen = names ?? [...r.topics.keys()];
-      return chosen.map((name) => {
+      const described = chosen.map((name) => {
         const definition = r.topics.get(name);
         if (definition === undefined) throw new UnknownTopicOrPartitionError(name);
         const defaults = configEntriesOf(defaultLogConfig);
@@ -462,6 +539,18 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           }),
         };
       });
+      // Partitions led by other brokers: their offsets from their leaders (left -1 when one cannot be reached).
+      const router = r.router;
+      const remote = described.flatMap((t) => t.partitions.filter((p) => p.highWatermark === -1 && p.leader !== -1 && t.topicId !== undefined).map((p) => ({ topic: t.name, partition: p })));
+      if (router !== undefined && remote.length > 0) {
+        const queries = remote.flatMap(({ topic, partition: { partition } }) => [{ topic, partition, query: 'earliest' as const }, { topic, partition, query: 'latest' as const }]);
+        const offsets = await listOffsetsRouted(router, queries).catch(() => []);
+        remote.forEach(({ partition }, i) => {
+          partition.logStartOffset = offsets[2 * i] ?? -1;
+          partition.highWatermark = offsets[2 * i + 1] ?? -1;
+        });
+      }
+      return described;
     },
 
     async produce(request) {
@@ -477,7 +566,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const toCreate = new Map<string, TopicDefinition>();
       request.batches.forEach(({ topic, partition, bytes }, i) => {
         if (r.topics.has(topic) || !request.allowAutoTopicCreation) {
-          checked.set(i, logOf(topic, partition).check(bytes));
+          // Routed, each batch is checked where it is appended (here, or at its leader).
+          if (r.router === undefined) checked.set(i, logOf(topic, partition).check(bytes));
           return;
         }
         const definition = toCreate.get(topic) ?? defineTopic({ topic });
@@ -490,61 +580,17 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         if (membership !== undefined) await createThroughController(r, membership, [...toCreate.keys()].map((topic) => ({ topic })));
         else await serially(r, () => createTopics(r, [...toCreate.values()]));
       }
-      // From here to the appends nothing awaits, so a delete of one of these topics either
-      // started before (the topic is refused) or waits for these appends.
-      const targets = request.batches.map(({ topic, partition, bytes }, i) => {
-        const log = logOf(topic, partition);
-        // Batches of topics created just now are checked again against the created log.
-        return { log, bytes, header: checked.get(i) ?? log.check(bytes) };
-      });
-      const appends = targets.map(({ log, bytes, header }) => log.append(bytes, { checked: header }));
-      const settled = Promise.allSettled(appends);
-      for (const topic of new Set(request.batches.map((b) => b.topic))) {
-        const inFlight = r.appending.get(topic) ?? new Set();
-        r.appending.set(topic, inFlight.add(settled));
-        void settled.then(() => {
-          inFlight.delete(settled);
-          if (inFlight.size === 0 && r.appending.get(topic) === inFlight) r.appending.delete(topic);
-        });
-      }
-      if (request.acks === 0) {
-        // The caller asked not to hear back: failures are the node's to report.
-        for (const append of appends) append.catch((error: unknown) => components.onError?.(error));
-        return targets.map(({ log }) => ({ topic: log.id.topic, partition: log.id.partition, baseOffset: -1, logStartOffset: log.logStartOffset }));
-      }
-      const results = await Promise.all(appends);
-      return results.map((result, i): ProduceResult => {
-        const { log } = targets[i]!;
-        return { topic: log.id.topic, partition: log.id.partition, baseOffset: result.baseOffset, logStartOffset: log.logStartOffset };
-      });
+      if (r.router !== undefined) return produceRouted(r.router, request.acks, request.batches);
+      return appendHere(r, request.acks, request.batches, checked);
     },
 
     async fetch(request: FetchRequest) {
       const r = state();
       const controller = new AbortController();
       r.fetches.set(request.requestId, controller);
-      const cancelTimer = components.clock.after(Math.max(0, Math.min(request.maxWaitMs, FETCH_WAIT_MAX_MS)), () => controller.abort());
       try {
-        for (;;) {
-          const results = await readPartitions(request);
-          const bytes = results.reduce((sum, p) => sum + p.batches.reduce((n, b) => n + b.length, 0), 0);
-          if (bytes >= Math.max(1, request.minBytes) || results.some((p) => p.errorCode !== undefined) || controller.signal.aborted) {
-            return results;
-          }
-          // Wait until any partition's high watermark passes its fetch offset (woken by the
-          // append), or moves at all when it already does but cuts the batch there.
-          await Promise.race([
-            ...request.partitions.flatMap(({ topic, partition, fetchOffset }) => {
-              // A partition gone since it was read (its topic is being deleted) is not waited on: the delete ends the wait.
-              const log = r.topics.has(topic) && !r.deleting.has(topic) ? r.logs.get({ topic, partition }) : undefined;
-              return log === undefined ? [] : [log.waitForData(Math.max(fetchOffset, log.highWatermark), controller.signal)];
-            }),
-            // With no partitions to wait on (all paused), the wait still ends at maxWait or cancel.
-            new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true })),
-          ]);
-        }
+        return await (r.router === undefined ? fetchHere(r, request, controller.signal) : fetchRouted(r.router, request, controller.signal));
       } finally {
-        cancelTimer();
         r.fetches.delete(request.requestId);
       }
     },
@@ -634,6 +680,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     async listOffsets(queries) {
+      const r = state();
+      if (r.router !== undefined) return listOffsetsRouted(r.router, queries);
       return Promise.all(queries.map(({ topic, partition, query }) => logOf(topic, partition).offsetFor(query)));
     },
 
@@ -675,6 +723,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const r = state();
       r.membership?.close();
       r.membership = undefined;
+      r.router = undefined;
       peerRpc?.close();
       peerLink?.close();
       refused.clear();
@@ -783,10 +832,26 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     });
     if (peerLink !== link || running !== r) return membership.close();
     r.membership = membership;
+    const clusterId = () => membership.runtime.session.identity?.clusterId ?? '';
+    r.router = {
+      get clusterId() {
+        return clusterId();
+      },
+      rpc,
+      routeOf: (topic, partition) => routeOf(r, topic, partition),
+      addressOf: (brokerId) => {
+        const broker = membership.image?.broker(brokerId);
+        return broker === undefined || broker.fenced ? undefined : broker.endpoints[0];
+      },
+      produceHere: (acks, batches) => appendHere(r, acks, batches),
+      fetchHere: (request, signal) => fetchHere(r, request, signal),
+      listOffsetsHere: (queries) => Promise.all(queries.map(({ topic, partition, query }) => logOf(topic, partition).offsetFor(query))),
+    };
+    membership.onClose(serveRouted(r.router));
     imageChanged(r);
   }
 
-  async function readPartitions(request: FetchRequest): Promise<FetchedPartition[]> {
+  async function readPartitions(request: Omit<FetchRequest, 'requestId'>): Promise<FetchedPartition[]> {
     let budget = request.maxBytes;
     const results: FetchedPartition[] = [];
     for (const { topic, partition, fetchOffset, maxBytes } of request.partitions) {

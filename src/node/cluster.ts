@@ -39,6 +39,8 @@ export const METADATA_GROUP = '__cluster_metadata';
 export interface ClusterTransport {
   /** Sends `hello` to every peer it reaches; their answers come back through {@link ClusterRuntime.hello}. */
   hello(hello: ClusterHello): void;
+  /** The addresses listed as members of the cluster's name (a relay's discovery), reachable or not yet. */
+  members(): readonly string[];
   /** A controller request to the broker at `to` (never this one); its answer comes back through {@link ClusterRuntime.answer}. */
   request(to: string, requestId: number, request: ControllerRequest): void;
   /** Answers request `requestId` of the broker at `to` (never this one). */
@@ -60,6 +62,7 @@ export interface ClusterTiming {
   readonly sessionTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly formationRounds: number;
+  readonly formationRoundsMax: number;
   readonly peerFreshRounds: number;
 }
 
@@ -116,7 +119,8 @@ export class ClusterRuntime {
 
   constructor(readonly init: ClusterRuntimeInit) {
     const { timing } = init;
-    this.#session = createSession({ ...init.session, requestTimeoutMs: timing.requestTimeoutMs, formationRounds: timing.formationRounds, peerFreshRounds: timing.peerFreshRounds });
+    const { requestTimeoutMs, formationRounds, formationRoundsMax, peerFreshRounds } = timing;
+    this.#session = createSession({ ...init.session, requestTimeoutMs, formationRounds, formationRoundsMax, peerFreshRounds });
   }
 
   /** The session (identity, peers heard, mismatch). */
@@ -145,8 +149,9 @@ export class ClusterRuntime {
     if (identity !== undefined) this.#startMember(identity);
     const { clock, timing } = this.init;
     const first = clock.after(1 + (this.init.seed % timing.sessionTickMs), () => {
-      this.#stopTicks = every(clock, timing.sessionTickMs, () => this.#step({ type: 'tick', nowMs: clock.now() }));
-      this.#step({ type: 'tick', nowMs: clock.now() });
+      const tick = () => this.#step({ type: 'tick', nowMs: clock.now(), members: this.init.transport.members() });
+      this.#stopTicks = every(clock, timing.sessionTickMs, tick);
+      tick();
     });
     this.#stopTicks = first;
   }

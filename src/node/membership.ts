@@ -19,7 +19,8 @@ import { StoredRaftLog } from './raft-store';
  * Timing in the browser: an election within about a second; hellos and heartbeats every
  * half second; a broker silent for 6 s fenced (a tab of this browser that closes is known
  * gone at once, from its slot lock). A broker without a cluster listens 3 s (six rounds)
- * before it decides, long enough for a WebRTC dial through the relay (NOTES-browser.md).
+ * before it decides, and up to 20 s for members the relay lists but it has not heard from:
+ * their WebRTC links took 6–11 s on a loaded 2-core machine (the e2e cluster spec).
  */
 export const BROWSER_TIMING: ClusterTiming = {
   tickMs: 50,
@@ -30,6 +31,7 @@ export const BROWSER_TIMING: ClusterTiming = {
   sessionTimeoutMs: 6_000,
   requestTimeoutMs: 2_000,
   formationRounds: 6,
+  formationRoundsMax: 40,
   peerFreshRounds: 4,
 };
 
@@ -110,6 +112,7 @@ export class Membership {
           serving.delete(key);
         },
         raft: (to, clusterId, messages) => rpc.trySend(to, 'raft', { clusterId, messages }),
+        members: () => link.members(),
       },
       session: {
         clusterName,
@@ -240,6 +243,11 @@ export class Membership {
       ...(this.#mismatch && { mismatch: { clusterId: this.#mismatch.clusterId, otherClusterId: this.#mismatch.otherClusterId, message: this.#mismatch.message } }),
       refusedMessages: this.#refused,
     };
+  }
+
+  /** Runs `stop` when the membership closes (handlers of services that run only in a cluster). */
+  onClose(stop: () => void): void {
+    this.#stops.push(stop);
   }
 
   close(): void {

@@ -6,11 +6,11 @@
 // runtime dependency on them.
 
 import type { ClusterHello, ConfigEntryInput, ControllerReply, ControllerRequest, ControllerRequestBody, NewTopic, TopicResult } from '../cluster';
-import * as errors from '../errors';
-import { FrameError, LetterboxError } from '../errors';
+import { FrameError } from '../errors';
 import type { GroupMessage } from '../node';
 import type { Entry, Membership, Message } from '../raft';
-import { FieldReader, FieldWriter } from './fields';
+import { readError, writeError } from './error-field';
+import { FieldReader, FieldWriter, optional, tagReader } from './fields';
 import type { MessageType } from './frame';
 
 /** `raft` body: raft messages from one node to another, of groups of the cluster `clusterId`. */
@@ -25,20 +25,6 @@ export type ControllerMessage =
   | { readonly kind: 'reply'; readonly member: string; readonly reply: ControllerReply };
 
 const corrupt = (message: string): FrameError => new FrameError('CORRUPT_MESSAGE', message);
-
-/** Reads a tag and returns its name from `tags`, or fails for an unknown tag. */
-function tagReader<Name extends string>(tags: Record<Name, number>, what: string): (r: FieldReader) => Name {
-  const names = new Map(Object.entries(tags).map(([name, tag]) => [tag, name as Name]));
-  return (r) => {
-    const tag = r.int8(what);
-    const name = names.get(tag);
-    if (name === undefined) throw corrupt(`unknown ${what} ${tag}`);
-    return name;
-  };
-}
-
-/** Runs `read` when the optional field's presence flag is set. */
-const optional = <T>(r: FieldReader, what: string, read: () => T): T | undefined => (r.present(what) ? read() : undefined);
 
 // --- Broker ids: int32 ≥ 1; -1 where a field may be absent.
 
@@ -182,72 +168,6 @@ export const raftType: MessageType<RaftFrame> = {
     return { clusterId, messages };
   },
 };
-
-// --- Errors: class name, code, message, retriable, and the error's own fields of primitive value.
-
-/** Every LetterboxError class by `errorName` (KafkaJS's names included), as src/errors/transfer.ts finds them to revive errors across threads. */
-const ERROR_CLASSES = new Map<string, typeof LetterboxError>(
-  Object.values(errors)
-    .filter((value): value is typeof LetterboxError => typeof value === 'function' && (value === LetterboxError || value.prototype instanceof LetterboxError))
-    .map((cls) => [cls.errorName, cls]),
-);
-/** Own fields carried in the fixed part of the layout, or not at all. */
-const ERROR_OWN_FIELDS = new Set(['name', 'message', 'stack', 'cause', 'code', 'retriable']);
-const VALUE_TAGS = { undefined: 0, false: 1, true: 2, number: 3, string: 4 } as const;
-
-type FieldValue = string | number | boolean | undefined;
-const isFieldValue = (value: unknown): value is FieldValue => value === undefined || ['string', 'number', 'boolean'].includes(typeof value);
-
-function writeError(w: FieldWriter, error: LetterboxError): void {
-  const className = (error.constructor as typeof LetterboxError).errorName;
-  w.string(className).string(error.code).string(error.message).bool(error.retriable);
-  // Fields of other values (arrays, objects) do not occur on the controller's path and are not carried.
-  const fields = Object.entries(error).filter((field): field is [string, FieldValue] => !ERROR_OWN_FIELDS.has(field[0]) && isFieldValue(field[1]));
-  w.array(fields, ([key, value]) => {
-    w.string(key);
-    if (typeof value === 'string') w.int8(VALUE_TAGS.string).string(value);
-    else if (typeof value === 'number') w.int8(VALUE_TAGS.number).float64(value);
-    else w.int8(value === undefined ? VALUE_TAGS.undefined : value ? VALUE_TAGS.true : VALUE_TAGS.false);
-  });
-}
-
-function readFieldValue(r: FieldReader): FieldValue {
-  const tag = r.int8('field value type');
-  switch (tag) {
-    case VALUE_TAGS.undefined:
-      return undefined;
-    case VALUE_TAGS.false:
-    case VALUE_TAGS.true:
-      return tag === VALUE_TAGS.true;
-    case VALUE_TAGS.number:
-      return r.float64('field value');
-    case VALUE_TAGS.string:
-      return r.string('field value');
-    default:
-      throw corrupt(`unknown field value type ${tag}`);
-  }
-}
-
-/** Rebuilds the error as an instance of its class (LetterboxError for a class this node lacks), without running a constructor. */
-function readError(r: FieldReader): LetterboxError {
-  const className = r.string('error class');
-  const cls = ERROR_CLASSES.get(className) ?? LetterboxError;
-  const error = Object.create(cls.prototype) as LetterboxError;
-  const define = (key: string, value: FieldValue, enumerable = true): void => {
-    Object.defineProperty(error, key, { value, enumerable, writable: true, configurable: true });
-  };
-  const code = r.string('error code');
-  define('message', r.string('error message'), false);
-  define('name', className);
-  define('code', code);
-  define('retriable', r.bool('retriable'));
-  for (const [key, value] of r.array('error fields', () => [r.string('field name'), readFieldValue(r)] as const)) {
-    // Refuses duplicates and anything the instance or its prototypes have (constructor, toString, …).
-    if (ERROR_OWN_FIELDS.has(key) || key in error) throw corrupt(`error field "${key}" is reserved or repeated`);
-    define(key, value);
-  }
-  return error;
-}
 
 // --- controller (id 5)
 

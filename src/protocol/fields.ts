@@ -158,3 +158,20 @@ export class FieldReader {
     if (this.left !== 0) throw corrupt(`${what} has ${this.left} bytes after its last field`);
   }
 }
+
+/**
+ * Reads a tag and returns its name from `tags`, or fails for an unknown tag.
+ * @example const readKind = tagReader({ request: 0, reply: 1 }, 'message kind'); readKind(reader)
+ */
+export function tagReader<Name extends string>(tags: Record<Name, number>, what: string): (r: FieldReader) => Name {
+  const names = new Map(Object.entries(tags).map(([name, tag]) => [tag, name as Name]));
+  return (r) => {
+    const tag = r.int8(what);
+    const name = names.get(tag);
+    if (name === undefined) throw corrupt(`unknown ${what} ${tag}`);
+    return name;
+  };
+}
+
+/** Runs `read` when the optional field's presence flag is set. @example optional(r, 'error', () => readError(r)) */
+export const optional = <T>(r: FieldReader, what: string, read: () => T): T | undefined => (r.present(what) ? read() : undefined);

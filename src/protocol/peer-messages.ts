@@ -5,6 +5,7 @@
 
 import { FrameError } from '../errors';
 import { clusterHelloType, controllerType, raftType } from './cluster-messages';
+import { fetchType, listOffsetsType, produceType } from './data-messages';
 import { createFrameCodec, type FrameCodec, type FrameCodecInit, type MessageType, type WithErrorAnswer } from './frame';
 
 /** `echo` (id 1): the body is opaque bytes, answered unchanged; for liveness checks, tests and benchmarks. */
@@ -73,6 +74,9 @@ export const PEER_MESSAGE_TYPES = {
   raft: raftType,
   controller: controllerType,
   clusterHello: clusterHelloType,
+  produce: produceType,
+  fetch: fetchType,
+  listOffsets: listOffsetsType,
 };
 
 export type PeerMessageTypes = WithErrorAnswer<typeof PEER_MESSAGE_TYPES>;

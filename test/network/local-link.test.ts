@@ -372,6 +372,7 @@ function fakeRemote(self: string): PeerLink & { join(peer: PeerInfo): void; leav
       peers.delete(peerId);
       for (const listener of listeners.get('left') ?? []) (listener as (event: PeerLinkEvents['left']) => void)({ peerId, reason: 'cut' });
     },
+    members: () => [],
     close() {},
   };
   return remote as PeerLink & { join(peer: PeerInfo): void; leave(peerId: string): void; sent: number };

@@ -67,6 +67,7 @@ function fakeLink(self: string): FakeLink {
       return sends;
     },
     peers: () => [...remotes.keys()].map((peerId): PeerInfo => ({ peerId, remoteAddr: `/webrtc/p2p/${peerId}`, limited: false, since: 0 })),
+    members: () => [],
     async send(peerId, bytes, { signal } = {}) {
       for (;;) {
         if (signal?.aborted === true) throw new AbortedError();

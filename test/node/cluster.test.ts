@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { realClock } from '../../src/clock';
-import { InvalidConfigError, NotLeaderOrFollowerError } from '../../src/errors';
+import { InvalidConfigError } from '../../src/errors';
 import { createLocalLink, createPeerRpc, type PeerRpc } from '../../src/network/worker';
 import { createBrokerNode, type ClusterInfo, type NodeApi } from '../../src/node';
 import { BROWSER_TIMING } from '../../src/node/membership';
@@ -102,15 +102,31 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
     expect(new Set(expected.map((p) => p.leader)).size).toBe(3); // spread over the three brokers
     for (const tab of tabs) await vi.waitFor(async () => expect(await placement(tab, 'orders')).toEqual(expected), { timeout: FORM_BOUND_MS, interval: 50 });
 
-    // Each broker holds the partitions placed on it; another's partition is a typed, retriable refusal.
-    for (const [i, tab] of tabs.entries()) {
-      const own = expected.find((p) => p.leader === all[i]!.brokerId)!;
-      const other = expected.find((p) => p.leader !== all[i]!.brokerId)!;
-      const [result] = await tab.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [{ topic: 'orders', partition: own.partition, bytes: batch() }] });
-      expect(result!.baseOffset).toBe(0);
-      const refused = tab.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [{ topic: 'orders', partition: other.partition, bytes: batch() }] });
-      await expect(refused).rejects.toBeInstanceOf(NotLeaderOrFollowerError);
-      await expect(refused).rejects.toMatchObject({ leader: other.leader, retriable: true });
+    // Every tab produces to every partition: those placed on other brokers are appended at their leaders.
+    for (const tab of tabs) {
+      const results = await tab.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: expected.map(({ partition }) => ({ topic: 'orders', partition, bytes: batch() })) });
+      expect(results.map((r) => r.partition)).toEqual(expected.map((p) => p.partition));
+    }
+    // Each partition's three records, at offsets 0..2, read from any tab; offsets listed at the leaders.
+    const fetched = await tabs[0]!.node.fetch({ requestId: 1, maxWaitMs: 10_000, minBytes: 1, maxBytes: 1 << 20, partitions: expected.map(({ partition }) => ({ topic: 'orders', partition, fetchOffset: 0, maxBytes: 1 << 20 })) });
+    expect(fetched.map((p) => p.partition)).toEqual(expected.map((p) => p.partition));
+    const latest = await tabs[2]!.node.listOffsets(expected.map(({ partition }) => ({ topic: 'orders', partition, query: 'latest' as const })));
+    expect(latest).toEqual(expected.map(() => 3));
+    const described = (await tabs[1]!.node.describeTopics(['orders']))[0]!.partitions;
+    expect(described.map((p) => p.highWatermark)).toEqual(expected.map(() => 3));
+    for (const { partition } of expected) {
+      const records: number[] = [];
+      let offset = 0;
+      while (offset < 3) {
+        const [part] = await tabs[2]!.node.fetch({ requestId: 2, maxWaitMs: 10_000, minBytes: 1, maxBytes: 1 << 20, partitions: [{ topic: 'orders', partition, fetchOffset: offset, maxBytes: 1 << 20 }] });
+        expect(part!.errorCode).toBeUndefined();
+        for (const bytes of part!.batches) {
+          const base = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigInt64(0));
+          records.push(base);
+          offset = base + 1;
+        }
+      }
+      expect(records).toEqual([0, 1, 2]);
     }
 
     // A second create of the name is not a new topic; a replication factor beyond one replica is refused, typed.
@@ -187,6 +203,21 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
       const forged = { type: 'timeoutNow' as const, from: `${victim.brokerId}.${victim.incarnation}`, to: `${self.brokerId}.${self.incarnation}`, term: 1_000_000 };
       expect(rpc.trySend('r1', 'raft', { clusterId: info.clusterId!, messages: [{ group: '__cluster_metadata', message: forged }] })).toBe(true);
       await vi.waitFor(async () => expect((await target!.node.clusterInfo())!.refusedMessages).toBeGreaterThan(before), { timeout: FORM_BOUND_MS, interval: 20 });
+      // Forwarded data requests: served only where the partition is held; another cluster's refused; a corrupt batch refused; nothing appended.
+      await tabs[1]!.node.createTopics([{ topic: 'routed', numPartitions: 4 }], false);
+      const placed = await vi.waitFor(async () => {
+        const partitions = await placement(target!, 'routed');
+        expect(partitions).toHaveLength(4);
+        return partitions;
+      });
+      const elsewhere = placed.find((p) => p.leader !== info.brokerId)!;
+      const held = placed.find((p) => p.leader === info.brokerId)!;
+      const produce = (clusterId: string, partition: number, bytes: Uint8Array) =>
+        rpc.request('r1', 'produce', { kind: 'request', clusterId, acks: -1, timeoutMs: 5_000, batches: [{ topic: 'routed', partition, bytes }] });
+      await expect(produce(info.clusterId!, elsewhere.partition, batch())).resolves.toMatchObject({ kind: 'response', results: [{ error: { code: 'NOT_LEADER_OR_FOLLOWER' } }] });
+      await expect(produce(info.clusterId!, held.partition, new Uint8Array(70).fill(7))).resolves.toMatchObject({ kind: 'response', results: [{ error: { code: 'CORRUPT_MESSAGE' } }] });
+      await expect(produce('another', held.partition, batch())).rejects.toMatchObject({ code: 'INCONSISTENT_CLUSTER_ID' });
+      await expect(target!.node.listOffsets([{ topic: 'routed', partition: held.partition, query: 'latest' }])).resolves.toEqual([0]);
       // Nothing applied: the cluster keeps its controller and term.
       const after = await oneCluster(tabs);
       expect(after.map((i) => i.clusterId)).toEqual(all.map((i) => i.clusterId));

@@ -46,6 +46,7 @@ const TIMING: ClusterTiming = {
   sessionTimeoutMs: 800,
   requestTimeoutMs: 300,
   formationRounds: 3,
+  formationRoundsMax: 10,
   peerFreshRounds: 3,
 };
 const SNAPSHOT_EVERY_RECORDS = 12;
@@ -318,6 +319,8 @@ class ClusterSimulation {
         request: (to, requestId, request) => send(to, { kind: 'request', requestId, request }),
         reply: (to, requestId, reply, member) => send(to, { kind: 'reply', requestId, reply, member }),
         raft: (to, clusterId, messages) => (send(to, { kind: 'raft', clusterId, messages }), true),
+        // As a relay lists them: the open tabs it can reach this one with (a partition hides the other side).
+        members: () => this.slots.filter((other) => other !== slot && other.open && !this.blocked.has(`${slot.name}>${other.name}`)).map((other) => other.name),
       },
       session: {
         clusterName: CLUSTER_NAME,
