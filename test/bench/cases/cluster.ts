@@ -230,6 +230,7 @@ function serveClusterTab(channelName: string, cluster: string): void {
   const letterbox = new Letterbox({ clientId: 'bench-cluster-tab', cluster, relay: NO_RELAY });
   const admin = letterbox.admin();
   const seen = new Set<string>();
+  const looking = new Set<string>();
   const errorText = (error: unknown) => {
     const { name, code, message } = error as { name?: string; code?: string; message?: string };
     return `${name} ${code ?? ''}: ${message}`;
@@ -237,8 +238,10 @@ function serveClusterTab(channelName: string, cluster: string): void {
   channel.onmessage = async ({ data }: MessageEvent<SwarmMessage>) => {
     try {
       if (data.type === 'has') {
-        if (!seen.has(data.topic)) {
-          const { topics } = await admin.fetchTopicMetadata({ topics: [data.topic] }).catch(() => ({ topics: [] }));
+        // One look at a time: asks that come while one is out are answered by it, so the broker is not flooded.
+        if (!seen.has(data.topic) && !looking.has(data.topic)) {
+          looking.add(data.topic);
+          const { topics } = await admin.fetchTopicMetadata({ topics: [data.topic] }).catch(() => ({ topics: [] })).finally(() => looking.delete(data.topic));
           if (topics.some((t) => t.name === data.topic && t.partitions.length > 0)) seen.add(data.topic);
         }
         if (seen.has(data.topic)) post({ type: 'seen', tab, topic: data.topic, ask: data.ask });
