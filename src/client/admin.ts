@@ -224,7 +224,7 @@ export class Admin {
     return {
       topics: states.map((t) => ({
         name: t.name,
-        partitions: t.partitions.map((p) => ({ partitionErrorCode: 0, partitionId: p.partition, leader: p.leader, replicas: [p.leader], isr: [p.leader], offlineReplicas: [] })),
+        partitions: t.partitions.map((p) => ({ partitionErrorCode: 0, partitionId: p.partition, leader: p.leader, replicas: p.replicas ?? [p.leader], isr: p.isr ?? [p.leader], offlineReplicas: [] })),
       })),
     };
   }
@@ -318,13 +318,18 @@ export class Admin {
   }
 
   /**
-   * The cluster as KafkaJS describes it. Today one broker: this node (its slot is the nodeId,
-   * the page's origin its host); the cluster work makes it every member.
+   * The cluster as KafkaJS describes it: its live brokers (nodeId the broker id, host its
+   * peer id), the active controller's broker id and the cluster id. A private broker (no
+   * `cluster`) is a cluster of one: nodeId its slot, host the page's, id its incarnation.
    * @example const { brokers, controller, clusterId } = await admin.describeCluster();
    */
   async describeCluster(call: CallOptions = {}): Promise<{ brokers: Array<{ nodeId: number; host: string; port: number }>; controller: number | null; clusterId: string }> {
     const { signal } = check.callOptions(call);
-    await this.#node();
+    const cluster = await abortable((await this.#node()).clusterInfo(), signal);
+    if (cluster !== undefined) {
+      const brokers = cluster.brokers.filter((b) => !b.fenced).map((b) => ({ nodeId: b.brokerId, host: b.endpoints[0] ?? '', port: 0 }));
+      return { brokers, controller: cluster.controller, clusterId: cluster.clusterId ?? '' };
+    }
     const info = await abortable(this.#letterbox.nodeInfo(), signal);
     const host = globalThis.location?.hostname ?? 'localhost';
     const port = Number(globalThis.location?.port || (globalThis.location?.protocol === 'https:' ? 443 : 80));

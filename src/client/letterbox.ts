@@ -165,11 +165,13 @@ export class Letterbox {
   }
 
   /**
-   * The node's slot and database, starting the node if needed.
-   * @example const { slot } = await letterbox.nodeInfo();
+   * The node's slot and database, starting the node if needed; with a cluster, its broker id and cluster id once it joined.
+   * @example const { slot, brokerId } = await letterbox.nodeInfo();
    */
   async nodeInfo(): Promise<NodeInfo> {
-    return (await this.#connectOnce()).info;
+    const { info, node } = await this.#connectOnce();
+    const cluster = await node.clusterInfo();
+    return cluster?.brokerId === undefined ? info : { ...info, brokerId: cluster.brokerId, clusterId: cluster.clusterId! };
   }
 
   /**

@@ -359,6 +359,24 @@ export class TopicExistsError extends LetterboxError {
 }
 
 /**
+ * The partition lives on another broker of the cluster (`leader`, a broker id; -1 when it
+ * has none now). Kafka's NOT_LEADER_OR_FOLLOWER: retriable, since a client asks the leader
+ * once requests are routed between brokers (Cluster I, routing).
+ */
+export class NotLeaderOrFollowerError extends LetterboxError {
+  static override readonly errorName = 'NotLeaderOrFollowerError';
+  readonly topic: string;
+  readonly partition: number;
+  readonly leader: number;
+  constructor(topic: string, partition: number, leader: number) {
+    super('NOT_LEADER_OR_FOLLOWER', `partition ${partition} of topic "${topic}" is on broker ${leader}, not this one`, { retriable: true });
+    this.topic = topic;
+    this.partition = partition;
+    this.leader = leader;
+  }
+}
+
+/**
  * A metadata record or snapshot that cannot be applied: `CORRUPT_MESSAGE` (does not
  * decode), `UNSUPPORTED_VERSION` (a version this node does not speak), `INVALID_RECORD`
  * (decodes, but contradicts the image: a partition of an unknown topic, a broker id taken).

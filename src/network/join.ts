@@ -5,7 +5,7 @@ import { startPeerNetwork, type NetworkEvent, type PeerNetwork } from './peer-ne
 /** What {@link joinCluster} needs of the broker node (its Comlink proxy in the page). */
 export interface NetworkedNode {
   networkKey(candidate: Uint8Array): Promise<Uint8Array>;
-  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string }): unknown;
+  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string; local?: boolean; deviceId?: string }): unknown;
 }
 
 export interface JoinClusterInit {
@@ -29,7 +29,23 @@ export async function joinCluster(node: NetworkedNode, init: JoinClusterInit): P
   const privateKey = slotKeyFromBytes(await node.networkKey(await createSlotKey()));
   const { port1, port2 } = new MessageChannel();
   const { secret, localPeers, ...network } = init;
-  // The cluster also names the worker's local transport: this origin's tabs of the cluster meet without the relay.
-  await node.attachNetwork(transfer(port2, [port2]), { ...(localPeers === false ? {} : { cluster: init.cluster }), ...(secret === undefined ? {} : { secret }) });
+  // The node joins the cluster; the name also names the worker's local transport, where this origin's tabs of the cluster meet without the relay.
+  await node.attachNetwork(transfer(port2, [port2]), { cluster: init.cluster, local: localPeers !== false, deviceId: deviceId(), ...(secret === undefined ? {} : { secret }) });
   return startPeerNetwork({ ...network, privateKey, port: port1 });
+}
+
+const DEVICE_KEY = 'letterbox-device';
+
+/** This browser profile's id (localStorage, shared by its tabs): the controller places a partition's replicas on distinct devices. */
+function deviceId(): string {
+  try {
+    const known = localStorage.getItem(DEVICE_KEY);
+    if (known !== null) return known;
+    const id = crypto.randomUUID();
+    localStorage.setItem(DEVICE_KEY, id);
+    return id;
+  } catch {
+    // No localStorage (an opaque origin): this tab counts as a device of its own.
+    return crypto.randomUUID();
+  }
 }

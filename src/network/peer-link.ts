@@ -66,6 +66,8 @@ export interface PeerLinkOptions {
    * ways is used over the local one. Needs no relay.
    */
   local?: Omit<LocalLinkInit, 'peerId' | 'clock'>;
+  /** Hears this node's peer id once the page reports it (its cluster membership starts then). */
+  onSelf?(peerId: string): void;
 }
 
 /**
@@ -74,14 +76,15 @@ export interface PeerLinkOptions {
  * @example const link = createPeerLink(port, { local: { cluster: 'demo' } }); link.on('joined', (peer) => console.log(peer.peerId));
  */
 export function createPeerLink(port: BridgePort, options: PeerLinkOptions = {}): PeerLink {
-  const { local, clock = realClock } = options;
-  if (local === undefined) return createBridgeLink(port, clock, () => undefined);
+  const { local, clock = realClock, onSelf } = options;
+  if (local === undefined) return createBridgeLink(port, clock, (peerId) => onSelf?.(peerId));
   let started = false;
   const link = localFirst(
     createBridgeLink(port, clock, (peerId) => {
       if (started) return;
       started = true;
       link.addLocal(createLocalLink({ ...local, peerId, clock }));
+      onSelf?.(peerId);
     }),
   );
   return link;

@@ -45,12 +45,17 @@ export interface TopicDefinition {
   numPartitions: number;
   replicationFactor: number;
   config: LogConfig;
+  /** Set on a topic of the cluster's metadata image (this broker holds the partitions placed on it); absent on a private broker's. */
+  topicId?: number;
 }
 
 export interface PartitionState {
   partition: number;
-  /** The node leading the partition (this node, on a single node). */
+  /** The broker leading the partition (a private broker: its slot). */
   leader: number;
+  /** Brokers holding a replica, and those in sync (a private broker: none listed). */
+  replicas?: number[];
+  isr?: number[];
   logStartOffset: number;
   highWatermark: number;
 }
@@ -80,6 +85,26 @@ export interface NodeInfo {
   databaseName: string;
   /** True when the start found the database lost and began afresh (onStorageLost: 'continue'). */
   storageLost: boolean;
+  /** This broker's id and its cluster's, once it bootstrapped or joined one (Letterbox.nodeInfo fills them in). */
+  brokerId?: number;
+  clusterId?: string;
+}
+
+/** The node's cluster as its metadata image shows it (a broker started without a cluster has none). */
+export interface ClusterInfo {
+  clusterName: string;
+  /** Set once the broker bootstrapped or joined a cluster. */
+  clusterId?: string;
+  brokerId?: number;
+  /** The active controller's broker id, when this broker knows one. */
+  controller: number | null;
+  /** Broker ids of the controller group's voters, as this broker's member knows them (the rest follow as learners). */
+  voters: number[];
+  brokers: Array<{ brokerId: number; incarnation: string; endpoints: string[]; deviceId: string; fenced: boolean }>;
+  /** Set when this cluster met a larger one under the same name (ClusterIdMismatchError). */
+  mismatch?: { clusterId: string; otherClusterId: string; message: string };
+  /** Metadata-group messages from peers refused (another cluster's, an impostor's). */
+  refusedMessages: number;
 }
 
 export interface ProduceRequest {
@@ -115,7 +140,7 @@ export interface FetchedPartition {
   /** Whole batches; the first may start before fetchOffset. Transferred. */
   batches: Uint8Array[];
   /** Kafka's error name for this partition, e.g. OFFSET_OUT_OF_RANGE. */
-  errorCode?: 'OFFSET_OUT_OF_RANGE' | 'UNKNOWN_TOPIC_OR_PARTITION';
+  errorCode?: 'OFFSET_OUT_OF_RANGE' | 'UNKNOWN_TOPIC_OR_PARTITION' | 'NOT_LEADER_OR_FOLLOWER';
 }
 
 export type OffsetQuery = 'earliest' | 'latest' | { timestamp: number };
@@ -162,9 +187,13 @@ export interface NodeApi {
   /**
    * Connects the node to the page's network: peer events and bytes arrive over `port` (transferred).
    * Peers are admitted only if they prove they know `secret` (default: none, which peers with a secret refuse).
-   * With `cluster`, the node also meets this origin's other tabs of that cluster directly (the local transport, no relay needed).
+   * With `cluster`, the node joins that cluster (or bootstraps it: README § Clusters) and, unless
+   * `local` is false, meets this origin's other tabs of it directly (the local transport, no
+   * relay needed); `deviceId` names this browser profile (replicas go to distinct devices).
    */
-  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string }): void;
+  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string; local?: boolean; deviceId?: string }): void;
+  /** The cluster this node is a broker of, as its metadata image shows it; undefined without a cluster. */
+  clusterInfo(): Promise<ClusterInfo | undefined>;
   /** Peers refused admission (by this node or by them) since the network was attached, with why. */
   refusedPeers(): Array<{ peerId: string; reason: string }>;
   /** Peers the node has a direct connection to, as the page reported them over the bridge. */

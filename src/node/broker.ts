@@ -1,14 +1,27 @@
 import type { Clock } from '../clock';
-import { InvalidArgumentError, InvalidConfigError, InvalidTopicError, NotConnectedError, OffsetOutOfRangeError, StorageLostError, UnknownTopicOrPartitionError } from '../errors';
+import type { ControllerReply, ControllerRequestBody } from '../cluster';
+import {
+  InvalidArgumentError,
+  InvalidConfigError,
+  InvalidTopicError,
+  NotConnectedError,
+  NotLeaderOrFollowerError,
+  OffsetOutOfRangeError,
+  StorageLostError,
+  TimeoutError,
+  UnknownTopicOrPartitionError,
+  type LetterboxError,
+} from '../errors';
 import { checkBatch, createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
-import { createPeerLink, createPeerRpc, PeerNotConnectedError, type PeerLink, type PeerRpc } from '../network/worker';
+import { createPeerLink, createPeerRpc, PeerNotConnectedError, type LocalLocks, type PeerLink, type PeerRpc } from '../network/worker';
 import type { BatchHeader } from '../protocol';
 import type { PartitionId, Storage, StorageWrite } from '../storage';
-import type { FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceResult, SyncReply, TopicDefinition } from './api';
+import type { FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceResult, SyncReply, TopicDefinition, TopicSpec } from './api';
 import { Executor } from './executor';
 import { GROUP_TICK_MS, GroupRuntime } from './groups';
 import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
-import { collidingTopic, configEntriesOf, defineTopic, parseConfigEntries, PARTITIONS_MAX } from './topics';
+import { Membership } from './membership';
+import { collidingTopic, configEntriesOf, defineTopic, hostedTopics, parseConfigEntries, PARTITIONS_MAX } from './topics';
 
 /** What the node needs from its environment: I/O and the clock, passed in so tests can supply their own. */
 export interface BrokerNodeComponents {
@@ -19,6 +32,8 @@ export interface BrokerNodeComponents {
   randomId(): string;
   /** Receives errors from background work (maintenance). */
   onError?(error: unknown): void;
+  /** The Web Locks the local transport watches other tabs by; default navigator.locks. */
+  localLocks?: LocalLocks;
 }
 
 /** Written once into a new database; its absence where the page remembers one means the data was lost. */
@@ -49,7 +64,17 @@ interface Running {
   deleting: Map<string, number>;
   /** Appends in flight per topic, which a delete of the topic waits for. */
   appending: Map<string, Set<Promise<unknown>>>;
+  /** The cluster this node is a broker of, once the network is attached with one (else a private broker). */
+  membership: Membership | undefined;
+  /** Whether the local topics are being brought in line with the image, and whether the image changed since that began. */
+  syncing: boolean;
+  imageChanged: boolean;
+  /** Conditions on the local topics that admin calls wait for, checked after each sync. */
+  synced: Set<() => void>;
 }
+
+/** How long an admin change waits for the active controller and for this broker to apply it (KafkaJS's requestTimeout is 30 s). */
+const CLUSTER_ADMIN_TIMEOUT_MS = 30_000;
 
 export const databaseNameOf = (slot: number) => `letterbox-slot-${slot}`;
 
@@ -59,13 +84,14 @@ const topicKey = (name: string) => `topic:${name}`;
 const LEGACY_TOPICS_KEY = 'topics';
 const EMPTY_PARTITION = { logStartOffset: 0, recoveryPoint: 0, highWatermark: 0 };
 
-const partitionIds = (name: string, from: number, to: number): PartitionId[] => Array.from({ length: to - from }, (_, i) => ({ topic: name, partition: from + i }));
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+const partitionIds = (name: string, from: number, to: number): PartitionId[] => range(from, to).map((partition) => ({ topic: name, partition }));
 
 /**
  * The topic definitions in storage. Partitions left without a definition (a delete cut short
  * by a crash in an earlier version) are deleted; definitions in the legacy single value move to their own rows.
  */
-async function loadTopics(storage: Storage): Promise<Map<string, TopicDefinition>> {
+async function loadTopics(storage: Storage): Promise<{ topics: Map<string, TopicDefinition>; stored: PartitionId[] }> {
   const legacy = (await storage.readValue(LEGACY_TOPICS_KEY)) as TopicDefinition[] | undefined;
   if (legacy !== undefined) {
     await storage.write([...legacy.map((d): StorageWrite => ({ kind: 'putValue', key: topicKey(d.name), value: d })), { kind: 'putValue', key: LEGACY_TOPICS_KEY, value: undefined }]);
@@ -80,7 +106,7 @@ async function loadTopics(storage: Storage): Promise<Map<string, TopicDefinition
     .filter((id) => id.partition >= (topics.get(id.topic)?.numPartitions ?? 0))
     .map((id): StorageWrite => ({ kind: 'deletePartition', id }));
   if (orphans.length > 0) await storage.write(orphans);
-  return topics;
+  return { topics, stored: stored.filter((id) => id.partition < (topics.get(id.topic)?.numPartitions ?? 0)) };
 }
 
 /** Runs a metadata change after those before it: concurrent creates and deletes of one name see each other's outcome. */
@@ -130,18 +156,29 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     const definition = topics.get(topic);
     if (definition === undefined || state().deleting.has(topic)) throw new UnknownTopicOrPartitionError(topic);
     const log = logs.get({ topic, partition });
-    if (log === undefined || !Number.isInteger(partition)) throw new UnknownTopicOrPartitionError(topic, partition);
-    return log;
+    if (log !== undefined && Number.isInteger(partition)) return log;
+    // A partition of the cluster's placed on another broker.
+    const placed = definition.topicId === undefined ? undefined : placementOf(topic, partition);
+    if (placed !== undefined) throw new NotLeaderOrFollowerError(topic, partition, placed.leader);
+    throw new UnknownTopicOrPartitionError(topic, partition);
+  };
+
+  /** A partition's placement in the cluster's image: its leader (a broker id, -1 for none), replicas and in-sync replicas. */
+  const placementOf = (topic: string, partition: number): { leader: number; replicas: number[]; isr: number[] } | undefined => {
+    const info = running?.membership?.image?.topicByName(topic)?.partitions[partition];
+    if (info === undefined) return undefined;
+    // The leader hint until replicated partitions elect leaders (Cluster II): the only replica.
+    return { leader: info.leader >= 0 ? info.leader : (info.replicas[0] ?? -1), replicas: [...info.replicas], isr: [...info.isr] };
   };
 
   /**
-   * Stores topic definitions, each with its new partitions `from`..numPartitions, in one
+   * Stores topic definitions, each with its new `partitions`, in one
    * transaction (any leftovers under their keys are cleared in it); only then does memory
    * change. A failure (a full disk) changes nothing.
    */
-  async function storeTopics(r: Running, changes: ReadonlyArray<{ definition: TopicDefinition; from: number }>): Promise<void> {
+  async function storeTopics(r: Running, changes: ReadonlyArray<{ definition: TopicDefinition; partitions: readonly number[] }>): Promise<void> {
     if (changes.length === 0) return;
-    const added = changes.map(({ definition, from }) => ({ definition, ids: partitionIds(definition.name, from, definition.numPartitions) }));
+    const added = changes.map(({ definition, partitions }) => ({ definition, ids: partitions.map((partition): PartitionId => ({ topic: definition.name, partition })) }));
     await r.storage.write(
       added.flatMap(({ definition, ids }): StorageWrite[] => [
         ...ids.flatMap((id): StorageWrite[] => [{ kind: 'deletePartition', id }, { kind: 'putMeta', id, meta: EMPTY_PARTITION }]),
@@ -166,7 +203,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       return true;
     });
     for (const { name } of fresh) await r.groups.beforeTopicCreated(name);
-    await storeTopics(r, fresh.map((definition) => ({ definition, from: 0 })));
+    await storeTopics(r, fresh.map((definition) => ({ definition, partitions: range(0, definition.numPartitions) })));
     return created;
   }
 
@@ -197,6 +234,106 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       await Promise.all(partitionIds(name, 0, numPartitions).map((id) => r.logs.delete(id).catch(() => undefined)));
       await r.groups.topicDeleted(name);
     }
+  }
+
+  // --- a broker of a cluster: its topics follow the metadata image; admin goes through the controller ---
+
+  /**
+   * Brings the local topics in line with the image, after the queued metadata changes:
+   * partitions placed on this broker are created, topics gone from the image (or created
+   * again under a new id) are deleted, configs follow. Once more when the image changed meanwhile.
+   */
+  function imageChanged(r: Running): void {
+    r.imageChanged = true;
+    if (r.syncing) return;
+    r.syncing = true;
+    serially(r, async () => {
+      while (r.imageChanged) {
+        r.imageChanged = false;
+        await syncTopics(r);
+      }
+    })
+      .catch((error: unknown) => components.onError?.(error))
+      .finally(() => {
+        r.syncing = false;
+        for (const check of [...r.synced]) check();
+        if (r.imageChanged) imageChanged(r);
+      });
+  }
+
+  async function syncTopics(r: Running): Promise<void> {
+    const image = r.membership?.image;
+    const brokerId = r.membership?.runtime.session.identity?.brokerId;
+    if (image === undefined || brokerId === undefined) return;
+    const wanted = hostedTopics(image, brokerId);
+    const gone = [...r.topics.values()].filter((d) => d.topicId !== undefined && wanted.get(d.name)?.definition.topicId !== d.topicId).map((d) => d.name);
+    if (gone.length > 0) await deleteFenced(r, gone);
+    const changes: Array<{ definition: TopicDefinition; partitions: number[] }> = [];
+    for (const { definition, partitions } of wanted.values()) {
+      const current = r.topics.get(definition.name);
+      // A private topic of the same name (made before this slot joined the cluster) stays as it is.
+      if (current !== undefined && current.topicId === undefined) continue;
+      const fresh = partitions.filter((partition) => r.logs.get({ topic: definition.name, partition }) === undefined);
+      if (current === undefined) await r.groups.beforeTopicCreated(definition.name);
+      if (fresh.length > 0 || current === undefined || current.numPartitions !== definition.numPartitions || JSON.stringify(current.config) !== JSON.stringify(definition.config)) {
+        changes.push({ definition, partitions: fresh });
+      }
+    }
+    await storeTopics(r, changes);
+    for (const { definition } of changes) {
+      for (const partition of wanted.get(definition.name)!.partitions) r.logs.get({ topic: definition.name, partition })?.setConfig(definition.config);
+    }
+  }
+
+  /** Resolves once `done` holds after a sync of the local topics; rejects with TimeoutError past the admin timeout. */
+  function untilSynced(r: Running, done: () => boolean, what: string): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!done()) return;
+        r.synced.delete(check);
+        cancel();
+        resolve();
+      };
+      const cancel = components.clock.after(CLUSTER_ADMIN_TIMEOUT_MS, () => {
+        r.synced.delete(check);
+        reject(new TimeoutError(`this broker did not apply ${what} within ${CLUSTER_ADMIN_TIMEOUT_MS} ms`));
+      });
+      r.synced.add(check);
+    });
+  }
+
+  /** Sends an admin change to the active controller; per topic, its error (undefined: done). Throws the answer's own error. */
+  async function throughController(membership: Membership, request: ControllerRequestBody): Promise<Map<string, LetterboxError | undefined>> {
+    const reply: ControllerReply = await membership.admin(request, CLUSTER_ADMIN_TIMEOUT_MS);
+    if (reply.type === 'error') throw reply.error;
+    if (reply.type !== 'topics') throw new InvalidArgumentError(`the controller answered ${request.type} with ${reply.type}`);
+    return new Map(reply.results.map((result) => [result.topic, result.error]));
+  }
+
+  /** Per topic, whether it was created; an existing topic is false, any other refusal throws. */
+  async function createThroughController(r: Running, membership: Membership, specs: readonly TopicSpec[]): Promise<boolean[]> {
+    const results = await throughController(membership, {
+      type: 'createTopics',
+      topics: specs.map((spec) => ({
+        name: spec.topic,
+        ...(spec.numPartitions !== undefined && { numPartitions: spec.numPartitions }),
+        ...(spec.replicationFactor !== undefined && { replicationFactor: spec.replicationFactor }),
+        configs: spec.configEntries ?? [],
+      })),
+    });
+    const created = specs.map(({ topic }) => {
+      const error = results.get(topic);
+      if (error !== undefined && error.code !== 'TOPIC_ALREADY_EXISTS') throw error;
+      return error === undefined;
+    });
+    await untilSynced(r, () => specs.every(({ topic }) => r.topics.get(topic)?.topicId !== undefined), `the creation of ${specs.map((s) => s.topic).join(', ')}`);
+    return created;
+  }
+
+  /** Throws the first topic's refusal. */
+  function refusedAny(results: Map<string, LetterboxError | undefined>): void {
+    for (const error of results.values()) if (error !== undefined) throw error;
   }
 
   const node: NodeApi = {
@@ -231,12 +368,9 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         }
         const { clock } = components;
         const logs = createLogManager(storage, { clock });
-        const topics = await loadTopics(storage);
-        for (const definition of topics.values()) {
-          for (let partition = 0; partition < definition.numPartitions; partition++) {
-            await logs.open({ topic: definition.name, partition }, definition.config);
-          }
-        }
+        // The partitions in storage: all of a private broker's topics, those placed on this broker of a cluster's.
+        const { topics, stored } = await loadTopics(storage);
+        for (const id of stored) await logs.open(id, topics.get(id.topic)!.config);
         const info: NodeInfo = { slot: claim.slot, incarnation: marker.incarnation, databaseName, storageLost: lost };
         const maintenance = logs.maintainInBackground(components.onError ? { onError: components.onError } : {});
         // The node's pure cores run on one executor; no raft group runs here yet, so nothing goes to peers.
@@ -250,7 +384,24 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         });
         const groups = await GroupRuntime.start(executor, storage, components.randomId().slice(0, 8), partitionCounts(topics));
         executor.start();
-        running = { claim, executor, groups, storage, logs, topics, info, maintenance, fetches: new Map(), metadataQueue: Promise.resolve(), deleting: new Map(), appending: new Map() };
+        running = {
+          claim,
+          executor,
+          groups,
+          storage,
+          logs,
+          topics,
+          info,
+          maintenance,
+          fetches: new Map(),
+          metadataQueue: Promise.resolve(),
+          deleting: new Map(),
+          appending: new Map(),
+          membership: undefined,
+          syncing: false,
+          imageChanged: false,
+          synced: new Set(),
+        };
         return info;
       } finally {
         starting = false;
@@ -266,6 +417,15 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         const colliding = collidingTopic(d.name, names);
         if (colliding !== undefined) throw new InvalidArgumentError(`topic "${d.name}" ${colliding === d.name ? 'appears twice' : `collides with "${colliding}"`} in one request`);
         names.push(d.name);
+      }
+      const membership = r.membership;
+      if (membership !== undefined) {
+        if (!validateOnly) return createThroughController(r, membership, specs);
+        return definitions.map((d) => {
+          const colliding = r.topics.has(d.name) ? undefined : collidingTopic(d.name, r.topics.keys());
+          if (colliding !== undefined) throw new InvalidTopicError(`topic "${d.name}" collides with existing topic "${colliding}"`);
+          return !r.topics.has(d.name);
+        });
       }
       return serially(r, async () => {
         if (validateOnly) {
@@ -294,8 +454,11 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           ...definition,
           configEntries: configEntriesOf(definition.config).map((e) => ({ ...e, isDefault: defaults.some((d) => d.name === e.name && d.value === e.value) })),
           partitions: Array.from({ length: definition.numPartitions }, (_, partition) => {
-            const log = logOf(name, partition);
-            return { partition, leader: r.info.slot, logStartOffset: log.logStartOffset, highWatermark: log.highWatermark };
+            const log = r.logs.get({ topic: name, partition });
+            const placed = definition.topicId === undefined ? undefined : placementOf(name, partition);
+            if (placed !== undefined) return { partition, ...placed, logStartOffset: log?.logStartOffset ?? -1, highWatermark: log?.highWatermark ?? -1 };
+            const local = logOf(name, partition);
+            return { partition, leader: r.info.slot, logStartOffset: local.logStartOffset, highWatermark: local.highWatermark };
           }),
         };
       });
@@ -322,7 +485,11 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         checkBatch(definition.config, topic, bytes);
         toCreate.set(topic, definition);
       });
-      if (toCreate.size > 0) await serially(r, () => createTopics(r, [...toCreate.values()]));
+      if (toCreate.size > 0) {
+        const membership = r.membership;
+        if (membership !== undefined) await createThroughController(r, membership, [...toCreate.keys()].map((topic) => ({ topic })));
+        else await serially(r, () => createTopics(r, [...toCreate.values()]));
+      }
       // From here to the appends nothing awaits, so a delete of one of these topics either
       // started before (the topic is refused) or waits for these appends.
       const targets = request.batches.map(({ topic, partition, bytes }, i) => {
@@ -386,6 +553,11 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const r = state();
       if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw new InvalidArgumentError('deleteTopics takes an array of topic names');
       for (const name of names) if (!r.topics.has(name)) throw new UnknownTopicOrPartitionError(name);
+      const membership = r.membership;
+      if (membership !== undefined) {
+        refusedAny(await throughController(membership, { type: 'deleteTopics', topics: [...new Set(names)] }));
+        return untilSynced(r, () => names.every((name) => !r.topics.has(name)), `the deletion of ${names.join(', ')}`);
+      }
       // Sends to these topics are refused from now on; those already appending finish first,
       // so each lands before the delete (and goes with it) or fails.
       const fenced = [...new Set(names)];
@@ -410,9 +582,14 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           if (!Number.isSafeInteger(count) || count <= current.numPartitions || count > PARTITIONS_MAX) {
             throw new InvalidConfigError(`topic "${topic}" has ${current.numPartitions} partitions; the new count must be more, at most ${PARTITIONS_MAX}, got ${String(count)}`, 'INVALID_PARTITIONS');
           }
-          return { definition: { ...current, numPartitions: count }, from: current.numPartitions };
+          return { definition: { ...current, numPartitions: count }, partitions: range(current.numPartitions, count) };
         });
-      grown(); // refused before it waits its turn
+      const checked = grown(); // refused before it waits its turn
+      const membership = r.membership;
+      if (membership !== undefined) {
+        refusedAny(await throughController(membership, { type: 'createPartitions', topics: checked.map(({ definition }) => ({ topic: definition.name, count: definition.numPartitions })) }));
+        return untilSynced(r, () => checked.every(({ definition }) => (r.topics.get(definition.name)?.numPartitions ?? 0) >= definition.numPartitions), 'the new partitions');
+      }
       await serially(r, () => storeTopics(r, grown()));
     },
 
@@ -425,7 +602,13 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           if (!Array.isArray(entries)) throw new InvalidArgumentError('alterConfigs takes arrays of { name, value }');
           return { ...current, config: parseConfigEntries(entries, current.config) };
         });
-      altered(); // refused before it waits its turn
+      const checked = altered(); // refused before it waits its turn
+      const membership = r.membership;
+      if (membership !== undefined) {
+        refusedAny(await throughController(membership, { type: 'alterConfigs', topics: changes.map(({ topic, entries }) => ({ topic, entries })) }));
+        const expected = new Map(checked.map((d) => [d.name, JSON.stringify(d.config)]));
+        return untilSynced(r, () => [...expected].every(([name, config]) => JSON.stringify(r.topics.get(name)?.config) === config), 'the new configs');
+      }
       await serially(r, async () => {
         const definitions = altered();
         await r.storage.write(definitions.map((d): StorageWrite => ({ kind: 'putValue', key: topicKey(d.name), value: d })));
@@ -489,17 +672,31 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     attachNetwork(port, options = {}) {
-      state();
+      const r = state();
+      r.membership?.close();
+      r.membership = undefined;
       peerRpc?.close();
       peerLink?.close();
       refused.clear();
-      peerLink = createPeerLink(port, { clock: components.clock, ...(options.cluster === undefined ? {} : { local: { cluster: options.cluster } }) });
-      peerRpc = createPeerRpc(peerLink, {
+      const { cluster, local = true, deviceId } = options;
+      const link = createPeerLink(port, {
+        clock: components.clock,
+        ...(cluster !== undefined && local && { local: { cluster, ...(components.localLocks && { locks: components.localLocks }) } }),
+        // The broker's address in the cluster is its peer id: it joins once the page reports it.
+        ...(cluster !== undefined && { onSelf: (peerId: string) => void join(r, link, rpc, cluster, peerId, deviceId ?? r.info.incarnation) }),
+      });
+      const rpc = createPeerRpc(link, {
         // Always a handshake: a cluster without a secret proves the empty one, so it and a cluster with one refuse each other.
         admission: { secret: options.secret ?? '' },
         onRefused: (peerId, error) => refused.set(peerId, error.message),
       });
-      peerRpc.handle('echo', (body) => body);
+      rpc.handle('echo', (body) => body);
+      peerLink = link;
+      peerRpc = rpc;
+    },
+
+    async clusterInfo() {
+      return state().membership?.info();
     },
 
     peers() {
@@ -549,6 +746,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     async close() {
+      running?.membership?.close();
       peerRpc?.close();
       peerRpc = undefined;
       peerLink?.close();
@@ -565,6 +763,27 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
   };
 
+  /** Starts the broker's membership in `cluster` on this network, unless the network was replaced meanwhile. */
+  async function join(r: Running, link: PeerLink, rpc: PeerRpc, cluster: string, peerId: string, deviceId: string): Promise<void> {
+    const membership = await Membership.start({
+      clusterName: cluster,
+      storage: r.storage,
+      clock: components.clock,
+      committer: r.logs.committer,
+      incarnation: r.info.incarnation,
+      deviceId,
+      peerId,
+      link,
+      rpc,
+      randomId: components.randomId,
+      imageChanged: () => imageChanged(r),
+      onError: (error) => components.onError?.(error),
+    });
+    if (peerLink !== link || running !== r) return membership.close();
+    r.membership = membership;
+    imageChanged(r);
+  }
+
   async function readPartitions(request: FetchRequest): Promise<FetchedPartition[]> {
     let budget = request.maxBytes;
     const results: FetchedPartition[] = [];
@@ -572,7 +791,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const r = state();
       const log = r.logs.get({ topic, partition });
       if (log === undefined || !r.topics.has(topic)) {
-        results.push({ topic, partition, highWatermark: -1, logStartOffset: -1, batches: [], errorCode: 'UNKNOWN_TOPIC_OR_PARTITION' });
+        const elsewhere = r.topics.get(topic)?.topicId !== undefined && placementOf(topic, partition) !== undefined;
+        results.push({ topic, partition, highWatermark: -1, logStartOffset: -1, batches: [], errorCode: elsewhere ? 'NOT_LEADER_OR_FOLLOWER' : 'UNKNOWN_TOPIC_OR_PARTITION' });
         continue;
       }
       const base = { topic, partition, highWatermark: log.highWatermark, logStartOffset: log.logStartOffset };

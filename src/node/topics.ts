@@ -1,4 +1,4 @@
-import { collisionKey, validateTopicName } from '../cluster';
+import { collisionKey, validateTopicName, type MetadataImage } from '../cluster';
 import { InvalidConfigError, InvalidTopicError } from '../errors';
 import { defaultLogConfig, type LogConfig } from '../log';
 import type { ConfigEntry, TopicDefinition, TopicSpec } from './api';
@@ -91,4 +91,27 @@ export function defineTopic(spec: TopicSpec): TopicDefinition {
     throw new InvalidConfigError(`replicationFactor must be a whole number ≥ 1, got ${String(replicationFactor)}`, 'INVALID_REPLICATION_FACTOR');
   }
   return { name: spec.topic, numPartitions, replicationFactor, config: parseConfigEntries(spec.configEntries) };
+}
+
+/** A topic of the metadata image as this broker holds it: its definition and the partitions placed on it. */
+export interface HostedTopic {
+  readonly definition: TopicDefinition & { readonly topicId: number };
+  readonly partitions: readonly number[];
+}
+
+/**
+ * Every topic of the image as broker `brokerId` holds it: each topic's definition (so the
+ * broker knows where its other partitions live) and the partitions whose replicas include it.
+ * @example for (const [name, { partitions }] of hostedTopics(image, 3)) console.log(name, partitions);
+ */
+export function hostedTopics(image: MetadataImage, brokerId: number): Map<string, HostedTopic> {
+  const hosted = new Map<string, HostedTopic>();
+  for (const topic of image.topics()) {
+    const config = parseConfigEntries([...topic.configs].map(([name, value]) => ({ name, value })));
+    hosted.set(topic.name, {
+      definition: { name: topic.name, numPartitions: topic.partitions.length, replicationFactor: topic.partitions[0]?.replicas.length ?? 1, config, topicId: topic.topicId },
+      partitions: topic.partitions.filter((p) => p.replicas.includes(brokerId)).map((p) => p.partition),
+    });
+  }
+  return hosted;
 }

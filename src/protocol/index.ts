@@ -39,4 +39,5 @@ export {
   type WithErrorAnswer,
 } from './frame';
 export { PEER_MESSAGE_TYPES, ADMISSION_NONCE_BYTES, createPeerFrameCodec, type PeerMessageTypes, type AdmissionBody } from './peer-messages';
+export type { ControllerMessage, RaftFrame } from './cluster-messages';
 export { encodeMemberMetadata, decodeMemberMetadata, encodeMemberAssignment, decodeMemberAssignment, type MemberMetadata, type MemberAssignment } from './consumer-protocol';

@@ -4,6 +4,7 @@
 // is part of every frame codec and is not listed.
 
 import { FrameError } from '../errors';
+import { clusterHelloType, controllerType, raftType } from './cluster-messages';
 import { createFrameCodec, type FrameCodec, type FrameCodecInit, type MessageType, type WithErrorAnswer } from './frame';
 
 /** `echo` (id 1): the body is opaque bytes, answered unchanged; for liveness checks, tests and benchmarks. */
@@ -65,7 +66,14 @@ const windowType: MessageType<{ bytes: number }> = {
   },
 };
 
-export const PEER_MESSAGE_TYPES = { echo: echoType, admission: admissionType, window: windowType };
+export const PEER_MESSAGE_TYPES = {
+  echo: echoType,
+  admission: admissionType,
+  window: windowType,
+  raft: raftType,
+  controller: controllerType,
+  clusterHello: clusterHelloType,
+};
 
 export type PeerMessageTypes = WithErrorAnswer<typeof PEER_MESSAGE_TYPES>;
 

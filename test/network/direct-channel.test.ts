@@ -6,12 +6,10 @@ import {
   DIRECT_HANDSHAKE_TIMEOUT_MS,
   DIRECT_MESSAGE_BYTES_MAX,
   PeerNotConnectedError,
-  type BridgePort,
   type DirectChannel,
-  type PageToWorker,
   type PeerLink,
-  type WorkerToPage,
 } from '../../src/network/worker';
+import { fakePort } from '../support/fake-port';
 import { until } from '../support/until';
 
 // The worker's side of the direct channel (src/network/peer-link.ts): its handshake, its
@@ -84,21 +82,6 @@ function channelPair(): [FakeChannelEnd, FakeChannelEnd] {
   a.other = b;
   b.other = a;
   return [a, b];
-}
-
-/** A port that hands messages over by reference (a fake channel cannot be cloned), recording what the worker posts. */
-function fakePort(): BridgePort & { fromPage(message: PageToWorker): void; toPage: WorkerToPage[] } {
-  const listeners = new Set<(event: MessageEvent) => void>();
-  const toPage: WorkerToPage[] = [];
-  return {
-    toPage,
-    fromPage: (message) => listeners.forEach((listener) => listener({ data: message } as MessageEvent)),
-    postMessage: (message) => toPage.push(message as WorkerToPage),
-    addEventListener: (_type, listener) => listeners.add(listener),
-    removeEventListener: (_type, listener) => listeners.delete(listener),
-    start: () => undefined,
-    close: () => listeners.clear(),
-  };
 }
 
 interface Node {

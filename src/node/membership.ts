@@ -1,0 +1,252 @@
+import type { Clock } from '../clock';
+import { parseMemberId, type BrokerIdentity, type ControllerReply, type ControllerRequestBody, type MetadataImage } from '../cluster';
+import { AbortedError, BrokerIdentityError, InvalidArgumentError, TimeoutError, type ClusterIdMismatchError, type LetterboxError } from '../errors';
+import type { GroupCommitter } from '../log';
+import { parseConfigEntries } from './topics';
+import type { PeerLink, PeerRpc } from '../network/worker';
+import type { Storage } from '../storage';
+import type { ClusterInfo } from './api';
+import { ClusterRuntime, METADATA_GROUP, type ClusterTiming } from './cluster';
+import { StoredRaftLog } from './raft-store';
+
+// The broker node's membership in its cluster: the ClusterRuntime on the node's peer RPC,
+// with its identity and metadata log in the slot's storage. Requests between brokers are
+// peer RPC requests (`controller`, answered when the controller replies; `clusterHello`,
+// answered with this broker's hello); raft frames are one-way (`raft`, dropped when the
+// peer's queue is full: raft retries).
+
+/**
+ * Timing in the browser: an election within about a second; hellos and heartbeats every
+ * half second; a broker silent for 6 s fenced (a tab of this browser that closes is known
+ * gone at once, from its slot lock). A broker without a cluster listens 3 s (six rounds)
+ * before it decides, long enough for a WebRTC dial through the relay (NOTES-browser.md).
+ */
+export const BROWSER_TIMING: ClusterTiming = {
+  tickMs: 50,
+  electionTicks: 20,
+  heartbeatTicks: 2,
+  sessionTickMs: 500,
+  controllerTickMs: 250,
+  sessionTimeoutMs: 6_000,
+  requestTimeoutMs: 2_000,
+  formationRounds: 6,
+  peerFreshRounds: 4,
+};
+
+/** Node-level storage key of the identity the slot holds in cluster `name`. */
+const identityKey = (name: string) => `cluster:${name}`;
+/** The local link's reason for a peer whose slot lock was released (local-link.ts). */
+const TAB_CLOSED = 'its tab closed';
+
+export interface MembershipInit {
+  readonly clusterName: string;
+  readonly storage: Storage;
+  readonly clock: Clock;
+  readonly committer: GroupCommitter;
+  readonly incarnation: string;
+  readonly deviceId: string;
+  /** This node's libp2p peer id: its address and endpoint. */
+  readonly peerId: string;
+  readonly link: PeerLink;
+  readonly rpc: PeerRpc;
+  randomId(): string;
+  /** After every change of the local image (applied records, a restored snapshot). */
+  imageChanged(image: MetadataImage): void;
+  /** Problems worth a log line: refused peer messages, a stopped member. */
+  onError(error: unknown): void;
+}
+
+/**
+ * The node's cluster membership, from the slot's storage.
+ * @example const membership = await Membership.start(init); const reply = await membership.admin({ type: 'deleteTopics', topics: ['t'] }, 30_000);
+ */
+export class Membership {
+  #mismatch: ClusterIdMismatchError | undefined;
+  #refused = 0;
+  #nextServed = 1;
+  readonly #stops: Array<() => void> = [];
+
+  private constructor(
+    readonly init: MembershipInit,
+    readonly runtime: ClusterRuntime,
+    /** Peers' controller requests being handled, by `peer/requestId`: each resolves its RPC answer. */
+    private readonly serving: Map<string, (reply: { reply: ControllerReply; member: string }) => void>,
+  ) {}
+
+  static async start(init: MembershipInit): Promise<Membership> {
+    const { storage, clusterName, rpc, link, clock } = init;
+    const stored = (await storage.readValue(identityKey(clusterName))) as BrokerIdentity | undefined;
+    const store = await StoredRaftLog.open(storage, `${METADATA_GROUP}.${clusterName}`);
+    let membership: Membership | undefined;
+    let lastImage: MetadataImage | undefined;
+    let lastRecords = -1;
+    const serving = new Map<string, (reply: { reply: ControllerReply; member: string }) => void>();
+    const runtime = new ClusterRuntime({
+      clock,
+      committer: init.committer,
+      store,
+      transport: {
+        hello: (hello) => {
+          for (const { peerId } of link.peers()) {
+            rpc.request(peerId, 'clusterHello', hello, { timeoutMs: BROWSER_TIMING.requestTimeoutMs }).then(
+              (answer) => membership?.runtime.hello(peerId, answer),
+              () => undefined, // a peer gone or slow: the next round greets it again
+            );
+          }
+        },
+        request: (to, requestId, request) => {
+          rpc.request(to, 'controller', { kind: 'request', request }, { timeoutMs: BROWSER_TIMING.requestTimeoutMs }).then(
+            (answer) => {
+              if (answer.kind === 'reply') membership?.runtime.answer(requestId, answer.reply, answer.member);
+            },
+            () => undefined, // unanswered: the session asks again, maybe elsewhere
+          );
+        },
+        reply: (to, requestId, reply, member) => {
+          const key = `${to}/${requestId}`;
+          serving.get(key)?.({ reply, member });
+          serving.delete(key);
+        },
+        raft: (to, clusterId, messages) => rpc.trySend(to, 'raft', { clusterId, messages }),
+      },
+      session: {
+        clusterName,
+        incarnation: init.incarnation,
+        deviceId: init.deviceId,
+        self: init.peerId,
+        endpoints: [init.peerId],
+        ...(stored && { identity: stored }),
+        newClusterId: init.randomId(),
+      },
+      timing: BROWSER_TIMING,
+      controller: {
+        // One replica until replicated partitions exist (Cluster II).
+        maxReplicationFactor: 1,
+        maxPartitions: 1_000,
+        snapshotEveryRecords: 1_000,
+        validateConfigs: (entries) => {
+          try {
+            parseConfigEntries([...entries].map(([name, value]) => ({ name, value })));
+            return undefined;
+          } catch (error) {
+            return error as LetterboxError;
+          }
+        },
+      },
+      seed: hashOf(init.incarnation),
+      persist: (identity) => {
+        storage.write([{ kind: 'putValue', key: identityKey(clusterName), value: identity }]).catch(init.onError);
+      },
+      events: {
+        // The controller steps on every tick too: the image changed when records were applied or a snapshot restored.
+        controllerStepped: ({ image }) => {
+          if (image === lastImage && image.recordsApplied === lastRecords) return;
+          lastImage = image;
+          lastRecords = image.recordsApplied;
+          init.imageChanged(image);
+        },
+        mismatch: (error) => {
+          if (membership !== undefined) membership.#mismatch = error;
+          init.onError(error);
+        },
+        problem: init.onError,
+      },
+    });
+    membership = new Membership(init, runtime, serving);
+    membership.#listen();
+    runtime.start();
+    return membership;
+  }
+
+  #listen(): void {
+    const { rpc, link } = this.init;
+    this.#stops.push(
+      rpc.handle('clusterHello', (hello, { peerId }) => this.runtime.hello(peerId, hello)),
+      rpc.handle('controller', (body, { peerId, signal }) => {
+        if (body.kind !== 'request') throw new InvalidArgumentError(`a controller ${body.kind} from ${peerId}, not a request`);
+        return new Promise((resolve, reject) => {
+          const requestId = this.#nextServed++;
+          const key = `${peerId}/${requestId}`;
+          this.serving.set(key, ({ reply, member }) => resolve({ kind: 'reply', reply, member }));
+          signal.addEventListener('abort', () => (this.serving.delete(key), reject(new AbortedError('the peer left'))), { once: true });
+          this.runtime.request(peerId, requestId, body.request);
+        });
+      }),
+      rpc.handle('raft', (frame, { peerId }) => {
+        // A member's frames come from the address it registered: another peer claiming its id is refused.
+        const admitted = frame.messages.filter(({ message }) => {
+          const member = parseMemberId(message.from);
+          const registered = member && this.runtime.controller?.image.broker(member.brokerId)?.endpoints[0];
+          if (registered === undefined || registered === peerId) return true;
+          this.#refuse(new BrokerIdentityError('DUPLICATE_BROKER_REGISTRATION', member!.brokerId, `peer ${peerId} sent raft messages as broker ${member!.brokerId}, registered at ${registered}`));
+          return false;
+        });
+        for (const error of this.runtime.receiveRaft(frame.clusterId, admitted)) this.#refuse(error);
+        return frame;
+      }),
+      link.on('left', ({ peerId, reason }) => {
+        // A tab of this browser whose slot lock was released is gone for good: fenced at once.
+        const hello = this.runtime.session.peers.get(peerId)?.hello;
+        if (reason === TAB_CLOSED && hello?.brokerId !== undefined) this.runtime.brokerGone(hello.brokerId, hello.incarnation);
+        this.runtime.peerLeft(peerId);
+      }),
+    );
+  }
+
+  #refuse(error: LetterboxError): void {
+    this.#refused++;
+    this.init.onError(error);
+  }
+
+  /**
+   * An admin request through the active controller; resolves with its answer, rejects with
+   * TimeoutError when none answered within `timeoutMs`, or AbortedError.
+   * @example const reply = await membership.admin({ type: 'createTopics', topics: [{ name: 'orders' }] }, 30_000);
+   */
+  admin(request: ControllerRequestBody, timeoutMs: number, signal?: AbortSignal): Promise<ControllerReply> {
+    return new Promise((resolve, reject) => {
+      const cancel = this.runtime.client(request, (reply) => {
+        cancelTimer();
+        resolve(reply);
+      });
+      const cancelTimer = this.init.clock.after(timeoutMs, () => {
+        cancel();
+        reject(new TimeoutError(`no controller of cluster ${this.init.clusterName} answered ${request.type} within ${timeoutMs} ms`));
+      });
+      signal?.addEventListener('abort', () => (cancel(), cancelTimer(), reject(new AbortedError(`${request.type} aborted`))), { once: true });
+    });
+  }
+
+  /** The local image, once this broker has a member. */
+  get image(): MetadataImage | undefined {
+    return this.runtime.controller?.image;
+  }
+
+  /** What describeCluster shows: this broker, the cluster's brokers and its active controller. */
+  info(): ClusterInfo {
+    const { session } = this.runtime;
+    const image = this.image;
+    const leader = this.runtime.raft?.leader;
+    return {
+      clusterName: this.init.clusterName,
+      ...(session.identity && { clusterId: session.identity.clusterId, brokerId: session.identity.brokerId }),
+      controller: leader === undefined ? null : (parseMemberId(leader)?.brokerId ?? null),
+      voters: (this.runtime.raft?.membership.voters ?? []).flatMap((id) => parseMemberId(id)?.brokerId ?? []),
+      brokers: (image?.brokers() ?? []).map(({ brokerId, incarnation, endpoints, deviceId, fenced }) => ({ brokerId, incarnation, endpoints: [...endpoints], deviceId, fenced })),
+      ...(this.#mismatch && { mismatch: { clusterId: this.#mismatch.clusterId, otherClusterId: this.#mismatch.otherClusterId, message: this.#mismatch.message } }),
+      refusedMessages: this.#refused,
+    };
+  }
+
+  close(): void {
+    for (const stop of this.#stops.splice(0)) stop();
+    this.runtime.stop();
+  }
+}
+
+/** A 31-bit seed from a string (the raft core's election jitter differs between brokers). */
+function hashOf(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 1;
+}

@@ -1,0 +1,310 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { ControllerReply, ControllerRequest, NewTopic } from '../../src/cluster';
+import {
+  BrokerIdentityError,
+  FrameError,
+  InconsistentClusterIdError,
+  InvalidConfigError,
+  LetterboxError,
+  MetadataRecordError,
+  NotControllerError,
+  TopicExistsError,
+  UnknownTopicOrPartitionError,
+} from '../../src/errors';
+import type { ClusterHello } from '../../src/cluster';
+import { createPeerFrameCodec, PEER_MESSAGE_TYPES, type ControllerMessage, type MessageType, type RaftFrame } from '../../src/protocol';
+import type { Entry, Membership, Message } from '../../src/raft';
+
+// --- Arbitraries: every variant, every optional field both absent and present.
+
+/** Any code points but lone surrogates, which UTF-8 cannot carry. */
+const text = fc.string({ unit: 'binary', maxLength: 10 });
+const counter = fc.oneof(fc.nat({ max: 300 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }));
+const int32 = fc.integer({ min: -0x8000_0000, max: 0x7fff_ffff });
+const brokerId = fc.oneof(fc.integer({ min: 1, max: 100 }), fc.integer({ min: 1, max: 0x7fff_ffff }));
+const bytes = fc.uint8Array({ maxLength: 40 });
+
+const membership: fc.Arbitrary<Membership> = fc.record({ voters: fc.array(text, { maxLength: 3 }), learners: fc.array(text, { maxLength: 3 }) });
+const entry: fc.Arbitrary<Entry> = fc.record({ term: counter, data: bytes, membership }, { requiredKeys: ['term', 'data'] });
+const envelope = { from: text, to: text, term: counter };
+
+const message: fc.Arbitrary<Message> = fc.oneof(
+  fc.record({ type: fc.constant('preVote' as const), ...envelope, lastIndex: counter, lastTerm: counter }),
+  fc.record({ type: fc.constant('vote' as const), ...envelope, lastIndex: counter, lastTerm: counter, force: fc.boolean() }, {
+    requiredKeys: ['type', 'from', 'to', 'term', 'lastIndex', 'lastTerm'],
+  }),
+  fc.record({ type: fc.constantFrom('preVoteResponse' as const, 'voteResponse' as const), ...envelope, reject: fc.boolean() }),
+  fc.record({ type: fc.constant('append' as const), ...envelope, prevIndex: counter, prevTerm: counter, entries: fc.array(entry, { maxLength: 4 }), commit: counter }),
+  fc.record({ type: fc.constant('appendResponse' as const), ...envelope, reject: fc.boolean(), index: counter, hintIndex: counter, hintTerm: counter }),
+  fc.record({ type: fc.constant('heartbeat' as const), ...envelope, commit: counter, readRound: counter }),
+  fc.record({ type: fc.constant('heartbeatResponse' as const), ...envelope, readRound: counter }),
+  fc.record({ type: fc.constant('snapshot' as const), ...envelope, snapshot: fc.record({ index: counter, term: counter, membership, data: bytes }) }),
+  fc.record({ type: fc.constant('timeoutNow' as const), ...envelope }),
+);
+const raftFrame: fc.Arbitrary<RaftFrame> = fc.record({ clusterId: text, messages: fc.array(fc.record({ group: text, message }), { maxLength: 4 }) });
+
+const configEntries = fc.array(fc.record({ name: text, value: fc.option(text, { nil: null }) }), { maxLength: 3 });
+const newTopic: fc.Arbitrary<NewTopic> = fc.record({ name: text, numPartitions: int32, replicationFactor: int32, configs: configEntries }, { requiredKeys: ['name'] });
+const request: fc.Arbitrary<ControllerRequest> = fc.oneof(
+  fc.record({
+    clusterId: text,
+    type: fc.constant('register' as const),
+    brokerId: fc.option(brokerId, { nil: undefined }),
+    incarnation: text,
+    deviceId: text,
+    endpoints: fc.array(text, { maxLength: 3 }),
+  }),
+  fc.record({ clusterId: text, type: fc.constantFrom('heartbeat' as const, 'brokerGone' as const), brokerId, incarnation: text }),
+  fc.record({ clusterId: text, type: fc.constant('createTopics' as const), topics: fc.array(newTopic, { maxLength: 3 }) }),
+  fc.record({ clusterId: text, type: fc.constant('deleteTopics' as const), topics: fc.array(text, { maxLength: 3 }) }),
+  fc.record({ clusterId: text, type: fc.constant('createPartitions' as const), topics: fc.array(fc.record({ topic: text, count: int32 }), { maxLength: 3 }) }),
+  fc.record({ clusterId: text, type: fc.constant('alterConfigs' as const), topics: fc.array(fc.record({ topic: text, entries: configEntries }), { maxLength: 3 }) }),
+);
+
+/** The errors the controller answers with, with every field they carry. */
+const error: fc.Arbitrary<LetterboxError> = fc.oneof(
+  fc.tuple(text, fc.option(text, { nil: undefined })).map(([m, hint]) => new NotControllerError(m, hint)),
+  fc.tuple(text, text).map(([topic, m]) => new TopicExistsError(topic, m)),
+  fc.tuple(text, fc.option(fc.nat(), { nil: undefined })).map(([topic, partition]) => new UnknownTopicOrPartitionError(topic, partition)),
+  fc.tuple(text, fc.constantFrom('INVALID_CONFIG' as const, 'INVALID_PARTITIONS' as const, 'INVALID_REPLICATION_FACTOR' as const)).map(([m, code]) => new InvalidConfigError(m, code)),
+  fc.tuple(fc.constantFrom('DUPLICATE_BROKER_REGISTRATION' as const, 'STALE_BROKER_EPOCH' as const), brokerId, text).map(([code, id, m]) => new BrokerIdentityError(code, id, m)),
+  text.map((m) => new InconsistentClusterIdError(m)),
+  text.map((m) => new MetadataRecordError('INVALID_RECORD', m)),
+  fc.tuple(text, text, fc.boolean()).map(([code, m, retriable]) => new LetterboxError(code, m, { retriable })),
+);
+const reply: fc.Arbitrary<ControllerReply> = fc.oneof(
+  fc.record({ type: fc.constant('register' as const), controllerEpoch: counter, brokerId }),
+  fc.record({ type: fc.constant('heartbeat' as const), controllerEpoch: counter, fenced: fc.boolean() }),
+  fc.record({ type: fc.constant('brokerGone' as const), controllerEpoch: counter }),
+  fc.record({ type: fc.constant('topics' as const), controllerEpoch: counter, results: fc.array(fc.record({ topic: text, error }, { requiredKeys: ['topic'] }), { maxLength: 3 }) }),
+  fc.record({ type: fc.constant('error' as const), controllerEpoch: counter, error }),
+);
+const controllerMessage: fc.Arbitrary<ControllerMessage> = fc.oneof(
+  fc.record({ kind: fc.constant('request' as const), request }),
+  fc.record({ kind: fc.constant('reply' as const), member: text, reply }),
+);
+
+const clusterHello: fc.Arbitrary<ClusterHello> = fc.record(
+  { incarnation: text, brokerId, cluster: fc.record({ clusterName: text, clusterId: text, brokers: counter, records: counter }), controller: text },
+  { requiredKeys: ['incarnation'] },
+);
+
+/** One body codec under test; `MessageType<unknown>` lets the three be tested alike. */
+interface Case {
+  readonly name: 'raft' | 'controller' | 'clusterHello';
+  readonly type: MessageType<unknown>;
+  readonly arbitrary: fc.Arbitrary<unknown>;
+}
+/** Pairs a codec with an arbitrary of its own body. */
+const testCase = <Body>(name: Case['name'], type: MessageType<Body>, arbitrary: fc.Arbitrary<Body>): Case => ({ name, type, arbitrary });
+const cases = [
+  testCase('raft', PEER_MESSAGE_TYPES.raft, raftFrame),
+  testCase('controller', PEER_MESSAGE_TYPES.controller, controllerMessage),
+  testCase('clusterHello', PEER_MESSAGE_TYPES.clusterHello, clusterHello),
+];
+
+/** Errors compared by class and every own enumerable field (in any order), which toStrictEqual alone does not look at. */
+const comparable = (value: unknown): unknown => {
+  if (value instanceof LetterboxError) {
+    return { prototype: Object.getPrototypeOf(value), name: value.name, message: value.message, fields: Object.fromEntries(Object.entries(value)) };
+  }
+  if (Array.isArray(value)) return value.map(comparable);
+  if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
+    return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, comparable(field)]));
+  }
+  return value;
+};
+
+const expectCorrupt = (decode: () => unknown): void => {
+  let thrown: unknown;
+  try {
+    decode();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown).toBeInstanceOf(FrameError);
+  expect((thrown as FrameError).code).toBe('CORRUPT_MESSAGE');
+};
+
+/** Decodes, accepting a value or a CORRUPT_MESSAGE FrameError and nothing else. */
+const decodeOrCorrupt = (type: MessageType<unknown>, bytes: Uint8Array): void => {
+  try {
+    type.decode(bytes, 0);
+  } catch (error) {
+    expect(error).toBeInstanceOf(FrameError);
+    expect((error as FrameError).code).toBe('CORRUPT_MESSAGE');
+  }
+};
+
+describe.each(cases)('$name body', ({ name, type, arbitrary }) => {
+  it('decodes to what was encoded, optional fields absent stay absent', () => {
+    fc.assert(
+      fc.property(arbitrary, (body) => {
+        expect(comparable(type.decode(type.encode(body, 0), 0))).toStrictEqual(comparable(body));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('travels in a whole peer frame, as a request and as a response', () => {
+    const codec = createPeerFrameCodec();
+    fc.assert(
+      fc.property(arbitrary, fc.boolean(), fc.integer({ min: 0, max: 0xffff_ffff }), (body, isResponse, requestId) => {
+        const frame = { type: name, version: 0, requestId, isResponse, body } as Parameters<typeof codec.encode>[0];
+        const result = codec.decode(codec.encode(frame));
+        expect(result.ok).toBe(true);
+        if (result.ok) expect(comparable(result.frame)).toStrictEqual(comparable(frame));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('refuses every truncation', () => {
+    for (const body of fc.sample(arbitrary, { numRuns: 30, seed: 7 })) {
+      const bytes = type.encode(body, 0);
+      for (let length = 0; length < bytes.length; length++) expectCorrupt(() => type.decode(bytes.subarray(0, length), 0));
+    }
+  });
+
+  it('refuses trailing bytes', () => {
+    fc.assert(
+      fc.property(arbitrary, fc.uint8Array({ minLength: 1, maxLength: 4 }), (body, extra) => {
+        const bytes = type.encode(body, 0);
+        expectCorrupt(() => type.decode(Uint8Array.of(...bytes, ...extra), 0));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('decodes random bytes to a value or a FrameError, never another exception', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => decodeOrCorrupt(type, bytes)), { numRuns: 2000 });
+  });
+
+  it('decodes damaged encodings to a value or a FrameError, never another exception', () => {
+    fc.assert(
+      fc.property(arbitrary, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (body, damage) => {
+        const bytes = type.encode(body, 0).slice();
+        for (const [at, value] of damage) if (bytes.length > 0) bytes[at % bytes.length] = value;
+        decodeOrCorrupt(type, bytes);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+// --- Hand-made bodies for the checks random bytes rarely reach.
+
+/** Zigzag varint bytes of a small int32, as the layouts write counts, lengths and ids. */
+const v = (n: number): number[] => {
+  const out: number[] = [];
+  let z = ((n << 1) ^ (n >> 31)) >>> 0;
+  while (z >= 0x80) {
+    out.push((z & 0x7f) | 0x80);
+    z >>>= 7;
+  }
+  out.push(z);
+  return out;
+};
+const str = (s: string): number[] => {
+  const utf8 = [...new TextEncoder().encode(s)];
+  return [...v(utf8.length), ...utf8];
+};
+const raft: MessageType<unknown> = PEER_MESSAGE_TYPES.raft;
+const controller: MessageType<unknown> = PEER_MESSAGE_TYPES.controller;
+const hello: MessageType<unknown> = PEER_MESSAGE_TYPES.clusterHello;
+
+/** A raft frame of one message of group 'g' from 'a' to 'b': tag, then term and the rest. */
+const raftBytes = (tag: number, ...rest: number[]) => Uint8Array.of(...str('c'), ...v(1), ...str('g'), tag, ...str('a'), ...str('b'), ...rest);
+/** A controller reply of member 'm' of type `tag`, epoch 3. */
+const replyBytes = (tag: number, ...rest: number[]) => Uint8Array.of(1, ...str('m'), tag, ...v(3), ...rest);
+/** An error: class, code, message, retriable, then its fields. */
+const errorBytes = (className: string, fields: number[][]) => [...str(className), ...str('NOT_CONTROLLER'), ...str('not me'), 1, ...v(fields.length), ...fields.flat()];
+
+describe('cluster message layouts', () => {
+  it('writes the bytes FORMATS.md gives', () => {
+    const timeoutNow: RaftFrame = { clusterId: 'c', messages: [{ group: 'g', message: { type: 'timeoutNow', from: 'a', to: 'b', term: 5 } }] };
+    expect(raft.encode(timeoutNow, 0)).toEqual(raftBytes(9, ...v(5)));
+    const heartbeat: ControllerMessage = { kind: 'request', request: { clusterId: 'c', type: 'heartbeat', brokerId: 2, incarnation: 'i' } };
+    expect(controller.encode(heartbeat, 0)).toEqual(Uint8Array.of(0, ...str('c'), 1, ...v(2), ...str('i')));
+    expect(hello.encode({ incarnation: 'i' }, 0)).toEqual(Uint8Array.of(...str('i'), ...v(-1), 0, ...v(-1)));
+  });
+
+  it('refuses unknown variant tags', () => {
+    expectCorrupt(() => raft.decode(raftBytes(10, ...v(5)), 0));
+    expectCorrupt(() => controller.decode(Uint8Array.of(2, ...str('c'), 4, 0), 0));
+    expectCorrupt(() => controller.decode(Uint8Array.of(0, ...str('c'), 7, 0), 0));
+    expectCorrupt(() => controller.decode(replyBytes(5), 0));
+    expectCorrupt(() => controller.decode(replyBytes(4, ...errorBytes('X', [[...str('f'), 5]])), 0));
+  });
+
+  it('refuses values out of range', () => {
+    expectCorrupt(() => raft.decode(raftBytes(9, ...v(-1)), 0)); // a negative term
+    expectCorrupt(() => raft.decode(raftBytes(2, ...v(1), 2), 0)); // reject: 2 is no boolean
+    expectCorrupt(() => raft.decode(raftBytes(1, ...v(1), ...v(0), ...v(0), 2, 1), 0)); // force presence flag 2
+    const heartbeat = (id: number) => Uint8Array.of(0, ...str('c'), 1, ...v(id), ...str('i'));
+    expect(controller.decode(heartbeat(1), 0)).toMatchObject({ request: { brokerId: 1 } });
+    for (const id of [0, -1, -7]) expectCorrupt(() => controller.decode(heartbeat(id), 0));
+    expectCorrupt(() => hello.decode(Uint8Array.of(...str('i'), ...v(0), 0, ...v(-1)), 0)); // broker id 0
+    expectCorrupt(() => hello.decode(Uint8Array.of(...str('i'), ...v(-2), 0, ...v(-1)), 0));
+    expectCorrupt(() => controller.decode(replyBytes(0, ...v(0)), 0)); // registered as broker 0
+  });
+
+  it('refuses lengths and counts beyond the bytes, without allocating for them', () => {
+    expectCorrupt(() => raft.decode(Uint8Array.of(...str('c'), ...v(0x7fff_ffff)), 0));
+    expectCorrupt(() => raft.decode(Uint8Array.of(...v(1_000_000), 0x61), 0));
+    expectCorrupt(() => controller.decode(Uint8Array.of(0, ...str('c'), 4, ...v(-3)), 0)); // a negative count
+    expectCorrupt(() => raft.decode(Uint8Array.of(...v(-2)), 0)); // a negative length
+    expectCorrupt(() => hello.decode(Uint8Array.of(...v(-1), ...v(-1), 0, ...v(-1)), 0)); // absent incarnation
+  });
+
+  it('refuses strings that are not UTF-8', () => {
+    expectCorrupt(() => hello.decode(Uint8Array.of(...v(2), 0xc3, 0x28, ...v(-1), 0, ...v(-1)), 0));
+  });
+
+  it('refuses error fields that are reserved, inherited or repeated', () => {
+    const leaderHint = [...str('leaderHint'), 4, ...str('m')];
+    expect(controller.decode(replyBytes(4, ...errorBytes('NotControllerError', [leaderHint])), 0)).toMatchObject({ reply: { error: { leaderHint: 'm' } } });
+    for (const fields of [[leaderHint, leaderHint], [[...str('code'), 0]], [[...str('constructor'), 0]], [[...str('__proto__'), 0]], [[...str('toString'), 0]]]) {
+      expectCorrupt(() => controller.decode(replyBytes(4, ...errorBytes('NotControllerError', fields)), 0));
+    }
+  });
+
+  it('refuses to encode what the layout cannot carry', () => {
+    const invalid = (run: () => unknown) => expect(run).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
+    invalid(() => controller.encode({ kind: 'request', request: { clusterId: 'c', type: 'heartbeat', brokerId: 0, incarnation: 'i' } }, 0));
+    invalid(() => raft.encode({ clusterId: 'c', messages: [{ group: 'g', message: { type: 'timeoutNow', from: 'a', to: 'b', term: 1.5 } }] }, 0));
+    invalid(() => controller.encode({ kind: 'request', request: { clusterId: 'c', type: 'createPartitions', topics: [{ topic: 't', count: 2 ** 31 }] } }, 0));
+  });
+});
+
+describe('errors in controller replies', () => {
+  const roundTrip = (error: LetterboxError): LetterboxError => {
+    const body: ControllerMessage = { kind: 'reply', member: 'm', reply: { type: 'error', controllerEpoch: 1, error } };
+    const decoded = controller.decode(controller.encode(body, 0), 0) as ControllerMessage;
+    if (decoded.kind !== 'reply' || decoded.reply.type !== 'error') throw new Error('not an error reply');
+    return decoded.reply.error;
+  };
+
+  it('come back as their own class with their fields', () => {
+    const notController = roundTrip(new NotControllerError('ask 2.k', '2.k'));
+    expect(notController).toBeInstanceOf(NotControllerError);
+    expect(notController).toMatchObject({ name: 'NotControllerError', code: 'NOT_CONTROLLER', message: 'ask 2.k', retriable: true, leaderHint: '2.k' });
+    const noHint = roundTrip(new NotControllerError('no leader'));
+    expect(noHint).toBeInstanceOf(NotControllerError);
+    expect(Object.hasOwn(noHint, 'leaderHint') && (noHint as NotControllerError).leaderHint).toBe(undefined);
+    const unknown = roundTrip(new UnknownTopicOrPartitionError('t', 3));
+    expect(unknown).toBeInstanceOf(UnknownTopicOrPartitionError);
+    expect(unknown).toMatchObject({ topic: 't', partition: 3, retriable: true });
+  });
+
+  it('of a class this node lacks come back as LetterboxErrors under their own name', () => {
+    class AlienError extends LetterboxError {
+      static override readonly errorName = 'AlienError';
+      readonly depth = 3;
+    }
+    const alien = roundTrip(new AlienError('ALIEN', 'from afar', { retriable: true }));
+    expect(alien.constructor).toBe(LetterboxError);
+    expect(alien).toMatchObject({ name: 'AlienError', code: 'ALIEN', message: 'from afar', retriable: true, depth: 3 });
+  });
+});
