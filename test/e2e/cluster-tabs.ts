@@ -12,6 +12,8 @@ declare global {
   interface Window {
     broker: Letterbox;
     admin: Admin;
+    brokerLog: string[];
+    brokerMadeAt: number;
   }
 }
 
@@ -64,6 +66,10 @@ export async function startBroker(page: Page, cluster: string, relay: string): P
   await page.evaluate(
     async ({ cluster, relay }) => {
       window.broker = new window.lb.Letterbox({ clientId: 'cluster-e2e', cluster, relay });
+      // When its links came, for failure messages (ms since the broker was made).
+      window.brokerMadeAt = performance.now();
+      window.brokerLog = [];
+      window.broker.on('letterbox.peer_joined', ({ payload }) => window.brokerLog.push(`${payload.peerId.slice(-6)} joined @${Math.round(performance.now() - window.brokerMadeAt)} ms`));
       window.admin = window.broker.admin();
       await window.admin.connect();
       // Joins the cluster's network now, not at the first call that needs it.
@@ -93,6 +99,7 @@ export const nodeInfoOf = (page: Page): Promise<{ slot: number; brokerId?: numbe
 /** Waits (up to `timeoutMs`) until `page`'s broker is registered, and says with which id in which cluster. */
 export async function registered(page: Page, timeoutMs: number): Promise<Registered> {
   await expect.poll(async () => (await nodeInfoOf(page)).brokerId !== undefined && (await nodeInfoOf(page)).clusterId !== undefined, { timeout: timeoutMs }).toBe(true);
+  await page.evaluate(() => window.brokerLog.push(`registered (seen) @${Math.round(performance.now() - window.brokerMadeAt)} ms`));
   return (await nodeInfoOf(page)) as Registered;
 }
 
@@ -143,3 +150,11 @@ export const createTopic = (page: Page, topic: { topic: string; numPartitions?: 
 /** Whether the Web Lock `name` is held in `page`'s origin (of its browser profile). */
 export const lockHeld = (page: Page, name: string): Promise<boolean> =>
   page.evaluate(async (name) => ((await navigator.locks.query()).held ?? []).some((lock) => lock.name === name), name);
+
+/** The node's cluster as its image shows it (NodeApi.clusterInfo): for failure messages, with the peers it is connected to. */
+export const clusterInfoOf = (page: Page): Promise<string> =>
+  page.evaluate(async () => {
+    const info = await (await window.broker.node()).clusterInfo();
+    const peers = (await window.broker.peers()).map((p) => `${p.peerId.slice(-6)}/${p.dataPath ?? '?'}`);
+    return JSON.stringify({ ...info, brokers: info?.brokers.map((b) => `${b.brokerId}${b.fenced ? ' fenced' : ''}`), peers, log: window.brokerLog });
+  });

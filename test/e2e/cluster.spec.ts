@@ -2,6 +2,7 @@ import type { BrowserContext, Page } from '@playwright/test';
 import { slotLockName } from '../../src/node/slots';
 import {
   NO_RELAY,
+  clusterInfoOf,
   clusterViewOf,
   controllerOf,
   createTopic,
@@ -118,8 +119,10 @@ test('four pages through the relay (three tabs, another browser process) are one
   await test.step('a page of another browser process and a third tab join it: four brokers, one cluster id, one controller', async () => {
     const [c, d] = await Promise.all([openBroker(otherBrowser, cluster, relay.url), openBroker(profile, cluster, relay.url)]);
     all = [...all, ...(await tabsOf([['C (other process)', otherBrowser, c], ['D', profile, d]]))];
-    expect(new Set(ids(all)).size).toBe(4);
-    for (const tab of all) expect(tab.broker.clusterId, `${tab.name}'s cluster id`).toBe(clusterId);
+    const registrations = await Promise.all(all.map(async (t) => `${t.name}: broker ${t.broker.brokerId} of ${t.broker.clusterId} (slot ${t.broker.slot}) ${await clusterInfoOf(t.page)}`));
+    console.log(registrations.join('; '));
+    expect(all.map((t) => t.broker.clusterId), registrations.join('; ')).toEqual(all.map(() => clusterId));
+    expect(new Set(ids(all)).size, registrations.join('; ')).toBe(4);
     await expectOneCluster(all, clusterId);
   });
 
