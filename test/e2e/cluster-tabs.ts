@@ -1,5 +1,5 @@
 import type { BrowserContext, Page } from '@playwright/test';
-import type { Admin, Letterbox, NodeInfo } from '../../src/client';
+import type { Admin, Letterbox } from '../../src/client';
 import { showPageLogs } from './demo';
 import { expect, openClientPage } from './fixtures';
 
@@ -19,9 +19,6 @@ declare global {
 
 /** A relay address where nothing listens: tabs of one origin meet only over the local transport. */
 export const NO_RELAY = 'http://127.0.0.1:9';
-
-/** What the broker says of itself once the cluster wiring is in (issue 18): its broker id and cluster id, once registered. */
-export type ClusterNodeInfo = NodeInfo & { brokerId?: number; clusterId?: string };
 
 /** A registered broker: its slot, broker id and cluster id. */
 export interface Registered {
@@ -92,7 +89,7 @@ export async function openBroker(context: BrowserContext, cluster: string, relay
 /** The broker's node info: slot, and broker id and cluster id once registered. */
 export const nodeInfoOf = (page: Page): Promise<{ slot: number; brokerId?: number; clusterId?: string }> =>
   page.evaluate(async () => {
-    const { slot, brokerId, clusterId } = (await window.broker.nodeInfo()) as ClusterNodeInfo;
+    const { slot, brokerId, clusterId } = await window.broker.nodeInfo();
     return { slot, ...(brokerId === undefined ? {} : { brokerId }), ...(clusterId === undefined ? {} : { clusterId }) };
   });
 

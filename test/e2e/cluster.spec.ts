@@ -1,4 +1,5 @@
 import type { BrowserContext, Page } from '@playwright/test';
+import { BROWSER_TIMING } from '../../src/node/membership';
 import { slotLockName } from '../../src/node/slots';
 import {
   NO_RELAY,
@@ -23,21 +24,25 @@ import { expect, test } from './fixtures';
 // over the local transport between an origin's tabs) form one cluster under one name, whose
 // metadata (brokers, topics and where their partitions live) every tab reads from its own image.
 //
-// Every wait below is on a condition, bounded by what the protocol allows, never a sleep:
+// Every wait below is on a condition, bounded by what the protocol allows (BROWSER_TIMING,
+// src/node/membership.ts), never a sleep:
 // REGISTER_TIMEOUT_MS: a broker meets the others (across browser processes: discovery through
 //   the relay and a WebRTC dial, DISCOVERY_TIMEOUT_MS on a loaded machine), listens for the
-//   formation rounds (~1.5 s) and registers with the active controller (one request);
-// METADATA_TIMEOUT_MS: a change committed by the controller reaches every follower's image
-//   (a raft append and its commit, carried by the next heartbeat at the latest);
-// FAILOVER_TIMEOUT_MS: a closed controller's tab is noticed (an election timeout of its
-//   followers, or at once in its own browser through its slot lock) and a new one elected;
-// FENCE_TIMEOUT_MS: a silent broker is fenced within the controller's session timeout;
+//   formation rounds and registers with the active controller (one request);
+// METADATA_TIMEOUT_MS: an admin change is committed and reaches every follower's image — the
+//   broker's own bound for a change to be applied here (CLUSTER_ADMIN_TIMEOUT_MS, broker.ts);
+// FENCE_TIMEOUT_MS: a broker silent for the session timeout is fenced at the controller's next
+//   tick, and that record reaches every image;
+// FAILOVER_TIMEOUT_MS: a closed controller is noticed (an election timeout of its followers, at
+//   once in its own browser through its slot lock, and within the session timeout whatever
+//   happens), a new one elected and active, and every image names it;
 // LOCK_RELEASE_TIMEOUT_MS: a closed tab's worker ends and its slot lock is released
 //   (0.16–0.74 s measured, README § Tabs of one browser need no relay).
-const REGISTER_TIMEOUT_MS = DISCOVERY_TIMEOUT_MS;
+const FORMATION_MS = BROWSER_TIMING.formationRounds * BROWSER_TIMING.sessionTickMs;
+const REGISTER_TIMEOUT_MS = DISCOVERY_TIMEOUT_MS + FORMATION_MS + BROWSER_TIMING.requestTimeoutMs;
 const METADATA_TIMEOUT_MS = 30_000;
-const FAILOVER_TIMEOUT_MS = 30_000;
-const FENCE_TIMEOUT_MS = 30_000;
+const FENCE_TIMEOUT_MS = BROWSER_TIMING.sessionTimeoutMs + BROWSER_TIMING.controllerTickMs + METADATA_TIMEOUT_MS;
+const FAILOVER_TIMEOUT_MS = BROWSER_TIMING.sessionTimeoutMs + METADATA_TIMEOUT_MS;
 const LOCK_RELEASE_TIMEOUT_MS = 10_000;
 
 interface Tab {

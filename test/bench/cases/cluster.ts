@@ -45,8 +45,6 @@ type SwarmMessage =
   | { type: 'described'; tab: string; ask: number; brokerIds: number[]; controller: number | null; clusterId: string }
   | { type: 'close'; to: string };
 
-type ClusterNodeInfo = Awaited<ReturnType<Letterbox['nodeInfo']>> & { brokerId?: number; clusterId?: string };
-
 let runs = 0;
 const freshTopic = (name: string) => `${name}-${Date.now()}-${runs++}`;
 const deadlineError = (what: string, ms: number) => new Error(`${what}: not within ${ms} ms`);
@@ -209,7 +207,7 @@ async function createAlone(): Promise<number> {
     const letterbox = new Letterbox({ clientId: 'bench-cluster-alone', cluster: `bench-alone-${crypto.randomUUID()}`, relay: NO_RELAY, localPeers: false });
     const admin = letterbox.admin();
     await admin.connect();
-    await until(async () => ((await letterbox.nodeInfo()) as ClusterNodeInfo).brokerId !== undefined, SETUP_TIMEOUT_MS, 'the lone broker registered');
+    await until(async () => (await letterbox.nodeInfo()).brokerId !== undefined, SETUP_TIMEOUT_MS, 'the lone broker registered');
     return { letterbox, admin };
   })();
   const { admin } = await alone;
@@ -269,7 +267,7 @@ function serveClusterTab(channelName: string, cluster: string): void {
       await letterbox.peerId();
       const giveUpAt = performance.now() + SETUP_TIMEOUT_MS;
       for (;;) {
-        const info = (await letterbox.nodeInfo()) as ClusterNodeInfo;
+        const info = await letterbox.nodeInfo();
         if (info.brokerId !== undefined && info.clusterId !== undefined) {
           post({ type: 'ready', tab, slot: info.slot, brokerId: info.brokerId, clusterId: info.clusterId });
           return;
