@@ -118,6 +118,22 @@ async function describe(s: Swarm, tab: Tab): Promise<Extract<SwarmMessage, { typ
   return answer;
 }
 
+/** Whether `tab` is live: it answers (true), or its slot lock is freed (false), whichever comes first. */
+async function isLive(s: Swarm, tab: Tab): Promise<boolean> {
+  let answered = false;
+  const answer = describe(s, tab).then(
+    () => void (answered = true),
+    () => undefined,
+  );
+  const giveUpAt = performance.now() + SETUP_TIMEOUT_MS;
+  while (!answered) {
+    if (!(await lockHeld(slotLock(tab.slot)))) return false;
+    if (performance.now() > giveUpAt) throw deadlineError(`broker ${tab.brokerId} answering or gone`, SETUP_TIMEOUT_MS);
+    await Promise.race([answer, new Promise((resolve) => setTimeout(resolve, POLL_MS))]);
+  }
+  return true;
+}
+
 /**
  * The swarm with TABS live, registered tabs that all list each other as the cluster's brokers:
  * opens tabs where some are missing (at first, after a case closed one, or after the runner
@@ -126,10 +142,11 @@ async function describe(s: Swarm, tab: Tab): Promise<Extract<SwarmMessage, { typ
  */
 async function liveSwarm(): Promise<Swarm> {
   const s = swarmOf();
-  // A tab lives as long as it holds its slot's lock (its worker holds it): the runner closes the
-  // tabs a case left open once the case is done, and waits for their workers to end.
-  const held = await Promise.all(s.tabs.map((tab) => lockHeld(slotLock(tab.slot))));
-  s.tabs = s.tabs.filter((_, i) => held[i]);
+  // A tab lives as long as it holds its slot's lock (its worker holds it). The runner closes the
+  // tabs a case left open once the case is done, and their locks go a moment later: a tab is
+  // live once it answers, gone once its lock is free, whichever comes first.
+  const alive = await Promise.all(s.tabs.map((tab) => isLive(s, tab)));
+  s.tabs = s.tabs.filter((_, i) => alive[i]);
   // A reopened tab takes the lowest free slot: wait for every closed tab's slot to be free, so that each takes its own back.
   const live = new Set(s.tabs.map((t) => t.slot));
   const closed = [...s.slots].filter((slot) => !live.has(slot));
@@ -208,6 +225,8 @@ async function createAlone(): Promise<number> {
     const admin = letterbox.admin();
     await admin.connect();
     await until(async () => (await letterbox.nodeInfo()).brokerId !== undefined, SETUP_TIMEOUT_MS, 'the lone broker registered');
+    // Registered is not yet active: the first change waited for its controller (~2 s, once) before this.
+    await until(async () => (await admin.describeCluster()).controller !== null, SETUP_TIMEOUT_MS, 'the lone broker its own active controller');
     return { letterbox, admin };
   })();
   const { admin } = await alone;
