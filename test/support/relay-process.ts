@@ -61,8 +61,10 @@ export interface RestartableRelay {
   readonly url: string;
   /** The same across restarts (the key file keeps the peer id). */
   readonly multiaddrs: string[];
-  /** Stops the running process and starts a new one on the same ports with the same key. */
+  /** Stops the running process (if it runs) and starts a new one on the same ports with the same key. */
   restart(): Promise<void>;
+  /** Stops the process, keeping its key and ports for a later `restart()`. */
+  down(): Promise<void>;
   /** Stops the process and removes its key file. */
   stop(): Promise<void>;
 }
@@ -100,6 +102,7 @@ export async function startRestartableRelay(): Promise<RestartableRelay> {
         throw new Error(`the restarted relay is at another address: ${current.url} ${current.multiaddrs.join(', ')} (was ${first.url} ${first.multiaddrs.join(', ')})`);
       }
     },
+    down: () => current.stop(),
     async stop() {
       await current.stop();
       await rm(dir, { recursive: true, force: true });
