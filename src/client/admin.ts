@@ -1,10 +1,10 @@
 import { DeleteGroupsError, GroupError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
 import type { Assignment, NodeApi, ConfigEntry, GroupErrorCode, GroupStateName, OffsetCommit, TopicSpec, TopicState } from '../node';
 import { Instrumentation, type InstrumentationEvent } from './events';
-import type { Letterbox } from './letterbox';
+import type { CallOptions } from './call-options';
+import type { ClientContext } from './context';
 import type { Logger } from './logger';
 import { abortable } from './node-connection';
-import type { CallOptions } from './producer';
 import * as check from './validate';
 
 /** Whole numbers the node range-checks itself (with Kafka's error codes): here only their type. */
@@ -124,13 +124,13 @@ export interface AdminEvents {
  */
 export class Admin {
   readonly events = { CONNECT: 'admin.connect', DISCONNECT: 'admin.disconnect' } as const;
-  readonly #letterbox: Letterbox;
+  readonly #context: ClientContext;
   readonly #logger: Logger;
   readonly #instrumentation = new Instrumentation<AdminEvents>();
   #connected = false;
 
-  constructor(letterbox: Letterbox, logger: Logger) {
-    this.#letterbox = letterbox;
+  constructor(context: ClientContext, logger: Logger) {
+    this.#context = context;
     this.#logger = logger;
   }
 
@@ -153,7 +153,7 @@ export class Admin {
 
   /** @example await admin.connect(); */
   async connect(): Promise<void> {
-    await this.#letterbox.node();
+    await this.#context.node();
     this.#connected = true;
     this.#logger.debug('connected');
     this.#instrumentation.emit('admin.connect', () => ({}));
@@ -330,7 +330,7 @@ export class Admin {
       const brokers = cluster.brokers.filter((b) => !b.fenced).map((b) => ({ nodeId: b.brokerId, host: b.endpoints[0] ?? '', port: 0 }));
       return { brokers, controller: cluster.controller, clusterId: cluster.clusterId ?? '' };
     }
-    const info = await abortable(this.#letterbox.nodeInfo(), signal);
+    const info = await abortable(this.#context.nodeInfo(), signal);
     const host = globalThis.location?.hostname ?? 'localhost';
     const port = Number(globalThis.location?.port || (globalThis.location?.protocol === 'https:' ? 443 : 80));
     return { brokers: [{ nodeId: info.slot, host, port }], controller: info.slot, clusterId: info.incarnation };
@@ -426,7 +426,7 @@ export class Admin {
 
   async #node() {
     if (!this.#connected) throw new NotConnectedError('the admin client is not connected: call connect() first');
-    return this.#letterbox.node();
+    return this.#context.node();
   }
 }
 

@@ -4,7 +4,8 @@ export { logLevel, type LogLevel, type LogCreator, type LogEntry, type Logger } 
 export type { InstrumentationEvent } from './events';
 export type { RetryOptions } from './retry';
 export { AssignerProtocol } from './assigner-protocol';
-export { Producer, CompressionTypes, CompressionCodecs, Partitioners, type Partitioner, type ProducerEvents, type CompressionType, type ProducerConfig, type ProducerRecord, type ProducerBatch, type RecordMetadata, type CallOptions } from './producer';
+export { Producer, CompressionTypes, CompressionCodecs, Partitioners, type Partitioner, type ProducerEvents, type CompressionType, type ProducerConfig, type ProducerRecord, type ProducerBatch, type RecordMetadata } from './producer';
+export type { CallOptions } from './call-options';
 export {
   Consumer,
   PartitionAssigners,

@@ -1,11 +1,11 @@
-import type { Remote } from 'comlink';
 import { AbortedError, InvalidArgumentError, NotConnectedError, StorageLostError } from '../errors';
 import { CLUSTER_NAME_PATTERN } from '../discovery';
 import type { DialStats, NetworkEvent, PeerInfo, PeerNetwork } from '../network';
 import { loadJoinCluster } from './load-network';
-import type { NodeApi, NodeInfo } from '../node';
+import type { ClusterEvent, NodeInfo } from '../node';
 import { Admin } from './admin';
 import { Consumer, type ConsumerConfig } from './consumer';
+import type { ClientContext, RemoteNode } from './context';
 import { consoleLogCreator, createLogger, logLevel, type LogCreator, type Logger, type LogLevel } from './logger';
 import { connectNode, type NodeConnection } from './node-connection';
 import * as check from './validate';
@@ -57,9 +57,17 @@ export interface LetterboxEvents {
   'letterbox.peer_quality': { peerId: string; rttMs: number };
   /** Registered in the cluster on the relay, or lost it (the network reconnects by itself with backoff). */
   'letterbox.relay': { connected: boolean; error?: string };
+  /** This tab's broker joined the cluster (or bootstrapped it), or came back on its stored broker id. */
+  'letterbox.cluster_joined': { clusterId: string; brokerId: number; bootstrap: boolean };
+  /**
+   * This tab's cluster met a larger one of the same name (they bootstrapped apart: a tab opened
+   * offline, a relay restart) and reports ClusterIdMismatchError: the two stay apart. Remedy:
+   * give this origin's tabs another `cluster` name, or clear this browser's site data to join the other.
+   */
+  'letterbox.cluster_mismatch': { clusterName: string; clusterId: string; otherClusterId: string; message: string };
 }
 
-const LETTERBOX_EVENTS = ['letterbox.storage_lost', 'letterbox.connect', 'letterbox.peer_joined', 'letterbox.peer_left', 'letterbox.peer_quality', 'letterbox.relay'] as const satisfies ReadonlyArray<keyof LetterboxEvents>;
+const LETTERBOX_EVENTS = ['letterbox.storage_lost', 'letterbox.connect', 'letterbox.peer_joined', 'letterbox.peer_left', 'letterbox.peer_quality', 'letterbox.relay', 'letterbox.cluster_joined', 'letterbox.cluster_mismatch'] as const satisfies ReadonlyArray<keyof LetterboxEvents>;
 
 type Listener<E extends keyof LetterboxEvents> = (event: { type: E; timestamp: number; payload: LetterboxEvents[E] }) => void;
 
@@ -95,7 +103,7 @@ const webStorage = (kind: 'sessionStorage' | 'localStorage'): Storage | undefine
  * peers). The cluster work makes one origin's instances one cluster by default.
  * @example const letterbox = new Letterbox({ clientId: 'my-app' });
  */
-export class Letterbox {
+export class Letterbox implements ClientContext {
   readonly clientId: string;
   readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers' | 'secret' | 'localPeers'>>;
   readonly #logger: Logger;
@@ -307,7 +315,7 @@ export class Letterbox {
   }
 
   /** @internal The running node, started on first use. */
-  async node(): Promise<Remote<NodeApi>> {
+  async node(): Promise<RemoteNode> {
     return (await this.#connectOnce()).node;
   }
 
@@ -351,9 +359,11 @@ export class Letterbox {
       this.#emit('letterbox.connect', connection.info);
       if (this.#cluster !== undefined) {
         const log = this.#logger.namespace('Network');
-        const onEvent = (event: NetworkEvent) => {
+        const onEvent = (event: NetworkEvent | ClusterEvent) => {
           const { type, ...payload } = event;
           if (type === 'relay') log[event.connected ? 'info' : 'warn'](event.connected ? 'joined the cluster on the relay' : 'lost the relay; reconnecting', payload);
+          else if (type === 'cluster_mismatch') log.error(event.message, payload);
+          else if (type === 'cluster_joined') log.info(event.bootstrap ? 'bootstrapped the cluster' : 'broker of the cluster', payload);
           else if (type !== 'peer_quality') log.info(type === 'peer_joined' ? 'peer joined' : 'peer left', type === 'peer_joined' ? { peerId: event.peer.peerId } : payload);
           if (type === 'peer_joined') this.#emit('letterbox.peer_joined', event.peer);
           else this.#emit(`letterbox.${type}`, payload as LetterboxEvents[`letterbox.${typeof type}`]);

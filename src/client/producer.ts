@@ -2,7 +2,8 @@ import { AbortedError, InvalidArgumentError, LetterboxError, NotConnectedError, 
 import type { ProduceResult, TopicState } from '../node';
 import { createStickyPartitioner, defaultPartition } from '../protocol';
 import { Instrumentation, type InstrumentationEvent } from './events';
-import type { Letterbox } from './letterbox';
+import type { CallOptions } from './call-options';
+import type { ClientContext } from './context';
 import type { Logger } from './logger';
 import { encodeBatches, normalizeMessage, type Message, type NormalizedMessage } from './messages';
 import { abortable, transfer, withTimeout } from './node-connection';
@@ -84,10 +85,6 @@ export interface RecordMetadata {
   logStartOffset: string;
 }
 
-export interface CallOptions {
-  signal?: AbortSignal;
-}
-
 const DEFAULT_MAX_BATCH_BYTES = 1_000_000;
 
 /** KafkaJS's producer events and their payloads. */
@@ -106,7 +103,7 @@ export interface ProducerEvents {
  */
 export class Producer {
   readonly events = { CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect', REQUEST: 'producer.request', TOPIC_CREATED: 'producer.topic_created' } as const satisfies Record<string, keyof ProducerEvents>;
-  readonly #letterbox: Letterbox;
+  readonly #context: ClientContext;
   readonly #logger: Logger;
   readonly #instrumentation = new Instrumentation<ProducerEvents>();
   readonly #config: Required<Omit<ProducerConfig, 'retry' | 'createPartitioner'>>;
@@ -116,8 +113,8 @@ export class Producer {
   readonly #sticky = createStickyPartitioner(Math.random);
   readonly #partitionCounts = new Map<string, number>();
 
-  constructor(letterbox: Letterbox, config: ProducerConfig, logger: Logger) {
-    this.#letterbox = letterbox;
+  constructor(context: ClientContext, config: ProducerConfig, logger: Logger) {
+    this.#context = context;
     this.#logger = logger;
     const c = check.object(config, 'producer config', true);
     this.#config = {
@@ -151,7 +148,7 @@ export class Producer {
    * @example await producer.connect();
    */
   async connect(): Promise<void> {
-    await this.#letterbox.node();
+    await this.#context.node();
     this.#connected = true;
     this.#logger.debug('connected');
     this.#instrumentation.emit('producer.connect', () => ({}));
@@ -195,7 +192,7 @@ export class Producer {
     });
     if (!this.#connected) throw new NotConnectedError('the producer is not connected: call connect() first');
     if (signal?.aborted === true) throw new AbortedError(undefined, { cause: signal.reason });
-    const node = await this.#letterbox.node();
+    const node = await this.#context.node();
     const attempt = async (): Promise<RecordMetadata[]> => {
       const request: Array<{ topic: string; partition: number; bytes: Uint8Array }> = [];
       for (const { topic, messages: normalized } of topics) {
@@ -260,7 +257,7 @@ export class Producer {
   async #partitionCount(topic: string): Promise<number> {
     const known = this.#partitionCounts.get(topic);
     if (known !== undefined) return known;
-    const node = await this.#letterbox.node();
+    const node = await this.#context.node();
     const created = this.#config.allowAutoTopicCreation && !(await node.listTopics()).includes(topic) && (await node.createTopics([{ topic }], false))[0] === true;
     const described: TopicState[] = await node.describeTopics([topic]);
     const count = described[0]!.numPartitions;

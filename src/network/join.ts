@@ -1,11 +1,12 @@
-import { transfer } from 'comlink';
+import { proxy, transfer } from 'comlink';
+import type { ClusterEvent } from '../node';
 import { createSlotKey, slotKeyFromBytes } from './identity';
 import { startPeerNetwork, type NetworkEvent, type PeerNetwork } from './peer-network';
 
 /** What {@link joinCluster} needs of the broker node (its Comlink proxy in the page). */
 export interface NetworkedNode {
   networkKey(candidate: Uint8Array): Promise<Uint8Array>;
-  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string; local?: boolean; deviceId?: string }): unknown;
+  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string; local?: boolean; deviceId?: string }, onEvent?: (event: ClusterEvent) => void): unknown;
 }
 
 export interface JoinClusterInit {
@@ -16,7 +17,7 @@ export interface JoinClusterInit {
   secret?: string;
   /** Meet this origin's other tabs of the cluster over the worker's local transport (default true). */
   localPeers?: boolean;
-  onEvent?(event: NetworkEvent): void;
+  onEvent?(event: NetworkEvent | ClusterEvent): void;
 }
 
 /**
@@ -30,7 +31,8 @@ export async function joinCluster(node: NetworkedNode, init: JoinClusterInit): P
   const { port1, port2 } = new MessageChannel();
   const { secret, localPeers, ...network } = init;
   // The node joins the cluster; the name also names the worker's local transport, where this origin's tabs of the cluster meet without the relay.
-  await node.attachNetwork(transfer(port2, [port2]), { cluster: init.cluster, local: localPeers !== false, deviceId: deviceId(), ...(secret === undefined ? {} : { secret }) });
+  const onClusterEvent = proxy((event: ClusterEvent) => init.onEvent?.(event));
+  await node.attachNetwork(transfer(port2, [port2]), { cluster: init.cluster, local: localPeers !== false, deviceId: deviceId(), ...(secret === undefined ? {} : { secret }) }, onClusterEvent);
   return startPeerNetwork({ ...network, privateKey, port: port1 });
 }
 

@@ -5,9 +5,9 @@
 // throws out of here: a bad frame becomes an error answer, a count, and at worst the end of
 // listening to that peer.
 
-import { realClock, sleep, type Clock } from '../clock';
+import { realClock, type Clock } from '../clock';
 import { AbortedError, InvalidArgumentError, LetterboxError, PeerError, TimeoutError } from '../errors';
-import { ADMISSION_NONCE_BYTES, createPeerFrameCodec, PEER_MESSAGE_TYPES, type AdmissionBody, type Frame, type FrameResult, type FrameStreamDecoder, type MessageType, type PeerMessageTypes } from '../protocol';
+import { createPeerFrameCodec, PEER_MESSAGE_TYPES, type AdmissionBody, type Frame, type FrameResult, type FrameStreamDecoder, type MessageType, type PeerMessageTypes } from '../protocol';
 import {
   RPC_BAD_FRAMES_MAX,
   RPC_COALESCE_BYTES_MAX,
@@ -16,12 +16,9 @@ import {
   RPC_IN_FLIGHT_REQUESTS_MAX,
   RPC_SEND_QUEUE_BYTES_MAX,
   RPC_TIMEOUT_MS,
-  PEER_WINDOW_BYTES,
-  PEER_WINDOW_UPDATE_BYTES,
-  ADMISSION_TIMEOUT_MS,
-  ADMISSION_ATTEMPT_MS,
-  ADMISSION_RETRY_MS,
 } from './constants';
+import { AdmissionState, createAdmission, type AdmissionChannel } from './admission';
+import { PeerWindow } from './flow-control';
 import { PeerNotConnectedError, type PeerLink } from './peer-link';
 
 /** Names of the message types a node can send (the error answer is the RPC layer's own). */
@@ -133,9 +130,7 @@ interface Channel {
   queuedBytes: number;
   /** `window` frames for the peer: sent ahead of the queue and never held back by the window (that could deadlock two full windows). */
   control: Uint8Array[];
-  unackedBytes: number;
-  /** Bytes of the peer's stream this node consumed and has not yet announced. */
-  consumedBytes: number;
+  window: PeerWindow;
   pumping: boolean;
   /** Senders waiting for queue room, or for a request slot; woken together, each re-checks. */
   waiting: Set<() => void>;
@@ -151,11 +146,7 @@ interface Channel {
   answersDropped: number;
   sendsDropped: number;
   cutOff: boolean;
-  /** This node checked the peer's proof: its frames are accepted. */
-  verified: boolean;
-  /** The peer checked this node's proof: frames may be sent to it. */
-  welcomed: boolean;
-  refusal: PeerError | undefined;
+  admission: AdmissionState;
 }
 
 /**
@@ -175,8 +166,7 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     queue: [],
     queuedBytes: 0,
     control: [],
-    unackedBytes: 0,
-    consumedBytes: 0,
+    window: new PeerWindow(),
     pumping: false,
     waiting: new Set(),
     pending: new Map(),
@@ -190,11 +180,8 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     answersDropped: 0,
     sendsDropped: 0,
     cutOff: false,
-    verified: init.admission === undefined,
-    welcomed: init.admission === undefined,
-    refusal: undefined,
+    admission: new AdmissionState(init.admission !== undefined),
   });
-  const admissionKey = init.admission === undefined ? undefined : importAdmissionKey(init.admission.secret);
 
   /** The channel to a peer the link is connected to, opened on first use. */
   const channelTo = (peerId: string): Channel => {
@@ -248,7 +235,7 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
         if (channel.control.length > 0) {
           const frames = channel.control.splice(0);
           const bytes = frames.reduce((sum, frame) => sum + frame.length, 0);
-          channel.unackedBytes += bytes;
+          channel.window.sent(bytes);
           await link.send(peerId, concat(frames, bytes), { signal: channel.closed.signal });
           continue;
         }
@@ -258,14 +245,12 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
           bytes += channel.queue[count]!.length;
           count += 1;
         }
-        // Fewer than PEER_WINDOW_UPDATE_BYTES unacknowledged may never be granted (the receiver
-        // waits for that many), so a chunk over the window goes then, not when nothing is unacknowledged.
-        if (channel.unackedBytes >= PEER_WINDOW_UPDATE_BYTES && channel.unackedBytes + bytes > PEER_WINDOW_BYTES) {
+        if (!channel.window.allows(bytes)) {
           await waitOn(channel, channel.closed.signal);
           continue;
         }
         const frames = channel.queue.splice(0, count);
-        channel.unackedBytes += bytes;
+        channel.window.sent(bytes);
         await link.send(peerId, count === 1 ? frames[0]! : concat(frames, bytes), { signal: channel.closed.signal });
         channel.queuedBytes -= bytes;
         wake(channel);
@@ -340,8 +325,11 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
 
   const onRequest = (peerId: string, channel: Channel, frame: Frame<PeerMessageTypes>) => {
     const wantsAnswer = frame.requestId !== ONE_WAY_REQUEST_ID;
-    if (frame.type === 'admission') return onAdmission(peerId, channel, frame.requestId, frame.body);
-    if (!channel.verified) {
+    if (frame.type === 'admission') {
+      if (admission === undefined) return answerError(peerId, channel, frame.requestId, new PeerError(peerId, 'INVALID_REQUEST', 'this node runs without admission'));
+      return admission.receive(peerId, admissionChannel(peerId, channel), frame.requestId, frame.body);
+    }
+    if (!channel.admission.verified) {
       return answerError(peerId, channel, frame.requestId, new PeerError(peerId, 'CLUSTER_AUTHORIZATION_FAILED', 'not admitted: this node has not checked your proof of the cluster secret'));
     }
     if (frame.type === 'error') {
@@ -380,10 +368,9 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     });
   };
 
-  /** Tells the peer what this node consumed of its stream, so it may send as much more. */
-  const grant = (peerId: string, channel: Channel) => {
-    channel.control.push(codec.encode({ type: 'window', version: 0, requestId: ONE_WAY_REQUEST_ID, isResponse: false, body: { bytes: channel.consumedBytes } }));
-    channel.consumedBytes = 0;
+  /** Tells the peer this node consumed `bytes` more of its stream, so it may send as much more. */
+  const grant = (peerId: string, channel: Channel, bytes: number) => {
+    channel.control.push(codec.encode({ type: 'window', version: 0, requestId: ONE_WAY_REQUEST_ID, isResponse: false, body: { bytes } }));
     wake(channel); // a pump waiting for the peer's window sends it first
     void pump(peerId, channel);
   };
@@ -391,7 +378,7 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
   const onResult = (peerId: string, channel: Channel, result: FrameResult<PeerMessageTypes>) => {
     // The peer's window: O(1), so neither admission nor the frame rate holds it back (a lost one would stall this node's sends for good).
     if (result.ok && result.frame.type === 'window' && !result.frame.isResponse) {
-      channel.unackedBytes = Math.max(0, channel.unackedBytes - result.frame.body.bytes);
+      channel.window.acknowledged(result.frame.body.bytes);
       wake(channel);
       return;
     }
@@ -424,79 +411,38 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
 
   /** Stops talking to a peer that failed admission (or refused this node); tells the caller's listener. */
   const refuse = (peerId: string, channel: Channel, error: PeerError) => {
-    if (channel.refusal !== undefined || channel.closed.signal.aborted) return;
-    channel.refusal = error;
+    if (channel.admission.refusal !== undefined || channel.closed.signal.aborted) return;
+    channel.admission.refusal = error;
     for (const pending of channel.pending.values()) if (pending.type !== ('admission' as string)) pending.reject(error);
     wake(channel);
     init.onRefused?.(peerId, error);
   };
 
-  const onAdmission = (peerId: string, channel: Channel, requestId: number, body: AdmissionBody) => {
-    if (admissionKey === undefined) return answerError(peerId, channel, requestId, new PeerError(peerId, 'INVALID_REQUEST', 'this node runs without admission'));
-    if (body.kind === 'challenge') {
-      // Proving to the peer: over its fresh nonce, with this node as prover and the peer as verifier.
-      void admissionMac(admissionKey, link.peerId ?? '', peerId, body.nonce).then((mac) => {
-        answer(peerId, channel, codec.encode({ type: 'admission', version: 0, requestId, isResponse: true, body: { kind: 'proof', mac } }));
-      });
-    } else if (body.kind === 'welcome') {
-      channel.welcomed = true;
-      wake(channel);
-    } else if (body.kind === 'refused') {
-      refuse(peerId, channel, new PeerError(peerId, 'CLUSTER_AUTHORIZATION_FAILED', `peer ${peerId} refused this node: they do not share the cluster secret`));
-    }
-  };
+  /** The handshake's view of a peer's channel. */
+  const admissionChannel = (peerId: string, channel: Channel): AdmissionChannel => ({
+    state: channel.admission,
+    answer: (requestId, body) => answer(peerId, channel, codec.encode({ type: 'admission', version: 0, requestId, isResponse: true, body })),
+    changed: () => wake(channel),
+    refuse: (error) => refuse(peerId, channel, error),
+  });
 
-  /** Peers whose admission handshake this node is running. */
-  const admitting = new Set<string>();
-
-  /**
-   * Challenges a peer that joined; admits it when its proof checks, else refuses it and tells
-   * it so. A challenge is repeated while unanswered: its answer is lost when it raced the
-   * peer's own notice that this node joined (the peer's bridge then has no stream to answer on).
-   */
-  const startAdmission = (peerId: string) => {
-    if (admissionKey === undefined || closedAll.signal.aborted || admitting.has(peerId)) return;
-    admitting.add(peerId);
-    const refused = new PeerError(peerId, 'CLUSTER_AUTHORIZATION_FAILED', `peer ${peerId} could not prove it knows the cluster secret: refused`);
-    const connected = () => !closedAll.signal.aborted && link.peers().some((peer) => peer.peerId === peerId);
-    const giveUpAt = now() + ADMISSION_TIMEOUT_MS;
-    void (async () => {
-      try {
-        for (;;) {
-          const nonce = crypto.getRandomValues(new Uint8Array(ADMISSION_NONCE_BYTES));
-          let answer: AdmissionBody;
-          try {
-            answer = (await send(peerId, 'admission', { kind: 'challenge', nonce }, { timeoutMs: ADMISSION_ATTEMPT_MS }, false)) as AdmissionBody;
-          } catch (error) {
-            if (!connected()) return;
-            if ((error instanceof TimeoutError || error instanceof PeerNotConnectedError) && now() < giveUpAt) {
-              await sleep(clock, ADMISSION_RETRY_MS);
-              continue;
-            }
+  const admission =
+    init.admission === undefined
+      ? undefined
+      : createAdmission(init.admission.secret, {
+          clock,
+          closed: closedAll.signal,
+          localPeerId: () => link.peerId ?? '',
+          isConnected: (peerId) => link.peers().some((peer) => peer.peerId === peerId),
+          channel(peerId) {
             const channel = channels.get(peerId);
-            if (channel !== undefined) refuse(peerId, channel, refused);
-            return;
-          }
-          const ok = answer.kind === 'proof' && (await crypto.subtle.verify('HMAC', await admissionKey, answer.mac as Uint8Array<ArrayBuffer>, admissionMessage(peerId, link.peerId ?? '', nonce)));
-          // The channel may have been replaced meanwhile (a send failed before the peer was listed): mark the current one.
-          const channel = channels.get(peerId);
-          if (channel === undefined) return;
-          if (!ok) {
-            await sendOneWay(peerId, 'admission', { kind: 'refused' }, {}, false).catch(() => undefined);
-            return refuse(peerId, channel, refused);
-          }
-          channel.verified = true;
-          wake(channel);
-          await sendOneWay(peerId, 'admission', { kind: 'welcome' }, {}, false).catch(() => undefined);
-          return;
-        }
-      } finally {
-        admitting.delete(peerId);
-      }
-    })();
-  };
+            return channel === undefined ? undefined : admissionChannel(peerId, channel);
+          },
+          request: (peerId, body, timeoutMs) => send(peerId, 'admission', body, { timeoutMs }, false) as Promise<AdmissionBody>,
+          notify: (peerId, body) => sendOneWay(peerId, 'admission', body, {}, false),
+        });
 
-  const offJoined = link.on('joined', ({ peerId }) => startAdmission(peerId));
+  const offJoined = link.on('joined', ({ peerId }) => admission?.start(peerId));
   const offData = link.on('data', ({ peerId, bytes }) => {
     let channel = channels.get(peerId);
     if (channel === undefined) {
@@ -508,8 +454,8 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
       onResult(peerId, channel, result);
       if (channel.cutOff) return;
     }
-    channel.consumedBytes += bytes.length;
-    if (channel.consumedBytes >= PEER_WINDOW_UPDATE_BYTES && !channel.closed.signal.aborted) grant(peerId, channel);
+    const granted = channel.window.consumed(bytes.length);
+    if (granted > 0 && !channel.closed.signal.aborted) grant(peerId, channel, granted);
   });
   const offLeft = link.on('left', ({ peerId, reason }) => {
     const channel = channels.get(peerId);
@@ -545,8 +491,8 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
       if (signal.aborted) throw signal.reason;
       const channel = channelTo(peerId);
       if (channel.cutOff) throw new PeerError(peerId, 'CORRUPT_MESSAGE', `not talking to peer ${peerId}: it sent corrupt frames`);
-      if (gated && channel.refusal !== undefined) throw channel.refusal;
-      const admitted = !gated || (channel.verified && channel.welcomed);
+      if (gated && channel.admission.refusal !== undefined) throw channel.admission.refusal;
+      const admitted = !gated || channel.admission.status === 'admitted';
       if (admitted && (!request || channel.pending.size < RPC_IN_FLIGHT_REQUESTS_MAX)) return channel;
       await waitOn(channel, signal);
     }
@@ -587,7 +533,7 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
   };
 
   // Peers connected before this layer started are challenged now; later ones when they join.
-  for (const peer of link.peers()) startAdmission(peer.peerId);
+  for (const peer of link.peers()) admission?.start(peer.peerId);
 
   return {
     request: (peerId, type, body, options = {}) => send(peerId, type, body, options, true) as Promise<PeerMessageBody<typeof type>>,
@@ -600,7 +546,7 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
       } catch {
         return false; // not connected, or this RPC is closed
       }
-      if (channel.cutOff || channel.refusal !== undefined || !channel.verified || !channel.welcomed) {
+      if (channel.cutOff || channel.admission.status !== 'admitted') {
         channel.sendsDropped += 1;
         return false;
       }
@@ -625,14 +571,14 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
         inFlightRequests: channel.pending.size,
         handling: channel.handling,
         queuedBytes: channel.queuedBytes,
-        unackedBytes: channel.unackedBytes,
+        unackedBytes: channel.window.unackedBytes,
         bufferedBytes: channel.decoder.bufferedBytes,
         badFrames: channel.badFrames,
         throttled: channel.throttled,
         answersDropped: channel.answersDropped,
         sendsDropped: channel.sendsDropped,
         cutOff: channel.cutOff,
-        admission: channel.refusal !== undefined ? 'refused' : channel.verified && channel.welcomed ? 'admitted' : 'pending',
+        admission: channel.admission.status,
       };
     },
 
@@ -645,24 +591,6 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
       for (const [peerId, channel] of channels) closeChannel(peerId, channel, new AbortedError('peer RPC is closed'));
     },
   };
-}
-
-/** Domain separation of the admission MAC: a MAC made for anything else never passes as a proof. */
-const ADMISSION_LABEL = 'letterbox/admission/1';
-
-/** The HMAC key of a cluster secret: SHA-256 of it, so any secret (even empty) makes a full-length key. */
-async function importAdmissionKey(secret: string): Promise<CryptoKey> {
-  const material = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${ADMISSION_LABEL}\0${secret}`));
-  return crypto.subtle.importKey('raw', material, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
-}
-
-/** What a proof signs: the label, the prover's and the verifier's peer ids and the verifier's nonce, so a proof made for one pair or one challenge is worthless for any other. */
-function admissionMessage(proverId: string, verifierId: string, nonce: Uint8Array): Uint8Array<ArrayBuffer> {
-  return new TextEncoder().encode(`${ADMISSION_LABEL}\0${proverId}\0${verifierId}\0${[...nonce].map((b) => b.toString(16).padStart(2, '0')).join('')}`);
-}
-
-async function admissionMac(key: Promise<CryptoKey>, proverId: string, verifierId: string, nonce: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.sign('HMAC', await key, admissionMessage(proverId, verifierId, nonce)));
 }
 
 /** The next free request id of a channel: 1 to 2^32 − 1, wrapping, skipping ids still awaiting answers. */

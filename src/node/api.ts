@@ -90,6 +90,13 @@ export interface NodeInfo {
   clusterId?: string;
 }
 
+/** What a broker of a cluster tells the page as it happens. */
+export type ClusterEvent =
+  /** Registered (or bootstrapped the cluster), or back on its stored identity. */
+  | { type: 'cluster_joined'; clusterId: string; brokerId: number; bootstrap: boolean }
+  /** Its cluster met a larger one of the same name (ClusterIdMismatchError): the two stay apart. */
+  | { type: 'cluster_mismatch'; clusterName: string; clusterId: string; otherClusterId: string; message: string };
+
 /** The node's cluster as its metadata image shows it (a broker started without a cluster has none). */
 export interface ClusterInfo {
   clusterName: string;
@@ -191,7 +198,7 @@ export interface NodeApi {
    * `local` is false, meets this origin's other tabs of it directly (the local transport, no
    * relay needed); `deviceId` names this browser profile (replicas go to distinct devices).
    */
-  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string; local?: boolean; deviceId?: string }): void;
+  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string; local?: boolean; deviceId?: string }, onEvent?: (event: ClusterEvent) => void): void;
   /** The cluster this node is a broker of, as its metadata image shows it; undefined without a cluster. */
   clusterInfo(): Promise<ClusterInfo | undefined>;
   /** Peers refused admission (by this node or by them) since the network was attached, with why. */

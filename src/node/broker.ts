@@ -16,7 +16,7 @@ import { checkBatch, createLogManager, defaultLogConfig, type BackgroundMaintena
 import { createPeerLink, createPeerRpc, PeerNotConnectedError, type LocalLocks, type PeerLink, type PeerRpc } from '../network/worker';
 import type { BatchHeader } from '../protocol';
 import type { PartitionId, Storage, StorageWrite } from '../storage';
-import type { FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceResult, SyncReply, TopicDefinition, TopicSpec } from './api';
+import type { ClusterEvent, FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceResult, SyncReply, TopicDefinition, TopicSpec } from './api';
 import { Executor } from './executor';
 import { GROUP_TICK_MS, GroupRuntime } from './groups';
 import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
@@ -671,7 +671,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       return candidate;
     },
 
-    attachNetwork(port, options = {}) {
+    attachNetwork(port, options = {}, onEvent) {
       const r = state();
       r.membership?.close();
       r.membership = undefined;
@@ -683,7 +683,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         clock: components.clock,
         ...(cluster !== undefined && local && { local: { cluster, ...(components.localLocks && { locks: components.localLocks }) } }),
         // The broker's address in the cluster is its peer id: it joins once the page reports it.
-        ...(cluster !== undefined && { onSelf: (peerId: string) => void join(r, link, rpc, cluster, peerId, deviceId ?? r.info.incarnation) }),
+        ...(cluster !== undefined && { onSelf: (peerId: string) => void join(r, link, rpc, cluster, peerId, deviceId ?? r.info.incarnation, onEvent) }),
       });
       const rpc = createPeerRpc(link, {
         // Always a handshake: a cluster without a secret proves the empty one, so it and a cluster with one refuse each other.
@@ -764,7 +764,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   };
 
   /** Starts the broker's membership in `cluster` on this network, unless the network was replaced meanwhile. */
-  async function join(r: Running, link: PeerLink, rpc: PeerRpc, cluster: string, peerId: string, deviceId: string): Promise<void> {
+  async function join(r: Running, link: PeerLink, rpc: PeerRpc, cluster: string, peerId: string, deviceId: string, onEvent?: (event: ClusterEvent) => void): Promise<void> {
     const membership = await Membership.start({
       clusterName: cluster,
       storage: r.storage,
@@ -778,6 +778,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       randomId: components.randomId,
       imageChanged: () => imageChanged(r),
       onError: (error) => components.onError?.(error),
+      // The page's callback (a Comlink proxy): a page gone meanwhile must not fail the broker.
+      onEvent: (event) => void Promise.resolve(onEvent?.(event)).catch(() => undefined),
     });
     if (peerLink !== link || running !== r) return membership.close();
     r.membership = membership;

@@ -5,7 +5,7 @@ import type { GroupCommitter } from '../log';
 import { parseConfigEntries } from './topics';
 import type { PeerLink, PeerRpc } from '../network/worker';
 import type { Storage } from '../storage';
-import type { ClusterInfo } from './api';
+import type { ClusterEvent, ClusterInfo } from './api';
 import { ClusterRuntime, METADATA_GROUP, type ClusterTiming } from './cluster';
 import { StoredRaftLog } from './raft-store';
 
@@ -54,6 +54,8 @@ export interface MembershipInit {
   imageChanged(image: MetadataImage): void;
   /** Problems worth a log line: refused peer messages, a stopped member. */
   onError(error: unknown): void;
+  /** Joined, a mismatch: for the page. */
+  onEvent(event: ClusterEvent): void;
 }
 
 /**
@@ -145,9 +147,11 @@ export class Membership {
           lastRecords = image.recordsApplied;
           init.imageChanged(image);
         },
+        memberStarted: ({ clusterId, brokerId, bootstrap }) => init.onEvent({ type: 'cluster_joined', clusterId, brokerId, bootstrap: bootstrap === true }),
         mismatch: (error) => {
           if (membership !== undefined) membership.#mismatch = error;
-          init.onError(error);
+          const { clusterName, clusterId, otherClusterId, message } = error;
+          init.onEvent({ type: 'cluster_mismatch', clusterName, clusterId, otherClusterId, message });
         },
         problem: init.onError,
       },
