@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, test as base, type BrowserContext, type Page } from '@playwright/test';
 import { chromiumArgs, findChromium } from '../support/chromium';
-import { startRelayProcess, type RelayProcess } from '../support/relay-process';
+import { startRelayProcess, startRestartableRelay, type RelayProcess, type RestartableRelay } from '../support/relay-process';
 
 /** A persistent context on a fresh on-disk profile (its own Chromium process); closing it removes the profile. */
 async function launchProfile(baseURL: string | undefined): Promise<{ context: BrowserContext; dispose(): Promise<void> }> {
@@ -27,9 +27,10 @@ async function launchProfile(baseURL: string | undefined): Promise<{ context: Br
  * Playwright's `test` with `baseURL` pointing at the pages server from global-setup, and
  * fixtures: `profile`, a context on a real on-disk profile (Playwright's default contexts are
  * incognito, where IndexedDB lives in memory and quotas differ); `otherBrowser`, the same in a
- * separate browser process; `relay`, a relay process on free ports, stopped after the test.
+ * separate browser process; `relay`, a relay process on free ports, stopped after the test;
+ * `restartableRelay`, one with a key of its own that `restart()` brings back at the same address.
  */
-export const test = base.extend<{ profile: BrowserContext; otherBrowser: BrowserContext; relay: RelayProcess }>({
+export const test = base.extend<{ profile: BrowserContext; otherBrowser: BrowserContext; relay: RelayProcess; restartableRelay: RestartableRelay }>({
   baseURL: async ({}, use) => {
     const url = process.env['LETTERBOX_PAGES_URL'];
     if (url === undefined) throw new Error('LETTERBOX_PAGES_URL is unset: run through playwright.config.ts');
@@ -47,6 +48,11 @@ export const test = base.extend<{ profile: BrowserContext; otherBrowser: Browser
   },
   relay: async ({}, use) => {
     const relay = await startRelayProcess();
+    await use(relay);
+    await relay.stop();
+  },
+  restartableRelay: async ({}, use) => {
+    const relay = await startRestartableRelay();
     await use(relay);
     await relay.stop();
   },

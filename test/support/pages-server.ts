@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'vite';
 
 export interface PagesServer {
@@ -14,6 +17,10 @@ export interface PagesServer {
 export async function startPagesServer(): Promise<PagesServer> {
   const server = await createServer({
     configFile: 'vite.config.ts',
+    // Optimized dependencies per checkout: worktrees share node_modules (a symlink), and two
+    // servers re-optimizing one node_modules/.vite at once failed a page's dynamic import of
+    // src/network ("Failed to fetch dynamically imported module").
+    cacheDir: join(tmpdir(), `letterbox-vite-${createHash('sha256').update(process.cwd()).digest('hex').slice(0, 12)}`),
     logLevel: 'warn',
     clearScreen: false,
     server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null },
