@@ -13,7 +13,7 @@ import {
   UnknownTopicOrPartitionError,
 } from '../../src/errors';
 import type { ClusterHello } from '../../src/cluster';
-import { createPeerFrameCodec, PEER_MESSAGE_TYPES, type ControllerMessage, type MessageType, type RaftFrame } from '../../src/protocol';
+import { createPeerFrameCodec, PEER_MESSAGE_TYPES, type ControllerMessage, type FetchMessage, type ListOffsetsMessage, type ProduceMessage, type MessageType, type RaftFrame } from '../../src/protocol';
 import type { Entry, Membership, Message } from '../../src/raft';
 
 // --- Arbitraries: every variant, every optional field both absent and present.
@@ -90,9 +90,64 @@ const clusterHello: fc.Arbitrary<ClusterHello> = fc.record(
   { requiredKeys: ['incarnation'] },
 );
 
-/** One body codec under test; `MessageType<unknown>` lets the three be tested alike. */
+// The data path's bodies: batches and offsets as opaque bytes and safe integers.
+const partitionId = { topic: text, partition: fc.nat({ max: 0x7fff_ffff }) };
+const offsetOrNone = fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }));
+const nonNegative32 = fc.nat({ max: 0x7fff_ffff });
+const produceMessage: fc.Arbitrary<ProduceMessage> = fc.oneof(
+  fc.record({
+    kind: fc.constant('request' as const),
+    clusterId: text,
+    acks: fc.constantFrom(-1 as const, 0 as const, 1 as const),
+    timeoutMs: nonNegative32,
+    batches: fc.array(fc.record({ ...partitionId, bytes }), { maxLength: 3 }),
+  }),
+  fc.record({
+    kind: fc.constant('response' as const),
+    results: fc.array(fc.record({ ...partitionId, baseOffset: offsetOrNone, logStartOffset: offsetOrNone, error }, { requiredKeys: ['topic', 'partition', 'baseOffset', 'logStartOffset'] }), { maxLength: 3 }),
+  }),
+);
+const fetchMessage: fc.Arbitrary<FetchMessage> = fc.oneof(
+  fc.record({
+    kind: fc.constant('request' as const),
+    clusterId: text,
+    maxWaitMs: nonNegative32,
+    minBytes: nonNegative32,
+    maxBytes: nonNegative32,
+    partitions: fc.array(fc.record({ ...partitionId, fetchOffset: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), maxBytes: nonNegative32 }), { maxLength: 3 }),
+  }),
+  fc.record({
+    kind: fc.constant('response' as const),
+    partitions: fc.array(
+      fc.record(
+        {
+          ...partitionId,
+          highWatermark: offsetOrNone,
+          logStartOffset: offsetOrNone,
+          batches: fc.array(bytes, { maxLength: 3 }),
+          errorCode: fc.constantFrom('OFFSET_OUT_OF_RANGE' as const, 'UNKNOWN_TOPIC_OR_PARTITION' as const, 'NOT_LEADER_OR_FOLLOWER' as const),
+        },
+        { requiredKeys: ['topic', 'partition', 'highWatermark', 'logStartOffset', 'batches'] },
+      ),
+      { maxLength: 3 },
+    ),
+  }),
+);
+const listOffsetsMessage: fc.Arbitrary<ListOffsetsMessage> = fc.oneof(
+  fc.record({
+    kind: fc.constant('request' as const),
+    clusterId: text,
+    queries: fc.array(fc.record({ ...partitionId, query: fc.oneof(fc.constantFrom('earliest' as const, 'latest' as const), fc.record({ timestamp: fc.maxSafeInteger() })) }), { maxLength: 3 }),
+  }),
+  fc.record({
+    kind: fc.constant('response' as const),
+    results: fc.array(fc.oneof(fc.record({ offset: fc.option(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), { nil: undefined }) }), fc.record({ error })), { maxLength: 3 }),
+  }),
+);
+
+/** One body codec under test; `MessageType<unknown>` lets them all be tested alike. */
 interface Case {
-  readonly name: 'raft' | 'controller' | 'clusterHello';
+  readonly name: 'raft' | 'controller' | 'clusterHello' | 'produce' | 'fetch' | 'listOffsets';
   readonly type: MessageType<unknown>;
   readonly arbitrary: fc.Arbitrary<unknown>;
 }
@@ -102,6 +157,9 @@ const cases = [
   testCase('raft', PEER_MESSAGE_TYPES.raft, raftFrame),
   testCase('controller', PEER_MESSAGE_TYPES.controller, controllerMessage),
   testCase('clusterHello', PEER_MESSAGE_TYPES.clusterHello, clusterHello),
+  testCase('produce', PEER_MESSAGE_TYPES.produce, produceMessage),
+  testCase('fetch', PEER_MESSAGE_TYPES.fetch, fetchMessage),
+  testCase('listOffsets', PEER_MESSAGE_TYPES.listOffsets, listOffsetsMessage),
 ];
 
 /** Errors compared by class and every own enumerable field (in any order), which toStrictEqual alone does not look at. */
