@@ -155,3 +155,68 @@ export const clusterInfoOf = (page: Page): Promise<string> =>
     const peers = (await window.broker.peers()).map((p) => `${p.peerId.slice(-6)}/${p.dataPath ?? '?'}`);
     return JSON.stringify({ ...info, brokers: info?.brokers.map((b) => `${b.brokerId}${b.fenced ? ' fenced' : ''}`), peers, log: window.brokerLog });
   });
+
+/** A record as sent or read: its partition, offset and key. */
+export interface Placed {
+  partition: number;
+  offset: number;
+  key: string;
+}
+
+/**
+ * Sends `count` keyed records to `topic` (of `partitions` partitions) from `page` with acks -1,
+ * 100 per send, record i to partition i mod `partitions`; each record where `send` said it
+ * went (a partition's base offset, then one per record in send order). Partitions led by
+ * other brokers are written at their leaders.
+ */
+export const produceKeyed = (page: Page, topic: string, partitions: number, count: number): Promise<Placed[]> =>
+  page.evaluate(
+    async ({ topic, partitions, count }) => {
+      const producer = window.broker.producer();
+      await producer.connect();
+      const placed: Array<{ partition: number; offset: number; key: string }> = [];
+      try {
+        for (let from = 0; from < count; from += 100) {
+          const messages = Array.from({ length: Math.min(100, count - from) }, (_, i) => ({ key: `key-${from + i}`, value: `value-${from + i}`, partition: (from + i) % partitions }));
+          const results = await producer.send({ topic, acks: -1, messages });
+          const next = new Map(results.map((r) => [r.partition, Number(r.baseOffset)]));
+          for (const { key, partition } of messages) {
+            const offset = next.get(partition)!;
+            next.set(partition, offset + 1);
+            placed.push({ partition, offset, key });
+          }
+        }
+      } finally {
+        await producer.disconnect();
+      }
+      return placed;
+    },
+    { topic, partitions, count },
+  );
+
+/** Consumes `topic` from the beginning on `page` (group `groupId`) until `count` records came; each as eachMessage saw it, in arrival order. */
+export const consumeAll = (page: Page, topic: string, groupId: string, count: number): Promise<Placed[]> =>
+  page.evaluate(
+    async ({ topic, groupId, count }) => {
+      const consumer = window.broker.consumer({ groupId });
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      const seen: Array<{ partition: number; offset: number; key: string }> = [];
+      try {
+        await new Promise<void>((resolve, reject) => {
+          consumer
+            .run({
+              eachMessage: async ({ partition, message }) => {
+                seen.push({ partition, offset: Number(message.offset), key: new TextDecoder().decode(message.key!) });
+                if (seen.length === count) resolve();
+              },
+            })
+            .catch(reject);
+        });
+      } finally {
+        await consumer.disconnect();
+      }
+      return seen;
+    },
+    { topic, groupId, count },
+  );

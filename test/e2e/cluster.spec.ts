@@ -9,12 +9,15 @@ import {
   createTopic,
   lockHeld,
   openBroker,
+  consumeAll,
   openClientTab,
   placementOf,
+  produceKeyed,
   registered,
   startBroker,
   type ClusterView,
   type PartitionPlace,
+  type Placed,
   type Registered,
 } from './cluster-tabs';
 import { DISCOVERY_TIMEOUT_MS } from './demo';
@@ -137,6 +140,10 @@ test('four pages through the relay (three tabs, another browser process) are one
     console.log(`createTopics in A until visible in 4 tabs: ${ms} ms; placement ${placement.map((p) => `${p.partitionId}→${p.leader}`).join(' ')}`);
   });
 
+  await test.step('records sent from tab B reach every partition’s broker, and the page of the other process reads them all', async () => {
+    await expectRouted(all[1]!, all[2]!, 'orders', 4);
+  });
+
   await test.step('a replication factor above 1 is refused, typed, and creates nothing', async () => {
     expect(await createTopic(all[3]!.page, { topic: 'wide', numPartitions: 1, replicationFactor: 2 })).toMatchObject({
       failed: { name: 'InvalidConfigError', code: 'INVALID_REPLICATION_FACTOR' },
@@ -204,4 +211,24 @@ test('three tabs of one origin with no relay form one cluster over the local tra
   await expectOneCluster(tabs, clusterId);
   const { ms } = await createAndSee(tabs[1]!, tabs, 'local-orders', 3);
   console.log(`createTopics in one tab visible in all 3 over the local transport: ${ms} ms`);
+  await expectRouted(tabs[1]!, tabs[2]!, 'local-orders', 3);
 });
+
+/**
+ * The data path between brokers: `producer` sends 1,000 keyed records to every partition of
+ * `topic`, wherever it is led, and `consumer` reads them all, in order per partition, at the
+ * offsets `send` returned.
+ */
+async function expectRouted(producer: Tab, consumer: Tab, topic: string, partitions: number): Promise<void> {
+  const started = Date.now();
+  const sent = await produceKeyed(producer.page, topic, partitions, 1_000);
+  const produced = Date.now();
+  const read = await consumeAll(consumer.page, topic, `routed-${Date.now()}`, sent.length);
+  console.log(`${producer.name} sent 1,000 records to ${topic} in ${produced - started} ms; ${consumer.name} read them in ${Date.now() - produced} ms`);
+  const byKey = (records: Placed[]) => [...records].sort((a, b) => a.key.localeCompare(b.key));
+  expect(byKey(read)).toEqual(byKey(sent));
+  for (let partition = 0; partition < partitions; partition++) {
+    const offsets = read.filter((r) => r.partition === partition).map((r) => r.offset);
+    expect(offsets, `partition ${partition} in order`).toEqual([...offsets].sort((a, b) => a - b));
+  }
+}
