@@ -112,6 +112,10 @@ export interface ClusterInfo {
   mismatch?: { clusterId: string; otherClusterId: string; message: string };
   /** Metadata-group messages from peers refused (another cluster's, an impostor's). */
   refusedMessages: number;
+  /** Hello rounds (each with a heartbeat) this broker ran since it started: whether its clock runs. */
+  rounds: number;
+  /** The brokers it heard from (by address), with their cluster and the round it last heard them. */
+  heard: Array<{ peer: string; clusterId?: string; round: number }>;
 }
 
 export interface ProduceRequest {

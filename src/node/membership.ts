@@ -242,6 +242,8 @@ export class Membership {
       brokers: (image?.brokers() ?? []).map(({ brokerId, incarnation, endpoints, deviceId, fenced }) => ({ brokerId, incarnation, endpoints: [...endpoints], deviceId, fenced })),
       ...(this.#mismatch && { mismatch: { clusterId: this.#mismatch.clusterId, otherClusterId: this.#mismatch.otherClusterId, message: this.#mismatch.message } }),
       refusedMessages: this.#refused,
+      rounds: session.round,
+      heard: [...session.peers].map(([peer, { hello, round }]) => ({ peer, ...(hello.cluster && { clusterId: hello.cluster.clusterId }), round })),
     };
   }
 

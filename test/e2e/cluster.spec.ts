@@ -60,13 +60,19 @@ const ids = (tabs: readonly Tab[]) => tabs.map((t) => t.broker.brokerId).sort((a
 /** Waits until every tab's describeCluster names exactly `tabs`' brokers, one controller among them, in `clusterId`; returns that view. */
 async function expectOneCluster(tabs: readonly Tab[], clusterId: string, timeoutMs = METADATA_TIMEOUT_MS): Promise<ClusterView> {
   const brokerIds = ids(tabs);
-  for (const { page } of tabs) {
-    await expect
-      .poll(async () => {
-        const view = await clusterViewOf(page);
-        return 'failed' in view ? view : { ...view, controller: view.controller !== null && brokerIds.includes(view.controller) };
-      }, { timeout: timeoutMs })
-      .toEqual({ brokerIds, controller: true, clusterId });
+  for (const { name, page } of tabs) {
+    try {
+      await expect
+        .poll(async () => {
+          const view = await clusterViewOf(page);
+          return 'failed' in view ? view : { ...view, controller: view.controller !== null && brokerIds.includes(view.controller) };
+        }, { timeout: timeoutMs })
+        .toEqual({ brokerIds, controller: true, clusterId });
+    } catch (error) {
+      // What every broker's image and links say, to tell a lost request from a lost link.
+      const infos = await Promise.all(tabs.map(async (t) => `${t.name}: ${await clusterInfoOf(t.page).catch(String)}`));
+      throw new Error(`${name} does not see one cluster of brokers ${brokerIds.join(', ')}:\n${infos.join('\n')}`, { cause: error });
+    }
   }
   // One controller, the same for all (each saw it in its own image, so read them again together).
   const views = (await Promise.all(tabs.map(({ page }) => clusterViewOf(page)))) as ClusterView[];

@@ -24,7 +24,9 @@ type PipeMessage =
   | { type: 'local'; cluster: string }
   | { type: 'local-ready'; peerId: string }
   | { type: 'broadcast'; channel: string }
-  | { type: 'broadcast-ready' };
+  | { type: 'broadcast-ready' }
+  | { type: 'info' }
+  | { type: 'info-ready'; info: string };
 
 const receive = <T extends PipeMessage['type']>(pipe: BenchPipe, type: T) => receiveOfType<PipeMessage, T>(pipe, type, SETUP_TIMEOUT_MS);
 
@@ -62,6 +64,8 @@ async function serve(context: BenchContext): Promise<void> {
     const message = (await context.peer!.receive()) as PipeMessage;
     if (message.type === 'local') {
       context.peer!.send({ type: 'local-ready', peerId: await letterboxOf(message.cluster).peerId() } satisfies PipeMessage);
+    } else if (message.type === 'info') {
+      context.peer!.send({ type: 'info-ready', info: JSON.stringify(await (await letterbox!.node()).clusterInfo()) } satisfies PipeMessage);
     } else if (message.type === 'broadcast') {
       await broadcastWorker().serve(message.channel, PEER_WINDOW_UPDATE_BYTES);
       context.peer!.send({ type: 'broadcast-ready' } satisfies PipeMessage);
@@ -79,6 +83,70 @@ async function rawMbps(context: BenchContext): Promise<number> {
 /** The raw baseline's echo round trips, to the peer page's worker (ms each). */
 async function rawRtt(context: BenchContext): Promise<number[]> {
   return (await broadcastWorker().rtt(await servedChannel(context), RTT_WARMUP_ROUNDS + RTT_ROUNDS, ECHO_BYTES)).slice(RTT_WARMUP_ROUNDS);
+}
+
+const RECORD_BYTES = 1024;
+const ROUTED_CALLS = 16;
+const PER_CALL = 1000;
+const LATENCY_ROUNDS = 200;
+let topics = 0;
+
+/** A topic of the two brokers' cluster with a partition led by this page's broker (`here`) and one by the peer's (`there`). */
+async function splitTopic(context: BenchContext, letterbox: Letterbox): Promise<{ topic: string; here: number; there: number }> {
+  const admin = letterbox.admin();
+  await admin.connect();
+  try {
+    // Both brokers registered and live (the peer may still be joining: formation, then registration).
+    const deadline = Date.now() + SETUP_TIMEOUT_MS;
+    while ((await admin.describeCluster()).brokers.length < 2) {
+      if (Date.now() > deadline) throw new Error(`the two brokers were not one cluster within ${SETUP_TIMEOUT_MS} ms: ${JSON.stringify(await (await letterbox.node()).clusterInfo())}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    for (let attempt = 1; ; attempt++) {
+      const topic = `routed-${Date.now()}-${topics++}`;
+      await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] });
+      // Known once registered, which the change waited for.
+      const { brokerId } = await letterbox.nodeInfo();
+      const { topics: [described] } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const here = described?.partitions.find((p) => p.leader === brokerId)?.partitionId;
+      const there = described?.partitions.find((p) => p.leader !== brokerId)?.partitionId;
+      // Placement spreads two partitions over two live brokers; a topic placed otherwise (the peer fenced a moment) is passed over.
+      if (here !== undefined && there !== undefined) return { topic, here, there };
+      if (attempt === 5) {
+        context.peer!.send({ type: 'info' } satisfies PipeMessage);
+        const { info } = await receive(context.peer!, 'info-ready');
+        throw new Error(`no topic placed over both brokers in 5 tries: here ${JSON.stringify(await (await letterbox.node()).clusterInfo())}; the peer ${info}`);
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** send → eachMessage on this page for one 1 KiB record at a time to `partition` (ms each, after a warm-up). */
+async function latencies(letterbox: Letterbox, topic: string, partition: number): Promise<number[]> {
+  const producer = letterbox.producer();
+  await producer.connect();
+  const consumer = letterbox.consumer({ groupId: `bench-routed-${Date.now()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic });
+  let delivered: (() => void) | undefined;
+  await consumer.run({ eachMessage: async () => delivered?.() });
+  const value = new Uint8Array(RECORD_BYTES);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < RTT_WARMUP_ROUNDS + LATENCY_ROUNDS; i++) {
+      const received = new Promise<void>((resolve) => (delivered = resolve));
+      const start = performance.now();
+      await producer.send({ topic, acks: 1, messages: [{ value, partition }] });
+      await received;
+      if (i >= RTT_WARMUP_ROUNDS) times.push(performance.now() - start);
+    }
+  } finally {
+    await consumer.disconnect();
+    await producer.disconnect();
+  }
+  return times;
 }
 
 // Each net.local run measures its raw baseline again just before itself (`.raw`), on the same
@@ -145,6 +213,54 @@ export const cases: BenchCase[] = [
         { id: 'net.local.rpc.rtt', value: quantile(times, 0.5), unit: 'ms', better: 'lower', baseline: 'net.local.rpc.rtt.raw' },
         { id: 'net.local.rpc.rtt.raw', value: quantile(raw, 0.5), unit: 'ms (raw.broadcast.rtt, same run)', better: 'lower' },
         { id: 'net.local.rpc.rtt.p99', value: quantile(times, 0.99), unit: 'ms', better: 'lower' },
+      ];
+    },
+    serve,
+  },
+  {
+    id: 'cluster.local.produce.routed',
+    title: 'producer.sendBatch of 1000 × 1 KiB per call, acks 1, to a partition led by the broker of another tab (worker → local transport → its IndexedDB) (MB/s); .rpc: net.local.rpc.throughput between the same brokers just before, the ratio\'s baseline (goal ≥ 0.7)',
+    needs: ['peer-tab'],
+    runs: 3,
+    async run(context): Promise<BenchFigure[]> {
+      const { letterbox, peerId } = await connected(context);
+      const { topic, there } = await splitTopic(context, letterbox);
+      const { mbps: rpc } = await letterbox.probePeer(peerId, { messageBytes: MESSAGE_BYTES, count: BULK_BYTES / MESSAGE_BYTES, timeoutMs: RUN_TIMEOUT_MS }).catch((error: unknown) => {
+        throw readable(error);
+      });
+      const producer = letterbox.producer();
+      await producer.connect();
+      const values = Array.from({ length: 64 }, () => crypto.getRandomValues(new Uint8Array(RECORD_BYTES)));
+      const messages = Array.from({ length: PER_CALL }, (_, i) => ({ value: values[i % values.length]!, partition: there }));
+      const start = performance.now();
+      for (let call = 0; call < ROUTED_CALLS; call++) await producer.sendBatch({ acks: 1, topicMessages: [{ topic, messages }] });
+      const seconds = (performance.now() - start) / 1000;
+      await producer.disconnect();
+      return [
+        { id: 'cluster.local.produce.routed', value: (ROUTED_CALLS * PER_CALL * RECORD_BYTES) / 1e6 / seconds, unit: 'MB/s', better: 'higher', baseline: 'cluster.local.produce.routed.rpc' },
+        { id: 'cluster.local.produce.routed.rpc', value: rpc, unit: 'MB/s (net.local.rpc.throughput, same run)', better: 'higher' },
+      ];
+    },
+    serve,
+  },
+  {
+    id: 'cluster.local.latency.routed',
+    title: 'one 1 KiB record at a time, producer.send → eachMessage on the producer\'s page, the partition led by the broker of another tab (p50); .base: the same to a partition led by this page\'s broker (node.latency) plus a peer RPC round trip between the brokers (net.local.rpc.rtt), both measured by this case; ratio .base ÷ routed (goal ≥ 0.75)',
+    needs: ['peer-tab'],
+    runs: 3,
+    async run(context): Promise<BenchFigure[]> {
+      const { letterbox, peerId } = await connected(context);
+      const { topic, here, there } = await splitTopic(context, letterbox);
+      const local = quantile(await latencies(letterbox, topic, here), 0.5);
+      const { rttMs } = await letterbox.probePeerRtt(peerId, { messageBytes: ECHO_BYTES, rounds: RTT_WARMUP_ROUNDS + RTT_ROUNDS, timeoutMs: RUN_TIMEOUT_MS }).catch((error: unknown) => {
+        throw readable(error);
+      });
+      const rtt = quantile(rttMs.slice(RTT_WARMUP_ROUNDS), 0.5);
+      const routed = await latencies(letterbox, topic, there);
+      return [
+        { id: 'cluster.local.latency.routed', value: quantile(routed, 0.5), unit: 'ms', better: 'lower', baseline: 'cluster.local.latency.routed.base' },
+        { id: 'cluster.local.latency.routed.base', value: local + rtt, unit: `ms (node.latency ${local.toFixed(2)} + net.local.rpc.rtt ${rtt.toFixed(2)}, same run)`, better: 'lower' },
+        { id: 'cluster.local.latency.routed.p99', value: quantile(routed, 0.99), unit: 'ms', better: 'lower' },
       ];
     },
     serve,
