@@ -22,13 +22,24 @@ export interface ConfigEntryInput {
   readonly value: string | null;
 }
 
+/** One partition's replicas as a topic's creator places them (Kafka's CreateTopics `assignments`); the first leads. */
+export interface ReplicaAssignment {
+  readonly partition: number;
+  readonly replicas: readonly number[];
+}
+
 export interface NewTopic {
   readonly name: string;
-  /** Default 1 (Kafka's num.partitions). */
+  /** Default 1 (Kafka's num.partitions); with `assignments`, absent or their count. */
   readonly numPartitions?: number;
-  /** Default min(3, live brokers, maxReplicationFactor). */
+  /** Default min(3, live brokers, maxReplicationFactor); with `assignments`, absent or their replica count. */
   readonly replicationFactor?: number;
   readonly configs?: readonly ConfigEntryInput[];
+  /**
+   * The partitions' replicas instead of the controller's placement: partitions 0..n-1, each
+   * once, each with as many replicas, distinct registered brokers that are not fenced.
+   */
+  readonly assignments?: readonly ReplicaAssignment[];
 }
 
 /**
@@ -456,6 +467,22 @@ function createTopic(s: ControllerState, image: MetadataImage, topic: NewTopic):
   if (colliding !== undefined) {
     return new TopicExistsError(topic.name, colliding.name === topic.name ? undefined : `topic "${topic.name}" collides with existing topic "${colliding.name}" ("." and "_" collide)`);
   }
+  const replicas = topic.assignments === undefined ? placeTopic(s, image, topic) : assignedReplicas(s, image, topic, topic.assignments);
+  if (replicas instanceof LetterboxError) return replicas;
+  const configs = new Map<string, string>();
+  for (const entry of topic.configs ?? []) if (entry.value !== null) configs.set(entry.name, entry.value);
+  const badConfig = s.options.validateConfigs(configs);
+  if (badConfig !== undefined) return badConfig;
+  const topicId = image.nextTopicId;
+  return [
+    { type: 'topic', topicId, name: topic.name },
+    ...partitionRecords(topicId, 0, replicas),
+    ...[...configs].map(([name, value]): MetadataRecord => ({ type: 'config', topicId, name, value })),
+  ];
+}
+
+/** The controller's placement of a new topic's partitions: their replicas, by partition. */
+function placeTopic(s: ControllerState, image: MetadataImage, topic: NewTopic): LetterboxError | number[][] {
   const live = liveBrokers(image);
   const factor = topic.replicationFactor ?? Math.min(3, live.length, s.options.maxReplicationFactor);
   const badFactor = checkFactor(s, factor, live.length);
@@ -464,16 +491,41 @@ function createTopic(s: ControllerState, image: MetadataImage, topic: NewTopic):
   if (!Number.isSafeInteger(count) || count < 1 || count > s.options.maxPartitions) {
     return new InvalidConfigError(`numPartitions must be a whole number in 1..${s.options.maxPartitions}, got ${count}`, 'INVALID_PARTITIONS');
   }
-  const configs = new Map<string, string>();
-  for (const entry of topic.configs ?? []) if (entry.value !== null) configs.set(entry.name, entry.value);
-  const badConfig = s.options.validateConfigs(configs);
-  if (badConfig !== undefined) return badConfig;
-  const topicId = image.nextTopicId;
-  return [
-    { type: 'topic', topicId, name: topic.name },
-    ...placement(image, live, topicId, 0, count, factor),
-    ...[...configs].map(([name, value]): MetadataRecord => ({ type: 'config', topicId, name, value })),
-  ];
+  return placeReplicas(live, count, factor, partitionCount(image));
+}
+
+/**
+ * A new topic's replicas as its creator assigned them, by partition, checked as Kafka checks
+ * CreateTopics `assignments` (INVALID_REPLICA_ASSIGNMENT), with the partition count and
+ * replication factor bounded as for a placed topic.
+ */
+function assignedReplicas(s: ControllerState, image: MetadataImage, topic: NewTopic, assignments: readonly ReplicaAssignment[]): LetterboxError | number[][] {
+  const count = assignments.length;
+  const bad = (message: string) => new InvalidConfigError(`topic "${topic.name}": ${message}`, 'INVALID_REPLICA_ASSIGNMENT');
+  if (count < 1 || count > s.options.maxPartitions || (topic.numPartitions !== undefined && topic.numPartitions !== count)) {
+    const given = topic.numPartitions === undefined ? '' : ` (numPartitions ${topic.numPartitions})`;
+    return new InvalidConfigError(`topic "${topic.name}": ${count} partitions assigned${given}; it takes 1..${s.options.maxPartitions}, numPartitions absent or equal`, 'INVALID_PARTITIONS');
+  }
+  const byPartition: Array<number[] | undefined> = Array.from({ length: count }, () => undefined);
+  for (const { partition, replicas } of assignments) {
+    if (!Number.isSafeInteger(partition) || partition < 0 || partition >= count || byPartition[partition] !== undefined) {
+      return bad(`partitions ${assignments.map((a) => a.partition).join(', ')} assigned; they must be 0..${count - 1}, each once`);
+    }
+    byPartition[partition] = [...replicas];
+  }
+  const factor = assignments[0]!.replicas.length;
+  for (const [partition, replicas] of byPartition.entries()) {
+    if (replicas!.length !== factor) return bad(`partition ${partition} has ${replicas!.length} replicas and partition ${assignments[0]!.partition} has ${factor}: every partition takes as many`);
+    if (factor === 0) return bad(`partition ${partition} has no replicas`);
+    if (new Set(replicas).size !== factor) return bad(`partition ${partition} lists a broker twice: ${replicas!.join(', ')}`);
+    const unusable = replicas!.find((id) => image.broker(id)?.fenced !== false);
+    if (unusable !== undefined) return bad(`partition ${partition}: broker ${unusable} is ${image.broker(unusable) === undefined ? 'not registered' : 'fenced'}`);
+  }
+  if (topic.replicationFactor !== undefined && topic.replicationFactor !== factor) {
+    return new InvalidConfigError(`topic "${topic.name}": replicationFactor ${topic.replicationFactor} disagrees with the ${factor} replicas assigned to each partition`, 'INVALID_REPLICATION_FACTOR');
+  }
+  const badFactor = checkFactor(s, factor, liveBrokers(image).length);
+  return badFactor ?? (byPartition as number[][]);
 }
 
 function checkFactor(s: ControllerState, factor: number, live: number): LetterboxError | undefined {
@@ -485,8 +537,9 @@ function checkFactor(s: ControllerState, factor: number, live: number): Letterbo
   );
 }
 
-function placement(image: MetadataImage, live: ReturnType<typeof liveBrokers>, topicId: number, first: number, count: number, factor: number): MetadataRecord[] {
-  return placeReplicas(live, count, factor, partitionCount(image)).map((replicas, i): MetadataRecord => ({
+/** The records of partitions `first`.. of a topic, with these replicas; each led by its first. */
+function partitionRecords(topicId: number, first: number, placed: readonly (readonly number[])[]): MetadataRecord[] {
+  return placed.map((replicas, i): MetadataRecord => ({
     type: 'partition',
     topicId,
     partition: first + i,
@@ -508,7 +561,7 @@ function createPartitions(s: ControllerState, image: MetadataImage, name: string
   const factor = topic.partitions[0]?.replicas.length ?? 1;
   const badFactor = checkFactor(s, factor, live.length);
   if (badFactor !== undefined) return badFactor;
-  return placement(image, live, topic.topicId, current, count - current, factor);
+  return partitionRecords(topic.topicId, current, placeReplicas(live, count - current, factor, partitionCount(image)));
 }
 
 function alterConfigs(s: ControllerState, image: MetadataImage, name: string, entries: readonly ConfigEntryInput[]): LetterboxError | MetadataRecord[] {

@@ -49,6 +49,7 @@ export type {
   ControllerRequestBody,
   ControllerState,
   NewTopic,
+  ReplicaAssignment,
   TopicResult,
 } from './controller';
 export { MetadataImage, collisionKey, type BrokerInfo, type PartitionInfo, type TopicInfo } from './image';

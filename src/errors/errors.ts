@@ -147,10 +147,10 @@ export class InvalidTopicError extends LetterboxError {
   }
 }
 
-/** A bad topic configuration entry or partition count. */
+/** A bad topic configuration entry, partition count, replication factor or replica assignment. */
 export class InvalidConfigError extends LetterboxError {
   static override readonly errorName = 'InvalidConfigError';
-  constructor(message: string, code: 'INVALID_CONFIG' | 'INVALID_PARTITIONS' | 'INVALID_REPLICATION_FACTOR' = 'INVALID_CONFIG') {
+  constructor(message: string, code: 'INVALID_CONFIG' | 'INVALID_PARTITIONS' | 'INVALID_REPLICATION_FACTOR' | 'INVALID_REPLICA_ASSIGNMENT' = 'INVALID_CONFIG') {
     super(code, message);
   }
 }

@@ -5,7 +5,7 @@
 // Only types come from raft, cluster and node (the bodies are theirs), so this module adds no
 // runtime dependency on them.
 
-import type { ClusterHello, ConfigEntryInput, ControllerReply, ControllerRequest, ControllerRequestBody, NewTopic, TopicResult } from '../cluster';
+import type { ClusterHello, ConfigEntryInput, ControllerReply, ControllerRequest, ControllerRequestBody, NewTopic, ReplicaAssignment, TopicResult } from '../cluster';
 import { FrameError } from '../errors';
 import type { GroupMessage } from '../node';
 import type { Entry, Membership, Message } from '../raft';
@@ -199,6 +199,13 @@ function writeNewTopic(w: FieldWriter, topic: NewTopic): void {
   if (w.present(topic.numPartitions)) w.varint(topic.numPartitions, 'numPartitions');
   if (w.present(topic.replicationFactor)) w.varint(topic.replicationFactor, 'replicationFactor');
   if (w.present(topic.configs)) writeConfigEntries(w, topic.configs);
+  if (w.present(topic.assignments)) {
+    w.array(topic.assignments, ({ partition, replicas }) => w.varint(partition, 'partition').array(replicas, (id) => w.varint(id, 'replica')));
+  }
+}
+
+function readAssignments(r: FieldReader): ReplicaAssignment[] {
+  return r.array('assignments', () => ({ partition: r.varint('partition'), replicas: r.array('replicas', () => r.varint('replica')) }));
 }
 
 function readNewTopic(r: FieldReader): NewTopic {
@@ -206,11 +213,13 @@ function readNewTopic(r: FieldReader): NewTopic {
   const numPartitions = optional(r, 'numPartitions', () => r.varint('numPartitions'));
   const replicationFactor = optional(r, 'replicationFactor', () => r.varint('replicationFactor'));
   const configs = optional(r, 'configs', () => readConfigEntries(r));
+  const assignments = optional(r, 'assignments', () => readAssignments(r));
   return {
     name,
     ...(numPartitions === undefined ? {} : { numPartitions }),
     ...(replicationFactor === undefined ? {} : { replicationFactor }),
     ...(configs === undefined ? {} : { configs }),
+    ...(assignments === undefined ? {} : { assignments }),
   };
 }
 

@@ -18,6 +18,7 @@ import {
   type ControllerRequest,
   type ControllerRequestBody,
   type ControllerState,
+  type NewTopic,
 } from '../../src/cluster';
 import { ClusterIdMismatchError, InvalidConfigError, LetterboxError } from '../../src/errors';
 import type { CommittedEntry, Membership } from '../../src/raft';
@@ -296,6 +297,65 @@ describe('topics', () => {
     const reply = solo.request({ type: 'createTopics', topics: [{ name: 't', replicationFactor: 2 }, { name: 'u' }] });
     expect(topicErrors(reply)).toEqual(['INVALID_REPLICATION_FACTOR', 'ok']);
     expect(solo.image.topicByName('u')!.partitions[0]!.replicas).toHaveLength(1);
+  });
+
+  it('explicit assignments: exactly the given replicas, each partition led by its first, whatever the placement would be', () => {
+    const solo = cluster(3);
+    const reply = solo.request({
+      type: 'createTopics',
+      topics: [
+        { name: 'placed', assignments: [{ partition: 1, replicas: [3, 1] }, { partition: 0, replicas: [2, 3] }] },
+        { name: 'agreeing', numPartitions: 2, replicationFactor: 1, assignments: [{ partition: 0, replicas: [2] }, { partition: 1, replicas: [2] }] },
+      ],
+    });
+    expect(topicErrors(reply)).toEqual(['ok', 'ok']);
+    const placements = (name: string) => solo.image.topicByName(name)!.partitions.map(({ replicas, isr, leader }) => ({ replicas, isr, leader }));
+    expect(placements('placed')).toEqual([
+      { replicas: [2, 3], isr: [2, 3], leader: 2 },
+      { replicas: [3, 1], isr: [3, 1], leader: 3 },
+    ]);
+    expect(placements('agreeing')).toEqual([
+      { replicas: [2], isr: [2], leader: 2 },
+      { replicas: [2], isr: [2], leader: 2 },
+    ]);
+    // More partitions later are placed by the controller, with the topic's replication factor.
+    expect(topicErrors(solo.request({ type: 'createPartitions', topics: [{ topic: 'placed', count: 3 }] }))).toEqual(['ok']);
+    expect(solo.image.topicByName('placed')!.partitions[2]!.replicas).toHaveLength(2);
+  });
+
+  it('a bad assignment is refused with Kafka\'s codes, nothing proposed', () => {
+    // Brokers 1..4, broker 4 fenced; at most 2 replicas.
+    const solo = new Solo({ maxReplicationFactor: 2 });
+    for (const inc of ['inc-2', 'inc-3', 'inc-4']) solo.register(inc);
+    solo.request({ type: 'brokerGone', brokerId: 4, incarnation: 'inc-4' });
+    expect(solo.image.broker(4)!.fenced).toBe(true);
+    const before = solo.image.fingerprint();
+    const proposalsBefore = solo.state.nextProposalId;
+    const of = (...lists: number[][]) => lists.map((replicas, partition) => ({ partition, replicas }));
+    const cases: Array<[string, Omit<NewTopic, 'name'>, string]> = [
+      ['unknown broker', { assignments: of([1, 9]) }, 'INVALID_REPLICA_ASSIGNMENT'],
+      ['fenced broker', { assignments: of([2], [4]) }, 'INVALID_REPLICA_ASSIGNMENT'],
+      ['duplicate replica', { assignments: of([1, 1]) }, 'INVALID_REPLICA_ASSIGNMENT'],
+      ['no replicas', { assignments: of([]) }, 'INVALID_REPLICA_ASSIGNMENT'],
+      ['unequal replica counts', { assignments: of([1, 2], [3]) }, 'INVALID_REPLICA_ASSIGNMENT'],
+      ['gap in partition ids', { assignments: [{ partition: 0, replicas: [1] }, { partition: 2, replicas: [2] }] }, 'INVALID_REPLICA_ASSIGNMENT'],
+      ['duplicate partition id', { assignments: [{ partition: 0, replicas: [1] }, { partition: 0, replicas: [2] }] }, 'INVALID_REPLICA_ASSIGNMENT'],
+      ['negative partition id', { assignments: [{ partition: -1, replicas: [1] }] }, 'INVALID_REPLICA_ASSIGNMENT'],
+      ['fractional partition id', { assignments: [{ partition: 0.5, replicas: [1] }] }, 'INVALID_REPLICA_ASSIGNMENT'],
+      ['numPartitions disagrees', { numPartitions: 3, assignments: of([1], [2]) }, 'INVALID_PARTITIONS'],
+      ['no partitions', { assignments: [] }, 'INVALID_PARTITIONS'],
+      ['too many partitions', { assignments: of(...Array.from({ length: 101 }, () => [1])) }, 'INVALID_PARTITIONS'],
+      ['replicationFactor disagrees', { replicationFactor: 1, assignments: of([1, 2]) }, 'INVALID_REPLICATION_FACTOR'],
+      ['too many replicas', { assignments: of([1, 2, 3]) }, 'INVALID_REPLICATION_FACTOR'],
+    ];
+    for (const [what, topic, code] of cases) {
+      const reply = solo.request({ type: 'createTopics', topics: [{ name: 't', ...topic }] });
+      expect(topicErrors(reply), what).toEqual([code]);
+      if (reply.type === 'topics') expect(reply.results[0]!.error, what).toBeInstanceOf(InvalidConfigError);
+    }
+    expect(solo.state.nextProposalId).toBe(proposalsBefore);
+    expect(solo.image.fingerprint()).toBe(before);
+    expect(solo.image.topicByName('t')).toBeUndefined();
   });
 
   it('deleteTopics, createPartitions and alterConfigs go through the log, with typed errors', () => {

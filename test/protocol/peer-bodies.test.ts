@@ -45,7 +45,8 @@ const message: fc.Arbitrary<Message> = fc.oneof(
 const raftFrame: fc.Arbitrary<RaftFrame> = fc.record({ clusterId: text, messages: fc.array(fc.record({ group: text, message }), { maxLength: 4 }) });
 
 const configEntries = fc.array(fc.record({ name: text, value: fc.option(text, { nil: null }) }), { maxLength: 3 });
-const newTopic: fc.Arbitrary<NewTopic> = fc.record({ name: text, numPartitions: int32, replicationFactor: int32, configs: configEntries }, { requiredKeys: ['name'] });
+const assignments = fc.array(fc.record({ partition: int32, replicas: fc.array(int32, { maxLength: 3 }) }), { maxLength: 3 });
+const newTopic: fc.Arbitrary<NewTopic> = fc.record({ name: text, numPartitions: int32, replicationFactor: int32, configs: configEntries, assignments }, { requiredKeys: ['name'] });
 const request: fc.Arbitrary<ControllerRequest> = fc.oneof(
   fc.record({
     clusterId: text,
@@ -67,7 +68,7 @@ const error: fc.Arbitrary<LetterboxError> = fc.oneof(
   fc.tuple(text, fc.option(text, { nil: undefined })).map(([m, hint]) => new NotControllerError(m, hint)),
   fc.tuple(text, text).map(([topic, m]) => new TopicExistsError(topic, m)),
   fc.tuple(text, fc.option(fc.nat(), { nil: undefined })).map(([topic, partition]) => new UnknownTopicOrPartitionError(topic, partition)),
-  fc.tuple(text, fc.constantFrom('INVALID_CONFIG' as const, 'INVALID_PARTITIONS' as const, 'INVALID_REPLICATION_FACTOR' as const)).map(([m, code]) => new InvalidConfigError(m, code)),
+  fc.tuple(text, fc.constantFrom('INVALID_CONFIG' as const, 'INVALID_PARTITIONS' as const, 'INVALID_REPLICATION_FACTOR' as const, 'INVALID_REPLICA_ASSIGNMENT' as const)).map(([m, code]) => new InvalidConfigError(m, code)),
   fc.tuple(fc.constantFrom('DUPLICATE_BROKER_REGISTRATION' as const, 'STALE_BROKER_EPOCH' as const), brokerId, text).map(([code, id, m]) => new BrokerIdentityError(code, id, m)),
   text.map((m) => new InconsistentClusterIdError(m)),
   text.map((m) => new MetadataRecordError('INVALID_RECORD', m)),
