@@ -65,9 +65,11 @@ export interface LetterboxEvents {
    * give this origin's tabs another `cluster` name, or clear this browser's site data to join the other.
    */
   'letterbox.cluster_mismatch': { clusterName: string; clusterId: string; otherClusterId: string; message: string };
+  /** A topic this tab's broker had before it joined the cluster could not join it (the cluster has that name): it stays this broker's own, untouched. */
+  'letterbox.cluster_topic_clash': { topic: string; message: string };
 }
 
-const LETTERBOX_EVENTS = ['letterbox.storage_lost', 'letterbox.connect', 'letterbox.peer_joined', 'letterbox.peer_left', 'letterbox.peer_quality', 'letterbox.relay', 'letterbox.cluster_joined', 'letterbox.cluster_mismatch'] as const satisfies ReadonlyArray<keyof LetterboxEvents>;
+const LETTERBOX_EVENTS = ['letterbox.storage_lost', 'letterbox.connect', 'letterbox.peer_joined', 'letterbox.peer_left', 'letterbox.peer_quality', 'letterbox.relay', 'letterbox.cluster_joined', 'letterbox.cluster_mismatch', 'letterbox.cluster_topic_clash'] as const satisfies ReadonlyArray<keyof LetterboxEvents>;
 
 type Listener<E extends keyof LetterboxEvents> = (event: { type: E; timestamp: number; payload: LetterboxEvents[E] }) => void;
 
@@ -362,7 +364,7 @@ export class Letterbox implements ClientContext {
         const onEvent = (event: NetworkEvent | ClusterEvent) => {
           const { type, ...payload } = event;
           if (type === 'relay') log[event.connected ? 'info' : 'warn'](event.connected ? 'joined the cluster on the relay' : 'lost the relay; reconnecting', payload);
-          else if (type === 'cluster_mismatch') log.error(event.message, payload);
+          else if (type === 'cluster_mismatch' || type === 'cluster_topic_clash') log.error(event.message, payload);
           else if (type === 'cluster_joined') log.info(event.bootstrap ? 'bootstrapped the cluster' : 'broker of the cluster', payload);
           else if (type !== 'peer_quality') log.info(type === 'peer_joined' ? 'peer joined' : 'peer left', type === 'peer_joined' ? { peerId: event.peer.peerId } : payload);
           if (type === 'peer_joined') this.#emit('letterbox.peer_joined', event.peer);

@@ -95,7 +95,9 @@ export type ClusterEvent =
   /** Registered (or bootstrapped the cluster), or back on its stored identity. */
   | { type: 'cluster_joined'; clusterId: string; brokerId: number; bootstrap: boolean }
   /** Its cluster met a larger one of the same name (ClusterIdMismatchError): the two stay apart. */
-  | { type: 'cluster_mismatch'; clusterName: string; clusterId: string; otherClusterId: string; message: string };
+  | { type: 'cluster_mismatch'; clusterName: string; clusterId: string; otherClusterId: string; message: string }
+  /** A topic this broker had before it joined could not join the cluster (the name is the cluster's already): it stays this broker's own. */
+  | { type: 'cluster_topic_clash'; topic: string; message: string };
 
 /** The node's cluster as its metadata image shows it (a broker started without a cluster has none). */
 export interface ClusterInfo {

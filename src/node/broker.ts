@@ -74,6 +74,10 @@ interface Running {
   imageChanged: boolean;
   /** Conditions on the local topics that admin calls wait for, checked after each sync. */
   synced: Set<() => void>;
+  /** Private topics offered to the cluster in this run (once each), placed on this broker: adopted when the cluster creates them so. */
+  offered: Set<string>;
+  /** Tells the page of cluster events (joined, a mismatch, a topic that could not join). */
+  clusterEvent: (event: ClusterEvent) => void;
 }
 
 /** How long an admin change waits for the active controller and for this broker to apply it (KafkaJS's requestTimeout is 30 s). */
@@ -269,13 +273,20 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     const brokerId = r.membership?.runtime.session.identity?.brokerId;
     if (image === undefined || brokerId === undefined) return;
     const wanted = hostedTopics(image, brokerId);
+    offerPrivateTopics(r, brokerId);
     const gone = [...r.topics.values()].filter((d) => d.topicId !== undefined && wanted.get(d.name)?.definition.topicId !== d.topicId).map((d) => d.name);
     if (gone.length > 0) await deleteFenced(r, gone);
     const changes: Array<{ definition: TopicDefinition; partitions: number[] }> = [];
     for (const { definition, partitions } of wanted.values()) {
       const current = r.topics.get(definition.name);
-      // A private topic of the same name (made before this slot joined the cluster) stays as it is.
-      if (current !== undefined && current.topicId === undefined) continue;
+      if (current !== undefined && current.topicId === undefined) {
+        // A private topic (made before this slot joined the cluster): it becomes the cluster's
+        // topic, data kept, when the cluster created it from this broker's offer; else it stays as it is.
+        const adopted = r.offered.has(definition.name) && current.numPartitions === definition.numPartitions && partitions.length === definition.numPartitions;
+        if (adopted) await r.storage.write([{ kind: 'putValue', key: topicKey(definition.name), value: { ...current, topicId: definition.topicId } }]);
+        if (adopted) r.topics.set(definition.name, { ...current, topicId: definition.topicId });
+        continue;
+      }
       const fresh = partitions.filter((partition) => r.logs.get({ topic: definition.name, partition }) === undefined);
       if (current === undefined) await r.groups.beforeTopicCreated(definition.name);
       if (fresh.length > 0 || current === undefined || current.numPartitions !== definition.numPartitions || JSON.stringify(current.config) !== JSON.stringify(definition.config)) {
@@ -286,6 +297,38 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     for (const { definition } of changes) {
       for (const partition of wanted.get(definition.name)!.partitions) r.logs.get({ topic: definition.name, partition })?.setConfig(definition.config);
     }
+  }
+
+  /**
+   * Offers the cluster this broker's private topics (once each per run) placed on this
+   * broker, partition for partition, with their configs: where the name is free the cluster
+   * creates it and the next sync adopts the local topic, data and all; a name the cluster
+   * already has is reported (the event `cluster_topic_clash`) and the topic stays private.
+   */
+  function offerPrivateTopics(r: Running, brokerId: number): void {
+    const membership = r.membership;
+    const offers = [...r.topics.values()].filter((d) => d.topicId === undefined && !r.offered.has(d.name) && !r.deleting.has(d.name));
+    if (membership === undefined || offers.length === 0) return;
+    for (const { name } of offers) r.offered.add(name);
+    const topics = offers.map((d) => ({
+      name: d.name,
+      configs: configEntriesOf(d.config),
+      assignments: Array.from({ length: d.numPartitions }, (_, partition) => ({ partition, replicas: [brokerId] })),
+    }));
+    throughController(membership, { type: 'createTopics', topics }).then(
+      (results) => {
+        for (const [topic, error] of results) {
+          if (error === undefined) continue;
+          components.onError?.(error);
+          r.clusterEvent({ type: 'cluster_topic_clash', topic, message: `this broker's own topic "${topic}" stays private: ${error.message}` });
+        }
+      },
+      // Not offered after all: offered again at the next sync.
+      (error: unknown) => {
+        for (const { name } of offers) r.offered.delete(name);
+        components.onError?.(error);
+      },
+    );
   }
 
   /** Resolves once `done` holds after a sync of the local topics; rejects with TimeoutError past the admin timeout. */
@@ -478,6 +521,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           syncing: false,
           imageChanged: false,
           synced: new Set(),
+          offered: new Set(),
+          clusterEvent: () => undefined,
         };
         return info;
       } finally {
@@ -814,6 +859,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
 
   /** Starts the broker's membership in `cluster` on this network, unless the network was replaced meanwhile. */
   async function join(r: Running, link: PeerLink, rpc: PeerRpc, cluster: string, peerId: string, deviceId: string, onEvent?: (event: ClusterEvent) => void): Promise<void> {
+    // The page's callback (a Comlink proxy): a page gone meanwhile must not fail the broker.
+    r.clusterEvent = (event) => void Promise.resolve(onEvent?.(event)).catch(() => undefined);
     const membership = await Membership.start({
       clusterName: cluster,
       storage: r.storage,
@@ -828,7 +875,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       imageChanged: () => imageChanged(r),
       onError: (error) => components.onError?.(error),
       // The page's callback (a Comlink proxy): a page gone meanwhile must not fail the broker.
-      onEvent: (event) => void Promise.resolve(onEvent?.(event)).catch(() => undefined),
+      onEvent: (event) => r.clusterEvent(event),
     });
     if (peerLink !== link || running !== r) return membership.close();
     r.membership = membership;

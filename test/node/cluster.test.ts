@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { realClock } from '../../src/clock';
 import { InvalidConfigError } from '../../src/errors';
 import { createLocalLink, createPeerRpc, type PeerRpc } from '../../src/network/worker';
-import { createBrokerNode, type ClusterInfo, type NodeApi } from '../../src/node';
+import { createBrokerNode, type ClusterEvent, type ClusterInfo, type NodeApi } from '../../src/node';
 import { BROWSER_TIMING } from '../../src/node/membership';
 import { encodeBatch } from '../../src/protocol';
 import { createMemoryStorage, type MemoryStorage } from '../../src/storage';
@@ -25,6 +25,7 @@ interface Tab {
   readonly peerId: string;
   readonly lockClient: ReturnType<MemoryLocks['client']>;
   readonly databases: Map<string, MemoryStorage>;
+  readonly events: ClusterEvent[];
 }
 
 const open: Tab[] = [];
@@ -32,8 +33,17 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((tab) => tab.node.close()));
 });
 
-/** A tab's broker on its own slot database (`databases`, kept to reopen it), attached to cluster `cluster`. */
-async function openTab(locks: MemoryLocks, cluster: string, peerId: string, databases = new Map<string, MemoryStorage>()): Promise<Tab> {
+/**
+ * A tab's broker on its own slot database (`databases`, kept to reopen it), attached to
+ * cluster `cluster` once `before` (what it does as a private broker) is done; its cluster events in `events`.
+ */
+async function openTab(
+  locks: MemoryLocks,
+  cluster: string,
+  peerId: string,
+  databases = new Map<string, MemoryStorage>(),
+  before: (node: NodeApi) => Promise<void> = async () => undefined,
+): Promise<Tab> {
   const lockClient = locks.client();
   let ids = 0;
   const node = createBrokerNode({
@@ -48,11 +58,13 @@ async function openTab(locks: MemoryLocks, cluster: string, peerId: string, data
     localLocks: lockClient,
   });
   await node.start({ clientId: peerId, slotWaitMs: 50, knownIncarnations: {}, onStorageLost: 'fail' });
+  await before(node);
   const port = fakePort();
+  const events: ClusterEvent[] = [];
   // The port stands for the page's end of the bridge (a MessagePort in the worker).
-  node.attachNetwork(port as unknown as MessagePort, { cluster, deviceId: 'device-1' });
+  node.attachNetwork(port as unknown as MessagePort, { cluster, deviceId: 'device-1' }, (event) => events.push(event));
   port.fromPage({ type: 'self', peerId });
-  const tab = { node, peerId, lockClient, databases };
+  const tab = { node, peerId, lockClient, databases, events };
   open.push(tab);
   return tab;
 }
@@ -175,6 +187,30 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
     const again = await oneCluster([reopened, ...rest]);
     expect(again[0]!.brokerId).toBe(brokerId);
     expect(again[0]!.clusterId).toBe(all[0]!.clusterId);
+  });
+
+  it('a private broker’s topics join the cluster where their names are free, data kept; a clash is reported and the topic stays its own', async () => {
+    const locks = createMemoryLocks();
+    const cluster = newCluster();
+    const [first] = [await openTab(locks, cluster, 's1')];
+    await oneCluster([first!]);
+    await first!.node.createTopics([{ topic: 'taken', numPartitions: 2 }], false);
+    const second = await openTab(locks, cluster, 's2', undefined, async (node) => {
+      await node.createTopics([{ topic: 'mine', numPartitions: 2, configEntries: [{ name: 'retention.ms', value: '60000' }] }, { topic: 'taken' }], false);
+      await node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [0, 1, 1].map((partition) => ({ topic: 'mine', partition, bytes: batch() })) });
+      await node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [{ topic: 'taken', partition: 0, bytes: batch() }] });
+    });
+    const [, joined] = await oneCluster([first!, second]);
+    // 'mine' is the cluster's now, placed on the broker that had it, its records and config kept, read from the other tab.
+    await vi.waitFor(async () => expect(await placement(first!, 'mine')).toEqual([0, 1].map((partition) => ({ partition, leader: joined!.brokerId, replicas: [joined!.brokerId] }))), { timeout: FORM_BOUND_MS, interval: 50 });
+    expect(await first!.node.listOffsets([0, 1].map((partition) => ({ topic: 'mine', partition, query: 'latest' as const })))).toEqual([1, 2]);
+    expect((await first!.node.describeTopics(['mine']))[0]!.config.retentionMs).toBe(60_000);
+    // 'taken' was the cluster's already: reported, and the private one left as it was (one record, one partition).
+    await vi.waitFor(() => expect(second.events).toContainEqual(expect.objectContaining({ type: 'cluster_topic_clash', topic: 'taken' })), { timeout: FORM_BOUND_MS, interval: 50 });
+    expect((await first!.node.describeTopics(['taken']))[0]!.numPartitions).toBe(2);
+    expect(await second.node.listOffsets([{ topic: 'taken', partition: 0, query: 'latest' }])).toEqual([1]);
+    expect((await second.node.describeTopics(['taken']))[0]!.numPartitions).toBe(1);
+    expect(second.events).toContainEqual(expect.objectContaining({ type: 'cluster_joined', brokerId: joined!.brokerId, bootstrap: false }));
   });
 
   it('refuses peers’ bad input: another cluster’s requests, raft messages claiming a registered broker’s id', async () => {
