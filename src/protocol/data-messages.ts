@@ -1,8 +1,17 @@
 // The peer bodies of the data path (FORMATS.md § produce, § fetch, § listOffsets): a broker
 // forwards requests for partitions another broker leads to that broker, worker to worker.
 // Each decoder returns exactly what was encoded (absent optional fields stay absent) or
-// throws FrameError('CORRUPT_MESSAGE'). Record batches travel as opaque bytes: the leader
-// checks them as it checks a local producer's.
+// throws FrameError('CORRUPT_MESSAGE'); each encoder throws FrameError('INVALID_REQUEST') for
+// a value its field cannot carry (a negative partition or byte count, acks 2, an offset
+// below -1). Record batches travel as opaque bytes: the leader checks them as it checks a
+// local producer's.
+//
+// Decoded batches are copies, not views of the frame (FieldReader.bytes): a view would keep
+// its whole stream chunk (up to 1 MiB on the local transport) alive in a log's tail cache,
+// structured clone (IndexedDB, postMessage) would copy the whole chunk, and transferring a
+// fetched batch's buffer to the page would detach every other view of that chunk, such as a
+// produce request from the same chunk still being appended. One memcpy per batch is cheap
+// next to the network it came over.
 
 import { FrameError, type LetterboxError } from '../errors';
 import { readError, writeError } from './error-field';
@@ -64,6 +73,8 @@ export type ListOffsetsMessage =
 const KIND_TAGS = { request: 0, response: 1 } as const;
 const readKind = tagReader(KIND_TAGS, 'message kind');
 const ACKS = [-1, 0, 1] as const;
+/** Least offset a field may hold: -1 stands for none (acks 0, an error, an unreadable partition). */
+const OFFSET_OR_NONE = -1;
 const FETCH_ERRORS = { OFFSET_OUT_OF_RANGE: 0, UNKNOWN_TOPIC_OR_PARTITION: 1, NOT_LEADER_OR_FOLLOWER: 2 } as const satisfies Record<FetchErrorCode, number>;
 const readFetchError = tagReader(FETCH_ERRORS, 'fetch error code');
 const QUERY_TAGS = { earliest: 0, latest: 1, timestamp: 2 } as const;
@@ -88,7 +99,7 @@ function messageType<Body>(id: number, what: string, write: (w: FieldWriter, bod
   };
 }
 
-const writePartitionId = (w: FieldWriter, topic: string, partition: number) => w.string(topic).varint(partition, 'partition');
+const writePartitionId = (w: FieldWriter, topic: string, partition: number) => w.string(topic).varint(partition, 'partition', 0);
 const readPartitionId = (r: FieldReader) => ({ topic: r.string('topic'), partition: r.varint('partition', 0) });
 
 /** `produce` (id 7). */
@@ -98,12 +109,13 @@ export const produceType = messageType<ProduceMessage>(
   (w, body) => {
     w.int8(KIND_TAGS[body.kind]);
     if (body.kind === 'request') {
-      w.string(body.clusterId).varint(body.acks, 'acks').varint(body.timeoutMs, 'timeoutMs');
+      if (!ACKS.includes(body.acks)) throw new FrameError('INVALID_REQUEST', `acks ${body.acks} is not -1, 0 or 1`);
+      w.string(body.clusterId).varint(body.acks, 'acks').varint(body.timeoutMs, 'timeoutMs', 0);
       w.array(body.batches, ({ topic, partition, bytes }) => writePartitionId(w, topic, partition).bytes(bytes));
       return;
     }
     w.array(body.results, ({ topic, partition, baseOffset, logStartOffset, error }) => {
-      writePartitionId(w, topic, partition).varlong(baseOffset, 'baseOffset').varlong(logStartOffset, 'logStartOffset');
+      writePartitionId(w, topic, partition).varlong(baseOffset, 'baseOffset', OFFSET_OR_NONE).varlong(logStartOffset, 'logStartOffset', OFFSET_OR_NONE);
       if (w.present(error)) writeError(w, error);
     });
   },
@@ -117,7 +129,7 @@ export const produceType = messageType<ProduceMessage>(
       return { kind: 'request', clusterId, acks: acks as -1 | 0 | 1, timeoutMs, batches };
     }
     const results = r.array('results', () => {
-      const result = { ...readPartitionId(r), baseOffset: r.varlong('baseOffset', -1), logStartOffset: r.varlong('logStartOffset', -1) };
+      const result = { ...readPartitionId(r), baseOffset: r.varlong('baseOffset', OFFSET_OR_NONE), logStartOffset: r.varlong('logStartOffset', OFFSET_OR_NONE) };
       const error = optional(r, 'error', () => readError(r));
       return error === undefined ? result : { ...result, error };
     });
@@ -132,12 +144,12 @@ export const fetchType = messageType<FetchMessage>(
   (w, body) => {
     w.int8(KIND_TAGS[body.kind]);
     if (body.kind === 'request') {
-      w.string(body.clusterId).varint(body.maxWaitMs, 'maxWaitMs').varint(body.minBytes, 'minBytes').varint(body.maxBytes, 'maxBytes');
-      w.array(body.partitions, ({ topic, partition, fetchOffset, maxBytes }) => writePartitionId(w, topic, partition).varlong(fetchOffset, 'fetchOffset').varint(maxBytes, 'maxBytes'));
+      w.string(body.clusterId).varint(body.maxWaitMs, 'maxWaitMs', 0).varint(body.minBytes, 'minBytes', 0).varint(body.maxBytes, 'maxBytes', 0);
+      w.array(body.partitions, ({ topic, partition, fetchOffset, maxBytes }) => writePartitionId(w, topic, partition).varlong(fetchOffset, 'fetchOffset', 0).varint(maxBytes, 'maxBytes', 0));
       return;
     }
     w.array(body.partitions, ({ topic, partition, highWatermark, logStartOffset, batches, errorCode }) => {
-      writePartitionId(w, topic, partition).varlong(highWatermark, 'highWatermark').varlong(logStartOffset, 'logStartOffset');
+      writePartitionId(w, topic, partition).varlong(highWatermark, 'highWatermark', OFFSET_OR_NONE).varlong(logStartOffset, 'logStartOffset', OFFSET_OR_NONE);
       w.array(batches, (batch) => w.bytes(batch));
       if (w.present(errorCode)) w.int8(FETCH_ERRORS[errorCode]);
     });
@@ -152,7 +164,7 @@ export const fetchType = messageType<FetchMessage>(
       return { kind: 'request', clusterId, maxWaitMs, minBytes, maxBytes, partitions };
     }
     const partitions = r.array('partitions', () => {
-      const partition = { ...readPartitionId(r), highWatermark: r.varlong('highWatermark', -1), logStartOffset: r.varlong('logStartOffset', -1), batches: r.array('batches', () => r.bytes('batch')) };
+      const partition = { ...readPartitionId(r), highWatermark: r.varlong('highWatermark', OFFSET_OR_NONE), logStartOffset: r.varlong('logStartOffset', OFFSET_OR_NONE), batches: r.array('batches', () => r.bytes('batch')) };
       const errorCode = optional(r, 'errorCode', () => readFetchError(r));
       return errorCode === undefined ? partition : { ...partition, errorCode };
     });
@@ -179,7 +191,7 @@ export const listOffsetsType = messageType<ListOffsetsMessage>(
       // 0: an offset, 1: none (no record at or after the timestamp), 2: an error.
       if ('error' in result) writeError(w.int8(2), result.error);
       else if (result.offset === undefined) w.int8(1);
-      else w.int8(0).varlong(result.offset, 'offset');
+      else w.int8(0).varlong(result.offset, 'offset', 0);
     });
   },
   (r) => {

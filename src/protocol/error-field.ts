@@ -8,7 +8,6 @@ import type { FieldReader, FieldWriter } from './fields';
 
 const corrupt = (message: string): FrameError => new FrameError('CORRUPT_MESSAGE', message);
 
-
 /** Every LetterboxError class by `errorName` (KafkaJS's names included), as src/errors/transfer.ts finds them to revive errors across threads. */
 const ERROR_CLASSES = new Map<string, typeof LetterboxError>(
   Object.values(errors)
@@ -26,7 +25,7 @@ const isFieldValue = (value: unknown): value is FieldValue => value === undefine
 export function writeError(w: FieldWriter, error: LetterboxError): void {
   const className = (error.constructor as typeof LetterboxError).errorName;
   w.string(className).string(error.code).string(error.message).bool(error.retriable);
-  // Fields of other values (arrays, objects) do not occur on the controller's path and are not carried.
+  // Fields of other values (arrays, objects) do not occur in the errors the controller and the data path answer with, and are not carried.
   const fields = Object.entries(error).filter((field): field is [string, FieldValue] => !ERROR_OWN_FIELDS.has(field[0]) && isFieldValue(field[1]));
   w.array(fields, ([key, value]) => {
     w.string(key);

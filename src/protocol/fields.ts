@@ -39,14 +39,18 @@ export class FieldWriter {
     this.bool(value !== undefined);
     return value !== undefined;
   }
-  varint(value: number, what: string): this {
+  /** An int32 of at least `min`, as the reader's `varint(what, min)` accepts it. */
+  varint(value: number, what: string, min = INT32_MIN): this {
     if (!Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX) throw new FrameError('INVALID_REQUEST', `${what}: ${value} is not an int32`);
+    if (value < min) throw new FrameError('INVALID_REQUEST', `${what}: ${value} is below ${min}`);
     this.#room(varintBytes(value));
     this.#length = putVarint(this.#bytes, this.#length, value);
     return this;
   }
-  varlong(value: number, what: string): this {
+  /** A safe integer of at least `min`, as the reader's `varlong(what, min)` accepts it. */
+  varlong(value: number, what: string, min = Number.MIN_SAFE_INTEGER): this {
     if (!Number.isSafeInteger(value)) throw new FrameError('INVALID_REQUEST', `${what}: ${value} is not a safe integer`);
+    if (value < min) throw new FrameError('INVALID_REQUEST', `${what}: ${value} is below ${min}`);
     this.#room(varlongBytes(value));
     this.#length = putVarlong(this.#bytes, this.#length, value);
     return this;

@@ -40,5 +40,15 @@ export {
 } from './frame';
 export { PEER_MESSAGE_TYPES, ADMISSION_NONCE_BYTES, createPeerFrameCodec, type PeerMessageTypes, type AdmissionBody } from './peer-messages';
 export type { ControllerMessage, RaftFrame } from './cluster-messages';
-export type { FetchMessage, ListOffsetsMessage, ProduceMessage } from './data-messages';
+export type {
+  FetchErrorCode,
+  FetchMessage,
+  FetchPartition,
+  FetchedPartitionBody,
+  ListOffsetsMessage,
+  OffsetQueryBody,
+  PartitionBatch,
+  ProduceMessage,
+  ProducePartitionResult,
+} from './data-messages';
 export { encodeMemberMetadata, decodeMemberMetadata, encodeMemberAssignment, decodeMemberAssignment, type MemberMetadata, type MemberAssignment } from './consumer-protocol';

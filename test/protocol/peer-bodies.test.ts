@@ -9,6 +9,7 @@ import {
   LetterboxError,
   MetadataRecordError,
   NotControllerError,
+  NotLeaderOrFollowerError,
   TopicExistsError,
   UnknownTopicOrPartitionError,
 } from '../../src/errors';
@@ -279,6 +280,8 @@ const raftBytes = (tag: number, ...rest: number[]) => Uint8Array.of(...str('c'),
 const replyBytes = (tag: number, ...rest: number[]) => Uint8Array.of(1, ...str('m'), tag, ...v(3), ...rest);
 /** An error: class, code, message, retriable, then its fields. */
 const errorBytes = (className: string, fields: number[][]) => [...str(className), ...str('NOT_CONTROLLER'), ...str('not me'), 1, ...v(fields.length), ...fields.flat()];
+/** Expects the encoder to refuse the body with INVALID_REQUEST. */
+const invalid = (run: () => unknown) => expect(run).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
 
 describe('cluster message layouts', () => {
   it('writes the bytes FORMATS.md gives', () => {
@@ -330,7 +333,6 @@ describe('cluster message layouts', () => {
   });
 
   it('refuses to encode what the layout cannot carry', () => {
-    const invalid = (run: () => unknown) => expect(run).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
     invalid(() => controller.encode({ kind: 'request', request: { clusterId: 'c', type: 'heartbeat', brokerId: 0, incarnation: 'i' } }, 0));
     invalid(() => raft.encode({ clusterId: 'c', messages: [{ group: 'g', message: { type: 'timeoutNow', from: 'a', to: 'b', term: 1.5 } }] }, 0));
     invalid(() => controller.encode({ kind: 'request', request: { clusterId: 'c', type: 'createPartitions', topics: [{ topic: 't', count: 2 ** 31 }] } }, 0));
@@ -365,5 +367,93 @@ describe('errors in controller replies', () => {
     const alien = roundTrip(new AlienError('ALIEN', 'from afar', { retriable: true }));
     expect(alien.constructor).toBe(LetterboxError);
     expect(alien).toMatchObject({ name: 'AlienError', code: 'ALIEN', message: 'from afar', retriable: true, depth: 3 });
+  });
+});
+
+describe('data message layouts', () => {
+  const produce: MessageType<unknown> = PEER_MESSAGE_TYPES.produce;
+  const fetch: MessageType<unknown> = PEER_MESSAGE_TYPES.fetch;
+  const listOffsets: MessageType<unknown> = PEER_MESSAGE_TYPES.listOffsets;
+  /** A produce request of cluster 'c' with acks and timeout, then the batches' bytes. */
+  const produceRequestBytes = (acks: number, timeoutMs: number, ...batches: number[]) => Uint8Array.of(0, ...str('c'), ...v(acks), ...v(timeoutMs), ...batches);
+  /** A fetch response of one partition 't'-0 with the given offsets and no batches, then the error code: its presence flag (and tag). */
+  const fetchedBytes = (highWatermark: number, logStartOffset: number, ...errorCode: number[]) =>
+    Uint8Array.of(1, ...v(1), ...str('t'), ...v(0), ...v(highWatermark), ...v(logStartOffset), ...v(0), ...errorCode);
+
+  it('writes the bytes FORMATS.md gives', () => {
+    const request: ProduceMessage = { kind: 'request', clusterId: 'c', acks: -1, timeoutMs: 30, batches: [{ topic: 't', partition: 2, bytes: Uint8Array.of(9, 8) }] };
+    expect(produce.encode(request, 0)).toEqual(produceRequestBytes(-1, 30, ...v(1), ...str('t'), ...v(2), ...v(2), 9, 8));
+    const response: ProduceMessage = { kind: 'response', results: [{ topic: 't', partition: 0, baseOffset: -1, logStartOffset: 5 }] };
+    expect(produce.encode(response, 0)).toEqual(Uint8Array.of(1, ...v(1), ...str('t'), ...v(0), ...v(-1), ...v(5), 0));
+    const fetchRequest: FetchMessage = { kind: 'request', clusterId: 'c', maxWaitMs: 500, minBytes: 1, maxBytes: 64, partitions: [{ topic: 't', partition: 1, fetchOffset: 7, maxBytes: 32 }] };
+    expect(fetch.encode(fetchRequest, 0)).toEqual(Uint8Array.of(0, ...str('c'), ...v(500), ...v(1), ...v(64), ...v(1), ...str('t'), ...v(1), ...v(7), ...v(32)));
+    const notLeader: FetchMessage = { kind: 'response', partitions: [{ topic: 't', partition: 0, highWatermark: -1, logStartOffset: -1, batches: [], errorCode: 'NOT_LEADER_OR_FOLLOWER' }] };
+    expect(fetch.encode(notLeader, 0)).toEqual(fetchedBytes(-1, -1, 1, 2));
+    const queries: ListOffsetsMessage = {
+      kind: 'request',
+      clusterId: 'c',
+      queries: [
+        { topic: 't', partition: 0, query: 'earliest' },
+        { topic: 't', partition: 1, query: 'latest' },
+        { topic: 't', partition: 2, query: { timestamp: 7 } },
+      ],
+    };
+    expect(listOffsets.encode(queries, 0)).toEqual(Uint8Array.of(0, ...str('c'), ...v(3), ...str('t'), ...v(0), 0, ...str('t'), ...v(1), 1, ...str('t'), ...v(2), 2, ...v(7)));
+    const offsets: ListOffsetsMessage = { kind: 'response', results: [{ offset: 4 }, { offset: undefined }] };
+    expect(listOffsets.encode(offsets, 0)).toEqual(Uint8Array.of(1, ...v(2), 0, ...v(4), 1));
+  });
+
+  it('refuses unknown tags', () => {
+    expectCorrupt(() => produce.decode(Uint8Array.of(2, ...str('c'), ...v(0), ...v(0), ...v(0)), 0)); // kind 2
+    for (const acks of [2, -2, 100]) expectCorrupt(() => produce.decode(produceRequestBytes(acks, 0, ...v(0)), 0));
+    expect(fetch.decode(fetchedBytes(3, 0, 1, 0), 0)).toMatchObject({ partitions: [{ errorCode: 'OFFSET_OUT_OF_RANGE' }] });
+    expectCorrupt(() => fetch.decode(fetchedBytes(3, 0, 1, 3), 0)); // error code 3
+    expectCorrupt(() => listOffsets.decode(Uint8Array.of(0, ...str('c'), ...v(1), ...str('t'), ...v(0), 3), 0)); // query 3
+    expectCorrupt(() => listOffsets.decode(Uint8Array.of(1, ...v(1), 3), 0)); // result 3
+  });
+
+  it('refuses values out of range', () => {
+    expect(produce.decode(produceRequestBytes(1, 0, ...v(0)), 0)).toMatchObject({ acks: 1, timeoutMs: 0 });
+    expectCorrupt(() => produce.decode(produceRequestBytes(1, -1, ...v(0)), 0)); // a negative timeout
+    expectCorrupt(() => produce.decode(produceRequestBytes(1, 0, ...v(1), ...str('t'), ...v(-1), ...v(0)), 0)); // partition -1
+    expect(fetch.decode(fetchedBytes(-1, -1, 0), 0)).toMatchObject({ partitions: [{ highWatermark: -1, logStartOffset: -1 }] });
+    expectCorrupt(() => fetch.decode(fetchedBytes(-2, 0, 0), 0));
+    expectCorrupt(() => fetch.decode(Uint8Array.of(0, ...str('c'), ...v(0), ...v(0), ...v(0), ...v(1), ...str('t'), ...v(0), ...v(-1), ...v(0)), 0)); // fetchOffset -1
+    expectCorrupt(() => fetch.decode(Uint8Array.of(0, ...str('c'), ...v(0), ...v(-1), ...v(0), ...v(0)), 0)); // minBytes -1
+    expectCorrupt(() => listOffsets.decode(Uint8Array.of(1, ...v(1), 0, ...v(-1)), 0)); // offset -1
+    expectCorrupt(() => produce.decode(Uint8Array.of(1, ...v(1), ...str('t'), ...v(0), ...v(0), ...v(0), 2), 0)); // error presence flag 2
+  });
+
+  it('decodes batches as copies that outlive the frame bytes', () => {
+    const frame = produceRequestBytes(1, 0, ...v(1), ...str('t'), ...v(0), ...v(3), 1, 2, 3);
+    const decoded = produce.decode(frame, 0) as ProduceMessage;
+    frame.fill(0);
+    if (decoded.kind !== 'request') throw new Error('not a request');
+    expect(decoded.batches[0]!.bytes).toEqual(Uint8Array.of(1, 2, 3));
+    expect(decoded.batches[0]!.bytes.buffer).not.toBe(frame.buffer);
+  });
+
+  it('carries a produce error as its own class', () => {
+    const body: ProduceMessage = { kind: 'response', results: [{ topic: 't', partition: 1, baseOffset: -1, logStartOffset: -1, error: new NotLeaderOrFollowerError('t', 1, 3) }] };
+    const decoded = produce.decode(produce.encode(body, 0), 0) as ProduceMessage;
+    if (decoded.kind !== 'response') throw new Error('not a response');
+    expect(decoded.results[0]!.error).toBeInstanceOf(NotLeaderOrFollowerError);
+    expect(decoded.results[0]!.error).toMatchObject({ code: 'NOT_LEADER_OR_FOLLOWER', retriable: true, topic: 't', partition: 1, leader: 3 });
+  });
+
+  it('refuses to encode what the layout cannot carry', () => {
+    const request = (fields: Partial<Extract<ProduceMessage, { kind: 'request' }>>): ProduceMessage => ({ kind: 'request', clusterId: 'c', acks: 1, timeoutMs: 0, batches: [], ...fields });
+    invalid(() => produce.encode(request({ acks: 2 as 1 }), 0));
+    invalid(() => produce.encode(request({ timeoutMs: -1 }), 0));
+    invalid(() => produce.encode(request({ batches: [{ topic: 't', partition: -1, bytes: new Uint8Array(0) }] }), 0));
+    invalid(() => produce.encode({ kind: 'response', results: [{ topic: 't', partition: 0, baseOffset: -2, logStartOffset: 0 }] }, 0));
+    invalid(() => produce.encode({ kind: 'response', results: [{ topic: 't', partition: 0, baseOffset: 0, logStartOffset: 1.5 }] }, 0));
+    const fetchRequest = (fields: Partial<Extract<FetchMessage, { kind: 'request' }>>): FetchMessage => ({ kind: 'request', clusterId: 'c', maxWaitMs: 0, minBytes: 0, maxBytes: 0, partitions: [], ...fields });
+    invalid(() => fetch.encode(fetchRequest({ maxBytes: 2 ** 31 }), 0));
+    invalid(() => fetch.encode(fetchRequest({ maxWaitMs: -1 }), 0));
+    invalid(() => fetch.encode(fetchRequest({ partitions: [{ topic: 't', partition: 0, fetchOffset: -1, maxBytes: 0 }] }), 0));
+    invalid(() => fetch.encode({ kind: 'response', partitions: [{ topic: 't', partition: 0, highWatermark: -2, logStartOffset: 0, batches: [] }] }, 0));
+    invalid(() => listOffsets.encode({ kind: 'request', clusterId: 'c', queries: [{ topic: 't', partition: 0, query: { timestamp: 2 ** 53 } }] }, 0));
+    invalid(() => listOffsets.encode({ kind: 'response', results: [{ offset: -1 }] }, 0));
   });
 });
