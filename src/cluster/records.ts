@@ -1,5 +1,5 @@
 import { MetadataRecordError } from '../errors';
-import { ByteReader, putVarint, putVarlong, varintBytes, varlongBytes } from '../protocol/bytes';
+import { ByteReader, FieldWriter } from '../protocol';
 
 // The metadata log's records (KRaft's __cluster_metadata), one per raft entry payload, and
 // their binary codec: FORMATS.md § Metadata record. Decoding never throws: malformed bytes
@@ -87,59 +87,7 @@ const TYPE_IDS = {
 } as const satisfies Record<MetadataRecord['type'], number>;
 const TYPE_NAMES = Object.fromEntries(Object.entries(TYPE_IDS).map(([name, id]) => [id, name])) as Record<number, MetadataRecord['type']>;
 
-const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Appends fields to a growing buffer. */
-class FieldWriter {
-  #bytes = new Uint8Array(64);
-  #length = 0;
-
-  #room(count: number): void {
-    if (this.#length + count <= this.#bytes.length) return;
-    const grown = new Uint8Array(Math.max(this.#bytes.length * 2, this.#length + count));
-    grown.set(this.#bytes.subarray(0, this.#length));
-    this.#bytes = grown;
-  }
-  uint8(value: number): this {
-    this.#room(1);
-    this.#bytes[this.#length++] = value;
-    return this;
-  }
-  varint(value: number): this {
-    this.#room(varintBytes(value));
-    this.#length = putVarint(this.#bytes, this.#length, value);
-    return this;
-  }
-  varlong(value: number): this {
-    this.#room(varlongBytes(value));
-    this.#length = putVarlong(this.#bytes, this.#length, value);
-    return this;
-  }
-  raw(bytes: Uint8Array): this {
-    this.varint(bytes.length);
-    this.#room(bytes.length);
-    this.#bytes.set(bytes, this.#length);
-    this.#length += bytes.length;
-    return this;
-  }
-  string(value: string | null): this {
-    return value === null ? this.varint(-1) : this.raw(utf8.encode(value));
-  }
-  int32s(values: readonly number[]): this {
-    this.varint(values.length);
-    for (const value of values) this.varint(value);
-    return this;
-  }
-  strings(values: readonly string[]): this {
-    this.varint(values.length);
-    for (const value of values) this.string(value);
-    return this;
-  }
-  done(): Uint8Array {
-    return this.#bytes.slice(0, this.#length);
-  }
-}
 
 /** Reads fields; throws MetadataRecordError (caught by the decoders below). */
 class FieldReader {
@@ -202,23 +150,30 @@ class FieldReader {
  * @example const payload = encodeRecord({ type: 'topic', topicId: 1, name: 'orders' });
  */
 export function encodeRecord(record: MetadataRecord): Uint8Array {
-  const w = new FieldWriter().uint8(TYPE_IDS[record.type]).uint8(RECORD_VERSION);
+  const w = new FieldWriter().int8(TYPE_IDS[record.type]).int8(RECORD_VERSION);
   switch (record.type) {
     case 'clusterId':
       return w.string(record.clusterId).string(record.clusterName).done();
     case 'registerBroker':
-      return w.varint(record.brokerId).string(record.incarnation).string(record.deviceId).strings(record.endpoints).done();
+      return w.varint(record.brokerId, 'brokerId').string(record.incarnation).string(record.deviceId).strings(record.endpoints).done();
     case 'fenceBroker':
     case 'unfenceBroker':
-      return w.varint(record.brokerId).string(record.incarnation).done();
+      return w.varint(record.brokerId, 'brokerId').string(record.incarnation).done();
     case 'topic':
-      return w.varint(record.topicId).string(record.name).done();
+      return w.varint(record.topicId, 'topicId').string(record.name).done();
     case 'partition':
-      return w.varint(record.topicId).varint(record.partition).int32s(record.replicas).int32s(record.isr).varint(record.leader).varint(record.leaderEpoch).done();
+      return w
+        .varint(record.topicId, 'topicId')
+        .varint(record.partition, 'partition')
+        .array(record.replicas, (id) => w.varint(id, 'replica'))
+        .array(record.isr, (id) => w.varint(id, 'isr'))
+        .varint(record.leader, 'leader')
+        .varint(record.leaderEpoch, 'leaderEpoch')
+        .done();
     case 'config':
-      return w.varint(record.topicId).string(record.name).string(record.value).done();
+      return w.varint(record.topicId, 'topicId').string(record.name).string(record.value).done();
     case 'removeTopic':
-      return w.varint(record.topicId).done();
+      return w.varint(record.topicId, 'topicId').done();
   }
 }
 
@@ -284,8 +239,8 @@ export interface SnapshotContents {
 
 /** Encodes a snapshot image. @example encodeSnapshot({ recordsApplied: 12, nextTopicId: 3, records }) */
 export function encodeSnapshot(contents: SnapshotContents): Uint8Array {
-  const w = new FieldWriter().uint8(SNAPSHOT_VERSION).varlong(contents.recordsApplied).varint(contents.nextTopicId).varlong(contents.records.length);
-  for (const record of contents.records) w.raw(encodeRecord(record));
+  const w = new FieldWriter().int8(SNAPSHOT_VERSION).varlong(contents.recordsApplied, 'recordsApplied').varint(contents.nextTopicId, 'nextTopicId').varlong(contents.records.length, 'record count');
+  for (const record of contents.records) w.bytes(encodeRecord(record));
   return w.done();
 }
 

@@ -3,6 +3,9 @@
 // no randomness of its own.
 
 export { crc32c } from './crc32c';
+// Kafka's primitives, for other binary formats (the metadata records): a field writer and a bounded reader.
+export { FieldWriter } from './fields';
+export { ByteReader } from './bytes';
 export {
   BATCH_HEADER_BYTES,
   readBatchHeader,
