@@ -3,6 +3,7 @@ import { InvalidArgumentError, NotConnectedError, RecordBatchTooLargeError, Stor
 import { createBrokerNode, type NodeApi, type NodeStartInit } from '../../src/node';
 import { encodeBatch } from '../../src/protocol';
 import { createMemoryStorage, type MemoryStorage, type Storage } from '../../src/storage';
+import { openFrom } from './databases';
 import { createFakeLocks } from './fake-locks';
 import { realClock } from '../../src/clock';
 
@@ -13,12 +14,7 @@ const init: NodeStartInit = { clientId: 'test', slotWaitMs: 50, knownIncarnation
 function setup(databases = new Map<string, MemoryStorage>(), locks = createFakeLocks()) {
   let ids = 0;
   const node = createBrokerNode({
-    openStorage: async (name) => {
-      // Opening a database again finds what the last handle left in it.
-      const storage = databases.get(name)?.reopen() ?? createMemoryStorage();
-      databases.set(name, storage);
-      return storage;
-    },
+    openStorage: openFrom(databases),
     locks,
     clock: { ...realClock, now: () => 1000 },
     randomId: () => `incarnation-${ids++}`,

@@ -5,9 +5,10 @@ import { createLocalLink, createPeerRpc, type PeerRpc } from '../../src/network/
 import { createBrokerNode, type ClusterEvent, type ClusterInfo, type NodeApi } from '../../src/node';
 import { BROWSER_TIMING } from '../../src/node/membership';
 import { encodeBatch } from '../../src/protocol';
-import { createMemoryStorage, type MemoryStorage } from '../../src/storage';
+import type { MemoryStorage } from '../../src/storage';
 import { fakePort } from '../support/fake-port';
 import { createMemoryLocks, type MemoryLocks } from '../support/memory-locks';
+import { openFrom } from './databases';
 import { createFakeLocks } from './fake-locks';
 
 // Broker nodes of one origin forming one cluster over the local transport (BroadcastChannel
@@ -47,11 +48,7 @@ async function openTab(
   const lockClient = locks.client();
   let ids = 0;
   const node = createBrokerNode({
-    openStorage: async (name) => {
-      const storage = databases.get(name)?.reopen() ?? createMemoryStorage();
-      databases.set(name, storage);
-      return storage;
-    },
+    openStorage: openFrom(databases),
     locks: createFakeLocks(),
     clock: realClock,
     randomId: () => `${peerId}-${ids++}`,
