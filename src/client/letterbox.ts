@@ -346,7 +346,14 @@ export class Letterbox implements ClientContext {
     const knownIncarnations = readJson<Record<number, string>>(local, INCARNATIONS_KEY, {});
     try {
       const connection = await connectNode(
-        { clientId: this.clientId, ...(preferredSlot === undefined ? {} : { preferredSlot }), slotWaitMs: this.#config.slotWaitMs, knownIncarnations, onStorageLost: this.#config.onStorageLost },
+        {
+          clientId: this.clientId,
+          ...(preferredSlot === undefined ? {} : { preferredSlot }),
+          slotWaitMs: this.#config.slotWaitMs,
+          knownIncarnations,
+          onStorageLost: this.#config.onStorageLost,
+          ...(this.#cluster && { cluster: this.#cluster.cluster }),
+        },
         this.#config.workerStartTimeoutMs,
       );
       const { slot, incarnation, storageLost } = connection.info;

@@ -76,6 +76,12 @@ export interface NodeStartInit {
   knownIncarnations: Record<number, string>;
   /** `fail`: a lost database fails the start with StorageLostError; `continue`: start afresh and report it. */
   onStorageLost: 'fail' | 'continue';
+  /**
+   * The cluster this node is to join (attachNetwork follows, with it): until it has joined,
+   * calls whose answer depends on the cluster (topics, produce, fetch, offsets) wait, rather
+   * than answer as a private broker.
+   */
+  cluster?: string;
 }
 
 export interface NodeInfo {

@@ -78,6 +78,8 @@ interface Running {
   offered: Set<string>;
   /** Tells the page of cluster events (joined, a mismatch, a topic that could not join). */
   clusterEvent: (event: ClusterEvent) => void;
+  /** Settles once the node joined the cluster it was started for (NodeStartInit.cluster); absent for a private broker. */
+  joining: { readonly done: Promise<void>; joined(): void } | undefined;
 }
 
 /** How long an admin change waits for the active controller and for this broker to apply it (KafkaJS's requestTimeout is 30 s). */
@@ -114,6 +116,13 @@ async function loadTopics(storage: Storage): Promise<{ topics: Map<string, Topic
     .map((id): StorageWrite => ({ kind: 'deletePartition', id }));
   if (orphans.length > 0) await storage.write(orphans);
   return { topics, stored: stored.filter((id) => id.partition < (topics.get(id.topic)?.numPartitions ?? 0)) };
+}
+
+/** A promise and the function that settles it. */
+function joinGate(): { done: Promise<void>; joined(): void } {
+  let joined = (): void => undefined;
+  const done = new Promise<void>((resolve) => (joined = resolve));
+  return { done, joined };
 }
 
 /** Runs a metadata change after those before it: concurrent creates and deletes of one name see each other's outcome. */
@@ -156,6 +165,12 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   const state = (): Running => {
     if (running === undefined) throw new NotConnectedError('the broker node is not started (or was closed)');
     return running;
+  };
+
+  /** The running node, once it has joined the cluster it was started for: what its topics are depends on the cluster. */
+  const joined = async (): Promise<Running> => {
+    await state().joining?.done;
+    return state();
   };
 
   const logOf = (topic: string, partition: number): PartitionLog => {
@@ -420,6 +435,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   async function fetchHere(r: Running, request: Omit<FetchRequest, 'requestId'>, signal: AbortSignal): Promise<FetchedPartition[]> {
     const ended = new AbortController();
     const stop = () => ended.abort();
+    if (signal.aborted) stop();
     signal.addEventListener('abort', stop, { once: true });
     const cancelTimer = components.clock.after(Math.max(0, Math.min(request.maxWaitMs, FETCH_WAIT_MAX_MS)), stop);
     try {
@@ -523,6 +539,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           synced: new Set(),
           offered: new Set(),
           clusterEvent: () => undefined,
+          joining: init.cluster === undefined ? undefined : joinGate(),
         };
         return info;
       } finally {
@@ -531,7 +548,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     async createTopics(specs, validateOnly) {
-      const r = state();
+      const r = await joined();
       if (!Array.isArray(specs)) throw new InvalidArgumentError('createTopics takes an array of topic specs');
       const definitions = specs.map(defineTopic);
       const names: string[] = [];
@@ -562,11 +579,11 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     async listTopics() {
-      return [...state().topics.keys()];
+      return [...(await joined()).topics.keys()];
     },
 
     async describeTopics(names) {
-      const r = state();
+      const r = await joined();
       const chosen = names ?? [...r.topics.keys()];
       const described = chosen.map((name) => {
         const definition = r.topics.get(name);
@@ -599,7 +616,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     async produce(request) {
-      const r = state();
+      const r = await joined();
       if (request.acks !== 0 && request.acks !== 1 && request.acks !== -1) throw new InvalidArgumentError(`acks must be -1, 0 or 1, got ${String(request.acks)}`);
       if (!Array.isArray(request.batches)) throw new InvalidArgumentError('produce takes an array of batches');
       for (const batch of request.batches) {
@@ -630,18 +647,20 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     async fetch(request: FetchRequest) {
-      const r = state();
+      // Cancellable from the call on, also while it waits for the cluster.
       const controller = new AbortController();
-      r.fetches.set(request.requestId, controller);
+      const { fetches } = state();
+      fetches.set(request.requestId, controller);
       try {
+        const r = await joined();
         return await (r.router === undefined ? fetchHere(r, request, controller.signal) : fetchRouted(r.router, request, controller.signal));
       } finally {
-        r.fetches.delete(request.requestId);
+        fetches.delete(request.requestId);
       }
     },
 
     async deleteTopics(names) {
-      const r = state();
+      const r = await joined();
       if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw new InvalidArgumentError('deleteTopics takes an array of topic names');
       for (const name of names) if (!r.topics.has(name)) throw new UnknownTopicOrPartitionError(name);
       const membership = r.membership;
@@ -665,7 +684,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     async createPartitions(changes) {
-      const r = state();
+      const r = await joined();
       const grown = () =>
         distinct(changes, 'createPartitions').map(({ topic, count }) => {
           const current = r.topics.get(topic);
@@ -685,7 +704,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     async alterConfigs(changes) {
-      const r = state();
+      const r = await joined();
       const altered = () =>
         distinct(changes, 'alterConfigs').map(({ topic, entries }) => {
           const current = r.topics.get(topic);
@@ -712,6 +731,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     async deleteRecords(topic, partitions) {
+      await joined();
       if (!Array.isArray(partitions)) throw new InvalidArgumentError('deleteRecords takes an array of { partition, offset }');
       // Every offset is checked before any partition is cut: a request refused for one deletes in none.
       const logs = partitions.map(({ partition, offset }) => {
@@ -725,7 +745,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     async listOffsets(queries) {
-      const r = state();
+      const r = await joined();
       if (r.router !== undefined) return listOffsetsRouted(r.router, queries);
       return Promise.all(queries.map(({ topic, partition, query }) => logOf(topic, partition).offsetFor(query)));
     },
@@ -848,6 +868,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const r = running;
       if (r === undefined) return;
       running = undefined;
+      // Calls waiting for the cluster end now (NotConnectedError).
+      r.joining?.joined();
       r.maintenance.stop();
       r.groups.stop();
       r.executor.stop();
@@ -879,6 +901,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     });
     if (peerLink !== link || running !== r) return membership.close();
     r.membership = membership;
+    r.joining?.joined();
     const clusterId = () => membership.runtime.session.identity?.clusterId ?? '';
     r.router = {
       get clusterId() {

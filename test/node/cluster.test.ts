@@ -44,6 +44,8 @@ async function openTab(
   peerId: string,
   databases = new Map<string, MemoryStorage>(),
   before: (node: NodeApi) => Promise<void> = async () => undefined,
+  /** Started for the cluster (NodeStartInit.cluster), as a Letterbox with `cluster` starts its node. */
+  startedFor = false,
 ): Promise<Tab> {
   const lockClient = locks.client();
   let ids = 0;
@@ -54,7 +56,7 @@ async function openTab(
     randomId: () => `${peerId}-${ids++}`,
     localLocks: lockClient,
   });
-  await node.start({ clientId: peerId, slotWaitMs: 50, knownIncarnations: {}, onStorageLost: 'fail' });
+  await node.start({ clientId: peerId, slotWaitMs: 50, knownIncarnations: {}, onStorageLost: 'fail', ...(startedFor && { cluster }) });
   await before(node);
   const port = fakePort();
   const events: ClusterEvent[] = [];
@@ -208,6 +210,22 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
     expect(await second.node.listOffsets([{ topic: 'taken', partition: 0, query: 'latest' }])).toEqual([1]);
     expect((await second.node.describeTopics(['taken']))[0]!.numPartitions).toBe(1);
     expect(second.events).toContainEqual(expect.objectContaining({ type: 'cluster_joined', brokerId: joined!.brokerId, bootstrap: false }));
+  });
+
+  it('a node started for a cluster answers nothing as a private broker: calls made before it joined wait, then go through the cluster', async () => {
+    const locks = createMemoryLocks();
+    const cluster = newCluster();
+    const first = await openTab(locks, cluster, 'u1');
+    await oneCluster([first]);
+    let early: Promise<boolean[]> | undefined;
+    const second = await openTab(locks, cluster, 'u2', undefined, async (node) => {
+      // Before attachNetwork: these must not create or answer anything as a broker of its own.
+      early = node.createTopics([{ topic: 'early', numPartitions: 2 }], false);
+    }, true);
+    await expect(early).resolves.toEqual([true]);
+    // 'early' is the cluster's: the first tab sees it placed over both brokers.
+    await vi.waitFor(async () => expect(new Set((await placement(first, 'early')).map((p) => p.leader)).size).toBe(2), { timeout: FORM_BOUND_MS, interval: 50 });
+    expect(second.events.some((e) => e.type === 'cluster_topic_clash')).toBe(false);
   });
 
   it('refuses peers’ bad input: another cluster’s requests, raft messages claiming a registered broker’s id', async () => {
