@@ -192,7 +192,12 @@ export function stepSession(s: SessionState, input: SessionInput): { state: Sess
 
 /** What this broker says of itself. @example transport.send(peer, helloOf(session)) */
 export function helloOf(s: SessionState): ClusterHello {
-  const cluster = s.member && summaryOf(s.member.image);
+  // A broker that just bootstrapped says so at once, before its image holds the cluster's
+  // first records: a broker deciding meanwhile must join it, not bootstrap a second cluster.
+  const identity = s.identity;
+  const cluster =
+    (s.member && summaryOf(s.member.image)) ??
+    (identity && { clusterName: s.options.clusterName, clusterId: identity.clusterId, brokers: 0, records: 0 });
   const controller = s.member?.leader;
   return {
     incarnation: s.options.incarnation,
