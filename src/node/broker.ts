@@ -916,6 +916,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       produceHere: (acks, batches) => appendHere(r, acks, batches),
       fetchHere: (request, signal) => fetchHere(r, request, signal),
       listOffsetsHere: (queries) => Promise.all(queries.map(({ topic, partition, query }) => logOf(topic, partition).offsetFor(query))),
+      remoteFetches: new Map(),
     };
     membership.onClose(serveRouted(r.router));
     imageChanged(r);

@@ -1,6 +1,6 @@
 import { InconsistentClusterIdError, InvalidArgumentError, LeaderNotAvailableError, type LetterboxError } from '../errors';
 import { RPC_TIMEOUT_MS, type PeerRpc } from '../network/worker';
-import type { FetchMessage, ListOffsetsMessage, ProduceMessage } from '../protocol';
+import type { FetchedPartitionBody, FetchMessage, ListOffsetsMessage, ProduceMessage } from '../protocol';
 import type { FetchedPartition, FetchRequest, OffsetQuery, ProduceRequest, ProduceResult } from './api';
 
 // Requests for partitions led by other brokers of the cluster go to them, worker to worker
@@ -25,6 +25,8 @@ export interface RoutedBroker {
   /** Reads partitions held here, waiting up to maxWaitMs for minBytes, or until `signal` aborts. */
   fetchHere(request: Omit<FetchRequest, 'requestId'>, signal: AbortSignal): Promise<FetchedPartition[]>;
   listOffsetsHere(queries: ReadonlyArray<{ topic: string; partition: number; query: OffsetQuery }>): Promise<Array<number | undefined>>;
+  /** Remote fetches still waiting at their leaders, by what they asked: a fetch asking the same again joins one. */
+  readonly remoteFetches: Map<string, Promise<readonly FetchedPartitionBody[] | undefined>>;
 }
 
 /** Items grouped by route: those served here, and per leader those served elsewhere, each with its index in the request. */
@@ -99,12 +101,28 @@ export async function fetchRouted(broker: RoutedBroker, request: Omit<FetchReque
     }
     const { maxWaitMs, minBytes, maxBytes } = request;
     const body = { kind: 'request' as const, clusterId: broker.clusterId, maxWaitMs, minBytes, maxBytes, partitions: indices.map((i) => request.partitions[i]!) };
+    // A remote fetch is not abandoned when another part answers first (the leader would hold
+    // it until maxWait, and a consumer's next fetches would pile up there): the next fetch of
+    // the same partitions at the same offsets waits on it instead of asking again.
+    const key = `${peer} ${maxWaitMs} ${minBytes} ${maxBytes} ${JSON.stringify(body.partitions)}`;
+    let remote = broker.remoteFetches.get(key);
+    if (remote === undefined) {
+      const asked = broker.rpc.request(peer, 'fetch', body, { timeoutMs: maxWaitMs + RPC_TIMEOUT_MS }).then(
+        (answer) => (answer.kind === 'response' && answer.partitions.length === indices.length ? answer.partitions : undefined),
+        () => undefined, // the leader unreachable
+      );
+      remote = asked;
+      broker.remoteFetches.set(key, asked);
+      void asked.then(() => broker.remoteFetches.get(key) === asked && broker.remoteFetches.delete(key));
+    }
+    const endedHere = new Promise<'ended'>((resolve) => (ended.aborted ? resolve('ended') : ended.addEventListener('abort', () => resolve('ended'), { once: true })));
     parts.push(
-      broker.rpc.request(peer, 'fetch', body, { timeoutMs: maxWaitMs + RPC_TIMEOUT_MS, signal: ended }).then(
-        (answer) => (answer.kind === 'response' && answer.partitions.length === indices.length ? { indices, partitions: answer.partitions.map((p) => ({ ...p, batches: [...p.batches] })) } : unreachable()),
-        // Ended here (the answer is no longer wanted), or the leader unreachable.
-        () => (ended.aborted ? { indices, partitions: indices.map((i) => empty(i)) } : unreachable()),
-      ),
+      Promise.race([remote, endedHere]).then((answer) => {
+        if (answer === 'ended') return { indices, partitions: indices.map((i) => empty(i)) };
+        if (answer === undefined) return unreachable();
+        // Each caller its own bytes: the node transfers fetched buffers to the page.
+        return { indices, partitions: answer.map((p) => ({ ...p, batches: p.batches.map((batch) => batch.slice()) })) };
+      }),
     );
   }
   await new Promise<void>((resolve) => {
