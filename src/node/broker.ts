@@ -83,7 +83,7 @@ interface Running {
 }
 
 /** How long an admin change waits for the active controller and for this broker to apply it (KafkaJS's requestTimeout is 30 s). */
-const CLUSTER_ADMIN_TIMEOUT_MS = 30_000;
+export const CLUSTER_ADMIN_TIMEOUT_MS = 30_000;
 
 export const databaseNameOf = (slot: number) => `letterbox-slot-${slot}`;
 

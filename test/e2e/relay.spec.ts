@@ -1,4 +1,6 @@
 import { expect, test } from '@playwright/test';
+import { CLUSTER_ADMIN_TIMEOUT_MS } from '../../src/node/broker';
+import { BROWSER_TIMING } from '../../src/node/membership';
 import { startRelayProcess, type RelayProcess } from '../support/relay-process';
 
 let relay: RelayProcess;
@@ -20,7 +22,9 @@ test('npm start prints a URL whose demo page loads in Chromium', async ({ page }
 test('the demo draws its partitions with the log, the committed offset and the lag, and they move with events', async ({ page }) => {
   await page.goto(`${relay.url}?cluster=demo-partitions`);
   const rows = page.locator('#partitions g[data-partition]');
-  await expect(rows).toHaveCount(3);
+  // The topic comes once the tab's broker formed its cluster (the formation rounds) and the
+  // controller created it (the broker's bound for an admin change).
+  await expect(rows).toHaveCount(3, { timeout: BROWSER_TIMING.formationRounds * BROWSER_TIMING.sessionTickMs + CLUSTER_ADMIN_TIMEOUT_MS });
   const totals = () =>
     rows.evaluateAll((gs) => ({
       high: gs.reduce((sum, g) => sum + Number(g.getAttribute('data-high')), 0),
