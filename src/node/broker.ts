@@ -557,25 +557,16 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         if (colliding !== undefined) throw new InvalidArgumentError(`topic "${d.name}" ${colliding === d.name ? 'appears twice' : `collides with "${colliding}"`} in one request`);
         names.push(d.name);
       }
-      const membership = r.membership;
-      if (membership !== undefined) {
-        if (!validateOnly) return createThroughController(r, membership, specs);
-        return definitions.map((d) => {
+      /** Per topic, whether it would be created; a name colliding with an existing topic's is refused. */
+      const validated = () =>
+        definitions.map((d) => {
           const colliding = r.topics.has(d.name) ? undefined : collidingTopic(d.name, r.topics.keys());
           if (colliding !== undefined) throw new InvalidTopicError(`topic "${d.name}" collides with existing topic "${colliding}"`);
           return !r.topics.has(d.name);
         });
-      }
-      return serially(r, async () => {
-        if (validateOnly) {
-          return definitions.map((d) => {
-            const colliding = r.topics.has(d.name) ? undefined : collidingTopic(d.name, r.topics.keys());
-            if (colliding !== undefined) throw new InvalidTopicError(`topic "${d.name}" collides with existing topic "${colliding}"`);
-            return !r.topics.has(d.name);
-          });
-        }
-        return createTopics(r, definitions);
-      });
+      const membership = r.membership;
+      if (membership !== undefined) return validateOnly ? validated() : createThroughController(r, membership, specs);
+      return serially(r, async () => (validateOnly ? validated() : createTopics(r, definitions)));
     },
 
     async listTopics() {

@@ -1,6 +1,8 @@
 import type { Cancel, Clock } from '../clock';
 import type { FlushPart, FlushSource, GroupCommitter } from '../log';
-import { createRaft, step, type Effect, type HardState, type Input, type Message, type NodeId, type RaftConfig, type RaftLog, type RaftState } from '../raft';
+import { createRaft, step, type Effect, type GroupMessage, type HardState, type Input, type Message, type NodeId, type RaftConfig, type RaftLog, type RaftState } from '../raft';
+
+export type { GroupMessage };
 import type { StorageWrite } from '../storage';
 
 // The one runtime of a node's pure cores: any number of raft groups (the metadata group,
@@ -24,11 +26,6 @@ type PersistEffect = Extract<Effect, { type: 'persist' }>;
 /** Effects the executor hands to a raft group's application. */
 export type ApplicationEffect = Exclude<Effect, { type: 'persist' | 'send' }>;
 
-/** A raft message between executors, with the group it belongs to. */
-export interface GroupMessage {
-  readonly group: string;
-  readonly message: Message;
-}
 
 /**
  * A raft group's durable log as the executor uses it: the core reads it (`RaftLog`), the

@@ -2,13 +2,12 @@
 // raft messages of many groups in one frame, the controller's requests and replies, and the
 // hello brokers exchange when they meet. Each decoder returns exactly what was encoded
 // (absent optional fields stay absent) or throws FrameError('CORRUPT_MESSAGE').
-// Only types come from raft, cluster and node (the bodies are theirs), so this module adds no
+// Only types come from raft and cluster (the bodies are theirs), so this module adds no
 // runtime dependency on them.
 
 import type { ClusterHello, ConfigEntryInput, ControllerReply, ControllerRequest, ControllerRequestBody, NewTopic, ReplicaAssignment, TopicResult } from '../cluster';
 import { FrameError } from '../errors';
-import type { GroupMessage } from '../node';
-import type { Entry, Membership, Message } from '../raft';
+import type { Entry, GroupMessage, Membership, Message } from '../raft';
 import { readError, writeError } from './error-field';
 import { FieldReader, FieldWriter, optional, tagReader } from './fields';
 import type { MessageType } from './frame';

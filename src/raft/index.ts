@@ -102,6 +102,7 @@ export type {
   CommittedEntry,
   Effect,
   Entry,
+  GroupMessage,
   HardState,
   Heartbeat,
   HeartbeatResponse,

@@ -140,6 +140,12 @@ export type Message =
   | SnapshotRequest
   | TimeoutNow;
 
+/** A raft message between nodes, with the raft group it belongs to (one frame carries many groups'). */
+export interface GroupMessage {
+  readonly group: string;
+  readonly message: Message;
+}
+
 /** What the application feeds the core, one at a time. */
 export type Input =
   /** One logical clock tick; all timeouts are counted in ticks. */
