@@ -61,8 +61,10 @@ test('peer RPC between two tabs: requests both ways, a peer that stops answering
     };
     await Promise.all([tab1.evaluate(watchLongTasks), tab2.evaluate(watchLongTasks)]);
     // 16 MiB: several times what the data channel buffers (2 MiB), so the writer waits for many drains.
+    // The closing echo waits behind all of it: its bound is the transfer's, not one request's
+    // (RPC_TIMEOUT_MS, 10 s, was passed on a busy 2-core machine at ~1.6 MB/s).
     const probe = await tab1.evaluate(
-      (peerId) => window.demo.letterbox.probePeer(peerId, { messageBytes: 64 * 1024, count: 256 }).catch((e: Error) => `${e.name}: ${e.message}`),
+      (peerId) => window.demo.letterbox.probePeer(peerId, { messageBytes: 64 * 1024, count: 256, timeoutMs: 60_000 }).catch((e: Error) => `${e.name}: ${e.message}`),
       id2,
     );
     expect(probe).toMatchObject({ bytes: 256 * 64 * 1024 });
