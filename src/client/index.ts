@@ -1,5 +1,5 @@
 // Letterbox's public API: the KafkaJS-shaped client that runs the broker in a worker.
-export { Letterbox, type LetterboxConfig, type LetterboxEvents } from './letterbox';
+export { Letterbox, ORIGIN_CLUSTER, type LetterboxConfig, type LetterboxEvents } from './letterbox';
 export { logLevel, type LogLevel, type LogCreator, type LogEntry, type Logger } from './logger';
 export type { InstrumentationEvent } from './events';
 export type { RetryOptions } from './retry';

@@ -1,3 +1,4 @@
+import { proxy } from 'comlink';
 import { AbortedError, InvalidArgumentError, NotConnectedError, StorageLostError } from '../errors';
 import { CLUSTER_NAME_PATTERN } from '../discovery';
 import type { DialStats, NetworkEvent, PeerInfo, PeerNetwork } from '../network';
@@ -24,8 +25,14 @@ export interface LetterboxConfig {
   slotWaitMs?: number;
   /** What to do when this slot's database was evicted or wiped: `fail` (default) or `continue` afresh. */
   onStorageLost?: 'fail' | 'continue';
-  /** Join this cluster: 1 to 64 of A-Z a-z 0-9 . _ - . Without it the node stays alone. */
-  cluster?: string;
+  /**
+   * The cluster this instance's broker belongs to. Default: its origin's cluster
+   * ({@link ORIGIN_CLUSTER}), which every instance and tab of this origin without the option
+   * joins over the local transport, with no relay (README § Clusters). A name (1 to 64 of
+   * A-Z a-z 0-9 . _ -): that cluster, met over `relay` too, so it spans browsers and devices.
+   * `false`: a private broker that shares nothing.
+   */
+  cluster?: string | false;
   /** The relay that introduces the cluster's nodes: its HTTP URL or a multiaddr ending in `/p2p/<id>`. Default: this page's origin. */
   relay?: string;
   /** STUN/TURN servers for WebRTC. Default: none for a relay on a loopback/private address, else libp2p's. */
@@ -43,6 +50,9 @@ export interface LetterboxConfig {
    */
   localPeers?: boolean;
 }
+
+/** The cluster a Letterbox without a `cluster` option joins: its origin's, over the local transport. */
+export const ORIGIN_CLUSTER = 'origin';
 
 export interface LetterboxEvents {
   /** The slot's database was found evicted or wiped: with onStorageLost 'continue' a new one was started (its incarnation given), with 'fail' the start failed with StorageLostError. */
@@ -94,15 +104,30 @@ const webStorage = (kind: 'sessionStorage' | 'localStorage'): Storage | undefine
   }
 };
 
+const DEVICE_KEY = 'letterbox-device';
+
+/** This browser profile's id (localStorage, shared by its tabs): the controller places a partition's replicas on distinct devices. */
+function deviceId(): string {
+  const local = webStorage('localStorage');
+  try {
+    const known = local?.getItem(DEVICE_KEY);
+    if (known) return known;
+    const id = crypto.randomUUID();
+    local?.setItem(DEVICE_KEY, id);
+    return id;
+  } catch {
+    // localStorage refused (an opaque origin): this tab counts as a device of its own.
+    return crypto.randomUUID();
+  }
+}
+
 /**
  * The entry point, like KafkaJS's `Kafka`: one broker node in a Web Worker, its data in
  * IndexedDB. Several instances on one page each get their own node and slot.
  *
- * Two instances in one origin (on one page or in two tabs) are two brokers today, unlike two
- * KafkaJS clients of one cluster: each has its own slot database, so topics, records, groups
- * and committed offsets of one are not seen by the other. They share only the origin's
- * storage quota and, when both pass the same `cluster`, a cluster membership (they meet as
- * peers). The cluster work makes one origin's instances one cluster by default.
+ * Instances of one origin (on one page or in several tabs) are brokers of one cluster, as
+ * two KafkaJS clients of one Kafka cluster share it: a topic created through one is there in
+ * the other, and a group spans them. `cluster: false` keeps a private broker.
  * @example const letterbox = new Letterbox({ clientId: 'my-app' });
  */
 export class Letterbox implements ClientContext {
@@ -113,6 +138,9 @@ export class Letterbox implements ClientContext {
   #closed = false;
   readonly #listeners = new Map<keyof LetterboxEvents, Set<Listener<keyof LetterboxEvents>>>();
   readonly #persisted: Promise<boolean>;
+  /** The cluster the broker joins; undefined: a private broker. */
+  readonly #clusterName: string | undefined;
+  /** A named cluster's relay network; undefined for the origin's cluster and a private broker. */
   readonly #cluster: { cluster: string; relay: string; iceServers?: RTCIceServer[]; secret?: string; localPeers?: boolean } | undefined;
   #network: Promise<PeerNetwork> | undefined;
   /** Key of the last echo call, unique per instance, so it can be cancelled in the worker. */
@@ -128,11 +156,12 @@ export class Letterbox implements ClientContext {
       slotWaitMs: check.integer(c['slotWaitMs'], 'slotWaitMs', 0, undefined, 3_000),
       onStorageLost: check.oneOf(c['onStorageLost'], 'onStorageLost', ['fail', 'continue'] as const, 'fail'),
     };
-    const cluster = check.string(c['cluster'], 'cluster', true);
+    const cluster = c['cluster'] === false ? false : check.string(c['cluster'], 'cluster', true);
+    this.#clusterName = cluster === false ? undefined : (cluster ?? ORIGIN_CLUSTER);
     const secret = c['secret'] === undefined ? undefined : typeof c['secret'] === 'string' ? c['secret'] : check.string(c['secret'], 'secret');
     const relay = check.string(c['relay'], 'relay', true) ?? globalThis.location?.origin;
     const iceServers = check.array(c['iceServers'], 'iceServers', true) as RTCIceServer[] | undefined;
-    if (cluster !== undefined) {
+    if (cluster !== undefined && cluster !== false) {
       if (!CLUSTER_NAME_PATTERN.test(cluster)) throw new InvalidArgumentError('cluster must be 1 to 64 of A-Z a-z 0-9 . _ -');
       if (typeof relay !== 'string' || relay === '' || relay === 'null') throw new InvalidArgumentError('relay must be the relay’s URL or multiaddr');
       const localPeers = check.boolean(c['localPeers'], 'localPeers', true);
@@ -326,10 +355,33 @@ export class Letterbox implements ClientContext {
   }
 
   async #joined(): Promise<PeerNetwork> {
-    if (this.#cluster === undefined) throw new InvalidArgumentError('this Letterbox has no cluster: pass new Letterbox({ cluster, relay })');
+    if (this.#cluster === undefined) throw new InvalidArgumentError('this Letterbox has no relay network: pass new Letterbox({ cluster, relay })');
     await this.#connectOnce();
     if (this.#network === undefined) throw new NotConnectedError('this Letterbox instance was closed');
     return this.#network;
+  }
+
+  /** Joins the broker to its cluster: over the relay network for a named one, over the local transport for the origin's. */
+  #joinCluster(connection: NodeConnection, clusterName: string): void {
+    const log = this.#logger.namespace('Network');
+    const onEvent = (event: NetworkEvent | ClusterEvent) => {
+      const { type, ...payload } = event;
+      if (type === 'relay') log[event.connected ? 'info' : 'warn'](event.connected ? 'joined the cluster on the relay' : 'lost the relay; reconnecting', payload);
+      else if (type === 'cluster_mismatch' || type === 'cluster_topic_clash') log.error(event.message, payload);
+      else if (type === 'cluster_joined') log.info(event.bootstrap ? 'bootstrapped the cluster' : 'broker of the cluster', payload);
+      else if (type !== 'peer_quality') log.info(type === 'peer_joined' ? 'peer joined' : 'peer left', type === 'peer_joined' ? { peerId: event.peer.peerId } : payload);
+      if (type === 'peer_joined') this.#emit('letterbox.peer_joined', event.peer);
+      else this.#emit(`letterbox.${type}`, payload as LetterboxEvents[`letterbox.${typeof type}`]);
+    };
+    const device = deviceId();
+    const cluster = this.#cluster;
+    if (cluster === undefined) {
+      void connection.node.joinLocalCluster({ cluster: clusterName, deviceId: device }, proxy(onEvent));
+      return;
+    }
+    this.#network = loadJoinCluster().then((joinCluster) => joinCluster(connection.node, { ...cluster, deviceId: device, onEvent }));
+    // peerId() and peers() report a failed start; listeners hear of it too.
+    this.#network.catch((error: unknown) => this.#emit('letterbox.relay', { connected: false, error: String(error) }));
   }
 
   #connectOnce(): Promise<NodeConnection> {
@@ -352,7 +404,7 @@ export class Letterbox implements ClientContext {
           slotWaitMs: this.#config.slotWaitMs,
           knownIncarnations,
           onStorageLost: this.#config.onStorageLost,
-          ...(this.#cluster && { cluster: this.#cluster.cluster }),
+          ...(this.#clusterName !== undefined && { cluster: this.#clusterName }),
         },
         this.#config.workerStartTimeoutMs,
       );
@@ -366,22 +418,7 @@ export class Letterbox implements ClientContext {
         this.#emit('letterbox.storage_lost', { slot, incarnation });
       }
       this.#emit('letterbox.connect', connection.info);
-      if (this.#cluster !== undefined) {
-        const log = this.#logger.namespace('Network');
-        const onEvent = (event: NetworkEvent | ClusterEvent) => {
-          const { type, ...payload } = event;
-          if (type === 'relay') log[event.connected ? 'info' : 'warn'](event.connected ? 'joined the cluster on the relay' : 'lost the relay; reconnecting', payload);
-          else if (type === 'cluster_mismatch' || type === 'cluster_topic_clash') log.error(event.message, payload);
-          else if (type === 'cluster_joined') log.info(event.bootstrap ? 'bootstrapped the cluster' : 'broker of the cluster', payload);
-          else if (type !== 'peer_quality') log.info(type === 'peer_joined' ? 'peer joined' : 'peer left', type === 'peer_joined' ? { peerId: event.peer.peerId } : payload);
-          if (type === 'peer_joined') this.#emit('letterbox.peer_joined', event.peer);
-          else this.#emit(`letterbox.${type}`, payload as LetterboxEvents[`letterbox.${typeof type}`]);
-        };
-        const cluster = this.#cluster;
-        this.#network = loadJoinCluster().then((joinCluster) => joinCluster(connection.node, { ...cluster, onEvent }));
-        // peerId() and peers() report a failed start; listeners hear of it too.
-        this.#network.catch((error: unknown) => this.#emit('letterbox.relay', { connected: false, error: String(error) }));
-      }
+      if (this.#clusterName !== undefined) this.#joinCluster(connection, this.#clusterName);
       return connection;
     } catch (error) {
       this.#connection = undefined; // a later call may try again

@@ -2,6 +2,7 @@ import {
   BrokerIdentityError,
   InconsistentClusterIdError,
   InvalidConfigError,
+  InvalidTopicError,
   LetterboxError,
   MetadataRecordError,
   NotControllerError,
@@ -464,8 +465,9 @@ function createTopic(s: ControllerState, image: MetadataImage, topic: NewTopic):
     return error as LetterboxError;
   }
   const colliding = image.collidingTopic(topic.name);
+  // A name equal but for `.`/`_` is another topic's, not this one: Kafka refuses it as an invalid topic.
   if (colliding !== undefined) {
-    return new TopicExistsError(topic.name, colliding.name === topic.name ? undefined : `topic "${topic.name}" collides with existing topic "${colliding.name}" ("." and "_" collide)`);
+    return colliding.name === topic.name ? new TopicExistsError(topic.name) : new InvalidTopicError(`topic "${topic.name}" collides with existing topic "${colliding.name}" ("." and "_" collide)`);
   }
   const replicas = topic.assignments === undefined ? placeTopic(s, image, topic) : assignedReplicas(s, image, topic, topic.assignments);
   if (replicas instanceof LetterboxError) return replicas;

@@ -17,6 +17,8 @@ export interface JoinClusterInit {
   secret?: string;
   /** Meet this origin's other tabs of the cluster over the worker's local transport (default true). */
   localPeers?: boolean;
+  /** This browser profile's id, shared by its tabs: the controller places replicas on distinct devices. */
+  deviceId: string;
   onEvent?(event: NetworkEvent | ClusterEvent): void;
 }
 
@@ -29,25 +31,9 @@ export interface JoinClusterInit {
 export async function joinCluster(node: NetworkedNode, init: JoinClusterInit): Promise<PeerNetwork> {
   const privateKey = slotKeyFromBytes(await node.networkKey(await createSlotKey()));
   const { port1, port2 } = new MessageChannel();
-  const { secret, localPeers, ...network } = init;
+  const { secret, localPeers, deviceId, ...network } = init;
   // The node joins the cluster; the name also names the worker's local transport, where this origin's tabs of the cluster meet without the relay.
   const onClusterEvent = proxy((event: ClusterEvent) => init.onEvent?.(event));
-  await node.attachNetwork(transfer(port2, [port2]), { cluster: init.cluster, local: localPeers !== false, deviceId: deviceId(), ...(secret === undefined ? {} : { secret }) }, onClusterEvent);
+  await node.attachNetwork(transfer(port2, [port2]), { cluster: init.cluster, local: localPeers !== false, deviceId, ...(secret === undefined ? {} : { secret }) }, onClusterEvent);
   return startPeerNetwork({ ...network, privateKey, port: port1 });
-}
-
-const DEVICE_KEY = 'letterbox-device';
-
-/** This browser profile's id (localStorage, shared by its tabs): the controller places a partition's replicas on distinct devices. */
-function deviceId(): string {
-  try {
-    const known = localStorage.getItem(DEVICE_KEY);
-    if (known !== null) return known;
-    const id = crypto.randomUUID();
-    localStorage.setItem(DEVICE_KEY, id);
-    return id;
-  } catch {
-    // No localStorage (an opaque origin): this tab counts as a device of its own.
-    return crypto.randomUUID();
-  }
 }

@@ -211,6 +211,12 @@ export interface NodeApi {
    * relay needed); `deviceId` names this browser profile (replicas go to distinct devices).
    */
   attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string; local?: boolean; deviceId?: string }, onEvent?: (event: ClusterEvent) => void): void;
+  /**
+   * Joins `cluster` over the local transport alone (this origin's other tabs, no relay, no
+   * page network): the cluster a Letterbox without a `cluster` option is a broker of. The
+   * broker's address is `local:<incarnation>`, so a reopened tab is the same broker.
+   */
+  joinLocalCluster(options: { cluster: string; deviceId: string }, onEvent?: (event: ClusterEvent) => void): void;
   /** The cluster this node is a broker of, as its metadata image shows it; undefined without a cluster. */
   clusterInfo(): Promise<ClusterInfo | undefined>;
   /** Peers refused admission (by this node or by them) since the network was attached, with why. */

@@ -13,14 +13,15 @@ import {
   type LetterboxError,
 } from '../errors';
 import { checkBatch, createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
-import { createPeerLink, createPeerRpc, PeerNotConnectedError, type LocalLocks, type PeerLink, type PeerRpc } from '../network/worker';
+import { createLocalLink, createPeerLink, createPeerRpc, PeerNotConnectedError, type LocalLocks, type PeerLink, type PeerRpc } from '../network/worker';
 import type { BatchHeader } from '../protocol';
 import type { PartitionId, Storage, StorageWrite } from '../storage';
 import type { ClusterEvent, FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceRequest, ProduceResult, SyncReply, TopicDefinition, TopicSpec } from './api';
 import { Executor } from './executor';
 import { GROUP_TICK_MS, GroupRuntime } from './groups';
 import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
-import { Membership } from './membership';
+import { LOCAL_TIMING, Membership } from './membership';
+import type { ClusterTiming } from './cluster';
 import { fetchRouted, listOffsetsRouted, produceRouted, serveRouted, type Route, type RoutedBroker } from './routing';
 import { collidingTopic, configEntriesOf, defineTopic, hostedTopics, parseConfigEntries, PARTITIONS_MAX } from './topics';
 
@@ -80,6 +81,8 @@ interface Running {
   clusterEvent: (event: ClusterEvent) => void;
   /** Settles once the node joined the cluster it was started for (NodeStartInit.cluster); absent for a private broker. */
   joining: { readonly done: Promise<void>; joined(): void } | undefined;
+  /** The image (its records applied) the local topics were last brought in line with: stored, so a restarted broker acts on none older. */
+  syncedRecords: number;
 }
 
 /** How long an admin change waits for the active controller and for this broker to apply it (KafkaJS's requestTimeout is 30 s). */
@@ -89,6 +92,8 @@ export const databaseNameOf = (slot: number) => `letterbox-slot-${slot}`;
 
 /** Node-level key of a topic's definition; the topics are those with partitions in storage (listPartitions). */
 const topicKey = (name: string) => `topic:${name}`;
+/** Node-level key of the records applied in the image the local topics follow, in cluster `name` (Running.syncedRecords). */
+const syncedKey = (name: string) => `cluster-synced:${name}`;
 /** Where versions before per-topic rows kept all definitions in one value (read once, then moved). */
 const LEGACY_TOPICS_KEY = 'topics';
 const EMPTY_PARTITION = { logStartOffset: 0, recoveryPoint: 0, highWatermark: 0 };
@@ -284,14 +289,26 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   }
 
   async function syncTopics(r: Running): Promise<void> {
-    const image = r.membership?.image;
-    const brokerId = r.membership?.runtime.session.identity?.brokerId;
-    if (image === undefined || brokerId === undefined) return;
+    const membership = r.membership;
+    const image = membership?.image;
+    const brokerId = membership?.runtime.session.identity?.brokerId;
+    if (membership === undefined || image === undefined || brokerId === undefined) return;
+    // A restarted broker's image begins at its snapshot and replays once a leader is known:
+    // acting on it before it passes what this broker acted on would delete the topics created
+    // since (their data with them). The broker serves once it has caught up, as in KRaft.
+    if (image.recordsApplied < r.syncedRecords) return;
+    r.joining?.joined();
+    if (image.recordsApplied > r.syncedRecords) {
+      // Stored before acting on it: whatever the local topics hold came from an image no newer.
+      await r.storage.write([{ kind: 'putValue', key: syncedKey(membership.init.clusterName), value: image.recordsApplied }]);
+      r.syncedRecords = image.recordsApplied;
+    }
     const wanted = hostedTopics(image, brokerId);
     offerPrivateTopics(r, brokerId);
     const gone = [...r.topics.values()].filter((d) => d.topicId !== undefined && wanted.get(d.name)?.definition.topicId !== d.topicId).map((d) => d.name);
     if (gone.length > 0) await deleteFenced(r, gone);
     const changes: Array<{ definition: TopicDefinition; partitions: number[] }> = [];
+    let altered = false;
     for (const { definition, partitions } of wanted.values()) {
       const current = r.topics.get(definition.name);
       if (current !== undefined && current.topicId === undefined) {
@@ -304,14 +321,18 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       }
       const fresh = partitions.filter((partition) => r.logs.get({ topic: definition.name, partition }) === undefined);
       if (current === undefined) await r.groups.beforeTopicCreated(definition.name);
-      if (fresh.length > 0 || current === undefined || current.numPartitions !== definition.numPartitions || JSON.stringify(current.config) !== JSON.stringify(definition.config)) {
+      const reconfigured = current !== undefined && JSON.stringify(current.config) !== JSON.stringify(definition.config);
+      if (fresh.length > 0 || current === undefined || current.numPartitions !== definition.numPartitions || reconfigured) {
         changes.push({ definition, partitions: fresh });
       }
+      altered ||= reconfigured;
     }
     await storeTopics(r, changes);
     for (const { definition } of changes) {
       for (const partition of wanted.get(definition.name)!.partitions) r.logs.get({ topic: definition.name, partition })?.setConfig(definition.config);
     }
+    // A shorter retention altered through any broker applies now, not at the next interval.
+    if (altered) r.maintenance.runSoon();
   }
 
   /**
@@ -540,6 +561,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           offered: new Set(),
           clusterEvent: () => undefined,
           joining: init.cluster === undefined ? undefined : joinGate(),
+          syncedRecords: 0,
         };
         return info;
       } finally {
@@ -776,28 +798,23 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     attachNetwork(port, options = {}, onEvent) {
-      const r = state();
-      r.membership?.close();
-      r.membership = undefined;
-      r.router = undefined;
-      peerRpc?.close();
-      peerLink?.close();
-      refused.clear();
-      const { cluster, local = true, deviceId } = options;
-      const link = createPeerLink(port, {
-        clock: components.clock,
-        ...(cluster !== undefined && local && { local: { cluster, ...(components.localLocks && { locks: components.localLocks }) } }),
-        // The broker's address in the cluster is its peer id: it joins once the page reports it.
-        ...(cluster !== undefined && { onSelf: (peerId: string) => void join(r, link, rpc, cluster, peerId, deviceId ?? r.info.incarnation, onEvent) }),
-      });
-      const rpc = createPeerRpc(link, {
-        // Always a handshake: a cluster without a secret proves the empty one, so it and a cluster with one refuse each other.
-        admission: { secret: options.secret ?? '' },
-        onRefused: (peerId, error) => refused.set(peerId, error.message),
-      });
-      rpc.handle('echo', (body) => body);
-      peerLink = link;
-      peerRpc = rpc;
+      const { cluster, local = true, deviceId, secret } = options;
+      connect(secret, (r, joinAs) =>
+        createPeerLink(port, {
+          clock: components.clock,
+          ...(cluster !== undefined && local && { local: { cluster, ...(components.localLocks && { locks: components.localLocks }) } }),
+          // The broker's address in the cluster is its peer id: it joins once the page reports it.
+          ...(cluster !== undefined && { onSelf: (peerId: string) => joinAs(cluster, peerId, deviceId ?? r.info.incarnation, onEvent) }),
+        }),
+      );
+    },
+
+    joinLocalCluster({ cluster, deviceId }, onEvent) {
+      const peerId = `local:${state().info.incarnation}`;
+      const joinAs = connect(undefined, () =>
+        createLocalLink({ cluster, peerId, clock: components.clock, ...(components.localLocks && { locks: components.localLocks }) }),
+      );
+      joinAs(cluster, peerId, deviceId, onEvent, LOCAL_TIMING);
     },
 
     async clusterInfo() {
@@ -870,11 +887,41 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
   };
 
+  /** Joins cluster `cluster` as `peerId`, over the network connect() made. */
+  type JoinAs = (cluster: string, peerId: string, deviceId: string, onEvent?: (event: ClusterEvent) => void, timing?: ClusterTiming) => void;
+
+  /**
+   * Replaces the node's peer network (and membership) with the link `open` makes, and peer
+   * RPC over it: a handshake always, so a cluster without a secret proves the empty one, and
+   * it and a cluster with one refuse each other. The link joins a cluster through `joinAs`.
+   */
+  function connect(secret: string | undefined, open: (r: Running, joinAs: JoinAs) => PeerLink): JoinAs {
+    const r = state();
+    r.membership?.close();
+    r.membership = undefined;
+    r.router = undefined;
+    peerRpc?.close();
+    peerLink?.close();
+    refused.clear();
+    const joinAs: JoinAs = (cluster, peerId, deviceId, onEvent, timing) => void join(r, link, rpc, cluster, peerId, deviceId, onEvent, timing);
+    const link = open(r, joinAs);
+    const rpc = createPeerRpc(link, {
+      admission: { secret: secret ?? '' },
+      onRefused: (peerId, error) => refused.set(peerId, error.message),
+    });
+    rpc.handle('echo', (body) => body);
+    peerLink = link;
+    peerRpc = rpc;
+    return joinAs;
+  }
+
   /** Starts the broker's membership in `cluster` on this network, unless the network was replaced meanwhile. */
-  async function join(r: Running, link: PeerLink, rpc: PeerRpc, cluster: string, peerId: string, deviceId: string, onEvent?: (event: ClusterEvent) => void): Promise<void> {
+  async function join(r: Running, link: PeerLink, rpc: PeerRpc, cluster: string, peerId: string, deviceId: string, onEvent?: (event: ClusterEvent) => void, timing?: ClusterTiming): Promise<void> {
     // The page's callback (a Comlink proxy): a page gone meanwhile must not fail the broker.
     r.clusterEvent = (event) => void Promise.resolve(onEvent?.(event)).catch(() => undefined);
+    r.syncedRecords = ((await r.storage.readValue(syncedKey(cluster))) as number | undefined) ?? 0;
     const membership = await Membership.start({
+      ...(timing && { timing }),
       clusterName: cluster,
       storage: r.storage,
       clock: components.clock,
@@ -892,7 +939,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     });
     if (peerLink !== link || running !== r) return membership.close();
     r.membership = membership;
-    r.joining?.joined();
+    // A broker that never acted on an image serves now (its calls go to the controller); one that did, once its image caught up (syncTopics).
+    if (r.syncedRecords === 0) r.joining?.joined();
     const clusterId = () => membership.runtime.session.identity?.clusterId ?? '';
     r.router = {
       get clusterId() {

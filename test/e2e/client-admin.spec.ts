@@ -11,7 +11,7 @@ test('admin calls report what the log holds, and alterConfigs retention takes ef
     await admin.connect();
     await admin.createTopics({
       topics: [
-        { topic: 'ledger', numPartitions: 2, replicationFactor: 3, configEntries: [{ name: 'cleanup.policy', value: 'delete' }, { name: 'retention.bytes', value: '1000000' }] },
+        { topic: 'ledger', numPartitions: 2, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'delete' }, { name: 'retention.bytes', value: '1000000' }] },
         { topic: 'scratch' },
       ],
     });

@@ -267,7 +267,9 @@ test('KafkaJS names: AssignerProtocol round trip, a custom partitioner, Compress
       refused,
       keyedPartition: keyed[0]!.partition,
       cluster,
-      slot: info.slot,
+      brokerId: info.brokerId,
+      clusterId: info.clusterId,
+      incarnation: info.incarnation,
     };
   });
   expect(outcome.decodedMetadata).toEqual({ version: 1, topics: ['a', 'b'], userData: 'ud' });
@@ -281,6 +283,6 @@ test('KafkaJS names: AssignerProtocol round trip, a custom partitioner, Compress
   // The partition KafkaJS's own DefaultPartitioner picks for key "k" over 4 partitions (Kafka's murmur2).
   const kafkajs = Partitioners.DefaultPartitioner()({ topic: 'custom', partitionMetadata: [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0, offlineReplicas: [] })), message: { key: 'k', value: 'x' } });
   expect(outcome.keyedPartition).toBe(kafkajs);
-  expect(outcome.cluster.brokers).toEqual([{ nodeId: outcome.slot, host: '127.0.0.1', port: expect.any(Number) }]);
-  expect(outcome.cluster.controller).toBe(outcome.slot);
+  // The page's broker is the one broker of its origin's cluster, and its controller; its address is its storage on the local transport.
+  expect(outcome.cluster).toEqual({ brokers: [{ nodeId: outcome.brokerId, host: `local:${outcome.incarnation}`, port: 0 }], controller: outcome.brokerId, clusterId: outcome.clusterId });
 });

@@ -4,8 +4,8 @@ import type { DialStats, Letterbox, LetterboxConfig, LetterboxEvents, PeerInfo }
 // Type-level tests of the cluster part of the public API (checked by `npm run typecheck`).
 
 describe('cluster API types', () => {
-  it('joins a named cluster through a relay given by URL or multiaddr', () => {
-    expectTypeOf<LetterboxConfig['cluster']>().toEqualTypeOf<string | undefined>();
+  it('joins the origin’s cluster by default, a named cluster through a relay given by URL or multiaddr, or none', () => {
+    expectTypeOf<LetterboxConfig['cluster']>().toEqualTypeOf<string | false | undefined>();
     expectTypeOf<LetterboxConfig['relay']>().toEqualTypeOf<string | undefined>();
   });
 

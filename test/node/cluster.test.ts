@@ -44,8 +44,12 @@ async function openTab(
   peerId: string,
   databases = new Map<string, MemoryStorage>(),
   before: (node: NodeApi) => Promise<void> = async () => undefined,
-  /** Started for the cluster (NodeStartInit.cluster), as a Letterbox with `cluster` starts its node. */
-  startedFor = false,
+  how: {
+    /** Started for the cluster (NodeStartInit.cluster), as a Letterbox starts its node. */
+    startedFor?: boolean;
+    /** Joined over the local transport alone (joinLocalCluster: the origin's cluster), not the page's network. */
+    localOnly?: boolean;
+  } = {},
 ): Promise<Tab> {
   const lockClient = locks.client();
   let ids = 0;
@@ -56,10 +60,16 @@ async function openTab(
     randomId: () => `${peerId}-${ids++}`,
     localLocks: lockClient,
   });
-  await node.start({ clientId: peerId, slotWaitMs: 50, knownIncarnations: {}, onStorageLost: 'fail', ...(startedFor && { cluster }) });
+  const { incarnation } = await node.start({ clientId: peerId, slotWaitMs: 50, knownIncarnations: {}, onStorageLost: 'fail', ...((how.startedFor || how.localOnly) && { cluster }) });
   await before(node);
-  const port = fakePort();
   const events: ClusterEvent[] = [];
+  if (how.localOnly) {
+    node.joinLocalCluster({ cluster, deviceId: 'device-1' }, (event) => events.push(event));
+    const tab = { node, peerId: `local:${incarnation}`, lockClient, databases, events };
+    open.push(tab);
+    return tab;
+  }
+  const port = fakePort();
   // The port stands for the page's end of the bridge (a MessagePort in the worker).
   node.attachNetwork(port as unknown as MessagePort, { cluster, deviceId: 'device-1' }, (event) => events.push(event));
   port.fromPage({ type: 'self', peerId });
@@ -221,11 +231,51 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
     const second = await openTab(locks, cluster, 'u2', undefined, async (node) => {
       // Before attachNetwork: these must not create or answer anything as a broker of its own.
       early = node.createTopics([{ topic: 'early', numPartitions: 2 }], false);
-    }, true);
+    }, { startedFor: true });
     await expect(early).resolves.toEqual([true]);
     // 'early' is the cluster's: the first tab sees it placed over both brokers.
     await vi.waitFor(async () => expect(new Set((await placement(first, 'early')).map((p) => p.leader)).size).toBe(2), { timeout: FORM_BOUND_MS, interval: 50 });
     expect(second.events.some((e) => e.type === 'cluster_topic_clash')).toBe(false);
+  });
+
+  it('the origin’s cluster, over the local transport alone: tabs form it within its shorter formation, share topics, and a reopened tab keeps its broker id', async () => {
+    const locks = createMemoryLocks();
+    const cluster = newCluster();
+    const tabs = await Promise.all(['o1', 'o2', 'o3'].map((name) => openTab(locks, cluster, name, undefined, undefined, { localOnly: true })));
+    const all = await oneCluster(tabs);
+    expect(new Set(all.map((i) => i.brokerId)).size).toBe(3);
+    // Each broker's address is its storage incarnation on the local transport: no libp2p peer id.
+    expect(all.map((i) => i.brokers.find((b) => b.brokerId === i.brokerId)?.endpoints[0]).sort()).toEqual(tabs.map((t) => t.peerId).sort());
+    expect(tabs.every((t) => t.events.some((e) => e.type === 'cluster_joined'))).toBe(true);
+
+    await expect(tabs[0]!.node.createTopics([{ topic: 'shared', numPartitions: 3 }], false)).resolves.toEqual([true]);
+    const expected = await placement(tabs[0]!, 'shared');
+    for (const tab of tabs) await vi.waitFor(async () => expect(await placement(tab, 'shared')).toEqual(expected), { timeout: FORM_BOUND_MS, interval: 50 });
+    const [result] = await tabs[2]!.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [{ topic: 'shared', partition: 0, bytes: batch() }] });
+    expect(result).toMatchObject({ partition: 0, baseOffset: 0 });
+
+    const leaving = tabs[1]!;
+    const { brokerId } = all[1]!;
+    await closeTab(leaving);
+    const reopened = await openTab(locks, cluster, 'o2', leaving.databases, undefined, { localOnly: true });
+    expect(reopened.peerId).toBe(leaving.peerId);
+    const again = await oneCluster([tabs[0]!, reopened, tabs[2]!]);
+    expect(again[1]!.brokerId).toBe(brokerId);
+  });
+
+  it('a reopened broker keeps its cluster topics’ data: it acts on its image only once that has caught up with what it acted on before', async () => {
+    const locks = createMemoryLocks();
+    const cluster = newCluster();
+    const first = await openTab(locks, cluster, 'k1', undefined, undefined, { localOnly: true });
+    await oneCluster([first]);
+    await first.node.createTopics([{ topic: 'kept', numPartitions: 2 }], false);
+    await first.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [0, 1, 1].map((partition) => ({ topic: 'kept', partition, bytes: batch() })) });
+    await closeTab(first);
+    // Reopened alone: its image restarts empty (no snapshot yet) and replays once it leads again.
+    const reopened = await openTab(locks, cluster, 'k1', first.databases, undefined, { localOnly: true });
+    // The first calls wait for that, then see the topic with its records, not an unknown or emptied one.
+    await expect(reopened.node.listOffsets([0, 1].map((partition) => ({ topic: 'kept', partition, query: 'latest' as const })))).resolves.toEqual([1, 2]);
+    expect(await reopened.node.listTopics()).toEqual(['kept']);
   });
 
   it('refuses peers’ bad input: another cluster’s requests, raft messages claiming a registered broker’s id', async () => {
