@@ -160,6 +160,8 @@ export class ClientRequests implements ClientContext {
   #trace: number | undefined;
   /** This tab's broker's name once it is final (a private broker, or one that joined its cluster). */
   #brokerName: string | undefined;
+  /** The events of calls answered, in order, each once its broker's name is known. */
+  #answered: Promise<void> = Promise.resolve();
 
   constructor(context: ClientContext, emitter: RequestEmitter) {
     this.clientId = context.clientId;
@@ -207,7 +209,7 @@ export class ClientRequests implements ClientContext {
       if (record !== undefined && error instanceof TimeoutError) {
         record.timedOut = true;
         const { apiName, correlationId, createdAt } = record;
-        void this.#broker().then((broker) =>
+        this.#emitNamed((broker) =>
           this.#emitter.emit('request_timeout', () => ({ broker, clientId: this.clientId, correlationId, createdAt, sentAt: createdAt, pendingDuration: 0, apiName, apiKey: KAFKA_API_KEYS[apiName], apiVersion: 0 })),
         );
       }
@@ -241,13 +243,18 @@ export class ClientRequests implements ClientContext {
       if (record.timedOut) return;
       const duration = Date.now() - record.createdAt;
       const size = method === 'fetch' ? batchBytes((result as Awaited<ReturnType<NodeApi['fetch']>>).flatMap((p) => p.batches.map((bytes) => ({ bytes })))) : sentBytes;
-      void this.#broker().then((broker) =>
+      this.#emitNamed((broker) =>
         this.#emitter.emit('request', () => ({ broker, clientId: this.clientId, correlationId: record.correlationId, size, createdAt: record.createdAt, sentAt: record.createdAt, pendingDuration: 0, duration, apiName, apiKey: KAFKA_API_KEYS[apiName], apiVersion: 0 })),
       );
     };
     // An error from the broker is its answer; a broker gone (NotConnectedError) answered nothing.
     answer.then(answered, (error: unknown) => (error instanceof NotConnectedError ? undefined : answered([])));
     return answer;
+  }
+
+  /** Emits with this tab's broker's name, after the events before it. */
+  #emitNamed(emit: (broker: string) => void): void {
+    this.#answered = this.#answered.then(async () => emit(await this.#broker()));
   }
 
   #onPeerReport(report: PeerRequestReport): void {
