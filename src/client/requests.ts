@@ -142,8 +142,9 @@ interface CallRecord {
  * A client's view of its Letterbox (a ClientContext) whose broker calls report KafkaJS's
  * request events: REQUEST for each answered call (apiName the Kafka request it stands for,
  * broker this tab's broker), REQUEST_TIMEOUT for a call given up by {@link withTimeout},
- * REQUEST_QUEUE_SIZE for calls waiting for the broker to start; and, for traced calls, the
- * same events for the requests the broker made to other brokers for them.
+ * REQUEST_QUEUE_SIZE for calls waiting for the broker to start (named by the page: it has no
+ * peer id yet); and, for traced calls, the same events for the requests the broker made to
+ * other brokers for them.
  * @example const context = new ClientRequests(letterbox, emitter); const node = await context.node();
  */
 export class ClientRequests implements ClientContext {

@@ -172,7 +172,7 @@ export interface RequestReport {
   correlationId: number;
   /** Bytes of the request's frame. */
   size: number;
-  /** Wall-clock ms: made, and sent (its frame queued for the broker, after waiting for a slot). */
+  /** Wall-clock ms: made, and sent (its frame queued for the broker, after waiting for admission, an in-flight slot and queue room). */
   createdAt: number;
   sentAt: number;
   /** sentAt − createdAt: the time it waited to be sent. */
@@ -205,7 +205,7 @@ export interface NodeApi {
   listTopics(): Promise<string[]>;
   /** All topics, or the named ones (UnknownTopicOrPartitionError for a missing one). */
   describeTopics(names?: string[]): Promise<TopicState[]>;
-  /** `trace`: report the peer requests this call makes (reportPeerRequests); so for fetch and listOffsets. */
+  /** With a `trace` (here and in fetch and listOffsets), the requests this call makes to other brokers are reported with it (reportPeerRequests). */
   produce(request: ProduceRequest, trace?: number): Promise<ProduceResult[]>;
   fetch(request: FetchRequest, trace?: number): Promise<FetchedPartition[]>;
   listOffsets(queries: Array<{ topic: string; partition: number; query: OffsetQuery }>, trace?: number): Promise<Array<number | undefined>>;
