@@ -3,6 +3,7 @@ import type { Assignment, NodeApi, ConfigEntry, GroupErrorCode, GroupStateName, 
 import { Instrumentation, type InstrumentationEvent } from './events';
 import type { CallOptions } from './call-options';
 import type { ClientContext } from './context';
+import { ClientRequests, pageBrokerAddress, requestEmitter, requestEventNames, type RequestEventsOf } from './requests';
 import type { Logger } from './logger';
 import { abortable } from './node-connection';
 import * as check from './validate';
@@ -113,7 +114,12 @@ export interface GroupPartitionOffset {
   lag: string;
 }
 
-export interface AdminEvents {
+/**
+ * KafkaJS's admin events and their payloads. The request events (`admin.network.*`) are the
+ * admin's calls to its tab's broker and that broker's requests to the partitions' leaders for
+ * them (src/client/requests.ts).
+ */
+export interface AdminEvents extends RequestEventsOf<'admin'> {
   'admin.connect': Record<string, never>;
   'admin.disconnect': Record<string, never>;
 }
@@ -123,14 +129,14 @@ export interface AdminEvents {
  * @example const admin = letterbox.admin(); await admin.connect();
  */
 export class Admin {
-  readonly events = { CONNECT: 'admin.connect', DISCONNECT: 'admin.disconnect' } as const;
-  readonly #context: ClientContext;
+  readonly events = { CONNECT: 'admin.connect', DISCONNECT: 'admin.disconnect', ...requestEventNames('admin') } as const satisfies Record<string, keyof AdminEvents>;
+  readonly #context: ClientRequests;
   readonly #logger: Logger;
   readonly #instrumentation = new Instrumentation<AdminEvents>();
   #connected = false;
 
   constructor(context: ClientContext, logger: Logger) {
-    this.#context = context;
+    this.#context = new ClientRequests(context, requestEmitter(this.#instrumentation, 'admin'));
     this.#logger = logger;
   }
 
@@ -331,8 +337,7 @@ export class Admin {
       return { brokers, controller: cluster.controller, clusterId: cluster.clusterId ?? '' };
     }
     const info = await abortable(this.#context.nodeInfo(), signal);
-    const host = globalThis.location?.hostname ?? 'localhost';
-    const port = Number(globalThis.location?.port || (globalThis.location?.protocol === 'https:' ? 443 : 80));
+    const { host, port } = pageBrokerAddress();
     return { brokers: [{ nodeId: info.slot, host, port }], controller: info.slot, clusterId: info.incarnation };
   }
 

@@ -10,6 +10,7 @@ import { Subscriptions } from './consumer/subscriptions';
 import type { ConsumerConfig, ConsumerEvents, ConsumerRunConfig, ConsumerSettings, ConsumerSubscribeTopics, RunSettings, TopicPartitionOffset, TopicPartitions } from './consumer/types';
 import type { ClientContext } from './context';
 import { Instrumentation, type InstrumentationEvent } from './events';
+import { ClientRequests, requestEmitter, requestEventNames } from './requests';
 import type { Logger } from './logger';
 import { abortable } from './node-connection';
 import { retryOf, type Retry } from './retry';
@@ -54,6 +55,7 @@ const events = {
   CRASH: 'consumer.crash',
   REBALANCING: 'consumer.rebalancing',
   TOPIC_CREATED: 'consumer.topic_created',
+  ...requestEventNames('consumer'),
 } as const satisfies Record<string, keyof ConsumerEvents>;
 
 /**
@@ -81,7 +83,7 @@ export class Consumer {
 
   constructor(context: ClientContext, config: ConsumerConfig, logger: Logger) {
     const c = check.object(config, 'consumer config');
-    this.#context = context;
+    this.#context = new ClientRequests(context, requestEmitter(this.#instrumentation, 'consumer'));
     this.#logger = logger;
     this.groupId = check.string(c['groupId'], 'groupId');
     const assigners = check.array(c['partitionAssigners'], 'partitionAssigners', true);
@@ -98,7 +100,7 @@ export class Consumer {
       allowAutoTopicCreation: check.boolean(c['allowAutoTopicCreation'], 'allowAutoTopicCreation', true),
     };
     this.#retry = retryOf(c['retry'], 'retry');
-    const shared = { groupId: this.groupId, context, config: this.#config, logger, instrumentation: this.#instrumentation, subscriptions: this.#subscriptions };
+    const shared = { groupId: this.groupId, context: this.#context, config: this.#config, logger, instrumentation: this.#instrumentation, subscriptions: this.#subscriptions };
     this.#offsets = new OffsetManager(shared);
     this.#session = new GroupSession({ ...shared, offsets: this.#offsets });
     this.#runner = new FetchRunner({ ...shared, session: this.#session, offsets: this.#offsets, retry: this.#retry, stopping: () => this.#stopping });

@@ -1,5 +1,6 @@
 import type { Remote } from 'comlink';
 import type { NodeApi, NodeInfo } from '../node';
+import type { PeerRequestReports } from './requests';
 
 /** The broker node in its worker, as the clients call it. */
 export type RemoteNode = Remote<NodeApi>;
@@ -14,6 +15,8 @@ export interface ClientContext {
   readonly clientId: string;
   /** The running node, started on first use. */
   node(): Promise<RemoteNode>;
+  /** Routes the broker's reports of traced calls' peer requests to the clients that traced them. */
+  readonly peerReports: PeerRequestReports;
   /** The node's slot and database, starting the node if needed. */
   nodeInfo(): Promise<NodeInfo>;
 }

@@ -24,6 +24,14 @@ export class Instrumentation<Events extends object> {
     return () => void set.delete(listener as (event: InstrumentationEvent<never>) => void);
   }
 
+  /**
+   * Whether anyone listens to any of `types`.
+   * @example if (instrumentation.listens(['producer.network.request'])) trace();
+   */
+  listens(types: ReadonlyArray<keyof Events>): boolean {
+    return types.some((type) => (this.#listeners.get(type)?.size ?? 0) > 0);
+  }
+
   /** Emits `type` if anyone listens; `payload` is called only then. */
   emit<K extends keyof Events>(type: K, payload: () => Events[K]): void {
     const set = this.#listeners.get(type);

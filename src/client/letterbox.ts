@@ -11,6 +11,7 @@ import { consoleLogCreator, createLogger, logLevel, type LogCreator, type Logger
 import { connectNode, type NodeConnection } from './node-connection';
 import * as check from './validate';
 import { Producer, type ProducerConfig } from './producer';
+import { PeerRequestReports } from './requests';
 
 export interface LetterboxConfig {
   /** Names this client in logs and slot bookkeeping. Default `letterbox`. */
@@ -143,6 +144,8 @@ export class Letterbox implements ClientContext {
   /** A named cluster's relay network; undefined for the origin's cluster and a private broker. */
   readonly #cluster: { cluster: string; relay: string; iceServers?: RTCIceServer[]; secret?: string; localPeers?: boolean } | undefined;
   #network: Promise<PeerNetwork> | undefined;
+  /** @internal Where the broker's reports of the clients' traced calls go (KafkaJS's request events). */
+  readonly peerReports = new PeerRequestReports();
   /** Key of the last echo call, unique per instance, so it can be cancelled in the worker. */
   #peerRequestKey = 0;
 

@@ -6,7 +6,8 @@ import type { CallOptions } from './call-options';
 import type { ClientContext } from './context';
 import type { Logger } from './logger';
 import { encodeBatches, normalizeMessage, type Message, type NormalizedMessage } from './messages';
-import { abortable, transfer, withTimeout } from './node-connection';
+import { abortable, transfer } from './node-connection';
+import { ClientRequests, requestEmitter, requestEventNames, type RequestEventsOf } from './requests';
 import { retryOf, type Retry, type RetryOptions } from './retry';
 import * as check from './validate';
 
@@ -87,12 +88,14 @@ export interface RecordMetadata {
 
 const DEFAULT_MAX_BATCH_BYTES = 1_000_000;
 
-/** KafkaJS's producer events and their payloads. */
-export interface ProducerEvents {
+/**
+ * KafkaJS's producer events and their payloads. The request events (`producer.network.*`) are
+ * the producer's calls to its tab's broker and that broker's requests to the partitions'
+ * leaders for them (src/client/requests.ts).
+ */
+export interface ProducerEvents extends RequestEventsOf<'producer'> {
   'producer.connect': Record<string, never>;
   'producer.disconnect': Record<string, never>;
-  /** One per send/sendBatch that reached the node. */
-  'producer.request': { topics: string[]; batches: number; bytes: number; acks: -1 | 0 | 1; duration: number };
   /** A topic sent to did not exist and was created (allowAutoTopicCreation; not a KafkaJS event). */
   'producer.topic_created': { topic: string; numPartitions: number };
 }
@@ -102,8 +105,8 @@ export interface ProducerEvents {
  * @example const producer = letterbox.producer(); await producer.connect();
  */
 export class Producer {
-  readonly events = { CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect', REQUEST: 'producer.request', TOPIC_CREATED: 'producer.topic_created' } as const satisfies Record<string, keyof ProducerEvents>;
-  readonly #context: ClientContext;
+  readonly events = { CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect', ...requestEventNames('producer'), TOPIC_CREATED: 'producer.topic_created' } as const satisfies Record<string, keyof ProducerEvents>;
+  readonly #context: ClientRequests;
   readonly #logger: Logger;
   readonly #instrumentation = new Instrumentation<ProducerEvents>();
   readonly #config: Required<Omit<ProducerConfig, 'retry' | 'createPartitioner'>>;
@@ -114,7 +117,7 @@ export class Producer {
   readonly #partitionCounts = new Map<string, number>();
 
   constructor(context: ClientContext, config: ProducerConfig, logger: Logger) {
-    this.#context = context;
+    this.#context = new ClientRequests(context, requestEmitter(this.#instrumentation, 'producer'));
     this.#logger = logger;
     const c = check.object(config, 'producer config', true);
     this.#config = {
@@ -156,7 +159,7 @@ export class Producer {
 
   /**
    * Listens to a producer event; returns a function that stops listening.
-   * @example const off = producer.on(producer.events.REQUEST, (e) => console.log(e.payload.duration));
+   * @example const off = producer.on(producer.events.REQUEST, (e) => console.log(e.payload.apiName, e.payload.broker, e.payload.duration));
    */
   on<K extends keyof ProducerEvents>(type: K, listener: (event: InstrumentationEvent<ProducerEvents[K]>) => void): () => void {
     check.listener(type, listener, Object.values(this.events));
@@ -210,11 +213,8 @@ export class Producer {
         }
       }
       const buffers = [...new Set(request.map((b) => b.bytes.buffer as ArrayBuffer))];
-      const started = Date.now();
-      const bytes = request.reduce((n, b) => n + b.bytes.length, 0);
       const produced = node.produce(transfer({ acks, allowAutoTopicCreation: this.#config.allowAutoTopicCreation, batches: request }, buffers));
-      const results = await abortable(withTimeout(produced, timeout, 'send'), signal);
-      this.#instrumentation.emit('producer.request', () => ({ topics: [...new Set(request.map((b) => b.topic))], batches: request.length, bytes, acks, duration: Date.now() - started }));
+      const results = await abortable(this.#context.withTimeout(produced, timeout, 'send'), signal);
       return summarize(results);
     };
     const once = async () => {

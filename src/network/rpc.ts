@@ -48,12 +48,29 @@ export interface PeerRequestOptions {
   signal?: AbortSignal;
   /** Body version; default the newest this node speaks. */
   version?: number;
+  /** Told of this request's life (requests only; never for one-way messages): for instrumentation, as KafkaJS reports a request to a broker. */
+  observe?: (observation: PeerRequestObservation) => void;
 }
+
+/**
+ * What an observed request reports. Times are the clock's wall time (`now()`); a request is
+ * sent once its frame is queued for the peer (after waiting for admission, one of the peer's
+ * {@link RPC_IN_FLIGHT_REQUESTS_MAX} slots and queue room).
+ */
+export type PeerRequestObservation =
+  /** The peer's requests waiting to be sent changed (`queueSize` of them now): this one joined or left them. */
+  | { kind: 'queue'; queueSize: number }
+  /** The peer answered (an error answer too). `bytes`: the request's frame. */
+  | { kind: 'answered'; requestId: number; version: number; bytes: number; createdAt: number; sentAt: number; answeredAt: number }
+  /** Its timeout passed before an answer; `sentAt` undefined and `requestId` 0 when it timed out waiting to be sent. */
+  | { kind: 'timedOut'; requestId: number; version: number; createdAt: number; sentAt: number | undefined; timedOutAt: number };
 
 /** Counters of one peer's channel, for tests, metrics and the demo. */
 export interface PeerRpcStats {
   /** Requests to the peer awaiting an answer. */
   inFlightRequests: number;
+  /** Requests to the peer waiting to be sent: for admission, an in-flight slot or queue room. */
+  queuedRequests: number;
   /** The peer's requests being handled here. */
   handling: number;
   /** Encoded frames queued for the peer, not yet taken by the bridge. */
@@ -120,6 +137,8 @@ const MAX_REQUEST_ID = 0xffffffff;
 
 interface Pending {
   type: PeerMessageName;
+  /** Called when the peer's answer (or error answer) arrives, before it settles the request. */
+  onAnswer(): void;
   resolve(body: unknown): void;
   reject(error: unknown): void;
 }
@@ -313,6 +332,7 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     if (pending === undefined) return; // an answer after its request timed out or was cancelled
     channel.pending.delete(frame.requestId);
     wake(channel);
+    pending.onAnswer();
     if (frame.type === 'error') {
       const { code, message, retriable } = frame.body;
       pending.reject(new PeerError(peerId, code, `peer ${peerId}: ${message}`, { retriable }));
@@ -498,24 +518,58 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     }
   };
 
+  /** Requests per peer waiting to be sent (admission, an in-flight slot, queue room), by peer id; absent when none. */
+  const waitingToSend = new Map<string, number>();
+  const countWaiting = (peerId: string, delta: 1 | -1): number => {
+    const count = (waitingToSend.get(peerId) ?? 0) + delta;
+    if (count === 0) waitingToSend.delete(peerId);
+    else waitingToSend.set(peerId, count);
+    return count;
+  };
+
   const send = async (peerId: string, type: string, body: unknown, options: PeerRequestOptions, gated: boolean): Promise<unknown> => {
     const { signal, dispose } = deadline(`${type} request to ${peerId}`, options.timeoutMs ?? RPC_TIMEOUT_MS, options.signal);
+    const { observe } = options;
+    const version = options.version ?? newestVersion(type);
+    const createdAt = observe === undefined ? 0 : clock.now();
     let channel: Channel | undefined;
     let requestId: number | undefined;
+    let waiting = true;
+    const sent = () => {
+      waiting = false;
+      const queueSize = countWaiting(peerId, -1);
+      observe?.({ kind: 'queue', queueSize });
+    };
+    const queueSize = countWaiting(peerId, 1);
+    observe?.({ kind: 'queue', queueSize });
+    let sentAt: number | undefined;
+    let answeredAt: number | undefined;
+    let frameBytes = 0;
     try {
       // Checked again after the wait: other requests may have taken the free slots meanwhile.
       do channel = await readyChannel(peerId, signal, gated, true);
       while (channel.pending.size >= RPC_IN_FLIGHT_REQUESTS_MAX);
       requestId = takeRequestId(channel);
-      const frame = codec.encode({ type, version: options.version ?? newestVersion(type), requestId, isResponse: false, body } as Frame<PeerMessageTypes>);
+      const frame = codec.encode({ type, version, requestId, isResponse: false, body } as Frame<PeerMessageTypes>);
+      frameBytes = frame.length;
+      const onAnswer = observe === undefined ? () => undefined : () => (answeredAt = clock.now());
       const answered = new Promise<unknown>((resolve, reject) => {
-        channel!.pending.set(requestId!, { type: type as PeerMessageName, resolve, reject });
+        channel!.pending.set(requestId!, { type: type as PeerMessageName, onAnswer, resolve, reject });
         signal.addEventListener('abort', () => reject(signal.reason), { once: true });
       });
       answered.catch(() => undefined); // it may fail while the frame still waits for queue room; awaited below
       await enqueue(peerId, frame, signal);
+      sent();
+      if (observe !== undefined) sentAt = clock.now();
       return await answered;
+    } catch (error) {
+      if (observe !== undefined && answeredAt === undefined && error instanceof TimeoutError && error === signal.reason) {
+        observe({ kind: 'timedOut', requestId: sentAt === undefined ? ONE_WAY_REQUEST_ID : requestId!, version, createdAt, sentAt, timedOutAt: clock.now() });
+      }
+      throw error;
     } finally {
+      if (waiting) sent();
+      if (observe !== undefined && answeredAt !== undefined && sentAt !== undefined) observe({ kind: 'answered', requestId: requestId!, version, bytes: frameBytes, createdAt, sentAt, answeredAt });
       dispose();
       if (channel !== undefined && requestId !== undefined && channel.pending.delete(requestId)) wake(channel);
     }
@@ -569,6 +623,7 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
       if (channel === undefined) return undefined;
       return {
         inFlightRequests: channel.pending.size,
+        queuedRequests: waitingToSend.get(peerId) ?? 0,
         handling: channel.handling,
         queuedBytes: channel.queuedBytes,
         unackedBytes: channel.window.unackedBytes,

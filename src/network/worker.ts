@@ -9,6 +9,7 @@ export {
   type PeerHandler,
   type PeerRequestContext,
   type PeerRequestOptions,
+  type PeerRequestObservation,
   type PeerMessageName,
   type PeerMessageBody,
 } from './rpc';

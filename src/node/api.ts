@@ -164,6 +164,39 @@ export interface FetchedPartition {
 
 export type OffsetQuery = 'earliest' | 'latest' | { timestamp: number };
 
+/** A request to a broker as KafkaJS's REQUEST event describes it (without `clientId`, which the page adds). */
+export interface RequestReport {
+  /** The broker asked, as admin.describeCluster() names it, `host:port`: a broker of a cluster is its peer id and port 0. */
+  broker: string;
+  /** The request's id on its channel to that broker. */
+  correlationId: number;
+  /** Bytes of the request's frame. */
+  size: number;
+  /** Wall-clock ms: made, and sent (its frame queued for the broker, after waiting for admission, an in-flight slot and queue room). */
+  createdAt: number;
+  sentAt: number;
+  /** sentAt − createdAt: the time it waited to be sent. */
+  pendingDuration: number;
+  /** From sentAt to the answer, in ms. */
+  duration: number;
+  /** Kafka's name and key of the request (`Produce` 0, `Fetch` 1, `ListOffsets` 2), and the version of its body. */
+  apiName: string;
+  apiKey: number;
+  apiVersion: number;
+}
+
+/**
+ * A request this broker made to another broker of its cluster for a call given a `trace`
+ * (NodeApi.reportPeerRequests): KafkaJS's REQUEST, REQUEST_TIMEOUT and REQUEST_QUEUE_SIZE
+ * payloads. A request that timed out waiting to be sent has correlationId 0 and sentAt the
+ * time it gave up.
+ */
+export type PeerRequestReport =
+  | { type: 'request'; trace: number; payload: RequestReport }
+  | { type: 'request_timeout'; trace: number; payload: Omit<RequestReport, 'size' | 'duration'> }
+  /** The broker's requests to that broker waiting to be sent (for admission, one of its in-flight slots, queue room) changed: this call's request joined or left them. */
+  | { type: 'request_queue_size'; trace: number; payload: { broker: string; queueSize: number } };
+
 /** What the worker exposes. Every method may reject with a LetterboxError subclass. */
 export interface NodeApi {
   start(init: NodeStartInit): Promise<NodeInfo>;
@@ -172,9 +205,10 @@ export interface NodeApi {
   listTopics(): Promise<string[]>;
   /** All topics, or the named ones (UnknownTopicOrPartitionError for a missing one). */
   describeTopics(names?: string[]): Promise<TopicState[]>;
-  produce(request: ProduceRequest): Promise<ProduceResult[]>;
-  fetch(request: FetchRequest): Promise<FetchedPartition[]>;
-  listOffsets(queries: Array<{ topic: string; partition: number; query: OffsetQuery }>): Promise<Array<number | undefined>>;
+  /** With a `trace` (here and in fetch and listOffsets), the requests this call makes to other brokers are reported with it (reportPeerRequests). */
+  produce(request: ProduceRequest, trace?: number): Promise<ProduceResult[]>;
+  fetch(request: FetchRequest, trace?: number): Promise<FetchedPartition[]>;
+  listOffsets(queries: Array<{ topic: string; partition: number; query: OffsetQuery }>, trace?: number): Promise<Array<number | undefined>>;
   /** Deletes topics and all their records. UnknownTopicOrPartitionError for a missing one. */
   deleteTopics(names: string[]): Promise<void>;
   /** Raises topics' partition counts to `count` (never lowers them), all or none. */
@@ -199,6 +233,12 @@ export interface NodeApi {
   describeGroups(groupIds: string[]): Promise<GroupDescription[]>;
   /** Deletes groups without members and their committed offsets; each result says why a group was not deleted (null: deleted). */
   deleteGroups(groupIds: string[]): Promise<Array<{ groupId: string; error: { code: GroupErrorCode; message: string } | null }>>;
+  /**
+   * Reports to `report` the requests this broker makes to other brokers for produce, fetch and
+   * listOffsets calls given a `trace` (forwarded to their partitions' leaders), each with that
+   * trace; calls without one report nothing. A later call replaces `report`.
+   */
+  reportPeerRequests(report: (report: PeerRequestReport) => void): void;
   /** Ends the fetch with this requestId now, returning what it has. */
   cancel(requestId: number): void;
   /** The slot's libp2p private key (protobuf bytes); a slot without one stores `candidate` and returns it. */

@@ -16,13 +16,14 @@ import { checkBatch, createLogManager, defaultLogConfig, type BackgroundMaintena
 import { createLocalLink, createPeerLink, createPeerRpc, PeerNotConnectedError, type LocalLocks, type PeerLink, type PeerRpc } from '../network/worker';
 import type { BatchHeader } from '../protocol';
 import type { PartitionId, Storage, StorageWrite } from '../storage';
-import type { ClusterEvent, FetchedPartition, FetchRequest, JoinReply, NodeApi, NodeInfo, NodeStartInit, ProduceRequest, ProduceResult, SyncReply, TopicDefinition, TopicSpec } from './api';
+import type { ClusterEvent, FetchedPartition, FetchRequest, JoinReply, NodeApi, PeerRequestReport, NodeInfo, NodeStartInit, ProduceRequest, ProduceResult, SyncReply, TopicDefinition, TopicSpec } from './api';
 import { Executor } from './executor';
 import { GROUP_TICK_MS, GroupRuntime } from './groups';
 import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
 import { LOCAL_TIMING, Membership } from './membership';
 import type { ClusterTiming } from './cluster';
 import { fetchRouted, listOffsetsRouted, produceRouted, serveRouted, type Route, type RoutedBroker } from './routing';
+import { tracedRouter } from './request-reports';
 import { collidingTopic, configEntriesOf, defineTopic, hostedTopics, parseConfigEntries, PARTITIONS_MAX } from './topics';
 
 /** What the node needs from its environment: I/O and the clock, passed in so tests can supply their own. */
@@ -166,6 +167,10 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   const peerRequests = new Map<number, AbortController>();
   /** Why each refused peer was refused admission, for refusedPeers(). */
   const refused = new Map<string, string>();
+  /** Where the peer requests of traced calls are reported (reportPeerRequests), once the page asked. */
+  let peerReport: ((report: PeerRequestReport) => void) | undefined;
+  /** The router of a call: one that reports its peer requests when the call is traced. */
+  const routerOf = (router: RoutedBroker, trace: number | undefined): RoutedBroker => (trace === undefined || peerReport === undefined ? router : tracedRouter(router, trace, peerReport));
 
   const state = (): Running => {
     if (running === undefined) throw new NotConnectedError('the broker node is not started (or was closed)');
@@ -628,7 +633,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       return described;
     },
 
-    async produce(request) {
+    async produce(request, trace) {
       const r = await joined();
       if (request.acks !== 0 && request.acks !== 1 && request.acks !== -1) throw new InvalidArgumentError(`acks must be -1, 0 or 1, got ${String(request.acks)}`);
       if (!Array.isArray(request.batches)) throw new InvalidArgumentError('produce takes an array of batches');
@@ -655,18 +660,18 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         if (membership !== undefined) await createThroughController(r, membership, [...toCreate.keys()].map((topic) => ({ topic })));
         else await serially(r, () => createTopics(r, [...toCreate.values()]));
       }
-      if (r.router !== undefined) return produceRouted(r.router, request.acks, request.batches);
+      if (r.router !== undefined) return produceRouted(routerOf(r.router, trace), request.acks, request.batches);
       return appendHere(r, request.acks, request.batches, checked);
     },
 
-    async fetch(request: FetchRequest) {
+    async fetch(request: FetchRequest, trace?: number) {
       // Cancellable from the call on, also while it waits for the cluster.
       const controller = new AbortController();
       const { fetches } = state();
       fetches.set(request.requestId, controller);
       try {
         const r = await joined();
-        return await (r.router === undefined ? fetchHere(r, request, controller.signal) : fetchRouted(r.router, request, controller.signal));
+        return await (r.router === undefined ? fetchHere(r, request, controller.signal) : fetchRouted(routerOf(r.router, trace), request, controller.signal));
       } finally {
         fetches.delete(request.requestId);
       }
@@ -757,10 +762,15 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       return Promise.all(partitions.map(({ offset }, i) => logs[i]!.deleteRecordsBefore(offset)));
     },
 
-    async listOffsets(queries) {
+    async listOffsets(queries, trace) {
       const r = await joined();
-      if (r.router !== undefined) return listOffsetsRouted(r.router, queries);
+      if (r.router !== undefined) return listOffsetsRouted(routerOf(r.router, trace), queries);
       return Promise.all(queries.map(({ topic, partition, query }) => logOf(topic, partition).offsetFor(query)));
+    },
+
+    reportPeerRequests(report) {
+      // The page's callback (a Comlink proxy): a page gone meanwhile must not fail the broker.
+      peerReport = (event) => void Promise.resolve(report(event)).catch(() => undefined);
     },
 
     joinGroup: (request) => state().groups.request<JoinReply>({ type: 'join', ...request }),

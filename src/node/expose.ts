@@ -21,8 +21,8 @@ export function exposeBrokerNode(endpoint: Endpoint & { location?: { origin: str
   });
   const api: NodeApi = {
     ...node,
-    async fetch(request) {
-      const partitions = await node.fetch(request);
+    async fetch(request, trace) {
+      const partitions = await node.fetch(request, trace);
       const buffers = new Set(partitions.flatMap((p) => p.batches.map((b) => b.buffer as ArrayBuffer)));
       return transfer(partitions, [...buffers]);
     },

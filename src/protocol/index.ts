@@ -55,3 +55,4 @@ export type {
   ProducePartitionResult,
 } from './data-messages';
 export { encodeMemberMetadata, decodeMemberMetadata, encodeMemberAssignment, decodeMemberAssignment, type MemberMetadata, type MemberAssignment } from './consumer-protocol';
+export { KAFKA_API_KEYS, type KafkaApiName } from './api-keys';

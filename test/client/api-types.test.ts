@@ -13,6 +13,7 @@ import type {
   LetterboxError,
   Message,
   Producer,
+  ProducerEvents,
   RecordMetadata,
 } from '../../src/client';
 
@@ -47,6 +48,17 @@ describe('public API types', () => {
     expectTypeOf<JoinListener>().toBeFunction();
     expectTypeOf<Consumer['events']['GROUP_JOIN']>().toEqualTypeOf<'consumer.group_join'>();
     expectTypeOf<ReturnType<Letterbox['on']>>().toEqualTypeOf<() => void>();
+  });
+
+  it('request events carry KafkaJS’s payload fields under KafkaJS’s names', () => {
+    expectTypeOf<Producer['events']['REQUEST']>().toEqualTypeOf<'producer.network.request'>();
+    expectTypeOf<Consumer['events']['REQUEST_TIMEOUT']>().toEqualTypeOf<'consumer.network.request_timeout'>();
+    expectTypeOf<Admin['events']['REQUEST_QUEUE_SIZE']>().toEqualTypeOf<'admin.network.request_queue_size'>();
+    expectTypeOf<keyof ProducerEvents['producer.network.request']>().toEqualTypeOf<
+      'broker' | 'clientId' | 'correlationId' | 'size' | 'createdAt' | 'sentAt' | 'pendingDuration' | 'duration' | 'apiName' | 'apiKey' | 'apiVersion'
+    >();
+    expectTypeOf<keyof ConsumerEvents['consumer.network.request_timeout']>().toEqualTypeOf<'broker' | 'clientId' | 'correlationId' | 'createdAt' | 'sentAt' | 'pendingDuration' | 'apiName' | 'apiKey' | 'apiVersion'>();
+    expectTypeOf<ProducerEvents['producer.network.request_queue_size']>().toEqualTypeOf<{ broker: string; clientId: string; queueSize: number }>();
   });
 
   it('eachMessage and eachBatch payloads have KafkaJS’s helpers', () => {

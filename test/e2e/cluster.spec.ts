@@ -215,10 +215,46 @@ test('three tabs of one origin with no relay form one cluster over the local tra
   for (const tab of tabs) expect(tab.broker.clusterId, `${tab.name}'s cluster id`).toBe(clusterId);
   expect(new Set(ids(tabs)).size).toBe(3);
   await expectOneCluster(tabs, clusterId);
-  const { ms } = await createAndSee(tabs[1]!, tabs, 'local-orders', 3);
+  const { placement, ms } = await createAndSee(tabs[1]!, tabs, 'local-orders', 3);
   console.log(`createTopics in one tab visible in all 3 over the local transport: ${ms} ms`);
   await expectRouted(tabs[1]!, tabs[2]!, 'local-orders', 3);
+  // From a tab that does not lead partition 0: at least one of its broker's requests goes to another.
+  await expectRequestEvents(tabs.find((t) => t.broker.brokerId !== placement[0]!.leader)!, 'local-orders', placement);
 });
+
+declare global {
+  interface Window {
+    requests: Array<{ broker: string; clientId: string; apiName: string; apiKey: number; size: number; correlationId: number; pendingDuration: number; duration: number }>;
+  }
+}
+
+/**
+ * KafkaJS's REQUEST events of a send to every partition of `topic` from `from`: the producer's
+ * call to its tab's broker, and that broker's Produce request to each other partition leader,
+ * each naming its broker as admin.describeCluster() does. Bounded by one peer request's timeout.
+ */
+async function expectRequestEvents(from: Tab, topic: string, placement: PartitionPlace[]): Promise<void> {
+  const names = new Map(await from.page.evaluate(async () => (await window.admin.describeCluster()).brokers.map((b) => [b.nodeId, `${b.host}:${b.port}`] as const)));
+  const others = new Set(placement.map((p) => p.leader).filter((leader) => leader !== from.broker.brokerId));
+  const expected = [from.broker.brokerId, ...others].map((id) => names.get(id)).sort();
+  await from.page.evaluate(
+    async ({ topic, partitions }) => {
+      window.requests = [];
+      const producer = window.broker.producer();
+      producer.on(producer.events.REQUEST, ({ payload }) => window.requests.push(payload));
+      await producer.connect();
+      await producer.send({ topic, messages: Array.from({ length: partitions }, (_, partition) => ({ partition, value: 'traced' })) });
+    },
+    { topic, partitions: placement.length },
+  );
+  const produced = () => from.page.evaluate(() => window.requests.filter((r) => r.apiName === 'Produce'));
+  await expect.poll(async () => (await produced()).map((r) => r.broker).sort(), { timeout: BROWSER_TIMING.requestTimeoutMs }).toEqual(expected);
+  for (const request of await produced()) {
+    expect(request).toMatchObject({ apiKey: 0, clientId: 'cluster-e2e' });
+    expect(request.size).toBeGreaterThan(0);
+    expect(Math.min(request.duration, request.pendingDuration)).toBeGreaterThanOrEqual(0);
+  }
+}
 
 /**
  * The data path between brokers: `producer` sends 1,000 keyed records to every partition of

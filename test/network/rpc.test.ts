@@ -18,6 +18,7 @@ import {
   type PeerLink,
   type PeerLinkEvents,
   type PeerRpc,
+  type PeerRequestObservation,
 } from '../../src/network/worker';
 import { until } from '../support/until';
 import { realClock } from '../../src/clock';
@@ -305,6 +306,49 @@ describe('peer rpc', () => {
     clearInterval(timer);
     results.forEach((body, i) => expect(body).toEqual(bytesOf(i % 256, i >> 8)));
     expect(peak).toBeLessThanOrEqual(RPC_IN_FLIGHT_REQUESTS_MAX);
+  });
+
+  it('reports an observed request: the peer\'s requests waiting to be sent as it joins and leaves them, its answer with id, frame bytes and times, and its timeout sent or unsent', async () => {
+    const [a, b] = pair('A', 'B');
+    const rpcA = rpcOn(a);
+    const rpcB = createPeerRpc(b);
+    rpcs.push(rpcB);
+    const held: Array<() => void> = [];
+    rpcB.handle('echo', (body) => new Promise((resolve) => held.push(() => resolve(body))));
+    const releaseHeld = () => held.splice(0).forEach((release) => release());
+    const busy = Array.from({ length: RPC_IN_FLIGHT_REQUESTS_MAX }, () => rpcA.request('B', 'echo', bytesOf(0), { timeoutMs: 60_000 }));
+    await until(() => held.length === RPC_IN_FLIGHT_REQUESTS_MAX, 'every slot taken');
+    const seen = (): PeerRequestObservation[] => [];
+    const x = seen();
+    const answered = rpcA.request('B', 'echo', bytesOf(1, 2, 3), { timeoutMs: 60_000, observe: (o) => x.push(o) });
+    const y = seen();
+    await expect(rpcA.request('B', 'echo', bytesOf(4), { timeoutMs: 30, observe: (o) => y.push(o) })).rejects.toBeInstanceOf(TimeoutError);
+    expect(x).toEqual([{ kind: 'queue', queueSize: 1 }]);
+    expect(y.map((o) => o.kind)).toEqual(['queue', 'timedOut', 'queue']);
+    expect(y[0]).toEqual({ kind: 'queue', queueSize: 2 });
+    expect(y[1]).toMatchObject({ requestId: 0, sentAt: undefined });
+    expect(y[2]).toEqual({ kind: 'queue', queueSize: 1 });
+    expect(rpcA.stats('B')!.queuedRequests).toBe(1);
+    releaseHeld();
+    await Promise.all(busy);
+    await until(() => held.length === 1, 'x sent');
+    expect(x[1]).toEqual({ kind: 'queue', queueSize: 0 });
+    expect(rpcA.stats('B')!.queuedRequests).toBe(0);
+    releaseHeld();
+    expect(await answered).toEqual(bytesOf(1, 2, 3));
+    const done = x[2];
+    if (done?.kind !== 'answered') throw new Error(`no answer observed: ${JSON.stringify(x)}`);
+    expect(done.requestId).toBeGreaterThan(0);
+    expect(done.bytes).toBe(codec.encode({ type: 'echo', version: done.version, requestId: done.requestId, isResponse: false, body: bytesOf(1, 2, 3) }).length);
+    expect(done.createdAt).toBeLessThanOrEqual(done.sentAt);
+    expect(done.sentAt).toBeLessThanOrEqual(done.answeredAt);
+    expect(x).toHaveLength(3);
+    const z = seen();
+    await expect(rpcA.request('B', 'echo', bytesOf(5), { timeoutMs: 30, observe: (o) => z.push(o) })).rejects.toBeInstanceOf(TimeoutError);
+    expect(z.map((o) => o.kind)).toEqual(['queue', 'queue', 'timedOut']);
+    expect(z[2]).toMatchObject({ kind: 'timedOut', requestId: expect.any(Number) as number, sentAt: expect.any(Number) as number });
+    expect((z[2] as { requestId: number }).requestId).toBeGreaterThan(0);
+    releaseHeld();
   });
 
   it('a request larger than the whole window goes once the bytes before it are few enough to stay unacknowledged (no window update would ever come for them)', async () => {

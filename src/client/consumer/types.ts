@@ -2,6 +2,7 @@
 
 import type { AssignorName, Assignment } from '../../node';
 import type { KafkaMessage } from '../messages';
+import type { RequestEventsOf } from '../requests';
 import type { RetryOptions } from '../retry';
 
 export interface ConsumerConfig {
@@ -109,8 +110,12 @@ export interface ConsumerRunConfig {
 type OffsetsPayload = { groupId: string; memberId: string; groupGenerationId: number; topics: OffsetsByTopicPartition['topics'] };
 export type BatchPayload = { topic: string; partition: number; highWatermark: string; offsetLag: string; offsetLagLow: string; batchSize: number; firstOffset: string; lastOffset: string };
 
-/** KafkaJS's consumer events and their payloads. */
-export interface ConsumerEvents {
+/**
+ * KafkaJS's consumer events and their payloads. The request events (`consumer.network.*`) are
+ * the consumer's calls to its tab's broker and that broker's requests to the partitions'
+ * leaders for them (src/client/requests.ts).
+ */
+export interface ConsumerEvents extends RequestEventsOf<'consumer'> {
   'consumer.heartbeat': { groupId: string; memberId: string; groupGenerationId: number };
   'consumer.commit_offsets': OffsetsPayload;
   'consumer.group_join': { duration: number; groupId: string; isLeader: boolean; leaderId: string; groupProtocol: string; memberId: string; memberAssignment: Assignment };

@@ -43,7 +43,7 @@ export const producerMethods: Methods<client.Producer> = {
   logger: [],
   isIdempotent: [],
   disconnect: [],
-  on: [{ t: 'literal', values: ['producer.request', 'producer.connect', 'producer.disconnect'] }, listener],
+  on: [{ t: 'literal', values: ['producer.network.request', 'producer.connect', 'producer.disconnect'] }, listener],
   send: [obj({ topic: topicName, messages: arr(message), acks, timeout: int(true), compression }), call],
   sendBatch: [obj({ topicMessages: arr(obj({ topic: topicName, messages: arr(message) })), acks, timeout: int(true), compression }), call],
 };
