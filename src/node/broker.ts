@@ -80,10 +80,18 @@ interface Running {
   offered: Set<string>;
   /** Tells the page of cluster events (joined, a mismatch, a topic that could not join). */
   clusterEvent: (event: ClusterEvent) => void;
-  /** Settles once the node joined the cluster it was started for (NodeStartInit.cluster); absent for a private broker. */
-  joining: { readonly done: Promise<void>; joined(): void } | undefined;
+  /** Settles once the node joined the cluster it was started for (NodeStartInit.cluster) and its image caught up; absent for a private broker. */
+  joining: JoinGate | undefined;
   /** The image (its records applied) the local topics were last brought in line with: stored, so a restarted broker acts on none older. */
   syncedRecords: number;
+}
+
+/** Opens once: calls that depend on the cluster wait for it. */
+interface JoinGate {
+  readonly done: Promise<void>;
+  /** Whether it opened (read on every call, so an open gate costs no timer). */
+  readonly open: boolean;
+  joined(): void;
 }
 
 /** How long an admin change waits for the active controller and for this broker to apply it (KafkaJS's requestTimeout is 30 s). */
@@ -125,10 +133,18 @@ async function loadTopics(storage: Storage): Promise<{ topics: Map<string, Topic
 }
 
 /** A promise and the function that settles it. */
-function joinGate(): { done: Promise<void>; joined(): void } {
-  let joined = (): void => undefined;
-  const done = new Promise<void>((resolve) => (joined = resolve));
-  return { done, joined };
+function joinGate(): JoinGate {
+  let open = (): void => undefined;
+  const done = new Promise<void>((resolve) => (open = resolve));
+  const gate = {
+    done,
+    open: false,
+    joined() {
+      gate.open = true;
+      open();
+    },
+  };
+  return gate;
 }
 
 /** Runs a metadata change after those before it: concurrent creates and deletes of one name see each other's outcome. */
@@ -177,9 +193,24 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     return running;
   };
 
-  /** The running node, once it has joined the cluster it was started for: what its topics are depends on the cluster. */
+  /**
+   * The running node, once it has joined the cluster it was started for and its image has
+   * caught up: what its topics are depends on the cluster. Rejects with TimeoutError past the
+   * admin timeout (no controller answers, or the broker cannot register).
+   */
   const joined = async (): Promise<Running> => {
-    await state().joining?.done;
+    const gate = state().joining;
+    if (gate !== undefined && !gate.open) {
+      let cancel = (): void => undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        cancel = components.clock.after(CLUSTER_ADMIN_TIMEOUT_MS, () => reject(new TimeoutError(`this broker has not joined its cluster within ${CLUSTER_ADMIN_TIMEOUT_MS} ms (registered with a controller, its metadata caught up)`)));
+      });
+      try {
+        await Promise.race([gate.done, timedOut]);
+      } finally {
+        cancel();
+      }
+    }
     return state();
   };
 
@@ -302,7 +333,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     // acting on it before it passes what this broker acted on would delete the topics created
     // since (their data with them). The broker serves once it has caught up, as in KRaft.
     if (image.recordsApplied < r.syncedRecords) return;
-    r.joining?.joined();
+    // Nor does a broker serve before its image holds its own registration: what was committed before it is there too.
+    if (image.broker(brokerId)?.incarnation !== r.info.incarnation) return;
     if (image.recordsApplied > r.syncedRecords) {
       // Stored before acting on it: whatever the local topics hold came from an image no newer.
       await r.storage.write([{ kind: 'putValue', key: syncedKey(membership.init.clusterName), value: image.recordsApplied }]);
@@ -338,6 +370,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     }
     // A shorter retention altered through any broker applies now, not at the next interval.
     if (altered) r.maintenance.runSoon();
+    // Caught up, and the local topics follow: calls waiting for the cluster go on.
+    r.joining?.joined();
   }
 
   /**
@@ -949,8 +983,6 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     });
     if (peerLink !== link || running !== r) return membership.close();
     r.membership = membership;
-    // A broker that never acted on an image serves now (its calls go to the controller); one that did, once its image caught up (syncTopics).
-    if (r.syncedRecords === 0) r.joining?.joined();
     const clusterId = () => membership.runtime.session.identity?.clusterId ?? '';
     r.router = {
       get clusterId() {

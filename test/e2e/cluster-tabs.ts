@@ -19,6 +19,8 @@ declare global {
 
 /** A relay address where nothing listens: tabs of one origin meet only over the local transport. */
 export const NO_RELAY = 'http://127.0.0.1:9';
+/** For startBroker: no `cluster` option, so the broker is one of its origin's cluster (over the local transport alone). */
+export const ORIGIN = '(origin)';
 
 /** A registered broker: its slot, broker id and cluster id. */
 export interface Registered {
@@ -57,22 +59,23 @@ export async function openClientTab(context: BrowserContext): Promise<Page> {
 
 /**
  * Starts a `Letterbox` in `cluster` with `relay` on a client page (the local transport stays
- * on, as by default), its admin connected, and joins the cluster's network.
+ * on, as by default), its admin connected, and joins the cluster's network; with
+ * {@link ORIGIN}, a `Letterbox` without the option: a broker of its origin's cluster.
  */
 export async function startBroker(page: Page, cluster: string, relay: string): Promise<void> {
   await page.evaluate(
-    async ({ cluster, relay }) => {
-      window.broker = new window.lb.Letterbox({ clientId: 'cluster-e2e', cluster, relay });
+    async ({ cluster, relay, origin }) => {
+      window.broker = new window.lb.Letterbox(cluster === origin ? { clientId: 'cluster-e2e' } : { clientId: 'cluster-e2e', cluster, relay });
       // When its links came, for failure messages (ms since the broker was made).
       window.brokerMadeAt = performance.now();
       window.brokerLog = [];
       window.broker.on('letterbox.peer_joined', ({ payload }) => window.brokerLog.push(`${payload.peerId.slice(-6)} joined @${Math.round(performance.now() - window.brokerMadeAt)} ms`));
       window.admin = window.broker.admin();
       await window.admin.connect();
-      // Joins the cluster's network now, not at the first call that needs it.
-      await window.broker.peerId();
+      // Joins the cluster's network now, not at the first call that needs it (the origin's cluster has none: it joined as the node started).
+      if (cluster !== origin) await window.broker.peerId();
     },
-    { cluster, relay },
+    { cluster, relay, origin: ORIGIN },
   );
 }
 

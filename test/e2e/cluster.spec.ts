@@ -3,6 +3,7 @@ import { BROWSER_TIMING } from '../../src/node/membership';
 import { slotLockName } from '../../src/node/slots';
 import {
   NO_RELAY,
+  ORIGIN,
   clusterInfoOf,
   clusterViewOf,
   controllerOf,
@@ -203,12 +204,11 @@ test('four pages through the relay (three tabs, another browser process) are one
   });
 });
 
-test('three tabs of one origin with no relay form one cluster over the local transport', async ({ profile }) => {
+test('three tabs of one origin with no relay and no cluster option form its cluster over the local transport; another instance on a page is a broker of it too, one with cluster: false is not', async ({ profile }) => {
   test.setTimeout(90_000);
-  const cluster = `local-cluster-${Date.now()}`;
   const started = Date.now();
   // Opened at the same moment: the formation rule must still give one cluster.
-  const pages = await Promise.all([0, 1, 2].map(() => openBroker(profile, cluster, NO_RELAY)));
+  const pages = await Promise.all([0, 1, 2].map(() => openBroker(profile, ORIGIN, NO_RELAY)));
   const tabs = await tabsOf(pages.map((page, i) => [`tab ${i + 1}`, profile, page] as const));
   console.log(`three tabs registered ${Date.now() - started} ms after they were opened`);
   const clusterId = tabs[0]!.broker.clusterId;
@@ -220,6 +220,26 @@ test('three tabs of one origin with no relay form one cluster over the local tra
   await expectRouted(tabs[1]!, tabs[2]!, 'local-orders', 3);
   // From a tab that does not lead partition 0: at least one of its broker's requests goes to another.
   await expectRequestEvents(tabs.find((t) => t.broker.brokerId !== placement[0]!.leader)!, 'local-orders', placement);
+
+  // As two KafkaJS clients of one cluster: a second instance on tab 1's page is a fourth broker
+  // that reads what tab 2 produced; a private one (cluster: false) has no such topic.
+  const seen = await tabs[0]!.page.evaluate(async () => {
+    const second = new window.lb.Letterbox({ clientId: 'second-instance' });
+    const admin = second.admin();
+    await admin.connect();
+    const offsets = await admin.fetchTopicOffsets('local-orders');
+    const { brokers } = await admin.describeCluster();
+    const alone = new window.lb.Letterbox({ clientId: 'private', cluster: false });
+    const privateAdmin = alone.admin();
+    await privateAdmin.connect();
+    const privateTopics = await privateAdmin.listTopics();
+    await Promise.all([second.close(), alone.close()]);
+    return { offsets, brokers: brokers.length, privateTopics };
+  });
+  // The 1,000 routed records and the traced send's one per partition.
+  expect(seen.offsets.reduce((n, p) => n + Number(p.high), 0)).toBe(1_000 + placement.length);
+  expect(seen.brokers).toBe(4);
+  expect(seen.privateTopics).toEqual([]);
 });
 
 declare global {

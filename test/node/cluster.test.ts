@@ -254,6 +254,12 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
     const [result] = await tabs[2]!.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [{ topic: 'shared', partition: 0, bytes: batch() }] });
     expect(result).toMatchObject({ partition: 0, baseOffset: 0 });
 
+    // A broker that joins later, on which no partition of the topic is placed, knows it from its first call.
+    const late = await openTab(locks, cluster, 'o4', undefined, undefined, { localOnly: true });
+    expect(await late.node.listTopics()).toEqual(['shared']);
+    expect((await late.node.describeTopics(['shared']))[0]!.partitions.map((p) => p.highWatermark)).toEqual([1, 0, 0]);
+    await closeTab(late);
+
     const leaving = tabs[1]!;
     const { brokerId } = all[1]!;
     await closeTab(leaving);
