@@ -72,10 +72,13 @@ export interface LetterboxEvents {
   'letterbox.cluster_joined': { clusterId: string; brokerId: number; bootstrap: boolean };
   /**
    * This tab's cluster met a larger one of the same name (they bootstrapped apart: a tab opened
-   * offline, a relay restart) and reports ClusterIdMismatchError: the two stay apart. Remedy:
-   * give this origin's tabs another `cluster` name, or clear this browser's site data to join the other.
+   * offline, a relay restart) and reports ClusterIdMismatchError. When this tab's broker was its
+   * cluster's only one (`joinsOther`), it joins the larger one and offers it its topics, data
+   * kept (a name the other has: `letterbox.cluster_topic_clash`, and that topic stays this
+   * broker's own). Otherwise the two stay apart; remedy: give one side another `cluster` name,
+   * or clear the smaller side's site data.
    */
-  'letterbox.cluster_mismatch': { clusterName: string; clusterId: string; otherClusterId: string; message: string };
+  'letterbox.cluster_mismatch': { clusterName: string; clusterId: string; otherClusterId: string; message: string; joinsOther?: boolean };
   /** A topic this tab's broker had before it joined the cluster could not join it (the cluster has that name): it stays this broker's own, untouched. */
   'letterbox.cluster_topic_clash': { topic: string; message: string };
 }

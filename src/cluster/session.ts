@@ -67,8 +67,10 @@ interface PeerSeen {
 type Pending =
   | { readonly kind: 'register'; readonly clusterId: string }
   | { readonly kind: 'heartbeat' }
-  | { readonly kind: 'gone' }
+  | { readonly kind: 'gone'; readonly brokerId: number; readonly incarnation: string }
   | { readonly kind: 'client'; readonly clientId: number; readonly request: ControllerRequestBody };
+/** Requests sent until a controller answers: admin requests, and a broker known gone (its own controller may be what is gone). */
+type Retried = Extract<Pending, { kind: 'client' | 'gone' }>;
 
 /** The session's state: a linear value — `stepSession` updates it in place; keep the one it returns. */
 export interface SessionState {
@@ -83,8 +85,8 @@ export interface SessionState {
   controllerPeer: string | undefined;
   nextRequestId: number;
   readonly requests: Map<number, Pending & { readonly sentMs: number }>;
-  /** Admin requests to send again at the next tick (refused by a broker that is not the controller, or lost). */
-  readonly retry: Array<Extract<Pending, { kind: 'client' }>>;
+  /** Requests to send again at the next tick (refused by a broker that is not the controller, or lost). */
+  readonly retry: Retried[];
   mismatch: ClusterIdMismatchError | undefined;
   /** The metadata group member's view, once it runs. */
   member: MemberView | undefined;
@@ -175,14 +177,14 @@ export function stepSession(s: SessionState, input: SessionInput): { state: Sess
       answered(s, input.requestId, input.reply, input.member, out);
       break;
     case 'brokerGone':
-      if (s.identity !== undefined) send(s, out, { clusterId: s.identity.clusterId, type: 'brokerGone', brokerId: input.brokerId, incarnation: input.incarnation }, { kind: 'gone' });
+      resend(s, out, { kind: 'gone', brokerId: input.brokerId, incarnation: input.incarnation });
       break;
     case 'client':
-      client(s, out, { kind: 'client', clientId: input.clientId, request: input.request }, input.to);
+      resend(s, out, { kind: 'client', clientId: input.clientId, request: input.request }, input.to);
       break;
     case 'cancel': {
       for (const [id, pending] of s.requests) if (pending.kind === 'client' && pending.clientId === input.clientId) s.requests.delete(id);
-      const waiting = s.retry.findIndex((p) => p.clientId === input.clientId);
+      const waiting = s.retry.findIndex((p) => p.kind === 'client' && p.clientId === input.clientId);
       if (waiting >= 0) s.retry.splice(waiting, 1);
       break;
     }
@@ -234,7 +236,7 @@ function tick(s: SessionState, out: SessionEffect[], members: readonly string[])
   const { clusterId, brokerId } = s.identity;
   if (!s.registered) register(s, out, clusterId, brokerId);
   else send(s, out, { clusterId, type: 'heartbeat', brokerId, incarnation: s.options.incarnation }, { kind: 'heartbeat' });
-  for (const pending of s.retry.splice(0)) client(s, out, pending);
+  for (const pending of s.retry.splice(0)) resend(s, out, pending);
 }
 
 /** Requests unanswered within the timeout are forgotten, with the target they went to; admin requests go again. */
@@ -243,8 +245,14 @@ function expire(s: SessionState): void {
     if (s.nowMs - pending.sentMs < s.options.requestTimeoutMs) continue;
     s.requests.delete(id);
     s.controllerPeer = undefined;
-    if (pending.kind === 'client') s.retry.push({ kind: 'client', clientId: pending.clientId, request: pending.request });
+    if (pending.kind === 'client' || pending.kind === 'gone') s.retry.push(retried(pending));
   }
+}
+
+/** The pending request without its send time. */
+function retried(pending: Retried & { readonly sentMs: number }): Retried {
+  const { sentMs: _, ...rest } = pending;
+  return rest;
 }
 
 /**
@@ -281,9 +289,11 @@ function register(s: SessionState, out: SessionEffect[], clusterId: string, brok
   send(s, out, { type: 'register', clusterId, brokerId, incarnation, deviceId, endpoints }, { kind: 'register', clusterId });
 }
 
-function client(s: SessionState, out: SessionEffect[], pending: Extract<Pending, { kind: 'client' }>, to?: string): void {
+/** Sends a request that is sent until a controller answers; kept for the next tick when there is nowhere to send it. */
+function resend(s: SessionState, out: SessionEffect[], pending: Retried, to?: string): void {
   const clusterId = s.identity?.clusterId;
-  if (clusterId === undefined || !send(s, out, { clusterId, ...pending.request } as ControllerRequest, pending, to)) s.retry.push(pending);
+  const body: ControllerRequestBody = pending.kind === 'client' ? pending.request : { type: 'brokerGone', brokerId: pending.brokerId, incarnation: pending.incarnation };
+  if (clusterId === undefined || !send(s, out, { clusterId, ...body } as ControllerRequest, pending, to)) s.retry.push(pending);
 }
 
 /** Sends a request to `to`, else where it believes the active controller is; false when it knows nowhere. */
@@ -326,7 +336,7 @@ function answered(s: SessionState, requestId: number, reply: ControllerReply, me
   const what = s.requests.get(requestId);
   if (what === undefined) return;
   s.requests.delete(requestId);
-  const retry = () => void (what.kind === 'client' && s.retry.push({ kind: 'client', clientId: what.clientId, request: what.request }));
+  const retry = () => void ((what.kind === 'client' || what.kind === 'gone') && s.retry.push(retried(what)));
   if (reply.type === 'error' && reply.error instanceof NotControllerError) {
     // Not an answer of a controller (its epoch is only the sender's term): follow the hint.
     const hint = reply.error.leaderHint;

@@ -101,7 +101,15 @@ export type ClusterEvent =
   /** Registered (or bootstrapped the cluster), or back on its stored identity. */
   | { type: 'cluster_joined'; clusterId: string; brokerId: number; bootstrap: boolean }
   /** Its cluster met a larger one of the same name (ClusterIdMismatchError): the two stay apart. */
-  | { type: 'cluster_mismatch'; clusterName: string; clusterId: string; otherClusterId: string; message: string }
+  | {
+      type: 'cluster_mismatch';
+      clusterName: string;
+      clusterId: string;
+      otherClusterId: string;
+      message: string;
+      /** This broker was its cluster's only one: it joins the other, offering it its topics (else both stay apart). */
+      joinsOther?: boolean;
+    }
   /** A topic this broker had before it joined could not join the cluster (the name is the cluster's already): it stays this broker's own. */
   | { type: 'cluster_topic_clash'; topic: string; message: string };
 

@@ -329,12 +329,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     const image = membership?.image;
     const brokerId = membership?.runtime.session.identity?.brokerId;
     if (membership === undefined || image === undefined || brokerId === undefined) return;
-    // A restarted broker's image begins at its snapshot and replays once a leader is known:
-    // acting on it before it passes what this broker acted on would delete the topics created
-    // since (their data with them). The broker serves once it has caught up, as in KRaft.
-    if (image.recordsApplied < r.syncedRecords) return;
-    // Nor does a broker serve before its image holds its own registration: what was committed before it is there too.
-    if (image.broker(brokerId)?.incarnation !== r.info.incarnation) return;
+    if (!caughtUp(r, membership)) return;
     if (image.recordsApplied > r.syncedRecords) {
       // Stored before acting on it: whatever the local topics hold came from an image no newer.
       await r.storage.write([{ kind: 'putValue', key: syncedKey(membership.init.clusterName), value: image.recordsApplied }]);
@@ -978,8 +973,18 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       randomId: components.randomId,
       imageChanged: () => imageChanged(r),
       onError: (error) => components.onError?.(error),
-      // The page's callback (a Comlink proxy): a page gone meanwhile must not fail the broker.
-      onEvent: (event) => r.clusterEvent(event),
+      onEvent: (event) => {
+        if (event.type !== 'cluster_mismatch') return r.clusterEvent(event);
+        // Decided on an image that has caught up: a reopened broker's may not have replayed yet.
+        untilSynced(r, () => caughtUp(r, membership), 'its own metadata').then(
+          () => {
+            if (!aloneIn(membership)) return r.clusterEvent(event);
+            r.clusterEvent({ ...event, joinsOther: true, message: `${event.message}: this broker is its only one, so it joins the other and offers it its topics` });
+            return leaveFor(r, membership, () => join(r, link, rpc, cluster, peerId, deviceId, onEvent, timing)).catch((error: unknown) => components.onError?.(error));
+          },
+          () => r.clusterEvent(event), // never caught up: reported as it is, both stay apart
+        );
+      },
     });
     if (peerLink !== link || running !== r) return membership.close();
     r.membership = membership;
@@ -1001,6 +1006,52 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     };
     membership.onClose(serveRouted(r.router));
     imageChanged(r);
+  }
+
+  /**
+   * Whether the broker's image has caught up, so that it may act on it and serve (as a KRaft
+   * broker catches up before it is unfenced). A restarted broker's image begins at its
+   * snapshot and replays once a leader is known: acting on it before it passes what this
+   * broker acted on would delete the topics created since, their data with them. And until
+   * the image holds the broker's own registration, what was committed before it may be missing.
+   */
+  function caughtUp(r: Running, membership: Membership): boolean {
+    const image = membership.image;
+    const brokerId = membership.runtime.session.identity?.brokerId;
+    if (image === undefined || brokerId === undefined || image.recordsApplied < r.syncedRecords) return false;
+    return image.broker(brokerId)?.incarnation === r.info.incarnation;
+  }
+
+  /** Whether `membership`'s cluster has no broker but this one. */
+  function aloneIn(membership: Membership): boolean {
+    const brokers = membership.image?.brokers() ?? [];
+    return brokers.length === 1 && brokers[0]!.brokerId === membership.runtime.session.identity?.brokerId;
+  }
+
+  /**
+   * This broker alone bootstrapped a cluster that met a larger one of its name (ClusterIdMismatchError):
+   * it forgets its cluster, its topics become its own again, data and all, and it joins the
+   * larger one through `rejoin`, which offers them as it offers any private broker's topics
+   * (a name the larger cluster has is reported with `cluster_topic_clash`, and stays private).
+   */
+  async function leaveFor(r: Running, membership: Membership, rejoin: () => Promise<void>): Promise<void> {
+    if (r.membership !== membership || running !== r) return;
+    membership.close();
+    r.membership = undefined;
+    r.router = undefined;
+    const cluster = membership.init.clusterName;
+    await serially(r, async () => {
+      const own = [...r.topics.values()].filter((d) => d.topicId !== undefined).map((d) => ({ ...d, topicId: undefined }));
+      await r.storage.write([
+        ...Membership.forget(cluster),
+        { kind: 'putValue', key: syncedKey(cluster), value: 0 },
+        ...own.map((d): StorageWrite => ({ kind: 'putValue', key: topicKey(d.name), value: d })),
+      ]);
+      for (const d of own) r.topics.set(d.name, d);
+      r.syncedRecords = 0;
+      r.offered.clear();
+    });
+    if (running === r) await rejoin();
   }
 
   async function readPartitions(request: Omit<FetchRequest, 'requestId'>): Promise<FetchedPartition[]> {

@@ -4,7 +4,7 @@ import { AbortedError, BrokerIdentityError, InvalidArgumentError, TimeoutError, 
 import type { GroupCommitter } from '../log';
 import { parseConfigEntries } from './topics';
 import type { PeerLink, PeerRpc } from '../network/worker';
-import type { Storage } from '../storage';
+import type { Storage, StorageWrite } from '../storage';
 import type { ClusterEvent, ClusterInfo } from './api';
 import { ClusterRuntime, METADATA_GROUP, type ClusterTiming } from './cluster';
 import { StoredRaftLog } from './raft-store';
@@ -91,6 +91,15 @@ export class Membership {
     /** Peers' controller requests being handled, by `peer/requestId`: each resolves its RPC answer. */
     private readonly serving: Map<string, (reply: { reply: ControllerReply; member: string }) => void>,
   ) {}
+
+  /**
+   * Storage writes that make the slot forget cluster `clusterName`: its identity there and its
+   * copy of the metadata log, so that it joins the next cluster it meets as a new broker.
+   * @example await storage.write(Membership.forget('origin'));
+   */
+  static forget(clusterName: string): StorageWrite[] {
+    return [{ kind: 'putValue', key: identityKey(clusterName), value: undefined }, ...StoredRaftLog.erase(`${METADATA_GROUP}.${clusterName}`)];
+  }
 
   static async start(init: MembershipInit): Promise<Membership> {
     const { storage, clusterName, rpc, link, clock, timing = BROWSER_TIMING } = init;

@@ -45,6 +45,11 @@ export function decodeRaftEntry(bytes: Uint8Array): Entry {
   return { term, data, membership };
 }
 
+/** Where a group's entries are stored: a partition of their own. */
+const logPartitionOf = (group: string): PartitionId => ({ topic: `__raft/${group}`, partition: 0 });
+const hardStateKeyOf = (group: string) => `raft/${group}/hardState`;
+const snapshotKeyOf = (group: string) => `raft/${group}/snapshot`;
+
 /**
  * A raft group's durable log over a {@link Storage}, for the executor: open it, then hand it to `addRaftGroup`.
  * @example const store = await StoredRaftLog.open(storage, 'orders-0'); executor.addRaftGroup('orders-0', { config, store });
@@ -61,9 +66,21 @@ export class StoredRaftLog implements RaftStore {
 
   private constructor(storage: Storage, readonly group: string) {
     this.#storage = storage;
-    this.#partition = { topic: `__raft/${group}`, partition: 0 };
-    this.#hardStateKey = `raft/${group}/hardState`;
-    this.#snapshotKey = `raft/${group}/snapshot`;
+    this.#partition = logPartitionOf(group);
+    this.#hardStateKey = hardStateKeyOf(group);
+    this.#snapshotKey = snapshotKeyOf(group);
+  }
+
+  /**
+   * Storage writes that erase group `group`'s log, hard state and snapshot (a slot leaving the group for good).
+   * @example await storage.write(StoredRaftLog.erase('__cluster_metadata.origin'));
+   */
+  static erase(group: string): StorageWrite[] {
+    return [
+      { kind: 'deletePartition', id: logPartitionOf(group) },
+      { kind: 'putValue', key: hardStateKeyOf(group), value: undefined },
+      { kind: 'putValue', key: snapshotKeyOf(group), value: undefined },
+    ];
   }
 
   /** Reads the group's log from storage (empty when new). */

@@ -284,6 +284,33 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
     expect(await reopened.node.listTopics()).toEqual(['kept']);
   });
 
+  it('a broker that bootstrapped its cluster alone, meeting a larger one of its name, joins it with its topics: data kept, a name the other has reported and kept apart', async () => {
+    const locks = createMemoryLocks();
+    const cluster = newCluster();
+    // Opened alone (offline, say): it bootstraps a cluster of its own and writes to two topics.
+    const alone = await openTab(locks, cluster, 'm1', undefined, undefined, { localOnly: true });
+    const [own] = await oneCluster([alone]);
+    await alone.node.createTopics([{ topic: 'mine', numPartitions: 2 }, { topic: 'both' }], false);
+    await alone.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [0, 1, 1].map((partition) => ({ topic: 'mine', partition, bytes: batch() })) });
+    await closeTab(alone);
+    // Meanwhile two others bootstrapped another cluster under the name, with a topic 'both' of its own.
+    const others = await Promise.all(['m2', 'm3'].map((name) => openTab(locks, cluster, name, undefined, undefined, { localOnly: true })));
+    const [larger] = await oneCluster(others);
+    expect(larger!.clusterId).not.toBe(own!.clusterId);
+    await others[0]!.node.createTopics([{ topic: 'both', numPartitions: 3 }], false);
+
+    const back = await openTab(locks, cluster, 'm1', alone.databases, undefined, { localOnly: true });
+    const all = await oneCluster([back, ...others]);
+    expect(all[0]!.clusterId).toBe(larger!.clusterId);
+    expect(back.events).toContainEqual(expect.objectContaining({ type: 'cluster_mismatch', clusterId: own!.clusterId, otherClusterId: larger!.clusterId, joinsOther: true }));
+    // 'mine' joined the larger cluster, on this broker, with its records; 'both' is the larger cluster's, and this broker's own stays private.
+    const [joined] = all;
+    await vi.waitFor(async () => expect(await placement(others[1]!, 'mine')).toEqual([0, 1].map((partition) => ({ partition, leader: joined!.brokerId, replicas: [joined!.brokerId] }))), { timeout: FORM_BOUND_MS, interval: 50 });
+    expect(await others[1]!.node.listOffsets([0, 1].map((partition) => ({ topic: 'mine', partition, query: 'latest' as const })))).toEqual([1, 2]);
+    expect(back.events).toContainEqual(expect.objectContaining({ type: 'cluster_topic_clash', topic: 'both' }));
+    expect((await placement(others[0]!, 'both')).length).toBe(3);
+  });
+
   it('refuses peers’ bad input: another cluster’s requests, raft messages claiming a registered broker’s id', async () => {
     const locks = createMemoryLocks();
     const cluster = newCluster();
