@@ -13,7 +13,7 @@ import type { CommittedEntry, Membership, NodeId, Role } from '../raft';
 import { MetadataImage } from './image';
 import { memberId } from './identity';
 import { nextMembership } from './membership';
-import { validateTopicName } from './names';
+import { isInternalTopic, validateTopicName } from './names';
 import { placeReplicas } from './placement';
 import { decodeRecord, encodeRecord, type MetadataRecord } from './records';
 
@@ -460,7 +460,8 @@ const partitionCount = (image: MetadataImage) => image.topics().reduce((n, t) =>
 
 function createTopic(s: ControllerState, image: MetadataImage, topic: NewTopic): LetterboxError | MetadataRecord[] {
   try {
-    validateTopicName(topic.name);
+    // Internal topics are created by brokers (the offsets topic, on a group's first call); users' names are checked at their broker too.
+    if (!isInternalTopic(topic.name)) validateTopicName(topic.name);
   } catch (error) {
     return error as LetterboxError;
   }

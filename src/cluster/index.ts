@@ -71,5 +71,5 @@ export {
   type SessionState,
 } from './session';
 export { deviceAlternated, placeReplicas } from './placement';
-export { validateTopicName } from './names';
+export { isInternalTopic, OFFSETS_TOPIC, validateTopicName } from './names';
 export { decodeRecord, encodeRecord, RECORD_VERSION, SNAPSHOT_VERSION, type MetadataRecord } from './records';

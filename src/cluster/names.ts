@@ -1,5 +1,15 @@
 import { InvalidTopicError } from '../errors';
 
+/** The internal topic of consumer groups' committed offsets (Kafka's name), created by the controller on demand. */
+export const OFFSETS_TOPIC = '__consumer_offsets';
+
+/**
+ * Whether `name` is one of Letterbox's internal topics: created only by brokers (the
+ * controller accepts the name, a user's createTopics does not) and never deleted by users.
+ * @example isInternalTopic('__consumer_offsets') // → true
+ */
+export const isInternalTopic = (name: string): boolean => name === OFFSETS_TOPIC;
+
 /** Kafka's limits: 249 characters of [a-zA-Z0-9._-], not "." or "..". */
 const TOPIC_NAME_MAX = 249;
 

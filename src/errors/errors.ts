@@ -257,6 +257,21 @@ export class GroupError extends LetterboxError {
 }
 
 /**
+ * This broker does not coordinate the group (Kafka's NOT_COORDINATOR, error code 16): the
+ * group's coordinator is the leader of its partition of `__consumer_offsets`, elsewhere or
+ * moved. Retriable: the caller finds the coordinator again and retries.
+ * @example catch (e) { if (e instanceof NotCoordinatorError) retryAt(e.groupId); }
+ */
+export class NotCoordinatorError extends LetterboxError {
+  static override readonly errorName = 'NotCoordinatorError';
+  readonly groupId: string;
+  constructor(groupId: string, message = `this broker is not the coordinator of group ${groupId}`) {
+    super('NOT_COORDINATOR', message, { retriable: true });
+    this.groupId = groupId;
+  }
+}
+
+/**
  * `admin.deleteGroups` left some groups in place: `groups` names each, with Kafka's numeric
  * `errorCode` and the GroupError saying why (NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND, ...).
  * @example catch (e) { if (e instanceof DeleteGroupsError) console.log(e.groups.map((g) => g.error.code)); }

@@ -27,6 +27,7 @@
 // state it returns. Read functions return copies.
 
 export { assign } from './assignors';
+export { coordinatorPartition } from './coordinator-partition';
 export { committedOffsets, createCoordinator, describeGroup, listGroups, stepCoordinator } from './coordinator';
 export type { CoordinatorOptions, CoordinatorState } from './coordinator';
 export * from './constants';

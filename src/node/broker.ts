@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import type { ControllerReply, ControllerRequestBody } from '../cluster';
+import { isInternalTopic, type ControllerReply, type ControllerRequestBody } from '../cluster';
 import {
   InvalidArgumentError,
   InvalidConfigError,
@@ -18,10 +18,12 @@ import type { BatchHeader } from '../protocol';
 import type { PartitionId, Storage, StorageWrite } from '../storage';
 import type { ClusterEvent, FetchedPartition, FetchRequest, JoinReply, NodeApi, PeerRequestReport, NodeInfo, NodeStartInit, ProduceRequest, ProduceResult, SyncReply, TopicDefinition, TopicSpec } from './api';
 import { Executor } from './executor';
+import { ClusterGroups } from './group-routing';
 import { GROUP_TICK_MS, GroupRuntime } from './groups';
 import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
 import { LOCAL_TIMING, Membership } from './membership';
 import type { ClusterTiming } from './cluster';
+import { OFFSETS_PARTITIONS, OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS } from './offsets-topic';
 import { fetchRouted, listOffsetsRouted, produceRouted, serveRouted, type Route, type RoutedBroker } from './routing';
 import { tracedRouter } from './request-reports';
 import { collidingTopic, configEntriesOf, defineTopic, hostedTopics, parseConfigEntries, PARTITIONS_MAX } from './topics';
@@ -71,6 +73,8 @@ interface Running {
   membership: Membership | undefined;
   /** Routes requests for partitions led by other brokers, while this node is a broker of a cluster. */
   router: RoutedBroker | undefined;
+  /** The cluster's consumer groups (each coordinated by the leader of its offsets partition), while this node is a broker of a cluster; else `groups` serves them. */
+  clusterGroups: ClusterGroups | undefined;
   /** Whether the local topics are being brought in line with the image, and whether the image changed since that began. */
   syncing: boolean;
   imageChanged: boolean;
@@ -166,6 +170,8 @@ function distinct<T extends { topic: string }>(changes: readonly T[], what: stri
 }
 
 const partitionCounts = (topics: Map<string, TopicDefinition>) => Object.fromEntries([...topics.values()].map((t) => [t.name, t.numPartitions]));
+/** The group runtimes that hold committed offsets: the node's own, and the cluster's while it is a broker of one. */
+const groupRuntimes = (r: Running): GroupRuntime[] => (r.clusterGroups === undefined ? [r.groups] : [r.groups, r.clusterGroups.runtime]);
 
 /**
  * A broker node on one slot: topics and their partition logs, produce and fetch. The
@@ -252,7 +258,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       for (const id of ids) await r.logs.open(id, definition.config);
       r.topics.set(definition.name, definition);
     }
-    r.groups.topicsChanged(partitionCounts(r.topics));
+    for (const groups of groupRuntimes(r)) groups.topicsChanged(partitionCounts(r.topics));
   }
 
   /** Creates the topics that do not exist, all or none; per topic, whether it was created. Run serially. */
@@ -265,7 +271,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       fresh.push(definition);
       return true;
     });
-    for (const { name } of fresh) await r.groups.beforeTopicCreated(name);
+    for (const { name } of fresh) for (const groups of groupRuntimes(r)) await groups.beforeTopicCreated(name);
     await storeTopics(r, fresh.map((definition) => ({ definition, partitions: range(0, definition.numPartitions) })));
     return created;
   }
@@ -289,13 +295,13 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       ]),
     );
     for (const { name } of definitions) r.topics.delete(name);
-    r.groups.topicsChanged(partitionCounts(r.topics));
+    for (const groups of groupRuntimes(r)) groups.topicsChanged(partitionCounts(r.topics));
     // Waiting fetches end now (they may wait on these logs): their consumers hear of the delete at once.
     for (const controller of r.fetches.values()) controller.abort();
     for (const { name, numPartitions } of definitions) {
       // Drops the open logs (their data went in the transaction above).
       await Promise.all(partitionIds(name, 0, numPartitions).map((id) => r.logs.delete(id).catch(() => undefined)));
-      await r.groups.topicDeleted(name);
+      for (const groups of groupRuntimes(r)) await groups.topicDeleted(name);
     }
   }
 
@@ -352,7 +358,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         continue;
       }
       const fresh = partitions.filter((partition) => r.logs.get({ topic: definition.name, partition }) === undefined);
-      if (current === undefined) await r.groups.beforeTopicCreated(definition.name);
+      if (current === undefined) for (const groups of groupRuntimes(r)) await groups.beforeTopicCreated(definition.name);
       const reconfigured = current !== undefined && JSON.stringify(current.config) !== JSON.stringify(definition.config);
       if (fresh.length > 0 || current === undefined || current.numPartitions !== definition.numPartitions || reconfigured) {
         changes.push({ definition, partitions: fresh });
@@ -589,6 +595,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           appending: new Map(),
           membership: undefined,
           router: undefined,
+          clusterGroups: undefined,
           syncing: false,
           imageChanged: false,
           synced: new Set(),
@@ -710,6 +717,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const r = await joined();
       if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw new InvalidArgumentError('deleteTopics takes an array of topic names');
       for (const name of names) if (!r.topics.has(name)) throw new UnknownTopicOrPartitionError(name);
+      for (const name of names) if (isInternalTopic(name)) throw new InvalidTopicError(`${name} is an internal topic: it cannot be deleted`);
       const membership = r.membership;
       if (membership !== undefined) {
         refusedAny(await throughController(membership, { type: 'deleteTopics', topics: [...new Set(names)] }));
@@ -802,16 +810,40 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       peerReport = (event) => void Promise.resolve(report(event)).catch(() => undefined);
     },
 
-    joinGroup: (request) => state().groups.request<JoinReply>({ type: 'join', ...request }),
-    syncGroup: (request) => state().groups.request<SyncReply>({ type: 'sync', ...request }),
-    heartbeat: async (request) => void (await state().groups.request({ type: 'heartbeat', ...request })),
-    leaveGroup: async (request) => void (await state().groups.request({ type: 'leave', ...request })),
-    commitOffsets: async (request) => void (await state().groups.request({ type: 'commit', ...request })),
-    fetchOffsets: async (groupId) => state().groups.committed(groupId),
-    listGroups: async () => state().groups.list(),
+    // A broker of a cluster routes group calls to each group's coordinator (group-routing.ts); a private broker coordinates them all.
+    async joinGroup(request) {
+      const r = await joined();
+      return r.clusterGroups?.joinGroup(request) ?? r.groups.request<JoinReply>({ type: 'join', ...request });
+    },
+    async syncGroup(request) {
+      const r = await joined();
+      return r.clusterGroups?.syncGroup(request) ?? r.groups.request<SyncReply>({ type: 'sync', ...request });
+    },
+    async heartbeat(request) {
+      const r = await joined();
+      await (r.clusterGroups?.heartbeat(request) ?? r.groups.request({ type: 'heartbeat', ...request }));
+    },
+    async leaveGroup(request) {
+      const r = await joined();
+      await (r.clusterGroups?.leaveGroup(request) ?? r.groups.request({ type: 'leave', ...request }));
+    },
+    async commitOffsets(request) {
+      const r = await joined();
+      await (r.clusterGroups?.commitOffsets(request) ?? r.groups.request({ type: 'commit', ...request }));
+    },
+    async fetchOffsets(groupId) {
+      const r = await joined();
+      return r.clusterGroups?.fetchOffsets(groupId) ?? r.groups.committed(groupId);
+    },
+    async listGroups() {
+      const r = await joined();
+      return r.clusterGroups?.listGroups() ?? r.groups.list();
+    },
     async deleteGroups(groupIds) {
+      const r = await joined();
+      if (r.clusterGroups !== undefined) return r.clusterGroups.deleteGroups(groupIds);
       if (!Array.isArray(groupIds)) throw new InvalidArgumentError('deleteGroups takes an array of group ids');
-      const groups = state().groups;
+      const groups = r.groups;
       return Promise.all(
         groupIds.map(
           (groupId: string) =>
@@ -821,8 +853,10 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         ),
       );
     },
-    describeGroups: async (groupIds) =>
-      groupIds.map((groupId) => state().groups.describe(groupId) ?? { groupId, state: 'Empty', generationId: 0, assignor: null, members: [] }),
+    async describeGroups(groupIds) {
+      const r = await joined();
+      return r.clusterGroups?.describeGroups(groupIds) ?? groupIds.map((groupId) => r.groups.describe(groupId) ?? { groupId, state: 'Empty', generationId: 0, assignor: null, members: [] });
+    },
 
     cancel(requestId) {
       running?.fetches.get(requestId)?.abort();
@@ -939,6 +973,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     r.membership?.close();
     r.membership = undefined;
     r.router = undefined;
+    r.clusterGroups = undefined;
     peerRpc?.close();
     peerLink?.close();
     refused.clear();
@@ -1005,6 +1040,35 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       remoteFetches: new Map(),
     };
     membership.onClose(serveRouted(r.router));
+    const groups = new ClusterGroups(
+      {
+        get clusterId() {
+          return clusterId();
+        },
+        rpc,
+        clock: components.clock,
+        offsetsPartitions: () => {
+          const definition = r.topics.get(OFFSETS_TOPIC);
+          return definition?.topicId === undefined ? undefined : definition.numPartitions;
+        },
+        offsetsRoute: (partition) => routeOf(r, OFFSETS_TOPIC, partition),
+        offsetsLog: (partition) => r.logs.get({ topic: OFFSETS_TOPIC, partition }),
+        addressOf: (brokerId) => r.router?.addressOf(brokerId),
+        otherBrokers: () => {
+          const self = membership.runtime.session.identity?.brokerId;
+          return (membership.image?.brokers() ?? []).filter((b) => !b.fenced && b.brokerId !== self).map((b) => b.brokerId);
+        },
+        createOffsetsTopic: async () => {
+          await createThroughController(r, membership, [{ topic: OFFSETS_TOPIC, numPartitions: OFFSETS_PARTITIONS, configEntries: [...OFFSETS_TOPIC_CONFIGS] }]);
+        },
+      },
+      r.executor,
+      components.randomId().slice(0, 8),
+      partitionCounts(r.topics),
+    );
+    r.clusterGroups = groups;
+    membership.onClose(groups.serve());
+    membership.onClose(() => groups.stop());
     imageChanged(r);
   }
 
@@ -1039,8 +1103,12 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     membership.close();
     r.membership = undefined;
     r.router = undefined;
+    r.clusterGroups = undefined;
     const cluster = membership.init.clusterName;
     await serially(r, async () => {
+      // Its cluster's internal topics go with that cluster (the groups of the one it joins are coordinated there).
+      const internal = [...r.topics.values()].filter((d) => d.topicId !== undefined && isInternalTopic(d.name)).map((d) => d.name);
+      if (internal.length > 0) await deleteFenced(r, internal);
       const own = [...r.topics.values()].filter((d) => d.topicId !== undefined).map((d) => ({ ...d, topicId: undefined }));
       await r.storage.write([
         ...Membership.forget(cluster),

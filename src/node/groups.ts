@@ -30,6 +30,15 @@ type Reply = Extract<GroupEffect, { type: 'reply' }>;
 /** What survives in storage: the committed offsets of each group. */
 export type StoredOffsets = ReadonlyMap<string, OffsetCommit[]>;
 
+/**
+ * Where a runtime keeps committed offsets instead of node-level values: a broker of a
+ * cluster keeps them as records of the offsets topic (./offsets-topic.ts).
+ */
+export interface OffsetStore {
+  /** Makes `offsets` the group's whole committed set (`deleteGroup`: the group is gone); resolves once durable. */
+  write(groupId: string, offsets: readonly OffsetCommit[], deleteGroup: boolean): Promise<void>;
+}
+
 /** Sees every coordinator step (the group simulator's checkers). */
 export type CoordinatorObserver = (input: GroupInput, before: CoordinatorState, after: CoordinatorState, effects: readonly GroupEffect[]) => void;
 
@@ -62,6 +71,10 @@ export class GroupRuntime {
   readonly #machine: { input(input: GroupInput): void; remove(): void };
   /** Deleted topics whose offsets may still be in a group's stored set (its rewrite failed), with those groups. */
   readonly #unclean = new Map<string, Set<string>>();
+  /** Partition counts from the last `topics` input: what loaded offsets are kept by. */
+  #partitions: Record<string, number>;
+  /** Writes to the offset store, in the order emitted, with their outcome once settled: fed back in that order. */
+  readonly #storeWrites: Array<{ outcome: GroupInput | undefined }> = [];
 
   /**
    * A runtime over offsets already read from storage (see {@link storedOffsets}; `start` reads them).
@@ -73,6 +86,8 @@ export class GroupRuntime {
     stored: StoredOffsets,
     partitions: Record<string, number>,
     readonly observer?: CoordinatorObserver,
+    /** Where committed offsets go; default node-level values (see {@link storedOffsets}). */
+    readonly store?: OffsetStore,
   ) {
     // Generations restart after a restart; the instance id keeps new member ids from matching old ones.
     this.#state = createCoordinator({ instanceId });
@@ -81,14 +96,24 @@ export class GroupRuntime {
       tick: (now) => ({ type: 'tick', now }),
       tickMs: GROUP_TICK_MS,
     });
+    this.#partitions = partitions;
     for (const [groupId, offsets] of stored) {
       this.#knownGroups.add(groupId);
-      // Offsets of a topic deleted while its groups' sets could not be written again are dropped here.
-      const kept = offsets.filter((o) => Object.hasOwn(partitions, o.topic));
-      for (const o of offsets) if (!Object.hasOwn(partitions, o.topic)) this.#markUnclean(o.topic, groupId);
-      this.#machine.input({ type: 'load', groupId, offsets: kept });
+      this.load(groupId, offsets);
     }
     this.#machine.input({ type: 'topics', now: this.#now(), partitions });
+  }
+
+  /**
+   * Gives the coordinator a group's stored offsets, before any request of the group: at start,
+   * or when this broker becomes the group's coordinator (the runtime over an {@link OffsetStore}).
+   * @example groups.load('orders-app', [{ topic: 'orders', partition: 0, offset: 42, metadata: null }]);
+   */
+  load(groupId: string, offsets: readonly OffsetCommit[]): void {
+    // Offsets of a topic deleted while its groups' sets could not be written again are dropped here.
+    const kept = offsets.filter((o) => Object.hasOwn(this.#partitions, o.topic));
+    for (const o of offsets) if (!Object.hasOwn(this.#partitions, o.topic)) this.#markUnclean(o.topic, groupId);
+    this.#machine.input({ type: 'load', groupId, offsets: kept });
   }
 
   /** Loads committed offsets from storage and starts on `executor`. */
@@ -122,6 +147,7 @@ export class GroupRuntime {
 
   /** Tells the coordinator the partition counts of all topics (at start and on every change). */
   topicsChanged(partitions: Record<string, number>): void {
+    this.#partitions = partitions;
     this.#machine.input({ type: 'topics', now: this.#now(), partitions });
   }
 
@@ -200,6 +226,7 @@ export class GroupRuntime {
   }
 
   #persist({ requestId, groupId, offsets, deleteGroup }: Extract<GroupEffect, { type: 'persist' }>, io: MachineIo<GroupInput>): void {
+    if (this.store !== undefined) return this.#persistToStore(this.store, requestId, groupId, offsets, deleteGroup === true);
     if (deleteGroup === true) return this.#persistDelete(requestId, groupId, io);
     const writes: StorageWrite[] = [{ kind: 'putValue', key: offsetsKey(groupId), value: offsets }];
     const isNew = !this.#knownGroups.has(groupId);
@@ -215,6 +242,23 @@ export class GroupRuntime {
         return writeFailed(requestId, error);
       },
     });
+  }
+
+  /**
+   * Writes through the offset store; completions are fed back in the order the writes were
+   * emitted (the coordinator requires it), whatever order the store settles them in.
+   */
+  #persistToStore(store: OffsetStore, requestId: number, groupId: string, offsets: readonly OffsetCommit[], deleteGroup: boolean): void {
+    const write: { outcome: GroupInput | undefined } = { outcome: undefined };
+    this.#storeWrites.push(write);
+    const settle = (outcome: GroupInput) => {
+      write.outcome = outcome;
+      while (this.#storeWrites[0]?.outcome !== undefined) this.#machine.input(this.#storeWrites.shift()!.outcome!);
+    };
+    store.write(groupId, offsets, deleteGroup).then(
+      () => settle({ type: 'persisted', requestId }),
+      (error: unknown) => settle(writeFailed(requestId, error)),
+    );
   }
 
   /**

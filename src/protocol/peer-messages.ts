@@ -6,6 +6,7 @@
 import { FrameError } from '../errors';
 import { clusterHelloType, controllerType, raftType } from './cluster-messages';
 import { fetchType, listOffsetsType, produceType } from './data-messages';
+import { groupType } from './group-messages';
 import { createFrameCodec, type FrameCodec, type FrameCodecInit, type MessageType, type WithErrorAnswer } from './frame';
 
 /** `echo` (id 1): the body is opaque bytes, answered unchanged; for liveness checks, tests and benchmarks. */
@@ -77,6 +78,7 @@ export const PEER_MESSAGE_TYPES = {
   produce: produceType,
   fetch: fetchType,
   listOffsets: listOffsetsType,
+  group: groupType,
 };
 
 export type PeerMessageTypes = WithErrorAnswer<typeof PEER_MESSAGE_TYPES>;
