@@ -4,17 +4,20 @@ import type { ControllerReply, ControllerRequest, NewTopic } from '../../src/clu
 import {
   BrokerIdentityError,
   FrameError,
+  GroupError,
   InconsistentClusterIdError,
   InvalidConfigError,
   LetterboxError,
   MetadataRecordError,
   NotControllerError,
+  NotCoordinatorError,
   NotLeaderOrFollowerError,
   TopicExistsError,
   UnknownTopicOrPartitionError,
 } from '../../src/errors';
 import type { ClusterHello } from '../../src/cluster';
-import { createPeerFrameCodec, PEER_MESSAGE_TYPES, type ControllerMessage, type FetchMessage, type ListOffsetsMessage, type ProduceMessage, type MessageType, type RaftFrame } from '../../src/protocol';
+import type { Assignment } from '../../src/group';
+import { createPeerFrameCodec, PEER_MESSAGE_TYPES, type ControllerMessage, type FetchMessage, type GroupMessage, type ListOffsetsMessage, type ProduceMessage, type MessageType, type RaftFrame } from '../../src/protocol';
 import type { Entry, Membership, Message } from '../../src/raft';
 
 // --- Arbitraries: every variant, every optional field both absent and present.
@@ -147,9 +150,70 @@ const listOffsetsMessage: fc.Arbitrary<ListOffsetsMessage> = fc.oneof(
   }),
 );
 
+// Group calls forwarded to a group's coordinator, and its answers (with the errors a coordinator answers with).
+const assignors = fc.array(fc.constantFrom('range' as const, 'roundrobin' as const), { maxLength: 3 });
+const generation = fc.nat({ max: 0x7fff_ffff });
+const offsets = fc.array(fc.record({ ...partitionId, offset: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), metadata: fc.option(text, { nil: null }) }), { maxLength: 3 });
+const assignment: fc.Arbitrary<Assignment> = fc
+  .uniqueArray(fc.tuple(text, fc.array(nonNegative32, { maxLength: 3 })), { selector: ([topic]) => topic, maxLength: 3 })
+  .map((entries) => Object.assign(Object.create(null) as Assignment, Object.fromEntries(entries)));
+const groupState = fc.constantFrom('Empty' as const, 'PreparingRebalance' as const, 'Stable' as const);
+const groupError: fc.Arbitrary<LetterboxError> = fc.oneof(
+  error,
+  fc.tuple(text, fc.constantFrom('ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS'), text).map(([groupId, code, m]) => new GroupError(groupId, code, m)),
+  fc.tuple(text, text).map(([groupId, m]) => new NotCoordinatorError(groupId, m)),
+);
+const groupMessage: fc.Arbitrary<GroupMessage> = fc.oneof(
+  fc.record({
+    kind: fc.constant('request' as const),
+    clusterId: text,
+    call: fc.oneof(
+      fc.record({
+        type: fc.constant('join' as const),
+        groupId: text,
+        memberId: fc.option(text, { nil: null }),
+        clientId: text,
+        sessionTimeoutMs: nonNegative32,
+        rebalanceTimeoutMs: nonNegative32,
+        topics: fc.array(text, { maxLength: 3 }),
+        assignors,
+      }),
+      fc.record({ type: fc.constantFrom('sync' as const, 'heartbeat' as const), groupId: text, memberId: text, generationId: generation }),
+      fc.record({ type: fc.constant('leave' as const), groupId: text, memberId: text }),
+      fc.record({ type: fc.constant('commit' as const), groupId: text, memberId: fc.option(text, { nil: null }), generationId: fc.integer({ min: -1, max: 0x7fff_ffff }), offsets }),
+      fc.record({ type: fc.constantFrom('fetchOffsets' as const, 'describe' as const, 'deleteGroup' as const), groupId: text }),
+      fc.constant({ type: 'list' as const }),
+    ),
+  }),
+  fc.record({
+    kind: fc.constant('response' as const),
+    answer: fc.oneof(
+      fc.constant({ type: 'done' as const }),
+      fc.record({
+        type: fc.constant('joined' as const),
+        reply: fc.record({ memberId: text, generationId: generation, leaderId: text, assignor: fc.constantFrom('range' as const, 'roundrobin' as const), members: fc.array(text, { maxLength: 3 }) }),
+      }),
+      fc.record({ type: fc.constant('assignment' as const), assignment }),
+      fc.record({ type: fc.constant('offsets' as const), offsets }),
+      fc.record({
+        type: fc.constant('description' as const),
+        description: fc.record({
+          groupId: text,
+          state: groupState,
+          generationId: generation,
+          assignor: fc.option(fc.constantFrom('range' as const, 'roundrobin' as const), { nil: null }),
+          members: fc.array(fc.record({ memberId: text, clientId: text, topics: fc.array(text, { maxLength: 3 }), assignment }), { maxLength: 3 }),
+        }),
+      }),
+      fc.record({ type: fc.constant('groups' as const), groups: fc.array(fc.record({ groupId: text, state: groupState }), { maxLength: 3 }) }),
+      fc.record({ type: fc.constant('error' as const), error: groupError }),
+    ),
+  }),
+);
+
 /** One body codec under test; `MessageType<unknown>` lets them all be tested alike. */
 interface Case {
-  readonly name: 'raft' | 'controller' | 'clusterHello' | 'produce' | 'fetch' | 'listOffsets';
+  readonly name: 'raft' | 'controller' | 'clusterHello' | 'produce' | 'fetch' | 'listOffsets' | 'group';
   readonly type: MessageType<unknown>;
   readonly arbitrary: fc.Arbitrary<unknown>;
 }
@@ -162,6 +226,7 @@ const cases = [
   testCase('produce', PEER_MESSAGE_TYPES.produce, produceMessage),
   testCase('fetch', PEER_MESSAGE_TYPES.fetch, fetchMessage),
   testCase('listOffsets', PEER_MESSAGE_TYPES.listOffsets, listOffsetsMessage),
+  testCase('group', PEER_MESSAGE_TYPES.group, groupMessage),
 ];
 
 /** Errors compared by class and every own enumerable field (in any order), which toStrictEqual alone does not look at. */
@@ -455,5 +520,59 @@ describe('data message layouts', () => {
     invalid(() => fetch.encode({ kind: 'response', partitions: [{ topic: 't', partition: 0, highWatermark: -2, logStartOffset: 0, batches: [] }] }, 0));
     invalid(() => listOffsets.encode({ kind: 'request', clusterId: 'c', queries: [{ topic: 't', partition: 0, query: { timestamp: 2 ** 53 } }] }, 0));
     invalid(() => listOffsets.encode({ kind: 'response', results: [{ offset: -1 }] }, 0));
+  });
+});
+
+describe('group message layouts', () => {
+  const group: MessageType<unknown> = PEER_MESSAGE_TYPES.group;
+  /** A group request of cluster 'c': the call's tag, then its fields. */
+  const callBytes = (tag: number, ...rest: number[]) => Uint8Array.of(0, ...str('c'), tag, ...rest);
+
+  it('writes the bytes FORMATS.md gives', () => {
+    const commit: GroupMessage = { kind: 'request', clusterId: 'c', call: { type: 'commit', groupId: 'g', memberId: null, generationId: -1, offsets: [{ topic: 't', partition: 1, offset: 42, metadata: null }] } };
+    expect(group.encode(commit, 0)).toEqual(callBytes(4, ...str('g'), ...v(-1), ...v(-1), ...v(1), ...str('t'), ...v(1), ...v(42), ...v(-1)));
+    const join: GroupMessage = {
+      kind: 'request',
+      clusterId: 'c',
+      call: { type: 'join', groupId: 'g', memberId: 'm', clientId: 'k', sessionTimeoutMs: 10, rebalanceTimeoutMs: 20, topics: ['t'], assignors: ['roundrobin', 'range'] },
+    };
+    expect(group.encode(join, 0)).toEqual(callBytes(0, ...str('g'), ...str('m'), ...str('k'), ...v(10), ...v(20), ...v(1), ...str('t'), ...v(2), 1, 0));
+    expect(group.encode({ kind: 'request', clusterId: 'c', call: { type: 'list' } }, 0)).toEqual(callBytes(8));
+    const joined: GroupMessage = { kind: 'response', answer: { type: 'joined', reply: { memberId: 'm', generationId: 3, leaderId: 'm', assignor: 'range', members: ['m'] } } };
+    expect(group.encode(joined, 0)).toEqual(Uint8Array.of(1, 1, ...str('m'), ...v(3), ...str('m'), 0, ...v(1), ...str('m')));
+    const described: GroupMessage = { kind: 'response', answer: { type: 'description', description: { groupId: 'g', state: 'Empty', generationId: 0, assignor: null, members: [] } } };
+    expect(group.encode(described, 0)).toEqual(Uint8Array.of(1, 4, ...str('g'), 0, ...v(0), 0, ...v(0)));
+  });
+
+  it('refuses unknown tags', () => {
+    expectCorrupt(() => group.decode(callBytes(9), 0)); // call 9
+    expectCorrupt(() => group.decode(Uint8Array.of(1, 7), 0)); // answer 7
+    expectCorrupt(() => group.decode(callBytes(0, ...str('g'), ...v(-1), ...str('k'), ...v(10), ...v(20), ...v(0), ...v(1), 2), 0)); // assignor 2
+    expectCorrupt(() => group.decode(Uint8Array.of(1, 5, ...v(1), ...str('g'), 3), 0)); // group state 3
+  });
+
+  it('refuses values out of range, and an assignment naming a topic twice', () => {
+    expectCorrupt(() => group.decode(callBytes(1, ...str('g'), ...str('m'), ...v(-1)), 0)); // sync of generation -1
+    expectCorrupt(() => group.decode(callBytes(4, ...str('g'), ...v(-1), ...v(-2), ...v(0)), 0)); // commit of generation -2
+    expectCorrupt(() => group.decode(callBytes(4, ...str('g'), ...v(-1), ...v(-1), ...v(1), ...str('t'), ...v(-1), ...v(0), ...v(-1)), 0)); // partition -1
+    expectCorrupt(() => group.decode(callBytes(4, ...str('g'), ...v(-1), ...v(-1), ...v(1), ...str('t'), ...v(0), ...v(-1), ...v(-1)), 0)); // offset -1
+    expectCorrupt(() => group.decode(callBytes(0, ...str('g'), ...v(-1), ...str('k'), ...v(-5), ...v(20), ...v(0), ...v(0)), 0)); // session timeout -5
+    expectCorrupt(() => group.decode(Uint8Array.of(1, 2, ...v(2), ...str('t'), ...v(0), ...str('t'), ...v(0)), 0));
+  });
+
+  it('carries a coordinator’s errors as their own class', () => {
+    const answer = (error: LetterboxError): GroupMessage => ({ kind: 'response', answer: { type: 'error', error } });
+    const notCoordinator = group.decode(group.encode(answer(new NotCoordinatorError('g')), 0), 0) as Extract<GroupMessage, { kind: 'response' }>;
+    expect(notCoordinator.answer).toMatchObject({ type: 'error', error: { code: 'NOT_COORDINATOR', retriable: true, groupId: 'g' } });
+    expect((notCoordinator.answer as { error: unknown }).error).toBeInstanceOf(NotCoordinatorError);
+    const stale = group.decode(group.encode(answer(new GroupError('g', 'ILLEGAL_GENERATION', 'rejoin')), 0), 0) as Extract<GroupMessage, { kind: 'response' }>;
+    expect((stale.answer as { error: unknown }).error).toBeInstanceOf(GroupError);
+    expect(stale.answer).toMatchObject({ error: { code: 'ILLEGAL_GENERATION', retriable: false, groupId: 'g' } });
+  });
+
+  it('refuses to encode what the layout cannot carry', () => {
+    invalid(() => group.encode({ kind: 'request', clusterId: 'c', call: { type: 'heartbeat', groupId: 'g', memberId: 'm', generationId: -1 } }, 0));
+    invalid(() => group.encode({ kind: 'request', clusterId: 'c', call: { type: 'commit', groupId: 'g', memberId: 'm', generationId: 1, offsets: [{ topic: 't', partition: 0, offset: -1, metadata: null }] } }, 0));
+    invalid(() => group.encode({ kind: 'request', clusterId: 'c', call: { type: 'join', groupId: 'g', memberId: null, clientId: 'k', sessionTimeoutMs: 1, rebalanceTimeoutMs: 1, topics: [], assignors: ['sticky' as 'range'] } }, 0));
   });
 });
