@@ -12,7 +12,7 @@ describe('coordinatorPartition', () => {
     // "polygenelubricants".hashCode() is Integer.MIN_VALUE, which Utils.abs maps to 0.
     expect(coordinatorPartition('polygenelubricants', 7)).toBe(0);
     // Code units, not code points: a character outside the BMP counts as its two surrogates.
-    expect(coordinatorPartition('😀', 1 << 30)).toBe((1772899) % (1 << 30)); // "😀".hashCode() = 1772899
+    expect(coordinatorPartition('😀', 1 << 30)).toBe(1772899 % (1 << 30)); // "😀".hashCode() = 1772899
     expect(coordinatorPartition('', 8)).toBe(0);
   });
 
