@@ -21,7 +21,7 @@ import type { Route } from './routing';
 // loads the offsets of the group's partition before serving any call of it.
 
 /** A group call's bound when the caller gives none (KafkaJS's requestTimeout is 30 s); a join waits for its rebalance on top. */
-export const GROUP_CALL_TIMEOUT_MS = 30_000;
+const GROUP_CALL_TIMEOUT_MS = 30_000;
 /** Pause before a call looks for the group's coordinator again (it moved, or its broker is not reachable yet). */
 const RETRY_BACKOFF_MS = 100;
 

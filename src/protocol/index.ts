@@ -55,6 +55,6 @@ export type {
   ProducePartitionResult,
 } from './data-messages';
 export type { GroupAnswer, GroupCall, GroupMessage } from './group-messages';
-export { decodeOffsetKey, decodeOffsetValue, encodeOffsetKey, encodeOffsetValue, OFFSET_KEY_VERSION, OFFSET_VALUE_VERSION, type OffsetKey, type OffsetValue } from './offset-records';
+export { decodeOffsetKey, decodeOffsetValue, encodeOffsetKey, encodeOffsetValue, type OffsetKey, type OffsetValue } from './offset-records';
 export { encodeMemberMetadata, decodeMemberMetadata, encodeMemberAssignment, decodeMemberAssignment, type MemberMetadata, type MemberAssignment } from './consumer-protocol';
 export { KAFKA_API_KEYS, type KafkaApiName } from './api-keys';

@@ -9,9 +9,9 @@ import { InvalidRecordError } from '../errors';
 import { ByteReader, getSafeInt64, setInt64 } from './bytes';
 
 /** OffsetCommitKey version (Kafka writes 1; 0 has the same layout). */
-export const OFFSET_KEY_VERSION = 1;
+const OFFSET_KEY_VERSION = 1;
 /** OffsetCommitValue version 3: offset, leaderEpoch, metadata, commitTimestamp. */
-export const OFFSET_VALUE_VERSION = 3;
+const OFFSET_VALUE_VERSION = 3;
 /** Kafka's GroupMetadataKey version: group metadata records, which Letterbox does not write and skips. */
 const GROUP_METADATA_KEY_VERSION = 2;
 
