@@ -210,8 +210,9 @@ export interface NodeApi {
   start(init: NodeStartInit): Promise<NodeInfo>;
   /** Resolves per topic: true if created, false if it existed. */
   createTopics(specs: TopicSpec[], validateOnly: boolean): Promise<boolean[]>;
+  /** Users' topics: internal ones (`__consumer_offsets`) are not listed. */
   listTopics(): Promise<string[]>;
-  /** All topics, or the named ones (UnknownTopicOrPartitionError for a missing one). */
+  /** All users' topics, or the named ones, internal ones too (UnknownTopicOrPartitionError for a missing one). */
   describeTopics(names?: string[]): Promise<TopicState[]>;
   /** With a `trace` (here and in fetch and listOffsets), the requests this call makes to other brokers are reported with it (reportPeerRequests). */
   produce(request: ProduceRequest, trace?: number): Promise<ProduceResult[]>;

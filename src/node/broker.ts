@@ -170,6 +170,8 @@ function distinct<T extends { topic: string }>(changes: readonly T[], what: stri
 }
 
 const partitionCounts = (topics: Map<string, TopicDefinition>) => Object.fromEntries([...topics.values()].map((t) => [t.name, t.numPartitions]));
+/** The topics users see listed: internal ones (`__consumer_offsets`) are described only by name, as Kafka's consumers exclude them. */
+const userTopics = (r: Running): string[] => [...r.topics.keys()].filter((name) => !isInternalTopic(name));
 /** The group runtimes that hold committed offsets: the node's own, and the cluster's while it is a broker of one. */
 const groupRuntimes = (r: Running): GroupRuntime[] => (r.clusterGroups === undefined ? [r.groups] : [r.groups, r.clusterGroups.runtime]);
 
@@ -633,12 +635,12 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     async listTopics() {
-      return [...(await joined()).topics.keys()];
+      return userTopics(await joined());
     },
 
     async describeTopics(names) {
       const r = await joined();
-      const chosen = names ?? [...r.topics.keys()];
+      const chosen = names ?? userTopics(r);
       const described = chosen.map((name) => {
         const definition = r.topics.get(name);
         if (definition === undefined) throw new UnknownTopicOrPartitionError(name);

@@ -63,6 +63,9 @@ describe('consumer groups across the brokers of a cluster', { timeout: 4 * FORM_
     // (Spread over all three unless one was fenced at that moment: a loaded machine can starve a broker's heartbeats.)
     const brokerIds = await Promise.all(tabs.map(async (tab) => (await tab.node.clusterInfo())!.brokerId));
     for (const { leader } of offsetsTopic!.partitions) expect(brokerIds).toContain(leader);
+    // Internal: described by name, not listed; users can neither create nor delete it.
+    expect(await a.node.listTopics()).toEqual(['orders']);
+    expect((await b.node.describeTopics()).map((t) => t.name)).toEqual(['orders']);
     await expect(a.node.createTopics([{ topic: OFFSETS_TOPIC }], false)).rejects.toMatchObject({ code: 'INVALID_TOPIC_EXCEPTION' });
     await expect(b.node.deleteTopics([OFFSETS_TOPIC])).rejects.toMatchObject({ code: 'INVALID_TOPIC_EXCEPTION' });
 
