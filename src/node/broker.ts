@@ -746,6 +746,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         distinct(changes, 'createPartitions').map(({ topic, count }) => {
           const current = r.topics.get(topic);
           if (current === undefined) throw new UnknownTopicOrPartitionError(topic);
+          // More partitions would move groups to other coordinators, their offsets left behind.
+          if (isInternalTopic(topic)) throw new InvalidTopicError(`${topic} is an internal topic: its partitions are fixed`);
           if (!Number.isSafeInteger(count) || count <= current.numPartitions || count > PARTITIONS_MAX) {
             throw new InvalidConfigError(`topic "${topic}" has ${current.numPartitions} partitions; the new count must be more, at most ${PARTITIONS_MAX}, got ${String(count)}`, 'INVALID_PARTITIONS');
           }

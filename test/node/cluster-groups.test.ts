@@ -67,7 +67,8 @@ describe('consumer groups across the brokers of a cluster', { timeout: 4 * FORM_
     expect(await a.node.listTopics()).toEqual(['orders']);
     expect((await b.node.describeTopics()).map((t) => t.name)).toEqual(['orders']);
     await expect(a.node.createTopics([{ topic: OFFSETS_TOPIC }], false)).rejects.toMatchObject({ code: 'INVALID_TOPIC_EXCEPTION' });
-    await expect(b.node.deleteTopics([OFFSETS_TOPIC])).rejects.toMatchObject({ code: 'INVALID_TOPIC_EXCEPTION' });
+    await expect(a.node.deleteTopics([OFFSETS_TOPIC])).rejects.toMatchObject({ code: 'INVALID_TOPIC_EXCEPTION' });
+    await expect(a.node.createPartitions([{ topic: OFFSETS_TOPIC, count: 9 }])).rejects.toMatchObject({ code: 'INVALID_TOPIC_EXCEPTION' });
 
     // A member joining through another broker: the same group, which rebalances; A rejoins.
     const joiningB = join(b.node, 'b');
