@@ -291,6 +291,13 @@ describe('topics', () => {
     expect(solo.image.fingerprint()).not.toBe(before);
   });
 
+  it('the internal offsets topic is created by name (brokers ask for it on a group’s first call); other reserved names are refused', () => {
+    const solo = cluster(2);
+    const reply = solo.request({ type: 'createTopics', topics: [{ name: '__consumer_offsets', numPartitions: 8, configs: [{ name: 'cleanup.policy', value: 'compact' }] }, { name: '__consumer_offset' }] });
+    expect(topicErrors(reply)).toEqual(['ok', 'INVALID_TOPIC_EXCEPTION']);
+    expect(solo.image.topicByName('__consumer_offsets')!.partitions).toHaveLength(8);
+  });
+
   it('a replication factor above what is supported is a typed error naming the bound', () => {
     const solo = new Solo({ maxReplicationFactor: 1 });
     solo.register('b');
