@@ -468,6 +468,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
    */
   async function appendHere(r: Running, acks: ProduceRequest['acks'], batches: ProduceRequest['batches'], checked?: ReadonlyMap<number, BatchHeader>): Promise<ProduceResult[]> {
     const targets = batches.map(({ topic, partition, bytes }, i) => {
+      // Only the coordinators write the offsets topic (a record that does not decode would fail its partition's load).
+      if (isInternalTopic(topic)) throw new InvalidTopicError(`${topic} is an internal topic: producers cannot write to it`);
       const log = logOf(topic, partition);
       // Batches of topics created just now are checked again against the created log.
       return { log, bytes, header: checked?.get(i) ?? log.check(bytes) };

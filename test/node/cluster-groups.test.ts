@@ -4,7 +4,7 @@ import { GroupError, NotCoordinatorError } from '../../src/errors';
 import { coordinatorPartition } from '../../src/group';
 import { createLocalLink, createPeerRpc } from '../../src/network/worker';
 import type { JoinGroupRequest, NodeApi, OffsetCommit } from '../../src/node';
-import { createPeerFrameCodec, PEER_MESSAGE_TYPES, type FrameResult, type GroupMessage, type PeerMessageTypes } from '../../src/protocol';
+import { createPeerFrameCodec, encodeBatch, PEER_MESSAGE_TYPES, type FrameResult, type GroupMessage, type PeerMessageTypes } from '../../src/protocol';
 import { createMemoryLocks } from '../support/memory-locks';
 import { rawFrame } from '../support/raw-frame';
 import { closeTab, FORM_BOUND_MS, newCluster, oneCluster, openTab, type Tab } from './cluster-tabs';
@@ -69,6 +69,10 @@ describe('consumer groups across the brokers of a cluster', { timeout: 4 * FORM_
     await expect(a.node.createTopics([{ topic: OFFSETS_TOPIC }], false)).rejects.toMatchObject({ code: 'INVALID_TOPIC_EXCEPTION' });
     await expect(a.node.deleteTopics([OFFSETS_TOPIC])).rejects.toMatchObject({ code: 'INVALID_TOPIC_EXCEPTION' });
     await expect(a.node.createPartitions([{ topic: OFFSETS_TOPIC, count: 9 }])).rejects.toMatchObject({ code: 'INVALID_TOPIC_EXCEPTION' });
+    const record = encodeBatch({ baseTimestamp: 1, records: [{ key: Uint8Array.of(0, 9), value: Uint8Array.of(1) }] });
+    for (const partition of [0, 1, 2]) {
+      await expect(a.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [{ topic: OFFSETS_TOPIC, partition, bytes: record.slice() }] })).rejects.toMatchObject({ code: 'INVALID_TOPIC_EXCEPTION' });
+    }
 
     // A member joining through another broker: the same group, which rebalances; A rejoins.
     const joiningB = join(b.node, 'b');
