@@ -1057,7 +1057,13 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           const definition = r.topics.get(OFFSETS_TOPIC);
           return definition?.topicId === undefined ? undefined : definition.numPartitions;
         },
-        offsetsRoute: (partition) => routeOf(r, OFFSETS_TOPIC, partition),
+        offsetsRoute: (partition): Route => {
+          try {
+            return routeOf(r, OFFSETS_TOPIC, partition);
+          } catch {
+            return { here: false, leader: -1 }; // not in this broker's image yet: no coordinator known
+          }
+        },
         offsetsLog: (partition) => r.logs.get({ topic: OFFSETS_TOPIC, partition }),
         addressOf: (brokerId) => r.router?.addressOf(brokerId),
         otherBrokers: () => {
