@@ -209,7 +209,7 @@ async function groupAcrossTabs([a, b, c]: [Page, Page, Page], cluster: string, r
     // Nothing committed before the reload is processed again. (A send retried while B's broker
     // rejoined may have appended a batch twice: acks -1 without idempotence is at least once.)
     for (const record of awaitedSeen) expect(record.offset, `${placeOf(record)} is after the committed offset`).toBeGreaterThanOrEqual(perPartition[record.partition]!);
-    console.log(`after the reload B processed ${awaitedSeen.length} records, the ${thirdSent.length} sent after it among them`);
+    console.log(`after the reload B processed ${awaitedSeen.length} records at ${new Set(awaitedSeen.map(placeOf)).size} places, the ${thirdSent.length} sent after it among them`);
     await b.evaluate(() => window.groupConsumer!.disconnect());
   });
 }
