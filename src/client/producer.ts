@@ -222,8 +222,10 @@ export class Producer {
         return await attempt();
       } catch (error) {
         if (!(error instanceof UnknownTopicOrPartitionError)) throw error;
-        // The node refused the whole request (it writes nothing then). The topic may have been
-        // deleted and created again with another partition count: look it up again, once.
+        // The node refused the request (it appends nothing then, unless its leaders appended
+        // some parts and one kept refusing the rest past the RPC bound: at least once, as
+        // KafkaJS without idempotence). The topic may have been deleted and created again with
+        // another partition count: look it up again, once.
         for (const { topic } of topics) this.#partitionCounts.delete(topic);
         return attempt();
       }

@@ -1040,9 +1040,14 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         const broker = membership.image?.broker(brokerId);
         return broker === undefined || broker.fenced ? undefined : broker.endpoints[0];
       },
-      produceHere: (acks, batches) => appendHere(r, acks, batches),
-      fetchHere: (request, signal) => fetchHere(r, request, signal),
-      listOffsetsHere: (queries) => Promise.all(queries.map(({ topic, partition, query }) => logOf(topic, partition).offsetFor(query))),
+      clock: components.clock,
+      // A peer's request, too, waits until this broker has caught up: a reopened leader's topics are not there before.
+      produceHere: async (acks, batches) => appendHere(await joined(), acks, batches),
+      fetchHere: async (request, signal) => fetchHere(await joined(), request, signal),
+      listOffsetsHere: async (queries) => {
+        await joined();
+        return Promise.all(queries.map(({ topic, partition, query }) => logOf(topic, partition).offsetFor(query)));
+      },
       remoteFetches: new Map(),
     };
     membership.onClose(serveRouted(r.router));

@@ -1,4 +1,5 @@
-import { InconsistentClusterIdError, InvalidArgumentError, LeaderNotAvailableError, type LetterboxError } from '../errors';
+import type { Clock } from '../clock';
+import { InconsistentClusterIdError, InvalidArgumentError, LeaderNotAvailableError, LetterboxError, TimeoutError } from '../errors';
 import { RPC_TIMEOUT_MS, type PeerRpc } from '../network/worker';
 import type { FetchedPartitionBody, FetchMessage, ListOffsetsMessage, ProduceMessage } from '../protocol';
 import type { FetchedPartition, FetchRequest, OffsetQuery, ProduceRequest, ProduceResult } from './api';
@@ -14,6 +15,8 @@ export type Route = { readonly here: true } | { readonly here: false; readonly l
 
 /** What the router needs of the broker. */
 export interface RoutedBroker {
+  /** Paces the resending of a produce's refused parts. */
+  readonly clock: Clock;
   readonly clusterId: string;
   /** The route of a partition; throws UnknownTopicOrPartitionError for one the cluster does not have. */
   routeOf(topic: string, partition: number): Route;
@@ -47,29 +50,78 @@ function peerOf(broker: RoutedBroker, leader: number, topic: string, partition: 
   return peer;
 }
 
+/** Between attempts at the parts of a produce that failed while others were appended. */
+const PRODUCE_RETRY_BACKOFF_MS = 100;
+
 /**
- * Produces each batch at its partition's leader; results in request order. Throws the
- * first refusal (a batch refused at one leader may have been appended at another: as with
- * Kafka, partitions are independent).
+ * Produces each batch at its partition's leader, the leaders in parallel; results in request
+ * order. When every part is refused, nothing was appended and the first refusal is thrown (the
+ * client retries as it decides). When some parts were appended and others refused with a
+ * retriable error (a leader moved or not caught up yet), only the refused parts are sent again
+ * (routed anew) until the RPC bound, as KafkaJS resends only to the brokers that did not
+ * answer: resending all would append the others' batches twice. A refusal that outlives it is thrown.
  * @example const results = await produceRouted(broker, request.acks, request.batches);
  */
 export async function produceRouted(broker: RoutedBroker, acks: ProduceRequest['acks'], batches: ProduceRequest['batches']): Promise<ProduceResult[]> {
-  const { here, elsewhere } = split(broker, batches);
-  const results: ProduceResult[] = new Array(batches.length);
-  const pick = (indices: number[]) => indices.map((i) => batches[i]!);
-  const fill = (indices: number[]) => (answered: readonly ProduceResult[]) => indices.forEach((i, k) => (results[i] = answered[k]!));
+  const results: Array<ProduceResult | undefined> = new Array(batches.length);
+  const deadline = broker.clock.monotonic() + RPC_TIMEOUT_MS;
+  let pending = batches.map((_, i) => i);
+  for (;;) {
+    const refused = await producePart(broker, acks, batches, pending, results);
+    if (refused === undefined) return results as ProduceResult[];
+    const appended = results.some((result) => result !== undefined);
+    // Not a timeout either: a part that timed out may have been appended all the same.
+    const again = appended && refused.error.retriable && !(refused.error instanceof TimeoutError);
+    if (!again || broker.clock.monotonic() + PRODUCE_RETRY_BACKOFF_MS > deadline) throw refused.error;
+    pending = refused.indices;
+    await new Promise<void>((resolve) => broker.clock.after(PRODUCE_RETRY_BACKOFF_MS, resolve));
+  }
+}
+
+/** Sends batches `indices` to their leaders, filling `results` of those appended; the refused ones and the first refusal, if any. */
+async function producePart(
+  broker: RoutedBroker,
+  acks: ProduceRequest['acks'],
+  batches: ProduceRequest['batches'],
+  indices: readonly number[],
+  results: Array<ProduceResult | undefined>,
+): Promise<{ indices: number[]; error: LetterboxError } | undefined> {
+  const refused: number[] = [];
+  let first: LetterboxError | undefined;
+  const fail = (part: readonly number[], error: unknown) => {
+    refused.push(...part);
+    first ??= error instanceof LetterboxError ? error : new LeaderNotAvailableError(batches[part[0]!]!.topic, batches[part[0]!]!.partition);
+  };
+  const pick = (part: readonly number[]) => part.map((i) => batches[i]!);
+  const fill = (part: readonly number[], answered: readonly ProduceResult[]) => part.forEach((i, k) => (results[i] = answered[k]!));
+  let routes: { here: number[]; elsewhere: Map<number, number[]> };
+  try {
+    routes = split(broker, pick(indices));
+  } catch (error) {
+    fail(indices, error);
+    return { indices: refused, error: first! };
+  }
+  const { here, elsewhere } = routes;
+  const global = (part: number[]) => part.map((k) => indices[k]!);
   await Promise.all([
-    here.length === 0 ? undefined : broker.produceHere(acks, pick(here)).then(fill(here)),
-    ...[...elsewhere].map(async ([leader, indices]) => {
-      const first = batches[indices[0]!]!;
-      const peer = peerOf(broker, leader, first.topic, first.partition);
-      const answer = await broker.rpc.request(peer, 'produce', { kind: 'request', clusterId: broker.clusterId, acks, timeoutMs: RPC_TIMEOUT_MS, batches: pick(indices) });
-      if (answer.kind !== 'response' || answer.results.length !== indices.length) throw new InvalidArgumentError(`broker ${leader} answered a produce with ${answer.kind}`);
-      for (const result of answer.results) if (result.error !== undefined) throw result.error;
-      fill(indices)(answer.results.map(({ topic, partition, baseOffset, logStartOffset }) => ({ topic, partition, baseOffset, logStartOffset })));
+    here.length === 0 ? undefined : broker.produceHere(acks, pick(global(here))).then((answered) => fill(global(here), answered), (error: unknown) => fail(global(here), error)),
+    ...[...elsewhere].map(async ([leader, local]) => {
+      const part = global(local);
+      try {
+        const head = batches[part[0]!]!;
+        const peer = peerOf(broker, leader, head.topic, head.partition);
+        const answer = await broker.rpc.request(peer, 'produce', { kind: 'request', clusterId: broker.clusterId, acks, timeoutMs: RPC_TIMEOUT_MS, batches: pick(part) });
+        if (answer.kind !== 'response' || answer.results.length !== part.length) throw new InvalidArgumentError(`broker ${leader} answered a produce with ${answer.kind}`);
+        // A leader appends all of its part or none of it.
+        const error = answer.results.find((result) => result.error !== undefined)?.error;
+        if (error !== undefined) return fail(part, error);
+        fill(part, answer.results.map(({ topic, partition, baseOffset, logStartOffset }) => ({ topic, partition, baseOffset, logStartOffset })));
+      } catch (error) {
+        fail(part, error);
+      }
     }),
   ]);
-  return results;
+  return first === undefined ? undefined : { indices: refused.sort((x, y) => x - y), error: first };
 }
 
 /**
