@@ -7,6 +7,7 @@
 export type MalformedInput = (message: string) => Error;
 
 const TWO_POW_32 = 0x1_0000_0000;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Largest int64 high word whose value stays a safe integer: 2^53 - 1 = 0x1fffff_ffffffff. */
 const MAX_SAFE_HIGH_WORD = 0x1fffff;
 
@@ -46,6 +47,28 @@ export class ByteReader {
     const value = ((b[this.position]! << 24) | (b[this.position + 1]! << 16)) >> 16;
     this.position += 2;
     return value;
+  }
+
+  /** Kafka's STRING: an int16 length, then that many bytes of UTF-8. */
+  string(what: string): string {
+    const value = this.nullableString(what);
+    if (value === null) throw this.malformed(`${what}: null where a string is required`);
+    return value;
+  }
+
+  /** Kafka's NULLABLE_STRING: a STRING, or length -1 for null. */
+  nullableString(what: string): string | null {
+    const length = this.int16(what);
+    if (length === -1) return null;
+    if (length < 0) throw this.malformed(`${what}: length ${length}`);
+    this.need(length, what);
+    const start = this.position;
+    this.position += length;
+    try {
+      return utf8.decode(this.bytes.subarray(start, start + length));
+    } catch {
+      throw this.malformed(`${what} is not UTF-8`);
+    }
   }
 
   /** Big-endian int32. */

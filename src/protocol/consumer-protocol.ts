@@ -19,7 +19,6 @@ export interface MemberAssignment {
 }
 
 const utf8 = new TextEncoder();
-const text = new TextDecoder('utf-8', { fatal: true });
 const malformed = (message: string) => new InvalidRecordError(`consumer protocol: ${message}`);
 
 /** Writes fields in order; `int16`, `int32`, `string`, `bytes` as Kafka's protocol does. */
@@ -50,19 +49,6 @@ class Writer {
     return Uint8Array.from(this.#parts);
   }
 }
-
-const readString = (reader: ByteReader, what: string) => {
-  const length = reader.int16(what);
-  if (length < 0) throw malformed(`${what}: negative length ${length}`);
-  reader.need(length, what);
-  const start = reader.position;
-  reader.position += length;
-  try {
-    return text.decode(reader.bytes.subarray(start, start + length));
-  } catch {
-    throw malformed(`${what} is not UTF-8`);
-  }
-};
 
 const readBytes = (reader: ByteReader, what: string) => {
   const length = reader.int32(what);
@@ -103,7 +89,7 @@ export function encodeMemberMetadata({ version, topics, userData }: MemberMetada
 export function decodeMemberMetadata(bytes: Uint8Array): MemberMetadata {
   const reader = new ByteReader(bytes, malformed);
   const version = reader.int16('version');
-  const topics = readArray(reader, 'topics', (i) => readString(reader, `topics[${i}]`));
+  const topics = readArray(reader, 'topics', (i) => reader.string(`topics[${i}]`));
   const userData = readBytes(reader, 'userData');
   atEnd(reader, 'MemberMetadata');
   return { version, topics, userData };
@@ -134,7 +120,7 @@ export function decodeMemberAssignment(bytes: Uint8Array): MemberAssignment | nu
   const version = reader.int16('version');
   const assignment: Record<string, number[]> = {};
   readArray(reader, 'assignment', (i) => {
-    const topic = readString(reader, `assignment[${i}].topic`);
+    const topic = reader.string(`assignment[${i}].topic`);
     assignment[topic] = readArray(reader, `assignment[${i}].partitions`, (j) => reader.int32(`assignment[${i}].partitions[${j}]`));
   });
   const userData = readBytes(reader, 'userData');

@@ -30,7 +30,6 @@ export interface OffsetValue {
 }
 
 const utf8 = new TextEncoder();
-const text = new TextDecoder('utf-8', { fatal: true });
 const malformed = (message: string) => new InvalidRecordError(`offsets record: ${message}`);
 const INT16_MAX = 0x7fff;
 
@@ -61,20 +60,6 @@ function layout(fields: readonly Field[]): Uint8Array {
     at += fieldBytes(f);
   }
   return bytes;
-}
-
-function readString(reader: ByteReader, what: string, nullable: boolean): string | null {
-  const length = reader.int16(what);
-  if (length === -1 && nullable) return null;
-  if (length < 0) throw malformed(`${what}: length ${length}`);
-  reader.need(length, what);
-  const start = reader.position;
-  reader.position += length;
-  try {
-    return text.decode(reader.bytes.subarray(start, start + length));
-  } catch {
-    throw malformed(`${what} is not UTF-8`);
-  }
 }
 
 function readInt64(reader: ByteReader, what: string): number {
@@ -119,8 +104,8 @@ export function decodeOffsetKey(bytes: Uint8Array): OffsetKey | undefined {
   const version = reader.int16('key version');
   if (version === GROUP_METADATA_KEY_VERSION) return undefined;
   if (version !== 0 && version !== OFFSET_KEY_VERSION) throw malformed(`unknown key version ${version}`);
-  const groupId = readString(reader, 'group', false)!;
-  const topic = readString(reader, 'topic', false)!;
+  const groupId = reader.string('group');
+  const topic = reader.string('topic');
   const partition = reader.int32('partition');
   if (partition < 0) throw malformed(`partition ${partition}`);
   ended(reader, 'key');
@@ -138,7 +123,7 @@ export function decodeOffsetValue(bytes: Uint8Array): OffsetValue {
   const offset = readInt64(reader, 'offset');
   if (offset < 0) throw malformed(`offset ${offset}`);
   reader.int32('leaderEpoch');
-  const metadata = readString(reader, 'metadata', true);
+  const metadata = reader.nullableString('metadata');
   const commitTimestamp = readInt64(reader, 'commitTimestamp');
   ended(reader, 'value');
   return { offset, commitTimestamp, metadata };
