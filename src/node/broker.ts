@@ -82,6 +82,8 @@ interface Running {
   synced: Set<() => void>;
   /** Private topics offered to the cluster in this run (once each), placed on this broker: adopted when the cluster creates them so. */
   offered: Set<string>;
+  /** Whether the committed offsets this broker kept as a private broker are being offered to the cluster's groups. */
+  offeringOffsets: boolean;
   /** Tells the page of cluster events (joined, a mismatch, a topic that could not join). */
   clusterEvent: (event: ClusterEvent) => void;
   /** Settles once the node joined the cluster it was started for (NodeStartInit.cluster) and its image caught up; absent for a private broker. */
@@ -375,6 +377,34 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     if (altered) r.maintenance.runSoon();
     // Caught up, and the local topics follow: calls waiting for the cluster go on.
     r.joining?.joined();
+    offerPrivateOffsets(r);
+  }
+
+  /**
+   * Offers the cluster's groups the offsets this broker committed as a private broker, for
+   * topics that joined the cluster with it (adopted): a partition the cluster's group has no
+   * offset for gets this one; an offset the cluster has stays (it is the newer truth). The
+   * private group is deleted once offered, so it is offered once; a failure leaves it for the
+   * next sync. Offsets of topics that stayed private go with it: group calls reach the cluster's groups now.
+   */
+  function offerPrivateOffsets(r: Running): void {
+    const clusterGroups = r.clusterGroups;
+    if (clusterGroups === undefined || r.offeringOffsets) return;
+    const joinedTopic = (topic: string) => r.topics.get(topic)?.topicId !== undefined;
+    const groupIds = r.groups.list().map(({ groupId }) => groupId).filter((groupId) => r.groups.committed(groupId).some((o) => joinedTopic(o.topic)));
+    if (groupIds.length === 0) return;
+    r.offeringOffsets = true;
+    const offer = async (groupId: string) => {
+      const mine = r.groups.committed(groupId).filter((o) => joinedTopic(o.topic));
+      const theirs = new Set((await clusterGroups.fetchOffsets(groupId)).map((o) => `${o.topic}/${o.partition}`));
+      const fresh = mine.filter((o) => !theirs.has(`${o.topic}/${o.partition}`));
+      if (fresh.length > 0) await clusterGroups.commitOffsets({ groupId, memberId: null, generationId: -1, offsets: fresh });
+      await new Promise((resolve) => r.groups.submit({ type: 'deleteGroup', groupId }, resolve));
+    };
+    groupIds
+      .reduce((done, groupId) => done.then(() => offer(groupId)), Promise.resolve())
+      .catch((error: unknown) => components.onError?.(error))
+      .finally(() => (r.offeringOffsets = false));
   }
 
   /**
@@ -607,6 +637,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           clusterEvent: () => undefined,
           joining: init.cluster === undefined ? undefined : joinGate(),
           syncedRecords: 0,
+          offeringOffsets: false,
         };
         return info;
       } finally {

@@ -115,6 +115,7 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
       await node.createTopics([{ topic: 'mine', numPartitions: 2, configEntries: [{ name: 'retention.ms', value: '60000' }] }, { topic: 'taken' }], false);
       await node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [0, 1, 1].map((partition) => ({ topic: 'mine', partition, bytes: batch() })) });
       await node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [{ topic: 'taken', partition: 0, bytes: batch() }] });
+      await node.commitOffsets({ groupId: 'readers', memberId: null, generationId: -1, offsets: [{ topic: 'mine', partition: 1, offset: 2, metadata: 'kept' }, { topic: 'taken', partition: 0, offset: 1, metadata: null }] });
     });
     const [, joined] = await oneCluster([first!, second]);
     // 'mine' is the cluster's now, placed on the broker that had it, its records and config kept, read from the other tab.
@@ -127,6 +128,8 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
     expect(await second.node.listOffsets([{ topic: 'taken', partition: 0, query: 'latest' }])).toEqual([1]);
     expect((await second.node.describeTopics(['taken']))[0]!.numPartitions).toBe(1);
     expect(second.events).toContainEqual(expect.objectContaining({ type: 'cluster_joined', brokerId: joined!.brokerId, bootstrap: false }));
+    // Its group's committed offset of the joined topic is the cluster group's, read from the other tab; the private topic's is not.
+    await vi.waitFor(async () => expect(await first!.node.fetchOffsets('readers')).toEqual([{ topic: 'mine', partition: 1, offset: 2, metadata: 'kept' }]), { timeout: FORM_BOUND_MS, interval: 50 });
   });
 
   it('a node started for a cluster answers nothing as a private broker: calls made before it joined wait, then go through the cluster', async () => {
