@@ -17,7 +17,7 @@ export interface Message {
   timestamp?: string | number;
 }
 
-const utf8Decoder = new TextDecoder();
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 const latin1Decoder = new TextDecoder('latin1');
 
 /**

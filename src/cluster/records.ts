@@ -87,7 +87,7 @@ const TYPE_IDS = {
 } as const satisfies Record<MetadataRecord['type'], number>;
 const TYPE_NAMES = Object.fromEntries(Object.entries(TYPE_IDS).map(([name, id]) => [id, name])) as Record<number, MetadataRecord['type']>;
 
-const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Reads fields; throws MetadataRecordError (caught by the decoders below). */
 class FieldReader {

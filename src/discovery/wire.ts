@@ -63,7 +63,7 @@ export function encodeDiscoveryMessage(message: DiscoveryRequest | DiscoveryEven
  */
 export function createDiscoveryDecoder(maxBytes = DISCOVERY_MESSAGE_BYTES_MAX): { push(chunk: Uint8Array): unknown[] } {
   let buffered = new Uint8Array(0);
-  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   return {
     push(chunk) {
       const joined = new Uint8Array(buffered.length + chunk.length);

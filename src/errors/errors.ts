@@ -404,6 +404,38 @@ export class LeaderNotAvailableError extends LetterboxError {
 }
 
 /**
+ * A request for a partition carried a leader epoch older than the one this broker holds
+ * (Kafka's FENCED_LEADER_EPOCH, KIP-320): the sender's metadata is stale. Retriable once it
+ * has caught up; nothing was applied.
+ */
+export class FencedLeaderEpochError extends LetterboxError {
+  static override readonly errorName = 'FencedLeaderEpochError';
+  readonly topic: string;
+  readonly partition: number;
+  constructor(topic: string, partition: number, asked: number, current: number) {
+    super('FENCED_LEADER_EPOCH', `partition ${partition} of topic "${topic}" is at leader epoch ${current}; the request's ${asked} is stale`, { retriable: true });
+    this.topic = topic;
+    this.partition = partition;
+  }
+}
+
+/**
+ * A request for a partition carried a leader epoch newer than the one this broker holds
+ * (Kafka's UNKNOWN_LEADER_EPOCH): this broker's metadata is behind. Retriable once it has
+ * caught up; nothing was applied.
+ */
+export class UnknownLeaderEpochError extends LetterboxError {
+  static override readonly errorName = 'UnknownLeaderEpochError';
+  readonly topic: string;
+  readonly partition: number;
+  constructor(topic: string, partition: number, asked: number, current: number) {
+    super('UNKNOWN_LEADER_EPOCH', `partition ${partition} of topic "${topic}" is at leader epoch ${current} here; the request's ${asked} is not known yet`, { retriable: true });
+    this.topic = topic;
+    this.partition = partition;
+  }
+}
+
+/**
  * A metadata record or snapshot that cannot be applied: `CORRUPT_MESSAGE` (does not
  * decode), `UNSUPPORTED_VERSION` (a version this node does not speak), `INVALID_RECORD`
  * (decodes, but contradicts the image: a partition of an unknown topic, a broker id taken).

@@ -3,6 +3,7 @@
 
 import type { AssignorName, GroupDescription, GroupErrorCode, GroupStateName, JoinReply, OffsetCommit, SyncReply } from '../group';
 import type { LogConfig } from '../log';
+import type { FetchErrorCode } from '../protocol';
 import type { PeerInfo } from '../network/worker';
 
 export type { AssignorName, Assignment, GroupDescription, GroupErrorCode, GroupStateName, JoinReply, MemberDescription, OffsetCommit, SyncReply } from '../group';
@@ -167,7 +168,7 @@ export interface FetchedPartition {
   /** Whole batches; the first may start before fetchOffset. Transferred. */
   batches: Uint8Array[];
   /** Kafka's error name for this partition, e.g. OFFSET_OUT_OF_RANGE. */
-  errorCode?: 'OFFSET_OUT_OF_RANGE' | 'UNKNOWN_TOPIC_OR_PARTITION' | 'NOT_LEADER_OR_FOLLOWER';
+  errorCode?: FetchErrorCode;
 }
 
 export type OffsetQuery = 'earliest' | 'latest' | { timestamp: number };

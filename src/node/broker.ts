@@ -1067,6 +1067,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       },
       rpc,
       routeOf: (topic, partition) => routeOf(r, topic, partition),
+      leaderEpochOf: (topic, partition) => membership.image?.topicByName(topic)?.partitions[partition]?.leaderEpoch ?? -1,
       addressOf: (brokerId) => {
         const broker = membership.image?.broker(brokerId);
         return broker === undefined || broker.fenced ? undefined : broker.endpoints[0];

@@ -17,7 +17,7 @@ const ENTRY_VERSION = 1;
 const ENTRY_HEADER_BYTES = 13;
 const SUMMARY_CHUNK = 1024;
 const utf8 = new TextEncoder();
-const fromUtf8 = new TextDecoder();
+const fromUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Encodes a raft entry for storage (FORMATS.md § Raft entry). @example encodeRaftEntry({ term: 3, data }) */
 export function encodeRaftEntry(entry: Entry): Uint8Array {

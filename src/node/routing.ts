@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import { InconsistentClusterIdError, InvalidArgumentError, LeaderNotAvailableError, LetterboxError, TimeoutError } from '../errors';
+import { FencedLeaderEpochError, InconsistentClusterIdError, InvalidArgumentError, LeaderNotAvailableError, LetterboxError, TimeoutError, UnknownLeaderEpochError } from '../errors';
 import { RPC_TIMEOUT_MS, type PeerRpc } from '../network/worker';
 import type { FetchedPartitionBody, FetchMessage, ListOffsetsMessage, ProduceMessage } from '../protocol';
 import type { FetchedPartition, FetchRequest, OffsetQuery, ProduceRequest, ProduceResult } from './api';
@@ -8,7 +8,9 @@ import type { FetchedPartition, FetchRequest, OffsetQuery, ProduceRequest, Produ
 // over peer RPC (`produce`, `fetch`, `listOffsets`, FORMATS.md), split by leader and sent in
 // parallel; the rest are served here. A forwarded request is served only where its
 // partitions are held: it is never forwarded again, so a stale placement costs a
-// retriable NotLeaderOrFollowerError, never a loop.
+// retriable NotLeaderOrFollowerError, never a loop. Each forwarded partition carries the
+// leader epoch the sender's metadata has for it; the leader refuses one that differs from its
+// own (KIP-320), so stale metadata is never acted on.
 
 /** Where a partition is served: here, or by another broker (its id; -1: none now). */
 export type Route = { readonly here: true } | { readonly here: false; readonly leader: number };
@@ -20,6 +22,8 @@ export interface RoutedBroker {
   readonly clusterId: string;
   /** The route of a partition; throws UnknownTopicOrPartitionError for one the cluster does not have. */
   routeOf(topic: string, partition: number): Route;
+  /** The partition's leader epoch in this broker's metadata; -1 for a partition it has none for (a private broker's). */
+  leaderEpochOf(topic: string, partition: number): number;
   /** The peer id of a live broker, or undefined. */
   addressOf(brokerId: number): string | undefined;
   readonly rpc: PeerRpc;
@@ -110,7 +114,8 @@ async function producePart(
       try {
         const head = batches[part[0]!]!;
         const peer = peerOf(broker, leader, head.topic, head.partition);
-        const answer = await broker.rpc.request(peer, 'produce', { kind: 'request', clusterId: broker.clusterId, acks, timeoutMs: RPC_TIMEOUT_MS, batches: pick(part) });
+        const forwarded = pick(part).map((batch) => ({ ...batch, leaderEpoch: broker.leaderEpochOf(batch.topic, batch.partition) }));
+        const answer = await broker.rpc.request(peer, 'produce', { kind: 'request', clusterId: broker.clusterId, acks, timeoutMs: RPC_TIMEOUT_MS, batches: forwarded });
         if (answer.kind !== 'response' || answer.results.length !== part.length) throw new InvalidArgumentError(`broker ${leader} answered a produce with ${answer.kind}`);
         // A leader appends all of its part or none of it.
         const error = answer.results.find((result) => result.error !== undefined)?.error;
@@ -152,7 +157,8 @@ export async function fetchRouted(broker: RoutedBroker, request: Omit<FetchReque
       continue;
     }
     const { maxWaitMs, minBytes, maxBytes } = request;
-    const body = { kind: 'request' as const, clusterId: broker.clusterId, maxWaitMs, minBytes, maxBytes, partitions: indices.map((i) => request.partitions[i]!) };
+    const partitions = indices.map((i) => request.partitions[i]!).map((p) => ({ ...p, leaderEpoch: broker.leaderEpochOf(p.topic, p.partition) }));
+    const body = { kind: 'request' as const, clusterId: broker.clusterId, maxWaitMs, minBytes, maxBytes, partitions };
     // A remote fetch is not abandoned when another part answers first (the leader would hold
     // it until maxWait, and a consumer's next fetches would pile up there): the next fetch of
     // the same partitions at the same offsets waits on it instead of asking again.
@@ -209,7 +215,8 @@ export async function listOffsetsRouted(broker: RoutedBroker, queries: ReadonlyA
     ...[...elsewhere].map(async ([leader, indices]) => {
       const first = queries[indices[0]!]!;
       const peer = peerOf(broker, leader, first.topic, first.partition);
-      const answer = await broker.rpc.request(peer, 'listOffsets', { kind: 'request', clusterId: broker.clusterId, queries: indices.map((i) => queries[i]!) });
+      const forwarded = indices.map((i) => queries[i]!).map((q) => ({ ...q, leaderEpoch: broker.leaderEpochOf(q.topic, q.partition) }));
+      const answer = await broker.rpc.request(peer, 'listOffsets', { kind: 'request', clusterId: broker.clusterId, queries: forwarded });
       if (answer.kind !== 'response' || answer.results.length !== indices.length) throw new InvalidArgumentError(`broker ${leader} answered listOffsets with ${answer.kind}`);
       answer.results.forEach((result, k) => {
         if ('error' in result) throw result.error;
@@ -230,12 +237,25 @@ export function serveRouted(broker: RoutedBroker): () => void {
   const check = (clusterId: string, what: string) => {
     if (clusterId !== broker.clusterId) throw new InconsistentClusterIdError(`a ${what} for cluster ${clusterId}; this is cluster ${broker.clusterId}`);
   };
+  /**
+   * The refusal of a partition asked for at another leader epoch than this broker's, if it was.
+   * Where either side has none (-1), whether the partition is held here decides, as before epochs.
+   */
+  const epochRefusal = ({ topic, partition, leaderEpoch }: { topic: string; partition: number; leaderEpoch: number }): LetterboxError | undefined => {
+    const current = broker.leaderEpochOf(topic, partition);
+    if (leaderEpoch < 0 || current < 0) return undefined;
+    if (leaderEpoch < current) return new FencedLeaderEpochError(topic, partition, leaderEpoch, current);
+    if (leaderEpoch > current) return new UnknownLeaderEpochError(topic, partition, leaderEpoch, current);
+    return undefined;
+  };
   const stops = [
     rpc.handle('produce', async (body): Promise<ProduceMessage> => {
       if (body.kind !== 'request') throw new InvalidArgumentError('a produce response sent as a request');
       check(body.clusterId, 'produce');
       try {
-        return { kind: 'response', results: await broker.produceHere(body.acks, [...body.batches]) };
+        const refusal = body.batches.map(epochRefusal).find((error) => error !== undefined);
+        if (refusal !== undefined) throw refusal;
+        return { kind: 'response', results: await broker.produceHere(body.acks, body.batches.map(({ topic, partition, bytes }) => ({ topic, partition, bytes }))) };
       } catch (error) {
         // All or nothing here (every batch is checked before any is appended): the refusal is each batch's.
         return { kind: 'response', results: body.batches.map(({ topic, partition }) => ({ topic, partition, baseOffset: -1, logStartOffset: -1, error: error as LetterboxError })) };
@@ -245,14 +265,31 @@ export function serveRouted(broker: RoutedBroker): () => void {
       if (body.kind !== 'request') throw new InvalidArgumentError('a fetch response sent as a request');
       check(body.clusterId, 'fetch');
       const { maxWaitMs, minBytes, maxBytes, partitions } = body;
-      return { kind: 'response', partitions: await broker.fetchHere({ maxWaitMs, minBytes, maxBytes, partitions: [...partitions] }, signal) };
+      // Partitions asked at another leader epoch answer its error code; the rest are read.
+      const refusals = partitions.map((p) => epochRefusal(p)?.code as 'FENCED_LEADER_EPOCH' | 'UNKNOWN_LEADER_EPOCH' | undefined);
+      const readable = partitions.filter((_, i) => refusals[i] === undefined).map(({ topic, partition, fetchOffset, maxBytes }) => ({ topic, partition, fetchOffset, maxBytes }));
+      const read = readable.length === 0 ? [] : await broker.fetchHere({ maxWaitMs, minBytes, maxBytes, partitions: readable }, signal);
+      let next = 0;
+      return {
+        kind: 'response',
+        partitions: partitions.map(({ topic, partition }, i) => {
+          const errorCode = refusals[i];
+          return errorCode === undefined ? read[next++]! : { topic, partition, highWatermark: -1, logStartOffset: -1, batches: [], errorCode };
+        }),
+      };
     }),
     rpc.handle('listOffsets', async (body): Promise<ListOffsetsMessage> => {
       if (body.kind !== 'request') throw new InvalidArgumentError('a listOffsets response sent as a request');
       check(body.clusterId, 'listOffsets');
       return {
         kind: 'response',
-        results: await Promise.all(body.queries.map((query) => broker.listOffsetsHere([query]).then(([offset]) => ({ offset }), (error: unknown) => ({ error: error as LetterboxError })))),
+        results: await Promise.all(
+          body.queries.map(({ topic, partition, leaderEpoch, query }) => {
+            const refusal = epochRefusal({ topic, partition, leaderEpoch });
+            if (refusal !== undefined) return { error: refusal };
+            return broker.listOffsetsHere([{ topic, partition, query }]).then(([offset]) => ({ offset }), (error: unknown) => ({ error: error as LetterboxError }));
+          }),
+        ),
       };
     }),
   ];

@@ -7,7 +7,7 @@
 export type MalformedInput = (message: string) => Error;
 
 const TWO_POW_32 = 0x1_0000_0000;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Largest int64 high word whose value stays a safe integer: 2^53 - 1 = 0x1fffff_ffffffff. */
 const MAX_SAFE_HIGH_WORD = 0x1fffff;
 

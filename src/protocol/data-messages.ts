@@ -6,6 +6,11 @@
 // below -1). Record batches travel as opaque bytes: the leader checks them as it checks a
 // local producer's.
 //
+// Version 1 adds each partition's `leaderEpoch` to requests (KIP-320): the epoch of the
+// partition's leadership as the sender's metadata knows it, -1 for unchecked (version 0 reads
+// as -1). A leader whose epoch differs refuses the partition, so a sender with stale metadata
+// never writes to or reads from a leadership that has moved on.
+//
 // Decoded batches are copies, not views of the frame (FieldReader.bytes): a view would keep
 // its whole stream chunk (up to 1 MiB on the local transport) alive in a log's tail cache,
 // structured clone (IndexedDB, postMessage) would copy the whole chunk, and transferring a
@@ -18,10 +23,11 @@ import { readError, writeError } from './error-field';
 import { FieldReader, FieldWriter, optional, tagReader } from './fields';
 import type { MessageType } from './frame';
 
-/** One partition's record batch (RecordBatch v2 bytes). */
+/** One partition's record batch (RecordBatch v2 bytes), for the leader of `leaderEpoch` (-1: unchecked). */
 export interface PartitionBatch {
   readonly topic: string;
   readonly partition: number;
+  readonly leaderEpoch: number;
   readonly bytes: Uint8Array;
 }
 
@@ -42,11 +48,13 @@ export type ProduceMessage =
 export interface FetchPartition {
   readonly topic: string;
   readonly partition: number;
+  /** The leadership's epoch as the sender knows it; -1: unchecked. */
+  readonly leaderEpoch: number;
   readonly fetchOffset: number;
   readonly maxBytes: number;
 }
 
-export type FetchErrorCode = 'OFFSET_OUT_OF_RANGE' | 'UNKNOWN_TOPIC_OR_PARTITION' | 'NOT_LEADER_OR_FOLLOWER';
+export type FetchErrorCode = 'OFFSET_OUT_OF_RANGE' | 'UNKNOWN_TOPIC_OR_PARTITION' | 'NOT_LEADER_OR_FOLLOWER' | 'FENCED_LEADER_EPOCH' | 'UNKNOWN_LEADER_EPOCH';
 
 export interface FetchedPartitionBody {
   readonly topic: string;
@@ -67,7 +75,7 @@ export type OffsetQueryBody = 'earliest' | 'latest' | { readonly timestamp: numb
 
 /** `listOffsets` body: queries to the receiver, or each answer (an offset, none, or an error) in the same order. */
 export type ListOffsetsMessage =
-  | { readonly kind: 'request'; readonly clusterId: string; readonly queries: ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly query: OffsetQueryBody }> }
+  | { readonly kind: 'request'; readonly clusterId: string; readonly queries: ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly leaderEpoch: number; readonly query: OffsetQueryBody }> }
   | { readonly kind: 'response'; readonly results: ReadonlyArray<{ readonly offset: number | undefined } | { readonly error: LetterboxError }> };
 
 const KIND_TAGS = { request: 0, response: 1 } as const;
@@ -75,24 +83,24 @@ const readKind = tagReader(KIND_TAGS, 'message kind');
 const ACKS = [-1, 0, 1] as const;
 /** Least offset a field may hold: -1 stands for none (acks 0, an error, an unreadable partition). */
 const OFFSET_OR_NONE = -1;
-const FETCH_ERRORS = { OFFSET_OUT_OF_RANGE: 0, UNKNOWN_TOPIC_OR_PARTITION: 1, NOT_LEADER_OR_FOLLOWER: 2 } as const satisfies Record<FetchErrorCode, number>;
+const FETCH_ERRORS = { OFFSET_OUT_OF_RANGE: 0, UNKNOWN_TOPIC_OR_PARTITION: 1, NOT_LEADER_OR_FOLLOWER: 2, FENCED_LEADER_EPOCH: 3, UNKNOWN_LEADER_EPOCH: 4 } as const satisfies Record<FetchErrorCode, number>;
 const readFetchError = tagReader(FETCH_ERRORS, 'fetch error code');
 const QUERY_TAGS = { earliest: 0, latest: 1, timestamp: 2 } as const;
 const readQueryKind = tagReader(QUERY_TAGS, 'offset query');
 
-/** Encodes or decodes one body, requiring every byte to be read. */
-function messageType<Body>(id: number, what: string, write: (w: FieldWriter, body: Body) => void, read: (r: FieldReader) => Body): MessageType<Body> {
+/** Encodes or decodes one body (versions 0 and 1), requiring every byte to be read. */
+function messageType<Body>(id: number, what: string, write: (w: FieldWriter, body: Body, version: number) => void, read: (r: FieldReader, version: number) => Body): MessageType<Body> {
   return {
     id,
-    versions: [0],
-    encode(body) {
+    versions: [0, 1],
+    encode(body, version) {
       const w = new FieldWriter();
-      write(w, body);
+      write(w, body, version);
       return w.done();
     },
-    decode(bytes) {
+    decode(bytes, version) {
       const r = new FieldReader(bytes);
-      const body = read(r);
+      const body = read(r, version);
       r.end(what);
       return body;
     },
@@ -101,17 +109,23 @@ function messageType<Body>(id: number, what: string, write: (w: FieldWriter, bod
 
 const writePartitionId = (w: FieldWriter, topic: string, partition: number) => w.string(topic).varint(partition, 'partition', 0);
 const readPartitionId = (r: FieldReader) => ({ topic: r.string('topic'), partition: r.varint('partition', 0) });
+/** A request's partition: its id, and from version 1 the leader epoch it is meant for. */
+const writeRequestPartition = (w: FieldWriter, version: number, topic: string, partition: number, leaderEpoch: number) => {
+  writePartitionId(w, topic, partition);
+  return version >= 1 ? w.varint(leaderEpoch, 'leaderEpoch', -1) : w;
+};
+const readRequestPartition = (r: FieldReader, version: number) => ({ ...readPartitionId(r), leaderEpoch: version >= 1 ? r.varint('leaderEpoch', -1) : -1 });
 
 /** `produce` (id 7). */
 export const produceType = messageType<ProduceMessage>(
   7,
   'produce',
-  (w, body) => {
+  (w, body, version) => {
     w.int8(KIND_TAGS[body.kind]);
     if (body.kind === 'request') {
       if (!ACKS.includes(body.acks)) throw new FrameError('INVALID_REQUEST', `acks ${body.acks} is not -1, 0 or 1`);
       w.string(body.clusterId).varint(body.acks, 'acks').varint(body.timeoutMs, 'timeoutMs', 0);
-      w.array(body.batches, ({ topic, partition, bytes }) => writePartitionId(w, topic, partition).bytes(bytes));
+      w.array(body.batches, ({ topic, partition, leaderEpoch, bytes }) => writeRequestPartition(w, version, topic, partition, leaderEpoch).bytes(bytes));
       return;
     }
     w.array(body.results, ({ topic, partition, baseOffset, logStartOffset, error }) => {
@@ -119,13 +133,13 @@ export const produceType = messageType<ProduceMessage>(
       if (w.present(error)) writeError(w, error);
     });
   },
-  (r) => {
+  (r, version) => {
     if (readKind(r) === 'request') {
       const clusterId = r.string('clusterId');
       const acks = r.varint('acks', -1);
       if (!ACKS.includes(acks as -1 | 0 | 1)) throw new FrameError('CORRUPT_MESSAGE', `acks ${acks} is not -1, 0 or 1`);
       const timeoutMs = r.varint('timeoutMs', 0);
-      const batches = r.array('batches', () => ({ ...readPartitionId(r), bytes: r.bytes('batch') }));
+      const batches = r.array('batches', () => ({ ...readRequestPartition(r, version), bytes: r.bytes('batch') }));
       return { kind: 'request', clusterId, acks: acks as -1 | 0 | 1, timeoutMs, batches };
     }
     const results = r.array('results', () => {
@@ -141,11 +155,11 @@ export const produceType = messageType<ProduceMessage>(
 export const fetchType = messageType<FetchMessage>(
   8,
   'fetch',
-  (w, body) => {
+  (w, body, version) => {
     w.int8(KIND_TAGS[body.kind]);
     if (body.kind === 'request') {
       w.string(body.clusterId).varint(body.maxWaitMs, 'maxWaitMs', 0).varint(body.minBytes, 'minBytes', 0).varint(body.maxBytes, 'maxBytes', 0);
-      w.array(body.partitions, ({ topic, partition, fetchOffset, maxBytes }) => writePartitionId(w, topic, partition).varlong(fetchOffset, 'fetchOffset', 0).varint(maxBytes, 'maxBytes', 0));
+      w.array(body.partitions, ({ topic, partition, leaderEpoch, fetchOffset, maxBytes }) => writeRequestPartition(w, version, topic, partition, leaderEpoch).varlong(fetchOffset, 'fetchOffset', 0).varint(maxBytes, 'maxBytes', 0));
       return;
     }
     w.array(body.partitions, ({ topic, partition, highWatermark, logStartOffset, batches, errorCode }) => {
@@ -154,13 +168,13 @@ export const fetchType = messageType<FetchMessage>(
       if (w.present(errorCode)) w.int8(FETCH_ERRORS[errorCode]);
     });
   },
-  (r) => {
+  (r, version) => {
     if (readKind(r) === 'request') {
       const clusterId = r.string('clusterId');
       const maxWaitMs = r.varint('maxWaitMs', 0);
       const minBytes = r.varint('minBytes', 0);
       const maxBytes = r.varint('maxBytes', 0);
-      const partitions = r.array('partitions', () => ({ ...readPartitionId(r), fetchOffset: r.varlong('fetchOffset', 0), maxBytes: r.varint('maxBytes', 0) }));
+      const partitions = r.array('partitions', () => ({ ...readRequestPartition(r, version), fetchOffset: r.varlong('fetchOffset', 0), maxBytes: r.varint('maxBytes', 0) }));
       return { kind: 'request', clusterId, maxWaitMs, minBytes, maxBytes, partitions };
     }
     const partitions = r.array('partitions', () => {
@@ -176,12 +190,12 @@ export const fetchType = messageType<FetchMessage>(
 export const listOffsetsType = messageType<ListOffsetsMessage>(
   9,
   'listOffsets',
-  (w, body) => {
+  (w, body, version) => {
     w.int8(KIND_TAGS[body.kind]);
     if (body.kind === 'request') {
       w.string(body.clusterId);
-      w.array(body.queries, ({ topic, partition, query }) => {
-        writePartitionId(w, topic, partition);
+      w.array(body.queries, ({ topic, partition, leaderEpoch, query }) => {
+        writeRequestPartition(w, version, topic, partition, leaderEpoch);
         if (typeof query === 'string') w.int8(QUERY_TAGS[query]);
         else w.int8(QUERY_TAGS.timestamp).varlong(query.timestamp, 'timestamp');
       });
@@ -194,11 +208,11 @@ export const listOffsetsType = messageType<ListOffsetsMessage>(
       else w.int8(0).varlong(result.offset, 'offset', 0);
     });
   },
-  (r) => {
+  (r, version) => {
     if (readKind(r) === 'request') {
       const clusterId = r.string('clusterId');
       const queries = r.array('queries', () => {
-        const id = readPartitionId(r);
+        const id = readRequestPartition(r, version);
         const kind = readQueryKind(r);
         return { ...id, query: kind === 'timestamp' ? { timestamp: r.varlong('timestamp') } : kind };
       });

@@ -8,7 +8,7 @@ import { FrameError } from '../errors';
 import { ByteReader, putVarint, putVarlong, varintBytes, varlongBytes } from './bytes';
 
 const utf8 = new TextEncoder();
-const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const INT32_MIN = -0x8000_0000;
 const INT32_MAX = 0x7fff_ffff;
 

@@ -122,7 +122,7 @@ export interface FrameCodecInit {
 }
 
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder();
+const textDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /**
  * Builds the codec of a registry of message types; the error answer (id 0) is added to it.

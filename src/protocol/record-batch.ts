@@ -130,7 +130,7 @@ export interface RecordBatchInput {
 
 const corrupt = (message: string) => new CorruptBatchError(message);
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
+const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * The offset after a batch's last record (Kafka's `RecordBatch.nextOffset()`): where the next batch starts.

@@ -256,11 +256,13 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
       });
       const elsewhere = placed.find((p) => p.leader !== info.brokerId)!;
       const held = placed.find((p) => p.leader === info.brokerId)!;
-      const produce = (clusterId: string, partition: number, bytes: Uint8Array) =>
-        rpc.request('r1', 'produce', { kind: 'request', clusterId, acks: -1, timeoutMs: 5_000, batches: [{ topic: 'routed', partition, bytes }] });
+      const produce = (clusterId: string, partition: number, bytes: Uint8Array, leaderEpoch = 0) =>
+        rpc.request('r1', 'produce', { kind: 'request', clusterId, acks: -1, timeoutMs: 5_000, batches: [{ topic: 'routed', partition, leaderEpoch, bytes }] });
       await expect(produce(info.clusterId!, elsewhere.partition, batch())).resolves.toMatchObject({ kind: 'response', results: [{ error: { code: 'NOT_LEADER_OR_FOLLOWER' } }] });
       await expect(produce(info.clusterId!, held.partition, new Uint8Array(70).fill(7))).resolves.toMatchObject({ kind: 'response', results: [{ error: { code: 'CORRUPT_MESSAGE' } }] });
       await expect(produce('another', held.partition, batch())).rejects.toMatchObject({ code: 'INCONSISTENT_CLUSTER_ID' });
+      // A leader epoch this broker has not seen (its partitions are at epoch 0): refused, retriable.
+      await expect(produce(info.clusterId!, held.partition, batch(), 5)).resolves.toMatchObject({ kind: 'response', results: [{ error: { code: 'UNKNOWN_LEADER_EPOCH', retriable: true } }] });
       await expect(target!.node.listOffsets([{ topic: 'routed', partition: held.partition, query: 'latest' }])).resolves.toEqual([0]);
       // Nothing applied: the cluster keeps its controller and term.
       const after = await oneCluster(tabs);

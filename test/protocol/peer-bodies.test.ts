@@ -97,6 +97,8 @@ const clusterHello: fc.Arbitrary<ClusterHello> = fc.record(
 
 // The data path's bodies: batches and offsets as opaque bytes and safe integers.
 const partitionId = { topic: text, partition: fc.nat({ max: 0x7fff_ffff }) };
+/** A request's partition: its id and the leader epoch it is meant for (-1: unchecked). */
+const requestPartition = { ...partitionId, leaderEpoch: fc.integer({ min: -1, max: 0x7fff_ffff }) };
 const offsetOrNone = fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }));
 const nonNegative32 = fc.nat({ max: 0x7fff_ffff });
 const produceMessage: fc.Arbitrary<ProduceMessage> = fc.oneof(
@@ -105,7 +107,7 @@ const produceMessage: fc.Arbitrary<ProduceMessage> = fc.oneof(
     clusterId: text,
     acks: fc.constantFrom(-1 as const, 0 as const, 1 as const),
     timeoutMs: nonNegative32,
-    batches: fc.array(fc.record({ ...partitionId, bytes }), { maxLength: 3 }),
+    batches: fc.array(fc.record({ ...requestPartition, bytes }), { maxLength: 3 }),
   }),
   fc.record({
     kind: fc.constant('response' as const),
@@ -119,7 +121,7 @@ const fetchMessage: fc.Arbitrary<FetchMessage> = fc.oneof(
     maxWaitMs: nonNegative32,
     minBytes: nonNegative32,
     maxBytes: nonNegative32,
-    partitions: fc.array(fc.record({ ...partitionId, fetchOffset: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), maxBytes: nonNegative32 }), { maxLength: 3 }),
+    partitions: fc.array(fc.record({ ...requestPartition, fetchOffset: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), maxBytes: nonNegative32 }), { maxLength: 3 }),
   }),
   fc.record({
     kind: fc.constant('response' as const),
@@ -130,7 +132,7 @@ const fetchMessage: fc.Arbitrary<FetchMessage> = fc.oneof(
           highWatermark: offsetOrNone,
           logStartOffset: offsetOrNone,
           batches: fc.array(bytes, { maxLength: 3 }),
-          errorCode: fc.constantFrom('OFFSET_OUT_OF_RANGE' as const, 'UNKNOWN_TOPIC_OR_PARTITION' as const, 'NOT_LEADER_OR_FOLLOWER' as const),
+          errorCode: fc.constantFrom('OFFSET_OUT_OF_RANGE' as const, 'UNKNOWN_TOPIC_OR_PARTITION' as const, 'NOT_LEADER_OR_FOLLOWER' as const, 'FENCED_LEADER_EPOCH' as const, 'UNKNOWN_LEADER_EPOCH' as const),
         },
         { requiredKeys: ['topic', 'partition', 'highWatermark', 'logStartOffset', 'batches'] },
       ),
@@ -142,7 +144,7 @@ const listOffsetsMessage: fc.Arbitrary<ListOffsetsMessage> = fc.oneof(
   fc.record({
     kind: fc.constant('request' as const),
     clusterId: text,
-    queries: fc.array(fc.record({ ...partitionId, query: fc.oneof(fc.constantFrom('earliest' as const, 'latest' as const), fc.record({ timestamp: fc.maxSafeInteger() })) }), { maxLength: 3 }),
+    queries: fc.array(fc.record({ ...requestPartition, query: fc.oneof(fc.constantFrom('earliest' as const, 'latest' as const), fc.record({ timestamp: fc.maxSafeInteger() })) }), { maxLength: 3 }),
   }),
   fc.record({
     kind: fc.constant('response' as const),
@@ -253,9 +255,9 @@ const expectCorrupt = (decode: () => unknown): void => {
 };
 
 /** Decodes, accepting a value or a CORRUPT_MESSAGE FrameError and nothing else. */
-const decodeOrCorrupt = (type: MessageType<unknown>, bytes: Uint8Array): void => {
+const decodeOrCorrupt = (type: MessageType<unknown>, bytes: Uint8Array, version: number): void => {
   try {
-    type.decode(bytes, 0);
+    type.decode(bytes, version);
   } catch (error) {
     expect(error).toBeInstanceOf(FrameError);
     expect((error as FrameError).code).toBe('CORRUPT_MESSAGE');
@@ -263,10 +265,12 @@ const decodeOrCorrupt = (type: MessageType<unknown>, bytes: Uint8Array): void =>
 };
 
 describe.each(cases)('$name body', ({ name, type, arbitrary }) => {
+  /** The newest version: what this node sends. */
+  const version = Math.max(...type.versions);
   it('decodes to what was encoded, optional fields absent stay absent', () => {
     fc.assert(
       fc.property(arbitrary, (body) => {
-        expect(comparable(type.decode(type.encode(body, 0), 0))).toStrictEqual(comparable(body));
+        expect(comparable(type.decode(type.encode(body, version), version))).toStrictEqual(comparable(body));
       }),
       { numRuns: 500 },
     );
@@ -276,7 +280,7 @@ describe.each(cases)('$name body', ({ name, type, arbitrary }) => {
     const codec = createPeerFrameCodec();
     fc.assert(
       fc.property(arbitrary, fc.boolean(), fc.integer({ min: 0, max: 0xffff_ffff }), (body, isResponse, requestId) => {
-        const frame = { type: name, version: 0, requestId, isResponse, body } as Parameters<typeof codec.encode>[0];
+        const frame = { type: name, version, requestId, isResponse, body } as Parameters<typeof codec.encode>[0];
         const result = codec.decode(codec.encode(frame));
         expect(result.ok).toBe(true);
         if (result.ok) expect(comparable(result.frame)).toStrictEqual(comparable(frame));
@@ -287,31 +291,31 @@ describe.each(cases)('$name body', ({ name, type, arbitrary }) => {
 
   it('refuses every truncation', () => {
     for (const body of fc.sample(arbitrary, { numRuns: 30, seed: 7 })) {
-      const bytes = type.encode(body, 0);
-      for (let length = 0; length < bytes.length; length++) expectCorrupt(() => type.decode(bytes.subarray(0, length), 0));
+      const bytes = type.encode(body, version);
+      for (let length = 0; length < bytes.length; length++) expectCorrupt(() => type.decode(bytes.subarray(0, length), version));
     }
   });
 
   it('refuses trailing bytes', () => {
     fc.assert(
       fc.property(arbitrary, fc.uint8Array({ minLength: 1, maxLength: 4 }), (body, extra) => {
-        const bytes = type.encode(body, 0);
-        expectCorrupt(() => type.decode(Uint8Array.of(...bytes, ...extra), 0));
+        const bytes = type.encode(body, version);
+        expectCorrupt(() => type.decode(Uint8Array.of(...bytes, ...extra), version));
       }),
       { numRuns: 200 },
     );
   });
 
   it('decodes random bytes to a value or a FrameError, never another exception', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => decodeOrCorrupt(type, bytes)), { numRuns: 2000 });
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => decodeOrCorrupt(type, bytes, version)), { numRuns: 2000 });
   });
 
   it('decodes damaged encodings to a value or a FrameError, never another exception', () => {
     fc.assert(
       fc.property(arbitrary, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (body, damage) => {
-        const bytes = type.encode(body, 0).slice();
+        const bytes = type.encode(body, version).slice();
         for (const [at, value] of damage) if (bytes.length > 0) bytes[at % bytes.length] = value;
-        decodeOrCorrupt(type, bytes);
+        decodeOrCorrupt(type, bytes, version);
       }),
       { numRuns: 1000 },
     );
@@ -349,6 +353,14 @@ const errorBytes = (className: string, fields: number[][]) => [...str(className)
 const invalid = (run: () => unknown) => expect(run).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
 
 describe('cluster message layouts', () => {
+  it('keeps a string that starts with U+FEFF (a decoder strips a byte order mark unless told not to; fast-check seed 2129465020)', () => {
+    const body: RaftFrame = {
+      clusterId: '\uFEFFc',
+      messages: [{ group: '', message: { type: 'append', from: '', to: '', term: 0, prevIndex: 0, prevTerm: 0, entries: [{ term: 0, data: new Uint8Array(0), membership: { voters: ['\uFEFF'], learners: [] } }], commit: 0 } }],
+    };
+    expect(comparable(raft.decode(raft.encode(body, 0), 0))).toStrictEqual(comparable(body));
+  });
+
   it('writes the bytes FORMATS.md gives', () => {
     const timeoutNow: RaftFrame = { clusterId: 'c', messages: [{ group: 'g', message: { type: 'timeoutNow', from: 'a', to: 'b', term: 5 } }] };
     expect(raft.encode(timeoutNow, 0)).toEqual(raftBytes(9, ...v(5)));
@@ -446,11 +458,11 @@ describe('data message layouts', () => {
     Uint8Array.of(1, ...v(1), ...str('t'), ...v(0), ...v(highWatermark), ...v(logStartOffset), ...v(0), ...errorCode);
 
   it('writes the bytes FORMATS.md gives', () => {
-    const request: ProduceMessage = { kind: 'request', clusterId: 'c', acks: -1, timeoutMs: 30, batches: [{ topic: 't', partition: 2, bytes: Uint8Array.of(9, 8) }] };
+    const request: ProduceMessage = { kind: 'request', clusterId: 'c', acks: -1, timeoutMs: 30, batches: [{ topic: 't', partition: 2, leaderEpoch: -1, bytes: Uint8Array.of(9, 8) }] };
     expect(produce.encode(request, 0)).toEqual(produceRequestBytes(-1, 30, ...v(1), ...str('t'), ...v(2), ...v(2), 9, 8));
     const response: ProduceMessage = { kind: 'response', results: [{ topic: 't', partition: 0, baseOffset: -1, logStartOffset: 5 }] };
     expect(produce.encode(response, 0)).toEqual(Uint8Array.of(1, ...v(1), ...str('t'), ...v(0), ...v(-1), ...v(5), 0));
-    const fetchRequest: FetchMessage = { kind: 'request', clusterId: 'c', maxWaitMs: 500, minBytes: 1, maxBytes: 64, partitions: [{ topic: 't', partition: 1, fetchOffset: 7, maxBytes: 32 }] };
+    const fetchRequest: FetchMessage = { kind: 'request', clusterId: 'c', maxWaitMs: 500, minBytes: 1, maxBytes: 64, partitions: [{ topic: 't', partition: 1, leaderEpoch: -1, fetchOffset: 7, maxBytes: 32 }] };
     expect(fetch.encode(fetchRequest, 0)).toEqual(Uint8Array.of(0, ...str('c'), ...v(500), ...v(1), ...v(64), ...v(1), ...str('t'), ...v(1), ...v(7), ...v(32)));
     const notLeader: FetchMessage = { kind: 'response', partitions: [{ topic: 't', partition: 0, highWatermark: -1, logStartOffset: -1, batches: [], errorCode: 'NOT_LEADER_OR_FOLLOWER' }] };
     expect(fetch.encode(notLeader, 0)).toEqual(fetchedBytes(-1, -1, 1, 2));
@@ -458,21 +470,28 @@ describe('data message layouts', () => {
       kind: 'request',
       clusterId: 'c',
       queries: [
-        { topic: 't', partition: 0, query: 'earliest' },
-        { topic: 't', partition: 1, query: 'latest' },
-        { topic: 't', partition: 2, query: { timestamp: 7 } },
+        { topic: 't', partition: 0, leaderEpoch: -1, query: 'earliest' },
+        { topic: 't', partition: 1, leaderEpoch: -1, query: 'latest' },
+        { topic: 't', partition: 2, leaderEpoch: -1, query: { timestamp: 7 } },
       ],
     };
     expect(listOffsets.encode(queries, 0)).toEqual(Uint8Array.of(0, ...str('c'), ...v(3), ...str('t'), ...v(0), 0, ...str('t'), ...v(1), 1, ...str('t'), ...v(2), 2, ...v(7)));
     const offsets: ListOffsetsMessage = { kind: 'response', results: [{ offset: 4 }, { offset: undefined }] };
     expect(listOffsets.encode(offsets, 0)).toEqual(Uint8Array.of(1, ...v(2), 0, ...v(4), 1));
+    // Version 1: each request partition's leader epoch after its partition; version 0 reads it as -1 (unchecked).
+    expect(produce.encode({ ...request, batches: [{ topic: 't', partition: 2, leaderEpoch: 5, bytes: Uint8Array.of(9, 8) }] }, 1)).toEqual(produceRequestBytes(-1, 30, ...v(1), ...str('t'), ...v(2), ...v(5), ...v(2), 9, 8));
+    expect(fetch.encode({ ...fetchRequest, partitions: [{ topic: 't', partition: 1, leaderEpoch: 0, fetchOffset: 7, maxBytes: 32 }] }, 1)).toEqual(Uint8Array.of(0, ...str('c'), ...v(500), ...v(1), ...v(64), ...v(1), ...str('t'), ...v(1), ...v(0), ...v(7), ...v(32)));
+    expect(listOffsets.encode({ kind: 'request', clusterId: 'c', queries: [{ topic: 't', partition: 0, leaderEpoch: 3, query: 'latest' }] }, 1)).toEqual(Uint8Array.of(0, ...str('c'), ...v(1), ...str('t'), ...v(0), ...v(3), 1));
+    expect(produce.decode(produce.encode({ ...request, batches: [{ topic: 't', partition: 2, leaderEpoch: 5, bytes: Uint8Array.of(9, 8) }] }, 0), 0)).toMatchObject({ batches: [{ leaderEpoch: -1 }] });
+    const fenced: FetchMessage = { kind: 'response', partitions: [{ topic: 't', partition: 0, highWatermark: -1, logStartOffset: -1, batches: [], errorCode: 'FENCED_LEADER_EPOCH' }] };
+    expect(fetch.encode(fenced, 1)).toEqual(fetchedBytes(-1, -1, 1, 3));
   });
 
   it('refuses unknown tags', () => {
     expectCorrupt(() => produce.decode(Uint8Array.of(2, ...str('c'), ...v(0), ...v(0), ...v(0)), 0)); // kind 2
     for (const acks of [2, -2, 100]) expectCorrupt(() => produce.decode(produceRequestBytes(acks, 0, ...v(0)), 0));
     expect(fetch.decode(fetchedBytes(3, 0, 1, 0), 0)).toMatchObject({ partitions: [{ errorCode: 'OFFSET_OUT_OF_RANGE' }] });
-    expectCorrupt(() => fetch.decode(fetchedBytes(3, 0, 1, 3), 0)); // error code 3
+    expectCorrupt(() => fetch.decode(fetchedBytes(3, 0, 1, 5), 0)); // error code 5
     expectCorrupt(() => listOffsets.decode(Uint8Array.of(0, ...str('c'), ...v(1), ...str('t'), ...v(0), 3), 0)); // query 3
     expectCorrupt(() => listOffsets.decode(Uint8Array.of(1, ...v(1), 3), 0)); // result 3
   });
@@ -486,6 +505,7 @@ describe('data message layouts', () => {
     expectCorrupt(() => fetch.decode(Uint8Array.of(0, ...str('c'), ...v(0), ...v(0), ...v(0), ...v(1), ...str('t'), ...v(0), ...v(-1), ...v(0)), 0)); // fetchOffset -1
     expectCorrupt(() => fetch.decode(Uint8Array.of(0, ...str('c'), ...v(0), ...v(-1), ...v(0), ...v(0)), 0)); // minBytes -1
     expectCorrupt(() => listOffsets.decode(Uint8Array.of(1, ...v(1), 0, ...v(-1)), 0)); // offset -1
+    expectCorrupt(() => produce.decode(produceRequestBytes(1, 0, ...v(1), ...str('t'), ...v(0), ...v(-2), ...v(0)), 1)); // leader epoch -2
     expectCorrupt(() => produce.decode(Uint8Array.of(1, ...v(1), ...str('t'), ...v(0), ...v(0), ...v(0), 2), 0)); // error presence flag 2
   });
 
@@ -510,15 +530,16 @@ describe('data message layouts', () => {
     const request = (fields: Partial<Extract<ProduceMessage, { kind: 'request' }>>): ProduceMessage => ({ kind: 'request', clusterId: 'c', acks: 1, timeoutMs: 0, batches: [], ...fields });
     invalid(() => produce.encode(request({ acks: 2 as 1 }), 0));
     invalid(() => produce.encode(request({ timeoutMs: -1 }), 0));
-    invalid(() => produce.encode(request({ batches: [{ topic: 't', partition: -1, bytes: new Uint8Array(0) }] }), 0));
+    invalid(() => produce.encode(request({ batches: [{ topic: 't', partition: -1, leaderEpoch: -1, bytes: new Uint8Array(0) }] }), 0));
+    invalid(() => produce.encode(request({ batches: [{ topic: 't', partition: 0, leaderEpoch: -2, bytes: new Uint8Array(0) }] }), 1));
     invalid(() => produce.encode({ kind: 'response', results: [{ topic: 't', partition: 0, baseOffset: -2, logStartOffset: 0 }] }, 0));
     invalid(() => produce.encode({ kind: 'response', results: [{ topic: 't', partition: 0, baseOffset: 0, logStartOffset: 1.5 }] }, 0));
     const fetchRequest = (fields: Partial<Extract<FetchMessage, { kind: 'request' }>>): FetchMessage => ({ kind: 'request', clusterId: 'c', maxWaitMs: 0, minBytes: 0, maxBytes: 0, partitions: [], ...fields });
     invalid(() => fetch.encode(fetchRequest({ maxBytes: 2 ** 31 }), 0));
     invalid(() => fetch.encode(fetchRequest({ maxWaitMs: -1 }), 0));
-    invalid(() => fetch.encode(fetchRequest({ partitions: [{ topic: 't', partition: 0, fetchOffset: -1, maxBytes: 0 }] }), 0));
+    invalid(() => fetch.encode(fetchRequest({ partitions: [{ topic: 't', partition: 0, leaderEpoch: -1, fetchOffset: -1, maxBytes: 0 }] }), 0));
     invalid(() => fetch.encode({ kind: 'response', partitions: [{ topic: 't', partition: 0, highWatermark: -2, logStartOffset: 0, batches: [] }] }, 0));
-    invalid(() => listOffsets.encode({ kind: 'request', clusterId: 'c', queries: [{ topic: 't', partition: 0, query: { timestamp: 2 ** 53 } }] }, 0));
+    invalid(() => listOffsets.encode({ kind: 'request', clusterId: 'c', queries: [{ topic: 't', partition: 0, leaderEpoch: -1, query: { timestamp: 2 ** 53 } }] }, 0));
     invalid(() => listOffsets.encode({ kind: 'response', results: [{ offset: -1 }] }, 0));
   });
 });

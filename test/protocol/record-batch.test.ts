@@ -82,6 +82,11 @@ describe('record batch', () => {
     expect(batch.crc).toBe(crc32c(bytes.subarray(21)));
   });
 
+  it('keeps a header key that starts with U+FEFF', () => {
+    const bytes = encodeBatch({ ...sample, records: [{ key: null, value: null, headers: [{ key: '\uFEFFk', value: null }] }] });
+    expect(decodeBatch(bytes).records[0]!.headers[0]!.key).toBe('\uFEFFk');
+  });
+
   it('lays out the header at Kafka\'s offsets', () => {
     const bytes = encodeBatch({ ...sample, baseOffset: 0x0102030405, producerId: 77, producerEpoch: 3, baseSequence: 9, partitionLeaderEpoch: 4 });
     const view = new DataView(bytes.buffer);
