@@ -261,6 +261,15 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
       await expect(produce(info.clusterId!, elsewhere.partition, batch())).resolves.toMatchObject({ kind: 'response', results: [{ error: { code: 'NOT_LEADER_OR_FOLLOWER' } }] });
       await expect(produce(info.clusterId!, held.partition, new Uint8Array(70).fill(7))).resolves.toMatchObject({ kind: 'response', results: [{ error: { code: 'CORRUPT_MESSAGE' } }] });
       await expect(produce('another', held.partition, batch())).rejects.toMatchObject({ code: 'INCONSISTENT_CLUSTER_ID' });
+      // A partition the topic does not have, a topic the cluster does not have: refused, typed.
+      await expect(produce(info.clusterId!, 99, batch())).resolves.toMatchObject({ kind: 'response', results: [{ error: { code: 'UNKNOWN_TOPIC_OR_PARTITION' } }] });
+      await expect(rpc.request('r1', 'produce', { kind: 'request', clusterId: info.clusterId!, acks: 1, timeoutMs: 5_000, batches: [{ topic: 'nowhere', partition: 0, leaderEpoch: -1, bytes: batch() }] })).resolves.toMatchObject({
+        kind: 'response',
+        results: [{ error: { code: 'UNKNOWN_TOPIC_OR_PARTITION' } }],
+      });
+      // A fetch of a partition led elsewhere answers its error code, and reads nothing.
+      const fetched = rpc.request('r1', 'fetch', { kind: 'request', clusterId: info.clusterId!, maxWaitMs: 0, minBytes: 0, maxBytes: 1024, partitions: [{ topic: 'routed', partition: elsewhere.partition, leaderEpoch: 0, fetchOffset: 0, maxBytes: 1024 }] });
+      await expect(fetched).resolves.toMatchObject({ kind: 'response', partitions: [{ errorCode: 'NOT_LEADER_OR_FOLLOWER', batches: [] }] });
       // A leader epoch this broker has not seen (its partitions are at epoch 0): refused, retriable.
       await expect(produce(info.clusterId!, held.partition, batch(), 5)).resolves.toMatchObject({ kind: 'response', results: [{ error: { code: 'UNKNOWN_LEADER_EPOCH', retriable: true } }] });
       await expect(target!.node.listOffsets([{ topic: 'routed', partition: held.partition, query: 'latest' }])).resolves.toEqual([0]);
