@@ -403,35 +403,30 @@ export class LeaderNotAvailableError extends LetterboxError {
   }
 }
 
-/**
- * A request for a partition carried a leader epoch older than the one this broker holds
- * (Kafka's FENCED_LEADER_EPOCH, KIP-320): the sender's metadata is stale. Retriable once it
- * has caught up; nothing was applied.
- */
-export class FencedLeaderEpochError extends LetterboxError {
-  static override readonly errorName = 'FencedLeaderEpochError';
+/** A request for a partition carried a leader epoch other than this broker's (KIP-320): retriable, nothing was applied. */
+abstract class LeaderEpochError extends LetterboxError {
   readonly topic: string;
   readonly partition: number;
-  constructor(topic: string, partition: number, asked: number, current: number) {
-    super('FENCED_LEADER_EPOCH', `partition ${partition} of topic "${topic}" is at leader epoch ${current}; the request's ${asked} is stale`, { retriable: true });
+  constructor(code: string, topic: string, partition: number, message: string) {
+    super(code, `partition ${partition} of topic "${topic}" ${message}`, { retriable: true });
     this.topic = topic;
     this.partition = partition;
   }
 }
 
-/**
- * A request for a partition carried a leader epoch newer than the one this broker holds
- * (Kafka's UNKNOWN_LEADER_EPOCH): this broker's metadata is behind. Retriable once it has
- * caught up; nothing was applied.
- */
-export class UnknownLeaderEpochError extends LetterboxError {
-  static override readonly errorName = 'UnknownLeaderEpochError';
-  readonly topic: string;
-  readonly partition: number;
+/** The request's leader epoch is older than this broker's (Kafka's FENCED_LEADER_EPOCH): the sender's metadata is stale. */
+export class FencedLeaderEpochError extends LeaderEpochError {
+  static override readonly errorName = 'FencedLeaderEpochError';
   constructor(topic: string, partition: number, asked: number, current: number) {
-    super('UNKNOWN_LEADER_EPOCH', `partition ${partition} of topic "${topic}" is at leader epoch ${current} here; the request's ${asked} is not known yet`, { retriable: true });
-    this.topic = topic;
-    this.partition = partition;
+    super('FENCED_LEADER_EPOCH', topic, partition, `is at leader epoch ${current}; the request's ${asked} is stale`);
+  }
+}
+
+/** The request's leader epoch is newer than this broker's (Kafka's UNKNOWN_LEADER_EPOCH): this broker's metadata is behind. */
+export class UnknownLeaderEpochError extends LeaderEpochError {
+  static override readonly errorName = 'UnknownLeaderEpochError';
+  constructor(topic: string, partition: number, asked: number, current: number) {
+    super('UNKNOWN_LEADER_EPOCH', topic, partition, `is at leader epoch ${current} here; the request's ${asked} is not known yet`);
   }
 }
 
