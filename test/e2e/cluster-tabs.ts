@@ -391,7 +391,7 @@ export async function expectDataPath(roles: DataPathRoles, topic: string, placem
   const groupId = `${topic}-group`;
   expect(new Set(placement.map((p) => p.leader)), `every broker leads a partition of ${topic}: ${placement.map((p) => `${p.partitionId}→${p.leader}`).join(' ')}`).toEqual(new Set(brokerIds));
 
-  await test.step(`consumers of one group in tabs ${stayer.name} and ${reader.name} split the ${partitions} partitions`, async () => {
+  await test.step(`consumers of one group in ${stayer.name} and ${reader.name} split the ${partitions} partitions`, async () => {
     await startGroupConsumer(stayer.page, topic, groupId);
     await expect.poll(() => lastAssignment(stayer.page), { timeout: REBALANCE_TIMEOUT_MS }).toEqual(all);
     await startGroupConsumer(reader.page, topic, groupId);
