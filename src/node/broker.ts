@@ -25,7 +25,7 @@ import { LOCAL_TIMING, Membership } from './membership';
 import type { ClusterTiming } from './cluster';
 import { OFFSETS_PARTITIONS, OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS } from './offsets-topic';
 import { fetchRouted, listOffsetsRouted, produceRouted, serveRouted, type Route, type RoutedBroker } from './routing';
-import { tracedRouter } from './request-reports';
+import { tracedCall } from './request-reports';
 import { collidingTopic, configEntriesOf, defineTopic, hostedTopics, parseConfigEntries, PARTITIONS_MAX } from './topics';
 
 /** What the node needs from its environment: I/O and the clock, passed in so tests can supply their own. */
@@ -193,10 +193,11 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   const peerRequests = new Map<number, AbortController>();
   /** Why each refused peer was refused admission, for refusedPeers(). */
   const refused = new Map<string, string>();
-  /** Where the peer requests of traced calls are reported (reportPeerRequests), once the page asked. */
-  let peerReport: ((report: PeerRequestReport) => void) | undefined;
-  /** The router of a call: one that reports its peer requests when the call is traced. */
-  const routerOf = (router: RoutedBroker, trace: number | undefined): RoutedBroker => (trace === undefined || peerReport === undefined ? router : tracedRouter(router, trace, peerReport));
+  /** Where the peer requests of traced calls are reported (reportPeerRequests), once the page asked: resolves once the page has taken the report. */
+  let peerReport: ((report: PeerRequestReport) => Promise<void>) | undefined;
+  /** Runs a routed call on `router`: traced, its peer requests reported and taken by the page before it answers. */
+  const routed = <T>(router: RoutedBroker, trace: number | undefined, call: (router: RoutedBroker) => Promise<T>): Promise<T> =>
+    trace === undefined || peerReport === undefined ? call(router) : tracedCall(router, trace, peerReport, components.clock, call);
 
   const state = (): Running => {
     if (running === undefined) throw new NotConnectedError('the broker node is not started (or was closed)');
@@ -731,7 +732,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         if (membership !== undefined) await createThroughController(r, membership, [...toCreate.keys()].map((topic) => ({ topic })));
         else await serially(r, () => createTopics(r, [...toCreate.values()]));
       }
-      if (r.router !== undefined) return produceRouted(routerOf(r.router, trace), request.acks, request.batches);
+      if (r.router !== undefined) return routed(r.router, trace, (router) => produceRouted(router, request.acks, request.batches));
       return appendHere(r, request.acks, request.batches, checked);
     },
 
@@ -742,7 +743,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       fetches.set(request.requestId, controller);
       try {
         const r = await joined();
-        return await (r.router === undefined ? fetchHere(r, request, controller.signal) : fetchRouted(routerOf(r.router, trace), request, controller.signal));
+        return await (r.router === undefined ? fetchHere(r, request, controller.signal) : routed(r.router, trace, (router) => fetchRouted(router, request, controller.signal)));
       } finally {
         fetches.delete(request.requestId);
       }
@@ -838,13 +839,16 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
 
     async listOffsets(queries, trace) {
       const r = await joined();
-      if (r.router !== undefined) return listOffsetsRouted(routerOf(r.router, trace), queries);
+      if (r.router !== undefined) return routed(r.router, trace, (router) => listOffsetsRouted(router, queries));
       return Promise.all(queries.map(({ topic, partition, query }) => logOf(topic, partition).offsetFor(query)));
     },
 
     reportPeerRequests(report) {
       // The page's callback (a Comlink proxy): a page gone meanwhile must not fail the broker.
-      peerReport = (event) => void Promise.resolve(report(event)).catch(() => undefined);
+      peerReport = (event) => Promise.resolve(report(event)).then(
+        () => undefined,
+        () => undefined,
+      );
     },
 
     // A broker of a cluster routes group calls to each group's coordinator (group-routing.ts); a private broker coordinates them all.

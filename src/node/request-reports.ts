@@ -3,6 +3,7 @@
 // and each observation becomes a report with the call's trace. Untraced calls take the plain
 // router: nothing is built or posted for them.
 
+import type { Clock } from '../clock';
 import type { PeerMessageName, PeerRequestObservation, PeerRpc } from '../network/worker';
 import { KAFKA_API_KEYS, type KafkaApiName } from '../protocol';
 import type { PeerRequestReport } from './api';
@@ -26,6 +27,41 @@ export function tracedRouter(router: RoutedBroker, trace: number, report: (repor
   const { rpc } = router;
   const request: PeerRpc['request'] = (peerId, type, body, options = {}) => rpc.request(peerId, type, body, { ...options, observe: observer(peerId, type, trace, report) });
   return { ...router, rpc: { ...rpc, request } };
+}
+
+/**
+ * How long a traced call, once done, waits for the page to take the reports of its peer
+ * requests before it answers anyway (a page gone, or too busy to take them): one peer
+ * request's bound (BROWSER_TIMING.requestTimeoutMs).
+ */
+export const REPORTS_TAKEN_MS = 2_000;
+
+/**
+ * Runs `call` on `router` traced under `trace`, and answers once the page has taken every
+ * report made meanwhile (`report` resolves when it has, at most `boundMs` later): KafkaJS emits
+ * a request's REQUEST before the call it served resolves, so a listener has them all by then.
+ * The reports go to the page on a channel of their own, which the answer would overtake.
+ * @example const results = await tracedCall(router, trace, report, clock, (traced) => produceRouted(traced, acks, batches));
+ */
+export async function tracedCall<T>(
+  router: RoutedBroker,
+  trace: number,
+  report: (report: PeerRequestReport) => Promise<void>,
+  clock: Pick<Clock, 'after'>,
+  call: (router: RoutedBroker) => Promise<T>,
+  boundMs = REPORTS_TAKEN_MS,
+): Promise<T> {
+  const taken: Array<Promise<void>> = [];
+  const traced = tracedRouter(router, trace, (r) => void taken.push(report(r).catch(() => undefined)));
+  try {
+    return await call(traced);
+  } finally {
+    if (taken.length > 0) {
+      let cancel: (() => void) | undefined;
+      await Promise.race([Promise.all(taken), new Promise<void>((resolve) => (cancel = clock.after(boundMs, resolve)))]);
+      cancel?.();
+    }
+  }
 }
 
 function observer(peerId: string, type: PeerMessageName, trace: number, report: (report: PeerRequestReport) => void): (observation: PeerRequestObservation) => void {

@@ -4,21 +4,20 @@ import { slotLockName } from '../../src/node/slots';
 import {
   NO_RELAY,
   ORIGIN,
+  brokerNamesOf,
   clusterInfoOf,
   clusterViewOf,
   controllerOf,
   createTopic,
+  expectDataPath,
   lockHeld,
   openBroker,
-  consumeAll,
   openClientTab,
   placementOf,
-  produceKeyed,
   registered,
   startBroker,
   type ClusterView,
   type PartitionPlace,
-  type Placed,
   type Registered,
 } from './cluster-tabs';
 import { DISCOVERY_TIMEOUT_MS } from './demo';
@@ -27,6 +26,10 @@ import { expect, test } from './fixtures';
 // Issue 18: the tabs become one cluster. Brokers that reach each other (through the relay, or
 // over the local transport between an origin's tabs) form one cluster under one name, whose
 // metadata (brokers, topics and where their partitions live) every tab reads from its own image.
+// Issue 25, on the same pages: the data path across them (expectDataPath, cluster-tabs.ts) —
+// RECORDS keyed records with acks -1 to a topic of PARTITIONS partitions led by every broker,
+// read from the leaders, and a consumer group whose members run in different tabs — through
+// the relay with four pages, and over the local transport with three tabs.
 //
 // Every wait below is on a condition, bounded by what the protocol allows (BROWSER_TIMING,
 // src/node/membership.ts), never a sleep:
@@ -48,6 +51,11 @@ const METADATA_TIMEOUT_MS = 30_000;
 const FENCE_TIMEOUT_MS = BROWSER_TIMING.sessionTimeoutMs + BROWSER_TIMING.controllerTickMs + METADATA_TIMEOUT_MS;
 const FAILOVER_TIMEOUT_MS = BROWSER_TIMING.sessionTimeoutMs + METADATA_TIMEOUT_MS;
 const LOCK_RELEASE_TIMEOUT_MS = 10_000;
+const PARTITIONS = 6;
+const RECORDS = 10_000;
+
+// The two tests share nothing: each may take a worker of its own.
+test.describe.configure({ mode: 'parallel' });
 
 interface Tab {
   name: string;
@@ -115,8 +123,8 @@ async function tabsOf(pages: ReadonlyArray<readonly [string, BrowserContext, Pag
   return Promise.all(pages.map(async ([name, context, page]) => ({ name, context, page, broker: await registered(page, REGISTER_TIMEOUT_MS) })));
 }
 
-test('four pages through the relay (three tabs, another browser process) are one cluster: two tabs started at once, one placement everywhere, a relay restart, the controller’s tab closed, a reopened tab', async ({ profile, otherBrowser, restartableRelay: relay }) => {
-  test.setTimeout(170_000);
+test('four pages through the relay (three tabs, another browser process) are one cluster: two tabs started at once, one placement everywhere, 10k records routed to 6 partitions over 4 brokers and a group across tabs, a relay restart, the controller’s tab closed, a reopened tab', async ({ profile, otherBrowser, restartableRelay: relay }) => {
+  test.setTimeout(300_000);
   const cluster = `cluster-${Date.now()}`;
   let all: Tab[] = [];
   let clusterId = '';
@@ -141,14 +149,19 @@ test('four pages through the relay (three tabs, another browser process) are one
     await expectOneCluster(all, clusterId);
   });
 
-  const [tabA] = all as [Tab];
-  await test.step('a topic created in tab A is seen with the same placement in every tab', async () => {
-    const { placement, ms } = await createAndSee(tabA, all, 'orders', 4);
+  const [tabA, tabB, tabC, tabD] = all as [Tab, Tab, Tab, Tab];
+  let orders: PartitionPlace[] = [];
+  await test.step(`a topic of ${PARTITIONS} partitions created in tab A is seen with the same placement in every tab`, async () => {
+    const { placement, ms } = await createAndSee(tabA, all, 'orders', PARTITIONS);
     console.log(`createTopics in A until visible in 4 tabs: ${ms} ms; placement ${placement.map((p) => `${p.partitionId}→${p.leader}`).join(' ')}`);
+    orders = placement;
   });
 
-  await test.step('records sent from tab B reach every partition’s broker, and the page of the other process reads them all', async () => {
-    await expectRouted(all[1]!, all[2]!, 'orders', 4);
+  // Issue 25's data path: B's records reach every partition's leader, the page of the other
+  // process reads them all, and a group spans it and tab D (whose tab then reloads).
+  await expectDataPath({ producer: tabB, reader: tabC, stayer: tabD, observer: tabA }, 'orders', orders, ids(all), RECORDS, async () => {
+    await startBroker(tabD.page, cluster, relay.url);
+    return registered(tabD.page, REGISTER_TIMEOUT_MS);
   });
 
   await test.step('a replication factor above 1 is refused, typed, and creates nothing', async () => {
@@ -204,8 +217,8 @@ test('four pages through the relay (three tabs, another browser process) are one
   });
 });
 
-test('three tabs of one origin with no relay and no cluster option form its cluster over the local transport; another instance on a page is a broker of it too, one with cluster: false is not', async ({ profile }) => {
-  test.setTimeout(90_000);
+test('three tabs of one origin with no relay and no cluster option form its cluster over the local transport, with the same data path; another instance on a page is a broker of it too, one with cluster: false is not', async ({ profile }) => {
+  test.setTimeout(210_000);
   const started = Date.now();
   // Opened at the same moment: the formation rule must still give one cluster.
   const pages = await Promise.all([0, 1, 2].map(() => openBroker(profile, ORIGIN, NO_RELAY)));
@@ -215,9 +228,14 @@ test('three tabs of one origin with no relay and no cluster option form its clus
   for (const tab of tabs) expect(tab.broker.clusterId, `${tab.name}'s cluster id`).toBe(clusterId);
   expect(new Set(ids(tabs)).size).toBe(3);
   await expectOneCluster(tabs, clusterId);
-  const { placement, ms } = await createAndSee(tabs[1]!, tabs, 'local-orders', 3);
-  console.log(`createTopics in one tab visible in all 3 over the local transport: ${ms} ms`);
-  await expectRouted(tabs[1]!, tabs[2]!, 'local-orders', 3);
+  const { placement, ms } = await createAndSee(tabs[1]!, tabs, 'local-orders', PARTITIONS);
+  console.log(`createTopics in one tab visible in all 3 over the local transport: ${ms} ms; placement ${placement.map((p) => `${p.partitionId}→${p.leader}`).join(' ')}`);
+  // Issue 25's data path over the local transport: tab 2 produces, tab 3 reads, a group spans tabs 1 and 3, tab 1 reloads.
+  const [tab1, tab2, tab3] = tabs as [Tab, Tab, Tab];
+  const records = await expectDataPath({ producer: tab2, reader: tab3, stayer: tab1, observer: tab2 }, 'local-orders', placement, ids(tabs), RECORDS, async () => {
+    await startBroker(tab1.page, ORIGIN, NO_RELAY);
+    return registered(tab1.page, REGISTER_TIMEOUT_MS);
+  });
   // From a tab that does not lead partition 0: at least one of its broker's requests goes to another.
   await expectRequestEvents(tabs.find((t) => t.broker.brokerId !== placement[0]!.leader)!, 'local-orders', placement);
 
@@ -236,8 +254,8 @@ test('three tabs of one origin with no relay and no cluster option form its clus
     await Promise.all([second.close(), alone.close()]);
     return { offsets, brokers: brokers.length, privateTopics };
   });
-  // The 1,000 routed records and the traced send's one per partition.
-  expect(seen.offsets.reduce((n, p) => n + Number(p.high), 0)).toBe(1_000 + placement.length);
+  // The data path's records and the traced send's one per partition.
+  expect(seen.offsets.reduce((n, p) => n + Number(p.high), 0)).toBe(records + placement.length);
   expect(seen.brokers).toBe(4);
   expect(seen.privateTopics).toEqual([]);
 });
@@ -254,7 +272,7 @@ declare global {
  * each naming its broker as admin.describeCluster() does. Bounded by one peer request's timeout.
  */
 async function expectRequestEvents(from: Tab, topic: string, placement: PartitionPlace[]): Promise<void> {
-  const names = new Map(await from.page.evaluate(async () => (await window.admin.describeCluster()).brokers.map((b) => [b.nodeId, `${b.host}:${b.port}`] as const)));
+  const names = await brokerNamesOf(from.page);
   const others = new Set(placement.map((p) => p.leader).filter((leader) => leader !== from.broker.brokerId));
   const expected = [from.broker.brokerId, ...others].map((id) => names.get(id)).sort();
   await from.page.evaluate(
@@ -273,24 +291,5 @@ async function expectRequestEvents(from: Tab, topic: string, placement: Partitio
     expect(request).toMatchObject({ apiKey: 0, clientId: 'cluster-e2e' });
     expect(request.size).toBeGreaterThan(0);
     expect(Math.min(request.duration, request.pendingDuration)).toBeGreaterThanOrEqual(0);
-  }
-}
-
-/**
- * The data path between brokers: `producer` sends 1,000 keyed records to every partition of
- * `topic`, wherever it is led, and `consumer` reads them all, in order per partition, at the
- * offsets `send` returned.
- */
-async function expectRouted(producer: Tab, consumer: Tab, topic: string, partitions: number): Promise<void> {
-  const started = Date.now();
-  const sent = await produceKeyed(producer.page, topic, partitions, 1_000);
-  const produced = Date.now();
-  const read = await consumeAll(consumer.page, topic, `routed-${Date.now()}`, sent.length);
-  console.log(`${producer.name} sent 1,000 records to ${topic} in ${produced - started} ms; ${consumer.name} read them in ${Date.now() - produced} ms`);
-  const byKey = (records: Placed[]) => [...records].sort((a, b) => a.key.localeCompare(b.key));
-  expect(byKey(read)).toEqual(byKey(sent));
-  for (let partition = 0; partition < partitions; partition++) {
-    const offsets = read.filter((r) => r.partition === partition).map((r) => r.offset);
-    expect(offsets, `partition ${partition} in order`).toEqual([...offsets].sort((a, b) => a - b));
   }
 }
