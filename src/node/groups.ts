@@ -58,6 +58,9 @@ export function storedOffsets(read: (key: string) => unknown): StoredOffsets {
 
 const writeFailed = (requestId: number, error: unknown): GroupInput => ({ type: 'persistFailed', requestId, message: error instanceof Error ? error.message : String(error) });
 
+/** The retriable refusal of a request the stopped coordinator will never answer: the caller finds the coordinator again. */
+const closing = (requestId: number): Reply => ({ type: 'reply', requestId, ok: false, error: 'COORDINATOR_NOT_AVAILABLE', message: 'the node is closing' });
+
 /**
  * Runs the pure group coordinator (src/group) for one node on the node's executor: feeds
  * it requests and the executor's ticks, answers callers from its reply effects, and makes
@@ -69,6 +72,8 @@ export class GroupRuntime {
   readonly #waiting = new Map<number, { groupId: string; reply: (effect: Reply) => void }>();
   readonly #knownGroups = new Set<string>();
   readonly #machine: { input(input: GroupInput): void; remove(): void };
+  /** Set by stop(): the executor drops a removed machine's inputs, so a request after it is answered here. */
+  #stopped = false;
   /** Deleted topics whose offsets may still be in a group's stored set (its rewrite failed), with those groups. */
   readonly #unclean = new Map<string, Set<string>>();
   /** Partition counts from the last `topics` input: what loaded offsets are kept by. */
@@ -130,6 +135,10 @@ export class GroupRuntime {
    */
   submit(request: GroupRequest, reply: (effect: Reply) => void): number {
     const requestId = this.#nextRequestId++;
+    if (this.#stopped) {
+      reply(closing(requestId));
+      return requestId;
+    }
     this.#waiting.set(requestId, { groupId: request.groupId, reply });
     this.#machine.input({ ...request, requestId, now: this.#now() } as GroupInput);
     return requestId;
@@ -196,10 +205,11 @@ export class GroupRuntime {
 
   /** Stops feeding the coordinator; waiting callers are refused (retriably). */
   stop(): void {
+    this.#stopped = true;
     this.#machine.remove();
     for (const [requestId, waiter] of this.#waiting) {
       this.#waiting.delete(requestId);
-      waiter.reply({ type: 'reply', requestId, ok: false, error: 'COORDINATOR_NOT_AVAILABLE', message: 'the node is closing' });
+      waiter.reply(closing(requestId));
     }
   }
 

@@ -108,4 +108,16 @@ describe('executor', () => {
     groups.stop();
     executor.stop();
   });
+
+  it('refuses a group request made after the coordinator stopped, retriably, instead of leaving it unanswered', async () => {
+    const clock = realClock;
+    const executor = new Executor({ nodeId: 'n', clock, committer: createGroupCommitter(storageSink(createMemoryStorage()), clock), sendFrame: () => false, tickMs: 100, heartbeatFlushTicks: 0 });
+    const groups = new GroupRuntime(executor, 'i1', new Map(), { t: 1 });
+    groups.stop();
+    const join = groups.request<JoinReply>({
+      type: 'join', groupId: 'app', memberId: null, clientId: 'c', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, topics: ['t'], assignors: ['range'],
+    });
+    await expect(join).rejects.toMatchObject({ name: 'GroupError', code: 'COORDINATOR_NOT_AVAILABLE' });
+    executor.stop();
+  });
 });
