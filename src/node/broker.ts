@@ -175,7 +175,7 @@ const partitionCounts = (topics: Map<string, TopicDefinition>) => Object.fromEnt
 /** The topics users see listed: internal ones (`__consumer_offsets`) are described only by name, as Kafka's consumers exclude them. */
 const userTopics = (r: Running): string[] => [...r.topics.keys()].filter((name) => !isInternalTopic(name));
 /** The group runtimes that hold committed offsets: the node's own, and the cluster's while it is a broker of one. */
-const groupRuntimes = (r: Running): GroupRuntime[] => (r.clusterGroups === undefined ? [r.groups] : [r.groups, r.clusterGroups.runtime]);
+const groupRuntimes = (r: Running): GroupRuntime[] => [r.groups, ...(r.clusterGroups?.runtimes() ?? [])];
 
 /**
  * A broker node on one slot: topics and their partition logs, produce and fetch. The
@@ -1105,7 +1105,9 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
             return { here: false, leader: -1 }; // not in this broker's image yet: no coordinator known
           }
         },
+        offsetsLeaderEpoch: (partition) => r.router?.leaderEpochOf(OFFSETS_TOPIC, partition) ?? -1,
         offsetsLog: (partition) => r.logs.get({ topic: OFFSETS_TOPIC, partition }),
+        topicPartitions: () => partitionCounts(r.topics),
         addressOf: (brokerId) => r.router?.addressOf(brokerId),
         otherBrokers: () => {
           const self = membership.runtime.session.identity?.brokerId;
@@ -1117,7 +1119,6 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       },
       r.executor,
       components.randomId().slice(0, 8),
-      partitionCounts(r.topics),
     );
     r.clusterGroups = groups;
     membership.onClose(groups.serve());

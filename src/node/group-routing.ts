@@ -17,8 +17,10 @@ import type { Route } from './routing';
 // a broker answers a forwarded call only for groups it coordinates (never forwarding again),
 // else NotCoordinatorError, and the forwarder finds the coordinator again from its image and
 // retries within the call's timeout. The offsets topic is created through the controller on
-// the first group call, as Kafka creates it lazily. On becoming a group's coordinator a broker
-// loads the offsets of the group's partition before serving any call of it.
+// the first group call, as Kafka creates it lazily. A broker holds a coordinator (a GroupRuntime)
+// per offsets partition it leads, loaded from the partition's records at the leader epoch it
+// leads at before serving any call of it, and drops it when it no longer leads there
+// (coordinatorAction; the simulation in test/sim/coordinators runs the same rule).
 
 /** A group call's bound when the caller gives none (KafkaJS's requestTimeout is 30 s); a join waits for its rebalance on top. */
 const GROUP_CALL_TIMEOUT_MS = 30_000;
@@ -34,8 +36,12 @@ export interface GroupHost {
   offsetsPartitions(): number | undefined;
   /** Where a partition of the offsets topic is led: here, or by another broker (-1: none now). */
   offsetsRoute(partition: number): Route;
+  /** The leader epoch of a partition of the offsets topic in this broker's metadata (-1: none). */
+  offsetsLeaderEpoch(partition: number): number;
   /** The offsets topic's partition held here, or undefined. */
   offsetsLog(partition: number): PartitionLog | undefined;
+  /** The partition count of every topic now: what a new coordinator keeps loaded offsets by. */
+  topicPartitions(): Record<string, number>;
   /** The peer id of a live broker, or undefined. */
   addressOf(brokerId: number): string | undefined;
   /** The live brokers of the cluster other than this one. */
@@ -48,28 +54,60 @@ type GroupMethods = Pick<NodeApi, 'joinGroup' | 'syncGroup' | 'heartbeat' | 'lea
 
 const emptyGroup = (groupId: string): GroupDescription => ({ groupId, state: 'Empty', generationId: 0, assignor: null, members: [] });
 
+/** What a broker does with its coordinator of an offsets partition, given its metadata now. */
+export type CoordinatorAction = 'keep' | 'load' | 'forget';
+
+/**
+ * A broker holds a coordinator of an offsets partition exactly while its metadata makes it the
+ * partition's leader, loaded at the epoch it leads at. Keyed by the epoch, not by "already
+ * loaded": a broker that led, lost and leads again reloads, even when its metadata skipped the
+ * epochs between, since another coordinator's commits went to the records meanwhile.
+ * @example coordinatorAction(3, true, 5) // → 'load'
+ */
+export function coordinatorAction(heldEpoch: number | undefined, leadsHere: boolean, epoch: number): CoordinatorAction {
+  if (!leadsHere) return heldEpoch === undefined ? 'keep' : 'forget';
+  return heldEpoch === epoch ? 'keep' : 'load';
+}
+
+/** The coordinator of an offsets partition led here: its groups, loaded at `epoch`. */
+interface HeldCoordinator {
+  readonly epoch: number;
+  readonly runtime: GroupRuntime;
+  readonly loaded: Promise<void>;
+}
+
 /** Whether a failed attempt may succeed at the coordinator the image names next. */
 const reroutes = (error: unknown) => error instanceof NotCoordinatorError || error instanceof PeerNotConnectedError;
 
 /**
- * The consumer groups of a broker of a cluster: the coordinator of the groups whose offsets
- * partitions it leads (a GroupRuntime over the offsets topic), and the routing of every
+ * The consumer groups of a broker of a cluster: the coordinators of the groups whose offsets
+ * partitions it leads (a GroupRuntime over each such partition), and the routing of every
  * group call to its group's coordinator.
- * @example const groups = new ClusterGroups(host, executor, 'a1b2c3d4', { orders: 6 }); const reply = await groups.joinGroup(request);
+ * @example const groups = new ClusterGroups(host, executor, 'a1b2c3d4'); const reply = await groups.joinGroup(request);
  */
 export class ClusterGroups implements GroupMethods {
-  /** Coordinates the groups of the offsets partitions this broker leads. */
-  readonly runtime: GroupRuntime;
   readonly #host: GroupHost;
-  readonly #store: OffsetsTopicStore;
-  /** Offsets partitions loaded (or loading) into the runtime, with the log they were read from. */
-  readonly #loads = new Map<number, { log: PartitionLog; loaded: Promise<void> }>();
+  readonly #executor: Executor;
+  readonly #instanceId: string;
+  /** By offsets partition: the coordinators held (loaded or loading). */
+  readonly #held = new Map<number, HeldCoordinator>();
+  /** Numbers the coordinators made, so member ids of one never match another's (generations restart in each). */
+  #coordinatorsMade = 0;
+  #stopped = false;
   #creating: Promise<void> | undefined;
 
-  constructor(host: GroupHost, executor: Executor, instanceId: string, partitions: Record<string, number>) {
+  constructor(host: GroupHost, executor: Executor, instanceId: string) {
     this.#host = host;
-    this.#store = new OffsetsTopicStore((groupId) => this.#loadedLog(groupId), host.clock);
-    this.runtime = new GroupRuntime(executor, instanceId, new Map(), partitions, undefined, this.#store);
+    this.#executor = executor;
+    this.#instanceId = instanceId;
+  }
+
+  /**
+   * The coordinators held now, for the broker's topic changes (topicsChanged, topicDeleted, ...).
+   * @example for (const runtime of clusterGroups.runtimes()) runtime.topicsChanged(partitions);
+   */
+  runtimes(): GroupRuntime[] {
+    return this.#current().map((held) => held.runtime);
   }
 
   async joinGroup(request: JoinGroupRequest): Promise<JoinReply> {
@@ -154,7 +192,8 @@ export class ClusterGroups implements GroupMethods {
 
   /** Stops coordinating: waiting calls are refused (retriably). */
   stop(): void {
-    this.runtime.stop();
+    this.#stopped = true;
+    for (const partition of [...this.#held.keys()]) this.#forget(partition);
   }
 
   /** Runs a call at the group's coordinator, finding it again while it moved or cannot be reached, within `timeoutMs`. */
@@ -197,10 +236,10 @@ export class ClusterGroups implements GroupMethods {
     const { groupId } = call;
     const partitions = this.#host.offsetsPartitions();
     const partition = partitions === undefined ? undefined : coordinatorPartition(groupId, partitions);
-    const log = partition !== undefined && this.#host.offsetsRoute(partition).here ? this.#host.offsetsLog(partition) : undefined;
-    if (partition === undefined || log === undefined) throw new NotCoordinatorError(groupId);
-    await this.#load(partition, log);
-    const { runtime } = this;
+    const held = partition === undefined ? undefined : this.#coordinatorOf(partition);
+    if (held === undefined) throw new NotCoordinatorError(groupId);
+    await held.loaded;
+    const { runtime } = held;
     switch (call.type) {
       case 'join': {
         const { memberId, clientId, sessionTimeoutMs, rebalanceTimeoutMs } = call;
@@ -228,33 +267,57 @@ export class ClusterGroups implements GroupMethods {
     }
   }
 
-  /** Loads an offsets partition's groups into the runtime once (again if it failed), before any call of them. */
-  #load(partition: number, log: PartitionLog): Promise<void> {
-    const known = this.#loads.get(partition);
-    if (known?.log === log) return known.loaded;
+  /** Whether this broker leads an offsets partition now (and holds its log), at which epoch. */
+  #leadership(partition: number): { leadsHere: boolean; epoch: number; log: PartitionLog | undefined } {
+    const host = this.#host;
+    const log = !this.#stopped && host.offsetsRoute(partition).here ? host.offsetsLog(partition) : undefined;
+    return { leadsHere: log !== undefined, epoch: host.offsetsLeaderEpoch(partition), log };
+  }
+
+  /** The coordinator of an offsets partition led here, loaded (or loading) at the epoch it is led at; undefined where it is not led here. */
+  #coordinatorOf(partition: number): HeldCoordinator | undefined {
+    const { leadsHere, epoch, log } = this.#leadership(partition);
+    const held = this.#held.get(partition);
+    const action = coordinatorAction(held?.epoch, leadsHere, epoch);
+    if (action === 'keep') return held;
+    this.#forget(partition);
+    return action === 'load' && log !== undefined ? this.#load(partition, log, epoch) : undefined;
+  }
+
+  /** A coordinator of the partition's groups, loaded from its records; it writes there only while still led here at `epoch`. */
+  #load(partition: number, log: PartitionLog, epoch: number): HeldCoordinator {
+    const current = () => {
+      const now = this.#leadership(partition);
+      return this.#held.get(partition) === held && now.log === log && now.epoch === epoch ? log : undefined;
+    };
+    const store = new OffsetsTopicStore(current, this.#host.clock);
+    const runtime = new GroupRuntime(this.#executor, `${this.#instanceId}-${++this.#coordinatorsMade}`, new Map(), this.#host.topicPartitions(), undefined, store);
     const loaded = readOffsets(log).then((groups) => {
       for (const [groupId, offsets] of groups) {
-        this.#store.loaded(groupId, offsets);
-        this.runtime.load(groupId, [...offsets.values()]);
+        store.loaded(groupId, offsets);
+        runtime.load(groupId, [...offsets.values()]);
       }
     });
-    this.#loads.set(partition, { log, loaded });
-    loaded.catch(() => this.#loads.get(partition)?.loaded === loaded && this.#loads.delete(partition));
-    return loaded;
+    const held: HeldCoordinator = { epoch, runtime, loaded };
+    this.#held.set(partition, held);
+    loaded.catch(() => this.#held.get(partition) === held && this.#forget(partition));
+    return held;
   }
 
-  /** The offsets partition log of a group this broker coordinates (loaded, and still led here). */
-  #loadedLog(groupId: string): PartitionLog | undefined {
-    const partitions = this.#host.offsetsPartitions();
-    if (partitions === undefined) return undefined;
-    const partition = coordinatorPartition(groupId, partitions);
-    const log = this.#host.offsetsRoute(partition).here ? this.#host.offsetsLog(partition) : undefined;
-    return log !== undefined && this.#loads.get(partition)?.log === log ? log : undefined;
+  /** Drops the partition's coordinator: its waiting calls are refused (retriably) and its groups forgotten. */
+  #forget(partition: number): void {
+    this.#held.get(partition)?.runtime.stop();
+    this.#held.delete(partition);
   }
 
-  /** The groups coordinated here now: those of loaded partitions this broker still leads. */
+  /** The coordinators of the partitions led here now, at the epoch they are led at; those of partitions no longer led here are dropped. */
+  #current(): HeldCoordinator[] {
+    return [...this.#held.keys()].flatMap((partition) => this.#coordinatorOf(partition) ?? []);
+  }
+
+  /** The groups coordinated here now. */
   #listHere(): Array<{ groupId: string; state: GroupStateName }> {
-    return this.runtime.list().filter(({ groupId }) => this.#loadedLog(groupId) !== undefined);
+    return this.#current().flatMap((held) => held.runtime.list());
   }
 }
 

@@ -16,5 +16,6 @@ export {
   type RaftStore,
 } from './executor';
 export { GroupRuntime, GROUP_TICK_MS, storedOffsets, type CoordinatorObserver, type GroupRequest, type StoredOffsets } from './groups';
+export { coordinatorAction, type CoordinatorAction } from './group-routing';
 export { StoredRaftLog, encodeRaftEntry, decodeRaftEntry } from './raft-store';
 export { ClusterRuntime, METADATA_GROUP, type ClusterEvents, type ClusterRuntimeInit, type ClusterTiming, type ClusterTransport } from './cluster';

@@ -19,8 +19,9 @@ const GROUP = 'app';
 
 interface Scripted {
   groups: ClusterGroups;
-  /** Where the group's offsets partition is led, as the broker's image says now. */
+  /** Where the group's offsets partition is led, as the broker's image says now, and at which leader epoch. */
   route: Route;
+  epoch: number;
   /** The group calls sent to other brokers, with the peer asked. */
   sent: Array<{ peerId: string; body: GroupMessage }>;
   /** Answers the next forwarded call (after which the test may move the route). */
@@ -32,14 +33,20 @@ interface Scripted {
 const stops: Array<() => void> = [];
 afterEach(() => stops.splice(0).forEach((stop) => stop()));
 
-async function scripted(): Promise<Scripted> {
-  const storage = createMemoryStorage();
-  const logs = createLogManager(storage, { clock: realClock });
-  const partition = coordinatorPartition(GROUP, PARTITIONS);
-  const log: PartitionLog = await logs.open({ topic: '__consumer_offsets', partition }, { ...defaultLogConfig, cleanupPolicy: 'compact' });
+/** The group's offsets partition, shared by every scripted broker of a test as if replicated. */
+async function offsetsPartition(): Promise<{ log: PartitionLog; executor: Executor }> {
+  const logs = createLogManager(createMemoryStorage(), { clock: realClock });
+  const log = await logs.open({ topic: '__consumer_offsets', partition: coordinatorPartition(GROUP, PARTITIONS) }, { ...defaultLogConfig, cleanupPolicy: 'compact' });
   const executor = new Executor({ nodeId: 'n', clock: realClock, committer: logs.committer, sendFrame: () => false, tickMs: 100, heartbeatFlushTicks: 0 });
   executor.start();
-  const state: Omit<Scripted, 'groups'> = { route: { here: false, leader: 2 }, sent: [], answer: () => ({ kind: 'response', answer: { type: 'done' } }), created: 0, exists: true };
+  stops.push(() => executor.stop());
+  return { log, executor };
+}
+
+async function scripted(shared?: { log: PartitionLog; executor: Executor }): Promise<Scripted> {
+  const { log, executor } = shared ?? (await offsetsPartition());
+  const partition = coordinatorPartition(GROUP, PARTITIONS);
+  const state: Omit<Scripted, 'groups'> = { route: { here: false, leader: 2 }, epoch: 0, sent: [], answer: () => ({ kind: 'response', answer: { type: 'done' } }), created: 0, exists: true };
   const rpc = {
     request: async (peerId: string, _type: 'group', body: GroupMessage) => {
       state.sent.push({ peerId, body });
@@ -52,7 +59,9 @@ async function scripted(): Promise<Scripted> {
     clock: realClock,
     offsetsPartitions: () => (state.exists ? PARTITIONS : undefined),
     offsetsRoute: () => state.route,
+    offsetsLeaderEpoch: () => state.epoch,
     offsetsLog: (p) => (p === partition && state.route.here ? log : undefined),
+    topicPartitions: () => ({ orders: 2 }),
     addressOf: (brokerId) => `peer-${brokerId}`,
     otherBrokers: () => [2],
     createOffsetsTopic: async () => {
@@ -61,10 +70,14 @@ async function scripted(): Promise<Scripted> {
       state.exists = true;
     },
   };
-  const groups = new ClusterGroups(host, executor, 'i', { orders: 2 });
-  stops.push(() => groups.stop(), () => executor.stop());
+  const groups = new ClusterGroups(host, executor, 'i');
+  stops.push(() => groups.stop());
   return Object.assign(state, { groups }) as Scripted;
 }
+
+/** The scripted broker's image: it leads the group's partition at `epoch`, or `leader` does. */
+const lead = (s: Scripted, epoch: number) => Object.assign(s, { route: { here: true }, epoch });
+const follow = (s: Scripted, leader: number, epoch: number) => Object.assign(s, { route: { here: false, leader }, epoch });
 
 describe('group calls at their coordinator', () => {
   it('go to the broker the image names; a NOT_COORDINATOR answer sends them where it names next (here: served by this broker)', async () => {
@@ -113,5 +126,39 @@ describe('group calls at their coordinator', () => {
       { groupId: 'elsewhere', state: 'Stable' },
     ]);
     expect(s.sent.map((c) => c.body)).toEqual([{ kind: 'request', clusterId: 'c', call: { type: 'list' } }]);
+  });
+
+  it('are served from the partition’s records again when its leadership comes back: commits another coordinator took meanwhile are there, its members are not', async () => {
+    const partition = await offsetsPartition();
+    const [a, b] = [await scripted(partition), await scripted(partition)];
+    const commit = (s: Scripted, offset: number, member?: { memberId: string; generationId: number }) =>
+      s.groups.commitOffsets({ groupId: GROUP, memberId: member?.memberId ?? null, generationId: member?.generationId ?? -1, offsets: [{ topic: 'orders', partition: 0, offset, metadata: null }] });
+    lead(a, 0);
+    follow(b, 1, 0);
+    const member = await a.groups.joinGroup({ groupId: GROUP, memberId: null, clientId: 'k', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, topics: ['orders'], assignors: ['range'] });
+    await commit(a, 5, member);
+    // The leadership moves to b, which a learns only later: b loads the records and takes a commit.
+    lead(b, 1);
+    await commit(b, 9);
+    expect(await b.groups.fetchOffsets(GROUP)).toEqual([{ topic: 'orders', partition: 0, offset: 9, metadata: null }]);
+    // Back at a, at a later epoch: a reloads rather than serving what it held.
+    follow(b, 0, 2);
+    lead(a, 2);
+    expect(await a.groups.fetchOffsets(GROUP)).toEqual([{ topic: 'orders', partition: 0, offset: 9, metadata: null }]);
+    await expect(a.groups.heartbeat({ groupId: GROUP, memberId: member.memberId, generationId: member.generationId })).rejects.toMatchObject({ code: 'UNKNOWN_MEMBER_ID' });
+    expect(await a.groups.describeGroups([GROUP])).toMatchObject([{ state: 'Empty', members: [] }]);
+  });
+
+  it('are refused as NOT_COORDINATOR by a broker that no longer leads the group’s partition, whatever it held', async () => {
+    const s = await scripted();
+    lead(s, 0);
+    await s.groups.commitOffsets({ groupId: GROUP, memberId: null, generationId: -1, offsets: [{ topic: 'orders', partition: 0, offset: 1, metadata: null }] });
+    follow(s, 2, 1);
+    s.answer = () => ({ kind: 'response', answer: { type: 'groups', groups: [] } });
+    expect(await s.groups.listGroups()).toEqual([]);
+    s.answer = () => ({ kind: 'response', answer: { type: 'offsets', offsets: [] } });
+    expect(await s.groups.fetchOffsets(GROUP)).toEqual([]);
+    expect(s.sent.map((c) => c.body.kind === 'request' && c.body.call.type)).toEqual(['list', 'fetchOffsets']);
+    expect(s.groups.runtimes()).toEqual([]);
   });
 });
