@@ -62,6 +62,8 @@ const SESSION_TIMEOUT_MS = 1_500;
 const REBALANCE_TIMEOUT_MS = 2_000;
 /** A call unanswered this long is given up (its reply, if it comes, is ignored). */
 const CALL_TIMEOUT_MS = 1_000;
+/** Pause before a consumer whose join, sync or fetch failed joins again. */
+const RETRY_BACKOFF_MS = 100;
 /** A closed broker's partitions move once the controller notices (its session timeout). */
 const CLOSE_NOTICED_MS = 300;
 /** After the heal: views converge within a broadcast, a dead coordinator's members expire within a session and rejoin within a rebalance. */
@@ -199,7 +201,7 @@ type SimEvent =
   | { kind: 'appended'; broker: Broker; run: number; holder: HeldCoordinator; requestId: number; epoch: number; offsets: OffsetCommit[]; fails: boolean }
   | { kind: 'producer'; broker: Broker; run: number }
   | { kind: 'produce'; to: Broker; partition: number; askedEpoch: number }
-  | { kind: 'heartbeat' | 'process' | 'commit'; consumer: Consumer; epoch: number }
+  | { kind: 'heartbeat' | 'process' | 'commit' | 'retry'; consumer: Consumer; epoch: number }
   | { kind: 'fault' }
   | { kind: 'moveAway'; broker: Broker; run: number }
   | { kind: 'reopen'; broker: Broker };
@@ -208,6 +210,8 @@ export interface CoordinatorsOptions {
   trace?: boolean;
   /** Run the stale rule (a coordinator loaded once and kept) instead of `coordinatorAction`. */
   staleCoordinator?: boolean;
+  /** Leaders serve a produce asked at any leader epoch (no leaderEpochRefusal), to show the produce checker catches it. */
+  ignoreLeaderEpoch?: boolean;
 }
 
 /**
@@ -238,6 +242,7 @@ class CoordinatorsSimulation {
   /** Brokers that have led the offsets partition. */
   private readonly offsetsLeaders = new Set<number>();
   private readonly action: typeof coordinatorAction;
+  private readonly checksLeaderEpoch: boolean;
   private readonly coverage = emptyCoverage();
   private readonly dataPartitions: number;
   private readonly faultEndMs: number;
@@ -258,6 +263,7 @@ class CoordinatorsSimulation {
     this.prng = new Prng(seed);
     this.trace = new TraceLog(options.trace === true, TRACE_LINES);
     this.action = options.staleCoordinator === true ? staleCoordinatorAction : coordinatorAction;
+    this.checksLeaderEpoch = options.ignoreLeaderEpoch !== true;
     this.faultEndMs = this.prng.int(3_000, 8_000);
     this.maxDelayMs = this.prng.pick([2, 20, 60]);
     this.dropRate = this.prng.pick([0, 0.02, 0.1]);
@@ -488,10 +494,10 @@ class CoordinatorsSimulation {
   }
 
   /**
-   * A record sent by a tab's producer to the partition's leader as its broker's view has it,
-   * at that leader epoch. The leader serves it only if its own view makes it the leader and
-   * the epochs agree (the node's leaderEpochRefusal); its append stands only while it still
-   * leads at that epoch.
+   * A record a tab's producer sent to the partition's leader at the leader epoch its metadata
+   * cache has. The broker serves it only if its own view makes it the leader and the epochs
+   * agree (the node's leaderEpochRefusal); its append stands only while it still leads at
+   * that epoch.
    */
   private onProduce(event: Extract<SimEvent, { kind: 'produce' }>): void {
     const { to } = event;
@@ -499,17 +505,17 @@ class CoordinatorsSimulation {
     const key = `${DATA_TOPIC}/${event.partition}`;
     const view = to.view.get(key);
     if (view === undefined || view.leader !== to.id) return void this.coverage.producesRefused++;
-    if (leaderEpochRefusal(DATA_TOPIC, event.partition, event.askedEpoch, view.epoch) !== undefined) return void this.coverage.epochRefusals++;
+    if (this.checksLeaderEpoch && leaderEpochRefusal(DATA_TOPIC, event.partition, event.askedEpoch, view.epoch) !== undefined) return void this.coverage.epochRefusals++;
     const truth = this.leadership.get(key)!;
     if (truth.leader !== to.id || truth.epoch !== view.epoch) return void this.coverage.producesRefused++;
     const records = this.dataRecords.get(event.partition) ?? [];
     records.push(view.epoch);
     this.dataRecords.set(event.partition, records);
     this.coverage.producesAcked++;
-    this.checkProduceAck(to, event.partition, event.askedEpoch, records.length - 1, view.epoch);
+    this.checkProduceAck(to, event.partition, event.askedEpoch, records.length - 1);
   }
 
-  /** A tab's producer: the next record, to a partition's leader as its broker sees it. */
+  /** A tab's producer: the next record, to a partition's leader as its metadata cache has it. */
   private onProducer(event: Extract<SimEvent, { kind: 'producer' }>): void {
     const { broker } = event;
     if (event.run !== broker.run) return;
@@ -605,13 +611,13 @@ class CoordinatorsSimulation {
   /** A join, sync or fetch that failed (not the coordinator, lost, timed out): join again after a pause. */
   private retryLater(consumer: Consumer): void {
     this.enter(consumer, 'joining');
-    this.push(this.nowMs + 100, { kind: 'heartbeat', consumer, epoch: consumer.epoch });
+    this.push(this.nowMs + RETRY_BACKOFF_MS, { kind: 'retry', consumer, epoch: consumer.epoch });
   }
 
-  private onConsumerTimer(event: Extract<SimEvent, { kind: 'heartbeat' | 'process' | 'commit' }>): void {
+  private onConsumerTimer(event: Extract<SimEvent, { kind: 'heartbeat' | 'process' | 'commit' | 'retry' }>): void {
     const { consumer } = event;
     if (consumer.epoch !== event.epoch || !consumer.home.open) return;
-    if (consumer.phase === 'joining') return this.rejoin(consumer, consumer.memberId); // the pause after a failed attempt
+    if (event.kind === 'retry') return this.rejoin(consumer, consumer.memberId);
     if (consumer.phase !== 'stable' || consumer.memberId === null) return;
     if (event.kind === 'heartbeat') {
       this.call(consumer, { type: 'heartbeat', memberId: consumer.memberId, generationId: consumer.generationId });
@@ -666,6 +672,7 @@ class CoordinatorsSimulation {
       case 'heartbeat':
       case 'process':
       case 'commit':
+      case 'retry':
         return this.onConsumerTimer(event);
       case 'fault':
         return this.fault();
@@ -757,11 +764,12 @@ class CoordinatorsSimulation {
     }
   }
 
-  /** A produce acknowledged by `broker`: it led the partition at the epoch asked for, and the record is there at that epoch. */
-  private checkProduceAck(broker: Broker, partition: number, askedEpoch: number, offset: number, appendedEpoch: number): void {
+  /** A produce acknowledged by `broker`: it led the partition at the epoch asked for, and the record is in the partition at that epoch. */
+  private checkProduceAck(broker: Broker, partition: number, askedEpoch: number, offset: number): void {
     const leaderThen = this.leaderOfEpoch.get(`${DATA_TOPIC}/${partition}`)?.[askedEpoch];
-    if (leaderThen !== broker.id || appendedEpoch !== askedEpoch || this.dataRecords.get(partition)?.[offset] !== askedEpoch) {
-      this.fail('produce at the leader', `b${broker.id} acknowledged ${DATA_TOPIC}/${partition}@${offset} asked at epoch ${askedEpoch}, whose leader was b${leaderThen}`);
+    const appendedEpoch = this.dataRecords.get(partition)?.[offset];
+    if (leaderThen !== broker.id || appendedEpoch !== askedEpoch) {
+      this.fail('produce at the leader', `b${broker.id} acknowledged ${DATA_TOPIC}/${partition}@${offset}, appended at epoch ${appendedEpoch}, for a produce asked at epoch ${askedEpoch} (led by b${leaderThen})`);
     }
   }
 
