@@ -228,6 +228,19 @@ export async function listOffsetsRouted(broker: RoutedBroker, queries: ReadonlyA
 }
 
 /**
+ * The refusal of a partition asked for at leader epoch `asked` by a broker whose metadata has
+ * `current` for it (KIP-320), if it differs. Where either side has none (-1), whether the
+ * partition is held here decides, as before epochs. Pure, so the simulation runs it too.
+ * @example leaderEpochRefusal('t', 0, 3, 4) // → FencedLeaderEpochError
+ */
+export function leaderEpochRefusal(topic: string, partition: number, asked: number, current: number): LetterboxError | undefined {
+  if (asked < 0 || current < 0) return undefined;
+  if (asked < current) return new FencedLeaderEpochError(topic, partition, asked, current);
+  if (asked > current) return new UnknownLeaderEpochError(topic, partition, asked, current);
+  return undefined;
+}
+
+/**
  * Serves other brokers' forwarded requests from the partitions held here (never forwarding
  * them again); returns a function that stops serving.
  * @example const stop = serveRouted(broker);
@@ -237,17 +250,8 @@ export function serveRouted(broker: RoutedBroker): () => void {
   const check = (clusterId: string, what: string) => {
     if (clusterId !== broker.clusterId) throw new InconsistentClusterIdError(`a ${what} for cluster ${clusterId}; this is cluster ${broker.clusterId}`);
   };
-  /**
-   * The refusal of a partition asked for at another leader epoch than this broker's, if it was.
-   * Where either side has none (-1), whether the partition is held here decides, as before epochs.
-   */
-  const epochRefusal = ({ topic, partition, leaderEpoch }: { topic: string; partition: number; leaderEpoch: number }): LetterboxError | undefined => {
-    const current = broker.leaderEpochOf(topic, partition);
-    if (leaderEpoch < 0 || current < 0) return undefined;
-    if (leaderEpoch < current) return new FencedLeaderEpochError(topic, partition, leaderEpoch, current);
-    if (leaderEpoch > current) return new UnknownLeaderEpochError(topic, partition, leaderEpoch, current);
-    return undefined;
-  };
+  const epochRefusal = ({ topic, partition, leaderEpoch }: { topic: string; partition: number; leaderEpoch: number }) =>
+    leaderEpochRefusal(topic, partition, leaderEpoch, broker.leaderEpochOf(topic, partition));
   const stops = [
     rpc.handle('produce', async (body): Promise<ProduceMessage> => {
       if (body.kind !== 'request') throw new InvalidArgumentError('a produce response sent as a request');

@@ -1,14 +1,17 @@
 // `npm run sim -- --seeds 100000 [--from N]` runs a campaign of seeds and prints
 // seeds/s, coverage totals and failures; `npm run sim -- --seed N` replays one seed
 // with its trace. `--cluster` does the same with the cluster simulation (whole brokers
-// with the metadata controller, test/sim/cluster/).
+// with the metadata controller, test/sim/cluster/); `--coordinators` with the group
+// coordinator following its offsets partition's leader between brokers (test/sim/coordinators/),
+// `--stale-coordinator` running the stale rule its checkers must catch.
 import { parseArgs } from 'node:util';
 import { runClusterCampaign } from './cluster/campaign';
+import { runCoordinatorsCampaign } from './coordinators/campaign';
 import { runCampaign } from './campaign-runner';
 import { addCoverage, runSeed, type Coverage, type SeedReport } from './simulator';
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, from: { type: 'string' }, seed: { type: 'string' }, cluster: { type: 'boolean' } },
+  options: { seeds: { type: 'string' }, from: { type: 'string' }, seed: { type: 'string' }, cluster: { type: 'boolean' }, coordinators: { type: 'boolean' }, 'stale-coordinator': { type: 'boolean' } },
 });
 const whole = (name: string, text: string | undefined, fallback: number): number => {
   const value = text === undefined ? fallback : Number(text);
@@ -32,6 +35,12 @@ function printFailure(report: SeedReport): void {
 if (values.cluster === true) {
   const seed = values.seed === undefined ? undefined : whole('seed', values.seed, 0);
   process.exit(runClusterCampaign(seed === undefined ? { from: whole('from', values.from, 1), count: whole('seeds', values.seeds, 1000) } : { seed }));
+}
+
+if (values.coordinators === true) {
+  const seed = values.seed === undefined ? undefined : whole('seed', values.seed, 0);
+  const seeds = seed === undefined ? { from: whole('from', values.from, 1), count: whole('seeds', values.seeds, 1000) } : { seed };
+  process.exit(runCoordinatorsCampaign(seeds, { staleCoordinator: values['stale-coordinator'] === true }));
 }
 
 if (values.seed !== undefined) {
