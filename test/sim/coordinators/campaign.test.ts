@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
-import { addCoordinatorsCoverage, coordinatorAction, runCoordinatorsSeed, type CoordinatorsCoverage, type CoordinatorsSeedReport } from './simulator';
+import { coordinatorAction } from '../../../src/node';
+import { addCoordinatorsCoverage, runCoordinatorsSeed, type CoordinatorsCoverage, type CoordinatorsSeedReport } from './simulator';
 
 // The CI seed range of the coordinators simulation: one group's coordinator following the
 // leadership of its offsets partition between whole brokers, with produces routed to each
@@ -26,12 +27,12 @@ it(`coordinators seeds ${FROM_SEED}..${FROM_SEED + SEEDS - 1} keep every invaria
 }, 120_000);
 
 it('a coordinator reloads whenever it leads at another epoch than it loaded at, and forgets when it does not lead', () => {
-  expect(coordinatorAction(undefined, { leader: 1, epoch: 0 }, 1)).toBe('load');
-  expect(coordinatorAction(0, { leader: 1, epoch: 0 }, 1)).toBe('keep');
-  expect(coordinatorAction(0, { leader: 2, epoch: 1 }, 1)).toBe('forget');
-  expect(coordinatorAction(undefined, { leader: 2, epoch: 1 }, 1)).toBe('keep');
+  expect(coordinatorAction(undefined, true, 0)).toBe('load');
+  expect(coordinatorAction(0, true, 0)).toBe('keep');
+  expect(coordinatorAction(0, false, 1)).toBe('forget');
+  expect(coordinatorAction(undefined, false, 1)).toBe('keep');
   // Led at 0, then its view jumped to 2 (another broker led at 1): loading again is the only way to see that broker's commits.
-  expect(coordinatorAction(0, { leader: 1, epoch: 2 }, 1)).toBe('load');
+  expect(coordinatorAction(0, true, 2)).toBe('load');
 });
 
 // The checkers catch a coordinator that keeps its state when leadership of its offsets

@@ -14,6 +14,7 @@ import {
 } from '../../../src/group';
 import { OFFSETS_PARTITIONS, OFFSETS_TOPIC } from '../../../src/node/offsets-topic';
 import { leaderEpochRefusal } from '../../../src/node/routing';
+import { coordinatorAction, type CoordinatorAction } from '../../../src/node';
 import { Prng } from '../prng';
 import { EventQueue } from '../simulator';
 import { TraceLog } from '../trace';
@@ -71,24 +72,9 @@ export const SETTLE_BOUND_MS = 15_000;
 const MAX_EVENTS = 400_000;
 const TRACE_LINES = 80;
 
-/** What a broker does with its coordinator of the group's offsets partition when its view of that partition changes. */
-export type CoordinatorAction = 'keep' | 'load' | 'forget';
-
-/**
- * The rule: a broker holds a coordinator exactly while its view makes it the partition's
- * leader, loaded at the epoch it leads at. Keyed by the epoch, not by "already loaded", so a
- * broker that led, lost and leads again reloads even when its view skipped the epochs between
- * (another broker's commits went to the records meanwhile).
- * @example coordinatorAction(3, { leader: 1, epoch: 5 }, 1) // → 'load'
- */
-export function coordinatorAction(heldEpoch: number | undefined, view: Leadership, self: number): CoordinatorAction {
-  if (view.leader !== self) return heldEpoch === undefined ? 'keep' : 'forget';
-  return heldEpoch === view.epoch ? 'keep' : 'load';
-}
-
 /** The wrong rule, for showing that the checkers catch it: a cache loaded once per partition and kept (as one keyed by the partition's log). */
-function staleCoordinatorAction(heldEpoch: number | undefined, view: Leadership, self: number): CoordinatorAction {
-  return view.leader === self && heldEpoch === undefined ? 'load' : 'keep';
+function staleCoordinatorAction(heldEpoch: number | undefined, leadsHere: boolean): CoordinatorAction {
+  return leadsHere && heldEpoch === undefined ? 'load' : 'keep';
 }
 
 export interface Leadership {
@@ -384,7 +370,7 @@ class CoordinatorsSimulation {
     }
     const view = broker.view.get(GROUP_PARTITION);
     if (view === undefined) return;
-    const action = this.action(broker.coordinator?.epoch, view, broker.id);
+    const action = this.action(broker.coordinator?.epoch, view.leader === broker.id, view.epoch);
     if (action === 'keep') return;
     this.refuseWaiting(broker);
     if (action === 'forget') {
