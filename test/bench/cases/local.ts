@@ -5,6 +5,7 @@ import { quantile } from '../stats';
 import { readable, receiveOfType } from '../pipe';
 import type { BenchCase, BenchContext, BenchFigure, BenchPipe } from '../types';
 import type { BroadcastWorkerApi } from '../workers/broadcast-api';
+import { IN_FLIGHT, latencies, produceMbps, splitTopic } from '../routed';
 
 // The local transport: peer RPC between the brokers (workers) of two tabs of one origin, with
 // no relay, against a raw BroadcastChannel between two workers of the same two tabs.
@@ -73,6 +74,12 @@ async function serve(context: BenchContext): Promise<void> {
   }
 }
 
+/** Both brokers' view of the cluster, for an error. */
+async function explain(context: BenchContext, letterbox: Letterbox): Promise<string> {
+  context.peer!.send({ type: 'info' } satisfies PipeMessage);
+  const { info } = await receive(context.peer!, 'info-ready');
+  return `here ${JSON.stringify(await (await letterbox.node()).clusterInfo())}; the peer ${info}`;
+}
 
 /** The raw baseline's bulk transfer, to the peer page's worker (MB/s). */
 async function rawMbps(context: BenchContext): Promise<number> {
@@ -83,72 +90,6 @@ async function rawMbps(context: BenchContext): Promise<number> {
 /** The raw baseline's echo round trips, to the peer page's worker (ms each). */
 async function rawRtt(context: BenchContext): Promise<number[]> {
   return (await broadcastWorker().rtt(await servedChannel(context), RTT_WARMUP_ROUNDS + RTT_ROUNDS, ECHO_BYTES)).slice(RTT_WARMUP_ROUNDS);
-}
-
-const RECORD_BYTES = 1024;
-const ROUTED_CALLS = 16;
-const PER_CALL = 1000;
-const LATENCY_ROUNDS = 200;
-let topics = 0;
-
-/** A topic of the two brokers' cluster with a partition led by this page's broker (`here`) and one by the peer's (`there`). */
-async function splitTopic(context: BenchContext, letterbox: Letterbox): Promise<{ topic: string; here: number; there: number }> {
-  const admin = letterbox.admin();
-  await admin.connect();
-  try {
-    // The peer's broker may still be joining, or coming back on the slot of the last case's
-    // peer tab (fenced when that tab closed, unfenced by its first heartbeat): a topic placed
-    // while it is not live lands on this broker alone and is passed over.
-    const deadline = Date.now() + SETUP_TIMEOUT_MS;
-    for (;;) {
-      while ((await admin.describeCluster()).brokers.length < 2) {
-        if (Date.now() > deadline) break;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      const topic = `routed-${Date.now()}-${topics++}`;
-      await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] });
-      // Known once registered, which the change waited for.
-      const { brokerId } = await letterbox.nodeInfo();
-      const { topics: [described] } = await admin.fetchTopicMetadata({ topics: [topic] });
-      const here = described?.partitions.find((p) => p.leader === brokerId)?.partitionId;
-      const there = described?.partitions.find((p) => p.leader !== brokerId)?.partitionId;
-      if (here !== undefined && there !== undefined) return { topic, here, there };
-      if (Date.now() > deadline) {
-        context.peer!.send({ type: 'info' } satisfies PipeMessage);
-        const { info } = await receive(context.peer!, 'info-ready');
-        throw new Error(`no topic placed over both brokers within ${SETUP_TIMEOUT_MS} ms: here ${JSON.stringify(await (await letterbox.node()).clusterInfo())}; the peer ${info}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** send → eachMessage on this page for one 1 KiB record at a time to `partition` (ms each, after a warm-up). */
-async function latencies(letterbox: Letterbox, topic: string, partition: number): Promise<number[]> {
-  const producer = letterbox.producer();
-  await producer.connect();
-  const consumer = letterbox.consumer({ groupId: `bench-routed-${Date.now()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic });
-  let delivered: (() => void) | undefined;
-  await consumer.run({ eachMessage: async () => delivered?.() });
-  const value = new Uint8Array(RECORD_BYTES);
-  const times: number[] = [];
-  try {
-    for (let i = 0; i < RTT_WARMUP_ROUNDS + LATENCY_ROUNDS; i++) {
-      const received = new Promise<void>((resolve) => (delivered = resolve));
-      const start = performance.now();
-      await producer.send({ topic, acks: 1, messages: [{ value, partition }] });
-      await received;
-      if (i >= RTT_WARMUP_ROUNDS) times.push(performance.now() - start);
-    }
-  } finally {
-    await consumer.disconnect();
-    await producer.disconnect();
-  }
-  return times;
 }
 
 // Each net.local run measures its raw baseline again just before itself (`.raw`), on the same
@@ -221,25 +162,17 @@ export const cases: BenchCase[] = [
   },
   {
     id: 'cluster.local.produce.routed',
-    title: 'producer.sendBatch of 1000 × 1 KiB per call, acks 1, to a partition led by the broker of another tab (worker → local transport → its IndexedDB) (MB/s); .rpc: net.local.rpc.throughput between the same brokers just before, the ratio\'s baseline (goal ≥ 0.7)',
+    title: `producer.sendBatch of 1000 × 1 KiB per call, acks 1, ${IN_FLIGHT} calls in flight, to a partition led by the broker of another tab (worker → local transport → its IndexedDB) (MB/s); .rpc: net.local.rpc.throughput between the same brokers just before, the ratio's baseline (goal ≥ 0.7)`,
     needs: ['peer-tab'],
     runs: 3,
     async run(context): Promise<BenchFigure[]> {
       const { letterbox, peerId } = await connected(context);
-      const { topic, there } = await splitTopic(context, letterbox);
+      const { topic, there } = await splitTopic(letterbox, SETUP_TIMEOUT_MS, () => explain(context, letterbox));
       const { mbps: rpc } = await letterbox.probePeer(peerId, { messageBytes: MESSAGE_BYTES, count: BULK_BYTES / MESSAGE_BYTES, timeoutMs: RUN_TIMEOUT_MS }).catch((error: unknown) => {
         throw readable(error);
       });
-      const producer = letterbox.producer();
-      await producer.connect();
-      const values = Array.from({ length: 64 }, () => crypto.getRandomValues(new Uint8Array(RECORD_BYTES)));
-      const messages = Array.from({ length: PER_CALL }, (_, i) => ({ value: values[i % values.length]!, partition: there }));
-      const start = performance.now();
-      for (let call = 0; call < ROUTED_CALLS; call++) await producer.sendBatch({ acks: 1, topicMessages: [{ topic, messages }] });
-      const seconds = (performance.now() - start) / 1000;
-      await producer.disconnect();
       return [
-        { id: 'cluster.local.produce.routed', value: (ROUTED_CALLS * PER_CALL * RECORD_BYTES) / 1e6 / seconds, unit: 'MB/s', better: 'higher', baseline: 'cluster.local.produce.routed.rpc' },
+        { id: 'cluster.local.produce.routed', value: await produceMbps(letterbox, topic, there), unit: 'MB/s', better: 'higher', baseline: 'cluster.local.produce.routed.rpc' },
         { id: 'cluster.local.produce.routed.rpc', value: rpc, unit: 'MB/s (net.local.rpc.throughput, same run)', better: 'higher' },
       ];
     },
@@ -252,7 +185,7 @@ export const cases: BenchCase[] = [
     runs: 3,
     async run(context): Promise<BenchFigure[]> {
       const { letterbox, peerId } = await connected(context);
-      const { topic, here, there } = await splitTopic(context, letterbox);
+      const { topic, here, there } = await splitTopic(letterbox, SETUP_TIMEOUT_MS, () => explain(context, letterbox));
       const local = quantile(await latencies(letterbox, topic, here), 0.5);
       const { rttMs } = await letterbox.probePeerRtt(peerId, { messageBytes: ECHO_BYTES, rounds: RTT_WARMUP_ROUNDS + RTT_ROUNDS, timeoutMs: RUN_TIMEOUT_MS }).catch((error: unknown) => {
         throw readable(error);

@@ -2,6 +2,7 @@ import { Letterbox } from '../../../src/client';
 import { quantile } from '../stats';
 import { readable, receiveOfType } from '../pipe';
 import type { BenchCase, BenchContext, BenchFigure, BenchPipe } from '../types';
+import { IN_FLIGHT, latencies, produceMbps, splitTopic } from '../routed';
 
 // Peer RPC between the brokers of two tabs (worker → page → libp2p over direct WebRTC → page
 // → worker), measured against the raw baselines of ./network.ts: bulk one-way messages against
@@ -163,6 +164,46 @@ export const cases: BenchCase[] = [
         { id: 'net.rpc.rtt', value: quantile(times, 0.5), unit: 'ms', better: 'lower', baseline: 'raw.libp2p.rtt' },
         { id: 'net.rpc.rtt.p99', value: quantile(times, 0.99), unit: 'ms', better: 'lower' },
         { id: 'net.rpc.rtt.page', value: quantile(fromPage, 0.5), unit: 'ms (from the page, via the worker)', better: 'lower' },
+      ];
+    },
+    serve,
+  },
+  {
+    id: 'cluster.produce.routed',
+    title: `producer.sendBatch of 1000 × 1 KiB per call, acks 1, ${IN_FLIGHT} calls in flight, to a partition led by the broker of another tab over WebRTC (worker → page → libp2p → page → worker → its IndexedDB) (MB/s); .rpc: net.rpc.throughput between the same brokers just before, the ratio's baseline (goal ≥ 0.7)`,
+    needs: ['relay', 'peer-tab'],
+    runs: 3,
+    async run(context): Promise<BenchFigure[]> {
+      const { letterbox, peerId } = await connected(context);
+      const { topic, there } = await splitTopic(letterbox, SETUP_TIMEOUT_MS, async () => JSON.stringify(await (await letterbox.node()).clusterInfo()));
+      const { mbps: rpc } = await letterbox.probePeer(peerId, { messageBytes: MESSAGE_BYTES, count: BULK_MESSAGES, timeoutMs: RUN_TIMEOUT_MS }).catch((error: unknown) => {
+        throw readable(error);
+      });
+      return [
+        { id: 'cluster.produce.routed', value: await produceMbps(letterbox, topic, there), unit: 'MB/s', better: 'higher', baseline: 'cluster.produce.routed.rpc' },
+        { id: 'cluster.produce.routed.rpc', value: rpc, unit: 'MB/s (net.rpc.throughput, same run)', better: 'higher' },
+      ];
+    },
+    serve,
+  },
+  {
+    id: 'cluster.latency.routed',
+    title: 'one 1 KiB record at a time, producer.send → eachMessage on the producer\'s page, the partition led by the broker of another tab over WebRTC (p50); .base: the same to a partition led by this page\'s broker (node.latency) plus a peer RPC round trip between the brokers (net.rpc.rtt), both measured by this case; ratio .base ÷ routed (goal ≥ 0.75)',
+    needs: ['relay', 'peer-tab'],
+    runs: 3,
+    async run(context): Promise<BenchFigure[]> {
+      const { letterbox, peerId } = await connected(context);
+      const { topic, here, there } = await splitTopic(letterbox, SETUP_TIMEOUT_MS, async () => JSON.stringify(await (await letterbox.node()).clusterInfo()));
+      const local = quantile(await latencies(letterbox, topic, here), 0.5);
+      const { rttMs } = await letterbox.probePeerRtt(peerId, { messageBytes: ECHO_BYTES, rounds: RTT_WARMUP_ROUNDS + RTT_ROUNDS, timeoutMs: RUN_TIMEOUT_MS }).catch((error: unknown) => {
+        throw readable(error);
+      });
+      const rtt = quantile(rttMs.slice(RTT_WARMUP_ROUNDS), 0.5);
+      const routed = await latencies(letterbox, topic, there);
+      return [
+        { id: 'cluster.latency.routed', value: quantile(routed, 0.5), unit: 'ms', better: 'lower', baseline: 'cluster.latency.routed.base' },
+        { id: 'cluster.latency.routed.base', value: local + rtt, unit: `ms (node.latency ${local.toFixed(2)} + net.rpc.rtt ${rtt.toFixed(2)}, same run)`, better: 'lower' },
+        { id: 'cluster.latency.routed.p99', value: quantile(routed, 0.99), unit: 'ms', better: 'lower' },
       ];
     },
     serve,

@@ -1,0 +1,106 @@
+import type { Letterbox } from '../../src/client';
+
+// What the routed cases of both transports share (local.ts, rpc.ts): a topic with one partition
+// led by this page's broker and one by the peer page's, and the two measurements on it.
+
+export const RECORD_BYTES = 1024;
+const ROUTED_CALLS = 16;
+const PER_CALL = 1000;
+/**
+ * sendBatch calls kept in flight by the throughput measurement: a Kafka producer keeps up to
+ * five requests in flight per broker (max.in.flight.requests.per.connection), and
+ * kafka-producer-perf-test measures with them; one at a time would measure round trips.
+ */
+export const IN_FLIGHT = 4;
+const WARMUP_ROUNDS = 40;
+const LATENCY_ROUNDS = 200;
+let topics = 0;
+
+/**
+ * A topic of the two brokers' cluster with a partition led by this page's broker (`here`) and
+ * one by the peer's (`there`), trying again until the peer's broker is live; `explain` says
+ * why not when `timeoutMs` runs out.
+ */
+export async function splitTopic(letterbox: Letterbox, timeoutMs: number, explain: () => Promise<string>): Promise<{ topic: string; here: number; there: number }> {
+  const admin = letterbox.admin();
+  await admin.connect();
+  try {
+    // The peer's broker may still be joining, or coming back on the slot of the last case's
+    // peer tab (fenced when that tab closed, unfenced by its first heartbeat): a topic placed
+    // while it is not live lands on this broker alone and is passed over.
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      while ((await admin.describeCluster()).brokers.length < 2) {
+        if (Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const topic = `routed-${Date.now()}-${topics++}`;
+      await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] });
+      // Known once registered, which the change waited for.
+      const { brokerId } = await letterbox.nodeInfo();
+      const { topics: [described] } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const here = described?.partitions.find((p) => p.leader === brokerId)?.partitionId;
+      const there = described?.partitions.find((p) => p.leader !== brokerId)?.partitionId;
+      if (here !== undefined && there !== undefined) return { topic, here, there };
+      if (Date.now() > deadline) throw new Error(`no topic placed over both brokers within ${timeoutMs} ms: ${await explain()}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** send → eachMessage on this page for one 1 KiB record at a time to `partition` (ms each, after a warm-up). */
+export async function latencies(letterbox: Letterbox, topic: string, partition: number): Promise<number[]> {
+  const producer = letterbox.producer();
+  await producer.connect();
+  const consumer = letterbox.consumer({ groupId: `bench-routed-${Date.now()}` });
+  await consumer.connect();
+  // From the beginning: the group's first assignment may come after the first send, which a
+  // consumer starting at the latest offset would never see. Each round waits for its own key
+  // on its own partition, so earlier records of the topic are passed over.
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let expected: { key: string; delivered: () => void } | undefined;
+  await consumer.run({
+    eachMessage: async ({ partition: from, message }) => {
+      const round = expected;
+      if (round !== undefined && from === partition && message.key?.toString() === round.key) round.delivered();
+    },
+  });
+  const value = new Uint8Array(RECORD_BYTES);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < WARMUP_ROUNDS + LATENCY_ROUNDS; i++) {
+      const key = String(i);
+      const received = new Promise<void>((resolve) => (expected = { key, delivered: resolve }));
+      const start = performance.now();
+      await producer.send({ topic, acks: 1, messages: [{ key, value, partition }] });
+      await received;
+      if (i >= WARMUP_ROUNDS) times.push(performance.now() - start);
+    }
+  } finally {
+    await consumer.disconnect();
+    await producer.disconnect();
+  }
+  return times;
+}
+
+/** producer.sendBatch of 1000 × 1 KiB to `partition`, acks 1, IN_FLIGHT calls at a time, 16 calls (MB/s). */
+export async function produceMbps(letterbox: Letterbox, topic: string, partition: number): Promise<number> {
+  const producer = letterbox.producer();
+  await producer.connect();
+  try {
+    const values = Array.from({ length: 64 }, () => crypto.getRandomValues(new Uint8Array(RECORD_BYTES)));
+    const messages = Array.from({ length: PER_CALL }, (_, i) => ({ value: values[i % values.length]!, partition }));
+    let next = 0;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (next++ < ROUTED_CALLS) await producer.sendBatch({ acks: 1, topicMessages: [{ topic, messages }] });
+      }),
+    );
+    return (ROUTED_CALLS * PER_CALL * RECORD_BYTES) / 1e6 / ((performance.now() - start) / 1000);
+  } finally {
+    await producer.disconnect();
+  }
+}
