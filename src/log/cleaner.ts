@@ -1,5 +1,4 @@
 import { decodeBatchAsync, encodeBatchAsync, nextOffset, type RecordBatch } from '../protocol';
-import type { StorageWrite } from '../storage';
 import { compacts } from './config';
 import type { PartitionLog } from './partition-log';
 
@@ -80,8 +79,7 @@ export class LogCleaner {
   }
 
   async #rewrite(log: PartitionLog, pass: CleanerPass, batches: readonly RecordBatch[], nowMs: number): Promise<void> {
-    const writes: StorageWrite[] = [];
-    let sizeDelta = 0;
+    const rewritten: Array<{ bytes: Uint8Array; maxTimestamp: number }> = [];
     for (const batch of batches) {
       const kept = batch.records.filter((record) => {
         if (record.key === null) return true;
@@ -93,19 +91,12 @@ export class LogCleaner {
         return !expired;
       });
       if (kept.length === batch.records.length) continue;
-      const lastOffset = batch.baseOffset + batch.lastOffsetDelta;
-      sizeDelta -= batch.batchLength + 12;
-      // An emptied batch goes, unless it is the log's last: the log end is derived from it.
-      if (kept.length === 0 && lastOffset < log.logEndOffset - 1) {
-        writes.push({ kind: 'deleteBatches', id: log.id, fromBaseOffset: batch.baseOffset, toBaseOffset: batch.baseOffset + 1 });
-        continue;
-      }
-      // The batch keeps its base and last offset (as Kafka's cleaner does), so offsets never move.
+      // The batch keeps its base and last offset (as Kafka's cleaner does), so offsets never move;
+      // an emptied one keeps its header, so the raft indices after it never renumber.
       const bytes = await encodeBatchAsync({ ...batch, records: kept });
       const maxTimestamp = kept.reduce((max, r) => Math.max(max, batch.baseTimestamp + r.timestampDelta), batch.baseTimestamp);
-      writes.push({ kind: 'putBatch', id: log.id, summary: { baseOffset: batch.baseOffset, lastOffset, maxTimestamp, sizeBytes: bytes.length }, bytes });
-      sizeDelta += bytes.length;
+      rewritten.push({ bytes, maxTimestamp });
     }
-    await log.rewrite(writes, sizeDelta);
+    await log.rewrite(rewritten);
   }
 }

@@ -1,6 +1,8 @@
 import { InvalidOffsetError, InvalidRecordError, OffsetOutOfRangeError, RecordBatchTooLargeError, UnknownTopicOrPartitionError } from '../errors';
-import { decodeBatch, decodeBatchAsync, nextOffset, readBatchHeader, setBaseOffset, verifyBatch, type BatchHeader } from '../protocol';
+import { decodeBatch, decodeBatchAsync, nextOffset, readBatchHeader, setBaseOffset, setPartitionLeaderEpoch, verifyBatch, type BatchHeader } from '../protocol';
 import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } from '../storage';
+import { BatchIndex } from './batch-index';
+import { recoverPartition } from './recovery';
 import { compacts, deletes, type LogConfig } from './config';
 import type { FlushPart, FlushSource, GroupCommitter } from './group-commit';
 import { TailCache } from './tail-cache';
@@ -45,6 +47,15 @@ const PENDING_BYTES_MAX = 32 * 1024 * 1024;
 const TAIL_CACHE_BYTES = 1024 * 1024;
 /** Logs of one node that keep a tail cache at once (the most recently appended to): at most 16 MiB per node. */
 export const TAIL_CACHE_LOGS_MAX = 16;
+
+/** What the raft side of a log reads of its batches' places (batch-index.ts), without changing them. */
+export type BatchPlaces = Pick<BatchIndex, 'startIndex' | 'startEpoch' | 'lastIndex' | 'nextOffset' | 'at' | 'epochAt' | 'indexOfOffset' | 'endOfEpoch' | 'epochs'>;
+
+/** A raft entry's batch for {@link PartitionLog.stageEntries}: its bytes and the term it is appended in. */
+export interface StagedBatch {
+  bytes: Uint8Array;
+  epoch: number;
+}
 
 interface PendingAppend {
   bytes: Uint8Array;
@@ -110,6 +121,8 @@ export class PartitionLog implements FlushSource {
   readonly #pending: PendingAppend[] = [];
   #pendingBytes = 0;
   #inFlight = 0;
+  /** Batches numbered by the flush in flight, not yet in #places. */
+  #inFlightBatches = 0;
   #truncating = false;
   readonly #idleWaiters: Array<() => void> = [];
   readonly #roomWaiters: Array<() => void> = [];
@@ -127,6 +140,13 @@ export class PartitionLog implements FlushSource {
   /** Counts rewrites, so a read that overlapped one is done again. */
   #rewrites = 0;
   #deleted = false;
+  /** Raft index, offsets and epoch of every batch after the last removed from the head. */
+  #places: BatchIndex;
+  /** Leader epoch written into the batches `append` numbers (a log not replicated by raft). */
+  #epoch = 0;
+  /** Retention and deleteRecords delete batches up to this raft index only (raft's compaction point; no bound without raft). */
+  #removableThrough = Infinity;
+  #removedThrough: PartitionMeta['removedThrough'];
 
   constructor(
     readonly storage: Storage,
@@ -135,7 +155,7 @@ export class PartitionLog implements FlushSource {
     readonly slots: { readAheads: RecentSlots; tailCaches: RecentSlots },
     id: PartitionId,
     config: LogConfig,
-    state: { meta: PartitionMeta; logEndOffset: number; sizeBytes: number; followsDurableEnd: boolean },
+    state: { meta: PartitionMeta; logEndOffset: number; sizeBytes: number; places: BatchIndex; followsDurableEnd: boolean },
   ) {
     this.id = { ...id };
     this.#config = config;
@@ -144,6 +164,8 @@ export class PartitionLog implements FlushSource {
     this.#logEndOffset = state.logEndOffset;
     this.#nextOffset = state.logEndOffset;
     this.#sizeBytes = state.sizeBytes;
+    this.#places = state.places;
+    this.#removedThrough = state.meta.removedThrough;
     this.#followsDurableEnd = state.followsDurableEnd;
     this.#highWatermark = state.followsDurableEnd ? state.logEndOffset : Math.min(state.meta.highWatermark, state.logEndOffset);
   }
@@ -241,8 +263,9 @@ export class PartitionLog implements FlushSource {
   takeFlushPart(budgetBytes: number): FlushPart | undefined {
     if (this.#truncating || this.#pending.length === 0) return undefined;
     const writes: StorageWrite[] = [];
-    const taken: Array<{ append: PendingAppend; result: AppendResult }> = [];
+    const taken: Array<{ append: PendingAppend; result: AppendResult; summary: BatchSummary }> = [];
     let next = this.#nextOffset;
+    let index = this.#places.lastIndex + this.#inFlightBatches;
     let sizeBytes = 0;
     while (this.#pending.length > 0 && (taken.length === 0 || sizeBytes + this.#pending[0]!.bytes.length <= budgetBytes)) {
       const append = this.#pending.shift()!;
@@ -251,15 +274,20 @@ export class PartitionLog implements FlushSource {
         append.reject(new InvalidOffsetError(`batch at ${append.header.baseOffset} does not continue ${this.id.topic}-${this.id.partition} at ${next}`));
         continue;
       }
-      if (!append.keepOffsets) setBaseOffset(append.bytes, next);
+      if (!append.keepOffsets) {
+        setBaseOffset(append.bytes, next);
+        setPartitionLeaderEpoch(append.bytes, this.#epoch);
+      }
       const summary: BatchSummary = {
         baseOffset: next,
         lastOffset: next + append.header.lastOffsetDelta,
         maxTimestamp: append.header.maxTimestamp,
         sizeBytes: append.bytes.length,
+        raftIndex: ++index,
+        epoch: append.keepOffsets ? append.header.partitionLeaderEpoch : this.#epoch,
       };
       writes.push({ kind: 'putBatch', id: this.id, summary, bytes: append.bytes });
-      taken.push({ append, result: { baseOffset: summary.baseOffset, lastOffset: summary.lastOffset } });
+      taken.push({ append, result: { baseOffset: summary.baseOffset, lastOffset: summary.lastOffset }, summary });
       sizeBytes += append.bytes.length;
       next = summary.lastOffset + 1;
     }
@@ -267,11 +295,16 @@ export class PartitionLog implements FlushSource {
     if (taken.length === 0) return undefined;
     this.#nextOffset = next;
     this.#inFlight++;
+    this.#inFlightBatches += taken.length;
     return {
       writes,
       sizeBytes,
       committed: () => {
-        for (const { append, result } of taken) this.#tail.push({ ...result, bytes: append.bytes });
+        this.#inFlightBatches -= taken.length;
+        for (const { append, result, summary } of taken) {
+          this.#places.push({ index: summary.raftIndex, baseOffset: summary.baseOffset, lastOffset: summary.lastOffset, epoch: summary.epoch, sizeBytes: summary.sizeBytes });
+          this.#tail.push({ ...result, bytes: append.bytes });
+        }
         this.slots.tailCaches.hold(this, this.#clearTail);
         this.#logEndOffset = next;
         this.#sizeBytes += sizeBytes;
@@ -281,11 +314,172 @@ export class PartitionLog implements FlushSource {
       },
       failed: (error) => {
         // One flush is in flight at a time, so nothing after it was numbered yet.
+        this.#inFlightBatches -= taken.length;
         this.#nextOffset = this.#logEndOffset;
         for (const { append } of taken) append.reject(error);
         this.#settle();
       },
     };
+  }
+
+  // --- the log as a raft log (src/raft/index.ts: one raft entry is one batch) ---
+
+  /** Where each batch sits in the raft log: raft index ↔ offsets, epochs (read-only). */
+  get places(): BatchPlaces {
+    return this.#places;
+  }
+
+  /**
+   * Leader epoch stamped into the batches `append` numbers (a broker leading this partition
+   * without raft); a raft-replicated log stamps each entry's term in {@link stageEntries}.
+   * @example log.setLeaderEpoch(partition.leaderEpoch);
+   */
+  setLeaderEpoch(epoch: number): void {
+    this.#epoch = epoch;
+  }
+
+  /**
+   * Raft's compaction point: retention and deleteRecords remove batches up to raft index
+   * `index` only, so the raft log never loses an entry a follower may still need.
+   * @example log.setRemovableThrough(snapshot.index);
+   */
+  setRemovableThrough(index: number): void {
+    this.#removableThrough = index;
+  }
+
+  /**
+   * Raft's persist of entries: the storage writes that replace the log from raft index
+   * `firstIndex` on with `batches` — deleting the replaced suffix and putting the new
+   * batches in one write, which the caller makes atomic with the hard state. Offsets are
+   * numbered here, after the batch at firstIndex - 1 (so on the leader, when it proposes),
+   * and each batch is stamped with its epoch. The log's raft view moves now; `durable` moves
+   * its end once the writes are durable, in the order staged. Refuses (InvalidOffsetError) a
+   * gap after the log and a replacement below the high watermark; CorruptBatchError for bad bytes.
+   * @example const { writes, durable } = log.stageEntries(index, [{ bytes, epoch: term }]);
+   */
+  stageEntries(firstIndex: number, batches: readonly StagedBatch[]): { writes: StorageWrite[]; durable: () => void } {
+    const places = this.#places;
+    if (firstIndex <= places.startIndex || firstIndex > places.lastIndex + 1) {
+      throw new InvalidOffsetError(`raft entry ${firstIndex} does not continue ${this.id.topic}-${this.id.partition}, which holds entries ${places.startIndex + 1}..${places.lastIndex}`);
+    }
+    const headers = batches.map((b) => verifyBatch(b.bytes));
+    const writes: StorageWrite[] = [];
+    const replaced = places.at(firstIndex);
+    if (replaced !== undefined) {
+      if (replaced.baseOffset < this.#highWatermark) {
+        throw new InvalidOffsetError(`cannot replace ${this.id.topic}-${this.id.partition} from offset ${replaced.baseOffset}, below its high watermark ${this.#highWatermark}`);
+      }
+      writes.push({ kind: 'deleteBatches', id: this.id, fromBaseOffset: replaced.baseOffset, toBaseOffset: Infinity });
+      this.#sizeBytes -= places.bytesFrom(firstIndex);
+      this.#places.truncateFrom(firstIndex);
+      this.#tail.truncateTo(replaced.baseOffset);
+      this.#forgetReads();
+      this.#logEndOffset = Math.min(this.#logEndOffset, replaced.baseOffset);
+    }
+    const staged: Array<{ summary: BatchSummary; bytes: Uint8Array }> = [];
+    batches.forEach(({ bytes, epoch }, i) => {
+      const header = headers[i]!;
+      const baseOffset = this.#places.nextOffset;
+      setBaseOffset(bytes, baseOffset);
+      setPartitionLeaderEpoch(bytes, epoch);
+      const summary: BatchSummary = { baseOffset, lastOffset: baseOffset + header.lastOffsetDelta, maxTimestamp: header.maxTimestamp, sizeBytes: bytes.length, raftIndex: firstIndex + i, epoch };
+      this.#places.push({ index: summary.raftIndex, baseOffset, lastOffset: summary.lastOffset, epoch, sizeBytes: bytes.length });
+      this.#sizeBytes += bytes.length;
+      writes.push({ kind: 'putBatch', id: this.id, summary, bytes });
+      staged.push({ summary, bytes });
+    });
+    this.#nextOffset = this.#places.nextOffset;
+    const endOffset = this.#places.nextOffset;
+    return {
+      writes,
+      durable: () => {
+        for (const { summary, bytes } of staged) {
+          // A later write may have replaced it already (staged before this one was durable).
+          const place = this.#places.at(summary.raftIndex);
+          if (place?.baseOffset === summary.baseOffset && place.epoch === summary.epoch) this.#tail.push({ baseOffset: summary.baseOffset, lastOffset: summary.lastOffset, bytes });
+        }
+        if (staged.length > 0) this.slots.tailCaches.hold(this, this.#clearTail);
+        this.#logEndOffset = endOffset;
+        if (this.#followsDurableEnd) this.#setHighWatermark(endOffset);
+      },
+    };
+  }
+
+  /**
+   * The batches of raft entries `fromIndex..toIndex` from memory, cut after `maxBytes` (at least
+   * one), or undefined when the first is not in memory: then {@link readEntries} reads them.
+   * @example const batches = log.cachedEntries(next, last, 1 << 20) ?? await log.readEntries(next, last, 1 << 20);
+   */
+  cachedEntries(fromIndex: number, toIndex: number, maxBytes: number): Uint8Array[] | undefined {
+    const first = this.#places.at(fromIndex);
+    const last = this.#places.at(toIndex);
+    if (first === undefined || last === undefined) return undefined;
+    const cached = this.#tail.read(first.baseOffset, maxBytes, last.lastOffset + 1);
+    return cached === undefined || cached.length === 0 || readBatchHeader(cached[0]!).baseOffset !== first.baseOffset ? undefined : cached;
+  }
+
+  /**
+   * The stored batches of raft entries `fromIndex..toIndex` (durable ones), cut after `maxBytes` (at least one).
+   * @example const batches = await log.readEntries(next, last, 1 << 20);
+   */
+  async readEntries(fromIndex: number, toIndex: number, maxBytes: number): Promise<Uint8Array[]> {
+    const first = this.#places.at(fromIndex);
+    if (first === undefined || this.#places.at(toIndex) === undefined) {
+      throw new InvalidOffsetError(`raft entries ${fromIndex}..${toIndex} are not in ${this.id.topic}-${this.id.partition} (${this.#places.startIndex + 1}..${this.#places.lastIndex})`);
+    }
+    let count = 0;
+    for (let bytes = 0, i = fromIndex; i <= toIndex && (count === 0 || bytes + this.#places.at(i)!.sizeBytes <= maxBytes); i++, count++) bytes += this.#places.at(i)!.sizeBytes;
+    const batches = await this.storage.readBatches(this.id, first.baseOffset, count);
+    const head = batches[0];
+    if (head === undefined || readBatchHeader(head).baseOffset !== first.baseOffset) throw new InvalidOffsetError(`raft entry ${fromIndex} was removed while it was read`);
+    return batches;
+  }
+
+  /**
+   * Raft's restore of a leader's snapshot (a follower behind the leader's log start): the
+   * writes that empty the log and start it again after raft index `index` of epoch `epoch`,
+   * at offset `nextOffset`, all of it committed. The view moves now, as in {@link stageEntries}.
+   * @example const { writes } = log.stageRestore({ index: 40, epoch: 3, nextOffset: 1200 });
+   */
+  stageRestore(start: { index: number; epoch: number; nextOffset: number }): { writes: StorageWrite[]; durable: () => void } {
+    const removedThrough = { raftIndex: start.index, epoch: start.epoch, nextOffset: start.nextOffset };
+    const meta: PartitionMeta = { logStartOffset: start.nextOffset, recoveryPoint: start.nextOffset, highWatermark: start.nextOffset, removedThrough };
+    this.#places = new BatchIndex(start);
+    this.#tail.clear();
+    this.#forgetReads();
+    this.#sizeBytes = 0;
+    this.#nextOffset = start.nextOffset;
+    this.#logStartOffset = start.nextOffset;
+    this.#logEndOffset = start.nextOffset;
+    this.#recoveryPoint = start.nextOffset;
+    this.#removedThrough = removedThrough;
+    this.#setHighWatermark(start.nextOffset);
+    return {
+      writes: [
+        { kind: 'deleteBatches', id: this.id, fromBaseOffset: -Infinity, toBaseOffset: Infinity },
+        { kind: 'putMeta', id: this.id, meta },
+      ],
+      durable: () => undefined,
+    };
+  }
+
+  /**
+   * Reads the log's durable state again, dropping what was staged and not written: after a
+   * failed write, before raft restarts from what is durable.
+   * @example await log.reload();
+   */
+  async reload(): Promise<void> {
+    const state = await recoverPartition(this.storage, this.id);
+    this.#logStartOffset = state.meta.logStartOffset;
+    this.#recoveryPoint = state.meta.recoveryPoint;
+    this.#removedThrough = state.meta.removedThrough;
+    this.#logEndOffset = state.logEndOffset;
+    this.#nextOffset = state.logEndOffset;
+    this.#sizeBytes = state.sizeBytes;
+    this.#places = state.places;
+    this.#highWatermark = Math.min(this.#highWatermark, state.logEndOffset);
+    this.#tail.clear();
+    this.#forgetReads();
   }
 
   /**
@@ -438,6 +632,7 @@ export class PartitionLog implements FlushSource {
       if (removed.length === 0) return;
       const from = removed[0]!.baseOffset;
       await this.#write([{ kind: 'deleteBatches', id: this.id, fromBaseOffset: from, toBaseOffset: Infinity }]);
+      this.#places.truncateFrom(removed[0]!.raftIndex);
       this.#tail.truncateTo(from);
       this.#forgetReads();
       this.#logEndOffset = from;
@@ -503,7 +698,7 @@ export class PartitionLog implements FlushSource {
     const doomed: BatchSummary[] = [];
     let remainingBytes = this.#sizeBytes;
     for (const s of await this.#summariesFrom(this.#logStartOffset, this.#highWatermark)) {
-      if (s.lastOffset >= this.#highWatermark) break;
+      if (s.lastOffset >= this.#highWatermark || s.raftIndex > this.#removableThrough) break;
       const expired = retentionMs >= 0 && s.maxTimestamp < nowMs - retentionMs;
       const oversize = retentionBytes >= 0 && remainingBytes - s.sizeBytes >= retentionBytes;
       if (!expired && !oversize) break;
@@ -524,29 +719,56 @@ export class PartitionLog implements FlushSource {
     await this.#write([{ kind: 'putMeta', id: this.id, meta: this.#meta() }]);
   }
 
-  /** Persists new batch contents below the high watermark (compaction's rewrite); same offsets. */
-  async rewrite(writes: StorageWrite[], sizeDeltaBytes: number): Promise<void> {
+  /**
+   * Persists new contents of batches below the high watermark (compaction's rewrite): each keeps
+   * its offsets, raft index and epoch, so nothing renumbers.
+   * @example await log.rewrite([{ bytes: cleaned, maxTimestamp }]);
+   */
+  async rewrite(batches: ReadonlyArray<{ bytes: Uint8Array; maxTimestamp: number }>): Promise<void> {
+    const writes: StorageWrite[] = [];
+    let sizeDeltaBytes = 0;
+    for (const { bytes, maxTimestamp } of batches) {
+      const header = readBatchHeader(bytes);
+      const place = this.#places.at(this.#places.indexOfOffset(header.baseOffset));
+      if (place === undefined || place.baseOffset !== header.baseOffset || place.lastOffset !== nextOffset(header) - 1 || header.baseOffset >= this.#highWatermark) {
+        throw new InvalidOffsetError(`a rewritten batch at ${header.baseOffset} is not a stored batch below the high watermark of ${this.id.topic}-${this.id.partition}`);
+      }
+      const summary: BatchSummary = { baseOffset: place.baseOffset, lastOffset: place.lastOffset, maxTimestamp, sizeBytes: bytes.length, raftIndex: place.index, epoch: place.epoch };
+      writes.push({ kind: 'putBatch', id: this.id, summary, bytes });
+      sizeDeltaBytes += bytes.length - place.sizeBytes;
+    }
     if (writes.length === 0) return;
     await this.#write(writes);
+    for (const w of writes) if (w.kind === 'putBatch') this.#places.resize(w.summary.raftIndex, w.summary.sizeBytes);
     this.#tail.clear(); // the cleaner may have rewritten cached batches
     this.#forgetReads();
     this.#sizeBytes += sizeDeltaBytes;
   }
 
   #meta(): PartitionMeta {
-    return { logStartOffset: this.#logStartOffset, recoveryPoint: this.#recoveryPoint, highWatermark: this.#highWatermark };
+    const meta: PartitionMeta = { logStartOffset: this.#logStartOffset, recoveryPoint: this.#recoveryPoint, highWatermark: this.#highWatermark };
+    if (this.#removedThrough !== undefined) meta.removedThrough = this.#removedThrough;
+    return meta;
   }
 
-  async #removeHead(doomed: readonly BatchSummary[], newLogStartOffset: number): Promise<void> {
+  async #removeHead(candidates: readonly BatchSummary[], newLogStartOffset: number): Promise<void> {
+    // Only below raft's compaction point: the batches above it are raft entries still to be read.
+    const doomed = candidates.filter((s) => s.raftIndex <= this.#removableThrough);
     const logStartOffset = Math.max(this.#logStartOffset, newLogStartOffset);
-    const writes: StorageWrite[] = [{ kind: 'putMeta', id: this.id, meta: { ...this.#meta(), logStartOffset, recoveryPoint: Math.max(this.#recoveryPoint, logStartOffset) } }];
-    if (doomed.length > 0) {
-      writes.push({ kind: 'deleteBatches', id: this.id, fromBaseOffset: doomed[0]!.baseOffset, toBaseOffset: doomed.at(-1)!.baseOffset + 1 });
+    const lastDoomed = doomed.at(-1);
+    const removedThrough = lastDoomed === undefined ? this.#removedThrough : { raftIndex: lastDoomed.raftIndex, epoch: lastDoomed.epoch, nextOffset: lastDoomed.lastOffset + 1 };
+    const meta: PartitionMeta = { ...this.#meta(), logStartOffset, recoveryPoint: Math.max(this.#recoveryPoint, logStartOffset) };
+    if (removedThrough !== undefined) meta.removedThrough = removedThrough;
+    const writes: StorageWrite[] = [{ kind: 'putMeta', id: this.id, meta }];
+    if (lastDoomed !== undefined) {
+      writes.push({ kind: 'deleteBatches', id: this.id, fromBaseOffset: doomed[0]!.baseOffset, toBaseOffset: lastDoomed.baseOffset + 1 });
     }
     this.#forgetReads();
     await this.#write(writes);
     this.#logStartOffset = logStartOffset;
     this.#recoveryPoint = Math.max(this.#recoveryPoint, logStartOffset);
+    this.#removedThrough = removedThrough;
+    if (lastDoomed !== undefined) this.#places.compactThrough(lastDoomed.raftIndex);
     this.#sizeBytes -= doomed.reduce((sum, s) => sum + s.sizeBytes, 0);
   }
 

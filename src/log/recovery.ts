@@ -1,6 +1,7 @@
 import { StorageFullError } from '../errors';
 import { verifyBatch } from '../protocol';
 import type { BatchSummary, PartitionId, PartitionMeta, Storage } from '../storage';
+import { BatchIndex } from './batch-index';
 
 /** Bytes read per storage call while verifying. */
 const VERIFY_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -10,6 +11,8 @@ export interface RecoveredState {
   meta: PartitionMeta;
   logEndOffset: number;
   sizeBytes: number;
+  /** Raft index and epoch of every batch kept. */
+  places: BatchIndex;
   /** Offset from which corrupt or torn batches were removed, if any. */
   truncatedFrom?: number;
 }
@@ -21,6 +24,7 @@ function intact(summary: BatchSummary, bytes: Uint8Array, previousLastOffset: nu
     return (
       header.baseOffset === summary.baseOffset &&
       header.baseOffset + header.lastOffsetDelta === summary.lastOffset &&
+      header.partitionLeaderEpoch === summary.epoch &&
       bytes.length === summary.sizeBytes &&
       summary.baseOffset > previousLastOffset
     );
@@ -42,14 +46,29 @@ export async function recoverPartition(storage: Storage, id: PartitionId): Promi
   let sizeBytes = 0;
   let last: BatchSummary | undefined;
   const summaries: BatchSummary[] = [];
+  let places: BatchIndex | undefined;
+  /** The first batch that does not continue the raft index: the log ends before it, as before a torn one. */
+  let outOfOrder: number | undefined;
   for (let at = meta.logStartOffset; ; ) {
     const chunk = await storage.readSummaries(id, at, SUMMARY_CHUNK);
-    for (const s of chunk) sizeBytes += s.sizeBytes;
-    summaries.push(...chunk.filter((s) => s.lastOffset >= meta.recoveryPoint));
-    last = chunk.at(-1) ?? last;
-    if (chunk.length < SUMMARY_CHUNK || last === undefined) break;
-    at = last.lastOffset + 1;
+    for (const s of chunk) {
+      places ??= new BatchIndex({ index: s.raftIndex - 1, epoch: meta.removedThrough?.epoch ?? 0, nextOffset: s.baseOffset });
+      if (outOfOrder === undefined && (s.raftIndex !== places.lastIndex + 1 || s.baseOffset !== places.nextOffset)) outOfOrder = s.baseOffset;
+      if (outOfOrder !== undefined) continue;
+      places.push({ index: s.raftIndex, baseOffset: s.baseOffset, lastOffset: s.lastOffset, epoch: s.epoch, sizeBytes: s.sizeBytes });
+      sizeBytes += s.sizeBytes;
+      if (s.lastOffset >= meta.recoveryPoint) summaries.push(s);
+      last = s;
+    }
+    const lastRead = chunk.at(-1);
+    if (chunk.length < SUMMARY_CHUNK || lastRead === undefined) break;
+    at = lastRead.lastOffset + 1;
   }
+  places ??= new BatchIndex(
+    meta.removedThrough === undefined
+      ? { index: 0, epoch: 0, nextOffset: meta.logStartOffset }
+      : { index: meta.removedThrough.raftIndex, epoch: meta.removedThrough.epoch, nextOffset: meta.removedThrough.nextOffset },
+  );
   // Keep the last batch under check even when it lies below the recovery point.
   if (summaries.length === 0 && last !== undefined) summaries.push(last);
 
@@ -75,8 +94,12 @@ export async function recoverPartition(storage: Storage, id: PartitionId): Promi
 
   let logEndOffset = last === undefined ? meta.logStartOffset : last.lastOffset + 1;
   if (truncatedFrom !== undefined) {
-    await storage.write([{ kind: 'deleteBatches', id, fromBaseOffset: truncatedFrom, toBaseOffset: Infinity }]);
     sizeBytes -= summaries.slice(index).reduce((sum, s) => sum + s.sizeBytes, 0);
+    places.truncateFrom(places.indexOfOffset(truncatedFrom));
+  }
+  truncatedFrom ??= outOfOrder;
+  if (truncatedFrom !== undefined) {
+    await storage.write([{ kind: 'deleteBatches', id, fromBaseOffset: truncatedFrom, toBaseOffset: Infinity }]);
     logEndOffset = Math.max(meta.logStartOffset, truncatedFrom);
   }
   const lastValid = index > 0 ? summaries[index - 1] : undefined;
@@ -94,5 +117,5 @@ export async function recoverPartition(storage: Storage, id: PartitionId): Promi
       if (!(error instanceof StorageFullError) || stored === undefined) throw error;
     }
   }
-  return truncatedFrom === undefined ? { meta: recovered, logEndOffset, sizeBytes } : { meta: recovered, logEndOffset, sizeBytes, truncatedFrom };
+  return truncatedFrom === undefined ? { meta: recovered, logEndOffset, sizeBytes, places } : { meta: recovered, logEndOffset, sizeBytes, places, truncatedFrom };
 }

@@ -19,6 +19,8 @@ export class TailCache {
   /** Adds batches just made durable at the log end. */
   push(batch: CachedBatch): void {
     if (batch.bytes.length > this.maxBytes) return this.clear();
+    // Contiguous or nothing: a batch after a gap (a replaced suffix made durable out of turn) starts anew.
+    if (this.#batches.length > 0 && this.#batches.at(-1)!.lastOffset + 1 !== batch.baseOffset) this.clear();
     this.#batches.push(batch);
     this.#bytes += batch.bytes.length;
     while (this.#bytes > this.maxBytes) this.#bytes -= this.#batches.shift()!.bytes.length;

@@ -141,7 +141,7 @@ export class StoredRaftLog implements RaftStore {
       entries.forEach((entry, i) => {
         const index = firstIndex + i;
         const bytes = encodeRaftEntry(entry);
-        writes.push({ kind: 'putBatch', id: this.#partition, summary: { baseOffset: index, lastOffset: index, maxTimestamp: entry.term, sizeBytes: bytes.length }, bytes });
+        writes.push({ kind: 'putBatch', id: this.#partition, summary: { baseOffset: index, lastOffset: index, maxTimestamp: 0, sizeBytes: bytes.length, raftIndex: index, epoch: entry.term }, bytes });
         this.#entries.push(entry);
       });
     }

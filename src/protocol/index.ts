@@ -24,6 +24,7 @@ export {
   type RecordInput,
   type TimestampType,
 } from './record-batch';
+export { encodeControlBatch, decodeControlBatch, type ControlRecord, type ControlType } from './control-batch';
 export { encodeBatchAsync, decodeBatchAsync, DEFAULT_MAX_DECOMPRESSED_BYTES, type DecodeBatchOptions } from './compression';
 export { murmur2, defaultPartition, createStickyPartitioner, type StickyPartitioner } from './partitioner';
 export {

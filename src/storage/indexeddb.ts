@@ -1,22 +1,39 @@
-import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import { openDB, type DBSchema, type IDBPDatabase, type IDBPObjectStore, type StoreNames } from 'idb';
 import { StorageClosedError, StorageError, StorageFullError } from '../errors';
 import { freesSpace, isDelete } from './frees-space';
 import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } from './types';
 
 type BatchKey = [topic: string, partition: number, baseOffset: number];
 
-/** The database of one node slot. Version 2. */
+/** The database of one node slot. Version 3. */
 interface LetterboxDb extends DBSchema {
   /** Record batches as their wire bytes, one value per batch. */
   batches: { key: BatchKey; value: ArrayBuffer };
-  /** The summary of each batch under the same key, so that scans never read batch values. */
+  /** The summary of each batch under the same key, so that scans never read batch values. raftIndex and epoch since version 3. */
   summaries: { key: BatchKey; value: Omit<BatchSummary, 'baseOffset'> };
   partitions: { key: [topic: string, partition: number]; value: PartitionMeta };
   /** Node-level values: the database marker, topic definitions. Since version 2. */
   node: { key: string; value: unknown };
 }
 
-const DB_VERSION = 2;
+const DB_VERSION = 3;
+
+/**
+ * Version 3: each stored batch gets its raft index (1, 2, … per partition, in offset order: the
+ * raft log starts at the first stored batch) and epoch 0 (the log had no leader epochs yet).
+ * Runs inside the upgrade transaction, which commits only once the last update is done.
+ */
+async function numberStoredBatches(summaries: IDBPObjectStore<LetterboxDb, ArrayLike<StoreNames<LetterboxDb>>, 'summaries', 'versionchange'>): Promise<void> {
+  let partition: string | undefined;
+  let raftIndex = 0;
+  for (let cursor = await summaries.openCursor(); cursor !== null; cursor = await cursor.continue()) {
+    const [topic, number] = cursor.key;
+    const key = `${number}\u0000${topic}`;
+    raftIndex = key === partition ? raftIndex + 1 : 1;
+    partition = key;
+    await cursor.update({ ...cursor.value, raftIndex, epoch: 0 });
+  }
+}
 
 export interface IndexedDbStorageInit {
   /** How long to wait for other connections (an older tab) to let an upgrade through. Default 5000. */
@@ -69,13 +86,15 @@ export async function openIndexedDbStorage(name: string, init: IndexedDbStorageI
   let rejectBlocked: (error: Error) => void = () => {};
   const blocked = new Promise<never>((_, reject) => (rejectBlocked = reject));
   const opening = openDB<LetterboxDb>(name, DB_VERSION, {
-    upgrade(database, oldVersion) {
+    upgrade(database, oldVersion, _newVersion, transaction) {
       if (oldVersion < 1) {
         database.createObjectStore('batches');
         database.createObjectStore('summaries');
         database.createObjectStore('partitions');
       }
       if (oldVersion < 2) database.createObjectStore('node');
+      // A failed update aborts the upgrade transaction, which fails the open: nothing to catch here but the rejection.
+      if (oldVersion >= 1 && oldVersion < 3) numberStoredBatches(transaction.objectStore('summaries')).catch(() => undefined);
     },
     blocked() {
       blockedTimer ??= setTimeout(

@@ -14,6 +14,14 @@ export interface BatchSummary {
   lastOffset: number;
   maxTimestamp: number;
   sizeBytes: number;
+  /**
+   * The batch's place in the partition's raft log: the i-th batch is raft entry i, so an
+   * index never renumbers (the cleaner keeps emptied batches, retention deletes only below
+   * raft's compaction point). One more than the previous batch's.
+   */
+  raftIndex: number;
+  /** The batch's partitionLeaderEpoch: the raft term it was appended in. */
+  epoch: number;
 }
 
 /** Per-partition metadata, written only when it changes. */
@@ -24,6 +32,11 @@ export interface PartitionMeta {
   recoveryPoint: number;
   /** Last checkpointed high watermark. */
   highWatermark: number;
+  /**
+   * The last batch removed from the log's head (retention, deleteRecords, raft compaction):
+   * where raft indices continue after it. Absent when none was (or before version 3).
+   */
+  removedThrough?: { raftIndex: number; epoch: number; nextOffset: number };
 }
 
 /** One change inside an atomic {@link Storage.write}. */

@@ -6,7 +6,7 @@ import type { BatchSummary, PartitionId, Storage } from '../../src/storage';
 export function fakeBatch(baseOffset: number, records: number, sizeBytes = 100): { summary: BatchSummary; bytes: Uint8Array } {
   const bytes = new Uint8Array(sizeBytes);
   new DataView(bytes.buffer).setFloat64(0, baseOffset);
-  return { summary: { baseOffset, lastOffset: baseOffset + records - 1, maxTimestamp: 1000 + baseOffset, sizeBytes }, bytes };
+  return { summary: { baseOffset, lastOffset: baseOffset + records - 1, maxTimestamp: 1000 + baseOffset, sizeBytes, raftIndex: baseOffset / 10 + 1, epoch: 2 }, bytes };
 }
 const baseOf = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset).getFloat64(0);
 
@@ -61,7 +61,7 @@ export function runStorageTests(name: string, open: () => Promise<Storage>): voi
     it('replaces a batch stored at the same base offset (compaction rewrites in place)', async () => {
       await storage.write([{ kind: 'putBatch', id: a, ...fakeBatch(10, 5, 40) }]);
       const [summary] = await storage.readSummaries(a, 10, 1);
-      expect(summary).toEqual({ baseOffset: 10, lastOffset: 14, maxTimestamp: 1010, sizeBytes: 40 });
+      expect(summary).toEqual({ baseOffset: 10, lastOffset: 14, maxTimestamp: 1010, sizeBytes: 40, raftIndex: 2, epoch: 2 });
       expect((await storage.readBatches(a, 10, 1))[0]!.length).toBe(40);
     });
 
@@ -87,7 +87,7 @@ export function runStorageTests(name: string, open: () => Promise<Storage>): voi
       const big = new Uint8Array(1000);
       const view = big.subarray(100, 164);
       new DataView(big.buffer).setFloat64(100, 40);
-      await storage.write([{ kind: 'putBatch', id: a, summary: { baseOffset: 40, lastOffset: 40, maxTimestamp: 0, sizeBytes: 64 }, bytes: view }]);
+      await storage.write([{ kind: 'putBatch', id: a, summary: { baseOffset: 40, lastOffset: 40, maxTimestamp: 0, sizeBytes: 64, raftIndex: 5, epoch: 2 }, bytes: view }]);
       const [read] = await storage.readBatches(a, 40, 1);
       expect(read!.byteLength).toBe(64);
       expect(baseOf(read!)).toBe(40);

@@ -22,10 +22,31 @@ describe('IndexedDB storage lifecycle', () => {
 
   it('gives up with a typed error when an older connection blocks the upgrade for too long', async () => {
     // A version-1 database held open by a connection that ignores versionchange.
-    const older = await openDB('blocked-db', 1, { upgrade: (db) => void db.createObjectStore('batches') });
+    const older = await openDB('blocked-db', 1, {
+      upgrade(db) {
+        for (const name of ['batches', 'summaries', 'partitions']) db.createObjectStore(name);
+      },
+    });
     older.addEventListener('versionchange', () => undefined);
     await expect(openIndexedDbStorage('blocked-db', { blockedTimeoutMs: 50 })).rejects.toMatchObject({ name: 'StorageError', retriable: true });
     older.close();
+  });
+
+  it('numbers the batches of a version-2 database in raft order when it opens it (version 3), per partition', async () => {
+    const v2 = await openDB('version-2', 2, {
+      upgrade(db) {
+        for (const name of ['batches', 'summaries', 'partitions', 'node']) db.createObjectStore(name);
+      },
+    });
+    for (const [topic, partition, base] of [['t', 0, 0], ['t', 0, 10], ['t', 1, 5], ['t', 0, 20]] as const) {
+      await v2.put('summaries', { lastOffset: base + 9, maxTimestamp: 1, sizeBytes: 100 }, [topic, partition, base]);
+    }
+    v2.close();
+    const storage = await openIndexedDbStorage('version-2');
+    const numbered = (summaries: Array<{ raftIndex: number; epoch: number }>) => summaries.map((s) => [s.raftIndex, s.epoch]);
+    expect(numbered(await storage.readSummaries({ topic: 't', partition: 0 }, 0, 10))).toEqual([[1, 0], [2, 0], [3, 0]]);
+    expect(numbered(await storage.readSummaries({ topic: 't', partition: 1 }, 0, 10))).toEqual([[1, 0]]);
+    storage.close();
   });
 
   it('memory storage refuses writes while full, applying none of them, and recovers', async () => {

@@ -14,7 +14,8 @@ export async function readBatch(owned: Readonly<Pick<OwnedPartition, 'topic' | '
   let endOffset = owned.position;
   for (const bytes of result.batches) {
     const decoded = await decodeBatchAsync(bytes);
-    for (const record of decoded.records) if (decoded.baseOffset + record.offsetDelta >= owned.position) messages.push(toKafkaMessage(decoded, record));
+    // A control batch (a raft leader's no-op, a configuration change) holds no user record: passed over, as Kafka's consumers do.
+    if (!decoded.isControl) for (const record of decoded.records) if (decoded.baseOffset + record.offsetDelta >= owned.position) messages.push(toKafkaMessage(decoded, record));
     // Records a batch no longer holds (compaction) are skipped, not fetched again.
     endOffset = Math.max(endOffset, nextOffset(decoded));
   }
