@@ -147,6 +147,8 @@ export class PartitionLog implements FlushSource {
   /** Retention and deleteRecords delete batches up to this raft index only (raft's compaction point; no bound without raft). */
   #removableThrough = Infinity;
   #removedThrough: PartitionMeta['removedThrough'];
+  /** The offset the owner says is committed (advanceHighWatermark); the high watermark follows it up to the durable end. */
+  #committedEnd = 0;
 
   constructor(
     readonly storage: Storage,
@@ -195,11 +197,19 @@ export class PartitionLog implements FlushSource {
   }
 
   /**
-   * Moves the high watermark forward (never back, never past the durable end).
+   * Moves the high watermark forward to `offset` (never back), as soon as the log is durable
+   * that far: at once, or when the write that takes it there is.
    * @example log.advanceHighWatermark(committedOffset);
    */
   advanceHighWatermark(offset: number): void {
-    this.#setHighWatermark(Math.max(this.#highWatermark, Math.min(offset, this.#logEndOffset)));
+    this.#committedEnd = Math.max(this.#committedEnd, offset);
+    this.#followCommitted();
+  }
+
+  /** The high watermark goes as far as what is committed and durable here (a follower may learn of a commit before its write is). */
+  #followCommitted(): void {
+    const offset = Math.min(this.#committedEnd, this.#logEndOffset);
+    if (offset > this.#highWatermark) this.#setHighWatermark(offset);
   }
 
   /**
@@ -309,6 +319,7 @@ export class PartitionLog implements FlushSource {
         this.#logEndOffset = next;
         this.#sizeBytes += sizeBytes;
         if (this.#followsDurableEnd) this.#setHighWatermark(next);
+        else this.#followCommitted();
         for (const { append, result } of taken) append.resolve(result);
         this.#settle();
       },
@@ -401,6 +412,7 @@ export class PartitionLog implements FlushSource {
         if (staged.length > 0) this.slots.tailCaches.hold(this, this.#clearTail);
         this.#logEndOffset = endOffset;
         if (this.#followsDurableEnd) this.#setHighWatermark(endOffset);
+        else this.#followCommitted();
       },
     };
   }

@@ -100,6 +100,15 @@ describe('the partition log as a raft log', () => {
     expect(reopened.log.places.epochs()).toEqual([{ epoch: 1, startOffset: 0 }, { epoch: 2, startOffset: 1 }]);
   });
 
+  it('a commit learned before the write is durable moves the high watermark when the write is', async () => {
+    const { storage, log } = await openLog();
+    const staged = log.stageEntries(1, [{ bytes: batchOf(['a', 'b']), epoch: 1 }]);
+    log.advanceHighWatermark(2);
+    expect(log.highWatermark).toBe(0);
+    await persist(storage, staged);
+    expect(log.highWatermark).toBe(2);
+  });
+
   it('refuses a replacement below the high watermark, a gap after the log and a corrupt batch, writing nothing', async () => {
     const { storage, log } = await openLog();
     await persist(storage, log.stageEntries(1, [{ bytes: batchOf(['a']), epoch: 1 }, { bytes: batchOf(['b']), epoch: 1 }]));
