@@ -347,15 +347,19 @@ class RaftGroup implements FlushSource {
       return;
     }
     this.state = result.state;
+    // Writes are staged first, so the application sees the store as the step left it (a
+    // partition's `proposed` entries already numbered with their offsets).
     let persisted = false;
     for (const effect of result.effects) {
+      if (effect.type !== 'persist') continue;
+      const writes = this.store.stage(effect);
+      this.#pending.push({ effect, writes, sizeBytes: writes.reduce((n, w) => n + (w.kind === 'putBatch' ? w.bytes.length : 0), 0) });
+      persisted = true;
+    }
+    for (const effect of result.effects) {
       switch (effect.type) {
-        case 'persist': {
-          const writes = this.store.stage(effect);
-          this.#pending.push({ effect, writes, sizeBytes: writes.reduce((n, w) => n + (w.kind === 'putBatch' ? w.bytes.length : 0), 0) });
-          persisted = true;
+        case 'persist':
           break;
-        }
         case 'send':
           this.executor.post(this.id, [effect.message]);
           break;

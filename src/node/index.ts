@@ -18,4 +18,6 @@ export {
 export { GroupRuntime, GROUP_TICK_MS, storedOffsets, type CoordinatorObserver, type GroupRequest, type StoredOffsets } from './groups';
 export { coordinatorAction, type CoordinatorAction } from './group-routing';
 export { StoredRaftLog, encodeRaftEntry, decodeRaftEntry } from './raft-store';
+export { PartitionRaftStore, encodePartitionImage } from './partition-store';
+export { PartitionReplica, type Acks } from './replica';
 export { ClusterRuntime, METADATA_GROUP, type ClusterEvents, type ClusterRuntimeInit, type ClusterTiming, type ClusterTransport } from './cluster';

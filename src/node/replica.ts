@@ -1,0 +1,153 @@
+import { parseMemberId } from '../cluster';
+import { LetterboxError, NotLeaderOrFollowerError, StorageError } from '../errors';
+import type { PartitionLog } from '../log';
+import type { Input, NodeId, RaftConfig } from '../raft';
+import type { ApplicationEffect, Executor } from './executor';
+import type { PartitionRaftStore } from './partition-store';
+import { leaderEpochRefusal } from './routing';
+
+// One replica of a replicated partition on this broker: its raft group on the node's
+// executor, whose log is the partition log. The leader takes produce requests: the batches
+// are proposed as raft entries (offsets numbered in the proposing step) and the request is
+// answered as its `acks` asks — 0 once proposed, 1 once durable on the leader, -1 (all)
+// once committed, i.e. durable on a majority of the voters. The high watermark is the commit.
+
+/** Kafka's acks: 0 (no answer awaited), 1 (the leader's write), -1 (committed by the replicas). */
+export type Acks = -1 | 0 | 1;
+
+interface PendingProduce {
+  readonly input: Input;
+  readonly acks: Acks;
+  readonly resolve: (result: { baseOffset: number }) => void;
+  readonly reject: (error: unknown) => void;
+  /** Set by `proposed`: where the batches went and in which term. */
+  placed?: { firstIndex: number; lastIndex: number; term: number; baseOffset: number; endOffset: number };
+}
+
+/**
+ * A replica of a replicated partition, hosted on `executor` as raft group `group`.
+ * @example const replica = new PartitionReplica({ executor, group: 'orders-0', log, store, config }); await replica.produce([bytes], -1);
+ */
+export class PartitionReplica {
+  readonly #executor: Executor;
+  readonly group: string;
+  readonly log: PartitionLog;
+  readonly #pending = new Set<PendingProduce>();
+  #closed = false;
+
+  constructor(init: { executor: Executor; group: string; log: PartitionLog; store: PartitionRaftStore; config: RaftConfig }) {
+    this.#executor = init.executor;
+    this.group = init.group;
+    this.log = init.log;
+    init.store.onDurable(() => this.#settleDurable());
+    init.executor.addRaftGroup(init.group, {
+      config: init.config,
+      store: init.store,
+      handler: {
+        effect: (effect, input) => this.#effect(effect, input),
+        stopped: (error) => this.#failAll(new StorageError(`the replica of ${this.group} stopped: ${String(error)}`, { retriable: true, cause: error })),
+      },
+    });
+  }
+
+  /** The leader as this replica knows it (a member id), if any. */
+  get leader(): NodeId | undefined {
+    return this.#executor.raftState(this.group)?.leader;
+  }
+  /** The partition's leader epoch: the raft term this replica is in. */
+  get leaderEpoch(): number {
+    return this.#executor.raftState(this.group)?.term ?? -1;
+  }
+  get isLeader(): boolean {
+    return this.#executor.raftState(this.group)?.role === 'leader';
+  }
+
+  /**
+   * Appends `batches` through raft, answered as `acks` asks, with the offset of the first.
+   * Refused with NotLeaderOrFollowerError here unless leading, with FencedLeaderEpochError or
+   * UnknownLeaderEpochError when `leaderEpoch` (≥ 0) is not this leader's; a write whose entry
+   * a new leader replaced is refused (retriable) when that is known.
+   * @example const { baseOffset } = await replica.produce([batch], -1, leaderEpoch);
+   */
+  async produce(batches: readonly Uint8Array[], acks: Acks, leaderEpoch = -1): Promise<{ baseOffset: number }> {
+    const { topic, partition } = this.log.id;
+    const state = this.#executor.raftState(this.group);
+    if (this.#closed || state?.role !== 'leader') throw new NotLeaderOrFollowerError(topic, partition, this.#leaderBroker());
+    const refusal = leaderEpochRefusal(topic, partition, leaderEpoch, state.term);
+    if (refusal !== undefined) throw refusal;
+    // Every batch is checked before any is proposed, so a refused request writes nothing.
+    for (const bytes of batches) this.log.check(bytes);
+    return new Promise((resolve, reject) => {
+      const input: Input = { type: 'propose', payloads: batches };
+      this.#pending.add({ input, acks, resolve, reject });
+      this.#executor.input(this.group, input);
+    });
+  }
+
+  /** Leaves the group here: pending produces are refused (retriable), the log stays. */
+  close(): void {
+    this.#closed = true;
+    this.#executor.removeRaftGroup(this.group);
+    this.#failAll(new NotLeaderOrFollowerError(this.log.id.topic, this.log.id.partition, -1));
+  }
+
+  #leaderBroker(): number {
+    const leader = this.leader;
+    return leader === undefined ? -1 : (parseMemberId(leader)?.brokerId ?? -1);
+  }
+
+  #effect(effect: ApplicationEffect, input: Input): void {
+    switch (effect.type) {
+      case 'proposed':
+      case 'proposalRejected': {
+        const pending = [...this.#pending].find((p) => p.input === input);
+        if (pending === undefined) return;
+        if (effect.type === 'proposalRejected') return this.#settle(pending, effect.error);
+        const first = this.log.places.at(effect.firstIndex)!;
+        const last = this.log.places.at(effect.lastIndex)!;
+        pending.placed = { firstIndex: effect.firstIndex, lastIndex: effect.lastIndex, term: effect.term, baseOffset: first.baseOffset, endOffset: last.lastOffset + 1 };
+        if (pending.acks === 0) this.#settle(pending);
+        return;
+      }
+      case 'apply': {
+        const last = effect.entries.at(-1);
+        if (last === undefined) return;
+        this.log.advanceHighWatermark(this.log.places.at(last.index)!.lastOffset + 1);
+        for (const pending of this.#pending) {
+          const placed = pending.placed;
+          if (pending.acks !== -1 || placed === undefined || placed.lastIndex > last.index) continue;
+          // Committed at its index with its term: ours. Another term there: a new leader replaced it.
+          const entry = effect.entries.find((e) => e.index === placed.lastIndex);
+          const term = entry?.term ?? this.log.places.epochAt(placed.lastIndex);
+          this.#settle(pending, term === placed.term ? undefined : new NotLeaderOrFollowerError(this.log.id.topic, this.log.id.partition, this.#leaderBroker()));
+        }
+        return;
+      }
+      case 'restore':
+        this.log.advanceHighWatermark(this.log.logStartOffset);
+        return;
+      default:
+    }
+  }
+
+  /** acks 1: answered once the leader's write of the batches is durable (and still there). */
+  #settleDurable(): void {
+    for (const pending of this.#pending) {
+      const placed = pending.placed;
+      if (pending.acks !== 1 || placed === undefined || this.log.logEndOffset < placed.endOffset) continue;
+      const place = this.log.places.at(placed.lastIndex);
+      this.#settle(pending, place?.epoch === placed.term ? undefined : new NotLeaderOrFollowerError(this.log.id.topic, this.log.id.partition, this.#leaderBroker()));
+    }
+  }
+
+  #settle(pending: PendingProduce, error?: LetterboxError): void {
+    this.#pending.delete(pending);
+    if (error !== undefined) pending.reject(error);
+    else pending.resolve({ baseOffset: pending.placed!.baseOffset });
+  }
+
+  #failAll(error: unknown): void {
+    for (const pending of this.#pending) pending.reject(error);
+    this.#pending.clear();
+  }
+}

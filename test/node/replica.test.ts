@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock';
+import { CorruptBatchError, FencedLeaderEpochError, NotLeaderOrFollowerError, UnknownLeaderEpochError } from '../../src/errors';
+import { createLogManager, type PartitionLog } from '../../src/log';
+import { Executor, PartitionRaftStore, PartitionReplica, type GroupMessage } from '../../src/node';
+import { decodeBatch } from '../../src/protocol';
+import type { RaftConfig } from '../../src/raft';
+import { createMemoryStorage, type MemoryStorage } from '../../src/storage';
+import { batchOf, recordsOf } from '../log/batches';
+
+// A replicated partition whose raft log is the partition log itself, one replica on each of
+// three executors over in-memory storage (real group commit, real PartitionLogs) and a
+// simulated network: offsets numbered at propose, the same batches on every replica, the
+// leader's no-op as a control batch, acks, fencing, and an old leader's suffix replaced.
+
+const GROUP = 'orders-0';
+const id = { topic: 'orders', partition: 0 };
+const members = ['1.a', '2.b', '3.c'];
+const config = (member: string): RaftConfig => ({
+  id: member, voters: members, electionTicks: 10, heartbeatTicks: 2, maxInflightAppends: 4, maxEntriesPerAppend: 16, maxBytesPerAppend: 1 << 20,
+  maxUncommittedEntries: 100, maxApplyBytesPerStep: 1 << 20, maxPendingReads: 4, seed: member.charCodeAt(0),
+});
+
+interface Member {
+  storage: MemoryStorage;
+  log: PartitionLog;
+  executor: Executor;
+  replica: PartitionReplica;
+}
+
+async function cluster(storages: Map<string, MemoryStorage> = new Map(members.map((m) => [m, createMemoryStorage()]))) {
+  const clock = new ManualClock();
+  const nodes = new Map<string, Member>();
+  /** Members cut off from the others: their frames are lost both ways. */
+  const isolated = new Set<string>();
+  for (const member of members) {
+    const storage = storages.get(member)!;
+    const logs = createLogManager(storage, { clock });
+    const log = await logs.open(id, {}, { highWatermark: 'replicated' });
+    const executor = new Executor({
+      nodeId: member,
+      clock,
+      committer: logs.committer,
+      sendFrame: (to: string, messages: readonly GroupMessage[]) => {
+        if (!isolated.has(member) && !isolated.has(to)) clock.after(1, () => nodes.get(to)?.executor.receive(member, messages));
+        return true;
+      },
+      tickMs: 10,
+      heartbeatFlushTicks: 2,
+    });
+    const store = await PartitionRaftStore.open(log, storage, GROUP);
+    const replica = new PartitionReplica({ executor, group: GROUP, log, store, config: config(member) });
+    nodes.set(member, { storage, log, executor, replica });
+    executor.start();
+  }
+  /** Lets `ms` of simulated time pass, letting storage's promises settle after each step. */
+  const run = async (ms: number) => {
+    for (let i = 0; i < ms; i++) {
+      clock.advance(1);
+      for (let j = 0; j < 3; j++) await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  /** The leader among the members not cut off. */
+  const leader = (): [string, Member] => [...nodes.entries()].find(([m, n]) => !isolated.has(m) && n.replica.isLeader)!;
+  const stop = () => {
+    for (const n of nodes.values()) n.executor.stop();
+  };
+  return { nodes, isolated, run, leader, stop, storages };
+}
+
+/** A replica's batches below its high watermark (or `end`), as [offset, epoch, control, values]. */
+async function batchesOf(log: PartitionLog, end = log.highWatermark): Promise<Array<[number, number, boolean, string[]]>> {
+  if (end === log.logStartOffset) return [];
+  const batches = await log.read(log.logStartOffset, { maxBytes: Infinity, endOffset: end });
+  return batches.map((bytes) => {
+    const batch = decodeBatch(bytes);
+    return [batch.baseOffset, batch.partitionLeaderEpoch, batch.isControl, batch.isControl ? [] : recordsOf([bytes]).map((r) => r[2]!)];
+  });
+}
+
+/** Settles `promise` while simulated time runs. */
+async function during<T>(promise: Promise<T>, run: (ms: number) => Promise<void>, ms = 200): Promise<PromiseSettledResult<T>> {
+  const settled = Promise.allSettled([promise]);
+  await run(ms);
+  return (await settled)[0]!;
+}
+
+describe('a replicated partition whose raft log is the partition log', () => {
+  it('numbers offsets at propose and answers acks -1 once committed, with the same batches on every replica and the no-op as a control batch', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const [leaderId, leader] = c.leader();
+    const term = leader.replica.leaderEpoch;
+    const first = leader.replica.produce([batchOf(['a', 'b']), batchOf(['c'])], -1, term);
+    const second = leader.replica.produce([batchOf(['d'])], -1);
+    expect(await during(first, c.run)).toEqual({ status: 'fulfilled', value: { baseOffset: 1 } });
+    expect(await second).toEqual({ baseOffset: 4 });
+    const expected = [[0, term, true, []], [1, term, false, ['a', 'b']], [3, term, false, ['c']], [4, term, false, ['d']]];
+    const leaderBytes = await leader.log.read(0, { maxBytes: Infinity });
+    for (const [member, node] of c.nodes) {
+      expect(node.log.highWatermark, member).toBe(5);
+      expect(await batchesOf(node.log), member).toEqual(expected);
+      // Byte for byte the leader's batches, the no-op included.
+      if (member !== leaderId) expect(await node.log.read(0, { maxBytes: Infinity }), member).toEqual(leaderBytes);
+    }
+    c.stop();
+  });
+
+  it('answers acks 0 once proposed and acks 1 once the leader has the batch durably, before the followers do', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const [, leader] = c.leader();
+    await expect(leader.replica.produce([batchOf(['zero'])], 0)).resolves.toEqual({ baseOffset: 1 });
+    for (const [m] of c.nodes) if (m !== c.leader()[0]) c.isolated.add(m);
+    const one = await during(leader.replica.produce([batchOf(['one'])], 1), c.run, 20);
+    expect(one).toEqual({ status: 'fulfilled', value: { baseOffset: 2 } });
+    expect(leader.log.highWatermark).toBeLessThan(3);
+    c.stop();
+  });
+
+  it('refuses a produce to a follower, at a stale or unknown leader epoch, or with a corrupt batch: nothing is written', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const [leaderId, leader] = c.leader();
+    const [, follower] = [...c.nodes.entries()].find(([m]) => m !== leaderId)!;
+    const refused = await follower.replica.produce([batchOf(['x'])], -1).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(NotLeaderOrFollowerError);
+    expect((refused as NotLeaderOrFollowerError).leader).toBe(Number(leaderId.split('.')[0]));
+    const term = leader.replica.leaderEpoch;
+    await expect(leader.replica.produce([batchOf(['x'])], -1, term - 1)).rejects.toBeInstanceOf(FencedLeaderEpochError);
+    await expect(leader.replica.produce([batchOf(['x'])], -1, term + 1)).rejects.toBeInstanceOf(UnknownLeaderEpochError);
+    const corrupt = batchOf(['x']);
+    corrupt[corrupt.length - 1] = corrupt.at(-1)! ^ 0xff;
+    await expect(leader.replica.produce([batchOf(['y']), corrupt], -1)).rejects.toBeInstanceOf(CorruptBatchError);
+    await c.run(200);
+    for (const node of c.nodes.values()) expect((await batchesOf(node.log)).flatMap((b) => b[3])).toEqual([]);
+    c.stop();
+  });
+
+  it('a leader cut off acknowledges no acks -1 write; a new leader replaces its suffix, the write is refused and nothing committed is lost', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const [oldId, old] = c.leader();
+    await during(old.replica.produce([batchOf(['committed'])], -1), c.run, 100);
+    c.isolated.add(oldId);
+    const cutOff = old.replica.produce([batchOf(['lost'])], -1);
+    let settled = false;
+    cutOff.then(() => (settled = true), () => (settled = true));
+    await c.run(1000);
+    expect(settled).toBe(false);
+    // Check-quorum: it no longer leads.
+    expect(old.replica.isLeader).toBe(false);
+    const [newId, next] = c.leader();
+    expect(newId).not.toBe(oldId);
+    await expect((await during(next.replica.produce([batchOf(['after'])], -1), c.run)).status).toBe('fulfilled');
+    c.isolated.delete(oldId);
+    expect(await during(cutOff, c.run, 1000)).toMatchObject({ status: 'rejected', reason: expect.any(NotLeaderOrFollowerError) });
+    const newTerm = next.replica.leaderEpoch;
+    for (const [member, node] of c.nodes) {
+      const batches = await batchesOf(node.log);
+      expect(batches.flatMap((b) => b[3]), member).toEqual(['committed', 'after']);
+      expect(batches.at(-1)![1], member).toBe(newTerm);
+      expect(node.log.logEndOffset, member).toBe(node.log.highWatermark);
+    }
+    c.stop();
+  });
+});
