@@ -1,11 +1,14 @@
 import {
   BrokerIdentityError,
+  FencedLeaderEpochError,
   InconsistentClusterIdError,
+  InvalidArgumentError,
   InvalidConfigError,
   InvalidTopicError,
   LetterboxError,
   MetadataRecordError,
   NotControllerError,
+  NotLeaderOrFollowerError,
   TopicExistsError,
   UnknownTopicOrPartitionError,
 } from '../errors';
@@ -66,7 +69,20 @@ export type ControllerRequestBody =
   | { readonly type: 'deleteTopics'; readonly topics: readonly string[] }
   /** `count`: the topic's new partition count. */
   | { readonly type: 'createPartitions'; readonly topics: ReadonlyArray<{ readonly topic: string; readonly count: number }> }
-  | { readonly type: 'alterConfigs'; readonly topics: ReadonlyArray<{ readonly topic: string; readonly entries: readonly ConfigEntryInput[] }> };
+  | { readonly type: 'alterConfigs'; readonly topics: ReadonlyArray<{ readonly topic: string; readonly entries: readonly ConfigEntryInput[] }> }
+  /**
+   * Kafka's AlterPartition (KIP-497): the broker `brokerId` leads the partition's raft group at
+   * `leaderEpoch` (its term) with these in-sync replicas; the metadata's leader hint and ISR follow.
+   */
+  | {
+      readonly type: 'alterPartition';
+      readonly brokerId: number;
+      readonly incarnation: string;
+      readonly topic: string;
+      readonly partition: number;
+      readonly leaderEpoch: number;
+      readonly isr: readonly number[];
+    };
 
 /** Per topic: its error, or none when done. */
 export interface TopicResult {
@@ -84,6 +100,8 @@ export type ControllerReply =
   | { readonly type: 'heartbeat'; readonly controllerEpoch: number; readonly fenced: boolean }
   /** `brokerGone` done (the broker fenced, or it was already, or it is another incarnation now). */
   | { readonly type: 'brokerGone'; readonly controllerEpoch: number }
+  /** `alterPartition` done: the metadata holds that leader and ISR (or newer). */
+  | { readonly type: 'alterPartition'; readonly controllerEpoch: number }
   | { readonly type: 'topics'; readonly controllerEpoch: number; readonly results: readonly TopicResult[] }
   | { readonly type: 'error'; readonly controllerEpoch: number; readonly error: LetterboxError };
 
@@ -410,7 +428,36 @@ function request(s: ControllerState, out: ControllerEffect[], requestId: number,
       return topicsRequest(s, commit, image, req.topics.map((t) => t.topic), (scratch, i) => createPartitions(s, scratch, req.topics[i]!.topic, req.topics[i]!.count));
     case 'alterConfigs':
       return topicsRequest(s, commit, image, req.topics.map((t) => t.topic), (scratch, i) => alterConfigs(s, scratch, req.topics[i]!.topic, req.topics[i]!.entries));
+    case 'alterPartition': {
+      const outcome = alterPartition(image, req);
+      if (outcome instanceof LetterboxError) return error(outcome);
+      return commit(outcome, { type: 'alterPartition', controllerEpoch: s.term });
+    }
   }
+}
+
+/**
+ * The record an AlterPartition asks for, none when the metadata says so already, or why it is
+ * refused: an unknown sender or partition, a sender that is not a replica, a leader epoch
+ * below the metadata's (or the same epoch claimed by another leader), an ISR that is not
+ * replicas or lacks its leader.
+ */
+function alterPartition(image: MetadataImage, req: Extract<ControllerRequest, { type: 'alterPartition' }>): LetterboxError | MetadataRecord[] {
+  const sender = identify(image, req.brokerId, req.incarnation, 'STALE_BROKER_EPOCH');
+  if (sender instanceof LetterboxError) return sender;
+  const topic = image.topicByName(req.topic);
+  const current = topic?.partitions[req.partition];
+  if (topic === undefined || current === undefined) return new UnknownTopicOrPartitionError(req.topic, req.partition);
+  if (!current.replicas.includes(req.brokerId)) return new NotLeaderOrFollowerError(req.topic, req.partition, current.leader);
+  if (req.leaderEpoch < current.leaderEpoch || (req.leaderEpoch === current.leaderEpoch && current.leader !== req.brokerId)) {
+    return new FencedLeaderEpochError(req.topic, req.partition, req.leaderEpoch, current.leaderEpoch);
+  }
+  const isr = [...new Set(req.isr)].sort((a, b) => a - b);
+  if (!isr.includes(req.brokerId) || isr.some((id) => !current.replicas.includes(id))) {
+    return new InvalidArgumentError(`the isr [${req.isr.join(', ')}] of ${req.topic}-${req.partition} must be replicas of it, its leader ${req.brokerId} among them`);
+  }
+  const same = current.leader === req.brokerId && current.leaderEpoch === req.leaderEpoch && current.isr.length === isr.length && current.isr.every((id) => isr.includes(id));
+  return same ? [] : [{ type: 'partition', topicId: topic.topicId, partition: req.partition, replicas: current.replicas, isr, leader: req.brokerId, leaderEpoch: req.leaderEpoch }];
 }
 
 /**

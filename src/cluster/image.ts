@@ -166,6 +166,8 @@ export class MetadataImage {
         if (replicas.size === 0 || replicas.size !== record.replicas.length) return 'replicas must be distinct and at least one';
         if (record.replicas.some((id) => !this.#brokers.has(id))) return 'a replica is not a registered broker';
         if (record.isr.some((id) => !replicas.has(id))) return 'the isr must be replicas';
+        const current = topic.partitions[record.partition];
+        if (current !== undefined && record.leaderEpoch < current.leaderEpoch) return `the leader epoch ${record.leaderEpoch} is below the partition's ${current.leaderEpoch}`;
         return record.leader === -1 || replicas.has(record.leader) ? undefined : 'the leader must be a replica';
       }
       case 'config':

@@ -178,8 +178,9 @@ const REQUEST_TAGS = {
   deleteTopics: 4,
   createPartitions: 5,
   alterConfigs: 6,
+  alterPartition: 7,
 } as const satisfies Record<ControllerRequestBody['type'], number>;
-const REPLY_TAGS = { register: 0, heartbeat: 1, brokerGone: 2, topics: 3, error: 4 } as const satisfies Record<ControllerReply['type'], number>;
+const REPLY_TAGS = { register: 0, heartbeat: 1, brokerGone: 2, topics: 3, error: 4, alterPartition: 5 } as const satisfies Record<ControllerReply['type'], number>;
 const KIND_TAGS = { request: 0, reply: 1 } as const satisfies Record<ControllerMessage['kind'], number>;
 const readRequestType = tagReader(REQUEST_TAGS, 'controller request type');
 const readReplyType = tagReader(REPLY_TAGS, 'controller reply type');
@@ -246,6 +247,11 @@ function writeRequest(w: FieldWriter, request: ControllerRequest): void {
     case 'alterConfigs':
       w.array(request.topics, ({ topic, entries }) => writeConfigEntries(w.string(topic), entries));
       return;
+    case 'alterPartition':
+      writeBrokerId(w, request.brokerId);
+      w.string(request.incarnation).string(request.topic).varint(request.partition, 'partition').varlong(request.leaderEpoch, 'leaderEpoch');
+      w.array(request.isr, (id) => writeBrokerId(w, id));
+      return;
   }
 }
 
@@ -266,6 +272,17 @@ function readRequest(r: FieldReader): ControllerRequest {
       return { clusterId, type, topics: r.array('topics', () => ({ topic: r.string('topic'), count: r.varint('count') })) };
     case 'alterConfigs':
       return { clusterId, type, topics: r.array('topics', () => ({ topic: r.string('topic'), entries: readConfigEntries(r) })) };
+    case 'alterPartition':
+      return {
+        clusterId,
+        type,
+        brokerId: readBrokerId(r),
+        incarnation: r.string('incarnation'),
+        topic: r.string('topic'),
+        partition: r.varint('partition'),
+        leaderEpoch: r.varlong('leaderEpoch', 0),
+        isr: r.array('isr', () => readBrokerId(r)),
+      };
   }
 }
 
@@ -279,6 +296,7 @@ function writeReply(w: FieldWriter, reply: ControllerReply): void {
       w.bool(reply.fenced);
       return;
     case 'brokerGone':
+    case 'alterPartition':
       return;
     case 'topics':
       w.array(reply.results, ({ topic, error }) => {
@@ -307,6 +325,7 @@ function readReply(r: FieldReader): ControllerReply {
     case 'heartbeat':
       return { type, controllerEpoch, fenced: r.bool('fenced') };
     case 'brokerGone':
+    case 'alterPartition':
       return { type, controllerEpoch };
     case 'topics':
       return { type, controllerEpoch, results: r.array('results', () => readTopicResult(r)) };

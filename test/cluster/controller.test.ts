@@ -20,7 +20,7 @@ import {
   type ControllerState,
   type NewTopic,
 } from '../../src/cluster';
-import { ClusterIdMismatchError, InvalidConfigError, LetterboxError } from '../../src/errors';
+import { BrokerIdentityError, ClusterIdMismatchError, FencedLeaderEpochError, InvalidArgumentError, InvalidConfigError, LetterboxError, NotLeaderOrFollowerError, UnknownTopicOrPartitionError } from '../../src/errors';
 import type { CommittedEntry, Membership } from '../../src/raft';
 
 const SESSION_MS = 1_000;
@@ -379,6 +379,46 @@ describe('topics', () => {
     // Its name is free again; its id is not reused.
     solo.request({ type: 'createTopics', topics: [{ name: 't' }] });
     expect(solo.image.topicByName('t')!.topicId).toBe(2);
+  });
+});
+
+describe('alterPartition (KIP-497): the raft leader of a partition updates its leader hint and ISR', () => {
+  const three = () => {
+    const solo = new Solo();
+    for (const inc of ['inc-2', 'inc-3']) solo.register(inc);
+    solo.request({ type: 'createTopics', topics: [{ name: 't', numPartitions: 1, replicationFactor: 3 }] });
+    return solo;
+  };
+  const alter = (solo: Solo, brokerId: number, leaderEpoch: number, isr: number[], topic = 't', partition = 0) =>
+    solo.request({ type: 'alterPartition', clusterId: CLUSTER, brokerId, incarnation: `inc-${brokerId}`, topic, partition, leaderEpoch, isr });
+
+  it('records the leader, its epoch and the ISR; a repeat writes nothing', () => {
+    const solo = three();
+    const follower = solo.image.topicByName('t')!.partitions[0]!.replicas.find((id) => id !== solo.image.topicByName('t')!.partitions[0]!.leader)!;
+    expect(alter(solo, follower, 3, [follower, 1, 2, 3])).toMatchObject({ type: 'alterPartition' });
+    expect(solo.image.topicByName('t')!.partitions[0]).toMatchObject({ leader: follower, leaderEpoch: 3, isr: [1, 2, 3] });
+    const proposals = solo.state.nextProposalId;
+    expect(alter(solo, follower, 3, [3, 2, 1])).toMatchObject({ type: 'alterPartition' });
+    expect(solo.state.nextProposalId).toBe(proposals);
+    expect(alter(solo, follower, 3, [follower])).toMatchObject({ type: 'alterPartition' });
+    expect(solo.image.topicByName('t')!.partitions[0]!.isr).toEqual([follower]);
+  });
+
+  it('refuses a stale epoch, another leader at the same epoch, a non-replica, a bad ISR, an unknown partition or sender: nothing recorded', () => {
+    const solo = three();
+    alter(solo, 2, 5, [1, 2, 3]);
+    const before = solo.image.fingerprint();
+    expect(errorOf(alter(solo, 3, 4, [3]))).toBeInstanceOf(FencedLeaderEpochError);
+    expect(errorOf(alter(solo, 3, 5, [3]))).toBeInstanceOf(FencedLeaderEpochError);
+    expect(errorOf(alter(solo, 2, 6, [1, 3]))).toBeInstanceOf(InvalidArgumentError);
+    expect(errorOf(alter(solo, 2, 6, [2, 9]))).toBeInstanceOf(InvalidArgumentError);
+    expect(errorOf(alter(solo, 2, 6, [2], 't', 1))).toBeInstanceOf(UnknownTopicOrPartitionError);
+    expect(errorOf(alter(solo, 2, 6, [2], 'nope'))).toBeInstanceOf(UnknownTopicOrPartitionError);
+    expect(errorOf(solo.request({ type: 'alterPartition', clusterId: CLUSTER, brokerId: 2, incarnation: 'other', topic: 't', partition: 0, leaderEpoch: 6, isr: [2] }))).toBeInstanceOf(BrokerIdentityError);
+    solo.register('inc-4');
+    expect(errorOf(alter(solo, 4, 6, [4]))).toBeInstanceOf(NotLeaderOrFollowerError);
+    expect(solo.image.topicByName('t')!.partitions[0]).toMatchObject({ leader: 2, leaderEpoch: 5 });
+    expect(solo.image.fingerprint()).not.toBe(before); // broker 4 registered, nothing else
   });
 });
 

@@ -65,6 +65,7 @@ const request: fc.Arbitrary<ControllerRequest> = fc.oneof(
   fc.record({ clusterId: text, type: fc.constant('deleteTopics' as const), topics: fc.array(text, { maxLength: 3 }) }),
   fc.record({ clusterId: text, type: fc.constant('createPartitions' as const), topics: fc.array(fc.record({ topic: text, count: int32 }), { maxLength: 3 }) }),
   fc.record({ clusterId: text, type: fc.constant('alterConfigs' as const), topics: fc.array(fc.record({ topic: text, entries: configEntries }), { maxLength: 3 }) }),
+  fc.record({ clusterId: text, type: fc.constant('alterPartition' as const), brokerId, incarnation: text, topic: text, partition: int32, leaderEpoch: counter, isr: fc.array(brokerId, { maxLength: 3 }) }),
 );
 
 /** The errors the controller answers with, with every field they carry. */
@@ -81,7 +82,7 @@ const error: fc.Arbitrary<LetterboxError> = fc.oneof(
 const reply: fc.Arbitrary<ControllerReply> = fc.oneof(
   fc.record({ type: fc.constant('register' as const), controllerEpoch: counter, brokerId }),
   fc.record({ type: fc.constant('heartbeat' as const), controllerEpoch: counter, fenced: fc.boolean() }),
-  fc.record({ type: fc.constant('brokerGone' as const), controllerEpoch: counter }),
+  fc.record({ type: fc.constantFrom('brokerGone' as const, 'alterPartition' as const), controllerEpoch: counter }),
   fc.record({ type: fc.constant('topics' as const), controllerEpoch: counter, results: fc.array(fc.record({ topic: text, error }, { requiredKeys: ['topic'] }), { maxLength: 3 }) }),
   fc.record({ type: fc.constant('error' as const), controllerEpoch: counter, error }),
 );
@@ -372,8 +373,8 @@ describe('cluster message layouts', () => {
   it('refuses unknown variant tags', () => {
     expectCorrupt(() => raft.decode(raftBytes(10, ...v(5)), 0));
     expectCorrupt(() => controller.decode(Uint8Array.of(2, ...str('c'), 4, 0), 0));
-    expectCorrupt(() => controller.decode(Uint8Array.of(0, ...str('c'), 7, 0), 0));
-    expectCorrupt(() => controller.decode(replyBytes(5), 0));
+    expectCorrupt(() => controller.decode(Uint8Array.of(0, ...str('c'), 8, 0), 0));
+    expectCorrupt(() => controller.decode(replyBytes(6), 0));
     expectCorrupt(() => controller.decode(replyBytes(4, ...errorBytes('X', [[...str('f'), 5]])), 0));
   });
 
