@@ -20,4 +20,5 @@ export { coordinatorAction, type CoordinatorAction } from './group-routing';
 export { StoredRaftLog, encodeRaftEntry, decodeRaftEntry } from './raft-store';
 export { PartitionRaftStore, encodePartitionImage } from './partition-store';
 export { PartitionReplica, type Acks } from './replica';
+export { ReplicaManager, partitionGroup, type ReplicaManagerInit } from './replicas';
 export { ClusterRuntime, METADATA_GROUP, type ClusterEvents, type ClusterRuntimeInit, type ClusterTiming, type ClusterTransport } from './cluster';

@@ -1,0 +1,122 @@
+import { every, type Cancel, type Clock } from '../clock';
+import { memberId, type MetadataImage } from '../cluster';
+import type { LogConfig, LogManager } from '../log';
+import type { RaftConfig } from '../raft';
+import type { Storage } from '../storage';
+import type { Executor } from './executor';
+import { PartitionRaftStore } from './partition-store';
+import { PartitionReplica } from './replica';
+
+// The replicated partitions of one broker of a cluster: a replica (a raft group on the
+// node's executor, src/node/replica.ts) for every partition the metadata places here, with
+// the partition's replicas as voters. The raft group decides who leads; the metadata holds a
+// leader hint that the leader keeps up to date (alterPartition, KIP-497), so that other
+// brokers route requests to it.
+
+/** A replica's raft group: by topic id, so a topic deleted and created again under its name starts afresh. */
+export const partitionGroup = (topicId: number, partition: number): string => `partition/${topicId}/${partition}`;
+
+export interface ReplicaManagerInit {
+  executor: Executor;
+  logs: LogManager;
+  storage: Storage;
+  clock: Clock;
+  /** This broker in the cluster. */
+  self: { brokerId: number; incarnation: string };
+  /** Raft bounds of every replica (as the metadata group's: election and heartbeat ticks). */
+  raft: Omit<RaftConfig, 'id' | 'voters' | 'seed'>;
+  seed: number;
+  /** The topic's log settings. */
+  configOf(topic: string): Partial<LogConfig>;
+  /**
+   * Tells the active controller that this broker leads a partition at `leaderEpoch` (alterPartition);
+   * resolves once recorded. Rejections are retried on the next check.
+   */
+  reportLeadership(report: { topic: string; partition: number; leaderEpoch: number; isr: number[] }): Promise<void>;
+  /** How often leaders compare the metadata's hint with what raft says. */
+  checkEveryMs: number;
+}
+
+/**
+ * The replicas held by one broker, following the metadata image.
+ * @example const replicas = new ReplicaManager(init); await replicas.follow(image); await replicas.get('orders', 0)?.produce([bytes], -1);
+ */
+export class ReplicaManager {
+  readonly #init: ReplicaManagerInit;
+  readonly #replicas = new Map<string, { replica: PartitionReplica; topic: string; partition: number }>();
+  /** Leader epochs reported (or being reported) per group, so each is sent once while it stands. */
+  readonly #reported = new Map<string, number>();
+  #image: MetadataImage | undefined;
+  readonly #stopChecks: Cancel;
+
+  constructor(init: ReplicaManagerInit) {
+    this.#init = init;
+    this.#stopChecks = every(init.clock, init.checkEveryMs, () => this.#checkLeadership());
+  }
+
+  /**
+   * Opens a replica for each partition of `image` placed on this broker and closes the
+   * others (their logs stay: a deleted topic's are removed by its delete).
+   * @example await replicas.follow(membership.image);
+   */
+  async follow(image: MetadataImage): Promise<void> {
+    this.#image = image;
+    const { brokerId } = this.#init.self;
+    const wanted = new Map<string, { topic: string; partition: number; voters: string[] }>();
+    for (const topic of image.topics()) {
+      for (const p of topic.partitions) {
+        if (!p.replicas.includes(brokerId)) continue;
+        const voters = p.replicas.flatMap((id) => {
+          const broker = image.broker(id);
+          return broker === undefined ? [] : [memberId(id, broker.incarnation)];
+        });
+        wanted.set(partitionGroup(topic.topicId, p.partition), { topic: topic.name, partition: p.partition, voters });
+      }
+    }
+    for (const [group, held] of this.#replicas) {
+      if (wanted.has(group)) continue;
+      held.replica.close();
+      this.#replicas.delete(group);
+      this.#reported.delete(group);
+    }
+    for (const [group, { topic, partition, voters }] of wanted) {
+      if (this.#replicas.has(group)) continue;
+      const log = await this.#init.logs.open({ topic, partition }, this.#init.configOf(topic), { highWatermark: 'replicated' });
+      const store = await PartitionRaftStore.open(log, this.#init.storage, group);
+      if (this.#replicas.has(group)) continue; // opened meanwhile by a later follow
+      const self = memberId(brokerId, this.#init.self.incarnation);
+      const config: RaftConfig = { ...this.#init.raft, id: self, voters, seed: this.#init.seed + this.#replicas.size };
+      this.#replicas.set(group, { replica: new PartitionReplica({ executor: this.#init.executor, group, log, store, config }), topic, partition });
+    }
+  }
+
+  /** The replica of a partition held here, if any. */
+  get(topic: string, partition: number): PartitionReplica | undefined {
+    for (const held of this.#replicas.values()) if (held.topic === topic && held.partition === partition) return held.replica;
+    return undefined;
+  }
+
+  /** Closes every replica (the broker leaves its cluster or stops). */
+  close(): void {
+    this.#stopChecks();
+    for (const { replica } of this.#replicas.values()) replica.close();
+    this.#replicas.clear();
+  }
+
+  /** A leader whose term the metadata does not show yet reports it, once per term. */
+  #checkLeadership(): void {
+    const image = this.#image;
+    if (image === undefined) return;
+    for (const [group, { replica, topic, partition }] of this.#replicas) {
+      const epoch = replica.leaderEpoch;
+      const hint = image.topicByName(topic)?.partitions[partition];
+      if (!replica.isLeader || hint === undefined || this.#reported.get(group) === epoch) continue;
+      if (hint.leader === this.#init.self.brokerId && hint.leaderEpoch === epoch) continue;
+      this.#reported.set(group, epoch);
+      // Until raft tells which voters keep up, the ISR is the replica set.
+      this.#init.reportLeadership({ topic, partition, leaderEpoch: epoch, isr: [...hint.replicas] }).catch(() => {
+        if (this.#reported.get(group) === epoch) this.#reported.delete(group);
+      });
+    }
+  }
+}

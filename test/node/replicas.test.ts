@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock';
+import { MetadataImage, type MetadataRecord } from '../../src/cluster';
+import { createLogManager } from '../../src/log';
+import { Executor, ReplicaManager, type GroupMessage } from '../../src/node';
+import { readBatchHeader } from '../../src/protocol';
+import { createMemoryStorage } from '../../src/storage';
+import { batchOf, recordsOf } from '../log/batches';
+
+// Three brokers' ReplicaManagers following one metadata image: a replica of each partition
+// placed on each broker, raft electing a leader that reports itself (alterPartition) so the
+// image's leader hint follows, and a new leader reporting again after the old one is cut off.
+
+const brokers = [1, 2, 3];
+const incarnation = (id: number) => `inc-${id}`;
+const member = (id: number) => `${id}.${incarnation(id)}`;
+
+function imageOf(records: MetadataRecord[]): MetadataImage {
+  const image = new MetadataImage();
+  for (const record of records) expect(image.apply(record)).toBeUndefined();
+  return image;
+}
+
+async function cluster() {
+  const clock = new ManualClock();
+  const image = imageOf([
+    { type: 'clusterId', clusterId: 'c', clusterName: 'n' },
+    ...brokers.map((brokerId): MetadataRecord => ({ type: 'registerBroker', brokerId, incarnation: incarnation(brokerId), deviceId: 'd', endpoints: [] })),
+    { type: 'topic', topicId: 1, name: 't' },
+    { type: 'partition', topicId: 1, partition: 0, replicas: brokers, isr: brokers, leader: 1, leaderEpoch: 0 },
+  ]);
+  const reports: Array<{ brokerId: number; leaderEpoch: number; isr: number[] }> = [];
+  const isolated = new Set<string>();
+  const executors = new Map<string, Executor>();
+  const managers = new Map<number, ReplicaManager>();
+  for (const brokerId of brokers) {
+    const storage = createMemoryStorage();
+    const logs = createLogManager(storage, { clock });
+    const self = member(brokerId);
+    const executor = new Executor({
+      nodeId: self,
+      clock,
+      committer: logs.committer,
+      sendFrame: (to: string, messages: readonly GroupMessage[]) => {
+        if (!isolated.has(self) && !isolated.has(to)) clock.after(1, () => executors.get(to)?.receive(self, messages));
+        return true;
+      },
+      tickMs: 10,
+      heartbeatFlushTicks: 2,
+    });
+    executors.set(self, executor);
+    const manager = new ReplicaManager({
+      executor,
+      logs,
+      storage,
+      clock,
+      self: { brokerId, incarnation: incarnation(brokerId) },
+      raft: { electionTicks: 10, heartbeatTicks: 2, maxInflightAppends: 4, maxEntriesPerAppend: 16, maxBytesPerAppend: 1 << 20, maxUncommittedEntries: 100, maxApplyBytesPerStep: 1 << 20, maxPendingReads: 4 },
+      seed: brokerId,
+      configOf: () => ({}),
+      checkEveryMs: 20,
+      // The controller's part, as alterPartition records it (test/cluster/controller.test.ts checks its refusals).
+      reportLeadership: async ({ topic, partition, leaderEpoch, isr }) => {
+        reports.push({ brokerId, leaderEpoch, isr });
+        const current = image.topicByName(topic)!.partitions[partition]!;
+        const refused = image.apply({ type: 'partition', topicId: 1, partition, replicas: current.replicas, isr, leader: brokerId, leaderEpoch });
+        if (refused !== undefined) throw refused;
+      },
+    });
+    managers.set(brokerId, manager);
+    executor.start();
+  }
+  for (const manager of managers.values()) await manager.follow(image);
+  const run = async (ms: number) => {
+    for (let i = 0; i < ms; i++) {
+      clock.advance(1);
+      for (let j = 0; j < 3; j++) await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  const stop = () => {
+    for (const m of managers.values()) m.close();
+    for (const e of executors.values()) e.stop();
+  };
+  return { image, reports, isolated, managers, run, stop };
+}
+
+describe('replica managers following the metadata', () => {
+  it('hold a replica of each partition placed here; the raft leader reports itself once and the metadata hint follows', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const leaders = brokers.filter((id) => c.managers.get(id)!.get('t', 0)!.isLeader);
+    expect(leaders).toHaveLength(1);
+    const leader = leaders[0]!;
+    const epoch = c.managers.get(leader)!.get('t', 0)!.leaderEpoch;
+    expect(c.reports).toEqual([{ brokerId: leader, leaderEpoch: epoch, isr: brokers }]);
+    expect(c.image.topicByName('t')!.partitions[0]).toMatchObject({ leader, leaderEpoch: epoch });
+    expect(c.managers.get(leader)!.get('t', 1)).toBeUndefined();
+    const sent = c.managers.get(leader)!.get('t', 0)!.produce([batchOf(['v'])], -1);
+    await c.run(100);
+    await expect(sent).resolves.toEqual({ baseOffset: 1 });
+    for (const id of brokers) {
+      const log = c.managers.get(id)!.get('t', 0)!.log;
+      const data = (await log.read(0, { maxBytes: Infinity })).filter((bytes) => !readBatchHeader(bytes).isControl);
+      expect(recordsOf(data).map((r) => r[2])).toEqual(['v']);
+    }
+    c.stop();
+  });
+
+  it('a new leader, elected when the old one is cut off, reports its epoch; the metadata moves to it', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const old = brokers.find((id) => c.managers.get(id)!.get('t', 0)!.isLeader)!;
+    c.isolated.add(member(old));
+    await c.run(1000);
+    const next = brokers.find((id) => id !== old && c.managers.get(id)!.get('t', 0)!.isLeader)!;
+    expect(next).toBeDefined();
+    const epoch = c.managers.get(next)!.get('t', 0)!.leaderEpoch;
+    expect(c.reports.at(-1)).toEqual({ brokerId: next, leaderEpoch: epoch, isr: brokers });
+    expect(c.image.topicByName('t')!.partitions[0]).toMatchObject({ leader: next, leaderEpoch: epoch });
+    c.stop();
+  });
+
+  it('closes the replicas of partitions no longer placed here (a deleted topic)', async () => {
+    const c = await cluster();
+    await c.run(500);
+    c.image.apply({ type: 'removeTopic', topicId: 1 });
+    for (const manager of c.managers.values()) await manager.follow(c.image);
+    for (const manager of c.managers.values()) expect(manager.get('t', 0)).toBeUndefined();
+    c.stop();
+  });
+});
