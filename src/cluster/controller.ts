@@ -36,7 +36,7 @@ export interface NewTopic {
   readonly name: string;
   /** Default 1 (Kafka's num.partitions); with `assignments`, absent or their count. */
   readonly numPartitions?: number;
-  /** Default min(3, live brokers, maxReplicationFactor); with `assignments`, absent or their replica count. */
+  /** Default min(defaultReplicationFactor, live brokers); with `assignments`, absent or their replica count. */
   readonly replicationFactor?: number;
   readonly configs?: readonly ConfigEntryInput[];
   /**
@@ -147,8 +147,10 @@ export interface ControllerOptions {
   readonly self: NodeId;
   /** A broker not heard from for this long is fenced. */
   readonly sessionTimeoutMs: number;
-  /** Largest replication factor accepted (1 until replicated partitions exist). */
+  /** Largest replication factor accepted. */
   readonly maxReplicationFactor: number;
+  /** A topic's replication factor when its creator names none (Kafka's default.replication.factor), at most the live brokers. Default min(3, maxReplicationFactor). */
+  readonly defaultReplicationFactor?: number;
   /** Most partitions one topic may have. */
   readonly maxPartitions: number;
   /** Compacts the log (a snapshot of the image) once this many records follow its start. */
@@ -534,7 +536,7 @@ function createTopic(s: ControllerState, image: MetadataImage, topic: NewTopic):
 /** The controller's placement of a new topic's partitions: their replicas, by partition. */
 function placeTopic(s: ControllerState, image: MetadataImage, topic: NewTopic): LetterboxError | number[][] {
   const live = liveBrokers(image);
-  const factor = topic.replicationFactor ?? Math.min(3, live.length, s.options.maxReplicationFactor);
+  const factor = topic.replicationFactor ?? Math.min(s.options.defaultReplicationFactor ?? 3, live.length, s.options.maxReplicationFactor);
   const badFactor = checkFactor(s, factor, live.length);
   if (badFactor !== undefined) return badFactor;
   const count = topic.numPartitions ?? 1;

@@ -1,4 +1,4 @@
-import { decodeBatchAsync, encodeBatchAsync, nextOffset, type RecordBatch } from '../protocol';
+import { decodeBatchAsync, encodeBatchAsync, nextOffset, readBatchHeader, type RecordBatch } from '../protocol';
 import { compacts } from './config';
 import type { PartitionLog } from './partition-log';
 
@@ -50,11 +50,12 @@ export class LogCleaner {
     }
     pass.at = Math.max(pass.at, log.logStartOffset); // retention may have moved the head meanwhile
     const batches = pass.at < pass.end ? await log.read(pass.at, { maxBytes: STEP_BYTES, endOffset: pass.end }) : [];
-    const decoded = await Promise.all(batches.map((b) => decodeBatchAsync(b)));
+    // Control batches are raft's (a no-op, a configuration change): their records are not keyed data, and stay whole.
+    const decoded = (await Promise.all(batches.map((b) => decodeBatchAsync(b)))).filter((batch) => !batch.isControl);
     if (pass.phase === 'map') this.#map(pass, decoded);
     else await this.#rewrite(log, pass, decoded, nowMs);
-    const lastBatch = decoded.at(-1);
-    pass.at = lastBatch === undefined ? pass.end : nextOffset(lastBatch);
+    const lastRead = batches.at(-1);
+    pass.at = lastRead === undefined ? pass.end : nextOffset(readBatchHeader(lastRead));
     if (pass.at < pass.end) return true;
     if (pass.phase === 'map') {
       pass.phase = 'rewrite';

@@ -126,7 +126,7 @@ export class PartitionLog implements FlushSource {
   #truncating = false;
   readonly #idleWaiters: Array<() => void> = [];
   readonly #roomWaiters: Array<() => void> = [];
-  readonly #followsDurableEnd: boolean;
+  #followsDurableEnd: boolean;
   /** Fetches waiting at the end of the log, woken when the high watermark passes their offset. */
   readonly #hwWaiters = new Set<{ offset: number; wake: () => void }>();
   readonly #tail = new TailCache(TAIL_CACHE_BYTES);
@@ -144,8 +144,8 @@ export class PartitionLog implements FlushSource {
   #places: BatchIndex;
   /** Leader epoch written into the batches `append` numbers (a log not replicated by raft). */
   #epoch = 0;
-  /** Retention and deleteRecords delete batches up to this raft index only (raft's compaction point; no bound without raft). */
-  #removableThrough = Infinity;
+  /** Retention and deleteRecords delete batches up to this raft index only: raft's compaction point (none until raft says; no bound without raft). */
+  #removableThrough: number;
   #removedThrough: PartitionMeta['removedThrough'];
   /** The offset the owner says is committed (advanceHighWatermark); the high watermark follows it up to the durable end. */
   #committedEnd = 0;
@@ -169,6 +169,7 @@ export class PartitionLog implements FlushSource {
     this.#places = state.places;
     this.#removedThrough = state.meta.removedThrough;
     this.#followsDurableEnd = state.followsDurableEnd;
+    this.#removableThrough = state.followsDurableEnd ? Infinity : 0;
     this.#highWatermark = state.followsDurableEnd ? state.logEndOffset : Math.min(state.meta.highWatermark, state.logEndOffset);
   }
 
@@ -347,6 +348,17 @@ export class PartitionLog implements FlushSource {
    */
   setLeaderEpoch(epoch: number): void {
     this.#epoch = epoch;
+  }
+
+  /**
+   * From now on the high watermark follows what raft commits (`advanceHighWatermark`), not the
+   * durable end: the log became a replicated partition's raft log. What it holds now stays visible.
+   * @example log.replicate();
+   */
+  replicate(): void {
+    if (this.#followsDurableEnd) this.#removableThrough = 0;
+    this.#followsDurableEnd = false;
+    this.#committedEnd = Math.max(this.#committedEnd, this.#highWatermark);
   }
 
   /**

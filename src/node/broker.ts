@@ -12,7 +12,7 @@ import {
   UnknownTopicOrPartitionError,
   type LetterboxError,
 } from '../errors';
-import { checkBatch, createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type PartitionLog } from '../log';
+import { checkBatch, createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type OpenLogOptions, type PartitionLog } from '../log';
 import { createLocalLink, createPeerLink, createPeerRpc, PeerNotConnectedError, type LocalLocks, type PeerLink, type PeerRpc } from '../network/worker';
 import type { BatchHeader } from '../protocol';
 import type { PartitionId, Storage, StorageWrite } from '../storage';
@@ -24,6 +24,8 @@ import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
 import { LOCAL_TIMING, Membership } from './membership';
 import type { ClusterTiming } from './cluster';
 import { OFFSETS_PARTITIONS, OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS } from './offsets-topic';
+import { PartitionRaftStore } from './partition-store';
+import { partitionGroup, ReplicaManager } from './replicas';
 import { fetchRouted, listOffsetsRouted, produceRouted, serveRouted, type Route, type RoutedBroker } from './routing';
 import { tracedCall } from './request-reports';
 import { collidingTopic, configEntriesOf, defineTopic, hostedTopics, parseConfigEntries, PARTITIONS_MAX } from './topics';
@@ -75,6 +77,8 @@ interface Running {
   router: RoutedBroker | undefined;
   /** The cluster's consumer groups (each coordinated by the leader of its offsets partition), while this node is a broker of a cluster; else `groups` serves them. */
   clusterGroups: ClusterGroups | undefined;
+  /** The replicas of the cluster's partitions placed on this broker (raft groups), once it is registered in a cluster. */
+  replicas: ReplicaManager | undefined;
   /** Whether the local topics are being brought in line with the image, and whether the image changed since that began. */
   syncing: boolean;
   imageChanged: boolean;
@@ -245,6 +249,9 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     return { leader: info.leader >= 0 ? info.leader : (info.replicas[0] ?? -1), replicas: [...info.replicas], isr: [...info.isr] };
   };
 
+  /** A cluster's topic with replicas is replicated (its high watermark follows raft's commit); one of a single replica, or a private broker's, follows its durable end. */
+  const logOptionsOf = (definition: TopicDefinition): OpenLogOptions => ({ highWatermark: definition.topicId !== undefined && definition.replicationFactor > 1 ? 'replicated' : 'durable-end' });
+
   /**
    * Stores topic definitions, each with its new `partitions`, in one
    * transaction (any leftovers under their keys are cleared in it); only then does memory
@@ -260,7 +267,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       ]),
     );
     for (const { definition, ids } of added) {
-      for (const id of ids) await r.logs.open(id, definition.config);
+      for (const id of ids) await r.logs.open(id, definition.config, logOptionsOf(definition));
       r.topics.set(definition.name, definition);
     }
     for (const groups of groupRuntimes(r)) groups.topicsChanged(partitionCounts(r.topics));
@@ -287,6 +294,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
    * through when the disk is full, so a full disk can be freed), and only then from memory. Run serially.
    */
   async function deleteFenced(r: Running, names: readonly string[]): Promise<void> {
+    const clusterId = r.membership?.runtime.session.identity?.clusterId;
     const definitions = names.map((name) => {
       const definition = r.topics.get(name);
       if (definition === undefined) throw new UnknownTopicOrPartitionError(name);
@@ -294,9 +302,11 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     });
     await Promise.all(definitions.flatMap(({ name }) => [...(r.appending.get(name) ?? [])]));
     await r.storage.write(
-      definitions.flatMap(({ name, numPartitions }): StorageWrite[] => [
+      definitions.flatMap(({ name, numPartitions, topicId }): StorageWrite[] => [
         { kind: 'putValue', key: topicKey(name), value: undefined },
         ...partitionIds(name, 0, numPartitions).map((id): StorageWrite => ({ kind: 'deletePartition', id })),
+        // A replicated partition's raft state (its batches went with the partition).
+        ...(topicId === undefined || clusterId === undefined ? [] : range(0, numPartitions).flatMap((partition) => PartitionRaftStore.erase(partitionGroup(clusterId, topicId, partition)))),
       ]),
     );
     for (const { name } of definitions) r.topics.delete(name);
@@ -311,6 +321,50 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   }
 
   // --- a broker of a cluster: its topics follow the metadata image; admin goes through the controller ---
+
+  /**
+   * The replicas of the partitions placed on this broker of `membership`, on its metadata
+   * member's executor (whose frames reach the other brokers); each raft leader reports itself
+   * to the controller (alterPartition), so that other brokers route to it.
+   */
+  function replicaManager(r: Running, membership: Membership, brokerId: number): ReplicaManager {
+    const executor = membership.runtime.executor;
+    if (executor === undefined) throw new InvalidArgumentError('a registered broker runs its metadata member');
+    const { timing } = membership.runtime.init;
+    const clusterId = membership.runtime.session.identity?.clusterId;
+    if (clusterId === undefined) throw new InvalidArgumentError('a registered broker knows its cluster id');
+    const incarnation = r.info.incarnation;
+    const manager = new ReplicaManager({
+      clusterId,
+      executor,
+      logs: r.logs,
+      storage: r.storage,
+      clock: components.clock,
+      self: { brokerId, incarnation },
+      raft: {
+        electionTicks: timing.electionTicks,
+        heartbeatTicks: timing.heartbeatTicks,
+        maxInflightAppends: 4,
+        maxEntriesPerAppend: 256,
+        maxBytesPerAppend: 1 << 20,
+        maxUncommittedEntries: 4096,
+        maxApplyBytesPerStep: 1 << 20,
+        maxPendingReads: 4,
+      },
+      seed: brokerId,
+      configOf: (topic) => r.topics.get(topic)?.config ?? {},
+      reportLeadership: async (report) => {
+        const reply = await membership.admin({ type: 'alterPartition', brokerId, incarnation, ...report }, CLUSTER_ADMIN_TIMEOUT_MS);
+        if (reply.type === 'error') throw reply.error;
+      },
+      checkEveryMs: timing.tickMs * timing.heartbeatTicks,
+    });
+    membership.onClose(() => {
+      manager.close();
+      if (r.replicas === manager) r.replicas = undefined;
+    });
+    return manager;
+  }
 
   /**
    * Brings the local topics in line with the image, after the queued metadata changes:
@@ -349,7 +403,11 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     const wanted = hostedTopics(image, brokerId);
     offerPrivateTopics(r, brokerId);
     const gone = [...r.topics.values()].filter((d) => d.topicId !== undefined && wanted.get(d.name)?.definition.topicId !== d.topicId).map((d) => d.name);
-    if (gone.length > 0) await deleteFenced(r, gone);
+    r.replicas ??= replicaManager(r, membership, brokerId);
+    if (gone.length > 0) {
+      r.replicas.closeTopics(gone);
+      await deleteFenced(r, gone);
+    }
     const changes: Array<{ definition: TopicDefinition; partitions: number[] }> = [];
     let altered = false;
     for (const { definition, partitions } of wanted.values()) {
@@ -371,6 +429,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       altered ||= reconfigured;
     }
     await storeTopics(r, changes);
+    await r.replicas.follow(image);
     for (const { definition } of changes) {
       for (const partition of wanted.get(definition.name)!.partitions) r.logs.get({ topic: definition.name, partition })?.setConfig(definition.config);
     }
@@ -440,6 +499,15 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     );
   }
 
+  /**
+   * Whether every replicated partition of `topic` has a leader that raft elected and the
+   * metadata shows (epoch above the placement's 0): a created topic is ready to produce to, as
+   * KafkaJS's createTopics waits for leaders.
+   */
+  function leadersReported(membership: Membership, topic: string): boolean {
+    return membership.image?.topicByName(topic)?.partitions.every((p) => p.replicas.length < 2 || p.leaderEpoch > 0) === true;
+  }
+
   /** Resolves once `done` holds after a sync of the local topics; rejects with TimeoutError past the admin timeout. */
   function untilSynced(r: Running, done: () => boolean, what: string): Promise<void> {
     if (done()) return Promise.resolve();
@@ -482,7 +550,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       if (error !== undefined && error.code !== 'TOPIC_ALREADY_EXISTS') throw error;
       return error === undefined;
     });
-    await untilSynced(r, () => specs.every(({ topic }) => r.topics.get(topic)?.topicId !== undefined), `the creation of ${specs.map((s) => s.topic).join(', ')}`);
+    await untilSynced(r, () => specs.every(({ topic }) => r.topics.get(topic)?.topicId !== undefined && leadersReported(membership, topic)), `the creation of ${specs.map((s) => s.topic).join(', ')}`);
     return created;
   }
 
@@ -505,7 +573,11 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       // Batches of topics created just now are checked again against the created log.
       return { log, bytes, header: checked?.get(i) ?? log.check(bytes) };
     });
-    const appends = targets.map(({ log, bytes, header }) => log.append(bytes, { checked: header }));
+    // A partition of the cluster is written through its raft group, answered as acks asks; a private one directly.
+    const appends = targets.map(({ log, bytes, header }) => {
+      const replica = r.replicas?.get(log.id.topic, log.id.partition);
+      return replica === undefined ? log.append(bytes, { checked: header }) : replica.produce([bytes], acks);
+    });
     const settled = Promise.allSettled(appends);
     for (const topic of new Set(batches.map((b) => b.topic))) {
       const inFlight = r.appending.get(topic) ?? new Set();
@@ -520,7 +592,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       for (const append of appends) append.catch((error: unknown) => components.onError?.(error));
       return targets.map(({ log }) => ({ topic: log.id.topic, partition: log.id.partition, baseOffset: -1, logStartOffset: log.logStartOffset }));
     }
-    const results = await Promise.all(appends);
+    const results: Array<{ baseOffset: number }> = await Promise.all(appends);
     return results.map((result, i): ProduceResult => {
       const { log } = targets[i]!;
       return { topic: log.id.topic, partition: log.id.partition, baseOffset: result.baseOffset, logStartOffset: log.logStartOffset };
@@ -561,8 +633,20 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   function routeOf(r: Running, topic: string, partition: number): Route {
     const definition = r.topics.get(topic);
     if (definition === undefined || r.deleting.has(topic)) throw new UnknownTopicOrPartitionError(topic);
-    if (definition.topicId === undefined || r.logs.get({ topic, partition }) !== undefined) return { here: true };
+    if (definition.topicId === undefined) return { here: true };
     const placed = placementOf(topic, partition);
+    // A replicated partition is served by its raft leader (its followers hold the log too): as a
+    // replica here knows it, else as the metadata's hint says (the leader reports itself there).
+    if (placed !== undefined && placed.replicas.length > 1) {
+      const replica = r.replicas?.get(topic, partition);
+      if (replica?.isLeader === true) return { here: true };
+      const raftLeader = replica?.leaderBroker;
+      const leader = raftLeader !== undefined && raftLeader >= 0 ? raftLeader : placed.leader;
+      const self = r.membership?.runtime.session.identity?.brokerId;
+      // Named here but not leading here (yet, or any more): no leader to route to now.
+      return { here: false, leader: leader === self ? -1 : leader };
+    }
+    if (r.logs.get({ topic, partition }) !== undefined) return { here: true };
     if (placed === undefined) throw new UnknownTopicOrPartitionError(topic, partition);
     return { here: false, leader: placed.leader };
   }
@@ -601,7 +685,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         const logs = createLogManager(storage, { clock });
         // The partitions in storage: all of a private broker's topics, those placed on this broker of a cluster's.
         const { topics, stored } = await loadTopics(storage);
-        for (const id of stored) await logs.open(id, topics.get(id.topic)!.config);
+        for (const id of stored) await logs.open(id, topics.get(id.topic)!.config, logOptionsOf(topics.get(id.topic)!));
         const info: NodeInfo = { slot: claim.slot, incarnation: marker.incarnation, databaseName, storageLost: lost };
         const maintenance = logs.maintainInBackground(components.onError ? { onError: components.onError } : {});
         // The node's pure cores run on one executor; no raft group runs here yet, so nothing goes to peers.
@@ -631,6 +715,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           membership: undefined,
           router: undefined,
           clusterGroups: undefined,
+          replicas: undefined,
           syncing: false,
           imageChanged: false,
           synced: new Set(),
@@ -717,6 +802,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const checked = new Map<number, BatchHeader>();
       const toCreate = new Map<string, TopicDefinition>();
       request.batches.forEach(({ topic, partition, bytes }, i) => {
+        // Refused here, not at the partition's leader: only the coordinators write the offsets topic.
+        if (isInternalTopic(topic)) throw new InvalidTopicError(`${topic} is an internal topic: producers cannot write to it`);
         if (r.topics.has(topic) || !request.allowAutoTopicCreation) {
           // Routed, each batch is checked where it is appended (here, or at its leader).
           if (r.router === undefined) checked.set(i, logOf(topic, partition).check(bytes));
@@ -791,7 +878,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const membership = r.membership;
       if (membership !== undefined) {
         refusedAny(await throughController(membership, { type: 'createPartitions', topics: checked.map(({ definition }) => ({ topic: definition.name, count: definition.numPartitions })) }));
-        return untilSynced(r, () => checked.every(({ definition }) => (r.topics.get(definition.name)?.numPartitions ?? 0) >= definition.numPartitions), 'the new partitions');
+        return untilSynced(r, () => checked.every(({ definition }) => (r.topics.get(definition.name)?.numPartitions ?? 0) >= definition.numPartitions && leadersReported(membership, definition.name)), 'the new partitions');
       }
       await serially(r, () => storeTopics(r, grown()));
     },
@@ -1107,6 +1194,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         },
         offsetsLeaderEpoch: (partition) => r.router?.leaderEpochOf(OFFSETS_TOPIC, partition) ?? -1,
         offsetsLog: (partition) => r.logs.get({ topic: OFFSETS_TOPIC, partition }),
+        appendOffsets: (partition, bytes) => r.replicas?.get(OFFSETS_TOPIC, partition)?.produce([bytes], -1) ?? logOf(OFFSETS_TOPIC, partition).append(bytes),
         topicPartitions: () => partitionCounts(r.topics),
         addressOf: (brokerId) => r.router?.addressOf(brokerId),
         otherBrokers: () => {

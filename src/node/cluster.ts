@@ -74,7 +74,7 @@ export interface ClusterRuntimeInit {
   readonly transport: ClusterTransport;
   readonly session: Pick<SessionOptions, 'clusterName' | 'incarnation' | 'deviceId' | 'self' | 'endpoints' | 'identity' | 'newClusterId'>;
   readonly timing: ClusterTiming;
-  readonly controller: Pick<ControllerOptions, 'maxReplicationFactor' | 'maxPartitions' | 'snapshotEveryRecords' | 'validateConfigs'>;
+  readonly controller: Pick<ControllerOptions, 'maxReplicationFactor' | 'defaultReplicationFactor' | 'maxPartitions' | 'snapshotEveryRecords' | 'validateConfigs'>;
   /** Seeds the raft core's election jitter. */
   readonly seed: number;
   /** Keeps the identity in the slot's storage (the broker id survives a reopen). */
@@ -136,6 +136,11 @@ export class ClusterRuntime {
   /** The metadata member's raft state, once it runs. */
   get raft(): RaftState | undefined {
     return this.#member?.raft;
+  }
+
+  /** The executor of the metadata member, once it runs: the replicated partitions' raft groups run on it too, so their frames reach the other brokers with the metadata group's. */
+  get executor(): Executor | undefined {
+    return this.#member?.executor;
   }
 
   /** This broker's member id, once it has an identity. */
@@ -292,10 +297,12 @@ export class ClusterRuntime {
       heartbeatFlushTicks: timing.heartbeatTicks,
       observer: {
         ...observer,
-        // Raft steps that change what the controller acts on are fed to it.
+        // Raft steps of the metadata group that change what the controller acts on are fed to it
+        // (the replicated partitions' groups run on this executor too).
         raftStepped: (group, input, before, after, effects) => {
-          member.raft = after;
           observer?.raftStepped?.(group, input, before, after, effects);
+          if (group !== METADATA_GROUP) return;
+          member.raft = after;
           if (before.role !== after.role || before.term !== after.term || before.leader !== after.leader || before.membership !== after.membership || input.type === 'changeMembership') {
             host.input(raftInput(after));
           }

@@ -24,7 +24,7 @@ import type { StorageWrite } from '../storage';
 
 type PersistEffect = Extract<Effect, { type: 'persist' }>;
 /** Effects the executor hands to a raft group's application. */
-export type ApplicationEffect = Exclude<Effect, { type: 'persist' | 'send' }>;
+export type ApplicationEffect = Exclude<Effect, { type: 'persist' | 'send' | 'loadEntries' }>;
 
 
 /**
@@ -40,6 +40,12 @@ export interface RaftStore extends RaftLog {
   durable(effect: PersistEffect): void;
   /** Drops what was staged and not durable, reading the durable state again: before a restart after a failed write. */
   recover(): Promise<void>;
+  /**
+   * Brings durable entries into memory, so that the next `entries` call for them answers (the
+   * `loadEntries` effect), then calls `done` (with the error, if the read failed). A callback, not
+   * a promise, so that a simulated store answers in its own simulated time.
+   */
+  load(fromIndex: number, toIndex: number, maxBytes: number, done: (error?: unknown) => void): void;
 }
 
 /** What the application learns from a raft group. */
@@ -323,6 +329,8 @@ class RaftGroup implements FlushSource {
   #closed = false;
   #backoffMs: number;
   #cancelRestart: Cancel | undefined;
+  /** Counts stops, so an answer for a core that has since stopped (a load) is dropped. */
+  #generation = 0;
 
   constructor(
     readonly executor: Executor,
@@ -359,6 +367,9 @@ class RaftGroup implements FlushSource {
     for (const effect of result.effects) {
       switch (effect.type) {
         case 'persist':
+          break;
+        case 'loadEntries':
+          this.#load(effect);
           break;
         case 'send':
           this.executor.post(this.id, [effect.message]);
@@ -402,6 +413,21 @@ class RaftGroup implements FlushSource {
     };
   }
 
+  /**
+   * Loads the entries the core asked for, then tells it; a failed read stops the group (as a
+   * failed write does) and it restarts from the disk. A load that ends after a restart is
+   * ignored: the restarted core asks again for what it lacks.
+   */
+  #load(effect: Extract<Effect, { type: 'loadEntries' }>): void {
+    const generation = this.#generation;
+    const current = () => this.state !== undefined && !this.#closed && this.#generation === generation;
+    this.store.load(effect.fromIndex, effect.toIndex, effect.maxBytes, (error) => {
+      if (!current()) return;
+      if (error === undefined) this.executor.enqueue({ kind: 'raft', group: this, input: { type: 'entriesLoaded', fromIndex: effect.fromIndex } });
+      else this.#stop(error);
+    });
+  }
+
   close(): void {
     this.#closed = true;
     this.#cancelRestart?.();
@@ -411,6 +437,7 @@ class RaftGroup implements FlushSource {
 
   /** Fail-stop: drop the state and what waits for the disk; restart from the disk after the backoff. */
   #stop(error: unknown): void {
+    this.#generation++;
     this.state = undefined;
     this.#pending = [];
     this.handler.stopped?.(error);

@@ -40,6 +40,8 @@ export interface GroupHost {
   offsetsLeaderEpoch(partition: number): number;
   /** The offsets topic's partition held here, or undefined. */
   offsetsLog(partition: number): PartitionLog | undefined;
+  /** Appends a batch to a partition of the offsets topic led here, resolving once it is committed (acks -1). */
+  appendOffsets(partition: number, bytes: Uint8Array): Promise<unknown>;
   /** The partition count of every topic now: what a new coordinator keeps loaded offsets by. */
   topicPartitions(): Record<string, number>;
   /** The peer id of a live broker, or undefined. */
@@ -290,7 +292,7 @@ export class ClusterGroups implements GroupMethods {
       const now = this.#leadership(partition);
       return this.#held.get(partition) === held && now.log === log && now.epoch === epoch ? log : undefined;
     };
-    const store = new OffsetsTopicStore(current, this.#host.clock);
+    const store = new OffsetsTopicStore(() => (current() === undefined ? undefined : { append: (bytes) => this.#host.appendOffsets(partition, bytes) }), this.#host.clock);
     const runtime = new GroupRuntime(this.#executor, `${this.#instanceId}-${++this.#coordinatorsMade}`, new Map(), this.#host.topicPartitions(), undefined, store);
     const loaded = readOffsets(log).then((groups) => {
       for (const [groupId, offsets] of groups) {

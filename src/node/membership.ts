@@ -149,8 +149,10 @@ export class Membership {
       },
       timing,
       controller: {
-        // One replica until replicated partitions exist (Cluster II).
-        maxReplicationFactor: 1,
+        // Replicated partitions (raft) up to three replicas; one unless the creator asks for more,
+        // as Kafka's default.replication.factor, until failover is fast (Cluster II, finished).
+        maxReplicationFactor: 3,
+        defaultReplicationFactor: 1,
         maxPartitions: 1_000,
         snapshotEveryRecords: 1_000,
         validateConfigs: (entries) => {

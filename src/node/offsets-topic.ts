@@ -51,7 +51,8 @@ export async function readOffsets(log: PartitionLog): Promise<LoadedOffsets> {
     if (batches.length === 0) break;
     for (const bytes of batches) {
       const batch = decodeBatch(bytes);
-      for (const record of batch.records) {
+      // Control batches (a raft leader's no-op, a configuration change) hold no offsets.
+      for (const record of batch.isControl ? [] : batch.records) {
         if (batch.baseOffset + record.offsetDelta < offset || record.key === null) continue;
         const key = decodeOffsetKey(record.key);
         if (key === undefined) continue;
@@ -85,11 +86,11 @@ export class OffsetsTopicStore implements OffsetStore {
   readonly #unsettled = new Map<string, Promise<void>>();
 
   /**
-   * @param logOf the offsets-topic partition of a group, while this broker holds it (else undefined)
+   * @param logOf where a group's records go, while this broker holds its offsets-topic partition (else undefined)
    * @example const store = new OffsetsTopicStore((groupId) => logs.get({ topic: OFFSETS_TOPIC, partition: coordinatorPartition(groupId, 8) }), clock);
    */
   constructor(
-    private readonly logOf: (groupId: string) => PartitionLog | undefined,
+    private readonly logOf: (groupId: string) => { append(bytes: Uint8Array): Promise<unknown> } | undefined,
     private readonly clock: Clock,
   ) {}
 

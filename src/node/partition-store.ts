@@ -61,6 +61,9 @@ function entryOf(bytes: Uint8Array): Entry {
   return { term: header.partitionLeaderEpoch, data: bytes, membership: JSON.parse(fromUtf8.decode(control.value)) as Membership };
 }
 
+/** Reads kept for the core at once (see `load`). */
+const LOADED_MAX = 4;
+
 const keysOf = (group: string) => ({ hardState: `raft/${group}/hardState`, snapshot: `raft/${group}/snapshot`, memberships: `raft/${group}/memberships` });
 
 type Memberships = Array<{ index: number; membership: Membership }>;
@@ -80,8 +83,8 @@ export class PartitionRaftStore {
   /** What each staged write does once durable, in the order staged. */
   readonly #durables: Array<() => void> = [];
   #durableListener: () => void = () => undefined;
-  /** The last entries read from storage for the core (see `load`). */
-  #loaded: { fromIndex: number; entries: Entry[] } | undefined;
+  /** Entries read from storage for the core (see `load`), by the index they start at. */
+  readonly #loaded = new Map<number, Entry[]>();
 
   private constructor(log: PartitionLog, storage: Storage, group: string) {
     this.#log = log;
@@ -116,24 +119,26 @@ export class PartitionRaftStore {
   term(index: number): number {
     return this.#log.places.epochAt(index)!;
   }
-  /**
-   * From memory (the log's tail, or what `load` read). Until the core reads entries
-   * asynchronously (issue 19), entries not in memory fail the step: the group stops and
-   * restarts from the disk.
-   */
-  entries(fromIndex: number, toIndex: number, maxBytes: number): Entry[] {
+  /** From memory (the log's tail, or what `load` read), else undefined: the core asks `load` for them. */
+  entries(fromIndex: number, toIndex: number, maxBytes: number): Entry[] | undefined {
     const cached = this.#log.cachedEntries(fromIndex, toIndex, maxBytes);
     if (cached !== undefined) return cached.map(entryOf);
-    const loaded = this.#loaded;
-    if (loaded === undefined || loaded.fromIndex !== fromIndex) throw new StorageError(`raft entries ${fromIndex}..${toIndex} of ${this.#log.id.topic}-${this.#log.id.partition} are not in memory`);
-    this.#loaded = undefined;
-    return loaded.entries.slice(0, toIndex - fromIndex + 1);
+    const loaded = this.#loaded.get(fromIndex);
+    if (loaded === undefined) return undefined;
+    this.#loaded.delete(fromIndex);
+    return loaded.slice(0, toIndex - fromIndex + 1);
   }
+
   /** Reads entries the core could not have from memory; its next `entries` call for them answers. */
-  async load(fromIndex: number, toIndex: number, maxBytes: number): Promise<void> {
-    const batches = await this.#log.readEntries(fromIndex, toIndex, maxBytes);
-    this.#loaded = { fromIndex, entries: batches.map(entryOf) };
+  load(fromIndex: number, toIndex: number, maxBytes: number, done: (error?: unknown) => void): void {
+    this.#log.readEntries(fromIndex, toIndex, maxBytes).then((batches) => {
+      // A few reads stay for their asker (an apply and a follower's append may wait at once).
+      if (this.#loaded.size >= LOADED_MAX) this.#loaded.delete(this.#loaded.keys().next().value!);
+      this.#loaded.set(fromIndex, batches.map(entryOf));
+      done();
+    }, done);
   }
+
   hardState(): HardState {
     return this.#hardState;
   }
@@ -173,7 +178,7 @@ export class PartitionRaftStore {
       this.#memberships = [...kept, ...added];
     }
     if (membershipsChanged) writes.push({ kind: 'putValue', key: this.#keys.memberships, value: this.#memberships });
-    this.#loaded = undefined;
+    this.#loaded.clear();
     this.#durables.push(() => durables.forEach((durable) => durable()));
     return writes;
   }
@@ -193,7 +198,7 @@ export class PartitionRaftStore {
 
   async recover(): Promise<void> {
     this.#durables.length = 0;
-    this.#loaded = undefined;
+    this.#loaded.clear();
     await this.#log.reload();
     await this.#readValues();
   }

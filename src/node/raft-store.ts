@@ -152,6 +152,11 @@ export class StoredRaftLog implements RaftStore {
     // Staged writes are in memory already; storage has them now too.
   }
 
+  /** Every entry after the snapshot is in memory: nothing to load. */
+  load(_fromIndex: number, _toIndex: number, _maxBytes: number, done: () => void): void {
+    done();
+  }
+
   async recover(): Promise<void> {
     this.#hardState = ((await this.#storage.readValue(this.#hardStateKey)) as HardState | undefined) ?? { term: 0, votedFor: undefined };
     this.#snapshot = (await this.#storage.readValue(this.#snapshotKey)) as Snapshot | undefined;

@@ -58,6 +58,10 @@ export class PartitionReplica {
   get leaderEpoch(): number {
     return this.#executor.raftState(this.group)?.term ?? -1;
   }
+  /** The leader's broker id as this replica knows it, -1 for none. */
+  get leaderBroker(): number {
+    return this.#leaderBroker();
+  }
   get isLeader(): boolean {
     return this.#executor.raftState(this.group)?.role === 'leader';
   }
@@ -82,6 +86,14 @@ export class PartitionReplica {
       this.#pending.add({ input, acks, resolve, reject });
       this.#executor.input(this.group, input);
     });
+  }
+
+  /**
+   * Campaigns now instead of after an election timeout: the preferred replica of a new partition.
+   * @example if (hint.leader === self && replica.leaderEpoch === 0) replica.campaign();
+   */
+  campaign(): void {
+    this.#executor.input(this.group, { type: 'campaign' });
   }
 
   /** Leaves the group here: pending produces are refused (retriable), the log stays. */

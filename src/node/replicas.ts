@@ -13,10 +13,14 @@ import { PartitionReplica } from './replica';
 // leader hint that the leader keeps up to date (alterPartition, KIP-497), so that other
 // brokers route requests to it.
 
-/** A replica's raft group: by topic id, so a topic deleted and created again under its name starts afresh. */
-export const partitionGroup = (topicId: number, partition: number): string => `partition/${topicId}/${partition}`;
+/**
+ * A replica's raft group: by cluster and topic id, so a topic deleted and created again under
+ * its name, or a slot that joined another cluster, starts afresh.
+ */
+export const partitionGroup = (clusterId: string, topicId: number, partition: number): string => `partition/${clusterId}/${topicId}/${partition}`;
 
 export interface ReplicaManagerInit {
+  clusterId: string;
   executor: Executor;
   logs: LogManager;
   storage: Storage;
@@ -62,15 +66,19 @@ export class ReplicaManager {
   async follow(image: MetadataImage): Promise<void> {
     this.#image = image;
     const { brokerId } = this.#init.self;
-    const wanted = new Map<string, { topic: string; partition: number; voters: string[] }>();
+    const wanted = new Map<string, { topic: string; partition: number; voters: string[]; preferred: boolean }>();
     for (const topic of image.topics()) {
       for (const p of topic.partitions) {
-        if (!p.replicas.includes(brokerId)) continue;
+        // One replica is served as Cluster I's (appended directly): raft for replicated partitions.
+        if (!p.replicas.includes(brokerId) || p.replicas.length < 2) continue;
         const voters = p.replicas.flatMap((id) => {
           const broker = image.broker(id);
           return broker === undefined ? [] : [memberId(id, broker.incarnation)];
         });
-        wanted.set(partitionGroup(topic.topicId, p.partition), { topic: topic.name, partition: p.partition, voters });
+        // The leader the metadata names campaigns as soon as its replica starts (a new partition, a
+        // reopened tab), not after an election timeout; a pre-vote keeps it from disrupting another leader.
+        const preferred = p.leader === brokerId;
+        wanted.set(partitionGroup(this.#init.clusterId, topic.topicId, p.partition), { topic: topic.name, partition: p.partition, voters, preferred });
       }
     }
     for (const [group, held] of this.#replicas) {
@@ -79,14 +87,27 @@ export class ReplicaManager {
       this.#replicas.delete(group);
       this.#reported.delete(group);
     }
-    for (const [group, { topic, partition, voters }] of wanted) {
+    for (const [group, { topic, partition, voters, preferred }] of wanted) {
       if (this.#replicas.has(group)) continue;
-      const log = await this.#init.logs.open({ topic, partition }, this.#init.configOf(topic), { highWatermark: 'replicated' });
+      const log = await this.#init.logs.open({ topic, partition }, this.#init.configOf(topic));
+      log.replicate();
       const store = await PartitionRaftStore.open(log, this.#init.storage, group);
       if (this.#replicas.has(group)) continue; // opened meanwhile by a later follow
       const self = memberId(brokerId, this.#init.self.incarnation);
       const config: RaftConfig = { ...this.#init.raft, id: self, voters, seed: this.#init.seed + this.#replicas.size };
-      this.#replicas.set(group, { replica: new PartitionReplica({ executor: this.#init.executor, group, log, store, config }), topic, partition });
+      const replica = new PartitionReplica({ executor: this.#init.executor, group, log, store, config });
+      this.#replicas.set(group, { replica, topic, partition });
+      if (preferred) replica.campaign();
+    }
+  }
+
+  /** Closes the replicas of these topics now (before their delete removes the logs under them). */
+  closeTopics(topics: readonly string[]): void {
+    for (const [group, held] of this.#replicas) {
+      if (!topics.includes(held.topic)) continue;
+      held.replica.close();
+      this.#replicas.delete(group);
+      this.#reported.delete(group);
     }
   }
 

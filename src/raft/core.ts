@@ -112,6 +112,8 @@ interface State {
   reads: readonly PendingRead[];
   /** Leader only: the latest read-index round sent in heartbeats. */
   readRound: number;
+  /** Where `loadEntries` effects are out (their fromIndex): reads from there wait for their `entriesLoaded`. */
+  loading: ReadonlySet<number>;
 }
 
 /**
@@ -192,6 +194,7 @@ export function createRaft(config: RaftConfig, log: RaftLog, hardState: HardStat
     transferElapsedTicks: 0,
     reads: [],
     readRound: 0,
+    loading: new Set(),
   };
   resetTimers(state);
   return state;
@@ -212,6 +215,9 @@ export function step(previous: RaftState, input: Input): StepResult {
     case 'tick':
       tick(s, out);
       break;
+    case 'campaign':
+      if (s.role !== 'leader') campaign(s, out, 'preVote');
+      break;
     case 'message':
       receive(s, out, input.message);
       break;
@@ -220,6 +226,11 @@ export function step(previous: RaftState, input: Input): StepResult {
       break;
     case 'persisted':
       persisted(s, out, input.writeId);
+      break;
+    case 'entriesLoaded':
+      // Where a read waited: appends to the followers (apply tries again in finish).
+      s.loading = new Set([...s.loading].filter((from) => from !== input.fromIndex));
+      if (s.role === 'leader') for (const to of s.progress.keys()) sendAppends(s, out, to);
       break;
     case 'changeMembership':
       changeMembership(s, out, input.membership);
@@ -473,7 +484,9 @@ function sendAppends(s: State, out: Out, to: NodeId, evenIfEmpty = false): void 
     if (empty && !(evenIfEmpty && sent === 0)) return;
     const prevIndex = pr.next - 1;
     const entries =
-      pr.next <= last ? readEntries(s.view, pr.next, Math.min(last, prevIndex + maxEntriesPerAppend), maxBytesPerAppend) : [];
+      pr.next <= last ? readLog(s, out, pr.next, Math.min(last, prevIndex + maxEntriesPerAppend), maxBytesPerAppend) : [];
+    // Not in memory: nothing goes out (the follower is neither probed nor advanced) until they are loaded.
+    if (entries === undefined) return;
     const message: AppendRequest = {
       type: 'append',
       from: s.config.id,
@@ -493,6 +506,20 @@ function sendAppends(s: State, out: Out, to: NodeId, evenIfEmpty = false): void 
     pr.next += entries.length;
     pr.inflight.push(pr.next - 1);
   }
+}
+
+/**
+ * The log's entries `fromIndex..toIndex`, or undefined when the log must load them first:
+ * then a `loadEntries` effect goes out, unless one from there already is (its `entriesLoaded` retries).
+ */
+function readLog(s: State, out: Out, fromIndex: number, toIndex: number, maxBytes: number): Entry[] | undefined {
+  const entries = readEntries(s.view, fromIndex, toIndex, maxBytes);
+  if (entries === undefined && !s.loading.has(fromIndex)) {
+    s.loading = new Set([...s.loading, fromIndex]);
+    // Only durable entries are loaded; those after them are in memory and join them when read again.
+    out.effects.push({ type: 'loadEntries', fromIndex, toIndex: Math.min(toIndex, s.view.stableIndex), maxBytes });
+  }
+  return entries;
 }
 
 function receive(s: State, out: Out, m: Message): void {
@@ -874,8 +901,8 @@ function finish(s: State, out: Out): void {
     out.sends.push(...out.afterWrite);
   }
   for (const message of out.sends) out.effects.push({ type: 'send', message });
-  if (s.applied < s.commit) {
-    const entries = readEntries(s.view, s.applied + 1, s.commit, s.config.maxApplyBytesPerStep);
+  const entries = s.applied < s.commit ? readLog(s, out, s.applied + 1, s.commit, s.config.maxApplyBytesPerStep) : undefined;
+  if (entries !== undefined) {
     const first = s.applied + 1;
     out.effects.push({ type: 'apply', entries: entries.map((e, i) => ({ index: first + i, term: e.term, data: e.data })) });
     s.applied += entries.length;

@@ -6,7 +6,10 @@
 //      its `thenSend` messages and feed back `{ type: 'persisted', writeId }`;
 //   2. `send`: deliver a message to a peer (it may be lost; raft retries);
 //   3. `apply` / `restore`: hand committed entries, or a leader's snapshot, to the state machine;
-//   4. `proposed` / `proposalRejected` / `readReady` / `readRejected`: answer the client.
+//   4. `proposed` / `proposalRejected` / `readReady` / `readRejected`: answer the client;
+//   5. `loadEntries`: `RaftLog.entries` answered undefined (the entries are on disk, not in
+//      memory); bring them into memory and feed back `{ type: 'entriesLoaded', fromIndex }`, and
+//      the core reads again where it waited (raft-rs's GetEntriesContext). One is out per fromIndex.
 //
 // Pre-vote and check-quorum are always on.
 //
@@ -73,22 +76,27 @@
 //   5. It is forced on one member at a time; it is not durable: after a crash before
 //      it leads, force it again.
 //
-// How a partition maps onto it. One raft entry is one Kafka record batch; the entry's
-// term is the batch's `partitionLeaderEpoch`. Raft index i is the i-th batch of the
-// partition; its offsets are assigned by the leader when it proposes the batch
-// (baseOffset = the previous batch's lastOffset + 1), so they are a function of the log
-// prefix and equal on every replica that has entry i. The log stores batches keyed by
-// baseOffset and keeps index ↔ baseOffset (a secondary key); `RaftLog.term(i)` is the
-// epoch field of batch i. The high watermark is lastOffset + 1 of the batch at `commit`;
-// a leader's no-op entry (empty payload) becomes an empty control batch that occupies
-// no offsets. Truncation by raft (`entries.firstIndex`) is Kafka's truncation to a
-// leader epoch boundary. A configuration entry is a control batch too (as KRaft's
-// VotersRecord). The log's start after a snapshot at index s is Kafka's logStartOffset
-// (the baseOffset of batch s+1): retention deleting old batches is `compact`. For a
-// partition the snapshot's image is small — the next offset and the producers' state
-// (ids, epochs, sequences) — since the records themselves are the data: a follower
-// behind the leader's log start restores it and fetches from there, as a Kafka
-// follower out of range does. For the metadata controller it is the metadata image.
+// How a partition maps onto it (src/log, src/node/partition-store.ts). One raft entry is
+// one Kafka record batch; the entry's term is the batch's `partitionLeaderEpoch`. Raft
+// index i is the i-th batch of the partition; its offsets are numbered when the entry is
+// staged (baseOffset = the previous batch's lastOffset + 1), which on the leader is the step
+// that proposes it, so they are a function of the log prefix and equal on every replica
+// that has entry i. Each stored batch's summary holds its raft index and epoch, and the log
+// keeps index ↔ offsets and the epochs' start offsets in memory (BatchIndex);
+// `RaftLog.term(i)` reads them, `RaftLog.entries` reads the tail cache or answers
+// undefined (then `loadEntries` reads IndexedDB). The high watermark is lastOffset + 1 of
+// the batch at `commit`. A leader's no-op entry becomes a control batch (LEADER_CHANGE)
+// that takes one offset, a configuration entry one too (KRAFT_VOTERS), both without a
+// timestamp so every replica stores the same bytes; consumers skip them (FORMATS.md §
+// Control batch). Truncation by raft (`entries.firstIndex`) is Kafka's truncation to a
+// leader epoch boundary, written in one transaction with the replacement and the hard
+// state, never below the high watermark. The cleaner keeps an emptied batch's header and
+// retention deletes only up to raft's compaction point, so indices never renumber. For a
+// partition the snapshot's image is small — the next offset (and, with idempotence, the
+// producers' state) — since the records themselves are the data: a follower behind the
+// leader's log start restores it (an empty log starting at that offset) and fetches from
+// there, as a Kafka follower out of range does. For the metadata controller it is the
+// metadata image.
 
 export { createRaft, lastIndexOf, step } from './core';
 export type { RaftState, StepResult } from './core';

@@ -30,16 +30,19 @@ export function termAt(view: LogView, index: number): number | undefined {
 }
 
 /**
- * Entries `fromIndex..toIndex`, cut once `maxBytes` of payload would be exceeded, never empty.
+ * Entries `fromIndex..toIndex`, cut once `maxBytes` of payload would be exceeded, never empty;
+ * undefined when the durable ones among them are not in memory (the log must load them).
  * @example readEntries(view, next, lastIndex(view), maxBytesPerAppend)
  */
-export function readEntries(view: LogView, fromIndex: number, toIndex: number, maxBytes: number): Entry[] {
+export function readEntries(view: LogView, fromIndex: number, toIndex: number, maxBytes: number): Entry[] | undefined {
   assert(fromIndex > view.startIndex && fromIndex <= toIndex && toIndex <= lastIndex(view), 'readEntries out of range');
   let out: Entry[] = [];
   let bytes = 0;
   if (fromIndex <= view.stableIndex) {
     const stableTo = Math.min(toIndex, view.stableIndex);
-    out = view.log.entries(fromIndex, stableTo, maxBytes);
+    const stable = view.log.entries(fromIndex, stableTo, maxBytes);
+    if (stable === undefined) return undefined;
+    out = stable;
     assert(out.length >= 1 && out.length <= stableTo - fromIndex + 1, 'RaftLog.entries returned a bad count');
     if (out.length < stableTo - fromIndex + 1) return out;
     for (const entry of out) bytes += entry.data.length;

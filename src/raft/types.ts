@@ -57,8 +57,12 @@ export interface RaftLog {
   memberships(): ReadonlyArray<{ readonly index: number; readonly membership: Membership }>;
   /** Term of the entry at `index` (snapshot index < index ≤ lastIndex). */
   term(index: number): number;
-  /** Entries `fromIndex..toIndex` inclusive (after the snapshot), cut after `maxBytes` of payload but never empty. */
-  entries(fromIndex: number, toIndex: number, maxBytes: number): Entry[];
+  /**
+   * Entries `fromIndex..toIndex` inclusive (after the snapshot), cut after `maxBytes` of payload
+   * but never empty; or undefined when they are not in memory: the core then asks for them
+   * with a `loadEntries` effect and tries again on `entriesLoaded` (raft-rs's GetEntriesContext).
+   */
+  entries(fromIndex: number, toIndex: number, maxBytes: number): Entry[] | undefined;
 }
 
 /** What must survive a crash besides the log: the term and the vote cast in it. */
@@ -150,11 +154,19 @@ export interface GroupMessage {
 export type Input =
   /** One logical clock tick; all timeouts are counted in ticks. */
   | { readonly type: 'tick' }
+  /**
+   * Campaign now (with a pre-vote), as when the election timeout elapses; ignored by a leader.
+   * Always safe; the application uses it where waiting out a timeout buys nothing (a new
+   * partition's preferred replica).
+   */
+  | { readonly type: 'campaign' }
   | { readonly type: 'message'; readonly message: Message }
   /** Client payloads to append as one entry each (only a leader accepts). */
   | { readonly type: 'propose'; readonly payloads: readonly Uint8Array[] }
   /** The `persist` effect with this `writeId` (and every earlier one) is durable. */
   | { readonly type: 'persisted'; readonly writeId: number }
+  /** The `loadEntries` from `fromIndex` is done: the core reads its log again where it waited. */
+  | { readonly type: 'entriesLoaded'; readonly fromIndex: number }
   /**
    * Leader only: append a configuration entry for `membership`. It may differ from the
    * current one by one voter at most (added, removed, promoted from or demoted to
@@ -198,6 +210,12 @@ export type Effect =
       readonly entries?: { readonly firstIndex: number; readonly entries: readonly Entry[] };
       readonly thenSend: readonly Message[];
     }
+  /**
+   * Bring entries `fromIndex..toIndex` (about `maxBytes` of them) into memory, then feed
+   * `entriesLoaded` with `fromIndex`: `RaftLog.entries` answered undefined for them. One is out
+   * per `fromIndex` (say, an apply and each lagging follower's append); every one must be answered.
+   */
+  | { readonly type: 'loadEntries'; readonly fromIndex: number; readonly toIndex: number; readonly maxBytes: number }
   /** Send now: nothing it says depends on an unfinished write. */
   | { readonly type: 'send'; readonly message: Message }
   /** Apply these committed entries to the state machine, in order. */

@@ -253,6 +253,7 @@ describe('retention', () => {
     await log.append(batchOf(['a'], 1));
     await log.append(batchOf(['b'], 1));
     log.advanceHighWatermark(1);
+    log.setRemovableThrough(2); // raft's compaction point is past both: the high watermark bounds it
     expect(await log.enforceRetention(1e12)).toBe(1);
     expect(log.logStartOffset).toBe(1);
   });

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { realClock } from '../../src/clock';
 import { InvalidConfigError } from '../../src/errors';
 import { createLocalLink, createPeerRpc, type PeerRpc } from '../../src/network/worker';
-import { encodeBatch } from '../../src/protocol';
+import { encodeBatch, readBatchHeader } from '../../src/protocol';
 import { createMemoryLocks } from '../support/memory-locks';
 import { closeTab, FORM_BOUND_MS, infos, newCluster, oneCluster, openTab, type Tab } from './cluster-tabs';
 
@@ -57,10 +57,27 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
       expect(records).toEqual([0, 1, 2]);
     }
 
-    // A second create of the name is not a new topic; a replication factor beyond one replica is refused, typed.
+    // A second create of the name is not a new topic; a replication factor beyond the live brokers is refused, typed.
     await expect(tabs[2]!.node.createTopics([{ topic: 'orders' }], false)).resolves.toEqual([false]);
-    await expect(tabs[0]!.node.createTopics([{ topic: 'wide', replicationFactor: 3 }], false)).rejects.toMatchObject({ code: 'INVALID_REPLICATION_FACTOR' });
-    await expect(tabs[0]!.node.createTopics([{ topic: 'wide', replicationFactor: 3 }], false)).rejects.toBeInstanceOf(InvalidConfigError);
+    await expect(tabs[0]!.node.createTopics([{ topic: 'wide', replicationFactor: 4 }], false)).rejects.toMatchObject({ code: 'INVALID_REPLICATION_FACTOR' });
+    await expect(tabs[0]!.node.createTopics([{ topic: 'wide', replicationFactor: 4 }], false)).rejects.toBeInstanceOf(InvalidConfigError);
+
+    // Replicated on all three: acknowledged with acks -1 once the replicas have it, read at the leader from any tab.
+    await expect(tabs[0]!.node.createTopics([{ topic: 'replicated', numPartitions: 2, replicationFactor: 3 }], false)).resolves.toEqual([true]);
+    const replicated = await placement(tabs[0]!, 'replicated');
+    expect(replicated.every((p) => p.replicas?.length === 3)).toBe(true);
+    for (const tab of tabs) {
+      const results = await tab.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [0, 1].map((partition) => ({ topic: 'replicated', partition, bytes: batch() })) });
+      expect(results.map((r) => r.baseOffset >= 1)).toEqual([true, true]);
+    }
+    for (const tab of tabs) {
+      for (const partition of [0, 1]) {
+        // One partition a fetch: the first part of a routed fetch to bring data ends it.
+        const [fetched] = await tab.node.fetch({ requestId: 3, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, partitions: [{ topic: 'replicated', partition, fetchOffset: 0, maxBytes: 1 << 20 }] });
+        // Three records, after the leader's no-op (a control batch).
+        expect(fetched!.batches.filter((b) => !readBatchHeader(b).isControl)).toHaveLength(3);
+      }
+    }
 
     // Deleted through the controller from any tab: gone from every broker.
     await tabs[0]!.node.deleteTopics(['orders']);

@@ -61,6 +61,7 @@ async function scripted(shared?: { log: PartitionLog; executor: Executor }): Pro
     offsetsRoute: () => state.route,
     offsetsLeaderEpoch: () => state.epoch,
     offsetsLog: (p) => (p === partition && state.route.here ? log : undefined),
+    appendOffsets: (_p, bytes) => log.append(bytes),
     topicPartitions: () => ({ orders: 2 }),
     addressOf: (brokerId) => `peer-${brokerId}`,
     otherBrokers: () => [2],

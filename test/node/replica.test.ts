@@ -137,6 +137,21 @@ describe('a replicated partition whose raft log is the partition log', () => {
     c.stop();
   });
 
+  it('a replica reopened from its storage holds the same log and raft state; entries no longer in memory are read back for the group to go on', async () => {
+    const first = await cluster();
+    await first.run(500);
+    await during(first.leader()[1].replica.produce([batchOf(['kept'])], -1), first.run);
+    const before = await Promise.all(members.map(async (m) => batchesOf(first.nodes.get(m)!.log)));
+    first.stop();
+    // Reopened, each log's tail cache is empty: the apply and the appends read the log back (loadEntries).
+    const second = await cluster(new Map(members.map((m) => [m, first.storages.get(m)!.reopen()])));
+    for (const [i, m] of members.entries()) expect(await batchesOf(second.nodes.get(m)!.log, second.nodes.get(m)!.log.logEndOffset)).toEqual(before[i]);
+    await second.run(1000);
+    expect((await during(second.leader()[1].replica.produce([batchOf(['more'])], -1), second.run)).status).toBe('fulfilled');
+    for (const node of second.nodes.values()) expect((await batchesOf(node.log)).flatMap((b) => b[3])).toEqual(['kept', 'more']);
+    second.stop();
+  });
+
   it('a leader cut off acknowledges no acks -1 write; a new leader replaces its suffix, the write is refused and nothing committed is lost', async () => {
     const c = await cluster();
     await c.run(500);

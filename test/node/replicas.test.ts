@@ -50,6 +50,7 @@ async function cluster() {
     });
     executors.set(self, executor);
     const manager = new ReplicaManager({
+      clusterId: 'c',
       executor,
       logs,
       storage,

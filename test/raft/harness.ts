@@ -19,15 +19,25 @@ import {
 type PersistEffect = Extract<Effect, { type: 'persist' }>;
 const GROUP = 'g';
 
-/** An in-memory log that applies writes once they are durable; `entries` follow the snapshot. */
+/**
+ * An in-memory log that applies writes once they are durable; `entries` follow the
+ * snapshot. Entries below `inMemoryFrom` count as not in memory (as a store keeping a
+ * bounded tail) until a load brings them in.
+ */
 export class MemLog {
   snapshot: Snapshot | undefined;
+  inMemoryFrom = 1;
+  /** Indices below `inMemoryFrom` brought into memory by loads. */
+  loaded = new Set<number>();
   constructor(
     public entries: Entry[] = [],
     public hardState: HardState = { term: 0, votedFor: undefined },
   ) {}
   get startIndex(): number {
     return this.snapshot?.index ?? 0;
+  }
+  inMemory(index: number): boolean {
+    return index >= this.inMemoryFrom || this.loaded.has(index);
   }
   write(effect: PersistEffect): void {
     if (effect.hardState !== undefined) this.hardState = effect.hardState;
@@ -56,6 +66,8 @@ export interface Member {
   effects: Effect[];
   /** Set: the member is down; inputs to it are refused (see `crash`). */
   down: boolean;
+  /** `RaftStore.load` calls waiting for `finishLoads`, oldest first. */
+  loads: Array<{ fromIndex: number; toIndex: number; loaded: () => void; failed: (error: unknown) => void }>;
 }
 
 export const testConfig = (id: string, voters: readonly string[], overrides: Partial<RaftConfig> = {}): RaftConfig => ({
@@ -103,6 +115,7 @@ export class TestCluster {
       applied: [],
       effects: [],
       down: false,
+      loads: [],
     };
     const committer = createGroupCommitter(
       {
@@ -135,7 +148,7 @@ export class TestCluster {
     (member as { executor: Executor }).executor = executor;
     // A core assertion fail-stops the group on the executor; the test sees it thrown from `input`.
     const handler = { stopped: (error: unknown) => void (this.#capturing !== undefined && (this.#capturing.error = error)) };
-    executor.addRaftGroup(GROUP, { config: testConfig(id, this.ids, config), store: storeOf(log), handler });
+    executor.addRaftGroup(GROUP, { config: testConfig(id, this.ids, config), store: storeOf(log, member.loads), handler });
     this.members.set(id, member);
   }
 
@@ -188,6 +201,23 @@ export class TestCluster {
     }
   }
 
+  /**
+   * Finishes the member's waiting loads: their entries come into memory; `evicted`: they
+   * are reported loaded but gone from memory again by the time the core reads; an error: the loads fail.
+   */
+  finishLoads(id: string, outcome: 'loaded' | 'evicted' | Error = 'loaded'): void {
+    const member = this.member(id);
+    for (const load of member.loads.splice(0)) {
+      if (outcome instanceof Error) {
+        load.failed(outcome);
+      } else {
+        if (outcome === 'loaded') for (let i = load.fromIndex; i <= load.toIndex; i++) member.log.loaded.add(i);
+        load.loaded();
+      }
+      this.clock.runDeferred();
+    }
+  }
+
   tick(id: string, times = 1): void {
     for (let i = 0; i < times; i++) this.input(id, { type: 'tick' });
   }
@@ -229,16 +259,17 @@ export class TestCluster {
 }
 
 /** The log as the executor sees it: the core reads it; writes reach it once durable (held by `manualDisk` until `sync`). */
-const storeOf = (log: MemLog): RaftStore => ({
+const storeOf = (log: MemLog, loads: Member['loads']): RaftStore => ({
   lastIndex: () => log.startIndex + log.entries.length,
   snapshot: () => log.snapshot,
   memberships: () =>
     log.entries.flatMap((e, i) => (e.membership === undefined ? [] : [{ index: log.startIndex + i + 1, membership: e.membership }])),
   term: (index) => log.entries[index - log.startIndex - 1]!.term,
   entries: (fromIndex, toIndex, maxBytes) => {
+    if (!log.inMemory(fromIndex)) return undefined;
     const out: Entry[] = [];
     let bytes = 0;
-    for (let i = fromIndex; i <= toIndex; i++) {
+    for (let i = fromIndex; i <= toIndex && log.inMemory(i); i++) {
       const entry = log.entries[i - log.startIndex - 1]!;
       if (out.length > 0 && bytes + entry.data.length > maxBytes) break;
       bytes += entry.data.length;
@@ -250,4 +281,5 @@ const storeOf = (log: MemLog): RaftStore => ({
   stage: () => [], // this log is the disk itself: nothing to hand to a real store
   durable: (effect) => log.write(effect),
   recover: async () => undefined,
+  load: (fromIndex, toIndex, _maxBytes, done) => void loads.push({ fromIndex, toIndex, loaded: () => done(), failed: (error) => done(error) }),
 });

@@ -69,6 +69,13 @@ export class SimDisk implements RaftStore {
   private visible: Log;
   private stored: Log;
   private unsynced: PersistEffect[] = [];
+  /**
+   * Reads from storage, as a partition log over IndexedDB does: only the last `hot` entries are
+   * in memory, others after a `load` that takes `delayMs` of simulated time (`after`); a loaded
+   * range serves one read. Absent: everything is in memory.
+   */
+  cold: { hot: number; delayMs: number; after(ms: number, fn: () => void): void } | undefined;
+  private readonly loaded = new Map<number, number>();
 
   /** `chainsOfSnapshot`: how a snapshot's prefix hashes are known — by default its image is them (`snapshotData`). */
   constructor(chainsOfSnapshot: SnapshotChains = (snapshot) => chainsOf(snapshot.data)) {
@@ -89,7 +96,13 @@ export class SimDisk implements RaftStore {
   term(index: number): number {
     return this.stored.entries[index - this.stored.start - 1]!.term;
   }
-  entries(fromIndex: number, toIndex: number, maxBytes: number): Entry[] {
+  entries(fromIndex: number, toIndex: number, maxBytes: number): Entry[] | undefined {
+    if (this.cold !== undefined && fromIndex <= this.lastIndex() - this.cold.hot) {
+      const loadedTo = this.loaded.get(fromIndex);
+      if (loadedTo === undefined) return undefined;
+      this.loaded.delete(fromIndex);
+      toIndex = Math.min(toIndex, loadedTo, this.lastIndex());
+    }
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = fromIndex; i <= toIndex; i++) {
@@ -99,6 +112,15 @@ export class SimDisk implements RaftStore {
       out.push(entry);
     }
     return out;
+  }
+
+  load(fromIndex: number, toIndex: number, _maxBytes: number, done: (error?: unknown) => void): void {
+    const cold = this.cold;
+    if (cold === undefined) return done();
+    cold.after(cold.delayMs, () => {
+      this.loaded.set(fromIndex, toIndex);
+      done();
+    });
   }
 
   /** Chain hash of the visible log's prefix 1..index (0 for index 0). */

@@ -260,6 +260,8 @@ class Simulation {
   /** Voters a forced reconfiguration left out: they never return. */
   private readonly forcedOut = new Set<string>();
   private nextForceMs = 0;
+  /** How this seed's disks read entries (SimDisk.cold), or undefined: all in memory. */
+  private readonly coldReads: { hot: number; delayMs: number } | undefined;
 
   constructor(readonly seed: number, options: SimOptions) {
     this.prng = new Prng(seed);
@@ -268,6 +270,11 @@ class Simulation {
     const count = this.scenario === 'tab-close' ? this.prng.pick([2, 2, 2, 3, 4]) : this.prng.pick([1, 2, 3, 3, 3, 3, 4, 5, 5, 5]);
     const spares = this.scenario === 'membership-churn' || this.scenario === 'random' ? this.prng.int(1, 2) : this.prng.int(0, 1);
     this.faultEndMs = this.prng.int(1500, 4000);
+    // Half the seeds read the log as a partition over IndexedDB does: the last few entries in
+    // memory, the rest loaded. Drawn from a stream of its own, so every seed's schedule (and a
+    // kept regression seed's) is what it was before reads could wait.
+    const reads = new Prng(seed ^ 0x5eed_c01d);
+    this.coldReads = reads.chance(0.5) ? { hot: reads.int(0, 4), delayMs: reads.int(0, 10) } : undefined;
     this.limits = {
       maxInflightAppends: this.prng.int(1, 4),
       maxEntriesPerAppend: this.prng.int(1, 8),
@@ -393,6 +400,8 @@ class Simulation {
       observer: { raftStepped: (_group, input, before, after, effects) => this.stepped(node, input, before, after, effects) },
     });
     node.executor = executor;
+    const { coldReads } = this;
+    node.disk.cold = coldReads && { ...coldReads, after: (ms, fn) => void clock.after(ms, fn) };
     executor.addRaftGroup(GROUP, {
       config: this.config(node),
       store: node.disk,
