@@ -1158,7 +1158,11 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       },
       rpc,
       routeOf: (topic, partition) => routeOf(r, topic, partition),
-      leaderEpochOf: (topic, partition) => membership.image?.topicByName(topic)?.partitions[partition]?.leaderEpoch ?? -1,
+      // A replicated partition's leader knows its epoch from raft (its metadata may not show it yet); others from the metadata.
+      leaderEpochOf: (topic, partition) => {
+        const replica = r.replicas?.get(topic, partition);
+        return replica?.isLeader === true ? replica.leaderEpoch : (membership.image?.topicByName(topic)?.partitions[partition]?.leaderEpoch ?? -1);
+      },
       addressOf: (brokerId) => {
         const broker = membership.image?.broker(brokerId);
         return broker === undefined || broker.fenced ? undefined : broker.endpoints[0];
