@@ -1,4 +1,6 @@
 import type { Letterbox } from '../../src/client';
+import { quantile } from './stats';
+import type { BenchFigure } from './types';
 
 // What the routed cases of both transports share (local.ts, rpc.ts): a topic with one partition
 // led by this page's broker and one by the peer page's, and the two measurements on it.
@@ -103,4 +105,20 @@ export async function produceMbps(letterbox: Letterbox, topic: string, partition
   } finally {
     await producer.disconnect();
   }
+}
+
+/**
+ * The latency case of one transport: send → eachMessage to the partition led here (node.latency),
+ * a peer round trip (`rttMs`), then to the partition led by the peer; figures `<id>`, `<id>.base`
+ * (node.latency + rtt, the ratio's baseline) and `<id>.p99`.
+ */
+export async function latencyFigures(letterbox: Letterbox, split: { topic: string; here: number; there: number }, id: string, rttName: string, rttMs: () => Promise<number>): Promise<BenchFigure[]> {
+  const local = quantile(await latencies(letterbox, split.topic, split.here), 0.5);
+  const rtt = await rttMs();
+  const routed = await latencies(letterbox, split.topic, split.there);
+  return [
+    { id, value: quantile(routed, 0.5), unit: 'ms', better: 'lower', baseline: `${id}.base` },
+    { id: `${id}.base`, value: local + rtt, unit: `ms (node.latency ${local.toFixed(2)} + ${rttName} ${rtt.toFixed(2)}, same run)`, better: 'lower' },
+    { id: `${id}.p99`, value: quantile(routed, 0.99), unit: 'ms', better: 'lower' },
+  ];
 }

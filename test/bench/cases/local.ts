@@ -5,7 +5,7 @@ import { quantile } from '../stats';
 import { readable, receiveOfType } from '../pipe';
 import type { BenchCase, BenchContext, BenchFigure, BenchPipe } from '../types';
 import type { BroadcastWorkerApi } from '../workers/broadcast-api';
-import { IN_FLIGHT, latencies, produceMbps, splitTopic } from '../routed';
+import { IN_FLIGHT, latencyFigures, produceMbps, splitTopic } from '../routed';
 
 // The local transport: peer RPC between the brokers (workers) of two tabs of one origin, with
 // no relay, against a raw BroadcastChannel between two workers of the same two tabs.
@@ -185,18 +185,13 @@ export const cases: BenchCase[] = [
     runs: 3,
     async run(context): Promise<BenchFigure[]> {
       const { letterbox, peerId } = await connected(context);
-      const { topic, here, there } = await splitTopic(letterbox, SETUP_TIMEOUT_MS, () => explain(context, letterbox));
-      const local = quantile(await latencies(letterbox, topic, here), 0.5);
-      const { rttMs } = await letterbox.probePeerRtt(peerId, { messageBytes: ECHO_BYTES, rounds: RTT_WARMUP_ROUNDS + RTT_ROUNDS, timeoutMs: RUN_TIMEOUT_MS }).catch((error: unknown) => {
-        throw readable(error);
+      const split = await splitTopic(letterbox, SETUP_TIMEOUT_MS, () => explain(context, letterbox));
+      return latencyFigures(letterbox, split, 'cluster.local.latency.routed', 'net.local.rpc.rtt', async () => {
+        const { rttMs } = await letterbox.probePeerRtt(peerId, { messageBytes: ECHO_BYTES, rounds: RTT_WARMUP_ROUNDS + RTT_ROUNDS, timeoutMs: RUN_TIMEOUT_MS }).catch((error: unknown) => {
+          throw readable(error);
+        });
+        return quantile(rttMs.slice(RTT_WARMUP_ROUNDS), 0.5);
       });
-      const rtt = quantile(rttMs.slice(RTT_WARMUP_ROUNDS), 0.5);
-      const routed = await latencies(letterbox, topic, there);
-      return [
-        { id: 'cluster.local.latency.routed', value: quantile(routed, 0.5), unit: 'ms', better: 'lower', baseline: 'cluster.local.latency.routed.base' },
-        { id: 'cluster.local.latency.routed.base', value: local + rtt, unit: `ms (node.latency ${local.toFixed(2)} + net.local.rpc.rtt ${rtt.toFixed(2)}, same run)`, better: 'lower' },
-        { id: 'cluster.local.latency.routed.p99', value: quantile(routed, 0.99), unit: 'ms', better: 'lower' },
-      ];
     },
     serve,
   },

@@ -2,7 +2,7 @@ import { Letterbox } from '../../../src/client';
 import { quantile } from '../stats';
 import { readable, receiveOfType } from '../pipe';
 import type { BenchCase, BenchContext, BenchFigure, BenchPipe } from '../types';
-import { IN_FLIGHT, latencies, produceMbps, splitTopic } from '../routed';
+import { IN_FLIGHT, latencyFigures, produceMbps, splitTopic } from '../routed';
 
 // Peer RPC between the brokers of two tabs (worker → page → libp2p over direct WebRTC → page
 // → worker), measured against the raw baselines of ./network.ts: bulk one-way messages against
@@ -193,18 +193,13 @@ export const cases: BenchCase[] = [
     runs: 3,
     async run(context): Promise<BenchFigure[]> {
       const { letterbox, peerId } = await connected(context);
-      const { topic, here, there } = await splitTopic(letterbox, SETUP_TIMEOUT_MS, async () => JSON.stringify(await (await letterbox.node()).clusterInfo()));
-      const local = quantile(await latencies(letterbox, topic, here), 0.5);
-      const { rttMs } = await letterbox.probePeerRtt(peerId, { messageBytes: ECHO_BYTES, rounds: RTT_WARMUP_ROUNDS + RTT_ROUNDS, timeoutMs: RUN_TIMEOUT_MS }).catch((error: unknown) => {
-        throw readable(error);
+      const split = await splitTopic(letterbox, SETUP_TIMEOUT_MS, async () => JSON.stringify(await (await letterbox.node()).clusterInfo()));
+      return latencyFigures(letterbox, split, 'cluster.latency.routed', 'net.rpc.rtt', async () => {
+        const { rttMs } = await letterbox.probePeerRtt(peerId, { messageBytes: ECHO_BYTES, rounds: RTT_WARMUP_ROUNDS + RTT_ROUNDS, timeoutMs: RUN_TIMEOUT_MS }).catch((error: unknown) => {
+          throw readable(error);
+        });
+        return quantile(rttMs.slice(RTT_WARMUP_ROUNDS), 0.5);
       });
-      const rtt = quantile(rttMs.slice(RTT_WARMUP_ROUNDS), 0.5);
-      const routed = await latencies(letterbox, topic, there);
-      return [
-        { id: 'cluster.latency.routed', value: quantile(routed, 0.5), unit: 'ms', better: 'lower', baseline: 'cluster.latency.routed.base' },
-        { id: 'cluster.latency.routed.base', value: local + rtt, unit: `ms (node.latency ${local.toFixed(2)} + net.rpc.rtt ${rtt.toFixed(2)}, same run)`, better: 'lower' },
-        { id: 'cluster.latency.routed.p99', value: quantile(routed, 0.99), unit: 'ms', better: 'lower' },
-      ];
     },
     serve,
   },
