@@ -403,6 +403,22 @@ export class LeaderNotAvailableError extends LetterboxError {
   }
 }
 
+/**
+ * Fewer replicas of the partition are in sync than its `min.insync.replicas` (Kafka's
+ * NOT_ENOUGH_REPLICAS): an `acks: -1` write is refused before anything is written; retriable,
+ * the replicas catch up or come back.
+ */
+export class NotEnoughReplicasError extends LetterboxError {
+  static override readonly errorName = 'NotEnoughReplicasError';
+  readonly topic: string;
+  readonly partition: number;
+  constructor(topic: string, partition: number, inSync: number, required: number) {
+    super('NOT_ENOUGH_REPLICAS', `partition ${partition} of topic "${topic}" has ${inSync} in-sync replicas, fewer than its min.insync.replicas ${required}`, { retriable: true });
+    this.topic = topic;
+    this.partition = partition;
+  }
+}
+
 /** A request for a partition carried a leader epoch other than this broker's (KIP-320): retriable, nothing was applied. */
 abstract class LeaderEpochError extends LetterboxError {
   readonly topic: string;

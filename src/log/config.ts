@@ -1,7 +1,7 @@
 /**
  * Topic-level settings the log obeys, with Kafka's names and defaults (Kafka's
  * `retention.ms`, `retention.bytes`, `cleanup.policy`, `delete.retention.ms`,
- * `max.message.bytes`).
+ * `max.message.bytes`, `min.insync.replicas`).
  */
 export interface LogConfig {
   /** Delete batches whose newest record is older than this; -1 keeps them forever. Default 7 days. */
@@ -14,6 +14,8 @@ export interface LogConfig {
   deleteRetentionMs: number;
   /** Largest record batch accepted, in bytes. Default 1048588 (Kafka's). */
   maxMessageBytes: number;
+  /** In-sync replicas an `acks: -1` write needs, leader included (a replicated partition's). Default 1. */
+  minInsyncReplicas: number;
 }
 
 export const defaultLogConfig: LogConfig = {
@@ -22,6 +24,7 @@ export const defaultLogConfig: LogConfig = {
   cleanupPolicy: 'delete',
   deleteRetentionMs: 24 * 60 * 60 * 1000,
   maxMessageBytes: 1048588,
+  minInsyncReplicas: 1,
 };
 
 export const compacts = (config: LogConfig) => config.cleanupPolicy !== 'delete';

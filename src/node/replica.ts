@@ -1,7 +1,7 @@
 import { parseMemberId } from '../cluster';
-import { LetterboxError, NotLeaderOrFollowerError, StorageError } from '../errors';
+import { LetterboxError, NotEnoughReplicasError, NotLeaderOrFollowerError, StorageError } from '../errors';
 import type { PartitionLog } from '../log';
-import type { Input, NodeId, RaftConfig } from '../raft';
+import { inSyncVoters, type Input, type NodeId, type RaftConfig } from '../raft';
 import type { ApplicationEffect, Executor } from './executor';
 import type { PartitionRaftStore } from './partition-store';
 import { leaderEpochRefusal } from './routing';
@@ -34,11 +34,14 @@ export class PartitionReplica {
   readonly log: PartitionLog;
   readonly #pending = new Set<PendingProduce>();
   #closed = false;
+  /** A replica in sync was heard from within this many ticks: an election timeout. */
+  readonly #lagTicks: number;
 
   constructor(init: { executor: Executor; group: string; log: PartitionLog; store: PartitionRaftStore; config: RaftConfig }) {
     this.#executor = init.executor;
     this.group = init.group;
     this.log = init.log;
+    this.#lagTicks = init.config.electionTicks;
     init.store.onDurable(() => this.#settleDurable());
     init.executor.addRaftGroup(init.group, {
       config: init.config,
@@ -58,6 +61,16 @@ export class PartitionReplica {
   get leaderEpoch(): number {
     return this.#executor.raftState(this.group)?.term ?? -1;
   }
+  /**
+   * While leading: the brokers of the replicas in sync — heard from within an election timeout
+   * (Kafka's replica.lag.time.max.ms) and taking appends as they come; empty otherwise.
+   * @example if (replica.isLeader) report(replica.inSyncBrokers());
+   */
+  inSyncBrokers(): number[] {
+    const state = this.#executor.raftState(this.group);
+    return state === undefined ? [] : inSyncVoters(state, this.#lagTicks).flatMap((id) => parseMemberId(id)?.brokerId ?? []);
+  }
+
   /** The leader's broker id as this replica knows it, -1 for none. */
   get leaderBroker(): number {
     return this.#leaderBroker();
@@ -81,6 +94,8 @@ export class PartitionReplica {
     if (refusal !== undefined) throw refusal;
     // Every batch is checked before any is proposed, so a refused request writes nothing.
     for (const bytes of batches) this.log.check(bytes);
+    const inSync = inSyncVoters(state, this.#lagTicks).length;
+    if (acks === -1 && inSync < this.log.config.minInsyncReplicas) throw new NotEnoughReplicasError(topic, partition, inSync, this.log.config.minInsyncReplicas);
     return new Promise((resolve, reject) => {
       const input: Input = { type: 'propose', payloads: batches };
       this.#pending.add({ input, acks, resolve, reject });

@@ -48,8 +48,8 @@ export interface ReplicaManagerInit {
 export class ReplicaManager {
   readonly #init: ReplicaManagerInit;
   readonly #replicas = new Map<string, { replica: PartitionReplica; topic: string; partition: number }>();
-  /** Leader epochs reported (or being reported) per group, so each is sent once while it stands. */
-  readonly #reported = new Map<string, number>();
+  /** The leader epoch and ISR reported (or being reported) per group, so each is sent once while it stands. */
+  readonly #reported = new Map<string, string>();
   #image: MetadataImage | undefined;
   readonly #stopChecks: Cancel;
 
@@ -124,19 +124,21 @@ export class ReplicaManager {
     this.#replicas.clear();
   }
 
-  /** A leader whose term the metadata does not show yet reports it, once per term. */
+  /** A leader whose term or in-sync replicas the metadata does not show yet reports them, once per change. */
   #checkLeadership(): void {
     const image = this.#image;
     if (image === undefined) return;
     for (const [group, { replica, topic, partition }] of this.#replicas) {
       const epoch = replica.leaderEpoch;
       const hint = image.topicByName(topic)?.partitions[partition];
-      if (!replica.isLeader || hint === undefined || this.#reported.get(group) === epoch) continue;
-      if (hint.leader === this.#init.self.brokerId && hint.leaderEpoch === epoch) continue;
-      this.#reported.set(group, epoch);
-      // Until raft tells which voters keep up, the ISR is the replica set.
-      this.#init.reportLeadership({ topic, partition, leaderEpoch: epoch, isr: [...hint.replicas] }).catch(() => {
-        if (this.#reported.get(group) === epoch) this.#reported.delete(group);
+      if (!replica.isLeader || hint === undefined) continue;
+      const isr = replica.inSyncBrokers().sort((a, b) => a - b);
+      const shown = hint.leader === this.#init.self.brokerId && hint.leaderEpoch === epoch && isr.join() === [...hint.isr].sort((a, b) => a - b).join();
+      const report = `${epoch}:${isr.join()}`;
+      if (shown || this.#reported.get(group) === report) continue;
+      this.#reported.set(group, report);
+      this.#init.reportLeadership({ topic, partition, leaderEpoch: epoch, isr }).catch(() => {
+        if (this.#reported.get(group) === report) this.#reported.delete(group);
       });
     }
   }

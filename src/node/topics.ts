@@ -49,6 +49,9 @@ export function parseConfigEntries(entries: readonly ConfigEntry[] = [], base: L
       case 'max.message.bytes':
         config.maxMessageBytes = wholeNumber(entry.name, entry.value, 64);
         break;
+      case 'min.insync.replicas':
+        config.minInsyncReplicas = wholeNumber(entry.name, entry.value, 1);
+        break;
       case 'cleanup.policy': {
         const policy = entry.value.split(',').map((p) => p.trim()).sort().join(',');
         if (policy !== 'delete' && policy !== 'compact' && policy !== 'compact,delete') {
@@ -70,6 +73,7 @@ export function configEntriesOf(config: LogConfig): ConfigEntry[] {
     { name: 'cleanup.policy', value: config.cleanupPolicy },
     { name: 'delete.retention.ms', value: String(config.deleteRetentionMs) },
     { name: 'max.message.bytes', value: String(config.maxMessageBytes) },
+    { name: 'min.insync.replicas', value: String(config.minInsyncReplicas) },
     { name: 'retention.bytes', value: String(config.retentionBytes) },
     { name: 'retention.ms', value: String(config.retentionMs) },
   ];

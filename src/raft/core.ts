@@ -49,6 +49,8 @@ interface Progress {
   inflight: number[];
   /** Heard from since the last check-quorum. */
   recentActive: boolean;
+  /** Ticks since the leader last heard from it (for the in-sync replicas). */
+  heardTicksAgo: number;
   /** Highest read-index round it has echoed in this term. */
   readRound: number;
   /** snapshot mode: ticks since the snapshot was sent. */
@@ -200,6 +202,22 @@ export function createRaft(config: RaftConfig, log: RaftLog, hardState: HardStat
   return state;
 }
 
+/**
+ * A leader's in-sync voters: itself and each voter it heard from within `maxLagTicks` that
+ * takes appends as they come (replicating, not being probed or sent a snapshot) — Kafka's ISR,
+ * with replica.lag.time.max.ms in ticks. Empty unless `state` leads.
+ * @example const isr = inSyncVoters(state, config.electionTicks);
+ */
+export function inSyncVoters(state: RaftState, maxLagTicks: number): NodeId[] {
+  const s = state as State;
+  if (s.role !== 'leader') return [];
+  return s.membership.voters.filter((id) => {
+    if (id === s.config.id) return true;
+    const pr = s.progress.get(id);
+    return pr !== undefined && pr.mode === 'replicate' && pr.heardTicksAgo <= maxLagTicks;
+  });
+}
+
 /** Index of the last entry of the member's log (durable or not). @example lastIndexOf(state) */
 export const lastIndexOf = (state: RaftState): number => lastIndex((state as State).view);
 
@@ -324,6 +342,7 @@ function tick(s: State, out: Out): void {
   // target may be down), so the leader takes proposals again.
   if (s.transferee !== undefined && ++s.transferElapsedTicks >= s.config.electionTicks) s.transferee = undefined;
   for (const pr of s.progress.values()) {
+    pr.heardTicksAgo++;
     if (pr.mode === 'snapshot' && ++pr.snapshotElapsedTicks >= s.config.electionTicks) {
       pr.mode = 'probe';
       pr.probeSent = false;
@@ -433,7 +452,7 @@ function syncProgress(s: State): void {
   const next = lastIndex(s.view) + 1;
   for (const id of members) {
     if (id === s.config.id || s.progress.has(id)) continue;
-    s.progress.set(id, { match: 0, next, mode: 'probe', probeSent: false, inflight: [], recentActive: false, readRound: 0, snapshotElapsedTicks: 0 });
+    s.progress.set(id, { match: 0, next, mode: 'probe', probeSent: false, inflight: [], recentActive: false, heardTicksAgo: 0, readRound: 0, snapshotElapsedTicks: 0 });
   }
   if (s.transferee !== undefined && !isVoter(s, s.transferee)) s.transferee = undefined;
 }
@@ -634,6 +653,7 @@ function appendResponse(s: State, out: Out, m: AppendResponse): void {
   const pr = s.progress.get(m.from);
   if (pr === undefined) return;
   pr.recentActive = true;
+  pr.heardTicksAgo = 0;
   if (m.reject) {
     // Stale answers (to an append already superseded) must not move `next` back; a
     // snapshot is never rejected.
@@ -667,6 +687,7 @@ function heartbeatResponse(s: State, out: Out, from: NodeId, readRound: number):
   const pr = s.progress.get(from);
   if (pr === undefined) return;
   pr.recentActive = true;
+  pr.heardTicksAgo = 0;
   pr.readRound = Math.max(pr.readRound, readRound);
   pr.probeSent = false;
   // A full window whose appends were lost would never drain: free one slot so an

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock';
-import { CorruptBatchError, FencedLeaderEpochError, NotLeaderOrFollowerError, UnknownLeaderEpochError } from '../../src/errors';
+import { CorruptBatchError, FencedLeaderEpochError, NotEnoughReplicasError, NotLeaderOrFollowerError, UnknownLeaderEpochError } from '../../src/errors';
 import { createLogManager, type PartitionLog } from '../../src/log';
 import { Executor, PartitionRaftStore, PartitionReplica, type GroupMessage } from '../../src/node';
 import { decodeBatch } from '../../src/protocol';
@@ -115,6 +115,27 @@ describe('a replicated partition whose raft log is the partition log', () => {
     const one = await during(leader.replica.produce([batchOf(['one'])], 1), c.run, 20);
     expect(one).toEqual({ status: 'fulfilled', value: { baseOffset: 2 } });
     expect(leader.log.highWatermark).toBeLessThan(3);
+    c.stop();
+  });
+
+  it('refuses an acks -1 write with NotEnoughReplicasError while fewer replicas are in sync than min.insync.replicas; acks 1 still goes', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const [leaderId, leader] = c.leader();
+    leader.log.setConfig({ ...leader.log.config, minInsyncReplicas: 3 });
+    await expect((await during(leader.replica.produce([batchOf(['all three'])], -1), c.run)).status).toBe('fulfilled');
+    const follower = members.find((m) => m !== leaderId)!;
+    c.isolated.add(follower);
+    // Out of sync once not heard from for an election timeout (the leader keeps its quorum with the other).
+    await c.run(300);
+    expect(leader.replica.isLeader).toBe(true);
+    expect(leader.replica.inSyncBrokers().sort()).toEqual(members.filter((m) => m !== follower).map((m) => Number(m.split('.')[0])).sort());
+    await expect(leader.replica.produce([batchOf(['refused'])], -1)).rejects.toBeInstanceOf(NotEnoughReplicasError);
+    await expect((await during(leader.replica.produce([batchOf(['acks one'])], 1), c.run)).status).toBe('fulfilled');
+    c.isolated.delete(follower);
+    await c.run(300);
+    await expect((await during(leader.replica.produce([batchOf(['back'])], -1), c.run)).status).toBe('fulfilled');
+    for (const [member, node] of c.nodes) expect((await batchesOf(node.log)).flatMap((b) => b[3]), member).toEqual(['all three', 'acks one', 'back']);
     c.stop();
   });
 
