@@ -717,21 +717,37 @@ export class PartitionLog implements FlushSource {
    * @example await log.enforceRetention(clock.now());
    */
   async enforceRetention(nowMs: number): Promise<number> {
+    const doomed = await this.#expired(nowMs, this.#removableThrough);
+    if (doomed.length === 0) return 0;
+    await this.#removeHead(doomed, doomed.at(-1)!.lastOffset + 1);
+    return doomed.length;
+  }
+
+  /**
+   * The raft index up to which retention would delete now, were raft's compaction point no
+   * bound (undefined: nothing): where a replicated partition's raft log may be compacted, so
+   * that retention can then delete.
+   * @example const index = await log.retentionPoint(clock.now()); if (index !== undefined) compact(index);
+   */
+  async retentionPoint(nowMs: number): Promise<number | undefined> {
+    return (await this.#expired(nowMs, Infinity)).at(-1)?.raftIndex;
+  }
+
+  /** The batches from the head that retention.ms or retention.bytes dooms, below the high watermark and up to raft index `through`. */
+  async #expired(nowMs: number, through: number): Promise<BatchSummary[]> {
     const { retentionMs, retentionBytes } = this.#config;
-    if (!deletes(this.#config) || (retentionMs < 0 && retentionBytes < 0)) return 0;
+    if (!deletes(this.#config) || (retentionMs < 0 && retentionBytes < 0)) return [];
     const doomed: BatchSummary[] = [];
     let remainingBytes = this.#sizeBytes;
     for (const s of await this.#summariesFrom(this.#logStartOffset, this.#highWatermark)) {
-      if (s.lastOffset >= this.#highWatermark || s.raftIndex > this.#removableThrough) break;
+      if (s.lastOffset >= this.#highWatermark || s.raftIndex > through) break;
       const expired = retentionMs >= 0 && s.maxTimestamp < nowMs - retentionMs;
       const oversize = retentionBytes >= 0 && remainingBytes - s.sizeBytes >= retentionBytes;
       if (!expired && !oversize) break;
       doomed.push(s);
       remainingBytes -= s.sizeBytes;
     }
-    if (doomed.length === 0) return 0;
-    await this.#removeHead(doomed, doomed.at(-1)!.lastOffset + 1);
-    return doomed.length;
+    return doomed;
   }
 
   /** Marks the batches verified so far; the next open's recovery starts at the last batch. */

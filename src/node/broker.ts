@@ -322,6 +322,9 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
 
   // --- a broker of a cluster: its topics follow the metadata image; admin goes through the controller ---
 
+  /** How often replicated partitions compact their raft logs where retention would delete (the log's maintenance round deletes them after). */
+  const RAFT_COMPACT_EVERY_MS = 60_000;
+
   /**
    * The replicas of the partitions placed on this broker of `membership`, on its metadata
    * member's executor (whose frames reach the other brokers); each raft leader reports itself
@@ -358,6 +361,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         if (reply.type === 'error') throw reply.error;
       },
       checkEveryMs: timing.tickMs * timing.heartbeatTicks,
+      compactEveryMs: RAFT_COMPACT_EVERY_MS,
     });
     membership.onClose(() => {
       manager.close();

@@ -3,7 +3,7 @@ import { LetterboxError, NotEnoughReplicasError, NotLeaderOrFollowerError, Stora
 import type { PartitionLog } from '../log';
 import { inSyncVoters, type Input, type NodeId, type RaftConfig } from '../raft';
 import type { ApplicationEffect, Executor } from './executor';
-import type { PartitionRaftStore } from './partition-store';
+import { encodePartitionImage, type PartitionRaftStore } from './partition-store';
 import { leaderEpochRefusal } from './routing';
 
 // One replica of a replicated partition on this broker: its raft group on the node's
@@ -101,6 +101,23 @@ export class PartitionReplica {
       this.#pending.add({ input, acks, resolve, reject });
       this.#executor.input(this.group, input);
     });
+  }
+
+  /**
+   * Compacts the raft log up to where the log's retention would delete (at most what is
+   * applied), so that retention can then remove those batches: until then it removes nothing
+   * raft may still need. A follower that lacks them later gets the snapshot (the offset after
+   * them) and fetches from there, as a Kafka follower out of range does.
+   * @example await replica.compactForRetention(clock.now()); await log.enforceRetention(clock.now());
+   */
+  async compactForRetention(nowMs: number): Promise<void> {
+    const index = await this.log.retentionPoint(nowMs);
+    const state = this.#executor.raftState(this.group);
+    if (index === undefined || state === undefined) return;
+    const through = Math.min(index, state.applied);
+    const place = this.log.places.at(through);
+    // The core ignores a point at or below its snapshot, or not yet applied and durable.
+    if (place !== undefined) this.#executor.input(this.group, { type: 'compact', index: through, data: encodePartitionImage({ nextOffset: place.lastOffset + 1 }) });
   }
 
   /**

@@ -39,6 +39,8 @@ export interface ReplicaManagerInit {
   reportLeadership(report: { topic: string; partition: number; leaderEpoch: number; isr: number[] }): Promise<void>;
   /** How often leaders compare the metadata's hint with what raft says. */
   checkEveryMs: number;
+  /** How often each replica compacts its raft log up to where retention would delete (Kafka's log.retention.check.interval.ms). */
+  compactEveryMs: number;
 }
 
 /**
@@ -55,7 +57,12 @@ export class ReplicaManager {
 
   constructor(init: ReplicaManagerInit) {
     this.#init = init;
-    this.#stopChecks = every(init.clock, init.checkEveryMs, () => this.#checkLeadership());
+    const stopLeadership = every(init.clock, init.checkEveryMs, () => this.#checkLeadership());
+    const stopCompactions = every(init.clock, init.compactEveryMs, () => void this.#compact(init.clock.now()));
+    this.#stopChecks = () => {
+      stopLeadership();
+      stopCompactions();
+    };
   }
 
   /**
@@ -122,6 +129,11 @@ export class ReplicaManager {
     this.#stopChecks();
     for (const { replica } of this.#replicas.values()) replica.close();
     this.#replicas.clear();
+  }
+
+  /** Each replica's raft log compacted where retention would delete; the log's next maintenance round then deletes. */
+  async #compact(nowMs: number): Promise<void> {
+    for (const { replica } of [...this.#replicas.values()]) await replica.compactForRetention(nowMs).catch(() => undefined);
   }
 
   /** A leader whose term or in-sync replicas the metadata does not show yet reports them, once per change. */

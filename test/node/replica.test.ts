@@ -139,6 +139,37 @@ describe('a replicated partition whose raft log is the partition log', () => {
     c.stop();
   });
 
+  it('retention deletes a replicated log only after raft compacted it; a follower behind the leader\'s log start restores the snapshot and fetches from there', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const [leaderId, leader] = c.leader();
+    const lagging = members.find((m) => m !== leaderId)!;
+    c.isolated.add(lagging);
+    // Old records (2023): past a retention of a day; the leader commits them with the third replica.
+    for (const value of ['old-1', 'old-2', 'old-3']) expect((await during(leader.replica.produce([batchOf([value])], -1), c.run, 50)).status).toBe('fulfilled');
+    const now = Date.now();
+    for (const [member, node] of c.nodes) {
+      if (member === lagging) continue;
+      node.log.setConfig({ ...node.log.config, retentionMs: 24 * 60 * 60 * 1000 });
+      // Raft's compaction point bounds retention: nothing goes before it.
+      expect(await node.log.enforceRetention(now), member).toBe(0);
+      await node.replica.compactForRetention(now);
+    }
+    await c.run(100);
+    for (const [member, node] of c.nodes) if (member !== lagging) expect(await node.log.enforceRetention(now), member).toBeGreaterThan(0);
+    const start = leader.log.logStartOffset;
+    expect(start).toBeGreaterThan(0);
+    c.isolated.delete(lagging);
+    await c.run(1000);
+    expect((await during(leader.replica.produce([batchOf(['new'])], -1), c.run)).status).toBe('fulfilled');
+    const behind = c.nodes.get(lagging)!;
+    // It never had the old records: the snapshot started its log where the leader's retention left it.
+    expect(behind.log.logStartOffset).toBe(start);
+    expect((await batchesOf(behind.log)).flatMap((b) => b[3])).toEqual((await batchesOf(leader.log)).flatMap((b) => b[3]));
+    expect((await batchesOf(behind.log)).flatMap((b) => b[3])).toContain('new');
+    c.stop();
+  });
+
   it('refuses a produce to a follower, at a stale or unknown leader epoch, or with a corrupt batch: nothing is written', async () => {
     const c = await cluster();
     await c.run(500);

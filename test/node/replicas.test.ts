@@ -60,6 +60,7 @@ async function cluster() {
       seed: brokerId,
       configOf: () => ({}),
       checkEveryMs: 20,
+      compactEveryMs: 1_000,
       // The controller's part, as alterPartition records it (test/cluster/controller.test.ts checks its refusals).
       reportLeadership: async ({ topic, partition, leaderEpoch, isr }) => {
         reports.push({ brokerId, leaderEpoch, isr });
