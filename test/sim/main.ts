@@ -3,15 +3,17 @@
 // with its trace. `--cluster` does the same with the cluster simulation (whole brokers
 // with the metadata controller, test/sim/cluster/); `--coordinators` with the group
 // coordinator following its offsets partition's leader between brokers (test/sim/coordinators/),
-// `--stale-coordinator` running the stale rule its checkers must catch.
+// `--stale-coordinator` running the stale rule its checkers must catch; `--partitions` with
+// replicated partitions on whole brokers, judged by their clients' history (test/sim/partitions/).
 import { parseArgs } from 'node:util';
 import { runClusterCampaign } from './cluster/campaign';
 import { runCoordinatorsCampaign } from './coordinators/campaign';
+import { runPartitionsCampaign } from './partitions/campaign';
 import { runCampaign } from './campaign-runner';
 import { addCoverage, runSeed, type Coverage, type SeedReport } from './simulator';
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, from: { type: 'string' }, seed: { type: 'string' }, cluster: { type: 'boolean' }, coordinators: { type: 'boolean' }, 'stale-coordinator': { type: 'boolean' } },
+  options: { seeds: { type: 'string' }, from: { type: 'string' }, seed: { type: 'string' }, cluster: { type: 'boolean' }, coordinators: { type: 'boolean' }, 'stale-coordinator': { type: 'boolean' }, partitions: { type: 'boolean' } },
 });
 const whole = (name: string, text: string | undefined, fallback: number): number => {
   const value = text === undefined ? fallback : Number(text);
@@ -41,6 +43,11 @@ if (values.coordinators === true) {
   const seed = values.seed === undefined ? undefined : whole('seed', values.seed, 0);
   const seeds = seed === undefined ? { from: whole('from', values.from, 1), count: whole('seeds', values.seeds, 1000) } : { seed };
   process.exit(runCoordinatorsCampaign(seeds, { staleCoordinator: values['stale-coordinator'] === true }));
+}
+
+if (values.partitions === true) {
+  const seed = values.seed === undefined ? undefined : whole('seed', values.seed, 0);
+  process.exit(await runPartitionsCampaign(seed === undefined ? { from: whole('from', values.from, 1), count: whole('seeds', values.seeds, 1000) } : { seed }));
 }
 
 if (values.seed !== undefined) {

@@ -177,6 +177,11 @@ export class EventQueue<Event = SimEvent> {
     }
   }
 
+  /** When the next event is due, if any: an asynchronous run lets promises settle before time moves on. */
+  peekMs(): number | undefined {
+    return this.heap[0]?.atMs;
+  }
+
   pop(): Queued<Event> | undefined {
     const heap = this.heap;
     const top = heap[0];

@@ -1,0 +1,816 @@
+import type { Cancel, Clock } from '../../../src/clock';
+import { LetterboxError, NotLeaderOrFollowerError } from '../../../src/errors';
+import { createLogManager } from '../../../src/log';
+import { Executor, PartitionRaftStore, PartitionReplica, type GroupMessage } from '../../../src/node';
+import { decodeBatch, encodeBatch } from '../../../src/protocol';
+import { raftType } from '../../../src/protocol/cluster-messages';
+import type { RaftConfig } from '../../../src/raft';
+import { createMemoryStorage, type MemoryStorage } from '../../../src/storage';
+import { Prng } from '../prng';
+import { EventQueue } from '../simulator';
+import { TraceLog } from '../trace';
+import { SimStorage } from './storage';
+
+// Replicated partitions on whole brokers, judged by their clients' history. Each broker has
+// its storage (the in-memory store behind a simulated disk, test/sim/partitions/storage.ts),
+// its LogManager and Executor on a simulated clock, and a PartitionReplica (src/node/replica.ts)
+// for each partition it holds; every partition has three replicas. Producers send keyed
+// records with unique values, acks -1, to the broker they believe leads, following
+// NotLeaderOrFollowerError's leader hint and retrying with their own bounded attempts and
+// timeouts; consumers poll the leader's log below its high watermark from their position.
+// Every send (invoke, then ok at an offset, a definite failure, or unknown) and every poll
+// goes into the history. Faults, drawn from the seed: frames lost, delayed (so reordered)
+// and duplicated; network partitions (often a leader cut off); brokers crashing — what the
+// disk had not landed is lost — and restarting from their storage. Then the heal: every
+// broker up, no loss; once every partition has settled (one leader, every replica at its
+// high watermark, every send finished), the final read of each partition from its leader.
+// Checkers: the history (`checkHistory`), every replica's log below the high watermark
+// byte for byte the leader's, and liveness (settled within a bound after the heal).
+
+export const TICK_MS = 10;
+const ELECTION_TICKS = 10;
+const HEARTBEAT_TICKS = 2;
+const TOPIC = 'events';
+const CLUSTER_ID = 'sim';
+const REPLICATION_FACTOR = 3;
+/** A producer gives up an attempt unanswered this long, and retries. */
+const REQUEST_TIMEOUT_MS = 400;
+/** Attempts per send, the first included, before it is given up (failed or unknown). */
+const SEND_ATTEMPTS_MAX = 5;
+const POLL_TIMEOUT_MS = 300;
+const POLL_MAX_BYTES = 2_048;
+/** After the heal, every partition settles within this (else a liveness violation). */
+export const SETTLE_BOUND_MS = 8_000;
+const SETTLE_CHECK_MS = 20;
+const MAX_EVENTS = 400_000;
+const TRACE_LINES = 80;
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+export interface PartitionsCoverage {
+  crashes: number;
+  /** Writes in flight on a crashed broker's disk that were lost. */
+  lostWrites: number;
+  partitions: number;
+  /** Partitions that cut off a broker leading some partition. */
+  leaderCutOff: number;
+  leaderChanges: number;
+  dropped: number;
+  duplicated: number;
+  sends: number;
+  acked: number;
+  failed: number;
+  unknown: number;
+  redirects: number;
+  retries: number;
+  polls: number;
+  polledRecords: number;
+}
+
+const emptyCoverage = (): PartitionsCoverage => ({
+  crashes: 0, lostWrites: 0, partitions: 0, leaderCutOff: 0, leaderChanges: 0, dropped: 0, duplicated: 0, sends: 0, acked: 0,
+  failed: 0, unknown: 0, redirects: 0, retries: 0, polls: 0, polledRecords: 0,
+});
+
+/** Adds `b` into `a`. @example addPartitionsCoverage(total, report.coverage) */
+export function addPartitionsCoverage(a: PartitionsCoverage, b: PartitionsCoverage): void {
+  for (const key of Object.keys(a) as Array<keyof PartitionsCoverage>) a[key] += b[key];
+}
+
+/** A send as its producer saw it: invoked, then ok at an offset, failed for certain, or unknown. */
+export interface SendRecord {
+  readonly process: string;
+  readonly partition: number;
+  readonly key: string;
+  readonly value: string;
+  readonly invokeMs: number;
+  completeMs: number;
+  outcome: { type: 'ok'; offset: number } | { type: 'fail' } | { type: 'info' } | undefined;
+}
+
+/** One poll that returned records: what its consumer read, in order. */
+export interface PollRecord {
+  readonly process: string;
+  readonly partition: number;
+  readonly atMs: number;
+  readonly records: ReadonlyArray<{ offset: number; value: string }>;
+}
+
+/** Everything the clients saw, and each partition's records as its leader has them at the end. */
+export interface PartitionsHistory {
+  readonly sends: SendRecord[];
+  readonly polls: PollRecord[];
+  readonly finalReads: Map<number, Array<{ offset: number; value: string }>>;
+}
+
+export interface PartitionsSeedReport {
+  seed: number;
+  scenario: string;
+  coverage: PartitionsCoverage;
+  /** Milliseconds from the heal until every partition settled. */
+  settleMs: number;
+  /** Sends whose value the final read holds more than once (retried sends). */
+  duplicates: number;
+  violation?: { checker: string; message: string; atMs: number };
+  history: PartitionsHistory;
+  trace?: string[];
+}
+
+export interface PartitionsOptions {
+  trace?: boolean;
+}
+
+interface Broker {
+  readonly id: number;
+  readonly member: string;
+  /** The partitions it holds a replica of. */
+  readonly partitions: number[];
+  /** Its durable contents: what survives a crash. */
+  readonly disk: MemoryStorage;
+  /** Bumped on every crash and start: timers, syncs and answers of an earlier run are void. */
+  incarnation: number;
+  state: 'up' | 'starting' | 'down';
+  storage: SimStorage | undefined;
+  executor: Executor | undefined;
+  replicas: Map<number, PartitionReplica>;
+  /** When the disk's last write lands: writes land in order. */
+  syncDoneMs: number;
+  /** Crash as soon as the next write is issued, before it lands (power lost mid-write). */
+  crashOnWrite: boolean;
+}
+
+interface Producer {
+  readonly name: string;
+  /** Per partition, the broker it believes leads. */
+  readonly leaderOf: Map<number, number>;
+  seq: number;
+}
+
+interface SendOp {
+  readonly producer: Producer;
+  readonly record: SendRecord;
+  readonly batch: Uint8Array;
+  attempts: number;
+  /** The attempt whose answer or timeout is awaited; undefined between attempts. */
+  awaiting: number | undefined;
+  /** An attempt may have been written (it timed out, or failed after its proposal). */
+  maybeWritten: boolean;
+}
+
+interface Consumer {
+  readonly name: string;
+  readonly partition: number;
+  position: number;
+  leader: number;
+  /** Bumped for each poll: answers to an older one are void. */
+  pollSeq: number;
+  polling: boolean;
+}
+
+type ProduceAnswer = { ok: true; baseOffset: number } | { ok: false; error: unknown };
+type PollAnswer = { ok: true; records: Array<{ offset: number; value: string }>; next: number } | { ok: false; leader: number };
+
+type SimEvent =
+  | { kind: 'timer'; broker: Broker; incarnation: number; timer: { fn: () => void; cancelled: boolean } }
+  | { kind: 'sync'; broker: Broker; incarnation: number }
+  /** A frame of raft messages, encoded as the peer transport sends it (nothing shared between brokers). */
+  | { kind: 'frame'; from: Broker; to: Broker; bytes: Uint8Array }
+  /** A client's request arriving at a broker, or a broker's answer arriving at a client. */
+  | { kind: 'client'; run: () => void }
+  | { kind: 'fault' }
+  | { kind: 'crash'; broker: Broker; incarnation: number }
+  | { kind: 'restart'; broker: Broker }
+  | { kind: 'healLinks'; cut: Set<number> }
+  | { kind: 'produceNext'; producer: Producer }
+  | { kind: 'produceTimeout'; op: SendOp; attempt: number }
+  | { kind: 'poll'; consumer: Consumer }
+  | { kind: 'settleCheck' };
+
+/** Codes of refusals that mean the record was not written (refused before its proposal, or its entry replaced). */
+const DEFINITE_FAILURES = new Set(['NOT_LEADER_OR_FOLLOWER', 'RAFT_BACKLOG_FULL', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'NOT_ENOUGH_REPLICAS']);
+
+/**
+ * Runs one seed: faults until a seed-drawn time, the heal, the settle, the final reads and the checkers.
+ * @example const report = await runPartitionsSeed(7); if (report.violation) console.log(report.trace);
+ */
+export function runPartitionsSeed(seed: number, options: PartitionsOptions = {}): Promise<PartitionsSeedReport> {
+  return new PartitionsSimulation(seed, options).run();
+}
+
+class PartitionsSimulation {
+  private readonly prng: Prng;
+  private readonly queue = new EventQueue<SimEvent>();
+  private nowMs = 0;
+  private readonly brokers: Broker[] = [];
+  private readonly partitionCount: number;
+  /** Each partition's replicas (broker ids). */
+  private readonly replicasOf = new Map<number, number[]>();
+  private readonly producers: Producer[] = [];
+  private readonly consumers: Consumer[] = [];
+  private readonly inFlight = new Set<SendOp>();
+  private readonly history: PartitionsHistory = { sends: [], polls: [], finalReads: new Map() };
+  /** Links cut by network partitions, as "from>to" broker ids; clients' links to a broker as "c>to". */
+  private readonly blocked = new Set<string>();
+  private readonly coverage = emptyCoverage();
+  private readonly faultEndMs: number;
+  private readonly maxDelayMs: number;
+  private dropRate: number;
+  private readonly duplicateRate: number;
+  /** The topic's min.insync.replicas: with 2, a leader with no follower in sync refuses acks -1 writes. */
+  private readonly minInsyncReplicas: number;
+  private healed = false;
+  private settleMs = -1;
+  private events = 0;
+  private valueSeq = 0;
+  /** Per partition, the last leader (member id and term) seen: for counting leader changes. */
+  private readonly leaders = new Map<number, string>();
+  private violation: PartitionsSeedReport['violation'];
+  private readonly trace: TraceLog;
+
+  constructor(readonly seed: number, options: PartitionsOptions) {
+    this.prng = new Prng(seed);
+    this.trace = new TraceLog(options.trace === true, TRACE_LINES);
+    this.faultEndMs = this.prng.int(1_500, 4_000);
+    this.maxDelayMs = this.prng.pick([2, 10, 30]);
+    this.dropRate = this.prng.pick([0, 0.02, 0.1]);
+    this.duplicateRate = this.prng.pick([0, 0.02, 0.05]);
+    this.minInsyncReplicas = this.prng.pick([1, 2]);
+    const brokerCount = this.prng.int(3, 5);
+    for (let id = 1; id <= brokerCount; id++) {
+      this.brokers.push({
+        id, member: `${id}.${'abcde'[id - 1]!}`, partitions: [], disk: createMemoryStorage(), incarnation: 0, state: 'down',
+        storage: undefined, executor: undefined, replicas: new Map(), syncDoneMs: 0, crashOnWrite: false,
+      });
+    }
+    this.partitionCount = this.prng.int(1, 3);
+    for (let p = 0; p < this.partitionCount; p++) {
+      const ids = this.brokers.map((b) => b.id);
+      const replicas: number[] = [];
+      while (replicas.length < REPLICATION_FACTOR) replicas.push(ids.splice(this.prng.int(0, ids.length - 1), 1)[0]!);
+      this.replicasOf.set(p, replicas);
+      for (const id of replicas) this.broker(id).partitions.push(p);
+    }
+    for (let i = 0; i < this.prng.int(1, 3); i++) {
+      this.producers.push({ name: `p${i}`, leaderOf: new Map(), seq: 0 });
+    }
+    for (let p = 0; p < this.partitionCount; p++) {
+      this.consumers.push({ name: `c${p}`, partition: p, position: 0, leader: this.prng.pick(this.replicasOf.get(p)!), pollSeq: 0, polling: false });
+    }
+  }
+
+  async run(): Promise<PartitionsSeedReport> {
+    for (const broker of this.brokers) this.start(broker);
+    this.queue.push(this.prng.int(200, 500), { kind: 'fault' });
+    for (const producer of this.producers) this.queue.push(this.prng.int(100, 300), { kind: 'produceNext', producer });
+    for (const consumer of this.consumers) this.queue.push(this.prng.int(100, 300), { kind: 'poll', consumer });
+    this.queue.push(this.faultEndMs, { kind: 'settleCheck' });
+    await this.runEvents(() => this.violation !== undefined || this.settleMs >= 0);
+    if (this.violation === undefined && this.settleMs < 0) this.fail('simulator', 'the event queue ran dry before the partitions settled');
+    let duplicates = 0;
+    if (this.violation === undefined) duplicates = await this.finish();
+    for (const broker of this.brokers) broker.executor?.stop();
+    return {
+      seed: this.seed,
+      scenario: `${this.brokers.length} brokers, ${this.partitionCount} partitions`,
+      coverage: this.coverage,
+      settleMs: this.settleMs,
+      duplicates,
+      history: this.history,
+      ...(this.violation && { violation: this.violation }),
+      ...(this.trace.last() && { trace: this.trace.last() }),
+    };
+  }
+
+  /** Runs events in time order until `stop` says so, letting every promise settle before time moves on. */
+  private async runEvents(stop: () => boolean): Promise<void> {
+    while (!stop()) {
+      if (this.events++ >= MAX_EVENTS) return this.fail('simulator', `more than ${MAX_EVENTS} events`);
+      const atMs = this.queue.peekMs();
+      if (atMs === undefined) return;
+      if (atMs > this.nowMs) {
+        // The simulation waits on nothing but its own queue (storage answers and log reads
+        // are promises settled here), so a seed replays exactly.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (stop() || this.queue.peekMs() !== atMs) continue;
+      }
+      const next = this.queue.pop()!;
+      this.nowMs = next.atMs;
+      if (!this.healed && this.nowMs >= this.faultEndMs) this.heal();
+      try {
+        this.handle(next.event);
+      } catch (error) {
+        this.fail('simulator', error instanceof Error ? `${error.message}\n${error.stack}` : String(error));
+      }
+    }
+  }
+
+  /** `promise`'s value, with the simulation running meanwhile (a read may wait for a write to land). */
+  private async during<T>(promise: Promise<T>): Promise<T> {
+    let settled = false;
+    const done = () => void (settled = true);
+    promise.then(done, done);
+    await this.runEvents(() => settled);
+    if (!settled) throw new Error('the simulation ran out of events while waiting');
+    return promise;
+  }
+
+  private broker(id: number): Broker {
+    return this.brokers[id - 1]!;
+  }
+
+  private fail(checker: string, message: string): void {
+    this.violation ??= { checker, message, atMs: this.nowMs };
+    this.trace.add(this.nowMs, () => `VIOLATION ${checker}: ${message}`);
+  }
+
+  private push(atMs: number, event: SimEvent): void {
+    this.queue.push(atMs, event);
+  }
+
+  // --- brokers ----------------------------------------------------------------------------
+
+  /** A broker's clock: simulated time; its timers are void once it crashed. */
+  private clockOf(broker: Broker): Clock {
+    const incarnation = broker.incarnation;
+    const schedule = (atMs: number, fn: () => void): Cancel => {
+      const timer = { fn, cancelled: false };
+      this.push(atMs, { kind: 'timer', broker, incarnation, timer });
+      return () => void (timer.cancelled = true);
+    };
+    return {
+      now: () => this.nowMs,
+      monotonic: () => this.nowMs,
+      after: (delayMs, fn) => schedule(this.nowMs + Math.max(0, delayMs), fn),
+      defer: (fn) => void schedule(this.nowMs, fn),
+    };
+  }
+
+  private config(broker: Broker, partition: number): RaftConfig {
+    return {
+      id: broker.member,
+      voters: this.replicasOf.get(partition)!.map((id) => this.broker(id).member),
+      electionTicks: ELECTION_TICKS,
+      heartbeatTicks: HEARTBEAT_TICKS,
+      maxInflightAppends: this.prng.pick([1, 4]),
+      maxEntriesPerAppend: this.prng.pick([1, 16]),
+      maxBytesPerAppend: 64 * 1024,
+      maxUncommittedEntries: 64,
+      maxApplyBytesPerStep: 4 * 1024,
+      maxPendingReads: 4,
+      seed: this.prng.next(),
+    };
+  }
+
+  /** Opens the broker's logs and raft state from its storage, then runs its replicas on a new executor. */
+  private start(broker: Broker): void {
+    broker.incarnation++;
+    broker.state = 'starting';
+    const incarnation = broker.incarnation;
+    const storage = new SimStorage(broker.disk.reopen(), () => {
+      // The disk lands one write at a time; now and then one is slow.
+      broker.syncDoneMs = Math.max(broker.syncDoneMs, this.nowMs) + (this.prng.chance(0.03) ? this.prng.int(20, 80) : this.prng.int(1, 4));
+      this.push(broker.syncDoneMs, { kind: 'sync', broker, incarnation });
+      if (broker.crashOnWrite) {
+        broker.crashOnWrite = false;
+        this.push(this.nowMs, { kind: 'crash', broker, incarnation });
+      }
+    });
+    broker.storage = storage;
+    const clock = this.clockOf(broker);
+    const logs = createLogManager(storage, { clock });
+    const opening = broker.partitions.map(async (partition) => {
+      const log = await logs.open({ topic: TOPIC, partition }, { minInsyncReplicas: this.minInsyncReplicas }, { highWatermark: 'replicated' });
+      return { partition, log, store: await PartitionRaftStore.open(log, storage, groupOf(partition)) };
+    });
+    Promise.all(opening).then(
+      (opened) => {
+        if (broker.incarnation !== incarnation) return;
+        const executor = new Executor({
+          nodeId: broker.member,
+          clock,
+          committer: logs.committer,
+          sendFrame: (to, messages) => {
+            this.sendFrame(broker, to, messages);
+            return true;
+          },
+          tickMs: TICK_MS,
+          heartbeatFlushTicks: HEARTBEAT_TICKS,
+        });
+        broker.replicas = new Map(
+          opened.map(({ partition, log, store }) => [partition, new PartitionReplica({ executor, group: groupOf(partition), log, store, config: this.config(broker, partition) })]),
+        );
+        broker.executor = executor;
+        broker.state = 'up';
+        executor.start();
+        this.trace.add(this.nowMs, () => `b${broker.id} up: ${[...broker.replicas].map(([p, r]) => `p${p} end ${r.log.logEndOffset} hw ${r.log.highWatermark}`).join(', ')}`);
+      },
+      (error: unknown) => this.fail('restart', `b${broker.id} could not open its storage: ${String(error)}`),
+    );
+  }
+
+  private crash(broker: Broker): void {
+    if (broker.state !== 'up') return;
+    broker.executor!.stop();
+    broker.executor = undefined;
+    broker.replicas = new Map();
+    broker.state = 'down';
+    broker.incarnation++;
+    const storage = broker.storage!;
+    const lost = storage.crash(this.prng.int(0, storage.inFlight));
+    broker.syncDoneMs = this.nowMs;
+    this.coverage.crashes++;
+    this.coverage.lostWrites += lost;
+    this.trace.add(this.nowMs, () => `b${broker.id} CRASH (lost ${lost} writes in flight)`);
+  }
+
+  private sendFrame(from: Broker, toMember: string, messages: readonly GroupMessage[]): void {
+    const to = this.brokers.find((b) => b.member === toMember);
+    if (to === undefined) return;
+    if (this.blocked.has(`${from.id}>${to.id}`) || this.prng.chance(this.dropRate)) {
+      this.coverage.dropped++;
+      return;
+    }
+    const bytes = raftType.encode({ clusterId: CLUSTER_ID, messages }, 0);
+    this.push(this.nowMs + this.delayMs(), { kind: 'frame', from, to, bytes });
+    if (this.prng.chance(this.duplicateRate)) {
+      this.coverage.duplicated++;
+      this.push(this.nowMs + this.delayMs(), { kind: 'frame', from, to, bytes });
+    }
+  }
+
+  /** A link's delay: independent per message, so messages overtake each other; now and then a long one. */
+  private delayMs(): number {
+    return this.prng.chance(0.02) ? this.prng.int(50, 250) : this.prng.int(1, this.maxDelayMs);
+  }
+
+  /** A client's message to or from broker `to`: lost or delayed like a frame, cut off with it. */
+  private clientMessage(broker: Broker, run: () => void): void {
+    if (this.blocked.has(`c>${broker.id}`) || this.prng.chance(this.dropRate)) {
+      this.coverage.dropped++;
+      return;
+    }
+    this.push(this.nowMs + this.delayMs(), { kind: 'client', run });
+  }
+
+  // --- producers ----------------------------------------------------------------------------
+
+  private produceNext(producer: Producer): void {
+    if (this.healed) return;
+    const partition = this.prng.int(0, this.partitionCount - 1);
+    const n = producer.seq++;
+    const value = `${producer.name}-${n}-${this.valueSeq++}`;
+    const key = `k${this.prng.int(0, 9)}`;
+    const record: SendRecord = { process: producer.name, partition, key, value, invokeMs: this.nowMs, completeMs: -1, outcome: undefined };
+    this.history.sends.push(record);
+    this.coverage.sends++;
+    const batch = encodeBatch({ baseTimestamp: this.nowMs, records: [{ key: utf8.encode(key), value: utf8.encode(value) }] });
+    const op: SendOp = { producer, record, batch, attempts: 0, awaiting: undefined, maybeWritten: false };
+    this.inFlight.add(op);
+    this.attempt(op);
+  }
+
+  private attempt(op: SendOp): void {
+    const attempt = ++op.attempts;
+    op.awaiting = attempt;
+    const { partition } = op.record;
+    const leader = op.producer.leaderOf.get(partition) ?? this.prng.pick(this.replicasOf.get(partition)!);
+    const broker = this.broker(leader);
+    this.trace.add(this.nowMs, () => `${op.record.process} send ${op.record.value} to p${partition} at b${leader} (attempt ${attempt})`);
+    this.clientMessage(broker, () => this.serveProduce(broker, op, attempt));
+    this.push(this.nowMs + REQUEST_TIMEOUT_MS, { kind: 'produceTimeout', op, attempt });
+  }
+
+  /** At the broker: its replica takes the produce (acks -1); the answer goes back when it settles. */
+  private serveProduce(broker: Broker, op: SendOp, attempt: number): void {
+    if (broker.state !== 'up') return;
+    const incarnation = broker.incarnation;
+    const answer = (result: ProduceAnswer) => {
+      if (broker.incarnation === incarnation) this.clientMessage(broker, () => this.onProduceAnswer(op, attempt, result));
+    };
+    const replica = broker.replicas.get(op.record.partition);
+    if (replica === undefined) return answer({ ok: false, error: new NotLeaderOrFollowerError(TOPIC, op.record.partition, -1) });
+    // The request's own bytes, as decoded from the wire: the leader numbers them in place.
+    replica.produce([op.batch.slice()], -1).then(
+      ({ baseOffset }) => answer({ ok: true, baseOffset }),
+      (error: unknown) => answer({ ok: false, error }),
+    );
+  }
+
+  private onProduceAnswer(op: SendOp, attempt: number, result: ProduceAnswer): void {
+    if (op.record.outcome !== undefined) return;
+    const { partition } = op.record;
+    if (result.ok) {
+      // Any attempt's acknowledgement is the send's: the record is at that offset.
+      this.trace.add(this.nowMs, () => `${op.record.process} ack ${op.record.value} at p${partition}@${result.baseOffset}`);
+      return this.complete(op, { type: 'ok', offset: result.baseOffset });
+    }
+    if (attempt !== op.awaiting) return; // an older attempt's refusal: its timeout already counted it
+    const { error } = result;
+    const definite = error instanceof LetterboxError && DEFINITE_FAILURES.has(error.code);
+    if (!definite) op.maybeWritten = true;
+    this.trace.add(this.nowMs, () => `${op.record.process} refused ${op.record.value}: ${error instanceof Error ? error.message : String(error)}`);
+    if (error instanceof NotLeaderOrFollowerError && error.leader > 0) {
+      this.coverage.redirects++;
+      op.producer.leaderOf.set(partition, error.leader);
+    } else {
+      op.producer.leaderOf.delete(partition);
+    }
+    this.retryOrGiveUp(op);
+  }
+
+  private onProduceTimeout(op: SendOp, attempt: number): void {
+    if (op.record.outcome !== undefined || attempt !== op.awaiting) return;
+    op.maybeWritten = true;
+    op.producer.leaderOf.delete(op.record.partition);
+    this.retryOrGiveUp(op);
+  }
+
+  private retryOrGiveUp(op: SendOp): void {
+    if (op.attempts >= SEND_ATTEMPTS_MAX) return this.complete(op, op.maybeWritten ? { type: 'info' } : { type: 'fail' });
+    this.coverage.retries++;
+    // Until the retry, this attempt's late refusal or timeout changes nothing (an acknowledgement still counts).
+    op.awaiting = undefined;
+    this.push(this.nowMs + this.prng.int(10, 60), { kind: 'client', run: () => {
+      if (op.record.outcome === undefined) this.attempt(op);
+    } });
+  }
+
+  private complete(op: SendOp, outcome: NonNullable<SendRecord['outcome']>): void {
+    op.record.outcome = outcome;
+    op.record.completeMs = this.nowMs;
+    this.inFlight.delete(op);
+    if (outcome.type === 'ok') this.coverage.acked++;
+    else if (outcome.type === 'fail') this.coverage.failed++;
+    else this.coverage.unknown++;
+    this.push(this.nowMs + this.prng.int(5, 40), { kind: 'produceNext', producer: op.producer });
+  }
+
+  // --- consumers ----------------------------------------------------------------------------
+
+  private poll(consumer: Consumer): void {
+    this.push(this.nowMs + this.prng.int(20, 80), { kind: 'poll', consumer });
+    if (consumer.polling) return;
+    consumer.polling = true;
+    const seq = ++consumer.pollSeq;
+    const broker = this.broker(consumer.leader);
+    const position = consumer.position;
+    this.clientMessage(broker, () => this.servePoll(broker, consumer, seq, position));
+    this.push(this.nowMs + POLL_TIMEOUT_MS, {
+      kind: 'client',
+      run: () => {
+        if (consumer.pollSeq !== seq || !consumer.polling) return;
+        consumer.polling = false;
+        consumer.leader = this.prng.pick(this.replicasOf.get(consumer.partition)!);
+      },
+    });
+  }
+
+  /** At the broker: the leader's records below its high watermark from `position`. */
+  private servePoll(broker: Broker, consumer: Consumer, seq: number, position: number): void {
+    if (broker.state !== 'up') return;
+    const incarnation = broker.incarnation;
+    const answer = (result: PollAnswer) => {
+      if (broker.incarnation === incarnation) this.clientMessage(broker, () => this.onPollAnswer(consumer, seq, position, result));
+    };
+    const replica = broker.replicas.get(consumer.partition);
+    if (replica === undefined || !replica.isLeader) {
+      const leader = replica?.leader;
+      return answer({ ok: false, leader: leader === undefined ? -1 : Number(leader.split('.')[0]) });
+    }
+    replica.log.read(position, { maxBytes: POLL_MAX_BYTES }).then(
+      (batches) => {
+        const records: Array<{ offset: number; value: string }> = [];
+        let next = position;
+        for (const bytes of batches) {
+          const batch = decodeBatch(bytes);
+          next = Math.max(next, batch.baseOffset + batch.lastOffsetDelta + 1);
+          if (batch.isControl) continue;
+          for (const r of batch.records) {
+            const offset = batch.baseOffset + r.offsetDelta;
+            if (offset >= position) records.push({ offset, value: fromUtf8.decode(r.value ?? new Uint8Array(0)) });
+          }
+        }
+        answer({ ok: true, records, next });
+      },
+      // Out of range on a replica that lost its tail in a crash: the consumer asks again.
+      () => answer({ ok: false, leader: -1 }),
+    );
+  }
+
+  private onPollAnswer(consumer: Consumer, seq: number, position: number, result: PollAnswer): void {
+    if (consumer.pollSeq !== seq || !consumer.polling) return;
+    consumer.polling = false;
+    if (!result.ok) {
+      consumer.leader = result.leader > 0 ? result.leader : this.prng.pick(this.replicasOf.get(consumer.partition)!);
+      return;
+    }
+    this.coverage.polls++;
+    if (result.records.length > 0) {
+      this.coverage.polledRecords += result.records.length;
+      this.history.polls.push({ process: consumer.name, partition: consumer.partition, atMs: this.nowMs, records: result.records });
+      this.trace.add(this.nowMs, () => `${consumer.name} polled p${consumer.partition}@${position}: ${result.records.map((r) => `${r.offset}=${r.value}`).join(' ')}`);
+    }
+    consumer.position = result.next;
+  }
+
+  // --- faults -------------------------------------------------------------------------------
+
+  private handle(event: SimEvent): void {
+    switch (event.kind) {
+      case 'timer':
+        if (event.timer.cancelled || event.broker.incarnation !== event.incarnation) return;
+        event.timer.fn();
+        return this.observeLeaders();
+      case 'sync':
+        if (event.broker.incarnation === event.incarnation) event.broker.storage!.land();
+        return;
+      case 'frame':
+        if (event.to.state !== 'up' || this.blocked.has(`${event.from.id}>${event.to.id}`)) {
+          this.coverage.dropped++;
+          return;
+        }
+        event.to.executor!.receive(event.from.member, raftType.decode(event.bytes, 0).messages);
+        return this.observeLeaders();
+      case 'client':
+        return event.run();
+      case 'fault':
+        return this.fault();
+      case 'crash':
+        if (event.broker.incarnation !== event.incarnation) return;
+        this.crash(event.broker);
+        this.push(this.nowMs + this.prng.int(50, 1_000), { kind: 'restart', broker: event.broker });
+        return;
+      case 'restart':
+        if (event.broker.state === 'down') {
+          this.trace.add(this.nowMs, () => `b${event.broker.id} RESTART`);
+          this.start(event.broker);
+        }
+        return;
+      case 'healLinks':
+        for (const id of event.cut) for (const other of this.brokers) this.unblock(id, other.id);
+        this.trace.add(this.nowMs, () => `links of ${[...event.cut].map((id) => `b${id}`).join(' ')} healed`);
+        return;
+      case 'produceNext':
+        return this.produceNext(event.producer);
+      case 'produceTimeout':
+        return this.onProduceTimeout(event.op, event.attempt);
+      case 'poll':
+        if (this.settleMs < 0) this.poll(event.consumer);
+        return;
+      case 'settleCheck':
+        return this.checkSettled();
+    }
+  }
+
+  private unblock(a: number, b: number): void {
+    this.blocked.delete(`${a}>${b}`);
+    this.blocked.delete(`${b}>${a}`);
+    this.blocked.delete(`c>${a}`);
+  }
+
+  private fault(): void {
+    if (this.healed) return;
+    this.push(this.nowMs + this.prng.int(150, 600), { kind: 'fault' });
+    const up = this.brokers.filter((b) => b.state === 'up');
+    const leaders = up.filter((b) => [...b.replicas.values()].some((r) => r.isLeader));
+    const roll = this.prng.int(1, 100);
+    if (roll <= 40) {
+      // A partition: one broker (most often a leader) or two cut off from the rest.
+      const cut = new Set<number>();
+      cut.add((leaders.length > 0 && this.prng.chance(0.7) ? this.prng.pick(leaders) : this.prng.pick(this.brokers)).id);
+      if (this.brokers.length >= 5 && this.prng.chance(0.3)) cut.add(this.prng.pick(this.brokers).id);
+      // Its clients may still reach it: a leader cut off from its peers but not from producers.
+      const clientsCut = this.prng.chance(0.5);
+      for (const id of cut) {
+        for (const other of this.brokers) {
+          if (cut.has(other.id)) continue;
+          this.blocked.add(`${id}>${other.id}`);
+          this.blocked.add(`${other.id}>${id}`);
+        }
+        if (clientsCut) this.blocked.add(`c>${id}`);
+      }
+      this.coverage.partitions++;
+      if ([...cut].some((id) => leaders.some((b) => b.id === id))) this.coverage.leaderCutOff++;
+      this.trace.add(this.nowMs, () => `PARTITION ${[...cut].map((id) => `b${id}`).join(' ')} cut off${clientsCut ? ', clients too' : ''}`);
+      this.push(this.nowMs + this.prng.int(200, 1_500), { kind: 'healLinks', cut });
+    } else if (roll <= 75) {
+      if (up.length === 0) return;
+      const broker = leaders.length > 0 && this.prng.chance(0.6) ? this.prng.pick(leaders) : this.prng.pick(up);
+      // Now, or while its next write is in flight (that write, and any after it, lost).
+      if (this.prng.chance(0.5)) broker.crashOnWrite = true;
+      else this.push(this.nowMs, { kind: 'crash', broker, incarnation: broker.incarnation });
+    }
+    // Otherwise a calm spell.
+  }
+
+  /** The faults stop: links heal, no more loss, every broker restarts, producers send no more. */
+  private heal(): void {
+    this.healed = true;
+    this.trace.add(this.nowMs, () => 'HEAL');
+    this.dropRate = 0;
+    this.blocked.clear();
+    for (const broker of this.brokers) broker.crashOnWrite = false;
+    for (const broker of this.brokers) if (broker.state === 'down') this.push(this.nowMs + this.prng.int(0, 100), { kind: 'restart', broker });
+  }
+
+  private observeLeaders(): void {
+    for (const broker of this.brokers) {
+      for (const [partition, replica] of broker.replicas) {
+        if (!replica.isLeader) continue;
+        const leader = `${broker.member}@${replica.leaderEpoch}`;
+        if (this.leaders.get(partition) === leader) continue;
+        this.leaders.set(partition, leader);
+        this.coverage.leaderChanges++;
+        this.trace.add(this.nowMs, () => `p${partition} LEADER b${broker.id} at epoch ${replica.leaderEpoch}`);
+      }
+    }
+  }
+
+  // --- the end --------------------------------------------------------------------------------
+
+  /** The leader of `partition` that every replica follows, if they all agree. */
+  private settledLeader(partition: number): PartitionReplica | undefined {
+    const replicas = this.replicasOf.get(partition)!.map((id) => this.broker(id).replicas.get(partition));
+    const leader = replicas.find((r) => r?.isLeader === true);
+    if (leader === undefined) return undefined;
+    const { highWatermark, logEndOffset } = leader.log;
+    if (highWatermark !== logEndOffset) return undefined;
+    for (const replica of replicas) {
+      if (replica === undefined || replica.leaderEpoch !== leader.leaderEpoch || replica.leader !== leader.leader) return undefined;
+      if (replica.log.highWatermark !== highWatermark || replica.log.logEndOffset !== logEndOffset) return undefined;
+    }
+    return leader;
+  }
+
+  /** After the heal: settled once every broker is up, every send finished and every partition has caught up. */
+  private checkSettled(): void {
+    const settled = this.brokers.every((b) => b.state === 'up') && this.inFlight.size === 0 && this.replicasOf.size === [...this.replicasOf.keys()].filter((p) => this.settledLeader(p) !== undefined).length;
+    if (settled) {
+      this.settleMs = this.nowMs - this.faultEndMs;
+      this.trace.add(this.nowMs, () => 'SETTLED');
+    } else if (this.nowMs - this.faultEndMs > SETTLE_BOUND_MS) {
+      const states = [...this.replicasOf].map(([p, ids]) => `p${p}: ${ids.map((id) => {
+        const r = this.broker(id).replicas.get(p);
+        return r === undefined ? `b${id} ${this.broker(id).state}` : `b${id} ${r.isLeader ? 'leader' : 'follower'}@${r.leaderEpoch} end ${r.log.logEndOffset} hw ${r.log.highWatermark}`;
+      }).join(', ')}`);
+      this.fail('liveness', `not settled ${SETTLE_BOUND_MS} ms after the heal (${this.inFlight.size} sends in flight): ${states.join('; ')}`);
+    } else {
+      this.push(this.nowMs + SETTLE_CHECK_MS, { kind: 'settleCheck' });
+    }
+  }
+
+  /** The final reads, the replicas' logs against the leader's, and the history checker; returns the duplicates counted. */
+  private async finish(): Promise<number> {
+    for (const partition of this.replicasOf.keys()) {
+      const leader = this.settledLeader(partition)!;
+      const leaderBatches = await this.during(readAll(leader));
+      this.history.finalReads.set(partition, recordsOf(leaderBatches));
+      for (const id of this.replicasOf.get(partition)!) {
+        const replica = this.broker(id).replicas.get(partition)!;
+        if (replica === leader) continue;
+        const other = await this.during(readAll(replica));
+        const index = firstMismatch(leaderBatches, other);
+        const mismatch = index === undefined ? undefined : { index, other };
+        if (mismatch !== undefined) {
+          const describe = (batches: readonly Uint8Array[]) => batches.slice(Math.max(0, mismatch.index - 1), mismatch.index + 2).map(describeBatch).join(' | ');
+          this.fail('replicas agree', `p${partition}: b${id}'s log below the high watermark differs from the leader's (${leader.leader}) at batch ${mismatch.index}: leader ${describe(leaderBatches)}; b${id} ${describe(mismatch.other)}`);
+        }
+      }
+    }
+    return 0;
+  }
+}
+
+const groupOf = (partition: number) => `${TOPIC}-${partition}`;
+
+/** A replica's batches below its high watermark. */
+async function readAll(replica: PartitionReplica): Promise<Uint8Array[]> {
+  const { log } = replica;
+  if (log.highWatermark <= log.logStartOffset) return [];
+  return log.read(log.logStartOffset, { maxBytes: Infinity });
+}
+
+function recordsOf(batches: readonly Uint8Array[]): Array<{ offset: number; value: string }> {
+  return batches.flatMap((bytes) => {
+    const batch = decodeBatch(bytes);
+    return batch.isControl ? [] : batch.records.map((r) => ({ offset: batch.baseOffset + r.offsetDelta, value: fromUtf8.decode(r.value ?? new Uint8Array(0)) }));
+  });
+}
+
+/** The index of the first batch where two logs differ (in bytes or length), or undefined. */
+function firstMismatch(a: readonly Uint8Array[], b: readonly Uint8Array[]): number | undefined {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === undefined || y === undefined || x.length !== y.length || x.some((byte, j) => byte !== y[j])) return i;
+  }
+  return undefined;
+}
+
+/** A batch in a violation: offset, epoch, control or values, size. */
+function describeBatch(bytes: Uint8Array): string {
+  const batch = decodeBatch(bytes);
+  const what = batch.isControl ? 'control' : batch.records.map((r) => fromUtf8.decode(r.value ?? new Uint8Array(0))).join(',');
+  return `@${batch.baseOffset} e${batch.partitionLeaderEpoch} ${what} (${bytes.length} B, ts ${batch.baseTimestamp})`;
+}
