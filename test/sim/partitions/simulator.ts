@@ -177,7 +177,7 @@ type SimEvent =
   /** A frame of raft messages, encoded as the peer transport sends it (nothing shared between brokers). */
   | { kind: 'frame'; from: Broker; to: Broker; bytes: Uint8Array }
   /** A client's request arriving at a broker, or a broker's answer arriving at a client. */
-  | { kind: 'client'; run: () => void }
+  | { kind: 'client'; run: () => void; produce: boolean }
   | { kind: 'fault' }
   | { kind: 'crash'; broker: Broker; incarnation: number }
   | { kind: 'restart'; broker: Broker }
@@ -221,6 +221,8 @@ class PartitionsSimulation {
   private readonly minInsyncReplicas: number;
   private healed = false;
   private settleMs = -1;
+  /** Producers' messages and timers pending: a late request of a given-up attempt still writes. */
+  private produceEvents = 0;
   private events = 0;
   private valueSeq = 0;
   /** Per partition, the last leader (member id and term) seen: for counting leader changes. */
@@ -445,12 +447,17 @@ class PartitionsSimulation {
   }
 
   /** A client's message to or from broker `to`: lost or delayed like a frame, cut off with it. */
-  private clientMessage(broker: Broker, run: () => void): void {
+  private clientMessage(broker: Broker, produce: boolean, run: () => void): void {
     if (this.blocked.has(`c>${broker.id}`) || this.prng.chance(this.dropRate)) {
       this.coverage.dropped++;
       return;
     }
-    this.push(this.nowMs + this.delayMs(), { kind: 'client', run });
+    this.clientEvent(this.nowMs + this.delayMs(), produce, run);
+  }
+
+  private clientEvent(atMs: number, produce: boolean, run: () => void): void {
+    if (produce) this.produceEvents++;
+    this.push(atMs, { kind: 'client', run, produce });
   }
 
   // --- producers ----------------------------------------------------------------------------
@@ -477,7 +484,7 @@ class PartitionsSimulation {
     const leader = op.producer.leaderOf.get(partition) ?? this.prng.pick(this.replicasOf.get(partition)!);
     const broker = this.broker(leader);
     this.trace.add(this.nowMs, () => `${op.record.process} send ${op.record.value} to p${partition} at b${leader} (attempt ${attempt})`);
-    this.clientMessage(broker, () => this.serveProduce(broker, op, attempt));
+    this.clientMessage(broker, true, () => this.serveProduce(broker, op, attempt));
     this.push(this.nowMs + REQUEST_TIMEOUT_MS, { kind: 'produceTimeout', op, attempt });
   }
 
@@ -486,7 +493,7 @@ class PartitionsSimulation {
     if (broker.state !== 'up') return;
     const incarnation = broker.incarnation;
     const answer = (result: ProduceAnswer) => {
-      if (broker.incarnation === incarnation) this.clientMessage(broker, () => this.onProduceAnswer(op, attempt, result));
+      if (broker.incarnation === incarnation) this.clientMessage(broker, true, () => this.onProduceAnswer(op, attempt, result));
     };
     const replica = broker.replicas.get(op.record.partition);
     if (replica === undefined) return answer({ ok: false, error: new NotLeaderOrFollowerError(TOPIC, op.record.partition, -1) });
@@ -531,9 +538,9 @@ class PartitionsSimulation {
     this.coverage.retries++;
     // Until the retry, this attempt's late refusal or timeout changes nothing (an acknowledgement still counts).
     op.awaiting = undefined;
-    this.push(this.nowMs + this.prng.int(10, 60), { kind: 'client', run: () => {
+    this.clientEvent(this.nowMs + this.prng.int(10, 60), true, () => {
       if (op.record.outcome === undefined) this.attempt(op);
-    } });
+    });
   }
 
   private complete(op: SendOp, outcome: NonNullable<SendRecord['outcome']>): void {
@@ -555,14 +562,11 @@ class PartitionsSimulation {
     const seq = ++consumer.pollSeq;
     const broker = this.broker(consumer.leader);
     const position = consumer.position;
-    this.clientMessage(broker, () => this.servePoll(broker, consumer, seq, position));
-    this.push(this.nowMs + POLL_TIMEOUT_MS, {
-      kind: 'client',
-      run: () => {
-        if (consumer.pollSeq !== seq || !consumer.polling) return;
-        consumer.polling = false;
-        consumer.leader = this.prng.pick(this.replicasOf.get(consumer.partition)!);
-      },
+    this.clientMessage(broker, false, () => this.servePoll(broker, consumer, seq, position));
+    this.clientEvent(this.nowMs + POLL_TIMEOUT_MS, false, () => {
+      if (consumer.pollSeq !== seq || !consumer.polling) return;
+      consumer.polling = false;
+      consumer.leader = this.prng.pick(this.replicasOf.get(consumer.partition)!);
     });
   }
 
@@ -571,7 +575,7 @@ class PartitionsSimulation {
     if (broker.state !== 'up') return;
     const incarnation = broker.incarnation;
     const answer = (result: PollAnswer) => {
-      if (broker.incarnation === incarnation) this.clientMessage(broker, () => this.onPollAnswer(consumer, seq, position, result));
+      if (broker.incarnation === incarnation) this.clientMessage(broker, false, () => this.onPollAnswer(consumer, seq, position, result));
     };
     const replica = broker.replicas.get(consumer.partition);
     if (replica === undefined || !replica.isLeader) {
@@ -633,6 +637,7 @@ class PartitionsSimulation {
         event.to.executor!.receive(event.from.member, raftType.decode(event.bytes, 0).messages);
         return this.observeLeaders();
       case 'client':
+        if (event.produce) this.produceEvents--;
         return event.run();
       case 'fault':
         return this.fault();
@@ -745,7 +750,7 @@ class PartitionsSimulation {
 
   /** After the heal: settled once every broker is up, every send finished and every partition has caught up. */
   private checkSettled(): void {
-    const settled = this.brokers.every((b) => b.state === 'up') && this.inFlight.size === 0 && this.replicasOf.size === [...this.replicasOf.keys()].filter((p) => this.settledLeader(p) !== undefined).length;
+    const settled = this.brokers.every((b) => b.state === 'up') && this.inFlight.size === 0 && this.produceEvents === 0 && this.replicasOf.size === [...this.replicasOf.keys()].filter((p) => this.settledLeader(p) !== undefined).length;
     if (settled) {
       this.settleMs = this.nowMs - this.faultEndMs;
       this.trace.add(this.nowMs, () => 'SETTLED');
@@ -762,14 +767,17 @@ class PartitionsSimulation {
 
   /** The final reads, the replicas' logs against the leader's, and the history checker; returns the duplicates counted. */
   private async finish(): Promise<number> {
-    for (const partition of this.replicasOf.keys()) {
+    // Taken at once: the reads below let time pass (a read waits for writes in flight to land).
+    const settled = [...this.replicasOf.keys()].map((partition) => {
       const leader = this.settledLeader(partition)!;
-      const leaderBatches = await this.during(readAll(leader));
+      return { partition, leader, end: leader.log.highWatermark, replicas: this.replicasOf.get(partition)!.map((id) => ({ id, replica: this.broker(id).replicas.get(partition)! })) };
+    });
+    for (const { partition, leader, end, replicas } of settled) {
+      const leaderBatches = await this.during(readAll(leader, end));
       this.history.finalReads.set(partition, recordsOf(leaderBatches));
-      for (const id of this.replicasOf.get(partition)!) {
-        const replica = this.broker(id).replicas.get(partition)!;
+      for (const { id, replica } of replicas) {
         if (replica === leader) continue;
-        const other = await this.during(readAll(replica));
+        const other = await this.during(readAll(replica, end));
         const index = firstMismatch(leaderBatches, other);
         const mismatch = index === undefined ? undefined : { index, other };
         if (mismatch !== undefined) {
@@ -784,11 +792,11 @@ class PartitionsSimulation {
 
 const groupOf = (partition: number) => `${TOPIC}-${partition}`;
 
-/** A replica's batches below its high watermark. */
-async function readAll(replica: PartitionReplica): Promise<Uint8Array[]> {
+/** A replica's batches below `endOffset` (at most its high watermark). */
+async function readAll(replica: PartitionReplica, endOffset: number): Promise<Uint8Array[]> {
   const { log } = replica;
-  if (log.highWatermark <= log.logStartOffset) return [];
-  return log.read(log.logStartOffset, { maxBytes: Infinity });
+  if (endOffset <= log.logStartOffset) return [];
+  return log.read(log.logStartOffset, { maxBytes: Infinity, endOffset });
 }
 
 function recordsOf(batches: readonly Uint8Array[]): Array<{ offset: number; value: string }> {
