@@ -1,5 +1,5 @@
 import type { Cancel, Clock } from '../../../src/clock';
-import { LetterboxError, NotLeaderOrFollowerError } from '../../../src/errors';
+import { LetterboxError, NotEnoughReplicasError, NotLeaderOrFollowerError } from '../../../src/errors';
 import { createLogManager } from '../../../src/log';
 import { Executor, PartitionRaftStore, PartitionReplica, type GroupMessage } from '../../../src/node';
 import { decodeBatch, encodeBatch } from '../../../src/protocol';
@@ -63,6 +63,8 @@ export interface PartitionsCoverage {
   failed: number;
   unknown: number;
   redirects: number;
+  /** acks -1 sends refused by a leader with fewer replicas in sync than min.insync.replicas. */
+  notEnoughReplicas: number;
   retries: number;
   polls: number;
   polledRecords: number;
@@ -70,7 +72,7 @@ export interface PartitionsCoverage {
 
 const emptyCoverage = (): PartitionsCoverage => ({
   crashes: 0, lostWrites: 0, partitions: 0, leaderCutOff: 0, leaderChanges: 0, dropped: 0, duplicated: 0, sends: 0, acked: 0,
-  failed: 0, unknown: 0, redirects: 0, retries: 0, polls: 0, polledRecords: 0,
+  failed: 0, unknown: 0, redirects: 0, notEnoughReplicas: 0, retries: 0, polls: 0, polledRecords: 0,
 });
 
 /** Adds `b` into `a`. @example addPartitionsCoverage(total, report.coverage) */
@@ -176,7 +178,7 @@ type SimEvent =
   | { kind: 'sync'; broker: Broker; incarnation: number }
   /** A frame of raft messages, encoded as the peer transport sends it (nothing shared between brokers). */
   | { kind: 'frame'; from: Broker; to: Broker; bytes: Uint8Array }
-  /** A client's request arriving at a broker, or a broker's answer arriving at a client. */
+  /** A client's request arriving at a broker, a broker's answer arriving at a client, or a client's timer; `produce` for a producer's. */
   | { kind: 'client'; run: () => void; produce: boolean }
   | { kind: 'fault' }
   | { kind: 'crash'; broker: Broker; incarnation: number }
@@ -516,6 +518,7 @@ class PartitionsSimulation {
     const { error } = result;
     const definite = error instanceof LetterboxError && DEFINITE_FAILURES.has(error.code);
     if (!definite) op.maybeWritten = true;
+    if (error instanceof NotEnoughReplicasError) this.coverage.notEnoughReplicas++;
     this.trace.add(this.nowMs, () => `${op.record.process} refused ${op.record.value}: ${error instanceof Error ? error.message : String(error)}`);
     if (error instanceof NotLeaderOrFollowerError && error.leader > 0) {
       this.coverage.redirects++;
@@ -699,14 +702,21 @@ class PartitionsSimulation {
       if ([...cut].some((id) => leaders.some((b) => b.id === id))) this.coverage.leaderCutOff++;
       this.trace.add(this.nowMs, () => `PARTITION ${[...cut].map((id) => `b${id}`).join(' ')} cut off${clientsCut ? ', clients too' : ''}`);
       this.push(this.nowMs + this.prng.int(200, 1_500), { kind: 'healLinks', cut });
-    } else if (roll <= 75) {
+    } else if (roll <= 72) {
       if (up.length === 0) return;
-      const broker = leaders.length > 0 && this.prng.chance(0.6) ? this.prng.pick(leaders) : this.prng.pick(up);
-      // Now, or while its next write is in flight (that write, and any after it, lost).
-      if (this.prng.chance(0.5)) broker.crashOnWrite = true;
-      else this.push(this.nowMs, { kind: 'crash', broker, incarnation: broker.incarnation });
+      this.crashSoon(leaders.length > 0 && this.prng.chance(0.6) ? this.prng.pick(leaders) : this.prng.pick(up));
+    } else if (roll <= 77) {
+      // Power lost everywhere: only what landed on each disk survives.
+      this.trace.add(this.nowMs, () => 'CRASH ALL');
+      for (const broker of up) this.crashSoon(broker);
     }
     // Otherwise a calm spell.
+  }
+
+  /** Crashes `broker` now, or while its next write is in flight (that write, and any after it, lost). */
+  private crashSoon(broker: Broker): void {
+    if (this.prng.chance(0.5)) broker.crashOnWrite = true;
+    else this.push(this.nowMs, { kind: 'crash', broker, incarnation: broker.incarnation });
   }
 
   /** The faults stop: links heal, no more loss, every broker restarts, producers send no more. */
