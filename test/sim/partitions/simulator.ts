@@ -9,6 +9,7 @@ import { createMemoryStorage, type MemoryStorage } from '../../../src/storage';
 import { Prng } from '../prng';
 import { EventQueue } from '../simulator';
 import { TraceLog } from '../trace';
+import { checkPartitionsHistory } from './history-checks';
 import { SimStorage } from './storage';
 
 // Replicated partitions on whole brokers, judged by their clients' history. Each broker has
@@ -68,11 +69,13 @@ export interface PartitionsCoverage {
   retries: number;
   polls: number;
   polledRecords: number;
+  /** Records the final reads hold twice (a retried send written by two attempts). */
+  duplicates: number;
 }
 
 const emptyCoverage = (): PartitionsCoverage => ({
   crashes: 0, lostWrites: 0, partitions: 0, leaderCutOff: 0, leaderChanges: 0, dropped: 0, duplicated: 0, sends: 0, acked: 0,
-  failed: 0, unknown: 0, redirects: 0, notEnoughReplicas: 0, retries: 0, polls: 0, polledRecords: 0,
+  failed: 0, unknown: 0, redirects: 0, notEnoughReplicas: 0, retries: 0, polls: 0, polledRecords: 0, duplicates: 0,
 });
 
 /** Adds `b` into `a`. @example addPartitionsCoverage(total, report.coverage) */
@@ -112,8 +115,6 @@ export interface PartitionsSeedReport {
   coverage: PartitionsCoverage;
   /** Milliseconds from the heal until every partition settled. */
   settleMs: number;
-  /** Sends whose value the final read holds more than once (retried sends). */
-  duplicates: number;
   violation?: { checker: string; message: string; atMs: number };
   history: PartitionsHistory;
   trace?: string[];
@@ -271,15 +272,13 @@ class PartitionsSimulation {
     this.queue.push(this.faultEndMs, { kind: 'settleCheck' });
     await this.runEvents(() => this.violation !== undefined || this.settleMs >= 0);
     if (this.violation === undefined && this.settleMs < 0) this.fail('simulator', 'the event queue ran dry before the partitions settled');
-    let duplicates = 0;
-    if (this.violation === undefined) duplicates = await this.finish();
+    if (this.violation === undefined) this.coverage.duplicates = await this.finish();
     for (const broker of this.brokers) broker.executor?.stop();
     return {
       seed: this.seed,
       scenario: `${this.brokers.length} brokers, ${this.partitionCount} partitions`,
       coverage: this.coverage,
       settleMs: this.settleMs,
-      duplicates,
       history: this.history,
       ...(this.violation && { violation: this.violation }),
       ...(this.trace.last() && { trace: this.trace.last() }),
@@ -796,7 +795,10 @@ class PartitionsSimulation {
         }
       }
     }
-    return 0;
+    const { anomalies, duplicates } = checkPartitionsHistory(this.history);
+    const [first] = anomalies;
+    if (first !== undefined) this.fail(first.kind, `${first.message}${anomalies.length > 1 ? ` (and ${anomalies.length - 1} more anomalies)` : ''}`);
+    return duplicates;
   }
 }
 
