@@ -1,7 +1,8 @@
 import type { PartitionsHistory } from './simulator';
 
 // The minimal history checks of the partitions simulation, over what its clients saw and each
-// partition's final read from its leader (values are unique per send):
+// partition's final read from its leader (values are unique per send). What retention deleted
+// (below the final read's log start) is not judged: its records cannot be read back.
 // - lost acknowledged write: a send acknowledged at an offset whose record is not there at the end;
 // - inconsistent offset: one offset of a partition seen holding two values (acks, polls, the end);
 // - failed write visible: a send refused for certain whose value is in the log;
@@ -22,11 +23,11 @@ export interface HistoryAnomaly {
 export function checkPartitionsHistory(history: PartitionsHistory): { anomalies: HistoryAnomaly[]; duplicates: number } {
   const anomalies: HistoryAnomaly[] = [];
   const add = (kind: HistoryAnomaly['kind'], message: string) => anomalies.push({ kind, message });
-  /** Per partition: offset → value at the end, and each value's offsets at the end. */
-  const finals = new Map<number, { byOffset: Map<number, string>; offsets: number[] }>();
+  /** Per partition: where the final read starts, offset → value at the end, and each value's offsets at the end. */
+  const finals = new Map<number, { start: number; byOffset: Map<number, string>; offsets: number[] }>();
   const finalOffsetsOf = new Map<string, number[]>();
-  for (const [partition, records] of history.finalReads) {
-    finals.set(partition, { byOffset: new Map(records.map((r) => [r.offset, r.value])), offsets: records.map((r) => r.offset) });
+  for (const [partition, { logStartOffset, records }] of history.finalReads) {
+    finals.set(partition, { start: logStartOffset, byOffset: new Map(records.map((r) => [r.offset, r.value])), offsets: records.map((r) => r.offset) });
     for (const { value, offset } of records) finalOffsetsOf.set(`${partition}/${value}`, [...(finalOffsetsOf.get(`${partition}/${value}`) ?? []), offset]);
   }
   let duplicates = 0;
@@ -47,7 +48,7 @@ export function checkPartitionsHistory(history: PartitionsHistory): { anomalies:
     if (send.outcome?.type === 'ok') {
       const { offset } = send.outcome;
       see(send.partition, offset, send.value, `acknowledged to ${send.process}`);
-      if (final.byOffset.get(offset) !== send.value) add('lost acknowledged write', `${send.value} acknowledged at p${send.partition}@${offset} to ${send.process} at ${send.completeMs}ms; the final read has ${final.byOffset.get(offset) ?? 'nothing'} there`);
+      if (offset >= final.start && final.byOffset.get(offset) !== send.value) add('lost acknowledged write', `${send.value} acknowledged at p${send.partition}@${offset} to ${send.process} at ${send.completeMs}ms; the final read has ${final.byOffset.get(offset) ?? 'nothing'} there`);
     } else if (send.outcome?.type === 'fail' && finalOffsetsOf.has(`${send.partition}/${send.value}`)) {
       add('failed write visible', `${send.value} was refused for certain but is at p${send.partition}@${finalOffsetsOf.get(`${send.partition}/${send.value}`)!.join(',')}`);
     }
@@ -59,7 +60,7 @@ export function checkPartitionsHistory(history: PartitionsHistory): { anomalies:
     const final = finals.get(poll.partition)!;
     for (const { offset, value } of poll.records) {
       see(poll.partition, offset, value, `polled by ${poll.process}`);
-      if (final.byOffset.get(offset) !== value) add('read later lost', `${poll.process} polled ${value} at p${poll.partition}@${offset} at ${poll.atMs}ms; the final read has ${final.byOffset.get(offset) ?? 'nothing'} there`);
+      if (offset >= final.start && final.byOffset.get(offset) !== value) add('read later lost', `${poll.process} polled ${value} at p${poll.partition}@${offset} at ${poll.atMs}ms; the final read has ${final.byOffset.get(offset) ?? 'nothing'} there`);
       const previous = last.get(poll.process) ?? -1;
       if (offset <= previous) add('non-monotonic poll', `${poll.process} polled p${poll.partition}@${offset} at ${poll.atMs}ms after @${previous}`);
       else {

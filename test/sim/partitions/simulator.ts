@@ -22,7 +22,9 @@ import { SimStorage } from './storage';
 // Every send (invoke, then ok at an offset, a definite failure, or unknown) and every poll
 // goes into the history. Faults, drawn from the seed: frames lost, delayed (so reordered)
 // and duplicated; network partitions (often a leader cut off); brokers crashing — what the
-// disk had not landed is lost — and restarting from their storage. Then the heal: every
+// disk had not landed is lost — and restarting from their storage; in some seeds retention
+// deletes the logs' heads as raft compacts, so a follower far behind restores a snapshot.
+// Then the heal: every
 // broker up, no loss; once every partition has settled (one leader, every replica at its
 // high watermark, every send finished), the final read of each partition from its leader.
 // Checkers: the history (`checkHistory`), every replica's log below the high watermark
@@ -43,6 +45,8 @@ const POLL_MAX_BYTES = 2_048;
 /** After the heal, every partition settles within this (else a liveness violation). */
 export const SETTLE_BOUND_MS = 8_000;
 const SETTLE_CHECK_MS = 20;
+/** How often a broker compacts its replicas' raft logs where retention would delete, then deletes (the node does it every minute). */
+const MAINTAIN_MS = 150;
 const MAX_EVENTS = 400_000;
 const TRACE_LINES = 80;
 
@@ -69,13 +73,17 @@ export interface PartitionsCoverage {
   retries: number;
   polls: number;
   polledRecords: number;
+  /** Consumers that found their position deleted by retention and started again from the log start. */
+  offsetResets: number;
+  /** Snapshots restored by followers behind their leader's log start. */
+  snapshotsRestored: number;
   /** Records the final reads hold twice (a retried send written by two attempts). */
   duplicates: number;
 }
 
 const emptyCoverage = (): PartitionsCoverage => ({
   crashes: 0, lostWrites: 0, partitions: 0, leaderCutOff: 0, leaderChanges: 0, dropped: 0, duplicated: 0, sends: 0, acked: 0,
-  failed: 0, unknown: 0, redirects: 0, notEnoughReplicas: 0, retries: 0, polls: 0, polledRecords: 0, duplicates: 0,
+  failed: 0, unknown: 0, redirects: 0, notEnoughReplicas: 0, retries: 0, polls: 0, polledRecords: 0, offsetResets: 0, snapshotsRestored: 0, duplicates: 0,
 });
 
 /** Adds `b` into `a`. @example addPartitionsCoverage(total, report.coverage) */
@@ -106,7 +114,8 @@ export interface PollRecord {
 export interface PartitionsHistory {
   readonly sends: SendRecord[];
   readonly polls: PollRecord[];
-  readonly finalReads: Map<number, Array<{ offset: number; value: string }>>;
+  /** Per partition, the leader's log start (retention deleted what was before it) and its records from there. */
+  readonly finalReads: Map<number, { logStartOffset: number; records: Array<{ offset: number; value: string }> }>;
 }
 
 export interface PartitionsSeedReport {
@@ -141,6 +150,8 @@ interface Broker {
   syncDoneMs: number;
   /** Crash as soon as the next write is issued, before it lands (power lost mid-write). */
   crashOnWrite: boolean;
+  /** A maintenance round is running (rounds never overlap). */
+  maintaining: boolean;
 }
 
 interface Producer {
@@ -172,7 +183,8 @@ interface Consumer {
 }
 
 type ProduceAnswer = { ok: true; baseOffset: number } | { ok: false; error: unknown };
-type PollAnswer = { ok: true; records: Array<{ offset: number; value: string }>; next: number } | { ok: false; leader: number };
+/** A refused poll: not the leader (with its hint), or below the log start (retention deleted the records). */
+type PollAnswer = { ok: true; records: Array<{ offset: number; value: string }>; next: number } | { ok: false; leader: number; logStartOffset?: number };
 
 type SimEvent =
   | { kind: 'timer'; broker: Broker; incarnation: number; timer: { fn: () => void; cancelled: boolean } }
@@ -222,6 +234,8 @@ class PartitionsSimulation {
   private readonly duplicateRate: number;
   /** The topic's min.insync.replicas: with 2, a leader with no follower in sync refuses acks -1 writes. */
   private readonly minInsyncReplicas: number;
+  /** The topic's retention.bytes (-1: none): retention deletes, so raft compacts and lagging followers restore snapshots. */
+  private readonly retentionBytes: number;
   private healed = false;
   private settleMs = -1;
   /** Producers' messages and timers pending: a late request of a given-up attempt still writes. */
@@ -241,11 +255,12 @@ class PartitionsSimulation {
     this.dropRate = this.prng.pick([0, 0.02, 0.1]);
     this.duplicateRate = this.prng.pick([0, 0.02, 0.05]);
     this.minInsyncReplicas = this.prng.pick([1, 2]);
+    this.retentionBytes = this.prng.pick([-1, 400, 1_200]);
     const brokerCount = this.prng.int(3, 5);
     for (let id = 1; id <= brokerCount; id++) {
       this.brokers.push({
         id, member: `${id}.${'abcde'[id - 1]!}`, partitions: [], disk: createMemoryStorage(), incarnation: 0, state: 'down',
-        storage: undefined, executor: undefined, replicas: new Map(), syncDoneMs: 0, crashOnWrite: false,
+        storage: undefined, executor: undefined, replicas: new Map(), syncDoneMs: 0, crashOnWrite: false, maintaining: false,
       });
     }
     this.partitionCount = this.prng.int(1, 3);
@@ -276,7 +291,7 @@ class PartitionsSimulation {
     for (const broker of this.brokers) broker.executor?.stop();
     return {
       seed: this.seed,
-      scenario: `${this.brokers.length} brokers, ${this.partitionCount} partitions`,
+      scenario: `${this.brokers.length} brokers, ${this.partitionCount} partitions${this.retentionBytes >= 0 ? ', retention' : ''}`,
       coverage: this.coverage,
       settleMs: this.settleMs,
       history: this.history,
@@ -383,7 +398,7 @@ class PartitionsSimulation {
     const clock = this.clockOf(broker);
     const logs = createLogManager(storage, { clock });
     const opening = broker.partitions.map(async (partition) => {
-      const log = await logs.open({ topic: TOPIC, partition }, { minInsyncReplicas: this.minInsyncReplicas }, { highWatermark: 'replicated' });
+      const log = await logs.open({ topic: TOPIC, partition }, { minInsyncReplicas: this.minInsyncReplicas, retentionBytes: this.retentionBytes }, { highWatermark: 'replicated' });
       return { partition, log, store: await PartitionRaftStore.open(log, storage, groupOf(partition)) };
     });
     Promise.all(opening).then(
@@ -399,6 +414,11 @@ class PartitionsSimulation {
           },
           tickMs: TICK_MS,
           heartbeatFlushTicks: HEARTBEAT_TICKS,
+          observer: {
+            raftStepped: (_group, _input, _before, _after, effects) => {
+              if (effects.some((e) => e.type === 'restore')) this.coverage.snapshotsRestored++;
+            },
+          },
         });
         broker.replicas = new Map(
           opened.map(({ partition, log, store }) => [partition, new PartitionReplica({ executor, group: groupOf(partition), log, store, config: this.config(broker, partition) })]),
@@ -406,9 +426,33 @@ class PartitionsSimulation {
         broker.executor = executor;
         broker.state = 'up';
         executor.start();
+        if (this.retentionBytes >= 0) clock.after(this.prng.int(1, MAINTAIN_MS), () => this.maintain(broker, clock));
         this.trace.add(this.nowMs, () => `b${broker.id} up: ${[...broker.replicas].map(([p, r]) => `p${p} end ${r.log.logEndOffset} hw ${r.log.highWatermark}`).join(', ')}`);
       },
       (error: unknown) => this.fail('restart', `b${broker.id} could not open its storage: ${String(error)}`),
+    );
+  }
+
+  /** A maintenance round: each replica's raft log compacted where retention would delete, then retention. */
+  private maintain(broker: Broker, clock: Clock): void {
+    // Once settled, the logs hold still for the final reads.
+    if (this.settleMs >= 0) return;
+    clock.after(MAINTAIN_MS, () => this.maintain(broker, clock));
+    if (broker.maintaining) return;
+    broker.maintaining = true;
+    const incarnation = broker.incarnation;
+    const replicas = [...broker.replicas.values()];
+    (async () => {
+      for (const replica of replicas) {
+        await replica.compactForRetention(this.nowMs);
+        await replica.log.enforceRetention(this.nowMs);
+      }
+    })().then(
+      () => void (broker.maintaining = false),
+      (error: unknown) => {
+        broker.maintaining = false;
+        if (broker.incarnation === incarnation) this.fail('maintenance', `b${broker.id}: ${error instanceof Error ? error.message : String(error)}`);
+      },
     );
   }
 
@@ -418,6 +462,7 @@ class PartitionsSimulation {
     broker.executor = undefined;
     broker.replicas = new Map();
     broker.state = 'down';
+    broker.maintaining = false;
     broker.incarnation++;
     const storage = broker.storage!;
     const lost = storage.crash(this.prng.int(0, storage.inFlight));
@@ -599,14 +644,21 @@ class PartitionsSimulation {
         }
         answer({ ok: true, records, next });
       },
-      // Out of range on a replica that lost its tail in a crash: the consumer asks again.
-      () => answer({ ok: false, leader: -1 }),
+      // Below the log start: retention deleted the records (the consumer starts again from the log start).
+      () => answer({ ok: false, leader: -1, logStartOffset: replica.log.logStartOffset }),
     );
   }
 
   private onPollAnswer(consumer: Consumer, seq: number, position: number, result: PollAnswer): void {
     if (consumer.pollSeq !== seq || !consumer.polling) return;
     consumer.polling = false;
+    if (!result.ok && result.logStartOffset !== undefined && position < result.logStartOffset) {
+      // Kafka's auto.offset.reset=earliest: what retention deleted is skipped.
+      this.trace.add(this.nowMs, () => `${consumer.name} reset from p${consumer.partition}@${position} to the log start ${result.logStartOffset}`);
+      consumer.position = result.logStartOffset;
+      this.coverage.offsetResets++;
+      return;
+    }
     if (!result.ok) {
       consumer.leader = result.leader > 0 ? result.leader : this.prng.pick(this.replicasOf.get(consumer.partition)!);
       return;
@@ -776,22 +828,25 @@ class PartitionsSimulation {
 
   /** The final reads, the replicas' logs against the leader's, and the history checker; returns the duplicates counted. */
   private async finish(): Promise<number> {
+    await this.runEvents(() => this.brokers.every((b) => !b.maintaining));
     // Taken at once: the reads below let time pass (a read waits for writes in flight to land).
     const settled = [...this.replicasOf.keys()].map((partition) => {
       const leader = this.settledLeader(partition)!;
-      return { partition, leader, end: leader.log.highWatermark, replicas: this.replicasOf.get(partition)!.map((id) => ({ id, replica: this.broker(id).replicas.get(partition)! })) };
+      return { partition, leader, start: leader.log.logStartOffset, end: leader.log.highWatermark, replicas: this.replicasOf.get(partition)!.map((id) => ({ id, replica: this.broker(id).replicas.get(partition)! })) };
     });
-    for (const { partition, leader, end, replicas } of settled) {
-      const leaderBatches = await this.during(readAll(leader, end));
-      this.history.finalReads.set(partition, recordsOf(leaderBatches));
+    for (const { partition, leader, start, end, replicas } of settled) {
+      const leaderBatches = await this.during(readAll(leader, start, end));
+      this.history.finalReads.set(partition, { logStartOffset: start, records: recordsOf(leaderBatches) });
       for (const { id, replica } of replicas) {
         if (replica === leader) continue;
-        const other = await this.during(readAll(replica, end));
-        const index = firstMismatch(leaderBatches, other);
+        // Each replica's retention deleted its own head: the logs are compared where both have batches.
+        const from = Math.max(start, replica.log.logStartOffset);
+        const [ours, other] = [await this.during(readAll(leader, from, end)), await this.during(readAll(replica, from, end))];
+        const index = firstMismatch(ours, other);
         const mismatch = index === undefined ? undefined : { index, other };
         if (mismatch !== undefined) {
           const describe = (batches: readonly Uint8Array[]) => batches.slice(Math.max(0, mismatch.index - 1), mismatch.index + 2).map(describeBatch).join(' | ');
-          this.fail('replicas agree', `p${partition}: b${id}'s log below the high watermark differs from the leader's (${leader.leader}) at batch ${mismatch.index}: leader ${describe(leaderBatches)}; b${id} ${describe(mismatch.other)}`);
+          this.fail('replicas agree', `p${partition}: b${id}'s log below the high watermark differs from the leader's (${leader.leader}) at batch ${mismatch.index} from @${from}: leader ${describe(ours)}; b${id} ${describe(mismatch.other)}`);
         }
       }
     }
@@ -804,11 +859,10 @@ class PartitionsSimulation {
 
 const groupOf = (partition: number) => `${TOPIC}-${partition}`;
 
-/** A replica's batches below `endOffset` (at most its high watermark). */
-async function readAll(replica: PartitionReplica, endOffset: number): Promise<Uint8Array[]> {
-  const { log } = replica;
-  if (endOffset <= log.logStartOffset) return [];
-  return log.read(log.logStartOffset, { maxBytes: Infinity, endOffset });
+/** A replica's batches from the one holding `fromOffset` to `endOffset` (at most its high watermark). */
+async function readAll(replica: PartitionReplica, fromOffset: number, endOffset: number): Promise<Uint8Array[]> {
+  if (endOffset <= fromOffset) return [];
+  return replica.log.read(fromOffset, { maxBytes: Infinity, endOffset });
 }
 
 function recordsOf(batches: readonly Uint8Array[]): Array<{ offset: number; value: string }> {
