@@ -24,10 +24,10 @@ import { SimStorage } from './storage';
 // and duplicated; network partitions (often a leader cut off); brokers crashing — what the
 // disk had not landed is lost — and restarting from their storage; in some seeds retention
 // deletes the logs' heads as raft compacts, so a follower far behind restores a snapshot.
-// Then the heal: every
-// broker up, no loss; once every partition has settled (one leader, every replica at its
-// high watermark, every send finished), the final read of each partition from its leader.
-// Checkers: the history (`checkHistory`), every replica's log below the high watermark
+// Then the heal: every broker up, no loss; once every partition has settled (one leader,
+// every replica at its high watermark, every send finished), the final read of each
+// partition from its leader.
+// Checkers: the history (history-checks.ts), every replica's log below the high watermark
 // byte for byte the leader's, and liveness (settled within a bound after the heal).
 
 export const TICK_MS = 10;
