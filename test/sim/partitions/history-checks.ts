@@ -8,7 +8,8 @@ import type { PartitionsHistory } from './simulator';
 // - failed write visible: a send refused for certain whose value is in the log;
 // - read later lost: a polled record that the final read does not hold at its offset;
 // - non-monotonic poll: a consumer's offsets not increasing across its polls;
-// - poll skip: a record of the final read between a consumer's consecutive records it never got.
+// - poll skip: a record of the final read between a consumer's consecutive records it never got
+//   (unless retention deleted it on the leader it polled: the consumer reset to the log start).
 // Duplicates (a retried send's value at two offsets) are counted, not failures.
 
 export interface HistoryAnomaly {
@@ -58,6 +59,8 @@ export function checkPartitionsHistory(history: PartitionsHistory): { anomalies:
   const last = new Map<string, number>();
   for (const poll of history.polls) {
     const final = finals.get(poll.partition)!;
+    // A reset to the log start: what lies before it was deleted for this consumer (another replica may still have had it).
+    if (poll.resetTo !== undefined) last.set(poll.process, Math.max(last.get(poll.process) ?? -1, poll.resetTo - 1));
     for (const { offset, value } of poll.records) {
       see(poll.partition, offset, value, `polled by ${poll.process}`);
       if (offset >= final.start && final.byOffset.get(offset) !== value) add('read later lost', `${poll.process} polled ${value} at p${poll.partition}@${offset} at ${poll.atMs}ms; the final read has ${final.byOffset.get(offset) ?? 'nothing'} there`);

@@ -102,12 +102,17 @@ export interface SendRecord {
   outcome: { type: 'ok'; offset: number } | { type: 'fail' } | { type: 'info' } | undefined;
 }
 
-/** One poll that returned records: what its consumer read, in order. */
+/**
+ * One poll that returned records: what its consumer read, in order. Or, with `resetTo`, its
+ * consumer's position found deleted by retention and moved to the log start: the records
+ * before it are skipped, as Kafka's auto.offset.reset=earliest does.
+ */
 export interface PollRecord {
   readonly process: string;
   readonly partition: number;
   readonly atMs: number;
   readonly records: ReadonlyArray<{ offset: number; value: string }>;
+  readonly resetTo?: number;
 }
 
 /** Everything the clients saw, and each partition's records as its leader has them at the end. */
@@ -656,6 +661,7 @@ class PartitionsSimulation {
       // Kafka's auto.offset.reset=earliest: what retention deleted is skipped.
       this.trace.add(this.nowMs, () => `${consumer.name} reset from p${consumer.partition}@${position} to the log start ${result.logStartOffset}`);
       consumer.position = result.logStartOffset;
+      this.history.polls.push({ process: consumer.name, partition: consumer.partition, atMs: this.nowMs, records: [], resetTo: result.logStartOffset });
       this.coverage.offsetResets++;
       return;
     }
