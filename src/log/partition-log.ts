@@ -139,6 +139,8 @@ export class PartitionLog implements FlushSource {
   #window: { from: number; summaries: readonly BatchSummary[] } = { from: Infinity, summaries: [] };
   /** Counts rewrites, so a read that overlapped one is done again. */
   #rewrites = 0;
+  /** Counts restores from a leader's snapshot, so a head removal chosen before one is dropped. */
+  #restores = 0;
   #deleted = false;
   /** Raft index, offsets and epoch of every batch after the last removed from the head. */
   #places: BatchIndex;
@@ -466,6 +468,7 @@ export class PartitionLog implements FlushSource {
    * @example const { writes } = log.stageRestore({ index: 40, epoch: 3, nextOffset: 1200 });
    */
   stageRestore(start: { index: number; epoch: number; nextOffset: number }): { writes: StorageWrite[]; durable: () => void } {
+    this.#restores++;
     const removedThrough = { raftIndex: start.index, epoch: start.epoch, nextOffset: start.nextOffset };
     const meta: PartitionMeta = { logStartOffset: start.nextOffset, recoveryPoint: start.nextOffset, highWatermark: start.nextOffset, removedThrough };
     this.#places = new BatchIndex(start);
@@ -706,8 +709,9 @@ export class PartitionLog implements FlushSource {
       throw new OffsetOutOfRangeError(this.id.topic, this.id.partition, offset, this.#logStartOffset, this.#highWatermark);
     }
     if (offset <= this.#logStartOffset) return this.#logStartOffset;
+    const restores = this.#restores;
     const doomed = (await this.#summariesFrom(this.#logStartOffset, offset)).filter((s) => s.lastOffset < offset);
-    await this.#removeHead(doomed, offset);
+    await this.#removeHead(doomed, offset, restores);
     return this.#logStartOffset;
   }
 
@@ -717,10 +721,10 @@ export class PartitionLog implements FlushSource {
    * @example await log.enforceRetention(clock.now());
    */
   async enforceRetention(nowMs: number): Promise<number> {
+    const restores = this.#restores;
     const doomed = await this.#expired(nowMs, this.#removableThrough);
     if (doomed.length === 0) return 0;
-    await this.#removeHead(doomed, doomed.at(-1)!.lastOffset + 1);
-    return doomed.length;
+    return (await this.#removeHead(doomed, doomed.at(-1)!.lastOffset + 1, restores)) ? doomed.length : 0;
   }
 
   /**
@@ -791,7 +795,13 @@ export class PartitionLog implements FlushSource {
     return meta;
   }
 
-  async #removeHead(candidates: readonly BatchSummary[], newLogStartOffset: number): Promise<void> {
+  /**
+   * Removes `candidates` (read while the log had had `restores` restores) and moves the log
+   * start; false when a leader's snapshot restored the log meanwhile: its old head is gone
+   * already, and the restored state stands (its writes land after any issued here).
+   */
+  async #removeHead(candidates: readonly BatchSummary[], newLogStartOffset: number, restores: number): Promise<boolean> {
+    if (this.#restores !== restores) return false;
     // Only below raft's compaction point: the batches above it are raft entries still to be read.
     const doomed = candidates.filter((s) => s.raftIndex <= this.#removableThrough);
     const logStartOffset = Math.max(this.#logStartOffset, newLogStartOffset);
@@ -805,11 +815,13 @@ export class PartitionLog implements FlushSource {
     }
     this.#forgetReads();
     await this.#write(writes);
+    if (this.#restores !== restores) return false;
     this.#logStartOffset = logStartOffset;
     this.#recoveryPoint = Math.max(this.#recoveryPoint, logStartOffset);
     this.#removedThrough = removedThrough;
     if (lastDoomed !== undefined) this.#places.compactThrough(lastDoomed.raftIndex);
     this.#sizeBytes -= doomed.reduce((sum, s) => sum + s.sizeBytes, 0);
+    return true;
   }
 
   /** Summaries of the batches holding offsets in [from, to). */

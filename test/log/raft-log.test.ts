@@ -146,6 +146,21 @@ describe('the partition log as a raft log', () => {
     expect(reopened.log.logStartOffset).toBe(1200);
   });
 
+  it('a leader snapshot restored while retention removes the head stands: the removal, chosen before it, is dropped', async () => {
+    const storage = createMemoryStorage();
+    const log = await createLogManager(storage).open(id, { retentionBytes: 0 }, { highWatermark: 'replicated' });
+    await persist(storage, log.stageEntries(1, ['a', 'b', 'c'].map((value) => ({ bytes: batchOf([value]), epoch: 1 }))));
+    log.advanceHighWatermark(3);
+    log.setRemovableThrough(2);
+    // Retention reads the head it would remove; meanwhile a follower restores its leader's snapshot.
+    const removing = log.enforceRetention(Date.now());
+    await persist(storage, log.stageRestore({ index: 40, epoch: 3, nextOffset: 1200 }));
+    expect(await removing).toBe(0);
+    expect([log.logStartOffset, log.logEndOffset, log.places.startIndex, log.sizeBytes]).toEqual([1200, 1200, 40, 0]);
+    const reopened = await createLogManager(storage.reopen()).open(id, {}, { highWatermark: 'replicated' });
+    expect([reopened.logStartOffset, reopened.logEndOffset, reopened.places.startIndex]).toEqual([1200, 1200, 40]);
+  });
+
   it('a batch stored out of raft order ends the log at recovery, as a torn one does', async () => {
     const { storage, log } = await openLog();
     await persist(storage, log.stageEntries(1, [{ bytes: batchOf(['a']), epoch: 1 }, { bytes: batchOf(['b']), epoch: 1 }]));
