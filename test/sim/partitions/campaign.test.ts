@@ -22,9 +22,21 @@ it(`partitions seeds ${FROM_SEED}..${FROM_SEED + SEEDS - 1} lose no acknowledged
     if (report.violation !== undefined) failures.push(report);
   }
   expect(failures.slice(0, 5).map(describe)).toEqual([]);
-  // The campaign must exercise what it claims to.
-  for (const key of Object.keys(coverage!) as Array<keyof PartitionsCoverage>) expect(coverage![key], key).toBeGreaterThan(SEEDS / 20);
+  // The campaign must exercise what it claims to; a consumer behind its leader's log start and a
+  // follower restoring a snapshot take retention and a long enough outage, so they are rarer.
+  const rare = new Set<keyof PartitionsCoverage>(['offsetResets', 'snapshotsRestored']);
+  for (const key of Object.keys(coverage!) as Array<keyof PartitionsCoverage>) expect(coverage![key], key).toBeGreaterThan(rare.has(key) ? SEEDS / 100 : SEEDS / 20);
 }, 300_000);
+
+// Seeds that once failed, each with what it found; kept so the fix stays.
+const REGRESSIONS: ReadonlyArray<[number, string]> = [
+  [21918, 'a follower restored its leader snapshot while its retention removed the head: the removal set the log start back over the restored log'],
+];
+
+it.each(REGRESSIONS)('regression seed %i (%s) keeps every invariant', async (seed) => {
+  const report = await runPartitionsSeed(seed);
+  expect(report.violation === undefined ? [] : [describe(report)]).toEqual([]);
+});
 
 it('a seed replays exactly: the same history, coverage and settle time', async () => {
   const [a, b] = [await runPartitionsSeed(11), await runPartitionsSeed(11)];

@@ -852,7 +852,7 @@ class PartitionsSimulation {
         const mismatch = index === undefined ? undefined : { index, other };
         if (mismatch !== undefined) {
           const describe = (batches: readonly Uint8Array[]) => batches.slice(Math.max(0, mismatch.index - 1), mismatch.index + 2).map(describeBatch).join(' | ');
-          this.fail('replicas agree', `p${partition}: b${id}'s log below the high watermark differs from the leader's (${leader.leader}) at batch ${mismatch.index} from @${from}: leader ${describe(ours)}; b${id} ${describe(mismatch.other)}`);
+          this.fail('replicas agree', `p${partition}: b${id}'s log below the high watermark differs from the leader's (${leader.leader}) at batch ${mismatch.index} from @${from}: leader (log start ${start}) ${describe(ours)}; b${id} (log start ${replica.log.logStartOffset}) ${describe(mismatch.other)}`);
         }
       }
     }
