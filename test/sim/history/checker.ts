@@ -20,12 +20,15 @@
 // - `lost-write`: an acknowledged record is not at its acknowledged offset in the final log;
 // - `inconsistent-offset`: one (partition, offset) seen holding two values (acks, polls,
 //   final read);
-// - `misplaced-ack`: a value acknowledged at one offset was seen only at others, while
-//   nothing was seen at the acknowledged one (seen at both is a duplicate, not an error);
 // - `poll-skip`: a consumer's next offset in a partition jumps over offsets holding records;
 // - `non-monotonic-poll`: a consumer's offsets in a partition go back or repeat;
 // - `lost-read`: a consumer read a record the final log does not hold at that offset
 //   (read above the high watermark, then truncated).
+// A value acknowledged at one offset and seen at another is flagged by what is known of the
+// acknowledged offset: another value there is an inconsistent offset, nothing there in the
+// final log a lost write (naming where the value is instead), a consumer passing over it a
+// poll skip; the value there too is a duplicate, counted, not flagged. Known nothing of it,
+// the other copy may be a duplicate no consumer reached the first of, so nothing is flagged.
 
 /** A record as a consumer or the final read saw it: `value` at `offset` of `partition`. */
 export interface LogRecord {
@@ -78,7 +81,6 @@ export type Anomaly =
       foundAt: number[];
     }
   | { kind: 'inconsistent-offset'; partition: number; offset: number; seen: Array<{ value: string; source: Source }> }
-  | { kind: 'misplaced-ack'; partition: number; offset: number; value: string; op: number; seenAt: number[] }
   | {
       kind: 'poll-skip';
       consumer: string;
@@ -160,13 +162,6 @@ export function checkHistory(history: History): Report {
   for (const { partition, offset, value, op } of acks) {
     if (final !== undefined && finalAt.get(partition)?.get(offset) === undefined) {
       anomalies.push({ kind: 'lost-write', partition, offset, value, op, foundAt: sorted(finalOffsets.get(partition)?.get(value)) });
-      continue;
-    }
-    // A wrong value at the offset is already an inconsistent offset; only a value seen
-    // elsewhere while its own offset stayed empty is the broker misreporting where it wrote.
-    const seenAt = sorted(new Set([...(polledOffsets.get(partition)?.get(value) ?? []), ...(finalOffsets.get(partition)?.get(value) ?? [])]));
-    if (seenAt.length > 0 && !seenAt.includes(offset) && seen.get(partition)?.get(offset)?.size === 1) {
-      anomalies.push({ kind: 'misplaced-ack', partition, offset, value, op, seenAt });
     }
   }
   if (final !== undefined) {
@@ -178,16 +173,10 @@ export function checkHistory(history: History): Report {
     });
   }
   // Which offsets hold records, to tell a skip from a gap a consumer rightly passes over:
-  // the final log says so when there is one; otherwise every offset a client saw holding
-  // one, but for misplaced acknowledgements, whose offsets are shown to hold nothing.
+  // the final log says so when there is one; otherwise every offset a client saw holding one.
   const holding = new Map<number, number[]>();
   if (final !== undefined) for (const [partition, atOffset] of finalAt) holding.set(partition, [...atOffset.keys()].sort(byNumber));
-  else {
-    const misplaced = new Set(anomalies.flatMap((a) => (a.kind === 'misplaced-ack' ? [`${a.partition}:${a.offset}`] : [])));
-    for (const [partition, offsets] of seen) {
-      holding.set(partition, [...offsets.keys()].filter((offset) => !misplaced.has(`${partition}:${offset}`)).sort(byNumber));
-    }
-  }
+  else for (const [partition, offsets] of seen) holding.set(partition, [...offsets.keys()].sort(byNumber));
   anomalies.push(...sequenceAnomalies(ops, holding));
 
   const outcomes = [...sends.values()].map((send) => send.outcome);
