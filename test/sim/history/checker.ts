@@ -55,7 +55,7 @@ export type Op =
   | { kind: 'unknown'; value: string }
   /** `consumer` received `records` in this order, polling from `positions` when known. */
   | { kind: 'poll'; consumer: string; records: readonly LogRecord[]; positions?: readonly Position[] }
-  /** `consumer` moved its position in `partition` to `offset` on purpose. */
+  /** `consumer` moved its position in `partition` to `offset` on purpose (a reset after an out-of-range offset too). */
   | { kind: 'seek'; consumer: string; partition: number; offset: number }
   /** `consumer`'s assignment changed: its next positions are not tied to its past reads. */
   | { kind: 'rebalance'; consumer: string };
@@ -126,63 +126,22 @@ export interface Report {
 export function checkHistory(history: History): Report {
   const { ops, final } = history;
   const sends = sendsOf(ops);
-  const acks = [...sends.values()].flatMap((send) => (send.ack === undefined ? [] : [{ ...send.ack, partition: send.partition, value: send.value }]));
-
-  const finalAt = new Map<number, Map<number, string>>();
-  const finalOffsets = new Map<number, Map<string, Set<number>>>();
-  for (const { partition, offset, value } of final ?? []) {
-    const atOffset = inner(finalAt, partition);
-    if (!atOffset.has(offset)) atOffset.set(offset, value);
-    add(finalOffsets, partition, value, offset);
-  }
-  const polledOffsets = new Map<number, Map<string, Set<number>>>();
-  const seen = new Map<number, Map<number, Map<string, Source>>>();
-  const see = (partition: number, offset: number, value: string, source: Source) => {
-    const values = inner(inner(seen, partition), offset);
-    if (!values.has(value)) values.set(value, source);
-  };
-  for (const ack of acks) see(ack.partition, ack.offset, ack.value, ack.op);
-  ops.forEach((op, index) => {
-    if (op.kind !== 'poll') return;
-    for (const { partition, offset, value } of op.records) {
-      see(partition, offset, value, index);
-      add(polledOffsets, partition, value, offset);
-    }
-  });
-  for (const { partition, offset, value } of final ?? []) see(partition, offset, value, 'final');
-
-  const anomalies: Anomaly[] = [];
-  for (const [partition, offsets] of seen) {
-    for (const [offset, values] of offsets) {
-      if (values.size > 1) {
-        anomalies.push({ kind: 'inconsistent-offset', partition, offset, seen: [...values].map(([value, source]) => ({ value, source })) });
-      }
-    }
-  }
-  for (const { partition, offset, value, op } of acks) {
-    if (final !== undefined && finalAt.get(partition)?.get(offset) === undefined) {
-      anomalies.push({ kind: 'lost-write', partition, offset, value, op, foundAt: sorted(finalOffsets.get(partition)?.get(value)) });
-    }
-  }
+  const acks = [...sends.values()].flatMap((send) => send.ack ?? []);
+  const seen = seenOf(history, acks);
+  const anomalies: Anomaly[] = [...inconsistentOffsets(seen.values)];
   if (final !== undefined) {
-    ops.forEach((op, index) => {
-      if (op.kind !== 'poll') return;
-      for (const { partition, offset, value } of op.records) {
-        if (finalAt.get(partition)?.get(offset) === undefined) anomalies.push({ kind: 'lost-read', consumer: op.consumer, partition, offset, value, op: index });
-      }
-    });
+    anomalies.push(...lostWrites(acks, seen), ...lostReads(ops, seen.final));
   }
   // Which offsets hold records, to tell a skip from a gap a consumer rightly passes over:
   // the final log says so when there is one; otherwise every offset a client saw holding one.
   const holding = new Map<number, number[]>();
-  if (final !== undefined) for (const [partition, atOffset] of finalAt) holding.set(partition, [...atOffset.keys()].sort(byNumber));
-  else for (const [partition, offsets] of seen) holding.set(partition, [...offsets.keys()].sort(byNumber));
+  for (const [partition, offsets] of final === undefined ? seen.values : seen.final) holding.set(partition, [...offsets.keys()].sort(byNumber));
   anomalies.push(...sequenceAnomalies(ops, holding));
 
   const outcomes = [...sends.values()].map((send) => send.outcome);
   const count = (outcome: Send['outcome']) => outcomes.filter((o) => o === outcome).length;
   let duplicates = 0;
-  for (const byValue of (final === undefined ? polledOffsets : finalOffsets).values()) {
+  for (const byValue of (final === undefined ? seen.polledOffsets : seen.finalOffsets).values()) {
     for (const offsets of byValue.values()) duplicates += offsets.size - 1;
   }
   return {
@@ -192,20 +151,95 @@ export function checkHistory(history: History): Report {
       acknowledged: count('ack'),
       failed: count('fail'),
       unknown: count('unknown'),
-      read: [...polledOffsets.values()].reduce((sum, byValue) => sum + byValue.size, 0),
-      unread: acks.filter((ack) => !polledOffsets.get(ack.partition)?.get(ack.value)?.has(ack.offset)).length,
+      read: [...seen.polledOffsets.values()].reduce((sum, byValue) => sum + byValue.size, 0),
+      unread: acks.filter((ack) => !seen.polledOffsets.get(ack.partition)?.get(ack.value)?.has(ack.offset)).length,
       duplicates,
     },
   };
 }
 
+interface Ack {
+  partition: number;
+  offset: number;
+  value: string;
+  op: number;
+}
+
+/** partition → value → the offsets it was seen at. */
+type OffsetsOfValues = Map<number, Map<string, Set<number>>>;
+
+/** What the history shows at each offset, indexed every way the checks look it up. */
+interface Seen {
+  /** Every value seen at each offset (acknowledged, polled, read at the end), with where first. */
+  values: Map<number, Map<number, Map<string, Source>>>;
+  /** partition → the offsets the final read found a record at. */
+  final: Map<number, Set<number>>;
+  finalOffsets: OffsetsOfValues;
+  polledOffsets: OffsetsOfValues;
+}
+
+function seenOf({ ops, final }: History, acks: readonly Ack[]): Seen {
+  const seen: Seen = { values: new Map(), final: new Map(), finalOffsets: new Map(), polledOffsets: new Map() };
+  const see = (partition: number, offset: number, value: string, source: Source) => {
+    const values = inner(inner(seen.values, partition), offset);
+    if (!values.has(value)) values.set(value, source);
+  };
+  for (const { partition, offset, value, op } of acks) see(partition, offset, value, op);
+  ops.forEach((op, index) => {
+    if (op.kind !== 'poll') return;
+    for (const { partition, offset, value } of op.records) {
+      see(partition, offset, value, index);
+      add(seen.polledOffsets, partition, value, offset);
+    }
+  });
+  for (const { partition, offset, value } of final ?? []) {
+    see(partition, offset, value, 'final');
+    let offsets = seen.final.get(partition);
+    if (offsets === undefined) seen.final.set(partition, (offsets = new Set()));
+    offsets.add(offset);
+    add(seen.finalOffsets, partition, value, offset);
+  }
+  return seen;
+}
+
+function inconsistentOffsets(values: Seen['values']): Anomaly[] {
+  const anomalies: Anomaly[] = [];
+  for (const [partition, offsets] of values) {
+    for (const [offset, seenThere] of offsets) {
+      if (seenThere.size > 1) {
+        anomalies.push({ kind: 'inconsistent-offset', partition, offset, seen: [...seenThere].map(([value, source]) => ({ value, source })) });
+      }
+    }
+  }
+  return anomalies;
+}
+
+/** Acknowledged records the final log lacks at their offset (another value there is an inconsistent offset). */
+function lostWrites(acks: readonly Ack[], seen: Seen): Anomaly[] {
+  return acks.flatMap(({ partition, offset, value, op }): Anomaly[] =>
+    seen.final.get(partition)?.has(offset) === true
+      ? []
+      : [{ kind: 'lost-write', partition, offset, value, op, foundAt: [...(seen.finalOffsets.get(partition)?.get(value) ?? [])].sort(byNumber) }],
+  );
+}
+
+/** Polled records the final log lacks at their offset. */
+function lostReads(ops: readonly Op[], final: Seen['final']): Anomaly[] {
+  return ops.flatMap((op, index): Anomaly[] =>
+    op.kind !== 'poll'
+      ? []
+      : op.records
+          .filter(({ partition, offset }) => final.get(partition)?.has(offset) !== true)
+          .map(({ partition, offset, value }) => ({ kind: 'lost-read', consumer: op.consumer, partition, offset, value, op: index })),
+  );
+}
+
 interface Send {
   partition: number;
-  value: string;
   /** `unknown` until a completion says otherwise: a send that never ends may have been written. */
   outcome: 'ack' | 'fail' | 'unknown';
   completed: boolean;
-  ack?: { offset: number; op: number };
+  ack?: Ack;
 }
 
 /** Each send by value, with its outcome. */
@@ -214,7 +248,7 @@ function sendsOf(ops: readonly Op[]): Map<string, Send> {
   ops.forEach((op, index) => {
     if (op.kind === 'send') {
       if (sends.has(op.value)) throw new Error(`history op ${index}: value ${JSON.stringify(op.value)} sent twice; values must identify sends`);
-      sends.set(op.value, { partition: op.partition, value: op.value, outcome: 'unknown', completed: false });
+      sends.set(op.value, { partition: op.partition, outcome: 'unknown', completed: false });
       return;
     }
     if (op.kind !== 'ack' && op.kind !== 'fail' && op.kind !== 'unknown') return;
@@ -224,7 +258,7 @@ function sendsOf(ops: readonly Op[]): Map<string, Send> {
     }
     send.completed = true;
     send.outcome = op.kind;
-    if (op.kind === 'ack') send.ack = { offset: op.offset, op: index };
+    if (op.kind === 'ack') send.ack = { partition: send.partition, offset: op.offset, value: op.value, op: index };
   });
   return sends;
 }
@@ -258,8 +292,6 @@ function sequenceAnomalies(ops: readonly Op[], holding: ReadonlyMap<number, read
         for (const { partition, offset } of op.positions ?? []) goOn(op.consumer, partition, offset, offset, index);
         for (const { partition, offset } of op.records) goOn(op.consumer, partition, offset, offset + 1, index);
         return;
-      default:
-        return;
     }
   });
   return anomalies;
@@ -285,7 +317,7 @@ function inner<K, K2, V>(map: Map<K, Map<K2, V>>, key: K): Map<K2, V> {
   return value;
 }
 
-function add(map: Map<number, Map<string, Set<number>>>, partition: number, value: string, offset: number): void {
+function add(map: OffsetsOfValues, partition: number, value: string, offset: number): void {
   const byValue = inner(map, partition);
   let offsets = byValue.get(value);
   if (offsets === undefined) byValue.set(value, (offsets = new Set()));
@@ -293,4 +325,3 @@ function add(map: Map<number, Map<string, Set<number>>>, partition: number, valu
 }
 
 const byNumber = (a: number, b: number) => a - b;
-const sorted = (offsets: Iterable<number> | undefined) => [...(offsets ?? [])].sort(byNumber);
