@@ -9,7 +9,7 @@ import { createMemoryStorage, type MemoryStorage } from '../../../src/storage';
 import { Prng } from '../prng';
 import { EventQueue } from '../simulator';
 import { TraceLog } from '../trace';
-import { checkPartitionsHistory } from './history-checks';
+import { checkHistory, type Anomaly, type History, type LogRecord, type Op } from '../history';
 import { SimStorage } from './storage';
 
 // Replicated partitions on whole brokers, judged by their clients' history. Each broker has
@@ -91,36 +91,15 @@ export function addPartitionsCoverage(a: PartitionsCoverage, b: PartitionsCovera
   for (const key of Object.keys(a) as Array<keyof PartitionsCoverage>) a[key] += b[key];
 }
 
-/** A send as its producer saw it: invoked, then ok at an offset, failed for certain, or unknown. */
-export interface SendRecord {
-  readonly process: string;
-  readonly partition: number;
-  readonly key: string;
-  readonly value: string;
-  readonly invokeMs: number;
-  completeMs: number;
-  outcome: { type: 'ok'; offset: number } | { type: 'fail' } | { type: 'info' } | undefined;
-}
-
 /**
- * One poll that returned records: what its consumer read, in order. Or, with `resetTo`, its
- * consumer's position found deleted by retention and moved to the log start: the records
- * before it are skipped, as Kafka's auto.offset.reset=earliest does.
+ * What the clients did and saw, in the order it happened (the history checker's ops), each
+ * partition's records as its leader holds them at the end, and where each leader's log starts
+ * then (retention deleted what was before it).
  */
-export interface PollRecord {
-  readonly process: string;
-  readonly partition: number;
-  readonly atMs: number;
-  readonly records: ReadonlyArray<{ offset: number; value: string }>;
-  readonly resetTo?: number;
-}
-
-/** Everything the clients saw, and each partition's records as its leader has them at the end. */
-export interface PartitionsHistory {
-  readonly sends: SendRecord[];
-  readonly polls: PollRecord[];
-  /** Per partition, the leader's log start (retention deleted what was before it) and its records from there. */
-  readonly finalReads: Map<number, { logStartOffset: number; records: Array<{ offset: number; value: string }> }>;
+export interface PartitionsHistory extends History {
+  readonly ops: Op[];
+  readonly final: LogRecord[];
+  readonly logStarts: Map<number, number>;
 }
 
 export interface PartitionsSeedReport {
@@ -168,8 +147,10 @@ interface Producer {
 
 interface SendOp {
   readonly producer: Producer;
-  readonly record: SendRecord;
+  readonly partition: number;
+  readonly value: string;
   readonly batch: Uint8Array;
+  done: boolean;
   attempts: number;
   /** The attempt whose answer or timeout is awaited; undefined between attempts. */
   awaiting: number | undefined;
@@ -229,7 +210,7 @@ class PartitionsSimulation {
   private readonly producers: Producer[] = [];
   private readonly consumers: Consumer[] = [];
   private readonly inFlight = new Set<SendOp>();
-  private readonly history: PartitionsHistory = { sends: [], polls: [], finalReads: new Map() };
+  private readonly history: PartitionsHistory = { ops: [], final: [], logStarts: new Map() };
   /** Links cut by network partitions, as "from>to" broker ids; clients' links to a broker as "c>to". */
   private readonly blocked = new Set<string>();
   private readonly coverage = emptyCoverage();
@@ -519,11 +500,10 @@ class PartitionsSimulation {
     const n = producer.seq++;
     const value = `${producer.name}-${n}-${this.valueSeq++}`;
     const key = `k${this.prng.int(0, 9)}`;
-    const record: SendRecord = { process: producer.name, partition, key, value, invokeMs: this.nowMs, completeMs: -1, outcome: undefined };
-    this.history.sends.push(record);
+    this.history.ops.push({ kind: 'send', partition, value });
     this.coverage.sends++;
     const batch = encodeBatch({ baseTimestamp: this.nowMs, records: [{ key: utf8.encode(key), value: utf8.encode(value) }] });
-    const op: SendOp = { producer, record, batch, attempts: 0, awaiting: undefined, maybeWritten: false };
+    const op: SendOp = { producer, partition, value, batch, done: false, attempts: 0, awaiting: undefined, maybeWritten: false };
     this.inFlight.add(op);
     this.attempt(op);
   }
@@ -531,10 +511,10 @@ class PartitionsSimulation {
   private attempt(op: SendOp): void {
     const attempt = ++op.attempts;
     op.awaiting = attempt;
-    const { partition } = op.record;
+    const { partition } = op;
     const leader = op.producer.leaderOf.get(partition) ?? this.prng.pick(this.replicasOf.get(partition)!);
     const broker = this.broker(leader);
-    this.trace.add(this.nowMs, () => `${op.record.process} send ${op.record.value} to p${partition} at b${leader} (attempt ${attempt})`);
+    this.trace.add(this.nowMs, () => `${op.producer.name} send ${op.value} to p${partition} at b${leader} (attempt ${attempt})`);
     this.clientMessage(broker, true, () => this.serveProduce(broker, op, attempt));
     this.push(this.nowMs + REQUEST_TIMEOUT_MS, { kind: 'produceTimeout', op, attempt });
   }
@@ -546,8 +526,8 @@ class PartitionsSimulation {
     const answer = (result: ProduceAnswer) => {
       if (broker.incarnation === incarnation) this.clientMessage(broker, true, () => this.onProduceAnswer(op, attempt, result));
     };
-    const replica = broker.replicas.get(op.record.partition);
-    if (replica === undefined) return answer({ ok: false, error: new NotLeaderOrFollowerError(TOPIC, op.record.partition, -1) });
+    const replica = broker.replicas.get(op.partition);
+    if (replica === undefined) return answer({ ok: false, error: new NotLeaderOrFollowerError(TOPIC, op.partition, -1) });
     // The request's own bytes, as decoded from the wire: the leader numbers them in place.
     replica.produce([op.batch.slice()], -1).then(
       ({ baseOffset }) => answer({ ok: true, baseOffset }),
@@ -556,19 +536,19 @@ class PartitionsSimulation {
   }
 
   private onProduceAnswer(op: SendOp, attempt: number, result: ProduceAnswer): void {
-    if (op.record.outcome !== undefined) return;
-    const { partition } = op.record;
+    if (op.done) return;
+    const { partition } = op;
     if (result.ok) {
       // Any attempt's acknowledgement is the send's: the record is at that offset.
-      this.trace.add(this.nowMs, () => `${op.record.process} ack ${op.record.value} at p${partition}@${result.baseOffset}`);
-      return this.complete(op, { type: 'ok', offset: result.baseOffset });
+      this.trace.add(this.nowMs, () => `${op.producer.name} ack ${op.value} at p${partition}@${result.baseOffset}`);
+      return this.complete(op, { kind: 'ack', value: op.value, offset: result.baseOffset });
     }
     if (attempt !== op.awaiting) return; // an older attempt's refusal: its timeout already counted it
     const { error } = result;
     const definite = error instanceof LetterboxError && DEFINITE_FAILURES.has(error.code);
     if (!definite) op.maybeWritten = true;
     if (error instanceof NotEnoughReplicasError) this.coverage.notEnoughReplicas++;
-    this.trace.add(this.nowMs, () => `${op.record.process} refused ${op.record.value}: ${error instanceof Error ? error.message : String(error)}`);
+    this.trace.add(this.nowMs, () => `${op.producer.name} refused ${op.value}: ${error instanceof Error ? error.message : String(error)}`);
     if (error instanceof NotLeaderOrFollowerError && error.leader > 0) {
       this.coverage.redirects++;
       op.producer.leaderOf.set(partition, error.leader);
@@ -579,28 +559,28 @@ class PartitionsSimulation {
   }
 
   private onProduceTimeout(op: SendOp, attempt: number): void {
-    if (op.record.outcome !== undefined || attempt !== op.awaiting) return;
+    if (op.done || attempt !== op.awaiting) return;
     op.maybeWritten = true;
-    op.producer.leaderOf.delete(op.record.partition);
+    op.producer.leaderOf.delete(op.partition);
     this.retryOrGiveUp(op);
   }
 
   private retryOrGiveUp(op: SendOp): void {
-    if (op.attempts >= SEND_ATTEMPTS_MAX) return this.complete(op, op.maybeWritten ? { type: 'info' } : { type: 'fail' });
+    if (op.attempts >= SEND_ATTEMPTS_MAX) return this.complete(op, { kind: op.maybeWritten ? 'unknown' : 'fail', value: op.value });
     this.coverage.retries++;
     // Until the retry, this attempt's late refusal or timeout changes nothing (an acknowledgement still counts).
     op.awaiting = undefined;
     this.clientEvent(this.nowMs + this.prng.int(10, 60), true, () => {
-      if (op.record.outcome === undefined) this.attempt(op);
+      if (!op.done) this.attempt(op);
     });
   }
 
-  private complete(op: SendOp, outcome: NonNullable<SendRecord['outcome']>): void {
-    op.record.outcome = outcome;
-    op.record.completeMs = this.nowMs;
+  private complete(op: SendOp, outcome: Extract<Op, { kind: 'ack' | 'fail' | 'unknown' }>): void {
+    op.done = true;
+    this.history.ops.push(outcome);
     this.inFlight.delete(op);
-    if (outcome.type === 'ok') this.coverage.acked++;
-    else if (outcome.type === 'fail') this.coverage.failed++;
+    if (outcome.kind === 'ack') this.coverage.acked++;
+    else if (outcome.kind === 'fail') this.coverage.failed++;
     else this.coverage.unknown++;
     this.push(this.nowMs + this.prng.int(5, 40), { kind: 'produceNext', producer: op.producer });
   }
@@ -661,7 +641,7 @@ class PartitionsSimulation {
       // Kafka's auto.offset.reset=earliest: what retention deleted is skipped.
       this.trace.add(this.nowMs, () => `${consumer.name} reset from p${consumer.partition}@${position} to the log start ${result.logStartOffset}`);
       consumer.position = result.logStartOffset;
-      this.history.polls.push({ process: consumer.name, partition: consumer.partition, atMs: this.nowMs, records: [], resetTo: result.logStartOffset });
+      this.history.ops.push({ kind: 'seek', consumer: consumer.name, partition: consumer.partition, offset: result.logStartOffset });
       this.coverage.offsetResets++;
       return;
     }
@@ -670,9 +650,10 @@ class PartitionsSimulation {
       return;
     }
     this.coverage.polls++;
+    const { partition } = consumer;
+    this.history.ops.push({ kind: 'poll', consumer: consumer.name, records: result.records.map((r) => ({ partition, ...r })), positions: [{ partition, offset: position }] });
     if (result.records.length > 0) {
       this.coverage.polledRecords += result.records.length;
-      this.history.polls.push({ process: consumer.name, partition: consumer.partition, atMs: this.nowMs, records: result.records });
       this.trace.add(this.nowMs, () => `${consumer.name} polled p${consumer.partition}@${position}: ${result.records.map((r) => `${r.offset}=${r.value}`).join(' ')}`);
     }
     consumer.position = result.next;
@@ -842,7 +823,8 @@ class PartitionsSimulation {
     });
     for (const { partition, leader, start, end, replicas } of settled) {
       const leaderBatches = await this.during(readAll(leader, start, end));
-      this.history.finalReads.set(partition, { logStartOffset: start, records: recordsOf(leaderBatches) });
+      this.history.final.push(...recordsOf(leaderBatches).map((r) => ({ partition, ...r })));
+      this.history.logStarts.set(partition, start);
       for (const { id, replica } of replicas) {
         if (replica === leader) continue;
         // Each replica's retention deleted its own head: the logs are compared where both have batches.
@@ -856,11 +838,43 @@ class PartitionsSimulation {
         }
       }
     }
-    const { anomalies, duplicates } = checkPartitionsHistory(this.history);
+    const history = judgeable(this.history);
+    const { anomalies, counts } = checkHistory(history);
     const [first] = anomalies;
-    if (first !== undefined) this.fail(first.kind, `${first.message}${anomalies.length > 1 ? ` (and ${anomalies.length - 1} more anomalies)` : ''}`);
-    return duplicates;
+    if (first !== undefined) this.fail(first.kind, `${describeAnomaly(first, history)}${anomalies.length > 1 ? ` (and ${anomalies.length - 1} more anomalies)` : ''}`);
+    return counts.duplicates;
   }
+}
+
+/**
+ * The history as the checker can judge it: what retention deleted before a partition's final
+ * log start cannot be read back, so an acknowledgement there ends unknown and polled records
+ * there are left out (the checker's final read is everything from offset 0).
+ * @example const report = checkHistory(judgeable(seedReport.history));
+ */
+export function judgeable(history: PartitionsHistory): History {
+  const deleted = (partition: number, offset: number) => offset < (history.logStarts.get(partition) ?? 0);
+  const partitionOf = new Map<string, number>();
+  const ops = history.ops.map((op): Op => {
+    switch (op.kind) {
+      case 'send':
+        partitionOf.set(op.value, op.partition);
+        return op;
+      case 'ack':
+        return deleted(partitionOf.get(op.value)!, op.offset) ? { kind: 'unknown', value: op.value } : op;
+      case 'poll':
+        return { ...op, records: op.records.filter((r) => !deleted(r.partition, r.offset)) };
+      default:
+        return op;
+    }
+  });
+  return { ops, final: history.final };
+}
+
+/** An anomaly with the ops it names. */
+function describeAnomaly(anomaly: Anomaly, history: History): string {
+  const ops = Object.entries(anomaly).flatMap(([key, index]) => (key === 'op' || key === 'previousOp') && typeof index === 'number' ? [`${key} ${index}: ${JSON.stringify(history.ops[index])}`] : []);
+  return [JSON.stringify(anomaly), ...ops].join('; ');
 }
 
 const groupOf = (partition: number) => `${TOPIC}-${partition}`;
