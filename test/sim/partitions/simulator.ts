@@ -22,7 +22,8 @@ import { SimStorage } from './storage';
 // Every send (invoke, then ok at an offset, a definite failure, or unknown) and every poll
 // goes into the history. Faults, drawn from the seed: frames lost, delayed (so reordered)
 // and duplicated; network partitions (often a leader cut off); brokers crashing — what the
-// disk had not landed is lost — and restarting from their storage; in some seeds retention
+// disk had not landed is lost — and restarting from their storage; disks full for a while
+// (writes refused: raft groups stop and restart from the disk); in some seeds retention
 // deletes the logs' heads as raft compacts, so a follower far behind restores a snapshot.
 // Then the heal: every broker up, no loss; once every partition has settled (one leader,
 // every replica at its high watermark, every send finished), the final read of each
@@ -47,6 +48,7 @@ export const SETTLE_BOUND_MS = 8_000;
 const SETTLE_CHECK_MS = 20;
 /** How often a broker compacts its replicas' raft logs where retention would delete, then deletes (the node does it every minute). */
 const MAINTAIN_MS = 150;
+const RESTART_BACKOFF_MS = 100;
 const MAX_EVENTS = 400_000;
 const TRACE_LINES = 80;
 
@@ -57,6 +59,10 @@ export interface PartitionsCoverage {
   crashes: number;
   /** Writes in flight on a crashed broker's disk that were lost. */
   lostWrites: number;
+  /** Disks out of quota for a while. */
+  disksFull: number;
+  /** Writes a full disk refused: the raft groups in them stop and restart from the disk. */
+  writesRefused: number;
   partitions: number;
   /** Partitions that cut off a broker leading some partition. */
   leaderCutOff: number;
@@ -82,7 +88,7 @@ export interface PartitionsCoverage {
 }
 
 const emptyCoverage = (): PartitionsCoverage => ({
-  crashes: 0, lostWrites: 0, partitions: 0, leaderCutOff: 0, leaderChanges: 0, dropped: 0, duplicated: 0, sends: 0, acked: 0,
+  crashes: 0, lostWrites: 0, disksFull: 0, writesRefused: 0, partitions: 0, leaderCutOff: 0, leaderChanges: 0, dropped: 0, duplicated: 0, sends: 0, acked: 0,
   failed: 0, unknown: 0, redirects: 0, notEnoughReplicas: 0, retries: 0, polls: 0, polledRecords: 0, offsetResets: 0, snapshotsRestored: 0, duplicates: 0,
 });
 
@@ -181,6 +187,7 @@ type SimEvent =
   | { kind: 'client'; run: () => void; produce: boolean }
   | { kind: 'fault' }
   | { kind: 'crash'; broker: Broker; incarnation: number }
+  | { kind: 'diskFreed'; broker: Broker }
   | { kind: 'restart'; broker: Broker }
   | { kind: 'healLinks'; cut: Set<number> }
   | { kind: 'produceNext'; producer: Producer }
@@ -400,6 +407,9 @@ class PartitionsSimulation {
           },
           tickMs: TICK_MS,
           heartbeatFlushTicks: HEARTBEAT_TICKS,
+          // A group stopped by a full disk retries soon, as the simulated time is short.
+          restartBackoffMs: RESTART_BACKOFF_MS,
+          restartBackoffMaxMs: 4 * RESTART_BACKOFF_MS,
           observer: {
             raftStepped: (_group, _input, _before, _after, effects) => {
               if (effects.some((e) => e.type === 'restore')) this.coverage.snapshotsRestored++;
@@ -668,7 +678,7 @@ class PartitionsSimulation {
         event.timer.fn();
         return this.observeLeaders();
       case 'sync':
-        if (event.broker.incarnation === event.incarnation) event.broker.storage!.land();
+        if (event.broker.incarnation === event.incarnation) event.broker.storage!.land()?.catch(() => this.coverage.writesRefused++);
         return;
       case 'frame':
         if (event.to.state !== 'up' || this.blocked.has(`${event.from.id}>${event.to.id}`)) {
@@ -682,6 +692,10 @@ class PartitionsSimulation {
         return event.run();
       case 'fault':
         return this.fault();
+      case 'diskFreed':
+        event.broker.storage?.setFull(false);
+        this.trace.add(this.nowMs, () => `b${event.broker.id} disk freed`);
+        return;
       case 'crash':
         if (event.broker.incarnation !== event.incarnation) return;
         this.crash(event.broker);
@@ -747,6 +761,13 @@ class PartitionsSimulation {
       // Power lost everywhere: only what landed on each disk survives.
       this.trace.add(this.nowMs, () => 'CRASH ALL');
       for (const broker of up) this.crashSoon(broker);
+    } else if (roll <= 85 && up.length > 0) {
+      // Out of quota for a while: its writes fail, its raft groups stop and restart from the disk.
+      const broker = this.prng.pick(up);
+      broker.storage!.setFull(true);
+      this.coverage.disksFull++;
+      this.trace.add(this.nowMs, () => `b${broker.id} DISK FULL`);
+      this.push(this.nowMs + this.prng.int(50, 800), { kind: 'diskFreed', broker });
     }
     // Otherwise a calm spell.
   }
@@ -763,7 +784,10 @@ class PartitionsSimulation {
     this.trace.add(this.nowMs, () => 'HEAL');
     this.dropRate = 0;
     this.blocked.clear();
-    for (const broker of this.brokers) broker.crashOnWrite = false;
+    for (const broker of this.brokers) {
+      broker.crashOnWrite = false;
+      broker.storage?.setFull(false);
+    }
     for (const broker of this.brokers) if (broker.state === 'down') this.push(this.nowMs + this.prng.int(0, 100), { kind: 'restart', broker });
   }
 

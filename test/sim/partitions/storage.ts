@@ -46,18 +46,21 @@ export class SimStorage implements Storage {
     return written;
   }
 
-  /** The oldest write in flight lands: applied to the durable contents, then answered. */
-  land(): void {
+  /** The oldest write in flight lands: applied to the durable contents (or refused), then answered; its outcome. */
+  land(): Promise<void> | undefined {
     const next = this.#inFlight.shift();
-    if (next === undefined || this.#dead) return;
-    this.#durable.write(next.writes).then(next.resolve, next.reject);
+    if (next === undefined || this.#dead) return undefined;
+    const written = this.#durable.write(next.writes);
+    written.then(next.resolve, next.reject);
+    return written;
   }
 
   /** The tab dies: the first `kept` writes in flight land unanswered, the rest are lost. Returns how many were lost. */
   crash(kept: number): number {
     this.#dead = true;
     const landed = this.#inFlight.splice(0, kept);
-    for (const { writes } of landed) void this.#durable.write(writes);
+    // A full disk refuses them as it would have: nothing applied.
+    for (const { writes } of landed) this.#durable.write(writes).catch(() => undefined);
     const lost = this.#inFlight.length;
     this.#inFlight.length = 0;
     return lost;
@@ -86,6 +89,10 @@ export class SimStorage implements Storage {
   async listPartitions(): Promise<PartitionId[]> {
     await this.#afterWrites();
     return this.#durable.listPartitions();
+  }
+  /** Out of quota (or not): writes that store anything are refused, as the in-memory store's `setFull` says. */
+  setFull(full: boolean): void {
+    this.#durable.setFull(full);
   }
   close(): void {
     this.#dead = true;
