@@ -31,7 +31,7 @@ import { SimStorage } from './storage';
 // Checkers: the history (history-checks.ts), every replica's log below the high watermark
 // byte for byte the leader's, and liveness (settled within a bound after the heal).
 
-export const TICK_MS = 10;
+const TICK_MS = 10;
 const ELECTION_TICKS = 10;
 const HEARTBEAT_TICKS = 2;
 const TOPIC = 'events';
@@ -44,7 +44,7 @@ const SEND_ATTEMPTS_MAX = 5;
 const POLL_TIMEOUT_MS = 300;
 const POLL_MAX_BYTES = 2_048;
 /** After the heal, every partition settles within this (else a liveness violation). */
-export const SETTLE_BOUND_MS = 8_000;
+const SETTLE_BOUND_MS = 8_000;
 const SETTLE_CHECK_MS = 20;
 /** How often a broker compacts its replicas' raft logs where retention would delete, then deletes (the node does it every minute). */
 const MAINTAIN_MS = 150;
