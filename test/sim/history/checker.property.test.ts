@@ -5,8 +5,8 @@ import { checkHistory, type History, type LogRecord, type Op } from './index';
 // Histories recorded against a model log that keeps every promise — sends landing zero, one
 // or two times (a retry), completions arriving late or never, control batches, consumers
 // reading in order, seeking and rewinding after rebalances — must pass; the same histories
-// with a broken final log (an acknowledged record dropped, two records swapped) must be
-// flagged with the anomaly that break is.
+// broken (an acknowledged record dropped from the final log, two of its records swapped, a
+// record dropped from the middle of a poll) must be flagged with the anomaly that break is.
 
 const PARTITIONS = 3;
 
