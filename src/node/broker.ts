@@ -23,7 +23,7 @@ import { GROUP_TICK_MS, GroupRuntime } from './groups';
 import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
 import { LOCAL_TIMING, Membership } from './membership';
 import type { ClusterTiming } from './cluster';
-import { OFFSETS_PARTITIONS, OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS } from './offsets-topic';
+import { OFFSETS_PARTITIONS, OFFSETS_REPLICATION_FACTOR, OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS } from './offsets-topic';
 import { PartitionRaftStore } from './partition-store';
 import { partitionGroup, ReplicaManager } from './replicas';
 import { fetchRouted, listOffsetsRouted, produceRouted, serveRouted, type Route, type RoutedBroker } from './routing';
@@ -1210,7 +1210,11 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           return (membership.image?.brokers() ?? []).filter((b) => !b.fenced && b.brokerId !== self).map((b) => b.brokerId);
         },
         createOffsetsTopic: async () => {
-          await createThroughController(r, membership, [{ topic: OFFSETS_TOPIC, numPartitions: OFFSETS_PARTITIONS, configEntries: [...OFFSETS_TOPIC_CONFIGS] }]);
+          // Replicated as Kafka's offsets.topic.replication.factor (3), on as many live brokers as there are:
+          // committed offsets survive the coordinator's tab closing.
+          const live = (membership.image?.brokers() ?? []).filter((b) => !b.fenced).length;
+          const replicationFactor = Math.max(1, Math.min(OFFSETS_REPLICATION_FACTOR, live));
+          await createThroughController(r, membership, [{ topic: OFFSETS_TOPIC, numPartitions: OFFSETS_PARTITIONS, replicationFactor, configEntries: [...OFFSETS_TOPIC_CONFIGS] }]);
         },
       },
       r.executor,

@@ -23,6 +23,8 @@ export { OFFSETS_TOPIC } from '../cluster';
  * partition is its id's hash modulo the count the image shows.
  */
 export const OFFSETS_PARTITIONS = 8;
+/** Kafka's offsets.topic.replication.factor; fewer where fewer brokers are live when the topic is made. */
+export const OFFSETS_REPLICATION_FACTOR = 3;
 
 /** Topic configs of the offsets topic: compacted (Kafka's offsets.topic cleanup policy). */
 export const OFFSETS_TOPIC_CONFIGS = [{ name: 'cleanup.policy', value: 'compact' }] as const;

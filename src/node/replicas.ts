@@ -143,7 +143,12 @@ export class ReplicaManager {
     for (const [group, { replica, topic, partition }] of this.#replicas) {
       const epoch = replica.leaderEpoch;
       const hint = image.topicByName(topic)?.partitions[partition];
-      if (!replica.isLeader || hint === undefined) continue;
+      if (hint === undefined) continue;
+      // The leader the metadata names campaigns again while no leader is known (its first
+      // pre-votes may have reached replicas not started yet), so leaders follow the placement
+      // instead of whichever replica times out first; a pre-vote never disrupts a leader.
+      if (!replica.isLeader && replica.leader === undefined && hint.leader === this.#init.self.brokerId) replica.campaign();
+      if (!replica.isLeader) continue;
       const isr = replica.inSyncBrokers().sort((a, b) => a - b);
       const shown = hint.leader === this.#init.self.brokerId && hint.leaderEpoch === epoch && isr.join() === [...hint.isr].sort((a, b) => a - b).join();
       const report = `${epoch}:${isr.join()}`;

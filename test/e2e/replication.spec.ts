@@ -63,6 +63,8 @@ test('a topic replicated on three tabs: the tab leading a partition closes while
   if ('failed' in placement) throw new Error(placement.failed.code);
   for (const partition of placement) expect([...partition.replicas].sort()).toEqual(brokers.map((b) => b.brokerId).sort());
 
+  // Every tab's metadata group has all three as voters, so a closed tab leaves a majority (one of two would not).
+  for (const page of pages) await expect.poll(() => page.evaluate(async () => (await (await window.broker.node()).clusterInfo())?.voters.length), { timeout: METADATA_TIMEOUT_MS }).toBe(3);
   // The tab leading partition 0 closes; of the other two, one produces and one reads.
   const leaders = await leadersOf(pages[0]!, 'replicated');
   const closing = brokers.findIndex((b) => b.brokerId === leaders[0]);

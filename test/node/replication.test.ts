@@ -1,7 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
+import { coordinatorPartition } from '../../src/group';
+import type { OffsetCommit } from '../../src/node';
+import { OFFSETS_TOPIC } from '../../src/node/offsets-topic';
 import { decodeBatch, encodeBatch, readBatchHeader } from '../../src/protocol';
 import { createMemoryLocks } from '../support/memory-locks';
-import { closeTab, FORM_BOUND_MS, newCluster, oneCluster, openTab, type Tab } from './cluster-tabs';
+import { closeTab, FORM_BOUND_MS, infos, newCluster, oneCluster, openTab, type Tab } from './cluster-tabs';
+
+/** Until every tab's metadata group has all three as voters: a closed tab then leaves a majority of them (one of two voters would not). */
+const threeVoters = (tabs: readonly Tab[]) => vi.waitFor(async () => expect((await infos(tabs)).map((i) => i.voters.length)).toEqual([3, 3, 3]), { timeout: FORM_BOUND_MS, interval: 50 });
 
 // Replicated partitions between the brokers of three tabs (the node's own raft groups over the
 // local transport): a write acknowledged with acks -1 survives the loss of its leader's tab.
@@ -42,6 +48,7 @@ describe('replicated partitions between tabs', { timeout: 4 * FORM_BOUND_MS }, (
       vi.waitFor(() => writer.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [{ topic: 'kept', partition: 0, bytes: batch(value) }] }), { timeout: FORM_BOUND_MS, interval: 100 });
     for (const value of acknowledged) await send(value);
 
+    await threeVoters(tabs);
     await closeTab(leaderTab);
     // Refused (retriable) until the other two elect a leader and it reports itself.
     await send('after');
@@ -54,5 +61,31 @@ describe('replicated partitions between tabs', { timeout: 4 * FORM_BOUND_MS }, (
       const values = await vi.waitFor(() => valuesOf(tab, 'kept'), { timeout: FORM_BOUND_MS, interval: 100 });
       expect([...new Set(values)]).toEqual([...acknowledged, 'after']);
     }
+  });
+
+  it('committed offsets survive the coordinator’s tab closing: the offsets topic is replicated on the three tabs', async () => {
+    const locks = createMemoryLocks();
+    const cluster = newCluster();
+    const tabs = await Promise.all(['o1', 'o2', 'o3'].map((name) => openTab(locks, cluster, name, undefined, undefined, { localOnly: true })));
+    const all = await oneCluster(tabs);
+    await tabs[0]!.node.createTopics([{ topic: 'orders', numPartitions: 2 }], false);
+    // The first group call creates the offsets topic, replicated on every broker (three here).
+    await tabs[0]!.node.fetchOffsets('app');
+    const [offsets] = await tabs[0]!.node.describeTopics([OFFSETS_TOPIC]);
+    expect(offsets!.partitions.every((p) => p.replicas?.length === 3)).toBe(true);
+    const coordinatorOf = async (tab: Tab) => (await tab.node.describeTopics([OFFSETS_TOPIC]))[0]!.partitions[coordinatorPartition('app', offsets!.numPartitions)]!.leader;
+    const coordinator = tabs[all.findIndex((info) => info.brokerId === offsets!.partitions[coordinatorPartition('app', offsets!.numPartitions)]!.leader)]!;
+    const [member, reader] = tabs.filter((tab) => tab !== coordinator) as [Tab, Tab];
+    const joined = await member.node.joinGroup({ groupId: 'app', memberId: null, clientId: 'm', sessionTimeoutMs: 30_000, rebalanceTimeoutMs: 20_000, topics: ['orders'], assignors: ['range'] });
+    await member.node.syncGroup({ groupId: 'app', memberId: joined.memberId, generationId: joined.generationId });
+    const committed: OffsetCommit[] = [{ topic: 'orders', partition: 0, offset: 42, metadata: 'kept' }];
+    await member.node.commitOffsets({ groupId: 'app', memberId: joined.memberId, generationId: joined.generationId, offsets: committed });
+
+    const before = await coordinatorOf(reader);
+    await threeVoters(tabs);
+    await closeTab(coordinator);
+    // Another replica of the offsets partition leads it and coordinates the group, from the replicated records.
+    await vi.waitFor(async () => expect(await coordinatorOf(reader)).not.toBe(before), { timeout: FORM_BOUND_MS, interval: 100 });
+    await vi.waitFor(async () => expect(await reader.node.fetchOffsets('app')).toEqual(committed), { timeout: FORM_BOUND_MS, interval: 100 });
   });
 });

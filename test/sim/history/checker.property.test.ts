@@ -5,8 +5,8 @@ import { checkHistory, type History, type LogRecord, type Op } from './index';
 // Histories recorded against a model log that keeps every promise — sends landing zero, one
 // or two times (a retry), completions arriving late or never, control batches, consumers
 // reading in order, seeking and rewinding after rebalances — must pass; the same histories
-// with a broken final log (an acknowledged record dropped, two records swapped) must be
-// flagged with the anomaly that break is.
+// broken (an acknowledged record dropped from the final log, two of its records swapped, a
+// record dropped from the middle of a poll) must be flagged with the anomaly that break is.
 
 const PARTITIONS = 3;
 
@@ -178,6 +178,34 @@ describe('checkHistory against a model log', () => {
         // b's offset is flagged too when its record was acknowledged or read; nothing else is.
         const where = anomalies.map((anomaly) => (anomaly.kind === 'inconsistent-offset' ? `${anomaly.partition}:${anomaly.offset}` : anomaly.kind));
         for (const at of where) expect([`${a.partition}:${a.offset}`, `${b.partition}:${b.offset}`]).toContain(at);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('flags a record dropped from the middle of a poll as a poll skip, with or without the final read', () => {
+    fc.assert(
+      fc.property(actions, fc.nat(), fc.boolean(), (steps, pick, withFinal) => {
+        const { history } = record(steps);
+        // A record between two of its partition in one poll, so the consumer is known to have
+        // gone on past it; without the final read, only if its acknowledgement shows it is there.
+        const acked = new Set(history.ops.flatMap((op) => (op.kind === 'ack' ? [`${op.value}@${op.offset}`] : [])));
+        const samePartition = (records: readonly LogRecord[], r: LogRecord) => records.some((other) => other.partition === r.partition);
+        const candidates = history.ops.flatMap((op, index) =>
+          op.kind !== 'poll'
+            ? []
+            : op.records.flatMap((r, i) =>
+                samePartition(op.records.slice(0, i), r) && samePartition(op.records.slice(i + 1), r) && (withFinal || acked.has(`${r.value}@${r.offset}`)) ? [{ index, i }] : [],
+              ),
+        );
+        fc.pre(candidates.length > 0);
+        const { index, i } = candidates[pick % candidates.length]!;
+        const poll = history.ops[index] as Extract<Op, { kind: 'poll' }>;
+        const dropped = poll.records[i]!;
+        const ops = history.ops.map((op) => (op === poll ? { ...poll, records: poll.records.filter((r) => r !== dropped) } : op));
+        const anomalies = checkHistory(withFinal ? { ops, final: history.final } : { ops }).anomalies;
+        expect(anomalies).toEqual([expect.objectContaining({ kind: 'poll-skip', consumer: poll.consumer, partition: dropped.partition, op: index })]);
+        expect(anomalies[0]).toMatchObject({ skipped: [dropped.offset] });
       }),
       { numRuns: 300 },
     );
