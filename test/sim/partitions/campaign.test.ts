@@ -7,7 +7,7 @@ import { addPartitionsCoverage, runPartitionsSeed, type PartitionsCoverage, type
 // duplication, partitions and crashes; judged by the history checker and by every replica's
 // log against the leader's. 2,000 seeds took 65 s in `npx vitest run test/sim` on this 2-core
 // machine (about 31 seeds/s, beside the other simulations); `npm run sim -- --partitions
-// --seeds 100000` runs a campaign (27–38 seeds/s), `npm run sim -- --partitions --seed N`
+// --seeds 100000` runs a campaign (22–41 seeds/s by the machine's load), `npm run sim -- --partitions --seed N`
 // replays a seed with its trace. With acks -1 answered at the leader's own durable write (a
 // broken rule, tried by hand in src/node/replica.ts), 606 of these 2,000 seeds fail, the first
 // at seed 6: a leader cut off acknowledged a record at offset 61 that the new leader's
