@@ -9,7 +9,7 @@ import { addPartitionsCoverage, runPartitionsSeed, type PartitionsCoverage, type
 // machine (about 31 seeds/s, beside the other simulations); `npm run sim -- --partitions
 // --seeds 100000` runs a campaign (22–41 seeds/s by the machine's load), `npm run sim -- --partitions --seed N`
 // replays a seed with its trace. With acks -1 answered at the leader's own durable write (a
-// broken rule, tried by hand in src/node/replica.ts), 606 of these 2,000 seeds fail, the first
+// broken rule, tried by hand in src/node/replica.ts), 621 of these 2,000 seeds fail, the first
 // at seed 6: a leader cut off acknowledged a record at offset 61 that the new leader's
 // acknowledged record replaced (an inconsistent offset).
 const FROM_SEED = 1;
