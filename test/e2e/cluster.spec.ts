@@ -272,9 +272,17 @@ declare global {
  * each naming its broker as admin.describeCluster() does. Bounded by one peer request's timeout.
  */
 async function expectRequestEvents(from: Tab, topic: string, placement: PartitionPlace[]): Promise<void> {
-  const names = await brokerNamesOf(from.page);
   const others = new Set(placement.map((p) => p.leader).filter((leader) => leader !== from.broker.brokerId));
-  const expected = [from.broker.brokerId, ...others].map((id) => names.get(id)).sort();
+  const leaders = [from.broker.brokerId, ...others];
+  // A broker that just restarted (the data path reloads one) may not yet be in this tab's metadata.
+  let names = new Map<number, string>();
+  await expect
+    .poll(async () => {
+      names = await brokerNamesOf(from.page);
+      return leaders.filter((id) => !names.has(id));
+    }, { timeout: BROWSER_TIMING.requestTimeoutMs })
+    .toEqual([]);
+  const expected = leaders.map((id) => names.get(id)).sort();
   await from.page.evaluate(
     async ({ topic, partitions }) => {
       window.requests = [];
