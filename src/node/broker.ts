@@ -25,7 +25,7 @@ import { LOCAL_TIMING, Membership } from './membership';
 import type { ClusterTiming } from './cluster';
 import { OFFSETS_PARTITIONS, OFFSETS_REPLICATION_FACTOR, OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS } from './offsets-topic';
 import { PartitionRaftStore } from './partition-store';
-import { partitionGroup, ReplicaManager } from './replicas';
+import { isReplicated, partitionGroup, ReplicaManager } from './replicas';
 import { fetchRouted, listOffsetsRouted, produceRouted, serveRouted, type Route, type RoutedBroker } from './routing';
 import { tracedCall } from './request-reports';
 import { collidingTopic, configEntriesOf, defineTopic, hostedTopics, parseConfigEntries, PARTITIONS_MAX } from './topics';
@@ -250,7 +250,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   };
 
   /** A cluster's topic with replicas is replicated (its high watermark follows raft's commit); one of a single replica, or a private broker's, follows its durable end. */
-  const logOptionsOf = (definition: TopicDefinition): OpenLogOptions => ({ highWatermark: definition.topicId !== undefined && definition.replicationFactor > 1 ? 'replicated' : 'durable-end' });
+  const logOptionsOf = (definition: TopicDefinition): OpenLogOptions => ({ highWatermark: definition.topicId !== undefined && isReplicated(definition.replicationFactor) ? 'replicated' : 'durable-end' });
 
   /**
    * Stores topic definitions, each with its new `partitions`, in one
@@ -509,7 +509,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
    * KafkaJS's createTopics waits for leaders.
    */
   function leadersReported(membership: Membership, topic: string): boolean {
-    return membership.image?.topicByName(topic)?.partitions.every((p) => p.replicas.length < 2 || p.leaderEpoch > 0) === true;
+    return membership.image?.topicByName(topic)?.partitions.every((p) => !isReplicated(p.replicas.length) || p.leaderEpoch > 0) === true;
   }
 
   /** Resolves once `done` holds after a sync of the local topics; rejects with TimeoutError past the admin timeout. */
@@ -641,7 +641,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     const placed = placementOf(topic, partition);
     // A replicated partition is served by its raft leader (its followers hold the log too): as a
     // replica here knows it, else as the metadata's hint says (the leader reports itself there).
-    if (placed !== undefined && placed.replicas.length > 1) {
+    if (placed !== undefined && isReplicated(placed.replicas.length)) {
       const replica = r.replicas?.get(topic, partition);
       if (replica?.isLeader === true) return { here: true };
       const raftLeader = replica?.leaderBroker;

@@ -19,6 +19,9 @@ import { PartitionReplica } from './replica';
  */
 export const partitionGroup = (clusterId: string, topicId: number, partition: number): string => `partition/${clusterId}/${topicId}/${partition}`;
 
+/** Whether a partition with these replicas is a raft group (else Cluster I's single replica, appended directly). */
+export const isReplicated = (replicationFactor: number): boolean => replicationFactor > 1;
+
 export interface ReplicaManagerInit {
   clusterId: string;
   executor: Executor;
@@ -43,6 +46,8 @@ export interface ReplicaManagerInit {
   compactEveryMs: number;
 }
 
+const partitionKey = (topic: string, partition: number): string => `${partition}/${topic}`;
+
 /**
  * The replicas held by one broker, following the metadata image.
  * @example const replicas = new ReplicaManager(init); await replicas.follow(image); await replicas.get('orders', 0)?.produce([bytes], -1);
@@ -50,6 +55,8 @@ export interface ReplicaManagerInit {
 export class ReplicaManager {
   readonly #init: ReplicaManagerInit;
   readonly #replicas = new Map<string, { replica: PartitionReplica; topic: string; partition: number }>();
+  /** The same replicas by topic name and partition, for the request paths. */
+  readonly #byPartition = new Map<string, PartitionReplica>();
   /** The leader epoch and ISR reported (or being reported) per group, so each is sent once while it stands. */
   readonly #reported = new Map<string, string>();
   #image: MetadataImage | undefined;
@@ -77,7 +84,7 @@ export class ReplicaManager {
     for (const topic of image.topics()) {
       for (const p of topic.partitions) {
         // One replica is served as Cluster I's (appended directly): raft for replicated partitions.
-        if (!p.replicas.includes(brokerId) || p.replicas.length < 2) continue;
+        if (!p.replicas.includes(brokerId) || !isReplicated(p.replicas.length)) continue;
         const voters = p.replicas.flatMap((id) => {
           const broker = image.broker(id);
           return broker === undefined ? [] : [memberId(id, broker.incarnation)];
@@ -88,12 +95,7 @@ export class ReplicaManager {
         wanted.set(partitionGroup(this.#init.clusterId, topic.topicId, p.partition), { topic: topic.name, partition: p.partition, voters, preferred });
       }
     }
-    for (const [group, held] of this.#replicas) {
-      if (wanted.has(group)) continue;
-      held.replica.close();
-      this.#replicas.delete(group);
-      this.#reported.delete(group);
-    }
+    for (const [group, held] of this.#replicas) if (!wanted.has(group)) this.#drop(group, held);
     for (const [group, { topic, partition, voters, preferred }] of wanted) {
       if (this.#replicas.has(group)) continue;
       const log = await this.#init.logs.open({ topic, partition }, this.#init.configOf(topic));
@@ -104,24 +106,19 @@ export class ReplicaManager {
       const config: RaftConfig = { ...this.#init.raft, id: self, voters, seed: this.#init.seed + this.#replicas.size };
       const replica = new PartitionReplica({ executor: this.#init.executor, group, log, store, config });
       this.#replicas.set(group, { replica, topic, partition });
+      this.#byPartition.set(partitionKey(topic, partition), replica);
       if (preferred) replica.campaign();
     }
   }
 
   /** Closes the replicas of these topics now (before their delete removes the logs under them). */
   closeTopics(topics: readonly string[]): void {
-    for (const [group, held] of this.#replicas) {
-      if (!topics.includes(held.topic)) continue;
-      held.replica.close();
-      this.#replicas.delete(group);
-      this.#reported.delete(group);
-    }
+    for (const [group, held] of this.#replicas) if (topics.includes(held.topic)) this.#drop(group, held);
   }
 
   /** The replica of a partition held here, if any. */
   get(topic: string, partition: number): PartitionReplica | undefined {
-    for (const held of this.#replicas.values()) if (held.topic === topic && held.partition === partition) return held.replica;
-    return undefined;
+    return this.#byPartition.get(partitionKey(topic, partition));
   }
 
   /** Closes every replica (the broker leaves its cluster or stops). */
@@ -129,6 +126,14 @@ export class ReplicaManager {
     this.#stopChecks();
     for (const { replica } of this.#replicas.values()) replica.close();
     this.#replicas.clear();
+    this.#byPartition.clear();
+  }
+
+  #drop(group: string, held: { replica: PartitionReplica; topic: string; partition: number }): void {
+    held.replica.close();
+    this.#replicas.delete(group);
+    this.#reported.delete(group);
+    if (this.#byPartition.get(partitionKey(held.topic, held.partition)) === held.replica) this.#byPartition.delete(partitionKey(held.topic, held.partition));
   }
 
   /** Each replica's raft log compacted where retention would delete; the log's next maintenance round then deletes. */
