@@ -141,6 +141,8 @@ export class PartitionLog implements FlushSource {
   #rewrites = 0;
   /** Counts restores from a leader's snapshot, so a head removal chosen before one is dropped. */
   #restores = 0;
+  /** The base offset of the last batch a head removal in flight deletes (-1: none), which a rewrite must not put back. */
+  #removingThrough = -1;
   #deleted = false;
   /** Raft index, offsets and epoch of every batch after the last removed from the head. */
   #places: BatchIndex;
@@ -769,10 +771,13 @@ export class PartitionLog implements FlushSource {
    * @example await log.rewrite([{ bytes: cleaned, maxTimestamp }]);
    */
   async rewrite(batches: ReadonlyArray<{ bytes: Uint8Array; maxTimestamp: number }>): Promise<void> {
+    const restores = this.#restores;
     const writes: StorageWrite[] = [];
     let sizeDeltaBytes = 0;
     for (const { bytes, maxTimestamp } of batches) {
       const header = readBatchHeader(bytes);
+      // Removed from the head since the cleaner read it (retention, deleteRecords), or being removed: nothing to rewrite.
+      if (header.baseOffset < this.#logStartOffset || header.baseOffset <= this.#removingThrough) continue;
       const place = this.#places.at(this.#places.indexOfOffset(header.baseOffset));
       if (place === undefined || place.baseOffset !== header.baseOffset || place.lastOffset !== nextOffset(header) - 1 || header.baseOffset >= this.#highWatermark) {
         throw new InvalidOffsetError(`a rewritten batch at ${header.baseOffset} is not a stored batch below the high watermark of ${this.id.topic}-${this.id.partition}`);
@@ -783,6 +788,8 @@ export class PartitionLog implements FlushSource {
     }
     if (writes.length === 0) return;
     await this.#write(writes);
+    // A leader's snapshot restored meanwhile replaced the log (its writes, issued after these, delete them): its state stands.
+    if (this.#restores !== restores) return;
     for (const w of writes) if (w.kind === 'putBatch') this.#places.resize(w.summary.raftIndex, w.summary.sizeBytes);
     this.#tail.clear(); // the cleaner may have rewritten cached batches
     this.#forgetReads();
@@ -814,13 +821,21 @@ export class PartitionLog implements FlushSource {
       writes.push({ kind: 'deleteBatches', id: this.id, fromBaseOffset: doomed[0]!.baseOffset, toBaseOffset: lastDoomed.baseOffset + 1 });
     }
     this.#forgetReads();
-    await this.#write(writes);
+    const removingThrough = this.#removingThrough;
+    if (lastDoomed !== undefined) this.#removingThrough = Math.max(removingThrough, lastDoomed.baseOffset);
+    try {
+      await this.#write(writes);
+    } finally {
+      // Past the write, the batches are gone from storage (and, below, from the index).
+      if (this.#removingThrough === lastDoomed?.baseOffset) this.#removingThrough = removingThrough;
+    }
     if (this.#restores !== restores) return false;
     this.#logStartOffset = logStartOffset;
     this.#recoveryPoint = Math.max(this.#recoveryPoint, logStartOffset);
     this.#removedThrough = removedThrough;
+    // Sizes from the index, which a rewrite landed since the summaries were read has updated.
+    this.#sizeBytes -= doomed.reduce((sum, s) => sum + (this.#places.at(s.raftIndex)?.sizeBytes ?? s.sizeBytes), 0);
     if (lastDoomed !== undefined) this.#places.compactThrough(lastDoomed.raftIndex);
-    this.#sizeBytes -= doomed.reduce((sum, s) => sum + s.sizeBytes, 0);
     return true;
   }
 

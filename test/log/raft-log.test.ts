@@ -161,6 +161,77 @@ describe('the partition log as a raft log', () => {
     expect([reopened.logStartOffset, reopened.logEndOffset, reopened.places.startIndex]).toEqual([1200, 1200, 40]);
   });
 
+  it('a leader snapshot restored while the cleaner rewrites a batch stands: the rewrite leaves the restored log alone', async () => {
+    const storage = createMemoryStorage();
+    const log = await createLogManager(storage).open(id, {}, { highWatermark: 'replicated' });
+    await persist(storage, log.stageEntries(1, ['a', 'b'].map((value) => ({ bytes: batchOf([value]), epoch: 1 }))));
+    log.advanceHighWatermark(2);
+    // The cleaner rewrites batch 'a' (same offsets, another size); meanwhile a follower restores its leader's snapshot.
+    const rewriting = log.rewrite([{ bytes: batchOf(['a much longer value than before']), maxTimestamp: 0 }]);
+    await persist(storage, log.stageRestore({ index: 40, epoch: 3, nextOffset: 1200 }));
+    await rewriting;
+    expect([log.logStartOffset, log.logEndOffset, log.places.startIndex, log.sizeBytes]).toEqual([1200, 1200, 40, 0]);
+    const reopened = await createLogManager(storage.reopen()).open(id, {}, { highWatermark: 'replicated' });
+    expect([reopened.logStartOffset, reopened.logEndOffset, reopened.sizeBytes]).toEqual([1200, 1200, 0]);
+  });
+
+  it('a rewrite of a batch that a head removal in flight deletes writes nothing, so the batch stays deleted', async () => {
+    const storage = createMemoryStorage();
+    // Writes wait while `held`, as a busy disk would hold them.
+    let release: () => void = () => undefined;
+    let held: Promise<void> | undefined;
+    let writing: () => void = () => undefined;
+    const slow = { ...storage, write: async (writes: StorageWrite[]) => {
+      if (held !== undefined) writing();
+      await held;
+      return storage.write(writes);
+    } };
+    const log = await createLogManager(slow).open(id, { retentionBytes: 0 }, { highWatermark: 'replicated' });
+    await persist(storage, log.stageEntries(1, ['a', 'b', 'c'].map((value) => ({ bytes: batchOf([value]), epoch: 1 }))));
+    log.advanceHighWatermark(3);
+    log.setRemovableThrough(2);
+    held = new Promise<void>((resolve) => (release = resolve));
+    const writeStarted = new Promise<void>((resolve) => (writing = resolve));
+    const removing = log.enforceRetention(Date.now());
+    await writeStarted;
+    // The cleaner read batch 'a' before retention chose it; its rewrite comes while the removal is being written.
+    const rewriting = log.rewrite([{ bytes: batchOf(['a much longer value than before']), maxTimestamp: 0 }]);
+    release();
+    expect(await removing).toBe(2);
+    await rewriting;
+    const remaining = await storage.readSummaries(id, 0, 10);
+    expect(remaining.map((s) => s.baseOffset)).toEqual([2]);
+    expect(log.sizeBytes).toBe(remaining[0]!.sizeBytes);
+  });
+
+  it('a batch rewritten after retention read it but before retention removed it: the log size stays that of what is stored', async () => {
+    const storage = createMemoryStorage();
+    // Reads answer what they read only once `read` is released, as a slow disk would.
+    let release: () => void = () => undefined;
+    let held: Promise<void> | undefined;
+    let reading: () => void = () => undefined;
+    const slow = { ...storage, readSummaries: async (...args: Parameters<typeof storage.readSummaries>) => {
+      const summaries = await storage.readSummaries(...args);
+      if (held !== undefined) reading();
+      await held;
+      return summaries;
+    } };
+    const log = await createLogManager(slow).open(id, { retentionBytes: 0 }, { highWatermark: 'replicated' });
+    await persist(storage, log.stageEntries(1, ['a', 'b', 'c'].map((value) => ({ bytes: batchOf([value]), epoch: 1 }))));
+    log.advanceHighWatermark(3);
+    log.setRemovableThrough(2);
+    held = new Promise<void>((resolve) => (release = resolve));
+    const readDone = new Promise<void>((resolve) => (reading = resolve));
+    const removing = log.enforceRetention(Date.now());
+    await readDone;
+    await log.rewrite([{ bytes: batchOf(['a much longer value than before']), maxTimestamp: 0 }]);
+    release();
+    expect(await removing).toBe(2);
+    const remaining = await storage.readSummaries(id, 0, 10);
+    expect(remaining.map((s) => s.baseOffset)).toEqual([2]);
+    expect(log.sizeBytes).toBe(remaining[0]!.sizeBytes);
+  });
+
   it('a batch stored out of raft order ends the log at recovery, as a torn one does', async () => {
     const { storage, log } = await openLog();
     await persist(storage, log.stageEntries(1, [{ bytes: batchOf(['a']), epoch: 1 }, { bytes: batchOf(['b']), epoch: 1 }]));
