@@ -98,6 +98,8 @@ export class Consumer {
       maxBytes: check.integer(c['maxBytes'], 'maxBytes', 1, undefined, 10 * 1024 * 1024),
       maxBytesPerPartition: check.integer(c['maxBytesPerPartition'], 'maxBytesPerPartition', 1, undefined, 1024 * 1024),
       allowAutoTopicCreation: check.boolean(c['allowAutoTopicCreation'], 'allowAutoTopicCreation', true),
+      // Both isolation levels read up to the high watermark until transactions exist (ConsumerConfig).
+      readUncommitted: check.boolean(c['readUncommitted'], 'readUncommitted', false),
     };
     this.#retry = retryOf(c['retry'], 'retry');
     const shared = { groupId: this.groupId, context: this.#context, config: this.#config, logger, instrumentation: this.#instrumentation, subscriptions: this.#subscriptions };

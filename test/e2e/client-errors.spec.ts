@@ -35,6 +35,8 @@ test('bad input from user code gets typed errors, and nothing is stored', async 
     results.push(await attempt('illegal topic name', () => admin.createTopics({ topics: [{ topic: 'no spaces allowed' }] })));
     results.push(await attempt('reserved topic name', () => admin.createTopics({ topics: [{ topic: '__internal' }] })));
     results.push(await attempt('too long topic name', () => admin.createTopics({ topics: [{ topic: 'x'.repeat(250) }] })));
+    results.push(await attempt('readUncommitted not a boolean', async () => letterbox.consumer({ groupId: 'g2', readUncommitted: 'yes' as unknown as boolean })));
+    results.push(await attempt('readUncommitted accepted', async () => void letterbox.consumer({ groupId: 'g3', readUncommitted: true })));
     results.push(await attempt('zero partitions', () => admin.createTopics({ topics: [{ topic: 'zero', numPartitions: 0 }] })));
     results.push(await attempt('bad config value', () => admin.createTopics({ topics: [{ topic: 'cfg', configEntries: [{ name: 'retention.ms', value: 'soon' }] }] })));
     results.push(await attempt('unknown config', () => admin.createTopics({ topics: [{ topic: 'cfg', configEntries: [{ name: 'colour', value: 'blue' }] }] })));
@@ -72,6 +74,8 @@ test('bad input from user code gets typed errors, and nothing is stored', async 
   expectTyped('illegal topic name', 'InvalidTopicError', 'INVALID_TOPIC_EXCEPTION');
   expectTyped('reserved topic name', 'InvalidTopicError', 'INVALID_TOPIC_EXCEPTION');
   expectTyped('too long topic name', 'InvalidTopicError', 'INVALID_TOPIC_EXCEPTION');
+  expectTyped('readUncommitted not a boolean', 'InvalidArgumentError', 'INVALID_ARGUMENT');
+  expect(byWhat['readUncommitted accepted']).toEqual({ what: 'readUncommitted accepted', outcome: 'resolved' });
   expectTyped('zero partitions', 'InvalidConfigError', 'INVALID_PARTITIONS');
   expectTyped('bad config value', 'InvalidConfigError', 'INVALID_CONFIG');
   expectTyped('unknown config', 'InvalidConfigError', 'INVALID_CONFIG');

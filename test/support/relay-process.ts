@@ -15,10 +15,12 @@ export interface RelayProcess {
 
 /**
  * Starts the built relay (`dist/node/relay.js`, as `npm start` does) on a free port (unless
- * `args` name one) and resolves with the URL and multiaddrs it prints.
+ * `args` name one) and resolves with the URL and multiaddrs it prints. A process start has no
+ * protocol bound: `timeoutMs` only turns a relay that never starts into an error with its
+ * output; it is generous because a loaded 2-core machine took over 15 s to start one.
  * @example const relay = await startRelayProcess(); await page.goto(relay.url);
  */
-export async function startRelayProcess(args: readonly string[] = [], timeoutMs = 15_000): Promise<RelayProcess> {
+export async function startRelayProcess(args: readonly string[] = [], timeoutMs = 60_000): Promise<RelayProcess> {
   const child = spawn(process.execPath, ['dist/node/relay.js', ...(args.includes('--port') ? [] : ['--port', '0']), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

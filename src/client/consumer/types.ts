@@ -26,6 +26,11 @@ export interface ConsumerConfig {
   /** Create a subscribed topic that does not exist, with one partition (KafkaJS's default: true). */
   allowAutoTopicCreation?: boolean;
   /**
+   * KafkaJS's isolation level: read_committed (false, the default) or read_uncommitted (true).
+   * Without transactions the last stable offset is the high watermark, so both read up to it.
+   */
+  readUncommitted?: boolean;
+  /**
    * Retries of a failing eachMessage/eachBatch (exponential backoff), then restarts of the
    * crashed consumer (each emits CRASH), as KafkaJS's. Once spent, `restartOnFailure` decides
    * whether it restarts again; without it the consumer stops. Default { retries: 5, initialRetryTime: 300 }.
