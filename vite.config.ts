@@ -50,5 +50,9 @@ export default defineConfig(({ mode }) => ({
   test: {
     include: ['test/**/*.test.ts'],
     environment: 'node',
+    // Vitest's default of 5 s per test measures how busy the machine is (property tests and
+    // in-memory clusters took over 5 s on a loaded 2-core machine); waits inside tests come
+    // from the protocol's own bounds, and this only ends a test that hangs.
+    testTimeout: 60_000,
   },
 }));
