@@ -358,11 +358,19 @@ class RaftGroup implements FlushSource {
     // Writes are staged first, so the application sees the store as the step left it (a
     // partition's `proposed` entries already numbered with their offsets).
     let persisted = false;
-    for (const effect of result.effects) {
-      if (effect.type !== 'persist') continue;
-      const writes = this.store.stage(effect);
-      this.#pending.push({ effect, writes, sizeBytes: writes.reduce((n, w) => n + (w.kind === 'putBatch' ? w.bytes.length : 0), 0) });
-      persisted = true;
+    try {
+      for (const effect of result.effects) {
+        if (effect.type !== 'persist') continue;
+        const writes = this.store.stage(effect);
+        this.#pending.push({ effect, writes, sizeBytes: writes.reduce((n, w) => n + (w.kind === 'putBatch' ? w.bytes.length : 0), 0) });
+        persisted = true;
+      }
+    } catch (error) {
+      // The store refused what the core took in (a peer's entries that are not record batches,
+      // or that would replace what the log holds committed): the core is ahead of what can be
+      // written, so nothing of this step is carried out; restart from the disk, as after a failed write.
+      this.#stop(error);
+      return;
     }
     for (const effect of result.effects) {
       switch (effect.type) {
