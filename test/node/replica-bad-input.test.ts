@@ -188,7 +188,7 @@ describe('a follower replica fed bad raft frames', () => {
     expect(await durableState(f)).toEqual(state);
   });
 
-  it('forged frames are dropped before the raft core, counted: another group, another addressee, a sender other than the peer', async () => {
+  it('forged frames are dropped before the raft core, counted: another group, another addressee, a sender other than the peer, a member id not in the group', async () => {
     const { f, state } = await withLog();
     const refused = f.executor.stats.messagesRefused;
     const forged = (message: Partial<AppendRequest>, group = GROUP): GroupMessage => ({
@@ -199,9 +199,10 @@ describe('a follower replica fed bad raft frames', () => {
       ...(await f.receive(LEADER, [forged({}, 'partition/c/1/1')])),
       ...(await f.receive(LEADER, [forged({ to: OTHER })])),
       ...(await f.receive(OTHER, [forged({})])), // a frame from 3.c claiming to be 1.a
+      ...(await f.receive('4.d', [forged({ from: '4.d' })])), // a broker that holds no replica of the partition, at a higher term
     ];
     expect(answers).toEqual([]);
-    expect(f.executor.stats.messagesRefused - refused).toBe(3);
+    expect(f.executor.stats.messagesRefused - refused).toBe(4);
     expect(await durableState(f)).toEqual(state);
   });
 });
