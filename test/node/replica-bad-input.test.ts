@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock';
-import { CorruptBatchError, InvalidOffsetError } from '../../src/errors';
+import { CorruptBatchError, InvalidOffsetError, OffsetOutOfRangeError } from '../../src/errors';
 import { createLogManager } from '../../src/log';
 import { Executor, PartitionRaftStore, PartitionReplica, type GroupMessage } from '../../src/node';
 import { decodeBatch } from '../../src/protocol';
@@ -204,5 +204,27 @@ describe('a follower replica fed bad raft frames', () => {
     expect(answers).toEqual([]);
     expect(f.executor.stats.messagesRefused - refused).toBe(4);
     expect(await durableState(f)).toEqual(state);
+  });
+
+  it('a read above the high watermark serves nothing past it (its log holds an uncommitted entry there); above the log end it is OffsetOutOfRangeError', async () => {
+    const { f, state } = await withLog();
+    const all = { maxBytes: Infinity };
+    const values = (batches: Uint8Array[]) => recordsOf(batches.filter((b) => !decodeBatch(b).isControl)).map((r) => r[2]);
+    // Offsets 0..2 committed, 3 ('c') held but not committed.
+    expect(values(await f.log.read(0, all))).toEqual(['a', 'b']);
+    expect(await f.log.read(3, all)).toEqual([]);
+    expect(await f.log.read(4, all)).toEqual([]);
+    await expect(f.log.read(5, all)).rejects.toBeInstanceOf(OffsetOutOfRangeError);
+    await expect(f.log.read(5, all)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE', offset: 5 });
+    expect(await f.log.offsetFor('latest')).toBe(3);
+    // Waiting for data past the high watermark waits for the commit, not for the entry held.
+    let woken = false;
+    void f.log.waitForData(3).then(() => (woken = true));
+    await f.run(20);
+    expect(woken).toBe(false);
+    expect(await durableState(f)).toEqual(state);
+    await f.receive(LEADER, [f.heartbeat(2, 4)]);
+    expect(woken).toBe(true);
+    expect(values(await f.log.read(3, all))).toEqual(['c']);
   });
 });
