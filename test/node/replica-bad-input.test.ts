@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock';
-import { CorruptBatchError, InvalidOffsetError, OffsetOutOfRangeError } from '../../src/errors';
+import { CorruptBatchError, InvalidOffsetError, OffsetOutOfRangeError, StorageError } from '../../src/errors';
 import { createLogManager } from '../../src/log';
 import { Executor, PartitionRaftStore, PartitionReplica, type GroupMessage } from '../../src/node';
 import { decodeBatch } from '../../src/protocol';
@@ -177,6 +177,31 @@ describe('a follower replica fed bad raft frames', () => {
     // The restarted replica reads its entries back from storage to apply them (the leader's heartbeats step it on).
     for (let i = 0; i < 3; i++) await f.receive(LEADER, [f.heartbeat(2, 5)]);
     expect(await durableState(f)).toMatchObject({ highWatermark: 5, logEndOffset: 5 });
+  });
+
+  it('a frame that breaks raft’s rules (a heartbeat committing past the follower’s log) stops the group with RAFT_INVARIANT; it restarts from its disk, nothing lost', async () => {
+    const { f, state } = await withLog();
+    await f.receive(LEADER, [f.heartbeat(2, 40)]);
+    expect(f.stops).toEqual([expect.objectContaining({ name: 'LetterboxError', code: 'RAFT_INVARIANT' })]);
+    expect(f.executor.raftState(GROUP)).toBeUndefined();
+    await f.run(100);
+    expect(await durableState(f)).toEqual({ ...state, commit: 0 });
+    for (let i = 0; i < 3; i++) await f.receive(LEADER, [f.heartbeat(2, 4)]);
+    expect(await durableState(f)).toMatchObject({ highWatermark: 4, commit: 4 });
+  });
+
+  it('a leader snapshot whose image is not a partition’s is refused, typed (StorageError); the replica restarts from its disk, nothing lost', async () => {
+    const { f, state } = await withLog();
+    const snapshot = (data: Uint8Array): GroupMessage => ({
+      group: GROUP,
+      message: { type: 'snapshot', from: LEADER, to: SELF, term: 2, snapshot: { index: 9, term: 2, membership: { voters: members, learners: [] }, data } },
+    });
+    await f.receive(LEADER, [snapshot(new TextEncoder().encode('not json'))]);
+    await f.run(100);
+    await f.receive(LEADER, [snapshot(new TextEncoder().encode('{"version":0,"nextOffset":-1}'))]);
+    expect(f.stops).toEqual([expect.any(StorageError), expect.any(StorageError)]);
+    await f.run(100);
+    expect(await durableState(f)).toEqual({ ...state, commit: 0 });
   });
 
   it('an append of a stale term is refused with the follower’s term (the old leader steps down); nothing is written', async () => {
