@@ -238,7 +238,7 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
     expect((await placement(others[0]!, 'both')).length).toBe(3);
   });
 
-  it('refuses peers’ bad input: another cluster’s requests, raft messages claiming a registered broker’s id, requests forwarded at a stale leader epoch, fetches above the log end', async () => {
+  it('refuses peers’ bad input: another cluster’s requests, raft messages claiming a registered broker’s id, requests forwarded at a stale leader epoch, fetches above the log end, a partition’s raft frame from a non-replica', async () => {
     const locks = createMemoryLocks();
     const cluster = newCluster();
     const tabs = await Promise.all(['r1', 'r2'].map((peerId) => openTab(locks, cluster, peerId)));
@@ -313,6 +313,20 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
         await expect(fetch(end!)).resolves.toMatchObject([{ highWatermark: end, batches: [] }]);
         await expect(tab.node.listOffsets([{ topic: 'pair', partition: 0, query: 'latest' }])).resolves.toEqual([end]);
       }
+      // A raft frame for the partition's group from a broker holding no replica of it (an unknown
+      // member id), at a far higher term: dropped before raft. Followed, it would have raised the
+      // follower's term, deposed the leader and moved the partition's epoch past 1,000.
+      const [pairTopic] = await target!.node.describeTopics(['pair']);
+      const pairFollower = (await target!.node.clusterInfo())!.brokers.find((b) => b.brokerId !== pairLeader)!;
+      const forgedAppend = { type: 'append' as const, from: '99.forged', to: `${pairFollower.brokerId}.${pairFollower.incarnation}`, term: 1_000_000, prevIndex: 0, prevTerm: 0, entries: [], commit: 0 };
+      const group = `partition/${info.clusterId!}/${pairTopic!.topicId!}/0`;
+      expect(rpc.trySend(pairFollower.endpoints[0]!, 'raft', { clusterId: info.clusterId!, messages: [{ group, message: forgedAppend }] })).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await vi.waitFor(() => target!.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [pairBatch] }), { timeout: FORM_BOUND_MS, interval: 50 });
+      const nowLeading = (await placement(target!, 'pair'))[0]!.leader;
+      const nowLeaderPeer = (await target!.node.clusterInfo())!.brokers.find((b) => b.brokerId === nowLeading)!.endpoints[0]!;
+      const farAhead = rpc.request(nowLeaderPeer, 'fetch', { kind: 'request', clusterId: info.clusterId!, maxWaitMs: 0, minBytes: 0, maxBytes: 1024, partitions: [{ topic: 'pair', partition: 0, leaderEpoch: 1_000, fetchOffset: 0, maxBytes: 1024 }] });
+      await expect(farAhead).resolves.toMatchObject({ kind: 'response', partitions: [{ errorCode: 'UNKNOWN_LEADER_EPOCH' }] });
       // Nothing applied: the cluster keeps its controller and term.
       const after = await oneCluster(tabs);
       expect(after.map((i) => i.clusterId)).toEqual(all.map((i) => i.clusterId));
