@@ -109,7 +109,7 @@ export interface ExecutorStats {
   framesSent: number;
   framesDropped: number;
   messagesSent: number;
-  /** Messages from peers for a group this node is not in, or not addressed to it. */
+  /** Messages from peers for a group this node is not in, not addressed to it, or from a non-member (see `receive`). */
   messagesRefused: number;
   steps: number;
 }
@@ -176,10 +176,23 @@ export class Executor {
    * Adds a raft group this node is a member of, started from `store`.
    * @example executor.addRaftGroup('orders-0', { config, store, handler: { effect: (e) => ... } });
    */
-  addRaftGroup(id: string, options: { config: RaftConfig; store: RaftStore; handler?: RaftGroupHandler }): void {
+  addRaftGroup(
+    id: string,
+    options: {
+      config: RaftConfig;
+      store: RaftStore;
+      handler?: RaftGroupHandler;
+      /**
+       * The group's members are `config.voters` for good (a replicated partition's replicas): messages
+       * from anyone else are refused. Not for a group that members join (the metadata group), whose
+       * newcomers must hear from members their empty log does not know yet.
+       */
+      fixedVoters?: boolean;
+    },
+  ): void {
     if (this.#groups.has(id)) throw new Error(`raft group ${id} already runs here`);
     if (options.config.id !== this.init.nodeId) throw new Error(`raft group ${id}: member id ${options.config.id} is not this node (${this.init.nodeId})`);
-    this.#groups.set(id, new RaftGroup(this, id, options.config, options.store, options.handler ?? {}));
+    this.#groups.set(id, new RaftGroup(this, id, options.config, options.store, options.handler ?? {}, options.fixedVoters === true));
   }
 
   /** Removes a raft group; its queued inputs and pending writes are dropped. */
@@ -211,13 +224,14 @@ export class Executor {
 
   /**
    * Takes one frame from `peerId`: each message goes to its group, in order. Messages for
-   * a group this node is not in, not addressed to this node or not from `peerId` are dropped.
+   * a group this node is not in, not addressed to this node, not from `peerId`, or from a
+   * non-member of a group with fixed voters are dropped (counted in `messagesRefused`).
    * @example executor.receive('n2', frame);
    */
   receive(peerId: NodeId, messages: readonly GroupMessage[]): void {
     for (const { group, message } of messages) {
       const target = this.#groups.get(group);
-      if (target === undefined || message.to !== this.init.nodeId || message.from !== peerId) {
+      if (target === undefined || message.to !== this.init.nodeId || message.from !== peerId || (target.fixedVoters && !target.config.voters.includes(message.from))) {
         this.stats.messagesRefused++;
         continue;
       }
@@ -338,6 +352,7 @@ class RaftGroup implements FlushSource {
     readonly config: RaftConfig,
     readonly store: RaftStore,
     readonly handler: RaftGroupHandler,
+    readonly fixedVoters: boolean,
   ) {
     this.#backoffMs = executor.init.restartBackoffMs ?? RESTART_BACKOFF_MS;
     this.state = createRaft(config, store, store.hardState());
@@ -358,11 +373,19 @@ class RaftGroup implements FlushSource {
     // Writes are staged first, so the application sees the store as the step left it (a
     // partition's `proposed` entries already numbered with their offsets).
     let persisted = false;
-    for (const effect of result.effects) {
-      if (effect.type !== 'persist') continue;
-      const writes = this.store.stage(effect);
-      this.#pending.push({ effect, writes, sizeBytes: writes.reduce((n, w) => n + (w.kind === 'putBatch' ? w.bytes.length : 0), 0) });
-      persisted = true;
+    try {
+      for (const effect of result.effects) {
+        if (effect.type !== 'persist') continue;
+        const writes = this.store.stage(effect);
+        this.#pending.push({ effect, writes, sizeBytes: writes.reduce((n, w) => n + (w.kind === 'putBatch' ? w.bytes.length : 0), 0) });
+        persisted = true;
+      }
+    } catch (error) {
+      // The store refused what the core took in (a peer's entries that are not record batches,
+      // or that would replace what the log holds committed): the core is ahead of what can be
+      // written, so nothing of this step is carried out; restart from the disk, as after a failed write.
+      this.#stop(error);
+      return;
     }
     for (const effect of result.effects) {
       switch (effect.type) {

@@ -29,8 +29,13 @@ const fromUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 export const encodePartitionImage = (image: PartitionImage): Uint8Array => utf8.encode(JSON.stringify({ version: 0, ...image }));
 
 function decodePartitionImage(data: Uint8Array): PartitionImage {
-  const image = JSON.parse(fromUtf8.decode(data)) as { version?: unknown; nextOffset?: unknown };
-  if (image.version !== 0 || typeof image.nextOffset !== 'number' || !Number.isSafeInteger(image.nextOffset) || image.nextOffset < 0) {
+  let image: { version?: unknown; nextOffset?: unknown } | null;
+  try {
+    image = JSON.parse(fromUtf8.decode(data)) as typeof image;
+  } catch (error) {
+    throw new StorageError('a partition snapshot is not JSON', { cause: error });
+  }
+  if (image?.version !== 0 || typeof image.nextOffset !== 'number' || !Number.isSafeInteger(image.nextOffset) || image.nextOffset < 0) {
     throw new StorageError('a partition snapshot is not version 0 with a nextOffset');
   }
   return { nextOffset: image.nextOffset };

@@ -46,6 +46,8 @@ export class PartitionReplica {
     init.executor.addRaftGroup(init.group, {
       config: init.config,
       store: init.store,
+      // A partition's replicas are its voters for the group's life: a frame from any other broker is forged.
+      fixedVoters: true,
       handler: {
         effect: (effect, input) => this.#effect(effect, input),
         stopped: (error) => this.#failAll(new StorageError(`the replica of ${this.group} stopped: ${String(error)}`, { retriable: true, cause: error })),

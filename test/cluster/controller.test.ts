@@ -306,6 +306,28 @@ describe('topics', () => {
     expect(solo.image.topicByName('u')!.partitions[0]!.replicas).toHaveLength(1);
   });
 
+  it('a replication factor above the live brokers is a typed error: fenced brokers do not count, nothing is proposed', () => {
+    // Brokers 1..3, all live: a topic of replication factor 3; then broker 3 is fenced (its tab closed).
+    const solo = new Solo();
+    for (const inc of ['inc-2', 'inc-3']) solo.register(inc);
+    expect(topicErrors(solo.request({ type: 'createTopics', topics: [{ name: 'three', replicationFactor: 3 }] }))).toEqual(['ok']);
+    solo.request({ type: 'brokerGone', brokerId: 3, incarnation: 'inc-3' });
+    expect(solo.image.broker(3)!.fenced).toBe(true);
+    const before = solo.image.fingerprint();
+    const proposalsBefore = solo.state.nextProposalId;
+    const reply = solo.request({ type: 'createTopics', topics: [{ name: 'wide', replicationFactor: 3 }] });
+    expect(topicErrors(reply)).toEqual(['INVALID_REPLICATION_FACTOR']);
+    const error = reply.type === 'topics' ? reply.results[0]!.error : undefined;
+    expect(error).toBeInstanceOf(InvalidConfigError);
+    expect(error!.message).toContain('2 live brokers');
+    // Growing the topic of three: its new partitions would need three live brokers too.
+    expect(topicErrors(solo.request({ type: 'createPartitions', topics: [{ topic: 'three', count: 2 }] }))).toEqual(['INVALID_REPLICATION_FACTOR']);
+    expect(solo.state.nextProposalId).toBe(proposalsBefore);
+    expect(solo.image.fingerprint()).toBe(before);
+    expect(solo.image.topicByName('wide')).toBeUndefined();
+    expect(solo.image.topicByName('three')!.partitions).toHaveLength(1);
+  });
+
   it('explicit assignments: exactly the given replicas, each partition led by its first, whatever the placement would be', () => {
     const solo = cluster(3);
     const reply = solo.request({

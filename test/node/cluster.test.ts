@@ -238,7 +238,7 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
     expect((await placement(others[0]!, 'both')).length).toBe(3);
   });
 
-  it('refuses peers’ bad input: another cluster’s requests, raft messages claiming a registered broker’s id', async () => {
+  it('refuses peers’ bad input: another cluster’s requests, raft messages claiming a registered broker’s id, requests forwarded at a stale leader epoch, fetches above the log end, a partition’s raft frame from a non-replica', async () => {
     const locks = createMemoryLocks();
     const cluster = newCluster();
     const tabs = await Promise.all(['r1', 'r2'].map((peerId) => openTab(locks, cluster, peerId)));
@@ -290,6 +290,43 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
       // A leader epoch this broker has not seen (its partitions are at epoch 0): refused, retriable.
       await expect(produce(info.clusterId!, held.partition, batch(), 5)).resolves.toMatchObject({ kind: 'response', results: [{ error: { code: 'UNKNOWN_LEADER_EPOCH', retriable: true } }] });
       await expect(target!.node.listOffsets([{ topic: 'routed', partition: held.partition, query: 'latest' }])).resolves.toEqual([0]);
+      // A replicated partition (on both tabs, led by raft): requests forwarded at a stale leader epoch
+      // (0: raft's terms start at 1) are fenced, nothing appended; a fetch above the log end is out of
+      // range, and one at the high watermark gets nothing — through the peer RPC and the client API alike.
+      await tabs[1]!.node.createTopics([{ topic: 'pair', replicationFactor: 2 }], false);
+      const pairBatch = { topic: 'pair', partition: 0, bytes: batch() };
+      await vi.waitFor(() => target!.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [pairBatch] }), { timeout: FORM_BOUND_MS, interval: 50 });
+      const pairLeader = (await placement(target!, 'pair'))[0]!.leader;
+      const leaderPeer = (await target!.node.clusterInfo())!.brokers.find((b) => b.brokerId === pairLeader)!.endpoints[0]!;
+      const [end] = await target!.node.listOffsets([{ topic: 'pair', partition: 0, query: 'latest' }]);
+      const fencedProduce = rpc.request(leaderPeer, 'produce', { kind: 'request', clusterId: info.clusterId!, acks: -1, timeoutMs: 5_000, batches: [{ ...pairBatch, leaderEpoch: 0 }] });
+      await expect(fencedProduce).resolves.toMatchObject({ kind: 'response', results: [{ baseOffset: -1, error: { code: 'FENCED_LEADER_EPOCH', retriable: true } }] });
+      const fetchAt = (leaderEpoch: number, fetchOffset: number) =>
+        rpc.request(leaderPeer, 'fetch', { kind: 'request', clusterId: info.clusterId!, maxWaitMs: 0, minBytes: 0, maxBytes: 1024, partitions: [{ topic: 'pair', partition: 0, leaderEpoch, fetchOffset, maxBytes: 1024 }] });
+      await expect(fetchAt(0, 0)).resolves.toMatchObject({ kind: 'response', partitions: [{ errorCode: 'FENCED_LEADER_EPOCH', batches: [] }] });
+      await expect(fetchAt(-1, end! + 1)).resolves.toMatchObject({ kind: 'response', partitions: [{ errorCode: 'OFFSET_OUT_OF_RANGE', batches: [], highWatermark: end }] });
+      await expect(fetchAt(-1, end!)).resolves.toEqual({ kind: 'response', partitions: [{ topic: 'pair', partition: 0, highWatermark: end, logStartOffset: 0, batches: [] }] });
+      for (const tab of tabs) {
+        const fetch = (fetchOffset: number) => tab.node.fetch({ requestId: 9, maxWaitMs: 0, minBytes: 0, maxBytes: 1024, partitions: [{ topic: 'pair', partition: 0, fetchOffset, maxBytes: 1024 }] });
+        await expect(fetch(end! + 1)).resolves.toMatchObject([{ errorCode: 'OFFSET_OUT_OF_RANGE', batches: [] }]);
+        await expect(fetch(1_000_000)).resolves.toMatchObject([{ errorCode: 'OFFSET_OUT_OF_RANGE', batches: [] }]);
+        await expect(fetch(end!)).resolves.toMatchObject([{ highWatermark: end, batches: [] }]);
+        await expect(tab.node.listOffsets([{ topic: 'pair', partition: 0, query: 'latest' }])).resolves.toEqual([end]);
+      }
+      // A raft frame for the partition's group from a broker holding no replica of it (an unknown
+      // member id), at a far higher term: dropped before raft. Followed, it would have raised the
+      // follower's term, deposed the leader and moved the partition's epoch past 1,000.
+      const [pairTopic] = await target!.node.describeTopics(['pair']);
+      const pairFollower = (await target!.node.clusterInfo())!.brokers.find((b) => b.brokerId !== pairLeader)!;
+      const forgedAppend = { type: 'append' as const, from: '99.forged', to: `${pairFollower.brokerId}.${pairFollower.incarnation}`, term: 1_000_000, prevIndex: 0, prevTerm: 0, entries: [], commit: 0 };
+      const group = `partition/${info.clusterId!}/${pairTopic!.topicId!}/0`;
+      expect(rpc.trySend(pairFollower.endpoints[0]!, 'raft', { clusterId: info.clusterId!, messages: [{ group, message: forgedAppend }] })).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await vi.waitFor(() => target!.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [pairBatch] }), { timeout: FORM_BOUND_MS, interval: 50 });
+      const nowLeading = (await placement(target!, 'pair'))[0]!.leader;
+      const nowLeaderPeer = (await target!.node.clusterInfo())!.brokers.find((b) => b.brokerId === nowLeading)!.endpoints[0]!;
+      const farAhead = rpc.request(nowLeaderPeer, 'fetch', { kind: 'request', clusterId: info.clusterId!, maxWaitMs: 0, minBytes: 0, maxBytes: 1024, partitions: [{ topic: 'pair', partition: 0, leaderEpoch: 1_000, fetchOffset: 0, maxBytes: 1024 }] });
+      await expect(farAhead).resolves.toMatchObject({ kind: 'response', partitions: [{ errorCode: 'UNKNOWN_LEADER_EPOCH' }] });
       // Nothing applied: the cluster keeps its controller and term.
       const after = await oneCluster(tabs);
       expect(after.map((i) => i.clusterId)).toEqual(all.map((i) => i.clusterId));

@@ -239,3 +239,83 @@ describe('log replication', () => {
     expect(c.terms('b')).toEqual([1, 1, 1]);
   });
 });
+
+describe('bad input from peers', () => {
+  /** `b` of a group led by `a` in term 2: entries 1..3 committed (terms 1, 1, 2), entry 4 of term 2 not. */
+  function follower(): TestCluster {
+    const c = new TestCluster(['a', 'b', 'c'], { logs: { a: [1, 1], b: [1, 1], c: [1, 1] } });
+    c.elect('a');
+    c.tick('a');
+    c.deliver();
+    c.propose('a', 9);
+    c.deliver({ drop: (m) => m.type === 'appendResponse' || m.type === 'heartbeat' });
+    expect(c.state('b')).toMatchObject({ term: 2, commit: 3 });
+    expect(c.terms('b')).toEqual([1, 1, 2, 2]);
+    return c;
+  }
+  const append = (fields: Omit<AppendRequest, 'type' | 'from' | 'to'>): Message => ({ type: 'append', from: 'a', to: 'b', ...fields });
+  /** What `b` answers to `message`, and whether the step wrote anything. */
+  function fed(c: TestCluster, message: Message): { answers: Message[]; wrote: boolean } {
+    const effects = c.input('b', { type: 'message', message });
+    const persists = ofType(effects, 'persist');
+    return {
+      answers: [...ofType(effects, 'send').map((e) => e.message), ...persists.flatMap((p) => p.thenSend)],
+      wrote: persists.some((p) => p.entries !== undefined || p.hardState !== undefined),
+    };
+  }
+
+  it('an append that does not continue the follower’s log is rejected with a hint to back off to, nothing written', () => {
+    const c = follower();
+    const entries = [{ term: 2, data: new Uint8Array([7]) }];
+    // A gap after the log, and another term at prevIndex.
+    expect(fed(c, append({ term: 2, prevIndex: 8, prevTerm: 2, entries, commit: 3 }))).toEqual({
+      answers: [expect.objectContaining({ type: 'appendResponse', reject: true, index: 8, hintIndex: 4, hintTerm: 2 })],
+      wrote: false,
+    });
+    expect(fed(c, append({ term: 2, prevIndex: 4, prevTerm: 1, entries, commit: 3 }))).toEqual({
+      answers: [expect.objectContaining({ type: 'appendResponse', reject: true, index: 4, hintIndex: 2, hintTerm: 1 })],
+      wrote: false,
+    });
+    expect(c.terms('b')).toEqual([1, 1, 2, 2]);
+    expect(c.state('b')).toMatchObject({ term: 2, commit: 3 });
+    // The leader's side, backing off to the hint: 'fast back-off' above.
+  });
+
+  it('an append rewriting committed entries is answered with the commit and writes nothing', () => {
+    const c = follower();
+    const rewrite = [5, 5, 5].map((term) => ({ term, data: new Uint8Array([term]) }));
+    expect(fed(c, append({ term: 2, prevIndex: 1, prevTerm: 1, entries: rewrite, commit: 4 }))).toEqual({
+      answers: [expect.objectContaining({ type: 'appendResponse', reject: false, index: 3 })],
+      wrote: false,
+    });
+    expect(c.terms('b')).toEqual([1, 1, 2, 2]);
+  });
+
+  it('an append or a heartbeat of a stale term is answered with the current term, nothing written or committed', () => {
+    const c = follower();
+    const stale = append({ term: 1, prevIndex: 4, prevTerm: 2, entries: [{ term: 1, data: new Uint8Array([1]) }], commit: 5 });
+    expect(fed(c, stale)).toEqual({ answers: [expect.objectContaining({ type: 'heartbeatResponse', term: 2 })], wrote: false });
+    expect(fed(c, { type: 'heartbeat', from: 'c', to: 'b', term: 1, commit: 4, readRound: 0 })).toEqual({
+      answers: [expect.objectContaining({ type: 'heartbeatResponse', to: 'c', term: 2 })],
+      wrote: false,
+    });
+    expect(c.terms('b')).toEqual([1, 1, 2, 2]);
+    expect(c.state('b')).toMatchObject({ term: 2, commit: 3, leader: 'a' });
+  });
+
+  it('a frame breaking raft’s rules (a commit past the follower’s log, an acknowledgement past the leader’s) fail-stops the group with RAFT_INVARIANT; it restarts from its log', () => {
+    const c = follower();
+    expect(() => fed(c, { type: 'heartbeat', from: 'a', to: 'b', term: 2, commit: 40, readRound: 0 })).toThrow(expect.objectContaining({ code: 'RAFT_INVARIANT' }));
+    expect(c.terms('b')).toEqual([1, 1, 2, 2]);
+    expect(c.state('b')).toMatchObject({ term: 2, role: 'follower' });
+    const ack = { type: 'appendResponse', from: 'c', to: 'a', term: 2, reject: false, index: 40, hintIndex: 0, hintTerm: 0 } as const;
+    expect(() => c.input('a', { type: 'message', message: ack })).toThrow(expect.objectContaining({ code: 'RAFT_INVARIANT' }));
+    // Restarted from its log, it holds every entry and leads again after an election.
+    expect(c.terms('a')).toEqual([1, 1, 2, 2]);
+    c.elect('a');
+    c.tick('a');
+    c.deliver();
+    expect(c.state('a')).toMatchObject({ role: 'leader', commit: 5 });
+    expect(c.terms('b')).toEqual([1, 1, 2, 2, 3]);
+  });
+});
