@@ -82,7 +82,7 @@ async function durableState(f: Follower) {
   return {
     batches: batches.map((bytes) => {
       const batch = decodeBatch(bytes);
-      return [batch.baseOffset, batch.partitionLeaderEpoch, batch.isControl, batch.isControl ? [] : recordsOf([bytes]).map((r) => r[2])];
+      return [batch.baseOffset, batch.partitionLeaderEpoch, batch.isControl, batch.isControl ? [] : recordsOf([bytes]).map((r) => r[2])] as const;
     }),
     logEndOffset: log.logEndOffset,
     highWatermark: log.highWatermark,
