@@ -1,4 +1,4 @@
-// `npm run bench [-- <id…>] [--json FILE] [--runs N]`: runs the benchmark cases of
+// `npm run bench [-- <id…>|=<id>…] [--json FILE] [--runs N]`: runs the benchmark cases of
 // test/bench/cases/ in real Chromium and prints median, min and max of each figure,
 // with its ratio to a baseline measured in the same run.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { chromium, type BrowserContext, type Page } from '@playwright/test';
 import { chromiumArgs, findChromium } from '../support/chromium';
 import { startPagesServer } from '../support/pages-server';
+import { launchKillableChromium, type KillableChromium } from '../support/killable-chromium';
 import { startRelayProcess, type RelayProcess } from '../support/relay-process';
 import { median } from './stats';
 import type { BenchFigure } from './types';
@@ -55,10 +56,17 @@ let otherBrowser: BrowserContext | undefined;
 const otherProfile = join(profile, '..', `${profile.split('/').pop()}-peer`);
 /** The page a case's measuring page talks to (see BenchCase.needs), while that case runs. */
 let peerPage: Page | undefined;
+/** The browser process of a `peer-process-killable` case's peer page, on a profile of its own that outlives a kill. */
+let killable: KillableChromium | undefined;
+const killableProfile = join(profile, '..', `${profile.split('/').pop()}-killable`);
+/** While a `peer-process-killable` case runs: opens its peer page in a (re)started killable browser. */
+let restartKillable: (() => Promise<void>) | undefined;
 
 const openBenchPage = async (where: BrowserContext, existing?: Page) => {
   const page = existing ?? (await where.newPage());
   page.on('pageerror', (error) => progress(`page error: ${error.message}`));
+  // A case's own progress lines (`console.log('bench: …')`), e.g. what a failover went through.
+  page.on('console', (message) => message.text().startsWith('bench: ') && progress(message.text()));
   await page.goto(`${server.url}test/bench/bench.html`);
   await page.waitForFunction(() => document.body?.dataset['ready'] === 'true');
   return page;
@@ -90,11 +98,21 @@ try {
   await page.exposeBinding('letterboxBenchToPeer', async (_, message: unknown) => {
     await peerPage?.evaluate((m) => window.letterboxBench.deliver(m), message);
   });
+  // context.peerProcess of a peer-process-killable case (types.ts PeerProcess).
+  await page.exposeBinding('letterboxBenchPeerProcess', async (_, action: 'kill' | 'restart') => {
+    if (restartKillable === undefined) throw new Error('no peer-process-killable case is running');
+    peerPage = undefined;
+    await killable?.kill();
+    killable = undefined;
+    if (action === 'restart') await restartKillable();
+  });
   await openBenchPage(context, page);
   const all = await page.evaluate(() => window.letterboxBench.list());
 
-  const matches = (id: string) => selectors.length === 0 || selectors.some((s) => id === s || id.startsWith(`${s}.`));
-  const unknown = selectors.filter((s) => !all.some((c) => c.id === s || c.id.startsWith(`${s}.`)));
+  // `<id>` selects that case and those under it (`raw.idb` selects raw.idb.put and raw.idb.read); `=<id>` that case alone.
+  const selects = (s: string, id: string) => (s.startsWith('=') ? id === s.slice(1) : id === s || id.startsWith(`${s}.`));
+  const matches = (id: string) => selectors.length === 0 || selectors.some((s) => selects(s, id));
+  const unknown = selectors.filter((s) => !all.some((c) => selects(s, c.id)));
   if (unknown.length > 0) {
     throw new Error(`no benchmark matches ${unknown.join(', ')}; known: ${all.map((c) => c.id).join(', ')}`);
   }
@@ -121,8 +139,7 @@ try {
     const needs = c.needs ?? [];
     if (needs.includes('relay')) relay ??= await startRelayProcess();
     const caseContext = relay === undefined ? {} : { relayUrl: relay.url };
-    if (needs.includes('peer-tab') || needs.includes('peer-process')) {
-      const where = needs.includes('peer-tab') ? context : (otherBrowser ??= await launch(otherProfile));
+    const openPeer = async (where: BrowserContext) => {
       const peer = await where.newPage();
       await peer.exposeBinding('letterboxBenchToPeer', async (_, message: unknown) => {
         await page.evaluate((m) => window.letterboxBench.deliver(m), message);
@@ -131,6 +148,15 @@ try {
       // Serves until the page closes, which ends this evaluate with an error.
       void peer.evaluate(([id, init]) => window.letterboxBench.serve(id, init), [c.id, caseContext] as const).catch(() => undefined);
       await page.bringToFront();
+    };
+    if (needs.includes('peer-tab') || needs.includes('peer-process')) {
+      await openPeer(needs.includes('peer-tab') ? context : (otherBrowser ??= await launch(otherProfile)));
+    } else if (needs.includes('peer-process-killable')) {
+      restartKillable = async () => {
+        killable = await launchKillableChromium(killableProfile);
+        await openPeer(killable.browser.contexts()[0]!);
+      };
+      await restartKillable();
     }
     try {
       const runs = runsOverride ?? c.runs ?? 5;
@@ -154,6 +180,9 @@ try {
     } finally {
       await peerPage?.close();
       peerPage = undefined;
+      restartKillable = undefined;
+      await killable?.kill();
+      killable = undefined;
       await closeLeftovers(context, page);
     }
   }
@@ -200,9 +229,11 @@ try {
   }
 } finally {
   await otherBrowser?.close();
+  await killable?.kill();
   await relay?.stop();
   await context.close();
   await server.close();
   await rm(profile, { recursive: true, force: true });
   await rm(otherProfile, { recursive: true, force: true });
+  await rm(killableProfile, { recursive: true, force: true });
 }

@@ -1,4 +1,4 @@
-import type { BenchCase, BenchContext, BenchPageApi, BenchPipe } from './types';
+import type { BenchCase, BenchContext, BenchPageApi, BenchPipe, PeerProcess } from './types';
 
 // Every module in cases/ contributes its `cases`; adding a benchmark means adding a file.
 const modules = import.meta.glob<{ cases: BenchCase[] }>('./cases/*.ts', { eager: true });
@@ -17,9 +17,14 @@ const pipe: BenchPipe = {
   send: (message) => void window.letterboxBenchToPeer?.(message),
   receive: () => (inbox.length > 0 ? Promise.resolve(inbox.shift()) : new Promise((resolve) => waiting.push(resolve))),
 };
+const peerProcess: PeerProcess = {
+  kill: () => window.letterboxBenchPeerProcess!('kill'),
+  restart: () => window.letterboxBenchPeerProcess!('restart'),
+};
 const contextOf = (benchCase: BenchCase, init: { relayUrl?: string }): BenchContext => ({
   ...init,
   ...(benchCase.needs?.some((n) => n.startsWith('peer-')) === true ? { peer: pipe } : {}),
+  ...(benchCase.needs?.includes('peer-process-killable') === true ? { peerProcess } : {}),
 });
 const caseOf = (id: string) => {
   const benchCase = byId.get(id);

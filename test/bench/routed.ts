@@ -52,8 +52,11 @@ export async function splitTopic(letterbox: Letterbox, timeoutMs: number, explai
   }
 }
 
-/** send → eachMessage on this page for one 1 KiB record at a time to `partition` (ms each, after a warm-up). */
-export async function latencies(letterbox: Letterbox, topic: string, partition: number): Promise<number[]> {
+/** The acks a measurement sends with: 1 for the routed (replication factor 1) cases, -1 for the replicated ones. */
+export type Acks = -1 | 1;
+
+/** send → eachMessage on this page for one 1 KiB record at a time to `partition`, with `acks` (ms each, after a warm-up). */
+export async function latencies(letterbox: Letterbox, topic: string, partition: number, acks: Acks = 1): Promise<number[]> {
   const producer = letterbox.producer();
   await producer.connect();
   const consumer = letterbox.consumer({ groupId: `bench-routed-${Date.now()}` });
@@ -76,7 +79,7 @@ export async function latencies(letterbox: Letterbox, topic: string, partition: 
       const key = String(i);
       const received = new Promise<void>((resolve) => (expected = { key, delivered: resolve }));
       const start = performance.now();
-      await producer.send({ topic, acks: 1, messages: [{ key, value, partition }] });
+      await producer.send({ topic, acks, messages: [{ key, value, partition }] });
       await received;
       if (i >= WARMUP_ROUNDS) times.push(performance.now() - start);
     }
@@ -87,8 +90,8 @@ export async function latencies(letterbox: Letterbox, topic: string, partition: 
   return times;
 }
 
-/** producer.sendBatch of 1000 × 1 KiB to `partition`, acks 1, IN_FLIGHT calls at a time, 16 calls (MB/s). */
-export async function produceMbps(letterbox: Letterbox, topic: string, partition: number): Promise<number> {
+/** producer.sendBatch of 1000 × 1 KiB to `partition`, with `acks`, IN_FLIGHT calls at a time, 16 calls (MB/s). */
+export async function produceMbps(letterbox: Letterbox, topic: string, partition: number, acks: Acks = 1): Promise<number> {
   const producer = letterbox.producer();
   await producer.connect();
   try {
@@ -98,7 +101,7 @@ export async function produceMbps(letterbox: Letterbox, topic: string, partition
     const start = performance.now();
     await Promise.all(
       Array.from({ length: IN_FLIGHT }, async () => {
-        while (next++ < ROUTED_CALLS) await producer.sendBatch({ acks: 1, topicMessages: [{ topic, messages }] });
+        while (next++ < ROUTED_CALLS) await producer.sendBatch({ acks, topicMessages: [{ topic, messages }] });
       }),
     );
     return (ROUTED_CALLS * PER_CALL * RECORD_BYTES) / 1e6 / ((performance.now() - start) / 1000);
@@ -107,15 +110,24 @@ export async function produceMbps(letterbox: Letterbox, topic: string, partition
   }
 }
 
+/** Where a latency measurement sends: a topic's partition, with `acks` (default 1). */
+export interface LatencyTarget {
+  topic: string;
+  partition: number;
+  acks?: Acks;
+}
+
 /**
  * The latency case of one transport: send → eachMessage to the partition led here (node.latency),
- * a peer round trip (`rttMs`), then to the partition led by the peer; figures `<id>`, `<id>.base`
- * (node.latency + rtt, the ratio's baseline) and `<id>.p99`.
+ * a peer round trip (`rttMs`), then to the partition led by the peer, or to `measured` when
+ * given (a replicated partition, acks -1); figures `<id>`, `<id>.base` (node.latency + rtt, the
+ * ratio's baseline) and `<id>.p99`.
  */
-export async function latencyFigures(letterbox: Letterbox, split: { topic: string; here: number; there: number }, id: string, rttName: string, rttMs: () => Promise<number>): Promise<BenchFigure[]> {
+export async function latencyFigures(letterbox: Letterbox, split: { topic: string; here: number; there: number }, id: string, rttName: string, rttMs: () => Promise<number>, measured?: LatencyTarget): Promise<BenchFigure[]> {
   const local = quantile(await latencies(letterbox, split.topic, split.here), 0.5);
   const rtt = await rttMs();
-  const routed = await latencies(letterbox, split.topic, split.there);
+  const target = measured ?? { topic: split.topic, partition: split.there };
+  const routed = await latencies(letterbox, target.topic, target.partition, target.acks);
   return [
     { id, value: quantile(routed, 0.5), unit: 'ms', better: 'lower', baseline: `${id}.base` },
     { id: `${id}.base`, value: local + rtt, unit: `ms (node.latency ${local.toFixed(2)} + ${rttName} ${rtt.toFixed(2)}, same run)`, better: 'lower' },

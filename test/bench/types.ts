@@ -27,9 +27,11 @@ export interface BenchCase {
   /**
    * What the runner sets up first: `relay` starts the relay process; `peer-tab` opens a
    * second bench page in the same browser, `peer-process` one in another browser process,
-   * which runs {@link serve} and talks to this page over `context.peer`.
+   * which runs {@link serve} and talks to this page over `context.peer`;
+   * `peer-process-killable` is a `peer-process` whose browser the case can kill (SIGKILL of
+   * its process group, a crash) and start again on the same profile (`context.peerProcess`).
    */
-  needs?: Array<'relay' | 'peer-tab' | 'peer-process'>;
+  needs?: Array<'relay' | 'peer-tab' | 'peer-process' | 'peer-process-killable'>;
   /** Measures once and returns the figures. */
   run(context: BenchContext): Promise<BenchFigure[]>;
   /** The peer page's side of the case: runs until the page closes. */
@@ -48,6 +50,16 @@ export interface BenchContext {
   relayUrl?: string;
   /** The pipe to the peer page, when the case needs one. */
   peer?: BenchPipe;
+  /** The peer page's browser process, when the case needs `peer-process-killable`. */
+  peerProcess?: PeerProcess;
+}
+
+/** The browser process of a `peer-process-killable` peer page, as the runner drives it. */
+export interface PeerProcess {
+  /** SIGKILLs the peer page's browser process group; resolves once the process has exited. */
+  kill(): Promise<void>;
+  /** Launches that browser again on the same profile, with a fresh peer page serving the case; resolves once it serves. */
+  restart(): Promise<void>;
 }
 
 /** What the bench page exposes to the runner as `window.letterboxBench`. */
@@ -65,5 +77,7 @@ declare global {
     letterboxBench: BenchPageApi;
     /** Set by the runner (Playwright binding) on pages with a peer: carries a message to the other page. */
     letterboxBenchToPeer?(message: unknown): Promise<void>;
+    /** Set by the runner on the measuring page: {@link PeerProcess}'s calls, for a `peer-process-killable` case. */
+    letterboxBenchPeerProcess?(action: 'kill' | 'restart'): Promise<void>;
   }
 }

@@ -1,0 +1,307 @@
+import { Letterbox } from '../../../src/client';
+import { BROWSER_TIMING } from '../../../src/node/membership';
+import { readable, receiveOfType } from '../pipe';
+import { IN_FLIGHT, latencyFigures, produceMbps, splitTopic } from '../routed';
+import { quantile } from '../stats';
+import type { BenchCase, BenchContext, BenchFigure, BenchPipe } from '../types';
+
+// Replicated partitions (issue 19): three brokers of one cluster through the relay over direct
+// WebRTC, each partition of a topic with replication factor 3 a raft group whose log is the
+// partition log. The brokers are this page's and those of tabs this page opens (`?replica-tab=…`,
+// each a bench page starting a Letterbox in the cluster and answering on a BroadcastChannel);
+// for the crash case one of them is instead the peer page in another browser process, which the
+// runner can SIGKILL (`peer-process-killable`). A case's brokers stay up across its runs; the
+// runner closes the tabs once the case is done, and the next case starts a cluster of its own.
+
+/** Bounds of the set-up (three workers starting, meeting through the relay — a WebRTC dial took up to ~6 s before a retry — formation, registering) and of one run. */
+const SETUP_TIMEOUT_MS = 90_000;
+const RUN_TIMEOUT_MS = 120_000;
+const REPLICAS = 3;
+/** Partitions of each replicated topic: placed over the three brokers, so one is led by the broker a case wants. */
+const PARTITIONS = 3;
+const ECHO_BYTES = 32;
+const RTT_ROUNDS = 400;
+const RTT_WARMUP_ROUNDS = RTT_ROUNDS / 10;
+/** The raft election timeout of every partition's group (src/node/broker.ts replicaManager: BROWSER_TIMING's ticks), randomized in [1, 2)×. */
+const ELECTION_TIMEOUT_MS = BROWSER_TIMING.tickMs * BROWSER_TIMING.electionTicks;
+/** cluster.failover.crash's goal (issue 19): two election timeouts and half a second. */
+const FAILOVER_GOAL_MS = 2 * ELECTION_TIMEOUT_MS + 500;
+/** The crash case's producer tries again this often while the partition has no leader it can reach. */
+const FAILOVER_RETRY_MS = 50;
+/** Acknowledged writes to the partition before the kill (a warm route to its leader). */
+const FAILOVER_WARMUP_SENDS = 20;
+
+/** Messages on a case's BroadcastChannel between this page and the broker tabs it opened. */
+type TabMessage = { type: 'ready'; tab: string; brokerId: number; peerId: string } | { type: 'failed'; tab: string; error: string };
+/** Messages over the runner's pipe with the peer page (another browser process) of the crash case. */
+type PipeMessage = { type: 'replica-join'; cluster: string } | { type: 'replica-joined'; joined: { brokerId: number; peerId: string } | { error: string } };
+
+let topics = 0;
+const freshTopic = (name: string) => `${name}-${Date.now()}-${topics++}`;
+const errorText = (error: unknown) => {
+  const { name, code, message } = error as { name?: string; code?: string; message?: string };
+  return `${name} ${code ?? ''}: ${message}`;
+};
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A case's cluster: this page's broker and the broker tabs it opened. */
+interface Cluster {
+  caseId: string;
+  name: string;
+  letterbox: Letterbox;
+  brokerId: number;
+  /** The opened tabs' brokers. */
+  tabs: Array<{ brokerId: number; peerId: string }>;
+}
+let current: Cluster | undefined;
+
+/** A Letterbox in `cluster` that meets its peers through the relay only (WebRTC, as between devices). */
+const brokerIn = (cluster: string, relay: string, clientId: string) => new Letterbox({ clientId, cluster, relay, localPeers: false });
+
+/** Waits until `letterbox`'s broker is registered; its broker id. */
+async function registered(letterbox: Letterbox, timeoutMs: number): Promise<number> {
+  const giveUpAt = performance.now() + timeoutMs;
+  for (;;) {
+    const { brokerId } = await letterbox.nodeInfo();
+    if (brokerId !== undefined) return brokerId;
+    if (performance.now() > giveUpAt) throw new Error(`the broker did not register within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+/**
+ * The case's cluster, with `tabs` broker tabs: made at the case's first run (the last case's
+ * broker on this page closed, its tabs closed by the runner), kept across its runs.
+ */
+async function clusterOf(context: BenchContext, caseId: string, tabs: number): Promise<Cluster> {
+  if (current?.caseId === caseId) return current;
+  if (context.relayUrl === undefined) throw new Error(`${caseId} needs the relay`);
+  await current?.letterbox.close();
+  current = undefined;
+  const name = `bench-replication-${crypto.randomUUID()}`;
+  const letterbox = brokerIn(name, context.relayUrl, 'bench-replication');
+  const channel = new BroadcastChannel(name);
+  const opened: Cluster['tabs'] = [];
+  try {
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${tabs - opened.length} of ${tabs} broker tabs not registered within ${SETUP_TIMEOUT_MS} ms`)), SETUP_TIMEOUT_MS);
+      channel.onmessage = ({ data }: MessageEvent<TabMessage>) => {
+        if (data.type === 'failed') reject(new Error(`a broker tab failed: ${data.error}`));
+        else opened.push({ brokerId: data.brokerId, peerId: data.peerId });
+        if (opened.length === tabs) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+    });
+    for (let i = 0; i < tabs; i++) {
+      const url = new URL(location.href);
+      url.search = new URLSearchParams({ 'replica-tab': name, relay: context.relayUrl }).toString();
+      window.open(url, '_blank', 'noopener');
+    }
+    const brokerId = await registered(letterbox, SETUP_TIMEOUT_MS);
+    await ready;
+    current = { caseId, name, letterbox, brokerId, tabs: opened };
+    return current;
+  } finally {
+    channel.close();
+  }
+}
+
+/** A bench page opened as a broker tab: a broker in the cluster `name`, which says so on the channel `name` once registered. */
+function serveReplicaTab(name: string, relay: string): void {
+  const tab = crypto.randomUUID();
+  const channel = new BroadcastChannel(name);
+  const letterbox = brokerIn(name, relay, 'bench-replica-tab');
+  void (async () => {
+    try {
+      const peerId = await letterbox.peerId();
+      const brokerId = await registered(letterbox, SETUP_TIMEOUT_MS);
+      channel.postMessage({ type: 'ready', tab, brokerId, peerId } satisfies TabMessage);
+    } catch (error) {
+      channel.postMessage({ type: 'failed', tab, error: errorText(error) } satisfies TabMessage);
+    }
+  })();
+}
+
+// A page opened by clusterOf serves as a broker tab (the bench page loads every case module).
+const replicaTab = new URLSearchParams(location.search);
+if (replicaTab.get('replica-tab') !== null) serveReplicaTab(replicaTab.get('replica-tab')!, replicaTab.get('relay')!);
+
+/**
+ * A fresh topic of PARTITIONS partitions with replication factor 3 and one of its partitions
+ * whose leader is `leader`, trying again (a new topic) while fewer than three brokers are live
+ * (a broker coming back after a kill is fenced until its first heartbeat) or no partition has
+ * that leader.
+ */
+async function replicatedPartition(letterbox: Letterbox, leader: number, timeoutMs: number): Promise<{ topic: string; partition: number }> {
+  const admin = letterbox.admin();
+  await admin.connect();
+  try {
+    const giveUpAt = performance.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      const topic = freshTopic('replicated');
+      try {
+        await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: REPLICAS }] });
+        const { topics: [described] } = await admin.fetchTopicMetadata({ topics: [topic] });
+        const found = described?.partitions.find((p) => p.leader === leader && p.replicas.length === REPLICAS);
+        if (found !== undefined) return { topic, partition: found.partitionId };
+        last = `leaders ${described?.partitions.map((p) => `${p.partitionId}:${p.leader} of [${p.replicas.join(',')}]`).join(' ')}`;
+      } catch (error) {
+        last = errorText(error);
+      }
+      if (performance.now() > giveUpAt) throw new Error(`no replicated partition led by broker ${leader} within ${timeoutMs} ms (last: ${last})`);
+      await sleep(200);
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Median of a worker-to-worker peer RPC echo between this page's broker and `peerId`'s (net.rpc.rtt, as rpc.ts measures it). */
+async function rpcRttMs(letterbox: Letterbox, peerId: string): Promise<number> {
+  const { rttMs } = await letterbox.probePeerRtt(peerId, { messageBytes: ECHO_BYTES, rounds: RTT_WARMUP_ROUNDS + RTT_ROUNDS, timeoutMs: RUN_TIMEOUT_MS }).catch((error: unknown) => {
+    throw readable(error);
+  });
+  return quantile(rttMs.slice(RTT_WARMUP_ROUNDS), 0.5);
+}
+
+const receive = <T extends PipeMessage['type']>(pipe: BenchPipe, type: T) => receiveOfType<PipeMessage, T>(pipe, type, SETUP_TIMEOUT_MS);
+
+/** The crash case's peer page (in the killable browser process): joins the cluster it is told and says its broker id once registered. */
+async function serveProcessBroker(context: BenchContext): Promise<void> {
+  let letterbox: Letterbox | undefined;
+  for (;;) {
+    const message = (await context.peer!.receive()) as PipeMessage;
+    if (message.type !== 'replica-join') continue;
+    try {
+      letterbox ??= brokerIn(message.cluster, context.relayUrl!, 'bench-replica-process');
+      const peerId = await letterbox.peerId();
+      context.peer!.send({ type: 'replica-joined', joined: { brokerId: await registered(letterbox, SETUP_TIMEOUT_MS), peerId } } satisfies PipeMessage);
+    } catch (error) {
+      context.peer!.send({ type: 'replica-joined', joined: { error: errorText(error) } } satisfies PipeMessage);
+    }
+  }
+}
+
+/** Whether the crash case killed the peer process in an earlier run (it is started again at the next). */
+let processKilled = false;
+
+/**
+ * One crash: a replicated partition led by the broker of the other browser process, a few
+ * acknowledged writes, then that process killed; ms from the kill until the next write with
+ * acks -1 is acknowledged, and until this page's metadata names another leader.
+ */
+async function crashOnce(context: BenchContext): Promise<{ ackMs: number; leaderMs: number; errors: string[] }> {
+  const cluster = await clusterOf(context, 'cluster.failover.crash', 1);
+  if (processKilled) {
+    await context.peerProcess!.restart();
+    processKilled = false;
+  }
+  context.peer!.send({ type: 'replica-join', cluster: cluster.name } satisfies PipeMessage);
+  const { joined } = await receive(context.peer!, 'replica-joined');
+  if ('error' in joined) throw new Error(`the other process's broker failed: ${joined.error}`);
+  const { letterbox } = cluster;
+  const { topic, partition } = await replicatedPartition(letterbox, joined.brokerId, SETUP_TIMEOUT_MS);
+  // Retries every FAILOVER_RETRY_MS (not KafkaJS's default backoff of 300 ms doubling): the
+  // figure is the cluster's failover, not the client's backoff schedule.
+  const producer = letterbox.producer({ retry: { retries: Math.ceil(RUN_TIMEOUT_MS / FAILOVER_RETRY_MS), initialRetryTime: FAILOVER_RETRY_MS, multiplier: 1 } });
+  await producer.connect();
+  const admin = letterbox.admin();
+  await admin.connect();
+  const value = new Uint8Array(1024);
+  try {
+    for (let i = 0; i < FAILOVER_WARMUP_SENDS; i++) await producer.send({ topic, acks: -1, messages: [{ value, partition }] });
+    const errors: string[] = [];
+    let leaderMs = Number.NaN;
+    let acknowledged = false;
+    const started = performance.now();
+    await context.peerProcess!.kill();
+    processKilled = true;
+    // When this page's metadata names another leader of the partition (not part of the figure).
+    const watching = (async () => {
+      while (!acknowledged || Number.isNaN(leaderMs)) {
+        const { topics: [described] } = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => ({ topics: [] }));
+        const now = described?.partitions.find((p) => p.partitionId === partition)?.leader;
+        if (now !== undefined && now !== joined.brokerId && Number.isNaN(leaderMs)) leaderMs = performance.now() - started;
+        if (performance.now() - started > RUN_TIMEOUT_MS) return;
+        await sleep(20);
+      }
+    })();
+    for (;;) {
+      try {
+        await producer.send({ topic, acks: -1, messages: [{ value, partition }] });
+        break;
+      } catch (error) {
+        // A timeout is not retried by the producer (its write may still land): this loop sends again.
+        errors.push(`${Math.round(performance.now() - started)} ms ${errorText(error)}`);
+        if (performance.now() - started > RUN_TIMEOUT_MS) throw new Error(`no acknowledged write within ${RUN_TIMEOUT_MS} ms of the kill: ${errors.join('; ')}`);
+      }
+    }
+    const ackMs = performance.now() - started;
+    acknowledged = true;
+    await watching;
+    return { ackMs, leaderMs, errors };
+  } finally {
+    await admin.disconnect();
+    await producer.disconnect();
+  }
+}
+
+export const cases: BenchCase[] = [
+  {
+    id: 'cluster.produce',
+    title: `producer.sendBatch of 1000 × 1 KiB per call, acks -1, ${IN_FLIGHT} calls in flight, to a partition with replication factor 3 led by this page's broker, its followers the brokers of two other tabs over WebRTC through the relay (MB/s produced); ratio to raw.datachannel.fanout (one tab to two at once, bytes delivered to both) just before (goal ≥ 0.6); .delivered: 2 × that, the bytes sent to the two followers; .rf1: the same, acks 1, to a replication-factor-1 partition led here (no replication), just after`,
+    baselines: ['raw.datachannel.fanout.mbps'],
+    needs: ['relay'],
+    runs: 3,
+    async run(context): Promise<BenchFigure[]> {
+      const { letterbox, brokerId } = await clusterOf(context, 'cluster.produce', REPLICAS - 1);
+      const { topic, partition } = await replicatedPartition(letterbox, brokerId, SETUP_TIMEOUT_MS);
+      const mbps = await produceMbps(letterbox, topic, partition, -1);
+      // The same producer on the same brokers without replication: what this broker takes alone meanwhile.
+      const split = await splitTopic(letterbox, SETUP_TIMEOUT_MS, async () => JSON.stringify(await (await letterbox.node()).clusterInfo()));
+      const unreplicated = await produceMbps(letterbox, split.topic, split.here, 1);
+      return [
+        { id: 'cluster.produce', value: mbps, unit: 'MB/s', better: 'higher', baseline: 'raw.datachannel.fanout.mbps' },
+        // The fanout counts the bytes delivered to both sinks; the leader sends each produced byte to both followers.
+        { id: 'cluster.produce.delivered', value: 2 * mbps, unit: 'MB/s (2 × cluster.produce: the bytes the leader sends its two followers, as the fanout counts; acks -1 waits for one)', better: 'higher', baseline: 'raw.datachannel.fanout.mbps' },
+        { id: 'cluster.produce.rf1', value: unreplicated, unit: 'MB/s (the same, acks 1, to a replication-factor-1 partition led here, just after)', better: 'higher' },
+      ];
+    },
+  },
+  {
+    id: 'cluster.latency',
+    title: "one 1 KiB record at a time, acks -1, producer.send → eachMessage on the producer's page, the partition with replication factor 3 led by this page's broker (followers: two other tabs' brokers over WebRTC) (p50); .base: the same to a partition of replication factor 1 led by this page's broker, acks 1 (node.latency), plus a peer RPC round trip to a follower's broker (net.rpc.rtt), both measured by this case; ratio .base ÷ latency (goal ≥ 0.6)",
+    needs: ['relay'],
+    runs: 3,
+    async run(context): Promise<BenchFigure[]> {
+      const { letterbox, brokerId, tabs } = await clusterOf(context, 'cluster.latency', REPLICAS - 1);
+      const split = await splitTopic(letterbox, SETUP_TIMEOUT_MS, async () => JSON.stringify(await (await letterbox.node()).clusterInfo()));
+      const replicated = await replicatedPartition(letterbox, brokerId, SETUP_TIMEOUT_MS);
+      return latencyFigures(letterbox, split, 'cluster.latency', 'net.rpc.rtt', () => rpcRttMs(letterbox, tabs[0]!.peerId), { ...replicated, acks: -1 });
+    },
+  },
+  {
+    id: 'cluster.failover.crash',
+    title: `the broker leading a partition with replication factor 3, in another browser process, killed (SIGKILL of that process) → the next write with acks -1 acknowledged (ms from the kill; median of 5); the producer retries every ${FAILOVER_RETRY_MS} ms; the other two brokers are this page's and another tab's, over WebRTC; .leader: until this page's metadata names the new leader; goal (.goal, the ratio's baseline) 2 × the election timeout + 0.5 s`,
+    needs: ['relay', 'peer-process-killable'],
+    runs: 5,
+    async run(context): Promise<BenchFigure[]> {
+      const { ackMs, leaderMs, errors } = await crashOnce(context);
+      console.log(`bench: cluster.failover.crash: ${Math.round(ackMs)} ms; errors on the way: ${errors.join('; ') || 'none'}`);
+      return [
+        { id: 'cluster.failover.crash', value: ackMs, unit: 'ms', better: 'lower', baseline: 'cluster.failover.crash.goal' },
+        { id: 'cluster.failover.crash.leader', value: leaderMs, unit: 'ms (the kill → a new leader in this page’s metadata)', better: 'lower' },
+        {
+          id: 'cluster.failover.crash.goal',
+          value: FAILOVER_GOAL_MS,
+          unit: `ms (2 × election timeout ${ELECTION_TIMEOUT_MS} ms [${BROWSER_TIMING.electionTicks} ticks × ${BROWSER_TIMING.tickMs} ms, randomized up to 2×] + 500 ms)`,
+          better: 'lower',
+        },
+      ];
+    },
+    serve: serveProcessBroker,
+  },
+];
