@@ -55,7 +55,7 @@ export async function splitTopic(letterbox: Letterbox, timeoutMs: number, explai
 /** The acks a measurement sends with: 1 for the routed (replication factor 1) cases, -1 for the replicated ones. */
 export type Acks = -1 | 1;
 
-/** send → eachMessage on this page for one 1 KiB record at a time to `partition`, with `acks` (ms each, after a warm-up). */
+/** send → eachMessage on this page for one 1 KiB record at a time to `partition`, with `acks` (ms each, after a warm-up), committing no offsets. */
 export async function latencies(letterbox: Letterbox, topic: string, partition: number, acks: Acks = 1): Promise<number[]> {
   const producer = letterbox.producer();
   await producer.connect();
@@ -67,6 +67,9 @@ export async function latencies(letterbox: Letterbox, topic: string, partition: 
   await consumer.subscribe({ topic, fromBeginning: true });
   let expected: { key: string; delivered: () => void } | undefined;
   await consumer.run({
+    // As Kafka's EndToEndLatency tool (enable.auto.commit=false): a commit after every round
+    // would put an offset write of __consumer_offsets (replicated) between the rounds.
+    autoCommit: false,
     eachMessage: async ({ partition: from, message }) => {
       const round = expected;
       if (round !== undefined && from === partition && message.key?.toString() === round.key) round.delivered();
