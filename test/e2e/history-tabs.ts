@@ -31,9 +31,15 @@ export interface ProducerRun {
   /** Produce requests by broker (`host:port`), from the producer's REQUEST events. */
   requests: Record<string, number>;
   done: boolean;
-  /** When the last send was invoked and ended, ms since the epoch (0: none yet). */
-  lastInvokedAt: number;
-  lastEndedAt: number;
+  /** Each send: when it was invoked and ended (ms since the epoch), how, and the brokers its Produce requests were answered by, in order. */
+  log: SendLog[];
+}
+
+export interface SendLog {
+  invokedAt: number;
+  endedAt: number;
+  outcome: 'ack' | 'unknown';
+  brokers: string[];
 }
 
 declare global {
@@ -67,12 +73,15 @@ export const startProducer = (page: Page, spec: ProduceSpec): Promise<void> =>
   page.evaluate(
     async ({ name, topic, partitions, count, batch, timeoutMs }) => {
       const ops = (window.historyOps ??= []);
-      const run: ProducerRun = { sent: 0, acked: 0, failed: 0, errors: {}, sends: 0, lastAckedSend: 0, requests: {}, done: false, lastInvokedAt: 0, lastEndedAt: 0 };
+      const run: ProducerRun = { sent: 0, acked: 0, failed: 0, errors: {}, sends: 0, lastAckedSend: 0, requests: {}, done: false, log: [] };
+      let current: SendLog | undefined;
       const state = { run, stop: false };
       (window.historyProducers ??= {})[name] = state;
       const producer = window.broker.producer();
       producer.on(producer.events.REQUEST, ({ payload }) => {
-        if (payload.apiName === 'Produce') run.requests[payload.broker] = (run.requests[payload.broker] ?? 0) + 1;
+        if (payload.apiName !== 'Produce') return;
+        run.requests[payload.broker] = (run.requests[payload.broker] ?? 0) + 1;
+        current?.brokers.push(payload.broker);
       });
       await producer.connect();
       void (async () => {
@@ -84,7 +93,9 @@ export const startProducer = (page: Page, spec: ProduceSpec): Promise<void> =>
             });
             for (const { value, partition } of messages) ops.push({ t: Date.now(), op: { kind: 'send', partition, value } });
             run.sends += 1;
-            run.lastInvokedAt = Date.now();
+            const log: SendLog = { invokedAt: Date.now(), endedAt: 0, outcome: 'unknown', brokers: [] };
+            current = log;
+            run.log.push(log);
             try {
               const results = await producer.send({ topic, acks: -1, messages, ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }) });
               const t = Date.now();
@@ -96,6 +107,7 @@ export const startProducer = (page: Page, spec: ProduceSpec): Promise<void> =>
               }
               run.acked += messages.length;
               run.lastAckedSend = run.sends;
+              log.outcome = 'ack';
             } catch (error) {
               const t = Date.now();
               for (const { value } of messages) ops.push({ t, op: { kind: 'unknown', value } });
@@ -105,7 +117,7 @@ export const startProducer = (page: Page, spec: ProduceSpec): Promise<void> =>
               run.errors[what] = (run.errors[what] ?? 0) + 1;
             }
             run.sent += messages.length;
-            run.lastEndedAt = Date.now();
+            log.endedAt = Date.now();
           }
         } finally {
           run.done = true;
