@@ -3,7 +3,8 @@ import { BROWSER_TIMING } from '../../src/node/membership';
 import { brokerNamesOf, clusterInfoOf, createTopic, openBroker, placementOf, recordsTimeoutMs, registered, type Registered } from './cluster-tabs';
 import { DISCOVERY_TIMEOUT_MS } from './demo';
 import { expect, test, type KillableBrowser } from './fixtures';
-import { acknowledged, expectConsistent, finalRead, historyOf, producerDone, producerRunOf, startConsumer, startProducer, stopConsumer, stopProducer, unreadOf, type ProducerRun } from './history-tabs';
+import type { History, Report } from '../sim/history';
+import { acknowledged, expectConsistent, finalRead, historyOf, producerDone, producerRunOf, startConsumer, startProducer, stopConsumer, stopProducer, unreadOf, type ProducerRun, type SendLog } from './history-tabs';
 
 // Issue 19's failover, end to end: real Chromium, the relay, four pages — three tabs of one
 // browser process and a page of another — brokers of one cluster; a topic of PARTITIONS
@@ -109,7 +110,7 @@ async function endMarkers(producer: Tab, topic: string): Promise<Map<number, num
  * After the producers ended: the end markers, the consumer reads every acknowledged record,
  * the final read of the whole log, and the history checker's judgement of it all.
  */
-async function judge(what: string, topic: string, producers: readonly Tab[], consumer: Tab): Promise<ReturnType<typeof expectConsistent>> {
+async function judge(what: string, topic: string, producers: readonly Tab[], consumer: Tab): Promise<{ report: Report; history: History }> {
   const ends = await endMarkers(producers[0]!, topic);
   const acked = [...acknowledged(await historyOf(producers.map((p) => p.page), [])).keys()];
   try {
@@ -120,7 +121,7 @@ async function judge(what: string, topic: string, producers: readonly Tab[], con
   }
   const final = await finalRead(consumer.page, topic, `${topic}-final`, ends);
   const history = await historyOf([...producers.map((p) => p.page), consumer.page], final);
-  return expectConsistent(history, what);
+  return { report: expectConsistent(history, what), history };
 }
 
 /** The producer's run, printed. */
@@ -177,7 +178,7 @@ test.describe('failover of replicated partitions across browser processes', () =
     const gap = await longestAckGap(producer.page, closedAt);
     console.log(`closed tab: ${ackedBefore} records acknowledged before ${closing.name} closed; new leaders in the metadata ${newLeadersMs} ms after the close; the producer's longest wait for an acknowledgement after it ${gap} ms (election timeout ${ELECTION_TIMEOUT_MS} ms); ${RECORDS} records in ${producedMs} ms`);
 
-    const report = await judge('closed tab', topic, [producer], consumer);
+    const { report } = await judge('closed tab', topic, [producer], consumer);
     expect(report.counts.acknowledged).toBe(run.acked + PARTITIONS);
   });
 
@@ -215,7 +216,7 @@ test.describe('failover of replicated partitions across browser processes', () =
     const gap = await longestAckGap(producer.page, killedAt);
     console.log(`killed process: ${ackedBefore} records acknowledged before ${b.name}'s process was killed; new leaders in the metadata ${newLeadersMs} ms after the kill; the producer's longest wait for an acknowledgement after it ${gap} ms (election timeout ${ELECTION_TIMEOUT_MS} ms); ${RECORDS} records in ${producedMs} ms`);
 
-    const report = await judge('killed process', topic, [producer], consumer);
+    const { report } = await judge('killed process', topic, [producer], consumer);
     expect(report.counts.acknowledged).toBe(run.acked + PARTITIONS);
   });
 
@@ -271,26 +272,39 @@ test.describe('failover of replicated partitions across browser processes', () =
     printRun('paused leader', 'b (in the paused process)', runB);
     printRun('paused leader', 'a', runA);
 
-    const report = await judge('paused leader', topic, [producer, b], consumer);
+    const { report, history } = await judge('paused leader', topic, [producer, b], consumer);
     expect(report.counts.acknowledged).toBe(runA.acked + runB.acked + PARTITIONS);
     // What B acknowledged after it resumed: each at its offset in the final log (the checker's
     // lost writes and inconsistent offsets say so for all); none of them at the old leader
     // epoch, which the new leader's log replaced.
-    // B's sends that ended after the resume — those in flight across the pause (invoked before
-    // it: its own broker, the old leader, held them frozen) and those after — each ended unknown
-    // or acknowledged through the new leader (a Produce request answered by it), never by the
-    // old leader alone: it acknowledged nothing after the election. (The checker judged each
-    // acknowledgement's offset against the final log above.)
+    // B acknowledged nothing after the election (the checker judged every acknowledgement's
+    // offset against the final log above): each of its sends invoked after the resume that was
+    // acknowledged went through the new leader (a Produce request answered by it); one in flight
+    // across the pause (invoked before it: its own broker, the old leader, held it frozen) ended
+    // unknown, through the new leader, or acknowledged by the old leader before it learned of the
+    // election — then committed in the old epoch (its followers had answered before they voted),
+    // so below where the new leader's epoch starts: its no-op, the offset the final log skips.
     const newLeaderName = names.get(newLeader)!;
     const ended = runB.log.filter((send) => send.endedAt >= resumedAt);
     const across = ended.filter((send) => send.invokedAt < pausedAt);
-    const byOldLeader = ended.filter((send) => send.outcome === 'ack' && !send.brokers.includes(newLeaderName));
+    const after = ended.filter((send) => send.invokedAt >= resumedAt);
+    const ownOnly = (send: SendLog) => send.outcome === 'ack' && !send.brokers.includes(newLeaderName);
+    // Each send of B's is 10 records, b-<10k>..b-<10k + 9> for its k-th: its last record's offset.
+    const offsets = acknowledged(history);
+    const lastOffsetOf = (send: SendLog) => offsets.get(`b-${runB.log.indexOf(send) * 10 + 9}`)!.offset;
+    const ackedBeforePause = Math.max(...runB.log.filter((send) => send.outcome === 'ack' && send.endedAt < pausedAt).map(lastOffsetOf));
+    const held = new Set(history.final!.filter((r) => r.partition === partition).map((r) => r.offset));
+    const gaps = Array.from({ length: Math.max(...held) }, (_, offset) => offset).filter((offset) => !held.has(offset));
+    const newEpochStart = gaps.find((offset) => offset > ackedBeforePause)!;
+    const acrossOldEpoch = across.filter(ownOnly).map(lastOffsetOf);
     const gap = await longestAckGap(b.page, pausedAt);
     console.log(
-      `paused leader: ${b.name}'s producer: ${across.length} send(s) in flight across the pause (${across.map((s) => `${s.outcome} via ${s.brokers.map((b) => (b === newLeaderName ? 'new leader' : 'own broker')).join(' → ')}`).join('; ')}); ` +
-        `${ended.length} sends ended after the resume, ${ended.filter((s) => s.outcome === 'ack').length} acknowledged, ${byOldLeader.length} of them without the new leader; its metadata named the new leader ${steppedDownMs} ms after the resume; its longest wait for an acknowledgement ${gap} ms`,
+      `paused leader: ${b.name}'s producer: ${across.length} send(s) in flight across the pause (${across.map((s) => `${s.outcome} via ${s.brokers.map((b) => (b === newLeaderName ? 'new leader' : 'own broker')).join(' → ')}`).join('; ')}; acknowledged by the old leader at offsets ≤ ${acrossOldEpoch.join(', ') || '-'}); ` +
+        `the new leader's epoch starts at offset ${newEpochStart} (control batches at ${gaps.join(', ')}); ${after.length} sends invoked after the resume, ${after.filter((s) => s.outcome === 'ack').length} acknowledged, ${after.filter(ownOnly).length} of them without the new leader; ` +
+        `its metadata named the new leader ${steppedDownMs} ms after the resume; its longest wait for an acknowledgement ${gap} ms`,
     );
-    expect(byOldLeader, 'sends acknowledged by the old leader after the resume').toEqual([]);
+    expect(after.filter(ownOnly), 'sends invoked after the resume acknowledged by the old leader').toEqual([]);
+    for (const offset of acrossOldEpoch) expect(offset, 'a send acknowledged by the old leader after the resume was committed in its epoch').toBeLessThan(newEpochStart);
     // The pause froze a send of B's (its loop is never between sends for long).
     expect(across.length).toBeGreaterThan(0);
   });
