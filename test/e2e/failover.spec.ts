@@ -156,6 +156,7 @@ test.describe('failover of replicated partitions across browser processes', () =
     const closing = [...tabs].sort((x, y) => led(y) - led(x))[0]!;
     const [producer, consumer] = tabs.filter((t) => t !== closing) as [Tab, Tab];
     const lost = leaders.flatMap((l, p) => (l === closing.broker.brokerId ? [p] : []));
+    expect(lost.length, `leaders ${leaders.join(', ')}`).toBeGreaterThan(0);
     console.log(`leaders ${leaders.join(', ')}: ${closing.name} (broker ${closing.broker.brokerId}) leads partitions ${lost.join(', ')} and closes; ${producer.name} produces, ${consumer.name} consumes`);
 
     await startConsumer(consumer.page, 'reader', topic, `${topic}-readers`);
