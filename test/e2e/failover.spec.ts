@@ -1,6 +1,6 @@
 import type { BrowserContext, Page } from '@playwright/test';
 import { BROWSER_TIMING } from '../../src/node/membership';
-import { brokerNamesOf, clusterInfoOf, createTopic, openBroker, placementOf, recordsTimeoutMs, registered, type Registered } from './cluster-tabs';
+import { brokerNamesOf, clusterInfoOf, createTopic, nodeInfoOf, openBroker, placementOf, recordsTimeoutMs, registered, type Registered } from './cluster-tabs';
 import { DISCOVERY_TIMEOUT_MS } from './demo';
 import { expect, test, type KillableBrowser } from './fixtures';
 import type { History, Report } from '../sim/history';
@@ -64,8 +64,21 @@ async function fourBrokers(profile: BrowserContext, other: KillableBrowser, rela
   const [a2, a3, b] = await Promise.all([open('A2', profile), open('A3', profile), open('B (other process)', other.context, baseURL)]);
   const all = [a1, a2, a3, b];
   const infos = async () => (await Promise.all(all.map(async (t) => `${t.name}: ${await clusterInfoOf(t.page).catch(String)}`))).join('\n');
-  expect(new Set(all.map((t) => t.broker.clusterId)).size, await infos()).toBe(1);
-  expect(new Set(all.map((t) => t.broker.brokerId)).size, await infos()).toBe(4);
+  // One cluster of four brokers. On a loaded machine B may bootstrap a cluster of its own before
+  // its dial to A1 succeeds; when they meet, A1's (then a cluster of A1 alone) joins B's as a new
+  // broker, as the formation rule says (README § Clusters): wait for that, within a registration.
+  const ids = async () => Promise.all(all.map((t) => nodeInfoOf(t.page)));
+  try {
+    await expect
+      .poll(async () => {
+        const nodes = await ids();
+        return { clusters: new Set(nodes.map((n) => n.clusterId)).size, brokers: new Set(nodes.map((n) => n.brokerId)).size };
+      }, { timeout: REGISTER_TIMEOUT_MS })
+      .toEqual({ clusters: 1, brokers: 4 });
+  } catch (error) {
+    throw new Error(`not one cluster of four brokers:\n${await infos()}`, { cause: error });
+  }
+  for (const [i, node] of (await ids()).entries()) all[i]!.broker = node as Registered;
   for (const t of all) {
     await expect.poll(() => t.page.evaluate(async () => (await (await window.broker.node()).clusterInfo())?.voters.length), { timeout: METADATA_TIMEOUT_MS, message: await infos() }).toBe(3);
   }
@@ -147,7 +160,7 @@ const longestAckGap = (page: Page, from: number): Promise<number> =>
 
 test.describe('failover of replicated partitions across browser processes', () => {
   test('the tab leading most partitions closes while another produces 10k records with acks -1: producing resumes by itself, every acknowledged record consumed at its offset (history checker)', async ({ profile, killableBrowser, relay, baseURL }) => {
-    test.setTimeout(REGISTER_TIMEOUT_MS * 2 + METADATA_TIMEOUT_MS + FAILOVER_TIMEOUT_MS + recordsTimeoutMs(RECORDS) * 2);
+    test.setTimeout(REGISTER_TIMEOUT_MS * 3 + METADATA_TIMEOUT_MS + FAILOVER_TIMEOUT_MS + recordsTimeoutMs(RECORDS) * 2);
     const { tabs, b } = await fourBrokers(profile, killableBrowser, relay.url, baseURL!);
     const topic = 'closed-leader';
     const leaders = await createReplicated(tabs[0]!, [...tabs, b], topic);
@@ -184,7 +197,7 @@ test.describe('failover of replicated partitions across browser processes', () =
   });
 
   test('the browser process of a partition leader is killed (SIGKILL) while another tab produces 10k records with acks -1: producing resumes by itself, every acknowledged record consumed at its offset (history checker)', async ({ profile, killableBrowser, relay, baseURL }) => {
-    test.setTimeout(REGISTER_TIMEOUT_MS * 2 + 2 * METADATA_TIMEOUT_MS + FAILOVER_TIMEOUT_MS + recordsTimeoutMs(RECORDS) * 2);
+    test.setTimeout(REGISTER_TIMEOUT_MS * 3 + 2 * METADATA_TIMEOUT_MS + FAILOVER_TIMEOUT_MS + recordsTimeoutMs(RECORDS) * 2);
     const { tabs, b } = await fourBrokers(profile, killableBrowser, relay.url, baseURL!);
     const all = [...tabs, b];
     // B must lead a partition: placement walks the brokers device by device, so a second topic
@@ -222,7 +235,7 @@ test.describe('failover of replicated partitions across browser processes', () =
   });
 
   test('a leader in another browser process paused (SIGSTOP) until another replica leads, then resumed (SIGCONT): it acknowledges no acks -1 write after the election and steps down (history checker)', async ({ profile, killableBrowser, relay, baseURL }) => {
-    test.setTimeout(REGISTER_TIMEOUT_MS * 2 + 2 * METADATA_TIMEOUT_MS + 2 * FAILOVER_TIMEOUT_MS + recordsTimeoutMs(RECORDS) * 2);
+    test.setTimeout(REGISTER_TIMEOUT_MS * 3 + 2 * METADATA_TIMEOUT_MS + 2 * FAILOVER_TIMEOUT_MS + recordsTimeoutMs(RECORDS) * 2);
     const { tabs, b } = await fourBrokers(profile, killableBrowser, relay.url, baseURL!);
     const all = [...tabs, b];
     let topic = 'paused-leader';
