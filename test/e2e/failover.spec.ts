@@ -1,6 +1,6 @@
 import type { BrowserContext, Page } from '@playwright/test';
 import { BROWSER_TIMING } from '../../src/node/membership';
-import { brokerNamesOf, clusterInfoOf, createTopic, nodeInfoOf, openBroker, placementOf, recordsTimeoutMs, registered, type Registered } from './cluster-tabs';
+import { brokerNamesOf, clusterInfoOf, controllerOf, createTopic, nodeInfoOf, openBroker, placementOf, recordsTimeoutMs, registered, type Registered } from './cluster-tabs';
 import { DISCOVERY_TIMEOUT_MS } from './demo';
 import { expect, test, type KillableBrowser } from './fixtures';
 import type { History, Report } from '../sim/history';
@@ -257,20 +257,29 @@ test.describe('failover of replicated partitions across browser processes', () =
     await expect.poll(async () => (await producerRunOf(producer.page, 'a')).acked, { timeout: recordsTimeoutMs(600), ...POLL }).toBeGreaterThanOrEqual(600);
 
     const before = await producerRunOf(b.page, 'b');
+    const controllerBefore = await controllerOf(producer.page);
     const pausedAt = Date.now();
     killableBrowser.pause();
     let resumedAt = 0;
     let newLeader = -1;
+    /** When this browser's metadata first named another active controller, if B was it (ms after the pause). */
+    let controllerMovedMs: number | undefined;
     try {
       // Until another replica leads B's partition, as the metadata of this browser's tabs shows (never a sleep).
-      await expect.poll(async () => (await leadersOf(producer.page, topic))[partition], { timeout: FAILOVER_TIMEOUT_MS, ...POLL }).not.toBe(b.broker.brokerId);
+      await expect
+        .poll(async () => {
+          if (controllerMovedMs === undefined && controllerBefore === b.broker.brokerId && ![null, controllerBefore].includes(await controllerOf(producer.page))) controllerMovedMs = Date.now() - pausedAt;
+          return (await leadersOf(producer.page, topic))[partition];
+        }, { timeout: FAILOVER_TIMEOUT_MS, ...POLL })
+        .not.toBe(b.broker.brokerId);
       newLeader = (await leadersOf(producer.page, topic))[partition]!;
     } finally {
       resumedAt = Date.now();
       killableBrowser.resume();
     }
     const electedMs = resumedAt - pausedAt;
-    console.log(`paused leader: ${b.name} paused with ${before.acked} of its records acknowledged; broker ${newLeader} leads partition ${partition} in the metadata ${electedMs} ms after the pause; resumed`);
+    const controllerNote = controllerBefore === b.broker.brokerId ? `B was the active controller too (another in the metadata ${controllerMovedMs ?? '-'} ms after the pause)` : `the active controller was broker ${controllerBefore}`;
+    console.log(`paused leader: ${b.name} paused with ${before.acked} of its records acknowledged; broker ${newLeader} leads partition ${partition} in the metadata ${electedMs} ms after the pause (${controllerNote}); resumed`);
 
     // It steps down: its own metadata names the new leader, and its producer's sends go to it and are acknowledged there.
     const names = await brokerNamesOf(producer.page);
