@@ -159,9 +159,21 @@ export class PartitionReplica {
         const last = effect.entries.at(-1);
         if (last === undefined) return;
         this.log.advanceHighWatermark(this.log.places.at(last.index)!.lastOffset + 1);
+        const state = this.#executor.raftState(this.group);
         for (const pending of this.#pending) {
           const placed = pending.placed;
-          if (pending.acks !== -1 || placed === undefined || placed.lastIndex > last.index) continue;
+          if (pending.acks !== -1 || placed === undefined) continue;
+          // Answered only while this replica leads in the term it proposed the write in: once it
+          // stopped leading (check-quorum, a newer term), another may have been elected, and an
+          // answer now would acknowledge a write after that election, at the old epoch, even one
+          // the next leader kept and committed. Refused instead, as Kafka's leader turned follower
+          // answers its pending produces NOT_LEADER_OR_FOLLOWER: the client retries at the new
+          // leader (a write it kept is then there twice, until the idempotent producer).
+          if (state?.role !== 'leader' || state.term !== placed.term) {
+            this.#settle(pending, new NotLeaderOrFollowerError(this.log.id.topic, this.log.id.partition, this.#leaderBroker()));
+            continue;
+          }
+          if (placed.lastIndex > last.index) continue;
           // Committed at its index with its term: ours. Another term there: a new leader replaced it.
           const entry = effect.entries.find((e) => e.index === placed.lastIndex);
           const term = entry?.term ?? this.log.places.epochAt(placed.lastIndex);

@@ -50,11 +50,11 @@ export interface Failure {
   failed: { name: string; code: string; message: string };
 }
 
-/** Opens the client page (no broker yet) in a new tab of `context`. */
-export async function openClientTab(context: BrowserContext): Promise<Page> {
+/** Opens the client page (no broker yet) in a new tab of `context` (`baseURL` for a context without one: openClientPage). */
+export async function openClientTab(context: BrowserContext, baseURL?: string): Promise<Page> {
   const page = await context.newPage();
   await showPageLogs(page);
-  await openClientPage(page);
+  await openClientPage(page, baseURL);
   return page;
 }
 
@@ -84,8 +84,8 @@ export async function startBroker(page: Page, cluster: string, relay: string): P
  * A new tab of `context` with a broker in `cluster`.
  * @example const page = await openBroker(profile, 'demo', relay.url);
  */
-export async function openBroker(context: BrowserContext, cluster: string, relay: string): Promise<Page> {
-  const page = await openClientTab(context);
+export async function openBroker(context: BrowserContext, cluster: string, relay: string, baseURL?: string): Promise<Page> {
+  const page = await openClientTab(context, baseURL);
   await startBroker(page, cluster, relay);
   return page;
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, test as base, type BrowserContext, type Page } from '@playwright/test';
 import { chromiumArgs, findChromium } from '../support/chromium';
+import { launchKillableChromium, type KillableChromium } from '../support/killable-chromium';
 import { startRelayProcess, startRestartableRelay, type RelayProcess, type RestartableRelay } from '../support/relay-process';
 
 /** A persistent context on a fresh on-disk profile (its own Chromium process); closing it removes the profile. */
@@ -28,9 +29,11 @@ async function launchProfile(baseURL: string | undefined): Promise<{ context: Br
  * fixtures: `profile`, a context on a real on-disk profile (Playwright's default contexts are
  * incognito, where IndexedDB lives in memory and quotas differ); `otherBrowser`, the same in a
  * separate browser process; `relay`, a relay process on free ports, stopped after the test;
- * `restartableRelay`, one with a key of its own that `restart()` brings back at the same address.
+ * `restartableRelay`, one with a key of its own that `restart()` brings back at the same address;
+ * `killableBrowser`, a browser process of our own on a fresh profile (its default context, and
+ * `kill`, `pause`, `resume` of its process group by PID), for crash and freeze tests.
  */
-export const test = base.extend<{ profile: BrowserContext; otherBrowser: BrowserContext; relay: RelayProcess; restartableRelay: RestartableRelay }>({
+export const test = base.extend<{ profile: BrowserContext; otherBrowser: BrowserContext; relay: RelayProcess; restartableRelay: RestartableRelay; killableBrowser: KillableBrowser }>({
   baseURL: async ({}, use) => {
     const url = process.env['LETTERBOX_PAGES_URL'];
     if (url === undefined) throw new Error('LETTERBOX_PAGES_URL is unset: run through playwright.config.ts');
@@ -56,12 +59,32 @@ export const test = base.extend<{ profile: BrowserContext; otherBrowser: Browser
     await use(relay);
     await relay.stop();
   },
+  killableBrowser: async ({}, use) => {
+    const dir = await mkdtemp(join(tmpdir(), 'letterbox-killable-'));
+    const chromium = await launchKillableChromium(dir);
+    try {
+      const context = chromium.browser.contexts()[0] ?? (await chromium.browser.newContext());
+      await use({ ...chromium, context });
+    } finally {
+      chromium.resume(); // a test that failed while it was paused
+      await chromium.kill();
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
 });
+
+/** A browser process the test may kill or pause: its default context (on its on-disk profile), and its process group's signals. */
+export interface KillableBrowser extends KillableChromium {
+  context: BrowserContext;
+}
 
 export { expect } from '@playwright/test';
 
-/** Opens the page that puts the ES client on `window.lb` (test/e2e/pages/client.ts). */
-export async function openClientPage(page: Page): Promise<void> {
-  await page.goto('test/e2e/pages/client.html');
+/**
+ * Opens the page that puts the ES client on `window.lb` (test/e2e/pages/client.ts); `baseURL`
+ * for a context that has none (a browser attached over CDP, as `killableBrowser`'s).
+ */
+export async function openClientPage(page: Page, baseURL = ''): Promise<void> {
+  await page.goto(`${baseURL}test/e2e/pages/client.html`);
   await page.waitForFunction(() => document.body.dataset['ready'] === 'true');
 }

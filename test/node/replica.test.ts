@@ -33,6 +33,8 @@ async function cluster(storages: Map<string, MemoryStorage> = new Map(members.ma
   const nodes = new Map<string, Member>();
   /** Members cut off from the others: their frames are lost both ways. */
   const isolated = new Set<string>();
+  /** Members that hear nothing: frames to them are lost as they arrive (theirs still go out). */
+  const deaf = new Set<string>();
   for (const member of members) {
     const storage = storages.get(member)!;
     const logs = createLogManager(storage, { clock });
@@ -42,7 +44,7 @@ async function cluster(storages: Map<string, MemoryStorage> = new Map(members.ma
       clock,
       committer: logs.committer,
       sendFrame: (to: string, messages: readonly GroupMessage[]) => {
-        if (!isolated.has(member) && !isolated.has(to)) clock.after(1, () => nodes.get(to)?.executor.receive(member, messages));
+        if (!isolated.has(member) && !isolated.has(to)) clock.after(1, () => !deaf.has(to) && nodes.get(to)?.executor.receive(member, messages));
         return true;
       },
       tickMs: 10,
@@ -65,7 +67,7 @@ async function cluster(storages: Map<string, MemoryStorage> = new Map(members.ma
   const stop = () => {
     for (const n of nodes.values()) n.executor.stop();
   };
-  return { nodes, isolated, run, leader, stop, storages };
+  return { nodes, isolated, deaf, run, leader, stop, storages };
 }
 
 /** A replica's batches below its high watermark (or `end`), as [offset, epoch, control, values]. */
@@ -229,6 +231,32 @@ describe('a replicated partition whose raft log is the partition log', () => {
       expect(batches.at(-1)![1], member).toBe(newTerm);
       expect(node.log.logEndOffset, member).toBe(node.log.highWatermark);
     }
+    c.stop();
+  });
+
+  it('a leader that stops leading answers its pending acks -1 writes NotLeaderOrFollowerError, even one the next leader kept and committed: it acknowledges nothing after another was elected', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const [oldId, old] = c.leader();
+    await during(old.replica.produce([batchOf(['committed'])], -1), c.run, 100);
+    // The old leader's append reaches the followers, their answers never reach it (a paused
+    // tab: what it sent before the pause arrives, it hears nothing after).
+    c.deaf.add(oldId);
+    const pending = old.replica.produce([batchOf(['kept'])], -1);
+    let settled = false;
+    pending.then(() => (settled = true), () => (settled = true));
+    // Check-quorum steps it down; the followers elect one of them, which keeps and commits the write.
+    await c.run(1000);
+    expect(settled).toBe(false);
+    expect(old.replica.isLeader).toBe(false);
+    const [newId, next] = c.leader();
+    expect(newId).not.toBe(oldId);
+    expect((await batchesOf(next.log)).flatMap((b) => b[3])).toEqual(['committed', 'kept']);
+    // It hears again: it follows the new leader, learns that the write is committed, and still refuses it (the client retries at the new leader).
+    c.deaf.delete(oldId);
+    expect(await during(pending, c.run, 1000)).toMatchObject({ status: 'rejected', reason: expect.any(NotLeaderOrFollowerError) });
+    expect(old.log.highWatermark).toBe(next.log.highWatermark);
+    expect((await batchesOf(old.log)).flatMap((b) => b[3])).toEqual(['committed', 'kept']);
     c.stop();
   });
 });

@@ -9,6 +9,10 @@ export interface KillableChromium {
   pid: number;
   /** SIGKILLs that process and its children (a crash, not a shutdown) and waits for it to exit. */
   kill(): Promise<void>;
+  /** SIGSTOPs that process and its children (a frozen machine: nothing runs, nothing is closed). */
+  pause(): void;
+  /** SIGCONTs them after {@link pause}. */
+  resume(): void;
 }
 
 /**
@@ -52,6 +56,12 @@ export async function launchKillableChromium(userDataDir: string, timeoutMs = 20
       const exited = once(child, 'exit');
       process.kill(-pid, 'SIGKILL');
       await exited;
+    },
+    pause() {
+      process.kill(-pid, 'SIGSTOP');
+    },
+    resume() {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-pid, 'SIGCONT');
     },
   };
 }
