@@ -1,6 +1,7 @@
 import { parseMemberId } from '../cluster';
-import { LetterboxError, NotEnoughReplicasError, NotLeaderOrFollowerError, StorageError } from '../errors';
-import type { PartitionLog } from '../log';
+import { InvalidRecordError, LetterboxError, NotEnoughReplicasError, NotLeaderOrFollowerError, StorageError } from '../errors';
+import { producerRefusal, type PartitionLog, type ProducerBatch } from '../log';
+import { readBatchHeader, type BatchHeader } from '../protocol';
 import { inSyncVoters, type Input, type NodeId, type RaftConfig } from '../raft';
 import type { ApplicationEffect, Executor } from './executor';
 import { encodePartitionImage, type PartitionRaftStore } from './partition-store';
@@ -50,6 +51,7 @@ export class PartitionReplica {
       fixedVoters: true,
       handler: {
         effect: (effect, input) => this.#effect(effect, input),
+        screen: (input) => this.#screen(input),
         stopped: (error) => this.#failAll(new StorageError(`the replica of ${this.group} stopped: ${String(error)}`, { retriable: true, cause: error })),
       },
     });
@@ -119,7 +121,7 @@ export class PartitionReplica {
     const through = Math.min(index, state.applied);
     const place = this.log.places.at(through);
     // The core ignores a point at or below its snapshot, or not yet applied and durable.
-    if (place !== undefined) this.#executor.input(this.group, { type: 'compact', index: through, data: encodePartitionImage({ nextOffset: place.lastOffset + 1 }) });
+    if (place !== undefined) this.#executor.input(this.group, { type: 'compact', index: through, data: encodePartitionImage({ nextOffset: place.lastOffset + 1, producers: this.log.producers.imageAt(through) }) });
   }
 
   /**
@@ -135,6 +137,44 @@ export class PartitionReplica {
     this.#closed = true;
     this.#executor.removeRaftGroup(this.group);
     this.#failAll(new NotLeaderOrFollowerError(this.log.id.topic, this.log.id.partition, -1));
+  }
+
+  /**
+   * Decides the idempotent batches of a proposal in the raft step that numbers them (against
+   * every batch proposed before): a gap or a fenced epoch refuses the request, nothing written; a
+   * retry of batches written before is answered with their offsets once they are as durable as
+   * `acks` asks (nothing proposed).
+   */
+  #screen(input: { readonly payloads: readonly Uint8Array[] }): readonly Uint8Array[] | undefined {
+    const pending = [...this.#pending].find((p) => p.input === input);
+    if (pending === undefined) return input.payloads;
+    const { topic, partition } = this.log.id;
+    const headers: BatchHeader[] = input.payloads.map((bytes) => readBatchHeader(bytes));
+    const duplicates: ProducerBatch[] = [];
+    for (const [i, header] of headers.entries()) {
+      const decision = this.log.producers.decide(header, headers.slice(0, i));
+      const refusal = producerRefusal(decision, topic, partition, header);
+      if (refusal !== undefined) {
+        this.#settle(pending, refusal);
+        return undefined;
+      }
+      if (decision.kind === 'duplicate') duplicates.push(decision.batch);
+    }
+    if (duplicates.length === 0) return input.payloads;
+    if (duplicates.length < headers.length) {
+      this.#settle(pending, new InvalidRecordError(`a produce to ${topic}-${partition} mixes retried batches with new ones`));
+      return undefined;
+    }
+    const first = duplicates[0]!;
+    const last = duplicates.at(-1)!;
+    const state = this.#executor.raftState(this.group);
+    // An entry no longer in the index lies below raft's compaction point: committed long ago.
+    const term = this.log.places.epochAt(last.index) ?? -1;
+    pending.placed = { firstIndex: first.index, lastIndex: last.index, term, baseOffset: first.baseOffset, endOffset: last.lastOffset + 1 };
+    const committed = state !== undefined && last.index <= state.commit;
+    if (pending.acks === 0 || committed) this.#settle(pending);
+    else if (pending.acks === 1) this.#settleDurable();
+    return undefined;
   }
 
   #leaderBroker(): number {
