@@ -19,10 +19,12 @@ export type Acks = -1 | 0 | 1;
 interface PendingProduce {
   readonly input: Input;
   readonly acks: Acks;
-  readonly resolve: (result: { baseOffset: number }) => void;
+  readonly resolve: (result: { baseOffset: number; duplicate?: true }) => void;
   readonly reject: (error: unknown) => void;
   /** Set by `proposed`: where the batches went and in which term. */
   placed?: { firstIndex: number; lastIndex: number; term: number; baseOffset: number; endOffset: number };
+  /** The batches repeat ones written before (idempotence): answered with their offsets, nothing proposed. */
+  duplicate?: true;
 }
 
 /**
@@ -90,7 +92,7 @@ export class PartitionReplica {
    * a new leader replaced is refused (retriable) when that is known.
    * @example const { baseOffset } = await replica.produce([batch], -1, leaderEpoch);
    */
-  async produce(batches: readonly Uint8Array[], acks: Acks, leaderEpoch = -1): Promise<{ baseOffset: number }> {
+  async produce(batches: readonly Uint8Array[], acks: Acks, leaderEpoch = -1): Promise<{ baseOffset: number; duplicate?: true }> {
     const { topic, partition } = this.log.id;
     const state = this.#executor.raftState(this.group);
     if (this.#closed || state?.role !== 'leader') throw new NotLeaderOrFollowerError(topic, partition, this.#leaderBroker());
@@ -171,6 +173,7 @@ export class PartitionReplica {
     // An entry no longer in the index lies below raft's compaction point: committed long ago.
     const term = this.log.places.epochAt(last.index) ?? -1;
     pending.placed = { firstIndex: first.index, lastIndex: last.index, term, baseOffset: first.baseOffset, endOffset: last.lastOffset + 1 };
+    pending.duplicate = true;
     const committed = state !== undefined && last.index <= state.commit;
     if (pending.acks === 0 || committed) this.#settle(pending);
     else if (pending.acks === 1) this.#settleDurable();
@@ -229,7 +232,7 @@ export class PartitionReplica {
   #settle(pending: PendingProduce, error?: LetterboxError): void {
     this.#pending.delete(pending);
     if (error !== undefined) pending.reject(error);
-    else pending.resolve({ baseOffset: pending.placed!.baseOffset });
+    else pending.resolve(pending.duplicate === true ? { baseOffset: pending.placed!.baseOffset, duplicate: true } : { baseOffset: pending.placed!.baseOffset });
   }
 
   #failAll(error: unknown): void {

@@ -12,6 +12,10 @@ import { addPartitionsCoverage, runPartitionsSeed, type PartitionsCoverage, type
 // broken rule, tried by hand in src/node/replica.ts), 621 of these 2,000 seeds fail, the first
 // at seed 6: a leader cut off acknowledged a record at offset 61 that the new leader's
 // acknowledged record replaced (an inconsistent offset).
+// The producers are idempotent (KIP-98: a producer id, per-partition sequences, every retry the
+// same bytes; a new producer id after a send given up), and the checker counts a value at two
+// offsets as an anomaly: with the leader's duplicate detection switched off by hand, 37 of the
+// first 100 seeds fail. With it, 200 seeds ran at about 20 seeds/s (`npm run sim`), as before.
 const FROM_SEED = 1;
 const SEEDS = 2000;
 
