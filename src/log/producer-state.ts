@@ -11,6 +11,13 @@
 /** Batches kept per producer: a retry of any of them is recognised (Kafka's 5, the in-flight bound of an idempotent producer). */
 export const PRODUCER_BATCHES_KEPT = 5;
 
+/**
+ * Producers remembered per partition at most: past it, the one whose last batch is oldest is
+ * forgotten (Kafka expires them after producer.id.expiration.ms, a day; a bound by count keeps
+ * the decision a function of the log). A forgotten producer is taken at any sequence again.
+ */
+export const PRODUCERS_MAX = 10_000;
+
 /** Kafka's sequence numbers are int32 and wrap to 0 after 2^31 - 1. */
 const SEQUENCE_MAX = 0x7fffffff;
 const nextSequence = (sequence: number): number => (sequence === SEQUENCE_MAX ? 0 : sequence + 1);
@@ -117,7 +124,10 @@ export class ProducerStateTable {
     const batches = this.#producers.get(batch.producerId) ?? [];
     batches.push(entry);
     if (batches.length > PRODUCER_BATCHES_KEPT) batches.splice(0, batches.length - PRODUCER_BATCHES_KEPT);
+    // Most recently written last: the map's first entry is the producer written longest ago.
+    this.#producers.delete(batch.producerId);
     this.#producers.set(batch.producerId, batches);
+    if (this.#producers.size > PRODUCERS_MAX) this.#producers.delete(this.#producers.keys().next().value!);
   }
 
   /** Forgets the batches from raft index `index` on (a replaced suffix); a producer left with none is forgotten. */
@@ -131,6 +141,7 @@ export class ProducerStateTable {
 
   /** The state as of raft index `index` (the batches at or below it): a snapshot's image. */
   imageAt(index = Infinity): ProducerImage {
+    // In the order written (oldest first), as `restore` keeps it.
     const image: ProducerImage = [];
     for (const [id, batches] of this.#producers) {
       const kept = batches.filter((b) => b.index <= index);
@@ -142,7 +153,8 @@ export class ProducerStateTable {
   /** Replaces the state with a snapshot's (a follower restoring its leader's snapshot). */
   restore(image: ProducerImage): void {
     this.#producers.clear();
-    for (const [id, batches] of image) if (batches.length > 0) this.#producers.set(id, batches.slice(-PRODUCER_BATCHES_KEPT).map((b) => ({ ...b })));
+    const kept = image.filter(([, batches]) => batches.length > 0).sort((a, b) => a[1].at(-1)!.index - b[1].at(-1)!.index).slice(-PRODUCERS_MAX);
+    for (const [id, batches] of kept) this.#producers.set(id, batches.slice(-PRODUCER_BATCHES_KEPT).map((b) => ({ ...b })));
   }
 
   /**
@@ -150,11 +162,13 @@ export class ProducerStateTable {
    * after it: on open, when the log's head (with some producers' batches) may be gone.
    */
   mergeUnder(image: ProducerImage, index: number): void {
+    const merged = new Map<number, ProducerBatch[]>(this.#producers);
     for (const [id, batches] of image) {
       const later = (this.#producers.get(id) ?? []).filter((b) => b.index > index);
-      const merged = [...batches.filter((b) => b.index <= index), ...later].slice(-PRODUCER_BATCHES_KEPT);
-      if (merged.length > 0) this.#producers.set(id, merged.map((b) => ({ ...b })));
+      const both = [...batches.filter((b) => b.index <= index), ...later].slice(-PRODUCER_BATCHES_KEPT);
+      if (both.length > 0) merged.set(id, both);
     }
+    this.restore([...merged]);
   }
 
   clear(): void {

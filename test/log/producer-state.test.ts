@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeProducerImage, encodeProducerImage, PRODUCER_BATCHES_KEPT, ProducerStateTable, type ProducerFields } from '../../src/log/producer-state';
+import { decodeProducerImage, encodeProducerImage, PRODUCER_BATCHES_KEPT, PRODUCERS_MAX, ProducerStateTable, type ProducerFields } from '../../src/log/producer-state';
 
 const batch = (producerId: number, producerEpoch: number, baseSequence: number, records = 1): ProducerFields => ({ producerId, producerEpoch, baseSequence, lastOffsetDelta: records - 1 });
 
@@ -48,6 +48,17 @@ describe('producer state decisions', () => {
     expect(table.get(3)?.batches).toHaveLength(PRODUCER_BATCHES_KEPT);
     expect(table.decide(batch(3, 0, 3)).kind).toBe('duplicate');
     expect(table.decide(batch(3, 0, 2)).kind).toBe('outOfOrder');
+  });
+
+  it('remembers at most PRODUCERS_MAX producers, forgetting the one written longest ago', () => {
+    const table = new ProducerStateTable();
+    appendAll(table, [batch(0, 0, 0), ...Array.from({ length: PRODUCERS_MAX - 1 }, (_, i) => batch(i + 1, 0, 0)), batch(0, 0, 1), batch(PRODUCERS_MAX, 0, 0)]);
+    expect(table.size).toBe(PRODUCERS_MAX);
+    expect(table.get(1)).toBeUndefined(); // the oldest last write
+    expect(table.get(0)?.lastSequence).toBe(1);
+    const restored = new ProducerStateTable();
+    restored.restore(table.imageAt());
+    expect(restored.size).toBe(PRODUCERS_MAX);
   });
 
   it('decides a request’s batches in order', () => {
