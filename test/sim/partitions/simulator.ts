@@ -83,6 +83,8 @@ export interface PartitionsCoverage {
   offsetResets: number;
   /** Snapshots restored by followers behind their leader's log start. */
   snapshotsRestored: number;
+  /** Producers' requests and answers delivered twice. */
+  clientDuplicated: number;
   /** Retries a leader answered with the offsets of the batch an earlier attempt wrote (idempotence: not appended again). */
   deduplicated: number;
   /** Producers that took a new producer id after giving a send up (its sequence may be missing on the partition). */
@@ -92,7 +94,7 @@ export interface PartitionsCoverage {
 const emptyCoverage = (): PartitionsCoverage => ({
   crashes: 0, lostWrites: 0, disksFull: 0, writesRefused: 0, partitions: 0, leaderCutOff: 0, leaderChanges: 0, dropped: 0, duplicated: 0, sends: 0, acked: 0,
   failed: 0, unknown: 0, redirects: 0, notEnoughReplicas: 0, retries: 0, polls: 0, polledRecords: 0, offsetResets: 0, snapshotsRestored: 0, deduplicated: 0,
-  producerResets: 0,
+  producerResets: 0, clientDuplicated: 0,
 });
 
 /** Adds `b` into `a`. @example addPartitionsCoverage(total, report.coverage) */
@@ -496,13 +498,21 @@ class PartitionsSimulation {
     return this.prng.chance(0.02) ? this.prng.int(50, 250) : this.prng.int(1, this.maxDelayMs);
   }
 
-  /** A client's message to or from broker `to`: lost or delayed like a frame, cut off with it. */
+  /**
+   * A client's message to or from broker `to`: lost or delayed like a frame, cut off with it; a
+   * producer's request or answer is also duplicated like a frame (the leader then sees the same
+   * batch twice, the producer the same answer twice).
+   */
   private clientMessage(broker: Broker, produce: boolean, run: () => void): void {
     if (this.blocked.has(`c>${broker.id}`) || this.prng.chance(this.dropRate)) {
       this.coverage.dropped++;
       return;
     }
     this.clientEvent(this.nowMs + this.delayMs(), produce, run);
+    if (produce && this.prng.chance(this.duplicateRate)) {
+      this.coverage.clientDuplicated++;
+      this.clientEvent(this.nowMs + this.delayMs(), produce, run);
+    }
   }
 
   private clientEvent(atMs: number, produce: boolean, run: () => void): void {
