@@ -89,7 +89,10 @@ export class PartitionReplica {
    * Appends `batches` through raft, answered as `acks` asks, with the offset of the first.
    * Refused with NotLeaderOrFollowerError here unless leading, with FencedLeaderEpochError or
    * UnknownLeaderEpochError when `leaderEpoch` (≥ 0) is not this leader's; a write whose entry
-   * a new leader replaced is refused (retriable) when that is known.
+   * a new leader replaced is refused (retriable) when that is known. An idempotent producer's
+   * batches are decided in the raft step that would number them: a retry of batches written
+   * before is answered with their offsets (`duplicate: true`, nothing appended), a sequence gap
+   * with OutOfOrderSequenceNumberError, a fenced epoch with InvalidProducerEpochError.
    * @example const { baseOffset } = await replica.produce([batch], -1, leaderEpoch);
    */
   async produce(batches: readonly Uint8Array[], acks: Acks, leaderEpoch = -1): Promise<{ baseOffset: number; duplicate?: true }> {
