@@ -361,7 +361,7 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
           async () => {
             const leader = (await placement(tabs[0]!, 'idem'))[0]!.leader;
             const leaderPeer = info.brokers.find((b) => b.brokerId === leader)!.endpoints[0]!;
-            const answer = (await rpc.request(leaderPeer, 'produce', { kind: 'request', clusterId: info.clusterId!, acks: -1, timeoutMs: 5_000, batches: [{ topic: 'idem', partition: 0, leaderEpoch: -1, bytes: bytes() }] })) as { results: Array<{ baseOffset: number; error?: { code: string } }> };
+            const answer = (await rpc.request(leaderPeer, 'produce', { kind: 'request', clusterId: info.clusterId!, acks: -1, timeoutMs: 5_000, batches: [{ topic: 'idem', partition: 0, leaderEpoch: -1, bytes: bytes() }] })) as { results: ReadonlyArray<{ baseOffset: number; error?: { code: string } }> };
             if (moving.has(answer.results[0]?.error?.code ?? '')) throw new Error(`leadership moving: ${answer.results[0]!.error!.code}`);
             return answer;
           },
