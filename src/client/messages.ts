@@ -129,7 +129,13 @@ const recordBytes = (m: NormalizedMessage) =>
  * Encodes one partition's messages as record batches of at most ~`maxBatchBytes` each.
  * @example await encodeBatches(messages, 1 << 20, 'none')
  */
-export async function encodeBatches(messages: readonly NormalizedMessage[], maxBatchBytes: number, compression: Compression): Promise<Uint8Array[]> {
+export async function encodeBatches(
+  messages: readonly NormalizedMessage[],
+  maxBatchBytes: number,
+  compression: Compression,
+  /** An idempotent producer's id, epoch and the base sequence of a batch of `records` (the partition's sequence moves on by them). */
+  stamp?: (records: number) => { producerId: number; producerEpoch: number; baseSequence: number },
+): Promise<Uint8Array[]> {
   const batches: Uint8Array[] = [];
   for (let start = 0; start < messages.length; ) {
     let end = start;
@@ -138,7 +144,7 @@ export async function encodeBatches(messages: readonly NormalizedMessage[], maxB
     const slice = messages.slice(start, end);
     const baseTimestamp = Math.min(...slice.map((m) => m.timestamp));
     const records: RecordInput[] = slice.map((m, i) => ({ offsetDelta: i, timestampDelta: m.timestamp - baseTimestamp, key: m.key, value: m.value, headers: m.headers }));
-    batches.push(await encodeBatchAsync({ baseTimestamp, compression, records }));
+    batches.push(await encodeBatchAsync({ baseTimestamp, compression, records, ...stamp?.(records.length) }));
     start = end;
   }
   return batches;

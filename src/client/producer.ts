@@ -1,4 +1,4 @@
-import { AbortedError, InvalidArgumentError, LetterboxError, NotConnectedError, NumberOfRetriesExceededError, StorageFullError, TimeoutError, UnknownTopicOrPartitionError } from '../errors';
+import { AbortedError, InvalidArgumentError, LetterboxError, NotConnectedError, NumberOfRetriesExceededError, OutOfOrderSequenceNumberError, StorageFullError, TimeoutError, UnknownTopicOrPartitionError } from '../errors';
 import type { ProduceResult, TopicState } from '../node';
 import { createStickyPartitioner, defaultPartition } from '../protocol';
 import { Instrumentation, type InstrumentationEvent } from './events';
@@ -57,7 +57,21 @@ export interface ProducerConfig {
   createPartitioner?: () => Partitioner;
   /** Retries of a send that failed with a retriable error (not a timeout): then NumberOfRetriesExceededError (KafkaJSNumberOfRetriesExceeded). Default { retries: 5, initialRetryTime: 300 }. */
   retry?: RetryOptions;
+  /**
+   * Idempotence (KIP-98), on by default as since Kafka 3.0: the producer takes a producer id
+   * from its broker and numbers its batches per partition, so a retry (a timeout too) is written
+   * once — the leader answers a batch it has with the original offsets. `false` turns it off.
+   */
+  idempotent?: boolean;
+  /**
+   * Sends in flight at once (KafkaJS's option; unbounded by default). With idempotence at most
+   * 5 (Kafka's bound, the batches a leader remembers per producer); default 5 then.
+   */
+  maxInFlightRequests?: number;
 }
+
+/** Requests an idempotent producer keeps in flight at most: the batches a leader remembers per producer (Kafka's 5). */
+const IDEMPOTENT_IN_FLIGHT_MAX = 5;
 
 export interface ProducerRecord {
   topic: string;
@@ -109,12 +123,20 @@ export class Producer {
   readonly #context: ClientRequests;
   readonly #logger: Logger;
   readonly #instrumentation = new Instrumentation<ProducerEvents>();
-  readonly #config: Required<Omit<ProducerConfig, 'retry' | 'createPartitioner'>>;
+  readonly #config: Required<Omit<ProducerConfig, 'retry' | 'createPartitioner' | 'maxInFlightRequests'>> & { maxInFlightRequests: number };
   readonly #retry: Retry;
   readonly #partitioner: Partitioner | undefined;
   #connected = false;
   readonly #sticky = createStickyPartitioner(Math.random);
   readonly #partitionCounts = new Map<string, number>();
+  /** Idempotence: the producer id and epoch (undefined until taken, and after a reset), and the next sequence per partition. */
+  #producerId: { producerId: number; producerEpoch: number } | undefined;
+  readonly #sequences = new Map<string, number>();
+  /** Sends encode and go out one at a time, so each partition's sequences reach the node in order. */
+  #sendTurn: Promise<void> = Promise.resolve();
+  /** Requests sent and not answered, and sends waiting for one of them to end (maxInFlightRequests). */
+  #inFlight = 0;
+  readonly #inFlightWaiters: Array<() => void> = [];
 
   constructor(context: ClientContext, config: ProducerConfig, logger: Logger) {
     this.#context = new ClientRequests(context, requestEmitter(this.#instrumentation, 'producer'));
@@ -123,8 +145,16 @@ export class Producer {
     this.#config = {
       allowAutoTopicCreation: check.boolean(c['allowAutoTopicCreation'], 'allowAutoTopicCreation', true),
       maxBatchBytes: check.integer(c['maxBatchBytes'], 'maxBatchBytes', 1, undefined, DEFAULT_MAX_BATCH_BYTES),
+      idempotent: check.boolean(c['idempotent'], 'idempotent', true),
+      maxInFlightRequests: Infinity,
     };
+    const maxInFlight = check.integer(c['maxInFlightRequests'], 'maxInFlightRequests', 1, undefined, null);
+    if (this.#config.idempotent && maxInFlight !== null && maxInFlight > IDEMPOTENT_IN_FLIGHT_MAX) {
+      throw new InvalidArgumentError(`an idempotent producer keeps at most ${IDEMPOTENT_IN_FLIGHT_MAX} requests in flight (maxInFlightRequests ${maxInFlight}); pass idempotent: false for more`);
+    }
+    this.#config.maxInFlightRequests = maxInFlight ?? (this.#config.idempotent ? IDEMPOTENT_IN_FLIGHT_MAX : Infinity);
     this.#retry = retryOf(c['retry'], 'retry');
+    if (this.#config.idempotent && this.#retry.retries < 1) throw new InvalidArgumentError('an idempotent producer needs retries (retry.retries ≥ 1) to protect against transient errors, as KafkaJS requires');
     const createPartitioner = check.func<() => Partitioner>(c['createPartitioner'], 'createPartitioner', true);
     this.#partitioner = createPartitioner === undefined || createPartitioner === builtInPartitioner ? undefined : check.func<Partitioner>(createPartitioner(), 'what createPartitioner() returns');
   }
@@ -138,12 +168,12 @@ export class Producer {
   }
 
   /**
-   * False: Letterbox has no idempotent producer yet (a retried send may append twice, as
-   * KafkaJS's non-idempotent producer).
-   * @example producer.isIdempotent() // false
+   * Whether the producer is idempotent (the default; `idempotent: false` turns it off): a
+   * retried send is written once.
+   * @example producer.isIdempotent() // true
    */
   isIdempotent(): boolean {
-    return false;
+    return this.#config.idempotent;
   }
 
   /**
@@ -151,7 +181,8 @@ export class Producer {
    * @example await producer.connect();
    */
   async connect(): Promise<void> {
-    await this.#context.node();
+    const node = await this.#context.node();
+    if (this.#config.idempotent && this.#producerId === undefined) this.#producerId = await node.initProducerId();
     this.#connected = true;
     this.#logger.debug('connected');
     this.#instrumentation.emit('producer.connect', () => ({}));
@@ -196,8 +227,12 @@ export class Producer {
     if (!this.#connected) throw new NotConnectedError('the producer is not connected: call connect() first');
     if (signal?.aborted === true) throw new AbortedError(undefined, { cause: signal.reason });
     const node = await this.#context.node();
-    const attempt = async (): Promise<RecordMetadata[]> => {
-      const request: Array<{ topic: string; partition: number; bytes: Uint8Array }> = [];
+    type Request = Array<{ topic: string; partition: number; bytes: Uint8Array }>;
+    const idempotent = this.#config.idempotent;
+    /** Partitions and encodes the messages; with idempotence, stamps each batch with the producer id and the partition's next sequence. */
+    const encode = async (): Promise<Request> => {
+      const request: Request = [];
+      const producer = idempotent ? (this.#producerId ??= await node.initProducerId()) : undefined;
       for (const { topic, messages: normalized } of topics) {
         const partitions = await this.#partitionCount(topic);
         const byPartition = new Map<number, NormalizedMessage[]>();
@@ -208,43 +243,108 @@ export class Producer {
           else list.push(message);
         }
         for (const [partition, list] of byPartition) {
-          for (const bytes of await encodeBatches(list, this.#config.maxBatchBytes, compression)) request.push({ topic, partition, bytes });
+          const key = `${topic}\u0000${partition}`;
+          const stamp =
+            producer === undefined
+              ? undefined
+              : (records: number) => {
+                  const baseSequence = this.#sequences.get(key) ?? 0;
+                  this.#sequences.set(key, (baseSequence + records) % 0x80000000);
+                  return { ...producer, baseSequence };
+                };
+          for (const bytes of await encodeBatches(list, this.#config.maxBatchBytes, compression, stamp)) request.push({ topic, partition, bytes });
           this.#sticky.onNewBatch(topic, partitions, partition);
         }
       }
-      const buffers = [...new Set(request.map((b) => b.bytes.buffer as ArrayBuffer))];
-      const produced = node.produce(transfer({ acks, allowAutoTopicCreation: this.#config.allowAutoTopicCreation, batches: request }, buffers));
+      return request;
+    };
+    /** Sends `request` and waits for its answer; idempotent, a copy, so that a retry sends the same bytes. */
+    const sendOnce = async (request: Request): Promise<RecordMetadata[]> => {
+      const batches = idempotent ? request.map((b) => ({ ...b, bytes: b.bytes.slice() })) : request;
+      const buffers = [...new Set(batches.map((b) => b.bytes.buffer as ArrayBuffer))];
+      const produced = node.produce(transfer({ acks, allowAutoTopicCreation: this.#config.allowAutoTopicCreation, batches }, buffers));
       const results = await abortable(this.#context.withTimeout(produced, timeout, 'send'), signal);
       return summarize(results);
     };
-    const once = async () => {
-      try {
-        return await attempt();
-      } catch (error) {
-        if (!(error instanceof UnknownTopicOrPartitionError)) throw error;
-        // The node refused the request (it appends nothing then, unless its leaders appended
-        // some parts and one kept refusing the rest past the RPC bound: at least once, as
-        // KafkaJS without idempotence). The topic may have been deleted and created again with
-        // another partition count: look it up again, once.
-        for (const { topic } of topics) this.#partitionCounts.delete(topic);
-        return attempt();
-      }
+    /**
+     * The request encoded and sent in this send's turn (so each partition's sequences go out in
+     * order), once fewer than maxInFlightRequests are in flight; resolves with the request and its answer.
+     */
+    let counted = false;
+    const encodeAndSend = (): Promise<{ request: Request; answer: Promise<RecordMetadata[]> }> => {
+      const turn = this.#sendTurn.then(async () => {
+        if (!counted) {
+          while (this.#inFlight >= this.#config.maxInFlightRequests) await new Promise<void>((resolve) => this.#inFlightWaiters.push(resolve));
+          this.#inFlight++;
+          counted = true;
+        }
+        const request = await encode();
+        return { request, answer: sendOnce(request) };
+      });
+      this.#sendTurn = turn.then(
+        () => undefined,
+        () => undefined,
+      );
+      return turn;
     };
-    for (let retry = 0; ; retry++) {
-      try {
-        return await once();
-      } catch (error) {
-        // Retried as KafkaJS does: retriable errors, with backoff. Not a timeout (its write may
-        // still land), an unknown topic (looked up again above) or a full disk (freed by the user,
-        // not by waiting): on one node that leaves a peer or slot not yet available.
-        const retriable = error instanceof LetterboxError && error.retriable && !(error instanceof TimeoutError || error instanceof UnknownTopicOrPartitionError || error instanceof StorageFullError);
-        if (!retriable) throw error;
-        if (retry >= this.#retry.retries) throw new NumberOfRetriesExceededError(error, retry, this.#retry.delay(Math.max(0, retry - 1)));
-        this.#logger.warn('send failed; retrying', { retry: retry + 1, error: String(error) });
-        await new Promise((resolve) => setTimeout(resolve, this.#retry.delay(retry)));
-        if ((signal as AbortSignal | undefined)?.aborted === true) throw new AbortedError(undefined, { cause: signal?.reason });
+    try {
+      let request: Request | undefined;
+      const once = async (): Promise<RecordMetadata[]> => {
+        if (request !== undefined) return sendOnce(request); // a retry: the same batches, the same sequences
+        try {
+          const sent = await encodeAndSend();
+          request = idempotent ? sent.request : undefined;
+          return await sent.answer;
+        } catch (error) {
+          if (!(error instanceof UnknownTopicOrPartitionError)) throw error;
+          // The node refused the request (it appends nothing then, unless its leaders appended
+          // some parts and one kept refusing the rest past the RPC bound: at least once, as
+          // KafkaJS without idempotence). The topic may have been deleted and created again with
+          // another partition count: look it up again, once — idempotent, under a new producer id,
+          // as the sequences the refused batches took are not on the partitions.
+          for (const { topic } of topics) this.#partitionCounts.delete(topic);
+          if (idempotent) this.#resetProducerId();
+          const sent = await encodeAndSend();
+          request = idempotent ? sent.request : undefined;
+          return await sent.answer;
+        }
+      };
+      for (let retry = 0; ; retry++) {
+        try {
+          return await once();
+        } catch (error) {
+          // Retried as KafkaJS does: retriable errors, with backoff. Not a timeout (its write may
+          // still land), an unknown topic (looked up again above) or a full disk (freed by the user,
+          // not by waiting): on one node that leaves a peer or slot not yet available. Idempotent, a
+          // timeout is retried too (the leader answers a batch it has with its offsets), and so is a
+          // sequence out of order while another send is in flight (its batch may be the one missing).
+          const retriable =
+            error instanceof LetterboxError &&
+            ((error.retriable && !(error instanceof TimeoutError || error instanceof UnknownTopicOrPartitionError || error instanceof StorageFullError)) ||
+              (idempotent && request !== undefined && (error instanceof TimeoutError || (error instanceof OutOfOrderSequenceNumberError && this.#inFlight > 1))));
+          if (!retriable || retry >= this.#retry.retries) {
+            // Given up with its sequences maybe missing on the partitions: later sends take a new producer id (as Kafka's producer resets).
+            if (idempotent && request !== undefined) this.#resetProducerId();
+            if (!retriable) throw error;
+            throw new NumberOfRetriesExceededError(error, retry, this.#retry.delay(Math.max(0, retry - 1)));
+          }
+          this.#logger.warn('send failed; retrying', { retry: retry + 1, error: String(error) });
+          await new Promise((resolve) => setTimeout(resolve, this.#retry.delay(retry)));
+          if ((signal as AbortSignal | undefined)?.aborted === true) throw new AbortedError(undefined, { cause: signal?.reason });
+        }
+      }
+    } finally {
+      if (counted) {
+        this.#inFlight--;
+        this.#inFlightWaiters.shift()?.();
       }
     }
+  }
+
+  /** Forgets the producer id and its sequences: the next send takes a new id from the broker. */
+  #resetProducerId(): void {
+    this.#producerId = undefined;
+    this.#sequences.clear();
   }
 
   /**

@@ -68,6 +68,7 @@ const NODE_CALLS: Partial<Record<keyof NodeApi, KafkaApiName>> = {
   listTopics: 'Metadata',
   describeTopics: 'Metadata',
   clusterInfo: 'DescribeCluster',
+  initProducerId: 'InitProducerId',
   createTopics: 'CreateTopics',
   deleteTopics: 'DeleteTopics',
   createPartitions: 'CreatePartitions',

@@ -82,7 +82,9 @@ export type ControllerRequestBody =
       readonly partition: number;
       readonly leaderEpoch: number;
       readonly isr: readonly number[];
-    };
+    }
+  /** Kafka's AllocateProducerIds (KIP-730): a block of producer ids for the broker to hand to its idempotent producers. */
+  | { readonly type: 'allocateProducerIds'; readonly brokerId: number; readonly incarnation: string };
 
 /** Per topic: its error, or none when done. */
 export interface TopicResult {
@@ -102,6 +104,8 @@ export type ControllerReply =
   | { readonly type: 'brokerGone'; readonly controllerEpoch: number }
   /** `alterPartition` done: the metadata holds that leader and ISR (or newer). */
   | { readonly type: 'alterPartition'; readonly controllerEpoch: number }
+  /** `allocateProducerIds` done: ids firstProducerId .. firstProducerId + count - 1 are the broker's, recorded in the metadata log. */
+  | { readonly type: 'producerIds'; readonly controllerEpoch: number; readonly firstProducerId: number; readonly count: number }
   | { readonly type: 'topics'; readonly controllerEpoch: number; readonly results: readonly TopicResult[] }
   | { readonly type: 'error'; readonly controllerEpoch: number; readonly error: LetterboxError };
 
@@ -226,6 +230,9 @@ export function createController(options: ControllerOptions): ControllerState {
 }
 
 /** Whether this controller is the active one: the leader, caught up with its term. @example isActive(state) */
+/** Producer ids in one block handed to a broker (Kafka's ProducerIdManager block size, 1000). */
+export const PRODUCER_ID_BLOCK_SIZE = 1000;
+
 export const isActive = (s: ControllerState): boolean => s.role === 'leader' && s.readyIndex !== undefined && s.applied >= s.readyIndex;
 
 /**
@@ -434,6 +441,14 @@ function request(s: ControllerState, out: ControllerEffect[], requestId: number,
       const outcome = alterPartition(image, req);
       if (outcome instanceof LetterboxError) return error(outcome);
       return commit(outcome, { type: 'alterPartition', controllerEpoch: s.term });
+    }
+    case 'allocateProducerIds': {
+      const sender = identify(image, req.brokerId, req.incarnation, 'STALE_BROKER_EPOCH');
+      if (sender instanceof LetterboxError) return error(sender);
+      if (sender === undefined) return error(new BrokerIdentityError('STALE_BROKER_EPOCH', req.brokerId, `broker ${req.brokerId} is not registered`));
+      const firstProducerId = image.nextProducerId;
+      const records: MetadataRecord[] = [{ type: 'producerIds', brokerId: req.brokerId, nextProducerId: firstProducerId + PRODUCER_ID_BLOCK_SIZE }];
+      return commit(records, { type: 'producerIds', controllerEpoch: s.term, firstProducerId, count: PRODUCER_ID_BLOCK_SIZE });
     }
   }
 }

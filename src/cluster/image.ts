@@ -41,6 +41,8 @@ export class MetadataImage {
   readonly #topicIdByKey = new Map<string, number>();
   #nextTopicId = 1;
   #recordsApplied = 0;
+  /** Where the next block of producer ids starts, and the broker the last block went to. */
+  #producerIds = { next: 0, brokerId: -1 };
 
   get clusterId(): string | undefined {
     return this.#clusterId;
@@ -55,6 +57,10 @@ export class MetadataImage {
   /** The id the next topic gets: ids are never reused, not even after a deletion. */
   get nextTopicId(): number {
     return this.#nextTopicId;
+  }
+  /** Producer ids below this were handed out in blocks to brokers (KIP-730); an id at or above it is unknown to the cluster. */
+  get nextProducerId(): number {
+    return this.#producerIds.next;
   }
   /** The id the next new broker gets: one above every id ever registered. */
   get nextBrokerId(): number {
@@ -138,6 +144,9 @@ export class MetadataImage {
         this.#topicIdByKey.delete(collisionKey(topic.name));
         return undefined;
       }
+      case 'producerIds':
+        this.#producerIds = { next: record.nextProducerId, brokerId: record.brokerId };
+        return undefined;
     }
   }
 
@@ -173,6 +182,9 @@ export class MetadataImage {
       case 'config':
       case 'removeTopic':
         return this.#topics.has(record.topicId) ? undefined : `no topic ${record.topicId}`;
+      case 'producerIds':
+        if (!this.#brokers.has(record.brokerId)) return `no broker ${record.brokerId}`;
+        return record.nextProducerId > this.#producerIds.next ? undefined : `producer ids below ${this.#producerIds.next} were handed out already`;
     }
   }
 
@@ -185,6 +197,7 @@ export class MetadataImage {
     for (const [id, topic] of this.#topics) copy.#topics.set(id, topic);
     for (const [key, id] of this.#topicIdByKey) copy.#topicIdByKey.set(key, id);
     copy.#nextTopicId = this.#nextTopicId;
+    copy.#producerIds = this.#producerIds;
     copy.#recordsApplied = this.#recordsApplied;
     return copy;
   }
@@ -205,6 +218,7 @@ export class MetadataImage {
       for (const p of topic.partitions) records.push({ type: 'partition', topicId: topic.topicId, ...p });
       for (const [name, value] of topic.configs) records.push({ type: 'config', topicId: topic.topicId, name, value });
     }
+    if (this.#producerIds.next > 0) records.push({ type: 'producerIds', brokerId: this.#producerIds.brokerId, nextProducerId: this.#producerIds.next });
     return encodeSnapshot({ recordsApplied: this.#recordsApplied, nextTopicId: this.#nextTopicId, records });
   }
 

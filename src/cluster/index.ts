@@ -38,7 +38,7 @@
 // A broker sends its requests where the last answer or hint pointed before its raft
 // leader: a fenced broker dropped from the group hears no leader.
 
-export { createController, isActive, stepController } from './controller';
+export { createController, isActive, PRODUCER_ID_BLOCK_SIZE, stepController } from './controller';
 export type {
   ConfigEntryInput,
   ControllerEffect,

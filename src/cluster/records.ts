@@ -64,6 +64,16 @@ export interface RemoveTopicRecord {
   readonly type: 'removeTopic';
   readonly topicId: number;
 }
+/**
+ * A block of producer ids handed to a broker (KIP-730's ProducerIdsRecord): the ids from the
+ * previous record's `nextProducerId` (0 at first) up to this one's, for idempotent producers.
+ */
+export interface ProducerIdsRecord {
+  readonly type: 'producerIds';
+  readonly brokerId: number;
+  /** One past the block's last id: where the next block starts. */
+  readonly nextProducerId: number;
+}
 
 export type MetadataRecord =
   | ClusterIdRecord
@@ -72,7 +82,8 @@ export type MetadataRecord =
   | TopicRecord
   | PartitionRecord
   | ConfigRecord
-  | RemoveTopicRecord;
+  | RemoveTopicRecord
+  | ProducerIdsRecord;
 
 /** Type ids on the wire (FORMATS.md § Metadata record). */
 const TYPE_IDS = {
@@ -84,6 +95,7 @@ const TYPE_IDS = {
   partition: 5,
   config: 6,
   removeTopic: 7,
+  producerIds: 8,
 } as const satisfies Record<MetadataRecord['type'], number>;
 const TYPE_NAMES = Object.fromEntries(Object.entries(TYPE_IDS).map(([name, id]) => [id, name])) as Record<number, MetadataRecord['type']>;
 
@@ -174,6 +186,8 @@ export function encodeRecord(record: MetadataRecord): Uint8Array {
       return w.varint(record.topicId, 'topicId').string(record.name).string(record.value).done();
     case 'removeTopic':
       return w.varint(record.topicId, 'topicId').done();
+    case 'producerIds':
+      return w.varint(record.brokerId, 'brokerId').varlong(record.nextProducerId, 'nextProducerId').done();
   }
 }
 
@@ -223,6 +237,12 @@ function readBody(r: FieldReader, type: MetadataRecord['type']): MetadataRecord 
       return { type, topicId: r.int32AtLeast('topicId', 1), name: r.string('name'), value: r.string('value', true) };
     case 'removeTopic':
       return { type, topicId: r.int32AtLeast('topicId', 1) };
+    case 'producerIds': {
+      const brokerId = r.int32AtLeast('brokerId', 0);
+      const nextProducerId = r.varlong('nextProducerId');
+      if (nextProducerId <= 0) throw new MetadataRecordError('CORRUPT_MESSAGE', `nextProducerId ${nextProducerId} is not positive`);
+      return { type, brokerId, nextProducerId };
+    }
   }
 }
 

@@ -457,3 +457,58 @@ export class MetadataRecordError extends LetterboxError {
     super(code, message);
   }
 }
+
+/** An idempotent producer's problem with one partition: the partition's name travels with it. */
+abstract class ProducerStateError extends LetterboxError {
+  readonly topic: string;
+  readonly partition: number;
+  readonly producerId: number;
+  constructor(code: string, topic: string, partition: number, producerId: number, message: string, options: LetterboxErrorOptions = {}) {
+    super(code, `partition ${partition} of topic "${topic}": producer ${producerId} ${message}`, options);
+    this.topic = topic;
+    this.partition = partition;
+    this.producerId = producerId;
+  }
+}
+
+/**
+ * A batch's sequence does not follow its producer's last one on the partition (Kafka's
+ * OUT_OF_ORDER_SEQUENCE_NUMBER): a batch in between was lost. Nothing was written.
+ */
+export class OutOfOrderSequenceNumberError extends ProducerStateError {
+  static override readonly errorName = 'OutOfOrderSequenceNumberError';
+  readonly expected: number;
+  readonly sequence: number;
+  constructor(topic: string, partition: number, producerId: number, expected: number, sequence: number) {
+    super('OUT_OF_ORDER_SEQUENCE_NUMBER', topic, partition, producerId, `sent sequence ${sequence}, expected ${expected}`);
+    this.expected = expected;
+    this.sequence = sequence;
+  }
+}
+
+/**
+ * A batch carries an epoch older than its producer's on the partition (Kafka's
+ * INVALID_PRODUCER_EPOCH; KafkaJS's name): a newer instance of the producer fenced it. Nothing was written.
+ */
+export class InvalidProducerEpochError extends ProducerStateError {
+  static override readonly errorName = 'InvalidProducerEpochError';
+  readonly producerEpoch: number;
+  readonly currentEpoch: number;
+  constructor(topic: string, partition: number, producerId: number, producerEpoch: number, currentEpoch: number) {
+    super('INVALID_PRODUCER_EPOCH', topic, partition, producerId, `sent epoch ${producerEpoch}, older than its epoch ${currentEpoch} (fenced)`);
+    this.producerEpoch = producerEpoch;
+    this.currentEpoch = currentEpoch;
+  }
+}
+
+/**
+ * A batch names a producer id the cluster never handed out (Kafka's UNKNOWN_PRODUCER_ID):
+ * forged, or from a block this broker's metadata does not show yet — retriable, as the
+ * metadata catches up. Nothing was written.
+ */
+export class UnknownProducerIdError extends ProducerStateError {
+  static override readonly errorName = 'UnknownProducerIdError';
+  constructor(topic: string, partition: number, producerId: number) {
+    super('UNKNOWN_PRODUCER_ID', topic, partition, producerId, 'was never handed out by this cluster', { retriable: true });
+  }
+}

@@ -1,4 +1,4 @@
-import { InvalidOffsetError, InvalidRecordError, OffsetOutOfRangeError, RecordBatchTooLargeError, UnknownTopicOrPartitionError } from '../errors';
+import { InvalidOffsetError, InvalidProducerEpochError, InvalidRecordError, OffsetOutOfRangeError, OutOfOrderSequenceNumberError, RecordBatchTooLargeError, StorageError, UnknownTopicOrPartitionError, type LetterboxError } from '../errors';
 import { decodeBatch, decodeBatchAsync, nextOffset, readBatchHeader, setBaseOffset, setPartitionLeaderEpoch, verifyBatch, type BatchHeader } from '../protocol';
 import type { BatchSummary, PartitionId, PartitionMeta, Storage, StorageWrite } from '../storage';
 import { BatchIndex } from './batch-index';
@@ -6,6 +6,7 @@ import { recoverPartition } from './recovery';
 import { compacts, deletes, type LogConfig } from './config';
 import type { FlushPart, FlushSource, GroupCommitter } from './group-commit';
 import { TailCache } from './tail-cache';
+import { isIdempotentBatch, ProducerStateTable, type ProducerDecision, type ProducerFields, type ProducerImage } from './producer-state';
 import type { RecentSlots } from './recent-slots';
 
 export interface AppendResult {
@@ -64,6 +65,28 @@ interface PendingAppend {
   resolve(result: AppendResult): void;
   reject(error: unknown): void;
 }
+
+/**
+ * The error a refused idempotent batch is answered with (nothing written), undefined when it is
+ * appended or answered as a duplicate.
+ * @example const error = producerRefusal(log.producers.decide(header), 'orders', 0, header);
+ */
+export function producerRefusal(decision: ProducerDecision, topic: string, partition: number, batch: ProducerFields): LetterboxError | undefined {
+  switch (decision.kind) {
+    case 'outOfOrder':
+      return new OutOfOrderSequenceNumberError(topic, partition, batch.producerId, decision.expected, decision.got);
+    case 'staleEpoch':
+      return new InvalidProducerEpochError(topic, partition, batch.producerId, decision.got, decision.current);
+    case 'invalid':
+      return new InvalidRecordError(decision.reason);
+    default:
+      return undefined;
+  }
+}
+
+/** A summary's producer fields, for an idempotent producer's batch. */
+const producerOf = (header: BatchHeader): BatchSummary['producer'] =>
+  isIdempotentBatch(header) && header.producerEpoch >= 0 && header.baseSequence >= 0 ? { id: header.producerId, epoch: header.producerEpoch, baseSequence: header.baseSequence } : undefined;
 
 /** The offset after a batch's last record. */
 const nextOffsetAfter = (batch: Uint8Array): number => nextOffset(readBatchHeader(batch));
@@ -146,6 +169,8 @@ export class PartitionLog implements FlushSource {
   #deleted = false;
   /** Raft index, offsets and epoch of every batch after the last removed from the head. */
   #places: BatchIndex;
+  /** Idempotent producers' state as of the last batch numbered (staged or in a flush). */
+  #producers: ProducerStateTable;
   /** Leader epoch written into the batches `append` numbers (a log not replicated by raft). */
   #epoch = 0;
   /** Retention and deleteRecords delete batches up to this raft index only: raft's compaction point (none until raft says; no bound without raft). */
@@ -161,7 +186,7 @@ export class PartitionLog implements FlushSource {
     readonly slots: { readAheads: RecentSlots; tailCaches: RecentSlots },
     id: PartitionId,
     config: LogConfig,
-    state: { meta: PartitionMeta; logEndOffset: number; sizeBytes: number; places: BatchIndex; followsDurableEnd: boolean },
+    state: { meta: PartitionMeta; logEndOffset: number; sizeBytes: number; places: BatchIndex; producers: ProducerStateTable; followsDurableEnd: boolean },
   ) {
     this.id = { ...id };
     this.#config = config;
@@ -171,6 +196,7 @@ export class PartitionLog implements FlushSource {
     this.#nextOffset = state.logEndOffset;
     this.#sizeBytes = state.sizeBytes;
     this.#places = state.places;
+    this.#producers = state.producers;
     this.#removedThrough = state.meta.removedThrough;
     this.#followsDurableEnd = state.followsDurableEnd;
     this.#removableThrough = state.followsDurableEnd ? Infinity : 0;
@@ -279,6 +305,8 @@ export class PartitionLog implements FlushSource {
     if (this.#truncating || this.#pending.length === 0) return undefined;
     const writes: StorageWrite[] = [];
     const taken: Array<{ append: PendingAppend; result: AppendResult; summary: BatchSummary }> = [];
+    /** Retries of batches written before: answered with the original's offsets once this flush (and so the original) is durable. */
+    const duplicates: Array<{ append: PendingAppend; result: AppendResult }> = [];
     let next = this.#nextOffset;
     let index = this.#places.lastIndex + this.#inFlightBatches;
     let sizeBytes = 0;
@@ -288,6 +316,19 @@ export class PartitionLog implements FlushSource {
       if (append.keepOffsets && append.header.baseOffset !== next) {
         append.reject(new InvalidOffsetError(`batch at ${append.header.baseOffset} does not continue ${this.id.topic}-${this.id.partition} at ${next}`));
         continue;
+      }
+      if (!append.keepOffsets) {
+        // Decided where the offsets are numbered: a retry is answered with its original's, a gap or a fenced epoch refused.
+        const decision = this.#producers.decide(append.header);
+        const refusal = producerRefusal(decision, this.id.topic, this.id.partition, append.header);
+        if (refusal !== undefined) {
+          append.reject(refusal);
+          continue;
+        }
+        if (decision.kind === 'duplicate') {
+          duplicates.push({ append, result: { baseOffset: decision.batch.baseOffset, lastOffset: decision.batch.lastOffset } });
+          continue;
+        }
       }
       if (!append.keepOffsets) {
         setBaseOffset(append.bytes, next);
@@ -301,13 +342,31 @@ export class PartitionLog implements FlushSource {
         raftIndex: ++index,
         epoch: append.keepOffsets ? append.header.partitionLeaderEpoch : this.#epoch,
       };
+      const producer = producerOf(append.header);
+      if (producer !== undefined) {
+        summary.producer = producer;
+        this.#producers.record(append.header, { baseOffset: summary.baseOffset, lastOffset: summary.lastOffset, index: summary.raftIndex });
+      }
       writes.push({ kind: 'putBatch', id: this.id, summary, bytes: append.bytes });
       taken.push({ append, result: { baseOffset: summary.baseOffset, lastOffset: summary.lastOffset }, summary });
       sizeBytes += append.bytes.length;
       next = summary.lastOffset + 1;
     }
     this.#wakeRoomWaiters();
-    if (taken.length === 0) return undefined;
+    if (taken.length === 0) {
+      // Only retries: their originals are durable once the flushes before are (one is in flight at a time).
+      if (duplicates.length > 0) {
+        void this.#idle().then(() => {
+          for (const { append, result } of duplicates) {
+            const place = this.#places.at(this.#places.indexOfOffset(result.baseOffset));
+            // The original's flush failed meanwhile: the retry is to be sent again.
+            if (place?.baseOffset === result.baseOffset && result.lastOffset < this.#logEndOffset) append.resolve(result);
+            else append.reject(new StorageError(`the batch ${this.id.topic}-${this.id.partition} repeats was not written`, { retriable: true }));
+          }
+        });
+      }
+      return undefined;
+    }
     this.#nextOffset = next;
     this.#inFlight++;
     this.#inFlightBatches += taken.length;
@@ -326,19 +385,29 @@ export class PartitionLog implements FlushSource {
         if (this.#followsDurableEnd) this.#setHighWatermark(next);
         else this.#followCommitted();
         for (const { append, result } of taken) append.resolve(result);
+        for (const { append, result } of duplicates) append.resolve(result);
         this.#settle();
       },
       failed: (error) => {
         // One flush is in flight at a time, so nothing after it was numbered yet.
         this.#inFlightBatches -= taken.length;
         this.#nextOffset = this.#logEndOffset;
-        for (const { append } of taken) append.reject(error);
+        this.#producers.truncateFrom(taken[0]!.summary.raftIndex);
+        for (const { append } of [...taken, ...duplicates]) append.reject(error);
         this.#settle();
       },
     };
   }
 
   // --- the log as a raft log (src/raft/index.ts: one raft entry is one batch) ---
+
+  /**
+   * Idempotent producers' state as of the last batch numbered: the leader decides a batch
+   * against it (`decide`) where its offsets are numbered; a raft snapshot images it (`imageAt`).
+   */
+  get producers(): Pick<ProducerStateTable, 'decide' | 'get' | 'imageAt' | 'mergeUnder' | 'size'> {
+    return this.#producers;
+  }
 
   /** Where each batch sits in the raft log: raft index ↔ offsets, epochs (read-only). */
   get places(): BatchPlaces {
@@ -399,6 +468,7 @@ export class PartitionLog implements FlushSource {
       writes.push({ kind: 'deleteBatches', id: this.id, fromBaseOffset: replaced.baseOffset, toBaseOffset: Infinity });
       this.#sizeBytes -= places.bytesFrom(firstIndex);
       this.#places.truncateFrom(firstIndex);
+      this.#producers.truncateFrom(firstIndex);
       this.#tail.truncateTo(replaced.baseOffset);
       this.#forgetReads();
       this.#logEndOffset = Math.min(this.#logEndOffset, replaced.baseOffset);
@@ -410,6 +480,11 @@ export class PartitionLog implements FlushSource {
       setBaseOffset(bytes, baseOffset);
       setPartitionLeaderEpoch(bytes, epoch);
       const summary: BatchSummary = { baseOffset, lastOffset: baseOffset + header.lastOffsetDelta, maxTimestamp: header.maxTimestamp, sizeBytes: bytes.length, raftIndex: firstIndex + i, epoch };
+      const producer = producerOf(header);
+      if (producer !== undefined) {
+        summary.producer = producer;
+        this.#producers.record(header, { baseOffset, lastOffset: summary.lastOffset, index: summary.raftIndex });
+      }
       this.#places.push({ index: summary.raftIndex, baseOffset, lastOffset: summary.lastOffset, epoch, sizeBytes: bytes.length });
       this.#sizeBytes += bytes.length;
       writes.push({ kind: 'putBatch', id: this.id, summary, bytes });
@@ -469,8 +544,9 @@ export class PartitionLog implements FlushSource {
    * at offset `nextOffset`, all of it committed. The view moves now, as in {@link stageEntries}.
    * @example const { writes } = log.stageRestore({ index: 40, epoch: 3, nextOffset: 1200 });
    */
-  stageRestore(start: { index: number; epoch: number; nextOffset: number }): { writes: StorageWrite[]; durable: () => void } {
+  stageRestore(start: { index: number; epoch: number; nextOffset: number }, producers: ProducerImage = []): { writes: StorageWrite[]; durable: () => void } {
     this.#restores++;
+    this.#producers.restore(producers);
     const removedThrough = { raftIndex: start.index, epoch: start.epoch, nextOffset: start.nextOffset };
     const meta: PartitionMeta = { logStartOffset: start.nextOffset, recoveryPoint: start.nextOffset, highWatermark: start.nextOffset, removedThrough };
     this.#places = new BatchIndex(start);
@@ -506,6 +582,7 @@ export class PartitionLog implements FlushSource {
     this.#nextOffset = state.logEndOffset;
     this.#sizeBytes = state.sizeBytes;
     this.#places = state.places;
+    this.#producers = state.producers;
     this.#highWatermark = Math.min(this.#highWatermark, state.logEndOffset);
     this.#tail.clear();
     this.#forgetReads();
@@ -662,6 +739,7 @@ export class PartitionLog implements FlushSource {
       const from = removed[0]!.baseOffset;
       await this.#write([{ kind: 'deleteBatches', id: this.id, fromBaseOffset: from, toBaseOffset: Infinity }]);
       this.#places.truncateFrom(removed[0]!.raftIndex);
+      this.#producers.truncateFrom(removed[0]!.raftIndex);
       this.#tail.truncateTo(from);
       this.#forgetReads();
       this.#logEndOffset = from;
@@ -783,6 +861,8 @@ export class PartitionLog implements FlushSource {
         throw new InvalidOffsetError(`a rewritten batch at ${header.baseOffset} is not a stored batch below the high watermark of ${this.id.topic}-${this.id.partition}`);
       }
       const summary: BatchSummary = { baseOffset: place.baseOffset, lastOffset: place.lastOffset, maxTimestamp, sizeBytes: bytes.length, raftIndex: place.index, epoch: place.epoch };
+      const producer = producerOf(header);
+      if (producer !== undefined) summary.producer = producer;
       writes.push({ kind: 'putBatch', id: this.id, summary, bytes });
       sizeDeltaBytes += bytes.length - place.sizeBytes;
     }

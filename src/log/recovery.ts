@@ -2,6 +2,7 @@ import { StorageFullError } from '../errors';
 import { verifyBatch } from '../protocol';
 import type { BatchSummary, PartitionId, PartitionMeta, Storage } from '../storage';
 import { BatchIndex } from './batch-index';
+import { ProducerStateTable } from './producer-state';
 
 /** Bytes read per storage call while verifying. */
 const VERIFY_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -13,9 +14,14 @@ export interface RecoveredState {
   sizeBytes: number;
   /** Raft index and epoch of every batch kept. */
   places: BatchIndex;
+  /** Idempotent producers' state, from the summaries of the batches kept. */
+  producers: ProducerStateTable;
   /** Offset from which corrupt or torn batches were removed, if any. */
   truncatedFrom?: number;
 }
+
+/** A summary's producer fields as the producer state reads them. */
+const producerFieldsOf = (s: BatchSummary) => ({ producerId: s.producer!.id, producerEpoch: s.producer!.epoch, baseSequence: s.producer!.baseSequence, lastOffsetDelta: s.lastOffset - s.baseOffset });
 
 /** Whether the stored bytes are the batch its summary describes, intact. */
 function intact(summary: BatchSummary, bytes: Uint8Array, previousLastOffset: number): boolean {
@@ -46,6 +52,8 @@ export async function recoverPartition(storage: Storage, id: PartitionId): Promi
   let sizeBytes = 0;
   let last: BatchSummary | undefined;
   const summaries: BatchSummary[] = [];
+  /** Summaries of idempotent producers' batches, oldest first. */
+  const produced: BatchSummary[] = [];
   let places: BatchIndex | undefined;
   /** The first batch that does not continue the raft index: the log ends before it, as before a torn one. */
   let outOfOrder: number | undefined;
@@ -56,6 +64,7 @@ export async function recoverPartition(storage: Storage, id: PartitionId): Promi
       if (outOfOrder === undefined && (s.raftIndex !== places.lastIndex + 1 || s.baseOffset !== places.nextOffset)) outOfOrder = s.baseOffset;
       if (outOfOrder !== undefined) continue;
       places.push({ index: s.raftIndex, baseOffset: s.baseOffset, lastOffset: s.lastOffset, epoch: s.epoch, sizeBytes: s.sizeBytes });
+      if (s.producer !== undefined) produced.push(s);
       sizeBytes += s.sizeBytes;
       if (s.lastOffset >= meta.recoveryPoint) summaries.push(s);
       last = s;
@@ -98,6 +107,8 @@ export async function recoverPartition(storage: Storage, id: PartitionId): Promi
     places.truncateFrom(places.indexOfOffset(truncatedFrom));
   }
   truncatedFrom ??= outOfOrder;
+  const producers = new ProducerStateTable();
+  for (const s of produced) if (truncatedFrom === undefined || s.baseOffset < truncatedFrom) producers.record(producerFieldsOf(s), { baseOffset: s.baseOffset, lastOffset: s.lastOffset, index: s.raftIndex });
   if (truncatedFrom !== undefined) {
     await storage.write([{ kind: 'deleteBatches', id, fromBaseOffset: truncatedFrom, toBaseOffset: Infinity }]);
     logEndOffset = Math.max(meta.logStartOffset, truncatedFrom);
@@ -117,5 +128,5 @@ export async function recoverPartition(storage: Storage, id: PartitionId): Promi
       if (!(error instanceof StorageFullError) || stored === undefined) throw error;
     }
   }
-  return truncatedFrom === undefined ? { meta: recovered, logEndOffset, sizeBytes, places } : { meta: recovered, logEndOffset, sizeBytes, places, truncatedFrom };
+  return truncatedFrom === undefined ? { meta: recovered, logEndOffset, sizeBytes, places, producers } : { meta: recovered, logEndOffset, sizeBytes, places, producers, truncatedFrom };
 }

@@ -217,6 +217,12 @@ export interface NodeApi {
   describeTopics(names?: string[]): Promise<TopicState[]>;
   /** With a `trace` (here and in fetch and listOffsets), the requests this call makes to other brokers are reported with it (reportPeerRequests). */
   produce(request: ProduceRequest, trace?: number): Promise<ProduceResult[]>;
+  /**
+   * Kafka's InitProducerId for an idempotent producer: a producer id from this broker's block
+   * (KIP-730: blocks come from the controller through the metadata log; a private broker keeps
+   * its own in storage), at epoch 0.
+   */
+  initProducerId(): Promise<{ producerId: number; producerEpoch: number }>;
   fetch(request: FetchRequest, trace?: number): Promise<FetchedPartition[]>;
   listOffsets(queries: Array<{ topic: string; partition: number; query: OffsetQuery }>, trace?: number): Promise<Array<number | undefined>>;
   /** Deletes topics and all their records. UnknownTopicOrPartitionError for a missing one. */

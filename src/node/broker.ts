@@ -9,10 +9,11 @@ import {
   OffsetOutOfRangeError,
   StorageLostError,
   TimeoutError,
+  UnknownProducerIdError,
   UnknownTopicOrPartitionError,
   type LetterboxError,
 } from '../errors';
-import { checkBatch, createLogManager, defaultLogConfig, type BackgroundMaintenance, type LogManager, type OpenLogOptions, type PartitionLog } from '../log';
+import { checkBatch, createLogManager, defaultLogConfig, isIdempotentBatch, type BackgroundMaintenance, type LogManager, type OpenLogOptions, type PartitionLog } from '../log';
 import { createLocalLink, createPeerLink, createPeerRpc, PeerNotConnectedError, type LocalLocks, type PeerLink, type PeerRpc } from '../network/worker';
 import type { BatchHeader } from '../protocol';
 import type { PartitionId, Storage, StorageWrite } from '../storage';
@@ -94,7 +95,17 @@ interface Running {
   joining: JoinGate | undefined;
   /** The image (its records applied) the local topics were last brought in line with: stored, so a restarted broker acts on none older. */
   syncedRecords: number;
+  /** The block of producer ids this broker hands out (from the controller, or its own as a private broker), and a refill under way. */
+  producerIds: { next: number; end: number; cluster: boolean } | undefined;
+  producerIdRefill: Promise<void> | undefined;
+  /** A private broker's producer ids below this were handed out (stored under PRODUCER_IDS_KEY). */
+  privateProducerIdsEnd: number;
 }
+
+/** Node-level storage key of a private broker's producer id blocks: one past the last id of the last block. */
+const PRODUCER_IDS_KEY = 'producerIds';
+/** Ids per block a private broker takes for itself (as the controller's blocks, KIP-730). */
+const PRIVATE_PRODUCER_ID_BLOCK = 1000;
 
 /** Opens once: calls that depend on the cluster wait for it. */
 interface JoinGate {
@@ -575,7 +586,10 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       if (isInternalTopic(topic)) throw new InvalidTopicError(`${topic} is an internal topic: producers cannot write to it`);
       const log = logOf(topic, partition);
       // Batches of topics created just now are checked again against the created log.
-      return { log, bytes, header: checked?.get(i) ?? log.check(bytes) };
+      const header = checked?.get(i) ?? log.check(bytes);
+      // A producer id the cluster never handed out is forged (or this broker's metadata is behind: retriable).
+      if (isIdempotentBatch(header) && !producerIdIssued(r, header.producerId)) throw new UnknownProducerIdError(topic, partition, header.producerId);
+      return { log, bytes, header };
     });
     // A partition of the cluster is written through its raft group, answered as acks asks; a private one directly.
     const appends = targets.map(({ log, bytes, header }) => {
@@ -601,6 +615,42 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const { log } = targets[i]!;
       return { topic: log.id.topic, partition: log.id.partition, baseOffset: result.baseOffset, logStartOffset: log.logStartOffset };
     });
+  }
+
+  /** Whether a producer id was handed out: by the cluster (its metadata shows the blocks), or by this private broker. */
+  function producerIdIssued(r: Running, producerId: number): boolean {
+    const image = r.membership?.image;
+    return image !== undefined ? producerId < image.nextProducerId : producerId < r.privateProducerIdsEnd;
+  }
+
+  /** A producer id from this broker's block; a new block first when it ran out (or the broker joined a cluster since). */
+  async function initProducerId(r: Running): Promise<{ producerId: number; producerEpoch: number }> {
+    for (;;) {
+      const block = r.producerIds;
+      if (block !== undefined && block.next < block.end && block.cluster === (r.membership !== undefined)) return { producerId: block.next++, producerEpoch: 0 };
+      r.producerIdRefill ??= refillProducerIds(r).finally(() => {
+        r.producerIdRefill = undefined;
+      });
+      await r.producerIdRefill;
+    }
+  }
+
+  async function refillProducerIds(r: Running): Promise<void> {
+    const membership = r.membership;
+    if (membership !== undefined) {
+      const brokerId = membership.runtime.session.identity?.brokerId;
+      if (brokerId === undefined) throw new NotConnectedError('this broker is not registered in its cluster yet');
+      const reply = await membership.admin({ type: 'allocateProducerIds', brokerId, incarnation: r.info.incarnation }, CLUSTER_ADMIN_TIMEOUT_MS);
+      if (reply.type === 'error') throw reply.error;
+      if (reply.type !== 'producerIds') throw new InvalidArgumentError(`the controller answered allocateProducerIds with ${reply.type}`);
+      r.producerIds = { next: reply.firstProducerId, end: reply.firstProducerId + reply.count, cluster: true };
+      return;
+    }
+    const start = r.privateProducerIdsEnd;
+    const end = start + PRIVATE_PRODUCER_ID_BLOCK;
+    await r.storage.write([{ kind: 'putValue', key: PRODUCER_IDS_KEY, value: end }]);
+    r.privateProducerIdsEnd = end;
+    r.producerIds = { next: start, end, cluster: false };
   }
 
   /** Reads partitions held here, waiting until they have minBytes, or maxWaitMs passed, or `signal` aborts. */
@@ -728,6 +778,9 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           joining: init.cluster === undefined ? undefined : joinGate(),
           syncedRecords: 0,
           offeringOffsets: false,
+          producerIds: undefined,
+          producerIdRefill: undefined,
+          privateProducerIdsEnd: ((await storage.readValue(PRODUCER_IDS_KEY)) as number | undefined) ?? 0,
         };
         return info;
       } finally {
@@ -825,6 +878,10 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       }
       if (r.router !== undefined) return routed(r.router, trace, (router) => produceRouted(router, request.acks, request.batches));
       return appendHere(r, request.acks, request.batches, checked);
+    },
+
+    async initProducerId() {
+      return initProducerId(await joined());
     },
 
     async fetch(request: FetchRequest, trace?: number) {

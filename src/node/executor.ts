@@ -52,6 +52,13 @@ export interface RaftStore extends RaftLog {
 export interface RaftGroupHandler {
   /** `apply`, `restore`, `proposed`, `proposalRejected`, `readReady`, `readRejected`, in order, with the input that caused them. */
   effect?(effect: ApplicationEffect, input: Input): void;
+  /**
+   * A proposal about to be stepped while this member leads, in the step that numbers its
+   * entries (so against every entry proposed before it): the payloads to propose, or undefined
+   * when the handler answered it itself and nothing is to be proposed. A partition's leader
+   * decides idempotent producers' batches here (duplicate, out of order, fenced).
+   */
+  screen?(input: Extract<Input, { type: 'propose' }>): readonly Uint8Array[] | undefined;
   /** The group stopped (a failed write, a failed core assertion); it restarts by itself after a backoff. */
   stopped?(error: unknown): void;
   /** The group runs again after a stop. */
@@ -361,9 +368,15 @@ class RaftGroup implements FlushSource {
   feed(input: Input): void {
     const before = this.state;
     if (before === undefined || this.#closed) return;
+    let stepped = input;
+    if (input.type === 'propose' && before.role === 'leader' && this.handler.screen !== undefined) {
+      const payloads = this.handler.screen(input);
+      if (payloads === undefined) return;
+      if (payloads !== input.payloads) stepped = { ...input, payloads };
+    }
     let result: ReturnType<typeof step>;
     try {
-      result = step(before, input);
+      result = step(before, stepped);
     } catch (error) {
       // A failed assertion: the state cannot be trusted; restart from the disk.
       this.#stop(error);

@@ -1,5 +1,5 @@
 import { StorageError } from '../errors';
-import type { PartitionLog, StagedBatch } from '../log';
+import { decodeProducerImage, encodeProducerImage, type PartitionLog, type ProducerImage, type StagedBatch } from '../log';
 import { decodeControlBatch, encodeControlBatch, readBatchHeader } from '../protocol';
 import type { Effect, Entry, HardState, Membership, Snapshot } from '../raft';
 import type { Storage, StorageWrite } from '../storage';
@@ -14,31 +14,39 @@ import type { Storage, StorageWrite } from '../storage';
 
 type PersistEffect = Extract<Effect, { type: 'persist' }>;
 
-/** A partition's raft snapshot image (FORMATS.md § Partition snapshot): where its offsets continue. */
+/** A partition's raft snapshot image (FORMATS.md § Partition snapshot): where its offsets continue, and its idempotent producers' state. */
 interface PartitionImage {
   nextOffset: number;
+  producers?: ProducerImage;
 }
+
+/** The version `encodePartitionImage` writes: 1 added the producers (0, without them, is still read). */
+const PARTITION_IMAGE_VERSION = 1;
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /**
- * The image of a partition at a raft index: the offset after it (producer states join it with idempotence).
- * @example const data = encodePartitionImage({ nextOffset: log.places.at(index)!.lastOffset + 1 });
+ * The image of a partition at a raft index: the offset after it and its idempotent producers' state there.
+ * @example const data = encodePartitionImage({ nextOffset: log.places.at(index)!.lastOffset + 1, producers: log.producers.imageAt(index) });
  */
-export const encodePartitionImage = (image: PartitionImage): Uint8Array => utf8.encode(JSON.stringify({ version: 0, ...image }));
+export const encodePartitionImage = (image: PartitionImage): Uint8Array =>
+  utf8.encode(JSON.stringify({ version: PARTITION_IMAGE_VERSION, nextOffset: image.nextOffset, producers: encodeProducerImage(image.producers ?? []) }));
 
-function decodePartitionImage(data: Uint8Array): PartitionImage {
-  let image: { version?: unknown; nextOffset?: unknown } | null;
+/** Reads a partition snapshot's image, version 0 or 1. @example decodePartitionImage(snapshot.data).producers */
+export function decodePartitionImage(data: Uint8Array): Required<PartitionImage> {
+  let image: { version?: unknown; nextOffset?: unknown; producers?: unknown } | null;
   try {
     image = JSON.parse(fromUtf8.decode(data)) as typeof image;
   } catch (error) {
     throw new StorageError('a partition snapshot is not JSON', { cause: error });
   }
-  if (image?.version !== 0 || typeof image.nextOffset !== 'number' || !Number.isSafeInteger(image.nextOffset) || image.nextOffset < 0) {
-    throw new StorageError('a partition snapshot is not version 0 with a nextOffset');
+  if ((image?.version !== 0 && image?.version !== 1) || typeof image.nextOffset !== 'number' || !Number.isSafeInteger(image.nextOffset) || image.nextOffset < 0) {
+    throw new StorageError('a partition snapshot is not version 0 or 1 with a nextOffset');
   }
-  return { nextOffset: image.nextOffset };
+  const producers = image.version === 0 ? [] : decodeProducerImage(image.producers);
+  if (producers === undefined) throw new StorageError('a partition snapshot of version 1 has malformed producers');
+  return { nextOffset: image.nextOffset, producers };
 }
 
 /**
@@ -160,7 +168,8 @@ export class PartitionRaftStore {
       const snapshot = effect.snapshot;
       if (effect.entries !== undefined) {
         // A leader's snapshot: the log starts again after it.
-        const restored = this.#log.stageRestore({ index: snapshot.index, epoch: snapshot.term, nextOffset: decodePartitionImage(snapshot.data).nextOffset });
+        const image = decodePartitionImage(snapshot.data);
+        const restored = this.#log.stageRestore({ index: snapshot.index, epoch: snapshot.term, nextOffset: image.nextOffset }, image.producers);
         writes.push(...restored.writes);
         durables.push(restored.durable);
       } else {
@@ -214,5 +223,7 @@ export class PartitionRaftStore {
     this.#memberships = ((await this.#storage.readValue(this.#keys.memberships)) as Memberships | undefined) ?? [];
     if (this.#snapshot !== undefined) this.#log.setRemovableThrough(this.#snapshot.index);
     else this.#log.setRemovableThrough(0);
+    // The producers the log's head took with it (retention) are in the snapshot.
+    if (this.#snapshot !== undefined) this.#log.producers.mergeUnder(decodePartitionImage(this.#snapshot.data).producers, this.#snapshot.index);
   }
 }

@@ -1,6 +1,7 @@
 import { parseMemberId } from '../cluster';
-import { LetterboxError, NotEnoughReplicasError, NotLeaderOrFollowerError, StorageError } from '../errors';
-import type { PartitionLog } from '../log';
+import { InvalidRecordError, LetterboxError, NotEnoughReplicasError, NotLeaderOrFollowerError, StorageError } from '../errors';
+import { producerRefusal, type PartitionLog, type ProducerBatch } from '../log';
+import { readBatchHeader, type BatchHeader } from '../protocol';
 import { inSyncVoters, type Input, type NodeId, type RaftConfig } from '../raft';
 import type { ApplicationEffect, Executor } from './executor';
 import { encodePartitionImage, type PartitionRaftStore } from './partition-store';
@@ -18,10 +19,12 @@ export type Acks = -1 | 0 | 1;
 interface PendingProduce {
   readonly input: Input;
   readonly acks: Acks;
-  readonly resolve: (result: { baseOffset: number }) => void;
+  readonly resolve: (result: { baseOffset: number; duplicate?: true }) => void;
   readonly reject: (error: unknown) => void;
   /** Set by `proposed`: where the batches went and in which term. */
   placed?: { firstIndex: number; lastIndex: number; term: number; baseOffset: number; endOffset: number };
+  /** The batches repeat ones written before (idempotence): answered with their offsets, nothing proposed. */
+  duplicate?: true;
 }
 
 /**
@@ -50,6 +53,7 @@ export class PartitionReplica {
       fixedVoters: true,
       handler: {
         effect: (effect, input) => this.#effect(effect, input),
+        screen: (input) => this.#screen(input),
         stopped: (error) => this.#failAll(new StorageError(`the replica of ${this.group} stopped: ${String(error)}`, { retriable: true, cause: error })),
       },
     });
@@ -85,10 +89,13 @@ export class PartitionReplica {
    * Appends `batches` through raft, answered as `acks` asks, with the offset of the first.
    * Refused with NotLeaderOrFollowerError here unless leading, with FencedLeaderEpochError or
    * UnknownLeaderEpochError when `leaderEpoch` (≥ 0) is not this leader's; a write whose entry
-   * a new leader replaced is refused (retriable) when that is known.
+   * a new leader replaced is refused (retriable) when that is known. An idempotent producer's
+   * batches are decided in the raft step that would number them: a retry of batches written
+   * before is answered with their offsets (`duplicate: true`, nothing appended), a sequence gap
+   * with OutOfOrderSequenceNumberError, a fenced epoch with InvalidProducerEpochError.
    * @example const { baseOffset } = await replica.produce([batch], -1, leaderEpoch);
    */
-  async produce(batches: readonly Uint8Array[], acks: Acks, leaderEpoch = -1): Promise<{ baseOffset: number }> {
+  async produce(batches: readonly Uint8Array[], acks: Acks, leaderEpoch = -1): Promise<{ baseOffset: number; duplicate?: true }> {
     const { topic, partition } = this.log.id;
     const state = this.#executor.raftState(this.group);
     if (this.#closed || state?.role !== 'leader') throw new NotLeaderOrFollowerError(topic, partition, this.#leaderBroker());
@@ -119,7 +126,7 @@ export class PartitionReplica {
     const through = Math.min(index, state.applied);
     const place = this.log.places.at(through);
     // The core ignores a point at or below its snapshot, or not yet applied and durable.
-    if (place !== undefined) this.#executor.input(this.group, { type: 'compact', index: through, data: encodePartitionImage({ nextOffset: place.lastOffset + 1 }) });
+    if (place !== undefined) this.#executor.input(this.group, { type: 'compact', index: through, data: encodePartitionImage({ nextOffset: place.lastOffset + 1, producers: this.log.producers.imageAt(through) }) });
   }
 
   /**
@@ -135,6 +142,45 @@ export class PartitionReplica {
     this.#closed = true;
     this.#executor.removeRaftGroup(this.group);
     this.#failAll(new NotLeaderOrFollowerError(this.log.id.topic, this.log.id.partition, -1));
+  }
+
+  /**
+   * Decides the idempotent batches of a proposal in the raft step that numbers them (against
+   * every batch proposed before): a gap or a fenced epoch refuses the request, nothing written; a
+   * retry of batches written before is answered with their offsets once they are as durable as
+   * `acks` asks (nothing proposed).
+   */
+  #screen(input: { readonly payloads: readonly Uint8Array[] }): readonly Uint8Array[] | undefined {
+    const pending = [...this.#pending].find((p) => p.input === input);
+    if (pending === undefined) return input.payloads;
+    const { topic, partition } = this.log.id;
+    const headers: BatchHeader[] = input.payloads.map((bytes) => readBatchHeader(bytes));
+    const duplicates: ProducerBatch[] = [];
+    for (const [i, header] of headers.entries()) {
+      const decision = this.log.producers.decide(header, headers.slice(0, i));
+      const refusal = producerRefusal(decision, topic, partition, header);
+      if (refusal !== undefined) {
+        this.#settle(pending, refusal);
+        return undefined;
+      }
+      if (decision.kind === 'duplicate') duplicates.push(decision.batch);
+    }
+    if (duplicates.length === 0) return input.payloads;
+    if (duplicates.length < headers.length) {
+      this.#settle(pending, new InvalidRecordError(`a produce to ${topic}-${partition} mixes retried batches with new ones`));
+      return undefined;
+    }
+    const first = duplicates[0]!;
+    const last = duplicates.at(-1)!;
+    const state = this.#executor.raftState(this.group);
+    // An entry no longer in the index lies below raft's compaction point: committed long ago.
+    const term = this.log.places.epochAt(last.index) ?? -1;
+    pending.placed = { firstIndex: first.index, lastIndex: last.index, term, baseOffset: first.baseOffset, endOffset: last.lastOffset + 1 };
+    pending.duplicate = true;
+    const committed = state !== undefined && last.index <= state.commit;
+    if (pending.acks === 0 || committed) this.#settle(pending);
+    else if (pending.acks === 1) this.#settleDurable();
+    return undefined;
   }
 
   #leaderBroker(): number {
@@ -201,7 +247,7 @@ export class PartitionReplica {
   #settle(pending: PendingProduce, error?: LetterboxError): void {
     this.#pending.delete(pending);
     if (error !== undefined) pending.reject(error);
-    else pending.resolve({ baseOffset: pending.placed!.baseOffset });
+    else pending.resolve(pending.duplicate === true ? { baseOffset: pending.placed!.baseOffset, duplicate: true } : { baseOffset: pending.placed!.baseOffset });
   }
 
   #failAll(error: unknown): void {

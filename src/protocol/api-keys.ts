@@ -18,6 +18,7 @@ export const KAFKA_API_KEYS = {
   CreateTopics: 19,
   DeleteTopics: 20,
   DeleteRecords: 21,
+  InitProducerId: 22,
   AlterConfigs: 33,
   CreatePartitions: 37,
   DeleteGroups: 42,

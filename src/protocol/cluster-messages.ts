@@ -179,8 +179,9 @@ const REQUEST_TAGS = {
   createPartitions: 5,
   alterConfigs: 6,
   alterPartition: 7,
+  allocateProducerIds: 8,
 } as const satisfies Record<ControllerRequestBody['type'], number>;
-const REPLY_TAGS = { register: 0, heartbeat: 1, brokerGone: 2, topics: 3, error: 4, alterPartition: 5 } as const satisfies Record<ControllerReply['type'], number>;
+const REPLY_TAGS = { register: 0, heartbeat: 1, brokerGone: 2, topics: 3, error: 4, alterPartition: 5, producerIds: 6 } as const satisfies Record<ControllerReply['type'], number>;
 const KIND_TAGS = { request: 0, reply: 1 } as const satisfies Record<ControllerMessage['kind'], number>;
 const readRequestType = tagReader(REQUEST_TAGS, 'controller request type');
 const readReplyType = tagReader(REPLY_TAGS, 'controller reply type');
@@ -232,6 +233,7 @@ function writeRequest(w: FieldWriter, request: ControllerRequest): void {
       return;
     case 'heartbeat':
     case 'brokerGone':
+    case 'allocateProducerIds':
       writeBrokerId(w, request.brokerId);
       w.string(request.incarnation);
       return;
@@ -263,6 +265,7 @@ function readRequest(r: FieldReader): ControllerRequest {
       return { clusterId, type, brokerId: readOptionalBrokerId(r), incarnation: r.string('incarnation'), deviceId: r.string('deviceId'), endpoints: r.strings('endpoints') };
     case 'heartbeat':
     case 'brokerGone':
+    case 'allocateProducerIds':
       return { clusterId, type, brokerId: readBrokerId(r), incarnation: r.string('incarnation') };
     case 'createTopics':
       return { clusterId, type, topics: r.array('topics', () => readNewTopic(r)) };
@@ -298,6 +301,9 @@ function writeReply(w: FieldWriter, reply: ControllerReply): void {
     case 'brokerGone':
     case 'alterPartition':
       return;
+    case 'producerIds':
+      w.varlong(reply.firstProducerId, 'firstProducerId').varint(reply.count, 'count');
+      return;
     case 'topics':
       w.array(reply.results, ({ topic, error }) => {
         w.string(topic);
@@ -327,6 +333,8 @@ function readReply(r: FieldReader): ControllerReply {
     case 'brokerGone':
     case 'alterPartition':
       return { type, controllerEpoch };
+    case 'producerIds':
+      return { type, controllerEpoch, firstProducerId: r.varlong('firstProducerId', 0), count: r.varint('count') };
     case 'topics':
       return { type, controllerEpoch, results: r.array('results', () => readTopicResult(r)) };
     case 'error':

@@ -92,8 +92,8 @@
 // leader epoch boundary, written in one transaction with the replacement and the hard
 // state, never below the high watermark. The cleaner keeps an emptied batch's header and
 // retention deletes only up to raft's compaction point, so indices never renumber. For a
-// partition the snapshot's image is small — the next offset (and, with idempotence, the
-// producers' state) — since the records themselves are the data: a follower behind the
+// partition the snapshot's image is small — the next offset and the idempotent producers'
+// state (src/log/producer-state.ts) — since the records themselves are the data: a follower behind the
 // leader's log start restores it (an empty log starting at that offset) and fetches from
 // there, as a Kafka follower out of range does. For the metadata controller it is the
 // metadata image.

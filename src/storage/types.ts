@@ -22,6 +22,12 @@ export interface BatchSummary {
   raftIndex: number;
   /** The batch's partitionLeaderEpoch: the raft term it was appended in. */
   epoch: number;
+  /**
+   * An idempotent producer's batch: its producer id, epoch and base sequence, so that the
+   * partition's producer state is rebuilt from summaries on open (absent in older summaries,
+   * and for batches of no producer).
+   */
+  producer?: { id: number; epoch: number; baseSequence: number };
 }
 
 /** Per-partition metadata, written only when it changes. */

@@ -11,6 +11,7 @@ import {
   nextMembership,
   parseMemberId,
   placeReplicas,
+  PRODUCER_ID_BLOCK_SIZE,
   stepController,
   type ControllerEffect,
   type ControllerInput,
@@ -608,5 +609,23 @@ describe('identity and formation checks', () => {
     const brokers = [1, 2, 3].map((brokerId) => ({ brokerId, incarnation: '', deviceId: `d${brokerId}`, endpoints: [], fenced: false }));
     expect(placeReplicas(brokers, 3, 2, 0).map((r) => r[0])).toEqual([1, 2, 3]);
     expect(placeReplicas(brokers, 3, 2, 1).map((r) => r[0])).toEqual([2, 3, 1]);
+  });
+});
+
+describe('allocateProducerIds (KIP-730): blocks of producer ids through the metadata log', () => {
+  it('hands each request the next block, recorded in the image and its snapshot; an unknown sender gets none', () => {
+    const solo = new Solo();
+    solo.register('inc-2');
+    const allocate = (brokerId: number, incarnation = `inc-${brokerId}`) => solo.request({ type: 'allocateProducerIds', clusterId: CLUSTER, brokerId, incarnation });
+    expect(allocate(1)).toMatchObject({ type: 'producerIds', firstProducerId: 0, count: PRODUCER_ID_BLOCK_SIZE });
+    expect(allocate(2)).toMatchObject({ type: 'producerIds', firstProducerId: PRODUCER_ID_BLOCK_SIZE, count: PRODUCER_ID_BLOCK_SIZE });
+    expect(solo.image.nextProducerId).toBe(2 * PRODUCER_ID_BLOCK_SIZE);
+    const before = solo.image.fingerprint();
+    expect(errorOf(allocate(2, 'other'))).toBeInstanceOf(BrokerIdentityError);
+    expect(errorOf(allocate(9))).toBeInstanceOf(BrokerIdentityError);
+    expect(solo.image.fingerprint()).toBe(before);
+    const restored = MetadataImage.decode(solo.image.encode());
+    expect(restored).toBeInstanceOf(MetadataImage);
+    expect((restored as MetadataImage).nextProducerId).toBe(2 * PRODUCER_ID_BLOCK_SIZE);
   });
 });

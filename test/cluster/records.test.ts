@@ -15,6 +15,8 @@ const records: MetadataRecord[] = [
   { type: 'config', topicId: 1, name: 'cleanup.policy', value: null },
   { type: 'topic', topicId: 2, name: 'gone' },
   { type: 'removeTopic', topicId: 2 },
+  { type: 'producerIds', brokerId: 1, nextProducerId: 1000 },
+  { type: 'producerIds', brokerId: 2, nextProducerId: 2000 },
 ];
 
 describe('metadata records', () => {

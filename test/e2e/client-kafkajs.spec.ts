@@ -209,7 +209,7 @@ test('KafkaJS names and bad input: error classes, Buffer-like values, auto-creat
   expect(outcome.seeks.negative).toMatchObject({ name: 'InvalidArgumentError', kafkajs: true });
   expect(outcome.seeks.text).toMatchObject({ name: 'InvalidArgumentError', kafkajs: true });
   expect(outcome.seeks.numeric).toBe('returned');
-  expect(outcome.idempotent).toBe(false);
+  expect(outcome.idempotent).toBe(true); // on by default, as since Kafka 3.0
 });
 
 test('KafkaJS names: AssignerProtocol round trip, a custom partitioner, CompressionCodecs refuses a codec, describeCluster names this node', async ({ page }) => {

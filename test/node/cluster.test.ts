@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { realClock } from '../../src/clock';
-import { InvalidConfigError } from '../../src/errors';
+import { InvalidConfigError, OutOfOrderSequenceNumberError, UnknownProducerIdError } from '../../src/errors';
 import { createLocalLink, createPeerRpc, type PeerRpc } from '../../src/network/worker';
 import { encodeBatch, readBatchHeader } from '../../src/protocol';
 import { createMemoryLocks } from '../support/memory-locks';
@@ -330,6 +330,69 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
       // Nothing applied: the cluster keeps its controller and term.
       const after = await oneCluster(tabs);
       expect(after.map((i) => i.clusterId)).toEqual(all.map((i) => i.clusterId));
+    } finally {
+      rpc.close();
+      link.close();
+      rogueLocks.end();
+    }
+  });
+
+  it('idempotent producers across brokers: ids from the brokers’ blocks (KIP-730), a forwarded retry answered with its offset, a gap, a stale epoch and a forged id refused through the peer RPC, nothing written', async () => {
+    const locks = createMemoryLocks();
+    const cluster = newCluster();
+    const tabs = await Promise.all(['i1', 'i2'].map((peerId) => openTab(locks, cluster, peerId)));
+    await oneCluster(tabs);
+    const rogueLocks = locks.client();
+    const link = createLocalLink({ cluster, peerId: 'rogue', clock: realClock, locks: rogueLocks });
+    const rpc: PeerRpc = createPeerRpc(link, { admission: { secret: '' } });
+    try {
+      // Each broker hands ids from its own block: distinct across brokers.
+      const ids = await Promise.all(tabs.map((tab) => tab.node.initProducerId()));
+      expect(new Set(ids.map((i) => i.producerId)).size).toBe(2);
+      await tabs[0]!.node.createTopics([{ topic: 'idem', replicationFactor: 2 }], false);
+      const { producerId } = ids[1]!;
+      const idem = (epoch: number, sequence: number, id = producerId) => encodeBatch({ baseTimestamp: 1, producerId: id, producerEpoch: epoch, baseSequence: sequence, records: [{ value: new TextEncoder().encode(`s${sequence}`) }] });
+      const first = await vi.waitFor(() => tabs[0]!.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [{ topic: 'idem', partition: 0, bytes: idem(0, 0) }] }), { timeout: FORM_BOUND_MS, interval: 50 });
+      const info = (await tabs[0]!.node.clusterInfo())!;
+      /** Leadership moving meanwhile (a loaded machine's late heartbeat): asked again at the leader the metadata names then. */
+      const moving = new Set(['NOT_LEADER_OR_FOLLOWER', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'LEADER_NOT_AVAILABLE', 'NOT_ENOUGH_REPLICAS']);
+      const forward = (bytes: () => Uint8Array) =>
+        vi.waitFor(
+          async () => {
+            const leader = (await placement(tabs[0]!, 'idem'))[0]!.leader;
+            const leaderPeer = info.brokers.find((b) => b.brokerId === leader)!.endpoints[0]!;
+            const answer = (await rpc.request(leaderPeer, 'produce', { kind: 'request', clusterId: info.clusterId!, acks: -1, timeoutMs: 5_000, batches: [{ topic: 'idem', partition: 0, leaderEpoch: -1, bytes: bytes() }] })) as { results: ReadonlyArray<{ baseOffset: number; error?: { code: string } }> };
+            if (moving.has(answer.results[0]?.error?.code ?? '')) throw new Error(`leadership moving: ${answer.results[0]!.error!.code}`);
+            return answer;
+          },
+          { timeout: FORM_BOUND_MS, interval: 50 },
+        );
+      const refusal = (tab: Tab, bytes: () => Uint8Array) =>
+        vi.waitFor(
+          async () => {
+            const error = await tab.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [{ topic: 'idem', partition: 0, bytes: bytes() }] }).then(
+              () => undefined,
+              (e: unknown) => e as { code: string },
+            );
+            if (error !== undefined && moving.has(error.code)) throw new Error(`leadership moving: ${error.code}`);
+            return error;
+          },
+          { timeout: FORM_BOUND_MS, interval: 50 },
+        );
+      await vi.waitFor(() => expect(link.peers().length).toBeGreaterThanOrEqual(2), { timeout: FORM_BOUND_MS, interval: 20 });
+      // The retry, forwarded to the leader: the original offset, not appended again.
+      await expect(forward(() => idem(0, 0))).resolves.toMatchObject({ kind: 'response', results: [{ baseOffset: first[0]!.baseOffset }] });
+      await expect(forward(() => idem(0, 3))).resolves.toMatchObject({ kind: 'response', results: [{ baseOffset: -1, error: { code: 'OUT_OF_ORDER_SEQUENCE_NUMBER', name: 'OutOfOrderSequenceNumberError', expected: 1, sequence: 3 } }] });
+      await expect(forward(() => idem(0, 1, 50_000_000))).resolves.toMatchObject({ kind: 'response', results: [{ baseOffset: -1, error: { code: 'UNKNOWN_PRODUCER_ID' } }] });
+      await vi.waitFor(() => tabs[0]!.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [{ topic: 'idem', partition: 0, bytes: idem(1, 0) }] }), { timeout: FORM_BOUND_MS, interval: 50 });
+      await expect(forward(() => idem(0, 1))).resolves.toMatchObject({ kind: 'response', results: [{ baseOffset: -1, error: { code: 'INVALID_PRODUCER_EPOCH' } }] });
+      // Through each tab's API (routed to the leader when it is elsewhere): the same typed errors.
+      for (const tab of tabs) {
+        expect(await refusal(tab, () => idem(1, 5))).toBeInstanceOf(OutOfOrderSequenceNumberError);
+        expect(await refusal(tab, () => idem(0, 0, 60_000_000))).toBeInstanceOf(UnknownProducerIdError);
+      }
+      // Nothing written: the first batch and the epoch-1 one, after the leader's no-op.
+      for (const tab of tabs) await expect(tab.node.listOffsets([{ topic: 'idem', partition: 0, query: 'latest' }])).resolves.toEqual([first[0]!.baseOffset + 2]);
     } finally {
       rpc.close();
       link.close();

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock';
-import { CorruptBatchError, FencedLeaderEpochError, NotEnoughReplicasError, NotLeaderOrFollowerError, UnknownLeaderEpochError } from '../../src/errors';
+import { CorruptBatchError, FencedLeaderEpochError, InvalidProducerEpochError, NotEnoughReplicasError, NotLeaderOrFollowerError, OutOfOrderSequenceNumberError, UnknownLeaderEpochError } from '../../src/errors';
 import { createLogManager, type PartitionLog } from '../../src/log';
 import { Executor, PartitionRaftStore, PartitionReplica, type GroupMessage } from '../../src/node';
-import { decodeBatch } from '../../src/protocol';
+import { decodeBatch, encodeBatch } from '../../src/protocol';
 import type { RaftConfig } from '../../src/raft';
 import { createMemoryStorage, type MemoryStorage } from '../../src/storage';
 import { batchOf, recordsOf } from '../log/batches';
@@ -257,6 +257,78 @@ describe('a replicated partition whose raft log is the partition log', () => {
     expect(await during(pending, c.run, 1000)).toMatchObject({ status: 'rejected', reason: expect.any(NotLeaderOrFollowerError) });
     expect(old.log.highWatermark).toBe(next.log.highWatermark);
     expect((await batchesOf(old.log)).flatMap((b) => b[3])).toEqual(['committed', 'kept']);
+    c.stop();
+  });
+});
+
+/** An idempotent producer's batch (fresh bytes: the log numbers them in place). */
+const idem = (producerId: number, producerEpoch: number, baseSequence: number, ...values: string[]) =>
+  encodeBatch({ baseTimestamp: 1, producerId, producerEpoch, baseSequence, records: values.map((v) => ({ value: new TextEncoder().encode(v) })) });
+
+describe('idempotent producers on a replicated partition', () => {
+  it('answers a retry with the original offset, at the leader and at a new leader after a failover; nothing appended twice', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const [oldId, old] = c.leader();
+    expect(await during(old.replica.produce([idem(7, 0, 0, 'a', 'b')], -1), c.run)).toEqual({ status: 'fulfilled', value: { baseOffset: 1 } });
+    expect(await during(old.replica.produce([idem(7, 0, 0, 'a', 'b')], -1), c.run)).toEqual({ status: 'fulfilled', value: { baseOffset: 1, duplicate: true } });
+    c.isolated.add(oldId);
+    await c.run(1000);
+    const [newId, next] = c.leader();
+    expect(newId).not.toBe(oldId);
+    // The retry reaching the new leader: recognised from the state its replica built as it applied the entries.
+    expect(await during(next.replica.produce([idem(7, 0, 0, 'a', 'b')], -1), c.run)).toEqual({ status: 'fulfilled', value: { baseOffset: 1, duplicate: true } });
+    expect((await during(next.replica.produce([idem(7, 0, 2, 'c')], -1), c.run)).status).toBe('fulfilled');
+    c.isolated.delete(oldId);
+    await c.run(500);
+    for (const [member, node] of c.nodes) expect((await batchesOf(node.log)).flatMap((b) => b[3]), member).toEqual(['a', 'b', 'c']);
+    c.stop();
+  });
+
+  it('refuses a sequence gap and a stale producer epoch with typed errors: nothing is written', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const [, leader] = c.leader();
+    await during(leader.replica.produce([idem(3, 2, 0, 'a')], -1), c.run);
+    const end = leader.log.logEndOffset;
+    const gap = await during(leader.replica.produce([idem(3, 2, 4, 'gap')], -1), c.run);
+    expect(gap).toMatchObject({ status: 'rejected', reason: expect.any(OutOfOrderSequenceNumberError) });
+    expect((gap as PromiseRejectedResult).reason).toMatchObject({ expected: 1, sequence: 4, code: 'OUT_OF_ORDER_SEQUENCE_NUMBER' });
+    expect(await during(leader.replica.produce([idem(3, 1, 1, 'stale')], -1), c.run)).toMatchObject({ status: 'rejected', reason: expect.any(InvalidProducerEpochError) });
+    // A request with a good batch and a bad one: refused whole.
+    expect(await during(leader.replica.produce([idem(3, 2, 1, 'ok'), idem(3, 2, 9, 'gap')], -1), c.run)).toMatchObject({ status: 'rejected', reason: expect.any(OutOfOrderSequenceNumberError) });
+    await c.run(200);
+    for (const [member, node] of c.nodes) {
+      expect(node.log.logEndOffset, member).toBe(end);
+      expect((await batchesOf(node.log)).flatMap((b) => b[3]), member).toEqual(['a']);
+    }
+    c.stop();
+  });
+
+  it('the partition snapshot carries the producers: a follower restoring it recognises a retry of a batch it never held', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const [leaderId, leader] = c.leader();
+    const lagging = members.find((m) => m !== leaderId)!;
+    c.isolated.add(lagging);
+    for (const [i, value] of ['old-1', 'old-2', 'old-3'].entries()) expect((await during(leader.replica.produce([idem(5, 0, i, value)], -1), c.run, 50)).status).toBe('fulfilled');
+    const now = Date.now();
+    for (const [member, node] of c.nodes) {
+      if (member === lagging) continue;
+      node.log.setConfig({ ...node.log.config, retentionMs: 24 * 60 * 60 * 1000 });
+      await node.replica.compactForRetention(now);
+    }
+    await c.run(100);
+    for (const [member, node] of c.nodes) if (member !== lagging) await node.log.enforceRetention(now);
+    c.isolated.delete(lagging);
+    await c.run(1000);
+    expect((await during(leader.replica.produce([idem(9, 0, 0, 'new')], -1), c.run)).status).toBe('fulfilled');
+    const behind = c.nodes.get(lagging)!;
+    // It restored the snapshot (the old batches are gone from every log), never holding producer 5's batches.
+    expect(leader.log.logStartOffset).toBeGreaterThan(3);
+    expect(behind.log.logStartOffset).toBe(leader.log.logStartOffset);
+    expect(behind.log.producers.get(5)?.lastSequence).toBe(2);
+    expect(behind.log.producers.get(5)?.batches.map((b) => b.baseOffset)).toEqual(leader.log.producers.get(5)?.batches.map((b) => b.baseOffset));
     c.stop();
   });
 });

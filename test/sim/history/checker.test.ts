@@ -112,6 +112,12 @@ describe('checkHistory', () => {
     expect(kinds({ ops: [...acked, poll('c', [rec(0, 2, 'b')])] })).toEqual([]);
   });
 
+  it('with idempotent producers, a value at two offsets is a duplicate anomaly', () => {
+    const ops: Op[] = [send(0, 'a'), { kind: 'ack', value: 'a', offset: 0 }];
+    expect(checkHistory({ ops, final: [rec(0, 0, 'a'), rec(0, 1, 'a')], idempotent: true }).anomalies).toEqual([{ kind: 'duplicate', partition: 0, value: 'a', offsets: [0, 1] }]);
+    expect(checkHistory({ ops, final: [rec(0, 0, 'a')], idempotent: true }).anomalies).toEqual([]);
+  });
+
   it('a value read at its acknowledged offset and at another is a duplicate, not an error', () => {
     const ops = [send(0, 'a'), ack('a', 1), poll('c', [rec(0, 0, 'a'), rec(0, 1, 'a')])];
     expect(checkHistory({ ops })).toMatchObject({ anomalies: [], counts: { duplicates: 1, read: 1, unread: 0 } });

@@ -64,6 +64,8 @@ export interface History {
   ops: readonly Op[];
   /** Everything each partition holds from offset 0, read after healing. */
   final?: readonly LogRecord[];
+  /** The producers were idempotent (KIP-98): a value at two offsets is an anomaly, not a count. */
+  idempotent?: boolean;
 }
 
 /** Where a value was seen: the index of the op in `History.ops`, or the final read. */
@@ -95,7 +97,9 @@ export type Anomaly =
       previousOp: number;
     }
   | { kind: 'non-monotonic-poll'; consumer: string; partition: number; expected: number; offset: number; op: number; previousOp: number }
-  | { kind: 'lost-read'; consumer: string; partition: number; offset: number; value: string; op: number };
+  | { kind: 'lost-read'; consumer: string; partition: number; offset: number; value: string; op: number }
+  /** With idempotent producers: `value` written at more than one offset (a retry appended again). */
+  | { kind: 'duplicate'; partition: number; value: string; offsets: number[] };
 
 export interface Report {
   anomalies: Anomaly[];
@@ -141,8 +145,11 @@ export function checkHistory(history: History): Report {
   const outcomes = [...sends.values()].map((send) => send.outcome);
   const count = (outcome: Send['outcome']) => outcomes.filter((o) => o === outcome).length;
   let duplicates = 0;
-  for (const byValue of (final === undefined ? seen.polledOffsets : seen.finalOffsets).values()) {
-    for (const offsets of byValue.values()) duplicates += offsets.size - 1;
+  for (const [partition, byValue] of final === undefined ? seen.polledOffsets : seen.finalOffsets) {
+    for (const [value, offsets] of byValue) {
+      duplicates += offsets.size - 1;
+      if (history.idempotent === true && offsets.size > 1) anomalies.push({ kind: 'duplicate', partition, value, offsets: [...offsets].sort(byNumber) });
+    }
   }
   return {
     anomalies,

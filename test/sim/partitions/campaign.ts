@@ -25,7 +25,7 @@ export async function runPartitionsCampaign(seeds: { seed: number } | { from: nu
       await printFailure(report);
       return 1;
     }
-    console.log(`seed ${seeds.seed} (${report.scenario}): ok, settled ${report.settleMs} ms after the heal, ${report.coverage.duplicates} duplicates`);
+    console.log(`seed ${seeds.seed} (${report.scenario}): ok, settled ${report.settleMs} ms after the heal, ${report.coverage.deduplicated} retries deduplicated`);
     console.log(JSON.stringify(report.coverage));
     for (const line of report.trace ?? []) console.log(`  ${line}`);
     return 0;

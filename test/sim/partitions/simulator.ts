@@ -83,13 +83,18 @@ export interface PartitionsCoverage {
   offsetResets: number;
   /** Snapshots restored by followers behind their leader's log start. */
   snapshotsRestored: number;
-  /** Records the final reads hold twice (a retried send written by two attempts). */
-  duplicates: number;
+  /** Producers' requests and answers delivered twice. */
+  clientDuplicated: number;
+  /** Retries a leader answered with the offsets of the batch an earlier attempt wrote (idempotence: not appended again). */
+  deduplicated: number;
+  /** Producers that took a new producer id after giving a send up (its sequence may be missing on the partition). */
+  producerResets: number;
 }
 
 const emptyCoverage = (): PartitionsCoverage => ({
   crashes: 0, lostWrites: 0, disksFull: 0, writesRefused: 0, partitions: 0, leaderCutOff: 0, leaderChanges: 0, dropped: 0, duplicated: 0, sends: 0, acked: 0,
-  failed: 0, unknown: 0, redirects: 0, notEnoughReplicas: 0, retries: 0, polls: 0, polledRecords: 0, offsetResets: 0, snapshotsRestored: 0, duplicates: 0,
+  failed: 0, unknown: 0, redirects: 0, notEnoughReplicas: 0, retries: 0, polls: 0, polledRecords: 0, offsetResets: 0, snapshotsRestored: 0, deduplicated: 0,
+  producerResets: 0, clientDuplicated: 0,
 });
 
 /** Adds `b` into `a`. @example addPartitionsCoverage(total, report.coverage) */
@@ -149,6 +154,9 @@ interface Producer {
   /** Per partition, the broker it believes leads. */
   readonly leaderOf: Map<number, number>;
   seq: number;
+  /** Idempotence (KIP-98): this producer's id (a new one after a send given up) and the next sequence per partition. */
+  producerId: number;
+  readonly sequences: Map<number, number>;
 }
 
 interface SendOp {
@@ -225,6 +233,8 @@ class PartitionsSimulation {
   private readonly maxDelayMs: number;
   private dropRate: number;
   private readonly duplicateRate: number;
+  /** Producer ids handed to the simulated producers (the brokers' blocks are not simulated here). */
+  private nextProducerId = 1;
   /** The topic's min.insync.replicas: with 2, a leader with no follower in sync refuses acks -1 writes. */
   private readonly minInsyncReplicas: number;
   /** The topic's retention.bytes (-1: none): retention deletes, so raft compacts and lagging followers restore snapshots. */
@@ -265,7 +275,7 @@ class PartitionsSimulation {
       for (const id of replicas) this.broker(id).partitions.push(p);
     }
     for (let i = 0; i < this.prng.int(1, 3); i++) {
-      this.producers.push({ name: `p${i}`, leaderOf: new Map(), seq: 0 });
+      this.producers.push({ name: `p${i}`, leaderOf: new Map(), seq: 0, producerId: this.nextProducerId++, sequences: new Map() });
     }
     for (let p = 0; p < this.partitionCount; p++) {
       this.consumers.push({ name: `c${p}`, partition: p, position: 0, leader: this.prng.pick(this.replicasOf.get(p)!), pollSeq: 0, polling: false });
@@ -280,7 +290,7 @@ class PartitionsSimulation {
     this.queue.push(this.faultEndMs, { kind: 'settleCheck' });
     await this.runEvents(() => this.violation !== undefined || this.settleMs >= 0);
     if (this.violation === undefined && this.settleMs < 0) this.fail('simulator', 'the event queue ran dry before the partitions settled');
-    if (this.violation === undefined) this.coverage.duplicates = await this.finish();
+    if (this.violation === undefined) await this.finish();
     for (const broker of this.brokers) broker.executor?.stop();
     return {
       seed: this.seed,
@@ -488,13 +498,21 @@ class PartitionsSimulation {
     return this.prng.chance(0.02) ? this.prng.int(50, 250) : this.prng.int(1, this.maxDelayMs);
   }
 
-  /** A client's message to or from broker `to`: lost or delayed like a frame, cut off with it. */
+  /**
+   * A client's message to or from broker `to`: lost or delayed like a frame, cut off with it; a
+   * producer's request or answer is also duplicated like a frame (the leader then sees the same
+   * batch twice, the producer the same answer twice).
+   */
   private clientMessage(broker: Broker, produce: boolean, run: () => void): void {
     if (this.blocked.has(`c>${broker.id}`) || this.prng.chance(this.dropRate)) {
       this.coverage.dropped++;
       return;
     }
     this.clientEvent(this.nowMs + this.delayMs(), produce, run);
+    if (produce && this.prng.chance(this.duplicateRate)) {
+      this.coverage.clientDuplicated++;
+      this.clientEvent(this.nowMs + this.delayMs(), produce, run);
+    }
   }
 
   private clientEvent(atMs: number, produce: boolean, run: () => void): void {
@@ -512,7 +530,10 @@ class PartitionsSimulation {
     const key = `k${this.prng.int(0, 9)}`;
     this.history.ops.push({ kind: 'send', partition, value });
     this.coverage.sends++;
-    const batch = encodeBatch({ baseTimestamp: this.nowMs, records: [{ key: utf8.encode(key), value: utf8.encode(value) }] });
+    // Idempotent (KIP-98): the producer's id and epoch, the partition's next sequence; every attempt sends these same bytes.
+    const baseSequence = producer.sequences.get(partition) ?? 0;
+    producer.sequences.set(partition, baseSequence + 1);
+    const batch = encodeBatch({ baseTimestamp: this.nowMs, producerId: producer.producerId, producerEpoch: 0, baseSequence, records: [{ key: utf8.encode(key), value: utf8.encode(value) }] });
     const op: SendOp = { producer, partition, value, batch, done: false, attempts: 0, awaiting: undefined, maybeWritten: false };
     this.inFlight.add(op);
     this.attempt(op);
@@ -540,7 +561,10 @@ class PartitionsSimulation {
     if (replica === undefined) return answer({ ok: false, error: new NotLeaderOrFollowerError(TOPIC, op.partition, -1) });
     // The request's own bytes, as decoded from the wire: the leader numbers them in place.
     replica.produce([op.batch.slice()], -1).then(
-      ({ baseOffset }) => answer({ ok: true, baseOffset }),
+      ({ baseOffset, duplicate }) => {
+        if (duplicate === true) this.coverage.deduplicated++;
+        answer({ ok: true, baseOffset });
+      },
       (error: unknown) => answer({ ok: false, error }),
     );
   }
@@ -576,7 +600,13 @@ class PartitionsSimulation {
   }
 
   private retryOrGiveUp(op: SendOp): void {
-    if (op.attempts >= SEND_ATTEMPTS_MAX) return this.complete(op, { kind: op.maybeWritten ? 'unknown' : 'fail', value: op.value });
+    if (op.attempts >= SEND_ATTEMPTS_MAX) {
+      // Its sequence may be missing on the partition, so the next would be out of order: a new producer id (as Kafka's producer resets).
+      op.producer.producerId = this.nextProducerId++;
+      op.producer.sequences.clear();
+      this.coverage.producerResets++;
+      return this.complete(op, { kind: op.maybeWritten ? 'unknown' : 'fail', value: op.value });
+    }
     this.coverage.retries++;
     // Until the retry, this attempt's late refusal or timeout changes nothing (an acknowledgement still counts).
     op.awaiting = undefined;
@@ -838,7 +868,7 @@ class PartitionsSimulation {
   }
 
   /** The final reads, the replicas' logs against the leader's, and the history checker; returns the duplicates counted. */
-  private async finish(): Promise<number> {
+  private async finish(): Promise<void> {
     await this.runEvents(() => this.brokers.every((b) => !b.maintaining));
     // Taken at once: the reads below let time pass (a read waits for writes in flight to land).
     const settled = [...this.replicasOf.keys()].map((partition) => {
@@ -862,11 +892,26 @@ class PartitionsSimulation {
         }
       }
     }
-    const history = judgeable(this.history);
-    const { anomalies, counts } = checkHistory(history);
+    // The producers are idempotent: a value at two offsets is an anomaly.
+    const history = { ...judgeable(this.history), idempotent: true };
+    const { anomalies } = checkHistory(history);
     const [first] = anomalies;
     if (first !== undefined) this.fail(first.kind, `${describeAnomaly(first, history)}${anomalies.length > 1 ? ` (and ${anomalies.length - 1} more anomalies)` : ''}`);
-    return counts.duplicates;
+    this.checkProducerOrder();
+  }
+
+  /** Each producer's records lie in each partition's final log in the order it sent them (a retry never lands after a later send). */
+  private checkProducerOrder(): void {
+    const last = new Map<string, { n: number; offset: number }>();
+    for (const { partition, offset, value } of this.history.final) {
+      const [name, n] = value.split('-');
+      const key = `${partition}/${name}`;
+      const previous = last.get(key);
+      if (previous !== undefined && Number(n) <= previous.n) {
+        return this.fail('producer order', `p${partition}: ${value} at ${offset} follows send ${name}-${previous.n} at ${previous.offset}`);
+      }
+      last.set(key, { n: Number(n), offset });
+    }
   }
 }
 
