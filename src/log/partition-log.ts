@@ -737,6 +737,10 @@ export class PartitionLog implements FlushSource {
       const removed = await this.#summariesFrom(offset);
       if (removed.length === 0) return;
       const from = removed[0]!.baseOffset;
+      // A batch is removed whole: one the high watermark cuts would take committed records with it.
+      if (from < this.#highWatermark) {
+        throw new InvalidOffsetError(`cannot truncate ${this.id.topic}-${this.id.partition} to ${offset}: the batch holding it starts at ${from}, below its high watermark ${this.#highWatermark}`);
+      }
       await this.#write([{ kind: 'deleteBatches', id: this.id, fromBaseOffset: from, toBaseOffset: Infinity }]);
       this.#places.truncateFrom(removed[0]!.raftIndex);
       this.#producers.truncateFrom(removed[0]!.raftIndex);

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { InvalidOffsetError } from '../../src/errors';
 import { createLogManager, type PartitionLog } from '../../src/log';
 import { createMemoryStorage } from '../../src/storage';
 import { batchOf, recordsOf } from './batches';
@@ -75,6 +76,11 @@ describe('partition log vs. an array model', () => {
               break;
             case 'truncate': {
               const offset = pick(log.highWatermark, modelEnd(), step.fraction);
+              // A batch is removed whole, so one the high watermark cuts cannot go: refused, nothing removed.
+              if (model.some((b) => b.baseOffset < log.highWatermark && b.baseOffset + b.values.length > offset)) {
+                await expect(log.truncateTo(offset)).rejects.toThrow(InvalidOffsetError);
+                break;
+              }
               await log.truncateTo(offset);
               model = model.filter((b) => b.baseOffset + b.values.length <= offset);
               break;
@@ -111,6 +117,16 @@ describe('partition log vs. an array model', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('regression: a truncation into a batch the high watermark cuts is refused, not a removal of committed records (fast-check seed 1117456093)', async () => {
+    const storage = createMemoryStorage();
+    const log = await createLogManager(storage).open(id, {}, { highWatermark: 'replicated' });
+    await log.append(batchOf(['a', 'b']));
+    log.advanceHighWatermark(1); // inside the batch
+    await expect(log.truncateTo(1)).rejects.toThrow(InvalidOffsetError);
+    expect([log.logEndOffset, log.highWatermark]).toEqual([2, 1]);
+    expect(recordsOf(await log.read(0, { maxBytes: Infinity, endOffset: 2 })).map((r) => r[2])).toEqual(['a', 'b']);
   });
 
   it('regression: a batch the high watermark cuts is not read (fast-check seed -1489044151)', async () => {
