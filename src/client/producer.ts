@@ -59,7 +59,7 @@ export interface ProducerConfig {
   retry?: RetryOptions;
   /**
    * Idempotence (KIP-98), on by default as since Kafka 3.0: the producer takes a producer id
-   * from its broker and numbers its batches per partition, so a retry (a timeout too) is written
+   * from its broker and numbers its batches per partition, so a retried send is written
    * once — the leader answers a batch it has with the original offsets. `false` turns it off.
    */
   idempotent?: boolean;
@@ -315,13 +315,14 @@ export class Producer {
         } catch (error) {
           // Retried as KafkaJS does: retriable errors, with backoff. Not a timeout (its write may
           // still land), an unknown topic (looked up again above) or a full disk (freed by the user,
-          // not by waiting): on one node that leaves a peer or slot not yet available. Idempotent, a
-          // timeout is retried too (the leader answers a batch it has with its offsets), and so is a
-          // sequence out of order while another send is in flight (its batch may be the one missing).
+          // not by waiting): on one node that leaves a peer or slot not yet available. A timeout is
+          // the send's own bound (`timeout`), so it ends the send, idempotent or not (the producer
+          // then takes a new id). Idempotent, a sequence out of order while another send is in
+          // flight is retried (its batch may be the one missing).
           const retriable =
             error instanceof LetterboxError &&
             ((error.retriable && !(error instanceof TimeoutError || error instanceof UnknownTopicOrPartitionError || error instanceof StorageFullError)) ||
-              (idempotent && request !== undefined && (error instanceof TimeoutError || (error instanceof OutOfOrderSequenceNumberError && this.#inFlight > 1))));
+              (idempotent && request !== undefined && error instanceof OutOfOrderSequenceNumberError && this.#inFlight > 1));
           if (!retriable || retry >= this.#retry.retries) {
             // Given up with its sequences maybe missing on the partitions: later sends take a new producer id (as Kafka's producer resets).
             if (idempotent && request !== undefined) this.#resetProducerId();
