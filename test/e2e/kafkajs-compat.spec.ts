@@ -114,14 +114,15 @@ test('Instrumentation events and a custom logger: heartbeats and the group join 
   const lines = await logged();
   expect(lines.slice(0, 4)).toEqual(['ERROR [] custom logger {"extra":"data"}', 'ERROR [Consumer] from the consumer {}', 'InvalidArgumentError: unknown event refused', 'joined events-group as leader: true']);
   expect(lines.some((l) => l.includes('below ERROR'))).toBe(false);
-  // REQUEST and REQUEST_TIMEOUT carry the docs' payload fields; the producer's first send looks
-  // the topic up (Metadata) and produces; the second gives up after its 1 ms timeout, and its
+  // REQUEST and REQUEST_TIMEOUT carry the docs' payload fields; the idempotent producer's connect
+  // takes a producer id (InitProducerId); its first send looks the topic up (Metadata) and produces; the second gives up after its 1 ms timeout, and its
   // late answer is not reported as a REQUEST.
   await expect.poll(async () => (await logged()).includes('send failed: true'), { timeout: 30_000 }).toBe(true);
   const requestFields = 'apiKey apiName apiVersion broker clientId correlationId createdAt duration pendingDuration sentAt size';
   const timeoutFields = 'apiKey apiName apiVersion broker clientId correlationId createdAt pendingDuration sentAt';
   const request = (api: string, key: number) => `request ${api}(key: ${key}, version: 0) to the cluster's broker: true, from my-app, fields ${requestFields}`;
   expect((await logged()).filter((l) => l.startsWith('request'))).toEqual([
+    request('InitProducerId', 22),
     request('Metadata', 3),
     request('Metadata', 3),
     request('Produce', 0),
