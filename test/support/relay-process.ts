@@ -26,7 +26,10 @@ export async function startRelayProcess(args: readonly string[] = [], timeoutMs 
   });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay printed no URL within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM'); // not left running once given up on (one outlived a failed CI run)
+      reject(new Error(`relay printed no URL within ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /https?:\/\/[^\s]+/.exec(output);
