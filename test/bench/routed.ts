@@ -94,8 +94,8 @@ export async function latencies(letterbox: Letterbox, topic: string, partition: 
 }
 
 /** producer.sendBatch of 1000 × 1 KiB to `partition`, with `acks`, IN_FLIGHT calls at a time, 16 calls (MB/s). */
-export async function produceMbps(letterbox: Letterbox, topic: string, partition: number, acks: Acks = 1): Promise<number> {
-  const producer = letterbox.producer();
+export async function produceMbps(letterbox: Letterbox, topic: string, partition: number, acks: Acks = 1, idempotent = true): Promise<number> {
+  const producer = letterbox.producer({ idempotent });
   await producer.connect();
   try {
     const values = Array.from({ length: 64 }, () => crypto.getRandomValues(new Uint8Array(RECORD_BYTES)));

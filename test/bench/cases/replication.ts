@@ -37,6 +37,8 @@ type TabMessage = { type: 'ready'; tab: string; brokerId: number; peerId: string
 type PipeMessage = { type: 'replica-join'; cluster: string } | { type: 'replica-joined'; joined: { brokerId: number; peerId: string } | { error: string } };
 
 let topics = 0;
+/** Runs of producer.idempotence.cost so far: which of its two measurements goes first alternates. */
+let idempotenceRuns = 0;
 const freshTopic = (name: string) => `${name}-${Date.now()}-${topics++}`;
 const errorText = (error: unknown) => {
   const { name, code, message } = error as { name?: string; code?: string; message?: string };
@@ -268,6 +270,29 @@ export const cases: BenchCase[] = [
         // The fanout counts the bytes delivered to both sinks; the leader sends each produced byte to both followers.
         { id: 'cluster.produce.delivered', value: 2 * mbps, unit: 'MB/s (2 × cluster.produce: the bytes the leader sends its two followers, as the fanout counts; acks -1 waits for one)', better: 'higher', baseline: 'raw.datachannel.fanout.mbps' },
         { id: 'cluster.produce.rf1', value: unreplicated, unit: 'MB/s (the same, acks 1, to a replication-factor-1 partition led here, just after)', better: 'higher' },
+      ];
+    },
+  },
+  {
+    id: 'producer.idempotence.cost',
+    title: `cluster.produce (acks -1, replication factor 3, followers in two other tabs over WebRTC) with the idempotent producer (the default) (MB/s); ratio to the same with idempotent: false (.off), each the mean of two measurements in the same run, on-off-off-on or off-on-on-off (goal ≥ 0.95)`,
+    needs: ['relay'],
+    runs: 5,
+    async run(context): Promise<BenchFigure[]> {
+      const { letterbox, brokerId } = await clusterOf(context, 'producer.idempotence.cost', REPLICAS - 1);
+      const { topic, partition } = await replicatedPartition(letterbox, brokerId, SETUP_TIMEOUT_MS);
+      // Four measurements, on-off-off-on or off-on-on-off (alternating between runs), so that
+      // a drift of the link's speed within the run weighs on both the same.
+      const onFirst = idempotenceRuns++ % 2 === 0;
+      const order = onFirst ? [true, false, false, true] : [false, true, true, false];
+      const measured: Record<'on' | 'off', number[]> = { on: [], off: [] };
+      for (const idempotent of order) measured[idempotent ? 'on' : 'off'].push(await produceMbps(letterbox, topic, partition, -1, idempotent));
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      const [on, off] = [mean(measured.on), mean(measured.off)];
+      console.log(`bench: producer.idempotence.cost: on ${measured.on.map((x) => x.toFixed(2)).join(', ')} MB/s, off ${measured.off.map((x) => x.toFixed(2)).join(', ')} MB/s`);
+      return [
+        { id: 'producer.idempotence.cost', value: on, unit: 'MB/s (idempotent)', better: 'higher', baseline: 'producer.idempotence.cost.off' },
+        { id: 'producer.idempotence.cost.off', value: off, unit: 'MB/s (idempotent: false)', better: 'higher' },
       ];
     },
   },
