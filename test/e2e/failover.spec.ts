@@ -1,10 +1,7 @@
-import type { BrowserContext, Page } from '@playwright/test';
-import { BROWSER_TIMING } from '../../src/node/membership';
-import { brokerNamesOf, clusterInfoOf, controllerOf, createTopic, nodeInfoOf, openBroker, placementOf, recordsTimeoutMs, registered, type Registered } from './cluster-tabs';
-import { DISCOVERY_TIMEOUT_MS } from './demo';
-import { expect, test, type KillableBrowser } from './fixtures';
-import type { History, Report } from '../sim/history';
-import { acknowledged, expectConsistent, finalRead, historyOf, producerDone, producerRunOf, startConsumer, startProducer, stopConsumer, stopProducer, unreadOf, type ProducerRun, type SendLog } from './history-tabs';
+import { brokerNamesOf, controllerOf, recordsTimeoutMs } from './cluster-tabs';
+import { expect, test } from './fixtures';
+import { createLedBy, createReplicated, ELECTION_TIMEOUT_MS, FAILOVER_TIMEOUT_MS, fourBrokers, judge, leadersOf, longestAckGap, METADATA_TIMEOUT_MS, PARTITIONS, POLL, printRun, REGISTER_TIMEOUT_MS, type Tab } from './failover-tabs';
+import { acknowledged, producerDone, producerRunOf, startConsumer, startProducer, stopProducer, type SendLog } from './history-tabs';
 
 // Issue 19's failover, end to end: real Chromium, the relay, four pages — three tabs of one
 // browser process and a page of another — brokers of one cluster; a topic of PARTITIONS
@@ -19,149 +16,14 @@ import { acknowledged, expectConsistent, finalRead, historyOf, producerDone, pro
 // record read that the log later lost. Duplicates from retried sends are counted (the
 // idempotence issue removes them).
 //
-// Every wait is on a condition, bounded by the protocol (BROWSER_TIMING, src/node/membership.ts):
-// REGISTER_TIMEOUT_MS: a broker meets the others (across processes through the relay and a
-//   WebRTC dial, DISCOVERY_TIMEOUT_MS on a loaded machine), listens for the formation rounds
-//   and registers with the active controller;
-// METADATA_TIMEOUT_MS: an admin change is committed and reaches every image (the broker's own
-//   bound for applying one here);
-// FAILOVER_TIMEOUT_MS: a lost leader is noticed (an election timeout of its followers; at the
-//   latest the controller's session timeout), a new one elected and reported to the active
-//   controller (itself possibly elected anew), and every image names it;
-// recordsTimeoutMs(n): n records produced or consumed at the data path's floor rate.
-const FORMATION_MS = BROWSER_TIMING.formationRounds * BROWSER_TIMING.sessionTickMs;
-const REGISTER_TIMEOUT_MS = DISCOVERY_TIMEOUT_MS + FORMATION_MS + BROWSER_TIMING.requestTimeoutMs;
-const METADATA_TIMEOUT_MS = 30_000;
-const FAILOVER_TIMEOUT_MS = BROWSER_TIMING.sessionTimeoutMs + METADATA_TIMEOUT_MS;
-/** A raft election timeout of a partition's replicas (ms). */
-const ELECTION_TIMEOUT_MS = BROWSER_TIMING.electionTicks * BROWSER_TIMING.tickMs;
-const PARTITIONS = 3;
+// Every wait is on a condition, bounded by the protocol (failover-tabs.ts).
 const RECORDS = 10_000;
 const BATCH = 100;
-/** Poll often: failover times are measured on these polls. */
-const POLL = { intervals: [100] };
-
-interface Tab {
-  name: string;
-  context: BrowserContext;
-  page: Page;
-  broker: Registered;
-}
-
-/**
- * Four brokers of one new cluster through `relay`: tabs A1, A2, A3 of `profile` and B, a page
- * of the killable browser process; once every tab's metadata group has its three voters (so
- * losing one leaves a majority).
- */
-async function fourBrokers(profile: BrowserContext, other: KillableBrowser, relay: string, baseURL: string): Promise<{ tabs: Tab[]; b: Tab }> {
-  const cluster = `failover-${Date.now()}`;
-  const open = async (name: string, context: BrowserContext, base?: string): Promise<Tab> => {
-    const page = await openBroker(context, cluster, relay, base);
-    return { name, context, page, broker: await registered(page, REGISTER_TIMEOUT_MS) };
-  };
-  // One tab first: it bootstraps the cluster, the others join it.
-  const a1 = await open('A1', profile);
-  const [a2, a3, b] = await Promise.all([open('A2', profile), open('A3', profile), open('B (other process)', other.context, baseURL)]);
-  const all = [a1, a2, a3, b];
-  const infos = async () => (await Promise.all(all.map(async (t) => `${t.name}: ${await clusterInfoOf(t.page).catch(String)}`))).join('\n');
-  // One cluster of four brokers. On a loaded machine B may bootstrap a cluster of its own before
-  // its dial to A1 succeeds; when they meet, A1's (then a cluster of A1 alone) joins B's as a new
-  // broker, as the formation rule says (README § Clusters): wait for that, within a registration.
-  const ids = async () => Promise.all(all.map((t) => nodeInfoOf(t.page)));
-  try {
-    await expect
-      .poll(async () => {
-        const nodes = await ids();
-        return { clusters: new Set(nodes.map((n) => n.clusterId)).size, brokers: new Set(nodes.map((n) => n.brokerId)).size };
-      }, { timeout: REGISTER_TIMEOUT_MS })
-      .toEqual({ clusters: 1, brokers: 4 });
-  } catch (error) {
-    throw new Error(`not one cluster of four brokers:\n${await infos()}`, { cause: error });
-  }
-  for (const [i, node] of (await ids()).entries()) all[i]!.broker = node as Registered;
-  for (const t of all) {
-    await expect.poll(() => t.page.evaluate(async () => (await (await window.broker.node()).clusterInfo())?.voters.length), { timeout: METADATA_TIMEOUT_MS, message: await infos() }).toBe(3);
-  }
-  console.log(all.map((t) => `${t.name}: broker ${t.broker.brokerId}`).join(', '));
-  return { tabs: [a1, a2, a3], b: b! };
-}
-
-/** The leader of each partition of `topic` as `page`'s metadata names it. */
-async function leadersOf(page: Page, topic: string): Promise<number[]> {
-  const placement = await placementOf(page, topic);
-  if ('failed' in placement) throw new Error(`${topic}: ${placement.failed.code}`);
-  return placement.map((p) => p.leader);
-}
-
-/**
- * Creates `topic` (PARTITIONS partitions, three replicas) from `tab` and waits until every
- * tab's metadata names the same leader for each partition; returns the leaders.
- */
-async function createReplicated(from: Tab, tabs: readonly Tab[], topic: string): Promise<number[]> {
-  expect(await createTopic(from.page, { topic, numPartitions: PARTITIONS, replicationFactor: 3 })).toEqual({ created: true });
-  const leaders = await leadersOf(from.page, topic);
-  for (const t of tabs) await expect.poll(() => leadersOf(t.page, topic).catch(String), { timeout: METADATA_TIMEOUT_MS }).toEqual(leaders);
-  return leaders;
-}
-
-/**
- * Sends one record to each partition from `producer` (recorded as `<topic>-end-*`) after the
- * faults: each must be acknowledged; their offsets are where the final read may stop.
- */
-async function endMarkers(producer: Tab, topic: string): Promise<Map<number, number>> {
-  const name = `${topic}-end`;
-  await startProducer(producer.page, { name, topic, partitions: Array.from({ length: PARTITIONS }, (_, i) => i), count: PARTITIONS, batch: PARTITIONS });
-  const run = await producerDone(producer.page, name, FAILOVER_TIMEOUT_MS);
-  expect(run.acked, `the end markers: ${JSON.stringify(run.errors)}`).toBe(PARTITIONS);
-  const history = await historyOf([producer.page], []);
-  const ends = new Map<number, number>();
-  for (const [value, { partition, offset }] of acknowledged(history)) if (value.startsWith(name)) ends.set(partition, offset);
-  return ends;
-}
-
-/**
- * After the producers ended: the end markers, the consumer reads every acknowledged record,
- * the final read of the whole log, and the history checker's judgement of it all.
- */
-async function judge(what: string, topic: string, producers: readonly Tab[], consumer: Tab): Promise<{ report: Report; history: History }> {
-  const ends = await endMarkers(producers[0]!, topic);
-  const acked = [...acknowledged(await historyOf(producers.map((p) => p.page), [])).keys()];
-  try {
-    await expect.poll(async () => (await unreadOf(consumer.page, 'reader', acked)).count, { timeout: recordsTimeoutMs(acked.length) }).toBe(0);
-  } finally {
-    const { polls, rebalances, events } = await stopConsumer(consumer.page, 'reader');
-    console.log(`${what}: the consumer in ${consumer.name} polled ${polls} batches, ${rebalances} rebalances (${events.slice(-8).join('; ')}); unread ${JSON.stringify(await unreadOf(consumer.page, 'reader', acked))}`);
-  }
-  const final = await finalRead(consumer.page, topic, `${topic}-final`, ends);
-  const history = await historyOf([...producers.map((p) => p.page), consumer.page], final);
-  return { report: expectConsistent(history, what), history };
-}
-
-/** The producer's run, printed. */
-function printRun(what: string, name: string, run: ProducerRun): void {
-  console.log(`${what}: producer ${name}: ${run.sends} sends of ${run.sent} records, ${run.acked} acknowledged, ${run.failed} failed ${JSON.stringify(run.errors)}; Produce requests by broker ${JSON.stringify(run.requests)}`);
-}
-
-/**
- * The longest time the producer on `page` went without an acknowledgement after `from` (ms
- * since the epoch): what the failover cost it (from the ops it recorded).
- */
-const longestAckGap = (page: Page, from: number): Promise<number> =>
-  page.evaluate((from) => {
-    const acks = (window.historyOps ?? []).filter(({ t, op }) => op.kind === 'ack' && t >= from).map(({ t }) => t);
-    let longest = 0;
-    let previous = from;
-    for (const t of acks) {
-      longest = Math.max(longest, t - previous);
-      previous = t;
-    }
-    return longest;
-  }, from);
 
 test.describe('failover of replicated partitions across browser processes', () => {
   test('the tab leading most partitions closes while another produces 10k records with acks -1: producing resumes by itself, every acknowledged record consumed at its offset (history checker)', async ({ profile, killableBrowser, relay, baseURL }) => {
     test.setTimeout(REGISTER_TIMEOUT_MS * 3 + METADATA_TIMEOUT_MS + FAILOVER_TIMEOUT_MS + recordsTimeoutMs(RECORDS) * 2);
-    const { tabs, b } = await fourBrokers(profile, killableBrowser, relay.url, baseURL!);
+    const { tabs, b } = await fourBrokers('failover', profile, killableBrowser, relay.url, baseURL!);
     const topic = 'closed-leader';
     const leaders = await createReplicated(tabs[0]!, [...tabs, b], topic);
     // The tab of this browser leading most partitions closes; of the other two, one produces and one reads.
@@ -198,16 +60,10 @@ test.describe('failover of replicated partitions across browser processes', () =
 
   test('the browser process of a partition leader is killed (SIGKILL) while another tab produces 10k records with acks -1: producing resumes by itself, every acknowledged record consumed at its offset (history checker)', async ({ profile, killableBrowser, relay, baseURL }) => {
     test.setTimeout(REGISTER_TIMEOUT_MS * 3 + 2 * METADATA_TIMEOUT_MS + FAILOVER_TIMEOUT_MS + recordsTimeoutMs(RECORDS) * 2);
-    const { tabs, b } = await fourBrokers(profile, killableBrowser, relay.url, baseURL!);
+    const { tabs, b } = await fourBrokers('failover', profile, killableBrowser, relay.url, baseURL!);
     const all = [...tabs, b];
-    // B must lead a partition: placement walks the brokers device by device, so a second topic
-    // (placed from where the first ended) gives B one if the first did not.
-    let topic = 'killed-leader';
-    let leaders = await createReplicated(tabs[0]!, all, topic);
-    if (!leaders.includes(b.broker.brokerId)) {
-      topic = 'killed-leader-2';
-      leaders = await createReplicated(tabs[0]!, all, topic);
-    }
+    // B must lead a partition.
+    const { topic, leaders } = await createLedBy(b, tabs[0]!, all, 'killed-leader');
     const lost = leaders.flatMap((l, p) => (l === b.broker.brokerId ? [p] : []));
     expect(lost.length, `leaders ${leaders.join(', ')}; B is broker ${b.broker.brokerId}`).toBeGreaterThan(0);
     const [producer, consumer] = tabs as [Tab, Tab, Tab];
@@ -236,14 +92,9 @@ test.describe('failover of replicated partitions across browser processes', () =
 
   test('a leader in another browser process paused (SIGSTOP) until another replica leads, then resumed (SIGCONT): it acknowledges no acks -1 write after the election and steps down (history checker)', async ({ profile, killableBrowser, relay, baseURL }) => {
     test.setTimeout(REGISTER_TIMEOUT_MS * 3 + 2 * METADATA_TIMEOUT_MS + 2 * FAILOVER_TIMEOUT_MS + recordsTimeoutMs(RECORDS) * 2);
-    const { tabs, b } = await fourBrokers(profile, killableBrowser, relay.url, baseURL!);
+    const { tabs, b } = await fourBrokers('failover', profile, killableBrowser, relay.url, baseURL!);
     const all = [...tabs, b];
-    let topic = 'paused-leader';
-    let leaders = await createReplicated(tabs[0]!, all, topic);
-    if (!leaders.includes(b.broker.brokerId)) {
-      topic = 'paused-leader-2';
-      leaders = await createReplicated(tabs[0]!, all, topic);
-    }
+    const { topic, leaders } = await createLedBy(b, tabs[0]!, all, 'paused-leader');
     const partition = leaders.indexOf(b.broker.brokerId);
     expect(partition, `leaders ${leaders.join(', ')}; B is broker ${b.broker.brokerId}`).toBeGreaterThanOrEqual(0);
     const [producer, consumer] = tabs as [Tab, Tab, Tab];

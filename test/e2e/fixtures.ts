@@ -31,7 +31,8 @@ async function launchProfile(baseURL: string | undefined): Promise<{ context: Br
  * separate browser process; `relay`, a relay process on free ports, stopped after the test;
  * `restartableRelay`, one with a key of its own that `restart()` brings back at the same address;
  * `killableBrowser`, a browser process of our own on a fresh profile (its default context, and
- * `kill`, `pause`, `resume` of its process group by PID), for crash and freeze tests.
+ * `kill`, `pause`, `resume` of its process group by PID, `relaunch` on the same profile), for
+ * crash and freeze tests.
  */
 export const test = base.extend<{ profile: BrowserContext; otherBrowser: BrowserContext; relay: RelayProcess; restartableRelay: RestartableRelay; killableBrowser: KillableBrowser }>({
   baseURL: async ({}, use) => {
@@ -61,21 +62,47 @@ export const test = base.extend<{ profile: BrowserContext; otherBrowser: Browser
   },
   killableBrowser: async ({}, use) => {
     const dir = await mkdtemp(join(tmpdir(), 'letterbox-killable-'));
-    const chromium = await launchKillableChromium(dir);
+    let current = await launchKillableChromium(dir);
+    const contextOf = async (chromium: KillableChromium) => chromium.browser.contexts()[0] ?? (await chromium.browser.newContext());
+    let context = await contextOf(current);
     try {
-      const context = chromium.browser.contexts()[0] ?? (await chromium.browser.newContext());
-      await use({ ...chromium, context });
+      await use({
+        get browser() {
+          return current.browser;
+        },
+        get pid() {
+          return current.pid;
+        },
+        get context() {
+          return context;
+        },
+        kill: () => current.kill(),
+        pause: () => current.pause(),
+        resume: () => current.resume(),
+        async relaunch() {
+          current.resume();
+          await current.kill();
+          current = await launchKillableChromium(dir);
+          context = await contextOf(current);
+        },
+      });
     } finally {
-      chromium.resume(); // a test that failed while it was paused
-      await chromium.kill();
+      current.resume(); // a test that failed while it was paused
+      await current.kill();
       await rm(dir, { recursive: true, force: true });
     }
   },
 });
 
-/** A browser process the test may kill or pause: its default context (on its on-disk profile), and its process group's signals. */
+/**
+ * A browser process the test may kill or pause: its default context (on its on-disk profile),
+ * and its process group's signals; `relaunch` kills it (if it still runs) and starts another
+ * on the same profile — a crashed browser opened again, its disk as the kill left it. `browser`,
+ * `pid` and `context` are the current process's.
+ */
 export interface KillableBrowser extends KillableChromium {
-  context: BrowserContext;
+  readonly context: BrowserContext;
+  relaunch(): Promise<void>;
 }
 
 export { expect } from '@playwright/test';
