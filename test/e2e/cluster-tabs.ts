@@ -2,6 +2,7 @@ import type { BrowserContext, Page } from '@playwright/test';
 import type { Admin, Letterbox } from '../../src/client';
 import { showPageLogs } from './demo';
 import { BROWSER_TIMING } from '../../src/node/membership';
+import { slotLockName } from '../../src/node/slots';
 import { expect, openClientPage, test } from './fixtures';
 
 // Tabs whose brokers join one cluster (issue 18), for cluster.spec.ts: each is the ES client
@@ -86,6 +87,21 @@ export async function startBroker(page: Page, cluster: string, relay: string): P
  */
 export async function openBroker(context: BrowserContext, cluster: string, relay: string, baseURL?: string): Promise<Page> {
   const page = await openClientTab(context, baseURL);
+  await startBroker(page, cluster, relay);
+  return page;
+}
+
+/** A closed tab's worker ends and its slot lock is released (0.16–0.74 s measured, README § Tabs of one browser need no relay). */
+export const LOCK_RELEASE_TIMEOUT_MS = 10_000;
+
+/**
+ * A new tab of `context` with a broker in `cluster`, opened where a tab that held `slot` closed:
+ * the new tab takes the lowest free slot, which is the closed tab's once its worker has let it
+ * go (waited for here, up to LOCK_RELEASE_TIMEOUT_MS) — the same broker, from its own disk.
+ */
+export async function reopenBroker(context: BrowserContext, slot: number, cluster: string, relay: string, baseURL?: string): Promise<Page> {
+  const page = await openClientTab(context, baseURL);
+  await expect.poll(() => lockHeld(page, slotLockName(slot)), { timeout: LOCK_RELEASE_TIMEOUT_MS }).toBe(false);
   await startBroker(page, cluster, relay);
   return page;
 }

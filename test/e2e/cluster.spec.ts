@@ -1,6 +1,5 @@
 import type { BrowserContext, Page } from '@playwright/test';
 import { BROWSER_TIMING } from '../../src/node/membership';
-import { slotLockName } from '../../src/node/slots';
 import {
   NO_RELAY,
   ORIGIN,
@@ -10,11 +9,10 @@ import {
   controllerOf,
   createTopic,
   expectDataPath,
-  lockHeld,
   openBroker,
-  openClientTab,
   placementOf,
   registered,
+  reopenBroker,
   startBroker,
   type ClusterView,
   type PartitionPlace,
@@ -43,14 +41,12 @@ import { expect, test } from './fixtures';
 // FAILOVER_TIMEOUT_MS: a closed controller is noticed (an election timeout of its followers, at
 //   once in its own browser through its slot lock, and within the session timeout whatever
 //   happens), a new one elected and active, and every image names it;
-// LOCK_RELEASE_TIMEOUT_MS: a closed tab's worker ends and its slot lock is released
-//   (0.16–0.74 s measured, README § Tabs of one browser need no relay).
+// LOCK_RELEASE_TIMEOUT_MS (cluster-tabs.ts): a closed tab's worker ends and its slot lock is released.
 const FORMATION_MS = BROWSER_TIMING.formationRounds * BROWSER_TIMING.sessionTickMs;
 const REGISTER_TIMEOUT_MS = DISCOVERY_TIMEOUT_MS + FORMATION_MS + BROWSER_TIMING.requestTimeoutMs;
 const METADATA_TIMEOUT_MS = 30_000;
 const FENCE_TIMEOUT_MS = BROWSER_TIMING.sessionTimeoutMs + BROWSER_TIMING.controllerTickMs + METADATA_TIMEOUT_MS;
 const FAILOVER_TIMEOUT_MS = BROWSER_TIMING.sessionTimeoutMs + METADATA_TIMEOUT_MS;
-const LOCK_RELEASE_TIMEOUT_MS = 10_000;
 const PARTITIONS = 6;
 const RECORDS = 10_000;
 
@@ -206,10 +202,7 @@ test('four pages through the relay (three tabs, another browser process) are one
   });
 
   await test.step('the closed page reopened (same profile, its slot free again): the same broker id, back in the cluster', async () => {
-    const page = await openClientTab(closed.context);
-    // It takes the lowest free slot, which is the closed tab's once its worker has let it go.
-    await expect.poll(() => lockHeld(page, slotLockName(closed.broker.slot)), { timeout: LOCK_RELEASE_TIMEOUT_MS }).toBe(false);
-    await startBroker(page, cluster, relay.url);
+    const page = await reopenBroker(closed.context, closed.broker.slot, cluster, relay.url);
     const [reopened] = await tabsOf([[`${closed.name} reopened`, closed.context, page]]);
     expect(reopened!.broker).toEqual(closed.broker);
     all = [...all, reopened!];

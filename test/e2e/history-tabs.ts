@@ -131,6 +131,33 @@ export const startProducer = (page: Page, spec: ProduceSpec): Promise<void> =>
 /** The recording producer `name`'s progress. */
 export const producerRunOf = (page: Page, name: string): Promise<ProducerRun> => page.evaluate((name) => window.historyProducers![name]!.run, name);
 
+/** The recording producer `name`'s progress without its send log (which grows with every send). */
+export const producerProgressOf = (page: Page, name: string): Promise<Omit<ProducerRun, 'log'>> =>
+  page.evaluate((name) => {
+    const { log: _, ...progress } = window.historyProducers![name]!.run;
+    return progress;
+  }, name);
+
+/**
+ * When (ms since the epoch) the recording producer `name` first had a send acknowledged that
+ * it invoked at or after `from` and made no Produce request to `broker` for (`host:port`):
+ * undefined while it has none — a write the brokers other than `broker` served after `from`.
+ */
+export const firstAckWithout = (page: Page, name: string, from: number, broker: string): Promise<number | undefined> =>
+  page.evaluate(
+    ({ name, from, broker }) => {
+      const { log } = window.historyProducers![name]!.run;
+      let first: number | undefined;
+      // Sends are logged in the order they were invoked: only the tail since `from` is read, backwards.
+      for (let i = log.length - 1; i >= 0 && log[i]!.invokedAt >= from; i--) {
+        const send = log[i]!;
+        if (send.outcome === 'ack' && !send.brokers.includes(broker)) first = Math.min(first ?? send.endedAt, send.endedAt);
+      }
+      return first;
+    },
+    { name, from, broker },
+  );
+
 /** Asks the recording producer `name` to stop after its current send. */
 export const stopProducer = (page: Page, name: string): Promise<void> =>
   page.evaluate((name) => {

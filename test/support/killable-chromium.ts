@@ -15,13 +15,16 @@ export interface KillableChromium {
   resume(): void;
 }
 
+/** How long Chromium may take to start and print its DevTools URL (a loaded 2-core machine). */
+export const LAUNCH_TIMEOUT_MS = 20_000;
+
 /**
  * Starts Chromium on `userDataDir` as a process of our own and attaches over CDP, so that a
  * test can kill it like a crash and relaunch on the same profile (Playwright's persistent
  * context exposes no PID).
  * @example const first = await launchKillableChromium(dir); ...; await first.kill();
  */
-export async function launchKillableChromium(userDataDir: string, timeoutMs = 20_000): Promise<KillableChromium> {
+export async function launchKillableChromium(userDataDir: string, timeoutMs = LAUNCH_TIMEOUT_MS): Promise<KillableChromium> {
   const child = spawn(
     findChromium(),
     [...chromiumArgs, '--headless', `--user-data-dir=${userDataDir}`, '--remote-debugging-port=0', 'about:blank'],
