@@ -341,6 +341,9 @@ export class Letterbox implements ClientContext {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    globalThis.removeEventListener?.('pagehide', this.#handOver);
+    // Leaderships move to in-sync followers first, while the network still carries the transfers.
+    await (await this.#connection?.catch(() => undefined))?.node.handOver().catch(() => undefined);
     await (await this.#network?.catch(() => undefined))?.stop();
     const connection = this.#connection;
     this.#connection = undefined;
@@ -350,6 +353,14 @@ export class Letterbox implements ClientContext {
     heldByThisPage.delete(settled.info.slot);
     await settled.close();
   }
+
+  /**
+   * A page going away hands its broker's leaderships over as close() does, as far as the
+   * browser lets the worker run (not always: a closed tab's worker may stop at once).
+   */
+  readonly #handOver = (): void => {
+    void this.#connection?.then((connection) => connection.node.handOver()).catch(() => undefined);
+  };
 
   /** @internal The running node, started on first use. */
   async node(): Promise<RemoteNode> {
@@ -423,6 +434,7 @@ export class Letterbox implements ClientContext {
         this.#logger.warn('the slot’s database was lost; started afresh', { slot });
         this.#emit('letterbox.storage_lost', { slot, incarnation });
       }
+      globalThis.addEventListener?.('pagehide', this.#handOver);
       this.#emit('letterbox.connect', connection.info);
       if (this.#clusterName !== undefined) this.#joinCluster(connection, this.#clusterName);
       return connection;

@@ -72,6 +72,8 @@ export interface ProducerConfig {
 
 /** Requests an idempotent producer keeps in flight at most: the batches a leader remembers per producer (Kafka's 5). */
 const IDEMPOTENT_IN_FLIGHT_MAX = 5;
+/** The largest producer epoch (an int16 in the batch header). */
+const PRODUCER_EPOCH_MAX = 0x7fff;
 
 export interface ProducerRecord {
   topic: string;
@@ -300,7 +302,7 @@ export class Producer {
           // The node refused the request (it appends nothing then, unless its leaders appended
           // some parts and one kept refusing the rest past the RPC bound: at least once, as
           // KafkaJS without idempotence). The topic may have been deleted and created again with
-          // another partition count: look it up again, once — idempotent, under a new producer id,
+          // another partition count: look it up again, once — idempotent, under the producer id's next epoch,
           // as the sequences the refused batches took are not on the partitions.
           for (const { topic } of topics) this.#partitionCounts.delete(topic);
           if (idempotent) this.#resetProducerId();
@@ -317,14 +319,14 @@ export class Producer {
           // still land), an unknown topic (looked up again above) or a full disk (freed by the user,
           // not by waiting): on one node that leaves a peer or slot not yet available. A timeout is
           // the send's own bound (`timeout`), so it ends the send, idempotent or not (the producer
-          // then takes a new id). Idempotent, a sequence out of order while another send is in
+          // then bumps its epoch). Idempotent, a sequence out of order while another send is in
           // flight is retried (its batch may be the one missing).
           const retriable =
             error instanceof LetterboxError &&
             ((error.retriable && !(error instanceof TimeoutError || error instanceof UnknownTopicOrPartitionError || error instanceof StorageFullError)) ||
               (idempotent && request !== undefined && error instanceof OutOfOrderSequenceNumberError && this.#inFlight > 1));
           if (!retriable || retry >= this.#retry.retries) {
-            // Given up with its sequences maybe missing on the partitions: later sends take a new producer id (as Kafka's producer resets).
+            // Given up with its sequences maybe missing on the partitions: later sends go under the next epoch (as Kafka's producer bumps it).
             if (idempotent && request !== undefined) this.#resetProducerId();
             if (!retriable) throw error;
             throw new NumberOfRetriesExceededError(error, retry, this.#retry.delay(Math.max(0, retry - 1)));
@@ -342,9 +344,14 @@ export class Producer {
     }
   }
 
-  /** Forgets the producer id and its sequences: the next send takes a new id from the broker. */
+  /**
+   * After a send given up: the next epoch of the producer id (a new id once the epochs run out),
+   * its sequences from 0 (KIP-360's bump). A late attempt of the given-up send, still on the
+   * wire, is then refused by a leader that has seen the new epoch, so it cannot land after later sends.
+   */
   #resetProducerId(): void {
-    this.#producerId = undefined;
+    const id = this.#producerId;
+    this.#producerId = id === undefined || id.producerEpoch >= PRODUCER_EPOCH_MAX ? undefined : { producerId: id.producerId, producerEpoch: id.producerEpoch + 1 };
     this.#sequences.clear();
   }
 

@@ -299,5 +299,11 @@ export interface NodeApi {
   probePeerRtt(request: { peerId: string; bytes: Uint8Array; rounds: number; timeoutMs?: number }): Promise<{ rttMs: number[] }>;
   /** Stops the echoPeer call with this key: it rejects with AbortedError. */
   cancelPeerRequest(requestKey: number): void;
+  /**
+   * Hands every leadership this broker holds (its partitions', the active controller's) to an
+   * in-sync follower, before a planned close; resolves once it leads none of them, or after an
+   * election timeout, with how many moved and how many it still leads.
+   */
+  handOver(): Promise<{ handedOver: number; kept: number }>;
   close(): Promise<void>;
 }

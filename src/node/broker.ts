@@ -1,4 +1,5 @@
 import type { Clock } from '../clock';
+import { handOverLeadership } from './hand-over';
 import { isInternalTopic, type ControllerReply, type ControllerRequestBody } from '../cluster';
 import {
   InvalidArgumentError,
@@ -333,6 +334,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
 
   // --- a broker of a cluster: its topics follow the metadata image; admin goes through the controller ---
 
+  /** A leader returns its partition to the preferred replica after this many election timeouts of that replica in sync. */
+  const PREFERRED_LEADER_DELAY_ELECTIONS = 3;
   /** How often replicated partitions compact their raft logs where retention would delete (the log's maintenance round deletes them after). */
   const RAFT_COMPACT_EVERY_MS = 60_000;
 
@@ -372,6 +375,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         if (reply.type === 'error') throw reply.error;
       },
       checkEveryMs: timing.tickMs * timing.heartbeatTicks,
+      preferredLeaderDelayMs: PREFERRED_LEADER_DELAY_ELECTIONS * timing.tickMs * timing.electionTicks,
       compactEveryMs: RAFT_COMPACT_EVERY_MS,
     });
     membership.onClose(() => {
@@ -1129,6 +1133,15 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       peerRequests.get(requestKey)?.abort();
     },
 
+    async handOver() {
+      const membership = running?.membership;
+      const executor = membership?.runtime.executor;
+      if (membership === undefined || executor === undefined) return { handedOver: 0, kept: 0 };
+      const { timing } = membership.runtime.init;
+      const electionMs = timing.tickMs * timing.electionTicks;
+      return handOverLeadership(executor, { clock: components.clock, lagTicks: timing.electionTicks, checkEveryMs: timing.tickMs / 5, boundMs: electionMs });
+    },
+
     async close() {
       running?.membership?.close();
       peerRpc?.close();
@@ -1219,10 +1232,12 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       },
       rpc,
       routeOf: (topic, partition) => routeOf(r, topic, partition),
-      // A replicated partition's leader knows its epoch from raft (its metadata may not show it yet); others from the metadata.
+      // A replica here knows the leader's epoch from raft once it knows the leader (the term it
+      // follows it in), as it routes by raft's leader: the metadata shows a new leader only once
+      // that has reported itself. Other brokers take the metadata's.
       leaderEpochOf: (topic, partition) => {
         const replica = r.replicas?.get(topic, partition);
-        return replica?.isLeader === true ? replica.leaderEpoch : (membership.image?.topicByName(topic)?.partitions[partition]?.leaderEpoch ?? -1);
+        return replica !== undefined && replica.leaderBroker >= 0 ? replica.leaderEpoch : (membership.image?.topicByName(topic)?.partitions[partition]?.leaderEpoch ?? -1);
       },
       addressOf: (brokerId) => {
         const broker = membership.image?.broker(brokerId);

@@ -220,9 +220,16 @@ export class ClusterRuntime {
     return refused;
   }
 
-  /** A tab of this browser is gone (its slot lock released): fenced at once. @example cluster.brokerGone(3, incarnation); */
+  /**
+   * A tab of this browser is gone (its slot lock released): fenced at once, and every raft
+   * group it led here (the metadata group's, the partitions') elects another leader at once.
+   * @example cluster.brokerGone(3, incarnation);
+   */
   brokerGone(brokerId: number, incarnation: string): void {
     this.#step({ type: 'brokerGone', brokerId, incarnation });
+    const executor = this.#member?.executor;
+    const member = memberId(brokerId, incarnation);
+    for (const group of executor?.raftGroups() ?? []) executor!.input(group, { type: 'memberGone', member });
   }
 
   /**

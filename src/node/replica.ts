@@ -137,6 +137,16 @@ export class PartitionReplica {
     this.#executor.input(this.group, { type: 'campaign' });
   }
 
+  /**
+   * While leading: hands leadership to the replica on broker `brokerId` (leader transfer; raft
+   * catches it up first). Ignored otherwise, or when that broker holds no replica.
+   * @example if (replica.isLeader) replica.handTo(preferredBrokerId);
+   */
+  handTo(brokerId: number): void {
+    const to = this.#executor.raftState(this.group)?.membership.voters.find((id) => parseMemberId(id)?.brokerId === brokerId);
+    if (to !== undefined) this.#executor.input(this.group, { type: 'transferLeadership', to });
+  }
+
   /** Leaves the group here: pending produces are refused (retriable), the log stays. */
   close(): void {
     this.#closed = true;
@@ -194,7 +204,11 @@ export class PartitionReplica {
       case 'proposalRejected': {
         const pending = [...this.#pending].find((p) => p.input === input);
         if (pending === undefined) return;
-        if (effect.type === 'proposalRejected') return this.#settle(pending, effect.error);
+        if (effect.type === 'proposalRejected') {
+          // Not leading (any more, or handing over): the client's typed error, naming where to go.
+          const hint = effect.leaderHint === undefined ? -1 : (parseMemberId(effect.leaderHint)?.brokerId ?? -1);
+          return this.#settle(pending, effect.error.code === 'NOT_LEADER_OR_FOLLOWER' ? new NotLeaderOrFollowerError(this.log.id.topic, this.log.id.partition, hint) : effect.error);
+        }
         const first = this.log.places.at(effect.firstIndex)!;
         const last = this.log.places.at(effect.lastIndex)!;
         pending.placed = { firstIndex: effect.firstIndex, lastIndex: effect.lastIndex, term: effect.term, baseOffset: first.baseOffset, endOffset: last.lastOffset + 1 };

@@ -42,6 +42,13 @@ export interface ReplicaManagerInit {
   reportLeadership(report: { topic: string; partition: number; leaderEpoch: number; isr: number[] }): Promise<void>;
   /** How often leaders compare the metadata's hint with what raft says. */
   checkEveryMs: number;
+  /**
+   * A leader hands its partition to the preferred replica (the first of the placement's) once
+   * that has been in sync this long (Kafka's auto.leader.rebalance.enable), so leaders spread
+   * over the brokers again after failovers; long enough that a replica back from a restart
+   * has proven itself, and that a broker handing over before it closes is gone before.
+   */
+  preferredLeaderDelayMs: number;
   /** How often each replica compacts its raft log up to where retention would delete (Kafka's log.retention.check.interval.ms). */
   compactEveryMs: number;
 }
@@ -60,6 +67,8 @@ export class ReplicaManager {
   /** The leader epoch and ISR reported (or being reported) per group, so each is sent once while it stands. */
   readonly #reported = new Map<string, string>();
   #image: MetadataImage | undefined;
+  /** Per group this broker leads: since when its preferred replica (another broker) has been in sync. */
+  readonly #preferredInSyncSince = new Map<string, number>();
   readonly #stopChecks: Cancel;
 
   constructor(init: ReplicaManagerInit) {
@@ -133,12 +142,25 @@ export class ReplicaManager {
     held.replica.close();
     this.#replicas.delete(group);
     this.#reported.delete(group);
+    this.#preferredInSyncSince.delete(group);
     if (this.#byPartition.get(partitionKey(held.topic, held.partition)) === held.replica) this.#byPartition.delete(partitionKey(held.topic, held.partition));
   }
 
   /** Each replica's raft log compacted where retention would delete; the log's next maintenance round then deletes. */
   async #compact(nowMs: number): Promise<void> {
     for (const { replica } of [...this.#replicas.values()]) await replica.compactForRetention(nowMs).catch(() => undefined);
+  }
+
+  /** Leading `group` here: hands it to its preferred replica once that has been in sync (and live) for the delay. */
+  #returnToPreferred(group: string, replica: PartitionReplica, preferred: number | undefined, isr: readonly number[], image: MetadataImage): void {
+    const now = this.#init.clock.monotonic();
+    const waiting = preferred !== undefined && preferred !== this.#init.self.brokerId && isr.includes(preferred) && image.broker(preferred)?.fenced === false;
+    if (!waiting) return void this.#preferredInSyncSince.delete(group);
+    const since = this.#preferredInSyncSince.get(group) ?? now;
+    this.#preferredInSyncSince.set(group, since);
+    if (now - since < this.#init.preferredLeaderDelayMs) return;
+    this.#preferredInSyncSince.delete(group);
+    replica.handTo(preferred);
   }
 
   /** A leader whose term or in-sync replicas the metadata does not show yet reports them, once per change. */
@@ -153,8 +175,12 @@ export class ReplicaManager {
       // pre-votes may have reached replicas not started yet), so leaders follow the placement
       // instead of whichever replica times out first; a pre-vote never disrupts a leader.
       if (!replica.isLeader && replica.leader === undefined && hint.leader === this.#init.self.brokerId) replica.campaign();
-      if (!replica.isLeader) continue;
+      if (!replica.isLeader) {
+        this.#preferredInSyncSince.delete(group);
+        continue;
+      }
       const isr = replica.inSyncBrokers().sort((a, b) => a - b);
+      this.#returnToPreferred(group, replica, hint.replicas[0], isr, image);
       const shown = hint.leader === this.#init.self.brokerId && hint.leaderEpoch === epoch && isr.join() === [...hint.isr].sort((a, b) => a - b).join();
       const report = `${epoch}:${isr.join()}`;
       if (shown || this.#reported.get(group) === report) continue;

@@ -218,6 +218,22 @@ export function inSyncVoters(state: RaftState, maxLagTicks: number): NodeId[] {
   });
 }
 
+/**
+ * A leader's successor for a hand-over: the in-sync voter other than itself whose log matches
+ * furthest (the first in the membership's order on a tie); undefined when none is in sync.
+ * @example const to = transferTarget(state, config.electionTicks); if (to) step(state, { type: 'transferLeadership', to });
+ */
+export function transferTarget(state: RaftState, maxLagTicks: number): NodeId | undefined {
+  const s = state as State;
+  let best: { id: NodeId; match: number } | undefined;
+  for (const id of inSyncVoters(state, maxLagTicks)) {
+    if (id === s.config.id) continue;
+    const { match } = s.progress.get(id)!;
+    if (best === undefined || match > best.match) best = { id, match };
+  }
+  return best?.id;
+}
+
 /** Index of the last entry of the member's log (durable or not). @example lastIndexOf(state) */
 export const lastIndexOf = (state: RaftState): number => lastIndex((state as State).view);
 
@@ -255,6 +271,9 @@ export function step(previous: RaftState, input: Input): StepResult {
       break;
     case 'transferLeadership':
       transferLeadership(s, out, input.to);
+      break;
+    case 'memberGone':
+      memberGone(s, out, input.member);
       break;
     case 'readIndex':
       readIndex(s, out, input.id);
@@ -767,6 +786,17 @@ function refuseChange(s: State, next: Membership): { error: LetterboxError; lead
     return reject('RAFT_LEARNER_BEHIND', `${added} has not caught up with the commit index`);
   }
   return undefined;
+}
+
+/**
+ * The leader is known dead: one voter, the first other in the membership's order (the same on
+ * every member), campaigns now instead of after an election timeout. Only it, so that the
+ * survivors do not split their votes; its forced vote is safe (votes always are) and disrupts
+ * no one, as the lease it overrides is the dead leader's.
+ */
+function memberGone(s: State, out: Out, gone: NodeId): void {
+  if (s.role !== 'follower' || s.leader !== gone) return;
+  if (s.membership.voters.find((id) => id !== gone) === s.config.id) campaign(s, out, 'vote', true);
 }
 
 /** Leader transfer (thesis §3.10): catch the target up, then tell it to campaign at once. */

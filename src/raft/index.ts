@@ -98,7 +98,7 @@
 // there, as a Kafka follower out of range does. For the metadata controller it is the
 // metadata image.
 
-export { createRaft, inSyncVoters, lastIndexOf, step } from './core';
+export { createRaft, inSyncVoters, lastIndexOf, step, transferTarget } from './core';
 export type { RaftState, StepResult } from './core';
 export type {
   AppendRequest,

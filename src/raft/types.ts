@@ -178,6 +178,13 @@ export type Input =
    * meanwhile; the attempt ends after electionTicks. Otherwise ignored: the outcome shows in `leader`.
    */
   | { readonly type: 'transferLeadership'; readonly to: NodeId }
+  /**
+   * `member` stopped for certain (a tab of this browser whose slot lock was released). If it
+   * is the leader this member follows, the first other voter of the membership campaigns at
+   * once, without a pre-vote, asking the voters to ignore their lease of it; the others wait
+   * (should that campaign fail, their election timeout elects one). Otherwise ignored.
+   */
+  | { readonly type: 'memberGone'; readonly member: NodeId }
   /** A linearizable read: answered by `readReady` once reading the state machine at the returned index is safe, or `readRejected`. */
   | { readonly type: 'readIndex'; readonly id: number }
   /**

@@ -106,6 +106,12 @@ try {
     killable = undefined;
     if (action === 'restart') await restartKillable();
   });
+  // context.closeTab (types.ts): the tab this page opened whose URL names it, closed as a user closes it.
+  await page.exposeBinding('letterboxBenchCloseTab', async (_, tab: string) => {
+    const opened = context.pages().find((p) => new URL(p.url()).searchParams.get('tab') === tab);
+    if (opened === undefined) throw new Error(`no open tab is named ${tab}`);
+    await opened.close();
+  });
   await openBenchPage(context, page);
   const all = await page.evaluate(() => window.letterboxBench.list());
 

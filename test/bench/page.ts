@@ -25,6 +25,7 @@ const contextOf = (benchCase: BenchCase, init: { relayUrl?: string }): BenchCont
   ...init,
   ...(benchCase.needs?.some((n) => n.startsWith('peer-')) === true ? { peer: pipe } : {}),
   ...(benchCase.needs?.includes('peer-process-killable') === true ? { peerProcess } : {}),
+  closeTab: (tab) => window.letterboxBenchCloseTab!(tab),
 });
 const caseOf = (id: string) => {
   const benchCase = byId.get(id);

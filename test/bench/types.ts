@@ -52,6 +52,11 @@ export interface BenchContext {
   peer?: BenchPipe;
   /** The peer page's browser process, when the case needs `peer-process-killable`. */
   peerProcess?: PeerProcess;
+  /**
+   * Closes a tab this page opened, whose URL names it (`tab=<tab>`), as a user closes it
+   * (Playwright's page.close(), from the runner); resolves once it is closed.
+   */
+  closeTab(tab: string): Promise<void>;
 }
 
 /** The browser process of a `peer-process-killable` peer page, as the runner drives it. */
@@ -79,5 +84,7 @@ declare global {
     letterboxBenchToPeer?(message: unknown): Promise<void>;
     /** Set by the runner on the measuring page: {@link PeerProcess}'s calls, for a `peer-process-killable` case. */
     letterboxBenchPeerProcess?(action: 'kill' | 'restart'): Promise<void>;
+    /** Set by the runner on the measuring page: {@link BenchContext.closeTab}. */
+    letterboxBenchCloseTab?(tab: string): Promise<void>;
   }
 }

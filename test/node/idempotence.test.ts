@@ -140,6 +140,30 @@ describe('the idempotent producer', () => {
     expect(await endOf(node)).toBe(1);
   });
 
+  it('a send given up: the next goes under the next epoch from sequence 0, and a late attempt of the given-up one is then fenced (KIP-360), nothing written', async () => {
+    const { node } = await startNode();
+    const attempts: Uint8Array[] = [];
+    let lost = 2;
+    const lossy: NodeApi = {
+      ...node,
+      produce: async (request, trace) => {
+        attempts.push(...request.batches.map((b) => b.bytes.slice()));
+        // Both attempts of the first send stay on the wire (never delivered): the send is given up.
+        if (lost-- > 0) throw new LeaderNotAvailableError('t', 0);
+        return node.produce(request, trace);
+      },
+    };
+    const producer = producerOn(lossy, { retry: { retries: 1, initialRetryTime: 1 } });
+    await producer.connect();
+    await expect(producer.send({ topic: 't', messages: [{ value: 'given up' }] })).rejects.toThrow();
+    await producer.send({ topic: 't', messages: [{ value: 'next' }] });
+    const [givenUp, , next] = attempts.map((b) => readBatchHeader(b));
+    expect([next!.producerId, next!.producerEpoch, next!.baseSequence]).toEqual([givenUp!.producerId, givenUp!.producerEpoch + 1, 0]);
+    // The given-up send's attempt arrives late: fenced, not written after the next send.
+    await expect(produce(node, attempts[0]!)).rejects.toBeInstanceOf(InvalidProducerEpochError);
+    expect(await endOf(node)).toBe(1);
+  });
+
   it('refuses more than 5 requests in flight, and no retries, with idempotence', () => {
     const fake = {} as NodeApi;
     expect(() => producerOn(fake, { maxInFlightRequests: 6 })).toThrow(InvalidArgumentError);

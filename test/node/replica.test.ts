@@ -3,6 +3,7 @@ import { ManualClock } from '../../src/clock';
 import { CorruptBatchError, FencedLeaderEpochError, InvalidProducerEpochError, NotEnoughReplicasError, NotLeaderOrFollowerError, OutOfOrderSequenceNumberError, UnknownLeaderEpochError } from '../../src/errors';
 import { createLogManager, type PartitionLog } from '../../src/log';
 import { Executor, PartitionRaftStore, PartitionReplica, type GroupMessage } from '../../src/node';
+import { handOverLeadership } from '../../src/node/hand-over';
 import { decodeBatch, encodeBatch } from '../../src/protocol';
 import type { RaftConfig } from '../../src/raft';
 import { createMemoryStorage, type MemoryStorage } from '../../src/storage';
@@ -67,7 +68,7 @@ async function cluster(storages: Map<string, MemoryStorage> = new Map(members.ma
   const stop = () => {
     for (const n of nodes.values()) n.executor.stop();
   };
-  return { nodes, isolated, deaf, run, leader, stop, storages };
+  return { nodes, isolated, deaf, run, leader, stop, storages, clock };
 }
 
 /** A replica's batches below its high watermark (or `end`), as [offset, epoch, control, values]. */
@@ -257,6 +258,36 @@ describe('a replicated partition whose raft log is the partition log', () => {
     expect(await during(pending, c.run, 1000)).toMatchObject({ status: 'rejected', reason: expect.any(NotLeaderOrFollowerError) });
     expect(old.log.highWatermark).toBe(next.log.highWatermark);
     expect((await batchesOf(old.log)).flatMap((b) => b[3])).toEqual(['committed', 'kept']);
+    c.stop();
+  });
+
+  it('a leader hands over before a planned close: an in-sync follower leads within a few round trips, not an election timeout; writes meanwhile are refused (retriable), nothing committed is lost', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const [oldId, old] = c.leader();
+    await during(old.replica.produce([batchOf(['before'])], -1), c.run, 100);
+    const handing = handOverLeadership(old.executor, { clock: c.clock, lagTicks: 10, checkEveryMs: 1, boundMs: 100 });
+    const refused = Promise.allSettled([old.replica.produce([batchOf(['during'])], -1)]);
+    // Frames take 1 ms here and the election timeout is 100 ms (10 ticks of 10 ms): 20 ms is a transfer's round trips only.
+    expect(await during(handing, c.run, 20)).toEqual({ status: 'fulfilled', value: { handedOver: 1, kept: 0 } });
+    expect((await refused)[0]).toMatchObject({ status: 'rejected', reason: expect.any(NotLeaderOrFollowerError) });
+    const [newId, next] = c.leader();
+    expect(newId).not.toBe(oldId);
+    expect(old.replica.leaderBroker).toBe(next.replica.leaderBroker);
+    expect(await during(next.replica.produce([batchOf(['after'])], -1), c.run, 100)).toMatchObject({ status: 'fulfilled' });
+    for (const node of c.nodes.values()) expect((await batchesOf(node.log)).flatMap((b) => b[3])).toEqual(['before', 'after']);
+    c.stop();
+  });
+
+  it('a leader with no follower in sync keeps leading when asked to hand over, and says so at once', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const [leaderId, leader] = c.leader();
+    for (const m of c.nodes.keys()) if (m !== leaderId) c.deaf.add(m);
+    // 5 ticks without an answer: neither follower in sync for a lag of 2 ticks (still leading: check-quorum waits an election timeout).
+    await c.run(50);
+    expect(leader.replica.isLeader).toBe(true);
+    expect(await during(handOverLeadership(leader.executor, { clock: c.clock, lagTicks: 2, checkEveryMs: 1, boundMs: 100 }), c.run, 0)).toEqual({ status: 'fulfilled', value: { handedOver: 0, kept: 1 } });
     c.stop();
   });
 });

@@ -12,6 +12,8 @@ import { batchOf, recordsOf } from '../log/batches';
 // image's leader hint follows, and a new leader reporting again after the old one is cut off.
 
 const brokers = [1, 2, 3];
+/** A leader returns its partition to the preferred replica after it has been in sync this long (30 ticks). */
+const PREFERRED_DELAY_MS = 300;
 const incarnation = (id: number) => `inc-${id}`;
 const member = (id: number) => `${id}.${incarnation(id)}`;
 
@@ -60,6 +62,7 @@ async function cluster() {
       seed: brokerId,
       configOf: () => ({}),
       checkEveryMs: 20,
+      preferredLeaderDelayMs: PREFERRED_DELAY_MS,
       compactEveryMs: 1_000,
       // The controller's part, as alterPartition records it (test/cluster/controller.test.ts checks its refusals).
       reportLeadership: async ({ topic, partition, leaderEpoch, isr }) => {
@@ -124,6 +127,28 @@ describe('replica managers following the metadata', () => {
     // The cut-off broker is not in sync: the ISR reported is the two that are.
     expect(c.reports.at(-1)).toEqual({ brokerId: next, leaderEpoch: epoch, isr: brokers.filter((id) => id !== old) });
     expect(c.image.topicByName('t')!.partitions[0]).toMatchObject({ leader: next, leaderEpoch: epoch });
+    c.stop();
+  });
+
+  it('after a failover, leadership returns to the preferred replica (the placement\'s first) once it has been in sync for the delay; the metadata follows', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const isLeader = (id: number) => c.managers.get(id)!.get('t', 0)!.isLeader;
+    expect(isLeader(1)).toBe(true);
+    c.isolated.add(member(1));
+    await c.run(1000);
+    const next = brokers.find((id) => id !== 1 && isLeader(id))!;
+    expect(next).toBeDefined();
+    c.isolated.delete(member(1));
+    // Back and in sync after a few heartbeats, but not yet for the delay: the new leader stays.
+    await c.run(PREFERRED_DELAY_MS - 100);
+    expect(isLeader(next)).toBe(true);
+    await c.run(PREFERRED_DELAY_MS * 2);
+    expect(isLeader(1)).toBe(true);
+    expect(c.image.topicByName('t')!.partitions[0]).toMatchObject({ leader: 1, leaderEpoch: c.managers.get(1)!.get('t', 0)!.leaderEpoch });
+    // And stays: the preferred leader hands over to no one.
+    await c.run(PREFERRED_DELAY_MS * 2);
+    expect(isLeader(1)).toBe(true);
     c.stop();
   });
 

@@ -63,6 +63,32 @@ describe('replicated partitions between tabs', { timeout: 4 * FORM_BOUND_MS }, (
     }
   });
 
+  it('a tab hands its leaderships over before a planned close (node.handOver): followers in sync lead its partitions and the controller, nothing acknowledged is lost', async () => {
+    const locks = createMemoryLocks();
+    const cluster = newCluster();
+    const tabs = await Promise.all(['h1', 'h2', 'h3'].map((name) => openTab(locks, cluster, name, undefined, undefined, { localOnly: true })));
+    const all = await oneCluster(tabs);
+    await tabs[0]!.node.createTopics([{ topic: 'moved', numPartitions: 1, replicationFactor: 3 }], false);
+    await threeVoters(tabs);
+    // The tab leading the partition, which also leads the metadata group: both move.
+    const leader = await leaderOf(tabs[0]!, 'moved');
+    const leaderTab = tabs[all.findIndex((info) => info.brokerId === leader)]!;
+    const [writer] = tabs.filter((tab) => tab !== leaderTab) as [Tab, Tab];
+    const send = (value: string) =>
+      vi.waitFor(() => writer.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [{ topic: 'moved', partition: 0, bytes: batch(value) }] }), { timeout: FORM_BOUND_MS, interval: 20 });
+    await send('before');
+    const controller = (await leaderTab.node.clusterInfo())!.controller;
+    const { handedOver, kept } = await leaderTab.node.handOver();
+    expect(kept).toBe(0);
+    expect(handedOver).toBe(controller === leader ? 2 : 1);
+    // Still open: its followers lead, and the metadata says so.
+    await vi.waitFor(async () => expect(await leaderOf(writer, 'moved')).not.toBe(leader), { timeout: FORM_BOUND_MS, interval: 20 });
+    expect((await writer.node.clusterInfo())!.controller).not.toBe(leader);
+    await closeTab(leaderTab);
+    await send('after');
+    await vi.waitFor(async () => expect(await valuesOf(writer, 'moved')).toEqual(['before', 'after']), { timeout: FORM_BOUND_MS, interval: 100 });
+  });
+
   it('committed offsets survive the coordinator’s tab closing: the offsets topic is replicated on the three tabs', async () => {
     const locks = createMemoryLocks();
     const cluster = newCluster();

@@ -205,6 +205,42 @@ describe('leader transfer', () => {
   });
 });
 
+describe('a member known gone (memberGone: its tab\'s slot lock released)', () => {
+  it('the leader gone: only the first other voter campaigns, at once, past pre-vote and its peers\' lease, and leads', () => {
+    const c = withLeader();
+    c.propose('a', 1);
+    c.deliver();
+    c.crash('a');
+    expect(c.input('c', { type: 'memberGone', member: 'a' })).toEqual([]);
+    c.input('b', { type: 'memberGone', member: 'a' });
+    const delivered = c.deliver();
+    expect(delivered.filter((m) => m.type === 'preVote')).toEqual([]);
+    expect(delivered.filter((m) => m.type === 'vote').map((m) => m.from)).toEqual(['b']);
+    expect(c.state('b')).toMatchObject({ role: 'leader', term: 2 });
+    expect(c.state('c')).toMatchObject({ role: 'follower', leader: 'b' });
+  });
+
+  it('ignored when the gone member is not the leader followed, and by the leader', () => {
+    const c = withLeader();
+    c.crash('c');
+    expect(c.input('b', { type: 'memberGone', member: 'c' })).toEqual([]);
+    expect(c.input('a', { type: 'memberGone', member: 'c' })).toEqual([]);
+    expect(c.state('b')).toMatchObject({ role: 'follower', leader: 'a', term: 1 });
+  });
+
+  it('the campaigner\'s log behind the other survivor\'s: refused, and the survivors elect the longer log after a timeout', () => {
+    const c = withLeader();
+    c.propose('a', 1, 2);
+    c.deliver({ drop: (m) => m.to === 'b' });
+    c.crash('a');
+    c.input('b', { type: 'memberGone', member: 'a' });
+    c.deliver();
+    expect(c.state('b').role).toBe('candidate');
+    run(c, 20);
+    expect(c.state('c')).toMatchObject({ role: 'leader' });
+  });
+});
+
 describe('read-index', () => {
   it('answers at the commit index once a quorum echoes a round sent after the read', () => {
     const c = withLeader();

@@ -26,7 +26,7 @@ it(`seeds ${FROM_SEED}..${FROM_SEED + SEEDS - 1} keep every invariant and stay l
   for (const key of [
     'elections', 'stepDowns', 'crashes', 'lostWrites', 'partitions', 'clockSkews', 'truncations', 'duplicated',
     'membershipChanges', 'promotions', 'removals', 'removedLeaders', 'transfersDone', 'readsServed', 'compactions',
-    'snapshotsInstalled', 'tabsClosed', 'forcedReconfigurations',
+    'snapshotsInstalled', 'tabsClosed', 'forcedReconfigurations', 'goneCampaigns',
   ] as const) {
     expect(coverage![key], key).toBeGreaterThan(SEEDS / 100);
   }

@@ -102,6 +102,8 @@ export interface Coverage {
   compactions: number;
   snapshotsInstalled: number;
   tabsClosed: number;
+  /** Followers that campaigned at once on hearing their leader's lock released (memberGone). */
+  goneCampaigns: number;
   forcedReconfigurations: number;
   steps: number;
 }
@@ -151,6 +153,8 @@ type SimEvent =
   | { kind: 'fault' }
   | { kind: 'crash'; node: SimNode; incarnation: number }
   | { kind: 'restart'; node: SimNode }
+  /** The others see `node`'s slot lock released (its tab crashed or closed): `memberGone` to each live one. */
+  | { kind: 'lock-released'; node: SimNode; incarnation: number }
   | { kind: 'heal-links' }
   | { kind: 'weather-clears' };
 
@@ -208,7 +212,7 @@ const emptyCoverage = (): Coverage => ({
   elections: 0, preVotes: 0, stepDowns: 0, maxTerm: 0, committed: 0, proposals: 0, acked: 0, rejected: 0,
   messages: 0, dropped: 0, duplicated: 0, crashes: 0, lostWrites: 0, partitions: 0, clockSkews: 0, truncations: 0,
   membershipChanges: 0, promotions: 0, removals: 0, removedLeaders: 0, transfers: 0, transfersDone: 0, reads: 0,
-  readsServed: 0, compactions: 0, snapshotsInstalled: 0, tabsClosed: 0, forcedReconfigurations: 0, steps: 0,
+  readsServed: 0, compactions: 0, snapshotsInstalled: 0, tabsClosed: 0, forcedReconfigurations: 0, goneCampaigns: 0, steps: 0,
 });
 
 /** Adds `b` into `a`, field by field (campaign totals). @example addCoverage(total, report.coverage) */
@@ -436,6 +440,9 @@ class Simulation {
     this.coverage.lostWrites += lost;
     this.trace(() => `${node.id} CRASH (lost ${lost} unsynced writes)`);
     this.observe({ kind: 'crash', node: node.id });
+    // A tab of one browser: the others see its slot lock released 5–150 ms later (not every
+    // crash is one: a device's, or a frozen tab's, is seen only by timeouts).
+    if (this.prng.chance(0.5)) this.queue.push(this.nowMs + this.prng.int(5, 150), { kind: 'lock-released', node, incarnation: node.incarnation });
   }
 
   private handle(event: SimEvent): void {
@@ -477,6 +484,18 @@ class Simulation {
           this.start(event.node);
         }
         return;
+      case 'lock-released': {
+        // Seen only while it is still down: a restarted tab holds its lock again.
+        if (event.node.incarnation !== event.incarnation || event.node.state !== undefined) return;
+        for (const node of this.nodes) {
+          if (node.executor === undefined) continue;
+          const wasCandidate = node.state?.role === 'candidate';
+          this.stepNode(node, { type: 'memberGone', member: event.node.id });
+          if (!wasCandidate && node.state?.role === 'candidate') this.coverage.goneCampaigns++;
+        }
+        this.trace(() => `${event.node.id} LOCK RELEASED`);
+        return;
+      }
       case 'heal-links':
         this.blocked.clear();
         this.trace(() => 'links healed');

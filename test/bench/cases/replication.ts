@@ -1,4 +1,4 @@
-import { Letterbox } from '../../../src/client';
+import { Letterbox, type Producer } from '../../../src/client';
 import { BROWSER_TIMING } from '../../../src/node/membership';
 import { readable, receiveOfType } from '../pipe';
 import { IN_FLIGHT, latencyFigures, produceMbps, splitTopic } from '../routed';
@@ -28,11 +28,23 @@ const ELECTION_TIMEOUT_MS = BROWSER_TIMING.tickMs * BROWSER_TIMING.electionTicks
 const FAILOVER_GOAL_MS = 2 * ELECTION_TIMEOUT_MS + 500;
 /** The crash case's producer tries again this often while the partition has no leader it can reach. */
 const FAILOVER_RETRY_MS = 50;
+/** The close cases' producer tries again this often while the partition's leader moves. */
+const CLOSE_RETRY_MS = 10;
+/** The close cases wait for this many acknowledgements after the close is done. */
+const CLOSE_ACKS_AFTER = 20;
+/** cluster.failover.transfer's goal (issue 20): a planned close costs a leader transfer. */
+const TRANSFER_GOAL_MS = 250;
+/** cluster.failover.lockrelease's goal (issue 20): a closed tab's lock is released 50–140 ms after it closed, then an election without a timeout. */
+const LOCK_RELEASE_GOAL_MS = 1_000;
 /** Acknowledged writes to the partition before the kill (a warm route to its leader). */
 const FAILOVER_WARMUP_SENDS = 20;
 
-/** Messages on a case's BroadcastChannel between this page and the broker tabs it opened. */
-type TabMessage = { type: 'ready'; tab: string; brokerId: number; peerId: string } | { type: 'failed'; tab: string; error: string };
+/** Messages on a case's BroadcastChannel between this page and the broker tabs it opened (`close`: this page asks a tab to close its Letterbox). */
+type TabMessage =
+  | { type: 'ready'; tab: string; brokerId: number; peerId: string }
+  | { type: 'failed'; tab: string; error: string }
+  | { type: 'close'; tab: string }
+  | { type: 'closed'; tab: string };
 /** Messages over the runner's pipe with the peer page (another browser process) of the crash case. */
 type PipeMessage = { type: 'replica-join'; cluster: string } | { type: 'replica-joined'; joined: { brokerId: number; peerId: string } | { error: string } };
 
@@ -52,13 +64,13 @@ interface Cluster {
   name: string;
   letterbox: Letterbox;
   brokerId: number;
-  /** The opened tabs' brokers. */
-  tabs: Array<{ brokerId: number; peerId: string }>;
+  /** The opened tabs' brokers, and each tab's name (`tab=` in its URL). */
+  tabs: Array<{ brokerId: number; peerId: string; tab: string }>;
 }
 let current: Cluster | undefined;
 
-/** A Letterbox in `cluster` that meets its peers through the relay only (WebRTC, as between devices). */
-const brokerIn = (cluster: string, relay: string, clientId: string) => new Letterbox({ clientId, cluster, relay, localPeers: false });
+/** A Letterbox in `cluster` that meets its peers through the relay only (WebRTC, as between devices), or `local` also over the local transport (tabs of one browser, as by default). */
+const brokerIn = (cluster: string, relay: string, clientId: string, local = false) => new Letterbox({ clientId, cluster, relay, localPeers: local });
 
 /** Waits until `letterbox`'s broker is registered; its broker id. */
 async function registered(letterbox: Letterbox, timeoutMs: number): Promise<number> {
@@ -75,13 +87,13 @@ async function registered(letterbox: Letterbox, timeoutMs: number): Promise<numb
  * The case's cluster, with `tabs` broker tabs: made at the case's first run (the last case's
  * broker on this page closed, its tabs closed by the runner), kept across its runs.
  */
-async function clusterOf(context: BenchContext, caseId: string, tabs: number): Promise<Cluster> {
+async function clusterOf(context: BenchContext, caseId: string, tabs: number, local = false): Promise<Cluster> {
   if (current?.caseId === caseId) return current;
   if (context.relayUrl === undefined) throw new Error(`${caseId} needs the relay`);
   await current?.letterbox.close();
   current = undefined;
   const name = `bench-replication-${crypto.randomUUID()}`;
-  const letterbox = brokerIn(name, context.relayUrl, 'bench-replication');
+  const letterbox = brokerIn(name, context.relayUrl, 'bench-replication', local);
   const channel = new BroadcastChannel(name);
   const opened: Cluster['tabs'] = [];
   try {
@@ -89,7 +101,7 @@ async function clusterOf(context: BenchContext, caseId: string, tabs: number): P
       const timer = setTimeout(() => reject(new Error(`${tabs - opened.length} of ${tabs} broker tabs not registered within ${SETUP_TIMEOUT_MS} ms`)), SETUP_TIMEOUT_MS);
       channel.onmessage = ({ data }: MessageEvent<TabMessage>) => {
         if (data.type === 'failed') reject(new Error(`a broker tab failed: ${data.error}`));
-        else opened.push({ brokerId: data.brokerId, peerId: data.peerId });
+        else if (data.type === 'ready') opened.push({ brokerId: data.brokerId, peerId: data.peerId, tab: data.tab });
         if (opened.length === tabs) {
           clearTimeout(timer);
           resolve();
@@ -98,7 +110,7 @@ async function clusterOf(context: BenchContext, caseId: string, tabs: number): P
     });
     for (let i = 0; i < tabs; i++) {
       const url = new URL(location.href);
-      url.search = new URLSearchParams({ 'replica-tab': name, relay: context.relayUrl }).toString();
+      url.search = new URLSearchParams({ 'replica-tab': name, relay: context.relayUrl, tab: crypto.randomUUID(), ...(local && { local: '1' }) }).toString();
       window.open(url, '_blank', 'noopener');
     }
     const brokerId = await registered(letterbox, SETUP_TIMEOUT_MS);
@@ -110,11 +122,16 @@ async function clusterOf(context: BenchContext, caseId: string, tabs: number): P
   }
 }
 
-/** A bench page opened as a broker tab: a broker in the cluster `name`, which says so on the channel `name` once registered. */
-function serveReplicaTab(name: string, relay: string): void {
-  const tab = crypto.randomUUID();
+/**
+ * A bench page opened as a broker tab `tab`: a broker in the cluster `name`, which says so on
+ * the channel `name` once registered, and closes its Letterbox when asked there.
+ */
+function serveReplicaTab(name: string, relay: string, tab: string, local: boolean): void {
   const channel = new BroadcastChannel(name);
-  const letterbox = brokerIn(name, relay, 'bench-replica-tab');
+  const letterbox = brokerIn(name, relay, 'bench-replica-tab', local);
+  channel.addEventListener('message', ({ data }: MessageEvent<TabMessage>) => {
+    if (data.type === 'close' && data.tab === tab) void letterbox.close().then(() => channel.postMessage({ type: 'closed', tab } satisfies TabMessage));
+  });
   void (async () => {
     try {
       const peerId = await letterbox.peerId();
@@ -128,7 +145,7 @@ function serveReplicaTab(name: string, relay: string): void {
 
 // A page opened by clusterOf serves as a broker tab (the bench page loads every case module).
 const replicaTab = new URLSearchParams(location.search);
-if (replicaTab.get('replica-tab') !== null) serveReplicaTab(replicaTab.get('replica-tab')!, replicaTab.get('relay')!);
+if (replicaTab.get('replica-tab') !== null) serveReplicaTab(replicaTab.get('replica-tab')!, replicaTab.get('relay')!, replicaTab.get('tab')!, replicaTab.get('local') === '1');
 
 /**
  * A fresh topic of PARTITIONS partitions with replication factor 3 and one of its partitions
@@ -187,6 +204,100 @@ async function serveProcessBroker(context: BenchContext): Promise<void> {
   }
 }
 
+/**
+ * Sends one record with acks -1 to `partition` until one is acknowledged (a timeout is not
+ * retried by the producer — its write may still land — so this loop sends again); the ms from
+ * `started` (after `what`), the errors on the way in `errors`.
+ */
+async function nextAcknowledged(producer: Producer, topic: string, partition: number, started: number, errors: string[], what: string): Promise<number> {
+  for (;;) {
+    try {
+      await producer.send({ topic, acks: -1, messages: [{ value: new Uint8Array(1024), partition }] });
+      return performance.now() - started;
+    } catch (error) {
+      errors.push(`${Math.round(performance.now() - started)} ms ${errorText(error)}`);
+      if (performance.now() - started > RUN_TIMEOUT_MS) throw new Error(`no acknowledged write within ${RUN_TIMEOUT_MS} ms of ${what}: ${errors.join('; ')}`);
+    }
+  }
+}
+
+/** Runs of the close cases so far: each run has a cluster of its own (its leader's tab is gone after it). */
+let closeRuns = 0;
+
+/**
+ * One close of the tab leading a partition with replication factor 3 (the other replicas: this
+ * page's broker and another tab's, all of one browser on the local transport): `letterbox.close()`
+ * in that tab (a planned close: it hands its leaderships over first) or the tab closed as a user
+ * does (its slot lock released: the others elect at once). A producer on this page sends one
+ * record at a time with acks -1 throughout; the figure is what the close cost it: the longest
+ * wait for an acknowledgement from the close's start until it has had CLOSE_ACKS_AFTER more
+ * after the close is done (ms). Also how long the close itself took.
+ */
+async function closeLeaderTab(context: BenchContext, caseId: string, how: 'letterbox.close' | 'page.close'): Promise<{ gapMs: number; closeMs: number }> {
+  const cluster = await clusterOf(context, `${caseId}#${closeRuns++}`, REPLICAS - 1, true);
+  await votersOf(cluster.letterbox, REPLICAS, SETUP_TIMEOUT_MS);
+  const victim = cluster.tabs[0]!;
+  const { topic, partition } = await replicatedPartition(cluster.letterbox, victim.brokerId, SETUP_TIMEOUT_MS);
+  const producer = cluster.letterbox.producer({ retry: { retries: Math.ceil(RUN_TIMEOUT_MS / CLOSE_RETRY_MS), initialRetryTime: CLOSE_RETRY_MS, multiplier: 1 } });
+  await producer.connect();
+  const channel = new BroadcastChannel(cluster.name);
+  const acks: number[] = [];
+  const errors: string[] = [];
+  let sending = true;
+  /** Until `count` acknowledgements are in, bounded by the run's. */
+  const acknowledged = async (count: number) => {
+    const giveUpAt = performance.now() + RUN_TIMEOUT_MS;
+    while (acks.length < count) {
+      if (performance.now() > giveUpAt) throw new Error(`${caseId}: ${acks.length} of ${count} writes acknowledged within ${RUN_TIMEOUT_MS} ms: ${errors.slice(-5).join('; ')}`);
+      await sleep(5);
+    }
+  };
+  const producing = (async () => {
+    while (sending) {
+      try {
+        await producer.send({ topic, acks: -1, messages: [{ value: new Uint8Array(1024), partition }] });
+        acks.push(performance.now());
+      } catch (error) {
+        errors.push(errorText(error)); // a timeout is not retried by the producer: sent again here
+      }
+    }
+  })();
+  try {
+    await acknowledged(FAILOVER_WARMUP_SENDS);
+    const before = acks.length;
+    const started = performance.now();
+    if (how === 'page.close') {
+      await context.closeTab(victim.tab);
+    } else {
+      const done = new Promise<void>((resolve) => channel.addEventListener('message', ({ data }: MessageEvent<TabMessage>) => data.type === 'closed' && data.tab === victim.tab && resolve()));
+      channel.postMessage({ type: 'close', tab: victim.tab } satisfies TabMessage);
+      await done;
+    }
+    const closeMs = performance.now() - started;
+    await acknowledged(acks.length + CLOSE_ACKS_AFTER);
+    const around = [started, ...acks.slice(before)];
+    const gapMs = Math.max(...around.slice(1).map((t, i) => t - around[i]!));
+    console.log(`bench: ${caseId}: longest wait for an acknowledgement ${Math.round(gapMs)} ms; the close took ${Math.round(closeMs)} ms; errors on the way: ${errors.join('; ') || 'none'}`);
+    return { gapMs, closeMs };
+  } finally {
+    sending = false;
+    await producing;
+    await producer.disconnect();
+    // The run's cluster is done: its other tabs' brokers stop (the runner closes the pages after the case).
+    for (const { tab } of cluster.tabs.slice(1)) channel.postMessage({ type: 'close', tab } satisfies TabMessage);
+    channel.close();
+  }
+}
+
+/** Waits until `letterbox`'s metadata group has `count` voters: then losing one broker leaves a majority of them. */
+async function votersOf(letterbox: Letterbox, count: number, timeoutMs: number): Promise<void> {
+  const giveUpAt = performance.now() + timeoutMs;
+  while (((await (await letterbox.node()).clusterInfo())?.voters.length ?? 0) < count) {
+    if (performance.now() > giveUpAt) throw new Error(`the metadata group has not ${count} voters within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
 /** Whether the crash case killed the peer process in an earlier run (it is started again at the next). */
 let processKilled = false;
 
@@ -231,17 +342,7 @@ async function crashOnce(context: BenchContext): Promise<{ ackMs: number; leader
         await sleep(20);
       }
     })();
-    for (;;) {
-      try {
-        await producer.send({ topic, acks: -1, messages: [{ value, partition }] });
-        break;
-      } catch (error) {
-        // A timeout is not retried by the producer (its write may still land): this loop sends again.
-        errors.push(`${Math.round(performance.now() - started)} ms ${errorText(error)}`);
-        if (performance.now() - started > RUN_TIMEOUT_MS) throw new Error(`no acknowledged write within ${RUN_TIMEOUT_MS} ms of the kill: ${errors.join('; ')}`);
-      }
-    }
-    const ackMs = performance.now() - started;
+    const ackMs = await nextAcknowledged(producer, topic, partition, started, errors, 'the kill');
     acknowledged = true;
     await watching;
     return { ackMs, leaderMs, errors };
@@ -329,4 +430,25 @@ export const cases: BenchCase[] = [
     },
     serve: serveProcessBroker,
   },
+  ...(
+    [
+      ['cluster.failover.transfer', 'letterbox.close', TRANSFER_GOAL_MS, 'letterbox.close() in the tab leading a partition with replication factor 3 (a planned close: it hands its leaderships to in-sync followers first)'],
+      ['cluster.failover.lockrelease', 'page.close', LOCK_RELEASE_GOAL_MS, "the tab leading a partition with replication factor 3 closed (Playwright's page.close(); its slot lock released, the others elect at once)"],
+    ] as const
+  ).map(
+    ([id, how, goalMs, what]): BenchCase => ({
+      id,
+      title: `${what}, while a producer on this page sends one record at a time with acks -1: its longest wait for an acknowledgement from the close's start until ${CLOSE_ACKS_AFTER} more after the close (ms; median of 5); .close: the close itself; the other replicas are this page's broker and another tab's, all of one browser on the local transport; the producer retries every ${CLOSE_RETRY_MS} ms; goal (.goal) ${goalMs} ms`,
+      needs: ['relay'],
+      runs: 5,
+      async run(context): Promise<BenchFigure[]> {
+        const { gapMs, closeMs } = await closeLeaderTab(context, id, how);
+        return [
+          { id, value: gapMs, unit: 'ms', better: 'lower', baseline: `${id}.goal` },
+          { id: `${id}.close`, value: closeMs, unit: 'ms (the close itself, until done)', better: 'lower' },
+          { id: `${id}.goal`, value: goalMs, unit: 'ms (issue 20)', better: 'lower' },
+        ];
+      },
+    }),
+  ),
 ];

@@ -2,6 +2,7 @@ import type { Cancel, Clock } from '../../../src/clock';
 import { LetterboxError, NotEnoughReplicasError, NotLeaderOrFollowerError } from '../../../src/errors';
 import { createLogManager } from '../../../src/log';
 import { Executor, PartitionRaftStore, PartitionReplica, type GroupMessage } from '../../../src/node';
+import { handOverLeadership } from '../../../src/node/hand-over';
 import { decodeBatch, encodeBatch } from '../../../src/protocol';
 import { raftType } from '../../../src/protocol/cluster-messages';
 import type { RaftConfig } from '../../../src/raft';
@@ -89,12 +90,20 @@ export interface PartitionsCoverage {
   deduplicated: number;
   /** Producers that took a new producer id after giving a send up (its sequence may be missing on the partition). */
   producerResets: number;
+  /** A crashed broker's lock seen released by the others while it was down (memberGone to their groups). */
+  lockReleases: number;
+  /** Planned closes: a broker handed its leaderships over (handOverLeadership), then stopped. */
+  handOvers: number;
+  /** Leaderships moved by those hand-overs. */
+  handedOver: number;
+  /** Leaders asked to hand a partition to another replica (the preferred-leader rebalance's step). */
+  transfers: number;
 }
 
 const emptyCoverage = (): PartitionsCoverage => ({
   crashes: 0, lostWrites: 0, disksFull: 0, writesRefused: 0, partitions: 0, leaderCutOff: 0, leaderChanges: 0, dropped: 0, duplicated: 0, sends: 0, acked: 0,
   failed: 0, unknown: 0, redirects: 0, notEnoughReplicas: 0, retries: 0, polls: 0, polledRecords: 0, offsetResets: 0, snapshotsRestored: 0, deduplicated: 0,
-  producerResets: 0, clientDuplicated: 0,
+  producerResets: 0, clientDuplicated: 0, lockReleases: 0, handOvers: 0, handedOver: 0, transfers: 0,
 });
 
 /** Adds `b` into `a`. @example addPartitionsCoverage(total, report.coverage) */
@@ -156,6 +165,8 @@ interface Producer {
   seq: number;
   /** Idempotence (KIP-98): this producer's id (a new one after a send given up) and the next sequence per partition. */
   producerId: number;
+  /** Bumped when a send is given up (KIP-360): the leaders then fence a late attempt of it, which could land after later sends. */
+  producerEpoch: number;
   readonly sequences: Map<number, number>;
 }
 
@@ -197,6 +208,8 @@ type SimEvent =
   | { kind: 'crash'; broker: Broker; incarnation: number }
   | { kind: 'diskFreed'; broker: Broker }
   | { kind: 'restart'; broker: Broker }
+  /** The others see `broker`'s slot lock released (a tab of one browser crashed or closed): `memberGone` to their raft groups. */
+  | { kind: 'lockReleased'; broker: Broker; incarnation: number }
   | { kind: 'healLinks'; cut: Set<number> }
   | { kind: 'produceNext'; producer: Producer }
   | { kind: 'produceTimeout'; op: SendOp; attempt: number }
@@ -275,7 +288,7 @@ class PartitionsSimulation {
       for (const id of replicas) this.broker(id).partitions.push(p);
     }
     for (let i = 0; i < this.prng.int(1, 3); i++) {
-      this.producers.push({ name: `p${i}`, leaderOf: new Map(), seq: 0, producerId: this.nextProducerId++, sequences: new Map() });
+      this.producers.push({ name: `p${i}`, leaderOf: new Map(), seq: 0, producerId: this.nextProducerId++, producerEpoch: 0, sequences: new Map() });
     }
     for (let p = 0; p < this.partitionCount; p++) {
       this.consumers.push({ name: `c${p}`, partition: p, position: 0, leader: this.prng.pick(this.replicasOf.get(p)!), pollSeq: 0, polling: false });
@@ -476,6 +489,9 @@ class PartitionsSimulation {
     this.coverage.crashes++;
     this.coverage.lostWrites += lost;
     this.trace.add(this.nowMs, () => `b${broker.id} CRASH (lost ${lost} writes in flight)`);
+    // A tab of one browser: the others see its slot lock released 5–150 ms later (not every crash
+    // is one: another device's, or a frozen tab's, is seen only by timeouts).
+    if (this.prng.chance(0.5)) this.push(this.nowMs + this.prng.int(5, 150), { kind: 'lockReleased', broker, incarnation: broker.incarnation });
   }
 
   private sendFrame(from: Broker, toMember: string, messages: readonly GroupMessage[]): void {
@@ -533,7 +549,7 @@ class PartitionsSimulation {
     // Idempotent (KIP-98): the producer's id and epoch, the partition's next sequence; every attempt sends these same bytes.
     const baseSequence = producer.sequences.get(partition) ?? 0;
     producer.sequences.set(partition, baseSequence + 1);
-    const batch = encodeBatch({ baseTimestamp: this.nowMs, producerId: producer.producerId, producerEpoch: 0, baseSequence, records: [{ key: utf8.encode(key), value: utf8.encode(value) }] });
+    const batch = encodeBatch({ baseTimestamp: this.nowMs, producerId: producer.producerId, producerEpoch: producer.producerEpoch, baseSequence, records: [{ key: utf8.encode(key), value: utf8.encode(value) }] });
     const op: SendOp = { producer, partition, value, batch, done: false, attempts: 0, awaiting: undefined, maybeWritten: false };
     this.inFlight.add(op);
     this.attempt(op);
@@ -601,8 +617,9 @@ class PartitionsSimulation {
 
   private retryOrGiveUp(op: SendOp): void {
     if (op.attempts >= SEND_ATTEMPTS_MAX) {
-      // Its sequence may be missing on the partition, so the next would be out of order: a new producer id (as Kafka's producer resets).
-      op.producer.producerId = this.nextProducerId++;
+      // Its sequence may be missing on the partition, so the next would be out of order: a new
+      // epoch, its sequences from 0, which also fences a late attempt of this one (KIP-360's bump).
+      op.producer.producerEpoch++;
       op.producer.sequences.clear();
       this.coverage.producerResets++;
       return this.complete(op, { kind: op.maybeWritten ? 'unknown' : 'fail', value: op.value });
@@ -737,6 +754,14 @@ class PartitionsSimulation {
           this.start(event.broker);
         }
         return;
+      case 'lockReleased': {
+        // Seen only while it is down: a restarted tab holds its lock again.
+        if (event.broker.incarnation !== event.incarnation || event.broker.state !== 'down') return;
+        this.coverage.lockReleases++;
+        this.trace.add(this.nowMs, () => `b${event.broker.id} LOCK RELEASED`);
+        for (const { executor } of this.brokers) for (const group of executor?.raftGroups() ?? []) executor!.input(group, { type: 'memberGone', member: event.broker.member });
+        return;
+      }
       case 'healLinks':
         for (const id of event.cut) for (const other of this.brokers) this.unblock(id, other.id);
         this.trace.add(this.nowMs, () => `links of ${[...event.cut].map((id) => `b${id}`).join(' ')} healed`);
@@ -798,8 +823,33 @@ class PartitionsSimulation {
       this.coverage.disksFull++;
       this.trace.add(this.nowMs, () => `b${broker.id} DISK FULL`);
       this.push(this.nowMs + this.prng.int(50, 800), { kind: 'diskFreed', broker });
+    } else if (roll <= 90 && leaders.length > 0) {
+      this.plannedClose(this.prng.pick(leaders));
+    } else if (roll <= 94 && leaders.length > 0) {
+      // The preferred-leader rebalance's step: a leader hands a partition to another of its replicas.
+      const broker = this.prng.pick(leaders);
+      const [partition, replica] = this.prng.pick([...broker.replicas].filter(([, r]) => r.isLeader));
+      const to = this.prng.pick(this.brokers.filter((b) => b !== broker && b.partitions.includes(partition)));
+      this.coverage.transfers++;
+      this.trace.add(this.nowMs, () => `b${broker.id} hands p${partition} to b${to.id}`);
+      replica.handTo(to.id);
     }
     // Otherwise a calm spell.
+  }
+
+  /** A planned close: `broker` hands its leaderships to in-sync followers, then stops (and restarts later, as a reopened tab). */
+  private plannedClose(broker: Broker): void {
+    const incarnation = broker.incarnation;
+    this.coverage.handOvers++;
+    this.trace.add(this.nowMs, () => `b${broker.id} HANDS OVER`);
+    const bound = { clock: this.clockOf(broker), lagTicks: ELECTION_TICKS, checkEveryMs: TICK_MS, boundMs: ELECTION_TICKS * TICK_MS };
+    void handOverLeadership(broker.executor!, bound).then(({ handedOver, kept }) => {
+      if (broker.incarnation !== incarnation) return;
+      this.coverage.handedOver += handedOver;
+      this.trace.add(this.nowMs, () => `b${broker.id} handed over ${handedOver}, kept ${kept}: closes`);
+      this.crash(broker);
+      this.push(this.nowMs + this.prng.int(50, 1_000), { kind: 'restart', broker });
+    });
   }
 
   /** Crashes `broker` now, or while its next write is in flight (that write, and any after it, lost). */
