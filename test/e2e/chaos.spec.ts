@@ -52,7 +52,8 @@ const SEND_TIMEOUT_MS = 30_000;
 const PREFERRED_LEADER_DELAY_MS = 3 * ELECTION_TIMEOUT_MS;
 const LEADS_AGAIN_TIMEOUT_MS = PREFERRED_LEADER_DELAY_MS + ELECTION_TIMEOUT_MS + METADATA_TIMEOUT_MS;
 const NEXT_ACK_TIMEOUT_MS = SEND_TIMEOUT_MS + FAILOVER_TIMEOUT_MS;
-const BACK_TIMEOUT_MS = Math.max(LOCK_RELEASE_TIMEOUT_MS, LAUNCH_TIMEOUT_MS) + REGISTER_TIMEOUT_MS;
+/** The longer way back: Chromium launched (LAUNCH_TIMEOUT_MS, more than a slot lock's release), its worker started (the same bound), the broker registered. */
+const BACK_TIMEOUT_MS = Math.max(LOCK_RELEASE_TIMEOUT_MS, LAUNCH_TIMEOUT_MS) + LAUNCH_TIMEOUT_MS + REGISTER_TIMEOUT_MS;
 const inSyncTimeoutMs = (records: number) => METADATA_TIMEOUT_MS + recordsTimeoutMs(records);
 /** A round's bounds that do not depend on how many records it produced. */
 const ROUND_TIMEOUT_MS = LEADS_AGAIN_TIMEOUT_MS + FAILOVER_TIMEOUT_MS + NEXT_ACK_TIMEOUT_MS + BACK_TIMEOUT_MS;
@@ -213,7 +214,9 @@ async function backAfter(kind: Kind, killable: KillableBrowser, victim: Tab, clu
   else {
     await killable.relaunch();
     victim.context = killable.context;
-    victim.page = await openBroker(victim.context, cluster, relay, baseURL);
+    // Its worker's modules come one by one from the dev server and its databases open after a
+    // crash: on a loaded machine more than the client's default 10 s (seen once), within a launch's bound.
+    victim.page = await openBroker(victim.context, cluster, relay, baseURL, { workerStartTimeoutMs: LAUNCH_TIMEOUT_MS });
   }
   expect(await registered(victim.page, REGISTER_TIMEOUT_MS), `${victim.name} back as the same broker`).toEqual(victim.broker);
 }

@@ -63,11 +63,13 @@ export async function openClientTab(context: BrowserContext, baseURL?: string): 
  * Starts a `Letterbox` in `cluster` with `relay` on a client page (the local transport stays
  * on, as by default), its admin connected, and joins the cluster's network; with
  * {@link ORIGIN}, a `Letterbox` without the option: a broker of its origin's cluster.
+ * `workerStartTimeoutMs`: the client's bound for its worker to start (default 10 s).
  */
-export async function startBroker(page: Page, cluster: string, relay: string): Promise<void> {
+export async function startBroker(page: Page, cluster: string, relay: string, { workerStartTimeoutMs }: { workerStartTimeoutMs?: number } = {}): Promise<void> {
   await page.evaluate(
-    async ({ cluster, relay, origin }) => {
-      window.broker = new window.lb.Letterbox(cluster === origin ? { clientId: 'cluster-e2e' } : { clientId: 'cluster-e2e', cluster, relay });
+    async ({ cluster, relay, origin, workerStartTimeoutMs }) => {
+      const options = { clientId: 'cluster-e2e', ...(workerStartTimeoutMs === undefined ? {} : { workerStartTimeoutMs }) };
+      window.broker = new window.lb.Letterbox(cluster === origin ? options : { ...options, cluster, relay });
       // When its links came, for failure messages (ms since the broker was made).
       window.brokerMadeAt = performance.now();
       window.brokerLog = [];
@@ -77,7 +79,7 @@ export async function startBroker(page: Page, cluster: string, relay: string): P
       // Joins the cluster's network now, not at the first call that needs it (the origin's cluster has none: it joined as the node started).
       if (cluster !== origin) await window.broker.peerId();
     },
-    { cluster, relay, origin: ORIGIN },
+    { cluster, relay, origin: ORIGIN, workerStartTimeoutMs },
   );
 }
 
@@ -85,9 +87,9 @@ export async function startBroker(page: Page, cluster: string, relay: string): P
  * A new tab of `context` with a broker in `cluster`.
  * @example const page = await openBroker(profile, 'demo', relay.url);
  */
-export async function openBroker(context: BrowserContext, cluster: string, relay: string, baseURL?: string): Promise<Page> {
+export async function openBroker(context: BrowserContext, cluster: string, relay: string, baseURL?: string, start: { workerStartTimeoutMs?: number } = {}): Promise<Page> {
   const page = await openClientTab(context, baseURL);
-  await startBroker(page, cluster, relay);
+  await startBroker(page, cluster, relay, start);
   return page;
 }
 
