@@ -125,7 +125,8 @@ test('chaos: leaders killed 20 times — tabs closed, the other browser process 
     const waitedToLeadMs = Date.now() - waitStarted;
     const ackedBefore = (await producerProgressOf(producer.page, 'p')).acked;
     // A victim that is the active controller too costs more: the new leaders' reports wait for another controller.
-    const wasController = (await controllerOf(producer.page)) === victim.broker.brokerId;
+    const controller = await controllerOf(producer.page);
+    const wasController = controller === victim.broker.brokerId;
 
     const killedAt = Date.now();
     await killOf(kind, killableBrowser, victim);
@@ -168,7 +169,7 @@ test('chaos: leaders killed 20 times — tabs closed, the other browser process 
     const kill: Kill = { kind, victim: victim.name, wasController, partitions, waitedToLeadMs, newLeaderMs, nextAckMs, backMs, inSyncMs };
     kills.push(kill);
     console.log(
-      `kill ${round + 1}/${KILLS} (${Math.round((Date.now() - started) / 1000)} s): ${kind} ${victim.name} (broker ${victim.broker.brokerId}) leading partition(s) ${partitions.join(',')}${wasController ? ', the active controller too' : ''} (waited ${waitedToLeadMs} ms for it to lead): ` +
+      `kill ${round + 1}/${KILLS} (${Math.round((Date.now() - started) / 1000)} s): ${kind} ${victim.name} (broker ${victim.broker.brokerId}) leading partition(s) ${partitions.join(',')}${wasController ? ', the active controller too' : `; the active controller broker ${controller}`} (waited ${waitedToLeadMs} ms for it to lead): ` +
         `new leader in ${newLeaderMs} ms (seen by ${[...seenMs].map(([name, ms]) => `${name} ${ms}`).join(', ')}), next acknowledgement ${nextAckMs} ms, back ${backMs} ms, every replica in sync ${inSyncMs} ms after the kill; ${producedMeanwhile} records acknowledged meanwhile`,
     );
   }
