@@ -402,19 +402,22 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
       wake(channel);
       return;
     }
+    // A corrupt frame counts against its peer whatever the rate (so how fast it came, or how
+    // busy this node was, never decides whether it is cut off). Unknown types and versions are
+    // what a newer peer sends: answered, not held against it.
+    if (!result.ok && result.error.code !== 'INVALID_REQUEST' && result.error.code !== 'UNSUPPORTED_VERSION') {
+      channel.badFrames += 1;
+      if (channel.badFrames > RPC_BAD_FRAMES_MAX) {
+        answerError(peerId, channel, result.requestId, result.error);
+        return cutOff(peerId, channel);
+      }
+    }
     if (!admitFrame(channel)) {
       channel.throttled += 1;
       const requestId = result.ok ? (result.frame.isResponse ? undefined : result.frame.requestId) : result.requestId;
       return answerError(peerId, channel, requestId, throttled(`over ${RPC_FRAMES_PER_SECOND_MAX} frames per second`));
     }
-    if (!result.ok) {
-      // Unknown types and versions are what a newer peer sends: answered, not held against it.
-      const benign = result.error.code === 'INVALID_REQUEST' || result.error.code === 'UNSUPPORTED_VERSION';
-      if (!benign) channel.badFrames += 1;
-      answerError(peerId, channel, result.requestId, result.error);
-      if (channel.badFrames > RPC_BAD_FRAMES_MAX) cutOff(peerId, channel);
-      return;
-    }
+    if (!result.ok) return answerError(peerId, channel, result.requestId, result.error);
     if (result.frame.isResponse) onResponse(peerId, channel, result.frame);
     else onRequest(peerId, channel, result.frame);
   };

@@ -492,6 +492,20 @@ describe('peer rpc', () => {
     expect(answers.length).toBe(before);
   });
 
+  it('counts corrupt frames against a peer even over the frame rate: how fast they came never spares it the cut-off', async () => {
+    const [hostile, node] = pair('H', 'N');
+    const rpc = rpcOn(node, { clock: { ...realClock, monotonic: () => 0 } });
+    const answers = answersOf(hostile, 'N');
+    // The bucket emptied by valid requests (the clock stands still: it never refills)…
+    const valid = Array.from({ length: RPC_FRAMES_PER_SECOND_MAX }, (_, i) => rawFrame(1, i + 1, bytesOf(1)));
+    for (let i = 0; i < valid.length; i += 1000) await hostile.send('N', concatAll(valid.slice(i, i + 1000)));
+    await until(() => answers.length === valid.length, 'every request answered', 20_000);
+    // …then corrupt frames, each over the rate.
+    for (let i = 0; i <= RPC_BAD_FRAMES_MAX; i++) await hostile.send('N', rawFrame(0, 100 + i, bytesOf(0xff)));
+    await until(() => rpc.stats('H')!.cutOff, 'cut off');
+    expect(rpc.stats('H')!.throttled).toBe(RPC_BAD_FRAMES_MAX);
+  });
+
   it(`throttles a peer over ${RPC_FRAMES_PER_SECOND_MAX} frames per second`, async () => {
     let clock = 0;
     const [hostile, node] = pair('H', 'N');
