@@ -27,7 +27,7 @@ import { LOCAL_TIMING, Membership } from './membership';
 import type { ClusterTiming } from './cluster';
 import { OFFSETS_PARTITIONS, OFFSETS_REPLICATION_FACTOR, OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS } from './offsets-topic';
 import { PartitionRaftStore } from './partition-store';
-import { isReplicated, partitionGroup, ReplicaManager } from './replicas';
+import { isReplicated, partitionGroup, PREFERRED_LEADER_DELAY_ELECTIONS, ReplicaManager } from './replicas';
 import { fetchRouted, listOffsetsRouted, produceRouted, serveRouted, type Route, type RoutedBroker } from './routing';
 import { tracedCall } from './request-reports';
 import { collidingTopic, configEntriesOf, defineTopic, hostedTopics, parseConfigEntries, PARTITIONS_MAX } from './topics';
@@ -334,8 +334,6 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
 
   // --- a broker of a cluster: its topics follow the metadata image; admin goes through the controller ---
 
-  /** A leader returns its partition to the preferred replica after this many election timeouts of that replica in sync. */
-  const PREFERRED_LEADER_DELAY_ELECTIONS = 3;
   /** How often replicated partitions compact their raft logs where retention would delete (the log's maintenance round deletes them after). */
   const RAFT_COMPACT_EVERY_MS = 60_000;
 

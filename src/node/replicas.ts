@@ -19,6 +19,9 @@ import { PartitionReplica } from './replica';
  */
 export const partitionGroup = (clusterId: string, topicId: number, partition: number): string => `partition/${clusterId}/${topicId}/${partition}`;
 
+/** A leader returns its partition to the preferred replica after this many election timeouts of that replica in sync. */
+export const PREFERRED_LEADER_DELAY_ELECTIONS = 3;
+
 /** Whether a partition with these replicas is a raft group (else Cluster I's single replica, appended directly). */
 export const isReplicated = (replicationFactor: number): boolean => replicationFactor > 1;
 

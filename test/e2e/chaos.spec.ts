@@ -1,3 +1,4 @@
+import { PREFERRED_LEADER_DELAY_ELECTIONS } from '../../src/node/replicas';
 import { brokerNamesOf, controllerOf, openBroker, placementOf, recordsTimeoutMs, registered, reopenBroker, LOCK_RELEASE_TIMEOUT_MS } from './cluster-tabs';
 import { expect, test, type KillableBrowser } from './fixtures';
 import { clusterInfosOf, createLedBy, ELECTION_TIMEOUT_MS, FAILOVER_TIMEOUT_MS, fourBrokers, judge, leadersOf, METADATA_TIMEOUT_MS, PARTITIONS, POLL, printRun, REGISTER_TIMEOUT_MS, type Tab } from './failover-tabs';
@@ -48,8 +49,8 @@ type Kind = (typeof TURNS)[number];
 const BATCH = 2 * PARTITIONS;
 /** The producer's send timeout (the client's default, said here because bounds derive from it). */
 const SEND_TIMEOUT_MS = 30_000;
-/** PREFERRED_LEADER_DELAY_ELECTIONS (src/node/broker.ts) election timeouts. */
-const PREFERRED_LEADER_DELAY_MS = 3 * ELECTION_TIMEOUT_MS;
+/** How long a preferred replica is in sync before its partition's leader hands it back (src/node/replicas.ts). */
+const PREFERRED_LEADER_DELAY_MS = PREFERRED_LEADER_DELAY_ELECTIONS * ELECTION_TIMEOUT_MS;
 const LEADS_AGAIN_TIMEOUT_MS = PREFERRED_LEADER_DELAY_MS + ELECTION_TIMEOUT_MS + METADATA_TIMEOUT_MS;
 const NEXT_ACK_TIMEOUT_MS = SEND_TIMEOUT_MS + FAILOVER_TIMEOUT_MS;
 /** The longer way back: Chromium launched (LAUNCH_TIMEOUT_MS, more than a slot lock's release), its worker started (the same bound), the broker registered. */

@@ -1,7 +1,6 @@
 import type { Page } from '@playwright/test';
-import { BROWSER_TIMING } from '../../src/node/membership';
-import { createTopic, NO_RELAY, openBroker, ORIGIN, placementOf, recordsTimeoutMs, registered } from './cluster-tabs';
-import { DISCOVERY_TIMEOUT_MS } from './demo';
+import { createTopic, NO_RELAY, openBroker, ORIGIN, recordsTimeoutMs, registered } from './cluster-tabs';
+import { leadersOf as leadersOfTopic, METADATA_TIMEOUT_MS, REGISTER_TIMEOUT_MS } from './failover-tabs';
 import { expect, test } from './fixtures';
 import { acknowledged, expectConsistent, finalRead, historyOf, producerDone, producerRunOf, startConsumer, startProducer, stopConsumer, unreadOf } from './history-tabs';
 
@@ -13,21 +12,15 @@ import { acknowledged, expectConsistent, finalRead, historyOf, producerDone, pro
 // checker judges what the producer saw against a final read: nothing acknowledged lost, no
 // duplicate (the idempotent producer), one record per offset.
 //
-// Bounds come from the protocol (BROWSER_TIMING): a broker meets the others and registers;
+// Bounds come from the protocol (failover-tabs.ts): a broker meets the others and registers;
 // a hand-over is bounded by an election timeout (the raft core gives a transfer up then);
 // metadata reaches every image within METADATA_TIMEOUT_MS.
-const REGISTER_TIMEOUT_MS = DISCOVERY_TIMEOUT_MS + BROWSER_TIMING.formationRounds * BROWSER_TIMING.sessionTickMs + BROWSER_TIMING.requestTimeoutMs;
-const METADATA_TIMEOUT_MS = 30_000;
 const PARTITIONS = 3;
 const RECORDS = 3_000;
 const BATCH = 30;
 const TOPIC = 'handed';
 
-const leadersOf = async (page: Page): Promise<number[]> => {
-  const placement = await placementOf(page, TOPIC);
-  if ('failed' in placement) throw new Error(`${TOPIC}: ${placement.failed.code}`);
-  return placement.map((p) => p.leader);
-};
+const leadersOf = (page: Page): Promise<number[]> => leadersOfTopic(page, TOPIC);
 const votersOf = (page: Page) => page.evaluate(async () => (await (await window.broker.node()).clusterInfo())?.voters.length ?? 0);
 
 test('a tab leading partitions going away (pagehide, then letterbox.close()) hands them to in-sync followers first: they lead while it is still open, the producer in another tab goes on, nothing acknowledged lost (history checker)', async ({ profile }) => {
