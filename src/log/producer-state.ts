@@ -14,8 +14,7 @@ export const PRODUCER_BATCHES_KEPT = 5;
 /**
  * Producers remembered per partition at most: past it, the one whose last batch is oldest is
  * forgotten (Kafka expires them after producer.id.expiration.ms, a day; a bound by count keeps
- * the decision a function of the log). A forgotten producer starts again at sequence 0 (its
- * producer takes the next epoch when refused, KIP-360).
+ * the decision a function of the log). A forgotten producer is taken at any sequence again.
  */
 export const PRODUCERS_MAX = 10_000;
 
@@ -83,10 +82,8 @@ export class ProducerStateTable {
 
   /**
    * The decision for `batch`, following the batches recorded (and, in order, `before`: batches
-   * of the same request decided to be appended ahead of it). A producer not known here starts
-   * at sequence 0, as every producer id and epoch does on each partition: a later batch of it
-   * arriving first (the first was refused, say, while this leader's metadata did not show the
-   * id yet) would otherwise be written ahead of it.
+   * of the same request decided to be appended ahead of it). A producer not known here is
+   * taken at any sequence (KIP-360: its state may have gone with the log's head).
    * @example table.decide(readBatchHeader(bytes))
    */
   decide(batch: ProducerFields, before: readonly ProducerFields[] = []): ProducerDecision {
@@ -97,7 +94,7 @@ export class ProducerStateTable {
     const ahead = before.filter((b) => b.producerId === batch.producerId).at(-1);
     const known = this.get(batch.producerId);
     const current = ahead === undefined ? known : { epoch: ahead.producerEpoch, lastSequence: addSequence(ahead.baseSequence, ahead.lastOffsetDelta), batches: [] };
-    if (current === undefined) return batch.baseSequence === 0 ? { kind: 'append' } : { kind: 'outOfOrder', expected: 0, got: batch.baseSequence };
+    if (current === undefined) return { kind: 'append' };
     if (batch.producerEpoch < current.epoch) return { kind: 'staleEpoch', current: current.epoch, got: batch.producerEpoch };
     if (batch.producerEpoch > current.epoch) {
       return batch.baseSequence === 0 ? { kind: 'append' } : { kind: 'outOfOrder', expected: 0, got: batch.baseSequence };

@@ -4,11 +4,10 @@ import { decodeProducerImage, encodeProducerImage, PRODUCER_BATCHES_KEPT, PRODUC
 const batch = (producerId: number, producerEpoch: number, baseSequence: number, records = 1): ProducerFields => ({ producerId, producerEpoch, baseSequence, lastOffsetDelta: records - 1 });
 
 /** Records `fields` as appended after the table's last batch, numbering offsets and indices. */
-/** Records `list` as written from `start`, each first decided to be appended (unless `rebuilt`: read back from a log whose head is gone, as on open). */
-function appendAll(table: ProducerStateTable, list: ProducerFields[], start = { offset: 0, index: 1 }, rebuilt = false) {
+function appendAll(table: ProducerStateTable, list: ProducerFields[], start = { offset: 0, index: 1 }) {
   let { offset, index } = start;
   for (const fields of list) {
-    if (!rebuilt) expect(table.decide(fields).kind).toBe('append');
+    expect(table.decide(fields).kind).toBe('append');
     table.record(fields, { baseOffset: offset, lastOffset: offset + fields.lastOffsetDelta, index });
     offset += fields.lastOffsetDelta + 1;
     index++;
@@ -36,10 +35,9 @@ describe('producer state decisions', () => {
     expect(table.decide(batch(1, 3, 0))).toEqual({ kind: 'append' });
   });
 
-  it('takes an unknown producer from sequence 0 only (a later batch arriving first is out of order), and batches without a producer as they are', () => {
+  it('takes an unknown producer at any sequence (KIP-360) and batches without a producer as they are', () => {
     const table = new ProducerStateTable();
-    expect(table.decide(batch(9, 0, 42))).toEqual({ kind: 'outOfOrder', expected: 0, got: 42 });
-    expect(table.decide(batch(9, 0, 0))).toEqual({ kind: 'append' });
+    expect(table.decide(batch(9, 0, 42))).toEqual({ kind: 'append' });
     expect(table.decide({ producerId: -1, producerEpoch: -1, baseSequence: -1, lastOffsetDelta: 0 })).toEqual({ kind: 'append' });
     expect(table.decide(batch(9, -1, 0)).kind).toBe('invalid');
   });
@@ -72,7 +70,7 @@ describe('producer state decisions', () => {
 
   it('wraps sequences after 2^31 - 1', () => {
     const table = new ProducerStateTable();
-    appendAll(table, [batch(5, 0, 0x7ffffffe, 3)], undefined, true);
+    appendAll(table, [batch(5, 0, 0x7ffffffe, 3)]);
     expect(table.get(5)?.lastSequence).toBe(0);
     expect(table.decide(batch(5, 0, 1))).toEqual({ kind: 'append' });
   });
@@ -99,7 +97,7 @@ describe('producer state across truncation and snapshots', () => {
     expect(restored.decide(batch(1, 0, 1)).kind).toBe('duplicate');
     // Rebuilt from the batches after index 2 only (the head is gone), then merged with the image.
     const reopened = new ProducerStateTable();
-    appendAll(reopened, [batch(1, 0, 2)], { offset: 2, index: 3 }, true);
+    appendAll(reopened, [batch(1, 0, 2)], { offset: 2, index: 3 });
     reopened.mergeUnder(image, 2);
     expect(reopened.get(1)?.batches.map((b) => b.index)).toEqual([1, 2, 3]);
   });

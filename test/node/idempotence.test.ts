@@ -67,16 +67,6 @@ describe('idempotent produce at the broker', () => {
     expect(await endOf(node)).toBe(1);
   });
 
-  it('takes a producer new to the partition from sequence 0 only: its second batch arriving first is refused, so it is never written ahead of the first', async () => {
-    const { node } = await startNode();
-    const { producerId } = await node.initProducerId();
-    await expect(produce(node, batch(producerId, 0, 1, 'second'))).rejects.toBeInstanceOf(OutOfOrderSequenceNumberError);
-    expect(await endOf(node)).toBe(0);
-    await produce(node, batch(producerId, 0, 0, 'first'));
-    await produce(node, batch(producerId, 0, 1, 'second'));
-    expect(await endOf(node)).toBe(2);
-  });
-
   it('remembers its producers across a restart (rebuilt from the log)', async () => {
     const databases = new Map<string, MemoryStorage>();
     const locks = createFakeLocks();
