@@ -5,7 +5,7 @@
 import { sleep, type Clock } from '../clock';
 import { PeerError, TimeoutError } from '../errors';
 import { ADMISSION_NONCE_BYTES, type AdmissionBody } from '../protocol';
-import { ADMISSION_ATTEMPT_MS, ADMISSION_RETRY_MS, ADMISSION_TIMEOUT_MS } from './constants';
+import { ADMISSION_ATTEMPT_MS, ADMISSION_RETRY_MS } from './constants';
 import { PeerNotConnectedError } from './peer-link';
 
 /** Where one peer channel stands in the handshake; a reconnected peer starts afresh. */
@@ -55,8 +55,9 @@ export interface AdmissionTransport {
 export interface Admission {
   /**
    * Challenges a peer that joined; admits it when its proof checks, else refuses it and tells
-   * it so. A challenge is repeated while unanswered: its answer is lost when it raced the
-   * peer's own notice that this node joined (the peer's bridge then has no stream to answer on).
+   * it so. A challenge is repeated while unanswered and the peer connected: its answer is lost
+   * when it raced the peer's own notice that this node joined (the peer's bridge then has no
+   * stream to answer on), or late when the peer was busy; silence is never a refusal.
    */
   start(peerId: string): void;
   /** Takes the peer's admission frame: proves this node to its challenge, or learns it was welcomed or refused. */
@@ -78,8 +79,10 @@ export function createAdmission(secret: string, transport: AdmissionTransport): 
       if (closed.aborted || admitting.has(peerId)) return;
       admitting.add(peerId);
       const refused = new PeerError(peerId, 'CLUSTER_AUTHORIZATION_FAILED', `peer ${peerId} could not prove it knows the cluster secret: refused`);
-      const connected = () => !closed.aborted && transport.isConnected(peerId);
-      const giveUpAt = clock.monotonic() + ADMISSION_TIMEOUT_MS;
+      // Challenged until it answers, for as long as it is connected and not refused: a peer
+      // that is only slow (a tab starting, a busy worker) must not be shut out for good, and one
+      // that never answers is sent nothing but a challenge every few seconds.
+      const waiting = () => !closed.aborted && transport.isConnected(peerId) && transport.channel(peerId)?.state.refusal === undefined;
       void (async () => {
         try {
           for (;;) {
@@ -88,8 +91,8 @@ export function createAdmission(secret: string, transport: AdmissionTransport): 
             try {
               answer = await transport.request(peerId, { kind: 'challenge', nonce }, ADMISSION_ATTEMPT_MS);
             } catch (error) {
-              if (!connected()) return;
-              if ((error instanceof TimeoutError || error instanceof PeerNotConnectedError) && clock.monotonic() < giveUpAt) {
+              if (!waiting()) return;
+              if (error instanceof TimeoutError || error instanceof PeerNotConnectedError) {
                 await sleep(clock, ADMISSION_RETRY_MS);
                 continue;
               }
@@ -118,7 +121,13 @@ export function createAdmission(secret: string, transport: AdmissionTransport): 
     receive(peerId, channel, requestId, body) {
       if (body.kind === 'challenge') {
         // Proving to the peer: over its fresh nonce, with this node as prover and the peer as verifier.
-        void admissionMac(key, transport.localPeerId(), peerId, body.nonce).then((mac) => channel.answer(requestId, { kind: 'proof', mac }));
+        // A peer challenging again after this node verified it has started afresh (its channel
+        // was replaced: a reconnect, a switch of transport): it is told again that it is welcome,
+        // as the welcome it had went with its old channel.
+        void admissionMac(key, transport.localPeerId(), peerId, body.nonce).then((mac) => {
+          channel.answer(requestId, { kind: 'proof', mac });
+          if (channel.state.verified) void transport.notify(peerId, { kind: 'welcome' }).catch(() => undefined);
+        });
       } else if (body.kind === 'welcome') {
         channel.state.welcomed = true;
         channel.changed();

@@ -16,7 +16,7 @@ import {
 } from '../errors';
 import { checkBatch, createLogManager, defaultLogConfig, isIdempotentBatch, type BackgroundMaintenance, type LogManager, type OpenLogOptions, type PartitionLog } from '../log';
 import { createLocalLink, createPeerLink, createPeerRpc, PeerNotConnectedError, type LocalLocks, type PeerLink, type PeerRpc } from '../network/worker';
-import type { BatchHeader } from '../protocol';
+import { readBatchHeader, type BatchHeader } from '../protocol';
 import type { PartitionId, Storage, StorageWrite } from '../storage';
 import type { ClusterEvent, FetchedPartition, FetchRequest, JoinReply, NodeApi, PeerRequestReport, NodeInfo, NodeStartInit, ProduceRequest, ProduceResult, SyncReply, TopicDefinition, TopicSpec } from './api';
 import { Executor } from './executor';
@@ -525,8 +525,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     return membership.image?.topicByName(topic)?.partitions.every((p) => !isReplicated(p.replicas.length) || p.leaderEpoch > 0) === true;
   }
 
-  /** Resolves once `done` holds after a sync of the local topics; rejects with TimeoutError past the admin timeout. */
-  function untilSynced(r: Running, done: () => boolean, what: string): Promise<void> {
+  /** Resolves once `done` holds after a sync of the local topics (waits end in the order they began); rejects with TimeoutError past `timeoutMs`. */
+  function untilSynced(r: Running, done: () => boolean, what: string, timeoutMs = CLUSTER_ADMIN_TIMEOUT_MS): Promise<void> {
     if (done()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const check = () => {
@@ -535,9 +535,9 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         cancel();
         resolve();
       };
-      const cancel = components.clock.after(CLUSTER_ADMIN_TIMEOUT_MS, () => {
+      const cancel = components.clock.after(timeoutMs, () => {
         r.synced.delete(check);
-        reject(new TimeoutError(`this broker did not apply ${what} within ${CLUSTER_ADMIN_TIMEOUT_MS} ms`));
+        reject(new TimeoutError(`this broker did not apply ${what} within ${timeoutMs} ms`));
       });
       r.synced.add(check);
     });
@@ -583,6 +583,9 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
    * started before (the topic is refused) or waits for these appends.
    */
   async function appendHere(r: Running, acks: ProduceRequest['acks'], batches: ProduceRequest['batches'], checked?: ReadonlyMap<number, BatchHeader>): Promise<ProduceResult[]> {
+    // Awaited only when there is something to wait for: otherwise the checks run at once (see above).
+    const issued = untilProducerIdsIssued(r, batches);
+    if (issued !== undefined) await issued;
     const targets = batches.map(({ topic, partition, bytes }, i) => {
       // Only the coordinators write the offsets topic (a record that does not decode would fail its partition's load).
       if (isInternalTopic(topic)) throw new InvalidTopicError(`${topic} is an internal topic: producers cannot write to it`);
@@ -617,6 +620,32 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const { log } = targets[i]!;
       return { topic: log.id.topic, partition: log.id.partition, baseOffset: result.baseOffset, logStartOffset: log.logStartOffset };
     });
+  }
+
+  /**
+   * Waits, up to an election timeout, until this broker's metadata shows the blocks of the
+   * batches' producer ids: one handed out just now may not have reached it yet (a live member
+   * hears every commit within an election timeout). Refusing such a batch would let the
+   * producer's next batch, arriving after the block, be taken ahead of it (a producer new to a
+   * partition is taken at any sequence); waiting takes them in the order they came, as the waits
+   * end in the order they began. A forged id is refused after the wait. Undefined when there is
+   * nothing to wait for.
+   */
+  function untilProducerIdsIssued(r: Running, batches: ProduceRequest['batches']): Promise<void> | undefined {
+    const membership = r.membership;
+    if (membership === undefined) return undefined;
+    let newest = -1;
+    for (const { bytes } of batches) {
+      try {
+        const header = readBatchHeader(bytes);
+        if (isIdempotentBatch(header)) newest = Math.max(newest, header.producerId);
+      } catch {
+        // Malformed: its check refuses it, typed.
+      }
+    }
+    if (newest < 0 || producerIdIssued(r, newest)) return undefined;
+    const { timing } = membership.runtime.init;
+    return untilSynced(r, () => producerIdIssued(r, newest), `producer id ${newest}'s block`, timing.tickMs * timing.electionTicks).catch(() => undefined);
   }
 
   /** Whether a producer id was handed out: by the cluster (its metadata shows the blocks), or by this private broker. */

@@ -175,7 +175,8 @@ export const clusterInfoOf = (page: Page): Promise<string> =>
   page.evaluate(async () => {
     const info = await (await window.broker.node()).clusterInfo();
     const peers = (await window.broker.peers()).map((p) => `${p.peerId.slice(-6)}/${p.dataPath ?? '?'}`);
-    return JSON.stringify({ ...info, brokers: info?.brokers.map((b) => `${b.brokerId}${b.fenced ? ' fenced' : ''}`), peers, log: window.brokerLog });
+    const refused = (await window.broker.refusedPeers()).map((p) => `${p.peerId.slice(-6)}: ${p.reason}`);
+    return JSON.stringify({ ...info, brokers: info?.brokers.map((b) => `${b.brokerId}${b.fenced ? ' fenced' : ''}`), peers, refused, log: window.brokerLog });
   });
 
 

@@ -288,8 +288,7 @@ async function expectRequestEvents(from: Tab, topic: string, placement: Partitio
     { topic, partitions: placement.length },
   );
   const produced = () => from.page.evaluate(() => window.requests.filter((r) => r.apiName === 'Produce'));
-  // Each broker once or more: a leader whose metadata has not yet applied the producer's id block
-  // refuses it retriably (UnknownProducerIdError) and the refused part is sent again.
+  // Each broker once or more (a part refused retriably, by a leader moving, is sent again).
   await expect.poll(async () => [...new Set((await produced()).map((r) => r.broker))].sort(), { timeout: BROWSER_TIMING.requestTimeoutMs }).toEqual(expected);
   for (const request of await produced()) {
     expect(request).toMatchObject({ apiKey: 0, clientId: 'cluster-e2e' });

@@ -615,6 +615,46 @@ describe('admission', () => {
     expect(await rpcB.request('A', 'echo', bytesOf(2))).toEqual(bytesOf(2));
   }, 10_000);
 
+  it('keeps challenging a peer that does not answer for a long while (a tab starting), and admits it once it answers', async () => {
+    // Protocol time runs 100 times faster: a challenge's 2 s attempt is 20 ms here.
+    const fast = { ...realClock, monotonic: () => performance.now() * 100, after: (ms: number, fn: () => void) => realClock.after(ms / 100, fn) };
+    const [a, b] = [fakeLink('A'), fakeLink('B')];
+    let challenges = 0;
+    const sent = codec.createStreamDecoder();
+    const send = a.send.bind(a);
+    a.send = (peerId, bytes, options) => {
+      for (const r of sent.push(bytes)) if (r.ok && r.frame.type === 'admission' && !r.frame.isResponse && r.frame.body.kind === 'challenge') challenges += 1;
+      return send(peerId, bytes, options);
+    };
+    const rpcA = rpcOn(a, { admission: { secret: 'sesame' }, clock: fast });
+    const rpcB = rpcOn(b, { admission: { secret: 'sesame' }, clock: fast });
+    b.stopReading();
+    a.connectTo(b);
+    b.connectTo(a);
+    // Six unanswered attempts: over 13 s of protocol time, past the 10 s that used to refuse it.
+    await until(() => challenges >= 6, 'six challenges unanswered');
+    expect(rpcA.stats('B')!.admission).toBe('pending');
+    b.resumeReading();
+    expect(await rpcA.request('B', 'echo', bytesOf(1))).toEqual(bytesOf(1));
+    expect(await rpcB.request('A', 'echo', bytesOf(2))).toEqual(bytesOf(2));
+    expect(rpcA.stats('B')!.admission).toBe('admitted');
+  });
+
+  it('a peer whose channel was replaced on its side only (a switch of transport) is admitted again both ways', async () => {
+    const [a, b] = [fakeLink('A'), fakeLink('B')];
+    const rpcA = rpcOn(a, { admission: { secret: 'sesame' } });
+    const rpcB = rpcOn(b, { admission: { secret: 'sesame' } });
+    a.connectTo(b);
+    b.connectTo(a);
+    expect(await rpcB.request('A', 'echo', bytesOf(1))).toEqual(bytesOf(1));
+    // B sees A leave and join again; A sees nothing: its channel to B stays admitted.
+    b.leave('A');
+    b.connectTo(a);
+    expect(await rpcB.request('A', 'echo', bytesOf(2))).toEqual(bytesOf(2));
+    expect(await rpcA.request('B', 'echo', bytesOf(3))).toEqual(bytesOf(3));
+    expect(rpcB.stats('A')!.admission).toBe('admitted');
+  });
+
   it('refuses a peer with another secret, with a clear error on both sides', async () => {
     const [a, b] = [fakeLink('A'), fakeLink('B')];
     const refusals: string[] = [];

@@ -3,6 +3,7 @@ import { realClock } from '../../src/clock';
 import { InvalidConfigError, OutOfOrderSequenceNumberError, UnknownProducerIdError } from '../../src/errors';
 import { createLocalLink, createPeerRpc, type PeerRpc } from '../../src/network/worker';
 import { encodeBatch, readBatchHeader } from '../../src/protocol';
+import { PRODUCER_ID_BLOCK_SIZE } from '../../src/cluster';
 import { createMemoryLocks } from '../support/memory-locks';
 import { closeTab, FORM_BOUND_MS, infos, newCluster, oneCluster, openTab, type Tab } from './cluster-tabs';
 
@@ -393,6 +394,20 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
       }
       // Nothing written: the first batch and the epoch-1 one, after the leader's no-op.
       for (const tab of tabs) await expect(tab.node.listOffsets([{ topic: 'idem', partition: 0, query: 'latest' }])).resolves.toEqual([first[0]!.baseOffset + 2]);
+
+      // A producer id handed out just now, whose block the leader's metadata may not show yet:
+      // the leader waits for it rather than refusing, so a producer's batches are written in the
+      // order they came (refused and retried, the first could land after the next one: a producer
+      // new to a partition is taken at any sequence). The id is the first of the next block,
+      // which tab i1 takes once its own is used up: its first batch is sent before that, its
+      // second as soon as the id is handed out.
+      const future = Math.max(...ids.map((i) => i.producerId)) + PRODUCER_ID_BLOCK_SIZE;
+      for (let i = 1; i < PRODUCER_ID_BLOCK_SIZE; i++) await tabs[0]!.node.initProducerId();
+      const send = (sequence: number) => tabs[1]!.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [{ topic: 'idem', partition: 0, bytes: idem(0, sequence, future) }] });
+      const zero = send(0);
+      expect(await tabs[0]!.node.initProducerId()).toEqual({ producerId: future, producerEpoch: 0 });
+      const one = await send(1);
+      expect(one[0]!.baseOffset).toBe((await zero)[0]!.baseOffset + 1);
     } finally {
       rpc.close();
       link.close();
