@@ -243,15 +243,19 @@ export class TimeoutError extends LetterboxError {
   }
 }
 
+/** The group errors a caller may retry (Kafka's retriable ones). */
+const RETRIABLE_GROUP_CODES = new Set(['REBALANCE_IN_PROGRESS', 'COORDINATOR_NOT_AVAILABLE', 'KAFKA_STORAGE_ERROR']);
+
 /**
  * The group coordinator refused a request: `code` is Kafka's name (REBALANCE_IN_PROGRESS,
- * ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, NON_EMPTY_GROUP, ...). Only a rebalance in progress is retriable.
+ * ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, NON_EMPTY_GROUP, ...). Retriable as in Kafka: a
+ * rebalance in progress, a coordinator not available, an offset write that failed.
  */
 export class GroupError extends LetterboxError {
   static override readonly errorName = 'GroupError';
   readonly groupId: string;
   constructor(groupId: string, code: string, message: string) {
-    super(code, message, { retriable: code === 'REBALANCE_IN_PROGRESS' });
+    super(code, message, { retriable: RETRIABLE_GROUP_CODES.has(code) });
     this.groupId = groupId;
   }
 }

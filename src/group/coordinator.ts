@@ -360,7 +360,7 @@ function writeDone(s: State, input: Extract<GroupInput, { type: 'persisted' | 'p
     // commit in Kafka may have been applied); without one, the next write starts from
     // what is durable.
     if (group.pendingWrites.length === 0) group.written = group.committed;
-    out.error(input.requestId, 'KAFKA_STORAGE_ERROR', `offsets of ${write.groupId} not stored: ${input.message}`);
+    out.error(input.requestId, input.notCoordinator === true ? 'NOT_COORDINATOR' : 'KAFKA_STORAGE_ERROR', `offsets of ${write.groupId} not stored: ${input.message}`);
   }
   maybeComplete(s, group, out);
 }

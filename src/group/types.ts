@@ -7,8 +7,9 @@ export type AssignorName = 'range' | 'roundrobin';
 
 /**
  * Kafka's group error names. Retriable: `REBALANCE_IN_PROGRESS` (rejoin),
- * `COORDINATOR_NOT_AVAILABLE` (too many offset writes in flight) and
- * `KAFKA_STORAGE_ERROR` (an offset write failed; the commit may be sent again).
+ * `COORDINATOR_NOT_AVAILABLE` (too many offset writes in flight), `NOT_COORDINATOR` (the
+ * coordinator moved while it wrote) and `KAFKA_STORAGE_ERROR` (an offset write failed; the
+ * commit may be sent again).
  */
 export type GroupErrorCode =
   | 'UNKNOWN_MEMBER_ID'
@@ -28,6 +29,7 @@ export type GroupErrorCode =
   /** A request past another bound (groups, topics, offsets per commit) or with a malformed field. */
   | 'INVALID_REQUEST'
   | 'COORDINATOR_NOT_AVAILABLE'
+  | 'NOT_COORDINATOR'
   | 'KAFKA_STORAGE_ERROR';
 
 export type Assignment = Record<string, number[]>;
@@ -53,8 +55,12 @@ export type GroupInput =
   | { type: 'commit'; requestId: number; now: number; groupId: string; memberId: string | null; generationId: number; offsets: OffsetCommit[] }
   /** The write of a `persist` effect is durable; its commit is replied now. */
   | { type: 'persisted'; requestId: number }
-  /** The write of a `persist` effect failed; the commit is refused with this error message. */
-  | { type: 'persistFailed'; requestId: number; message: string }
+  /**
+   * The write of a `persist` effect failed; the commit is refused with this error message:
+   * NOT_COORDINATOR when `notCoordinator` (the write was refused because this broker no longer
+   * leads the group's offsets partition: the caller finds the coordinator again), else KAFKA_STORAGE_ERROR.
+   */
+  | { type: 'persistFailed'; requestId: number; message: string; notCoordinator?: boolean }
   /** Time passes: expires sessions, ends rebalances past their timeout. */
   | { type: 'tick'; now: number }
   /** Partition counts of all topics (sent at start and whenever topics change); subscribed groups rebalance on a change. */

@@ -1,4 +1,4 @@
-import { GroupError } from '../errors';
+import { GroupError, NotCoordinatorError, NotLeaderOrFollowerError } from '../errors';
 import {
   committedOffsets,
   createCoordinator,
@@ -56,7 +56,13 @@ export function storedOffsets(read: (key: string) => unknown): StoredOffsets {
   return stored;
 }
 
-const writeFailed = (requestId: number, error: unknown): GroupInput => ({ type: 'persistFailed', requestId, message: error instanceof Error ? error.message : String(error) });
+/** A failed offsets write; refused because this broker no longer leads the offsets partition, the coordinator moved. */
+const writeFailed = (requestId: number, error: unknown): GroupInput => ({
+  type: 'persistFailed',
+  requestId,
+  message: error instanceof Error ? error.message : String(error),
+  ...((error instanceof NotLeaderOrFollowerError || error instanceof NotCoordinatorError) && { notCoordinator: true }),
+});
 
 /** The retriable refusal of a request the stopped coordinator will never answer: the caller finds the coordinator again. */
 const closing = (requestId: number): Reply => ({ type: 'reply', requestId, ok: false, error: 'COORDINATOR_NOT_AVAILABLE', message: 'the node is closing' });
@@ -149,7 +155,7 @@ export class GroupRuntime {
     return new Promise<T>((resolve, reject) => {
       this.submit(request, (effect) => {
         if (effect.ok) resolve(effect.value as T);
-        else reject(new GroupError(request.groupId, effect.error, effect.message));
+        else reject(effect.error === 'NOT_COORDINATOR' ? new NotCoordinatorError(request.groupId, effect.message) : new GroupError(request.groupId, effect.error, effect.message));
       });
     });
   }

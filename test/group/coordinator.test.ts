@@ -224,6 +224,15 @@ describe('committed offsets', () => {
     expect(c.writes[0]!.offsets.map((o) => o.offset)).toEqual([10, 1]); // the failed 11 is not carried on
   });
 
+  it('a write refused because the coordinator no longer leads its offsets partition is answered NOT_COORDINATOR (the caller finds the new one)', () => {
+    const c = new Coordinator();
+    const a = c.joined(c.join('a')).memberId;
+    const moved = c.commit(a, 1, [{ partition: 0, offset: 10 }]);
+    c.persistFailed('not the leader', true);
+    expect(c.replies.get(moved)).toMatchObject({ ok: false, error: 'NOT_COORDINATOR' });
+    expect(committedOffsets(c.state, 'g')).toEqual([]);
+  });
+
   it('a deleted topic’s offsets leave the group, also those of a commit still being written; the set is written again without them', () => {
     const c = new Coordinator({ t: 4, u: 2 });
     c.commit(null, -1, [{ partition: 0, offset: 10 }, { topic: 'u', partition: 0, offset: 5 }]);

@@ -87,8 +87,8 @@ export class Coordinator {
   persisted(): void {
     this.input({ type: 'persisted', requestId: this.writes.shift()!.requestId });
   }
-  persistFailed(message: string): void {
-    this.input({ type: 'persistFailed', requestId: this.writes.shift()!.requestId, message });
+  persistFailed(message: string, notCoordinator?: true): void {
+    this.input({ type: 'persistFailed', requestId: this.writes.shift()!.requestId, message, ...(notCoordinator && { notCoordinator }) });
   }
 
   answered(requestId: number): boolean {

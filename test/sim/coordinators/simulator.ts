@@ -436,7 +436,7 @@ class CoordinatorsSimulation {
     if (accepted) this.offsetsRecords.push({ offsets });
     else if (!event.fails) this.coverage.commitsFenced++;
     if (broker.coordinator !== holder) return; // dropped meanwhile: nobody waits for it
-    this.step(broker, holder, accepted ? { type: 'persisted', requestId } : { type: 'persistFailed', requestId, message: event.fails ? 'append failed' : `not the leader of ${GROUP_PARTITION} at epoch ${epoch}` });
+    this.step(broker, holder, accepted ? { type: 'persisted', requestId } : event.fails ? { type: 'persistFailed', requestId, message: 'append failed' } : { type: 'persistFailed', requestId, message: `not the leader of ${GROUP_PARTITION} at epoch ${epoch}`, notCoordinator: true });
   }
 
   /** A call at a broker: served if its view makes it the coordinator (with one loaded), else forwarded to the leader it knows of, once. */
