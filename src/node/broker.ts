@@ -1271,6 +1271,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         return broker === undefined || broker.fenced ? undefined : broker.endpoints[0];
       },
       clock: components.clock,
+      leaderCheckMs: membership.runtime.init.timing.tickMs * membership.runtime.init.timing.heartbeatTicks,
       // A peer's request, too, waits until this broker has caught up: a reopened leader's topics are not there before.
       produceHere: async (acks, batches) => appendHere(await joined(), acks, batches),
       fetchHere: async (request, signal) => fetchHere(await joined(), request, signal),

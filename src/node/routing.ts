@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import { FencedLeaderEpochError, InconsistentClusterIdError, InvalidArgumentError, LeaderNotAvailableError, LetterboxError, TimeoutError, UnknownLeaderEpochError } from '../errors';
+import { FencedLeaderEpochError, InconsistentClusterIdError, InvalidArgumentError, LeaderNotAvailableError, LetterboxError, NotLeaderOrFollowerError, TimeoutError, UnknownLeaderEpochError } from '../errors';
 import { RPC_TIMEOUT_MS, type PeerRpc } from '../network/worker';
 import type { FetchedPartitionBody, FetchMessage, ListOffsetsMessage, ProduceMessage } from '../protocol';
 import type { FetchedPartition, FetchRequest, OffsetQuery, ProduceRequest, ProduceResult } from './api';
@@ -17,8 +17,10 @@ export type Route = { readonly here: true } | { readonly here: false; readonly l
 
 /** What the router needs of the broker. */
 export interface RoutedBroker {
-  /** Paces the resending of a produce's refused parts. */
+  /** Paces the resending of a produce's refused parts, and the checks of a forwarded produce's leader. */
   readonly clock: Clock;
+  /** How often a forwarded produce checks that its leader is still the one this broker knows (raft's heartbeat interval: leadership news comes no faster). */
+  readonly leaderCheckMs: number;
   readonly clusterId: string;
   /** The route of a partition; throws UnknownTopicOrPartitionError for one the cluster does not have. */
   routeOf(topic: string, partition: number): Route;
@@ -52,6 +54,33 @@ function peerOf(broker: RoutedBroker, leader: number, topic: string, partition: 
   const peer = leader < 0 ? undefined : broker.addressOf(leader);
   if (peer === undefined) throw new LeaderNotAvailableError(topic, partition);
   return peer;
+}
+
+/**
+ * Aborts, with the retriable NotLeaderOrFollowerError, once this broker knows another leader
+ * than `leader` for one of `partitions` (its replica's raft, or the metadata): a produce
+ * forwarded to a leader that stopped (a paused tab, a cut link) is given up when the others
+ * elect a new one, not at the RPC bound. Whatever the old leader still does with it is not
+ * acknowledged: it no longer leads, so its append is never committed (or, committed by the new
+ * leader, a retry finds it a duplicate).
+ */
+function leaderMoved(broker: RoutedBroker, leader: number, partitions: ReadonlyArray<{ topic: string; partition: number }>): { signal: AbortSignal; stop: () => void } {
+  const moved = new AbortController();
+  let cancel = (): void => undefined;
+  const check = () => {
+    for (const { topic, partition } of partitions) {
+      let route: Route;
+      try {
+        route = broker.routeOf(topic, partition);
+      } catch {
+        continue; // a topic being deleted: its answer says so
+      }
+      if (route.here || route.leader !== leader) return moved.abort(new NotLeaderOrFollowerError(topic, partition, route.here ? -1 : route.leader));
+    }
+    cancel = broker.clock.after(broker.leaderCheckMs, check);
+  };
+  cancel = broker.clock.after(broker.leaderCheckMs, check);
+  return { signal: moved.signal, stop: () => cancel() };
 }
 
 /** Between attempts at the parts of a produce that failed while others were appended. */
@@ -115,7 +144,10 @@ async function producePart(
         const head = batches[part[0]!]!;
         const peer = peerOf(broker, leader, head.topic, head.partition);
         const forwarded = pick(part).map((batch) => ({ ...batch, leaderEpoch: broker.leaderEpochOf(batch.topic, batch.partition) }));
-        const answer = await broker.rpc.request(peer, 'produce', { kind: 'request', clusterId: broker.clusterId, acks, timeoutMs: RPC_TIMEOUT_MS, batches: forwarded });
+        const moved = leaderMoved(broker, leader, forwarded);
+        const answer = await broker.rpc.request(peer, 'produce', { kind: 'request', clusterId: broker.clusterId, acks, timeoutMs: RPC_TIMEOUT_MS, batches: forwarded }, { signal: moved.signal }).catch((error: unknown) => {
+          throw moved.signal.aborted ? moved.signal.reason : error;
+        }).finally(moved.stop);
         if (answer.kind !== 'response' || answer.results.length !== part.length) throw new InvalidArgumentError(`broker ${leader} answered a produce with ${answer.kind}`);
         // A leader appends all of its part or none of it.
         const error = answer.results.find((result) => result.error !== undefined)?.error;

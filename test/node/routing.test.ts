@@ -9,7 +9,8 @@ import { produceRouted, serveRouted, type RoutedBroker } from '../../src/node/ro
 // produceRouted against a scripted cluster: partition p of topic 't' is led by broker p (1 here),
 // each other broker answering at peer `b<p>` as `answers` says, attempt by attempt.
 
-type Answer = 'ok' | LetterboxError;
+/** 'hang': the leader never answers (a paused tab): the request ends only when its signal aborts. */
+type Answer = 'ok' | 'hang' | LetterboxError;
 
 function cluster(answers: Record<string, Answer[]>) {
   const appended: string[] = [];
@@ -24,18 +25,22 @@ function cluster(answers: Record<string, Answer[]>) {
       return { topic, partition, baseOffset, logStartOffset: 0 };
     });
   const rpc = {
-    request: async (peer: string, _type: string, body: { batches: Array<ProduceRequest['batches'][number] & { leaderEpoch: number }> }) => {
+    request: async (peer: string, _type: string, body: { batches: Array<ProduceRequest['batches'][number] & { leaderEpoch: number }> }, options: { signal?: AbortSignal } = {}) => {
       epochs.push(...body.batches.map((b) => b.leaderEpoch));
       const answer = answers[peer]!.shift() ?? 'ok';
+      if (answer === 'hang') return new Promise((_, reject) => options.signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
       if (answer !== 'ok') return { kind: 'response', results: body.batches.map(({ topic, partition }) => ({ topic, partition, baseOffset: -1, logStartOffset: -1, error: answer })) };
       return { kind: 'response', results: append(body.batches) };
     },
   } as unknown as PeerRpc;
+  /** Partitions whose leader moved to another broker (this broker's view): to `partition + 10`. */
+  const moved = new Set<number>();
   const broker: RoutedBroker = {
     clusterId: 'c',
     clock: realClock,
+    leaderCheckMs: 10,
     rpc,
-    routeOf: (_topic, partition) => (partition === 1 ? { here: true } : { here: false, leader: partition }),
+    routeOf: (_topic, partition) => (partition === 1 ? { here: true } : { here: false, leader: moved.has(partition) ? partition + 10 : partition }),
     leaderEpochOf: (_topic, partition) => 10 + partition,
     addressOf: (brokerId) => `b${brokerId}`,
     produceHere: async (_acks, batches) => append(batches),
@@ -43,7 +48,7 @@ function cluster(answers: Record<string, Answer[]>) {
     listOffsetsHere: async () => [],
     remoteFetches: new Map(),
   };
-  return { broker, appended, epochs };
+  return { broker, appended, epochs, moved };
 }
 
 const batches = (partitions: number[]): ProduceRequest['batches'] => partitions.map((partition) => ({ topic: 't', partition, bytes: new Uint8Array(1) }));
@@ -65,6 +70,14 @@ describe('produceRouted', () => {
     expect(appended).toEqual([]);
   });
 
+  it('a part forwarded to a leader that stopped answering is given up once this broker knows another leader: NotLeaderOrFollowerError naming it, not a wait for the RPC bound', async () => {
+    const { broker, appended, moved } = cluster({ b2: ['hang'] });
+    const produced = produceRouted(broker, -1, batches([2]));
+    moved.add(2);
+    await expect(produced).rejects.toMatchObject({ name: 'NotLeaderOrFollowerError', partition: 2, leader: 12 });
+    expect(appended).toEqual([]);
+  });
+
   it('a part that timed out is not sent again (it may have been appended): the timeout is thrown', async () => {
     const timeout = new TimeoutError('no answer');
     const { broker, appended } = cluster({ b2: [timeout], b3: [] });
@@ -82,6 +95,7 @@ describe('serveRouted', () => {
     const broker: RoutedBroker = {
       clusterId: 'c',
       clock: realClock,
+      leaderCheckMs: 10,
       rpc: { handle: (type: string, handler: (body: unknown, context: { signal: AbortSignal }) => Promise<unknown>) => (handlers.set(type, handler), () => handlers.delete(type)) } as unknown as PeerRpc,
       routeOf: () => ({ here: true }),
       leaderEpochOf: () => 4,
