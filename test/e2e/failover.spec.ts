@@ -179,6 +179,8 @@ test.describe('failover of replicated partitions across browser processes', () =
     const newEpochStart = gaps.find((offset) => offset > ackedBeforePause)!;
     const acrossOldEpoch = across.filter(ownOnly).map(lastOffsetOf);
     const gap = await longestAckGap(b.page, pausedAt);
+    const gapA = await longestAckGap(producer.page, pausedAt);
+    console.log(`paused leader: producer a (${producer.name}, to every partition, B's too): its longest wait for an acknowledgement after the pause ${gapA} ms (election timeout ${ELECTION_TIMEOUT_MS} ms)`);
     console.log(
       `paused leader: ${b.name}'s producer: ${across.length} send(s) in flight across the pause (${across.map((s) => `${s.outcome} via ${s.brokers.map((b) => (b === newLeaderName ? 'new leader' : 'own broker')).join(' → ')}`).join('; ')}; acknowledged by the old leader at offsets ≤ ${acrossOldEpoch.join(', ') || '-'}); ` +
         `the new leader's epoch starts at offset ${newEpochStart} (control batches at ${gaps.join(', ')}); ${after.length} sends invoked after the resume, ${after.filter((s) => s.outcome === 'ack').length} acknowledged, ${after.filter(ownOnly).length} of them by its own broker alone (only in a later epoch: B leading again after the preferred-leader rebalance); ` +
