@@ -1,4 +1,4 @@
-export { createLogManager, type BackgroundMaintenance, type LogManager, type LogManagerInit, type OpenLogOptions } from './manager';
+export { createLogManager, RECOVERY_CHECKPOINT_MS, type BackgroundMaintenance, type LogManager, type LogManagerInit, type OpenLogOptions } from './manager';
 export type { PartitionLog, AppendResult, ReadOptions, OffsetSpec, BatchPlaces, StagedBatch } from './partition-log';
 export { BatchIndex, type BatchPlace } from './batch-index';
 export { checkBatch, producerRefusal, READ_AHEAD_LOGS_MAX, TAIL_CACHE_LOGS_MAX } from './partition-log';

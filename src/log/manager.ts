@@ -1,4 +1,4 @@
-import { realClock, type Cancel, type Clock } from '../clock';
+import { every, realClock, type Cancel, type Clock } from '../clock';
 import type { PartitionId, Storage } from '../storage';
 import { LogCleaner } from './cleaner';
 import { defaultLogConfig, type LogConfig } from './config';
@@ -32,9 +32,18 @@ export interface LogManager {
    */
   maintain(nowMs: number): Promise<boolean>;
   /**
+   * Marks what every open log has stored as verified (each batch was checked as it was
+   * appended), so that the next open's recovery checks only its last batch: at a clean close,
+   * and every RECOVERY_CHECKPOINT_MS in the background (Kafka's recovery-point checkpoint).
+   * Without it, an open re-read and re-checked everything written since the last one.
+   * @example await logs.checkpoint(); storage.close();
+   */
+  checkpoint(): Promise<void>;
+  /**
    * Runs maintenance in the background: a round every `intervalMs` (Kafka's
    * log.retention.check.interval.ms, default 5 min), and while compaction has more steps,
-   * the next step in a new task, so appends are never held up for long.
+   * the next step in a new task, so appends are never held up for long; and a checkpoint
+   * every RECOVERY_CHECKPOINT_MS.
    * @example const maintenance = logs.maintainInBackground({ onError: console.error }); maintenance.stop();
    */
   maintainInBackground(init?: { intervalMs?: number; onError?: (error: unknown) => void }): BackgroundMaintenance;
@@ -58,6 +67,9 @@ export interface BackgroundMaintenance {
 }
 
 const keyOf = (id: PartitionId) => `${id.topic}\u0000${id.partition}`;
+
+/** How often the logs' recovery points are checkpointed in the background (Kafka's log.flush.offset.checkpoint.interval.ms). */
+export const RECOVERY_CHECKPOINT_MS = 60_000;
 
 /**
  * The logs of one node over one storage, sharing one group committer.
@@ -110,9 +122,19 @@ export function createLogManager(storage: Storage, init: LogManagerInit = {}): L
       }
       return more;
     },
+    async checkpoint() {
+      for (const log of [...logs.values()]) {
+        try {
+          await log.checkpoint();
+        } catch (error) {
+          if (!log.deleted) throw error;
+        }
+      }
+    },
     maintainInBackground({ intervalMs = 300_000, onError = () => undefined } = {}) {
       let cancel: Cancel = () => undefined;
       let stopped = false;
+      const stopCheckpoints = every(clock, RECOVERY_CHECKPOINT_MS, () => void this.checkpoint().catch(onError));
       const round = async () => {
         let more = false;
         try {
@@ -132,6 +154,7 @@ export function createLogManager(storage: Storage, init: LogManagerInit = {}): L
         stop() {
           stopped = true;
           cancel();
+          stopCheckpoints();
         },
       };
     },

@@ -1184,6 +1184,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       r.groups.stop();
       r.executor.stop();
       for (const controller of r.fetches.values()) controller.abort();
+      // A clean close: the next start's recovery checks only each log's last batch.
+      await r.logs.checkpoint().catch((error: unknown) => components.onError?.(error));
       r.storage.close();
       r.claim.release();
     },

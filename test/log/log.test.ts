@@ -8,7 +8,7 @@ import {
   StorageFullError,
 } from '../../src/errors';
 import { realClock } from '../../src/clock';
-import { createLogManager, READ_AHEAD_LOGS_MAX, TAIL_CACHE_LOGS_MAX } from '../../src/log';
+import { createLogManager, READ_AHEAD_LOGS_MAX, RECOVERY_CHECKPOINT_MS, TAIL_CACHE_LOGS_MAX } from '../../src/log';
 import { createMemoryStorage, type MemoryStorage } from '../../src/storage';
 import { batchOf, recordsOf } from './batches';
 
@@ -134,6 +134,35 @@ describe('durability and recovery', () => {
     const again = await createLogManager(storage).open(id);
     expect(again.logEndOffset).toBe(3);
     expect(recordsOf(await again.read(0, all)).map((r) => r[2])).toEqual(['v0', 'v1', 'new']);
+  });
+
+  it('a checkpoint (a clean close, or every minute in the background) marks what is stored as checked: the next open checks only the last batch', async () => {
+    // Timestamps of now: the maintenance round's retention keeps them.
+    const { storage, logs, log } = await setup();
+    for (let i = 0; i < 6; i++) await log.append(batchOf([`v${i}`], Date.now()));
+    vi.useFakeTimers();
+    try {
+      const maintenance = logs.maintainInBackground();
+      await vi.advanceTimersByTimeAsync(RECOVERY_CHECKPOINT_MS);
+      maintenance.stop();
+      vi.useRealTimers();
+      // Rot below the checkpoint is found by readers (their CRC check), not by a slow open.
+      storage.storedBatch(id, 2)![20]! ^= 0x10;
+      const reopened = await createLogManager(storage).open(id);
+      expect(reopened.logEndOffset).toBe(6);
+      // Appended after the checkpoint and not yet checkpointed: checked at open again.
+      for (let i = 6; i < 9; i++) await reopened.append(batchOf([`v${i}`], Date.now()));
+      storage.storedBatch(id, 7)![20]! ^= 0x10;
+      const unchecked = createLogManager(storage);
+      expect((await unchecked.open(id)).logEndOffset).toBe(7);
+      const checkpointed = await unchecked.open(id);
+      for (const value of ['v7 again', 'v8 again']) await checkpointed.append(batchOf([value], Date.now()));
+      await unchecked.checkpoint();
+      storage.storedBatch(id, 7)![20]! ^= 0x10;
+      expect((await createLogManager(storage).open(id)).logEndOffset).toBe(9);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a failed transaction (quota) fails the append whole, keeps what was stored, and appends work again', async () => {
