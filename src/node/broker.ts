@@ -869,7 +869,8 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       const remote = described.flatMap((t) => t.partitions.filter((p) => p.highWatermark === -1 && p.leader !== -1 && t.topicId !== undefined).map((p) => ({ topic: t.name, partition: p })));
       if (router !== undefined && remote.length > 0) {
         const queries = remote.flatMap(({ topic, partition: { partition } }) => [{ topic, partition, query: 'earliest' as const }, { topic, partition, query: 'latest' as const }]);
-        const offsets = await listOffsetsRouted(router, queries).catch(() => []);
+        // Within one cluster request's bound: a leader that does not answer (paused, cut off) leaves them -1, not the describe waiting.
+        const offsets = await listOffsetsRouted(router, queries, r.membership?.runtime.init.timing.requestTimeoutMs).catch(() => []);
         remote.forEach(({ partition }, i) => {
           partition.logStartOffset = offsets[2 * i] ?? -1;
           partition.highWatermark = offsets[2 * i + 1] ?? -1;

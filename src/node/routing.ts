@@ -57,13 +57,25 @@ function peerOf(broker: RoutedBroker, leader: number, topic: string, partition: 
 }
 
 /**
- * Aborts, with the retriable NotLeaderOrFollowerError, once this broker knows another leader
- * than `leader` for one of `partitions` (its replica's raft, or the metadata): a produce
- * forwarded to a leader that stopped (a paused tab, a cut link) is given up when the others
- * elect a new one, not at the RPC bound. Whatever the old leader still does with it is not
- * acknowledged: it no longer leads, so its append is never committed (or, committed by the new
- * leader, a retry finds it a duplicate).
+ * `request` (given the signal to send it with), given up with the retriable
+ * NotLeaderOrFollowerError once this broker knows another leader than `leader` for one of
+ * `partitions` (its replica's raft, or the metadata): a request to a leader that stopped (a
+ * paused tab, a cut link) ends when the others elect a new one, not at the RPC bound. Whatever
+ * the old leader still does with a produce is not acknowledged: it no longer leads, so its
+ * append is never committed (or, committed by the new leader, a retry finds it a duplicate).
  */
+async function atLeader<T>(broker: RoutedBroker, leader: number, partitions: ReadonlyArray<{ topic: string; partition: number }>, request: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const moved = leaderMoved(broker, leader, partitions);
+  try {
+    return await request(moved.signal);
+  } catch (error) {
+    throw moved.signal.aborted ? moved.signal.reason : error;
+  } finally {
+    moved.stop();
+  }
+}
+
+/** Aborts with NotLeaderOrFollowerError once `partitions` have another leader than `leader` in this broker's view, checked each `leaderCheckMs`. */
 function leaderMoved(broker: RoutedBroker, leader: number, partitions: ReadonlyArray<{ topic: string; partition: number }>): { signal: AbortSignal; stop: () => void } {
   const moved = new AbortController();
   let cancel = (): void => undefined;
@@ -144,10 +156,7 @@ async function producePart(
         const head = batches[part[0]!]!;
         const peer = peerOf(broker, leader, head.topic, head.partition);
         const forwarded = pick(part).map((batch) => ({ ...batch, leaderEpoch: broker.leaderEpochOf(batch.topic, batch.partition) }));
-        const moved = leaderMoved(broker, leader, forwarded);
-        const answer = await broker.rpc.request(peer, 'produce', { kind: 'request', clusterId: broker.clusterId, acks, timeoutMs: RPC_TIMEOUT_MS, batches: forwarded }, { signal: moved.signal }).catch((error: unknown) => {
-          throw moved.signal.aborted ? moved.signal.reason : error;
-        }).finally(moved.stop);
+        const answer = await atLeader(broker, leader, forwarded, (signal) => broker.rpc.request(peer, 'produce', { kind: 'request', clusterId: broker.clusterId, acks, timeoutMs: RPC_TIMEOUT_MS, batches: forwarded }, { signal }));
         if (answer.kind !== 'response' || answer.results.length !== part.length) throw new InvalidArgumentError(`broker ${leader} answered a produce with ${answer.kind}`);
         // A leader appends all of its part or none of it.
         const error = answer.results.find((result) => result.error !== undefined)?.error;
@@ -236,10 +245,11 @@ export async function fetchRouted(broker: RoutedBroker, request: Omit<FetchReque
 }
 
 /**
- * Lists offsets at each partition's leader; answers in query order.
+ * Lists offsets at each partition's leader, each leader within `timeoutMs` (default the RPC
+ * bound); answers in query order.
  * @example const [latest] = await listOffsetsRouted(broker, [{ topic: 't', partition: 0, query: 'latest' }]);
  */
-export async function listOffsetsRouted(broker: RoutedBroker, queries: ReadonlyArray<{ topic: string; partition: number; query: OffsetQuery }>): Promise<Array<number | undefined>> {
+export async function listOffsetsRouted(broker: RoutedBroker, queries: ReadonlyArray<{ topic: string; partition: number; query: OffsetQuery }>, timeoutMs = RPC_TIMEOUT_MS): Promise<Array<number | undefined>> {
   const { here, elsewhere } = split(broker, queries);
   const results: Array<number | undefined> = new Array(queries.length);
   await Promise.all([
@@ -248,7 +258,7 @@ export async function listOffsetsRouted(broker: RoutedBroker, queries: ReadonlyA
       const first = queries[indices[0]!]!;
       const peer = peerOf(broker, leader, first.topic, first.partition);
       const forwarded = indices.map((i) => queries[i]!).map((q) => ({ ...q, leaderEpoch: broker.leaderEpochOf(q.topic, q.partition) }));
-      const answer = await broker.rpc.request(peer, 'listOffsets', { kind: 'request', clusterId: broker.clusterId, queries: forwarded });
+      const answer = await atLeader(broker, leader, forwarded, (signal) => broker.rpc.request(peer, 'listOffsets', { kind: 'request', clusterId: broker.clusterId, queries: forwarded }, { timeoutMs, signal }));
       if (answer.kind !== 'response' || answer.results.length !== indices.length) throw new InvalidArgumentError(`broker ${leader} answered listOffsets with ${answer.kind}`);
       answer.results.forEach((result, k) => {
         if ('error' in result) throw result.error;

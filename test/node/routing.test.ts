@@ -4,7 +4,7 @@ import { FencedLeaderEpochError, LeaderNotAvailableError, NotLeaderOrFollowerErr
 import type { PeerRpc } from '../../src/network/worker';
 import type { ProduceRequest, ProduceResult } from '../../src/node';
 import type { FetchMessage, ListOffsetsMessage, ProduceMessage } from '../../src/protocol';
-import { produceRouted, serveRouted, type RoutedBroker } from '../../src/node/routing';
+import { listOffsetsRouted, produceRouted, serveRouted, type RoutedBroker } from '../../src/node/routing';
 
 // produceRouted against a scripted cluster: partition p of topic 't' is led by broker p (1 here),
 // each other broker answering at peer `b<p>` as `answers` says, attempt by attempt.
@@ -76,6 +76,26 @@ describe('produceRouted', () => {
     moved.add(2);
     await expect(produced).rejects.toMatchObject({ name: 'NotLeaderOrFollowerError', partition: 2, leader: 12 });
     expect(appended).toEqual([]);
+  });
+
+  it('listOffsets at a leader that stopped answering ends once another leads (NotLeaderOrFollowerError), or at the bound asked for (TimeoutError)', async () => {
+    const { broker, moved } = cluster({});
+    const hanging = (timeouts: number[]) =>
+      ({
+        request: (_peer: string, _type: string, _body: unknown, options: { timeoutMs?: number; signal?: AbortSignal }) =>
+          new Promise((_, reject) => {
+            timeouts.push(options.timeoutMs ?? -1);
+            options.signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true });
+            setTimeout(() => reject(new TimeoutError(`no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+          }),
+      }) as unknown as PeerRpc;
+    const timeouts: number[] = [];
+    const stuck = { ...broker, rpc: hanging(timeouts) };
+    const listed = listOffsetsRouted(stuck, [{ topic: 't', partition: 2, query: 'latest' }]);
+    moved.add(2);
+    await expect(listed).rejects.toMatchObject({ name: 'NotLeaderOrFollowerError', leader: 12 });
+    await expect(listOffsetsRouted(stuck, [{ topic: 't', partition: 3, query: 'latest' }], 50)).rejects.toBeInstanceOf(TimeoutError);
+    expect(timeouts.at(-1)).toBe(50);
   });
 
   it('a part that timed out is not sent again (it may have been appended): the timeout is thrown', async () => {
