@@ -43,6 +43,11 @@ test('the demo draws its partitions with the log, the committed offset and the l
     gs.map((g) => [g.querySelector('.log')!.getAttribute('width'), g.querySelector('.committed')!.getAttribute('width')]),
   );
   for (const [log, committed] of widths) expect(committed).toBe(log);
+  // "Close this broker": letterbox.close(), which hands leaderships over first (test/e2e/hand-over.spec.ts); the page says it is closed and stays so.
+  await page.getByRole('button', { name: 'Close this broker' }).click();
+  await expect(page.locator('#status')).toContainText('This broker is closed', { timeout: CLUSTER_ADMIN_TIMEOUT_MS });
+  await expect(page.getByRole('button', { name: 'Send 100 events' })).toBeDisabled();
+  expect(await page.evaluate(() => window.demo.letterbox.nodeInfo().then(() => 'open', (error: Error) => error.name))).toBe('NotConnectedError');
 });
 
 test('the relay serves nothing outside its folders and answers bad requests plainly', async ({ request }) => {
