@@ -16,7 +16,7 @@ import {
 } from '../errors';
 import { checkBatch, createLogManager, defaultLogConfig, isIdempotentBatch, type BackgroundMaintenance, type LogManager, type OpenLogOptions, type PartitionLog } from '../log';
 import { createLocalLink, createPeerLink, createPeerRpc, PeerNotConnectedError, type LocalLocks, type PeerLink, type PeerRpc } from '../network/worker';
-import { readBatchHeader, type BatchHeader } from '../protocol';
+import type { BatchHeader } from '../protocol';
 import type { PartitionId, Storage, StorageWrite } from '../storage';
 import type { ClusterEvent, FetchedPartition, FetchRequest, JoinReply, NodeApi, PeerRequestReport, NodeInfo, NodeStartInit, ProduceRequest, ProduceResult, SyncReply, TopicDefinition, TopicSpec } from './api';
 import { Executor } from './executor';
@@ -583,19 +583,26 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
    * started before (the topic is refused) or waits for these appends.
    */
   async function appendHere(r: Running, acks: ProduceRequest['acks'], batches: ProduceRequest['batches'], checked?: ReadonlyMap<number, BatchHeader>): Promise<ProduceResult[]> {
-    // Awaited only when there is something to wait for: otherwise the checks run at once (see above).
-    const issued = untilProducerIdsIssued(r, batches);
-    if (issued !== undefined) await issued;
-    const targets = batches.map(({ topic, partition, bytes }, i) => {
-      // Only the coordinators write the offsets topic (a record that does not decode would fail its partition's load).
-      if (isInternalTopic(topic)) throw new InvalidTopicError(`${topic} is an internal topic: producers cannot write to it`);
-      const log = logOf(topic, partition);
-      // Batches of topics created just now are checked again against the created log.
-      const header = checked?.get(i) ?? log.check(bytes);
-      // A producer id the cluster never handed out is forged (or this broker's metadata is behind: retriable).
-      if (isIdempotentBatch(header) && !producerIdIssued(r, header.producerId)) throw new UnknownProducerIdError(topic, partition, header.producerId);
-      return { log, bytes, header };
-    });
+    const check = () =>
+      batches.map(({ topic, partition, bytes }, i) => {
+        // Only the coordinators write the offsets topic (a record that does not decode would fail its partition's load).
+        if (isInternalTopic(topic)) throw new InvalidTopicError(`${topic} is an internal topic: producers cannot write to it`);
+        const log = logOf(topic, partition);
+        // Batches of topics created just now are checked again against the created log.
+        const header = checked?.get(i) ?? log.check(bytes);
+        // A producer id the cluster never handed out is forged (or this broker's metadata is behind: retriable).
+        if (isIdempotentBatch(header) && !producerIdIssued(r, header.producerId)) throw new UnknownProducerIdError(topic, partition, header.producerId);
+        return { log, bytes, header };
+      });
+    let targets: ReturnType<typeof check>;
+    try {
+      targets = check();
+    } catch (error) {
+      // Checked again (nothing awaits from then to the appends) once the id is issued here, or its wait ended.
+      if (!(error instanceof UnknownProducerIdError)) throw error;
+      await untilProducerIdIssued(r, error.producerId);
+      targets = check();
+    }
     // A partition of the cluster is written through its raft group, answered as acks asks; a private one directly.
     const appends = targets.map(({ log, bytes, header }) => {
       const replica = r.replicas?.get(log.id.topic, log.id.partition);
@@ -623,29 +630,17 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   }
 
   /**
-   * Waits, up to an election timeout, until this broker's metadata shows the blocks of the
-   * batches' producer ids: one handed out just now may not have reached it yet (a live member
+   * Waits, up to an election timeout, until this broker's metadata shows the block of
+   * `producerId`: one handed out just now may not have reached it yet (a live member
    * hears every commit within an election timeout). Refusing such a batch would let the
    * producer's next batch, arriving after the block, be taken ahead of it (a producer new to a
    * partition is taken at any sequence); waiting takes them in the order they came, as the waits
-   * end in the order they began. A forged id is refused after the wait. Undefined when there is
-   * nothing to wait for.
+   * end in the order they began. A forged id is refused after the wait.
    */
-  function untilProducerIdsIssued(r: Running, batches: ProduceRequest['batches']): Promise<void> | undefined {
-    const membership = r.membership;
-    if (membership === undefined) return undefined;
-    let newest = -1;
-    for (const { bytes } of batches) {
-      try {
-        const header = readBatchHeader(bytes);
-        if (isIdempotentBatch(header)) newest = Math.max(newest, header.producerId);
-      } catch {
-        // Malformed: its check refuses it, typed.
-      }
-    }
-    if (newest < 0 || producerIdIssued(r, newest)) return undefined;
-    const { timing } = membership.runtime.init;
-    return untilSynced(r, () => producerIdIssued(r, newest), `producer id ${newest}'s block`, timing.tickMs * timing.electionTicks).catch(() => undefined);
+  async function untilProducerIdIssued(r: Running, producerId: number): Promise<void> {
+    const timing = r.membership?.runtime.init.timing;
+    if (timing === undefined) return; // a private broker's ids are its own: nothing comes later
+    await untilSynced(r, () => producerIdIssued(r, producerId), `producer id ${producerId}'s block`, timing.tickMs * timing.electionTicks).catch(() => undefined);
   }
 
   /** Whether a producer id was handed out: by the cluster (its metadata shows the blocks), or by this private broker. */
