@@ -101,6 +101,8 @@ interface Running {
   producerIdRefill: Promise<void> | undefined;
   /** A private broker's producer ids below this were handed out (stored under PRODUCER_IDS_KEY). */
   privateProducerIdsEnd: number;
+  /** The last produce in line behind a producer id this broker does not know yet (appendHere); undefined when none waits. */
+  producerIdLine: Promise<void> | undefined;
 }
 
 /** Node-level storage key of a private broker's producer id blocks: one past the last id of the last block. */
@@ -594,20 +596,44 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         if (isIdempotentBatch(header) && !producerIdIssued(r, header.producerId)) throw new UnknownProducerIdError(topic, partition, header.producerId);
         return { log, bytes, header };
       });
-    let targets: ReturnType<typeof check>;
-    try {
-      targets = check();
-    } catch (error) {
-      // Checked again (nothing awaits from then to the appends) once the id is issued here, or its wait ended.
-      if (!(error instanceof UnknownProducerIdError)) throw error;
-      await untilProducerIdIssued(r, error.producerId);
-      targets = check();
-    }
     // A partition of the cluster is written through its raft group, answered as acks asks; a private one directly.
-    const appends = targets.map(({ log, bytes, header }) => {
-      const replica = r.replicas?.get(log.id.topic, log.id.partition);
-      return replica === undefined ? log.append(bytes, { checked: header }) : replica.produce([bytes], acks);
-    });
+    const start = () => {
+      const targets = check();
+      const appends = targets.map(({ log, bytes, header }) => {
+        const replica = r.replicas?.get(log.id.topic, log.id.partition);
+        return replica === undefined ? log.append(bytes, { checked: header }) : replica.produce([bytes], acks);
+      });
+      return { targets, appends };
+    };
+    /**
+     * Starts this request once those in line ahead of it have started, after `wait`: a request
+     * must not overtake one that waits for its producer id (this broker's image may show the id
+     * before the waits end), or the later batch would be taken first (a producer new to a
+     * partition is taken at any sequence) and the earlier refused as out of order.
+     */
+    const inLine = (wait: () => Promise<void>) => {
+      const started = (r.producerIdLine ?? Promise.resolve()).then(wait).then(start);
+      const line = started.then(
+        () => undefined,
+        () => undefined,
+      );
+      r.producerIdLine = line;
+      void line.then(() => r.producerIdLine === line && (r.producerIdLine = undefined));
+      return started;
+    };
+    let started: ReturnType<typeof start>;
+    if (r.producerIdLine !== undefined) {
+      started = await inLine(async () => undefined);
+    } else {
+      try {
+        started = start();
+      } catch (error) {
+        // Started again (nothing awaits from the checks to the appends) once the id is issued here, or its wait ended.
+        if (!(error instanceof UnknownProducerIdError)) throw error;
+        started = await inLine(() => untilProducerIdIssued(r, error.producerId));
+      }
+    }
+    const { targets, appends } = started;
     const settled = Promise.allSettled(appends);
     for (const topic of new Set(batches.map((b) => b.topic))) {
       const inFlight = r.appending.get(topic) ?? new Set();
@@ -807,6 +833,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           producerIds: undefined,
           producerIdRefill: undefined,
           privateProducerIdsEnd: ((await storage.readValue(PRODUCER_IDS_KEY)) as number | undefined) ?? 0,
+          producerIdLine: undefined,
         };
         return info;
       } finally {

@@ -172,6 +172,8 @@ export async function openIndexedDbStorage(name: string, init: IndexedDbStorageI
           break;
       }
     }
+    // Committed now, not when this task ends: a leader's task goes on (replication frames, answers) after its writes are issued.
+    tx.commit();
     // Every request's own rejection is observed; the transaction's outcome is the verdict.
     await Promise.all([...requests.map((r) => r.catch(() => undefined)), tx.done]);
   }

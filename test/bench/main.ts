@@ -1,6 +1,7 @@
-// `npm run bench [-- <id…>|=<id>…] [--json FILE] [--runs N]`: runs the benchmark cases of
-// test/bench/cases/ in real Chromium and prints median, min and max of each figure,
-// with its ratio to a baseline measured in the same run.
+// `npm run bench [-- <id…>|=<id>…] [--json FILE] [--runs N] [--profile DIR]`: runs the benchmark
+// cases of test/bench/cases/ in real Chromium and prints median, min and max of each figure,
+// with its ratio to a baseline measured in the same run; --profile writes CPU profiles of each
+// case's runs after the first (profile.ts).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { chromiumArgs, findChromium } from '../support/chromium';
 import { startPagesServer } from '../support/pages-server';
 import { launchKillableChromium, type KillableChromium } from '../support/killable-chromium';
 import { startRelayProcess, type RelayProcess } from '../support/relay-process';
+import { profileAll } from './profile';
 import { median } from './stats';
 import type { BenchFigure } from './types';
 
@@ -29,7 +31,7 @@ interface BenchResult {
 
 const { values: options, positionals: selectors } = parseArgs({
   allowPositionals: true,
-  options: { json: { type: 'string' }, runs: { type: 'string' } },
+  options: { json: { type: 'string' }, runs: { type: 'string' }, profile: { type: 'string' } },
 });
 const runsOverride = options.runs === undefined ? undefined : Number(options.runs);
 if (runsOverride !== undefined && (!Number.isInteger(runsOverride) || runsOverride < 1)) {
@@ -171,7 +173,9 @@ try {
       const pairedBaselines = [...new Set((c.baselines ?? []).map((f) => caseOfFigure(f)!))].filter((b) => (b.needs ?? []).length === 0);
       const ownPairs = new Map<string, BenchFigure[]>();
       paired.set(c.id, ownPairs);
+      let profiler: Awaited<ReturnType<typeof profileAll>> | undefined;
       for (let run = 1; run <= runs; run++) {
+        if (run === 2 && options.profile !== undefined) profiler = await profileAll([context, ...(otherBrowser === undefined ? [] : [otherBrowser])]);
         for (const b of pairedBaselines) {
           const figures = await page.evaluate(([id, init]) => window.letterboxBench.run(id, init), [b.id, caseContext] as const);
           for (const figure of figures) ownPairs.set(figure.id, [...(ownPairs.get(figure.id) ?? []), figure]);
@@ -182,6 +186,10 @@ try {
           samples.set(figure.id, [...(samples.get(figure.id) ?? []), figure]);
           caseOf.set(figure.id, c.id);
         }
+      }
+      if (profiler !== undefined) {
+        await profiler.stop(options.profile!, c.id);
+        progress(`wrote CPU profiles of ${c.id} to ${options.profile}`);
       }
     } finally {
       await peerPage?.close();

@@ -414,5 +414,54 @@ describe('brokers of one origin form one cluster', { timeout: 4 * FORM_BOUND_MS 
       rogueLocks.end();
     }
   });
+
+  it('a producer’s batch that arrives while an earlier one waits for its producer id goes after it, also once the leader’s image shows the id before the wait ends', async () => {
+    const locks = createMemoryLocks();
+    const cluster = newCluster();
+    const tabs = await Promise.all(['w1', 'w2'].map((peerId) => openTab(locks, cluster, peerId)));
+    const [info] = await oneCluster(tabs);
+    // The partition is led by the active controller's broker: its image shows a block of ids
+    // before the controller answers the allocation (it answers once it applied the record).
+    const controllerTab = tabs[(await infos(tabs)).findIndex((i) => i.brokerId === info!.controller)]!;
+    await tabs[0]!.node.createTopics([{ topic: 'line', numPartitions: 2, replicationFactor: 2 }], false);
+    const partition = await vi.waitFor(
+      async () => {
+        const led = (await placement(tabs[0]!, 'line')).find((p) => p.leader === info!.controller);
+        expect(led).toBeDefined();
+        return led!.partition;
+      },
+      { timeout: FORM_BOUND_MS, interval: 50 },
+    );
+    // The next block of ids after this tab's: handed out below, while a batch of its first id waits.
+    const { producerId: taken } = await tabs[0]!.node.initProducerId();
+    for (let i = 1; i < PRODUCER_ID_BLOCK_SIZE; i++) await tabs[0]!.node.initProducerId();
+    const future = Math.max(taken, (await tabs[1]!.node.initProducerId()).producerId) + PRODUCER_ID_BLOCK_SIZE;
+    // The leader brings its topics in line with each new image (a write of its own) before the
+    // produce waits for an id end: held here, so the image shows the id while the wait goes on.
+    const storage = [...controllerTab.databases.values()].at(-1)!;
+    const write = storage.write.bind(storage);
+    let release = () => undefined as void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    storage.write = async (writes) => {
+      if (writes.some((w) => w.kind === 'putValue' && w.key.startsWith('cluster-synced:'))) await held;
+      return write(writes);
+    };
+    const send = (sequence: number) =>
+      controllerTab.node.produce({ acks: -1, allowAutoTopicCreation: false, batches: [{ topic: 'line', partition, bytes: encodeBatch({ baseTimestamp: 1, producerId: future, producerEpoch: 0, baseSequence: sequence, records: [{ value: new TextEncoder().encode(`s${sequence}`) }] }) }] });
+    try {
+      const zero = send(0);
+      expect(await tabs[0]!.node.initProducerId()).toEqual({ producerId: future, producerEpoch: 0 });
+      const one = send(1);
+      // Every step of the produce on the leader's own node up to its check is a resolved
+      // promise: one turn of the event loop has it checked (and, wrongly, appended ahead).
+      await new Promise((resolve) => setImmediate(resolve));
+      release();
+      const [first, second] = await Promise.all([zero, one]);
+      expect(second[0]!.baseOffset).toBe(first[0]!.baseOffset + 1);
+    } finally {
+      release();
+      storage.write = write;
+    }
+  });
 });
 

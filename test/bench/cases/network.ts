@@ -92,12 +92,8 @@ async function openDataChannel(answer: (offer: string) => Promise<string>): Prom
 type FanoutSignal = { type: 'sink'; id: string } | { type: 'offer'; to: string; sdp: string } | { type: 'answer'; from: string; sdp: string } | { type: 'close' };
 const FANOUT_SINKS = 2;
 
-/**
- * One tab sends BULK_BYTES to each of FANOUT_SINKS other tabs at once, on a data channel each:
- * what a partition leader replicating to two followers asks of the browser. The sinks are tabs
- * this page opens (`noopener`, so each is a tab of its own, not this page's auxiliary).
- */
-async function measureFanout(): Promise<BenchFigure[]> {
+/** Data channels from this page to FANOUT_SINKS sink tabs it opens (`noopener`, so each is a tab of its own, not this page's auxiliary); `close` ends them and the tabs. */
+async function openSinks(): Promise<{ links: Array<Awaited<ReturnType<typeof openDataChannel>>>; close(): void }> {
   const name = `letterbox-bench-fanout-${crypto.randomUUID()}`;
   const signals = new BroadcastChannel(name);
   const inboxOf = new Map<string, (message: FanoutSignal) => void>();
@@ -112,6 +108,11 @@ async function measureFanout(): Promise<BenchFigure[]> {
     }
   };
   const links: Array<Awaited<ReturnType<typeof openDataChannel>>> = [];
+  const close = () => {
+    links.forEach(({ pc }) => pc.close());
+    signals.postMessage({ type: 'close' } satisfies FanoutSignal);
+    signals.close();
+  };
   try {
     for (let i = 0; i < FANOUT_SINKS; i++) window.open(`${location.pathname}?sink=${name}`, '_blank', 'noopener');
     while (sinks.length < FANOUT_SINKS) await bounded(new Promise<void>((resolve) => (sinkArrived = resolve)), 'the sink tabs');
@@ -125,15 +126,121 @@ async function measureFanout(): Promise<BenchFigure[]> {
         }),
       );
     }
+    return { links, close };
+  } catch (error) {
+    close();
+    throw error;
+  }
+}
+
+/**
+ * One tab sends BULK_BYTES to each of FANOUT_SINKS other tabs at once, on a data channel each:
+ * what a partition leader replicating to two followers asks of the browser. The figure is the
+ * rate of the stream fanned out (each byte delivered to both sinks counted once), so that it
+ * compares with the rate a leader takes records in and replicates them to both followers.
+ */
+async function measureFanout(): Promise<BenchFigure[]> {
+  const { links, close } = await openSinks();
+  try {
     await Promise.all(links.map(({ channel, next }) => sendBulk(channel, next))); // untimed (WARM_UP)
     const start = performance.now();
     await Promise.all(links.map(({ channel, next }) => sendBulk(channel, next)));
     const seconds = (performance.now() - start) / 1000;
-    return [{ id: 'raw.datachannel.fanout.mbps', value: (FANOUT_SINKS * BULK_BYTES) / 1e6 / seconds, unit: 'MB/s', better: 'higher' }];
+    return [
+      { id: 'raw.datachannel.fanout.mbps', value: BULK_BYTES / 1e6 / seconds, unit: 'MB/s (of the stream, each byte delivered to both sinks)', better: 'higher' },
+      { id: 'raw.datachannel.fanout.total.mbps', value: (FANOUT_SINKS * BULK_BYTES) / 1e6 / seconds, unit: 'MB/s (delivered, both sinks together)', better: 'higher' },
+    ];
   } finally {
-    links.forEach(({ pc }) => pc.close());
-    signals.postMessage({ type: 'close' } satisfies FanoutSignal);
-    signals.close();
+    close();
+  }
+}
+
+/** Rounds of raw.replication.round, after as many again tenth warm-up rounds. */
+const REPLICATION_ROUNDS = 200;
+const REPLICATED_BYTES = 1024;
+
+/**
+ * What one durable write of 1 KiB costs in the shape a partition's write takes (the batch's
+ * bytes and its summary, two object stores, one relaxed transaction), in `db`.
+ */
+function durableWrite(db: IDBDatabase, offset: number, bytes: ArrayBuffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(['batches', 'summaries'], 'readwrite', { durability: 'relaxed' });
+    const key = ['bench', 0, offset];
+    tx.objectStore('batches').put(bytes, key);
+    tx.objectStore('summaries').put({ lastOffset: offset, maxTimestamp: Date.now(), sizeBytes: bytes.byteLength, raftIndex: offset + 1, epoch: 1 }, key);
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.commit();
+  });
+}
+
+/** A fresh database of this origin with a partition log's two stores (as the slots' databases are: one origin's IndexedDB backend for all). */
+function openReplicaDb(): Promise<IDBDatabase> {
+  const name = `letterbox-bench-replica-${crypto.randomUUID()}`;
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(name, 1);
+    request.onupgradeneeded = () => {
+      request.result.createObjectStore('batches');
+      request.result.createObjectStore('summaries');
+    };
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+/**
+ * The floor of a replicated acks -1 write on this browser, with no Letterbox code: this page
+ * writes 1 KiB durably (durableWrite) and sends it to two sink tabs over raw data channels at
+ * once; each sink writes it durably in its own database of this origin and answers; a round
+ * ends when this page's write is durable and one sink has answered (a majority of three).
+ * Also, measured alongside: this page's write alone, and a 1 KiB echo with a sink.
+ */
+async function measureReplicationRound(): Promise<BenchFigure[]> {
+  const { links, close } = await openSinks();
+  const db = await openReplicaDb();
+  const bytes = new Uint8Array(REPLICATED_BYTES).map((_, i) => i).buffer;
+  const rounds = { round: [] as number[], write: [] as number[], echo: [] as number[], routed: [] as number[] };
+  let offset = 0;
+  try {
+    for (let i = 0; i < REPLICATION_ROUNDS * 1.1; i++) {
+      const timed = i >= REPLICATION_ROUNDS * 0.1;
+      let start = performance.now();
+      const acks = links.map(({ next }) => next());
+      const written = durableWrite(db, offset++, bytes);
+      for (const { channel } of links) channel.send(bytes);
+      await Promise.all([written, Promise.race(acks)]);
+      if (timed) rounds.round.push(performance.now() - start);
+      await Promise.all(acks);
+
+      start = performance.now();
+      await durableWrite(db, offset++, bytes);
+      if (timed) rounds.write.push(performance.now() - start);
+
+      const { channel, next } = links[0]!;
+      start = performance.now();
+      channel.send(`e${'.'.repeat(REPLICATED_BYTES - 1)}`);
+      await next();
+      if (timed) rounds.echo.push(performance.now() - start);
+
+      start = performance.now();
+      channel.send(bytes);
+      await next();
+      if (timed) rounds.routed.push(performance.now() - start);
+    }
+    const round = quantile(rounds.round, 0.5);
+    const write = quantile(rounds.write, 0.5);
+    return [
+      { id: 'raw.replication.round', value: round, unit: 'ms (p50)', better: 'lower' },
+      { id: 'raw.replication.write', value: write, unit: 'ms (p50: this page’s write alone)', better: 'lower' },
+      { id: 'raw.replication.rtt', value: quantile(rounds.echo, 0.5), unit: 'ms (p50: a 1 KiB echo with a sink)', better: 'lower' },
+      { id: 'raw.replication.added', value: round - write, unit: 'ms (round − write: what replication adds to a local durable write)', better: 'lower' },
+      { id: 'raw.replication.routed', value: quantile(rounds.routed, 0.5), unit: 'ms (p50: 1 KiB sent to a sink, written there durably, answered)', better: 'lower' },
+    ];
+  } finally {
+    db.close();
+    indexedDB.deleteDatabase(db.name);
+    close();
   }
 }
 
@@ -189,11 +296,18 @@ async function measureDataChannel(id: string, pipe: BenchPipe): Promise<BenchFig
   }
 }
 
-/** The peer side of a data channel: echoes strings, counts bulk bytes and says `done`. */
+/**
+ * The peer side of a data channel: echoes strings, counts bulk bytes and says `done`; a binary
+ * message outside a bulk transfer is a replicated write (raw.replication.round): written
+ * durably to this tab's own database, then answered `a`.
+ */
 function serveDataChannel(channel: RTCDataChannel): void {
   channel.binaryType = 'arraybuffer';
   let expected = 0;
   let received = 0;
+  let db: Promise<IDBDatabase> | undefined;
+  let offset = 0;
+  channel.onclose = () => void db?.then((d) => (d.close(), indexedDB.deleteDatabase(d.name)));
   channel.onmessage = ({ data }) => {
     if (typeof data === 'string') {
       if (data.startsWith('bulk:')) {
@@ -202,7 +316,11 @@ function serveDataChannel(channel: RTCDataChannel): void {
       } else {
         channel.send(data);
       }
+    } else if (expected === 0) {
+      db ??= openReplicaDb();
+      void db.then((d) => durableWrite(d, offset++, data as ArrayBuffer)).then(() => channel.send('a'));
     } else if ((received += (data as ArrayBuffer).byteLength) >= expected) {
+      expected = 0;
       channel.send('done');
     }
   };
@@ -312,9 +430,15 @@ export const cases: BenchCase[] = [
   },
   {
     id: 'raw.datachannel.fanout',
-    title: 'raw RTCDataChannel from one tab to two other tabs at once: 16 MiB to each in 16 KiB messages (MB/s delivered, both together)',
+    title: 'raw RTCDataChannel from one tab to two other tabs at once: 16 MiB to each in 16 KiB messages (MB/s of the stream, each byte delivered to both; .total: both together)',
     runs: 3,
     run: measureFanout,
+  },
+  {
+    id: 'raw.replication',
+    title: `the floor of a replicated acks -1 write without Letterbox: one tab writes ${REPLICATED_BYTES} B durably to IndexedDB (a partition write's shape: two stores, one relaxed transaction) and sends it to two other tabs over raw data channels at once, each writing it to its own database of the origin and answering; done when the tab's write is durable and one answer is in (.round p50); .write: the tab's write alone; .rtt: a ${REPLICATED_BYTES} B echo; .added: round − write`,
+    runs: 3,
+    run: measureReplicationRound,
   },
   {
     id: 'raw.datachannel.xproc',
