@@ -134,6 +134,7 @@ export async function latencyFigures(letterbox: Letterbox, split: { topic: strin
   return [
     { id, value: quantile(routed, 0.5), unit: 'ms', better: 'lower', baseline: `${id}.base` },
     { id: `${id}.base`, value: local + rtt, unit: `ms (node.latency ${local.toFixed(2)} + ${rttName} ${rtt.toFixed(2)}, same run)`, better: 'lower' },
+    { id: `${id}.node`, value: local, unit: 'ms (node.latency, same run)', better: 'lower' },
     { id: `${id}.p99`, value: quantile(routed, 0.99), unit: 'ms', better: 'lower' },
   ];
 }

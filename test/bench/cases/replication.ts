@@ -397,14 +397,19 @@ export const cases: BenchCase[] = [
   },
   {
     id: 'cluster.latency',
-    title: "one 1 KiB record at a time, acks -1, producer.send → eachMessage on the producer's page, the partition with replication factor 3 led by this page's broker (followers: two other tabs' brokers over WebRTC) (p50); .base: the same to a partition of replication factor 1 led by this page's broker, acks 1 (node.latency), plus a peer RPC round trip to a follower's broker (net.rpc.rtt), both measured by this case; ratio .base ÷ latency (goal ≥ 0.6)",
+    title: "one 1 KiB record at a time, acks -1, producer.send → eachMessage on the producer's page, the partition with replication factor 3 led by this page's broker (followers: two other tabs' brokers over WebRTC) (p50); .base: the same to a partition of replication factor 1 led by this page's broker, acks 1 (node.latency), plus a peer RPC round trip to a follower's broker (net.rpc.rtt), both measured by this case; ratio .base ÷ latency (goal ≥ 0.6); .added: latency − node.latency, ratio to raw.replication.added (the same without Letterbox, just before)",
+    baselines: ['raw.replication.added'],
     needs: ['relay'],
     runs: 3,
     async run(context): Promise<BenchFigure[]> {
       const { letterbox, brokerId, tabs } = await clusterOf(context, 'cluster.latency', REPLICAS - 1);
       const split = await splitTopic(letterbox, SETUP_TIMEOUT_MS, async () => JSON.stringify(await (await letterbox.node()).clusterInfo()));
       const replicated = await replicatedPartition(letterbox, brokerId, SETUP_TIMEOUT_MS);
-      return latencyFigures(letterbox, split, 'cluster.latency', 'net.rpc.rtt', () => rpcRttMs(letterbox, tabs[0]!.peerId), { ...replicated, acks: -1 });
+      const figures = await latencyFigures(letterbox, split, 'cluster.latency', 'net.rpc.rtt', () => rpcRttMs(letterbox, tabs[0]!.peerId), { ...replicated, acks: -1 });
+      const value = (id: string) => figures.find((f) => f.id === id)!.value;
+      // What replication adds to this broker's own write path, against what it adds without Letterbox (raw.replication, just before).
+      const added = { id: 'cluster.latency.added', value: value('cluster.latency') - value('cluster.latency.node'), unit: 'ms (cluster.latency − node.latency)', better: 'lower', baseline: 'raw.replication.added' } as const;
+      return [...figures, added];
     },
   },
   {
