@@ -356,9 +356,11 @@ export class Letterbox implements ClientContext {
 
   /**
    * A page going away hands its broker's leaderships over as close() does, as far as the
-   * browser lets the worker run (not always: a closed tab's worker may stop at once).
+   * browser lets the worker run (not always: a closed tab's worker may stop at once). A page
+   * kept in the back-forward cache (`persisted`) may come back: it only goes quiet, as a busy tab does.
    */
-  readonly #handOver = (): void => {
+  readonly #handOver = (event: PageTransitionEvent): void => {
+    if (event.persisted) return;
     void this.#connection?.then((connection) => connection.node.handOver()).catch(() => undefined);
   };
 

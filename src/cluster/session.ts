@@ -90,6 +90,8 @@ export interface SessionState {
   mismatch: ClusterIdMismatchError | undefined;
   /** The metadata group member's view, once it runs. */
   member: MemberView | undefined;
+  /** It leaves the cluster (its tab closes): no heartbeats, and it asked to be fenced. */
+  leaving: boolean;
 }
 
 export interface MemberView {
@@ -102,9 +104,11 @@ export interface MemberView {
 export type SessionInput =
   /**
    * A hello round: hellos, the formation decision, the registration or heartbeat, retries.
-   * `members`: addresses the transport lists as members of the cluster's name, reachable or not yet.
+   * `members`: addresses the transport lists as members of the cluster's name, reachable or not
+   * yet; `'unlisted'` while a relay is yet to list them (a broker without a cluster then waits
+   * for the list, up to `formationRoundsMax`, so it never bootstraps before it could know of others).
    */
-  | { readonly type: 'tick'; readonly nowMs: number; readonly members?: readonly string[] }
+  | { readonly type: 'tick'; readonly nowMs: number; readonly members?: readonly string[] | 'unlisted' }
   /** A peer's hello, or its answer to this broker's. */
   | { readonly type: 'hello'; readonly from: string; readonly hello: ClusterHello }
   | { readonly type: 'peerLeft'; readonly peer: string }
@@ -114,6 +118,12 @@ export type SessionInput =
   | { readonly type: 'reply'; readonly requestId: number; readonly reply: ControllerReply; readonly member: NodeId }
   /** A broker known gone at once (a tab of this browser whose slot lock was released). */
   | { readonly type: 'brokerGone'; readonly brokerId: number; readonly incarnation: string }
+  /**
+   * This broker leaves (its tab closes, its leaderships handed over): it stops its heartbeats
+   * and asks the controller to fence it as it would a closed tab, so that no leadership comes
+   * back to it (a preferred replica's return) in its last moments.
+   */
+  | { readonly type: 'leave' }
   /** An admin request, sent to `to` if given (else to the active controller), retried until a controller answers or it is cancelled. */
   | { readonly type: 'client'; readonly clientId: number; readonly request: ControllerRequestBody; readonly to?: string }
   | { readonly type: 'cancel'; readonly clientId: number };
@@ -140,6 +150,7 @@ export function createSession(options: SessionOptions): SessionState {
     options,
     identity: options.identity,
     registered: false,
+    leaving: false,
     round: 0,
     nowMs: 0,
     peers: new Map(),
@@ -178,6 +189,11 @@ export function stepSession(s: SessionState, input: SessionInput): { state: Sess
       break;
     case 'brokerGone':
       resend(s, out, { kind: 'gone', brokerId: input.brokerId, incarnation: input.incarnation });
+      break;
+    case 'leave':
+      if (s.identity === undefined || s.leaving) break;
+      s.leaving = true;
+      resend(s, out, { kind: 'gone', brokerId: s.identity.brokerId, incarnation: s.options.incarnation });
       break;
     case 'client':
       resend(s, out, { kind: 'client', clientId: input.clientId, request: input.request }, input.to);
@@ -228,13 +244,15 @@ export function summaryOf(image: MetadataImage): ClusterSummary | undefined {
   return image.clusterId === undefined ? undefined : { clusterName: image.clusterName!, clusterId: image.clusterId, brokers: image.brokers().length, records: image.recordsApplied };
 }
 
-function tick(s: SessionState, out: SessionEffect[], members: readonly string[]): void {
+function tick(s: SessionState, out: SessionEffect[], members: readonly string[] | 'unlisted'): void {
   s.round++;
   expire(s);
   out.push({ type: 'hello', hello: helloOf(s) });
   if (s.identity === undefined) return form(s, out, members);
   const { clusterId, brokerId } = s.identity;
-  if (!s.registered) register(s, out, clusterId, brokerId);
+  if (s.leaving) {
+    // Fenced on its own request: a heartbeat would unfence it.
+  } else if (!s.registered) register(s, out, clusterId, brokerId);
   else send(s, out, { clusterId, type: 'heartbeat', brokerId, incarnation: s.options.incarnation }, { kind: 'heartbeat' });
   for (const pending of s.retry.splice(0)) resend(s, out, pending);
 }
@@ -257,9 +275,9 @@ function retried(pending: Retried & { readonly sentMs: number }): Retried {
 
 /**
  * A broker without a cluster decides by the formation rule, once it has listened long
- * enough and heard every member the transport lists (or waited its longest for them).
+ * enough, the transport has listed the members, and it heard every one (or waited its longest).
  */
-function form(s: SessionState, out: SessionEffect[], members: readonly string[]): void {
+function form(s: SessionState, out: SessionEffect[], members: readonly string[] | 'unlisted'): void {
   if (s.round < s.options.formationRounds) return;
   const fresh = [...s.peers].filter(([, p]) => p.round >= s.round - s.options.peerFreshRounds);
   const decision = decideFormation(
@@ -267,7 +285,7 @@ function form(s: SessionState, out: SessionEffect[], members: readonly string[])
     fresh.map(([, p]) => ({ incarnation: p.hello.incarnation, ...(p.hello.cluster && { cluster: p.hello.cluster }) })),
   );
   const heard = new Set(fresh.map(([peer]) => peer));
-  const unheard = members.some((peer) => peer !== s.options.self && !heard.has(peer));
+  const unheard = members === 'unlisted' || members.some((peer) => peer !== s.options.self && !heard.has(peer));
   if (decision.kind !== 'join' && unheard && s.round < s.options.formationRoundsMax) return;
   if (decision.kind === 'bootstrap') {
     s.identity = { clusterId: s.options.newClusterId, brokerId: 1, bootstrap: true };

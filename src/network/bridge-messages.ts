@@ -27,7 +27,7 @@ export type PageToWorker =
   | { type: 'joined'; peer: PeerInfo; channel?: DirectChannel }
   | { type: 'left'; peerId: string; reason: string }
   | { type: 'quality'; peerId: string; rttMs: number }
-  /** The cluster's other members as the relay lists them, linked or not yet (a new broker waits for them before it bootstraps). */
+  /** The cluster's other members as the relay lists them, linked or not yet (a new broker waits for them before it bootstraps); after a failed relay session, those known so far. */
   | { type: 'members'; peerIds: string[] }
   | { type: 'data'; peerId: string; bytes: ArrayBuffer }
   /** `bytes` of earlier `send`s to this peer were written (or dropped because it left): the worker may send that much more. */

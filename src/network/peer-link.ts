@@ -30,8 +30,11 @@ export interface PeerLink {
   readonly peerId: string | undefined;
   /** Peers with a direct connection now. */
   peers(): PeerInfo[];
-  /** The cluster's other members the relay lists, linked or not (empty without a relay). */
-  members(): string[];
+  /**
+   * The cluster's other members the relay lists, linked or not (empty without a relay);
+   * `'unlisted'` until the page reports the relay's first list, or that it could not reach it.
+   */
+  members(): string[] | 'unlisted';
   /**
    * Queues `bytes` for `peerId`: on the peer's direct channel while it holds at most
    * DATA_CHANNEL_BUFFERED_BYTES_MAX, else through the page while at most
@@ -105,7 +108,7 @@ function createBridgeLink(port: BridgePort, clock: Clock, onSelf: (peerId: strin
   const channels = new Map<string, DirectChannel>();
   const events = linkEvents();
   let self: string | undefined;
-  let members: string[] = [];
+  let members: string[] | 'unlisted' = 'unlisted';
 
   const { emit } = events;
   const wake = (state: PeerState) => {

@@ -394,6 +394,9 @@ export async function startPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwo
       registered = false;
       if (stopping.signal.aborted) return;
       if (wasRegistered || error !== undefined) emit({ type: 'relay', connected: false, ...(error === undefined ? {} : { error: String(error) }) });
+      // The worker waits for a member list before a new broker may bootstrap; a relay out of
+      // reach lists nobody, so it hears the members known so far (none, the first time).
+      if (!wasRegistered) bridge.report({ type: 'members', peerIds: [...known] });
       await sleep(clock, jitter(backoffMs), stopping.signal);
       backoffMs = Math.min(backoffMs * 2, RELAY_BACKOFF_MAX_MS);
     }

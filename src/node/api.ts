@@ -302,7 +302,8 @@ export interface NodeApi {
   /**
    * Hands every leadership this broker holds (its partitions', the active controller's) to an
    * in-sync follower, before a planned close; resolves once it leads none of them, or after an
-   * election timeout, with how many moved and how many it still leads.
+   * election timeout, with how many moved and how many it still leads. From then on the broker
+   * is leaving: it hands over again whatever it still or again leads, and is fenced (no heartbeats).
    */
   handOver(): Promise<{ handedOver: number; kept: number }>;
   close(): Promise<void>;

@@ -1,5 +1,4 @@
 import type { Clock } from '../clock';
-import { handOverLeadership } from './hand-over';
 import { isInternalTopic, type ControllerReply, type ControllerRequestBody } from '../cluster';
 import {
   InvalidArgumentError,
@@ -1185,11 +1184,9 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
 
     async handOver() {
       const membership = running?.membership;
-      const executor = membership?.runtime.executor;
-      if (membership === undefined || executor === undefined) return { handedOver: 0, kept: 0 };
-      const { timing } = membership.runtime.init;
-      const electionMs = timing.tickMs * timing.electionTicks;
-      return handOverLeadership(executor, { clock: components.clock, lagTicks: timing.electionTicks, checkEveryMs: timing.tickMs / 5, boundMs: electionMs });
+      if (membership === undefined) return { handedOver: 0, kept: 0 };
+      running?.replicas?.leave();
+      return membership.leave();
     },
 
     async close() {

@@ -39,8 +39,8 @@ export const METADATA_GROUP = '__cluster_metadata';
 export interface ClusterTransport {
   /** Sends `hello` to every peer it reaches; their answers come back through {@link ClusterRuntime.hello}. */
   hello(hello: ClusterHello): void;
-  /** The addresses listed as members of the cluster's name (a relay's discovery), reachable or not yet. */
-  members(): readonly string[];
+  /** The addresses listed as members of the cluster's name (a relay's discovery), reachable or not yet; `'unlisted'` until the relay's first list. */
+  members(): readonly string[] | 'unlisted';
   /** A controller request to the broker at `to` (never this one); its answer comes back through {@link ClusterRuntime.answer}. */
   request(to: string, requestId: number, request: ControllerRequest): void;
   /** Answers request `requestId` of the broker at `to` (never this one). */
@@ -230,6 +230,15 @@ export class ClusterRuntime {
     const executor = this.#member?.executor;
     const member = memberId(brokerId, incarnation);
     for (const group of executor?.raftGroups() ?? []) executor!.input(group, { type: 'memberGone', member });
+  }
+
+  /**
+   * This broker leaves its cluster (its leaderships handed over): no more heartbeats, and the
+   * controller is asked to fence it, so that no leadership comes back to it before it closes.
+   * @example cluster.leave();
+   */
+  leave(): void {
+    this.#step({ type: 'leave' });
   }
 
   /**

@@ -7,6 +7,7 @@ import type { PeerLink, PeerRpc } from '../network/worker';
 import type { Storage, StorageWrite } from '../storage';
 import type { ClusterEvent, ClusterInfo } from './api';
 import { ClusterRuntime, METADATA_GROUP, type ClusterTiming } from './cluster';
+import { handOverLeadership } from './hand-over';
 import { StoredRaftLog } from './raft-store';
 
 // The broker node's membership in its cluster: the ClusterRuntime on the node's peer RPC,
@@ -84,6 +85,8 @@ export class Membership {
   #refused = 0;
   #nextServed = 1;
   readonly #stops: Array<() => void> = [];
+  /** Set once it leaves (Membership.leave): its hand-over's first outcome. */
+  #leaving: Promise<{ handedOver: number; kept: number }> | undefined;
 
   private constructor(
     readonly init: MembershipInit,
@@ -271,6 +274,28 @@ export class Membership {
       rounds: session.round,
       heard: [...session.peers].map(([peer, { hello, round }]) => ({ peer, ...(hello.cluster && { clusterId: hello.cluster.clusterId }), round })),
     };
+  }
+
+  /**
+   * Leaves the cluster on purpose (the tab closes): hands every raft group this broker leads
+   * to an in-sync follower — again while it stays open, should one fail or come back — then
+   * has the controller fence it, as a closed tab is, so that none comes back. Resolves once it
+   * leads none, or after an election timeout, with how many moved and how many it still leads.
+   * @example const { handedOver, kept } = await membership.leave();
+   */
+  leave(): Promise<{ handedOver: number; kept: number }> {
+    const executor = this.runtime.executor;
+    if (executor === undefined) return Promise.resolve({ handedOver: 0, kept: 0 });
+    if (this.#leaving === undefined) {
+      const { timing } = this.runtime.init;
+      const handOver = handOverLeadership(executor, { clock: this.init.clock, lagTicks: timing.electionTicks, checkEveryMs: timing.tickMs, boundMs: timing.tickMs * timing.electionTicks });
+      this.#stops.push(handOver.stop);
+      this.#leaving = handOver.settled.then((outcome) => {
+        this.runtime.leave();
+        return outcome;
+      });
+    }
+    return this.#leaving;
   }
 
   /** Runs `stop` when the membership closes (handlers of services that run only in a cluster). */

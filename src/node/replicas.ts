@@ -73,6 +73,8 @@ export class ReplicaManager {
   /** Per group this broker leads: since when its preferred replica (another broker) has been in sync. */
   readonly #preferredInSyncSince = new Map<string, number>();
   readonly #stopChecks: Cancel;
+  /** The broker leaves (ReplicaManager.leave): its replicas no longer campaign. */
+  #leaving = false;
 
   constructor(init: ReplicaManagerInit) {
     this.#init = init;
@@ -119,8 +121,17 @@ export class ReplicaManager {
       const replica = new PartitionReplica({ executor: this.#init.executor, group, log, store, config });
       this.#replicas.set(group, { replica, topic, partition });
       this.#byPartition.set(partitionKey(topic, partition), replica);
-      if (preferred) replica.campaign();
+      if (preferred && !this.#leaving) replica.campaign();
     }
+  }
+
+  /**
+   * The broker leaves its cluster: its replicas no longer campaign where the metadata names it
+   * leader (its leaderships are being handed over).
+   * @example replicas.leave(); await membership.leave();
+   */
+  leave(): void {
+    this.#leaving = true;
   }
 
   /** Closes the replicas of these topics now (before their delete removes the logs under them). */
@@ -177,7 +188,7 @@ export class ReplicaManager {
       // The leader the metadata names campaigns again while no leader is known (its first
       // pre-votes may have reached replicas not started yet), so leaders follow the placement
       // instead of whichever replica times out first; a pre-vote never disrupts a leader.
-      if (!replica.isLeader && replica.leader === undefined && hint.leader === this.#init.self.brokerId) replica.campaign();
+      if (!replica.isLeader && replica.leader === undefined && hint.leader === this.#init.self.brokerId && !this.#leaving) replica.campaign();
       if (!replica.isLeader) {
         this.#preferredInSyncSince.delete(group);
         continue;

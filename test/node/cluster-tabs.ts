@@ -69,6 +69,8 @@ export async function openTab(
   // The port stands for the page's end of the bridge (a MessagePort in the worker).
   node.attachNetwork(port as unknown as MessagePort, { cluster, deviceId: 'device-1' }, (event) => events.push(event));
   port.fromPage({ type: 'self', peerId });
+  // As a page whose relay lists no other member (these tabs meet over the local transport).
+  port.fromPage({ type: 'members', peerIds: [] });
   const tab = { node, peerId, lockClient, databases, events };
   open.push(tab);
   return tab;

@@ -269,13 +269,44 @@ describe('a replicated partition whose raft log is the partition log', () => {
     const handing = handOverLeadership(old.executor, { clock: c.clock, lagTicks: 10, checkEveryMs: 1, boundMs: 100 });
     const refused = Promise.allSettled([old.replica.produce([batchOf(['during'])], -1)]);
     // Frames take 1 ms here and the election timeout is 100 ms (10 ticks of 10 ms): 20 ms is a transfer's round trips only.
-    expect(await during(handing, c.run, 20)).toEqual({ status: 'fulfilled', value: { handedOver: 1, kept: 0 } });
+    expect(await during(handing.settled, c.run, 20)).toEqual({ status: 'fulfilled', value: { handedOver: 1, kept: 0 } });
+    handing.stop();
     expect((await refused)[0]).toMatchObject({ status: 'rejected', reason: expect.any(NotLeaderOrFollowerError) });
     const [newId, next] = c.leader();
     expect(newId).not.toBe(oldId);
     expect(old.replica.leaderBroker).toBe(next.replica.leaderBroker);
     expect(await during(next.replica.produce([batchOf(['after'])], -1), c.run, 100)).toMatchObject({ status: 'fulfilled' });
     for (const node of c.nodes.values()) expect((await batchesOf(node.log)).flatMap((b) => b[3])).toEqual(['before', 'after']);
+    c.stop();
+  });
+
+  it('a leaving leader keeps handing over until it stops: a transfer whose target never took it goes again, and leadership that comes back goes again', async () => {
+    const c = await cluster();
+    await c.run(500);
+    const [oldId, old] = c.leader();
+    // The follower it picks first hears nothing more (its frames are lost): the raft core gives that transfer up after an election timeout.
+    const first = [...c.nodes.keys()].find((m) => m !== oldId)!;
+    c.deaf.add(first);
+    const handing = handOverLeadership(old.executor, { clock: c.clock, lagTicks: 10, checkEveryMs: 1, boundMs: 1_000 });
+    expect(await during(handing.settled, c.run, 400)).toEqual({ status: 'fulfilled', value: { handedOver: 1, kept: 0 } });
+    const [nextId, next] = c.leader();
+    expect([oldId, first]).not.toContain(nextId);
+    // The new leader hands it back (as a preferred replica's return would): it goes again — two terms later, the old leader's one between.
+    const epoch = next.replica.leaderEpoch;
+    const led: number[] = [];
+    next.executor.input(GROUP, { type: 'transferLeadership', to: oldId });
+    for (let ms = 0; ms < 100; ms++) {
+      await c.run(1);
+      if (old.replica.isLeader) led.push(old.replica.leaderEpoch);
+    }
+    expect(led[0]).toBe(epoch + 1);
+    expect(c.leader()[0]).toBe(nextId);
+    expect(next.replica.leaderEpoch).toBe(epoch + 2);
+    // Stopped: it keeps what comes back.
+    handing.stop();
+    next.executor.input(GROUP, { type: 'transferLeadership', to: oldId });
+    await c.run(100);
+    expect(c.leader()[0]).toBe(oldId);
     c.stop();
   });
 
@@ -287,7 +318,9 @@ describe('a replicated partition whose raft log is the partition log', () => {
     // 5 ticks without an answer: neither follower in sync for a lag of 2 ticks (still leading: check-quorum waits an election timeout).
     await c.run(50);
     expect(leader.replica.isLeader).toBe(true);
-    expect(await during(handOverLeadership(leader.executor, { clock: c.clock, lagTicks: 2, checkEveryMs: 1, boundMs: 100 }), c.run, 0)).toEqual({ status: 'fulfilled', value: { handedOver: 0, kept: 1 } });
+    const handing = handOverLeadership(leader.executor, { clock: c.clock, lagTicks: 2, checkEveryMs: 1, boundMs: 100 });
+    expect(await during(handing.settled, c.run, 0)).toEqual({ status: 'fulfilled', value: { handedOver: 0, kept: 1 } });
+    handing.stop();
     c.stop();
   });
 });

@@ -63,7 +63,7 @@ describe('replicated partitions between tabs', { timeout: 4 * FORM_BOUND_MS }, (
     }
   });
 
-  it('a tab hands its leaderships over before a planned close (node.handOver): followers in sync lead its partitions and the controller, nothing acknowledged is lost', async () => {
+  it('a tab hands its leaderships over before a planned close (node.handOver): followers in sync lead its partitions and the controller, it is fenced, nothing acknowledged is lost', async () => {
     const locks = createMemoryLocks();
     const cluster = newCluster();
     const tabs = await Promise.all(['h1', 'h2', 'h3'].map((name) => openTab(locks, cluster, name, undefined, undefined, { localOnly: true })));
@@ -84,6 +84,8 @@ describe('replicated partitions between tabs', { timeout: 4 * FORM_BOUND_MS }, (
     // Still open: its followers lead, and the metadata says so.
     await vi.waitFor(async () => expect(await leaderOf(writer, 'moved')).not.toBe(leader), { timeout: FORM_BOUND_MS, interval: 20 });
     expect((await writer.node.clusterInfo())!.controller).not.toBe(leader);
+    // Then it is fenced, on its own request, as a closed tab is: no leadership returns to it (a preferred replica's return).
+    await vi.waitFor(async () => expect((await writer.node.clusterInfo())!.brokers.find((b) => b.brokerId === leader)?.fenced).toBe(true), { timeout: FORM_BOUND_MS, interval: 20 });
     await closeTab(leaderTab);
     await send('after');
     await vi.waitFor(async () => expect(await valuesOf(writer, 'moved')).toEqual(['before', 'after']), { timeout: FORM_BOUND_MS, interval: 100 });

@@ -843,7 +843,9 @@ class PartitionsSimulation {
     this.coverage.handOvers++;
     this.trace.add(this.nowMs, () => `b${broker.id} HANDS OVER`);
     const bound = { clock: this.clockOf(broker), lagTicks: ELECTION_TICKS, checkEveryMs: TICK_MS, boundMs: ELECTION_TICKS * TICK_MS };
-    void handOverLeadership(broker.executor!, bound).then(({ handedOver, kept }) => {
+    const handOver = handOverLeadership(broker.executor!, bound);
+    void handOver.settled.then(({ handedOver, kept }) => {
+      handOver.stop();
       if (broker.incarnation !== incarnation) return;
       this.coverage.handedOver += handedOver;
       this.trace.add(this.nowMs, () => `b${broker.id} handed over ${handedOver}, kept ${kept}: closes`);
