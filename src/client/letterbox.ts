@@ -12,6 +12,7 @@ import { connectNode, type NodeConnection } from './node-connection';
 import * as check from './validate';
 import { Producer, type ProducerConfig } from './producer';
 import { PeerRequestReports } from './requests';
+import { SlotAdopter, type AdoptedSlot } from './slot-adopter';
 
 export interface LetterboxConfig {
   /** Names this client in logs and slot bookkeeping. Default `letterbox`. */
@@ -50,6 +51,13 @@ export interface LetterboxConfig {
    * true; false reaches every peer over WebRTC.
    */
   localPeers?: boolean;
+  /**
+   * How many closed tabs' brokers of its origin's cluster this tab may run on (adopt), each in a
+   * worker of its own on the closed tab's database, until that tab comes back: the same raft
+   * member restarting, so a partition replicated on two tabs stays writable when either closes.
+   * Default 0 (off, for now); the origin's cluster only.
+   */
+  adoptSlots?: number;
 }
 
 /** The cluster a Letterbox without a `cluster` option joins: its origin's, over the local transport. */
@@ -81,9 +89,11 @@ export interface LetterboxEvents {
   'letterbox.cluster_mismatch': { clusterName: string; clusterId: string; otherClusterId: string; message: string; joinsOther?: boolean };
   /** A topic this tab's broker had before it joined the cluster could not join it (the cluster has that name): it stays this broker's own, untouched. */
   'letterbox.cluster_topic_clash': { topic: string; message: string };
+  /** The closed tabs' slots whose brokers this tab runs now (config `adoptSlots`), after one was adopted or handed back. */
+  'letterbox.slots_adopted': { adopted: AdoptedSlot[] };
 }
 
-const LETTERBOX_EVENTS = ['letterbox.storage_lost', 'letterbox.connect', 'letterbox.peer_joined', 'letterbox.peer_left', 'letterbox.peer_quality', 'letterbox.relay', 'letterbox.cluster_joined', 'letterbox.cluster_mismatch', 'letterbox.cluster_topic_clash'] as const satisfies ReadonlyArray<keyof LetterboxEvents>;
+const LETTERBOX_EVENTS = ['letterbox.storage_lost', 'letterbox.connect', 'letterbox.peer_joined', 'letterbox.peer_left', 'letterbox.peer_quality', 'letterbox.relay', 'letterbox.cluster_joined', 'letterbox.cluster_mismatch', 'letterbox.cluster_topic_clash', 'letterbox.slots_adopted'] as const satisfies ReadonlyArray<keyof LetterboxEvents>;
 
 type Listener<E extends keyof LetterboxEvents> = (event: { type: E; timestamp: number; payload: LetterboxEvents[E] }) => void;
 
@@ -137,6 +147,7 @@ function deviceId(): string {
 export class Letterbox implements ClientContext {
   readonly clientId: string;
   readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers' | 'secret' | 'localPeers'>>;
+  #adopter: SlotAdopter | undefined;
   readonly #logger: Logger;
   #connection: Promise<NodeConnection> | undefined;
   #closed = false;
@@ -161,6 +172,7 @@ export class Letterbox implements ClientContext {
       workerStartTimeoutMs: check.integer(c['workerStartTimeoutMs'], 'workerStartTimeoutMs', 1, undefined, 10_000),
       slotWaitMs: check.integer(c['slotWaitMs'], 'slotWaitMs', 0, undefined, 3_000),
       onStorageLost: check.oneOf(c['onStorageLost'], 'onStorageLost', ['fail', 'continue'] as const, 'fail'),
+      adoptSlots: check.integer(c['adoptSlots'], 'adoptSlots', 0, 8, 0),
     };
     const cluster = c['cluster'] === false ? false : check.string(c['cluster'], 'cluster', true);
     this.#clusterName = cluster === false ? undefined : (cluster ?? ORIGIN_CLUSTER);
@@ -342,6 +354,7 @@ export class Letterbox implements ClientContext {
     if (this.#closed) return;
     this.#closed = true;
     globalThis.removeEventListener?.('pagehide', this.#handOver);
+    await this.#adopter?.stop();
     // Leaderships move to in-sync followers first, while the network still carries the transfers.
     await (await this.#connection?.catch(() => undefined))?.node.handOver().catch(() => undefined);
     await (await this.#network?.catch(() => undefined))?.stop();
@@ -403,6 +416,33 @@ export class Letterbox implements ClientContext {
     this.#network.catch((error: unknown) => this.#emit('letterbox.relay', { connected: false, error: String(error) }));
   }
 
+  /** Watches the other tabs' slots of the origin's cluster, to run the broker of one that closes (config `adoptSlots`). */
+  #adoptSlots(ownSlot: number): void {
+    const cluster = this.#clusterName;
+    if (this.#config.adoptSlots === 0 || cluster === undefined || this.#cluster !== undefined || typeof navigator === 'undefined' || navigator.locks === undefined) return;
+    this.#adopter = new SlotAdopter({
+      cluster,
+      deviceId: deviceId(),
+      ownSlot,
+      maxAdopted: this.#config.adoptSlots,
+      start: (slot) => {
+        heldByThisPage.add(slot);
+        const init = { clientId: `${this.clientId}-adopted-${slot}`, preferredSlot: slot, adopt: true, slotWaitMs: 0, knownIncarnations: {}, onStorageLost: 'fail' as const, cluster };
+        return connectNode(init, this.#config.workerStartTimeoutMs).finally(() => heldByThisPage.delete(slot));
+      },
+      logger: this.#logger.namespace('Slots'),
+      onChange: (adopted) => this.#emit('letterbox.slots_adopted', { adopted: [...adopted] }),
+    });
+  }
+
+  /**
+   * The closed tabs' slots whose brokers this tab runs (config `adoptSlots`), with their broker ids once they rejoined.
+   * @example const hosted = letterbox.adoptedSlots(); // [{ slot: 1, brokerId: 2 }]
+   */
+  adoptedSlots(): AdoptedSlot[] {
+    return this.#adopter?.adopted() ?? [];
+  }
+
   #connectOnce(): Promise<NodeConnection> {
     if (this.#closed) return Promise.reject(new NotConnectedError('this Letterbox instance was closed'));
     this.#connection ??= this.#start();
@@ -439,6 +479,7 @@ export class Letterbox implements ClientContext {
       globalThis.addEventListener?.('pagehide', this.#handOver);
       this.#emit('letterbox.connect', connection.info);
       if (this.#clusterName !== undefined) this.#joinCluster(connection, this.#clusterName);
+      this.#adoptSlots(slot);
       return connection;
     } catch (error) {
       this.#connection = undefined; // a later call may try again

@@ -200,6 +200,16 @@ export class NoFreeSlotError extends LetterboxError {
   }
 }
 
+/** A closed tab's slot cannot be adopted: its database is gone, or it holds no broker of the cluster. */
+export class SlotNotAdoptableError extends LetterboxError {
+  static override readonly errorName = 'SlotNotAdoptableError';
+  readonly slot: number;
+  constructor(slot: number, message: string) {
+    super('SLOT_NOT_ADOPTABLE', message);
+    this.slot = slot;
+  }
+}
+
 /** A call was cancelled through its AbortSignal. */
 export class AbortedError extends LetterboxError {
   static override readonly errorName = 'AbortError';

@@ -83,6 +83,12 @@ export interface NodeStartInit {
    * than answer as a private broker.
    */
   cluster?: string;
+  /**
+   * The page adopted slot `preferredSlot` of a closed tab and holds its lock for this node: the
+   * node takes no lock, and starts only on a database holding a broker of `cluster` (else
+   * SlotNotAdoptableError), the same raft member restarting on its own disk.
+   */
+  adopt?: boolean;
 }
 
 export interface NodeInfo {

@@ -7,6 +7,7 @@ import {
   NotConnectedError,
   NotLeaderOrFollowerError,
   OffsetOutOfRangeError,
+  SlotNotAdoptableError,
   StorageLostError,
   TimeoutError,
   UnknownProducerIdError,
@@ -761,7 +762,10 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       if (running !== undefined || starting) throw new InvalidArgumentError('the broker node is already started');
       starting = true;
       try {
-        const claim = await claimSlot(components.locks, init.preferredSlot, init.slotWaitMs, components.clock);
+        const adopted = init.adopt === true ? init.preferredSlot : undefined;
+        if (init.adopt === true && (adopted === undefined || init.cluster === undefined)) throw new InvalidArgumentError('an adopted slot is named (preferredSlot), with its cluster');
+        // An adopted slot's lock is the page's, held for as long as it runs this node.
+        const claim = adopted !== undefined ? { slot: adopted, release: () => undefined } : await claimSlot(components.locks, init.preferredSlot, init.slotWaitMs, components.clock);
         const databaseName = databaseNameOf(claim.slot);
         let storage: Storage;
         try {
@@ -771,6 +775,10 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           throw error;
         }
         let marker = (await storage.readValue('marker')) as DatabaseMarker | undefined;
+        if (adopted !== undefined && (marker === undefined || !(await Membership.holdsBroker(storage, init.cluster!)))) {
+          storage.close();
+          throw new SlotNotAdoptableError(adopted, `slot ${adopted} (${databaseName}) holds no broker of cluster ${init.cluster}${marker === undefined ? ': its database is gone' : ''}`);
+        }
         const remembered = init.knownIncarnations[claim.slot];
         const lost = remembered !== undefined && marker?.incarnation !== remembered;
         if (lost && init.onStorageLost === 'fail') {

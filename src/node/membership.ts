@@ -298,6 +298,11 @@ export class Membership {
     return this.#leaving;
   }
 
+  /** Whether `storage` holds a broker of cluster `clusterName` (registered there or bootstrapped it). @example await Membership.holdsBroker(storage, 'origin') */
+  static async holdsBroker(storage: Storage, clusterName: string): Promise<boolean> {
+    return (await storage.readValue(identityKey(clusterName))) !== undefined;
+  }
+
   /** Runs `stop` when the membership closes (handlers of services that run only in a cluster). */
   onClose(stop: () => void): void {
     this.#stops.push(stop);

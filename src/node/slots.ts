@@ -1,4 +1,4 @@
-import { timeoutSignal, type Clock } from '../clock';
+import { every, timeoutSignal, type Clock } from '../clock';
 import { NoFreeSlotError } from '../errors';
 
 /** Slots an origin offers: bounds the databases and locks one origin can accumulate. */
@@ -16,6 +16,27 @@ export interface SlotLocks {
 }
 
 export const slotLockName = (slot: number) => `letterbox-slot-${slot}`;
+
+/**
+ * The BroadcastChannel on which a tab waiting for its slot says so, `{ wanted: slot }`: a tab
+ * that adopted that slot (src/client/slot-adopter.ts) hands it back.
+ */
+export const SLOTS_CHANNEL = 'letterbox-slots';
+/** How often a tab waiting for its slot says so again (an adopter may be starting up). */
+const WANTED_EVERY_MS = 250;
+
+/** Says on SLOTS_CHANNEL that `slot` is wanted, now and until the returned stop is called. */
+function announceWanted(slot: number, clock: Clock): () => void {
+  if (typeof BroadcastChannel !== 'function') return () => undefined;
+  const channel = new BroadcastChannel(SLOTS_CHANNEL);
+  const say = () => channel.postMessage({ wanted: slot });
+  say();
+  const stop = every(clock, WANTED_EVERY_MS, say);
+  return () => {
+    stop();
+    channel.close();
+  };
+}
 
 /** Takes the lock `name` and holds it until the returned release is called; undefined if not granted. */
 function hold(locks: SlotLocks, name: string, options: LockOptions): Promise<(() => void) | undefined> {
@@ -38,13 +59,14 @@ function hold(locks: SlotLocks, name: string, options: LockOptions): Promise<(()
 
 /**
  * Claims a node slot with Web Locks: the `preferred` one (a reloaded tab's own, waiting up to
- * `waitMs` for its previous worker to let go), else the lowest free one. The lock is held
+ * `waitMs` for its previous worker, or the tab that adopted it, to let go), else the lowest free one. The lock is held
  * for the worker's life, so two tabs never open one slot's database.
  * @example const { slot } = await claimSlot(navigator.locks, 0, 3000, realClock);
  */
 export async function claimSlot(locks: SlotLocks, preferred: number | undefined, waitMs: number, clock: Clock): Promise<SlotClaim> {
   if (preferred !== undefined && Number.isInteger(preferred) && preferred >= 0 && preferred < SLOTS_MAX) {
-    const release = await hold(locks, slotLockName(preferred), { signal: timeoutSignal(clock, waitMs) });
+    const stopAnnouncing = announceWanted(preferred, clock);
+    const release = await hold(locks, slotLockName(preferred), { signal: timeoutSignal(clock, waitMs) }).finally(stopAnnouncing);
     if (release !== undefined) return { slot: preferred, release };
   }
   for (let slot = 0; slot < SLOTS_MAX; slot++) {

@@ -63,12 +63,14 @@ export async function openClientTab(context: BrowserContext, baseURL?: string): 
  * Starts a `Letterbox` in `cluster` with `relay` on a client page (the local transport stays
  * on, as by default), its admin connected, and joins the cluster's network; with
  * {@link ORIGIN}, a `Letterbox` without the option: a broker of its origin's cluster.
- * `workerStartTimeoutMs`: the client's bound for its worker to start (default 10 s).
+ * `workerStartTimeoutMs`: the client's bound for its worker to start (default 10 s);
+ * `adoptSlots`: how many closed tabs' brokers it may run (default 0); `slotWaitMs`: how long a
+ * reopened tab waits for its slot (default 3 s).
  */
-export async function startBroker(page: Page, cluster: string, relay: string, { workerStartTimeoutMs }: { workerStartTimeoutMs?: number } = {}): Promise<void> {
+export async function startBroker(page: Page, cluster: string, relay: string, { workerStartTimeoutMs, adoptSlots, slotWaitMs }: StartOptions = {}): Promise<void> {
   await page.evaluate(
-    async ({ cluster, relay, origin, workerStartTimeoutMs }) => {
-      const options = { clientId: 'cluster-e2e', ...(workerStartTimeoutMs === undefined ? {} : { workerStartTimeoutMs }) };
+    async ({ cluster, relay, origin, workerStartTimeoutMs, adoptSlots, slotWaitMs }) => {
+      const options = { clientId: 'cluster-e2e', ...(workerStartTimeoutMs === undefined ? {} : { workerStartTimeoutMs }), ...(adoptSlots === undefined ? {} : { adoptSlots }), ...(slotWaitMs === undefined ? {} : { slotWaitMs }) };
       window.broker = new window.lb.Letterbox(cluster === origin ? options : { ...options, cluster, relay });
       // When its links came, for failure messages (ms since the broker was made).
       window.brokerMadeAt = performance.now();
@@ -79,15 +81,21 @@ export async function startBroker(page: Page, cluster: string, relay: string, { 
       // Joins the cluster's network now, not at the first call that needs it (the origin's cluster has none: it joined as the node started).
       if (cluster !== origin) await window.broker.peerId();
     },
-    { cluster, relay, origin: ORIGIN, workerStartTimeoutMs },
+    { cluster, relay, origin: ORIGIN, workerStartTimeoutMs, adoptSlots, slotWaitMs },
   );
+}
+
+export interface StartOptions {
+  workerStartTimeoutMs?: number;
+  adoptSlots?: number;
+  slotWaitMs?: number;
 }
 
 /**
  * A new tab of `context` with a broker in `cluster`.
  * @example const page = await openBroker(profile, 'demo', relay.url);
  */
-export async function openBroker(context: BrowserContext, cluster: string, relay: string, baseURL?: string, start: { workerStartTimeoutMs?: number } = {}): Promise<Page> {
+export async function openBroker(context: BrowserContext, cluster: string, relay: string, baseURL?: string, start: StartOptions = {}): Promise<Page> {
   const page = await openClientTab(context, baseURL);
   await startBroker(page, cluster, relay, start);
   return page;

@@ -1,0 +1,167 @@
+import { proxy } from 'comlink';
+import { SlotNotAdoptableError } from '../errors';
+import type { ClusterEvent } from '../node';
+import { SLOTS_CHANNEL, slotLockName } from '../node/slots';
+import type { Logger } from './logger';
+import type { NodeConnection } from './node-connection';
+
+// A closed tab's broker, run on by a surviving tab of its origin (issue 21). Every tab of a
+// local cluster watches the slots other tabs hold: for each, one tab (the first in line for
+// its `letterbox-adopt-<slot>` lock) waits in line for the slot's own lock, and when the tab
+// holding it closes, Web Locks grant it exactly there. That tab then runs the slot's broker in
+// a worker of its own, on the slot's database: the same raft member restarting on its own
+// disk, so quorums hold and nothing is copied. A tab that asks for the slot again (reopened,
+// SLOTS_CHANNEL) gets it back: leaderships handed over, the worker closed, the lock released.
+
+/** Lock whose holder is, for slot `slot`, the one tab in line to adopt it. */
+const adoptLockName = (slot: number) => `letterbox-adopt-${slot}`;
+/** How often the slots other tabs hold are looked up. */
+const WATCH_EVERY_MS = 1_000;
+/** A slot freed by a reload is asked for again at once: a wish heard this recently means its tab is back. */
+const WANTED_RECENTLY_MS = 1_000;
+
+export interface SlotAdopterInit {
+  /** The local cluster the adopted brokers rejoin. */
+  readonly cluster: string;
+  readonly deviceId: string;
+  /** The slot this tab's own broker holds (never watched). */
+  readonly ownSlot: number;
+  /** At most this many adopted brokers run in this tab at once (each a worker and its database). */
+  readonly maxAdopted: number;
+  /** Starts a worker on the adopted slot (NodeStartInit.adopt), the page holding its lock. */
+  readonly start: (slot: number) => Promise<NodeConnection>;
+  readonly logger: Logger;
+  /** Hears when this tab starts or stops hosting a slot's broker. */
+  readonly onChange: (adopted: readonly AdoptedSlot[]) => void;
+}
+
+export interface AdoptedSlot {
+  readonly slot: number;
+  readonly brokerId: number | undefined;
+}
+
+/**
+ * Watches the other tabs' slots and adopts those whose tab closes, until stopped.
+ * @example const adopter = new SlotAdopter({ cluster, deviceId, ownSlot: 0, maxAdopted: 2, start, logger, onChange }); … await adopter.stop();
+ */
+export class SlotAdopter {
+  readonly #init: SlotAdopterInit;
+  readonly #stopping = new AbortController();
+  /** Slots this tab is in line for, or adopts. */
+  readonly #watched = new Set<number>();
+  readonly #running = new Map<number, { connection: NodeConnection; brokerId: number | undefined }>();
+  /** When each slot was last asked for (SLOTS_CHANNEL), and who waits for the next ask. */
+  readonly #wanted = new Map<number, number>();
+  readonly #wantedWaiters = new Map<number, () => void>();
+  readonly #channel: BroadcastChannel;
+  readonly #timer: ReturnType<typeof setInterval>;
+
+  constructor(init: SlotAdopterInit) {
+    this.#init = init;
+    this.#channel = new BroadcastChannel(SLOTS_CHANNEL);
+    this.#channel.onmessage = (event: MessageEvent) => {
+      const slot = (event.data as { wanted?: unknown } | null)?.wanted;
+      if (typeof slot !== 'number') return;
+      this.#wanted.set(slot, performance.now());
+      this.#wantedWaiters.get(slot)?.();
+    };
+    this.#timer = setInterval(() => void this.#watchHeld(), WATCH_EVERY_MS);
+    void this.#watchHeld();
+  }
+
+  /** The slots whose broker this tab runs now. @example adopter.adopted() // [{ slot: 1, brokerId: 2 }] */
+  adopted(): AdoptedSlot[] {
+    return [...this.#running].map(([slot, { brokerId }]) => ({ slot, brokerId }));
+  }
+
+  /** Stops watching; each adopted broker hands its leaderships over and closes. @example await adopter.stop(); */
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    clearInterval(this.#timer);
+    this.#channel.close();
+    for (const wake of this.#wantedWaiters.values()) wake();
+    await Promise.all([...this.#running.values()].map(({ connection }) => this.#close(connection)));
+  }
+
+  /** Gets in line for every slot another tab holds now. */
+  async #watchHeld(): Promise<void> {
+    if (this.#stopping.signal.aborted) return;
+    const { held = [] } = await navigator.locks.query();
+    for (const { name } of held) {
+      const slot = Number(/^letterbox-slot-(\d+)$/.exec(name ?? '')?.[1] ?? NaN);
+      if (Number.isInteger(slot) && slot !== this.#init.ownSlot && !this.#watched.has(slot)) this.#watch(slot);
+    }
+  }
+
+  /** In line for `slot`: first for the right to adopt it, then for its lock, as long as this tab watches. */
+  #watch(slot: number): void {
+    this.#watched.add(slot);
+    const { signal } = this.#stopping;
+    const watching = navigator.locks.request(adoptLockName(slot), { signal }, async () => {
+      while (!signal.aborted) {
+        const keep = await navigator.locks.request(slotLockName(slot), { signal }, () => this.#host(slot));
+        if (!keep) return;
+      }
+    });
+    watching
+      .catch((error: unknown) => {
+        if (!signal.aborted) this.#init.logger.warn('stopped watching a slot', { slot, error: String(error) });
+      })
+      .finally(() => this.#watched.delete(slot));
+  }
+
+  /**
+   * Holds `slot`'s lock, its tab gone: runs its broker until a tab asks for the slot, then
+   * hands it back. Resolves whether to stay in line for it (false: it cannot be adopted here).
+   */
+  async #host(slot: number): Promise<boolean> {
+    const wantedAt = this.#wanted.get(slot);
+    if (wantedAt !== undefined && performance.now() - wantedAt < WANTED_RECENTLY_MS) return true; // reloaded: its tab takes it
+    if (this.#running.size >= this.#init.maxAdopted) {
+      this.#init.logger.warn('not adopting a closed tab’s slot: this tab hosts its most already', { slot, maxAdopted: this.#init.maxAdopted });
+      return false;
+    }
+    let connection: NodeConnection;
+    try {
+      connection = await this.#init.start(slot);
+    } catch (error) {
+      if (!(error instanceof SlotNotAdoptableError)) this.#init.logger.warn('could not adopt a closed tab’s slot', { slot, error: String(error) });
+      return false;
+    }
+    const hosted = { connection, brokerId: undefined as number | undefined };
+    this.#running.set(slot, hosted);
+    this.#changed();
+    const onEvent = (event: ClusterEvent) => {
+      if (event.type !== 'cluster_joined') return;
+      hosted.brokerId = event.brokerId;
+      this.#changed();
+    };
+    connection.node.joinLocalCluster({ cluster: this.#init.cluster, deviceId: this.#init.deviceId }, proxy(onEvent));
+    this.#init.logger.info('adopted a closed tab’s slot', { slot });
+    await this.#untilWanted(slot);
+    this.#running.delete(slot);
+    this.#changed();
+    await this.#close(connection);
+    this.#init.logger.info('handed a slot back', { slot });
+    return true;
+  }
+
+  #untilWanted(slot: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#stopping.signal.aborted) return resolve();
+      this.#wantedWaiters.set(slot, () => {
+        this.#wantedWaiters.delete(slot);
+        resolve();
+      });
+    });
+  }
+
+  async #close(connection: NodeConnection): Promise<void> {
+    await connection.node.handOver().catch(() => undefined);
+    await connection.close();
+  }
+
+  #changed(): void {
+    this.#init.onChange(this.adopted());
+  }
+}

@@ -1,0 +1,124 @@
+import type { BrowserContext, Page } from '@playwright/test';
+import { createTopic, LOCK_RELEASE_TIMEOUT_MS, NO_RELAY, nodeInfoOf, openClientTab, ORIGIN, recordsTimeoutMs, registered, startBroker, type StartOptions } from './cluster-tabs';
+import { leadersOf, METADATA_TIMEOUT_MS, REGISTER_TIMEOUT_MS } from './failover-tabs';
+import { expect, test } from './fixtures';
+import type { History, LogRecord, Op } from '../sim/history';
+import { acknowledged, expectConsistent, finalRead, historyOf, producerDone, producerRunOf, startConsumer, startProducer, stopConsumer, unreadOf } from './history-tabs';
+
+// Issue 21's slot adoption, end to end: two tabs of one origin, brokers of its cluster over the
+// local transport, a topic with replication factor 2 (a raft group of two: one tab alone is no
+// quorum). A tab closing mid-stream leaves its slot's lock to the other tab, which runs the
+// closed tab's broker in a worker of its own on the closed tab's database: the same raft member
+// restarting, so the partitions are writable again and the producer in the surviving tab goes
+// on. The closed tab reopened (its slot remembered in sessionStorage, as a restored tab has it)
+// asks for its slot and gets it back. Both ways round; the history checker judges what both
+// producers saw against a final read.
+//
+// Bounds come from the protocol: a closed tab's lock is released within LOCK_RELEASE_TIMEOUT_MS,
+// an adopted broker registers again within REGISTER_TIMEOUT_MS, a hand-back takes a hand-over
+// (an election timeout) and a close, well within the reopened tab's SLOT_WAIT_MS.
+const TOPIC = 'adopted';
+const PARTITIONS = 2;
+const RECORDS = 2_000;
+const BATCH = 20;
+const SLOT_WAIT_MS = 10_000;
+const START: StartOptions = { adoptSlots: 2, slotWaitMs: SLOT_WAIT_MS };
+/** The key under which a Letterbox remembers its tab's slot (src/client/letterbox.ts). */
+const SESSION_SLOT_KEY = 'letterbox:slot:cluster-e2e';
+
+const adoptedOf = (page: Page) => page.evaluate(() => window.broker.adoptedSlots().sort((a, b) => a.slot - b.slot));
+
+/** `count` tabs, brokers of the origin's cluster, and a topic of PARTITIONS partitions replicated on all of them. */
+async function openTabs(context: BrowserContext, count: number): Promise<Page[]> {
+  const pages = await Promise.all(Array.from({ length: count }, async () => {
+    const page = await openClientTab(context);
+    await startBroker(page, ORIGIN, NO_RELAY, START);
+    return page;
+  }));
+  await Promise.all(pages.map((page) => registered(page, REGISTER_TIMEOUT_MS)));
+  expect(await createTopic(pages[0]!, { topic: TOPIC, numPartitions: PARTITIONS, replicationFactor: count })).toEqual({ created: true });
+  for (const page of pages) await expect.poll(() => leadersOf(page, TOPIC), { timeout: METADATA_TIMEOUT_MS }).toHaveLength(PARTITIONS);
+  return pages;
+}
+
+/** Reads every acknowledged record of `history` back and judges the whole history with a final read. */
+async function expectNothingLost(reader: Page, historyWith: (final: readonly LogRecord[]) => Promise<History>, records: number): Promise<void> {
+  const sent = acknowledged(await historyWith([]));
+  expect(sent.size).toBe(records);
+  await startConsumer(reader, 'reader', TOPIC, `${TOPIC}-readers`);
+  await expect.poll(async () => (await unreadOf(reader, 'reader', [...sent.keys()])).count, { timeout: recordsTimeoutMs(records) }).toBe(0);
+  await stopConsumer(reader, 'reader');
+  const ends = new Map<number, number>();
+  for (const { partition, offset } of sent.values()) ends.set(partition, Math.max(ends.get(partition) ?? -1, offset));
+  const final = await finalRead(reader, TOPIC, `${TOPIC}-final`, ends);
+  const report = expectConsistent(await historyWith(final), 'adoption');
+  expect(report.counts.acknowledged).toBe(records);
+}
+
+/** Reopens the tab on `slot`, and checks it got its slot back: the same broker, from its own disk. */
+async function reopenOwn(context: BrowserContext, closed: { slot: number; brokerId?: number }): Promise<Page> {
+  const page = await reopen(context, closed.slot);
+  const back = await registered(page, SLOT_WAIT_MS + REGISTER_TIMEOUT_MS);
+  expect({ slot: (await nodeInfoOf(page)).slot, brokerId: back.brokerId }).toEqual({ slot: closed.slot, brokerId: closed.brokerId });
+  return page;
+}
+
+/** A tab reopened where a tab on `slot` closed: its sessionStorage names the slot, as a restored tab's does. */
+async function reopen(context: BrowserContext, slot: number): Promise<Page> {
+  const page = await openClientTab(context);
+  await page.evaluate(({ key, slot }) => sessionStorage.setItem(key, JSON.stringify(slot)), { key: SESSION_SLOT_KEY, slot });
+  await startBroker(page, ORIGIN, NO_RELAY, START);
+  return page;
+}
+
+test('two tabs, replication factor 2: either closing mid-stream has its slot adopted by the other, whose producer (acks -1) goes on; reopened, it gets its slot back; nothing acknowledged lost (history checker)', async ({ profile }) => {
+  test.setTimeout(2 * REGISTER_TIMEOUT_MS + 4 * (LOCK_RELEASE_TIMEOUT_MS + REGISTER_TIMEOUT_MS + METADATA_TIMEOUT_MS) + 4 * recordsTimeoutMs(RECORDS));
+  const pages = await openTabs(profile, 2);
+  /** What the producers did, taken from each tab before it closes (its history goes with it). */
+  const saved: Op[] = [];
+
+  for (const closing of [1, 0]) {
+    const survivor = pages[1 - closing]!;
+    const name = `p${closing}`;
+    const closed = await nodeInfoOf(pages[closing]!);
+    await startProducer(survivor, { name, topic: TOPIC, partitions: [0, 1], count: RECORDS, batch: BATCH });
+    await expect.poll(async () => (await producerRunOf(survivor, name)).acked, { timeout: recordsTimeoutMs(RECORDS / 4) }).toBeGreaterThanOrEqual(RECORDS / 4);
+    saved.push(...(await historyOf([pages[closing]!], [])).ops);
+    await pages[closing]!.close();
+    // The survivor runs the closed tab's broker, which rejoins under its own broker id.
+    await expect.poll(() => adoptedOf(survivor), { timeout: LOCK_RELEASE_TIMEOUT_MS + REGISTER_TIMEOUT_MS }).toEqual([{ slot: closed.slot, brokerId: closed.brokerId }]);
+    const run = await producerDone(survivor, name, recordsTimeoutMs(RECORDS) + METADATA_TIMEOUT_MS);
+    console.log(`tab on slot ${closed.slot} (broker ${closed.brokerId}) closed mid-stream and adopted: ${run.acked} records acknowledged, ${run.failed} failed ${JSON.stringify(run.errors)}`);
+    expect(run.failed).toBe(0);
+
+    // Reopened, it asks for its slot and gets it back.
+    pages[closing] = await reopenOwn(profile, closed);
+    expect(await adoptedOf(survivor)).toEqual([]);
+  }
+
+  const historyWith = async (final: readonly LogRecord[]): Promise<History> => ({ ops: [...saved, ...(await historyOf(pages, final)).ops], final });
+  await expectNothingLost(pages[0]!, historyWith, 2 * RECORDS);
+});
+
+test('three tabs, replication factor 3, closing one after another down to one: the last runs both closed brokers and its producer (acks -1) goes on; reopened, each gets its slot back; nothing acknowledged lost (history checker)', async ({ profile }) => {
+  test.setTimeout(3 * REGISTER_TIMEOUT_MS + 4 * (LOCK_RELEASE_TIMEOUT_MS + REGISTER_TIMEOUT_MS + METADATA_TIMEOUT_MS) + 3 * recordsTimeoutMs(RECORDS));
+  const pages = await openTabs(profile, 3);
+  const last = pages[0]!;
+  const closed = [await nodeInfoOf(pages[2]!), await nodeInfoOf(pages[1]!)];
+  await startProducer(last, { name: 'p', topic: TOPIC, partitions: [0, 1], count: RECORDS, batch: BATCH });
+  for (const [i, closing] of [pages[2]!, pages[1]!].entries()) {
+    await expect.poll(async () => (await producerRunOf(last, 'p')).acked, { timeout: recordsTimeoutMs(RECORDS / 4) }).toBeGreaterThanOrEqual(((i + 1) * RECORDS) / 4);
+    expect((await producerRunOf(last, 'p')).done).toBe(false);
+    await closing.close();
+  }
+  // The last tab runs both: the second to close may have adopted the first, and its own slot and that one came to the last.
+  const both = closed.map(({ slot, brokerId }) => ({ slot, brokerId })).sort((a, b) => a.slot - b.slot);
+  await expect.poll(() => adoptedOf(last), { timeout: 2 * (LOCK_RELEASE_TIMEOUT_MS + REGISTER_TIMEOUT_MS) }).toEqual(both);
+  const run = await producerDone(last, 'p', recordsTimeoutMs(RECORDS) + METADATA_TIMEOUT_MS);
+  console.log(`two of three tabs closed mid-stream, both adopted by the last: ${run.acked} records acknowledged, ${run.failed} failed ${JSON.stringify(run.errors)}`);
+  expect(run.failed).toBe(0);
+  pages[2] = await reopenOwn(profile, closed[0]!);
+  pages[1] = await reopenOwn(profile, closed[1]!);
+  expect(await adoptedOf(last)).toEqual([]);
+  await expectNothingLost(pages[1]!, async (final) => historyOf(pages, final), RECORDS);
+});
