@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { InvalidArgumentError, NotConnectedError, RecordBatchTooLargeError, StorageLostError, UnknownTopicOrPartitionError } from '../../src/errors';
+import { InvalidArgumentError, NotConnectedError, RecordBatchTooLargeError, SlotNotAdoptableError, StorageLostError, UnknownTopicOrPartitionError } from '../../src/errors';
 import { createBrokerNode, type NodeApi, type NodeStartInit } from '../../src/node';
 import { encodeBatch } from '../../src/protocol';
 import { createMemoryStorage, type MemoryStorage, type Storage } from '../../src/storage';
@@ -250,6 +250,23 @@ describe('broker node', () => {
     expect(locks.held()).toEqual([]); // the failed start let go of its slot
     const third = setup(databases, locks);
     expect(await start(third.node, { ...known, onStorageLost: 'continue' })).toMatchObject({ slot: info.slot, storageLost: true });
+  });
+
+  it('adopts only a slot whose database holds a broker of the cluster, and takes no lock for it (the adopting page holds it): a lost database, a private broker’s, or no cluster named are refused, nothing written', async () => {
+    const { node, databases, locks } = setup();
+    const info = await start(node);
+    await node.close();
+    const adopt = { preferredSlot: info.slot, adopt: true, cluster: 'origin' };
+    // A private broker's database: no broker of the cluster to run.
+    const second = setup(databases, locks);
+    await expect(second.node.start({ ...init, ...adopt })).rejects.toBeInstanceOf(SlotNotAdoptableError);
+    expect(locks.held()).toEqual([]);
+    await expect(second.node.start({ ...init, preferredSlot: info.slot, adopt: true })).rejects.toBeInstanceOf(InvalidArgumentError);
+    // A database gone: refused, and none created in its place.
+    databases.clear();
+    const third = setup(databases, locks);
+    await expect(third.node.start({ ...init, ...adopt })).rejects.toMatchObject({ name: 'SlotNotAdoptableError', slot: info.slot });
+    expect(await (await openFrom(databases)(`letterbox-slot-${info.slot}`)).readValue('marker')).toBeUndefined();
   });
 
   it('gives different nodes different slots, and the preferred one when it is free', async () => {
