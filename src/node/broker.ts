@@ -454,8 +454,9 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     }
     // A shorter retention altered through any broker applies now, not at the next interval.
     if (altered) r.maintenance.runSoon();
-    // Caught up, and the local topics follow: calls waiting for the cluster go on.
-    r.joining?.joined();
+    // Caught up, the local topics follow, and unfenced (registered again after a restart; a
+    // broker that left was fenced on its own request): calls waiting for the cluster go on.
+    if (image.broker(brokerId)?.fenced === false) r.joining?.joined();
     offerPrivateOffsets(r);
   }
 
