@@ -55,7 +55,8 @@ export interface LetterboxConfig {
    * How many closed tabs' brokers of its origin's cluster this tab may run on (adopt), each in a
    * worker of its own on the closed tab's database, until that tab comes back: the same raft
    * member restarting, so a partition replicated on two tabs stays writable when either closes.
-   * Default 0 (off, for now); the origin's cluster only.
+   * Default 0 (off, for now). An adopted broker is met over the local transport only: by this
+   * browser's tabs, not (yet) by other devices over the relay.
    */
   adoptSlots?: number;
 }
@@ -419,7 +420,8 @@ export class Letterbox implements ClientContext {
   /** Watches the other tabs' slots of the origin's cluster, to run the broker of one that closes (config `adoptSlots`). */
   #adoptSlots(ownSlot: number): void {
     const cluster = this.#clusterName;
-    if (this.#config.adoptSlots === 0 || cluster === undefined || this.#cluster !== undefined || typeof navigator === 'undefined' || navigator.locks === undefined) return;
+    // Over the local transport: an adopted broker is met by this browser's tabs (not over the relay, yet).
+    if (this.#config.adoptSlots === 0 || cluster === undefined || this.#cluster?.localPeers === false || typeof navigator === 'undefined' || navigator.locks === undefined) return;
     this.#adopter = new SlotAdopter({
       cluster,
       deviceId: deviceId(),

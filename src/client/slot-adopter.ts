@@ -53,6 +53,8 @@ export class SlotAdopter {
   /** When each slot was last asked for (SLOTS_CHANNEL), and who waits for the next ask. */
   readonly #wanted = new Map<number, number>();
   readonly #wantedWaiters = new Map<number, () => void>();
+  /** The slots being hosted (#host), each settling once its broker is closed again. */
+  readonly #hosting = new Set<Promise<boolean>>();
   readonly #channel: BroadcastChannel;
   readonly #timer: ReturnType<typeof setInterval>;
 
@@ -80,7 +82,8 @@ export class SlotAdopter {
     clearInterval(this.#timer);
     this.#channel.close();
     for (const wake of this.#wantedWaiters.values()) wake();
-    await Promise.all([...this.#running.values()].map(({ connection }) => this.#close(connection)));
+    // Each hosting ends as if its slot were asked for: leaderships handed over, the broker closed.
+    await Promise.all(this.#hosting);
   }
 
   /** Gets in line for every slot another tab holds now. */
@@ -99,7 +102,11 @@ export class SlotAdopter {
     const { signal } = this.#stopping;
     const watching = navigator.locks.request(adoptLockName(slot), { signal }, async () => {
       while (!signal.aborted) {
-        const keep = await navigator.locks.request(slotLockName(slot), { signal }, () => this.#host(slot));
+        const keep = await navigator.locks.request(slotLockName(slot), { signal }, () => {
+          const hosting = this.#host(slot);
+          this.#hosting.add(hosting);
+          return hosting.finally(() => this.#hosting.delete(hosting));
+        });
         if (!keep) return;
       }
     });
@@ -115,6 +122,7 @@ export class SlotAdopter {
    * hands it back. Resolves whether to stay in line for it (false: it cannot be adopted here).
    */
   async #host(slot: number): Promise<boolean> {
+    if (this.#stopping.signal.aborted) return false;
     const wantedAt = this.#wanted.get(slot);
     if (wantedAt !== undefined && performance.now() - wantedAt < WANTED_RECENTLY_MS) return true; // reloaded: its tab takes it
     if (this.#running.size >= this.#init.maxAdopted) {
@@ -141,7 +149,8 @@ export class SlotAdopter {
     await this.#untilWanted(slot);
     this.#running.delete(slot);
     this.#changed();
-    await this.#close(connection);
+    await connection.node.handOver().catch(() => undefined);
+    await connection.close();
     this.#init.logger.info('handed a slot back', { slot });
     return true;
   }
@@ -154,11 +163,6 @@ export class SlotAdopter {
         resolve();
       });
     });
-  }
-
-  async #close(connection: NodeConnection): Promise<void> {
-    await connection.node.handOver().catch(() => undefined);
-    await connection.close();
   }
 
   #changed(): void {

@@ -127,6 +127,8 @@ export const databaseNameOf = (slot: number) => `letterbox-slot-${slot}`;
 const topicKey = (name: string) => `topic:${name}`;
 /** Node-level key of the records applied in the image the local topics follow, in cluster `name` (Running.syncedRecords). */
 const syncedKey = (name: string) => `cluster-synced:${name}`;
+/** Node-level key of the address (peer id) this slot's broker joined cluster `name` under: a tab that adopts the slot runs it there again. */
+const addressKey = (name: string) => `cluster-address:${name}`;
 /** Where versions before per-topic rows kept all definitions in one value (read once, then moved). */
 const LEGACY_TOPICS_KEY = 'topics';
 const EMPTY_PARTITION = { logStartOffset: 0, recoveryPoint: 0, highWatermark: 0 };
@@ -1134,11 +1136,17 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     joinLocalCluster({ cluster, deviceId }, onEvent) {
-      const peerId = `local:${state().info.incarnation}`;
-      const joinAs = connect(undefined, () =>
-        createLocalLink({ cluster, peerId, clock: components.clock, ...(components.localLocks && { locks: components.localLocks }) }),
-      );
-      joinAs(cluster, peerId, deviceId, onEvent, LOCAL_TIMING);
+      const r = state();
+      void (async () => {
+        // Under the address it had (an adopted slot of a cluster met over the relay too: its peer id), so its registration stands.
+        const stored = await r.storage.readValue(addressKey(cluster));
+        const peerId = typeof stored === 'string' ? stored : `local:${r.info.incarnation}`;
+        if (running !== r) return;
+        const joinAs = connect(undefined, () =>
+          createLocalLink({ cluster, peerId, clock: components.clock, ...(components.localLocks && { locks: components.localLocks }) }),
+        );
+        joinAs(cluster, peerId, deviceId, onEvent, LOCAL_TIMING);
+      })().catch((error: unknown) => components.onError?.(error));
     },
 
     async clusterInfo() {
@@ -1254,6 +1262,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     // The page's callback (a Comlink proxy): a page gone meanwhile must not fail the broker.
     r.clusterEvent = (event) => void Promise.resolve(onEvent?.(event)).catch(() => undefined);
     r.syncedRecords = ((await r.storage.readValue(syncedKey(cluster))) as number | undefined) ?? 0;
+    if ((await r.storage.readValue(addressKey(cluster))) !== peerId) await r.storage.write([{ kind: 'putValue', key: addressKey(cluster), value: peerId }]);
     const membership = await Membership.start({
       ...(timing && { timing }),
       clusterName: cluster,

@@ -70,7 +70,7 @@ interface Cluster {
 let current: Cluster | undefined;
 
 /** A Letterbox in `cluster` that meets its peers through the relay only (WebRTC, as between devices), or `local` also over the local transport (tabs of one browser, as by default). */
-const brokerIn = (cluster: string, relay: string, clientId: string, local = false) => new Letterbox({ clientId, cluster, relay, localPeers: local });
+const brokerIn = (cluster: string, relay: string, clientId: string, local = false, adoptSlots = 0) => new Letterbox({ clientId, cluster, relay, localPeers: local, adoptSlots });
 
 /** Waits until `letterbox`'s broker is registered; its broker id. */
 async function registered(letterbox: Letterbox, timeoutMs: number): Promise<number> {
@@ -87,13 +87,13 @@ async function registered(letterbox: Letterbox, timeoutMs: number): Promise<numb
  * The case's cluster, with `tabs` broker tabs: made at the case's first run (the last case's
  * broker on this page closed, its tabs closed by the runner), kept across its runs.
  */
-async function clusterOf(context: BenchContext, caseId: string, tabs: number, local = false): Promise<Cluster> {
+async function clusterOf(context: BenchContext, caseId: string, tabs: number, local = false, adoptSlots = 0): Promise<Cluster> {
   if (current?.caseId === caseId) return current;
   if (context.relayUrl === undefined) throw new Error(`${caseId} needs the relay`);
   await current?.letterbox.close();
   current = undefined;
   const name = `bench-replication-${crypto.randomUUID()}`;
-  const letterbox = brokerIn(name, context.relayUrl, 'bench-replication', local);
+  const letterbox = brokerIn(name, context.relayUrl, 'bench-replication', local, adoptSlots);
   const channel = new BroadcastChannel(name);
   const opened: Cluster['tabs'] = [];
   try {
@@ -153,7 +153,7 @@ if (replicaTab.get('replica-tab') !== null) serveReplicaTab(replicaTab.get('repl
  * (a broker coming back after a kill is fenced until its first heartbeat) or no partition has
  * that leader.
  */
-async function replicatedPartition(letterbox: Letterbox, leader: number, timeoutMs: number): Promise<{ topic: string; partition: number }> {
+async function replicatedPartition(letterbox: Letterbox, leader: number, timeoutMs: number, replicas = REPLICAS): Promise<{ topic: string; partition: number }> {
   const admin = letterbox.admin();
   await admin.connect();
   try {
@@ -162,9 +162,9 @@ async function replicatedPartition(letterbox: Letterbox, leader: number, timeout
     for (;;) {
       const topic = freshTopic('replicated');
       try {
-        await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: REPLICAS }] });
+        await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: replicas }] });
         const { topics: [described] } = await admin.fetchTopicMetadata({ topics: [topic] });
-        const found = described?.partitions.find((p) => p.leader === leader && p.replicas.length === REPLICAS);
+        const found = described?.partitions.find((p) => p.leader === leader && p.replicas.length === replicas);
         if (found !== undefined) return { topic, partition: found.partitionId };
         last = `leaders ${described?.partitions.map((p) => `${p.partitionId}:${p.leader} of [${p.replicas.join(',')}]`).join(' ')}`;
       } catch (error) {
@@ -233,11 +233,11 @@ let closeRuns = 0;
  * wait for an acknowledgement from the close's start until it has had CLOSE_ACKS_AFTER more
  * after the close is done (ms). Also how long the close itself took.
  */
-async function closeLeaderTab(context: BenchContext, caseId: string, how: 'letterbox.close' | 'page.close'): Promise<{ gapMs: number; closeMs: number }> {
-  const cluster = await clusterOf(context, `${caseId}#${closeRuns++}`, REPLICAS - 1, true);
-  await votersOf(cluster.letterbox, REPLICAS, SETUP_TIMEOUT_MS);
+async function closeLeaderTab(context: BenchContext, caseId: string, how: 'letterbox.close' | 'page.close', { replicas = REPLICAS, adopt = false } = {}): Promise<{ gapMs: number; closeMs: number }> {
+  const cluster = await clusterOf(context, `${caseId}#${closeRuns++}`, replicas - 1, true, adopt ? 1 : 0);
+  await votersOf(cluster.letterbox, replicas, SETUP_TIMEOUT_MS);
   const victim = cluster.tabs[0]!;
-  const { topic, partition } = await replicatedPartition(cluster.letterbox, victim.brokerId, SETUP_TIMEOUT_MS);
+  const { topic, partition } = await replicatedPartition(cluster.letterbox, victim.brokerId, SETUP_TIMEOUT_MS, replicas);
   const producer = cluster.letterbox.producer({ retry: { retries: Math.ceil(RUN_TIMEOUT_MS / CLOSE_RETRY_MS), initialRetryTime: CLOSE_RETRY_MS, multiplier: 1 } });
   await producer.connect();
   const channel = new BroadcastChannel(cluster.name);
@@ -277,6 +277,7 @@ async function closeLeaderTab(context: BenchContext, caseId: string, how: 'lette
     await acknowledged(acks.length + CLOSE_ACKS_AFTER);
     const around = [started, ...acks.slice(before)];
     const gapMs = Math.max(...around.slice(1).map((t, i) => t - around[i]!));
+    if (adopt && !cluster.letterbox.adoptedSlots().some((s) => s.brokerId === victim.brokerId)) throw new Error(`${caseId}: the closed tab's broker ${victim.brokerId} is not run here: ${JSON.stringify(cluster.letterbox.adoptedSlots())}`);
     console.log(`bench: ${caseId}: longest wait for an acknowledgement ${Math.round(gapMs)} ms; the close took ${Math.round(closeMs)} ms; errors on the way: ${errors.join('; ') || 'none'}`);
     return { gapMs, closeMs };
   } finally {
@@ -454,4 +455,17 @@ export const cases: BenchCase[] = [
       },
     }),
   ),
+  {
+    id: 'cluster.adopt',
+    title: `the tab leading a partition with replication factor 2 closed (Playwright's page.close()), the other replica this page's broker (adoptSlots 1; one browser, the local transport): this page adopts the closed tab's slot and runs its broker, the raft group whole again; a producer on this page sends one record at a time with acks -1: its longest wait for an acknowledgement from the close until ${CLOSE_ACKS_AFTER} more after it (ms; median of 5); .close: the close itself`,
+    needs: ['relay'],
+    runs: 5,
+    async run(context): Promise<BenchFigure[]> {
+      const { gapMs, closeMs } = await closeLeaderTab(context, 'cluster.adopt', 'page.close', { replicas: 2, adopt: true });
+      return [
+        { id: 'cluster.adopt', value: gapMs, unit: 'ms', better: 'lower' },
+        { id: 'cluster.adopt.close', value: closeMs, unit: 'ms (the close itself, until done)', better: 'lower' },
+      ];
+    },
+  },
 ];
