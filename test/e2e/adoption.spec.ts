@@ -29,10 +29,10 @@ const SESSION_SLOT_KEY = 'letterbox:slot:cluster-e2e';
 const adoptedOf = (page: Page) => page.evaluate(() => window.broker.adoptedSlots().sort((a, b) => a.slot - b.slot));
 
 /** `count` tabs, brokers of the origin's cluster, and a topic of PARTITIONS partitions replicated on all of them. */
-async function openTabs(context: BrowserContext, count: number): Promise<Page[]> {
+async function openTabs(context: BrowserContext, count: number, where: Where = ORIGIN_CLUSTER): Promise<Page[]> {
   const pages = await Promise.all(Array.from({ length: count }, async () => {
     const page = await openClientTab(context);
-    await startBroker(page, ORIGIN, NO_RELAY, START);
+    await startBroker(page, where.cluster, where.relay, START);
     return page;
   }));
   await Promise.all(pages.map((page) => registered(page, REGISTER_TIMEOUT_MS)));
@@ -56,20 +56,27 @@ async function expectNothingLost(reader: Page, historyWith: (final: readonly Log
 }
 
 /** Reopens the tab on `slot`, and checks it got its slot back: the same broker, from its own disk. */
-async function reopenOwn(context: BrowserContext, closed: { slot: number; brokerId?: number }): Promise<Page> {
-  const page = await reopen(context, closed.slot);
+async function reopenOwn(context: BrowserContext, closed: { slot: number; brokerId?: number }, where: Where = ORIGIN_CLUSTER): Promise<Page> {
+  const page = await reopen(context, closed.slot, where);
   const back = await registered(page, SLOT_WAIT_MS + REGISTER_TIMEOUT_MS);
   expect({ slot: (await nodeInfoOf(page)).slot, brokerId: back.brokerId }).toEqual({ slot: closed.slot, brokerId: closed.brokerId });
   return page;
 }
 
 /** A tab reopened where a tab on `slot` closed: its sessionStorage names the slot, as a restored tab's does. */
-async function reopen(context: BrowserContext, slot: number): Promise<Page> {
+async function reopen(context: BrowserContext, slot: number, where: Where): Promise<Page> {
   const page = await openClientTab(context);
   await page.evaluate(({ key, slot }) => sessionStorage.setItem(key, JSON.stringify(slot)), { key: SESSION_SLOT_KEY, slot });
-  await startBroker(page, ORIGIN, NO_RELAY, START);
+  await startBroker(page, where.cluster, where.relay, START);
   return page;
 }
+
+/** The cluster the tabs join, and its relay: by default their origin's, with no relay. */
+interface Where {
+  cluster: string;
+  relay: string;
+}
+const ORIGIN_CLUSTER: Where = { cluster: ORIGIN, relay: NO_RELAY };
 
 test('two tabs, replication factor 2: either closing mid-stream has its slot adopted by the other, whose producer (acks -1) goes on; reopened, it gets its slot back; nothing acknowledged lost (history checker)', async ({ profile }) => {
   test.setTimeout(2 * REGISTER_TIMEOUT_MS + 4 * (LOCK_RELEASE_TIMEOUT_MS + REGISTER_TIMEOUT_MS + METADATA_TIMEOUT_MS) + 4 * recordsTimeoutMs(RECORDS));
@@ -121,4 +128,20 @@ test('three tabs, replication factor 3, closing one after another down to one: t
   pages[1] = await reopenOwn(profile, closed[1]!);
   expect(await adoptedOf(last)).toEqual([]);
   await expectNothingLost(pages[1]!, async (final) => historyOf(pages, final), RECORDS);
+});
+
+test('a cluster met over the relay: the closed tab’s broker, adopted, runs under the address it registered (this browser’s tabs reach it over the local transport), and the producer (acks -1) goes on; reopened, it gets its slot back', async ({ profile, relay }) => {
+  test.setTimeout(2 * REGISTER_TIMEOUT_MS + 2 * (LOCK_RELEASE_TIMEOUT_MS + REGISTER_TIMEOUT_MS + METADATA_TIMEOUT_MS) + 2 * recordsTimeoutMs(RECORDS));
+  const where = { cluster: `adoption-${test.info().workerIndex}-${Date.now()}`, relay: relay.url };
+  const [survivor, closing] = (await openTabs(profile, 2, where)) as [Page, Page];
+  const closed = await nodeInfoOf(closing);
+  await startProducer(survivor, { name: 'p', topic: TOPIC, partitions: [0, 1], count: RECORDS, batch: BATCH });
+  await expect.poll(async () => (await producerRunOf(survivor, 'p')).acked, { timeout: recordsTimeoutMs(RECORDS / 4) }).toBeGreaterThanOrEqual(RECORDS / 4);
+  await closing.close();
+  await expect.poll(() => adoptedOf(survivor), { timeout: LOCK_RELEASE_TIMEOUT_MS + REGISTER_TIMEOUT_MS }).toEqual([{ slot: closed.slot, brokerId: closed.brokerId }]);
+  const run = await producerDone(survivor, 'p', recordsTimeoutMs(RECORDS) + METADATA_TIMEOUT_MS);
+  expect(run.failed).toBe(0);
+  const reopened = await reopenOwn(profile, closed, where);
+  expect(await adoptedOf(survivor)).toEqual([]);
+  await expectNothingLost(reopened, async (final) => historyOf([survivor, reopened], final), RECORDS);
 });
