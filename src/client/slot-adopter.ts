@@ -65,7 +65,7 @@ export class SlotAdopter {
       const slot = (event.data as { wanted?: unknown } | null)?.wanted;
       if (typeof slot !== 'number') return;
       this.#wanted.set(slot, performance.now());
-      this.#wantedWaiters.get(slot)?.();
+      if (this.#wantedWaiters.has(slot)) void this.#handBackIfAsked(slot);
     };
     this.#timer = setInterval(() => void this.#watchHeld(), WATCH_EVERY_MS);
     void this.#watchHeld();
@@ -153,6 +153,15 @@ export class SlotAdopter {
     await connection.close();
     this.#init.logger.info('handed a slot back', { slot });
     return true;
+  }
+
+  /**
+   * Hands `slot` back only when a tab waits in line for its lock: a wish on the channel alone
+   * (a stale one, or any script of the origin) must not make this tab close a broker it runs.
+   */
+  async #handBackIfAsked(slot: number): Promise<void> {
+    const { pending = [] } = await navigator.locks.query();
+    if (pending.some((request) => request.name === slotLockName(slot))) this.#wantedWaiters.get(slot)?.();
   }
 
   #untilWanted(slot: number): Promise<void> {

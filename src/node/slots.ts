@@ -65,8 +65,10 @@ function hold(locks: SlotLocks, name: string, options: LockOptions): Promise<(()
  */
 export async function claimSlot(locks: SlotLocks, preferred: number | undefined, waitMs: number, clock: Clock): Promise<SlotClaim> {
   if (preferred !== undefined && Number.isInteger(preferred) && preferred >= 0 && preferred < SLOTS_MAX) {
+    // In line first, then said: the adopter hands the slot back only to a tab waiting in line.
+    const held = hold(locks, slotLockName(preferred), { signal: timeoutSignal(clock, waitMs) });
     const stopAnnouncing = announceWanted(preferred, clock);
-    const release = await hold(locks, slotLockName(preferred), { signal: timeoutSignal(clock, waitMs) }).finally(stopAnnouncing);
+    const release = await held.finally(stopAnnouncing);
     if (release !== undefined) return { slot: preferred, release };
   }
   for (let slot = 0; slot < SLOTS_MAX; slot++) {

@@ -89,6 +89,10 @@ test('two tabs, replication factor 2: either closing mid-stream has its slot ado
     const name = `p${closing}`;
     const closed = await nodeInfoOf(pages[closing]!);
     await startProducer(survivor, { name, topic: TOPIC, partitions: [0, 1], count: RECORDS, batch: BATCH });
+    await survivor.evaluate(() => {
+      const seen: number[][] = ((window as unknown as { adoptions: number[][] }).adoptions = []);
+      window.broker.on('letterbox.slots_adopted', ({ payload }) => seen.push(payload.adopted.map((s) => s.slot)));
+    });
     await expect.poll(async () => (await producerRunOf(survivor, name)).acked, { timeout: recordsTimeoutMs(RECORDS / 4) }).toBeGreaterThanOrEqual(RECORDS / 4);
     saved.push(...(await historyOf([pages[closing]!], [])).ops);
     await pages[closing]!.close();
@@ -98,9 +102,18 @@ test('two tabs, replication factor 2: either closing mid-stream has its slot ado
     console.log(`tab on slot ${closed.slot} (broker ${closed.brokerId}) closed mid-stream and adopted: ${run.acked} records acknowledged, ${run.failed} failed ${JSON.stringify(run.errors)}`);
     expect(run.failed).toBe(0);
 
+    // Wishes on the slots channel with no tab in line for the lock (bad input from any script of
+    // the origin) are ignored: the reopened tab's is the only hand-back the survivor makes.
+    await survivor.evaluate((slot) => {
+      const channel = new BroadcastChannel('letterbox-slots');
+      for (const wish of [{ wanted: slot }, { wanted: String(slot) }, null, 'x', { wanted: slot + 1 }]) channel.postMessage(wish);
+      channel.close();
+    }, closed.slot);
     // Reopened, it asks for its slot and gets it back.
     pages[closing] = await reopenOwn(profile, closed);
     expect(await adoptedOf(survivor)).toEqual([]);
+    const adoptions = await survivor.evaluate(() => (window as unknown as { adoptions: number[][] }).adoptions);
+    expect(adoptions.filter((slots, i) => i === 0 || slots.join() !== adoptions[i - 1]!.join())).toEqual([[closed.slot], []]);
   }
 
   const historyWith = async (final: readonly LogRecord[]): Promise<History> => ({ ops: [...saved, ...(await historyOf(pages, final)).ops], final });
