@@ -9,7 +9,7 @@ declare global {
     demo: {
       letterbox: {
         peerId(): Promise<string>;
-        nodeInfo(): Promise<{ slot: number }>;
+        nodeInfo(): Promise<{ slot: number; brokerId?: number }>;
         peers(): Promise<PeerInfo[]>;
         networkStats(): Promise<DialStats>;
         echo(peerId: string, bytes: Uint8Array, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Uint8Array>;

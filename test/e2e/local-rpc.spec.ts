@@ -166,7 +166,7 @@ test('with no relay (the default, the page origin, where none runs), a tab with 
   expect(await peerIdsOf(a)).not.toContain(idStranger);
 });
 
-test('demo tabs reachable both ways (same origin, and WebRTC through the relay) use the local transport, and the demo draws it', async ({ profile, relay }) => {
+test('demo tabs reachable both ways (same origin, and WebRTC through the relay) use the local transport, and the demo draws it; a closed tab’s broker adopted by the other is drawn beside it', async ({ profile, relay }) => {
   test.setTimeout(90_000);
   const cluster = `both-${Date.now()}`;
   const [a, b] = [await openDemo(profile, relay.url, cluster, undefined, { localPeers: true }), await openDemo(profile, relay.url, cluster, undefined, { localPeers: true })];
@@ -178,4 +178,11 @@ test('demo tabs reachable both ways (same origin, and WebRTC through the relay) 
   await expectPeers(b, [idA]);
   expect(await echo(a, idB, [9], { timeoutMs: 10_000 })).toMatchObject({ ok: true, bytes: [9] });
   for (const page of [a, b]) await expect(page.locator('#map line[data-path="local"]')).toHaveCount(1);
+
+  // Tab b closes: tab a adopts its slot, runs its broker, and draws it beside itself (a dashed circle) with a line saying so.
+  const slotOfB = await b.evaluate(async () => (await window.demo.letterbox.nodeInfo()).slot);
+  await expect.poll(() => b.evaluate(async () => (await window.demo.letterbox.nodeInfo()).brokerId), { timeout: DISCOVERY_TIMEOUT_MS }).toBeDefined();
+  await b.close();
+  await expect(a.locator(`#map g.adopted[data-slot="${slotOfB}"]`)).toHaveCount(1, { timeout: DISCOVERY_TIMEOUT_MS });
+  await expect(a.locator('#adopted')).toContainText(`on slot ${slotOfB}`);
 });
