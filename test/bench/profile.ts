@@ -69,7 +69,16 @@ async function profilePage(context: BrowserContext, page: Page, name: string): P
 export async function profileAll(contexts: BrowserContext[]): Promise<Profiler> {
   const profilers: Profiler[] = [];
   let n = 0;
-  for (const context of contexts) for (const page of context.pages()) profilers.push(await profilePage(context, page, `page${n++}`));
+  for (const context of contexts) {
+    for (const page of context.pages()) {
+      // A page of the previous case may be closing as the next one starts: nothing to profile there.
+      try {
+        profilers.push(await profilePage(context, page, `page${n++}`));
+      } catch (error) {
+        if (!page.isClosed()) throw error;
+      }
+    }
+  }
   return {
     async stop(dir, prefix) {
       for (const profiler of profilers) await profiler.stop(dir, prefix);
