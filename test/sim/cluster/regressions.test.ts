@@ -24,8 +24,9 @@ const REGRESSIONS: ReadonlyArray<{ seed: number; bug: string }> = [
   { seed: 366, bug: "another cluster's request is refused before a hint is given" },
 ];
 
+// Run as they were found: without the faults added since (ClusterFaults), which would change their schedules.
 it.each(REGRESSIONS)('seed $seed keeps every invariant and converges ($bug)', ({ seed }) => {
-  const report = runClusterSeed(seed);
+  const report = runClusterSeed(seed, { plannedCloses: false, lateMemberLists: false });
   expect(report.violation, JSON.stringify(report.violation)).toBeUndefined();
   expect(report.convergeTicks).toBeGreaterThanOrEqual(0);
 });
