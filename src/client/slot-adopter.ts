@@ -1,7 +1,7 @@
 import { proxy } from 'comlink';
 import { SlotNotAdoptableError } from '../errors';
 import type { ClusterEvent } from '../node';
-import { SLOTS_CHANNEL, slotLockName } from '../node/slots';
+import { adoptLockName, SLOTS_CHANNEL, slotLockName } from '../node/slots';
 import type { Logger } from './logger';
 import type { NodeConnection } from './node-connection';
 
@@ -13,8 +13,6 @@ import type { NodeConnection } from './node-connection';
 // disk, so quorums hold and nothing is copied. A tab that asks for the slot again (reopened,
 // SLOTS_CHANNEL) gets it back: leaderships handed over, the worker closed, the lock released.
 
-/** Lock whose holder is, for slot `slot`, the one tab in line to adopt it. */
-const adoptLockName = (slot: number) => `letterbox-adopt-${slot}`;
 /** How often the slots other tabs hold are looked up. */
 const WATCH_EVERY_MS = 1_000;
 /** A slot freed by a reload is asked for again at once: a wish heard this recently means its tab is back. */

@@ -768,7 +768,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         const adopted = init.adopt === true ? init.preferredSlot : undefined;
         if (init.adopt === true && (adopted === undefined || init.cluster === undefined)) throw new InvalidArgumentError('an adopted slot is named (preferredSlot), with its cluster');
         // An adopted slot's lock is the page's, held for as long as it runs this node.
-        const claim = adopted !== undefined ? { slot: adopted, release: () => undefined } : await claimSlot(components.locks, init.preferredSlot, init.slotWaitMs, components.clock);
+        const claim = adopted !== undefined ? { slot: adopted, release: () => undefined } : await claimSlot(components.locks, init.preferredSlot, init.slotWaitMs, components.clock, init.cluster !== undefined);
         const databaseName = databaseNameOf(claim.slot);
         let storage: Storage;
         try {

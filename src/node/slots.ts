@@ -13,9 +13,13 @@ export interface SlotClaim {
 /** The subset of the Web Locks API the slots need (a structural type, so tests can pass their own). */
 export interface SlotLocks {
   request(name: string, options: LockOptions, callback: (lock: Lock | null) => Promise<void>): Promise<void>;
+  /** Who holds which lock (without it, no adopted slot is ever found). */
+  query?(): Promise<LockManagerSnapshot>;
 }
 
 export const slotLockName = (slot: number) => `letterbox-slot-${slot}`;
+/** Lock whose holder is, for slot `slot`, the one tab in line to adopt it (src/client/slot-adopter.ts), or the one running it. */
+export const adoptLockName = (slot: number) => `letterbox-adopt-${slot}`;
 
 /**
  * The BroadcastChannel on which a tab waiting for its slot says so, `{ wanted: slot }`: a tab
@@ -58,12 +62,29 @@ function hold(locks: SlotLocks, name: string, options: LockOptions): Promise<(()
 }
 
 /**
+ * The lowest slot another tab adopted: one client holds both its lock and the right to adopt it
+ * (a tab merely in line to adopt holds the latter while the slot's own tab holds the former).
+ */
+async function adoptedSlot(locks: SlotLocks): Promise<number | undefined> {
+  const { held = [] } = (await locks.query?.()) ?? {};
+  const holders = new Map(held.map((lock) => [lock.name, lock.clientId]));
+  for (let slot = 0; slot < SLOTS_MAX; slot++) {
+    const holder = holders.get(slotLockName(slot));
+    if (holder !== undefined && holder === holders.get(adoptLockName(slot))) return slot;
+  }
+  return undefined;
+}
+
+/**
  * Claims a node slot with Web Locks: the `preferred` one (a reloaded tab's own, waiting up to
- * `waitMs` for its previous worker, or the tab that adopted it, to let go), else the lowest free one. The lock is held
- * for the worker's life, so two tabs never open one slot's database.
+ * `waitMs` for its previous worker, or the tab that adopted it, to let go); with no preference
+ * and `takeAdopted`, a slot another tab adopted, asked back the same way (a new tab relieves the
+ * adopter, and the cluster keeps its brokers instead of gaining one); else the lowest free one.
+ * The lock is held for the worker's life, so two tabs never open one slot's database.
  * @example const { slot } = await claimSlot(navigator.locks, 0, 3000, realClock);
  */
-export async function claimSlot(locks: SlotLocks, preferred: number | undefined, waitMs: number, clock: Clock): Promise<SlotClaim> {
+export async function claimSlot(locks: SlotLocks, preference: number | undefined, waitMs: number, clock: Clock, takeAdopted = false): Promise<SlotClaim> {
+  const preferred = preference ?? (takeAdopted ? await adoptedSlot(locks) : undefined);
   if (preferred !== undefined && Number.isInteger(preferred) && preferred >= 0 && preferred < SLOTS_MAX) {
     // In line first, then said: the adopter hands the slot back only to a tab waiting in line.
     const held = hold(locks, slotLockName(preferred), { signal: timeoutSignal(clock, waitMs) });

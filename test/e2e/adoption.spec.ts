@@ -120,7 +120,7 @@ test('two tabs, replication factor 2: either closing mid-stream has its slot ado
   await expectNothingLost(pages[0]!, historyWith, 2 * RECORDS);
 });
 
-test('three tabs, replication factor 3, closing one after another down to one: the last runs both closed brokers and its producer (acks -1) goes on; reopened, each gets its slot back; nothing acknowledged lost (history checker)', async ({ profile }) => {
+test('three tabs, replication factor 3, closing one after another down to one: the last runs both closed brokers and its producer (acks -1) goes on; a new tab takes one back, the other reopened gets its own; nothing acknowledged lost (history checker)', async ({ profile }) => {
   test.setTimeout(3 * REGISTER_TIMEOUT_MS + 4 * (LOCK_RELEASE_TIMEOUT_MS + REGISTER_TIMEOUT_MS + METADATA_TIMEOUT_MS) + 3 * recordsTimeoutMs(RECORDS));
   const pages = await openTabs(profile, 3);
   const last = pages[0]!;
@@ -137,8 +137,15 @@ test('three tabs, replication factor 3, closing one after another down to one: t
   const run = await producerDone(last, 'p', recordsTimeoutMs(RECORDS) + METADATA_TIMEOUT_MS);
   console.log(`two of three tabs closed mid-stream, both adopted by the last: ${run.acked} records acknowledged, ${run.failed} failed ${JSON.stringify(run.errors)}`);
   expect(run.failed).toBe(0);
-  pages[2] = await reopenOwn(profile, closed[0]!);
-  pages[1] = await reopenOwn(profile, closed[1]!);
+  // A new tab (no slot of its own to ask for) relieves the last one: it asks for an adopted slot
+  // (the lowest) and gets it, the same broker from its disk; the other closed tab reopens on its own.
+  const fresh = await openClientTab(profile);
+  await startBroker(fresh, ORIGIN, NO_RELAY, START);
+  const taken = await registered(fresh, SLOT_WAIT_MS + REGISTER_TIMEOUT_MS);
+  expect({ slot: (await nodeInfoOf(fresh)).slot, brokerId: taken.brokerId }).toEqual(both[0]);
+  await expect.poll(() => adoptedOf(last), { timeout: SLOT_WAIT_MS }).toEqual([both[1]]);
+  pages[2] = fresh;
+  pages[1] = await reopenOwn(profile, both[1]!);
   expect(await adoptedOf(last)).toEqual([]);
   await expectNothingLost(pages[1]!, async (final) => historyOf(pages, final), RECORDS);
 });
