@@ -426,6 +426,7 @@ export class Letterbox implements ClientContext {
       cluster,
       deviceId: deviceId(),
       ownSlot,
+      knownSlots: () => Object.keys(readJson<Record<string, string>>(webStorage('localStorage'), INCARNATIONS_KEY, {})).map(Number).filter(Number.isInteger).sort((a, b) => a - b),
       maxAdopted: this.#config.adoptSlots,
       start: (slot) => {
         heldByThisPage.add(slot);

@@ -12,6 +12,9 @@ import type { NodeConnection } from './node-connection';
 // a worker of its own, on the slot's database: the same raft member restarting on its own
 // disk, so quorums hold and nothing is copied. A tab that asks for the slot again (reopened,
 // SLOTS_CHANNEL) gets it back: leaderships handed over, the worker closed, the lock released.
+// Slots of the origin that no tab runs at all (the last tab closed, so nobody was there to adopt
+// them) are adopted the same way, one a second while this tab has room: the first tab opened
+// after all closed brings back the brokers its cluster's quorums need.
 
 /** How often the slots other tabs hold are looked up. */
 const WATCH_EVERY_MS = 1_000;
@@ -24,6 +27,8 @@ export interface SlotAdopterInit {
   readonly deviceId: string;
   /** The slot this tab's own broker holds (never watched). */
   readonly ownSlot: number;
+  /** The slots this origin's tabs have run (free ones among them are adopted when their database holds a broker of the cluster). */
+  readonly knownSlots: () => readonly number[];
   /** At most this many adopted brokers run in this tab at once (each a worker and its database). */
   readonly maxAdopted: number;
   /** Starts a worker on the adopted slot (NodeStartInit.adopt), the page holding its lock. */
@@ -53,6 +58,10 @@ export class SlotAdopter {
   readonly #wantedWaiters = new Map<number, () => void>();
   /** The slots being hosted (#host), each settling once its broker is closed again. */
   readonly #hosting = new Set<Promise<boolean>>();
+  /** Free slots that could not be adopted here (no broker of the cluster in their database): not tried again. */
+  readonly #refused = new Set<number>();
+  /** Adoptions whose worker is starting: counted against maxAdopted with the running ones. */
+  #starting = 0;
   readonly #channel: BroadcastChannel;
   readonly #timer: ReturnType<typeof setInterval>;
 
@@ -65,8 +74,8 @@ export class SlotAdopter {
       this.#wanted.set(slot, performance.now());
       if (this.#wantedWaiters.has(slot)) void this.#handBackIfAsked(slot);
     };
-    this.#timer = setInterval(() => void this.#watchHeld(), WATCH_EVERY_MS);
-    void this.#watchHeld();
+    this.#timer = setInterval(() => void this.#watchSlots(), WATCH_EVERY_MS);
+    void this.#watchSlots();
   }
 
   /** The slots whose broker this tab runs now. @example adopter.adopted() // [{ slot: 1, brokerId: 2 }] */
@@ -84,24 +93,31 @@ export class SlotAdopter {
     await Promise.all(this.#hosting);
   }
 
-  /** Gets in line for every slot another tab holds now. */
-  async #watchHeld(): Promise<void> {
+  /** Gets in line for every slot another tab holds now, and for one free slot of the origin while this tab has room. */
+  async #watchSlots(): Promise<void> {
     if (this.#stopping.signal.aborted) return;
-    const { held = [] } = await navigator.locks.query();
+    const { held = [], pending = [] } = await navigator.locks.query();
     for (const { name } of held) {
       const slot = Number(/^letterbox-slot-(\d+)$/.exec(name ?? '')?.[1] ?? NaN);
       if (Number.isInteger(slot) && slot !== this.#init.ownSlot && !this.#watched.has(slot)) this.#watch(slot);
     }
+    if (this.#running.size + this.#starting >= this.#init.maxAdopted) return;
+    // Free: nobody holds or waits for its lock or the right to adopt it (a tab starting on it waits in line).
+    const busy = new Set([...held, ...pending].map(({ name }) => name));
+    const free = this.#init.knownSlots().find(
+      (slot) => slot !== this.#init.ownSlot && !this.#watched.has(slot) && !this.#refused.has(slot) && !busy.has(slotLockName(slot)) && !busy.has(adoptLockName(slot)),
+    );
+    if (free !== undefined) this.#watch(free, true);
   }
 
-  /** In line for `slot`: first for the right to adopt it, then for its lock, as long as this tab watches. */
-  #watch(slot: number): void {
+  /** In line for `slot` (a `free` one: no tab runs it): first for the right to adopt it, then for its lock, as long as this tab watches. */
+  #watch(slot: number, free = false): void {
     this.#watched.add(slot);
     const { signal } = this.#stopping;
     const watching = navigator.locks.request(adoptLockName(slot), { signal }, async () => {
       while (!signal.aborted) {
         const keep = await navigator.locks.request(slotLockName(slot), { signal }, () => {
-          const hosting = this.#host(slot);
+          const hosting = this.#host(slot, free);
           this.#hosting.add(hosting);
           return hosting.finally(() => this.#hosting.delete(hosting));
         });
@@ -119,20 +135,24 @@ export class SlotAdopter {
    * Holds `slot`'s lock, its tab gone: runs its broker until a tab asks for the slot, then
    * hands it back. Resolves whether to stay in line for it (false: it cannot be adopted here).
    */
-  async #host(slot: number): Promise<boolean> {
+  async #host(slot: number, free: boolean): Promise<boolean> {
     if (this.#stopping.signal.aborted) return false;
     const wantedAt = this.#wanted.get(slot);
     if (wantedAt !== undefined && performance.now() - wantedAt < WANTED_RECENTLY_MS) return true; // reloaded: its tab takes it
-    if (this.#running.size >= this.#init.maxAdopted) {
+    if (this.#running.size + this.#starting >= this.#init.maxAdopted) {
       this.#init.logger.warn('not adopting a closed tab’s slot: this tab hosts its most already', { slot, maxAdopted: this.#init.maxAdopted });
       return false;
     }
     let connection: NodeConnection;
+    this.#starting++;
     try {
       connection = await this.#init.start(slot);
     } catch (error) {
       if (!(error instanceof SlotNotAdoptableError)) this.#init.logger.warn('could not adopt a closed tab’s slot', { slot, error: String(error) });
+      if (free) this.#refused.add(slot);
       return false;
+    } finally {
+      this.#starting--;
     }
     const hosted = { connection, brokerId: undefined as number | undefined };
     this.#running.set(slot, hosted);

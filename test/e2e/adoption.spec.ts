@@ -165,3 +165,26 @@ test('a cluster met over the relay: the closed tab’s broker, adopted, runs und
   expect(await adoptedOf(survivor)).toEqual([]);
   await expectNothingLost(reopened, async (final) => historyOf([survivor, reopened], final), RECORDS);
 });
+
+test('all tabs closed: the first tab opened adopts the other closed tab’s slot (free, its database a broker of the cluster), so partitions of replication factor 2 are writable again, and nothing acknowledged before or after is lost (history checker)', async ({ profile }) => {
+  test.setTimeout(2 * REGISTER_TIMEOUT_MS + 2 * (LOCK_RELEASE_TIMEOUT_MS + REGISTER_TIMEOUT_MS + METADATA_TIMEOUT_MS) + 2 * recordsTimeoutMs(RECORDS));
+  const pages = await openTabs(profile, 2);
+  const closed = (await Promise.all(pages.map(nodeInfoOf))).map(({ slot, brokerId }) => ({ slot, brokerId })).sort((a, b) => a.slot - b.slot);
+  await startProducer(pages[0]!, { name: 'before', topic: TOPIC, partitions: [0, 1], count: RECORDS / 2, batch: BATCH });
+  expect((await producerDone(pages[0]!, 'before', recordsTimeoutMs(RECORDS))).failed).toBe(0);
+  const saved = (await historyOf(pages, [])).ops;
+  // Both close at once: neither is left to adopt the other.
+  await Promise.all(pages.map((page) => page.close()));
+
+  // A new tab takes the lowest free slot as its own and adopts the other: two voters of each group run again.
+  const first = await openClientTab(profile);
+  await startBroker(first, ORIGIN, NO_RELAY, START);
+  await registered(first, REGISTER_TIMEOUT_MS);
+  expect({ slot: (await nodeInfoOf(first)).slot, brokerId: (await nodeInfoOf(first)).brokerId }).toEqual(closed[0]);
+  await expect.poll(() => adoptedOf(first), { timeout: LOCK_RELEASE_TIMEOUT_MS + REGISTER_TIMEOUT_MS }).toEqual([closed[1]]);
+  await startProducer(first, { name: 'after', topic: TOPIC, partitions: [0, 1], count: RECORDS / 2, batch: BATCH });
+  const run = await producerDone(first, 'after', recordsTimeoutMs(RECORDS) + METADATA_TIMEOUT_MS);
+  console.log(`all tabs closed, the first reopened adopted slot ${closed[1]!.slot}: ${run.acked} records acknowledged, ${run.failed} failed ${JSON.stringify(run.errors)}`);
+  expect(run.failed).toBe(0);
+  await expectNothingLost(first, async (final) => ({ ops: [...saved, ...(await historyOf([first], final)).ops], final }), RECORDS);
+});
