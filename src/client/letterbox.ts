@@ -422,16 +422,23 @@ export class Letterbox implements ClientContext {
     const cluster = this.#clusterName;
     // Over the local transport: an adopted broker is met by this browser's tabs (not over the relay, yet).
     if (this.#config.adoptSlots === 0 || cluster === undefined || this.#cluster?.localPeers === false || typeof navigator === 'undefined' || navigator.locks === undefined) return;
+    const device = deviceId();
     this.#adopter = new SlotAdopter({
-      cluster,
-      deviceId: deviceId(),
       ownSlot,
       knownSlots: () => Object.keys(readJson<Record<string, string>>(webStorage('localStorage'), INCARNATIONS_KEY, {})).map(Number).filter(Number.isInteger).sort((a, b) => a - b),
       maxAdopted: this.#config.adoptSlots,
-      start: (slot) => {
+      start: async (slot) => {
         heldByThisPage.add(slot);
         const init = { clientId: `${this.clientId}-adopted-${slot}`, preferredSlot: slot, adopt: true, slotWaitMs: 0, knownIncarnations: {}, onStorageLost: 'fail' as const, cluster };
-        return connectNode(init, this.#config.workerStartTimeoutMs).finally(() => heldByThisPage.delete(slot));
+        const connection = await connectNode(init, this.#config.workerStartTimeoutMs).finally(() => heldByThisPage.delete(slot));
+        return {
+          join: (onJoined) => {
+            const onEvent = (event: ClusterEvent) => event.type === 'cluster_joined' && onJoined(event.brokerId);
+            connection.node.joinLocalCluster({ cluster, deviceId: device }, proxy(onEvent));
+          },
+          handOver: () => connection.node.handOver(),
+          close: () => connection.close(),
+        };
       },
       logger: this.#logger.namespace('Slots'),
       onChange: (adopted) => this.#emit('letterbox.slots_adopted', { adopted: [...adopted] }),

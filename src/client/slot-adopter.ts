@@ -1,9 +1,7 @@
-import { proxy } from 'comlink';
+import { every, realClock, type Clock } from '../clock';
 import { SlotNotAdoptableError } from '../errors';
-import type { ClusterEvent } from '../node';
 import { adoptLockName, SLOTS_CHANNEL, slotLockName } from '../node/slots';
 import type { Logger } from './logger';
-import type { NodeConnection } from './node-connection';
 
 // A closed tab's broker, run on by a surviving tab of its origin (issue 21). Every tab of a
 // local cluster watches the slots other tabs hold: for each, one tab (the first in line for
@@ -22,20 +20,43 @@ const WATCH_EVERY_MS = 1_000;
 const WANTED_RECENTLY_MS = 1_000;
 
 export interface SlotAdopterInit {
-  /** The local cluster the adopted brokers rejoin. */
-  readonly cluster: string;
-  readonly deviceId: string;
   /** The slot this tab's own broker holds (never watched). */
   readonly ownSlot: number;
   /** The slots this origin's tabs have run (free ones among them are adopted when their database holds a broker of the cluster). */
   readonly knownSlots: () => readonly number[];
   /** At most this many adopted brokers run in this tab at once (each a worker and its database). */
   readonly maxAdopted: number;
-  /** Starts a worker on the adopted slot (NodeStartInit.adopt), the page holding its lock. */
-  readonly start: (slot: number) => Promise<NodeConnection>;
+  /** Starts a worker on the adopted slot (NodeStartInit.adopt), the page holding its lock; SlotNotAdoptableError when its database holds no broker of the cluster. */
+  readonly start: (slot: number) => Promise<AdoptedBroker>;
   readonly logger: Logger;
   /** Hears when this tab starts or stops hosting a slot's broker. */
   readonly onChange: (adopted: readonly AdoptedSlot[]) => void;
+  /** navigator.locks by default. */
+  readonly locks?: AdopterLocks;
+  /** Where tabs waiting for their slot say so (SLOTS_CHANNEL); a BroadcastChannel by default. */
+  readonly openChannel?: () => SlotsChannel;
+  readonly clock?: Clock;
+}
+
+/** An adopted slot's broker, running in a worker of this tab. */
+export interface AdoptedBroker {
+  /** Rejoins the cluster; `onJoined` hears its broker id once it is in. */
+  join(onJoined: (brokerId: number) => void): void;
+  /** Hands its leaderships over (before closing). */
+  handOver(): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** The Web Locks the adopter uses (navigator.locks, or a test's). */
+export interface AdopterLocks {
+  request<T>(name: string, options: LockOptions, callback: (lock: Lock | null) => Promise<T> | T): Promise<T>;
+  query(): Promise<LockManagerSnapshot>;
+}
+
+/** SLOTS_CHANNEL as the adopter uses it: it only listens. */
+export interface SlotsChannel {
+  onmessage: ((event: MessageEvent) => void) | null;
+  close(): void;
 }
 
 export interface AdoptedSlot {
@@ -45,14 +66,14 @@ export interface AdoptedSlot {
 
 /**
  * Watches the other tabs' slots and adopts those whose tab closes, until stopped.
- * @example const adopter = new SlotAdopter({ cluster, deviceId, ownSlot: 0, maxAdopted: 2, start, logger, onChange }); … await adopter.stop();
+ * @example const adopter = new SlotAdopter({ ownSlot: 0, knownSlots, maxAdopted: 2, start, logger, onChange }); … await adopter.stop();
  */
 export class SlotAdopter {
   readonly #init: SlotAdopterInit;
   readonly #stopping = new AbortController();
   /** Slots this tab is in line for, or adopts. */
   readonly #watched = new Set<number>();
-  readonly #running = new Map<number, { connection: NodeConnection; brokerId: number | undefined }>();
+  readonly #running = new Map<number, { broker: AdoptedBroker; brokerId: number | undefined }>();
   /** When each slot was last asked for (SLOTS_CHANNEL), and who waits for the next ask. */
   readonly #wanted = new Map<number, number>();
   readonly #wantedWaiters = new Map<number, () => void>();
@@ -62,19 +83,23 @@ export class SlotAdopter {
   readonly #refused = new Set<number>();
   /** Adoptions whose worker is starting: counted against maxAdopted with the running ones. */
   #starting = 0;
-  readonly #channel: BroadcastChannel;
-  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #channel: SlotsChannel;
+  readonly #stopTimer: () => void;
+  readonly #locks: AdopterLocks;
+  readonly #clock: Clock;
 
   constructor(init: SlotAdopterInit) {
     this.#init = init;
-    this.#channel = new BroadcastChannel(SLOTS_CHANNEL);
+    this.#locks = init.locks ?? navigator.locks;
+    this.#clock = init.clock ?? realClock;
+    this.#channel = init.openChannel?.() ?? new BroadcastChannel(SLOTS_CHANNEL);
     this.#channel.onmessage = (event: MessageEvent) => {
       const slot = (event.data as { wanted?: unknown } | null)?.wanted;
       if (typeof slot !== 'number') return;
-      this.#wanted.set(slot, performance.now());
+      this.#wanted.set(slot, this.#clock.monotonic());
       if (this.#wantedWaiters.has(slot)) void this.#handBackIfAsked(slot);
     };
-    this.#timer = setInterval(() => void this.#watchSlots(), WATCH_EVERY_MS);
+    this.#stopTimer = every(this.#clock, WATCH_EVERY_MS, () => void this.#watchSlots());
     void this.#watchSlots();
   }
 
@@ -86,7 +111,7 @@ export class SlotAdopter {
   /** Stops watching; each adopted broker hands its leaderships over and closes. @example await adopter.stop(); */
   async stop(): Promise<void> {
     this.#stopping.abort();
-    clearInterval(this.#timer);
+    this.#stopTimer();
     this.#channel.close();
     for (const wake of this.#wantedWaiters.values()) wake();
     // Each hosting ends as if its slot were asked for: leaderships handed over, the broker closed.
@@ -96,7 +121,7 @@ export class SlotAdopter {
   /** Gets in line for every slot another tab holds now, and for one free slot of the origin while this tab has room. */
   async #watchSlots(): Promise<void> {
     if (this.#stopping.signal.aborted) return;
-    const { held = [], pending = [] } = await navigator.locks.query();
+    const { held = [], pending = [] } = await this.#locks.query();
     for (const { name } of held) {
       const slot = Number(/^letterbox-slot-(\d+)$/.exec(name ?? '')?.[1] ?? NaN);
       if (Number.isInteger(slot) && slot !== this.#init.ownSlot && !this.#watched.has(slot)) this.#watch(slot);
@@ -114,9 +139,9 @@ export class SlotAdopter {
   #watch(slot: number, free = false): void {
     this.#watched.add(slot);
     const { signal } = this.#stopping;
-    const watching = navigator.locks.request(adoptLockName(slot), { signal }, async () => {
+    const watching = this.#locks.request(adoptLockName(slot), { signal }, async () => {
       while (!signal.aborted) {
-        const keep = await navigator.locks.request(slotLockName(slot), { signal }, () => {
+        const keep = await this.#locks.request(slotLockName(slot), { signal }, () => {
           const hosting = this.#host(slot, free);
           this.#hosting.add(hosting);
           return hosting.finally(() => this.#hosting.delete(hosting));
@@ -137,16 +162,18 @@ export class SlotAdopter {
    */
   async #host(slot: number, free: boolean): Promise<boolean> {
     if (this.#stopping.signal.aborted) return false;
+    // Reloaded: its tab is back in line and takes it. (Only when in line: given back at once to
+    // nobody, the lock would come straight back here, again and again, freezing the page.)
     const wantedAt = this.#wanted.get(slot);
-    if (wantedAt !== undefined && performance.now() - wantedAt < WANTED_RECENTLY_MS) return true; // reloaded: its tab takes it
+    if (wantedAt !== undefined && this.#clock.monotonic() - wantedAt < WANTED_RECENTLY_MS && (await this.#awaited(slot))) return true;
     if (this.#running.size + this.#starting >= this.#init.maxAdopted) {
       this.#init.logger.warn('not adopting a closed tab’s slot: this tab hosts its most already', { slot, maxAdopted: this.#init.maxAdopted });
       return false;
     }
-    let connection: NodeConnection;
+    let broker: AdoptedBroker;
     this.#starting++;
     try {
-      connection = await this.#init.start(slot);
+      broker = await this.#init.start(slot);
     } catch (error) {
       if (!(error instanceof SlotNotAdoptableError)) this.#init.logger.warn('could not adopt a closed tab’s slot', { slot, error: String(error) });
       if (free) this.#refused.add(slot);
@@ -154,21 +181,19 @@ export class SlotAdopter {
     } finally {
       this.#starting--;
     }
-    const hosted = { connection, brokerId: undefined as number | undefined };
+    const hosted = { broker, brokerId: undefined as number | undefined };
     this.#running.set(slot, hosted);
     this.#changed();
-    const onEvent = (event: ClusterEvent) => {
-      if (event.type !== 'cluster_joined') return;
-      hosted.brokerId = event.brokerId;
+    broker.join((brokerId) => {
+      hosted.brokerId = brokerId;
       this.#changed();
-    };
-    connection.node.joinLocalCluster({ cluster: this.#init.cluster, deviceId: this.#init.deviceId }, proxy(onEvent));
+    });
     this.#init.logger.info('adopted a closed tab’s slot', { slot });
     await this.#untilWanted(slot);
     this.#running.delete(slot);
     this.#changed();
-    await connection.node.handOver().catch(() => undefined);
-    await connection.close();
+    await broker.handOver().catch(() => undefined);
+    await broker.close();
     this.#init.logger.info('handed a slot back', { slot });
     return true;
   }
@@ -178,8 +203,13 @@ export class SlotAdopter {
    * (a stale one, or any script of the origin) must not make this tab close a broker it runs.
    */
   async #handBackIfAsked(slot: number): Promise<void> {
-    const { pending = [] } = await navigator.locks.query();
-    if (pending.some((request) => request.name === slotLockName(slot))) this.#wantedWaiters.get(slot)?.();
+    if (await this.#awaited(slot)) this.#wantedWaiters.get(slot)?.();
+  }
+
+  /** Whether a tab waits in line for `slot`'s lock. */
+  async #awaited(slot: number): Promise<boolean> {
+    const { pending = [] } = await this.#locks.query();
+    return pending.some((request) => request.name === slotLockName(slot));
   }
 
   #untilWanted(slot: number): Promise<void> {

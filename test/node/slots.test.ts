@@ -1,57 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock';
-import { adoptLockName, claimSlot, slotLockName, type SlotLocks } from '../../src/node/slots';
-
-/**
- * Exclusive Web Locks shared by several clients (tabs, workers), with `query` naming each
- * holder's client, as navigator.locks does across one origin.
- */
-function lockManager() {
-  const held = new Map<string, string>();
-  const queues = new Map<string, Array<{ clientId: string; grant: () => void }>>();
-  const release = (name: string) => {
-    held.delete(name);
-    const next = queues.get(name)?.shift();
-    if (next !== undefined) {
-      held.set(name, next.clientId);
-      next.grant();
-    }
-  };
-  const client = (clientId: string): SlotLocks => ({
-    async request(name, options, callback) {
-      if (held.has(name)) {
-        if (options.ifAvailable === true) return callback(null);
-        await new Promise<void>((resolve, reject) => {
-          const queue = queues.get(name) ?? [];
-          const entry = { clientId, grant: resolve };
-          queue.push(entry);
-          queues.set(name, queue);
-          options.signal?.addEventListener('abort', () => {
-            queue.splice(queue.indexOf(entry), 1);
-            reject(new DOMException('aborted', 'AbortError'));
-          });
-        });
-      } else held.set(name, clientId);
-      try {
-        await callback({ name, mode: 'exclusive' } as Lock);
-      } finally {
-        release(name);
-      }
-    },
-    query: async () => ({
-      held: [...held].map(([name, holder]) => ({ name, clientId: holder, mode: 'exclusive' as const })),
-      pending: [...queues].flatMap(([name, queue]) => queue.map(({ clientId: waiting }) => ({ name, clientId: waiting, mode: 'exclusive' as const }))),
-    }),
-  });
-  /** Takes `name` for `clientId` until the returned release is called. */
-  const take = async (clientId: string, name: string): Promise<() => void> => {
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    await new Promise<void>((granted) => void client(clientId).request(name, {}, async () => (granted(), released)));
-    return release;
-  };
-  return { client, take, holderOf: (name: string) => held.get(name) };
-}
+import { adoptLockName, claimSlot, slotLockName } from '../../src/node/slots';
+import { lockManager } from './lock-manager';
 
 describe('claimSlot and adopted slots', () => {
   it('a new tab of a cluster asks an adopted slot back and gets it once the adopter lets go', async () => {
