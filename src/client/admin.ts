@@ -48,6 +48,17 @@ function partitionOffsets(value: unknown, min: number): Array<{ partition: numbe
   });
 }
 
+/** What `describeCluster` answers: KafkaJS's fields, and the replication health of the partitions. */
+export interface ClusterDescription {
+  brokers: Array<{ nodeId: number; host: string; port: number }>;
+  controller: number | null;
+  clusterId: string;
+  /** Partitions with a live leader and fewer live in-sync replicas than replicas (Kafka's UnderReplicatedPartitions). */
+  underReplicatedPartitions: number;
+  /** Partitions with no live leader (Kafka's OfflinePartitionsCount). */
+  offlinePartitions: number;
+}
+
 export interface PartitionMetadata {
   partitionErrorCode: number;
   partitionId: number;
@@ -325,20 +336,24 @@ export class Admin {
 
   /**
    * The cluster as KafkaJS describes it: its live brokers (nodeId the broker id, host its
-   * peer id), the active controller's broker id and the cluster id. A private broker (no
-   * `cluster`) is a cluster of one: nodeId its slot, host the page's, id its incarnation.
-   * @example const { brokers, controller, clusterId } = await admin.describeCluster();
+   * peer id), the active controller's broker id and the cluster id; and how many partitions are
+   * under-replicated or offline (Kafka's metrics of those names; also the event
+   * `letterbox.replication_health`). A private broker (no `cluster`) is a cluster of one: nodeId
+   * its slot, host the page's, id its incarnation.
+   * @example const { brokers, controller, clusterId, underReplicatedPartitions } = await admin.describeCluster();
    */
-  async describeCluster(call: CallOptions = {}): Promise<{ brokers: Array<{ nodeId: number; host: string; port: number }>; controller: number | null; clusterId: string }> {
+  async describeCluster(call: CallOptions = {}): Promise<ClusterDescription> {
     const { signal } = check.callOptions(call);
     const cluster = await abortable((await this.#node()).clusterInfo(), signal);
     if (cluster !== undefined) {
       const brokers = cluster.brokers.filter((b) => !b.fenced).map((b) => ({ nodeId: b.brokerId, host: b.endpoints[0] ?? '', port: 0 }));
-      return { brokers, controller: cluster.controller, clusterId: cluster.clusterId ?? '' };
+      const { underReplicatedPartitions, offlinePartitions } = cluster;
+      return { brokers, controller: cluster.controller, clusterId: cluster.clusterId ?? '', underReplicatedPartitions, offlinePartitions };
     }
     const info = await abortable(this.#context.nodeInfo(), signal);
     const { host, port } = pageBrokerAddress();
-    return { brokers: [{ nodeId: info.slot, host, port }], controller: info.slot, clusterId: info.incarnation };
+    // One broker holds every partition: none can be under-replicated, or offline while it answers.
+    return { brokers: [{ nodeId: info.slot, host, port }], controller: info.slot, clusterId: info.incarnation, underReplicatedPartitions: 0, offlinePartitions: 0 };
   }
 
   /**

@@ -20,7 +20,7 @@ export {
   type TopicPartitionOffset,
   type TopicPartitions,
 } from './consumer';
-export { Admin, ConfigResourceTypes, type AdminEvents, type TopicMetadata, type PartitionMetadata, type ConfigResource, type DescribedConfigEntry, type GroupDescriptionResult, type GroupMemberDescription, type PartitionOffsets, type GroupPartitionOffset } from './admin';
+export { Admin, ConfigResourceTypes, type AdminEvents, type ClusterDescription, type TopicMetadata, type PartitionMetadata, type ConfigResource, type DescribedConfigEntry, type GroupDescriptionResult, type GroupMemberDescription, type PartitionOffsets, type GroupPartitionOffset } from './admin';
 export { Bytes, type Message, type MessageHeaders, type HeaderValue, type KafkaMessage } from './messages';
 export type { TopicSpec, ConfigEntry, NodeInfo } from '../node';
 export type { PeerInfo, DialStats } from '../network';

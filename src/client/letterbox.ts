@@ -92,9 +92,16 @@ export interface LetterboxEvents {
   'letterbox.cluster_topic_clash': { topic: string; message: string };
   /** The closed tabs' slots whose brokers this tab runs now (config `adoptSlots`), after one was adopted or handed back. */
   'letterbox.slots_adopted': { adopted: AdoptedSlot[] };
+  /**
+   * The cluster's under-replicated partitions (a live leader, fewer live in-sync replicas than
+   * replicas) and offline ones (no live leader), as this tab's metadata shows them: once it has
+   * the cluster's metadata, then whenever they change
+   * (Kafka's UnderReplicatedPartitions and OfflinePartitionsCount); also in `admin.describeCluster()`.
+   */
+  'letterbox.replication_health': { underReplicated: number; offline: number };
 }
 
-const LETTERBOX_EVENTS = ['letterbox.storage_lost', 'letterbox.connect', 'letterbox.peer_joined', 'letterbox.peer_left', 'letterbox.peer_quality', 'letterbox.relay', 'letterbox.cluster_joined', 'letterbox.cluster_mismatch', 'letterbox.cluster_topic_clash', 'letterbox.slots_adopted'] as const satisfies ReadonlyArray<keyof LetterboxEvents>;
+const LETTERBOX_EVENTS = ['letterbox.storage_lost', 'letterbox.connect', 'letterbox.peer_joined', 'letterbox.peer_left', 'letterbox.peer_quality', 'letterbox.relay', 'letterbox.cluster_joined', 'letterbox.cluster_mismatch', 'letterbox.cluster_topic_clash', 'letterbox.slots_adopted', 'letterbox.replication_health'] as const satisfies ReadonlyArray<keyof LetterboxEvents>;
 
 type Listener<E extends keyof LetterboxEvents> = (event: { type: E; timestamp: number; payload: LetterboxEvents[E] }) => void;
 
@@ -402,6 +409,7 @@ export class Letterbox implements ClientContext {
       if (type === 'relay') log[event.connected ? 'info' : 'warn'](event.connected ? 'joined the cluster on the relay' : 'lost the relay; reconnecting', payload);
       else if (type === 'cluster_mismatch' || type === 'cluster_topic_clash') log.error(event.message, payload);
       else if (type === 'cluster_joined') log.info(event.bootstrap ? 'bootstrapped the cluster' : 'broker of the cluster', payload);
+      else if (type === 'replication_health') log[event.underReplicated + event.offline > 0 ? 'warn' : 'info'](event.underReplicated + event.offline > 0 ? 'partitions under-replicated or offline' : 'every partition fully replicated', payload);
       else if (type !== 'peer_quality') log.info(type === 'peer_joined' ? 'peer joined' : 'peer left', type === 'peer_joined' ? { peerId: event.peer.peerId } : payload);
       if (type === 'peer_joined') this.#emit('letterbox.peer_joined', event.peer);
       else this.#emit(`letterbox.${type}`, payload as LetterboxEvents[`letterbox.${typeof type}`]);

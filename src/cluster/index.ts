@@ -53,6 +53,7 @@ export type {
   TopicResult,
 } from './controller';
 export { MetadataImage, collisionKey, type BrokerInfo, type PartitionInfo, type TopicInfo } from './image';
+export { replicationHealth, type ReplicationHealth } from './health';
 export { checkControllerEpoch, checkPeerMessage, memberId, parseMemberId } from './identity';
 export { clustersMet, compareClusters, decideFormation, type ClusterSummary, type FormationDecision, type FormationPeer } from './formation';
 export { nextMembership, targetVoters } from './membership';

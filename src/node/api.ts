@@ -118,7 +118,9 @@ export type ClusterEvent =
       joinsOther?: boolean;
     }
   /** A topic this broker had before it joined could not join the cluster (the name is the cluster's already): it stays this broker's own. */
-  | { type: 'cluster_topic_clash'; topic: string; message: string };
+  | { type: 'cluster_topic_clash'; topic: string; message: string }
+  /** The counts of under-replicated and offline partitions in this broker's metadata (replicationHealth): at its first image, then when they change. */
+  | { type: 'replication_health'; underReplicated: number; offline: number };
 
 /** The node's cluster as its metadata image shows it (a broker started without a cluster has none). */
 export interface ClusterInfo {
@@ -130,6 +132,10 @@ export interface ClusterInfo {
   controller: number | null;
   /** Broker ids of the controller group's voters, as this broker's member knows them (the rest follow as learners). */
   voters: number[];
+  /** Partitions with a live leader and fewer live in-sync replicas than replicas (Kafka's UnderReplicatedPartitions). */
+  underReplicatedPartitions: number;
+  /** Partitions with no live leader (Kafka's OfflinePartitionsCount). */
+  offlinePartitions: number;
   brokers: Array<{ brokerId: number; incarnation: string; endpoints: string[]; deviceId: string; fenced: boolean }>;
   /** Set when this cluster met a larger one under the same name (ClusterIdMismatchError). */
   mismatch?: { clusterId: string; otherClusterId: string; message: string };

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import { parseMemberId, type BrokerIdentity, type ControllerReply, type ControllerRequestBody, type MetadataImage } from '../cluster';
+import { parseMemberId, replicationHealth, type BrokerIdentity, type ControllerReply, type ControllerRequestBody, type MetadataImage, type ReplicationHealth } from '../cluster';
 import { AbortedError, BrokerIdentityError, InvalidArgumentError, TimeoutError, type ClusterIdMismatchError, type LetterboxError } from '../errors';
 import type { GroupCommitter } from '../log';
 import { parseConfigEntries } from './topics';
@@ -111,6 +111,8 @@ export class Membership {
     let membership: Membership | undefined;
     let lastImage: MetadataImage | undefined;
     let lastRecords = -1;
+    /** Told at the first image, then at each change. */
+    let lastHealth: ReplicationHealth | undefined;
     const serving = new Map<string, (reply: { reply: ControllerReply; member: string }) => void>();
     const runtime = new ClusterRuntime({
       clock,
@@ -178,6 +180,9 @@ export class Membership {
           lastImage = image;
           lastRecords = image.recordsApplied;
           init.imageChanged(image);
+          const health = replicationHealth(image);
+          if (health.underReplicated !== lastHealth?.underReplicated || health.offline !== lastHealth.offline) init.onEvent({ type: 'replication_health', ...health });
+          lastHealth = health;
         },
         memberStarted: ({ clusterId, brokerId, bootstrap }) => init.onEvent({ type: 'cluster_joined', clusterId, brokerId, bootstrap: bootstrap === true }),
         mismatch: (error) => {
@@ -263,11 +268,14 @@ export class Membership {
     const { session } = this.runtime;
     const image = this.image;
     const leader = this.runtime.raft?.leader;
+    const health = image === undefined ? { underReplicated: 0, offline: 0 } : replicationHealth(image);
     return {
       clusterName: this.init.clusterName,
       ...(session.identity && { clusterId: session.identity.clusterId, brokerId: session.identity.brokerId }),
       controller: leader === undefined ? null : (parseMemberId(leader)?.brokerId ?? null),
       voters: (this.runtime.raft?.membership.voters ?? []).flatMap((id) => parseMemberId(id)?.brokerId ?? []),
+      underReplicatedPartitions: health.underReplicated,
+      offlinePartitions: health.offline,
       brokers: (image?.brokers() ?? []).map(({ brokerId, incarnation, endpoints, deviceId, fenced }) => ({ brokerId, incarnation, endpoints: [...endpoints], deviceId, fenced })),
       ...(this.#mismatch && { mismatch: { clusterId: this.#mismatch.clusterId, otherClusterId: this.#mismatch.otherClusterId, message: this.#mismatch.message } }),
       refusedMessages: this.#refused,

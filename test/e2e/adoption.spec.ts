@@ -26,6 +26,12 @@ const START: StartOptions = { adoptSlots: 2, slotWaitMs: SLOT_WAIT_MS };
 /** The key under which a Letterbox remembers its tab's slot (src/client/letterbox.ts). */
 const SESSION_SLOT_KEY = 'letterbox:slot:cluster-e2e';
 
+/** Under-replicated and offline partitions as admin.describeCluster() counts them, and the last `letterbox.replication_health` event heard. */
+const replicationHealthOf = (page: Page) =>
+  page.evaluate(async () => {
+    const { underReplicatedPartitions, offlinePartitions } = await window.admin.describeCluster();
+    return { underReplicated: underReplicatedPartitions, offline: offlinePartitions, event: window.replicationHealth };
+  });
 const adoptedOf = (page: Page) => page.evaluate(() => window.broker.adoptedSlots().sort((a, b) => a.slot - b.slot));
 
 /** `count` tabs, brokers of the origin's cluster, and a topic of PARTITIONS partitions replicated on all of them. */
@@ -186,5 +192,7 @@ test('all tabs closed: the first tab opened adopts the other closed tab’s slot
   const run = await producerDone(first, 'after', recordsTimeoutMs(RECORDS) + METADATA_TIMEOUT_MS);
   console.log(`all tabs closed, the first reopened adopted slot ${closed[1]!.slot}: ${run.acked} records acknowledged, ${run.failed} failed ${JSON.stringify(run.errors)}`);
   expect(run.failed).toBe(0);
+  // Every partition whole again, as admin and the tab's event say.
+  await expect.poll(() => replicationHealthOf(first), { timeout: METADATA_TIMEOUT_MS }).toEqual({ underReplicated: 0, offline: 0, event: { underReplicated: 0, offline: 0 } });
   await expectNothingLost(first, async (final) => ({ ops: [...saved, ...(await historyOf([first], final)).ops], final }), RECORDS);
 });

@@ -284,5 +284,5 @@ test('KafkaJS names: AssignerProtocol round trip, a custom partitioner, Compress
   const kafkajs = Partitioners.DefaultPartitioner()({ topic: 'custom', partitionMetadata: [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0, offlineReplicas: [] })), message: { key: 'k', value: 'x' } });
   expect(outcome.keyedPartition).toBe(kafkajs);
   // The page's broker is the one broker of its origin's cluster, and its controller; its address is its storage on the local transport.
-  expect(outcome.cluster).toEqual({ brokers: [{ nodeId: outcome.brokerId, host: `local:${outcome.incarnation}`, port: 0 }], controller: outcome.brokerId, clusterId: outcome.clusterId });
+  expect(outcome.cluster).toEqual({ brokers: [{ nodeId: outcome.brokerId, host: `local:${outcome.incarnation}`, port: 0 }], controller: outcome.brokerId, clusterId: outcome.clusterId, underReplicatedPartitions: 0, offlinePartitions: 0 });
 });

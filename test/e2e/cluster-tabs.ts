@@ -14,6 +14,8 @@ declare global {
   interface Window {
     broker: Letterbox;
     admin: Admin;
+    /** The last `letterbox.replication_health` event the broker emitted. */
+    replicationHealth?: { underReplicated: number; offline: number };
     brokerLog: string[];
     brokerMadeAt: number;
   }
@@ -76,6 +78,7 @@ export async function startBroker(page: Page, cluster: string, relay: string, { 
       window.brokerMadeAt = performance.now();
       window.brokerLog = [];
       window.broker.on('letterbox.peer_joined', ({ payload }) => window.brokerLog.push(`${payload.peerId.slice(-6)} joined @${Math.round(performance.now() - window.brokerMadeAt)} ms`));
+      window.broker.on('letterbox.replication_health', ({ payload }) => (window.replicationHealth = payload));
       window.admin = window.broker.admin();
       await window.admin.connect();
       // Joins the cluster's network now, not at the first call that needs it (the origin's cluster has none: it joined as the node started).

@@ -36,7 +36,8 @@ describe('replicated partitions between tabs', { timeout: 4 * FORM_BOUND_MS }, (
   it('the leader’s tab closes: another replica leads, every acknowledged record is there in order, and producing goes on', async () => {
     const locks = createMemoryLocks();
     const cluster = newCluster();
-    const tabs = await Promise.all(['r1', 'r2', 'r3'].map((name) => openTab(locks, cluster, name, undefined, undefined, { localOnly: true })));
+    const names = ['r1', 'r2', 'r3'];
+    const tabs = await Promise.all(names.map((name) => openTab(locks, cluster, name, undefined, undefined, { localOnly: true })));
     const all = await oneCluster(tabs);
     await tabs[0]!.node.createTopics([{ topic: 'kept', numPartitions: 1, replicationFactor: 3 }], false);
     const leader = await leaderOf(tabs[0]!, 'kept');
@@ -61,6 +62,19 @@ describe('replicated partitions between tabs', { timeout: 4 * FORM_BOUND_MS }, (
       const values = await vi.waitFor(() => valuesOf(tab, 'kept'), { timeout: FORM_BOUND_MS, interval: 100 });
       expect([...new Set(values)]).toEqual([...acknowledged, 'after']);
     }
+
+    // The closed broker is fenced: the partitions it holds a replica of are under-replicated, none
+    // offline (each has a live leader), and the tabs heard so; reopened, it catches up and the counts go back to 0.
+    const health = async () => {
+      const { underReplicatedPartitions, offlinePartitions } = (await writer.node.clusterInfo())!;
+      return { underReplicatedPartitions, offlinePartitions };
+    };
+    await vi.waitFor(async () => expect(await health()).toMatchObject({ underReplicatedPartitions: expect.any(Number), offlinePartitions: 0 }), { timeout: FORM_BOUND_MS, interval: 50 });
+    expect((await health()).underReplicatedPartitions).toBeGreaterThan(0);
+    expect(writer.events.some((e) => e.type === 'replication_health' && e.underReplicated > 0)).toBe(true);
+    await openTab(locks, cluster, names[tabs.indexOf(leaderTab)]!, leaderTab.databases, undefined, { localOnly: true });
+    await vi.waitFor(async () => expect(await health()).toEqual({ underReplicatedPartitions: 0, offlinePartitions: 0 }), { timeout: FORM_BOUND_MS, interval: 50 });
+    expect(writer.events.findLast((e) => e.type === 'replication_health')).toEqual({ type: 'replication_health', underReplicated: 0, offline: 0 });
   });
 
   it('a tab hands its leaderships over before a planned close (node.handOver): followers in sync lead its partitions and the controller, it is fenced, nothing acknowledged is lost', async () => {
