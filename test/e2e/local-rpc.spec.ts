@@ -166,7 +166,7 @@ test('with no relay (the default, the page origin, where none runs), a tab with 
   expect(await peerIdsOf(a)).not.toContain(idStranger);
 });
 
-test('demo tabs reachable both ways (same origin, and WebRTC through the relay) use the local transport, and the demo draws it; a closed tab’s broker adopted by the other is drawn beside it', async ({ profile, relay }) => {
+test('demo tabs reachable both ways (same origin, and WebRTC through the relay) use the local transport, and the demo draws it; a closed tab’s broker adopted by the other is drawn beside it, and the partitions shown whole', async ({ profile, relay }) => {
   test.setTimeout(90_000);
   const cluster = `both-${Date.now()}`;
   const [a, b] = [await openDemo(profile, relay.url, cluster, undefined, { localPeers: true }), await openDemo(profile, relay.url, cluster, undefined, { localPeers: true })];
@@ -185,4 +185,6 @@ test('demo tabs reachable both ways (same origin, and WebRTC through the relay) 
   await b.close();
   await expect(a.locator(`#map g.adopted[data-slot="${slotOfB}"]`)).toHaveCount(1, { timeout: DISCOVERY_TIMEOUT_MS });
   await expect(a.locator('#adopted')).toContainText(`on slot ${slotOfB}`);
+  // With b's broker running again, every partition is whole, and the demo says so.
+  await expect(a.locator('#health.whole')).toHaveText('Every partition has a live leader and all its replicas in sync.', { timeout: DISCOVERY_TIMEOUT_MS });
 });
