@@ -179,16 +179,24 @@ export class WorkerStartError extends LetterboxError {
   }
 }
 
+/** An error about one node slot (its database, its lock): `slot` says which. */
+export class SlotError extends LetterboxError {
+  static override readonly errorName: string = 'SlotError';
+  readonly slot: number;
+  constructor(code: string, slot: number, message: string) {
+    super(code, message);
+    this.slot = slot;
+  }
+}
+
 /**
  * This slot's database is gone though the browser remembers the slot had one (evicted by
  * the browser or wiped by the user): starting again at offset 0 would silently lose data.
  */
-export class StorageLostError extends LetterboxError {
+export class StorageLostError extends SlotError {
   static override readonly errorName = 'StorageLostError';
-  readonly slot: number;
   constructor(slot: number, message: string) {
-    super('STORAGE_LOST', message);
-    this.slot = slot;
+    super('STORAGE_LOST', slot, message);
   }
 }
 
@@ -201,12 +209,10 @@ export class NoFreeSlotError extends LetterboxError {
 }
 
 /** A closed tab's slot cannot be adopted: its database is gone, or it holds no broker of the cluster. */
-export class SlotNotAdoptableError extends LetterboxError {
+export class SlotNotAdoptableError extends SlotError {
   static override readonly errorName = 'SlotNotAdoptableError';
-  readonly slot: number;
   constructor(slot: number, message: string) {
-    super('SLOT_NOT_ADOPTABLE', message);
-    this.slot = slot;
+    super('SLOT_NOT_ADOPTABLE', slot, message);
   }
 }
 
