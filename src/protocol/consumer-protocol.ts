@@ -121,7 +121,9 @@ export function decodeMemberAssignment(bytes: Uint8Array): MemberAssignment | nu
   const assignment: Record<string, number[]> = {};
   readArray(reader, 'assignment', (i) => {
     const topic = reader.string(`assignment[${i}].topic`);
-    assignment[topic] = readArray(reader, `assignment[${i}].partitions`, (j) => reader.int32(`assignment[${i}].partitions[${j}]`));
+    const partitions = readArray(reader, `assignment[${i}].partitions`, (j) => reader.int32(`assignment[${i}].partitions[${j}]`));
+    // Defined, not assigned: `__proto__` is a valid topic name, and assigning it would set the object's prototype.
+    Object.defineProperty(assignment, topic, { value: partitions, enumerable: true, writable: true, configurable: true });
   });
   const userData = readBytes(reader, 'userData');
   atEnd(reader, 'MemberAssignment');

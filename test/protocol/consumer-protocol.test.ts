@@ -36,6 +36,11 @@ describe('consumer protocol', () => {
       }),
     );
     expect(decodeMemberAssignment(new Uint8Array(0))).toBeNull();
+    // fast-check seed 254817553 (CI): a topic named `__proto__` (a valid Kafka name) set the decoded object's prototype.
+    const proto = JSON.parse('{"__proto__":[3]}') as Record<string, number[]>;
+    const decoded = decodeMemberAssignment(encodeMemberAssignment({ version: 0, assignment: proto, userData: null }))!;
+    expect(Object.getPrototypeOf(decoded.assignment)).toBe(Object.prototype);
+    expect(Object.entries(decoded.assignment)).toEqual([['__proto__', [3]]]);
   });
 
   it('malformed bytes: truncated, negative or huge counts, trailing bytes, bad UTF-8 — InvalidRecordError', () => {
