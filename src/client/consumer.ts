@@ -1,4 +1,4 @@
-import { InvalidArgumentError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
+import { InvalidArgumentError, LetterboxError, NotConnectedError, UnknownTopicOrPartitionError } from '../errors';
 import type { AssignorName, OffsetCommit } from '../node';
 import { groupDescription, type GroupDescriptionResult } from './admin';
 import type { CallOptions } from './call-options';
@@ -294,6 +294,18 @@ export class Consumer {
     });
   }
 
+  /**
+   * Once retries are spent: `restartOnFailure` decides; without one the consumer restarts only
+   * on an error the cluster says is retriable (a leader or coordinator unreachable until a
+   * failover ends must not stop it for good; its retries wait up to maxRetryTime apart), and
+   * stops on any other — a handler's own error repeating in a crash loop costs the tab's battery.
+   */
+  async #restartsAfter(crash: Error): Promise<boolean> {
+    const { restartOnFailure } = this.#retry;
+    if (restartOnFailure !== undefined) return restartOnFailure(crash).catch(() => false);
+    return crash instanceof LetterboxError && crash.retriable;
+  }
+
   /** Joins, consumes until a rebalance, and joins again, until stopped; a failure restarts it as `retry` says (each emits CRASH). */
   async #runLoop(run: RunSettings, joined: () => void): Promise<void> {
     const node = await this.#context.node();
@@ -313,7 +325,7 @@ export class Consumer {
         failures++;
         // A closed Letterbox does not come back: the consumer stops instead of retrying.
         const crash = error instanceof Error ? error : new Error(String(error));
-        const restart = !(error instanceof NotConnectedError) && (failures <= this.#retry.retries || ((await this.#retry.restartOnFailure?.(crash).catch(() => false)) ?? false));
+        const restart = !(error instanceof NotConnectedError) && (failures <= this.#retry.retries || (await this.#restartsAfter(crash)));
         if (restart && failures > this.#retry.retries) failures = 0;
         this.#logger.error('consumer failed', { groupId: this.groupId, error: String(error), restart });
         this.#instrumentation.emit('consumer.crash', () => ({ error: crash, groupId: this.groupId, restart }));

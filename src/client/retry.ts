@@ -11,7 +11,7 @@ export interface RetryOptions {
   maxRetryTime?: number;
   /** Growth of the wait per retry. Default 2. */
   multiplier?: number;
-  /** Consumer only: asked, once retries are spent, whether the consumer restarts (resolve true) or stops. Default: it stops. */
+  /** Consumer only: asked, once retries are spent, whether the consumer restarts (resolve true) or stops. Default: it restarts on a retriable LetterboxError, stops on any other error. */
   restartOnFailure?: (error: Error) => Promise<boolean>;
 }
 

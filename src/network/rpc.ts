@@ -358,7 +358,9 @@ export function createPeerRpc(link: PeerLink, init: PeerRpcInit = {}): PeerRpc {
     }
     const handler = handlers.get(frame.type);
     if (handler === undefined) {
-      return answerError(peerId, channel, frame.requestId, new PeerError(peerId, 'INVALID_REQUEST', `no handler for ${frame.type} on this node`));
+      // A known type this node serves no handler for yet: a broker just starting (an adopted
+      // slot's, say) registers its handlers after its link is up, so the caller may try again.
+      return answerError(peerId, channel, frame.requestId, new PeerError(peerId, 'BROKER_NOT_AVAILABLE', `this node does not serve ${frame.type} requests (yet)`, { retriable: true }));
     }
     if (channel.handling >= RPC_HANDLING_MAX) {
       channel.throttled += 1;

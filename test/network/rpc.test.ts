@@ -239,11 +239,14 @@ describe('peer rpc', () => {
     await expect(rpcA.request('B', 'echo', bytesOf(1))).rejects.toMatchObject({ code: 'UNKNOWN_SERVER_ERROR', retriable: false });
   });
 
-  it('answers a type without a handler with INVALID_REQUEST', async () => {
+  it('answers a type it has no handler for (yet: a broker starting) with the retriable BROKER_NOT_AVAILABLE; once registered, served', async () => {
     const [a, b] = pair('A', 'B');
     const rpcA = rpcOn(a);
-    rpcs.push(createPeerRpc(b));
-    await expect(rpcA.request('B', 'echo', bytesOf(1))).rejects.toMatchObject({ name: 'PeerError', code: 'INVALID_REQUEST' });
+    const rpcB = createPeerRpc(b);
+    rpcs.push(rpcB);
+    await expect(rpcA.request('B', 'echo', bytesOf(1))).rejects.toMatchObject({ name: 'PeerError', code: 'BROKER_NOT_AVAILABLE', retriable: true });
+    rpcB.handle('echo', (body) => body);
+    expect(await rpcA.request('B', 'echo', bytesOf(1))).toEqual(bytesOf(1));
   });
 
   it('times out with TimeoutError, ignores the late answer, and frees the slot', async () => {
