@@ -55,8 +55,9 @@ export interface LetterboxConfig {
    * How many closed tabs' brokers of its origin's cluster this tab may run on (adopt), each in a
    * worker of its own on the closed tab's database, until that tab comes back: the same raft
    * member restarting, so a partition replicated on two tabs stays writable when either closes.
-   * Default 0 (off, for now). An adopted broker is met over the local transport only: by this
-   * browser's tabs, not (yet) by other devices over the relay.
+   * Default 2 (each costs a worker and its database connection); 0 turns adoption off. An adopted
+   * broker is met over the local transport only: by this browser's tabs, not (yet) by other
+   * devices over the relay.
    */
   adoptSlots?: number;
 }
@@ -180,7 +181,7 @@ export class Letterbox implements ClientContext {
       workerStartTimeoutMs: check.integer(c['workerStartTimeoutMs'], 'workerStartTimeoutMs', 1, undefined, 10_000),
       slotWaitMs: check.integer(c['slotWaitMs'], 'slotWaitMs', 0, undefined, 3_000),
       onStorageLost: check.oneOf(c['onStorageLost'], 'onStorageLost', ['fail', 'continue'] as const, 'fail'),
-      adoptSlots: check.integer(c['adoptSlots'], 'adoptSlots', 0, 8, 0),
+      adoptSlots: check.integer(c['adoptSlots'], 'adoptSlots', 0, 8, 2),
     };
     const cluster = c['cluster'] === false ? false : check.string(c['cluster'], 'cluster', true);
     this.#clusterName = cluster === false ? undefined : (cluster ?? ORIGIN_CLUSTER);

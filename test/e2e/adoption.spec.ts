@@ -1,5 +1,5 @@
 import type { BrowserContext, Page } from '@playwright/test';
-import { createTopic, LOCK_RELEASE_TIMEOUT_MS, NO_RELAY, nodeInfoOf, openClientTab, ORIGIN, recordsTimeoutMs, registered, startBroker, type StartOptions } from './cluster-tabs';
+import { createTopic, LOCK_RELEASE_TIMEOUT_MS, NO_RELAY, nodeInfoOf, openClientTab, ORIGIN, recordsTimeoutMs, registered, REOPEN_SLOT_WAIT_MS, reopenBroker, startBroker, type StartOptions } from './cluster-tabs';
 import { leadersOf, METADATA_TIMEOUT_MS, REGISTER_TIMEOUT_MS } from './failover-tabs';
 import { expect, test } from './fixtures';
 import type { History, LogRecord, Op } from '../sim/history';
@@ -23,8 +23,6 @@ const RECORDS = 2_000;
 const BATCH = 20;
 const SLOT_WAIT_MS = 10_000;
 const START: StartOptions = { adoptSlots: 2, slotWaitMs: SLOT_WAIT_MS };
-/** The key under which a Letterbox remembers its tab's slot (src/client/letterbox.ts). */
-const SESSION_SLOT_KEY = 'letterbox:slot:cluster-e2e';
 
 /** Under-replicated and offline partitions as admin.describeCluster() counts them, and the last `letterbox.replication_health` event heard. */
 const replicationHealthOf = (page: Page) =>
@@ -63,17 +61,9 @@ async function expectNothingLost(reader: Page, historyWith: (final: readonly Log
 
 /** Reopens the tab on `slot`, and checks it got its slot back: the same broker, from its own disk. */
 async function reopenOwn(context: BrowserContext, closed: { slot: number; brokerId?: number }, where: Where = ORIGIN_CLUSTER): Promise<Page> {
-  const page = await reopen(context, closed.slot, where);
-  const back = await registered(page, SLOT_WAIT_MS + REGISTER_TIMEOUT_MS);
+  const page = await reopenBroker(context, closed.slot, where.cluster, where.relay);
+  const back = await registered(page, REOPEN_SLOT_WAIT_MS + REGISTER_TIMEOUT_MS);
   expect({ slot: (await nodeInfoOf(page)).slot, brokerId: back.brokerId }).toEqual({ slot: closed.slot, brokerId: closed.brokerId });
-  return page;
-}
-
-/** A tab reopened where a tab on `slot` closed: its sessionStorage names the slot, as a restored tab's does. */
-async function reopen(context: BrowserContext, slot: number, where: Where): Promise<Page> {
-  const page = await openClientTab(context);
-  await page.evaluate(({ key, slot }) => sessionStorage.setItem(key, JSON.stringify(slot)), { key: SESSION_SLOT_KEY, slot });
-  await startBroker(page, where.cluster, where.relay, START);
   return page;
 }
 

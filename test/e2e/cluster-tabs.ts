@@ -2,7 +2,6 @@ import type { BrowserContext, Page } from '@playwright/test';
 import type { Admin, Letterbox } from '../../src/client';
 import { showPageLogs } from './demo';
 import { BROWSER_TIMING } from '../../src/node/membership';
-import { slotLockName } from '../../src/node/slots';
 import { expect, openClientPage, test } from './fixtures';
 
 // Tabs whose brokers join one cluster (issue 18), for cluster.spec.ts: each is the ES client
@@ -107,15 +106,24 @@ export async function openBroker(context: BrowserContext, cluster: string, relay
 /** A closed tab's worker ends and its slot lock is released (0.16–0.74 s measured, README § Tabs of one browser need no relay). */
 export const LOCK_RELEASE_TIMEOUT_MS = 10_000;
 
+/** The key under which a Letterbox of these pages remembers its tab's slot (src/client/letterbox.ts; clientId 'cluster-e2e'). */
+export const SESSION_SLOT_KEY = 'letterbox:slot:cluster-e2e';
+/**
+ * How long a reopened tab waits for its slot: for the closed tab's worker to let it go
+ * (LOCK_RELEASE_TIMEOUT_MS), or for a tab that adopted it to hand it back (a hand-over, bounded
+ * by an election timeout, and a close).
+ */
+export const REOPEN_SLOT_WAIT_MS = 2 * LOCK_RELEASE_TIMEOUT_MS;
+
 /**
  * A new tab of `context` with a broker in `cluster`, opened where a tab that held `slot` closed:
- * the new tab takes the lowest free slot, which is the closed tab's once its worker has let it
- * go (waited for here, up to LOCK_RELEASE_TIMEOUT_MS) — the same broker, from its own disk.
+ * its sessionStorage names the slot, as a restored tab's does, so it waits for that slot (its
+ * closed worker letting go, or a tab that adopted it handing it back) — the same broker, from its own disk.
  */
 export async function reopenBroker(context: BrowserContext, slot: number, cluster: string, relay: string, baseURL?: string): Promise<Page> {
   const page = await openClientTab(context, baseURL);
-  await expect.poll(() => lockHeld(page, slotLockName(slot)), { timeout: LOCK_RELEASE_TIMEOUT_MS }).toBe(false);
-  await startBroker(page, cluster, relay);
+  await page.evaluate(({ key, slot }) => sessionStorage.setItem(key, JSON.stringify(slot)), { key: SESSION_SLOT_KEY, slot });
+  await startBroker(page, cluster, relay, { slotWaitMs: REOPEN_SLOT_WAIT_MS });
   return page;
 }
 
@@ -176,10 +184,6 @@ export const createTopic = (page: Page, topic: { topic: string; numPartitions?: 
       return { failed: { name, code, message } };
     }
   }, topic);
-
-/** Whether the Web Lock `name` is held in `page`'s origin (of its browser profile). */
-export const lockHeld = (page: Page, name: string): Promise<boolean> =>
-  page.evaluate(async (name) => ((await navigator.locks.query()).held ?? []).some((lock) => lock.name === name), name);
 
 /** The node's cluster as its image shows it (NodeApi.clusterInfo): for failure messages, with the peers it is connected to. */
 export const clusterInfoOf = (page: Page): Promise<string> =>

@@ -244,7 +244,8 @@ function serveClusterTab(channelName: string, cluster: string): void {
   const tab = crypto.randomUUID();
   const channel = new BroadcastChannel(channelName);
   const post = (message: SwarmMessage) => channel.postMessage(message);
-  const letterbox = new Letterbox({ clientId: 'bench-cluster-tab', cluster, relay: NO_RELAY });
+  // No adoption: the failover cases measure the survivors taking over, not a closed tab's broker run on elsewhere.
+  const letterbox = new Letterbox({ clientId: 'bench-cluster-tab', cluster, relay: NO_RELAY, adoptSlots: 0 });
   const admin = letterbox.admin();
   const seen = new Set<string>();
   const looking = new Set<string>();

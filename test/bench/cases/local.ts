@@ -37,7 +37,8 @@ const broadcastWorker = () => (worker ??= wrap<BroadcastWorkerApi>(new Worker(ne
 /** One Letterbox per page, kept across runs (a new peer page per case joins it). */
 let letterbox: Letterbox | undefined;
 const cluster = `bench-local-${crypto.randomUUID()}`;
-const letterboxOf = (name: string) => (letterbox ??= new Letterbox({ clientId: 'bench-local', cluster: name, relay: NO_RELAY }));
+// No adoption: a peer page closed between cases is not to be run on by this one.
+const letterboxOf = (name: string) => (letterbox ??= new Letterbox({ clientId: 'bench-local', cluster: name, relay: NO_RELAY, adoptSlots: 0 }));
 
 /** This page's Letterbox and the peer page's id, once its worker sees the peer over the local transport. */
 async function connected(context: BenchContext): Promise<{ letterbox: Letterbox; peerId: string }> {
