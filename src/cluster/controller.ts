@@ -18,6 +18,7 @@ import { memberId } from './identity';
 import { nextMembership } from './membership';
 import { isInternalTopic, validateTopicName } from './names';
 import { placeReplicas } from './placement';
+import { reassignmentDone, reassignments } from './reassignment';
 import { decodeRecord, encodeRecord, type MetadataRecord } from './records';
 
 /** A topic config entry as the admin API takes it (Kafka's names, string values; null removes). */
@@ -151,6 +152,8 @@ export interface ControllerOptions {
   readonly self: NodeId;
   /** A broker not heard from for this long is fenced. */
   readonly sessionTimeoutMs: number;
+  /** A broker fenced this long has its replicas moved to live brokers (re-replication, src/cluster/reassignment.ts). */
+  readonly reassignAfterMs: number;
   /** Largest replication factor accepted. */
   readonly maxReplicationFactor: number;
   /** A topic's replication factor when its creator names none (Kafka's default.replication.factor), at most the live brokers. Default min(3, maxReplicationFactor). */
@@ -200,6 +203,8 @@ export interface ControllerState {
   nowMs: number;
   /** Leader: when each broker was last heard from (a new leader grants every broker a full session). */
   sessions: Map<number, number>;
+  /** Leader: since when it has seen each fenced broker fenced (a new leader starts counting afresh). */
+  fencedSince: Map<number, number>;
   proposals: Proposal[];
   nextProposalId: number;
   /** The image with every pending proposal's records applied: what new requests are checked against. */
@@ -223,6 +228,7 @@ export function createController(options: ControllerOptions): ControllerState {
     readyIndex: undefined,
     nowMs: 0,
     sessions: new Map(),
+    fencedSince: new Map(),
     proposals: [],
     nextProposalId: 1,
     speculative: undefined,
@@ -274,6 +280,7 @@ export function stepController(s: ControllerState, input: ControllerInput): { st
       if (isActive(s)) {
         checkSessions(s, out);
         keepMembership(s, out);
+        reassign(s, out);
       }
       break;
   }
@@ -295,6 +302,7 @@ function raftChanged(s: ControllerState, out: ControllerEffect[], r: Extract<Con
     s.proposals = [];
     s.speculative = undefined;
     s.sessions.clear();
+    s.fencedSince.clear();
     s.readyIndex = undefined;
   }
   if (r.role === 'leader') {
@@ -474,7 +482,12 @@ function alterPartition(image: MetadataImage, req: Extract<ControllerRequest, { 
     return new InvalidArgumentError(`the isr [${req.isr.join(', ')}] of ${req.topic}-${req.partition} must be replicas of it, its leader ${req.brokerId} among them`);
   }
   const same = current.leader === req.brokerId && current.leaderEpoch === req.leaderEpoch && current.isr.length === isr.length && current.isr.every((id) => isr.includes(id));
-  return same ? [] : [{ type: 'partition', topicId: topic.topicId, partition: req.partition, replicas: current.replicas, isr, leader: req.brokerId, leaderEpoch: req.leaderEpoch }];
+  if (same) return [];
+  const leadership = { type: 'partition', topicId: topic.topicId, partition: req.partition, leader: req.brokerId, leaderEpoch: req.leaderEpoch } as const;
+  // The replicas being added are in sync (promoted and caught up): the new set alone, the reassignment done.
+  const done = reassignmentDone(current, isr);
+  if (done !== undefined) return [{ ...leadership, ...done }];
+  return [{ ...leadership, replicas: current.replicas, isr, ...(current.reassignment && { reassignment: current.reassignment }) }];
 }
 
 /**
@@ -657,6 +670,20 @@ function checkSessions(s: ControllerState, out: ControllerEffect[]): void {
     if (heard === undefined) s.sessions.set(b.brokerId, s.nowMs);
     else if (s.nowMs - heard > s.options.sessionTimeoutMs) propose(s, out, [{ type: 'fenceBroker', brokerId: b.brokerId, incarnation: b.incarnation }]);
   }
+}
+
+/**
+ * Moves the replicas of brokers fenced past `reassignAfterMs` to live brokers (one move per
+ * partition at a time); counts how long each has been fenced, from this controller's view.
+ */
+function reassign(s: ControllerState, out: ControllerEffect[]): void {
+  const image = speculative(s);
+  for (const b of image.brokers()) {
+    if (!b.fenced) s.fencedSince.delete(b.brokerId);
+    else if (!s.fencedSince.has(b.brokerId)) s.fencedSince.set(b.brokerId, s.nowMs);
+  }
+  const records = reassignments(image, s.fencedSince, s.nowMs, s.options.reassignAfterMs);
+  if (records.length > 0) propose(s, out, records);
 }
 
 /** One membership change at a time: none while one is pending or the image is ahead of the log. */

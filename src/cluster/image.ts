@@ -175,6 +175,13 @@ export class MetadataImage {
         if (replicas.size === 0 || replicas.size !== record.replicas.length) return 'replicas must be distinct and at least one';
         if (record.replicas.some((id) => !this.#brokers.has(id))) return 'a replica is not a registered broker';
         if (record.isr.some((id) => !replicas.has(id))) return 'the isr must be replicas';
+        const moving = record.reassignment;
+        if (moving !== undefined) {
+          const { adding, removing } = moving;
+          const named = [...adding, ...removing];
+          if (named.length === 0 || new Set(named).size !== named.length || named.some((id) => !replicas.has(id))) return 'a reassignment adds and removes distinct replicas';
+          if (adding.length >= replicas.size || removing.length >= replicas.size) return 'a reassignment keeps a replica before and after it';
+        }
         const current = topic.partitions[record.partition];
         if (current !== undefined && record.leaderEpoch < current.leaderEpoch) return `the leader epoch ${record.leaderEpoch} is below the partition's ${current.leaderEpoch}`;
         return record.leader === -1 || replicas.has(record.leader) ? undefined : 'the leader must be a replica';

@@ -73,4 +73,5 @@ export {
 } from './session';
 export { deviceAlternated, placeReplicas } from './placement';
 export { isInternalTopic, OFFSETS_TOPIC, validateTopicName } from './names';
-export { decodeRecord, encodeRecord, RECORD_VERSION, SNAPSHOT_VERSION, type MetadataRecord } from './records';
+export { decodeRecord, encodeRecord, PARTITION_RECORD_VERSION, RECORD_VERSION, SNAPSHOT_VERSION, type MetadataRecord, type Reassignment } from './records';
+export { initialVoters, nextReplicaMembership, reassignmentDone, reassignments, targetReplicas } from './reassignment';

@@ -5,8 +5,11 @@ import { ByteReader, FieldWriter } from '../protocol';
 // their binary codec: FORMATS.md § Metadata record. Decoding never throws: malformed bytes
 // become a MetadataRecordError value.
 
-/** Version of every record type's body this node writes and reads. */
+/** Version of every record type's body this node writes (and the newest it reads), but the partition record's. */
 export const RECORD_VERSION = 0;
+/** The partition record's body: version 1 added the reassignment (version 0 is read as none). */
+export const PARTITION_RECORD_VERSION = 1;
+const versionOf = (type: MetadataRecord['type']): number => (type === 'partition' ? PARTITION_RECORD_VERSION : RECORD_VERSION);
 /** Longest string field a record may carry (names, endpoints, ids), in UTF-8 bytes. */
 export const RECORD_STRING_BYTES_MAX = 1024;
 /** Most elements of an array field (replicas, endpoints). */
@@ -52,6 +55,18 @@ export interface PartitionRecord {
   /** The leader hint: a replica, or -1 for none. */
   readonly leader: number;
   readonly leaderEpoch: number;
+  /**
+   * A replica set being changed (KIP-455): `replicas` holds both the old set and the new, and
+   * the partition's raft group moves from `replicas` − `adding` to `replicas` − `removing`
+   * one voter at a time (src/cluster/reassignment.ts). Absent when none is in progress.
+   */
+  readonly reassignment?: Reassignment;
+}
+
+/** Replicas joining a partition (as learners first) and leaving it; both ⊆ replicas, disjoint, each non-empty. */
+export interface Reassignment {
+  readonly adding: readonly number[];
+  readonly removing: readonly number[];
 }
 /** A topic config entry set (`value`) or removed (`null`). */
 export interface ConfigRecord {
@@ -162,7 +177,7 @@ class FieldReader {
  * @example const payload = encodeRecord({ type: 'topic', topicId: 1, name: 'orders' });
  */
 export function encodeRecord(record: MetadataRecord): Uint8Array {
-  const w = new FieldWriter().int8(TYPE_IDS[record.type]).int8(RECORD_VERSION);
+  const w = new FieldWriter().int8(TYPE_IDS[record.type]).int8(versionOf(record.type));
   switch (record.type) {
     case 'clusterId':
       return w.string(record.clusterId).string(record.clusterName).done();
@@ -181,6 +196,8 @@ export function encodeRecord(record: MetadataRecord): Uint8Array {
         .array(record.isr, (id) => w.varint(id, 'isr'))
         .varint(record.leader, 'leader')
         .varint(record.leaderEpoch, 'leaderEpoch')
+        .array(record.reassignment?.adding ?? [], (id) => w.varint(id, 'adding'))
+        .array(record.reassignment?.removing ?? [], (id) => w.varint(id, 'removing'))
         .done();
     case 'config':
       return w.varint(record.topicId, 'topicId').string(record.name).string(record.value).done();
@@ -209,13 +226,13 @@ function readRecord(r: FieldReader): MetadataRecord {
   const type = TYPE_NAMES[typeId];
   if (type === undefined) throw new MetadataRecordError('CORRUPT_MESSAGE', `unknown metadata record type ${typeId}`);
   const version = r.uint8('record version');
-  if (version !== RECORD_VERSION) throw new MetadataRecordError('UNSUPPORTED_VERSION', `${type} record version ${version}; this node reads ${RECORD_VERSION}`);
-  const record = readBody(r, type);
+  if (version > versionOf(type)) throw new MetadataRecordError('UNSUPPORTED_VERSION', `${type} record version ${version}; this node reads up to ${versionOf(type)}`);
+  const record = readBody(r, type, version);
   if (r.left !== 0) throw new MetadataRecordError('CORRUPT_MESSAGE', `${type} record has ${r.left} bytes after its last field`);
   return record;
 }
 
-function readBody(r: FieldReader, type: MetadataRecord['type']): MetadataRecord {
+function readBody(r: FieldReader, type: MetadataRecord['type'], version: number): MetadataRecord {
   switch (type) {
     case 'clusterId':
       return { type, clusterId: r.string('clusterId'), clusterName: r.string('clusterName') };
@@ -231,7 +248,14 @@ function readBody(r: FieldReader, type: MetadataRecord['type']): MetadataRecord 
       const partition = r.int32AtLeast('partition', 0);
       const replicas = r.int32s('replicas', 0);
       const isr = r.int32s('isr', 0);
-      return { type, topicId, partition, replicas, isr, leader: r.int32AtLeast('leader', -1), leaderEpoch: r.int32AtLeast('leaderEpoch', 0) };
+      const leader = r.int32AtLeast('leader', -1);
+      const leaderEpoch = r.int32AtLeast('leaderEpoch', 0);
+      const record: PartitionRecord = { type, topicId, partition, replicas, isr, leader, leaderEpoch };
+      if (version === 0) return record;
+      const adding = r.int32s('adding', 0);
+      const removing = r.int32s('removing', 0);
+      if (adding.length === 0 && removing.length === 0) return record;
+      return { ...record, reassignment: { adding, removing } };
     }
     case 'config':
       return { type, topicId: r.int32AtLeast('topicId', 1), name: r.string('name'), value: r.string('value', true) };

@@ -60,6 +60,8 @@ export interface ClusterTiming {
   /** The controller's clock (fencing). */
   readonly controllerTickMs: number;
   readonly sessionTimeoutMs: number;
+  /** A broker fenced this long has its replicas moved to live brokers (the controller's re-replication). */
+  readonly reassignAfterMs: number;
   readonly requestTimeoutMs: number;
   readonly formationRounds: number;
   readonly formationRoundsMax: number;
@@ -328,6 +330,7 @@ export class ClusterRuntime {
     let controller = createController({
       self,
       sessionTimeoutMs: timing.sessionTimeoutMs,
+      reassignAfterMs: timing.reassignAfterMs,
       ...this.init.controller,
       ...(bootstrap && { bootstrap: { clusterId: identity.clusterId, clusterName: session.clusterName, deviceId: session.deviceId, endpoints: session.endpoints } }),
     });

@@ -190,16 +190,17 @@ export class Executor {
       store: RaftStore;
       handler?: RaftGroupHandler;
       /**
-       * The group's members are `config.voters` for good (a replicated partition's replicas): messages
-       * from anyone else are refused. Not for a group that members join (the metadata group), whose
-       * newcomers must hear from members their empty log does not know yet.
+       * Whom the group takes messages from (a replicated partition's replicas, as the metadata and
+       * the group's own membership name them): messages from anyone else are refused as forged.
+       * Absent for a group anyone may join (the metadata group), whose newcomers must hear from
+       * members their empty log does not know yet.
        */
-      fixedVoters?: boolean;
+      accepts?: (from: NodeId) => boolean;
     },
   ): void {
     if (this.#groups.has(id)) throw new Error(`raft group ${id} already runs here`);
     if (options.config.id !== this.init.nodeId) throw new Error(`raft group ${id}: member id ${options.config.id} is not this node (${this.init.nodeId})`);
-    this.#groups.set(id, new RaftGroup(this, id, options.config, options.store, options.handler ?? {}, options.fixedVoters === true));
+    this.#groups.set(id, new RaftGroup(this, id, options.config, options.store, options.handler ?? {}, options.accepts));
   }
 
   /** Removes a raft group; its queued inputs and pending writes are dropped. */
@@ -238,7 +239,7 @@ export class Executor {
   receive(peerId: NodeId, messages: readonly GroupMessage[]): void {
     for (const { group, message } of messages) {
       const target = this.#groups.get(group);
-      if (target === undefined || message.to !== this.init.nodeId || message.from !== peerId || (target.fixedVoters && !target.config.voters.includes(message.from))) {
+      if (target === undefined || message.to !== this.init.nodeId || message.from !== peerId || (target.accepts !== undefined && !target.accepts(message.from))) {
         this.stats.messagesRefused++;
         continue;
       }
@@ -359,7 +360,7 @@ class RaftGroup implements FlushSource {
     readonly config: RaftConfig,
     readonly store: RaftStore,
     readonly handler: RaftGroupHandler,
-    readonly fixedVoters: boolean,
+    readonly accepts: ((from: NodeId) => boolean) | undefined,
   ) {
     this.#backoffMs = executor.init.restartBackoffMs ?? RESTART_BACKOFF_MS;
     this.state = createRaft(config, store, store.hardState());

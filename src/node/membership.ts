@@ -30,6 +30,7 @@ export const BROWSER_TIMING: ClusterTiming = {
   sessionTickMs: 500,
   controllerTickMs: 250,
   sessionTimeoutMs: 6_000,
+  reassignAfterMs: 30_000,
   requestTimeoutMs: 2_000,
   formationRounds: 6,
   formationRoundsMax: 40,

@@ -1,4 +1,4 @@
-import { parseMemberId } from '../cluster';
+import { nextReplicaMembership, parseMemberId } from '../cluster';
 import { InvalidRecordError, LetterboxError, NotEnoughReplicasError, NotLeaderOrFollowerError, StorageError } from '../errors';
 import { producerRefusal, type PartitionLog, type ProducerBatch } from '../log';
 import { readBatchHeader, type BatchHeader } from '../protocol';
@@ -40,7 +40,11 @@ export class PartitionReplica {
   /** A replica in sync was heard from within this many ticks: an election timeout. */
   readonly #lagTicks: number;
 
-  constructor(init: { executor: Executor; group: string; log: PartitionLog; store: PartitionRaftStore; config: RaftConfig }) {
+  /**
+   * `replicas`: the member ids the metadata names as the partition's replicas now (old and new
+   * ones while a reassignment runs): with the group's own membership, whom it takes frames from.
+   */
+  constructor(init: { executor: Executor; group: string; log: PartitionLog; store: PartitionRaftStore; config: RaftConfig; replicas?: () => readonly NodeId[] }) {
     this.#executor = init.executor;
     this.group = init.group;
     this.log = init.log;
@@ -49,8 +53,12 @@ export class PartitionReplica {
     init.executor.addRaftGroup(init.group, {
       config: init.config,
       store: init.store,
-      // A partition's replicas are its voters for the group's life: a frame from any other broker is forged.
-      fixedVoters: true,
+      // Frames come from the partition's replicas (as the metadata or the group's membership says; a
+      // joining replica first hears from members its empty log does not know): any other is forged.
+      accepts: (from) => {
+        const membership = this.#executor.raftState(this.group)?.membership ?? { voters: init.config.voters, learners: [] };
+        return membership.voters.includes(from) || membership.learners.includes(from) || (init.replicas?.().includes(from) ?? false);
+      },
       handler: {
         effect: (effect, input) => this.#effect(effect, input),
         screen: (input) => this.#screen(input),
@@ -145,6 +153,19 @@ export class PartitionReplica {
   handTo(brokerId: number): void {
     const to = this.#executor.raftState(this.group)?.membership.voters.find((id) => parseMemberId(id)?.brokerId === brokerId);
     if (to !== undefined) this.#executor.input(this.group, { type: 'transferLeadership', to });
+  }
+
+  /**
+   * While leading: the next single-server change of the group's membership toward `desired`
+   * (the target replicas' member ids; src/cluster/reassignment.ts). The core refuses it while
+   * the previous change is not committed or a learner to promote lags: the next check asks again.
+   * @example if (replica.isLeader) replica.moveTo(['1.a', '2.b', '4.d']);
+   */
+  moveTo(desired: readonly NodeId[]): void {
+    const state = this.#executor.raftState(this.group);
+    if (this.#closed || state?.role !== 'leader') return;
+    const next = nextReplicaMembership(state.membership, desired);
+    if (next !== undefined) this.#executor.input(this.group, { type: 'changeMembership', membership: next });
   }
 
   /** Leaves the group here: pending produces are refused (retriable), the log stays. */

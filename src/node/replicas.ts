@@ -1,5 +1,6 @@
 import { every, type Cancel, type Clock } from '../clock';
-import { memberId, type MetadataImage } from '../cluster';
+import { initialVoters, memberId, targetReplicas, type MetadataImage, type PartitionInfo } from '../cluster';
+import type { NodeId } from '../raft';
 import type { LogConfig, LogManager } from '../log';
 import type { RaftConfig } from '../raft';
 import type { Storage } from '../storage';
@@ -58,6 +59,19 @@ export interface ReplicaManagerInit {
 
 const partitionKey = (topic: string, partition: number): string => `${partition}/${topic}`;
 
+/** The member ids of registered brokers `ids` (their storage incarnations as the image has them). */
+const membersOf = (image: MetadataImage, ids: readonly number[]): NodeId[] =>
+  ids.flatMap((id) => {
+    const broker = image.broker(id);
+    return broker === undefined ? [] : [memberId(id, broker.incarnation)];
+  });
+
+/**
+ * The voters a partition's group moves to: its target replicas (src/cluster/reassignment.ts).
+ * Without a reassignment these are the voters it has, so nothing changes.
+ */
+const desiredMembers = (image: MetadataImage, p: PartitionInfo): NodeId[] => membersOf(image, targetReplicas(p));
+
 /**
  * The replicas held by one broker, following the metadata image.
  * @example const replicas = new ReplicaManager(init); await replicas.follow(image); await replicas.get('orders', 0)?.produce([bytes], -1);
@@ -99,10 +113,9 @@ export class ReplicaManager {
       for (const p of topic.partitions) {
         // One replica is served as Cluster I's (appended directly): raft for replicated partitions.
         if (!p.replicas.includes(brokerId) || !isReplicated(p.replicas.length)) continue;
-        const voters = p.replicas.flatMap((id) => {
-          const broker = image.broker(id);
-          return broker === undefined ? [] : [memberId(id, broker.incarnation)];
-        });
+        // Before a reassignment's replicas join: a log with no membership of its own starts from
+        // the old set (a joining replica is no voter until the group's log says so).
+        const voters = membersOf(image, initialVoters(p));
         // The leader the metadata names campaigns as soon as its replica starts (a new partition, a
         // reopened tab), not after an election timeout; a pre-vote keeps it from disrupting another leader.
         const preferred = p.leader === brokerId;
@@ -118,7 +131,11 @@ export class ReplicaManager {
       if (this.#replicas.has(group)) continue; // opened meanwhile by a later follow
       const self = memberId(brokerId, this.#init.self.incarnation);
       const config: RaftConfig = { ...this.#init.raft, id: self, voters, seed: this.#init.seed + this.#replicas.size };
-      const replica = new PartitionReplica({ executor: this.#init.executor, group, log, store, config });
+      const replicas = () => {
+        const p = this.#image?.topicByName(topic)?.partitions[partition];
+        return p === undefined || this.#image === undefined ? [] : membersOf(this.#image, p.replicas);
+      };
+      const replica = new PartitionReplica({ executor: this.#init.executor, group, log, store, config, replicas });
       this.#replicas.set(group, { replica, topic, partition });
       this.#byPartition.set(partitionKey(topic, partition), replica);
       if (preferred && !this.#leaving) replica.campaign();
@@ -193,6 +210,7 @@ export class ReplicaManager {
         this.#preferredInSyncSince.delete(group);
         continue;
       }
+      replica.moveTo(desiredMembers(image, hint));
       const isr = replica.inSyncBrokers().sort((a, b) => a - b);
       this.#returnToPreferred(group, replica, hint.replicas[0], isr, image);
       const shown = hint.leader === this.#init.self.brokerId && hint.leaderEpoch === epoch && isr.join() === [...hint.isr].sort((a, b) => a - b).join();

@@ -9,6 +9,7 @@ import {
   memberId,
   MetadataImage,
   nextMembership,
+  nextReplicaMembership,
   parseMemberId,
   placeReplicas,
   PRODUCER_ID_BLOCK_SIZE,
@@ -25,6 +26,7 @@ import { BrokerIdentityError, ClusterIdMismatchError, FencedLeaderEpochError, In
 import type { CommittedEntry, Membership } from '../../src/raft';
 
 const SESSION_MS = 1_000;
+const REASSIGN_AFTER_MS = 5_000;
 const CLUSTER = 'c-1';
 const self = memberId(1, 'inc-1');
 
@@ -49,6 +51,7 @@ class Solo {
     this.state = createController({
       self,
       sessionTimeoutMs: SESSION_MS,
+      reassignAfterMs: REASSIGN_AFTER_MS,
       maxReplicationFactor: options.maxReplicationFactor ?? 3,
       maxPartitions: 100,
       snapshotEveryRecords: 1_000,
@@ -445,6 +448,82 @@ describe('alterPartition (KIP-497): the raft leader of a partition updates its l
   });
 });
 
+describe('re-replication: a broker fenced past reassignAfterMs has its replicas moved to live brokers', () => {
+  /** Brokers 1 (the controller), 2, 3 and 4; topic t's partition 0 on 1, 2, 3 (led by 1) and partition 1 on 3 alone. */
+  const four = () => {
+    const solo = new Solo();
+    for (const inc of ['inc-2', 'inc-3', 'inc-4']) solo.register(inc, inc === 'inc-4' ? 'dev-other' : 'dev-1');
+    solo.request({ type: 'createTopics', topics: [{ name: 't', assignments: [{ partition: 0, replicas: [1, 2, 3] }] }, { name: 'solo', assignments: [{ partition: 0, replicas: [3] }] }] });
+    return solo;
+  };
+  /** Time passes; brokers `alive` heartbeat every half session (the controller is heard anyway). */
+  const pass = (solo: Solo, ms: number, alive: number[]) => {
+    for (let t = 0; t < ms; t += SESSION_MS / 2) {
+      for (const id of alive) solo.request({ type: 'heartbeat', brokerId: id, incarnation: `inc-${id}` });
+      solo.tick(SESSION_MS / 2);
+    }
+  };
+  const partition = (solo: Solo, topic = 't') => solo.image.topicByName(topic)!.partitions[0]!;
+
+  it('moves the dead replica to a live broker after the delay (a new device first), adding before removing; the leader reporting it in sync ends the move', () => {
+    const solo = four();
+    pass(solo, 2 * SESSION_MS, [2, 4]);
+    expect(solo.image.broker(3)!.fenced).toBe(true);
+    pass(solo, REASSIGN_AFTER_MS - SESSION_MS, [2, 4]);
+    expect(partition(solo).reassignment).toBeUndefined();
+    pass(solo, 2 * SESSION_MS, [2, 4]);
+    expect(partition(solo)).toMatchObject({ replicas: [1, 2, 3, 4], reassignment: { adding: [4], removing: [3] }, leader: 1 });
+    // A partition with one replica has no raft group to move it with: it stays (offline) where its data is.
+    expect(partition(solo, 'solo')).toMatchObject({ replicas: [3] });
+    expect(partition(solo, 'solo').reassignment).toBeUndefined();
+    // The leader reports its ISR: without broker 4 nothing ends; with it, the new set alone.
+    solo.request({ type: 'alterPartition', brokerId: 1, incarnation: 'inc-1', topic: 't', partition: 0, leaderEpoch: 1, isr: [1, 2] });
+    expect(partition(solo)).toMatchObject({ replicas: [1, 2, 3, 4], isr: [1, 2] });
+    solo.request({ type: 'alterPartition', brokerId: 1, incarnation: 'inc-1', topic: 't', partition: 0, leaderEpoch: 1, isr: [1, 2, 4] });
+    expect(partition(solo)).toMatchObject({ replicas: [1, 2, 4], isr: [1, 2, 4] });
+    expect(partition(solo).reassignment).toBeUndefined();
+    // It survives a snapshot of the image, and a later move starts from the new set.
+    expect((MetadataImage.decode(solo.image.encode()) as MetadataImage).fingerprint()).toBe(solo.image.fingerprint());
+  });
+
+  it('a broker heard from again within the delay keeps its replicas; without a live broker to move to, nothing moves', () => {
+    const solo = four();
+    pass(solo, 2 * SESSION_MS, [2, 4]);
+    expect(solo.image.broker(3)!.fenced).toBe(true);
+    pass(solo, REASSIGN_AFTER_MS / 2, [2, 3, 4]);
+    expect(solo.image.broker(3)!.fenced).toBe(false);
+    pass(solo, 2 * SESSION_MS, [2, 4]);
+    pass(solo, REASSIGN_AFTER_MS - 2 * SESSION_MS, [2, 4]);
+    expect(partition(solo).reassignment).toBeUndefined(); // fenced again, counted afresh
+    // Broker 4 gone too: 3's replica has nowhere to go (1 and 2 hold the partition already).
+    pass(solo, 2 * REASSIGN_AFTER_MS, [2]);
+    expect(partition(solo)).toMatchObject({ replicas: [1, 2, 3] });
+    expect(partition(solo).reassignment).toBeUndefined();
+  });
+
+  it('a malformed reassignment in a record is refused by the image, nothing applied', () => {
+    const solo = four();
+    const image = solo.image.clone();
+    const record = (reassignment: { adding: number[]; removing: number[] }, replicas = [1, 2, 3, 4]) => ({ type: 'partition' as const, topicId: image.topicByName('t')!.topicId, partition: 0, replicas, isr: [replicas[0]!], leader: replicas[0]!, leaderEpoch: 1, reassignment });
+    for (const bad of [record({ adding: [5], removing: [3] }), record({ adding: [4], removing: [4] }), record({ adding: [], removing: [] }), record({ adding: [4], removing: [1, 2, 3, 4].slice(0, 4) }), record({ adding: [2, 3, 4], removing: [] }, [2, 3, 4])]) {
+      expect(image.apply(bad)?.message, JSON.stringify(bad.reassignment)).toMatch(/reassignment/);
+    }
+    expect(image.fingerprint()).toBe(solo.image.fingerprint());
+  });
+
+  it('the leader\'s steps: the new replica joins as a learner, is promoted, then the dead voter is removed, one change at a time', () => {
+    let membership = { voters: ['1.a', '2.b', '3.c'], learners: [] as string[] };
+    const desired = ['1.a', '2.b', '4.d'];
+    const steps: string[] = [];
+    for (let next = nextReplicaMembership(membership, desired); next !== undefined; next = nextReplicaMembership(membership, desired)) {
+      steps.push(`${next.voters.join(',')}|${next.learners.join(',')}`);
+      membership = { voters: [...next.voters], learners: [...next.learners] };
+    }
+    expect(steps).toEqual(['1.a,2.b,3.c|4.d', '1.a,2.b,3.c,4.d|', '1.a,2.b,4.d|']);
+    expect(nextReplicaMembership({ voters: ['1.a', '2.b'], learners: ['9.z'] }, ['1.a', '2.b'])).toEqual({ voters: ['1.a', '2.b'], learners: [] });
+  });
+});
+
 describe('liveness', () => {
   it('fences a broker silent past its session timeout, unfences it on its next heartbeat', () => {
     const solo = new Solo();
@@ -544,7 +623,7 @@ describe('the controller group\'s membership', () => {
   });
 
   it('compacts: the image at an applied index, every snapshotEveryRecords records', () => {
-    let state = createController({ self, sessionTimeoutMs: 1, maxReplicationFactor: 1, maxPartitions: 1, snapshotEveryRecords: 2, validateConfigs: () => undefined });
+    let state = createController({ self, sessionTimeoutMs: 1, reassignAfterMs: 1, maxReplicationFactor: 1, maxPartitions: 1, snapshotEveryRecords: 2, validateConfigs: () => undefined });
     const entries = [
       { index: 1, term: 1, data: new Uint8Array(0) },
       { index: 2, term: 1, data: Uint8Array.from([0, 0, 2, 0x63, 2, 0x6e]) },

@@ -31,6 +31,17 @@ describe('metadata records', () => {
     expect([...encodeRecord({ type: 'config', topicId: 1, name: 'x', value: null })]).toEqual([6, 0, 2, 2, 0x78, 1]);
   });
 
+  it('partition records are version 1 (the reassignment, empty arrays for none); version 0 is read as no reassignment', () => {
+    // type 5, version 1, topicId 1, partition 0, replicas [1], isr [1], leader 1, epoch 0, adding [], removing [].
+    const v1 = [5, 1, 2, 0, 2, 2, 2, 2, 2, 0, 0, 0];
+    expect([...encodeRecord({ type: 'partition', topicId: 1, partition: 0, replicas: [1], isr: [1], leader: 1, leaderEpoch: 0 })]).toEqual(v1);
+    expect(decodeRecord(Uint8Array.from([5, 0, 2, 0, 2, 2, 2, 2, 2, 0]))).toEqual({ type: 'partition', topicId: 1, partition: 0, replicas: [1], isr: [1], leader: 1, leaderEpoch: 0 });
+    expect((decodeRecord(Uint8Array.from([5, 2, ...v1.slice(2)])) as MetadataRecordError).code).toBe('UNSUPPORTED_VERSION');
+    expect((decodeRecord(Uint8Array.from(v1.slice(0, -1))) as MetadataRecordError).code).toBe('CORRUPT_MESSAGE');
+    const moving: MetadataRecord = { type: 'partition', topicId: 1, partition: 0, replicas: [1, 2, 3], isr: [1], leader: 1, leaderEpoch: 2, reassignment: { adding: [3], removing: [2] } };
+    expect(decodeRecord(encodeRecord(moving))).toEqual(moving);
+  });
+
   const malformed: Array<[string, number[], string]> = [
     ['empty', [], 'CORRUPT_MESSAGE'],
     ['unknown type', [99, 0], 'CORRUPT_MESSAGE'],

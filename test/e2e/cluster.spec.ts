@@ -125,8 +125,10 @@ test('four pages through the relay (three tabs, another browser process) are one
   let all: Tab[] = [];
   let clusterId = '';
 
+  // No tab adopts a closed tab's broker here: this test is about another broker taking over (adoption.spec.ts tests adoption).
+  const noAdoption = { adoptSlots: 0 };
   await test.step('two tabs opened at the same moment form one cluster', async () => {
-    const [a, b] = await Promise.all([openBroker(profile, cluster, relay.url), openBroker(profile, cluster, relay.url)]);
+    const [a, b] = await Promise.all([openBroker(profile, cluster, relay.url, undefined, noAdoption), openBroker(profile, cluster, relay.url, undefined, noAdoption)]);
     const [tabA, tabB] = await tabsOf([['A', profile, a], ['B', profile, b]]);
     expect(tabB!.broker.clusterId).toBe(tabA!.broker.clusterId);
     expect(tabB!.broker.brokerId).not.toBe(tabA!.broker.brokerId);
@@ -136,7 +138,7 @@ test('four pages through the relay (three tabs, another browser process) are one
   });
 
   await test.step('a page of another browser process and a third tab join it: four brokers, one cluster id, one controller', async () => {
-    const [c, d] = await Promise.all([openBroker(otherBrowser, cluster, relay.url), openBroker(profile, cluster, relay.url)]);
+    const [c, d] = await Promise.all([openBroker(otherBrowser, cluster, relay.url, undefined, noAdoption), openBroker(profile, cluster, relay.url, undefined, noAdoption)]);
     all = [...all, ...(await tabsOf([['C (other process)', otherBrowser, c], ['D', profile, d]]))];
     const registrations = await Promise.all(all.map(async (t) => `${t.name}: broker ${t.broker.brokerId} of ${t.broker.clusterId} (slot ${t.broker.slot}) ${await clusterInfoOf(t.page)}`));
     console.log(registrations.join('; '));

@@ -41,9 +41,13 @@ export interface Tab {
   broker: Registered;
 }
 
-/** Opens a page of `context` with a broker of `cluster` and waits until it is registered. */
+/**
+ * Opens a page of `context` with a broker of `cluster` and waits until it is registered. Its
+ * tab adopts no closed tab's broker: these tests are about failover to the other replicas
+ * (adoption.spec.ts tests a closed tab's broker running on in another tab).
+ */
 export async function openTab(name: string, context: BrowserContext, cluster: string, relay: string, baseURL?: string): Promise<Tab> {
-  const page = await openBroker(context, cluster, relay, baseURL);
+  const page = await openBroker(context, cluster, relay, baseURL, { adoptSlots: 0 });
   return { name, context, page, broker: await registered(page, REGISTER_TIMEOUT_MS) };
 }
 

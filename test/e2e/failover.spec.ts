@@ -1,4 +1,5 @@
-import { brokerNamesOf, controllerOf, recordsTimeoutMs } from './cluster-tabs';
+import { BROWSER_TIMING } from '../../src/node/membership';
+import { brokerNamesOf, controllerOf, placementOf, recordsTimeoutMs, type PartitionPlace } from './cluster-tabs';
 import { expect, test } from './fixtures';
 import { createLedBy, createReplicated, ELECTION_TIMEOUT_MS, FAILOVER_TIMEOUT_MS, fourBrokers, judge, leadersOf, longestAckGap, METADATA_TIMEOUT_MS, PARTITIONS, POLL, printRun, REGISTER_TIMEOUT_MS, type Tab } from './failover-tabs';
 import { acknowledged, producerDone, producerRunOf, startConsumer, startProducer, stopProducer, type SendLog } from './history-tabs';
@@ -19,6 +20,14 @@ import { acknowledged, producerDone, producerRunOf, startConsumer, startProducer
 // Every wait is on a condition, bounded by the protocol (failover-tabs.ts).
 const RECORDS = 10_000;
 const BATCH = 100;
+/** Records of the re-replication test: written before and while its broker is gone, all read after. */
+const MOVED_RECORDS = 2_000;
+/**
+ * A broker gone for good is fenced (its session times out), its replicas are moved once it has
+ * been fenced reassignAfterMs, each new replica catches up (recordsTimeoutMs) and is promoted,
+ * and the leaders' reports reach the metadata (METADATA_TIMEOUT_MS).
+ */
+const REASSIGN_TIMEOUT_MS = BROWSER_TIMING.sessionTimeoutMs + BROWSER_TIMING.reassignAfterMs + recordsTimeoutMs(MOVED_RECORDS) + METADATA_TIMEOUT_MS;
 
 test.describe('failover of replicated partitions across browser processes', () => {
   test('the tab leading most partitions closes while another produces 10k records with acks -1: producing resumes by itself, every acknowledged record consumed at its offset (history checker)', async ({ profile, killableBrowser, relay, baseURL }) => {
@@ -195,5 +204,47 @@ test.describe('failover of replicated partitions across browser processes', () =
     for (const offset of acrossOldEpoch) expect(offset, 'a send acknowledged by the old leader after the resume was committed in its epoch').toBeLessThan(newEpochStart);
     // The pause froze a send of B's (its loop is never between sends for long).
     expect(across.length).toBeGreaterThan(0);
+  });
+
+  test('a broker of another browser process gone for good: past reassignAfterMs its replicas move to live brokers (a learner catches up, is promoted, the dead one removed), the under-replicated count returns to 0, and every acknowledged record is read (history checker)', async ({ profile, killableBrowser, relay, baseURL }) => {
+    test.setTimeout(REGISTER_TIMEOUT_MS * 3 + METADATA_TIMEOUT_MS + REASSIGN_TIMEOUT_MS + recordsTimeoutMs(MOVED_RECORDS) * 3);
+    const { tabs, b } = await fourBrokers('rereplicate', profile, killableBrowser, relay.url, baseURL!);
+    const topic = 'rereplicated';
+    await createReplicated(tabs[0]!, [...tabs, b], topic);
+    const [producer, consumer] = tabs as [Tab, Tab, Tab];
+    const before = (await placementOf(producer.page, topic)) as PartitionPlace[];
+    const moved = before.filter((p) => p.replicas.includes(b.broker.brokerId)).map((p) => p.partitionId);
+    expect(moved.length, JSON.stringify(before)).toBeGreaterThan(0);
+
+    await startConsumer(consumer.page, 'reader', topic, `${topic}-readers`);
+    await startProducer(producer.page, { name: 'p', topic, partitions: [0, 1, 2], count: MOVED_RECORDS, batch: 20 });
+    await expect.poll(async () => (await producerRunOf(producer.page, 'p')).acked, { timeout: recordsTimeoutMs(MOVED_RECORDS / 2), ...POLL }).toBeGreaterThanOrEqual(MOVED_RECORDS / 2);
+    const killedAt = Date.now();
+    await killableBrowser.kill();
+    // Two replicas of three in sync still commit: producing goes on while the partitions are under-replicated.
+    const run = await producerDone(producer.page, 'p', recordsTimeoutMs(MOVED_RECORDS) + FAILOVER_TIMEOUT_MS);
+    printRun('re-replication', 'p', run);
+    expect(run.failed).toBe(0);
+
+    // Re-replicated: three replicas again, none on B, all in sync, as admin and the event say.
+    const health = async () => {
+      const placement = (await placementOf(producer.page, topic)) as PartitionPlace[];
+      const { underReplicatedPartitions, offlinePartitions } = await producer.page.evaluate(() => window.admin.describeCluster());
+      return { underReplicatedPartitions, offlinePartitions, onB: placement.filter((p) => p.replicas.includes(b.broker.brokerId)).map((p) => p.partitionId), factors: placement.map((p) => `${p.replicas.length}/${p.isr.length}`) };
+    };
+    await expect.poll(health, { timeout: REASSIGN_TIMEOUT_MS, intervals: [500] }).toEqual({ underReplicatedPartitions: 0, offlinePartitions: 0, onB: [], factors: before.map(() => '3/3') });
+    const after = (await placementOf(producer.page, topic)) as PartitionPlace[];
+    console.log(`re-replication: ${b.name} (broker ${b.broker.brokerId}) killed; partitions ${moved.join(', ')} moved off it within ${Date.now() - killedAt} ms (reassignAfterMs ${BROWSER_TIMING.reassignAfterMs}, session timeout ${BROWSER_TIMING.sessionTimeoutMs}): replicas ${JSON.stringify(before.map((p) => p.replicas))} → ${JSON.stringify(after.map((p) => p.replicas))}`);
+    // Each new replica holds its partition's log: its own high watermark is the leader's.
+    for (const partition of moved) {
+      const added = after[partition]!.replicas.find((id) => !before[partition]!.replicas.includes(id))!;
+      const host = tabs.find((t) => t.broker.brokerId === added)!;
+      const leader = tabs.find((t) => t.broker.brokerId === after[partition]!.leader)!;
+      const localHighWatermark = (t: Tab) => t.page.evaluate(async ({ topic, partition }) => (await (await window.broker.node()).describeTopics([topic]))[0]!.partitions[partition]!.highWatermark, { topic, partition });
+      await expect.poll(async () => (await localHighWatermark(host)) - (await localHighWatermark(leader)), { timeout: METADATA_TIMEOUT_MS }).toBe(0);
+    }
+
+    const { report } = await judge('re-replication', topic, [producer], consumer);
+    expect(report.counts.acknowledged).toBe(run.acked + PARTITIONS);
   });
 });

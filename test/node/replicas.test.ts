@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock';
-import { MetadataImage, type MetadataRecord } from '../../src/cluster';
+import { MetadataImage, reassignmentDone, type MetadataRecord } from '../../src/cluster';
 import { createLogManager } from '../../src/log';
 import { Executor, ReplicaManager, type GroupMessage } from '../../src/node';
 import { readBatchHeader } from '../../src/protocol';
@@ -23,11 +23,12 @@ function imageOf(records: MetadataRecord[]): MetadataImage {
   return image;
 }
 
-async function cluster() {
+/** Brokers `all` (default 1, 2, 3) following one image; topic t's partition 0 on `brokers`. */
+async function cluster(all: readonly number[] = brokers) {
   const clock = new ManualClock();
   const image = imageOf([
     { type: 'clusterId', clusterId: 'c', clusterName: 'n' },
-    ...brokers.map((brokerId): MetadataRecord => ({ type: 'registerBroker', brokerId, incarnation: incarnation(brokerId), deviceId: 'd', endpoints: [] })),
+    ...all.map((brokerId): MetadataRecord => ({ type: 'registerBroker', brokerId, incarnation: incarnation(brokerId), deviceId: 'd', endpoints: [] })),
     { type: 'topic', topicId: 1, name: 't' },
     { type: 'partition', topicId: 1, partition: 0, replicas: brokers, isr: brokers, leader: 1, leaderEpoch: 0 },
   ]);
@@ -35,7 +36,7 @@ async function cluster() {
   const isolated = new Set<string>();
   const executors = new Map<string, Executor>();
   const managers = new Map<number, ReplicaManager>();
-  for (const brokerId of brokers) {
+  for (const brokerId of all) {
     const storage = createMemoryStorage();
     const logs = createLogManager(storage, { clock });
     const self = member(brokerId);
@@ -68,7 +69,8 @@ async function cluster() {
       reportLeadership: async ({ topic, partition, leaderEpoch, isr }) => {
         reports.push({ brokerId, leaderEpoch, isr });
         const current = image.topicByName(topic)!.partitions[partition]!;
-        const refused = image.apply({ type: 'partition', topicId: 1, partition, replicas: current.replicas, isr, leader: brokerId, leaderEpoch });
+        const placement = reassignmentDone(current, isr) ?? { replicas: current.replicas, isr, ...(current.reassignment && { reassignment: current.reassignment }) };
+        const refused = image.apply({ type: 'partition', topicId: 1, partition, leader: brokerId, leaderEpoch, ...placement });
         if (refused !== undefined) throw refused;
       },
     });
@@ -86,7 +88,7 @@ async function cluster() {
     for (const m of managers.values()) m.close();
     for (const e of executors.values()) e.stop();
   };
-  return { image, reports, isolated, managers, run, stop };
+  return { image, reports, isolated, managers, executors, run, stop };
 }
 
 describe('replica managers following the metadata', () => {
@@ -149,6 +151,38 @@ describe('replica managers following the metadata', () => {
     // And stays: the preferred leader hands over to no one.
     await c.run(PREFERRED_DELAY_MS * 2);
     expect(isLeader(1)).toBe(true);
+    c.stop();
+  });
+
+  it('re-replication: a dead replica moved to broker 4 — it joins as a learner, catches up, is promoted, the dead one removed; the reassignment ends and acks -1 commit without the dead', async () => {
+    const c = await cluster([1, 2, 3, 4]);
+    await c.run(500);
+    const replicaOf = (id: number) => c.managers.get(id)!.get('t', 0);
+    const leader = brokers.find((id) => replicaOf(id)?.isLeader)!;
+    const dead = brokers.find((id) => id !== leader)!;
+    const written = Array.from({ length: 20 }, (_, i) => replicaOf(leader)!.produce([batchOf([`before-${i}`])], -1));
+    await c.run(200);
+    await Promise.all(written);
+    c.isolated.add(member(dead));
+    // The controller's record (src/cluster/reassignment.ts): 4 joins, the dead one leaves.
+    const current = c.image.topicByName('t')!.partitions[0]!;
+    expect(c.image.apply({ type: 'partition', topicId: 1, partition: 0, replicas: [...current.replicas, 4], isr: current.isr.filter((id) => id !== dead), leader: current.leader, leaderEpoch: current.leaderEpoch, reassignment: { adding: [4], removing: [dead] } })).toBeUndefined();
+    for (const manager of c.managers.values()) await manager.follow(c.image);
+    expect(replicaOf(4)).toBeDefined();
+    await c.run(1500);
+    const state = c.executors.get(member(leader))!.raftState(replicaOf(leader)!.group)!;
+    expect({ voters: [...state.membership.voters].sort(), learners: state.membership.learners }).toEqual({ voters: [1, 2, 3, 4].filter((id) => id !== dead).map(member), learners: [] });
+    const now = c.image.topicByName('t')!.partitions[0]!;
+    expect({ replicas: [...now.replicas].sort(), isr: [...now.isr].sort(), reassignment: now.reassignment }).toEqual({ replicas: [1, 2, 3, 4].filter((id) => id !== dead), isr: [1, 2, 3, 4].filter((id) => id !== dead), reassignment: undefined });
+    // The dead broker, following the image, holds no replica of it any more.
+    await c.managers.get(dead)!.follow(c.image);
+    expect(replicaOf(dead)).toBeUndefined();
+    const after = replicaOf(leader)!.produce([batchOf(['after'])], -1);
+    await c.run(200);
+    await expect(after).resolves.toMatchObject({ baseOffset: expect.any(Number) });
+    const values = async (id: number) => recordsOf((await replicaOf(id)!.log.read(0, { maxBytes: Infinity })).filter((bytes) => !readBatchHeader(bytes).isControl)).map((r) => r[2]);
+    expect(await values(4)).toEqual([...Array.from({ length: 20 }, (_, i) => `before-${i}`), 'after']);
+    expect(await values(4)).toEqual(await values(leader));
     c.stop();
   });
 

@@ -46,6 +46,7 @@ const TIMING: ClusterTiming = {
   sessionTickMs: 100,
   controllerTickMs: 50,
   sessionTimeoutMs: 800,
+  reassignAfterMs: 2_000,
   requestTimeoutMs: 300,
   formationRounds: 3,
   formationRoundsMax: 10,
