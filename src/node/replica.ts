@@ -2,7 +2,7 @@ import { nextReplicaMembership, parseMemberId } from '../cluster';
 import { InvalidRecordError, LetterboxError, NotEnoughReplicasError, NotLeaderOrFollowerError, StorageError } from '../errors';
 import { producerRefusal, type PartitionLog, type ProducerBatch } from '../log';
 import { readBatchHeader, type BatchHeader } from '../protocol';
-import { inSyncVoters, type Input, type NodeId, type RaftConfig } from '../raft';
+import { inSyncVoters, type Input, type Membership, type NodeId, type RaftConfig } from '../raft';
 import type { ApplicationEffect, Executor } from './executor';
 import { encodePartitionImage, type PartitionRaftStore } from './partition-store';
 import { leaderEpochRefusal } from './routing';
@@ -83,6 +83,11 @@ export class PartitionReplica {
   inSyncBrokers(): number[] {
     const state = this.#executor.raftState(this.group);
     return state === undefined ? [] : inSyncVoters(state, this.#lagTicks).flatMap((id) => parseMemberId(id)?.brokerId ?? []);
+  }
+
+  /** The group's voters and learners as this replica knows them (its log's latest membership). */
+  get membership(): Membership {
+    return this.#executor.raftState(this.group)?.membership ?? { voters: [], learners: [] };
   }
 
   /** The leader's broker id as this replica knows it, -1 for none. */

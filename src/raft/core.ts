@@ -55,6 +55,16 @@ interface Progress {
   readRound: number;
   /** snapshot mode: ticks since the snapshot was sent. */
   snapshotElapsedTicks: number;
+  /**
+   * Catch-up rounds (Raft thesis §4.2.1): each round replicates the log as it was when the
+   * round began, up to `roundEnd` (0: none begun); `roundTicks` its ticks so far. `caughtUp`:
+   * the last round took at most an election timeout (and the current one has not taken
+   * longer), so as a voter it would hold commits back by one round at most — a learner
+   * trailing a busy leader by its appends in flight is caught up, though never at the commit.
+   */
+  roundEnd: number;
+  roundTicks: number;
+  caughtUp: boolean;
 }
 
 /** A read-index request waiting for a quorum to confirm that this leader still leads. */
@@ -362,6 +372,7 @@ function tick(s: State, out: Out): void {
   if (s.transferee !== undefined && ++s.transferElapsedTicks >= s.config.electionTicks) s.transferee = undefined;
   for (const pr of s.progress.values()) {
     pr.heardTicksAgo++;
+    if (pr.roundEnd > 0 && ++pr.roundTicks > s.config.electionTicks) pr.caughtUp = false;
     if (pr.mode === 'snapshot' && ++pr.snapshotElapsedTicks >= s.config.electionTicks) {
       pr.mode = 'probe';
       pr.probeSent = false;
@@ -471,7 +482,7 @@ function syncProgress(s: State): void {
   const next = lastIndex(s.view) + 1;
   for (const id of members) {
     if (id === s.config.id || s.progress.has(id)) continue;
-    s.progress.set(id, { match: 0, next, mode: 'probe', probeSent: false, inflight: [], recentActive: false, heardTicksAgo: 0, readRound: 0, snapshotElapsedTicks: 0 });
+    s.progress.set(id, { match: 0, next, mode: 'probe', probeSent: false, inflight: [], recentActive: false, heardTicksAgo: 0, readRound: 0, snapshotElapsedTicks: 0, roundEnd: 0, roundTicks: 0, caughtUp: false });
   }
   if (s.transferee !== undefined && !isVoter(s, s.transferee)) s.transferee = undefined;
 }
@@ -687,6 +698,7 @@ function appendResponse(s: State, out: Out, m: AppendResponse): void {
   }
   if (m.index > pr.match) {
     pr.match = m.index;
+    nextRound(s, pr);
     if (pr.mode !== 'replicate') {
       pr.mode = 'replicate';
       pr.next = pr.match + 1;
@@ -699,6 +711,14 @@ function appendResponse(s: State, out: Out, m: AppendResponse): void {
   }
   pr.probeSent = false;
   sendAppends(s, out, m.from);
+}
+
+/** A catch-up round ends once the member has what the log held when it began; the next begins at the log's end now. */
+function nextRound(s: State, pr: Progress): void {
+  if (pr.roundEnd > 0 && pr.match < pr.roundEnd) return;
+  if (pr.roundEnd > 0) pr.caughtUp = pr.roundTicks <= s.config.electionTicks;
+  pr.roundEnd = lastIndex(s.view);
+  pr.roundTicks = 0;
 }
 
 function heartbeatResponse(s: State, out: Out, from: NodeId, readRound: number): void {
@@ -780,9 +800,11 @@ function refuseChange(s: State, next: Membership): { error: LetterboxError; lead
   if (s.memberships.at(-1)!.index > s.commit || termAt(s.view, s.commit) !== s.term) {
     return reject('RAFT_MEMBERSHIP_CHANGE_IN_PROGRESS', 'the last membership change (or the first entry of this term) is not committed yet');
   }
-  // A new voter must first have caught up as a learner, or commits would wait for it.
+  // A new voter must first have caught up as a learner, or commits would wait for it: it holds
+  // the commit, or its last catch-up round took at most an election timeout.
   const added = next.voters.find((id) => !current.has(id));
-  if (added !== undefined && added !== s.config.id && (s.progress.get(added)?.match ?? 0) < s.commit) {
+  const progress = added === undefined ? undefined : s.progress.get(added);
+  if (added !== undefined && added !== s.config.id && (progress?.match ?? 0) < s.commit && progress?.caughtUp !== true) {
     return reject('RAFT_LEARNER_BEHIND', `${added} has not caught up with the commit index`);
   }
   return undefined;

@@ -65,7 +65,7 @@ export async function openClientTab(context: BrowserContext, baseURL?: string): 
  * on, as by default), its admin connected, and joins the cluster's network; with
  * {@link ORIGIN}, a `Letterbox` without the option: a broker of its origin's cluster.
  * `workerStartTimeoutMs`: the client's bound for its worker to start (default 10 s);
- * `adoptSlots`: how many closed tabs' brokers it may run (default 0); `slotWaitMs`: how long a
+ * `adoptSlots`: how many closed tabs' brokers it may run (default 2, the library's); `slotWaitMs`: how long a
  * reopened tab waits for its slot (default 3 s).
  */
 export async function startBroker(page: Page, cluster: string, relay: string, { workerStartTimeoutMs, adoptSlots, slotWaitMs }: StartOptions = {}): Promise<void> {

@@ -158,7 +158,7 @@ test('four pages through the relay (three tabs, another browser process) are one
   // Issue 25's data path: B's records reach every partition's leader, the page of the other
   // process reads them all, and a group spans it and tab D (whose tab then reloads).
   await expectDataPath({ producer: tabB, reader: tabC, stayer: tabD, observer: tabA }, 'orders', orders, ids(all), RECORDS, async () => {
-    await startBroker(tabD.page, cluster, relay.url);
+    await startBroker(tabD.page, cluster, relay.url, noAdoption);
     return registered(tabD.page, REGISTER_TIMEOUT_MS);
   });
 

@@ -213,7 +213,7 @@ describe('a follower replica fed bad raft frames', () => {
     expect(await durableState(f)).toEqual(state);
   });
 
-  it('forged frames are dropped before the raft core, counted: another group, another addressee, a sender other than the peer, a member id not in the group', async () => {
+  it('forged frames are dropped before the raft core, counted: another group, another addressee, a sender other than the peer, a member id not in the group (a reconfiguration from it too)', async () => {
     const { f, state } = await withLog();
     const refused = f.executor.stats.messagesRefused;
     const forged = (message: Partial<AppendRequest>, group = GROUP): GroupMessage => ({
@@ -225,9 +225,12 @@ describe('a follower replica fed bad raft frames', () => {
       ...(await f.receive(LEADER, [forged({ to: OTHER })])),
       ...(await f.receive(OTHER, [forged({})])), // a frame from 3.c claiming to be 1.a
       ...(await f.receive('4.d', [forged({ from: '4.d' })])), // a broker that holds no replica of the partition, at a higher term
+      // A reconfiguration from a non-member: a configuration entry making it the only voter.
+      ...(await f.receive('4.d', [forged({ from: '4.d', entries: [{ term: 9, data: new Uint8Array(0), membership: { voters: ['4.d'], learners: [] } }] })])),
     ];
     expect(answers).toEqual([]);
-    expect(f.executor.stats.messagesRefused - refused).toBe(4);
+    expect(f.executor.stats.messagesRefused - refused).toBe(5);
+    expect(f.replica.membership.voters).not.toContain('4.d');
     expect(await durableState(f)).toEqual(state);
   });
 

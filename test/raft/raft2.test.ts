@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Effect, Membership, Message } from '../../src/raft';
+import { lastIndexOf, type Effect, type Membership, type Message } from '../../src/raft';
 import { TestCluster } from './harness';
 
 // Hand-built scenarios for membership changes, learners, leader transfer, read-index,
@@ -59,6 +59,24 @@ describe('membership changes', () => {
     ]);
     run(c, 2);
     for (const id of ['a', 'b', 'c', 'd']) expect(c.state(id)).toMatchObject({ commit: 6, membership: members(['a', 'b', 'c', 'd']) });
+  });
+
+  it('a learner trailing a busy leader by its appends in flight (never at the commit) is promoted once a catch-up round took at most an election timeout (Raft thesis §4.2.1)', () => {
+    const c = withLeader();
+    c.add('d');
+    change(c, 'a', members(['a', 'b', 'c'], ['d']));
+    run(c, 2);
+    // Each round of appends reaches b and c (the commit moves) before d: d's answer is always one round late.
+    let late: Array<ReturnType<typeof c.deliver>[number]> = [];
+    for (let i = 0; i < 6; i++) {
+      c.propose('a', 10 + i);
+      const held: typeof late = [];
+      c.deliver({ drop: (m) => (m.to === 'd' || m.from === 'd' ? (held.push(m), true) : false) });
+      expect(c.state('a').commit).toBeGreaterThan(lastIndexOf(c.state('d')));
+      for (const m of late) c.member(m.to).executor.receive(m.from, [{ group: 'g', message: m }]);
+      late = held;
+    }
+    expect(ofType(change(c, 'a', members(['a', 'b', 'c', 'd'])), 'proposed')).toHaveLength(1);
   });
 
   it('a learner never campaigns, however long it hears nothing', () => {

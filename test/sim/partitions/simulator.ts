@@ -5,6 +5,7 @@ import { Executor, PartitionRaftStore, PartitionReplica, type GroupMessage } fro
 import { handOverLeadership } from '../../../src/node/hand-over';
 import { decodeBatch, encodeBatch } from '../../../src/protocol';
 import { raftType } from '../../../src/protocol/cluster-messages';
+import { initialVoters, reassignmentDone, targetReplicas, type PartitionInfo, type Reassignment } from '../../../src/cluster';
 import type { RaftConfig } from '../../../src/raft';
 import { createMemoryStorage, type MemoryStorage } from '../../../src/storage';
 import { Prng } from '../prng';
@@ -25,12 +26,18 @@ import { SimStorage } from './storage';
 // and duplicated; network partitions (often a leader cut off); brokers crashing — what the
 // disk had not landed is lost — and restarting from their storage; disks full for a while
 // (writes refused: raft groups stop and restart from the disk); in some seeds retention
-// deletes the logs' heads as raft compacts, so a follower far behind restores a snapshot.
+// deletes the logs' heads as raft compacts, so a follower far behind restores a snapshot; in
+// some seeds of four or five brokers one broker is lost for good, and after a delay (the
+// controller's reassignAfterMs) its replicas are moved as the node moves them
+// (src/cluster/reassignment.ts, ReplicaManager): a live broker's replica joins as a learner,
+// its leader promotes it and removes the lost one, and the reassignment ends once the leader
+// has it in sync.
 // Then the heal: every broker up, no loss; once every partition has settled (one leader,
 // every replica at its high watermark, every send finished), the final read of each
 // partition from its leader.
 // Checkers: the history (history-checks.ts), every replica's log below the high watermark
-// byte for byte the leader's, and liveness (settled within a bound after the heal).
+// byte for byte the leader's, and liveness (settled within a bound after the heal: with every
+// reassignment done and each partition's raft voters its replicas, none on a lost broker).
 
 const TICK_MS = 10;
 const ELECTION_TICKS = 10;
@@ -50,6 +57,10 @@ const SETTLE_CHECK_MS = 20;
 /** How often a broker compacts its replicas' raft logs where retention would delete, then deletes (the node does it every minute). */
 const MAINTAIN_MS = 150;
 const RESTART_BACKOFF_MS = 100;
+/** How long after a broker is lost for good its replicas are moved (the controller's reassignAfterMs, scaled to the simulation). */
+const REASSIGN_AFTER_MS = 300;
+/** How often leaders take their next membership step and the controller looks for finished reassignments (ReplicaManager's check). */
+const REASSIGN_CHECK_MS = 20;
 const MAX_EVENTS = 400_000;
 const TRACE_LINES = 80;
 
@@ -98,12 +109,17 @@ export interface PartitionsCoverage {
   handedOver: number;
   /** Leaders asked to hand a partition to another replica (the preferred-leader rebalance's step). */
   transfers: number;
+  /** Brokers lost for good (never back): their replicas are moved. */
+  brokersLost: number;
+  /** Replicas moved off a lost broker (reassignments started) and reassignments finished. */
+  reassigned: number;
+  reassignmentsDone: number;
 }
 
 const emptyCoverage = (): PartitionsCoverage => ({
   crashes: 0, lostWrites: 0, disksFull: 0, writesRefused: 0, partitions: 0, leaderCutOff: 0, leaderChanges: 0, dropped: 0, duplicated: 0, sends: 0, acked: 0,
   failed: 0, unknown: 0, redirects: 0, notEnoughReplicas: 0, retries: 0, polls: 0, polledRecords: 0, offsetResets: 0, snapshotsRestored: 0, deduplicated: 0,
-  producerResets: 0, clientDuplicated: 0, lockReleases: 0, handOvers: 0, handedOver: 0, transfers: 0,
+  producerResets: 0, clientDuplicated: 0, lockReleases: 0, handOvers: 0, handedOver: 0, transfers: 0, brokersLost: 0, reassigned: 0, reassignmentsDone: 0,
 });
 
 /** Adds `b` into `a`. @example addPartitionsCoverage(total, report.coverage) */
@@ -135,13 +151,25 @@ export interface PartitionsSeedReport {
 
 export interface PartitionsOptions {
   trace?: boolean;
+  /**
+   * Whether a seed may lose a broker for good (default true; drawn from a PRNG of its own, so
+   * the other faults of a seed are the same either way). The regression seeds run without, as
+   * they were found.
+   */
+  loseBrokers?: boolean;
 }
 
 interface Broker {
   readonly id: number;
   readonly member: string;
-  /** The partitions it holds a replica of. */
+  /** The partitions it holds a replica of (one more when a reassignment moves one here). */
   readonly partitions: number[];
+  /** Lost for good: never restarts. */
+  lost: boolean;
+  /** Its log manager while up: a replica moved here opens in it. */
+  logs: ReturnType<typeof createLogManager> | undefined;
+  /** Partitions moved here whose replica is opening. */
+  readonly opening: Set<number>;
   /** Its durable contents: what survives a crash. */
   readonly disk: MemoryStorage;
   /** Bumped on every crash and start: timers, syncs and answers of an earlier run are void. */
@@ -211,6 +239,9 @@ type SimEvent =
   /** The others see `broker`'s slot lock released (a tab of one browser crashed or closed): `memberGone` to their raft groups. */
   | { kind: 'lockReleased'; broker: Broker; incarnation: number }
   | { kind: 'healLinks'; cut: Set<number> }
+  | { kind: 'lose' }
+  | { kind: 'reassign'; broker: Broker }
+  | { kind: 'reassignCheck' }
   | { kind: 'produceNext'; producer: Producer }
   | { kind: 'produceTimeout'; op: SendOp; attempt: number }
   | { kind: 'poll'; consumer: Consumer }
@@ -233,8 +264,14 @@ class PartitionsSimulation {
   private nowMs = 0;
   private readonly brokers: Broker[] = [];
   private readonly partitionCount: number;
-  /** Each partition's replicas (broker ids). */
+  /** Each partition's replicas (broker ids): the old set and the new while a reassignment runs. */
   private readonly replicasOf = new Map<number, number[]>();
+  /** Reassignments in progress, by partition. */
+  private readonly reassigning = new Map<number, Reassignment>();
+  /** The loss-for-good fault's own draws, so that the other faults of a seed do not change with it. */
+  private readonly lossPrng: Prng;
+  /** When a broker is lost for good, if this seed loses one. */
+  private readonly loseAtMs: number | undefined;
   private readonly producers: Producer[] = [];
   private readonly consumers: Consumer[] = [];
   private readonly inFlight = new Set<SendOp>();
@@ -275,7 +312,7 @@ class PartitionsSimulation {
     const brokerCount = this.prng.int(3, 5);
     for (let id = 1; id <= brokerCount; id++) {
       this.brokers.push({
-        id, member: `${id}.${'abcde'[id - 1]!}`, partitions: [], disk: createMemoryStorage(), incarnation: 0, state: 'down',
+        id, member: `${id}.${'abcde'[id - 1]!}`, partitions: [], lost: false, logs: undefined, opening: new Set(), disk: createMemoryStorage(), incarnation: 0, state: 'down',
         storage: undefined, executor: undefined, replicas: new Map(), syncDoneMs: 0, crashOnWrite: false, maintaining: false,
       });
     }
@@ -293,6 +330,10 @@ class PartitionsSimulation {
     for (let p = 0; p < this.partitionCount; p++) {
       this.consumers.push({ name: `c${p}`, partition: p, position: 0, leader: this.prng.pick(this.replicasOf.get(p)!), pollSeq: 0, polling: false });
     }
+    this.lossPrng = new Prng(seed ^ 0x2b1d_7c4e);
+    // A broker lost with enough left to move its replicas to (one outside each replica set).
+    const loses = options.loseBrokers !== false && brokerCount >= 4 && this.lossPrng.chance(0.5);
+    this.loseAtMs = loses ? this.lossPrng.int(300, this.faultEndMs - 100) : undefined;
   }
 
   async run(): Promise<PartitionsSeedReport> {
@@ -301,6 +342,8 @@ class PartitionsSimulation {
     for (const producer of this.producers) this.queue.push(this.prng.int(100, 300), { kind: 'produceNext', producer });
     for (const consumer of this.consumers) this.queue.push(this.prng.int(100, 300), { kind: 'poll', consumer });
     this.queue.push(this.faultEndMs, { kind: 'settleCheck' });
+    if (this.loseAtMs !== undefined) this.queue.push(this.loseAtMs, { kind: 'lose' });
+    this.queue.push(REASSIGN_CHECK_MS, { kind: 'reassignCheck' });
     await this.runEvents(() => this.violation !== undefined || this.settleMs >= 0);
     if (this.violation === undefined && this.settleMs < 0) this.fail('simulator', 'the event queue ran dry before the partitions settled');
     if (this.violation === undefined) await this.finish();
@@ -380,20 +423,36 @@ class PartitionsSimulation {
     };
   }
 
-  private config(broker: Broker, partition: number): RaftConfig {
+  /** The partition as the metadata has it: its replicas and the reassignment in progress. */
+  private placement(partition: number): PartitionInfo {
+    const reassignment = this.reassigning.get(partition);
+    return { partition, replicas: this.replicasOf.get(partition)!, isr: [], leader: -1, leaderEpoch: 0, ...(reassignment && { reassignment }) };
+  }
+
+  private membersOf(ids: readonly number[]): string[] {
+    return ids.map((id) => this.broker(id).member);
+  }
+
+  private config(broker: Broker, partition: number, prng = this.prng): RaftConfig {
     return {
       id: broker.member,
-      voters: this.replicasOf.get(partition)!.map((id) => this.broker(id).member),
+      // As ReplicaManager: a joining replica's log holds no membership, and it is no voter until the log says so.
+      voters: this.membersOf(initialVoters(this.placement(partition))),
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
-      maxInflightAppends: this.prng.pick([1, 4]),
-      maxEntriesPerAppend: this.prng.pick([1, 16]),
+      maxInflightAppends: prng.pick([1, 4]),
+      maxEntriesPerAppend: prng.pick([1, 16]),
       maxBytesPerAppend: 64 * 1024,
       maxUncommittedEntries: 64,
       maxApplyBytesPerStep: 4 * 1024,
       maxPendingReads: 4,
-      seed: this.prng.next(),
+      seed: prng.next(),
     };
+  }
+
+  /** A replica of `partition` on `broker`, on its executor: frames come from the partition's replicas or the group's own members. */
+  private replicaOf(broker: Broker, executor: Executor, partition: number, log: PartitionReplica['log'], store: PartitionRaftStore, prng = this.prng): PartitionReplica {
+    return new PartitionReplica({ executor, group: groupOf(partition), log, store, config: this.config(broker, partition, prng), replicas: () => this.membersOf(this.replicasOf.get(partition)!) });
   }
 
   /** Opens the broker's logs and raft state from its storage, then runs its replicas on a new executor. */
@@ -413,6 +472,7 @@ class PartitionsSimulation {
     broker.storage = storage;
     const clock = this.clockOf(broker);
     const logs = createLogManager(storage, { clock });
+    broker.logs = logs;
     const opening = broker.partitions.map(async (partition) => {
       const log = await logs.open({ topic: TOPIC, partition }, { minInsyncReplicas: this.minInsyncReplicas, retentionBytes: this.retentionBytes }, { highWatermark: 'replicated' });
       return { partition, log, store: await PartitionRaftStore.open(log, storage, groupOf(partition)) };
@@ -440,7 +500,7 @@ class PartitionsSimulation {
           },
         });
         broker.replicas = new Map(
-          opened.map(({ partition, log, store }) => [partition, new PartitionReplica({ executor, group: groupOf(partition), log, store, config: this.config(broker, partition) })]),
+          opened.map(({ partition, log, store }) => [partition, this.replicaOf(broker, executor, partition, log, store)]),
         );
         broker.executor = executor;
         broker.state = 'up';
@@ -479,6 +539,8 @@ class PartitionsSimulation {
     if (broker.state !== 'up') return;
     broker.executor!.stop();
     broker.executor = undefined;
+    broker.logs = undefined;
+    broker.opening.clear();
     broker.replicas = new Map();
     broker.state = 'down';
     broker.maintaining = false;
@@ -748,8 +810,15 @@ class PartitionsSimulation {
         this.crash(event.broker);
         this.push(this.nowMs + this.prng.int(50, 1_000), { kind: 'restart', broker: event.broker });
         return;
+      case 'lose':
+        return this.lose();
+      case 'reassign':
+        return this.reassign(event.broker);
+      case 'reassignCheck':
+        this.push(this.nowMs + REASSIGN_CHECK_MS, { kind: 'reassignCheck' });
+        return this.stepReassignments();
       case 'restart':
-        if (event.broker.state === 'down') {
+        if (event.broker.state === 'down' && !event.broker.lost) {
           this.trace.add(this.nowMs, () => `b${event.broker.id} RESTART`);
           this.start(event.broker);
         }
@@ -873,6 +942,83 @@ class PartitionsSimulation {
     for (const broker of this.brokers) if (broker.state === 'down') this.push(this.nowMs + this.prng.int(0, 100), { kind: 'restart', broker });
   }
 
+  // --- a broker lost for good, its replicas moved -------------------------------------------
+
+  /** A broker is lost for good (its device gone): it crashes and never comes back. */
+  private lose(): void {
+    const broker = this.lossPrng.pick(this.brokers);
+    broker.lost = true;
+    this.coverage.brokersLost++;
+    this.trace.add(this.nowMs, () => `b${broker.id} LOST FOR GOOD`);
+    if (broker.state === 'up') this.crash(broker);
+    broker.crashOnWrite = false;
+    this.push(this.nowMs + REASSIGN_AFTER_MS, { kind: 'reassign', broker });
+  }
+
+  /**
+   * The controller's move (src/cluster/reassignment.ts): each replica of the lost broker to a
+   * broker holding none of the partition, which opens its replica now if it is up (else when
+   * it starts); as a learner to be, its log holds no membership.
+   */
+  private reassign(lost: Broker): void {
+    for (const [partition, replicas] of this.replicasOf) {
+      if (!replicas.includes(lost.id) || this.reassigning.has(partition)) continue;
+      const to = this.brokers.find((b) => !b.lost && !replicas.includes(b.id));
+      if (to === undefined) continue;
+      this.replicasOf.set(partition, [...replicas, to.id]);
+      this.reassigning.set(partition, { adding: [to.id], removing: [lost.id] });
+      to.partitions.push(partition);
+      this.coverage.reassigned++;
+      this.trace.add(this.nowMs, () => `p${partition} REASSIGNED: b${to.id} joins, b${lost.id} leaves`);
+    }
+  }
+
+  /** Opens on running `broker` the replica of `partition` just moved there. */
+  private openMoved(broker: Broker, partition: number): void {
+    const { incarnation, logs, storage, executor } = broker;
+    broker.opening.add(partition);
+    (async () => {
+      const log = await logs!.open({ topic: TOPIC, partition }, { minInsyncReplicas: this.minInsyncReplicas, retentionBytes: this.retentionBytes }, { highWatermark: 'replicated' });
+      return { log, store: await PartitionRaftStore.open(log, storage!, groupOf(partition)) };
+    })().then(
+      ({ log, store }) => {
+        if (broker.incarnation !== incarnation || broker.replicas.has(partition)) return;
+        broker.opening.delete(partition);
+        broker.replicas.set(partition, this.replicaOf(broker, executor!, partition, log, store, this.lossPrng));
+        this.trace.add(this.nowMs, () => `b${broker.id} opens p${partition} (moved here)`);
+      },
+      (error: unknown) => {
+        if (broker.incarnation !== incarnation) return;
+        // A full disk refuses the new log's first write: the next check opens it again.
+        broker.opening.delete(partition);
+        this.coverage.writesRefused++;
+        this.trace.add(this.nowMs, () => `b${broker.id} could not open moved p${partition}: ${String(error)}`);
+      },
+    );
+  }
+
+  /**
+   * Each leader's next membership step toward its partition's target replicas (ReplicaManager's
+   * check), and the controller ending a reassignment once the leader has the new replica in sync.
+   */
+  private stepReassignments(): void {
+    for (const broker of this.brokers) {
+      // A partition moved here while it ran (or started) opens now; one moved while it was down opened with the others.
+      if (broker.state === 'up') for (const partition of broker.partitions) if (!broker.replicas.has(partition) && !broker.opening.has(partition)) this.openMoved(broker, partition);
+      for (const [partition, replica] of broker.replicas) {
+        if (!replica.isLeader) continue;
+        const placement = this.placement(partition);
+        replica.moveTo(this.membersOf(targetReplicas(placement)));
+        const done = reassignmentDone(placement, replica.inSyncBrokers());
+        if (done === undefined) continue;
+        this.replicasOf.set(partition, [...done.replicas]);
+        this.reassigning.delete(partition);
+        this.coverage.reassignmentsDone++;
+        this.trace.add(this.nowMs, () => `p${partition} reassignment done: replicas ${done.replicas.map((id) => `b${id}`).join(' ')}`);
+      }
+    }
+  }
+
   private observeLeaders(): void {
     for (const broker of this.brokers) {
       for (const [partition, replica] of broker.replicas) {
@@ -899,12 +1045,16 @@ class PartitionsSimulation {
       if (replica === undefined || replica.leaderEpoch !== leader.leaderEpoch || replica.leader !== leader.leader) return undefined;
       if (replica.log.highWatermark !== highWatermark || replica.log.logEndOffset !== logEndOffset) return undefined;
     }
+    // Its raft voters are its replicas (a moved replica promoted, the lost one removed), none lost.
+    const { voters, learners } = leader.membership;
+    const wanted = this.membersOf(this.replicasOf.get(partition)!);
+    if (learners.length > 0 || voters.length !== wanted.length || wanted.some((id) => !voters.includes(id))) return undefined;
     return leader;
   }
 
   /** After the heal: settled once every broker is up, every send finished and every partition has caught up. */
   private checkSettled(): void {
-    const settled = this.brokers.every((b) => b.state === 'up') && this.inFlight.size === 0 && this.produceEvents === 0 && this.replicasOf.size === [...this.replicasOf.keys()].filter((p) => this.settledLeader(p) !== undefined).length;
+    const settled = this.brokers.every((b) => b.state === 'up' || b.lost) && this.reassigning.size === 0 && this.inFlight.size === 0 && this.produceEvents === 0 && this.replicasOf.size === [...this.replicasOf.keys()].filter((p) => this.settledLeader(p) !== undefined).length;
     if (settled) {
       this.settleMs = this.nowMs - this.faultEndMs;
       this.trace.add(this.nowMs, () => 'SETTLED');
