@@ -139,6 +139,15 @@ export class Producer {
   /** Requests sent and not answered, and sends waiting for one of them to end (maxInFlightRequests). */
   #inFlight = 0;
   readonly #inFlightWaiters: Array<() => void> = [];
+  /**
+   * Idempotent: sends being retried, and the sends waiting for them to end before going out. A
+   * retried batch may have been written (its answer lost, or a leader change while it committed);
+   * its retry is answered as a duplicate only while it is among the leader's last five batches
+   * of the producer, so later sends wait behind it, as Kafka's producer puts a retried batch back
+   * at the head of its partition's queue.
+   */
+  #retrying = 0;
+  readonly #retryWaiters: Array<() => void> = [];
 
   constructor(context: ClientContext, config: ProducerConfig, logger: Logger) {
     this.#context = new ClientRequests(context, requestEmitter(this.#instrumentation, 'producer'));
@@ -275,6 +284,7 @@ export class Producer {
     let counted = false;
     const encodeAndSend = (): Promise<{ request: Request; answer: Promise<RecordMetadata[]> }> => {
       const turn = this.#sendTurn.then(async () => {
+        if (idempotent) while (this.#retrying > 0) await new Promise<void>((resolve) => this.#retryWaiters.push(resolve));
         if (!counted) {
           while (this.#inFlight >= this.#config.maxInFlightRequests) await new Promise<void>((resolve) => this.#inFlightWaiters.push(resolve));
           this.#inFlight++;
@@ -289,6 +299,7 @@ export class Producer {
       );
       return turn;
     };
+    let holding = false;
     try {
       let request: Request | undefined;
       const once = async (): Promise<RecordMetadata[]> => {
@@ -332,6 +343,10 @@ export class Producer {
             throw new NumberOfRetriesExceededError(error, retry, this.#retry.delay(Math.max(0, retry - 1)));
           }
           this.#logger.warn('send failed; retrying', { retry: retry + 1, error: String(error) });
+          if (idempotent && request !== undefined && !holding) {
+            holding = true;
+            this.#retrying++;
+          }
           await new Promise((resolve) => setTimeout(resolve, this.#retry.delay(retry)));
           if ((signal as AbortSignal | undefined)?.aborted === true) throw new AbortedError(undefined, { cause: signal?.reason });
         }
@@ -341,6 +356,7 @@ export class Producer {
         this.#inFlight--;
         this.#inFlightWaiters.shift()?.();
       }
+      if (holding && --this.#retrying === 0) for (const wake of this.#retryWaiters.splice(0)) wake();
     }
   }
 

@@ -4,7 +4,9 @@ import type { ClientContext, RemoteNode } from '../../src/client/context';
 import { Instrumentation } from '../../src/client/events';
 import { createLogger, logLevel } from '../../src/client/logger';
 import { ClientRequests, PeerRequestReports, requestEmitter, type RequestEvents, type RequestEventsOf } from '../../src/client/requests';
+import { NotLeaderOrFollowerError, OutOfOrderSequenceNumberError } from '../../src/errors';
 import type { FetchedPartition, PeerRequestReport, ProduceRequest } from '../../src/node';
+import { readBatchHeader } from '../../src/protocol';
 import { until } from '../support/until';
 
 /** A broker node as a client sees it, answering as `answers` says; records each call's arguments. */
@@ -191,5 +193,51 @@ describe('request events', () => {
     expect(typeof consumer.on(consumer.events.REQUEST_TIMEOUT, () => undefined)).toBe('function');
     expect(typeof admin.on(admin.events.REQUEST, () => undefined)).toBe('function');
     expect(() => producer.on('producer.request' as never, () => undefined)).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('the idempotent producer', () => {
+  it('holds later sends back while one is retried: a retry of a batch written but answered with a retriable error lands within the leader’s window of recent batches (answered as a duplicate), however many sends wait behind it', async () => {
+    // The leader of t-0 as Kafka's keeps it for one producer: the next sequence, and the first
+    // sequences of its last five batches with their offsets (a retry of one of those is a duplicate).
+    let expected = 0;
+    let end = 0;
+    const recent: Array<{ sequence: number; baseOffset: number }> = [];
+    /** The second batch is written, but its answer is the retriable NOT_LEADER_OR_FOLLOWER (a leader change while it committed). */
+    let failAfterWrite = 1;
+    let batches = 0;
+    const produce = async (request: unknown): Promise<unknown> => {
+      const { batches: sent } = request as ProduceRequest;
+      return sent.map(({ topic, partition, bytes }) => {
+        const header = readBatchHeader(bytes);
+        const duplicate = recent.find((b) => b.sequence === header.baseSequence);
+        if (duplicate !== undefined) return { topic, partition, baseOffset: duplicate.baseOffset, logStartOffset: 0 };
+        if (header.baseSequence !== expected) throw new OutOfOrderSequenceNumberError(topic, partition, header.producerId, expected, header.baseSequence);
+        const baseOffset = end;
+        end += header.lastOffsetDelta + 1;
+        expected += header.lastOffsetDelta + 1;
+        recent.push({ sequence: header.baseSequence, baseOffset });
+        if (recent.length > 5) recent.shift();
+        if (batches++ === failAfterWrite) {
+          failAfterWrite = -1;
+          throw new NotLeaderOrFollowerError(topic, partition, -1);
+        }
+        return { topic, partition, baseOffset, logStartOffset: 0 };
+      });
+    };
+    const { node } = fakeNode({
+      initProducerId: () => Promise.resolve({ producerId: 7, producerEpoch: 0 }),
+      listTopics: () => Promise.resolve(['t']),
+      describeTopics: () => Promise.resolve([{ name: 't', numPartitions: 1 }]),
+      produce,
+    });
+    const logger = createLogger(logLevel.NOTHING);
+    const producer = new Producer(contextOf(node), { retry: { initialRetryTime: 20, retries: 3 } }, logger);
+    await producer.connect();
+    // Twenty sends at once, each a batch of one record; the second is retried after 20 ms.
+    const sends = Array.from({ length: 20 }, (_, i) => producer.send({ topic: 't', messages: [{ value: `v${i}`, partition: 0 }] }));
+    const offsets = (await Promise.all(sends)).map(([r]) => Number(r!.baseOffset));
+    expect(offsets).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(end).toBe(20); // written once each
   });
 });

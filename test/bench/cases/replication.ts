@@ -418,7 +418,7 @@ async function catchUpOnce(context: BenchContext): Promise<{ mbps: number; secon
       };
       channel.addEventListener('message', listener);
     });
-  const producer = letterbox.producer({ idempotent: false }); // as cluster.rereplicate's (see there)
+  const producer = letterbox.producer();
   await producer.connect();
   const admin = letterbox.admin();
   await admin.connect();
@@ -474,10 +474,7 @@ async function rereplicateOnce(context: BenchContext): Promise<{ mbps: number; s
   const { topic, partition } = await replicatedPartition(letterbox, brokerId, SETUP_TIMEOUT_MS);
   const admin = letterbox.admin();
   await admin.connect();
-  // Not idempotent: this case measures the copy, and an idempotent producer's call retried while
-  // later calls went ahead was refused as out of order (seen twice in these cases: a bug of the
-  // producer's retries, noted for the idempotence work).
-  const producer = letterbox.producer({ idempotent: false });
+  const producer = letterbox.producer();
   await producer.connect();
   const channel = new BroadcastChannel(cluster.name);
   const placement = async () => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]!.partitions.find((p) => p.partitionId === partition)!;
