@@ -176,7 +176,10 @@ test.describe('failover of replicated partitions across browser processes', () =
     // so below where the new leader's epoch starts: its no-op, the offset the final log skips.
     const newLeaderName = names.get(newLeader)!;
     const ended = runB.log.filter((send) => send.endedAt >= resumedAt);
-    const across = ended.filter((send) => send.invokedAt < pausedAt);
+    // In flight across the pause: invoked before the resume (nothing is invoked while the process
+    // is stopped; SIGSTOP lands some ms after pausedAt on a busy machine, so a send invoked in
+    // between was frozen too) and ended after it.
+    const across = ended.filter((send) => send.invokedAt < resumedAt);
     const after = ended.filter((send) => send.invokedAt >= resumedAt);
     const ownOnly = (send: SendLog) => send.outcome === 'ack' && !send.brokers.includes(newLeaderName);
     // Each send of B's is 10 records, b-<10k>..b-<10k + 9> for its k-th: its last record's offset.
