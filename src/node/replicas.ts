@@ -1,8 +1,7 @@
 import { every, type Cancel, type Clock } from '../clock';
 import { initialVoters, memberId, targetReplicas, type MetadataImage, type PartitionInfo } from '../cluster';
-import type { NodeId } from '../raft';
 import type { LogConfig, LogManager } from '../log';
-import type { RaftConfig } from '../raft';
+import type { NodeId, RaftConfig } from '../raft';
 import type { Storage } from '../storage';
 import type { Executor } from './executor';
 import { PartitionRaftStore } from './partition-store';
