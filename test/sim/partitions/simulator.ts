@@ -1073,6 +1073,8 @@ class PartitionsSimulation {
   private async finish(): Promise<void> {
     await this.runEvents(() => this.brokers.every((b) => !b.maintaining));
     // Taken at once: the reads below let time pass (a read waits for writes in flight to land).
+    const unsettled = [...this.replicasOf.keys()].filter((partition) => this.settledLeader(partition) === undefined);
+    if (unsettled.length > 0) return this.fail('liveness', `settled, then p${unsettled.join(', p')} no longer (while maintenance ended): replicas ${unsettled.map((p) => this.replicasOf.get(p)!.join(' ')).join('; ')}`);
     const settled = [...this.replicasOf.keys()].map((partition) => {
       const leader = this.settledLeader(partition)!;
       return { partition, leader, start: leader.log.logStartOffset, end: leader.log.highWatermark, replicas: this.replicasOf.get(partition)!.map((id) => ({ id, replica: this.broker(id).replicas.get(partition)! })) };
