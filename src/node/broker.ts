@@ -363,7 +363,9 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
       raft: {
         electionTicks: timing.electionTicks,
         heartbeatTicks: timing.heartbeatTicks,
-        maxInflightAppends: 4,
+        // 8 appends of up to 1 MiB out per follower: with 4, a follower catching up in bulk
+        // waited on a full window half the time (cluster.catchup 0.53 → 0.69 of the raw link).
+        maxInflightAppends: 8,
         maxEntriesPerAppend: 256,
         maxBytesPerAppend: 1 << 20,
         maxUncommittedEntries: 4096,

@@ -192,9 +192,20 @@ export class PartitionRaftStore {
       this.#memberships = [...kept, ...added];
     }
     if (membershipsChanged) writes.push({ kind: 'putValue', key: this.#keys.memberships, value: this.#memberships });
-    this.#loaded.clear();
+    // Reads of entries this write replaces are stale; others stay (a leader appending live
+    // traffic must not throw away what a lagging follower's append waits for).
+    if (effect.snapshot !== undefined) this.#loaded.clear();
+    else if (effect.entries !== undefined) this.#forgetLoadedFrom(effect.entries.firstIndex);
     this.#durables.push(() => durables.forEach((durable) => durable()));
     return writes;
+  }
+
+  /** Drops loaded entries from raft index `index` on (a follower's replaced suffix). */
+  #forgetLoadedFrom(index: number): void {
+    for (const [from, entries] of this.#loaded) {
+      if (from >= index) this.#loaded.delete(from);
+      else if (from + entries.length > index) this.#loaded.set(from, entries.slice(0, index - from));
+    }
   }
 
   durable(): void {
