@@ -60,6 +60,12 @@ export interface LetterboxConfig {
    * devices over the relay.
    */
   adoptSlots?: number;
+  /**
+   * How long a broker stays fenced (its tab closed and not adopted, its device asleep or gone)
+   * before the controller moves its replicas to live brokers, restoring each partition's
+   * replication factor (re-replication). Default 30000; the active controller's tab's setting applies.
+   */
+  reassignAfterMs?: number;
 }
 
 /** The cluster a Letterbox without a `cluster` option joins: its origin's, over the local transport. */
@@ -155,7 +161,9 @@ function deviceId(): string {
  */
 export class Letterbox implements ClientContext {
   readonly clientId: string;
-  readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers' | 'secret' | 'localPeers'>>;
+  readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers' | 'secret' | 'localPeers' | 'reassignAfterMs'>>;
+  /** The node's own default (30 s) when not given. */
+  readonly #reassignAfterMs: number | undefined;
   #adopter: SlotAdopter | undefined;
   readonly #logger: Logger;
   #connection: Promise<NodeConnection> | undefined;
@@ -183,6 +191,7 @@ export class Letterbox implements ClientContext {
       onStorageLost: check.oneOf(c['onStorageLost'], 'onStorageLost', ['fail', 'continue'] as const, 'fail'),
       adoptSlots: check.integer(c['adoptSlots'], 'adoptSlots', 0, 8, 2),
     };
+    this.#reassignAfterMs = check.integer(c['reassignAfterMs'], 'reassignAfterMs', 0, undefined, undefined);
     const cluster = c['cluster'] === false ? false : check.string(c['cluster'], 'cluster', true);
     this.#clusterName = cluster === false ? undefined : (cluster ?? ORIGIN_CLUSTER);
     const secret = c['secret'] === undefined ? undefined : typeof c['secret'] === 'string' ? c['secret'] : check.string(c['secret'], 'secret');
@@ -416,12 +425,13 @@ export class Letterbox implements ClientContext {
       else this.#emit(`letterbox.${type}`, payload as LetterboxEvents[`letterbox.${typeof type}`]);
     };
     const device = deviceId();
+    const reassignAfterMs = this.#reassignAfterMs;
     const cluster = this.#cluster;
     if (cluster === undefined) {
-      void connection.node.joinLocalCluster({ cluster: clusterName, deviceId: device }, proxy(onEvent));
+      void connection.node.joinLocalCluster({ cluster: clusterName, deviceId: device, ...(reassignAfterMs === undefined ? {} : { reassignAfterMs }) }, proxy(onEvent));
       return;
     }
-    this.#network = loadJoinCluster().then((joinCluster) => joinCluster(connection.node, { ...cluster, deviceId: device, onEvent }));
+    this.#network = loadJoinCluster().then((joinCluster) => joinCluster(connection.node, { ...cluster, deviceId: device, ...(reassignAfterMs === undefined ? {} : { reassignAfterMs }), onEvent }));
     // peerId() and peers() report a failed start; listeners hear of it too.
     this.#network.catch((error: unknown) => this.#emit('letterbox.relay', { connected: false, error: String(error) }));
   }
@@ -443,7 +453,7 @@ export class Letterbox implements ClientContext {
         return {
           join: (onJoined) => {
             const onEvent = (event: ClusterEvent) => event.type === 'cluster_joined' && onJoined(event.brokerId);
-            connection.node.joinLocalCluster({ cluster, deviceId: device }, proxy(onEvent));
+            connection.node.joinLocalCluster({ cluster, deviceId: device, ...(this.#reassignAfterMs === undefined ? {} : { reassignAfterMs: this.#reassignAfterMs }) }, proxy(onEvent));
           },
           handOver: () => connection.node.handOver(),
           close: () => connection.close(),

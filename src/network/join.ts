@@ -6,7 +6,7 @@ import { startPeerNetwork, type NetworkEvent, type PeerNetwork } from './peer-ne
 /** What {@link joinCluster} needs of the broker node (its Comlink proxy in the page). */
 export interface NetworkedNode {
   networkKey(candidate: Uint8Array): Promise<Uint8Array>;
-  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string; local?: boolean; deviceId?: string }, onEvent?: (event: ClusterEvent) => void): unknown;
+  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string; local?: boolean; deviceId?: string; reassignAfterMs?: number }, onEvent?: (event: ClusterEvent) => void): unknown;
 }
 
 export interface JoinClusterInit {
@@ -19,6 +19,8 @@ export interface JoinClusterInit {
   localPeers?: boolean;
   /** This browser profile's id, shared by its tabs: the controller places replicas on distinct devices. */
   deviceId: string;
+  /** How long a fenced broker waits before its replicas move (the controller's reassignAfterMs). */
+  reassignAfterMs?: number;
   onEvent?(event: NetworkEvent | ClusterEvent): void;
 }
 
@@ -31,9 +33,9 @@ export interface JoinClusterInit {
 export async function joinCluster(node: NetworkedNode, init: JoinClusterInit): Promise<PeerNetwork> {
   const privateKey = slotKeyFromBytes(await node.networkKey(await createSlotKey()));
   const { port1, port2 } = new MessageChannel();
-  const { secret, localPeers, deviceId, ...network } = init;
+  const { secret, localPeers, deviceId, reassignAfterMs, ...network } = init;
   // The node joins the cluster; the name also names the worker's local transport, where this origin's tabs of the cluster meet without the relay.
   const onClusterEvent = proxy((event: ClusterEvent) => init.onEvent?.(event));
-  await node.attachNetwork(transfer(port2, [port2]), { cluster: init.cluster, local: localPeers !== false, deviceId, ...(secret === undefined ? {} : { secret }) }, onClusterEvent);
+  await node.attachNetwork(transfer(port2, [port2]), { cluster: init.cluster, local: localPeers !== false, deviceId, ...(reassignAfterMs === undefined ? {} : { reassignAfterMs }), ...(secret === undefined ? {} : { secret }) }, onClusterEvent);
   return startPeerNetwork({ ...network, privateKey, port: port1 });
 }

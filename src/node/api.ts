@@ -276,15 +276,17 @@ export interface NodeApi {
    * Peers are admitted only if they prove they know `secret` (default: none, which peers with a secret refuse).
    * With `cluster`, the node joins that cluster (or bootstraps it: README § Clusters) and, unless
    * `local` is false, meets this origin's other tabs of it directly (the local transport, no
-   * relay needed); `deviceId` names this browser profile (replicas go to distinct devices).
+   * relay needed); `deviceId` names this browser profile (replicas go to distinct devices);
+   * `reassignAfterMs` how long a fenced broker waits before its replicas move, while this
+   * node's controller is the active one (default 30 s).
    */
-  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string; local?: boolean; deviceId?: string }, onEvent?: (event: ClusterEvent) => void): void;
+  attachNetwork(port: MessagePort, options?: { secret?: string; cluster?: string; local?: boolean; deviceId?: string; reassignAfterMs?: number }, onEvent?: (event: ClusterEvent) => void): void;
   /**
    * Joins `cluster` over the local transport alone (this origin's other tabs, no relay, no
    * page network): the cluster a Letterbox without a `cluster` option is a broker of. The
    * broker's address is `local:<incarnation>`, so a reopened tab is the same broker.
    */
-  joinLocalCluster(options: { cluster: string; deviceId: string }, onEvent?: (event: ClusterEvent) => void): void;
+  joinLocalCluster(options: { cluster: string; deviceId: string; reassignAfterMs?: number }, onEvent?: (event: ClusterEvent) => void): void;
   /** The cluster this node is a broker of, as its metadata image shows it; undefined without a cluster. */
   clusterInfo(): Promise<ClusterInfo | undefined>;
   /** Peers refused admission (by this node or by them) since the network was attached, with why. */

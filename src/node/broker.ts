@@ -23,7 +23,7 @@ import { Executor } from './executor';
 import { ClusterGroups } from './group-routing';
 import { GROUP_TICK_MS, GroupRuntime } from './groups';
 import { claimSlot, type SlotClaim, type SlotLocks } from './slots';
-import { LOCAL_TIMING, Membership } from './membership';
+import { BROWSER_TIMING, LOCAL_TIMING, Membership } from './membership';
 import type { ClusterTiming } from './cluster';
 import { OFFSETS_PARTITIONS, OFFSETS_REPLICATION_FACTOR, OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS } from './offsets-topic';
 import { PartitionRaftStore } from './partition-store';
@@ -132,6 +132,9 @@ const addressKey = (name: string) => `cluster-address:${name}`;
 /** Where versions before per-topic rows kept all definitions in one value (read once, then moved). */
 const LEGACY_TOPICS_KEY = 'topics';
 const EMPTY_PARTITION = { logStartOffset: 0, recoveryPoint: 0, highWatermark: 0 };
+
+/** The cluster's timing with the page's `reassignAfterMs`, when it gave one. */
+const withReassignAfter = (timing: ClusterTiming, reassignAfterMs: number | undefined): ClusterTiming => (reassignAfterMs === undefined ? timing : { ...timing, reassignAfterMs });
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 const partitionIds = (name: string, from: number, to: number): PartitionId[] => range(from, to).map((partition) => ({ topic: name, partition }));
@@ -1126,18 +1129,18 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
 
     attachNetwork(port, options = {}, onEvent) {
-      const { cluster, local = true, deviceId, secret } = options;
+      const { cluster, local = true, deviceId, secret, reassignAfterMs } = options;
       connect(secret, (r, joinAs) =>
         createPeerLink(port, {
           clock: components.clock,
           ...(cluster !== undefined && local && { local: { cluster, ...(components.localLocks && { locks: components.localLocks }) } }),
           // The broker's address in the cluster is its peer id: it joins once the page reports it.
-          ...(cluster !== undefined && { onSelf: (peerId: string) => joinAs(cluster, peerId, deviceId ?? r.info.incarnation, onEvent) }),
+          ...(cluster !== undefined && { onSelf: (peerId: string) => joinAs(cluster, peerId, deviceId ?? r.info.incarnation, onEvent, withReassignAfter(BROWSER_TIMING, reassignAfterMs)) }),
         }),
       );
     },
 
-    joinLocalCluster({ cluster, deviceId }, onEvent) {
+    joinLocalCluster({ cluster, deviceId, reassignAfterMs }, onEvent) {
       const r = state();
       void (async () => {
         // Under the address it had (an adopted slot of a cluster met over the relay too: its peer id), so its registration stands.
@@ -1147,7 +1150,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         const joinAs = connect(undefined, () =>
           createLocalLink({ cluster, peerId, clock: components.clock, ...(components.localLocks && { locks: components.localLocks }) }),
         );
-        joinAs(cluster, peerId, deviceId, onEvent, LOCAL_TIMING);
+        joinAs(cluster, peerId, deviceId, onEvent, withReassignAfter(LOCAL_TIMING, reassignAfterMs));
       })().catch((error: unknown) => components.onError?.(error));
     },
 

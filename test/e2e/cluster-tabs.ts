@@ -68,10 +68,10 @@ export async function openClientTab(context: BrowserContext, baseURL?: string): 
  * `adoptSlots`: how many closed tabs' brokers it may run (default 2, the library's); `slotWaitMs`: how long a
  * reopened tab waits for its slot (default 3 s).
  */
-export async function startBroker(page: Page, cluster: string, relay: string, { workerStartTimeoutMs, adoptSlots, slotWaitMs }: StartOptions = {}): Promise<void> {
+export async function startBroker(page: Page, cluster: string, relay: string, start: StartOptions = {}): Promise<void> {
   await page.evaluate(
-    async ({ cluster, relay, origin, workerStartTimeoutMs, adoptSlots, slotWaitMs }) => {
-      const options = { clientId: 'cluster-e2e', ...(workerStartTimeoutMs === undefined ? {} : { workerStartTimeoutMs }), ...(adoptSlots === undefined ? {} : { adoptSlots }), ...(slotWaitMs === undefined ? {} : { slotWaitMs }) };
+    async ({ cluster, relay, origin, start }) => {
+      const options = { clientId: 'cluster-e2e', ...start };
       window.broker = new window.lb.Letterbox(cluster === origin ? options : { ...options, cluster, relay });
       // When its links came, for failure messages (ms since the broker was made).
       window.brokerMadeAt = performance.now();
@@ -83,14 +83,16 @@ export async function startBroker(page: Page, cluster: string, relay: string, { 
       // Joins the cluster's network now, not at the first call that needs it (the origin's cluster has none: it joined as the node started).
       if (cluster !== origin) await window.broker.peerId();
     },
-    { cluster, relay, origin: ORIGIN, workerStartTimeoutMs, adoptSlots, slotWaitMs },
+    { cluster, relay, origin: ORIGIN, start },
   );
 }
 
+/** Letterbox options of a test's broker. */
 export interface StartOptions {
   workerStartTimeoutMs?: number;
   adoptSlots?: number;
   slotWaitMs?: number;
+  reassignAfterMs?: number;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { BrowserContext, Page } from '@playwright/test';
 import { BROWSER_TIMING } from '../../src/node/membership';
-import { clusterInfoOf, createTopic, nodeInfoOf, openBroker, placementOf, recordsTimeoutMs, registered, type Registered } from './cluster-tabs';
+import { clusterInfoOf, createTopic, nodeInfoOf, openBroker, placementOf, recordsTimeoutMs, registered, type Registered, type StartOptions } from './cluster-tabs';
 import { DISCOVERY_TIMEOUT_MS } from './demo';
 import { expect, type KillableBrowser } from './fixtures';
 import type { History, Report } from '../sim/history';
@@ -46,8 +46,8 @@ export interface Tab {
  * tab adopts no closed tab's broker: these tests are about failover to the other replicas
  * (adoption.spec.ts tests a closed tab's broker running on in another tab).
  */
-export async function openTab(name: string, context: BrowserContext, cluster: string, relay: string, baseURL?: string): Promise<Tab> {
-  const page = await openBroker(context, cluster, relay, baseURL, { adoptSlots: 0 });
+export async function openTab(name: string, context: BrowserContext, cluster: string, relay: string, baseURL?: string, start: StartOptions = {}): Promise<Tab> {
+  const page = await openBroker(context, cluster, relay, baseURL, { adoptSlots: 0, ...start });
   return { name, context, page, broker: await registered(page, REGISTER_TIMEOUT_MS) };
 }
 
@@ -59,11 +59,11 @@ export const clusterInfosOf = async (tabs: readonly Tab[]): Promise<string> => (
  * A3 of `profile` and B, a page of the killable browser process; once every tab's metadata
  * group has its three voters (so losing one leaves a majority).
  */
-export async function fourBrokers(name: string, profile: BrowserContext, other: KillableBrowser, relay: string, baseURL: string): Promise<{ tabs: Tab[]; b: Tab; cluster: string }> {
+export async function fourBrokers(name: string, profile: BrowserContext, other: KillableBrowser, relay: string, baseURL: string, start: StartOptions = {}): Promise<{ tabs: Tab[]; b: Tab; cluster: string }> {
   const cluster = `${name}-${Date.now()}`;
   // One tab first: it bootstraps the cluster, the others join it.
-  const a1 = await openTab('A1', profile, cluster, relay);
-  const [a2, a3, b] = await Promise.all([openTab('A2', profile, cluster, relay), openTab('A3', profile, cluster, relay), openTab('B (other process)', other.context, cluster, relay, baseURL)]);
+  const a1 = await openTab('A1', profile, cluster, relay, undefined, start);
+  const [a2, a3, b] = await Promise.all([openTab('A2', profile, cluster, relay, undefined, start), openTab('A3', profile, cluster, relay, undefined, start), openTab('B (other process)', other.context, cluster, relay, baseURL, start)]);
   const all = [a1, a2, a3, b];
   // One cluster of four brokers. On a loaded machine B may bootstrap a cluster of its own before
   // its dial to A1 succeeds; when they meet, A1's (then a cluster of A1 alone) joins B's as a new

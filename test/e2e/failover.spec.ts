@@ -22,12 +22,14 @@ const RECORDS = 10_000;
 const BATCH = 100;
 /** Records of the re-replication test: written before and while its broker is gone, all read after. */
 const MOVED_RECORDS = 2_000;
+/** The re-replication test's brokers move a fenced broker's replicas after this (the Letterbox option; 30 s by default). */
+const REASSIGN_AFTER_MS = 5_000;
 /**
  * A broker gone for good is fenced (its session times out), its replicas are moved once it has
- * been fenced reassignAfterMs, each new replica catches up (recordsTimeoutMs) and is promoted,
+ * been fenced REASSIGN_AFTER_MS, each new replica catches up (recordsTimeoutMs) and is promoted,
  * and the leaders' reports reach the metadata (METADATA_TIMEOUT_MS).
  */
-const REASSIGN_TIMEOUT_MS = BROWSER_TIMING.sessionTimeoutMs + BROWSER_TIMING.reassignAfterMs + recordsTimeoutMs(MOVED_RECORDS) + METADATA_TIMEOUT_MS;
+const REASSIGN_TIMEOUT_MS = BROWSER_TIMING.sessionTimeoutMs + REASSIGN_AFTER_MS + recordsTimeoutMs(MOVED_RECORDS) + METADATA_TIMEOUT_MS;
 
 test.describe('failover of replicated partitions across browser processes', () => {
   test('the tab leading most partitions closes while another produces 10k records with acks -1: producing resumes by itself, every acknowledged record consumed at its offset (history checker)', async ({ profile, killableBrowser, relay, baseURL }) => {
@@ -209,9 +211,9 @@ test.describe('failover of replicated partitions across browser processes', () =
     expect(across.length).toBeGreaterThan(0);
   });
 
-  test('a broker of another browser process gone for good: past reassignAfterMs its replicas move to live brokers (a learner catches up, is promoted, the dead one removed), the under-replicated count returns to 0, and every acknowledged record is read (history checker)', async ({ profile, killableBrowser, relay, baseURL }) => {
+  test('a broker of another browser process gone for good: past reassignAfterMs (the option, 5 s here) its replicas move to live brokers (a learner catches up, is promoted, the dead one removed), the under-replicated count returns to 0, and every acknowledged record is read (history checker)', async ({ profile, killableBrowser, relay, baseURL }) => {
     test.setTimeout(REGISTER_TIMEOUT_MS * 3 + METADATA_TIMEOUT_MS + REASSIGN_TIMEOUT_MS + recordsTimeoutMs(MOVED_RECORDS) * 3);
-    const { tabs, b } = await fourBrokers('rereplicate', profile, killableBrowser, relay.url, baseURL!);
+    const { tabs, b } = await fourBrokers('rereplicate', profile, killableBrowser, relay.url, baseURL!, { reassignAfterMs: REASSIGN_AFTER_MS });
     const topic = 'rereplicated';
     await createReplicated(tabs[0]!, [...tabs, b], topic);
     const [producer, consumer] = tabs as [Tab, Tab, Tab];
@@ -236,8 +238,10 @@ test.describe('failover of replicated partitions across browser processes', () =
       return { underReplicatedPartitions, offlinePartitions, onB: placement.filter((p) => p.replicas.includes(b.broker.brokerId)).map((p) => p.partitionId), factors: placement.map((p) => `${p.replicas.length}/${p.isr.length}`) };
     };
     await expect.poll(health, { timeout: REASSIGN_TIMEOUT_MS, intervals: [500] }).toEqual({ underReplicatedPartitions: 0, offlinePartitions: 0, onB: [], factors: before.map(() => '3/3') });
+    // The option took effect: with the default the controller would not even have begun by now.
+    expect(Date.now() - killedAt).toBeLessThan(BROWSER_TIMING.sessionTimeoutMs + BROWSER_TIMING.reassignAfterMs);
     const after = (await placementOf(producer.page, topic)) as PartitionPlace[];
-    console.log(`re-replication: ${b.name} (broker ${b.broker.brokerId}) killed; partitions ${moved.join(', ')} moved off it within ${Date.now() - killedAt} ms (reassignAfterMs ${BROWSER_TIMING.reassignAfterMs}, session timeout ${BROWSER_TIMING.sessionTimeoutMs}): replicas ${JSON.stringify(before.map((p) => p.replicas))} → ${JSON.stringify(after.map((p) => p.replicas))}`);
+    console.log(`re-replication: ${b.name} (broker ${b.broker.brokerId}) killed; partitions ${moved.join(', ')} moved off it within ${Date.now() - killedAt} ms (reassignAfterMs ${REASSIGN_AFTER_MS}, session timeout ${BROWSER_TIMING.sessionTimeoutMs}): replicas ${JSON.stringify(before.map((p) => p.replicas))} → ${JSON.stringify(after.map((p) => p.replicas))}`);
     // Each new replica holds its partition's log: its own high watermark is the leader's.
     for (const partition of moved) {
       const added = after[partition]!.replicas.find((id) => !before[partition]!.replicas.includes(id))!;

@@ -102,6 +102,7 @@ export const letterboxConfig: Shape[] = [
       secret: str(true),
       localPeers: { t: 'boolean', optional: true },
       adoptSlots: int(true),
+      reassignAfterMs: int(true),
     },
     true,
   ),
