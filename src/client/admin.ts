@@ -48,9 +48,13 @@ function partitionOffsets(value: unknown, min: number): Array<{ partition: numbe
   });
 }
 
-/** What `describeCluster` answers: KafkaJS's fields, and the replication health of the partitions. */
+/**
+ * What `describeCluster` answers: KafkaJS's fields, and the replication health of the
+ * partitions; a broker another tab runs (its own tab closed, its slot adopted) names that tab's
+ * broker in `hostedBy`.
+ */
 export interface ClusterDescription {
-  brokers: Array<{ nodeId: number; host: string; port: number }>;
+  brokers: Array<{ nodeId: number; host: string; port: number; hostedBy?: number }>;
   controller: number | null;
   clusterId: string;
   /** Partitions with a live leader and fewer live in-sync replicas than replicas (Kafka's UnderReplicatedPartitions). */
@@ -346,7 +350,7 @@ export class Admin {
     const { signal } = check.callOptions(call);
     const cluster = await abortable((await this.#node()).clusterInfo(), signal);
     if (cluster !== undefined) {
-      const brokers = cluster.brokers.filter((b) => !b.fenced).map((b) => ({ nodeId: b.brokerId, host: b.endpoints[0] ?? '', port: 0 }));
+      const brokers = cluster.brokers.filter((b) => !b.fenced).map((b) => ({ nodeId: b.brokerId, host: b.endpoints[0] ?? '', port: 0, ...(b.hostedBy === undefined ? {} : { hostedBy: b.hostedBy }) }));
       const { underReplicatedPartitions, offlinePartitions } = cluster;
       return { brokers, controller: cluster.controller, clusterId: cluster.clusterId ?? '', underReplicatedPartitions, offlinePartitions };
     }

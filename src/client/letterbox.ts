@@ -164,6 +164,8 @@ export class Letterbox implements ClientContext {
   readonly #config: Required<Omit<LetterboxConfig, 'clientId' | 'logLevel' | 'logCreator' | 'cluster' | 'relay' | 'iceServers' | 'secret' | 'localPeers' | 'reassignAfterMs'>>;
   /** The node's own default (30 s) when not given. */
   readonly #reassignAfterMs: number | undefined;
+  /** This tab's own broker id once it joined its cluster: the host the brokers it adopts register. */
+  #brokerId: number | undefined;
   #adopter: SlotAdopter | undefined;
   readonly #logger: Logger;
   #connection: Promise<NodeConnection> | undefined;
@@ -418,7 +420,10 @@ export class Letterbox implements ClientContext {
       const { type, ...payload } = event;
       if (type === 'relay') log[event.connected ? 'info' : 'warn'](event.connected ? 'joined the cluster on the relay' : 'lost the relay; reconnecting', payload);
       else if (type === 'cluster_mismatch' || type === 'cluster_topic_clash') log.error(event.message, payload);
-      else if (type === 'cluster_joined') log.info(event.bootstrap ? 'bootstrapped the cluster' : 'broker of the cluster', payload);
+      else if (type === 'cluster_joined') {
+        this.#brokerId = event.brokerId;
+        log.info(event.bootstrap ? 'bootstrapped the cluster' : 'broker of the cluster', payload);
+      }
       else if (type === 'replication_health') log[event.underReplicated + event.offline > 0 ? 'warn' : 'info'](event.underReplicated + event.offline > 0 ? 'partitions under-replicated or offline' : 'every partition fully replicated', payload);
       else if (type !== 'peer_quality') log.info(type === 'peer_joined' ? 'peer joined' : 'peer left', type === 'peer_joined' ? { peerId: event.peer.peerId } : payload);
       if (type === 'peer_joined') this.#emit('letterbox.peer_joined', event.peer);
@@ -453,7 +458,9 @@ export class Letterbox implements ClientContext {
         return {
           join: (onJoined) => {
             const onEvent = (event: ClusterEvent) => event.type === 'cluster_joined' && onJoined(event.brokerId);
-            connection.node.joinLocalCluster({ cluster, deviceId: device, ...(this.#reassignAfterMs === undefined ? {} : { reassignAfterMs: this.#reassignAfterMs }) }, proxy(onEvent));
+            const hostedBy = this.#brokerId;
+            const options = { cluster, deviceId: device, ...(this.#reassignAfterMs === undefined ? {} : { reassignAfterMs: this.#reassignAfterMs }), ...(hostedBy === undefined ? {} : { hostedBy }) };
+            connection.node.joinLocalCluster(options, proxy(onEvent));
           },
           handOver: () => connection.node.handOver(),
           close: () => connection.close(),

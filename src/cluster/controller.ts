@@ -62,6 +62,8 @@ export type ControllerRequestBody =
       readonly incarnation: string;
       readonly deviceId: string;
       readonly endpoints: readonly string[];
+      /** The broker whose tab runs it (an adopted slot); absent in its own tab. */
+      readonly hostedBy?: number;
     }
   | { readonly type: 'heartbeat'; readonly brokerId: number; readonly incarnation: string }
   /** A broker is certainly gone: a tab of the sender's browser whose slot lock was released. */
@@ -419,9 +421,11 @@ function request(s: ControllerState, out: ControllerEffect[], requestId: number,
       s.sessions.set(brokerId, s.nowMs);
       const records: MetadataRecord[] = [];
       if (req.type === 'register') {
-        const { incarnation, deviceId, endpoints } = req;
-        const same = found !== undefined && found.deviceId === deviceId && found.endpoints.length === endpoints.length && found.endpoints.every((e, i) => e === endpoints[i]);
-        if (!same) records.push({ type: 'registerBroker', brokerId, incarnation, deviceId, endpoints });
+        const { incarnation, deviceId, endpoints, hostedBy } = req;
+        if (hostedBy === brokerId) return error(new InvalidArgumentError(`broker ${brokerId} cannot be hosted by itself`));
+        const same =
+          found !== undefined && found.deviceId === deviceId && found.hostedBy === hostedBy && found.endpoints.length === endpoints.length && found.endpoints.every((e, i) => e === endpoints[i]);
+        if (!same) records.push({ type: 'registerBroker', brokerId, incarnation, deviceId, endpoints, ...(hostedBy === undefined ? {} : { hostedBy }) });
       }
       if (found?.fenced === true) records.push({ type: 'unfenceBroker', brokerId, incarnation: req.incarnation });
       return commit(records, req.type === 'register' ? { type: 'register', controllerEpoch: s.term, brokerId } : { type: 'heartbeat', controllerEpoch: s.term, fenced: false });

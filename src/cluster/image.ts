@@ -11,6 +11,8 @@ export interface BrokerInfo {
   readonly incarnation: string;
   readonly deviceId: string;
   readonly endpoints: readonly string[];
+  /** The broker whose tab runs it, when another tab adopted its slot; absent in its own tab. */
+  readonly hostedBy?: number;
   /** Fenced: silent past its session timeout, or its tab gone; it leads and receives nothing. */
   readonly fenced: boolean;
 }
@@ -109,8 +111,8 @@ export class MetadataImage {
         this.#clusterName = record.clusterName;
         return undefined;
       case 'registerBroker': {
-        const { brokerId, incarnation, deviceId, endpoints } = record;
-        this.#brokers.set(brokerId, { brokerId, incarnation, deviceId, endpoints, fenced: false });
+        const { brokerId, incarnation, deviceId, endpoints, hostedBy } = record;
+        this.#brokers.set(brokerId, { brokerId, incarnation, deviceId, endpoints, ...(hostedBy === undefined ? {} : { hostedBy }), fenced: false });
         return undefined;
       }
       case 'fenceBroker':
@@ -159,6 +161,7 @@ export class MetadataImage {
         const known = this.#brokers.get(record.brokerId);
         if (known !== undefined && known.incarnation !== record.incarnation) return `broker ${record.brokerId} is registered with another storage incarnation`;
         if (known === undefined && record.brokerId !== this.nextBrokerId) return `a new broker takes id ${this.nextBrokerId}, not ${record.brokerId}`;
+        if (record.hostedBy === record.brokerId) return `broker ${record.brokerId} cannot be hosted by itself`;
         return undefined;
       }
       case 'fenceBroker':
@@ -217,7 +220,7 @@ export class MetadataImage {
     const records: MetadataRecord[] = [];
     if (this.#clusterId !== undefined) records.push({ type: 'clusterId', clusterId: this.#clusterId, clusterName: this.#clusterName! });
     for (const b of this.brokers()) {
-      records.push({ type: 'registerBroker', brokerId: b.brokerId, incarnation: b.incarnation, deviceId: b.deviceId, endpoints: b.endpoints });
+      records.push({ type: 'registerBroker', brokerId: b.brokerId, incarnation: b.incarnation, deviceId: b.deviceId, endpoints: b.endpoints, ...(b.hostedBy === undefined ? {} : { hostedBy: b.hostedBy }) });
       if (b.fenced) records.push({ type: 'fenceBroker', brokerId: b.brokerId, incarnation: b.incarnation });
     }
     for (const topic of [...this.#topics.values()].sort((a, b) => a.topicId - b.topicId)) {

@@ -9,7 +9,9 @@ import { ByteReader, FieldWriter } from '../protocol';
 export const RECORD_VERSION = 0;
 /** The partition record's body: version 1 added the reassignment (version 0 is read as none). */
 export const PARTITION_RECORD_VERSION = 1;
-const versionOf = (type: MetadataRecord['type']): number => (type === 'partition' ? PARTITION_RECORD_VERSION : RECORD_VERSION);
+/** The registerBroker record's body: version 1 added `hostedBy` (version 0 is read as none). */
+export const REGISTER_BROKER_RECORD_VERSION = 1;
+const versionOf = (type: MetadataRecord['type']): number => (type === 'partition' ? PARTITION_RECORD_VERSION : type === 'registerBroker' ? REGISTER_BROKER_RECORD_VERSION : RECORD_VERSION);
 /** Longest string field a record may carry (names, endpoints, ids), in UTF-8 bytes. */
 export const RECORD_STRING_BYTES_MAX = 1024;
 /** Most elements of an array field (replicas, endpoints). */
@@ -32,6 +34,8 @@ export interface RegisterBrokerRecord {
   /** The browser profile it runs in: replicas on distinct devices survive a device. */
   readonly deviceId: string;
   readonly endpoints: readonly string[];
+  /** The broker whose tab runs it, when another tab adopted its slot (its own tab closed); absent in its own tab. */
+  readonly hostedBy?: number;
 }
 /** A broker fenced (silent past its session timeout, or its tab gone) or unfenced (heard from again). */
 export interface FenceBrokerRecord {
@@ -182,7 +186,7 @@ export function encodeRecord(record: MetadataRecord): Uint8Array {
     case 'clusterId':
       return w.string(record.clusterId).string(record.clusterName).done();
     case 'registerBroker':
-      return w.varint(record.brokerId, 'brokerId').string(record.incarnation).string(record.deviceId).strings(record.endpoints).done();
+      return w.varint(record.brokerId, 'brokerId').string(record.incarnation).string(record.deviceId).strings(record.endpoints).varint(record.hostedBy ?? 0, 'hostedBy').done();
     case 'fenceBroker':
     case 'unfenceBroker':
       return w.varint(record.brokerId, 'brokerId').string(record.incarnation).done();
@@ -236,8 +240,11 @@ function readBody(r: FieldReader, type: MetadataRecord['type'], version: number)
   switch (type) {
     case 'clusterId':
       return { type, clusterId: r.string('clusterId'), clusterName: r.string('clusterName') };
-    case 'registerBroker':
-      return { type, brokerId: r.int32AtLeast('brokerId', 0), incarnation: r.string('incarnation'), deviceId: r.string('deviceId'), endpoints: r.strings('endpoints') };
+    case 'registerBroker': {
+      const record: RegisterBrokerRecord = { type, brokerId: r.int32AtLeast('brokerId', 0), incarnation: r.string('incarnation'), deviceId: r.string('deviceId'), endpoints: r.strings('endpoints') };
+      const hostedBy = version === 0 ? 0 : r.int32AtLeast('hostedBy', 0);
+      return hostedBy === 0 ? record : { ...record, hostedBy };
+    }
     case 'fenceBroker':
     case 'unfenceBroker':
       return { type, brokerId: r.int32AtLeast('brokerId', 0), incarnation: r.string('incarnation') };

@@ -29,6 +29,8 @@ export interface SessionOptions {
   readonly clusterName: string;
   readonly incarnation: string;
   readonly deviceId: string;
+  /** The broker whose tab runs this one (an adopted slot): registered, so admin can say. */
+  readonly hostedBy?: number;
   /** This broker's own address: requests to it are delivered locally. */
   readonly self: string;
   /** What the broker registers: how peers reach it (its address first). */
@@ -303,8 +305,8 @@ function form(s: SessionState, out: SessionEffect[], members: readonly string[] 
 }
 
 function register(s: SessionState, out: SessionEffect[], clusterId: string, brokerId: number | undefined): void {
-  const { incarnation, deviceId, endpoints } = s.options;
-  send(s, out, { type: 'register', clusterId, brokerId, incarnation, deviceId, endpoints }, { kind: 'register', clusterId });
+  const { incarnation, deviceId, endpoints, hostedBy } = s.options;
+  send(s, out, { type: 'register', clusterId, brokerId, incarnation, deviceId, endpoints, ...(hostedBy === undefined ? {} : { hostedBy }) }, { kind: 'register', clusterId });
 }
 
 /** Sends a request that is sent until a controller answers; kept for the next tick when there is nowhere to send it. */

@@ -136,7 +136,8 @@ export interface ClusterInfo {
   underReplicatedPartitions: number;
   /** Partitions with no live leader (Kafka's OfflinePartitionsCount). */
   offlinePartitions: number;
-  brokers: Array<{ brokerId: number; incarnation: string; endpoints: string[]; deviceId: string; fenced: boolean }>;
+  /** `hostedBy`: the broker whose tab runs it, when another tab adopted its slot. */
+  brokers: Array<{ brokerId: number; incarnation: string; endpoints: string[]; deviceId: string; hostedBy?: number; fenced: boolean }>;
   /** Set when this cluster met a larger one under the same name (ClusterIdMismatchError). */
   mismatch?: { clusterId: string; otherClusterId: string; message: string };
   /** Metadata-group messages from peers refused (another cluster's, an impostor's). */
@@ -286,7 +287,7 @@ export interface NodeApi {
    * page network): the cluster a Letterbox without a `cluster` option is a broker of. The
    * broker's address is `local:<incarnation>`, so a reopened tab is the same broker.
    */
-  joinLocalCluster(options: { cluster: string; deviceId: string; reassignAfterMs?: number }, onEvent?: (event: ClusterEvent) => void): void;
+  joinLocalCluster(options: { cluster: string; deviceId: string; reassignAfterMs?: number; hostedBy?: number }, onEvent?: (event: ClusterEvent) => void): void;
   /** The cluster this node is a broker of, as its metadata image shows it; undefined without a cluster. */
   clusterInfo(): Promise<ClusterInfo | undefined>;
   /** Peers refused admission (by this node or by them) since the network was attached, with why. */

@@ -1135,12 +1135,14 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           clock: components.clock,
           ...(cluster !== undefined && local && { local: { cluster, ...(components.localLocks && { locks: components.localLocks }) } }),
           // The broker's address in the cluster is its peer id: it joins once the page reports it.
-          ...(cluster !== undefined && { onSelf: (peerId: string) => joinAs(cluster, peerId, deviceId ?? r.info.incarnation, onEvent, withReassignAfter(BROWSER_TIMING, reassignAfterMs)) }),
+          ...(cluster !== undefined && {
+            onSelf: (peerId: string) => joinAs({ cluster, peerId, deviceId: deviceId ?? r.info.incarnation, timing: withReassignAfter(BROWSER_TIMING, reassignAfterMs), ...(onEvent && { onEvent }) }),
+          }),
         }),
       );
     },
 
-    joinLocalCluster({ cluster, deviceId, reassignAfterMs }, onEvent) {
+    joinLocalCluster({ cluster, deviceId, reassignAfterMs, hostedBy }, onEvent) {
       const r = state();
       void (async () => {
         // Under the address it had (an adopted slot of a cluster met over the relay too: its peer id), so its registration stands.
@@ -1150,7 +1152,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
         const joinAs = connect(undefined, () =>
           createLocalLink({ cluster, peerId, clock: components.clock, ...(components.localLocks && { locks: components.localLocks }) }),
         );
-        joinAs(cluster, peerId, deviceId, onEvent, withReassignAfter(LOCAL_TIMING, reassignAfterMs));
+        joinAs({ cluster, peerId, deviceId, timing: withReassignAfter(LOCAL_TIMING, reassignAfterMs), ...(hostedBy === undefined ? {} : { hostedBy }), ...(onEvent && { onEvent }) });
       })().catch((error: unknown) => components.onError?.(error));
     },
 
@@ -1233,8 +1235,17 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     },
   };
 
-  /** Joins cluster `cluster` as `peerId`, over the network connect() made. */
-  type JoinAs = (cluster: string, peerId: string, deviceId: string, onEvent?: (event: ClusterEvent) => void, timing?: ClusterTiming) => void;
+  /** How the broker joins a cluster: as `peerId`, of device `deviceId`, run by broker `hostedBy`'s tab when adopted. */
+  interface Joining {
+    readonly cluster: string;
+    readonly peerId: string;
+    readonly deviceId: string;
+    readonly hostedBy?: number;
+    readonly timing: ClusterTiming;
+    readonly onEvent?: (event: ClusterEvent) => void;
+  }
+  /** Joins a cluster over the network connect() made. */
+  type JoinAs = (joining: Joining) => void;
 
   /**
    * Replaces the node's peer network (and membership) with the link `open` makes, and peer
@@ -1250,7 +1261,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
     peerRpc?.close();
     peerLink?.close();
     refused.clear();
-    const joinAs: JoinAs = (cluster, peerId, deviceId, onEvent, timing) => void join(r, link, rpc, cluster, peerId, deviceId, onEvent, timing);
+    const joinAs: JoinAs = (joining) => void join(r, link, rpc, joining);
     const link = open(r, joinAs);
     const rpc = createPeerRpc(link, {
       admission: { secret: secret ?? '' },
@@ -1263,19 +1274,21 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
   }
 
   /** Starts the broker's membership in `cluster` on this network, unless the network was replaced meanwhile. */
-  async function join(r: Running, link: PeerLink, rpc: PeerRpc, cluster: string, peerId: string, deviceId: string, onEvent?: (event: ClusterEvent) => void, timing?: ClusterTiming): Promise<void> {
+  async function join(r: Running, link: PeerLink, rpc: PeerRpc, joining: Joining): Promise<void> {
+    const { cluster, peerId, deviceId, hostedBy, timing, onEvent } = joining;
     // The page's callback (a Comlink proxy): a page gone meanwhile must not fail the broker.
     r.clusterEvent = (event) => void Promise.resolve(onEvent?.(event)).catch(() => undefined);
     r.syncedRecords = ((await r.storage.readValue(syncedKey(cluster))) as number | undefined) ?? 0;
     if ((await r.storage.readValue(addressKey(cluster))) !== peerId) await r.storage.write([{ kind: 'putValue', key: addressKey(cluster), value: peerId }]);
     const membership = await Membership.start({
-      ...(timing && { timing }),
+      timing,
       clusterName: cluster,
       storage: r.storage,
       clock: components.clock,
       committer: r.logs.committer,
       incarnation: r.info.incarnation,
       deviceId,
+      ...(hostedBy === undefined ? {} : { hostedBy }),
       peerId,
       link,
       rpc,
@@ -1289,7 +1302,7 @@ export function createBrokerNode(components: BrokerNodeComponents): NodeApi {
           () => {
             if (!aloneIn(membership)) return r.clusterEvent(event);
             r.clusterEvent({ ...event, joinsOther: true, message: `${event.message}: this broker is its only one, so it joins the other and offers it its topics` });
-            return leaveFor(r, membership, () => join(r, link, rpc, cluster, peerId, deviceId, onEvent, timing)).catch((error: unknown) => components.onError?.(error));
+            return leaveFor(r, membership, () => join(r, link, rpc, joining)).catch((error: unknown) => components.onError?.(error));
           },
           () => r.clusterEvent(event), // never caught up: reported as it is, both stay apart
         );

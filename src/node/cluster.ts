@@ -74,7 +74,7 @@ export interface ClusterRuntimeInit {
   /** The metadata group's log in the slot's storage. */
   readonly store: RaftStore & { snapshot(): Snapshot | undefined };
   readonly transport: ClusterTransport;
-  readonly session: Pick<SessionOptions, 'clusterName' | 'incarnation' | 'deviceId' | 'self' | 'endpoints' | 'identity' | 'newClusterId'>;
+  readonly session: Pick<SessionOptions, 'clusterName' | 'incarnation' | 'deviceId' | 'hostedBy' | 'self' | 'endpoints' | 'identity' | 'newClusterId'>;
   readonly timing: ClusterTiming;
   readonly controller: Pick<ControllerOptions, 'maxReplicationFactor' | 'defaultReplicationFactor' | 'maxPartitions' | 'snapshotEveryRecords' | 'validateConfigs'>;
   /** Seeds the raft core's election jitter. */

@@ -62,6 +62,8 @@ export interface MembershipInit {
   readonly committer: GroupCommitter;
   readonly incarnation: string;
   readonly deviceId: string;
+  /** The broker whose tab runs this one, when it runs on an adopted slot. */
+  readonly hostedBy?: number;
   /** This node's libp2p peer id: its address and endpoint. */
   readonly peerId: string;
   readonly link: PeerLink;
@@ -148,6 +150,7 @@ export class Membership {
         clusterName,
         incarnation: init.incarnation,
         deviceId: init.deviceId,
+        ...(init.hostedBy === undefined ? {} : { hostedBy: init.hostedBy }),
         self: init.peerId,
         endpoints: [init.peerId],
         ...(stored && { identity: stored }),
@@ -277,7 +280,7 @@ export class Membership {
       voters: (this.runtime.raft?.membership.voters ?? []).flatMap((id) => parseMemberId(id)?.brokerId ?? []),
       underReplicatedPartitions: health.underReplicated,
       offlinePartitions: health.offline,
-      brokers: (image?.brokers() ?? []).map(({ brokerId, incarnation, endpoints, deviceId, fenced }) => ({ brokerId, incarnation, endpoints: [...endpoints], deviceId, fenced })),
+      brokers: (image?.brokers() ?? []).map(({ brokerId, incarnation, endpoints, deviceId, hostedBy, fenced }) => ({ brokerId, incarnation, endpoints: [...endpoints], deviceId, ...(hostedBy === undefined ? {} : { hostedBy }), fenced })),
       ...(this.#mismatch && { mismatch: { clusterId: this.#mismatch.clusterId, otherClusterId: this.#mismatch.otherClusterId, message: this.#mismatch.message } }),
       refusedMessages: this.#refused,
       rounds: session.round,

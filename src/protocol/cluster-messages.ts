@@ -224,12 +224,14 @@ function readNewTopic(r: FieldReader): NewTopic {
   };
 }
 
-function writeRequest(w: FieldWriter, request: ControllerRequest): void {
+function writeRequest(w: FieldWriter, request: ControllerRequest, version: number): void {
   w.string(request.clusterId).int8(REQUEST_TAGS[request.type]);
   switch (request.type) {
     case 'register':
       writeBrokerId(w, request.brokerId);
       w.string(request.incarnation).string(request.deviceId).strings(request.endpoints);
+      // Version 1: the broker whose tab runs it (an adopted slot).
+      if (version >= 1) writeBrokerId(w, request.hostedBy);
       return;
     case 'heartbeat':
     case 'brokerGone':
@@ -257,12 +259,15 @@ function writeRequest(w: FieldWriter, request: ControllerRequest): void {
   }
 }
 
-function readRequest(r: FieldReader): ControllerRequest {
+function readRequest(r: FieldReader, version: number): ControllerRequest {
   const clusterId = r.string('clusterId');
   const type = readRequestType(r);
   switch (type) {
-    case 'register':
-      return { clusterId, type, brokerId: readOptionalBrokerId(r), incarnation: r.string('incarnation'), deviceId: r.string('deviceId'), endpoints: r.strings('endpoints') };
+    case 'register': {
+      const request = { clusterId, type, brokerId: readOptionalBrokerId(r), incarnation: r.string('incarnation'), deviceId: r.string('deviceId'), endpoints: r.strings('endpoints') };
+      const hostedBy = version >= 1 ? readOptionalBrokerId(r) : undefined;
+      return hostedBy === undefined ? request : { ...request, hostedBy };
+    }
     case 'heartbeat':
     case 'brokerGone':
     case 'allocateProducerIds':
@@ -345,16 +350,16 @@ function readReply(r: FieldReader): ControllerReply {
 /** `controller` (id 5): int8 kind, then a request, or the replying member and its reply. */
 export const controllerType: MessageType<ControllerMessage> = {
   id: 5,
-  versions: [0],
-  encode(body) {
+  versions: [0, 1],
+  encode(body, version) {
     const w = new FieldWriter().int8(KIND_TAGS[body.kind]);
-    if (body.kind === 'request') writeRequest(w, body.request);
+    if (body.kind === 'request') writeRequest(w, body.request, version);
     else writeReply(w.string(body.member), body.reply);
     return w.done();
   },
-  decode(bytes) {
+  decode(bytes, version) {
     const r = new FieldReader(bytes);
-    const body: ControllerMessage = readKind(r) === 'request' ? { kind: 'request', request: readRequest(r) } : { kind: 'reply', member: r.string('member'), reply: readReply(r) };
+    const body: ControllerMessage = readKind(r) === 'request' ? { kind: 'request', request: readRequest(r, version) } : { kind: 'reply', member: r.string('member'), reply: readReply(r) };
     r.end('controller message');
     return body;
   },

@@ -165,6 +165,20 @@ describe('bootstrap and registration', () => {
     expect(solo.image.brokers().map((b) => b.brokerId)).toEqual([1, 2, 3]);
   });
 
+  it('a broker run by another tab (its slot adopted) registers that tab\'s broker as its host, and without it once back in its own tab', () => {
+    const solo = new Solo();
+    solo.register('inc-b');
+    const hosted = (hostedBy?: number) => solo.request({ type: 'register', clusterId: CLUSTER, brokerId: 2, incarnation: 'inc-b', deviceId: 'dev-inc-b', endpoints: [], ...(hostedBy === undefined ? {} : { hostedBy }) });
+    expect(hosted(1)).toMatchObject({ type: 'register', brokerId: 2 });
+    expect(solo.image.broker(2)?.hostedBy).toBe(1);
+    // Again from the same host: nothing to write.
+    const proposals = solo.state.nextProposalId;
+    hosted(1);
+    expect(solo.state.nextProposalId).toBe(proposals);
+    hosted();
+    expect(solo.image.broker(2)?.hostedBy).toBeUndefined();
+  });
+
   it('concurrent first registrations get distinct ids (checked against the records not yet committed)', () => {
     const solo = new Solo();
     for (const inc of ['x', 'y']) solo.feed({ type: 'request', requestId: inc.charCodeAt(0), from: inc, request: { type: 'register', clusterId: CLUSTER, brokerId: undefined, incarnation: inc, deviceId: 'd', endpoints: [] } });
@@ -183,6 +197,9 @@ describe('bootstrap and registration', () => {
       [{ type: 'register', clusterId: CLUSTER, brokerId: 7, incarnation: 'z', deviceId: 'd', endpoints: [] }, 'STALE_BROKER_EPOCH'],
       [{ type: 'heartbeat', clusterId: CLUSTER, brokerId: 2, incarnation: 'inc-old' }, 'STALE_BROKER_EPOCH'],
       [{ type: 'heartbeat', clusterId: 'other', brokerId: 2, incarnation: 'inc-b' }, 'INCONSISTENT_CLUSTER_ID'],
+      // A broker run by its own tab names no host: one naming itself is malformed.
+      [{ type: 'register', clusterId: CLUSTER, brokerId: 2, incarnation: 'inc-b', deviceId: 'dev-inc-b', endpoints: [], hostedBy: 2 }, 'INVALID_ARGUMENT'],
+      [{ type: 'register', clusterId: CLUSTER, brokerId: undefined, incarnation: 'new', deviceId: 'd', endpoints: [], hostedBy: solo.image.nextBrokerId }, 'INVALID_ARGUMENT'],
     ];
     for (const [request, code] of cases) expect(errorOf(solo.request(request)).code, JSON.stringify(request)).toBe(code);
     expect(solo.state.nextProposalId).toBe(proposalsBefore);

@@ -17,6 +17,8 @@ const records: MetadataRecord[] = [
   { type: 'removeTopic', topicId: 2 },
   { type: 'producerIds', brokerId: 1, nextProducerId: 1000 },
   { type: 'producerIds', brokerId: 2, nextProducerId: 2000 },
+  // Broker 2 again, run by broker 1's tab (its slot adopted).
+  { type: 'registerBroker', brokerId: 2, incarnation: 'inc-b', deviceId: 'dev-1', endpoints: ['local:slot-1'], hostedBy: 1 },
 ];
 
 describe('metadata records', () => {
@@ -40,6 +42,16 @@ describe('metadata records', () => {
     expect((decodeRecord(Uint8Array.from(v1.slice(0, -1))) as MetadataRecordError).code).toBe('CORRUPT_MESSAGE');
     const moving: MetadataRecord = { type: 'partition', topicId: 1, partition: 0, replicas: [1, 2, 3], isr: [1], leader: 1, leaderEpoch: 2, reassignment: { adding: [3], removing: [2] } };
     expect(decodeRecord(encodeRecord(moving))).toEqual(moving);
+  });
+
+  it('registerBroker records are version 1 (its host, 0 for none); version 0 is read as no host', () => {
+    // type 1, version 1, brokerId 2 (zigzag 4), incarnation "i", deviceId "d", endpoints [], hostedBy 1 (zigzag 2).
+    const v1 = [1, 1, 4, 2, 0x69, 2, 0x64, 0, 2];
+    expect([...encodeRecord({ type: 'registerBroker', brokerId: 2, incarnation: 'i', deviceId: 'd', endpoints: [], hostedBy: 1 })]).toEqual(v1);
+    expect(decodeRecord(Uint8Array.from([1, 1, ...v1.slice(2, -1), 0]))).toEqual({ type: 'registerBroker', brokerId: 2, incarnation: 'i', deviceId: 'd', endpoints: [] });
+    expect(decodeRecord(Uint8Array.from([1, 0, ...v1.slice(2, -1)]))).toEqual({ type: 'registerBroker', brokerId: 2, incarnation: 'i', deviceId: 'd', endpoints: [] });
+    expect((decodeRecord(Uint8Array.from([1, 2, ...v1.slice(2)])) as MetadataRecordError).code).toBe('UNSUPPORTED_VERSION');
+    expect((decodeRecord(Uint8Array.from([...v1.slice(0, -1), 1])) as MetadataRecordError).code).toBe('CORRUPT_MESSAGE'); // hostedBy -1
   });
 
   const malformed: Array<[string, number[], string]> = [
@@ -92,6 +104,7 @@ describe('metadata image', () => {
     ['a second cluster id', { type: 'clusterId', clusterId: 'c-2', clusterName: 'x' }],
     ['another incarnation under a registered id', { type: 'registerBroker', brokerId: 1, incarnation: 'impostor', deviceId: 'd', endpoints: [] }],
     ['a new broker skipping ids', { type: 'registerBroker', brokerId: 9, incarnation: 'new', deviceId: 'd', endpoints: [] }],
+    ['a broker hosted by itself', { type: 'registerBroker', brokerId: 1, incarnation: 'inc-a', deviceId: 'dev-1', endpoints: [], hostedBy: 1 }],
     ['fencing an old incarnation', { type: 'fenceBroker', brokerId: 2, incarnation: 'inc-old' }],
     ['a colliding topic name (a.b vs a_b)', { type: 'topic', topicId: 5, name: 'orders_v1' }],
     ['a reused topic id', { type: 'topic', topicId: 2, name: 'fresh' }],

@@ -31,6 +31,8 @@ const replicationHealthOf = (page: Page) =>
     return { underReplicated: underReplicatedPartitions, offline: offlinePartitions, event: window.replicationHealth };
   });
 const adoptedOf = (page: Page) => page.evaluate(() => window.broker.adoptedSlots().sort((a, b) => a.slot - b.slot));
+/** Which broker's tab runs broker `brokerId`, as admin.describeCluster() on `page` says (undefined: its own tab). */
+const hostOf = (page: Page, brokerId: number | undefined) => page.evaluate(async (id) => (await window.admin.describeCluster()).brokers.find((b) => b.nodeId === id)?.hostedBy ?? null, brokerId);
 
 /** `count` tabs, brokers of the origin's cluster, and a topic of PARTITIONS partitions replicated on all of them. */
 async function openTabs(context: BrowserContext, count: number, where: Where = ORIGIN_CLUSTER): Promise<Page[]> {
@@ -94,6 +96,9 @@ test('two tabs, replication factor 2: either closing mid-stream has its slot ado
     await pages[closing]!.close();
     // The survivor runs the closed tab's broker, which rejoins under its own broker id.
     await expect.poll(() => adoptedOf(survivor), { timeout: LOCK_RELEASE_TIMEOUT_MS + REGISTER_TIMEOUT_MS }).toEqual([{ slot: closed.slot, brokerId: closed.brokerId }]);
+    // And the cluster knows where it runs: admin names the survivor's broker as its host.
+    const host = (await nodeInfoOf(survivor)).brokerId;
+    await expect.poll(() => hostOf(survivor, closed.brokerId), { timeout: METADATA_TIMEOUT_MS }).toBe(host);
     const run = await producerDone(survivor, name, recordsTimeoutMs(RECORDS) + METADATA_TIMEOUT_MS);
     console.log(`tab on slot ${closed.slot} (broker ${closed.brokerId}) closed mid-stream and adopted: ${run.acked} records acknowledged, ${run.failed} failed ${JSON.stringify(run.errors)}`);
     expect(run.failed).toBe(0);
@@ -108,6 +113,7 @@ test('two tabs, replication factor 2: either closing mid-stream has its slot ado
     // Reopened, it asks for its slot and gets it back.
     pages[closing] = await reopenOwn(profile, closed);
     expect(await adoptedOf(survivor)).toEqual([]);
+    await expect.poll(() => hostOf(survivor, closed.brokerId), { timeout: METADATA_TIMEOUT_MS }).toBeNull();
     const adoptions = await survivor.evaluate(() => (window as unknown as { adoptions: number[][] }).adoptions);
     expect(adoptions.filter((slots, i) => i === 0 || slots.join() !== adoptions[i - 1]!.join())).toEqual([[closed.slot], []]);
   }

@@ -52,14 +52,18 @@ const configEntries = fc.array(fc.record({ name: text, value: fc.option(text, { 
 const assignments = fc.array(fc.record({ partition: int32, replicas: fc.array(int32, { maxLength: 3 }) }), { maxLength: 3 });
 const newTopic: fc.Arbitrary<NewTopic> = fc.record({ name: text, numPartitions: int32, replicationFactor: int32, configs: configEntries, assignments }, { requiredKeys: ['name'] });
 const request: fc.Arbitrary<ControllerRequest> = fc.oneof(
-  fc.record({
-    clusterId: text,
-    type: fc.constant('register' as const),
-    brokerId: fc.option(brokerId, { nil: undefined }),
-    incarnation: text,
-    deviceId: text,
-    endpoints: fc.array(text, { maxLength: 3 }),
-  }),
+  fc.record(
+    {
+      clusterId: text,
+      type: fc.constant('register' as const),
+      brokerId: fc.option(brokerId, { nil: undefined }),
+      incarnation: text,
+      deviceId: text,
+      endpoints: fc.array(text, { maxLength: 3 }),
+      hostedBy: brokerId,
+    },
+    { requiredKeys: ['clusterId', 'type', 'brokerId', 'incarnation', 'deviceId', 'endpoints'] },
+  ),
   fc.record({ clusterId: text, type: fc.constantFrom('heartbeat' as const, 'brokerGone' as const), brokerId, incarnation: text }),
   fc.record({ clusterId: text, type: fc.constant('createTopics' as const), topics: fc.array(newTopic, { maxLength: 3 }) }),
   fc.record({ clusterId: text, type: fc.constant('deleteTopics' as const), topics: fc.array(text, { maxLength: 3 }) }),
@@ -414,6 +418,18 @@ describe('cluster message layouts', () => {
     invalid(() => controller.encode({ kind: 'request', request: { clusterId: 'c', type: 'heartbeat', brokerId: 0, incarnation: 'i' } }, 0));
     invalid(() => raft.encode({ clusterId: 'c', messages: [{ group: 'g', message: { type: 'timeoutNow', from: 'a', to: 'b', term: 1.5 } }] }, 0));
     invalid(() => controller.encode({ kind: 'request', request: { clusterId: 'c', type: 'createPartitions', topics: [{ topic: 't', count: 2 ** 31 }] } }, 0));
+    invalid(() => controller.encode({ kind: 'request', request: { clusterId: 'c', type: 'register', brokerId: 2, incarnation: 'i', deviceId: 'd', endpoints: [], hostedBy: 0 } }, 1));
+  });
+
+  it('a register request carries its host from version 1 (an adopted slot); version 0 has none', () => {
+    const register: ControllerMessage = { kind: 'request', request: { clusterId: 'c', type: 'register', brokerId: 2, incarnation: 'i', deviceId: 'd', endpoints: ['p'], hostedBy: 1 } };
+    expect(controller.decode(controller.encode(register, 1), 1)).toEqual(register);
+    const withoutHost: ControllerMessage = { kind: 'request', request: { clusterId: 'c', type: 'register', brokerId: 2, incarnation: 'i', deviceId: 'd', endpoints: ['p'] } };
+    // Version 0 cannot say it: the field is left out, and read as absent.
+    expect(controller.encode(register, 0)).toEqual(controller.encode(withoutHost, 0));
+    expect(controller.decode(controller.encode(register, 0), 0)).toEqual(withoutHost);
+    // Version 1 with no host: brokerId? absent, −1 (one byte) more than version 0.
+    expect(controller.encode(withoutHost, 1).length).toBe(controller.encode(withoutHost, 0).length + 1);
   });
 });
 
