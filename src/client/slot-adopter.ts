@@ -18,6 +18,8 @@ import type { Logger } from './logger';
 const WATCH_EVERY_MS = 1_000;
 /** A slot freed by a reload is asked for again at once: a wish heard this recently means its tab is back. */
 const WANTED_RECENTLY_MS = 1_000;
+/** A free slot whose broker failed to start for another reason than its database (a worker slow to start on a busy machine) is tried again after this. */
+const ADOPT_RETRY_MS = 5_000;
 
 export interface SlotAdopterInit {
   /** The slot this tab's own broker holds (never watched). */
@@ -81,6 +83,8 @@ export class SlotAdopter {
   readonly #hosting = new Set<Promise<boolean>>();
   /** Free slots that could not be adopted here (no broker of the cluster in their database): not tried again. */
   readonly #refused = new Set<number>();
+  /** Free slots whose broker failed to start otherwise: when each may be tried again (monotonic ms). */
+  readonly #retryAt = new Map<number, number>();
   /** Adoptions whose worker is starting: counted against maxAdopted with the running ones. */
   #starting = 0;
   readonly #channel: SlotsChannel;
@@ -129,8 +133,15 @@ export class SlotAdopter {
     if (this.#running.size + this.#starting >= this.#init.maxAdopted) return;
     // Free: nobody holds or waits for its lock or the right to adopt it (a tab starting on it waits in line).
     const busy = new Set([...held, ...pending].map(({ name }) => name));
+    const now = this.#clock.monotonic();
     const free = this.#init.knownSlots().find(
-      (slot) => slot !== this.#init.ownSlot && !this.#watched.has(slot) && !this.#refused.has(slot) && !busy.has(slotLockName(slot)) && !busy.has(adoptLockName(slot)),
+      (slot) =>
+        slot !== this.#init.ownSlot &&
+        !this.#watched.has(slot) &&
+        !this.#refused.has(slot) &&
+        (this.#retryAt.get(slot) ?? -Infinity) <= now &&
+        !busy.has(slotLockName(slot)) &&
+        !busy.has(adoptLockName(slot)),
     );
     if (free !== undefined) this.#watch(free, true);
   }
@@ -175,8 +186,13 @@ export class SlotAdopter {
     try {
       broker = await this.#init.start(slot);
     } catch (error) {
-      if (!(error instanceof SlotNotAdoptableError)) this.#init.logger.warn('could not adopt a closed tab’s slot', { slot, error: String(error) });
-      if (free) this.#refused.add(slot);
+      // Its database holds no broker of the cluster: never adoptable here. Anything else may pass.
+      if (error instanceof SlotNotAdoptableError) {
+        if (free) this.#refused.add(slot);
+      } else {
+        this.#init.logger.warn('could not adopt a closed tab’s slot; trying again later', { slot, error: String(error) });
+        this.#retryAt.set(slot, this.#clock.monotonic() + ADOPT_RETRY_MS);
+      }
       return false;
     } finally {
       this.#starting--;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger, logLevel } from '../../src/client/logger';
 import { SlotAdopter, type AdoptedBroker, type SlotsChannel } from '../../src/client/slot-adopter';
 import { ManualClock } from '../../src/clock';
-import { SlotNotAdoptableError } from '../../src/errors';
+import { SlotNotAdoptableError, WorkerStartError } from '../../src/errors';
 import { claimSlot, slotLockName } from '../../src/node/slots';
 import { Prng } from '../sim/prng';
 import { lockManager } from '../node/lock-manager';
@@ -20,7 +20,7 @@ const settle = async () => {
 };
 
 /** One origin: its locks, its slots channel, its clock, and who runs which slot now. */
-function origin(options: { adoptable?: (slot: number) => boolean } = {}) {
+function origin(options: { adoptable?: (slot: number) => boolean; failFirstStart?: boolean } = {}) {
   const locks = lockManager();
   const clock = new ManualClock();
   const channels = new Set<SlotsChannel>();
@@ -55,6 +55,7 @@ function origin(options: { adoptable?: (slot: number) => boolean } = {}) {
       start: async (slot): Promise<AdoptedBroker> => {
         starts.push(slot);
         if (options.adoptable !== undefined && !options.adoptable(slot)) throw new SlotNotAdoptableError(slot, 'no broker of the cluster');
+        if (options.failFirstStart === true && starts.length === 1) throw new WorkerStartError('the Letterbox worker did not start in time', { retriable: true });
         run(slot, `${tab} (adopted)`);
         let closed = false;
         return {
@@ -111,6 +112,24 @@ describe('SlotAdopter', () => {
     await a.stop();
     expect(o.runners.get(1)).toEqual([]);
     expect(o.runners.get(3)).toEqual([]);
+  });
+
+  it('a free slot whose broker failed to start for another reason (a slow worker) is tried again later, not given up', async () => {
+    const o = origin({ failFirstStart: true });
+    const a = o.adopter('a', 0, () => [0, 1]);
+    await settle();
+    expect(a.adopted()).toEqual([]);
+    // Not at the next round: after a pause.
+    o.clock.advance(WATCH_MS);
+    await settle();
+    expect(o.starts).toEqual([1]);
+    for (let tick = 0; tick < 5; tick++) {
+      o.clock.advance(WATCH_MS);
+      await settle();
+    }
+    expect(o.starts).toEqual([1, 1]);
+    expect(a.adopted().map((s) => s.slot)).toEqual([1]);
+    await a.stop();
   });
 
   it('under churn of tabs opening, closing and reopening, no slot is ever run by two at once', async () => {

@@ -1,5 +1,5 @@
 import type { BrowserContext, Page } from '@playwright/test';
-import { createTopic, LOCK_RELEASE_TIMEOUT_MS, NO_RELAY, nodeInfoOf, openClientTab, ORIGIN, recordsTimeoutMs, registered, REOPEN_SLOT_WAIT_MS, reopenBroker, startBroker, type StartOptions } from './cluster-tabs';
+import { clusterInfoOf, createTopic, LOCK_RELEASE_TIMEOUT_MS, NO_RELAY, nodeInfoOf, openClientTab, ORIGIN, recordsTimeoutMs, registered, REOPEN_SLOT_WAIT_MS, reopenBroker, startBroker, type StartOptions } from './cluster-tabs';
 import { leadersOf, METADATA_TIMEOUT_MS, REGISTER_TIMEOUT_MS } from './failover-tabs';
 import { expect, test } from './fixtures';
 import type { History, LogRecord, Op } from '../sim/history';
@@ -187,7 +187,11 @@ test('all tabs closed: the first tab opened adopts the other closed tab’s slot
   await startBroker(first, ORIGIN, NO_RELAY, START);
   await registered(first, REGISTER_TIMEOUT_MS);
   expect({ slot: (await nodeInfoOf(first)).slot, brokerId: (await nodeInfoOf(first)).brokerId }).toEqual(closed[0]);
-  await expect.poll(() => adoptedOf(first), { timeout: LOCK_RELEASE_TIMEOUT_MS + REGISTER_TIMEOUT_MS }).toEqual([closed[1]]);
+  try {
+    await expect.poll(() => adoptedOf(first), { timeout: LOCK_RELEASE_TIMEOUT_MS + REGISTER_TIMEOUT_MS }).toEqual([closed[1]]);
+  } catch (error) {
+    throw new Error(`slot ${closed[1]!.slot} not adopted; the tab's log: ${await clusterInfoOf(first)}`, { cause: error });
+  }
   await startProducer(first, { name: 'after', topic: TOPIC, partitions: [0, 1], count: RECORDS / 2, batch: BATCH });
   const run = await producerDone(first, 'after', recordsTimeoutMs(RECORDS) + METADATA_TIMEOUT_MS);
   console.log(`all tabs closed, the first reopened adopted slot ${closed[1]!.slot}: ${run.acked} records acknowledged, ${run.failed} failed ${JSON.stringify(run.errors)}`);

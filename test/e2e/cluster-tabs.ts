@@ -71,11 +71,15 @@ export async function openClientTab(context: BrowserContext, baseURL?: string): 
 export async function startBroker(page: Page, cluster: string, relay: string, start: StartOptions = {}): Promise<void> {
   await page.evaluate(
     async ({ cluster, relay, origin, start }) => {
-      const options = { clientId: 'cluster-e2e', ...start };
-      window.broker = new window.lb.Letterbox(cluster === origin ? options : { ...options, cluster, relay });
-      // When its links came, for failure messages (ms since the broker was made).
+      // When its links came and what it warned of, for failure messages (ms since the broker was made).
       window.brokerMadeAt = performance.now();
       window.brokerLog = [];
+      const logCreator = () => (entry: { label: string; namespace: string; log: { message: string } & Record<string, unknown> }) => {
+        const { message, timestamp: _, logger: __, ...fields } = entry.log;
+        window.brokerLog.push(`${entry.label} [${entry.namespace}] ${message} ${JSON.stringify(fields)} @${Math.round(performance.now() - window.brokerMadeAt)} ms`);
+      };
+      const options = { clientId: 'cluster-e2e', logLevel: 2 as const, logCreator, ...start };
+      window.broker = new window.lb.Letterbox(cluster === origin ? options : { ...options, cluster, relay });
       window.broker.on('letterbox.peer_joined', ({ payload }) => window.brokerLog.push(`${payload.peerId.slice(-6)} joined @${Math.round(performance.now() - window.brokerMadeAt)} ms`));
       window.broker.on('letterbox.replication_health', ({ payload }) => (window.replicationHealth = payload));
       window.admin = window.broker.admin();
